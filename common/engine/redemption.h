@@ -1,0 +1,53 @@
+// Redemption: points <-> money at the program's rate, and the decision whether a store may grant
+// a redemption while it cannot reach the cloud.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/money.h"
+#include "common/program.h"
+
+namespace accrue {
+
+// The discount `points` buy in `currency` (rounded down to the minor unit). Errors:
+// kFailedPrecondition without a rate for the currency; kOutOfRange below the minimum, above the
+// maximum or off the step ("redeem in steps of 100 points").
+Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& currency,
+                               Points points);
+
+// The points needed for a discount of at least `discount` (rounded up to the next step), with the
+// same checks as redemption_value.
+Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount);
+
+enum class OfflineRefusal {
+  kNone,
+  kDisabled,              // the program grants nothing offline
+  kNeverSynced,
+  kSyncTooOld,
+  kPerRedemptionLimit,
+  kCustomerDailyLimit,
+  kStoreLiabilityLimit,
+};
+
+struct OfflineRedemptionContext {
+  Points points = 0;                      // this redemption
+  Points customer_redeemed_today = 0;     // offline, this store, local day
+  Points store_outstanding = 0;           // offline redemptions not yet confirmed by the cloud
+  std::optional<TimestampMs> last_sync_ms;  // last successful round-trip
+  TimestampMs now_ms = 0;
+};
+
+struct OfflineDecision {
+  bool allowed = false;
+  OfflineRefusal refusal = OfflineRefusal::kNone;
+  std::string message;  // for the cashier; empty when allowed
+};
+
+OfflineDecision decide_offline_redemption(const OfflineLimits& limits,
+                                          const OfflineRedemptionContext& context);
+
+std::string_view to_string(OfflineRefusal refusal);  // "sync_too_old", ...
+
+}  // namespace accrue

@@ -1,0 +1,48 @@
+#include "common/engine/returns.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/checked.h"
+
+namespace accrue {
+
+Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
+                                     std::span<const ReturnLine> request) {
+  if (request.empty()) return fail(ErrorCode::kInvalidArgument, "lines: nothing to return");
+  if (request.size() > kMaxBasketLines) {
+    return fail(ErrorCode::kInvalidArgument, "lines: too many lines");
+  }
+  ReturnOutcome out;
+  std::set<uint32_t> seen;
+  for (const ReturnLine& r : request) {
+    std::string field = "line " + std::to_string(r.line_no);
+    if (!seen.insert(r.line_no).second) {
+      return fail(ErrorCode::kInvalidArgument, field + ": listed twice");
+    }
+    if (r.quantity_milli <= 0) {
+      return fail(ErrorCode::kInvalidArgument, field + ": quantity must be positive");
+    }
+    auto it = std::ranges::find(sale, r.line_no, &SaleLine::line_no);
+    if (it == sale.end()) {
+      return fail(ErrorCode::kNotFound, field + ": not on the original receipt");
+    }
+    const SaleLine& s = *it;
+    const int64_t left = s.quantity_milli - s.returned_quantity_milli;
+    if (r.quantity_milli > left) {
+      return fail(ErrorCode::kOutOfRange,
+                  field + ": returning " + std::to_string(r.quantity_milli) +
+                      " thousandths, only " + std::to_string(left) + " left to return");
+    }
+    // Cumulative: after this return the line has given back floor(points * returned / sold).
+    const int64_t cumulative_qty = s.returned_quantity_milli + r.quantity_milli;
+    const Points cumulative_points = static_cast<Points>(
+        static_cast<int128>(s.points) * cumulative_qty / s.quantity_milli);
+    const Points now = std::max<Points>(0, cumulative_points - s.points_reversed);
+    out.lines.push_back({r.line_no, r.quantity_milli, now});
+    out.points_reversed += now;
+  }
+  return out;
+}
+
+}  // namespace accrue

@@ -1,0 +1,65 @@
+// Errors at module boundaries: std::expected<T, Error> with a machine code and a message for
+// people. The code decides how a caller reacts (HTTP status, socket-API status, exit code);
+// the message says what went wrong in words a cashier or an operator can act on. Messages never
+// contain customer identifiers or contact data.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace accrue {
+
+enum class ErrorCode {
+  kInvalidArgument,     // the input is malformed or out of its documented range
+  kNotFound,            // the thing named does not exist
+  kAlreadyExists,       // creating something that is already there
+  kConflict,            // the same idempotency key with a different request
+  kFailedPrecondition,  // the system is not in a state that allows this (blocked member, ...)
+  kRefused,             // a business rule said no; the message is for the cashier
+  kInsufficientPoints,  // not enough available points
+  kOutOfRange,          // a value beyond a limit (returning more than sold, ...)
+  kOverflow,            // arithmetic would exceed the representable range
+  kResourceExhausted,   // a quota or rate limit
+  kDeadlineExceeded,
+  kUnavailable,         // a dependency is down; retrying later may work
+  kPermissionDenied,
+  kUnauthenticated,
+  kDataLoss,            // storage is damaged
+  kInternal,            // a bug
+  kUnimplemented,
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+
+  friend bool operator==(const Error&, const Error&) = default;
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+
+// Shorthand for returning an error: `return fail(ErrorCode::kNotFound, "no such program");`
+inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
+  return std::unexpected<Error>(Error{code, std::move(message)});
+}
+
+// Stable lower-case name, e.g. "invalid_argument"; used in logs, metrics and reject codes.
+std::string_view to_string(ErrorCode code);
+
+// Propagates the error of an expression yielding a Result<...>; the value, if any, is dropped.
+#define ACCRUE_TRY(expr)                  \
+  do {                                    \
+    if (auto r_ = (expr); !r_) {          \
+      return std::unexpected(r_.error()); \
+    }                                     \
+  } while (false)
+
+// The one place each boundary's mapping lives.
+int http_status(ErrorCode code);   // e.g. kNotFound -> 404, kRefused -> 422
+int exit_code(ErrorCode code);     // sysexits(3) style: kInvalidArgument -> 64 (EX_USAGE) ...
+bool is_retryable(ErrorCode code); // the same request may succeed later
+
+}  // namespace accrue

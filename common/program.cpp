@@ -1,0 +1,234 @@
+#include "common/program.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace accrue {
+namespace {
+
+using Fail = std::unexpected<Error>;
+
+Fail invalid(const std::string& field, const std::string& what) {
+  return fail(ErrorCode::kInvalidArgument, field + ": " + what);
+}
+
+std::string at(std::string_view list, size_t i) {
+  return std::string(list) + "[" + std::to_string(i) + "]";
+}
+
+Result<void> check_range(const std::string& field, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi) {
+    return invalid(field, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  return {};
+}
+
+Result<void> check_name_list(const std::string& field, std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty() || names[i].size() > 64) {
+      return invalid(at(field, i), "must have 1 to 64 characters");
+    }
+  }
+  std::ranges::sort(names);
+  if (std::ranges::adjacent_find(names) != names.end()) {
+    return invalid(field, "lists a value twice");
+  }
+  return {};
+}
+
+Result<void> check_thresholds(const std::string& field, const std::vector<CurrencyThreshold>& v) {
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!seen.insert(v[i].currency.code()).second) {
+      return invalid(at(field, i), "currency " + std::string(v[i].currency.code()) + " twice");
+    }
+    if (auto r = check_range(at(field, i) + ".minor_units", v[i].minor_units, 0, kMaxAmountMinor);
+        !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+
+Result<void> check_rule(const std::string& f, EarningRule& r, const Program& p) {
+  if (r.rule_id.empty() || r.rule_id.size() > 64) {
+    return invalid(f + ".rule_id", "must have 1 to 64 characters");
+  }
+  if (r.name.size() > 200) return invalid(f + ".name", "longer than 200 characters");
+  switch (r.effect) {
+    case RuleEffect::kMultiplier:
+      ACCRUE_TRY(check_range(f + ".multiplier.basis_points", r.multiplier_bp, kOneX,
+                             kMaxMultiplierBp));
+      break;
+    case RuleEffect::kBonus:
+      ACCRUE_TRY(check_range(f + ".bonus.points", r.bonus_points, 1, 1'000'000'000));
+      break;
+    case RuleEffect::kExclude:
+      break;
+  }
+  ACCRUE_TRY(check_name_list(f + ".skus", r.skus));
+  ACCRUE_TRY(check_name_list(f + ".categories", r.categories));
+  ACCRUE_TRY(check_name_list(f + ".tiers", r.tiers));
+  for (size_t i = 0; i < r.tiers.size(); ++i) {
+    if (!p.tier_index(r.tiers[i])) {
+      return invalid(at(f + ".tiers", i), "'" + r.tiers[i] + "' is not a tier of this program");
+    }
+  }
+  if (r.window) {
+    const CampaignWindow& w = *r.window;
+    if (w.starts_local_ms && w.ends_local_ms && *w.starts_local_ms >= *w.ends_local_ms) {
+      return invalid(f + ".window", "ends_local must be after starts_local");
+    }
+    if (w.from_minute < 0 || w.from_minute > 1439 || w.to_minute < 1 || w.to_minute > 1440 ||
+        w.from_minute >= w.to_minute) {
+      return invalid(f + ".window",
+                     "from_minute_of_day must be before to_minute_of_day, within 0..1440");
+    }
+    if (w.days_of_week_mask > 0x7f) return invalid(f + ".window.days_of_week", "must be 1..7");
+  }
+  ACCRUE_TRY(check_thresholds(f + ".min_basket", r.min_basket));
+  return {};
+}
+
+}  // namespace
+
+const EarnRate* Program::earn_rate(const Currency& c) const {
+  for (const auto& r : earn_rates) {
+    if (r.currency == c) return &r;
+  }
+  return nullptr;
+}
+
+const RedemptionRate* Program::redemption_rate(const Currency& c) const {
+  for (const auto& r : redemption.rates) {
+    if (r.currency == c) return &r;
+  }
+  return nullptr;
+}
+
+std::optional<size_t> Program::tier_index(std::string_view tier_id) const {
+  for (size_t i = 0; i < tiers.ladder.size(); ++i) {
+    if (tiers.ladder[i].tier_id == tier_id) return i;
+  }
+  return std::nullopt;
+}
+
+Result<void> validate_and_normalize(Program& p) {
+  if (p.program_id.empty() || p.program_id.size() > 64) {
+    return invalid("program_id", "must have 1 to 64 characters");
+  }
+  if (p.version == 0) return invalid("version", "must be 1 or more");
+  if (p.name.size() > 200) return invalid("name", "longer than 200 characters");
+  if (p.time_zone.empty() || p.time_zone.size() > 64) {
+    return invalid("time_zone", "must be an IANA name like Europe/Warsaw");
+  }
+
+  if (p.earn_rates.empty()) return invalid("earn_rates", "needs at least one currency");
+  {
+    std::set<std::string_view> seen;
+    for (size_t i = 0; i < p.earn_rates.size(); ++i) {
+      const auto& r = p.earn_rates[i];
+      std::string f = at("earn_rates", i);
+      if (!seen.insert(r.currency.code()).second) {
+        return invalid(f, "currency " + std::string(r.currency.code()) + " twice");
+      }
+      ACCRUE_TRY(check_range(f + ".points", r.points, 0, 1'000'000));
+      ACCRUE_TRY(check_range(f + ".per_minor_units", r.per_minor_units, 1, 1'000'000'000));
+    }
+  }
+  ACCRUE_TRY(check_name_list("excluded_skus", p.excluded_skus));
+  ACCRUE_TRY(check_name_list("excluded_categories", p.excluded_categories));
+  ACCRUE_TRY(check_thresholds("min_basket", p.min_basket));
+
+  // Tiers first: rules refer to them.
+  TierPolicy& t = p.tiers;
+  ACCRUE_TRY(check_range("tiers.window_days", t.window_days, 1, 3660));
+  ACCRUE_TRY(check_range("tiers.downgrade_grace_days", t.downgrade_grace_days, 0, 3660));
+  if (t.basis == TierBasis::kAmountSpent && !t.spend_currency && !t.ladder.empty()) {
+    return invalid("tiers.spend_currency", "is required when tiers are based on amount spent");
+  }
+  {
+    std::set<std::string_view> ids;
+    for (size_t i = 0; i < t.ladder.size(); ++i) {
+      Tier& tier = t.ladder[i];
+      std::string f = at("tiers.ladder", i);
+      if (tier.tier_id.empty() || tier.tier_id.size() > 64) {
+        return invalid(f + ".tier_id", "must have 1 to 64 characters");
+      }
+      if (!ids.insert(tier.tier_id).second) return invalid(f + ".tier_id", "used twice");
+      if (tier.earn_multiplier_bp == 0) tier.earn_multiplier_bp = kOneX;
+      ACCRUE_TRY(check_range(f + ".earn_multiplier_bp", tier.earn_multiplier_bp, kOneX,
+                             kMaxMultiplierBp));
+      if (i == 0 && tier.threshold != 0) return invalid(f + ".threshold", "must be 0");
+      if (i > 0 && tier.threshold <= t.ladder[i - 1].threshold) {
+        return invalid(f + ".threshold", "must be above the previous tier's");
+      }
+      ACCRUE_TRY(check_range(f + ".threshold", tier.threshold, 0, kMaxPoints));
+    }
+  }
+
+  if (p.rules.size() > kMaxRules) {
+    return invalid("rules", "at most " + std::to_string(kMaxRules) + " rules");
+  }
+  {
+    std::set<std::string_view> ids;
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+      ACCRUE_TRY(check_rule(at("rules", i), p.rules[i], p));
+      if (!ids.insert(p.rules[i].rule_id).second) {
+        return invalid(at("rules", i) + ".rule_id", "used twice");
+      }
+    }
+  }
+  std::ranges::sort(p.rules, [](const EarningRule& a, const EarningRule& b) {
+    return std::tie(a.priority, a.rule_id) < std::tie(b.priority, b.rule_id);
+  });
+
+  LotPolicy& l = p.lots;
+  ACCRUE_TRY(check_range("lots.pending_days", l.pending_days, 0, 365));
+  switch (l.expiry) {
+    case ExpiryKind::kNever: break;
+    case ExpiryKind::kAfterDays: ACCRUE_TRY(check_range("lots.count", l.count, 1, 36500)); break;
+    case ExpiryKind::kEndOfMonth: ACCRUE_TRY(check_range("lots.count", l.count, 0, 1200)); break;
+    case ExpiryKind::kEndOfYear: ACCRUE_TRY(check_range("lots.count", l.count, 0, 100)); break;
+  }
+
+  RedemptionPolicy& rp = p.redemption;
+  {
+    std::set<std::string_view> seen;
+    for (size_t i = 0; i < rp.rates.size(); ++i) {
+      const auto& r = rp.rates[i];
+      std::string f = at("redemption.rates", i);
+      if (!seen.insert(r.currency.code()).second) {
+        return invalid(f, "currency " + std::string(r.currency.code()) + " twice");
+      }
+      ACCRUE_TRY(check_range(f + ".points", r.points, 1, 1'000'000'000));
+      ACCRUE_TRY(check_range(f + ".value_minor_units", r.value_minor_units, 1,
+                             1'000'000'000'000));
+    }
+  }
+  ACCRUE_TRY(check_range("redemption.min_points", rp.min_points, 1, kMaxPoints));
+  if (rp.max_points != 0) {
+    ACCRUE_TRY(check_range("redemption.max_points", rp.max_points, rp.min_points, kMaxPoints));
+  }
+  ACCRUE_TRY(check_range("redemption.step_points", rp.step_points, 0, 1'000'000'000));
+
+  const OfflineLimits& o = p.offline_limits;
+  ACCRUE_TRY(check_range("offline_limits.max_points_per_redemption", o.max_points_per_redemption,
+                         0, kMaxPoints));
+  ACCRUE_TRY(check_range("offline_limits.max_points_per_customer_per_day",
+                         o.max_points_per_customer_per_day, 0, kMaxPoints));
+  ACCRUE_TRY(check_range("offline_limits.max_store_outstanding_points",
+                         o.max_store_outstanding_points, 0, kMaxPoints));
+  ACCRUE_TRY(check_range("offline_limits.max_hours_since_sync", o.max_hours_since_sync, 0,
+                         24 * 366));
+  ACCRUE_TRY(check_range("daily_cap_points", p.daily_cap_points, 0, kMaxPoints));
+  ACCRUE_TRY(check_range("event_rules.enrolment_bonus_points",
+                         p.event_rules.enrolment_bonus_points, 0, 1'000'000'000));
+  ACCRUE_TRY(check_range("event_rules.birthday_bonus_points", p.event_rules.birthday_bonus_points,
+                         0, 1'000'000'000));
+  return {};
+}
+
+}  // namespace accrue

@@ -1,0 +1,153 @@
+// The loyalty program: one immutable, versioned set of rules that the store agent and the cloud
+// both evaluate with the same code (Invariant 5). Built from its protobuf form by
+// program_from_proto (common/wire/loyalty_codec.h), which validates it; the engine functions
+// assume a validated program.
+//
+// Units: points are int64; amounts are int64 minor units of the named currency; multipliers are
+// basis points (10000 = 1x); durations are whole days or hours as named.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/money.h"
+
+namespace accrue {
+
+using Points = int64_t;
+
+inline constexpr int64_t kOneX = 10000;                 // basis points of a 1x multiplier
+inline constexpr int64_t kMaxMultiplierBp = 1000 * kOneX;
+inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000'000;  // 10^15 per line / basket
+inline constexpr int64_t kMaxPoints = 1'000'000'000'000'000;
+inline constexpr size_t kMaxBasketLines = 1000;
+inline constexpr size_t kMaxRules = 500;
+inline constexpr int64_t kMaxQuantityMilli = 1'000'000'000;  // a million units
+
+enum class RoundingMode { kFloor, kHalfEven };
+enum class RoundingScope { kPerLine, kPerBasket };
+
+struct EarnRate {
+  Currency currency;
+  Points points;            // `points` for every `per_minor_units` spent
+  int64_t per_minor_units;
+};
+
+struct CurrencyThreshold {
+  Currency currency;
+  int64_t minor_units;
+};
+
+struct CampaignWindow {
+  std::optional<int64_t> starts_local_ms;  // inclusive, local wall clock
+  std::optional<int64_t> ends_local_ms;    // exclusive
+  uint8_t days_of_week_mask = 0;           // bit (d-1) for ISO day d; 0 = every day
+  int from_minute = 0;                     // inclusive
+  int to_minute = 1440;                    // exclusive
+};
+
+enum class RuleEffect { kMultiplier, kBonus, kExclude };
+
+struct EarningRule {
+  std::string rule_id;
+  std::string name;
+  int32_t priority = 0;
+  bool stop_after = false;
+  RuleEffect effect = RuleEffect::kMultiplier;
+  int64_t multiplier_bp = kOneX;  // kMultiplier
+  Points bonus_points = 0;        // kBonus
+  bool bonus_per_unit = false;    // kBonus
+  std::vector<std::string> skus;
+  std::vector<std::string> categories;
+  std::vector<std::string> tiers;
+  std::optional<CampaignWindow> window;
+  std::vector<CurrencyThreshold> min_basket;
+};
+
+enum class TierBasis { kPointsEarned, kAmountSpent };
+
+struct Tier {
+  std::string tier_id;
+  std::string name;
+  int64_t threshold = 0;
+  int64_t earn_multiplier_bp = kOneX;
+};
+
+struct TierPolicy {
+  TierBasis basis = TierBasis::kPointsEarned;
+  uint32_t window_days = 365;
+  uint32_t downgrade_grace_days = 0;
+  std::optional<Currency> spend_currency;
+  std::vector<Tier> ladder;  // ascending thresholds, first is 0; may be empty (no tiers)
+};
+
+enum class ExpiryKind { kNever, kAfterDays, kEndOfMonth, kEndOfYear };
+
+struct LotPolicy {
+  uint32_t pending_days = 0;
+  ExpiryKind expiry = ExpiryKind::kNever;
+  uint32_t count = 0;
+};
+
+struct RedemptionRate {
+  Currency currency;
+  Points points;               // `points` are worth
+  int64_t value_minor_units;   // this much of `currency`
+};
+
+struct RedemptionPolicy {
+  std::vector<RedemptionRate> rates;
+  Points min_points = 1;
+  Points max_points = 0;   // 0 = no maximum
+  Points step_points = 0;  // 0 = any amount
+};
+
+struct OfflineLimits {
+  Points max_points_per_redemption = 0;
+  Points max_points_per_customer_per_day = 0;
+  Points max_store_outstanding_points = 0;
+  uint32_t max_hours_since_sync = 0;
+};
+
+struct EventRules {
+  Points enrolment_bonus_points = 0;
+  Points birthday_bonus_points = 0;
+};
+
+struct Program {
+  std::string program_id;
+  uint32_t version = 0;
+  std::string name;
+  std::string time_zone = "UTC";
+  std::vector<EarnRate> earn_rates;
+  RoundingMode rounding_mode = RoundingMode::kFloor;
+  RoundingScope rounding_scope = RoundingScope::kPerLine;
+  std::vector<std::string> excluded_skus;        // sorted after validation
+  std::vector<std::string> excluded_categories;  // sorted after validation
+  std::vector<CurrencyThreshold> min_basket;
+  std::vector<EarningRule> rules;  // sorted by (priority, rule_id) after validation
+  TierPolicy tiers;
+  LotPolicy lots;
+  RedemptionPolicy redemption;
+  OfflineLimits offline_limits;
+  Points daily_cap_points = 0;  // 0 = no cap
+  EventRules event_rules;
+  TimestampMs effective_from_ms = 0;
+
+  const EarnRate* earn_rate(const Currency& c) const;
+  const RedemptionRate* redemption_rate(const Currency& c) const;
+  // Index in the ladder, or nullopt for an unknown tier id.
+  std::optional<size_t> tier_index(std::string_view tier_id) const;
+};
+
+// Checks every limit and cross-reference and puts the program in canonical order (rules by
+// priority then id, exclusion lists sorted, sku/category/tier lists sorted). The first problem is
+// returned as kInvalidArgument with a message naming the field, e.g.
+// "rules[3].multiplier.basis_points: must be between 10000 and 10000000".
+Result<void> validate_and_normalize(Program& program);
+
+}  // namespace accrue

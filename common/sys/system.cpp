@@ -1,0 +1,61 @@
+#include "common/sys/system.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+namespace accrue {
+
+TimestampMs SystemClock::now_ms() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+void SystemRandom::fill(std::span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::abort();  // no entropy is a broken machine, not an error to recover from
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+ZoneinfoSource::ZoneinfoSource(std::filesystem::path root) : root_(std::move(root)) {}
+
+Result<TimeZone> ZoneinfoSource::load(std::string_view name) {
+  auto valid_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '+' || c == '/';
+  };
+  bool ok = !name.empty() && name.size() <= 64 && name.front() != '/' &&
+            name.find("..") == std::string_view::npos && name.find("//") == std::string_view::npos;
+  for (char c : name) ok = ok && valid_char(c);
+  if (!ok) {
+    return fail(ErrorCode::kInvalidArgument, "time zone: want an IANA name like Europe/Warsaw");
+  }
+  std::lock_guard lock(mu_);
+  if (auto it = cache_.find(name); it != cache_.end()) return it->second;
+  std::ifstream in(root_ / std::string(name), std::ios::binary);
+  if (!in) {
+    return fail(ErrorCode::kNotFound, "time zone: " + std::string(name) + " is not in " +
+                                          root_.string());
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+  if (bytes.size() > 1 << 20) {
+    return fail(ErrorCode::kInvalidArgument, "time zone: " + std::string(name) + " is too large");
+  }
+  auto zone = TimeZone::from_tzif(std::string(name), bytes);
+  if (!zone) return zone;
+  cache_.emplace(std::string(name), *zone);
+  return zone;
+}
+
+}  // namespace accrue

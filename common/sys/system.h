@@ -1,0 +1,39 @@
+// Production implementations of the domain core's interfaces: the system clock, the kernel's
+// random numbers and the IANA database in /usr/share/zoneinfo. This is the only part of
+// common/ that touches the operating system.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "common/clock.h"
+#include "common/time_zone.h"
+
+namespace accrue {
+
+class SystemClock final : public Clock {
+ public:
+  TimestampMs now_ms() const override;
+};
+
+class SystemRandom final : public Random {
+ public:
+  void fill(std::span<uint8_t> out) override;  // getrandom(2); aborts if the kernel refuses
+};
+
+// Loads zones from a zoneinfo directory and caches them. Names must look like IANA names
+// ("Europe/Warsaw", "America/Argentina/Buenos_Aires", "UTC"); anything else, including paths
+// with "..", is kInvalidArgument; a missing zone is kNotFound.
+class ZoneinfoSource final : public TimeZoneSource {
+ public:
+  explicit ZoneinfoSource(std::filesystem::path root = "/usr/share/zoneinfo");
+  Result<TimeZone> load(std::string_view iana_name) override;
+
+ private:
+  std::filesystem::path root_;
+  std::mutex mu_;
+  std::map<std::string, TimeZone, std::less<>> cache_;
+};
+
+}  // namespace accrue
