@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/civil_time.h"
@@ -99,9 +100,14 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
         }
       }
     }
-    auto value = redemption_value(program->redemption, basket->currency, balance);
+    // The largest redemption the balance allows: capped by the maximum, down to the step.
+    const auto& rp = program->redemption;
+    int64_t redeemable = rp.max_points > 0 ? std::min(balance, rp.max_points) : balance;
+    if (rp.step_points > 0) redeemable -= redeemable % rp.step_points;
+    auto value = redemption_value(rp, basket->currency, redeemable);
     if (value) {
-      out += line("    balance %lld points = %s discount\n", static_cast<long long>(balance),
+      out += line("    balance %lld points: up to %lld redeemable = %s discount\n",
+                  static_cast<long long>(balance), static_cast<long long>(redeemable),
                   value->to_string().c_str());
     } else {
       out += line("    balance %lld points: %s\n", static_cast<long long>(balance),

@@ -111,8 +111,8 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
       case RuleEffect::kBonus:
         if (r.bonus_per_unit) {
           for (size_t i : matched) {
-            int128 b = static_cast<int128>(r.bonus_points) * basket.lines[i].quantity_milli /
-                         1000;
+            // Whole units only: 2.5 pairs of socks earn the bonus twice.
+            int128 b = static_cast<int128>(r.bonus_points) * (basket.lines[i].quantity_milli / 1000);
             line_bonus[i] += b;
             bonus_total += b;
           }

@@ -8,7 +8,7 @@
 //     local time) and minimum-basket conditions hold and at least one eligible line matches its
 //     sku/category filters. Exclude rules drop the matched lines; multiplier rules add
 //     (factor - 1x) to the matched lines (so 2x and 1.5x give 2.5x); bonus rules add fixed
-//     points once or per matched unit. A firing rule with stop_after ends the evaluation;
+//     points once or per whole matched unit. A firing rule with stop_after ends the evaluation;
 //  4. base points per line = amount x rate x rule factor x tier factor, rounded per line or once
 //     per basket (floor or half-even), as the program says;
 //  5. the per-customer daily cap trims the total.

@@ -1,0 +1,106 @@
+#include "common/program.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/common/test_support.h"
+
+namespace accrue {
+namespace {
+
+using testing::cur;
+using testing::simple_program;
+
+std::string error_of(Program p) {
+  auto r = validate_and_normalize(p);
+  return r ? "" : r.error().message;
+}
+
+TEST(ProgramTest, ASimpleProgramIsValid) { EXPECT_EQ(error_of(simple_program()), ""); }
+
+TEST(ProgramTest, SortsRulesByPriorityThenId) {
+  Program p = simple_program();
+  for (auto [id, prio] : {std::pair{"c", 5}, {"b", 1}, {"a", 5}}) {
+    EarningRule r;
+    r.rule_id = id;
+    r.priority = prio;
+    r.multiplier_bp = 20000;
+    p.rules.push_back(r);
+  }
+  ASSERT_TRUE(validate_and_normalize(p));
+  EXPECT_EQ(p.rules[0].rule_id, "b");
+  EXPECT_EQ(p.rules[1].rule_id, "a");
+  EXPECT_EQ(p.rules[2].rule_id, "c");
+}
+
+TEST(ProgramTest, ErrorsNameTheField) {
+  Program p = simple_program();
+  p.program_id = "";
+  EXPECT_EQ(error_of(p), "program_id: must have 1 to 64 characters");
+
+  p = simple_program();
+  p.version = 0;
+  EXPECT_EQ(error_of(p), "version: must be 1 or more");
+
+  p = simple_program();
+  p.earn_rates.push_back({cur("EUR"), 2, 100});
+  EXPECT_EQ(error_of(p), "earn_rates[1]: currency EUR twice");
+
+  p = simple_program();
+  p.earn_rates[0].per_minor_units = 0;
+  EXPECT_EQ(error_of(p), "earn_rates[0].per_minor_units: must be between 1 and 1000000000");
+
+  p = simple_program();
+  EarningRule r;
+  r.rule_id = "x";
+  r.multiplier_bp = 5000;
+  p.rules = {r};
+  EXPECT_EQ(error_of(p), "rules[0].multiplier.basis_points: must be between 10000 and 10000000");
+
+  p = simple_program();
+  r.multiplier_bp = 20000;
+  r.tiers = {"platinum"};
+  p.rules = {r};
+  EXPECT_EQ(error_of(p), "rules[0].tiers[0]: 'platinum' is not a tier of this program");
+
+  p = simple_program();
+  p.tiers.ladder = {{"a", "A", 10, 0}};
+  EXPECT_EQ(error_of(p), "tiers.ladder[0].threshold: must be 0");
+
+  p = simple_program();
+  p.tiers.ladder = {{"a", "A", 0, 0}, {"b", "B", 0, 0}};
+  EXPECT_EQ(error_of(p), "tiers.ladder[1].threshold: must be above the previous tier's");
+
+  p = simple_program();
+  p.lots.expiry = ExpiryKind::kAfterDays;
+  EXPECT_EQ(error_of(p), "lots.count: must be between 1 and 36500");
+
+  p = simple_program();
+  p.redemption.min_points = 100;
+  p.redemption.max_points = 50;
+  EXPECT_EQ(error_of(p), "redemption.max_points: must be between 100 and 1000000000000000");
+
+  p = simple_program();
+  p.excluded_skus = {"A", "A"};
+  EXPECT_EQ(error_of(p), "excluded_skus: lists a value twice");
+
+  p = simple_program();
+  CampaignWindow w;
+  w.starts_local_ms = 10;
+  w.ends_local_ms = 10;
+  r = EarningRule{};
+  r.rule_id = "w";
+  r.multiplier_bp = 20000;
+  r.window = w;
+  p.rules = {r};
+  EXPECT_EQ(error_of(p), "rules[0].window: ends_local must be after starts_local");
+}
+
+TEST(ProgramTest, TierMultiplierZeroMeansOneX) {
+  Program p = simple_program();
+  p.tiers.ladder = {{"a", "A", 0, 0}};
+  ASSERT_TRUE(validate_and_normalize(p));
+  EXPECT_EQ(p.tiers.ladder[0].earn_multiplier_bp, kOneX);
+}
+
+}  // namespace
+}  // namespace accrue
