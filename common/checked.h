@@ -35,8 +35,19 @@ inline std::optional<int64_t> narrow(int128 v) {
   return static_cast<int64_t>(v);
 }
 
-// Floor division for a positive denominator (C++ `/` truncates towards zero).
+inline bool fits_int64(int128 v) {
+  return v <= static_cast<int128>(INT64_MAX) && v >= static_cast<int128>(INT64_MIN);
+}
+
+// Floor division for a positive denominator (C++ `/` truncates towards zero). Uses 64-bit
+// division when both fit: 128-bit division is a slow library call.
 inline int128 floor_div(int128 num, int128 den) {
+  if (fits_int64(num) && fits_int64(den)) {
+    int64_t n = static_cast<int64_t>(num), d = static_cast<int64_t>(den);
+    int64_t q = n / d;
+    if ((n % d != 0) && (n < 0)) --q;
+    return q;
+  }
   int128 q = num / den;
   if ((num % den != 0) && (num < 0)) --q;
   return q;

@@ -1,5 +1,7 @@
 #include "common/program.h"
 
+#include "common/detail/rule_index.h"
+
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -228,6 +230,7 @@ Result<void> validate_and_normalize(Program& p) {
                          p.event_rules.enrolment_bonus_points, 0, 1'000'000'000));
   ACCRUE_TRY(check_range("event_rules.birthday_bonus_points", p.event_rules.birthday_bonus_points,
                          0, 1'000'000'000));
+  p.rule_index = detail::RuleIndex::build(p);
   return {};
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,10 @@
 #include "common/money.h"
 
 namespace accrue {
+
+namespace detail {
+struct RuleIndex;
+}
 
 using Points = int64_t;
 
@@ -138,14 +143,19 @@ struct Program {
   EventRules event_rules;
   TimestampMs effective_from_ms = 0;
 
+  // Built by validate_and_normalize; the engine's lookup structure for the rules above. A
+  // validated program is immutable: after changing it, validate it again.
+  std::shared_ptr<const detail::RuleIndex> rule_index;
+
   const EarnRate* earn_rate(const Currency& c) const;
   const RedemptionRate* redemption_rate(const Currency& c) const;
   // Index in the ladder, or nullopt for an unknown tier id.
   std::optional<size_t> tier_index(std::string_view tier_id) const;
 };
 
-// Checks every limit and cross-reference and puts the program in canonical order (rules by
-// priority then id, exclusion lists sorted, sku/category/tier lists sorted). The first problem is
+// Checks every limit and cross-reference, puts the program in canonical order (rules by
+// priority then id, exclusion lists sorted, sku/category/tier lists sorted) and builds the
+// engine's rule index. The first problem is
 // returned as kInvalidArgument with a message naming the field, e.g.
 // "rules[3].multiplier.basis_points: must be between 10000 and 10000000".
 Result<void> validate_and_normalize(Program& program);

@@ -15,4 +15,7 @@ namespace accrue {
 // shares are as equal as possible. Deterministic on every machine.
 std::vector<int64_t> apportion(std::span<const int128> weights, int64_t total);
 
+// The same into `shares` (weights.size() elements), without allocating.
+void apportion_into(std::span<const int128> weights, int64_t total, std::span<int64_t> shares);
+
 }  // namespace accrue

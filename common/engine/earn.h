@@ -13,7 +13,8 @@
 //     per basket (floor or half-even), as the program says;
 //  5. the per-customer daily cap trims the total.
 // Every point of the total is attributed to a line (largest remainder), so returns can reverse
-// exactly what each line earned.
+// exactly what each line earned: a once-per-basket bonus goes to the lines its rule matched, in
+// proportion to their amounts (bonuses of rules matching the same lines are shared out together).
 #pragma once
 
 #include <string>

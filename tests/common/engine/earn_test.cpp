@@ -187,6 +187,26 @@ TEST(EarnTest, ExtremeProgramsOverflowCleanly) {
   EXPECT_EQ(r.error().code, ErrorCode::kOverflow);
 }
 
+TEST(EarnTest, BasketBonusesOnTheSameLinesAreSharedOutTogether) {
+  Program p = simple_program();
+  p.rules = {bonus("a", 1), bonus("b", 1)};
+  p = valid(p);
+  // Shared one rule at a time, both points would go to line 1 (ties go to the earlier line).
+  auto r = compute_earn(p, eur({line(1, "A", 100), line(2, "B", 100)}), {});
+  EXPECT_EQ(r->bonus_points, 2);
+  EXPECT_EQ(r->lines, (std::vector<LinePoints>{{1, 2}, {2, 2}}));
+}
+
+TEST(EarnTest, ProgramChangedAfterValidationIsRefused) {
+  Program p = valid(simple_program());
+  p.rules.push_back(bonus("late", 5));
+  auto r = compute_earn(p, eur({line(1, "A", 100)}), {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  Program raw = simple_program();  // never validated
+  EXPECT_FALSE(compute_earn(raw, eur({line(1, "A", 100)}), {}));
+}
+
 TEST(EarnTest, TierMultiplierAppliesToBasePointsOnly) {
   Program p = simple_program();
   p.tiers.ladder = {{"base", "Base", 0, kOneX}, {"gold", "Gold", 100, 15000}};

@@ -105,6 +105,7 @@ TEST(EngineProperties, RoundingStaysWithinItsBounds) {
     p.excluded_categories.clear();
     p.min_basket.clear();
     p.daily_cap_points = 0;
+    ASSERT_TRUE(validate_and_normalize(p));  // a changed program must be validated again
     Basket b = g.basket();
     auto r = compute_earn(p, b, {});
     ASSERT_TRUE(r);
