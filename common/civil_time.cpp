@@ -44,9 +44,9 @@ int iso_weekday(int64_t days) {
 
 Result<int64_t> parse_local_datetime(std::string_view text, std::string_view field) {
   auto bad = [&] {
-    return fail(ErrorCode::kInvalidArgument,
-                std::string(field) + ": want a local time like 2026-12-24T18:00 or " +
-                    "2026-12-24T18:00:00");
+    return fail(ErrorCode::kInvalidArgument, std::string(field) +
+                                                 ": want a local time like 2026-12-24T18:00 or " +
+                                                 "2026-12-24T18:00:00");
   };
   if (text.size() != 16 && text.size() != 19) return bad();
   auto num = [&](size_t pos, size_t len) -> int {

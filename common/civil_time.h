@@ -28,7 +28,9 @@ inline constexpr int64_t kMsPerDay = 86'400'000;
 inline constexpr int64_t kMsPerHour = 3'600'000;
 
 // Floor division of milliseconds into days (correct before 1970 too).
-inline int64_t day_of_ms(int64_t ms) { return ms >= 0 ? ms / kMsPerDay : -((-ms - 1) / kMsPerDay) - 1; }
+inline int64_t day_of_ms(int64_t ms) {
+  return ms >= 0 ? ms / kMsPerDay : -((-ms - 1) / kMsPerDay) - 1;
+}
 
 // Parses "YYYY-MM-DDTHH:MM" or "YYYY-MM-DDTHH:MM:SS" (a local wall-clock time) into milliseconds
 // since 1970-01-01T00:00 of the same clock. Errors name `field`.

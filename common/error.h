@@ -23,11 +23,11 @@ enum class ErrorCode {
   kOverflow,            // arithmetic would exceed the representable range
   kResourceExhausted,   // a quota or rate limit
   kDeadlineExceeded,
-  kUnavailable,         // a dependency is down; retrying later may work
+  kUnavailable,  // a dependency is down; retrying later may work
   kPermissionDenied,
   kUnauthenticated,
-  kDataLoss,            // storage is damaged
-  kInternal,            // a bug
+  kDataLoss,  // storage is damaged
+  kInternal,  // a bug
   kUnimplemented,
 };
 
@@ -58,8 +58,8 @@ std::string_view to_string(ErrorCode code);
   } while (false)
 
 // The one place each boundary's mapping lives.
-int http_status(ErrorCode code);   // e.g. kNotFound -> 404, kRefused -> 422
-int exit_code(ErrorCode code);     // sysexits(3) style: kInvalidArgument -> 64 (EX_USAGE) ...
-bool is_retryable(ErrorCode code); // the same request may succeed later
+int http_status(ErrorCode code);    // e.g. kNotFound -> 404, kRefused -> 422
+int exit_code(ErrorCode code);      // sysexits(3) style: kInvalidArgument -> 64 (EX_USAGE) ...
+bool is_retryable(ErrorCode code);  // the same request may succeed later
 
 }  // namespace accrue

@@ -50,16 +50,22 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-Error invalid(std::string message) { return Error{ErrorCode::kInvalidArgument, std::move(message)}; }
+Error invalid(std::string message) {
+  return Error{ErrorCode::kInvalidArgument, std::move(message)};
+}
 
 }  // namespace
 
 std::string_view to_string(IdentifierKind kind) {
   switch (kind) {
-    case IdentifierKind::kCard: return "card";
-    case IdentifierKind::kPhone: return "phone";
-    case IdentifierKind::kEmail: return "email";
-    case IdentifierKind::kQrToken: return "qr";
+    case IdentifierKind::kCard:
+      return "card";
+    case IdentifierKind::kPhone:
+      return "phone";
+    case IdentifierKind::kEmail:
+      return "email";
+    case IdentifierKind::kQrToken:
+      return "qr";
   }
   return "card";
 }
@@ -109,8 +115,9 @@ Result<std::string> normalize_phone(std::string_view raw, std::string_view defau
     } else if (c >= '0' && c <= '9') {
       digits += c;
     } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
-      return std::unexpected(invalid("phone: only digits, '+', spaces, dashes, dots and "
-                                     "parentheses are allowed"));
+      return std::unexpected(
+          invalid("phone: only digits, '+', spaces, dashes, dots and "
+                  "parentheses are allowed"));
     }
   }
   if (!international && digits.starts_with("00")) {
@@ -123,8 +130,9 @@ Result<std::string> normalize_phone(std::string_view raw, std::string_view defau
   } else {
     auto code = calling_code(default_country);
     if (!code) {
-      return std::unexpected(invalid("phone: a national number needs the store's default "
-                                     "country, and it is not set or not supported"));
+      return std::unexpected(
+          invalid("phone: a national number needs the store's default "
+                  "country, and it is not set or not supported"));
     }
     auto it = std::ranges::lower_bound(kCountries, default_country, {}, &Country::iso);
     std::string_view national = digits;
@@ -184,10 +192,18 @@ Result<NormalizedIdentifier> normalize_identifier(IdentifierKind kind, std::stri
                                                   std::string_view default_country) {
   Result<std::string> value;
   switch (kind) {
-    case IdentifierKind::kCard: value = normalize_card(raw); break;
-    case IdentifierKind::kPhone: value = normalize_phone(raw, default_country); break;
-    case IdentifierKind::kEmail: value = normalize_email(raw); break;
-    case IdentifierKind::kQrToken: value = normalize_qr_token(raw); break;
+    case IdentifierKind::kCard:
+      value = normalize_card(raw);
+      break;
+    case IdentifierKind::kPhone:
+      value = normalize_phone(raw, default_country);
+      break;
+    case IdentifierKind::kEmail:
+      value = normalize_email(raw);
+      break;
+    case IdentifierKind::kQrToken:
+      value = normalize_qr_token(raw);
+      break;
   }
   if (!value) return std::unexpected(value.error());
   return NormalizedIdentifier{kind, std::move(*value)};

@@ -21,12 +21,10 @@ class Currency {
   static Result<Currency> from_code(std::string_view code);
 
   std::string_view code() const { return {code_, 3}; }
-  int exponent() const { return exponent_; }   // digits after the decimal point
-  int64_t minor_per_major() const;             // 10^exponent
+  int exponent() const { return exponent_; }  // digits after the decimal point
+  int64_t minor_per_major() const;            // 10^exponent
 
-  friend bool operator==(const Currency& a, const Currency& b) {
-    return a.code() == b.code();
-  }
+  friend bool operator==(const Currency& a, const Currency& b) { return a.code() == b.code(); }
 
  private:
   Currency(std::string_view code, int exponent);

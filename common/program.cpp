@@ -53,7 +53,6 @@ Result<void> check_thresholds(const std::string& field, const std::vector<Curren
   return {};
 }
 
-
 Result<void> check_rule(const std::string& f, EarningRule& r, const Program& p) {
   if (r.rule_id.empty() || r.rule_id.size() > 64) {
     return invalid(f + ".rule_id", "must have 1 to 64 characters");
@@ -61,8 +60,8 @@ Result<void> check_rule(const std::string& f, EarningRule& r, const Program& p) 
   if (r.name.size() > 200) return invalid(f + ".name", "longer than 200 characters");
   switch (r.effect) {
     case RuleEffect::kMultiplier:
-      ACCRUE_TRY(check_range(f + ".multiplier.basis_points", r.multiplier_bp, kOneX,
-                             kMaxMultiplierBp));
+      ACCRUE_TRY(
+          check_range(f + ".multiplier.basis_points", r.multiplier_bp, kOneX, kMaxMultiplierBp));
       break;
     case RuleEffect::kBonus:
       ACCRUE_TRY(check_range(f + ".bonus.points", r.bonus_points, 1, 1'000'000'000));
@@ -161,8 +160,8 @@ Result<void> validate_and_normalize(Program& p) {
       }
       if (!ids.insert(tier.tier_id).second) return invalid(f + ".tier_id", "used twice");
       if (tier.earn_multiplier_bp == 0) tier.earn_multiplier_bp = kOneX;
-      ACCRUE_TRY(check_range(f + ".earn_multiplier_bp", tier.earn_multiplier_bp, kOneX,
-                             kMaxMultiplierBp));
+      ACCRUE_TRY(
+          check_range(f + ".earn_multiplier_bp", tier.earn_multiplier_bp, kOneX, kMaxMultiplierBp));
       if (i == 0 && tier.threshold != 0) return invalid(f + ".threshold", "must be 0");
       if (i > 0 && tier.threshold <= t.ladder[i - 1].threshold) {
         return invalid(f + ".threshold", "must be above the previous tier's");
@@ -190,10 +189,17 @@ Result<void> validate_and_normalize(Program& p) {
   LotPolicy& l = p.lots;
   ACCRUE_TRY(check_range("lots.pending_days", l.pending_days, 0, 365));
   switch (l.expiry) {
-    case ExpiryKind::kNever: break;
-    case ExpiryKind::kAfterDays: ACCRUE_TRY(check_range("lots.count", l.count, 1, 36500)); break;
-    case ExpiryKind::kEndOfMonth: ACCRUE_TRY(check_range("lots.count", l.count, 0, 1200)); break;
-    case ExpiryKind::kEndOfYear: ACCRUE_TRY(check_range("lots.count", l.count, 0, 100)); break;
+    case ExpiryKind::kNever:
+      break;
+    case ExpiryKind::kAfterDays:
+      ACCRUE_TRY(check_range("lots.count", l.count, 1, 36500));
+      break;
+    case ExpiryKind::kEndOfMonth:
+      ACCRUE_TRY(check_range("lots.count", l.count, 0, 1200));
+      break;
+    case ExpiryKind::kEndOfYear:
+      ACCRUE_TRY(check_range("lots.count", l.count, 0, 100));
+      break;
   }
 
   RedemptionPolicy& rp = p.redemption;
@@ -206,8 +212,7 @@ Result<void> validate_and_normalize(Program& p) {
         return invalid(f, "currency " + std::string(r.currency.code()) + " twice");
       }
       ACCRUE_TRY(check_range(f + ".points", r.points, 1, 1'000'000'000));
-      ACCRUE_TRY(check_range(f + ".value_minor_units", r.value_minor_units, 1,
-                             1'000'000'000'000));
+      ACCRUE_TRY(check_range(f + ".value_minor_units", r.value_minor_units, 1, 1'000'000'000'000));
     }
   }
   ACCRUE_TRY(check_range("redemption.min_points", rp.min_points, 1, kMaxPoints));
@@ -217,17 +222,17 @@ Result<void> validate_and_normalize(Program& p) {
   ACCRUE_TRY(check_range("redemption.step_points", rp.step_points, 0, 1'000'000'000));
 
   const OfflineLimits& o = p.offline_limits;
-  ACCRUE_TRY(check_range("offline_limits.max_points_per_redemption", o.max_points_per_redemption,
-                         0, kMaxPoints));
+  ACCRUE_TRY(check_range("offline_limits.max_points_per_redemption", o.max_points_per_redemption, 0,
+                         kMaxPoints));
   ACCRUE_TRY(check_range("offline_limits.max_points_per_customer_per_day",
                          o.max_points_per_customer_per_day, 0, kMaxPoints));
   ACCRUE_TRY(check_range("offline_limits.max_store_outstanding_points",
                          o.max_store_outstanding_points, 0, kMaxPoints));
-  ACCRUE_TRY(check_range("offline_limits.max_hours_since_sync", o.max_hours_since_sync, 0,
-                         24 * 366));
+  ACCRUE_TRY(
+      check_range("offline_limits.max_hours_since_sync", o.max_hours_since_sync, 0, 24 * 366));
   ACCRUE_TRY(check_range("daily_cap_points", p.daily_cap_points, 0, kMaxPoints));
-  ACCRUE_TRY(check_range("event_rules.enrolment_bonus_points",
-                         p.event_rules.enrolment_bonus_points, 0, 1'000'000'000));
+  ACCRUE_TRY(check_range("event_rules.enrolment_bonus_points", p.event_rules.enrolment_bonus_points,
+                         0, 1'000'000'000));
   ACCRUE_TRY(check_range("event_rules.birthday_bonus_points", p.event_rules.birthday_bonus_points,
                          0, 1'000'000'000));
   p.rule_index = detail::RuleIndex::build(p);

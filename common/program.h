@@ -25,7 +25,7 @@ struct RuleIndex;
 
 using Points = int64_t;
 
-inline constexpr int64_t kOneX = 10000;                 // basis points of a 1x multiplier
+inline constexpr int64_t kOneX = 10000;  // basis points of a 1x multiplier
 inline constexpr int64_t kMaxMultiplierBp = 1000 * kOneX;
 inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000'000;  // 10^15 per line / basket
 inline constexpr int64_t kMaxPoints = 1'000'000'000'000'000;
@@ -38,7 +38,7 @@ enum class RoundingScope { kPerLine, kPerBasket };
 
 struct EarnRate {
   Currency currency;
-  Points points;            // `points` for every `per_minor_units` spent
+  Points points;  // `points` for every `per_minor_units` spent
   int64_t per_minor_units;
 };
 
@@ -100,8 +100,8 @@ struct LotPolicy {
 
 struct RedemptionRate {
   Currency currency;
-  Points points;               // `points` are worth
-  int64_t value_minor_units;   // this much of `currency`
+  Points points;              // `points` are worth
+  int64_t value_minor_units;  // this much of `currency`
 };
 
 struct RedemptionPolicy {

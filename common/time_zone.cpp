@@ -174,10 +174,10 @@ int32_t posix_offset(const PosixRule& r, int64_t t) {
 
 struct TimeZone::Impl {
   std::string name;
-  std::vector<int64_t> transitions;   // UTC seconds, ascending
-  std::vector<int32_t> offsets;       // offset after each transition
-  int32_t initial_offset = 0;         // before the first transition
-  std::optional<PosixRule> rule;      // after the last transition (or always, if no table)
+  std::vector<int64_t> transitions;  // UTC seconds, ascending
+  std::vector<int32_t> offsets;      // offset after each transition
+  int32_t initial_offset = 0;        // before the first transition
+  std::optional<PosixRule> rule;     // after the last transition (or always, if no table)
 };
 
 TimeZone TimeZone::utc() {
@@ -218,8 +218,8 @@ Result<TimeZone> TimeZone::from_tzif(std::string name, std::span<const uint8_t> 
         data[at + 3] != 'f') {
       return std::nullopt;
     }
-    Header h{be32(at + 20), be32(at + 24), be32(at + 28), be32(at + 32), be32(at + 36),
-             be32(at + 40)};
+    Header h{be32(at + 20), be32(at + 24), be32(at + 28),
+             be32(at + 32), be32(at + 36), be32(at + 40)};
     // Bounds that keep the size arithmetic far from overflow.
     if (h.time > 100000 || h.type == 0 || h.type > 256 || h.chars > 65536 || h.leap > 100000 ||
         h.isut > 256 || h.isstd > 256) {
@@ -228,8 +228,8 @@ Result<TimeZone> TimeZone::from_tzif(std::string name, std::span<const uint8_t> 
     return h;
   };
   auto block_size = [](const Header& h, size_t time_size) {
-    return h.time * time_size + h.time + h.type * 6 + h.chars + h.leap * (time_size + 4) +
-           h.isstd + h.isut;
+    return h.time * time_size + h.time + h.type * 6 + h.chars + h.leap * (time_size + 4) + h.isstd +
+           h.isut;
   };
 
   auto h1 = header(0);
@@ -262,8 +262,8 @@ Result<TimeZone> TimeZone::from_tzif(std::string name, std::span<const uint8_t> 
   impl->initial_offset = type_offsets[0];
   int64_t prev = INT64_MIN;
   for (size_t i = 0; i < h.time; ++i) {
-    int64_t t = time_size == 8 ? be64(times_at + i * 8)
-                               : static_cast<int32_t>(be32(times_at + i * 4));
+    int64_t t =
+        time_size == 8 ? be64(times_at + i * 8) : static_cast<int32_t>(be32(times_at + i * 4));
     uint8_t idx = data[idx_at + i];
     if (idx >= h.type) return bad("type index");
     if (t <= prev) return bad("transitions out of order");

@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
     if (!text) return report(text.error());
     auto p = accrue::wire::program_from_json(*text);
     if (!p) return report(p.error());
-    std::cout << "ok: program " << p->program_id << " v" << p->version << ", "
-              << p->rules.size() << " rules, " << p->tiers.ladder.size() << " tiers\n";
+    std::cout << "ok: program " << p->program_id << " v" << p->version << ", " << p->rules.size()
+              << " rules, " << p->tiers.ladder.size() << " tiers\n";
     return 0;
   }
   return 0;

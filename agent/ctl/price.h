@@ -11,11 +11,11 @@
 namespace accrue::ctl {
 
 struct PriceOptions {
-  std::string program_json;   // canonical protobuf JSON of accrue.loyalty.v1.Program
-  std::string basket_json;    // canonical protobuf JSON of accrue.loyalty.v1.Basket
-  std::string tier_id;        // empty: every tier of the program
+  std::string program_json;  // canonical protobuf JSON of accrue.loyalty.v1.Program
+  std::string basket_json;   // canonical protobuf JSON of accrue.loyalty.v1.Basket
+  std::string tier_id;       // empty: every tier of the program
   int64_t earned_today = 0;
-  int64_t balance = 0;        // the member's available points before this basket
+  int64_t balance = 0;  // the member's available points before this basket
 };
 
 // Returns the report text. Errors name the file part at fault (program, basket).

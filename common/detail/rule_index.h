@@ -35,8 +35,8 @@ class RuleIndex {
   const TermHits* find(std::string_view name) const;
 
   size_t rule_count() const { return rule_count_; }
-  size_t words() const { return words_; }               // 64-bit words in use per mask
-  const RuleMask& needs_sku() const { return needs_sku_; }            // rules filtering skus
+  size_t words() const { return words_; }                   // 64-bit words in use per mask
+  const RuleMask& needs_sku() const { return needs_sku_; }  // rules filtering skus
   const RuleMask& needs_category() const { return needs_category_; }  // ... categories
   const RuleMask& all_rules() const { return all_rules_; }
 

@@ -24,7 +24,8 @@ Result<void> validate_basket(const Basket& basket) {
     if (l.sku.size() > 64) return bad(i, "sku", "longer than 64 characters");
     if (l.categories.size() > 16) return bad(i, "categories", "at most 16 categories");
     for (const auto& c : l.categories) {
-      if (c.empty() || c.size() > 64) return bad(i, "categories", "each must have 1 to 64 characters");
+      if (c.empty() || c.size() > 64)
+        return bad(i, "categories", "each must have 1 to 64 characters");
     }
     if (l.quantity_milli <= 0 || l.quantity_milli > kMaxQuantityMilli) {
       return bad(i, "quantity_milli", "must be between 1 and 1000000000");

@@ -104,13 +104,12 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
     }
   }
   auto is_eligible = [&](size_t i) { return (eligible[i / 64] >> (i % 64)) & 1; };
-  if (auto min = threshold_for(program.min_basket, basket.currency);
-      min && eligible_total < *min) {
+  if (auto min = threshold_for(program.min_basket, basket.currency); min && eligible_total < *min) {
     return out;
   }
 
-  const int64_t local_ms = ctx.time_zone ? ctx.time_zone->to_local_ms(basket.occurred_at_ms)
-                                         : basket.occurred_at_ms;
+  const int64_t local_ms =
+      ctx.time_zone ? ctx.time_zone->to_local_ms(basket.occurred_at_ms) : basket.occurred_at_ms;
   std::pmr::vector<int64_t> factor(n, kOneX, &arena);
   std::pmr::vector<int128> line_bonus(n, 0, &arena);
   int128 bonus_total = 0;
@@ -157,7 +156,8 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
         if (r.bonus_per_unit) {
           for (size_t i : matched) {
             // Whole units only: 2.5 pairs of socks earn the bonus twice.
-            int128 b = static_cast<int128>(r.bonus_points) * (basket.lines[i].quantity_milli / 1000);
+            int128 b =
+                static_cast<int128>(r.bonus_points) * (basket.lines[i].quantity_milli / 1000);
             line_bonus[i] += b;
             bonus_total += b;
           }
@@ -196,8 +196,7 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
   int128 num_total = 0;
   for (size_t i = 0; i < n; ++i) {
     if (!is_eligible(i)) continue;
-    num[i] = static_cast<int128>(basket.lines[i].amount_minor) * rate->points * factor[i] *
-             tier_bp;
+    num[i] = static_cast<int128>(basket.lines[i].amount_minor) * rate->points * factor[i] * tier_bp;
     num_total += num[i];
   }
   std::pmr::vector<int64_t> line_base(n, 0, &arena);
@@ -224,7 +223,8 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
   for (size_t i = 0; i < n; ++i) line_total[i] = line_base[i] + line_bonus[i];
 
   if (program.daily_cap_points > 0) {
-    Points allowed = std::max<Points>(0, program.daily_cap_points - std::max<Points>(0, ctx.earned_today));
+    Points allowed =
+        std::max<Points>(0, program.daily_cap_points - std::max<Points>(0, ctx.earned_today));
     if (total > allowed) {
       out.capped_points = total - allowed;
       shares.resize(n);

@@ -27,8 +27,8 @@
 namespace accrue {
 
 struct EarnContext {
-  std::string tier_id;        // the customer's tier; empty for an anonymous preview
-  Points earned_today = 0;    // already earned today (store local day), for the daily cap
+  std::string tier_id;                  // the customer's tier; empty for an anonymous preview
+  Points earned_today = 0;              // already earned today (store local day), for the daily cap
   const TimeZone* time_zone = nullptr;  // the store's zone; nullptr means UTC
 };
 
@@ -39,10 +39,10 @@ struct LinePoints {
 };
 
 struct EarnResult {
-  Points points = 0;          // what the customer gets: base + bonus - capped
-  Points base_points = 0;     // from the earn rate, rule multipliers and tier multiplier
-  Points bonus_points = 0;    // fixed bonuses
-  Points capped_points = 0;   // removed by the daily cap
+  Points points = 0;                     // what the customer gets: base + bonus - capped
+  Points base_points = 0;                // from the earn rate, rule multipliers and tier multiplier
+  Points bonus_points = 0;               // fixed bonuses
+  Points capped_points = 0;              // removed by the daily cap
   std::vector<LinePoints> lines;         // one per basket line, in basket order
   std::vector<std::string> rules_fired;  // rule ids in evaluation order
   uint32_t program_version = 0;

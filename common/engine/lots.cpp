@@ -77,8 +77,7 @@ bool spendable(const Lot& l, TimestampMs now_ms) {
 
 }  // namespace
 
-Result<std::vector<Draw>> draw_fifo(std::span<const Lot> lots, Points points,
-                                    TimestampMs now_ms) {
+Result<std::vector<Draw>> draw_fifo(std::span<const Lot> lots, Points points, TimestampMs now_ms) {
   if (points <= 0) return fail(ErrorCode::kInvalidArgument, "points: must be positive");
   std::vector<Draw> draws;
   Points left = points;

@@ -18,10 +18,10 @@ inline constexpr TimestampMs kNeverExpires = std::numeric_limits<TimestampMs>::m
 struct Lot {
   std::string lot_id;
   TimestampMs earned_at_ms = 0;
-  TimestampMs available_at_ms = 0;  // pending before this instant
+  TimestampMs available_at_ms = 0;            // pending before this instant
   TimestampMs expires_at_ms = kNeverExpires;  // expired at and after this instant
-  Points points = 0;     // as earned
-  Points remaining = 0;  // not yet spent, reversed or expired
+  Points points = 0;                          // as earned
+  Points remaining = 0;                       // not yet spent, reversed or expired
 };
 
 // The lot an accrual of `points` at `earned_at_ms` opens under `policy`. End-of-month and
@@ -32,7 +32,7 @@ Lot open_lot(const LotPolicy& policy, const TimeZone& zone, std::string lot_id,
 struct LotBalance {
   Points available = 0;
   Points pending = 0;
-  Points expiring = 0;              // available points in the lots that expire next
+  Points expiring = 0;  // available points in the lots that expire next
   TimestampMs expiring_at_ms = kNeverExpires;
 };
 

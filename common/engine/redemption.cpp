@@ -37,8 +37,7 @@ Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& c
   auto rate = rate_for(policy, currency);
   if (!rate) return std::unexpected(rate.error());
   ACCRUE_TRY(check_points(policy, points));
-  auto value = narrow(static_cast<int128>(points) * (*rate)->value_minor_units /
-                      (*rate)->points);
+  auto value = narrow(static_cast<int128>(points) * (*rate)->value_minor_units / (*rate)->points);
   if (!value) return fail(ErrorCode::kOverflow, "redemption value too large");
   return Money(*value, currency);
 }
@@ -50,7 +49,7 @@ Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& 
     return fail(ErrorCode::kInvalidArgument, "discount: must be positive");
   }
   int128 points = ceil_div(static_cast<int128>(discount.minor_units()) * (*rate)->points,
-                             (*rate)->value_minor_units);
+                           (*rate)->value_minor_units);
   if (policy.step_points > 0) points = ceil_div(points, policy.step_points) * policy.step_points;
   auto p = narrow(points);
   if (!p || *p > kMaxPoints) return fail(ErrorCode::kOverflow, "discount too large");
@@ -60,13 +59,20 @@ Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& 
 
 std::string_view to_string(OfflineRefusal refusal) {
   switch (refusal) {
-    case OfflineRefusal::kNone: return "none";
-    case OfflineRefusal::kDisabled: return "offline_disabled";
-    case OfflineRefusal::kNeverSynced: return "never_synced";
-    case OfflineRefusal::kSyncTooOld: return "sync_too_old";
-    case OfflineRefusal::kPerRedemptionLimit: return "per_redemption_limit";
-    case OfflineRefusal::kCustomerDailyLimit: return "customer_daily_limit";
-    case OfflineRefusal::kStoreLiabilityLimit: return "store_liability_limit";
+    case OfflineRefusal::kNone:
+      return "none";
+    case OfflineRefusal::kDisabled:
+      return "offline_disabled";
+    case OfflineRefusal::kNeverSynced:
+      return "never_synced";
+    case OfflineRefusal::kSyncTooOld:
+      return "sync_too_old";
+    case OfflineRefusal::kPerRedemptionLimit:
+      return "per_redemption_limit";
+    case OfflineRefusal::kCustomerDailyLimit:
+      return "customer_daily_limit";
+    case OfflineRefusal::kStoreLiabilityLimit:
+      return "store_liability_limit";
   }
   return "none";
 }
@@ -97,11 +103,11 @@ OfflineDecision decide_offline_redemption(const OfflineLimits& l,
                       " points can be redeemed at once.");
   }
   if (c.customer_redeemed_today + c.points > l.max_points_per_customer_per_day) {
-    Points left = std::max<Points>(0, l.max_points_per_customer_per_day -
-                                          c.customer_redeemed_today);
-    return refuse(OfflineRefusal::kCustomerDailyLimit,
-                  "While offline, this member can redeem " + std::to_string(left) +
-                      " more points today.");
+    Points left =
+        std::max<Points>(0, l.max_points_per_customer_per_day - c.customer_redeemed_today);
+    return refuse(
+        OfflineRefusal::kCustomerDailyLimit,
+        "While offline, this member can redeem " + std::to_string(left) + " more points today.");
   }
   if (c.store_outstanding + c.points > l.max_store_outstanding_points) {
     return refuse(OfflineRefusal::kStoreLiabilityLimit,

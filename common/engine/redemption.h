@@ -23,7 +23,7 @@ Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& 
 
 enum class OfflineRefusal {
   kNone,
-  kDisabled,              // the program grants nothing offline
+  kDisabled,  // the program grants nothing offline
   kNeverSynced,
   kSyncTooOld,
   kPerRedemptionLimit,
@@ -32,9 +32,9 @@ enum class OfflineRefusal {
 };
 
 struct OfflineRedemptionContext {
-  Points points = 0;                      // this redemption
-  Points customer_redeemed_today = 0;     // offline, this store, local day
-  Points store_outstanding = 0;           // offline redemptions not yet confirmed by the cloud
+  Points points = 0;                        // this redemption
+  Points customer_redeemed_today = 0;       // offline, this store, local day
+  Points store_outstanding = 0;             // offline redemptions not yet confirmed by the cloud
   std::optional<TimestampMs> last_sync_ms;  // last successful round-trip
   TimestampMs now_ms = 0;
 };

@@ -36,8 +36,8 @@ Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
     }
     // Cumulative: after this return the line has given back floor(points * returned / sold).
     const int64_t cumulative_qty = s.returned_quantity_milli + r.quantity_milli;
-    const Points cumulative_points = static_cast<Points>(
-        static_cast<int128>(s.points) * cumulative_qty / s.quantity_milli);
+    const Points cumulative_points =
+        static_cast<Points>(static_cast<int128>(s.points) * cumulative_qty / s.quantity_milli);
     const Points now = std::max<Points>(0, cumulative_points - s.points_reversed);
     out.lines.push_back({r.line_no, r.quantity_milli, now});
     out.points_reversed += now;

@@ -16,7 +16,7 @@ namespace accrue {
 struct SaleLine {
   uint32_t line_no = 0;
   int64_t quantity_milli = 0;
-  Points points = 0;                  // what the line earned
+  Points points = 0;                    // what the line earned
   int64_t returned_quantity_milli = 0;  // by earlier returns
   Points points_reversed = 0;           // by earlier returns
 };

@@ -21,22 +21,22 @@ int64_t qualifying_value(std::span<const QualifyingActivity> activity, uint32_t 
                          TimestampMs now_ms);
 
 struct TierFacts {
-  std::string current_tier;                 // empty or unknown: placed by value
+  std::string current_tier;  // empty or unknown: placed by value
   int64_t qualifying_value = 0;
   std::optional<TimestampMs> below_since_ms;  // when the value first fell below current tier
-  std::string manual_floor;                 // HQ's guaranteed minimum tier; empty = none
+  std::string manual_floor;                   // HQ's guaranteed minimum tier; empty = none
   TimestampMs now_ms = 0;
 };
 
 enum class TierChange { kNone, kUpgrade, kDowngrade, kPlaced };
 
 struct TierDecision {
-  std::string tier_id;                       // the tier to hold now (empty: program has no tiers)
+  std::string tier_id;  // the tier to hold now (empty: program has no tiers)
   TierChange change = TierChange::kNone;
   std::optional<TimestampMs> below_since_ms;   // state to keep for the next evaluation
   std::optional<TimestampMs> downgrade_at_ms;  // when a pending downgrade takes effect
-  std::string next_tier_id;                  // empty at the top
-  int64_t distance_to_next = 0;              // points, or minor units of spend
+  std::string next_tier_id;                    // empty at the top
+  int64_t distance_to_next = 0;                // points, or minor units of spend
 };
 
 // Upgrades take effect at once. A member whose value falls below their tier keeps it for the

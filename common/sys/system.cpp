@@ -32,8 +32,8 @@ ZoneinfoSource::ZoneinfoSource(std::filesystem::path root) : root_(std::move(roo
 
 Result<TimeZone> ZoneinfoSource::load(std::string_view name) {
   auto valid_char = [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '+' || c == '/';
   };
   bool ok = !name.empty() && name.size() <= 64 && name.front() != '/' &&
             name.find("..") == std::string_view::npos && name.find("//") == std::string_view::npos;
@@ -45,8 +45,8 @@ Result<TimeZone> ZoneinfoSource::load(std::string_view name) {
   if (auto it = cache_.find(name); it != cache_.end()) return it->second;
   std::ifstream in(root_ / std::string(name), std::ios::binary);
   if (!in) {
-    return fail(ErrorCode::kNotFound, "time zone: " + std::string(name) + " is not in " +
-                                          root_.string());
+    return fail(ErrorCode::kNotFound,
+                "time zone: " + std::string(name) + " is not in " + root_.string());
   }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
   if (bytes.size() > 1 << 20) {

@@ -30,8 +30,7 @@ std::vector<std::string> strings(const T& repeated) {
 }
 
 Result<std::vector<CurrencyThreshold>> thresholds(
-    const std::string& field,
-    const google::protobuf::RepeatedPtrField<pb::CurrencyAmount>& in) {
+    const std::string& field, const google::protobuf::RepeatedPtrField<pb::CurrencyAmount>& in) {
   std::vector<CurrencyThreshold> out;
   for (int i = 0; i < in.size(); ++i) {
     auto c = currency(at(field, i) + ".currency", in[i].currency());
@@ -181,15 +180,25 @@ Result<Program> program_from_proto(const pb::Program& p) {
   }
   switch (p.rounding().mode()) {
     case pb::ROUNDING_MODE_UNSPECIFIED:
-    case pb::ROUNDING_MODE_FLOOR: out.rounding_mode = RoundingMode::kFloor; break;
-    case pb::ROUNDING_MODE_HALF_EVEN: out.rounding_mode = RoundingMode::kHalfEven; break;
-    default: return invalid("rounding.mode", "unknown value");
+    case pb::ROUNDING_MODE_FLOOR:
+      out.rounding_mode = RoundingMode::kFloor;
+      break;
+    case pb::ROUNDING_MODE_HALF_EVEN:
+      out.rounding_mode = RoundingMode::kHalfEven;
+      break;
+    default:
+      return invalid("rounding.mode", "unknown value");
   }
   switch (p.rounding().scope()) {
     case pb::ROUNDING_SCOPE_UNSPECIFIED:
-    case pb::ROUNDING_SCOPE_PER_LINE: out.rounding_scope = RoundingScope::kPerLine; break;
-    case pb::ROUNDING_SCOPE_PER_BASKET: out.rounding_scope = RoundingScope::kPerBasket; break;
-    default: return invalid("rounding.scope", "unknown value");
+    case pb::ROUNDING_SCOPE_PER_LINE:
+      out.rounding_scope = RoundingScope::kPerLine;
+      break;
+    case pb::ROUNDING_SCOPE_PER_BASKET:
+      out.rounding_scope = RoundingScope::kPerBasket;
+      break;
+    default:
+      return invalid("rounding.scope", "unknown value");
   }
   out.excluded_skus = strings(p.excluded_skus());
   out.excluded_categories = strings(p.excluded_categories());
@@ -208,9 +217,14 @@ Result<Program> program_from_proto(const pb::Program& p) {
   const auto& t = p.tiers();
   switch (t.basis()) {
     case pb::TIER_BASIS_UNSPECIFIED:
-    case pb::TIER_BASIS_POINTS_EARNED: out.tiers.basis = TierBasis::kPointsEarned; break;
-    case pb::TIER_BASIS_AMOUNT_SPENT: out.tiers.basis = TierBasis::kAmountSpent; break;
-    default: return invalid("tiers.basis", "unknown value");
+    case pb::TIER_BASIS_POINTS_EARNED:
+      out.tiers.basis = TierBasis::kPointsEarned;
+      break;
+    case pb::TIER_BASIS_AMOUNT_SPENT:
+      out.tiers.basis = TierBasis::kAmountSpent;
+      break;
+    default:
+      return invalid("tiers.basis", "unknown value");
   }
   out.tiers.window_days = t.window_days() == 0 ? 365 : t.window_days();
   out.tiers.downgrade_grace_days = t.downgrade_grace_days();
@@ -229,11 +243,20 @@ Result<Program> program_from_proto(const pb::Program& p) {
   out.lots.count = l.count();
   switch (l.expiry()) {
     case pb::EXPIRY_KIND_UNSPECIFIED:
-    case pb::EXPIRY_KIND_NEVER: out.lots.expiry = ExpiryKind::kNever; break;
-    case pb::EXPIRY_KIND_AFTER_DAYS: out.lots.expiry = ExpiryKind::kAfterDays; break;
-    case pb::EXPIRY_KIND_END_OF_MONTH: out.lots.expiry = ExpiryKind::kEndOfMonth; break;
-    case pb::EXPIRY_KIND_END_OF_YEAR: out.lots.expiry = ExpiryKind::kEndOfYear; break;
-    default: return invalid("lots.expiry", "unknown value");
+    case pb::EXPIRY_KIND_NEVER:
+      out.lots.expiry = ExpiryKind::kNever;
+      break;
+    case pb::EXPIRY_KIND_AFTER_DAYS:
+      out.lots.expiry = ExpiryKind::kAfterDays;
+      break;
+    case pb::EXPIRY_KIND_END_OF_MONTH:
+      out.lots.expiry = ExpiryKind::kEndOfMonth;
+      break;
+    case pb::EXPIRY_KIND_END_OF_YEAR:
+      out.lots.expiry = ExpiryKind::kEndOfYear;
+      break;
+    default:
+      return invalid("lots.expiry", "unknown value");
   }
 
   const auto& rp = p.redemption();
@@ -319,10 +342,18 @@ pb::Program program_to_proto(const Program& p) {
   l->set_pending_days(p.lots.pending_days);
   l->set_count(p.lots.count);
   switch (p.lots.expiry) {
-    case ExpiryKind::kNever: l->set_expiry(pb::EXPIRY_KIND_NEVER); break;
-    case ExpiryKind::kAfterDays: l->set_expiry(pb::EXPIRY_KIND_AFTER_DAYS); break;
-    case ExpiryKind::kEndOfMonth: l->set_expiry(pb::EXPIRY_KIND_END_OF_MONTH); break;
-    case ExpiryKind::kEndOfYear: l->set_expiry(pb::EXPIRY_KIND_END_OF_YEAR); break;
+    case ExpiryKind::kNever:
+      l->set_expiry(pb::EXPIRY_KIND_NEVER);
+      break;
+    case ExpiryKind::kAfterDays:
+      l->set_expiry(pb::EXPIRY_KIND_AFTER_DAYS);
+      break;
+    case ExpiryKind::kEndOfMonth:
+      l->set_expiry(pb::EXPIRY_KIND_END_OF_MONTH);
+      break;
+    case ExpiryKind::kEndOfYear:
+      l->set_expiry(pb::EXPIRY_KIND_END_OF_YEAR);
+      break;
   }
   auto* rp = out.mutable_redemption();
   for (const auto& r : p.redemption.rates) {
@@ -350,10 +381,17 @@ Result<CustomerSnapshot> customer_from_proto(const pb::CustomerSnapshot& c) {
   CustomerSnapshot out;
   out.customer_id = c.customer_id();
   switch (c.status()) {
-    case pb::CUSTOMER_STATUS_ACTIVE: out.status = CustomerStatus::kActive; break;
-    case pb::CUSTOMER_STATUS_BLOCKED: out.status = CustomerStatus::kBlocked; break;
-    case pb::CUSTOMER_STATUS_PROVISIONAL: out.status = CustomerStatus::kProvisional; break;
-    default: return invalid("status", "must be active, blocked or provisional");
+    case pb::CUSTOMER_STATUS_ACTIVE:
+      out.status = CustomerStatus::kActive;
+      break;
+    case pb::CUSTOMER_STATUS_BLOCKED:
+      out.status = CustomerStatus::kBlocked;
+      break;
+    case pb::CUSTOMER_STATUS_PROVISIONAL:
+      out.status = CustomerStatus::kProvisional;
+      break;
+    default:
+      return invalid("status", "must be active, blocked or provisional");
   }
   if (c.display_name().size() > 100) return invalid("display_name", "longer than 100 bytes");
   if (c.birthday_month() > 12 || c.birthday_day() > 31 ||
@@ -375,9 +413,15 @@ pb::CustomerSnapshot customer_to_proto(const CustomerSnapshot& c) {
   pb::CustomerSnapshot out;
   out.set_customer_id(c.customer_id);
   switch (c.status) {
-    case CustomerStatus::kActive: out.set_status(pb::CUSTOMER_STATUS_ACTIVE); break;
-    case CustomerStatus::kBlocked: out.set_status(pb::CUSTOMER_STATUS_BLOCKED); break;
-    case CustomerStatus::kProvisional: out.set_status(pb::CUSTOMER_STATUS_PROVISIONAL); break;
+    case CustomerStatus::kActive:
+      out.set_status(pb::CUSTOMER_STATUS_ACTIVE);
+      break;
+    case CustomerStatus::kBlocked:
+      out.set_status(pb::CUSTOMER_STATUS_BLOCKED);
+      break;
+    case CustomerStatus::kProvisional:
+      out.set_status(pb::CUSTOMER_STATUS_PROVISIONAL);
+      break;
   }
   out.set_tier_id(c.tier_id);
   out.set_display_name(c.display_name);

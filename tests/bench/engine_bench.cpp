@@ -25,9 +25,23 @@ Program twenty_rule_program() {
     r.rule_id = "rule-" + std::to_string(100 + i);
     r.priority = i;
     switch (i % 4) {
-      case 0: r.effect = RuleEffect::kMultiplier; r.multiplier_bp = 15000; r.categories = {"cat-" + std::to_string(i % 10)}; break;
-      case 1: r.effect = RuleEffect::kBonus; r.bonus_points = 5; r.bonus_per_unit = true; r.skus = {"sku-" + std::to_string(i)}; break;
-      case 2: r.effect = RuleEffect::kMultiplier; r.multiplier_bp = 20000; r.tiers = {"gold"}; r.categories = {"cat-" + std::to_string(i % 10)}; break;
+      case 0:
+        r.effect = RuleEffect::kMultiplier;
+        r.multiplier_bp = 15000;
+        r.categories = {"cat-" + std::to_string(i % 10)};
+        break;
+      case 1:
+        r.effect = RuleEffect::kBonus;
+        r.bonus_points = 5;
+        r.bonus_per_unit = true;
+        r.skus = {"sku-" + std::to_string(i)};
+        break;
+      case 2:
+        r.effect = RuleEffect::kMultiplier;
+        r.multiplier_bp = 20000;
+        r.tiers = {"gold"};
+        r.categories = {"cat-" + std::to_string(i % 10)};
+        break;
       default: {
         r.effect = RuleEffect::kBonus;
         r.bonus_points = 50;
@@ -48,8 +62,11 @@ Program twenty_rule_program() {
 Basket fifty_line_basket() {
   Basket b{eur(), {}, 1'795'768'200'000};
   for (uint32_t i = 0; i < 50; ++i) {
-    b.lines.push_back({i + 1, "sku-" + std::to_string(i), {"cat-" + std::to_string(i % 10), "dept-" + std::to_string(i % 3)},
-                       1000 + (i % 3) * 1000, 999 + i * 137});
+    b.lines.push_back({i + 1,
+                       "sku-" + std::to_string(i),
+                       {"cat-" + std::to_string(i % 10), "dept-" + std::to_string(i % 3)},
+                       1000 + (i % 3) * 1000,
+                       999 + i * 137});
   }
   return b;
 }
@@ -64,7 +81,8 @@ void BM_Earn50Lines20Rules(benchmark::State& state) {
     auto r = compute_earn(p, b, ctx);
     benchmark::DoNotOptimize(r);
   }
-  state.counters["baskets/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["baskets/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Earn50Lines20Rules);
 
@@ -77,7 +95,8 @@ void BM_Ceiling_CopyAndSumBasket(benchmark::State& state) {
     for (const auto& l : copy.lines) sum += l.amount_minor;
     benchmark::DoNotOptimize(sum);
   }
-  state.counters["baskets/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["baskets/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Ceiling_CopyAndSumBasket);
 

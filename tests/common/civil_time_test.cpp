@@ -31,9 +31,9 @@ TEST(CivilTimeTest, ParsesLocalDateTimes) {
   ASSERT_TRUE(v);
   EXPECT_EQ(format_local_datetime(*v), "2026-11-27T09:30:00");
   EXPECT_EQ(*parse_local_datetime("1970-01-01T00:00:01", "x"), 1000);
-  for (std::string_view bad : {"2026-11-27", "2026-13-01T00:00", "2026-02-29T00:00",
-                               "2026-11-27 09:30", "2026-11-27T24:00", "2026-11-27T09:30:60",
-                               "2026-11-27T09:3x"}) {
+  for (std::string_view bad :
+       {"2026-11-27", "2026-13-01T00:00", "2026-02-29T00:00", "2026-11-27 09:30",
+        "2026-11-27T24:00", "2026-11-27T09:30:60", "2026-11-27T09:3x"}) {
     auto r = parse_local_datetime(bad, "window.ends_local");
     ASSERT_FALSE(r) << bad;
     EXPECT_TRUE(r.error().message.starts_with("window.ends_local:"));

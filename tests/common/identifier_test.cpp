@@ -17,15 +17,17 @@ TEST(IdentifierTest, PhonesBecomeE164) {
   EXPECT_EQ(*normalize_phone("+48 601 234 567", "DE"), "+48601234567");
   EXPECT_EQ(*normalize_phone("0048 601-234-567", "DE"), "+48601234567");
   EXPECT_EQ(*normalize_phone("601 234 567", "PL"), "+48601234567");
-  EXPECT_EQ(*normalize_phone("030 1234567", "DE"), "+49301234567");     // trunk 0 dropped
+  EXPECT_EQ(*normalize_phone("030 1234567", "DE"), "+49301234567");  // trunk 0 dropped
   EXPECT_EQ(*normalize_phone("(212) 555-0100", "US"), "+12125550100");
   EXPECT_EQ(*normalize_phone("1 212 555 0100", "US"), "+12125550100");  // trunk 1 dropped
   EXPECT_EQ(*normalize_phone("06 1 234 5678", "HU"), "+3612345678");
-  EXPECT_EQ(*normalize_phone("02 1234 5678", "IT"), "+390212345678");   // Italy keeps the 0
+  EXPECT_EQ(*normalize_phone("02 1234 5678", "IT"), "+390212345678");  // Italy keeps the 0
 }
 
 TEST(IdentifierTest, BadPhonesAreClearErrorsWithoutTheNumber) {
-  struct Case { std::string_view raw, country; };
+  struct Case {
+    std::string_view raw, country;
+  };
   for (auto [raw, country] : {Case{"601 234 567", ""}, Case{"601 234 567", "XX"},
                               Case{"+48 60", "PL"}, Case{"+48 601 234 567 890 123", "PL"},
                               Case{"601-234-567 ext 5", "PL"}, Case{"+0048601234567", "PL"}}) {
@@ -39,9 +41,9 @@ TEST(IdentifierTest, BadPhonesAreClearErrorsWithoutTheNumber) {
 
 TEST(IdentifierTest, EmailsAreTrimmedAndLowerCased) {
   EXPECT_EQ(*normalize_email("  Anna.Kowalska@Example.COM "), "anna.kowalska@example.com");
-  for (std::string_view bad : {"anna", "anna@", "@example.com", "anna@@example.com",
-                               "anna@example", "anna@.example.com", "anna@example..com",
-                               "an na@example.com", "anna@example.com."}) {
+  for (std::string_view bad :
+       {"anna", "anna@", "@example.com", "anna@@example.com", "anna@example", "anna@.example.com",
+        "anna@example..com", "an na@example.com", "anna@example.com."}) {
     auto r = normalize_email(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_TRUE(r.error().message.starts_with("email:"));

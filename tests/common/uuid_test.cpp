@@ -22,8 +22,9 @@ TEST(UuidTest, ParsesAndPrintsTheCanonicalForm) {
 }
 
 TEST(UuidTest, RejectsMalformedTextNamingTheField) {
-  for (std::string_view bad : {"", "0190a5b2-3c4d-7e5f-8a9b-0c1d2e3f4a5", "0190a5b23c4d7e5f8a9b0c1d2e3f4a5b",
-                               "0190a5b2-3c4d-7e5f-8a9b-0c1d2e3f4a5g", "0190a5b2_3c4d-7e5f-8a9b-0c1d2e3f4a5b"}) {
+  for (std::string_view bad :
+       {"", "0190a5b2-3c4d-7e5f-8a9b-0c1d2e3f4a5", "0190a5b23c4d7e5f8a9b0c1d2e3f4a5b",
+        "0190a5b2-3c4d-7e5f-8a9b-0c1d2e3f4a5g", "0190a5b2_3c4d-7e5f-8a9b-0c1d2e3f4a5b"}) {
     auto r = Uuid::parse(bad, "customer_id");
     ASSERT_FALSE(r) << bad;
     EXPECT_TRUE(r.error().message.starts_with("customer_id:"));

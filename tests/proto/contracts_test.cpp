@@ -30,13 +30,24 @@ void fill(Message* m, int depth, int oneof_choice) {
     }
     const bool rep = f->is_repeated();
     switch (f->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_INT32: rep ? r->AddInt32(m, f, -7) : r->SetInt32(m, f, -7); break;
-      case FieldDescriptor::CPPTYPE_INT64: rep ? r->AddInt64(m, f, -(int64_t{1} << 40)) : r->SetInt64(m, f, -(int64_t{1} << 40)); break;
-      case FieldDescriptor::CPPTYPE_UINT32: rep ? r->AddUInt32(m, f, 7) : r->SetUInt32(m, f, 7); break;
-      case FieldDescriptor::CPPTYPE_UINT64: rep ? r->AddUInt64(m, f, uint64_t{1} << 50) : r->SetUInt64(m, f, uint64_t{1} << 50); break;
-      case FieldDescriptor::CPPTYPE_BOOL: rep ? r->AddBool(m, f, true) : r->SetBool(m, f, true); break;
+      case FieldDescriptor::CPPTYPE_INT32:
+        rep ? r->AddInt32(m, f, -7) : r->SetInt32(m, f, -7);
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        rep ? r->AddInt64(m, f, -(int64_t{1} << 40)) : r->SetInt64(m, f, -(int64_t{1} << 40));
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        rep ? r->AddUInt32(m, f, 7) : r->SetUInt32(m, f, 7);
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        rep ? r->AddUInt64(m, f, uint64_t{1} << 50) : r->SetUInt64(m, f, uint64_t{1} << 50);
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        rep ? r->AddBool(m, f, true) : r->SetBool(m, f, true);
+        break;
       case FieldDescriptor::CPPTYPE_STRING: {
-        std::string v = f->type() == FieldDescriptor::TYPE_BYTES ? std::string("\x00\xff\x10", 3) : "zażółć ✓";
+        std::string v =
+            f->type() == FieldDescriptor::TYPE_BYTES ? std::string("\x00\xff\x10", 3) : "zażółć ✓";
         rep ? r->AddString(m, f, v) : r->SetString(m, f, v);
         break;
       }
@@ -47,19 +58,22 @@ void fill(Message* m, int depth, int oneof_choice) {
         break;
       }
       case FieldDescriptor::CPPTYPE_MESSAGE:
-        if (depth < 4) fill(rep ? r->AddMessage(m, f) : r->MutableMessage(m, f), depth + 1, oneof_choice);
-        else if (!rep) r->MutableMessage(m, f);
+        if (depth < 4)
+          fill(rep ? r->AddMessage(m, f) : r->MutableMessage(m, f), depth + 1, oneof_choice);
+        else if (!rep)
+          r->MutableMessage(m, f);
         break;
-      default: break;
+      default:
+        break;
     }
   }
 }
 
 std::vector<const Descriptor*> all_messages() {
   std::vector<const Descriptor*> out;
-  for (const FileDescriptor* file :
-       {accrue::loyalty::v1::Money::descriptor()->file(), accrue::pos::v1::Request::descriptor()->file(),
-        accrue::sync::v1::EventBatch::descriptor()->file()}) {
+  for (const FileDescriptor* file : {accrue::loyalty::v1::Money::descriptor()->file(),
+                                     accrue::pos::v1::Request::descriptor()->file(),
+                                     accrue::sync::v1::EventBatch::descriptor()->file()}) {
     for (int i = 0; i < file->message_type_count(); ++i) out.push_back(file->message_type(i));
   }
   return out;

@@ -20,10 +20,10 @@ inline bool services_required() { return service_env("ACCRUE_REQUIRE_SERVICES") 
 
 }  // namespace accrue::testing
 
-#define ACCRUE_NEED_SERVICE(var)                                                     \
-  do {                                                                               \
-    if (::accrue::testing::service_env(var).empty()) {                               \
-      if (::accrue::testing::services_required()) FAIL() << var << " is not set";    \
-      GTEST_SKIP() << var << " not set; run through packaging/dev/test";             \
-    }                                                                                \
+#define ACCRUE_NEED_SERVICE(var)                                                  \
+  do {                                                                            \
+    if (::accrue::testing::service_env(var).empty()) {                            \
+      if (::accrue::testing::services_required()) FAIL() << var << " is not set"; \
+      GTEST_SKIP() << var << " not set; run through packaging/dev/test";          \
+    }                                                                             \
   } while (false)

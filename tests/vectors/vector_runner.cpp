@@ -39,8 +39,10 @@ class Check {
   template <typename T>
   bool outcome(const Result<T>& r, const std::string& want_error) {
     if (!want_error.empty()) {
-      if (r) note("want error " + want_error + ", got success");
-      else eq("error", std::string(to_string(r.error().code)), want_error);
+      if (r)
+        note("want error " + want_error + ", got success");
+      else
+        eq("error", std::string(to_string(r.error().code)), want_error);
       return false;
     }
     if (!r) {
@@ -102,7 +104,8 @@ void run_return(const Program& p, const TimeZone& z, const tv::ReturnCase& c, Ch
   ck.eq("points_earned", earn->points, c.points_earned());
   std::vector<SaleLine> sale;
   for (size_t i = 0; i < basket->lines.size(); ++i) {
-    sale.push_back({basket->lines[i].line_no, basket->lines[i].quantity_milli, earn->lines[i].points, 0, 0});
+    sale.push_back(
+        {basket->lines[i].line_no, basket->lines[i].quantity_milli, earn->lines[i].points, 0, 0});
   }
   for (int s = 0; s < c.steps_size(); ++s) {
     const auto& step = c.steps(s);
@@ -138,8 +141,8 @@ void run_offline(const Program& p, const tv::OfflineCase& c, Check& ck) {
   constexpr TimestampMs now = 1'767'225'600'000;
   std::optional<TimestampMs> last;
   if (c.has_hours_since_sync()) last = now - c.hours_since_sync() * kMsPerHour;
-  auto d = decide_offline_redemption(
-      p.offline_limits, {c.points(), c.customer_redeemed_today(), c.store_outstanding(), last, now});
+  auto d = decide_offline_redemption(p.offline_limits, {c.points(), c.customer_redeemed_today(),
+                                                        c.store_outstanding(), last, now});
   ck.eq("allowed", d.allowed, c.allowed());
   ck.eq("refusal", std::string(to_string(d.refusal)), c.refusal().empty() ? "none" : c.refusal());
   if (!d.allowed && d.message.empty()) ck.note("a refusal needs a message");
@@ -147,10 +150,14 @@ void run_offline(const Program& p, const tv::OfflineCase& c, Check& ck) {
 
 std::string_view change_name(TierChange c) {
   switch (c) {
-    case TierChange::kNone: return "none";
-    case TierChange::kUpgrade: return "upgrade";
-    case TierChange::kDowngrade: return "downgrade";
-    case TierChange::kPlaced: return "placed";
+    case TierChange::kNone:
+      return "none";
+    case TierChange::kUpgrade:
+      return "upgrade";
+    case TierChange::kDowngrade:
+      return "downgrade";
+    case TierChange::kPlaced:
+      return "placed";
   }
   return "none";
 }
@@ -177,10 +184,12 @@ void run_lots(const Program& p, const TimeZone& z, const tv::LotCase& c, Check& 
     Lot lot = open_lot(p.lots, z, spec.lot_id(), *at, spec.points());
     if (spec.has_remaining()) lot.remaining = spec.remaining();
     if (!spec.available_at_local().empty()) {
-      ck.eq(spec.lot_id() + ".available_at", local_text(z, lot.available_at_ms), spec.available_at_local());
+      ck.eq(spec.lot_id() + ".available_at", local_text(z, lot.available_at_ms),
+            spec.available_at_local());
     }
     if (!spec.expires_at_local().empty()) {
-      ck.eq(spec.lot_id() + ".expires_at", local_text(z, lot.expires_at_ms), spec.expires_at_local());
+      ck.eq(spec.lot_id() + ".expires_at", local_text(z, lot.expires_at_ms),
+            spec.expires_at_local());
     }
     lots.push_back(lot);
   }
@@ -211,7 +220,8 @@ void run_birthday(const Program& p, const TimeZone& z, const tv::BirthdayCase& c
   if (!now) return ck.note(now.error().message);
   std::optional<int> last;
   if (c.has_last_awarded_year()) last = c.last_awarded_year();
-  auto b = birthday_bonus(p, z, {static_cast<int>(c.month()), static_cast<int>(c.day()), last, *now});
+  auto b =
+      birthday_bonus(p, z, {static_cast<int>(c.month()), static_cast<int>(c.day()), last, *now});
   ck.eq("points", b ? b->points : 0, c.points());
 }
 
@@ -247,15 +257,41 @@ Outcome run_vector(const std::string& file, const tv::VectorFile& vf, const tv::
     }
   }
   switch (v.kind_case()) {
-    case tv::Vector::kEarn: out.kind = "earn"; run_earn(*program, *zone, v.earn(), ck); break;
-    case tv::Vector::kReturn: out.kind = "return"; run_return(*program, *zone, v.return_(), ck); break;
-    case tv::Vector::kRedeem: out.kind = "redeem"; run_redeem(*program, v.redeem(), ck); break;
-    case tv::Vector::kOffline: out.kind = "offline"; run_offline(*program, v.offline(), ck); break;
-    case tv::Vector::kTier: out.kind = "tier"; run_tier(*program, v.tier(), ck); break;
-    case tv::Vector::kLots: out.kind = "lots"; run_lots(*program, *zone, v.lots(), ck); break;
-    case tv::Vector::kBirthday: out.kind = "birthday"; run_birthday(*program, *zone, v.birthday(), ck); break;
-    case tv::Vector::kIdentifier: out.kind = "identifier"; run_identifier(v.identifier(), ck); break;
-    case tv::Vector::KIND_NOT_SET: ck.note("vector has no case"); break;
+    case tv::Vector::kEarn:
+      out.kind = "earn";
+      run_earn(*program, *zone, v.earn(), ck);
+      break;
+    case tv::Vector::kReturn:
+      out.kind = "return";
+      run_return(*program, *zone, v.return_(), ck);
+      break;
+    case tv::Vector::kRedeem:
+      out.kind = "redeem";
+      run_redeem(*program, v.redeem(), ck);
+      break;
+    case tv::Vector::kOffline:
+      out.kind = "offline";
+      run_offline(*program, v.offline(), ck);
+      break;
+    case tv::Vector::kTier:
+      out.kind = "tier";
+      run_tier(*program, v.tier(), ck);
+      break;
+    case tv::Vector::kLots:
+      out.kind = "lots";
+      run_lots(*program, *zone, v.lots(), ck);
+      break;
+    case tv::Vector::kBirthday:
+      out.kind = "birthday";
+      run_birthday(*program, *zone, v.birthday(), ck);
+      break;
+    case tv::Vector::kIdentifier:
+      out.kind = "identifier";
+      run_identifier(v.identifier(), ck);
+      break;
+    case tv::Vector::KIND_NOT_SET:
+      ck.note("vector has no case");
+      break;
   }
   out.passed = ck.ok();
   out.detail = ck.detail();

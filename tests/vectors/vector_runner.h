@@ -11,9 +11,9 @@ namespace accrue::vectors {
 struct Outcome {
   std::string file;
   std::string name;
-  std::string kind;     // earn, return, redeem, offline, tier, lots, birthday, identifier
+  std::string kind;  // earn, return, redeem, offline, tier, lots, birthday, identifier
   bool passed = false;
-  std::string detail;   // what differed, when it failed
+  std::string detail;  // what differed, when it failed
 };
 
 // Every vector of every *.json file in `dir`, in file and vector order. A file that cannot be

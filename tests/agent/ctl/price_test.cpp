@@ -19,9 +19,9 @@ std::string read(const std::string& path) {
 
 TEST(PriceReportTest, PricesTheDemoBasketForEveryTier) {
   ZoneinfoSource zones;
-  auto out = price_report({read("packaging/demo/program.json"), read("packaging/demo/basket.json"),
-                           "", 0, 4900},
-                          zones);
+  auto out = price_report(
+      {read("packaging/demo/program.json"), read("packaging/demo/basket.json"), "", 0, 4900},
+      zones);
   ASSERT_TRUE(out) << out.error().message;
   EXPECT_NE(out->find("Tier bronze     earns 256 points"), std::string::npos) << *out;
   EXPECT_NE(out->find("Tier gold       earns 370 points"), std::string::npos) << *out;
@@ -36,11 +36,13 @@ TEST(PriceReportTest, BadInputNamesThePart) {
   auto bad_program = price_report({"{}", read("packaging/demo/basket.json"), "", 0, 0}, zones);
   ASSERT_FALSE(bad_program);
   EXPECT_TRUE(bad_program.error().message.starts_with("program: ")) << bad_program.error().message;
-  auto bad_basket = price_report({read("packaging/demo/program.json"), "{\"lines\": 5}", "", 0, 0}, zones);
+  auto bad_basket =
+      price_report({read("packaging/demo/program.json"), "{\"lines\": 5}", "", 0, 0}, zones);
   ASSERT_FALSE(bad_basket);
   EXPECT_TRUE(bad_basket.error().message.starts_with("basket: ")) << bad_basket.error().message;
   auto bad_tier = price_report(
-      {read("packaging/demo/program.json"), read("packaging/demo/basket.json"), "platinum", 0, 0}, zones);
+      {read("packaging/demo/program.json"), read("packaging/demo/basket.json"), "platinum", 0, 0},
+      zones);
   ASSERT_FALSE(bad_tier);
   EXPECT_EQ(bad_tier.error().message, "tier: 'platinum' is not in the program");
 }

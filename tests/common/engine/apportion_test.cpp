@@ -7,7 +7,9 @@
 namespace accrue {
 namespace {
 
-int64_t sum(const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); }
+int64_t sum(const std::vector<int64_t>& v) {
+  return std::accumulate(v.begin(), v.end(), int64_t{0});
+}
 
 TEST(ApportionTest, SplitsExactlyByLargestRemainder) {
   std::vector<int128> w = {1, 1, 1};

@@ -73,7 +73,8 @@ TEST(EarnTest, ExclusionsEarnNothing) {
   p.excluded_categories = {"gift-cards"};
   p = valid(p);
   auto r = compute_earn(
-      p, eur({line(1, "TOBACCO", 1000), line(2, "G", 5000, 1000, {"gift-cards"}), line(3, "X", 700)}),
+      p,
+      eur({line(1, "TOBACCO", 1000), line(2, "G", 5000, 1000, {"gift-cards"}), line(3, "X", 700)}),
       {});
   EXPECT_EQ(r->points, 7);
   EXPECT_EQ(r->lines[0].points, 0);

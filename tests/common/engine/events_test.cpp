@@ -14,7 +14,9 @@ Program program() {
   return p;
 }
 
-TimestampMs noon(int y, int m, int d) { return days_from_civil(y, m, d) * kMsPerDay + 12 * kMsPerHour; }
+TimestampMs noon(int y, int m, int d) {
+  return days_from_civil(y, m, d) * kMsPerDay + 12 * kMsPerHour;
+}
 
 TEST(EventsTest, EnrolmentBonus) { EXPECT_EQ(enrolment_bonus(program()), 100); }
 

@@ -29,7 +29,8 @@ TEST(LotsTest, ExpiresAtLocalEndOfMonthAndYear) {
   auto waw = testing::zones().load("Europe/Warsaw");
   ASSERT_TRUE(waw);
   // 2026-12-31 23:30 UTC is already 2027-01-01 in Warsaw.
-  Lot month = open_lot({0, ExpiryKind::kEndOfMonth, 2}, *waw, "m", utc(2026, 12, 31, 23) + 1800000, 5);
+  Lot month =
+      open_lot({0, ExpiryKind::kEndOfMonth, 2}, *waw, "m", utc(2026, 12, 31, 23) + 1800000, 5);
   EXPECT_EQ(month.expires_at_ms, utc(2027, 3, 31, 22));  // 2027-04-01T00:00+02:00
   Lot year = open_lot({0, ExpiryKind::kEndOfYear, 1}, *waw, "y", utc(2026, 6, 1), 5);
   EXPECT_EQ(year.expires_at_ms, utc(2027, 12, 31, 23));  // 2028-01-01T00:00+01:00

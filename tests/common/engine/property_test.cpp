@@ -41,9 +41,18 @@ class Gen {
       r.priority = static_cast<int32_t>(between(0, 3));
       r.stop_after = chance(10);
       switch (between(0, 2)) {
-        case 0: r.effect = RuleEffect::kMultiplier; r.multiplier_bp = between(kOneX, 5 * kOneX); break;
-        case 1: r.effect = RuleEffect::kBonus; r.bonus_points = between(1, 500); r.bonus_per_unit = chance(50); break;
-        default: r.effect = RuleEffect::kExclude; break;
+        case 0:
+          r.effect = RuleEffect::kMultiplier;
+          r.multiplier_bp = between(kOneX, 5 * kOneX);
+          break;
+        case 1:
+          r.effect = RuleEffect::kBonus;
+          r.bonus_points = between(1, 500);
+          r.bonus_per_unit = chance(50);
+          break;
+        default:
+          r.effect = RuleEffect::kExclude;
+          break;
       }
       if (chance(50)) r.categories = {"c" + std::to_string(between(0, 4))};
       if (chance(20)) r.tiers = {"t1"};
@@ -59,8 +68,10 @@ class Gen {
     Basket b{cur("EUR"), {}, 1'767'225'600'000};
     int n = static_cast<int>(between(0, 30));
     for (int i = 0; i < n; ++i) {
-      b.lines.push_back({static_cast<uint32_t>(i + 1), "sku" + std::to_string(between(0, 9)),
-                         {"c" + std::to_string(between(0, 4))}, between(1, 5) * 1000 + (chance(20) ? between(1, 999) : 0),
+      b.lines.push_back({static_cast<uint32_t>(i + 1),
+                         "sku" + std::to_string(between(0, 9)),
+                         {"c" + std::to_string(between(0, 4))},
+                         between(1, 5) * 1000 + (chance(20) ? between(1, 999) : 0),
                          between(0, 100000)});
     }
     return b;
@@ -110,7 +121,8 @@ TEST(EngineProperties, RoundingStaysWithinItsBounds) {
     auto r = compute_earn(p, b, {});
     ASSERT_TRUE(r);
     int128 num = 0;
-    for (const auto& l : b.lines) num += static_cast<int128>(l.amount_minor) * p.earn_rates[0].points;
+    for (const auto& l : b.lines)
+      num += static_cast<int128>(l.amount_minor) * p.earn_rates[0].points;
     const int128 den = p.earn_rates[0].per_minor_units;
     const int128 got = static_cast<int128>(r->points) * den;
     const int128 lines = static_cast<int128>(b.lines.size());
@@ -143,7 +155,8 @@ TEST(EngineProperties, ReturnsNeverExceedWhatTheSaleEarned) {
       std::vector<ReturnLine> req;
       for (const auto& s : sale) {
         int64_t left = s.quantity_milli - s.returned_quantity_milli;
-        if (left > 0 && g.chance(60)) req.push_back({s.line_no, g.chance(50) ? left : g.between(1, left)});
+        if (left > 0 && g.chance(60))
+          req.push_back({s.line_no, g.chance(50) ? left : g.between(1, left)});
       }
       if (req.empty()) {
         bool all_back = std::ranges::all_of(

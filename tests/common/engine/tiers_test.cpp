@@ -11,7 +11,8 @@ TierPolicy ladder() {
   TierPolicy p;
   p.window_days = 365;
   p.downgrade_grace_days = 30;
-  p.ladder = {{"bronze", "Bronze", 0, 10000}, {"silver", "Silver", 1000, 12500},
+  p.ladder = {{"bronze", "Bronze", 0, 10000},
+              {"silver", "Silver", 1000, 12500},
               {"gold", "Gold", 5000, 15000}};
   return p;
 }

@@ -80,8 +80,8 @@ Program full_program() {
 
 void expect_same(const Program& a, const Program& b) {
   // Compare through the wire form: the codec is the definition of equality for programs.
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(program_to_proto(a),
-                                                                 program_to_proto(b)));
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(program_to_proto(a), program_to_proto(b)));
 }
 
 TEST(LoyaltyCodecTest, ProgramRoundTripsThroughProtobuf) {
@@ -133,7 +133,8 @@ TEST(LoyaltyCodecTest, JsonErrorsAreClear) {
           "per_minor_units": 100}], "rules": [{"rule_id": "r", "exclude": {},
           "window": {"days_of_week": [8]}}]})");
   ASSERT_FALSE(bad_window);
-  EXPECT_EQ(bad_window.error().message, "rules[0].window.days_of_week: days are 1 (Monday) to 7 (Sunday)");
+  EXPECT_EQ(bad_window.error().message,
+            "rules[0].window.days_of_week: days are 1 (Monday) to 7 (Sunday)");
   EXPECT_FALSE(program_from_json("{"));
   EXPECT_FALSE(program_from_json(""));
 }
@@ -150,7 +151,8 @@ TEST(LoyaltyCodecTest, BasketRoundTripsAndValidates) {
                                                                  basket_to_proto(*back)));
   auto proto = basket_to_proto(b);
   proto.mutable_lines(1)->set_amount_minor(-5);
-  EXPECT_EQ(basket_from_proto(proto).error().message, "lines[1].amount_minor: must not be negative");
+  EXPECT_EQ(basket_from_proto(proto).error().message,
+            "lines[1].amount_minor: must not be negative");
   proto.set_currency("XXX");
   EXPECT_FALSE(basket_from_proto(proto));
 }
@@ -158,8 +160,16 @@ TEST(LoyaltyCodecTest, BasketRoundTripsAndValidates) {
 TEST(LoyaltyCodecTest, MoneyAndCustomerRoundTrip) {
   Money m(-12345, cur("BHD"));
   EXPECT_EQ(*money_from_proto(money_to_proto(m)), m);
-  CustomerSnapshot c{"0190a5b2-3c4d-7e5f-8a9b-0c1d2e3f4a5b", CustomerStatus::kBlocked, "gold",
-                     "Anna K.", "store-7", 1200, 300, 99, 2, 29};
+  CustomerSnapshot c{"0190a5b2-3c4d-7e5f-8a9b-0c1d2e3f4a5b",
+                     CustomerStatus::kBlocked,
+                     "gold",
+                     "Anna K.",
+                     "store-7",
+                     1200,
+                     300,
+                     99,
+                     2,
+                     29};
   EXPECT_EQ(*customer_from_proto(customer_to_proto(c)), c);
   auto proto = customer_to_proto(c);
   proto.set_status(loyalty::v1::CUSTOMER_STATUS_UNSPECIFIED);
