@@ -57,7 +57,7 @@ std::string_view to_string(ErrorCode code);
     }                                     \
   } while (false)
 
-// The one place each boundary's mapping lives.
+// The one place each boundary's mapping lives (the till API's: common/wire/pos_error.h).
 int http_status(ErrorCode code);    // e.g. kNotFound -> 404, kRefused -> 422
 int exit_code(ErrorCode code);      // sysexits(3) style: kInvalidArgument -> 64 (EX_USAGE) ...
 bool is_retryable(ErrorCode code);  // the same request may succeed later
