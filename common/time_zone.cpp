@@ -170,6 +170,9 @@ int32_t posix_offset(const PosixRule& r, int64_t t) {
   return dst ? r.dst_offset : r.std_offset;
 }
 
+// Instants are clamped to +-10^15 ms (about 31,000 years) before offsets are added.
+constexpr int64_t kMsLimit = 1'000'000'000'000'000;
+
 }  // namespace
 
 struct TimeZone::Impl {
@@ -291,6 +294,9 @@ Result<TimeZone> TimeZone::from_tzif(std::string name, std::span<const uint8_t> 
 const std::string& TimeZone::name() const { return impl_->name; }
 
 int32_t TimeZone::offset_at(int64_t t) const {
+  // Beyond +-10^12 s (about 31,000 years) the answer cannot matter, and clamping keeps every
+  // calendar computation below far from overflow.
+  t = std::clamp<int64_t>(t, -1'000'000'000'000, 1'000'000'000'000);
   const Impl& z = *impl_;
   if (z.transitions.empty()) {
     return z.rule ? posix_offset(*z.rule, t) : z.initial_offset;
@@ -302,11 +308,13 @@ int32_t TimeZone::offset_at(int64_t t) const {
 }
 
 int64_t TimeZone::to_local_ms(TimestampMs utc_ms) const {
+  utc_ms = std::clamp<int64_t>(utc_ms, -kMsLimit, kMsLimit);
   int64_t secs = utc_ms >= 0 ? utc_ms / 1000 : -((-utc_ms - 1) / 1000) - 1;
   return utc_ms + static_cast<int64_t>(offset_at(secs)) * 1000;
 }
 
 TimestampMs TimeZone::to_utc_ms(int64_t local_ms) const {
+  local_ms = std::clamp<int64_t>(local_ms, -kMsLimit, kMsLimit);
   auto secs = [](int64_t ms) { return ms >= 0 ? ms / 1000 : -((-ms - 1) / 1000) - 1; };
   // Two candidate offsets: the one in force a day before and a day after. A local time that
   // maps back to itself under one of them is real; try the earlier instant first.

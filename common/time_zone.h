@@ -3,7 +3,8 @@
 // /usr/share/zoneinfo is the job of a TimeZoneSource (common/sys/zoneinfo.h). Instants beyond
 // the last transition in the file follow the file's POSIX TZ footer rule.
 //
-// A TimeZone is an immutable value: copy it freely and use it from any thread.
+// A TimeZone is an immutable value: copy it freely and use it from any thread. Instants beyond
+// +-10^15 ms (about 31,000 years from 1970) are clamped to that range.
 #pragma once
 
 #include <cstdint>

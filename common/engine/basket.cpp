@@ -16,6 +16,10 @@ Result<void> validate_basket(const Basket& basket) {
     return fail(ErrorCode::kInvalidArgument,
                 "lines: at most " + std::to_string(kMaxBasketLines) + " lines in a basket");
   }
+  if (basket.occurred_at_ms < 0 || basket.occurred_at_ms > kMaxTimestampMs) {
+    return fail(ErrorCode::kInvalidArgument,
+                "occurred_at_ms: must be a time between 1970 and 2100");
+  }
   std::vector<uint32_t> numbers;
   numbers.reserve(basket.lines.size());
   int64_t total = 0;

@@ -25,9 +25,12 @@ struct Basket {
   TimestampMs occurred_at_ms = 0;
 };
 
-// At most kMaxBasketLines lines with unique line numbers, positive quantities, amounts in
-// [0, kMaxAmountMinor] and a total within kMaxAmountMinor; sku and categories at most 64
-// characters. Errors name the line, e.g. "lines[2].amount_minor: must not be negative".
+inline constexpr TimestampMs kMaxTimestampMs = 4'102'444'800'000;  // 2100-01-01T00:00Z
+
+// occurred_at_ms within [1970, 2100); at most kMaxBasketLines lines with unique line numbers,
+// positive quantities, amounts in [0, kMaxAmountMinor] and a total within kMaxAmountMinor; sku and
+// categories at most 64 characters. Errors name the line, e.g. "lines[2].amount_minor: must not be
+// negative".
 Result<void> validate_basket(const Basket& basket);
 
 }  // namespace accrue

@@ -73,6 +73,16 @@ TEST(TimeZoneTest, ParsesPosixRules) {
   }
 }
 
+TEST(TimeZoneTest, ExtremeInstantsDoNotOverflow) {
+  TimeZone waw = zone("Europe/Warsaw");
+  for (int64_t t : {INT64_MAX, INT64_MIN, int64_t{0}}) {
+    (void)waw.offset_at(t);
+    (void)waw.to_local_ms(t);
+    (void)waw.to_utc_ms(t);
+  }
+  EXPECT_EQ(waw.offset_at(INT64_MAX / 1000), waw.offset_at(1'000'000'000'000));
+}
+
 TEST(TimeZoneTest, RejectsDamagedTzifData) {
   std::vector<uint8_t> junk = {'T', 'Z', 'i', 'f', '2'};
   EXPECT_FALSE(TimeZone::from_tzif("junk", junk));

@@ -173,6 +173,9 @@ TEST(EarnTest, BadBasketsAreRejected) {
             "lines: line_no 1 appears twice");
   EXPECT_FALSE(compute_earn(p, eur({line(1, "A", 1, 0)}), {}));
   EXPECT_FALSE(compute_earn(p, eur({line(1, "A", kMaxAmountMinor), line(2, "B", 1)}), {}));
+  EXPECT_EQ(compute_earn(p, eur({line(1, "A", 1)}, -1), {}).error().message,
+            "occurred_at_ms: must be a time between 1970 and 2100");
+  EXPECT_FALSE(compute_earn(p, eur({line(1, "A", 1)}, INT64_MAX), {}));
   std::vector<BasketLine> many;
   for (uint32_t i = 0; i <= kMaxBasketLines; ++i) many.push_back(line(i, "A", 1));
   EXPECT_FALSE(compute_earn(p, eur(many), {}));
