@@ -90,9 +90,10 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
       TierFacts facts{tier, value, std::nullopt, "", basket->occurred_at_ms};
       auto d = evaluate_tier(program->tiers, facts);
       if (d) {
-        if (d->tier_id != tier) {
-          out += "    tier after this basket: " + d->tier_id + "\n";
-        }
+        out += line("    tier: %lld qualifying %s (balance + this basket) -> %s\n",
+                    static_cast<long long>(value),
+                    program->tiers.basis == TierBasis::kPointsEarned ? "points" : "minor units",
+                    d->tier_id.c_str());
         if (!d->next_tier_id.empty()) {
           out += line("    %lld %s to %s\n", static_cast<long long>(d->distance_to_next),
                       program->tiers.basis == TierBasis::kPointsEarned ? "points" : "minor units",
