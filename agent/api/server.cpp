@@ -1,0 +1,258 @@
+#include "agent/api/server.h"
+
+#include <sys/stat.h>
+
+#include <list>
+#include <mutex>
+
+#include "agent/api/framing.h"
+
+namespace accrue::agent {
+
+namespace asio = boost::asio;
+using local_stream = asio::local::stream_protocol;
+using tcp_proto = asio::ip::tcp;
+
+namespace {
+
+struct Closable {
+  virtual ~Closable() = default;
+  virtual void close_when_idle() = 0;
+};
+
+}  // namespace
+
+struct Server::Shared {
+  std::atomic<size_t> connections{0};
+  std::mutex mu;
+  bool stopping = false;
+  std::list<std::weak_ptr<Closable>> sessions;  // live connections, for stop()
+  std::shared_ptr<local_stream::acceptor> local;
+  std::shared_ptr<tcp_proto::acceptor> tcp;
+};
+
+namespace {
+
+template <typename Socket>
+class Session final : public Closable, public std::enable_shared_from_this<Session<Socket>> {
+ public:
+  Session(Socket socket, AgentService& service, const ServerOptions& options,
+          std::shared_ptr<Server::Shared> shared)
+      : socket_(std::move(socket)),
+        strand_(asio::make_strand(socket_.get_executor())),
+        timer_(strand_),
+        service_(service),
+        options_(options),
+        decoder_(options.max_frame),
+        shared_(std::move(shared)) {}
+
+  ~Session() override { --shared_->connections; }
+
+  void start() {
+    asio::dispatch(strand_, [self = this->shared_from_this()] {
+      self->arm_idle_timer();
+      self->read();
+    });
+  }
+
+  // Closes the connection once the request in flight (if any) is answered.
+  void close_when_idle() override {
+    asio::dispatch(strand_, [self = this->shared_from_this()] {
+      self->closing_ = true;
+      if (!self->busy_) self->close();
+    });
+  }
+
+ private:
+  void arm_idle_timer() {
+    timer_.expires_after(options_.idle_timeout);
+    timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
+      if (!ec && !self->busy_) self->close();
+    });
+  }
+
+  void read() {
+    if (closing_) return close();
+    socket_.async_read_some(
+        asio::buffer(chunk_),
+        asio::bind_executor(
+            strand_, [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
+              if (ec) return self->close();
+              self->decoder_.feed(std::string_view(self->chunk_.data(), n));
+              self->arm_idle_timer();
+              self->process();
+            }));
+  }
+
+  // Takes the next complete frame, if any, and answers it; reads more otherwise.
+  void process() {
+    if (busy_ || closed_) return;
+    auto frame = decoder_.next();
+    if (!frame) {
+      // The stream is broken (oversized frame): answer once, then close.
+      framing_error_ = true;
+      return send(AgentService::error_response("", frame.error()));
+    }
+    if (!*frame) return read();
+    auto request = decode_request(decoder_.framing(), **frame);
+    if (!request) return send(AgentService::error_response("", request.error()));
+    busy_ = true;
+    service_.handle(*request, [self = this->shared_from_this()](pos::v1::Response response) {
+      // Called on an I/O thread (reads) or the writer thread (writes): hop onto the strand.
+      asio::post(self->strand_, [self, response = std::move(response)]() mutable {
+        self->send(std::move(response));
+      });
+    });
+  }
+
+  void send(pos::v1::Response response) {
+    busy_ = true;
+    out_ = encode_response(
+        decoder_.framing() == Framing::kUndecided ? Framing::kBinary : decoder_.framing(),
+        response);
+    asio::async_write(socket_, asio::buffer(out_),
+                      asio::bind_executor(strand_, [self = this->shared_from_this()](
+                                                       boost::system::error_code ec, size_t) {
+                        self->busy_ = false;
+                        if (ec || self->framing_error_ || self->closing_) return self->close();
+                        self->process();
+                      }));
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  Socket socket_;
+  asio::strand<typename Socket::executor_type> strand_;
+  asio::steady_timer timer_;
+  AgentService& service_;
+  const ServerOptions options_;
+  FrameDecoder decoder_;
+  std::shared_ptr<Server::Shared> shared_;
+  std::array<char, 16384> chunk_{};
+  std::string out_;
+  bool busy_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool framing_error_ = false;
+};
+
+template <typename Acceptor, typename Socket>
+void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
+                 const ServerOptions& options, std::shared_ptr<Server::Shared> shared) {
+  acceptor->async_accept([=, &service, &options](boost::system::error_code ec, Socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      std::lock_guard lock(shared->mu);
+      if (shared->stopping) return;
+      if (shared->connections.load() >= options.max_connections) {
+        // Over the limit: refuse politely in the binary framing, then close.
+        auto busy = AgentService::error_response(
+            "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});
+        auto bytes = std::make_shared<std::string>(encode_response(Framing::kBinary, busy));
+        auto sock = std::make_shared<Socket>(std::move(socket));
+        asio::async_write(*sock, asio::buffer(*bytes),
+                          [sock, bytes](boost::system::error_code, size_t) {
+                            boost::system::error_code ignored;
+                            sock->close(ignored);
+                          });
+      } else {
+        ++shared->connections;
+        auto session =
+            std::make_shared<Session<Socket>>(std::move(socket), service, options, shared);
+        // Forget sessions that have ended.
+        for (auto it = shared->sessions.begin(); it != shared->sessions.end();) {
+          if (it->expired()) {
+            it = shared->sessions.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        shared->sessions.push_back(session);
+        session->start();
+      }
+    }
+    accept_loop<Acceptor, Socket>(acceptor, service, options, shared);
+  });
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, AgentService& service, ServerOptions options)
+    : io_(io),
+      service_(service),
+      options_(std::move(options)),
+      shared_(std::make_shared<Shared>()) {}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::start() {
+  boost::system::error_code ec;
+  if (!options_.unix_path.empty()) {
+    ::unlink(options_.unix_path.c_str());  // a stale socket from a previous run
+    auto acceptor = std::make_shared<local_stream::acceptor>(io_);
+    acceptor->open(local_stream(), ec);
+    if (!ec) acceptor->bind(local_stream::endpoint(options_.unix_path), ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return fail(ErrorCode::kUnavailable,
+                  "cannot listen on " + options_.unix_path + ": " + ec.message());
+    }
+    if (::chmod(options_.unix_path.c_str(), static_cast<mode_t>(options_.unix_mode)) != 0) {
+      return fail(ErrorCode::kUnavailable, "cannot set the mode of " + options_.unix_path);
+    }
+    shared_->local = acceptor;
+    accept_loop<local_stream::acceptor, local_stream::socket>(acceptor, service_, options_,
+                                                              shared_);
+  }
+  if (options_.tcp_port) {
+    auto acceptor = std::make_shared<tcp_proto::acceptor>(io_);
+    tcp_proto::endpoint ep(asio::ip::address_v4::loopback(), *options_.tcp_port);
+    acceptor->open(ep.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(ep, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return fail(
+          ErrorCode::kUnavailable,
+          "cannot listen on 127.0.0.1:" + std::to_string(*options_.tcp_port) + ": " + ec.message());
+    }
+    bound_tcp_port_ = acceptor->local_endpoint().port();
+    shared_->tcp = acceptor;
+    accept_loop<tcp_proto::acceptor, tcp_proto::socket>(acceptor, service_, options_, shared_);
+  }
+  return {};
+}
+
+size_t Server::connections() const { return shared_->connections.load(); }
+
+void Server::stop() {
+  std::list<std::weak_ptr<Closable>> sessions;
+  std::shared_ptr<local_stream::acceptor> local;
+  std::shared_ptr<tcp_proto::acceptor> tcp_acceptor;
+  {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->stopping) return;
+    shared_->stopping = true;
+    sessions.swap(shared_->sessions);
+    local = std::move(shared_->local);
+    tcp_acceptor = std::move(shared_->tcp);
+  }
+  asio::post(io_, [local, tcp_acceptor] {
+    boost::system::error_code ignored;
+    if (local) local->close(ignored);
+    if (tcp_acceptor) tcp_acceptor->close(ignored);
+  });
+  for (auto& w : sessions) {
+    if (auto s = w.lock()) s->close_when_idle();
+  }
+  if (local && !options_.unix_path.empty()) ::unlink(options_.unix_path.c_str());
+}
+
+}  // namespace accrue::agent

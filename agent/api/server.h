@@ -1,0 +1,53 @@
+// The agent's listeners (a unix socket and, optionally, 127.0.0.1:PORT) and their connections.
+// Each connection is served in order: one request is answered before the next one is read, so
+// responses always come back in request order. Limits: frame size, connection count, idle
+// timeout. A broken stream is answered (when possible) and closed; nothing a client sends can
+// crash the agent or leave a partial write.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/core/service.h"
+
+namespace accrue::agent {
+
+struct ServerOptions {
+  std::string unix_path = "/run/accrue/agent.sock";
+  unsigned unix_mode = 0660;
+  std::optional<uint16_t> tcp_port;  // 127.0.0.1 only
+  size_t max_connections = 256;
+  size_t max_frame = 1 << 20;
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, AgentService& service, ServerOptions options);
+  ~Server();
+
+  // Binds and starts accepting. Errors name the address (socket in use, no permission ...).
+  Result<void> start();
+  // Stops accepting and closes idle connections; connections with a request in flight close
+  // after answering it.
+  void stop();
+  size_t connections() const;
+  // The TCP port actually bound (for tcp_port = 0 in tests); 0 when TCP is off.
+  uint16_t tcp_port() const { return bound_tcp_port_; }
+
+  struct Shared;
+
+ private:
+  boost::asio::io_context& io_;
+  AgentService& service_;
+  ServerOptions options_;
+  std::shared_ptr<Shared> shared_;
+  uint16_t bound_tcp_port_ = 0;
+};
+
+}  // namespace accrue::agent

@@ -1,0 +1,172 @@
+#include "agent/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "common/identifier.h"
+#include "common/money.h"
+
+namespace accrue::agent {
+namespace {
+
+Error bad(const std::string& key, const std::string& what) {
+  return {ErrorCode::kInvalidArgument, "config: " + key + ": " + what};
+}
+
+// `name` is the key as the user wrote it, e.g. "limits.readers".
+template <typename T>
+Result<void> get_uint(const toml::table& t, const std::string& key, T& out, uint64_t lo,
+                      uint64_t hi, const std::string& name) {
+  const toml::node* n = t.get(key);
+  if (!n) return {};
+  auto v = n->value<int64_t>();
+  if (!v || !n->is_integer()) return std::unexpected(bad(name, "must be an integer"));
+  if (*v < static_cast<int64_t>(lo) || static_cast<uint64_t>(*v) > hi) {
+    return std::unexpected(
+        bad(name, "must be between " + std::to_string(lo) + " and " + std::to_string(hi)));
+  }
+  out = static_cast<T>(*v);
+  return {};
+}
+
+Result<void> get_string(const toml::table& t, const std::string& key, std::string& out) {
+  const toml::node* n = t.get(key);
+  if (!n) return {};
+  if (!n->is_string()) return std::unexpected(bad(key, "must be a string"));
+  out = *n->value<std::string>();
+  return {};
+}
+
+}  // namespace
+
+Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
+  std::ifstream in(path);
+  if (!in) return fail(ErrorCode::kNotFound, "config: cannot open " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().size() > (1u << 20)) return std::unexpected(bad(path, "larger than 1 MiB"));
+  toml::table t;
+  try {
+    t = toml::parse(ss.str(), path);
+  } catch (const toml::parse_error& e) {
+    return fail(ErrorCode::kInvalidArgument, "config: " + path + ":" +
+                                                 std::to_string(e.source().begin.line) + ": " +
+                                                 std::string(e.description()));
+  }
+  static const std::set<std::string> kKnown = {
+      "store_id",  "agent_id",         "data_dir",     "socket",          "socket_mode",
+      "tcp_port",  "program_key_file", "program_file", "default_country", "currency",
+      "time_zone", "log_level",        "limits"};
+  static const std::set<std::string> kLimits = {
+      "max_connections", "max_frame_bytes", "idle_timeout_s", "max_deadline_ms",
+      "io_threads",      "readers",         "write_queue",    "max_group"};
+  for (const auto& [k, v] : t) {
+    if (!kKnown.contains(std::string(k.str()))) {
+      return std::unexpected(bad(std::string(k.str()), "unknown key"));
+    }
+  }
+  const std::pair<const char*, std::string*> strings[] = {{"store_id", &c.store_id},
+                                                          {"agent_id", &c.agent_id},
+                                                          {"data_dir", &c.data_dir},
+                                                          {"socket", &c.socket},
+                                                          {"program_key_file", &c.program_key_file},
+                                                          {"program_file", &c.program_file},
+                                                          {"default_country", &c.default_country},
+                                                          {"currency", &c.currency},
+                                                          {"time_zone", &c.time_zone},
+                                                          {"log_level", &c.log_level}};
+  for (const auto& [key, target] : strings) ACCRUE_TRY(get_string(t, key, *target));
+  if (const toml::node* n = t.get("socket_mode")) {
+    auto s = n->value<std::string>();
+    if (!s || s->empty() || s->size() > 4 ||
+        s->find_first_not_of("01234567") != std::string::npos) {
+      return std::unexpected(bad("socket_mode", "must be an octal string like \"0660\""));
+    }
+    c.socket_mode = static_cast<unsigned>(std::stoul(*s, nullptr, 8));
+  }
+  ACCRUE_TRY(get_uint(t, "tcp_port", c.tcp_port, 0, 65535, "tcp_port"));
+  if (const toml::node* n = t.get("limits")) {
+    const toml::table* lt = n->as_table();
+    if (!lt) return std::unexpected(bad("limits", "must be a table"));
+    for (const auto& [k, v] : *lt) {
+      if (!kLimits.contains(std::string(k.str()))) {
+        return std::unexpected(bad("limits." + std::string(k.str()), "unknown key"));
+      }
+    }
+    auto lim = [&](const char* key, uint32_t& out, uint64_t lo, uint64_t hi) {
+      return get_uint(*lt, key, out, lo, hi, std::string("limits.") + key);
+    };
+    ACCRUE_TRY(lim("max_connections", c.max_connections, 1, 10000));
+    ACCRUE_TRY(lim("max_frame_bytes", c.max_frame_bytes, 1024, 1 << 20));
+    ACCRUE_TRY(lim("idle_timeout_s", c.idle_timeout_s, 1, 86400));
+    ACCRUE_TRY(lim("max_deadline_ms", c.max_deadline_ms, 10, 600000));
+    ACCRUE_TRY(lim("io_threads", c.io_threads, 1, 64));
+    ACCRUE_TRY(lim("readers", c.readers, 1, 64));
+    ACCRUE_TRY(lim("write_queue", c.write_queue, 1, 1000000));
+    ACCRUE_TRY(lim("max_group", c.max_group, 1, 100000));
+  }
+  return c;
+}
+
+Result<void> validate_config(const AgentConfig& c) {
+  auto id_ok = [](const std::string& s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char ch : s) {
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'))
+        return false;
+    }
+    return true;
+  };
+  if (!id_ok(c.store_id)) {
+    return std::unexpected(
+        bad("store_id", "is required: 1 to 64 letters, digits, '-', '_' or '.'"));
+  }
+  if (!c.agent_id.empty() && !id_ok(c.agent_id)) {
+    return std::unexpected(bad("agent_id", "1 to 64 letters, digits, '-', '_' or '.'"));
+  }
+  if (c.data_dir.empty()) return std::unexpected(bad("data_dir", "is required"));
+  if (c.socket.size() >= 108) return std::unexpected(bad("socket", "path longer than 107 bytes"));
+  if (c.socket.empty() && c.tcp_port == 0) {
+    return std::unexpected(
+        bad("socket", "set a socket path or a tcp_port, or there is nothing to listen on"));
+  }
+  if (!c.default_country.empty() && !calling_code(c.default_country)) {
+    return std::unexpected(bad("default_country", "not a supported ISO 3166-1 alpha-2 code"));
+  }
+  if (!Currency::from_code(c.currency)) {
+    return std::unexpected(bad("currency", "not an active ISO 4217 code"));
+  }
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    return std::unexpected(bad("log_level", "debug, info, warn or error"));
+  }
+  return {};
+}
+
+Result<std::vector<uint8_t>> read_program_key(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(ErrorCode::kNotFound, "program key: cannot open " + path);
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  while (!data.empty() && (data.back() == '\n' || data.back() == '\r' || data.back() == ' '))
+    data.pop_back();
+  bool hex = data.size() >= 64 && data.size() % 2 == 0 &&
+             data.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  std::vector<uint8_t> key;
+  if (hex) {
+    for (size_t i = 0; i < data.size(); i += 2) {
+      key.push_back(static_cast<uint8_t>(std::stoul(data.substr(i, 2), nullptr, 16)));
+    }
+  } else {
+    key.assign(data.begin(), data.end());
+  }
+  if (key.size() < 32) {
+    return fail(ErrorCode::kInvalidArgument, "program key: " + path + " holds fewer than 32 bytes");
+  }
+  return key;
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,47 @@
+// accrue-agent's configuration: a TOML file, then command-line flags on top. Every key is
+// documented in packaging/agent/accrue-agent.toml and in `accrue-agent --help`. Unknown keys and
+// bad values are errors that name the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace accrue::agent {
+
+struct AgentConfig {
+  std::string store_id;
+  std::string agent_id;  // default: "<store_id>-agent"
+  std::string data_dir = "/var/lib/accrue";
+  std::string socket = "/run/accrue/agent.sock";
+  unsigned socket_mode = 0660;
+  uint16_t tcp_port = 0;  // 0 = no TCP listener; always 127.0.0.1
+  std::string program_key_file = "/etc/accrue/program.key";
+  std::string program_file;        // installed at start when newer than the replica's
+  std::string default_country;     // ISO 3166-1 alpha-2, for national phone numbers
+  std::string currency = "EUR";    // the store's currency
+  std::string time_zone;           // overrides the program's time zone for this store
+  std::string log_level = "info";  // debug | info | warn | error
+  uint32_t max_connections = 256;
+  uint32_t max_frame_bytes = 1 << 20;
+  uint32_t idle_timeout_s = 300;
+  uint32_t max_deadline_ms = 10000;
+  uint32_t io_threads = 2;
+  uint32_t readers = 4;
+  uint32_t write_queue = 4096;
+  uint32_t max_group = 512;
+
+  std::string database_path() const { return data_dir + "/replica.db"; }
+};
+
+// Reads `path` over `base`. Errors: kNotFound (no file), kInvalidArgument naming the key or the
+// line of a syntax error.
+Result<AgentConfig> load_config_file(const std::string& path, AgentConfig base);
+// Checks the whole configuration (after flags were applied).
+Result<void> validate_config(const AgentConfig& config);
+// The program key: a file of at least 32 raw bytes, or 64+ hexadecimal digits.
+Result<std::vector<uint8_t>> read_program_key(const std::string& path);
+
+}  // namespace accrue::agent

@@ -1,0 +1,139 @@
+#include "agent/core/agent.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/core/log.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::agent {
+
+Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replica,
+                                                                 TimeZoneSource& zones,
+                                                                 const std::string& zone_override) {
+  auto body = replica.latest_program_body();
+  if (!body) return std::unexpected(body.error());
+  if (!*body) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "no loyalty program in the replica yet (sync, or set program_file)");
+  }
+  loyalty::v1::Program pb;
+  if (!pb.ParseFromString(**body))
+    return fail(ErrorCode::kDataLoss, "stored program does not parse");
+  auto program = wire::program_from_proto(pb);
+  if (!program) return std::unexpected(program.error());
+  auto zone = zones.load(zone_override.empty() ? program->time_zone : zone_override);
+  if (!zone) return std::unexpected(zone.error());
+  return std::make_shared<const ActiveProgram>(ActiveProgram{std::move(*program), *zone});
+}
+
+Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now) {
+  auto current = writer.latest_program_body();
+  if (!current) return std::unexpected(current.error());
+  if (*current) {
+    loyalty::v1::Program pb;
+    if (pb.ParseFromString(**current) && pb.program_id() == program.program_id &&
+        pb.version() >= program.version) {
+      return false;
+    }
+  }
+  ACCRUE_TRY(writer.insert_program(program.program_id, program.version,
+                                   wire::program_to_proto(program).SerializeAsString(), now));
+  return true;
+}
+
+Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
+  ACCRUE_TRY(validate_config(config));
+  std::unique_ptr<Agent> a(new Agent());
+  a->config_ = config;
+  if (a->config_.agent_id.empty()) a->config_.agent_id = config.store_id + "-agent";
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return fail(ErrorCode::kUnavailable, "data_dir " + config.data_dir + ": " + ec.message());
+
+  auto key = read_program_key(config.program_key_file);
+  if (!key) return std::unexpected(key.error());
+  auto hasher = IdentifierHasher::create(*key);
+  if (!hasher) return std::unexpected(hasher.error());
+
+  auto writer = Replica::open_writer(config.database_path());
+  if (!writer) return std::unexpected(writer.error());
+  if (!config.program_file.empty()) {
+    std::ifstream in(config.program_file);
+    if (!in) return fail(ErrorCode::kNotFound, "program_file: cannot open " + config.program_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto program = wire::program_from_json(ss.str());
+    if (!program) return fail(program.error().code, "program_file: " + program.error().message);
+    auto installed = install_program(*writer, *program, a->clock_.now_ms());
+    if (!installed) return std::unexpected(installed.error());
+    if (*installed) {
+      log(LogLevel::kInfo, "program_installed",
+          {{"program_id", program->program_id}, {"version", std::to_string(program->version)}});
+    }
+  }
+  auto active = load_active_program(*writer, a->zones_, config.time_zone);
+  if (!active) return std::unexpected(active.error());
+
+  auto readers = ReaderPool::open(config.database_path(), config.readers);
+  if (!readers) return std::unexpected(readers.error());
+  a->readers_ = std::move(*readers);
+  a->writer_ =
+      std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue, config.max_group);
+  ServiceSettings settings;
+  settings.store_id = config.store_id;
+  settings.agent_id = a->config_.agent_id;
+  settings.default_country = config.default_country;
+  settings.currency = config.currency;
+  settings.max_deadline_ms = config.max_deadline_ms;
+  a->service_ = std::make_unique<AgentService>(settings, *a->readers_, *a->writer_,
+                                               std::move(*hasher), a->clock_, a->random_);
+  a->service_->set_program(*active);
+
+  ServerOptions options;
+  options.unix_path = config.socket;
+  options.unix_mode = config.socket_mode;
+  if (config.tcp_port != 0) options.tcp_port = config.tcp_port;
+  options.max_connections = config.max_connections;
+  options.max_frame = config.max_frame_bytes;
+  options.idle_timeout = std::chrono::seconds(config.idle_timeout_s);
+  a->server_ = std::make_unique<Server>(a->io_, *a->service_, options);
+  ACCRUE_TRY(a->server_->start());
+  a->work_.emplace(boost::asio::make_work_guard(a->io_));
+  for (uint32_t i = 0; i < config.io_threads; ++i) {
+    a->threads_.emplace_back([io = &a->io_] { io->run(); });
+  }
+  log(LogLevel::kInfo, "agent_started",
+      {{"store_id", config.store_id},
+       {"socket", config.socket},
+       {"tcp_port", std::to_string(a->server_->tcp_port())},
+       {"program",
+        (*active)->program.program_id + " v" + std::to_string((*active)->program.version)},
+       {"schema", std::to_string(Replica::schema_version())}});
+  return a;
+}
+
+void Agent::stop() {
+  {
+    std::lock_guard lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  server_->stop();
+  // Let connections answer what they are working on (bounded: requests have deadlines).
+  for (int i = 0; i < 200 && server_->connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  writer_->stop();  // runs what is queued, checkpoints the WAL
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  log(LogLevel::kInfo, "agent_stopped", {{"store_id", config_.store_id}});
+}
+
+Agent::~Agent() { stop(); }
+
+}  // namespace accrue::agent

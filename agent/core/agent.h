@@ -1,0 +1,57 @@
+// One running agent: the replica, the reader pool, the group-commit writer, the service and the
+// listeners, wired together. main() and the in-process tests and benchmarks build it the same
+// way, so what is tested is what ships.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "agent/api/server.h"
+#include "agent/config/config.h"
+#include "agent/core/service.h"
+#include "common/sys/system.h"
+
+namespace accrue::agent {
+
+// Reads the newest program in the replica, with its time zone (config.time_zone overrides the
+// program's). kFailedPrecondition when the replica has none.
+Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replica,
+                                                                 TimeZoneSource& zones,
+                                                                 const std::string& zone_override);
+// Stores `program` unless the replica already has this or a newer version of it.
+Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now);
+
+class Agent {
+ public:
+  static Result<std::unique_ptr<Agent>> start(const AgentConfig& config);
+  ~Agent();
+
+  // Graceful stop: no new connections, in-flight requests answered, writer drained, WAL
+  // checkpointed. Idempotent.
+  void stop();
+
+  AgentService& service() { return *service_; }
+  Server& server() { return *server_; }
+  GroupCommitWriter& writer() { return *writer_; }
+
+ private:
+  Agent() = default;
+  AgentConfig config_;
+  SystemClock clock_;
+  SystemRandom random_;
+  ZoneinfoSource zones_;
+  std::unique_ptr<ReaderPool> readers_;
+  std::unique_ptr<GroupCommitWriter> writer_;
+  std::unique_ptr<AgentService> service_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::unique_ptr<Server> server_;
+  std::vector<std::thread> threads_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+};
+
+}  // namespace accrue::agent

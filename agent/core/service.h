@@ -1,0 +1,77 @@
+// The agent's operations: one request of the till API in, one response out. Knows nothing of
+// sockets or framing (agent/api/ does that) and nothing of SQL (agent/store/ does that).
+//
+// Reads run on the calling thread with a pooled read-only connection. Writes (accrue, redeem,
+// return, enroll) go to the group-commit writer and are answered only after their transaction
+// is durable (Invariant 3); they are idempotent by (till_id, pos_tx_id) (Invariant 4).
+//
+// Thread-safe: handle() may be called from any number of I/O threads.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "accrue/pos/v1/pos.pb.h"
+#include "agent/store/group_commit.h"
+#include "agent/store/reader_pool.h"
+#include "common/clock.h"
+#include "common/identifier.h"
+#include "common/program.h"
+#include "common/time_zone.h"
+#include "common/uuid.h"
+
+namespace accrue::agent {
+
+struct ServiceSettings {
+  std::string store_id;
+  std::string agent_id;
+  std::string default_country;   // for national phone numbers
+  std::string currency = "EUR";  // the store's currency (redemptions by points)
+  uint32_t max_deadline_ms = 10000;
+  uint32_t default_deadline_ms = 5000;
+  uint32_t max_page = 100;
+  std::string version = "0.1.0";
+};
+
+// The program in force with its resolved time zone. Replaced atomically when a new version
+// arrives; requests keep the version they started with.
+struct ActiveProgram {
+  Program program;
+  TimeZone zone;
+};
+
+class AgentService {
+ public:
+  using Reply = std::function<void(pos::v1::Response)>;
+
+  AgentService(ServiceSettings settings, ReaderPool& readers, GroupCommitWriter& writer,
+               IdentifierHasher hasher, const Clock& clock, Random& random);
+
+  void set_program(std::shared_ptr<const ActiveProgram> program);
+  std::shared_ptr<const ActiveProgram> program() const;
+
+  // Answers `request` by calling `reply` exactly once, on this thread (reads, errors) or on the
+  // writer thread (writes, after commit).
+  void handle(const pos::v1::Request& request, Reply reply);
+
+  // A response carrying only an error, for callers that fail before handle() (bad framing).
+  static pos::v1::Response error_response(std::string_view request_id, const Error& error);
+
+ private:
+  struct Context;
+  void handle_read(const pos::v1::Request& request, Reply& reply);
+  void handle_write(const pos::v1::Request& request, Reply reply);
+
+  ServiceSettings settings_;
+  ReaderPool& readers_;
+  GroupCommitWriter& writer_;
+  IdentifierHasher hasher_;
+  const Clock& clock_;
+  Random& random_;
+  UuidV7Generator event_ids_;  // used on the writer thread only
+  std::atomic<std::shared_ptr<const ActiveProgram>> program_;
+};
+
+}  // namespace accrue::agent

@@ -1,0 +1,92 @@
+#include "agent/store/group_commit.h"
+
+namespace accrue::agent {
+
+GroupCommitWriter::GroupCommitWriter(Replica writer, size_t max_queue, size_t max_group)
+    : replica_(std::move(writer)), max_queue_(max_queue), max_group_(max_group) {
+  thread_ = std::thread([this] { run(); });
+}
+
+GroupCommitWriter::~GroupCommitWriter() { stop(); }
+
+bool GroupCommitWriter::submit(WriteJob job) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || queue_.size() >= max_queue_) return false;
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void GroupCommitWriter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+GroupCommitStats GroupCommitWriter::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void GroupCommitWriter::run() {
+  std::vector<WriteJob> group;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) break;
+      while (!queue_.empty() && group.size() < max_group_) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    commit_group(group);
+    group.clear();
+  }
+  (void)replica_.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+void GroupCommitWriter::commit_group(std::vector<WriteJob>& group) {
+  std::vector<Result<void>> results(group.size());
+  auto& db = replica_.db();
+  auto begin = db.exec("BEGIN IMMEDIATE");
+  if (!begin) {
+    for (auto& job : group) job.done(std::unexpected(begin.error()));
+    std::lock_guard lock(mu_);
+    ++stats_.commit_failures;
+    return;
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    auto sp = db.exec("SAVEPOINT job");
+    if (!sp) {
+      results[i] = std::unexpected(sp.error());
+      continue;
+    }
+    results[i] = group[i].apply(replica_);
+    if (!results[i]) (void)db.exec("ROLLBACK TO job");
+    (void)db.exec("RELEASE job");
+  }
+  auto commit = db.exec("COMMIT");
+  if (!commit) {
+    (void)db.exec("ROLLBACK");
+    Error e{commit.error().code, "the replica could not save this: " + commit.error().message};
+    for (auto& r : results) {
+      if (r) r = std::unexpected(e);
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.groups;
+    stats_.jobs += group.size();
+    if (!commit) ++stats_.commit_failures;
+  }
+  for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,61 @@
+// The replica's single writer. Write requests from every till queue here; the writer thread
+// runs whatever has queued up in one SQLite transaction (each request inside its own savepoint,
+// so one failing request does not undo the others) and one fsync, then tells every request
+// whether it is durable. While one group is being fsynced the next one gathers, so throughput
+// grows with load instead of being capped at one fsync per accrual.
+//
+// Thread-safe: submit() from any thread; `done` callbacks run on the writer thread and must not
+// block.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "agent/store/replica.h"
+
+namespace accrue::agent {
+
+struct WriteJob {
+  // Runs inside the group's transaction. An error rolls back this job's changes only.
+  std::function<Result<void>(Replica&)> apply;
+  // Called once after the group commits (ok) or with the reason the job's changes are not
+  // durable (its own error, or the commit's).
+  std::function<void(Result<void>)> done;
+};
+
+struct GroupCommitStats {
+  uint64_t groups = 0;
+  uint64_t jobs = 0;
+  uint64_t commit_failures = 0;
+};
+
+class GroupCommitWriter {
+ public:
+  GroupCommitWriter(Replica writer, size_t max_queue, size_t max_group);
+  ~GroupCommitWriter();  // stop()
+
+  // false when the queue is full (the caller answers "busy, retry").
+  bool submit(WriteJob job);
+  // Runs everything already queued, then stops the thread and checkpoints the WAL.
+  void stop();
+  GroupCommitStats stats() const;
+
+ private:
+  void run();
+  void commit_group(std::vector<WriteJob>& group);
+
+  Replica replica_;
+  const size_t max_queue_;
+  const size_t max_group_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WriteJob> queue_;
+  bool stopping_ = false;
+  GroupCommitStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace accrue::agent

@@ -1,0 +1,31 @@
+#include "agent/store/reader_pool.h"
+
+namespace accrue::agent {
+
+Result<std::unique_ptr<ReaderPool>> ReaderPool::open(const std::string& path, size_t size) {
+  auto pool = std::make_unique<ReaderPool>();
+  for (size_t i = 0; i < size; ++i) {
+    auto r = Replica::open_reader(path);
+    if (!r) return std::unexpected(r.error());
+    pool->free_.push_back(std::make_unique<Replica>(std::move(*r)));
+  }
+  return pool;
+}
+
+ReaderPool::Lease ReaderPool::acquire() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !free_.empty(); });
+  auto r = std::move(free_.back());
+  free_.pop_back();
+  return Lease(this, std::move(r));
+}
+
+void ReaderPool::release(std::unique_ptr<Replica> r) {
+  {
+    std::lock_guard lock(mu_);
+    free_.push_back(std::move(r));
+  }
+  cv_.notify_one();
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,430 @@
+#include "agent/store/replica.h"
+
+#include "agent/store/schema.h"
+
+namespace accrue::agent {
+namespace {
+
+// Fetches the prepared statement for `sql` into `name`, or returns its error.
+#define ACCRUE_STMT(name, sql)                       \
+  auto name##_prepared = q(sql);                     \
+  if (!name##_prepared) {                            \
+    return std::unexpected(name##_prepared.error()); \
+  }                                                  \
+  sqlite::Stmt& name = **name##_prepared
+
+std::string_view bytes(const IdentifierHash& h) {
+  return {reinterpret_cast<const char*>(h.data()), h.size()};
+}
+
+Result<void> configure(sqlite::Db& db, bool writer) {
+  // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it returns
+  // (Invariant 3). The WAL is checkpointed automatically past ~16 MiB and truncated back.
+  if (writer) {
+    ACCRUE_TRY(db.exec("PRAGMA journal_mode=WAL"));
+    ACCRUE_TRY(db.exec("PRAGMA journal_size_limit=16777216"));
+    ACCRUE_TRY(db.exec("PRAGMA wal_autocheckpoint=4000"));
+  }
+  ACCRUE_TRY(db.exec("PRAGMA synchronous=FULL"));
+  ACCRUE_TRY(db.exec("PRAGMA foreign_keys=OFF"));
+  ACCRUE_TRY(db.exec("PRAGMA cache_size=-4096"));  // 4 MiB per connection
+  ACCRUE_TRY(db.exec("PRAGMA temp_store=MEMORY"));
+  return {};
+}
+
+}  // namespace
+
+std::string provisional_owner(const IdentifierHash& hash) { return "h:" + to_hex(hash); }
+
+int Replica::schema_version() { return static_cast<int>(kMigrations.size()); }
+
+Result<Replica> Replica::open_writer(const std::string& path) {
+  auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
+  if (!db) return std::unexpected(db.error());
+  {
+    auto st = db->prepare("PRAGMA quick_check");
+    if (!st) return std::unexpected(st.error());
+    auto row = st->step();
+    if (!row) return fail(ErrorCode::kDataLoss, "replica " + path + ": " + row.error().message);
+    std::string verdict(st->text(0));
+    st->reset();
+    if (verdict != "ok") {
+      return fail(ErrorCode::kDataLoss, "replica " + path + " failed quick_check: " + verdict +
+                                            " (restore it or delete it to rebuild from the cloud)");
+    }
+  }
+  ACCRUE_TRY(configure(*db, true));
+  auto version = db->scalar("PRAGMA user_version");
+  if (!version) return std::unexpected(version.error());
+  const int64_t known = schema_version();
+  if (*version > known) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "replica " + path + " has schema version " + std::to_string(*version) +
+                    ", newer than this agent's " + std::to_string(known) +
+                    ": upgrade accrue-agent");
+  }
+  for (int64_t v = *version; v < known; ++v) {
+    auto tx = sqlite::Transaction::begin(*db);
+    if (!tx) return std::unexpected(tx.error());
+    ACCRUE_TRY(db->exec(kMigrations[static_cast<size_t>(v)]));
+    ACCRUE_TRY(db->exec("PRAGMA user_version=" + std::to_string(v + 1)));
+    ACCRUE_TRY(tx->commit());
+  }
+  return Replica(std::move(*db));
+}
+
+Result<Replica> Replica::open_reader(const std::string& path) {
+  auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadOnly);
+  if (!db) return std::unexpected(db.error());
+  ACCRUE_TRY(configure(*db, false));
+  ACCRUE_TRY(db->exec("PRAGMA query_only=1"));
+  return Replica(std::move(*db));
+}
+
+Result<sqlite::Stmt*> Replica::q(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return &it->second;
+  auto st = db_.prepare(sql);
+  if (!st) return std::unexpected(st.error());
+  return &stmts_.emplace(sql, std::move(*st)).first->second;
+}
+
+Result<std::optional<std::string>> Replica::customer_for_hash(const IdentifierHash& hash) {
+  ACCRUE_STMT(st, "SELECT customer_id FROM identifier WHERE hash = ?");
+  st.bind_blob(1, bytes(hash));
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  std::string id(st.text(0));
+  st.reset();
+  return id;
+}
+
+Result<std::optional<CustomerRow>> Replica::customer(std::string_view customer_id) {
+  ACCRUE_STMT(st,
+              "SELECT customer_id, status, tier_id, display_name, home_store_id, "
+              "confirmed_available, confirmed_pending, confirmed_as_of, qualifying_value, "
+              "local_debit, birthday_month, birthday_day, enrolled_at "
+              "FROM customer WHERE customer_id = ?");
+  st.bind(1, customer_id);
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  CustomerRow c;
+  c.customer_id = st.text(0);
+  c.status = static_cast<int>(st.int64(1));
+  c.tier_id = st.text(2);
+  c.display_name = st.text(3);
+  c.home_store_id = st.text(4);
+  c.confirmed_available = st.int64(5);
+  c.confirmed_pending = st.int64(6);
+  c.confirmed_as_of = st.int64(7);
+  c.qualifying_value = st.int64(8);
+  c.local_debit = st.int64(9);
+  c.birthday_month = static_cast<int>(st.int64(10));
+  c.birthday_day = static_cast<int>(st.int64(11));
+  c.enrolled_at = st.int64(12);
+  st.reset();
+  return c;
+}
+
+Result<std::vector<Lot>> Replica::lots(std::string_view owner) {
+  ACCRUE_STMT(st,
+              "SELECT seq, earned_at, available_at, expires_at, points, remaining FROM lot "
+              "WHERE owner = ? AND remaining > 0 ORDER BY earned_at, seq");
+  st.bind(1, owner);
+  std::vector<Lot> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    out.push_back({std::to_string(st.int64(0)), st.int64(1), st.int64(2), st.int64(3), st.int64(4),
+                   st.int64(5)});
+  }
+  return out;
+}
+
+Result<std::optional<ReceiptRow>> Replica::receipt(std::string_view till_id,
+                                                   std::string_view pos_tx_id) {
+  ACCRUE_STMT(st,
+              "SELECT kind, fingerprint, response, seq FROM receipt "
+              "WHERE till_id = ? AND pos_tx_id = ?");
+  st.bind(1, till_id).bind(2, pos_tx_id);
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  ReceiptRow r{static_cast<int>(st.int64(0)), std::string(st.blob(1)), std::string(st.blob(2)),
+               st.is_null(3) ? std::nullopt : std::optional<int64_t>(st.int64(3))};
+  st.reset();
+  return r;
+}
+
+namespace {
+LedgerRow ledger_from(const sqlite::Stmt& st) {
+  LedgerRow r;
+  r.seq = st.int64(0);
+  r.event_id = st.blob(1);
+  r.kind = static_cast<int>(st.int64(2));
+  r.owner = st.text(3);
+  r.points = st.int64(4);
+  if (!st.is_null(5)) r.amount_minor = st.int64(5);
+  r.currency = st.text(6);
+  r.occurred_at = st.int64(7);
+  r.till_id = st.text(8);
+  r.pos_tx_id = st.text(9);
+  r.program_version = st.int64(10);
+  r.confirmed = st.int64(11) != 0;
+  return r;
+}
+}  // namespace
+
+Result<std::vector<LedgerRow>> Replica::transactions(std::string_view owner, int64_t before_seq,
+                                                     int limit) {
+  ACCRUE_STMT(st,
+              "SELECT seq, event_id, kind, owner, points, amount_minor, currency, occurred_at, "
+              "till_id, pos_tx_id, program_version, confirmed FROM ledger "
+              "WHERE owner = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
+  st.bind(1, owner).bind(2, before_seq).bind(3, limit);
+  std::vector<LedgerRow> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    out.push_back(ledger_from(st));
+  }
+  return out;
+}
+
+Result<std::optional<LedgerRow>> Replica::ledger_entry(int64_t seq) {
+  ACCRUE_STMT(st,
+              "SELECT seq, event_id, kind, owner, points, amount_minor, currency, occurred_at, "
+              "till_id, pos_tx_id, program_version, confirmed FROM ledger WHERE seq = ?");
+  st.bind(1, seq);
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  LedgerRow r = ledger_from(st);
+  st.reset();
+  return r;
+}
+
+Result<std::vector<SaleLineRow>> Replica::sale_lines(int64_t seq) {
+  ACCRUE_STMT(st,
+              "SELECT line_no, quantity_milli, points, returned_quantity_milli, points_reversed "
+              "FROM sale_line WHERE seq = ? ORDER BY line_no");
+  st.bind(1, seq);
+  std::vector<SaleLineRow> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    out.push_back(
+        {static_cast<uint32_t>(st.int64(0)), st.int64(1), st.int64(2), st.int64(3), st.int64(4)});
+  }
+  return out;
+}
+
+Result<OutboxStats> Replica::outbox_stats() {
+  ACCRUE_STMT(st,
+              "SELECT (SELECT COUNT(*) FROM outbox), (SELECT MIN(created_at) FROM outbox), "
+              "(SELECT COUNT(*) FROM quarantine)");
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  OutboxStats s;
+  if (*row) {
+    s.depth = st.int64(0);
+    if (!st.is_null(1)) s.oldest_created_at = st.int64(1);
+    s.quarantined = st.int64(2);
+    st.reset();
+  }
+  return s;
+}
+
+Result<std::optional<std::string>> Replica::meta(std::string_view key) {
+  ACCRUE_STMT(st, "SELECT value FROM meta WHERE key = ?");
+  st.bind(1, key);
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  std::string v(st.text(0));
+  st.reset();
+  return v;
+}
+
+Result<std::optional<std::string>> Replica::latest_program_body() {
+  ACCRUE_STMT(st, "SELECT body FROM program ORDER BY installed_at DESC, version DESC LIMIT 1");
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  std::string v(st.blob(0));
+  st.reset();
+  return v;
+}
+
+Result<std::pair<int64_t, int64_t>> Replica::daily(std::string_view owner, int64_t day) {
+  ACCRUE_STMT(st, "SELECT earned, redeemed_offline FROM daily WHERE owner = ? AND day = ?");
+  st.bind(1, owner).bind(2, day);
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::pair<int64_t, int64_t>{0, 0};
+  std::pair<int64_t, int64_t> v{st.int64(0), st.int64(1)};
+  st.reset();
+  return v;
+}
+
+Result<int64_t> Replica::offline_outstanding() {
+  ACCRUE_STMT(st, "SELECT COALESCE(-SUM(points), 0) FROM ledger WHERE confirmed = 0 AND kind = 2");
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  int64_t v = *row ? st.int64(0) : 0;
+  st.reset();
+  return v;
+}
+
+Result<void> Replica::set_meta(std::string_view key, std::string_view value) {
+  ACCRUE_STMT(st,
+              "INSERT INTO meta (key, value) VALUES (?, ?) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  return st.bind(1, key).bind(2, value).run();
+}
+
+Result<int64_t> Replica::next_seq() {
+  auto current = meta("next_seq");
+  if (!current) return std::unexpected(current.error());
+  int64_t seq = *current ? std::stoll(**current) : 1;
+  ACCRUE_TRY(set_meta("next_seq", std::to_string(seq + 1)));
+  return seq;
+}
+
+Result<void> Replica::insert_program(std::string_view program_id, int64_t version,
+                                     std::string_view body, TimestampMs now) {
+  ACCRUE_STMT(st,
+              "INSERT OR REPLACE INTO program (program_id, version, body, installed_at) "
+              "VALUES (?, ?, ?, ?)");
+  return st.bind(1, program_id).bind(2, version).bind_blob(3, body).bind(4, now).run();
+}
+
+Result<void> Replica::upsert_customer(const CustomerRow& c) {
+  ACCRUE_STMT(st,
+              "INSERT OR REPLACE INTO customer (customer_id, status, tier_id, display_name, "
+              "home_store_id, confirmed_available, confirmed_pending, confirmed_as_of, "
+              "qualifying_value, local_debit, birthday_month, birthday_day, enrolled_at) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  return st.bind(1, c.customer_id)
+      .bind(2, c.status)
+      .bind(3, c.tier_id)
+      .bind(4, c.display_name)
+      .bind(5, c.home_store_id)
+      .bind(6, c.confirmed_available)
+      .bind(7, c.confirmed_pending)
+      .bind(8, c.confirmed_as_of)
+      .bind(9, c.qualifying_value)
+      .bind(10, c.local_debit)
+      .bind(11, c.birthday_month)
+      .bind(12, c.birthday_day)
+      .bind(13, c.enrolled_at)
+      .run();
+}
+
+Result<void> Replica::link_identifier(const IdentifierHash& hash, std::string_view customer_id) {
+  ACCRUE_STMT(st, "INSERT INTO identifier (hash, customer_id) VALUES (?, ?)");
+  return st.bind_blob(1, bytes(hash)).bind(2, customer_id).run();
+}
+
+Result<void> Replica::add_local_debit(std::string_view customer_id, int64_t points) {
+  ACCRUE_STMT(st, "UPDATE customer SET local_debit = local_debit + ? WHERE customer_id = ?");
+  return st.bind(1, points).bind(2, customer_id).run();
+}
+
+Result<void> Replica::insert_ledger(const LedgerRow& r) {
+  ACCRUE_STMT(st,
+              "INSERT INTO ledger (seq, event_id, kind, owner, points, amount_minor, currency, "
+              "occurred_at, till_id, pos_tx_id, program_version, confirmed) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+  st.bind(1, r.seq).bind_blob(2, r.event_id).bind(3, r.kind).bind(4, r.owner).bind(5, r.points);
+  if (r.amount_minor) {
+    st.bind(6, *r.amount_minor).bind(7, r.currency);
+  } else {
+    st.bind_null(6).bind_null(7);
+  }
+  return st.bind(8, r.occurred_at)
+      .bind(9, r.till_id)
+      .bind(10, r.pos_tx_id)
+      .bind(11, r.program_version)
+      .run();
+}
+
+Result<void> Replica::insert_outbox(int64_t seq, std::string_view event_id, std::string_view body,
+                                    TimestampMs now) {
+  ACCRUE_STMT(st, "INSERT INTO outbox (seq, event_id, body, created_at) VALUES (?, ?, ?, ?)");
+  return st.bind(1, seq).bind_blob(2, event_id).bind_blob(3, body).bind(4, now).run();
+}
+
+Result<void> Replica::insert_lot(int64_t seq, std::string_view owner, const Lot& lot) {
+  ACCRUE_STMT(st,
+              "INSERT INTO lot (seq, owner, earned_at, available_at, expires_at, points, "
+              "remaining) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  return st.bind(1, seq)
+      .bind(2, owner)
+      .bind(3, lot.earned_at_ms)
+      .bind(4, lot.available_at_ms)
+      .bind(5, lot.expires_at_ms)
+      .bind(6, lot.points)
+      .bind(7, lot.remaining)
+      .run();
+}
+
+Result<void> Replica::set_lot_remaining(int64_t seq, int64_t remaining) {
+  ACCRUE_STMT(st, "UPDATE lot SET remaining = ? WHERE seq = ?");
+  return st.bind(1, remaining).bind(2, seq).run();
+}
+
+Result<void> Replica::insert_receipt(std::string_view till_id, std::string_view pos_tx_id, int kind,
+                                     std::string_view fingerprint, std::string_view response,
+                                     std::optional<int64_t> seq, TimestampMs now) {
+  ACCRUE_STMT(st,
+              "INSERT INTO receipt (till_id, pos_tx_id, kind, fingerprint, response, seq, "
+              "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, till_id).bind(2, pos_tx_id).bind(3, kind).bind_blob(4, fingerprint);
+  st.bind_blob(5, response);
+  if (seq) {
+    st.bind(6, *seq);
+  } else {
+    st.bind_null(6);
+  }
+  return st.bind(7, now).run();
+}
+
+Result<void> Replica::insert_sale_line(int64_t seq, const SaleLineRow& l) {
+  ACCRUE_STMT(st,
+              "INSERT INTO sale_line (seq, line_no, quantity_milli, points) VALUES (?, ?, ?, ?)");
+  return st.bind(1, seq).bind(2, l.line_no).bind(3, l.quantity_milli).bind(4, l.points).run();
+}
+
+Result<void> Replica::add_returned(int64_t seq, uint32_t line_no, int64_t quantity_milli,
+                                   int64_t points) {
+  ACCRUE_STMT(st,
+              "UPDATE sale_line SET returned_quantity_milli = returned_quantity_milli + ?, "
+              "points_reversed = points_reversed + ? WHERE seq = ? AND line_no = ?");
+  return st.bind(1, quantity_milli).bind(2, points).bind(3, seq).bind(4, line_no).run();
+}
+
+Result<void> Replica::add_daily(std::string_view owner, int64_t day, int64_t earned,
+                                int64_t redeemed_offline) {
+  ACCRUE_STMT(st,
+              "INSERT INTO daily (owner, day, earned, redeemed_offline) VALUES (?, ?, ?, ?) "
+              "ON CONFLICT (owner, day) DO UPDATE SET earned = earned + excluded.earned, "
+              "redeemed_offline = redeemed_offline + excluded.redeemed_offline");
+  return st.bind(1, owner).bind(2, day).bind(3, earned).bind(4, redeemed_offline).run();
+}
+
+Result<void> Replica::reassign_owner(std::string_view from, std::string_view to) {
+  ACCRUE_STMT(a, "UPDATE lot SET owner = ? WHERE owner = ?");
+  ACCRUE_TRY(a.bind(1, to).bind(2, from).run());
+  ACCRUE_STMT(c,
+              "UPDATE daily SET owner = ? WHERE owner = ? AND NOT EXISTS "
+              "(SELECT 1 FROM daily d WHERE d.owner = ? AND d.day = daily.day)");
+  return c.bind(1, to).bind(2, from).bind(3, to).run();
+}
+
+}  // namespace accrue::agent

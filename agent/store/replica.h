@@ -1,0 +1,138 @@
+// The store's SQLite replica: opening and migrating the file, and every query the agent runs,
+// as prepared statements on one connection. The daemon holds one read-write Replica (used only
+// by the group-commit writer thread) and a pool of read-only ones for the I/O threads; WAL lets
+// the readers run beside the writer. Not thread-safe: one Replica per thread at a time.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/store/sqlite.h"
+#include "common/clock.h"
+#include "common/engine/lots.h"
+#include "common/identifier.h"
+
+namespace accrue::agent {
+
+inline constexpr int kStatusActive = 1;
+inline constexpr int kStatusBlocked = 2;
+inline constexpr int kStatusProvisional = 3;
+
+struct CustomerRow {
+  std::string customer_id;
+  int status = kStatusActive;
+  std::string tier_id;
+  std::string display_name;
+  std::string home_store_id;
+  int64_t confirmed_available = 0;
+  int64_t confirmed_pending = 0;
+  int64_t confirmed_as_of = 0;
+  int64_t qualifying_value = 0;
+  int64_t local_debit = 0;
+  int birthday_month = 0;
+  int birthday_day = 0;
+  int64_t enrolled_at = 0;
+};
+
+struct ReceiptRow {
+  int kind = 0;
+  std::string fingerprint;
+  std::string response;  // serialised accrue.pos.v1.Response
+  std::optional<int64_t> seq;
+};
+
+struct LedgerRow {
+  int64_t seq = 0;
+  std::string event_id;  // 16 bytes
+  int kind = 0;
+  std::string owner;
+  int64_t points = 0;
+  std::optional<int64_t> amount_minor;
+  std::string currency;
+  int64_t occurred_at = 0;
+  std::string till_id;
+  std::string pos_tx_id;
+  int64_t program_version = 0;
+  bool confirmed = false;
+};
+
+struct SaleLineRow {
+  uint32_t line_no = 0;
+  int64_t quantity_milli = 0;
+  int64_t points = 0;
+  int64_t returned_quantity_milli = 0;
+  int64_t points_reversed = 0;
+};
+
+struct OutboxStats {
+  int64_t depth = 0;
+  std::optional<int64_t> oldest_created_at;
+  int64_t quarantined = 0;
+};
+
+// The owner key of ledger rows and lots for an identifier no member has yet.
+std::string provisional_owner(const IdentifierHash& hash);
+
+class Replica {
+ public:
+  // Opens the file, applies pending migrations (refusing a file newer than this binary) and
+  // runs PRAGMA quick_check (kDataLoss when damaged). Sets WAL and synchronous=FULL.
+  static Result<Replica> open_writer(const std::string& path);
+  static Result<Replica> open_reader(const std::string& path);
+
+  static int schema_version();
+
+  // Reads
+  Result<std::optional<std::string>> customer_for_hash(const IdentifierHash& hash);
+  Result<std::optional<CustomerRow>> customer(std::string_view customer_id);
+  Result<std::vector<Lot>> lots(std::string_view owner);
+  Result<std::optional<ReceiptRow>> receipt(std::string_view till_id, std::string_view pos_tx_id);
+  Result<std::vector<LedgerRow>> transactions(std::string_view owner, int64_t before_seq,
+                                              int limit);
+  Result<std::vector<SaleLineRow>> sale_lines(int64_t seq);
+  Result<std::optional<LedgerRow>> ledger_entry(int64_t seq);
+  Result<OutboxStats> outbox_stats();
+  Result<std::optional<std::string>> meta(std::string_view key);
+  Result<std::optional<std::string>> latest_program_body();
+  Result<std::pair<int64_t, int64_t>> daily(std::string_view owner,
+                                            int64_t day);  // earned, redeemed
+  Result<int64_t> offline_outstanding();  // points of offline redemptions not yet confirmed
+
+  // Writes (the writer only, inside a transaction)
+  Result<void> set_meta(std::string_view key, std::string_view value);
+  Result<int64_t> next_seq();  // reads and advances meta.next_seq
+  Result<void> insert_program(std::string_view program_id, int64_t version, std::string_view body,
+                              TimestampMs now);
+  Result<void> upsert_customer(const CustomerRow& c);
+  Result<void> link_identifier(const IdentifierHash& hash, std::string_view customer_id);
+  Result<void> add_local_debit(std::string_view customer_id, int64_t points);
+  Result<void> insert_ledger(const LedgerRow& row);
+  Result<void> insert_outbox(int64_t seq, std::string_view event_id, std::string_view body,
+                             TimestampMs now);
+  Result<void> insert_lot(int64_t seq, std::string_view owner, const Lot& lot);
+  Result<void> set_lot_remaining(int64_t seq, int64_t remaining);
+  Result<void> insert_receipt(std::string_view till_id, std::string_view pos_tx_id, int kind,
+                              std::string_view fingerprint, std::string_view response,
+                              std::optional<int64_t> seq, TimestampMs now);
+  Result<void> insert_sale_line(int64_t seq, const SaleLineRow& line);
+  Result<void> add_returned(int64_t seq, uint32_t line_no, int64_t quantity_milli, int64_t points);
+  Result<void> add_daily(std::string_view owner, int64_t day, int64_t earned,
+                         int64_t redeemed_offline);
+  // Moves an unknown identifier's lots and daily counters to the member it now belongs to (the
+  // ledger is append-only and keeps its rows as written).
+  Result<void> reassign_owner(std::string_view from, std::string_view to);
+
+  sqlite::Db& db() { return db_; }
+
+ private:
+  explicit Replica(sqlite::Db db) : db_(std::move(db)) {}
+  // The prepared statement for `sql` (a string literal), prepared on first use.
+  Result<sqlite::Stmt*> q(const char* sql);
+
+  sqlite::Db db_;
+  std::map<const char*, sqlite::Stmt> stmts_;
+};
+
+}  // namespace accrue::agent

@@ -1,0 +1,133 @@
+// The replica's schema, one entry per version: migration N brings a file from user_version N-1
+// to N. Append new migrations; never edit a released one.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace accrue::agent {
+
+inline constexpr std::array<std::string_view, 1> kMigrations = {
+    // v1
+    R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Program versions as received (serialised accrue.loyalty.v1.Program); the highest is in force.
+CREATE TABLE program (
+  program_id   TEXT NOT NULL,
+  version      INTEGER NOT NULL,
+  body         BLOB NOT NULL,
+  installed_at INTEGER NOT NULL,
+  PRIMARY KEY (program_id, version)
+) WITHOUT ROWID;
+
+-- Members as the store knows them: no contact data. Balances: confirmed_* come from the cloud;
+-- local events on top of them live in lot and local_debit until the cloud confirms them.
+CREATE TABLE customer (
+  customer_id         TEXT PRIMARY KEY,
+  status              INTEGER NOT NULL,          -- 1 active, 2 blocked, 3 provisional
+  tier_id             TEXT NOT NULL DEFAULT '',
+  display_name        TEXT NOT NULL DEFAULT '',
+  home_store_id       TEXT NOT NULL DEFAULT '',
+  confirmed_available INTEGER NOT NULL DEFAULT 0,
+  confirmed_pending   INTEGER NOT NULL DEFAULT 0,
+  confirmed_as_of     INTEGER NOT NULL DEFAULT 0,
+  qualifying_value    INTEGER NOT NULL DEFAULT 0, -- tier basis over the window, from the cloud
+  local_debit         INTEGER NOT NULL DEFAULT 0, -- spent or reversed locally beyond local lots
+  birthday_month      INTEGER NOT NULL DEFAULT 0,
+  birthday_day        INTEGER NOT NULL DEFAULT 0,
+  enrolled_at         INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+-- HMAC-SHA-256 of a normalised identifier -> member. Never the identifier itself.
+CREATE TABLE identifier (
+  hash        BLOB PRIMARY KEY,
+  customer_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX identifier_customer ON identifier (customer_id);
+
+-- Every local event, append-only. seq is the agent's gap-free upload sequence.
+CREATE TABLE ledger (
+  seq             INTEGER PRIMARY KEY,
+  event_id        BLOB NOT NULL UNIQUE,
+  kind            INTEGER NOT NULL,   -- accrue.pos.v1.TransactionKind
+  owner           TEXT NOT NULL,      -- customer_id, or 'h:<hex hash>' for an unknown identifier
+  points          INTEGER NOT NULL,   -- signed
+  amount_minor    INTEGER,
+  currency        TEXT,
+  occurred_at     INTEGER NOT NULL,
+  till_id         TEXT NOT NULL,
+  pos_tx_id       TEXT NOT NULL,
+  program_version INTEGER NOT NULL,
+  confirmed       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX ledger_owner ON ledger (owner, seq);
+CREATE INDEX ledger_unconfirmed_kind ON ledger (kind) WHERE confirmed = 0;
+
+-- Events waiting for upload (serialised accrue.sync.v1.EventEnvelope), oldest first.
+CREATE TABLE outbox (
+  seq        INTEGER PRIMARY KEY,
+  event_id   BLOB NOT NULL,
+  body       BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE quarantine (
+  seq            INTEGER PRIMARY KEY,
+  event_id       BLOB NOT NULL,
+  body           BLOB NOT NULL,
+  reject_code    TEXT NOT NULL,
+  message        TEXT NOT NULL,
+  quarantined_at INTEGER NOT NULL
+);
+
+-- Local points lots (one per local accrual or bonus), for pending/available/expiry and FIFO.
+CREATE TABLE lot (
+  seq          INTEGER PRIMARY KEY,   -- ledger seq of the event that opened it
+  owner        TEXT NOT NULL,
+  earned_at    INTEGER NOT NULL,
+  available_at INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  points       INTEGER NOT NULL,
+  remaining    INTEGER NOT NULL
+);
+CREATE INDEX lot_owner ON lot (owner, earned_at);
+
+-- Till transactions: idempotency (same request -> same answer) and lost-response recovery.
+CREATE TABLE receipt (
+  till_id     TEXT NOT NULL,
+  pos_tx_id   TEXT NOT NULL,
+  kind        INTEGER NOT NULL,
+  fingerprint BLOB NOT NULL,          -- SHA-256 of the request operation
+  response    BLOB NOT NULL,          -- serialised accrue.pos.v1.Response
+  seq         INTEGER,                -- ledger seq, when the operation made an event
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (till_id, pos_tx_id)
+) WITHOUT ROWID;
+
+-- What each sale line earned and how much of it came back, for returns.
+CREATE TABLE sale_line (
+  seq                     INTEGER NOT NULL,
+  line_no                 INTEGER NOT NULL,
+  quantity_milli          INTEGER NOT NULL,
+  points                  INTEGER NOT NULL,
+  returned_quantity_milli INTEGER NOT NULL DEFAULT 0,
+  points_reversed         INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (seq, line_no)
+) WITHOUT ROWID;
+
+-- Per member and store-local day: points earned (daily cap), offline redemptions (limits).
+CREATE TABLE daily (
+  owner            TEXT NOT NULL,
+  day              INTEGER NOT NULL,
+  earned           INTEGER NOT NULL DEFAULT 0,
+  redeemed_offline INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (owner, day)
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace accrue::agent

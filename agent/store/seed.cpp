@@ -1,0 +1,83 @@
+#include "agent/store/seed.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "agent/core/agent.h"
+#include "agent/store/replica.h"
+
+namespace accrue::agent {
+
+std::string seed_card_number(int64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "6000%012lld", static_cast<long long>(i));
+  return buf;
+}
+
+std::string seed_customer_id(int64_t i) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx", static_cast<long long>(i));
+  return buf;
+}
+
+Result<SeedReport> seed_replica(const SeedOptions& o, const Program& program,
+                                const IdentifierHasher& hasher) {
+  if (o.customers < 0 || o.customers > 100'000'000) {
+    return fail(ErrorCode::kInvalidArgument, "customers: 0 to 100000000");
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto writer = Replica::open_writer(o.database_path);
+  if (!writer) return std::unexpected(writer.error());
+  const TimestampMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  // A bulk load: durability per row is not needed, the final checkpoint makes it durable.
+  ACCRUE_TRY(writer->db().exec("PRAGMA synchronous=OFF"));
+  {
+    auto tx = sqlite::Transaction::begin(writer->db());
+    if (!tx) return std::unexpected(tx.error());
+    auto installed = install_program(*writer, program, now);
+    if (!installed) return std::unexpected(installed.error());
+    ACCRUE_TRY(tx->commit());
+  }
+  const auto& ladder = program.tiers.ladder;
+  constexpr int64_t kBatch = 50'000;
+  for (int64_t start = 0; start < o.customers; start += kBatch) {
+    auto tx = sqlite::Transaction::begin(writer->db());
+    if (!tx) return std::unexpected(tx.error());
+    for (int64_t k = start; k < std::min(o.customers, start + kBatch); ++k) {
+      const int64_t i = o.first + k;
+      CustomerRow c;
+      c.customer_id = seed_customer_id(i);
+      c.status = i % 997 == 13 ? kStatusBlocked : kStatusActive;
+      c.tier_id =
+          ladder.empty()
+              ? ""
+              : ladder[static_cast<size_t>(i % 10 == 0  ? ladder.size() - 1
+                                           : i % 4 == 0 ? std::min<size_t>(1, ladder.size() - 1)
+                                                        : 0)]
+                    .tier_id;
+      c.display_name = "Member " + std::to_string(i);
+      c.home_store_id = o.store_id;
+      c.confirmed_available = (i * 37) % 5000;
+      c.confirmed_pending = (i * 11) % 300;
+      c.confirmed_as_of = now;
+      c.qualifying_value = (i * 53) % 6000;
+      c.enrolled_at = now - (i % 1000) * 86'400'000;
+      ACCRUE_TRY(writer->upsert_customer(c));
+      auto hash = hasher.hash({IdentifierKind::kCard, seed_card_number(i)});
+      auto linked = writer->customer_for_hash(hash);
+      if (!linked) return std::unexpected(linked.error());
+      if (!*linked) ACCRUE_TRY(writer->link_identifier(hash, c.customer_id));
+    }
+    ACCRUE_TRY(tx->commit());
+  }
+  ACCRUE_TRY(writer->db().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  SeedReport report;
+  report.customers = o.customers;
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace accrue::agent
