@@ -120,18 +120,21 @@ void Agent::stop() {
     if (stopped_) return;
     stopped_ = true;
   }
-  server_->stop();
-  // Let connections answer what they are working on (bounded: requests have deadlines).
-  for (int i = 0; i < 200 && server_->connections() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // A start that failed half-way stops whatever it had built.
+  if (server_) {
+    server_->stop();
+    // Let connections answer what they are working on (bounded: requests have deadlines).
+    for (int i = 0; i < 200 && server_->connections() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
-  writer_->stop();  // runs what is queued, checkpoints the WAL
+  if (writer_) writer_->stop();  // runs what is queued, checkpoints the WAL
   work_.reset();
   io_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
-  log(LogLevel::kInfo, "agent_stopped", {{"store_id", config_.store_id}});
+  if (server_) log(LogLevel::kInfo, "agent_stopped", {{"store_id", config_.store_id}});
 }
 
 Agent::~Agent() { stop(); }

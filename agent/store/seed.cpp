@@ -38,6 +38,8 @@ Result<SeedReport> seed_replica(const SeedOptions& o, const Program& program,
     if (!tx) return std::unexpected(tx.error());
     auto installed = install_program(*writer, program, now);
     if (!installed) return std::unexpected(installed.error());
+    // A seeded replica stands for a fresh snapshot from the cloud.
+    ACCRUE_TRY(writer->set_meta("last_sync_ms", std::to_string(now)));
     ACCRUE_TRY(tx->commit());
   }
   const auto& ladder = program.tiers.ladder;

@@ -43,6 +43,14 @@ pos::v1::ErrorCode pos_error_code(ErrorCode code) {
   return P::ERROR_CODE_INTERNAL;
 }
 
+ErrorCode error_code_from_pos(pos::v1::ErrorCode code) {
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kUnimplemented); ++i) {
+    auto c = static_cast<ErrorCode>(i);
+    if (c != ErrorCode::kOverflow && pos_error_code(c) == code) return c;
+  }
+  return ErrorCode::kInternal;
+}
+
 pos::v1::Error to_pos_error(const Error& error) {
   pos::v1::Error out;
   out.set_code(pos_error_code(error.code));

@@ -1,0 +1,485 @@
+// The till API end to end: the real accrue-agent process on a real SQLite file, driven over its
+// unix socket in both framings, including the error paths.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "agent/store/seed.h"
+#include "tests/agent/agent_process.h"
+
+namespace accrue::testing {
+namespace {
+
+namespace pb = accrue::pos::v1;
+using agent::Framing;
+using agent::seed_card_number;
+
+pb::Identifier card(int64_t member) {
+  pb::Identifier id;
+  id.set_kind(pb::IDENTIFIER_KIND_CARD);
+  id.set_value(seed_card_number(member));
+  id.set_entry_mode(pb::ENTRY_MODE_SCANNED);
+  return id;
+}
+
+pb::Identifier email(const std::string& v) {
+  pb::Identifier id;
+  id.set_kind(pb::IDENTIFIER_KIND_EMAIL);
+  id.set_value(v);
+  return id;
+}
+
+loyalty::v1::Basket basket(int64_t amount = 8999, std::string category = "shoes") {
+  loyalty::v1::Basket b;
+  b.set_currency("EUR");
+  b.set_occurred_at_ms(1'795'768'200'000);  // 2026-11-27T09:30 Warsaw: Black Friday
+  auto* l = b.add_lines();
+  l->set_line_no(1);
+  l->set_sku("SHOE-RUN-42");
+  l->add_categories(category);
+  l->set_quantity_milli(1000);
+  l->set_amount_minor(amount);
+  auto* t = b.add_lines();
+  t->set_line_no(2);
+  t->set_sku("TEE");
+  t->add_categories("tops");
+  t->set_quantity_milli(2000);
+  t->set_amount_minor(2500);
+  return b;
+}
+
+class AgentApiTest : public ::testing::TestWithParam<Framing> {
+ protected:
+  static void SetUpTestSuite() {
+    agent_ = new AgentProcess(1000);
+    ASSERT_EQ(agent_->seed_status(), 0);
+    ASSERT_TRUE(agent_->start()) << "agent did not start; see " << agent_->log_path();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(agent_->stop(SIGTERM), 0) << "graceful stop must exit 0";
+    delete agent_;
+    agent_ = nullptr;
+  }
+
+  pb::Response call(pb::Request req, const std::string& till = "till-1") {
+    req.set_till_id(till);
+    if (req.request_id().empty()) req.set_request_id("r-" + std::to_string(++counter_));
+    auto client = agent_->connect(GetParam());
+    auto resp = client.call(req);
+    EXPECT_TRUE(resp) << resp.error().message;
+    if (!resp) return {};
+    EXPECT_EQ(resp->request_id(), req.request_id());
+    return *resp;
+  }
+  // Unique transaction ids per framing, so both parameterisations share one agent.
+  std::string tx(const std::string& base) {
+    return base + (GetParam() == Framing::kBinary ? "-bin" : "-json");
+  }
+  int64_t member(int64_t base) { return base + (GetParam() == Framing::kBinary ? 0 : 500); }
+  // A member chosen per framing (seeded balances differ by member).
+  int64_t pick(int64_t binary, int64_t json) {
+    return GetParam() == Framing::kBinary ? binary : json;
+  }
+  static int64_t seeded_available(int64_t i) { return (i * 37) % 5000; }
+
+  static AgentProcess* agent_;
+  int counter_ = 0;
+};
+
+AgentProcess* AgentApiTest::agent_ = nullptr;
+
+TEST_P(AgentApiTest, ValidatesKnownUnknownAndBlockedMembers) {
+  pb::Request req;
+  *req.mutable_validate()->mutable_identifier() = card(10);
+  auto r = call(req);
+  ASSERT_TRUE(r.has_validate()) << r.DebugString();
+  EXPECT_EQ(r.validate().status(), pb::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(r.validate().tier_id(), "gold");
+  EXPECT_EQ(r.validate().tier_name(), "Gold");
+  EXPECT_EQ(r.validate().available_points(), 370);
+  EXPECT_EQ(r.validate().customer_id(), agent::seed_customer_id(10));
+  EXPECT_TRUE(r.validate().offline());
+
+  req.mutable_validate()->mutable_identifier()->set_value("6000 9999 9999 9999");
+  EXPECT_EQ(call(req).validate().status(), pb::MEMBER_STATUS_UNKNOWN);
+  *req.mutable_validate()->mutable_identifier() = card(13);  // seeded as blocked
+  EXPECT_EQ(call(req).validate().status(), pb::MEMBER_STATUS_BLOCKED);
+}
+
+TEST_P(AgentApiTest, AccrualIsIdempotentAndConflictsOnADifferentBasket) {
+  pb::Request req;
+  auto* a = req.mutable_accrue();
+  *a->mutable_identifier() = card(member(21));
+  a->set_pos_tx_id(tx("sale-1"));
+  *a->mutable_basket() = basket();
+  auto first = call(req);
+  ASSERT_TRUE(first.has_accrue()) << first.DebugString();
+  // Bronze: shoes 89.99 x2 (Black Friday) = 179, tees 25, 50 bonus from 100 EUR.
+  EXPECT_EQ(first.accrue().points_earned(), 254);
+  EXPECT_FALSE(first.accrue().replayed());
+  EXPECT_FALSE(first.accrue().provisional());
+  EXPECT_EQ(first.accrue().program_version(), 3u);
+
+  auto again = call(req);
+  ASSERT_TRUE(again.has_accrue());
+  EXPECT_TRUE(again.accrue().replayed());
+  EXPECT_EQ(again.accrue().event_id(), first.accrue().event_id());
+  EXPECT_EQ(again.accrue().points_earned(), 254);
+
+  *a->mutable_basket() = basket(100);
+  auto conflict = call(req);
+  ASSERT_TRUE(conflict.has_error());
+  EXPECT_EQ(conflict.error().code(), pb::ERROR_CODE_CONFLICT);
+
+  // The same pos_tx_id on another till is another sale.
+  *a->mutable_basket() = basket();
+  EXPECT_TRUE(call(req, "till-2").has_accrue());
+}
+
+TEST_P(AgentApiTest, UnknownIdentifierAccruesProvisionallyUntilEnrolment) {
+  pb::Request acc;
+  auto* a = acc.mutable_accrue();
+  *a->mutable_identifier() =
+      email(GetParam() == Framing::kBinary ? "anna@example.com" : "ola@example.com");
+  a->set_pos_tx_id(tx("prov-1"));
+  *a->mutable_basket() = basket();
+  auto r = call(acc);
+  ASSERT_TRUE(r.has_accrue()) << r.DebugString();
+  EXPECT_TRUE(r.accrue().provisional());
+  EXPECT_EQ(r.accrue().pending_points(), 254);
+
+  pb::Request en;
+  auto* e = en.mutable_enroll();
+  *e->add_identifiers() = a->identifier();
+  e->set_pos_tx_id(tx("enrol-1"));
+  e->set_display_name("Anna K.");
+  e->mutable_consents()->set_terms(true);
+  auto enrolled = call(en);
+  ASSERT_TRUE(enrolled.has_enroll()) << enrolled.DebugString();
+  EXPECT_TRUE(enrolled.enroll().provisional());
+  EXPECT_EQ(enrolled.enroll().bonus_points(), 100);
+
+  pb::Request v;
+  *v.mutable_validate()->mutable_identifier() = a->identifier();
+  auto member_now = call(v);
+  EXPECT_EQ(member_now.validate().status(), pb::MEMBER_STATUS_PROVISIONAL);
+  EXPECT_EQ(member_now.validate().customer_id(), enrolled.enroll().customer_id());
+  EXPECT_EQ(member_now.validate().pending_points(), 254);    // the earlier sale moved over
+  EXPECT_EQ(member_now.validate().available_points(), 100);  // welcome bonus
+
+  e->set_pos_tx_id(tx("enrol-2"));
+  auto twice = call(en);
+  ASSERT_TRUE(twice.has_error());
+  EXPECT_EQ(twice.error().code(), pb::ERROR_CODE_ALREADY_EXISTS);
+
+  e->set_pos_tx_id(tx("enrol-3"));
+  *e->mutable_identifiers(0) = email("nobody-" + tx("x") + "@example.com");
+  e->mutable_consents()->set_terms(false);
+  auto no_terms = call(en);
+  ASSERT_TRUE(no_terms.has_error());
+  EXPECT_EQ(no_terms.error().code(), pb::ERROR_CODE_FAILED_PRECONDITION);
+}
+
+TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
+  const int64_t m = pick(30, 165);  // seeded with 1110 / 1105 confirmed points
+  ASSERT_GE(seeded_available(m), 1000);
+  ASSERT_LT(seeded_available(m), 1500);
+  pb::Request req;
+  auto* r = req.mutable_redeem();
+  *r->mutable_identifier() = card(m);
+  r->set_pos_tx_id(tx("redeem-1"));
+  r->set_points(1000);
+  auto ok = call(req);
+  ASSERT_TRUE(ok.has_redeem()) << ok.DebugString();
+  EXPECT_EQ(ok.redeem().points_redeemed(), 1000);
+  EXPECT_EQ(ok.redeem().discount().minor_units(), 1000);
+  EXPECT_EQ(ok.redeem().discount().currency(), "EUR");
+  EXPECT_EQ(ok.redeem().available_points(), seeded_available(m) - 1000);
+  EXPECT_TRUE(ok.redeem().offline());
+
+  r->set_pos_tx_id(tx("redeem-2"));
+  r->set_points(150);
+  EXPECT_EQ(call(req).error().code(), pb::ERROR_CODE_OUT_OF_RANGE);  // steps of 100
+  r->set_points(500);
+  EXPECT_EQ(call(req).error().code(), pb::ERROR_CODE_INSUFFICIENT_POINTS);
+
+  *r->mutable_identifier() = card(pick(70, 600));  // 2590 / 2200 available; offline max 2000
+  ASSERT_GE(seeded_available(pick(70, 600)), 2100);
+  r->set_pos_tx_id(tx("redeem-3"));
+  r->set_points(2100);
+  auto refused = call(req);
+  ASSERT_TRUE(refused.has_error());
+  EXPECT_EQ(refused.error().code(), pb::ERROR_CODE_REFUSED);
+  EXPECT_EQ(refused.error().message(),
+            "While offline, at most 2000 points can be redeemed at once.");
+
+  // A discount in money is converted to points, rounded up to the step.
+  r->set_pos_tx_id(tx("redeem-4"));
+  r->mutable_discount()->set_minor_units(250);
+  r->mutable_discount()->set_currency("EUR");
+  auto by_amount = call(req);
+  ASSERT_TRUE(by_amount.has_redeem()) << by_amount.DebugString();
+  EXPECT_EQ(by_amount.redeem().points_redeemed(), 300);
+}
+
+TEST_P(AgentApiTest, ReturnsReverseInProportionAndNeverMoreThanSold) {
+  pb::Request sale;
+  *sale.mutable_accrue()->mutable_identifier() = card(member(31));
+  sale.mutable_accrue()->set_pos_tx_id(tx("sale-r"));
+  *sale.mutable_accrue()->mutable_basket() = basket();
+  ASSERT_TRUE(call(sale).has_accrue());
+
+  pb::Request ret;
+  auto* r = ret.mutable_return_();
+  r->set_pos_tx_id(tx("ret-1"));
+  r->set_original_pos_tx_id(tx("sale-r"));
+  auto* line = r->add_lines();
+  line->set_line_no(2);
+  line->set_quantity_milli(1000);  // one of two tees: they earned 25 + 11 of the bonus = 36
+  auto first = call(ret);
+  ASSERT_TRUE(first.has_return_()) << first.DebugString();
+  EXPECT_EQ(first.return_().points_reversed(), 18);
+
+  r->set_pos_tx_id(tx("ret-2"));
+  line->set_quantity_milli(2000);
+  EXPECT_EQ(call(ret).error().code(), pb::ERROR_CODE_OUT_OF_RANGE);
+  line->set_quantity_milli(1000);
+  EXPECT_EQ(call(ret).return_().points_reversed(), 18);
+
+  r->set_pos_tx_id(tx("ret-3"));
+  r->set_original_pos_tx_id("no-such-sale");
+  auto unknown = call(ret);
+  ASSERT_TRUE(unknown.has_error());
+  EXPECT_EQ(unknown.error().code(), pb::ERROR_CODE_NOT_FOUND);
+}
+
+TEST_P(AgentApiTest, TransactionStatusRecoversALostResponse) {
+  pb::Request sale;
+  *sale.mutable_accrue()->mutable_identifier() = card(member(33));
+  sale.mutable_accrue()->set_pos_tx_id(tx("lost"));
+  *sale.mutable_accrue()->mutable_basket() = basket();
+  auto original = call(sale);
+  pb::Request st;
+  st.mutable_get_transaction_status()->set_pos_tx_id(tx("lost"));
+  auto s = call(st);
+  ASSERT_TRUE(s.has_transaction_status());
+  EXPECT_TRUE(s.transaction_status().found());
+  EXPECT_EQ(s.transaction_status().kind(), pb::TRANSACTION_KIND_ACCRUAL);
+  EXPECT_EQ(s.transaction_status().original().accrue().event_id(), original.accrue().event_id());
+  st.mutable_get_transaction_status()->set_pos_tx_id(tx("never-sent"));
+  EXPECT_FALSE(call(st).transaction_status().found());
+}
+
+TEST_P(AgentApiTest, ListsTransactionsNewestFirstWithPaging) {
+  const int64_t m = member(35);
+  for (int i = 0; i < 3; ++i) {
+    pb::Request sale;
+    *sale.mutable_accrue()->mutable_identifier() = card(m);
+    sale.mutable_accrue()->set_pos_tx_id(tx("page-" + std::to_string(i)));
+    *sale.mutable_accrue()->mutable_basket() = basket(1000 + i * 100);
+    ASSERT_TRUE(call(sale).has_accrue());
+  }
+  pb::Request list;
+  *list.mutable_list_transactions()->mutable_identifier() = card(m);
+  list.mutable_list_transactions()->set_limit(2);
+  auto page1 = call(list);
+  ASSERT_EQ(page1.transactions().transactions_size(), 2);
+  EXPECT_EQ(page1.transactions().transactions(0).pos_tx_id(), tx("page-2"));
+  EXPECT_FALSE(page1.transactions().transactions(0).confirmed());
+  ASSERT_FALSE(page1.transactions().next_page_token().empty());
+  list.mutable_list_transactions()->set_page_token(page1.transactions().next_page_token());
+  auto page2 = call(list);
+  ASSERT_EQ(page2.transactions().transactions_size(), 1);
+  EXPECT_EQ(page2.transactions().transactions(0).pos_tx_id(), tx("page-0"));
+  EXPECT_TRUE(page2.transactions().next_page_token().empty());
+}
+
+TEST_P(AgentApiTest, PreviewWritesNothingAndStatusCountsTheOutbox) {
+  pb::Request status;
+  status.mutable_get_agent_status();
+  auto before = call(status);
+  ASSERT_TRUE(before.has_agent_status());
+  pb::Request p;
+  *p.mutable_preview()->mutable_identifier() = card(10);  // gold: x1.5
+  *p.mutable_preview()->mutable_basket() = basket();
+  auto r = call(p);
+  ASSERT_TRUE(r.has_preview()) << r.DebugString();
+  // Gold x1.5: shoes 89.99 x2 x1.5 = 269, tees 25 x1.5 = 37, 50 bonus.
+  EXPECT_EQ(r.preview().points(), 356);
+  EXPECT_EQ(r.preview().bonus_points(), 50);
+  EXPECT_EQ(call(status).agent_status().outbox_depth(), before.agent_status().outbox_depth());
+  EXPECT_EQ(before.agent_status().store_id(), "store-1");
+  EXPECT_EQ(before.agent_status().program_version(), 3u);
+}
+
+TEST_P(AgentApiTest, BadRequestsGetClearErrorsAndChangeNothing) {
+  auto expect_invalid = [&](pb::Request req, std::string_view mentions) {
+    auto r = call(req);
+    ASSERT_TRUE(r.has_error()) << r.DebugString();
+    EXPECT_EQ(r.error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+    EXPECT_NE(r.error().message().find(mentions), std::string::npos) << r.error().message();
+    EXPECT_FALSE(r.error().retryable());
+  };
+  expect_invalid(pb::Request{}, "no operation");
+  pb::Request bad_card;
+  bad_card.mutable_validate()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+  bad_card.mutable_validate()->mutable_identifier()->set_value("12");
+  expect_invalid(bad_card, "card:");
+  pb::Request no_kind;
+  no_kind.mutable_validate()->mutable_identifier()->set_value("6000000000000010");
+  expect_invalid(no_kind, "identifier.kind");
+  pb::Request bad_basket;
+  *bad_basket.mutable_accrue()->mutable_identifier() = card(10);
+  bad_basket.mutable_accrue()->set_pos_tx_id(tx("bad-basket"));
+  *bad_basket.mutable_accrue()->mutable_basket() = basket(-5);
+  expect_invalid(bad_basket, "basket.lines[0].amount_minor");
+  pb::Request no_tx;
+  *no_tx.mutable_accrue()->mutable_identifier() = card(10);
+  *no_tx.mutable_accrue()->mutable_basket() = basket();
+  expect_invalid(no_tx, "pos_tx_id");
+
+  pb::Request st;
+  st.mutable_get_transaction_status()->set_pos_tx_id(tx("bad-basket"));
+  EXPECT_FALSE(call(st).transaction_status().found()) << "a rejected request must leave no trace";
+
+  pb::Request blocked;
+  *blocked.mutable_accrue()->mutable_identifier() = card(13);
+  blocked.mutable_accrue()->set_pos_tx_id(tx("blocked"));
+  *blocked.mutable_accrue()->mutable_basket() = basket();
+  EXPECT_EQ(call(blocked).error().code(), pb::ERROR_CODE_FAILED_PRECONDITION);
+}
+
+INSTANTIATE_TEST_SUITE_P(Framings, AgentApiTest,
+                         ::testing::Values(Framing::kBinary, Framing::kJsonLines),
+                         [](const auto& param_info) {
+                           return param_info.param == Framing::kBinary ? "Protobuf" : "JsonLines";
+                         });
+
+// Broken clients, each on its own connection, against one agent.
+class BrokenClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    agent_ = new AgentProcess(100);
+    ASSERT_TRUE(agent_->start());
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(agent_->stop(SIGTERM), 0);
+    delete agent_;
+  }
+  static void expect_agent_still_serves() {
+    pb::Request req;
+    req.set_request_id("alive");
+    *req.mutable_validate()->mutable_identifier() = card(10);
+    auto c = agent_->connect();
+    auto r = c.call(req);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->has_validate());
+  }
+  static AgentProcess* agent_;
+};
+AgentProcess* BrokenClientTest::agent_ = nullptr;
+
+TEST_F(BrokenClientTest, OversizedFrameIsAnsweredThenClosed) {
+  auto c = agent_->connect();
+  std::string header = {'\x00', '\x20', '\x00', '\x00'};  // 2 MiB
+  ASSERT_TRUE(c.send_bytes(header));
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(r->error().message().find("over the limit"), std::string::npos);
+  EXPECT_TRUE(c.closed_by_peer());
+  expect_agent_still_serves();
+}
+
+TEST_F(BrokenClientTest, GarbageFrameGetsAnErrorAndTheConnectionLives) {
+  auto c = agent_->connect();
+  std::string garbage = {'\x00', '\x00', '\x00', '\x05', '\xff', '\xff', '\xff', '\xff', '\xff'};
+  ASSERT_TRUE(c.send_bytes(garbage));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  pb::Request req;
+  req.set_request_id("after-garbage");
+  *req.mutable_validate()->mutable_identifier() = card(10);
+  auto ok = c.call(req);
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(ok->has_validate());
+}
+
+TEST_F(BrokenClientTest, TruncatedFrameThenHangUpHarmsNothing) {
+  {
+    auto c = agent_->connect();
+    std::string partial = {'\x00', '\x00', '\x01', '\x00', 'a', 'b', 'c'};
+    ASSERT_TRUE(c.send_bytes(partial));
+  }  // hang up mid-frame
+  expect_agent_still_serves();
+}
+
+TEST_F(BrokenClientTest, BadJsonLineGetsAnError) {
+  auto c = agent_->connect(Framing::kJsonLines);
+  ASSERT_TRUE(c.send_bytes("{\"request_id\": 5, \"nonsense\": true}\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  ASSERT_TRUE(c.send_bytes("{not json at all\n"));
+  auto r2 = c.read_response();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+}
+
+TEST_F(BrokenClientTest, EndlessJsonLineIsCutOff) {
+  auto c = agent_->connect(Framing::kJsonLines);
+  std::string chunk = "{" + std::string(64 * 1024, 'x');
+  for (int i = 0; i < 20; ++i) {
+    if (!c.send_bytes(chunk)) break;  // the agent may close first
+  }
+  auto r = c.read_response();
+  if (r) {
+    EXPECT_EQ(r->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  }
+  expect_agent_still_serves();
+}
+
+// Start-up refusals: the exit code and message an operator sees.
+TEST(AgentStartupTest, RefusesAReplicaFromANewerVersion) {
+  AgentProcess agent(10);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(agent.db_path().c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  EXPECT_FALSE(agent.start());
+  std::ifstream log(agent.log_path());
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find("newer than this agent"), std::string::npos) << text;
+}
+
+TEST(AgentStartupTest, RefusesADamagedReplica) {
+  AgentProcess agent(2000);
+  {
+    std::fstream f(agent.db_path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 3);
+    std::string junk(4096, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  EXPECT_FALSE(agent.start());
+  std::ifstream log(agent.log_path());
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_TRUE(text.find("damaged") != std::string::npos ||
+              text.find("quick_check") != std::string::npos ||
+              text.find("malformed") != std::string::npos)
+      << text;
+}
+
+TEST(AgentStartupTest, UnknownConfigKeyIsNamed) {
+  AgentProcess agent(10);
+  std::ofstream(agent.dir() + "/agent.toml")
+      << "store_id = \"store-1\"\nlisten_everywhere = true\n";
+  EXPECT_FALSE(agent.start({"--config", agent.dir() + "/agent.toml"}));
+  std::ifstream log(agent.log_path());
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find("listen_everywhere: unknown key"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace accrue::testing

@@ -1,0 +1,128 @@
+// Starts the real accrue-agent binary on a temporary replica and socket, for tests that must
+// see the daemon as a till does (and kill it as the power would).
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/ctl/client.h"
+
+namespace accrue::testing {
+
+inline std::string temp_dir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  char* d = mkdtemp(tmpl.data());
+  return d ? std::string(d) : std::string();
+}
+
+// Runs a command to completion; returns its exit status.
+inline int run_command(const std::vector<std::string>& argv, const std::string& log_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log_path.c_str(), "a", stderr);
+    (void)f;
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class AgentProcess {
+ public:
+  // A fresh data dir with `customers` seeded members under `program_path`.
+  explicit AgentProcess(int64_t customers = 1000,
+                        std::string program_path = "packaging/demo/program.json")
+      : dir_(temp_dir("accrue-agent-test-")), program_(std::move(program_path)) {
+    std::ofstream(dir_ + "/key") << std::string(64, 'a');
+    seed_status_ = run_command({ACCRUE_AGENT_BINARY, "seed", "--store-id", "store-1", "--data-dir",
+                                dir_ + "/data", "--program-key-file", dir_ + "/key", "--program",
+                                program_, "--customers", std::to_string(customers)},
+                               log_path());
+  }
+  ~AgentProcess() {
+    stop(SIGKILL);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  int seed_status() const { return seed_status_; }
+  std::string socket() const { return dir_ + "/agent.sock"; }
+  std::string log_path() const { return dir_ + "/agent.log"; }
+  std::string db_path() const { return dir_ + "/data/replica.db"; }
+  const std::string& dir() const { return dir_; }
+
+  // Starts the daemon and waits until its socket answers. Extra flags go last.
+  bool start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {ACCRUE_AGENT_BINARY,
+                                     "--store-id",
+                                     "store-1",
+                                     "--data-dir",
+                                     dir_ + "/data",
+                                     "--program-key-file",
+                                     dir_ + "/key",
+                                     "--socket",
+                                     socket(),
+                                     "--default-country",
+                                     "PL",
+                                     "--currency",
+                                     "EUR"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log_path().c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 500; ++i) {
+      if (ctl::AgentClient::connect_unix(socket())) return true;
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  // Sends `sig` and waits for the process; returns its exit code (or 128 + signal).
+  int stop(int sig = SIGTERM) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  ctl::AgentClient connect(agent::Framing framing = agent::Framing::kBinary) {
+    auto c = ctl::AgentClient::connect_unix(socket(), framing);
+    if (!c) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  }
+
+ private:
+  std::string dir_;
+  std::string program_;
+  int seed_status_ = -1;
+  pid_t pid_ = -1;
+};
+
+}  // namespace accrue::testing
