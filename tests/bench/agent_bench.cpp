@@ -1,0 +1,304 @@
+// The store agent under load, each figure beside its ceiling measured in the same run:
+//   1. validate over the unix socket, N members, 32 concurrent clients
+//      vs raw prepared SQLite lookups (same query, same file) in this process;
+//   2. durable accruals from 16 concurrent tills (group commit)
+//      vs raw one-row-per-transaction inserts with synchronous=FULL on the same disk;
+//   3. the agent's resident memory with N members.
+// Usage: agent_bench [--customers N] [--seconds S] [--clients C] [--tills T]
+// Not a test: it never fails on speed. All traffic stays on this machine (a unix socket).
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "agent/ctl/client.h"
+#include "agent/store/seed.h"
+#include "common/identifier.h"
+#include "tests/agent/agent_process.h"
+
+namespace {
+
+using namespace accrue;
+using Steady = std::chrono::steady_clock;
+namespace pb = accrue::pos::v1;
+
+struct Args {
+  int64_t customers = 1'000'000;
+  double seconds = 10;
+  int clients = 32;
+  int tills = 16;
+};
+
+// Latencies in microseconds; percentiles by sorting (a run holds at most a few million).
+class Histogram {
+ public:
+  void add(int64_t us) { samples_.push_back(us); }
+  void merge(const Histogram& o) {
+    samples_.insert(samples_.end(), o.samples_.begin(), o.samples_.end());
+  }
+  double percentile(double p) {
+    if (samples_.empty()) return 0;
+    if (!sorted_) {
+      std::sort(samples_.begin(), samples_.end());
+      sorted_ = true;
+    }
+    size_t i = std::min(samples_.size() - 1,
+                        static_cast<size_t>(p / 100.0 * static_cast<double>(samples_.size())));
+    return static_cast<double>(samples_[i]) / 1000.0;  // ms
+  }
+  int64_t count() const { return static_cast<int64_t>(samples_.size()); }
+
+ private:
+  std::vector<int64_t> samples_;
+  bool sorted_ = false;
+};
+
+long rss_kib(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::strlen(field) + 1));
+  }
+  return -1;
+}
+
+pid_t pid_of_agent(const std::string& socket) {
+  // The agent process is our child; find it by its command line holding the socket path.
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream cmd(e.path() / "cmdline");
+    std::string s((std::istreambuf_iterator<char>(cmd)), {});
+    if (s.find("accrue-agent") != std::string::npos && s.find(socket) != std::string::npos &&
+        s.find("seed") == std::string::npos) {
+      try {
+        return static_cast<pid_t>(std::stol(e.path().filename().string()));
+      } catch (...) {
+      }
+    }
+  }
+  return -1;
+}
+
+// Ceiling 1: the agent's validate query, prepared, straight on SQLite, `threads` connections.
+double raw_lookups_per_s(const std::string& db_path, int64_t customers, int threads,
+                         double seconds) {
+  // AgentProcess's key file holds 64 hex digits 'a': 32 bytes of 0xaa.
+  std::string hexkey(64, 'a');
+  std::vector<uint8_t> k;
+  for (size_t i = 0; i < hexkey.size(); i += 2)
+    k.push_back(static_cast<uint8_t>(std::stoul(hexkey.substr(i, 2), nullptr, 16)));
+  auto hasher = IdentifierHasher::create(k);
+  std::atomic<int64_t> total{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      sqlite3* db = nullptr;
+      sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(db,
+                         "SELECT c.customer_id, c.status, c.tier_id, c.display_name, "
+                         "c.confirmed_available, c.confirmed_pending, c.local_debit "
+                         "FROM identifier i JOIN customer c ON c.customer_id = i.customer_id "
+                         "WHERE i.hash = ?",
+                         -1, &st, nullptr);
+      int64_t n = 0;
+      auto end = Steady::now() + std::chrono::duration<double>(seconds);
+      uint64_t x = 88172645463325252ull + static_cast<uint64_t>(t);
+      while (Steady::now() < end) {
+        for (int k2 = 0; k2 < 100; ++k2) {
+          x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+          auto h =
+              hasher->hash({IdentifierKind::kCard, agent::seed_card_number(static_cast<int64_t>(
+                                                       x % static_cast<uint64_t>(customers)))});
+          sqlite3_bind_blob(st, 1, h.data(), 32, SQLITE_STATIC);
+          if (sqlite3_step(st) == SQLITE_ROW) ++n;
+          sqlite3_reset(st);
+        }
+      }
+      sqlite3_finalize(st);
+      sqlite3_close(db);
+      total += n;
+    });
+  }
+  for (auto& t : ts) t.join();
+  return static_cast<double>(total.load()) / seconds;
+}
+
+// Ceiling 2: one row per transaction, WAL + synchronous=FULL, one writer.
+double raw_full_txn_per_s(const std::string& dir, double seconds) {
+  std::string path = dir + "/ceiling.db";
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+               "CREATE TABLE t (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+               nullptr, nullptr, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO t (body) VALUES (?)", -1, &st, nullptr);
+  std::string body(300, 'x');
+  int64_t n = 0;
+  auto end = Steady::now() + std::chrono::duration<double>(seconds);
+  while (Steady::now() < end) {
+    sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    sqlite3_bind_blob(st, 1, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+    sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    ++n;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return static_cast<double>(n) / seconds;
+}
+
+struct LoadResult {
+  double per_s = 0;
+  Histogram hist;
+  int64_t errors = 0;
+};
+
+LoadResult drive(const std::string& socket, int clients, double seconds, int64_t customers,
+                 bool accrue_mode) {
+  std::vector<std::unique_ptr<Histogram>> hs;
+  for (int c = 0; c < clients; ++c) hs.push_back(std::make_unique<Histogram>());
+  std::atomic<int64_t> errors{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> ts;
+  auto end_holder = std::make_shared<Steady::time_point>();
+  for (int c = 0; c < clients; ++c) {
+    ts.emplace_back([&, c] {
+      auto client = ctl::AgentClient::connect_unix(socket);
+      if (!client) {
+        ++errors;
+        return;
+      }
+      while (!go.load()) std::this_thread::yield();
+      uint64_t x = 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(c + 1);
+      pb::Request req;
+      req.set_till_id("bench-till-" + std::to_string(c));
+      for (int64_t n = 0; Steady::now() < *end_holder; ++n) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const std::string card =
+            agent::seed_card_number(static_cast<int64_t>(x % static_cast<uint64_t>(customers)));
+        req.set_request_id(std::to_string(n));
+        if (accrue_mode) {
+          auto* a = req.mutable_accrue();
+          a->set_pos_tx_id("b-" + std::to_string(c) + "-" + std::to_string(n));
+          a->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+          a->mutable_identifier()->set_value(card);
+          auto* b = a->mutable_basket();
+          b->Clear();
+          b->set_currency("EUR");
+          auto* l = b->add_lines();
+          l->set_line_no(1);
+          l->set_sku("SKU-1");
+          l->add_categories("tops");
+          l->set_quantity_milli(1000);
+          l->set_amount_minor(1999);
+        } else {
+          auto* v = req.mutable_validate()->mutable_identifier();
+          v->set_kind(pb::IDENTIFIER_KIND_CARD);
+          v->set_value(card);
+        }
+        auto t0 = Steady::now();
+        auto r = client->call(req);
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0).count();
+        if (!r || r->has_error()) {
+          ++errors;
+          if (!r) return;
+          continue;
+        }
+        hs[static_cast<size_t>(c)]->add(us);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all connected
+  auto start = Steady::now();
+  *end_holder =
+      start + std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(seconds));
+  go = true;
+  for (auto& t : ts) t.join();
+  double elapsed = std::chrono::duration<double>(Steady::now() - start).count();
+  LoadResult r;
+  for (auto& h : hs) r.hist.merge(*h);
+  r.per_s = static_cast<double>(r.hist.count()) / elapsed;
+  r.errors = errors;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--customers")
+      a.customers = std::stoll(argv[i + 1]);
+    else if (k == "--seconds")
+      a.seconds = std::stod(argv[i + 1]);
+    else if (k == "--clients")
+      a.clients = std::stoi(argv[i + 1]);
+    else if (k == "--tills")
+      a.tills = std::stoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr,
+                   "usage: agent_bench [--customers N] [--seconds S] [--clients C] [--tills T]\n");
+      return 64;
+    }
+  }
+  auto t0 = Steady::now();
+  testing::AgentProcess agent(a.customers);
+  if (agent.seed_status() != 0) {
+    std::fprintf(stderr, "seeding failed; see %s\n", agent.log_path().c_str());
+    return 1;
+  }
+  double seed_s = std::chrono::duration<double>(Steady::now() - t0).count();
+  if (!agent.start({"--readers", "4", "--io-threads", "2", "--max-connections", "1024"})) {
+    std::fprintf(stderr, "agent did not start; see %s\n", agent.log_path().c_str());
+    return 1;
+  }
+  pid_t pid = pid_of_agent(agent.socket());
+  std::printf(
+      "accrue agent benchmark: %lld members (seeded in %.1f s), %.0f s per phase, %u cores\n\n",
+      static_cast<long long>(a.customers), seed_s, a.seconds, std::thread::hardware_concurrency());
+
+  double raw1 = raw_lookups_per_s(agent.db_path(), a.customers, 1, std::min(a.seconds, 3.0));
+  double raw2 = raw_lookups_per_s(agent.db_path(), a.customers, 2, std::min(a.seconds, 3.0));
+  auto v = drive(agent.socket(), a.clients, a.seconds, a.customers, false);
+  std::printf("validate, %d clients over the unix socket\n", a.clients);
+  std::printf(
+      "  agent             %10.0f req/s   p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %lld\n",
+      v.per_s, v.hist.percentile(50), v.hist.percentile(99), v.hist.percentile(99.9),
+      static_cast<long long>(v.errors));
+  std::printf(
+      "  ceiling: raw SQLite prepared lookups (hash -> member), 1 thread %10.0f/s, 2 threads "
+      "%10.0f/s\n",
+      raw1, raw2);
+  std::printf("  agent / ceiling (2 threads): %.0f%%   (target >= 40%%, p99 <= 1 ms)\n\n",
+              100.0 * v.per_s / raw2);
+
+  double raw_full = raw_full_txn_per_s(agent.dir(), std::min(a.seconds, 3.0));
+  auto w = drive(agent.socket(), a.tills, a.seconds, a.customers, true);
+  std::printf("durable accruals, %d tills (WAL, synchronous=FULL, group commit)\n", a.tills);
+  std::printf("  agent             %10.0f accruals/s   p50 %.3f ms  p99 %.3f ms  errors %lld\n",
+              w.per_s, w.hist.percentile(50), w.hist.percentile(99),
+              static_cast<long long>(w.errors));
+  std::printf("  ceiling: raw one-row transactions, synchronous=FULL  %10.0f txn/s\n", raw_full);
+  std::printf("  agent / ceiling: %.1fx   (target >= 5x, p99 <= 20 ms)\n\n", w.per_s / raw_full);
+
+  if (pid > 0) {
+    std::printf(
+        "agent memory with %lld members: RSS %ld KiB now, peak %ld KiB   (target <= 65536 KiB)\n",
+        static_cast<long long>(a.customers), rss_kib(pid, "VmRSS:"), rss_kib(pid, "VmHWM:"));
+  }
+  agent.stop(SIGTERM);
+  return 0;
+}
