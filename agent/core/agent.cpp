@@ -128,7 +128,14 @@ void Agent::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  if (writer_) writer_->stop();  // runs what is queued, checkpoints the WAL
+  if (writer_) {
+    writer_->stop();  // runs what is queued, checkpoints the WAL
+    auto st = writer_->stats();
+    log(LogLevel::kInfo, "writer_stats",
+        {{"groups", std::to_string(st.groups)},
+         {"jobs", std::to_string(st.jobs)},
+         {"commit_failures", std::to_string(st.commit_failures)}});
+  }
   work_.reset();
   io_.stop();
   for (auto& t : threads_) {

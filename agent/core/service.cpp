@@ -172,13 +172,9 @@ struct AgentService::Context {
     IdentifierHash h = service.hasher_.hash(*n);
     m.hash = h;
     m.kind = n->kind;
-    auto cid = r.customer_for_hash(h);
-    if (!cid) return std::unexpected(cid.error());
-    if (*cid) {
-      auto c = r.customer(**cid);
-      if (!c) return std::unexpected(c.error());
-      m.customer = std::move(*c);
-    }
+    auto c = r.customer_by_hash(h);
+    if (!c) return std::unexpected(c.error());
+    m.customer = std::move(*c);
     m.owner = m.customer ? m.customer->customer_id : provisional_owner(h);
     return m;
   }
@@ -189,11 +185,8 @@ struct AgentService::Context {
     return balance_of(m.customer ? &*m.customer : nullptr, *lots, now);
   }
 
-  Result<bool> online(Replica& r) const {
-    auto v = r.meta("online");
-    if (!v) return std::unexpected(v.error());
-    return *v && **v == "1";
-  }
+  // "Online" is the result of the last round-trip to the cloud (set by the sync client).
+  Result<bool> online(Replica&) const { return service.online_.load(); }
 
   Result<pb::ValidateResult> validate_result(Replica& r, const Member& m) const {
     pb::ValidateResult out;
@@ -214,13 +207,12 @@ struct AgentService::Context {
     return out;
   }
 
-  // The envelope every outbox event shares.
-  sync::EventEnvelope envelope(int64_t seq, const Uuid& event_id, TimestampMs occurred_at) const {
+  // The envelope every outbox event shares; record() fills in seq.
+  sync::EventEnvelope envelope(const Uuid& event_id, TimestampMs occurred_at) const {
     sync::EventEnvelope e;
     e.set_event_id(event_id.to_string());
     e.set_store_id(service.settings_.store_id);
     e.set_agent_id(service.settings_.agent_id);
-    e.set_seq(static_cast<uint64_t>(seq));
     e.set_occurred_at_ms(occurred_at);
     e.set_program_id(program().program_id);
     e.set_program_version(program().version);
@@ -516,11 +508,12 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
 
     const Program& program = ctx->program();
     std::optional<int64_t> event_seq;
-    auto record = [&](int64_t seq, const Uuid& id, int k, const std::string& owner, int64_t points,
+    // Ledger row, then outbox row carrying the same seq: SQLite assigns seq as max + 1 inside
+    // the transaction, so a rolled-back request leaves no gap (the upload order is gap-free).
+    auto record = [&](const Uuid& id, int k, const std::string& owner, int64_t points,
                       std::optional<Money> amount, TimestampMs at,
-                      const sync::EventEnvelope& env) -> Result<void> {
+                      sync::EventEnvelope& env) -> Result<int64_t> {
       LedgerRow row;
-      row.seq = seq;
       row.event_id = uuid_bytes(id);
       row.kind = k;
       row.owner = owner;
@@ -533,10 +526,12 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
       row.till_id = req.till_id();
       row.pos_tx_id = pos_tx_id;
       row.program_version = program.version;
-      ACCRUE_TRY(r.insert_ledger(row));
-      ACCRUE_TRY(r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now));
-      event_seq = seq;
-      return {};
+      auto seq = r.insert_ledger(row);
+      if (!seq) return std::unexpected(seq.error());
+      env.set_seq(static_cast<uint64_t>(*seq));
+      ACCRUE_TRY(r.insert_outbox(*seq, row.event_id, env.SerializeAsString(), now));
+      event_seq = *seq;
+      return *seq;
     };
 
     switch (req.op_case()) {
@@ -554,12 +549,10 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
         const std::string tier = m->customer ? m->customer->tier_id : "";
         auto e = compute_earn(program, *basket, {tier, d->first, &ctx->zone()});
         if (!e) return std::unexpected(e.error());
-        auto seq = r.next_seq();
-        if (!seq) return std::unexpected(seq.error());
         Uuid id = event_ids_.next();
         int64_t total = 0;
         for (const auto& l : basket->lines) total += l.amount_minor;
-        auto env = ctx->envelope(*seq, id, basket->occurred_at_ms);
+        auto env = ctx->envelope(id, basket->occurred_at_ms);
         auto* acc = env.mutable_accrual();
         if (m->customer) acc->set_customer_id(m->customer->customer_id);
         if (!m->customer && m->hash) {
@@ -578,8 +571,9 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
         }
         for (const auto& rid : e->rules_fired) acc->add_rules_fired(rid);
         acc->set_provisional(!m->customer);
-        ACCRUE_TRY(record(*seq, id, pb::TRANSACTION_KIND_ACCRUAL, m->owner, e->points,
-                          Money(total, basket->currency), basket->occurred_at_ms, env));
+        auto seq = record(id, pb::TRANSACTION_KIND_ACCRUAL, m->owner, e->points,
+                          Money(total, basket->currency), basket->occurred_at_ms, env);
+        if (!seq) return std::unexpected(seq.error());
         if (e->points > 0) {
           Lot lot = open_lot(program.lots, ctx->zone(), std::to_string(*seq),
                              basket->occurred_at_ms, e->points);
@@ -671,10 +665,8 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
             ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
           }
         }
-        auto seq = r.next_seq();
-        if (!seq) return std::unexpected(seq.error());
         Uuid id = event_ids_.next();
-        auto env = ctx->envelope(*seq, id, now);
+        auto env = ctx->envelope(id, now);
         auto* red = env.mutable_redemption();
         red->set_customer_id(m->customer->customer_id);
         red->set_till_id(req.till_id());
@@ -682,9 +674,10 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
         red->set_points(points);
         *red->mutable_value() = wire::money_to_proto(*value);
         red->set_offline(!*on);
-        ACCRUE_TRY(
-            record(*seq, id, pb::TRANSACTION_KIND_REDEMPTION, m->owner, -points, *value, now, env));
+        auto seq = record(id, pb::TRANSACTION_KIND_REDEMPTION, m->owner, -points, *value, now, env);
+        if (!seq) return std::unexpected(seq.error());
         ACCRUE_TRY(r.add_daily(m->owner, day, 0, *on ? 0 : points));
+        if (!*on) ACCRUE_TRY(r.add_offline_outstanding(points));
         auto updated = r.customer(m->owner);
         if (!updated) return std::unexpected(updated.error());
         auto after = ctx->balance(r, Member{std::move(*updated), m->owner, m->hash, m->kind});
@@ -744,10 +737,8 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
         if (plan.shortfall > 0 && *customer) ACCRUE_TRY(r.add_local_debit(owner, plan.shortfall));
         for (const auto& l : outcome->lines)
           ACCRUE_TRY(r.add_returned(sale_seq, l.line_no, l.quantity_milli, l.points));
-        auto seq = r.next_seq();
-        if (!seq) return std::unexpected(seq.error());
         Uuid id = event_ids_.next();
-        auto env = ctx->envelope(*seq, id, now);
+        auto env = ctx->envelope(id, now);
         auto* ret = env.mutable_return_();
         if (*customer) ret->set_customer_id(owner);
         ret->set_till_id(req.till_id());
@@ -759,8 +750,9 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
           rl->set_quantity_milli(l.quantity_milli);
         }
         ret->set_points_reversed(outcome->points_reversed);
-        ACCRUE_TRY(record(*seq, id, pb::TRANSACTION_KIND_RETURN, owner, -outcome->points_reversed,
-                          std::nullopt, now, env));
+        auto seq = record(id, pb::TRANSACTION_KIND_RETURN, owner, -outcome->points_reversed,
+                          std::nullopt, now, env);
+        if (!seq) return std::unexpected(seq.error());
         auto after_lots = r.lots(owner);
         if (!after_lots) return std::unexpected(after_lots.error());
         auto updated = r.customer(owner);
@@ -827,10 +819,8 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
           ACCRUE_TRY(r.reassign_owner(provisional_owner(h), c.customer_id));
         }
         const int64_t bonus = enrolment_bonus(program);
-        auto seq = r.next_seq();
-        if (!seq) return std::unexpected(seq.error());
         Uuid id = event_ids_.next();
-        auto env = ctx->envelope(*seq, id, now);
+        auto env = ctx->envelope(id, now);
         auto* en = env.mutable_enrolment();
         en->set_temp_customer_id(c.customer_id);
         for (const auto& [k, h] : hashes) {
@@ -845,8 +835,9 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
         en->set_birthday_month(a.birthday_month());
         en->set_birthday_day(a.birthday_day());
         en->set_bonus_points(bonus);
-        ACCRUE_TRY(record(*seq, id, pb::TRANSACTION_KIND_ENROLMENT, c.customer_id, bonus,
-                          std::nullopt, now, env));
+        auto seq = record(id, pb::TRANSACTION_KIND_ENROLMENT, c.customer_id, bonus, std::nullopt,
+                          now, env);
+        if (!seq) return std::unexpected(seq.error());
         if (bonus > 0) {
           LotPolicy immediate = program.lots;
           immediate.pending_days = 0;  // a welcome bonus is not subject to the return window

@@ -50,6 +50,8 @@ class AgentService {
                IdentifierHasher hasher, const Clock& clock, Random& random);
 
   void set_program(std::shared_ptr<const ActiveProgram> program);
+  // Whether the last round-trip to the cloud succeeded; the sync client sets it.
+  void set_online(bool online) { online_.store(online); }
   std::shared_ptr<const ActiveProgram> program() const;
 
   // Answers `request` by calling `reply` exactly once, on this thread (reads, errors) or on the
@@ -72,6 +74,7 @@ class AgentService {
   Random& random_;
   UuidV7Generator event_ids_;  // used on the writer thread only
   std::atomic<std::shared_ptr<const ActiveProgram>> program_;
+  std::atomic<bool> online_{false};
 };
 
 }  // namespace accrue::agent

@@ -32,6 +32,24 @@ Result<void> configure(sqlite::Db& db, bool writer) {
   return {};
 }
 
+CustomerRow customer_from(const sqlite::Stmt& st) {
+  CustomerRow c;
+  c.customer_id = st.text(0);
+  c.status = static_cast<int>(st.int64(1));
+  c.tier_id = st.text(2);
+  c.display_name = st.text(3);
+  c.home_store_id = st.text(4);
+  c.confirmed_available = st.int64(5);
+  c.confirmed_pending = st.int64(6);
+  c.confirmed_as_of = st.int64(7);
+  c.qualifying_value = st.int64(8);
+  c.local_debit = st.int64(9);
+  c.birthday_month = static_cast<int>(st.int64(10));
+  c.birthday_day = static_cast<int>(st.int64(11));
+  c.enrolled_at = st.int64(12);
+  return c;
+}
+
 }  // namespace
 
 std::string provisional_owner(const IdentifierHash& hash) { return "h:" + to_hex(hash); }
@@ -110,20 +128,23 @@ Result<std::optional<CustomerRow>> Replica::customer(std::string_view customer_i
   auto row = st.step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return std::nullopt;
-  CustomerRow c;
-  c.customer_id = st.text(0);
-  c.status = static_cast<int>(st.int64(1));
-  c.tier_id = st.text(2);
-  c.display_name = st.text(3);
-  c.home_store_id = st.text(4);
-  c.confirmed_available = st.int64(5);
-  c.confirmed_pending = st.int64(6);
-  c.confirmed_as_of = st.int64(7);
-  c.qualifying_value = st.int64(8);
-  c.local_debit = st.int64(9);
-  c.birthday_month = static_cast<int>(st.int64(10));
-  c.birthday_day = static_cast<int>(st.int64(11));
-  c.enrolled_at = st.int64(12);
+  CustomerRow c = customer_from(st);
+  st.reset();
+  return c;
+}
+
+Result<std::optional<CustomerRow>> Replica::customer_by_hash(const IdentifierHash& hash) {
+  ACCRUE_STMT(st,
+              "SELECT c.customer_id, c.status, c.tier_id, c.display_name, c.home_store_id, "
+              "c.confirmed_available, c.confirmed_pending, c.confirmed_as_of, c.qualifying_value, "
+              "c.local_debit, c.birthday_month, c.birthday_day, c.enrolled_at "
+              "FROM identifier i JOIN customer c ON c.customer_id = i.customer_id "
+              "WHERE i.hash = ?");
+  st.bind_blob(1, bytes(hash));
+  auto row = st.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  CustomerRow c = customer_from(st);
   st.reset();
   return c;
 }
@@ -273,12 +294,16 @@ Result<std::pair<int64_t, int64_t>> Replica::daily(std::string_view owner, int64
 }
 
 Result<int64_t> Replica::offline_outstanding() {
-  ACCRUE_STMT(st, "SELECT COALESCE(-SUM(points), 0) FROM ledger WHERE confirmed = 0 AND kind = 2");
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  int64_t v = *row ? st.int64(0) : 0;
-  st.reset();
-  return v;
+  auto v = meta("offline_outstanding");
+  if (!v) return std::unexpected(v.error());
+  return *v ? std::stoll(**v) : 0;
+}
+
+Result<void> Replica::add_offline_outstanding(int64_t points) {
+  ACCRUE_STMT(st,
+              "INSERT INTO meta (key, value) VALUES ('offline_outstanding', ?1) "
+              "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?1");
+  return st.bind(1, points).run();
 }
 
 Result<void> Replica::set_meta(std::string_view key, std::string_view value) {
@@ -286,14 +311,6 @@ Result<void> Replica::set_meta(std::string_view key, std::string_view value) {
               "INSERT INTO meta (key, value) VALUES (?, ?) "
               "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
   return st.bind(1, key).bind(2, value).run();
-}
-
-Result<int64_t> Replica::next_seq() {
-  auto current = meta("next_seq");
-  if (!current) return std::unexpected(current.error());
-  int64_t seq = *current ? std::stoll(**current) : 1;
-  ACCRUE_TRY(set_meta("next_seq", std::to_string(seq + 1)));
-  return seq;
 }
 
 Result<void> Replica::insert_program(std::string_view program_id, int64_t version,
@@ -336,22 +353,23 @@ Result<void> Replica::add_local_debit(std::string_view customer_id, int64_t poin
   return st.bind(1, points).bind(2, customer_id).run();
 }
 
-Result<void> Replica::insert_ledger(const LedgerRow& r) {
+Result<int64_t> Replica::insert_ledger(const LedgerRow& r) {
   ACCRUE_STMT(st,
               "INSERT INTO ledger (seq, event_id, kind, owner, points, amount_minor, currency, "
               "occurred_at, till_id, pos_tx_id, program_version, confirmed) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
-  st.bind(1, r.seq).bind_blob(2, r.event_id).bind(3, r.kind).bind(4, r.owner).bind(5, r.points);
+              "VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0)");
+  st.bind_blob(2, r.event_id).bind(3, r.kind).bind(4, r.owner).bind(5, r.points);
   if (r.amount_minor) {
     st.bind(6, *r.amount_minor).bind(7, r.currency);
   } else {
     st.bind_null(6).bind_null(7);
   }
-  return st.bind(8, r.occurred_at)
-      .bind(9, r.till_id)
-      .bind(10, r.pos_tx_id)
-      .bind(11, r.program_version)
-      .run();
+  ACCRUE_TRY(st.bind(8, r.occurred_at)
+                 .bind(9, r.till_id)
+                 .bind(10, r.pos_tx_id)
+                 .bind(11, r.program_version)
+                 .run());
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_.raw()));
 }
 
 Result<void> Replica::insert_outbox(int64_t seq, std::string_view event_id, std::string_view body,

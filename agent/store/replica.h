@@ -87,6 +87,8 @@ class Replica {
   // Reads
   Result<std::optional<std::string>> customer_for_hash(const IdentifierHash& hash);
   Result<std::optional<CustomerRow>> customer(std::string_view customer_id);
+  // The member an identifier hash belongs to, in one lookup.
+  Result<std::optional<CustomerRow>> customer_by_hash(const IdentifierHash& hash);
   Result<std::vector<Lot>> lots(std::string_view owner);
   Result<std::optional<ReceiptRow>> receipt(std::string_view till_id, std::string_view pos_tx_id);
   Result<std::vector<LedgerRow>> transactions(std::string_view owner, int64_t before_seq,
@@ -102,13 +104,15 @@ class Replica {
 
   // Writes (the writer only, inside a transaction)
   Result<void> set_meta(std::string_view key, std::string_view value);
-  Result<int64_t> next_seq();  // reads and advances meta.next_seq
+  Result<void> add_offline_outstanding(int64_t points);
   Result<void> insert_program(std::string_view program_id, int64_t version, std::string_view body,
                               TimestampMs now);
   Result<void> upsert_customer(const CustomerRow& c);
   Result<void> link_identifier(const IdentifierHash& hash, std::string_view customer_id);
   Result<void> add_local_debit(std::string_view customer_id, int64_t points);
-  Result<void> insert_ledger(const LedgerRow& row);
+  // Appends `row` (its seq is ignored) and returns the seq SQLite assigned: max + 1, so the
+  // sequence stays gap-free even when a request's savepoint is rolled back.
+  Result<int64_t> insert_ledger(const LedgerRow& row);
   Result<void> insert_outbox(int64_t seq, std::string_view event_id, std::string_view body,
                              TimestampMs now);
   Result<void> insert_lot(int64_t seq, std::string_view owner, const Lot& lot);

@@ -10,6 +10,7 @@ namespace accrue::agent {
 inline constexpr std::array<std::string_view, 1> kMigrations = {
     // v1
     R"sql(
+-- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -52,7 +53,7 @@ CREATE INDEX identifier_customer ON identifier (customer_id);
 -- Every local event, append-only. seq is the agent's gap-free upload sequence.
 CREATE TABLE ledger (
   seq             INTEGER PRIMARY KEY,
-  event_id        BLOB NOT NULL UNIQUE,
+  event_id        BLOB NOT NULL,      -- UUIDv7, unique by construction (one generator)
   kind            INTEGER NOT NULL,   -- accrue.pos.v1.TransactionKind
   owner           TEXT NOT NULL,      -- customer_id, or 'h:<hex hash>' for an unknown identifier
   points          INTEGER NOT NULL,   -- signed
@@ -65,7 +66,6 @@ CREATE TABLE ledger (
   confirmed       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX ledger_owner ON ledger (owner, seq);
-CREATE INDEX ledger_unconfirmed_kind ON ledger (kind) WHERE confirmed = 0;
 
 -- Events waiting for upload (serialised accrue.sync.v1.EventEnvelope), oldest first.
 CREATE TABLE outbox (

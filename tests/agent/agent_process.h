@@ -54,8 +54,10 @@ class AgentProcess {
   }
   ~AgentProcess() {
     stop(SIGKILL);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    if (std::getenv("ACCRUE_KEEP_TEST_DIRS") == nullptr) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
   }
 
   int seed_status() const { return seed_status_; }

@@ -186,8 +186,9 @@ LoadResult drive(const std::string& socket, int clients, double seconds, int64_t
       req.set_till_id("bench-till-" + std::to_string(c));
       for (int64_t n = 0; Steady::now() < *end_holder; ++n) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        const std::string card =
-            agent::seed_card_number(static_cast<int64_t>(x % static_cast<uint64_t>(customers)));
+        int64_t who = static_cast<int64_t>(x % static_cast<uint64_t>(customers));
+        if (who % 997 == 13) who = (who + 1) % customers;  // seeded as blocked: refused by design
+        const std::string card = agent::seed_card_number(who);
         req.set_request_id(std::to_string(n));
         if (accrue_mode) {
           auto* a = req.mutable_accrue();
@@ -212,7 +213,10 @@ LoadResult drive(const std::string& socket, int clients, double seconds, int64_t
         auto r = client->call(req);
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0).count();
         if (!r || r->has_error()) {
-          ++errors;
+          if (errors++ == 0) {
+            std::fprintf(stderr, "first error: %s\n",
+                         r ? r->error().message().c_str() : r.error().message.c_str());
+          }
           if (!r) return;
           continue;
         }
