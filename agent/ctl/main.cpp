@@ -171,12 +171,14 @@ void print_readable(const pb::Response& r) {
                 << (r.accrue().replayed() ? "  (replayed)" : "") << "\nevent "
                 << r.accrue().event_id() << "\n";
       break;
-    case pb::Response::kRedeem:
-      std::cout << "redeemed " << r.redeem().points_redeemed() << " points for "
-                << r.redeem().discount().minor_units() << " " << r.redeem().discount().currency()
-                << " (minor units); available " << r.redeem().available_points()
-                << (r.redeem().replayed() ? "  (replayed)" : "") << "\n";
+    case pb::Response::kRedeem: {
+      auto money = wire::money_from_proto(r.redeem().discount());
+      std::cout << "redeemed " << r.redeem().points_redeemed() << " points for a "
+                << (money ? money->to_string() : std::string("?")) << " discount; available "
+                << r.redeem().available_points() << (r.redeem().replayed() ? "  (replayed)" : "")
+                << "\n";
       break;
+    }
     case pb::Response::kReturn:
       std::cout << "reversed " << r.return_().points_reversed() << " points; available "
                 << r.return_().available_points() << (r.return_().replayed() ? "  (replayed)" : "")
