@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,13 +62,16 @@ class AgentProcess {
   }
 
   int seed_status() const { return seed_status_; }
+  pid_t pid() const { return pid_; }
   std::string socket() const { return dir_ + "/agent.sock"; }
   std::string log_path() const { return dir_ + "/agent.log"; }
   std::string db_path() const { return dir_ + "/data/replica.db"; }
   const std::string& dir() const { return dir_; }
 
-  // Starts the daemon and waits until its socket answers. Extra flags go last.
-  bool start(std::vector<std::string> extra = {}) {
+  // Starts the daemon and waits until its socket answers. Extra flags go last. A non-zero
+  // `max_file_bytes` caps every file the daemon writes (RLIMIT_FSIZE): a full disk, as far as
+  // the daemon can tell.
+  bool start(std::vector<std::string> extra = {}, rlim_t max_file_bytes = 0) {
     std::vector<std::string> argv = {ACCRUE_AGENT_BINARY,
                                      "--store-id",
                                      "store-1",
@@ -84,6 +88,11 @@ class AgentProcess {
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {
+      if (max_file_bytes != 0) {
+        ::signal(SIGXFSZ, SIG_IGN);  // writes past the limit then fail with EFBIG
+        rlimit rl{max_file_bytes, RLIM_INFINITY};
+        setrlimit(RLIMIT_FSIZE, &rl);
+      }
       FILE* f = std::freopen(log_path().c_str(), "a", stderr);
       (void)f;
       std::vector<char*> args;
