@@ -16,7 +16,6 @@
 #include "common/engine/tiers.h"
 #include "common/identifier.h"
 #include "common/wire/loyalty_codec.h"
-#include "vectors/vectors.pb.h"
 
 namespace accrue::vectors {
 namespace {
@@ -300,25 +299,36 @@ Outcome run_vector(const std::string& file, const tv::VectorFile& vf, const tv::
 
 }  // namespace
 
-std::vector<Outcome> run_directory(const std::string& dir, TimeZoneSource& zones) {
+Result<std::vector<LoadedFile>> load_directory(const std::string& dir) {
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     if (e.path().extension() == ".json") files.push_back(e.path());
   }
   std::ranges::sort(files);
-  std::vector<Outcome> outcomes;
+  std::vector<LoadedFile> out;
   for (const auto& path : files) {
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
-    tv::VectorFile vf;
-    auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &vf);
-    const std::string name = path.filename().string();
+    LoadedFile f{path.filename().string(), {}};
+    auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &f.file);
     if (!st.ok()) {
-      outcomes.push_back({name, "(file)", "", false, std::string(st.message())});
-      continue;
+      return fail(ErrorCode::kInvalidArgument, f.name + ": " + std::string(st.message()));
     }
-    for (const auto& v : vf.vectors()) outcomes.push_back(run_vector(name, vf, v, zones));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Outcome> run_directory(const std::string& dir, TimeZoneSource& zones) {
+  std::vector<Outcome> outcomes;
+  auto files = load_directory(dir);
+  if (!files) {
+    outcomes.push_back({"(directory)", "(files)", "", false, files.error().message});
+    return outcomes;
+  }
+  for (const auto& f : *files) {
+    for (const auto& v : f.file.vectors()) outcomes.push_back(run_vector(f.name, f.file, v, zones));
   }
   return outcomes;
 }
