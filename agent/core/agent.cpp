@@ -90,6 +90,12 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   a->service_ = std::make_unique<AgentService>(settings, *a->readers_, *a->writer_,
                                                std::move(*hasher), a->clock_, a->random_);
   a->service_->set_program(*active);
+  {
+    auto reader = a->readers_->acquire();
+    auto last = reader->meta_int("last_sync_ms");
+    if (!last) return std::unexpected(last.error());
+    a->service_->set_last_sync(last->value_or(0));
+  }
 
   ServerOptions options;
   options.unix_path = config.socket;

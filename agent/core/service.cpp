@@ -204,6 +204,8 @@ struct AgentService::Context {
     auto on = online(r);
     if (!on) return std::unexpected(on.error());
     out.set_offline(!*on);
+    const TimestampMs synced = service.last_sync_ms_.load();
+    out.set_replica_age_s(synced == 0 ? -1 : std::max<int64_t>(0, (now - synced) / 1000));
     return out;
   }
 
@@ -391,14 +393,12 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
         if (!stats) return std::unexpected(stats.error());
         auto on = ctx.online(r);
         if (!on) return std::unexpected(on.error());
-        auto last = r.meta("last_sync_ms");
-        if (!last) return std::unexpected(last.error());
         auto* s = out.mutable_agent_status();
         s->set_store_id(settings_.store_id);
         s->set_agent_id(settings_.agent_id);
         s->set_version(settings_.version);
         s->set_online(*on);
-        if (*last) s->set_last_sync_ms(std::stoll(**last));
+        s->set_last_sync_ms(last_sync_ms_.load());
         s->set_outbox_depth(static_cast<uint64_t>(stats->depth));
         if (stats->oldest_created_at) {
           s->set_oldest_pending_age_s(
@@ -645,10 +645,8 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
         if (!*on) {
           auto outstanding = r.offline_outstanding();
           if (!outstanding) return std::unexpected(outstanding.error());
-          auto last = r.meta("last_sync_ms");
-          if (!last) return std::unexpected(last.error());
           std::optional<TimestampMs> last_sync;
-          if (*last) last_sync = std::stoll(**last);
+          if (TimestampMs at = last_sync_ms_.load(); at != 0) last_sync = at;
           auto decision = decide_offline_redemption(
               program.offline_limits, {points, d->second, *outstanding, last_sync, now});
           if (!decision.allowed) return fail(ErrorCode::kRefused, decision.message);

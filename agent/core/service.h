@@ -52,6 +52,8 @@ class AgentService {
   void set_program(std::shared_ptr<const ActiveProgram> program);
   // Whether the last round-trip to the cloud succeeded; the sync client sets it.
   void set_online(bool online) { online_.store(online); }
+  // When the replica last synced with the cloud (Unix ms, 0 = never); shown with every validate.
+  void set_last_sync(TimestampMs at) { last_sync_ms_.store(at); }
   std::shared_ptr<const ActiveProgram> program() const;
 
   // Answers `request` by calling `reply` exactly once, on this thread (reads, errors) or on the
@@ -75,6 +77,7 @@ class AgentService {
   UuidV7Generator event_ids_;  // used on the writer thread only
   std::atomic<std::shared_ptr<const ActiveProgram>> program_;
   std::atomic<bool> online_{false};
+  std::atomic<TimestampMs> last_sync_ms_{0};
 };
 
 }  // namespace accrue::agent

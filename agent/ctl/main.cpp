@@ -121,6 +121,7 @@ std::string status_name(pb::MemberStatus s) {
 void print_member(const pb::ValidateResult& v) {
   std::cout << "status     " << status_name(v.status()) << (v.offline() ? "  (agent offline)" : "")
             << "\n";
+  if (v.replica_age_s() >= 0) std::cout << "replica    synced " << v.replica_age_s() << " s ago\n";
   if (!v.customer_id().empty()) {
     std::cout << "member     " << v.customer_id();
     if (!v.display_name().empty()) std::cout << "  " << v.display_name();

@@ -2,6 +2,8 @@
 
 #include "agent/store/schema.h"
 
+#include <charconv>
+
 namespace accrue::agent {
 namespace {
 
@@ -272,6 +274,18 @@ Result<std::optional<std::string>> Replica::meta(std::string_view key) {
   return v;
 }
 
+Result<std::optional<int64_t>> Replica::meta_int(std::string_view key) {
+  auto v = meta(key);
+  if (!v) return std::unexpected(v.error());
+  if (!*v) return std::nullopt;
+  int64_t out = 0;
+  auto [ptr, ec] = std::from_chars((*v)->data(), (*v)->data() + (*v)->size(), out);
+  if (ec != std::errc() || ptr != (*v)->data() + (*v)->size()) {
+    return fail(ErrorCode::kDataLoss, "replica: meta " + std::string(key) + " is not an integer");
+  }
+  return out;
+}
+
 Result<std::optional<std::string>> Replica::latest_program_body() {
   ACCRUE_STMT(st, "SELECT body FROM program ORDER BY installed_at DESC, version DESC LIMIT 1");
   auto row = st.step();
@@ -294,9 +308,9 @@ Result<std::pair<int64_t, int64_t>> Replica::daily(std::string_view owner, int64
 }
 
 Result<int64_t> Replica::offline_outstanding() {
-  auto v = meta("offline_outstanding");
+  auto v = meta_int("offline_outstanding");
   if (!v) return std::unexpected(v.error());
-  return *v ? std::stoll(**v) : 0;
+  return v->value_or(0);
 }
 
 Result<void> Replica::add_offline_outstanding(int64_t points) {

@@ -97,6 +97,8 @@ class Replica {
   Result<std::optional<LedgerRow>> ledger_entry(int64_t seq);
   Result<OutboxStats> outbox_stats();
   Result<std::optional<std::string>> meta(std::string_view key);
+  // An integer meta value; kDataLoss when the stored text is not an integer.
+  Result<std::optional<int64_t>> meta_int(std::string_view key);
   Result<std::optional<std::string>> latest_program_body();
   Result<std::pair<int64_t, int64_t>> daily(std::string_view owner,
                                             int64_t day);  // earned, redeemed

@@ -100,6 +100,8 @@ TEST_P(AgentApiTest, ValidatesKnownUnknownAndBlockedMembers) {
   EXPECT_EQ(r.validate().available_points(), 370);
   EXPECT_EQ(r.validate().customer_id(), agent::seed_customer_id(10));
   EXPECT_TRUE(r.validate().offline());
+  EXPECT_GE(r.validate().replica_age_s(), 0);  // seeded = a fresh snapshot
+  EXPECT_LT(r.validate().replica_age_s(), 600);
 
   req.mutable_validate()->mutable_identifier()->set_value("6000 9999 9999 9999");
   EXPECT_EQ(call(req).validate().status(), pb::MEMBER_STATUS_UNKNOWN);
