@@ -112,12 +112,7 @@ Result<sqlite::Stmt*> Replica::q(const char* sql) {
 Result<std::optional<std::string>> Replica::customer_for_hash(const IdentifierHash& hash) {
   ACCRUE_STMT(st, "SELECT customer_id FROM identifier WHERE hash = ?");
   st.bind_blob(1, bytes(hash));
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  std::string id(st.text(0));
-  st.reset();
-  return id;
+  return st.first([](const sqlite::Stmt& s) { return std::string(s.text(0)); });
 }
 
 Result<std::optional<CustomerRow>> Replica::customer(std::string_view customer_id) {
@@ -127,12 +122,7 @@ Result<std::optional<CustomerRow>> Replica::customer(std::string_view customer_i
               "local_debit, birthday_month, birthday_day, enrolled_at "
               "FROM customer WHERE customer_id = ?");
   st.bind(1, customer_id);
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  CustomerRow c = customer_from(st);
-  st.reset();
-  return c;
+  return st.first(customer_from);
 }
 
 Result<std::optional<CustomerRow>> Replica::customer_by_hash(const IdentifierHash& hash) {
@@ -143,12 +133,7 @@ Result<std::optional<CustomerRow>> Replica::customer_by_hash(const IdentifierHas
               "FROM identifier i JOIN customer c ON c.customer_id = i.customer_id "
               "WHERE i.hash = ?");
   st.bind_blob(1, bytes(hash));
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  CustomerRow c = customer_from(st);
-  st.reset();
-  return c;
+  return st.first(customer_from);
 }
 
 Result<std::vector<Lot>> Replica::lots(std::string_view owner) {
@@ -156,15 +141,10 @@ Result<std::vector<Lot>> Replica::lots(std::string_view owner) {
               "SELECT seq, earned_at, available_at, expires_at, points, remaining FROM lot "
               "WHERE owner = ? AND remaining > 0 ORDER BY earned_at, seq");
   st.bind(1, owner);
-  std::vector<Lot> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    out.push_back({std::to_string(st.int64(0)), st.int64(1), st.int64(2), st.int64(3), st.int64(4),
-                   st.int64(5)});
-  }
-  return out;
+  return st.all([](const sqlite::Stmt& s) {
+    return Lot{
+        std::to_string(s.int64(0)), s.int64(1), s.int64(2), s.int64(3), s.int64(4), s.int64(5)};
+  });
 }
 
 Result<std::optional<ReceiptRow>> Replica::receipt(std::string_view till_id,
@@ -173,13 +153,11 @@ Result<std::optional<ReceiptRow>> Replica::receipt(std::string_view till_id,
               "SELECT kind, fingerprint, response, seq FROM receipt "
               "WHERE till_id = ? AND pos_tx_id = ?");
   st.bind(1, till_id).bind(2, pos_tx_id);
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  ReceiptRow r{static_cast<int>(st.int64(0)), std::string(st.blob(1)), std::string(st.blob(2)),
-               st.is_null(3) ? std::nullopt : std::optional<int64_t>(st.int64(3))};
-  st.reset();
-  return r;
+  return st.first([](const sqlite::Stmt& s) {
+    ReceiptRow r{static_cast<int>(s.int64(0)), std::string(s.blob(1)), std::string(s.blob(2)),
+                 s.is_null(3) ? std::nullopt : std::optional<int64_t>(s.int64(3))};
+    return r;
+  });
 }
 
 namespace {
@@ -208,14 +186,7 @@ Result<std::vector<LedgerRow>> Replica::transactions(std::string_view owner, int
               "till_id, pos_tx_id, program_version, confirmed FROM ledger "
               "WHERE owner = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
   st.bind(1, owner).bind(2, before_seq).bind(3, limit);
-  std::vector<LedgerRow> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    out.push_back(ledger_from(st));
-  }
-  return out;
+  return st.all(ledger_from);
 }
 
 Result<std::optional<LedgerRow>> Replica::ledger_entry(int64_t seq) {
@@ -223,12 +194,7 @@ Result<std::optional<LedgerRow>> Replica::ledger_entry(int64_t seq) {
               "SELECT seq, event_id, kind, owner, points, amount_minor, currency, occurred_at, "
               "till_id, pos_tx_id, program_version, confirmed FROM ledger WHERE seq = ?");
   st.bind(1, seq);
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  LedgerRow r = ledger_from(st);
-  st.reset();
-  return r;
+  return st.first(ledger_from);
 }
 
 Result<std::vector<SaleLineRow>> Replica::sale_lines(int64_t seq) {
@@ -236,42 +202,31 @@ Result<std::vector<SaleLineRow>> Replica::sale_lines(int64_t seq) {
               "SELECT line_no, quantity_milli, points, returned_quantity_milli, points_reversed "
               "FROM sale_line WHERE seq = ? ORDER BY line_no");
   st.bind(1, seq);
-  std::vector<SaleLineRow> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    out.push_back(
-        {static_cast<uint32_t>(st.int64(0)), st.int64(1), st.int64(2), st.int64(3), st.int64(4)});
-  }
-  return out;
+  return st.all([](const sqlite::Stmt& s) {
+    return SaleLineRow{static_cast<uint32_t>(s.int64(0)), s.int64(1), s.int64(2), s.int64(3),
+                       s.int64(4)};
+  });
 }
 
 Result<OutboxStats> Replica::outbox_stats() {
   ACCRUE_STMT(st,
               "SELECT (SELECT COUNT(*) FROM outbox), (SELECT MIN(created_at) FROM outbox), "
               "(SELECT COUNT(*) FROM quarantine)");
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  OutboxStats s;
-  if (*row) {
-    s.depth = st.int64(0);
-    if (!st.is_null(1)) s.oldest_created_at = st.int64(1);
-    s.quarantined = st.int64(2);
-    st.reset();
-  }
-  return s;
+  auto stats = st.first([](const sqlite::Stmt& s) {
+    OutboxStats o;
+    o.depth = s.int64(0);
+    if (!s.is_null(1)) o.oldest_created_at = s.int64(1);
+    o.quarantined = s.int64(2);
+    return o;
+  });
+  if (!stats) return std::unexpected(stats.error());
+  return stats->value_or(OutboxStats{});
 }
 
 Result<std::optional<std::string>> Replica::meta(std::string_view key) {
   ACCRUE_STMT(st, "SELECT value FROM meta WHERE key = ?");
   st.bind(1, key);
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  std::string v(st.text(0));
-  st.reset();
-  return v;
+  return st.first([](const sqlite::Stmt& s) { return std::string(s.text(0)); });
 }
 
 Result<std::optional<int64_t>> Replica::meta_int(std::string_view key) {
@@ -288,23 +243,15 @@ Result<std::optional<int64_t>> Replica::meta_int(std::string_view key) {
 
 Result<std::optional<std::string>> Replica::latest_program_body() {
   ACCRUE_STMT(st, "SELECT body FROM program ORDER BY installed_at DESC, version DESC LIMIT 1");
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  std::string v(st.blob(0));
-  st.reset();
-  return v;
+  return st.first([](const sqlite::Stmt& s) { return std::string(s.blob(0)); });
 }
 
 Result<std::pair<int64_t, int64_t>> Replica::daily(std::string_view owner, int64_t day) {
   ACCRUE_STMT(st, "SELECT earned, redeemed_offline FROM daily WHERE owner = ? AND day = ?");
   st.bind(1, owner).bind(2, day);
-  auto row = st.step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::pair<int64_t, int64_t>{0, 0};
-  std::pair<int64_t, int64_t> v{st.int64(0), st.int64(1)};
-  st.reset();
-  return v;
+  auto v = st.first([](const sqlite::Stmt& s) { return std::pair{s.int64(0), s.int64(1)}; });
+  if (!v) return std::unexpected(v.error());
+  return v->value_or(std::pair<int64_t, int64_t>{0, 0});
 }
 
 Result<int64_t> Replica::offline_outstanding() {

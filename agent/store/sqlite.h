@@ -7,9 +7,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "common/error.h"
 
@@ -53,6 +56,28 @@ class Stmt {
   void reset() {
     sqlite3_reset(stmt_.get());
     sqlite3_clear_bindings(stmt_.get());
+  }
+
+  // The first row as `read(*this)` makes it, or nullopt when there is none; resets afterwards.
+  template <typename Read>
+  auto first(Read read) -> Result<std::optional<std::invoke_result_t<Read, const Stmt&>>> {
+    auto row = step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::nullopt;
+    auto value = read(static_cast<const Stmt&>(*this));
+    reset();
+    return value;
+  }
+  // Every row as `read(*this)` makes it.
+  template <typename Read>
+  auto all(Read read) -> Result<std::vector<std::invoke_result_t<Read, const Stmt&>>> {
+    std::vector<std::invoke_result_t<Read, const Stmt&>> out;
+    for (;;) {
+      auto row = step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return out;
+      out.push_back(read(static_cast<const Stmt&>(*this)));
+    }
   }
 
   int64_t int64(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
