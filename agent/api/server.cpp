@@ -98,8 +98,9 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
     if (!request) return send(AgentService::error_response("", request.error()));
     busy_ = true;
     service_.handle(*request, [self = this->shared_from_this()](pos::v1::Response response) {
-      // Called on an I/O thread (reads) or the writer thread (writes): hop onto the strand.
-      asio::post(self->strand_, [self, response = std::move(response)]() mutable {
+      // Reads answer right here, on the connection's strand: dispatch sends at once. Writes
+      // answer on the writer thread: dispatch then queues the send onto the strand.
+      asio::dispatch(self->strand_, [self, response = std::move(response)]() mutable {
         self->send(std::move(response));
       });
     });

@@ -412,7 +412,9 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
         return fail(ErrorCode::kUnimplemented, "operation not supported by this agent");
     }
   };
-  auto result = run();
+  auto result = r.begin_read();
+  if (result) result = run();
+  r.end_read();
   if (!result) out = error_response(request.request_id(), result.error());
   reply(std::move(out));
 }

@@ -109,6 +109,17 @@ Result<sqlite::Stmt*> Replica::q(const char* sql) {
   return &stmts_.emplace(sql, std::move(*st)).first->second;
 }
 
+Result<void> Replica::begin_read() {
+  ACCRUE_STMT(st, "BEGIN");
+  return st.run();
+}
+
+void Replica::end_read() {
+  if (sqlite3_get_autocommit(db_.raw())) return;  // no transaction open
+  auto st = q("COMMIT");
+  if (st) (void)(*st)->run();
+}
+
 Result<std::optional<std::string>> Replica::customer_for_hash(const IdentifierHash& hash) {
   ACCRUE_STMT(st, "SELECT customer_id FROM identifier WHERE hash = ?");
   st.bind_blob(1, bytes(hash));

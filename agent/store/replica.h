@@ -84,6 +84,11 @@ class Replica {
 
   static int schema_version();
 
+  // A read transaction around several reads: one consistent snapshot, and one WAL lock cycle
+  // instead of one per statement. end_read() is safe to call after a failed begin.
+  Result<void> begin_read();
+  void end_read();
+
   // Reads
   Result<std::optional<std::string>> customer_for_hash(const IdentifierHash& hash);
   Result<std::optional<CustomerRow>> customer(std::string_view customer_id);
