@@ -23,6 +23,8 @@ struct Closable {
 }  // namespace
 
 struct Server::Shared {
+  std::vector<asio::io_context*> contexts;  // where new connections go, round-robin
+  std::atomic<size_t> next_context{0};
   std::atomic<size_t> connections{0};
   std::mutex mu;
   bool stopping = false;
@@ -147,49 +149,54 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
 template <typename Acceptor, typename Socket>
 void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
                  const ServerOptions& options, std::shared_ptr<Server::Shared> shared) {
-  acceptor->async_accept([=, &service, &options](boost::system::error_code ec, Socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      std::lock_guard lock(shared->mu);
-      if (shared->stopping) return;
-      if (shared->connections.load() >= options.max_connections) {
-        // Over the limit: refuse politely in the binary framing, then close.
-        auto busy = AgentService::error_response(
-            "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});
-        auto bytes = std::make_shared<std::string>(encode_response(Framing::kBinary, busy));
-        auto sock = std::make_shared<Socket>(std::move(socket));
-        asio::async_write(*sock, asio::buffer(*bytes),
-                          [sock, bytes](boost::system::error_code, size_t) {
-                            boost::system::error_code ignored;
-                            sock->close(ignored);
-                          });
-      } else {
-        ++shared->connections;
-        auto session =
-            std::make_shared<Session<Socket>>(std::move(socket), service, options, shared);
-        // Forget sessions that have ended.
-        for (auto it = shared->sessions.begin(); it != shared->sessions.end();) {
-          if (it->expired()) {
-            it = shared->sessions.erase(it);
+  auto& context = *shared->contexts[shared->next_context++ % shared->contexts.size()];
+  acceptor->async_accept(
+      context, [=, &service, &options](boost::system::error_code ec, Socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          std::lock_guard lock(shared->mu);
+          if (shared->stopping) return;
+          if (shared->connections.load() >= options.max_connections) {
+            // Over the limit: refuse politely in the binary framing, then close.
+            auto busy = AgentService::error_response(
+                "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});
+            auto bytes = std::make_shared<std::string>(encode_response(Framing::kBinary, busy));
+            auto sock = std::make_shared<Socket>(std::move(socket));
+            asio::async_write(*sock, asio::buffer(*bytes),
+                              [sock, bytes](boost::system::error_code, size_t) {
+                                boost::system::error_code ignored;
+                                sock->close(ignored);
+                              });
           } else {
-            ++it;
+            ++shared->connections;
+            auto session =
+                std::make_shared<Session<Socket>>(std::move(socket), service, options, shared);
+            // Forget sessions that have ended.
+            for (auto it = shared->sessions.begin(); it != shared->sessions.end();) {
+              if (it->expired()) {
+                it = shared->sessions.erase(it);
+              } else {
+                ++it;
+              }
+            }
+            shared->sessions.push_back(session);
+            session->start();
           }
         }
-        shared->sessions.push_back(session);
-        session->start();
-      }
-    }
-    accept_loop<Acceptor, Socket>(acceptor, service, options, shared);
-  });
+        accept_loop<Acceptor, Socket>(acceptor, service, options, shared);
+      });
 }
 
 }  // namespace
 
-Server::Server(asio::io_context& io, AgentService& service, ServerOptions options)
-    : io_(io),
+Server::Server(std::vector<asio::io_context*> contexts, AgentService& service,
+               ServerOptions options)
+    : io_(*contexts.front()),
       service_(service),
       options_(std::move(options)),
-      shared_(std::make_shared<Shared>()) {}
+      shared_(std::make_shared<Shared>()) {
+  shared_->contexts = std::move(contexts);
+}
 
 Server::~Server() { stop(); }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/core/service.h"
 
@@ -28,7 +29,10 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, AgentService& service, ServerOptions options);
+  // Connections are spread round-robin over `contexts`, each run by one thread, so a
+  // connection's work never hops between threads; the listeners run on the first.
+  Server(std::vector<boost::asio::io_context*> contexts, AgentService& service,
+         ServerOptions options);
   ~Server();
 
   // Binds and starts accepting. Errors name the address (socket in use, no permission ...).
@@ -43,7 +47,7 @@ class Server {
   struct Shared;
 
  private:
-  boost::asio::io_context& io_;
+  boost::asio::io_context& io_;  // the listeners' context
   AgentService& service_;
   ServerOptions options_;
   std::shared_ptr<Shared> shared_;

@@ -104,11 +104,16 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   options.max_connections = config.max_connections;
   options.max_frame = config.max_frame_bytes;
   options.idle_timeout = std::chrono::seconds(config.idle_timeout_s);
-  a->server_ = std::make_unique<Server>(a->io_, *a->service_, options);
-  ACCRUE_TRY(a->server_->start());
-  a->work_.emplace(boost::asio::make_work_guard(a->io_));
+  std::vector<boost::asio::io_context*> contexts;
   for (uint32_t i = 0; i < config.io_threads; ++i) {
-    a->threads_.emplace_back([io = &a->io_] { io->run(); });
+    a->contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    contexts.push_back(a->contexts_.back().get());
+  }
+  a->server_ = std::make_unique<Server>(contexts, *a->service_, options);
+  ACCRUE_TRY(a->server_->start());
+  for (auto& io : a->contexts_) {
+    a->work_.push_back(boost::asio::make_work_guard(*io));
+    a->threads_.emplace_back([io = io.get()] { io->run(); });
   }
   log(LogLevel::kInfo, "agent_started",
       {{"store_id", config.store_id},
@@ -142,8 +147,8 @@ void Agent::stop() {
          {"jobs", std::to_string(st.jobs)},
          {"commit_failures", std::to_string(st.commit_failures)}});
   }
-  work_.reset();
-  io_.stop();
+  work_.clear();
+  for (auto& io : contexts_) io->stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -46,8 +46,9 @@ class Agent {
   std::unique_ptr<ReaderPool> readers_;
   std::unique_ptr<GroupCommitWriter> writer_;
   std::unique_ptr<AgentService> service_;
-  boost::asio::io_context io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  // One io_context per I/O thread: a connection lives on one thread for its whole life.
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::unique_ptr<Server> server_;
   std::vector<std::thread> threads_;
   std::mutex stop_mu_;
