@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "accrue/sync/v1/sync.pb.h"
+#include "agent/core/log.h"
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/engine/events.h"
@@ -246,7 +247,23 @@ pb::Response AgentService::error_response(std::string_view request_id, const Err
   return r;
 }
 
-void AgentService::handle(const pb::Request& request, Reply reply) {
+void AgentService::handle(const pb::Request& request, Reply reply_to_till) {
+  // Failures on the agent's side (not the request's) are logged for the operator: code, op and
+  // message only; messages never carry identifiers.
+  Reply reply = [reply_to_till = std::move(reply_to_till),
+                 op = static_cast<int>(request.op_case())](pb::Response response) {
+    if (response.has_error()) {
+      auto code = wire::error_code_from_pos(response.error().code());
+      if (code == ErrorCode::kInternal || code == ErrorCode::kDataLoss ||
+          code == ErrorCode::kUnavailable || code == ErrorCode::kResourceExhausted) {
+        log(LogLevel::kWarn, "request_failed",
+            {{"code", std::string(to_string(code))},
+             {"op", std::to_string(op)},
+             {"message", response.error().message()}});
+      }
+    }
+    reply_to_till(std::move(response));
+  };
   auto bad = [&](const Error& e) { reply(error_response(request.request_id(), e)); };
   if (auto r = check_id("request_id", request.request_id(), false); !r) return bad(r.error());
   if (auto r = check_id("till_id", request.till_id(), false); !r) return bad(r.error());
