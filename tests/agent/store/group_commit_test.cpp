@@ -1,0 +1,95 @@
+#include "agent/store/group_commit.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "tests/agent/agent_process.h"
+
+namespace accrue::agent {
+namespace {
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = testing::temp_dir("accrue-gc-") + "/replica.db";
+    auto w = Replica::open_writer(path_);
+    ASSERT_TRUE(w) << w.error().message;
+    writer_ = std::make_unique<GroupCommitWriter>(std::move(*w), 64, 16);
+  }
+  int64_t meta_count() {
+    auto r = Replica::open_reader(path_);
+    auto v = r->db().scalar("SELECT COUNT(*) FROM meta WHERE key LIKE 'job-%'");
+    return v ? *v : -1;
+  }
+  std::string path_;
+  std::unique_ptr<GroupCommitWriter> writer_;
+};
+
+TEST_F(GroupCommitTest, AFailingRequestDoesNotUndoTheOthersInItsGroup) {
+  std::vector<std::promise<Result<void>>> done(3);
+  // Hold the writer busy so the three jobs below queue up and commit as one group.
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  ASSERT_TRUE(writer_->submit({[gate](Replica&) -> Result<void> {
+                                 gate.wait();
+                                 return {};
+                               },
+                               [](Result<void>) {}}));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(writer_->submit(
+        {[i](Replica& r) -> Result<void> {
+           ACCRUE_TRY(r.set_meta("job-" + std::to_string(i), "x"));
+           if (i == 1) return fail(ErrorCode::kInvalidArgument, "job 1 is bad");
+           return {};
+         },
+         [&done, i](Result<void> result) { done[static_cast<size_t>(i)].set_value(result); }}));
+  }
+  release.set_value();
+  EXPECT_TRUE(done[0].get_future().get());
+  auto bad = done[1].get_future().get();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "job 1 is bad");
+  EXPECT_TRUE(done[2].get_future().get());
+  EXPECT_EQ(meta_count(), 2);  // job-0 and job-2, not job-1
+  auto stats = writer_->stats();
+  EXPECT_EQ(stats.jobs, 4u);
+  EXPECT_LE(stats.groups, 2u);  // the gate, then the three together
+}
+
+TEST_F(GroupCommitTest, StopRunsWhatIsQueuedAndRefusesNewWork) {
+  std::atomic<int> committed{0};
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(
+        writer_->submit({[i](Replica& r) { return r.set_meta("job-" + std::to_string(i), "x"); },
+                         [&](Result<void> r) {
+                           if (r) ++committed;
+                         }}));
+  }
+  writer_->stop();
+  EXPECT_EQ(committed.load(), 50);
+  EXPECT_FALSE(writer_->submit({[](Replica&) -> Result<void> { return {}; }, [](Result<void>) {}}));
+  EXPECT_EQ(meta_count(), 50);
+}
+
+TEST_F(GroupCommitTest, AFullQueueSaysBusy) {
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  int accepted = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (writer_->submit({[gate](Replica&) -> Result<void> {
+                           gate.wait();
+                           return {};
+                         },
+                         [](Result<void>) {}})) {
+      ++accepted;
+    }
+  }
+  release.set_value();
+  EXPECT_LE(accepted, 64 + 16);  // the queue bound plus the group being run
+  EXPECT_LT(accepted, 200);
+}
+
+}  // namespace
+}  // namespace accrue::agent
