@@ -15,6 +15,18 @@ namespace {
   }                                                  \
   sqlite::Stmt& name = **name##_prepared
 
+// Column lists shared by the queries that read whole rows, in the order customer_from and
+// ledger_from read them. Macros, so each query stays one string literal (statements are cached
+// by the literal's address).
+#define ACCRUE_CUSTOMER_COLUMNS(t)                                                            \
+#t "customer_id, " #t "status, " #t "tier_id, " #t "display_name, " #t "home_store_id, " #t \
+     "confirmed_available, " #t "confirmed_pending, " #t "confirmed_as_of, " #t               \
+     "qualifying_value, " #t "local_debit, " #t "birthday_month, " #t "birthday_day, " #t     \
+     "enrolled_at"
+#define ACCRUE_LEDGER_COLUMNS                                                          \
+  "seq, event_id, kind, owner, points, amount_minor, currency, occurred_at, till_id, " \
+  "pos_tx_id, program_version, confirmed"
+
 std::string_view bytes(const IdentifierHash& h) {
   return {reinterpret_cast<const char*>(h.data()), h.size()};
 }
@@ -127,21 +139,15 @@ Result<std::optional<std::string>> Replica::customer_for_hash(const IdentifierHa
 }
 
 Result<std::optional<CustomerRow>> Replica::customer(std::string_view customer_id) {
-  ACCRUE_STMT(st,
-              "SELECT customer_id, status, tier_id, display_name, home_store_id, "
-              "confirmed_available, confirmed_pending, confirmed_as_of, qualifying_value, "
-              "local_debit, birthday_month, birthday_day, enrolled_at "
-              "FROM customer WHERE customer_id = ?");
+  ACCRUE_STMT(st, "SELECT " ACCRUE_CUSTOMER_COLUMNS(c.) " FROM customer c WHERE c.customer_id = ?");
   st.bind(1, customer_id);
   return st.first(customer_from);
 }
 
 Result<std::optional<CustomerRow>> Replica::customer_by_hash(const IdentifierHash& hash) {
   ACCRUE_STMT(st,
-              "SELECT c.customer_id, c.status, c.tier_id, c.display_name, c.home_store_id, "
-              "c.confirmed_available, c.confirmed_pending, c.confirmed_as_of, c.qualifying_value, "
-              "c.local_debit, c.birthday_month, c.birthday_day, c.enrolled_at "
-              "FROM identifier i JOIN customer c ON c.customer_id = i.customer_id "
+              "SELECT " ACCRUE_CUSTOMER_COLUMNS(c.)
+              " FROM identifier i JOIN customer c ON c.customer_id = i.customer_id "
               "WHERE i.hash = ?");
   st.bind_blob(1, bytes(hash));
   return st.first(customer_from);
@@ -192,18 +198,14 @@ LedgerRow ledger_from(const sqlite::Stmt& st) {
 
 Result<std::vector<LedgerRow>> Replica::transactions(std::string_view owner, int64_t before_seq,
                                                      int limit) {
-  ACCRUE_STMT(st,
-              "SELECT seq, event_id, kind, owner, points, amount_minor, currency, occurred_at, "
-              "till_id, pos_tx_id, program_version, confirmed FROM ledger "
-              "WHERE owner = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
+  ACCRUE_STMT(st, "SELECT " ACCRUE_LEDGER_COLUMNS
+                  " FROM ledger WHERE owner = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
   st.bind(1, owner).bind(2, before_seq).bind(3, limit);
   return st.all(ledger_from);
 }
 
 Result<std::optional<LedgerRow>> Replica::ledger_entry(int64_t seq) {
-  ACCRUE_STMT(st,
-              "SELECT seq, event_id, kind, owner, points, amount_minor, currency, occurred_at, "
-              "till_id, pos_tx_id, program_version, confirmed FROM ledger WHERE seq = ?");
+  ACCRUE_STMT(st, "SELECT " ACCRUE_LEDGER_COLUMNS " FROM ledger WHERE seq = ?");
   st.bind(1, seq);
   return st.first(ledger_from);
 }
