@@ -54,8 +54,7 @@ void GroupCommitWriter::run() {
 
 void GroupCommitWriter::commit_group(std::vector<WriteJob>& group) {
   std::vector<Result<void>> results(group.size());
-  auto& db = replica_.db();
-  auto begin = db.exec("BEGIN IMMEDIATE");
+  auto begin = replica_.control("BEGIN IMMEDIATE");
   if (!begin) {
     for (auto& job : group) job.done(std::unexpected(begin.error()));
     std::lock_guard lock(mu_);
@@ -63,18 +62,18 @@ void GroupCommitWriter::commit_group(std::vector<WriteJob>& group) {
     return;
   }
   for (size_t i = 0; i < group.size(); ++i) {
-    auto sp = db.exec("SAVEPOINT job");
+    auto sp = replica_.control("SAVEPOINT job");
     if (!sp) {
       results[i] = std::unexpected(sp.error());
       continue;
     }
     results[i] = group[i].apply(replica_);
-    if (!results[i]) (void)db.exec("ROLLBACK TO job");
-    (void)db.exec("RELEASE job");
+    if (!results[i]) (void)replica_.control("ROLLBACK TO job");
+    (void)replica_.control("RELEASE job");
   }
-  auto commit = db.exec("COMMIT");
+  auto commit = replica_.control("COMMIT");
   if (!commit) {
-    (void)db.exec("ROLLBACK");
+    (void)replica_.control("ROLLBACK");
     Error e{commit.error().code, "the replica could not save this: " + commit.error().message};
     for (auto& r : results) {
       if (r) r = std::unexpected(e);

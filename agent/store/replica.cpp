@@ -121,6 +121,11 @@ Result<sqlite::Stmt*> Replica::q(const char* sql) {
   return &stmts_.emplace(sql, std::move(*st)).first->second;
 }
 
+Result<void> Replica::control(const char* sql) {
+  ACCRUE_STMT(st, sql);
+  return st.run();
+}
+
 Result<void> Replica::begin_read() {
   ACCRUE_STMT(st, "BEGIN");
   return st.run();

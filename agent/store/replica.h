@@ -135,6 +135,10 @@ class Replica {
   // ledger is append-only and keeps its rows as written).
   Result<void> reassign_owner(std::string_view from, std::string_view to);
 
+  // Runs one of the transaction-control statements (BEGIN IMMEDIATE, SAVEPOINT job, ...) from a
+  // prepared statement kept for the connection: the writer runs several per request.
+  Result<void> control(const char* sql);
+
   sqlite::Db& db() { return db_; }
 
  private:
