@@ -118,6 +118,9 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
                                                        boost::system::error_code ec, size_t) {
                         self->busy_ = false;
                         if (ec || self->framing_error_ || self->closing_) return self->close();
+                        // A timer that fired while the request was in flight was ignored: the
+                        // idle time starts again now.
+                        self->arm_idle_timer();
                         self->process();
                       }));
   }

@@ -443,6 +443,22 @@ TEST_F(BrokenClientTest, EndlessJsonLineIsCutOff) {
   expect_agent_still_serves();
 }
 
+TEST(AgentIdleTest, SilentAndFinishedConnectionsAreClosedWhenIdle) {
+  AgentProcess agent(10);
+  ASSERT_TRUE(agent.start({"--idle-timeout", "1"}));
+  auto quiet = agent.connect();  // never sends anything
+  auto talker = agent.connect();
+  pb::Request req;
+  req.set_request_id("once");
+  req.mutable_get_agent_status();
+  ASSERT_TRUE(talker.call(req));
+  quiet.set_timeout(std::chrono::milliseconds(3000));
+  talker.set_timeout(std::chrono::milliseconds(3000));
+  EXPECT_TRUE(quiet.closed_by_peer());
+  EXPECT_TRUE(talker.closed_by_peer());
+  EXPECT_EQ(agent.stop(SIGTERM), 0);
+}
+
 // Start-up refusals: the exit code and message an operator sees.
 TEST(AgentStartupTest, RefusesAReplicaFromANewerVersion) {
   AgentProcess agent(10);
