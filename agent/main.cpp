@@ -1,6 +1,7 @@
 // accrue-agent: the store daemon. `accrue-agent --config FILE` runs it; `accrue-agent seed`
 // fills a replica with synthetic members for tests and demos.
 #include <signal.h>
+#include <sqlite3.h>
 #include <CLI/CLI.hpp>
 
 #include <fstream>
@@ -141,6 +142,9 @@ int seed(const AgentConfig& flags, const std::string& program_path, int64_t cust
 }  // namespace
 
 int main(int argc, char** argv) {
+  // SQLite's memory statistics take a global mutex on every allocation, which every reader and
+  // the writer would share; nothing here reads them.
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   CLI::App app{"accrue-agent — the Accrue store daemon"};
   AgentConfig flags;
   std::string config_file;
