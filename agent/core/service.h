@@ -65,6 +65,7 @@ class AgentService {
 
  private:
   struct Context;
+  struct WriteTxn;
   void handle_read(const pos::v1::Request& request, Reply& reply);
   void handle_write(const pos::v1::Request& request, Reply reply);
 
