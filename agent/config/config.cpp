@@ -140,6 +140,24 @@ Result<void> validate_config(const AgentConfig& c) {
   if (!Currency::from_code(c.currency)) {
     return std::unexpected(bad("currency", "not an active ISO 4217 code"));
   }
+  // The same bounds as the file's [limits] table, for values that came from flags.
+  const struct {
+    const char* name;
+    uint32_t value, lo, hi;
+  } limits[] = {{"limits.max_connections", c.max_connections, 1, 10000},
+                {"limits.max_frame_bytes", c.max_frame_bytes, 1024, 1 << 20},
+                {"limits.idle_timeout_s", c.idle_timeout_s, 1, 86400},
+                {"limits.max_deadline_ms", c.max_deadline_ms, 10, 600000},
+                {"limits.io_threads", c.io_threads, 1, 64},
+                {"limits.readers", c.readers, 1, 64},
+                {"limits.write_queue", c.write_queue, 1, 1000000},
+                {"limits.max_group", c.max_group, 1, 100000}};
+  for (const auto& l : limits) {
+    if (l.value < l.lo || l.value > l.hi) {
+      return std::unexpected(
+          bad(l.name, "must be between " + std::to_string(l.lo) + " and " + std::to_string(l.hi)));
+    }
+  }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {
     return std::unexpected(bad("log_level", "debug, info, warn or error"));

@@ -68,6 +68,13 @@ TEST_F(ConfigTest, ValidationCatchesBadValues) {
   c.currency = "EUR";
   c.log_level = "loud";
   EXPECT_FALSE(validate_config(c));
+  c.log_level = "info";
+  c.io_threads = 0;  // from a flag: no thread would serve the socket
+  EXPECT_EQ(validate_config(c).error().message,
+            "config: limits.io_threads: must be between 1 and 64");
+  c.io_threads = 2;
+  c.readers = 0;
+  EXPECT_FALSE(validate_config(c));
 }
 
 TEST_F(ConfigTest, ProgramKeyIsHexOrRawAndLongEnough) {
