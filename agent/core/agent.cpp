@@ -81,6 +81,9 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   a->readers_ = std::move(*readers);
   a->writer_ =
       std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue, config.max_group);
+  auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100));
+  if (!checkpointer) return std::unexpected(checkpointer.error());
+  a->checkpointer_ = std::move(*checkpointer);
   ServiceSettings settings;
   settings.store_id = config.store_id;
   settings.agent_id = a->config_.agent_id;
@@ -139,6 +142,7 @@ void Agent::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
+  if (checkpointer_) checkpointer_->stop();
   if (writer_) {
     writer_->stop();  // runs what is queued, checkpoints the WAL
     auto st = writer_->stats();

@@ -12,6 +12,7 @@
 #include "agent/api/server.h"
 #include "agent/config/config.h"
 #include "agent/core/service.h"
+#include "agent/store/checkpointer.h"
 #include "common/sys/system.h"
 
 namespace accrue::agent {
@@ -45,6 +46,7 @@ class Agent {
   ZoneinfoSource zones_;
   std::unique_ptr<ReaderPool> readers_;
   std::unique_ptr<GroupCommitWriter> writer_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<AgentService> service_;
   // One io_context per I/O thread: a connection lives on one thread for its whole life.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;

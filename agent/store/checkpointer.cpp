@@ -1,0 +1,42 @@
+#include "agent/store/checkpointer.h"
+
+namespace accrue::agent {
+
+Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& path,
+                                                          std::chrono::milliseconds interval) {
+  auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
+  if (!db) return std::unexpected(db.error());
+  ACCRUE_TRY(db->exec("PRAGMA synchronous=FULL"));
+  std::unique_ptr<Checkpointer> c(new Checkpointer(std::move(*db), interval));
+  c->thread_ = std::thread([p = c.get()] { p->run(); });
+  return c;
+}
+
+Checkpointer::~Checkpointer() { stop(); }
+
+void Checkpointer::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t Checkpointer::checkpoints() const {
+  std::lock_guard lock(mu_);
+  return checkpoints_;
+}
+
+void Checkpointer::run() {
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+    lock.unlock();
+    // PASSIVE never waits for the writer or readers; what it cannot copy now it copies next time.
+    bool ok = static_cast<bool>(db_.exec("PRAGMA wal_checkpoint(PASSIVE)"));
+    lock.lock();
+    if (ok) ++checkpoints_;
+  }
+}
+
+}  // namespace accrue::agent
