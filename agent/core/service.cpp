@@ -189,25 +189,44 @@ struct AgentService::Context {
   // "Online" is the result of the last round-trip to the cloud (set by the sync client).
   Result<bool> online(Replica&) const { return service.online_.load(); }
 
-  Result<pb::ValidateResult> validate_result(Replica& r, const Member& m) const {
+  pb::ValidateResult make_validate(const Member& m, const Balance& b) const {
     pb::ValidateResult out;
     out.set_status(member_status(m));
-    auto b = balance(r, m);
-    if (!b) return std::unexpected(b.error());
-    out.set_available_points(b->available);
-    out.set_pending_points(b->pending);
+    out.set_available_points(b.available);
+    out.set_pending_points(b.pending);
     if (m.customer) {
       out.set_customer_id(m.customer->customer_id);
       out.set_tier_id(m.customer->tier_id);
       out.set_tier_name(tier_name(program(), m.customer->tier_id));
       out.set_display_name(m.customer->display_name);
     }
-    auto on = online(r);
-    if (!on) return std::unexpected(on.error());
-    out.set_offline(!*on);
+    out.set_offline(!service.online_.load());
     const TimestampMs synced = service.last_sync_ms_.load();
     out.set_replica_age_s(synced == 0 ? -1 : std::max<int64_t>(0, (now - synced) / 1000));
     return out;
+  }
+
+  Result<pb::ValidateResult> validate_result(Replica& r, const Member& m) const {
+    auto b = balance(r, m);
+    if (!b) return std::unexpected(b.error());
+    return make_validate(m, *b);
+  }
+
+  // Validate in one statement when the identifier belongs to a member; nullopt otherwise (the
+  // caller then takes the general path).
+  Result<std::optional<pb::ValidateResult>> validate_known_member(Replica& r,
+                                                                  const pb::Identifier& id) const {
+    if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID) return std::nullopt;
+    auto n = normalize(id);
+    if (!n) return std::unexpected(n.error());
+    auto mb = r.member_balance(service.hasher_.hash(*n), now);
+    if (!mb) return std::unexpected(mb.error());
+    if (!*mb) return std::nullopt;
+    const CustomerRow& c = (*mb)->customer;
+    Balance b;  // as balance_of(): confirmed, minus local spending, plus local lots
+    b.available = c.confirmed_available - c.local_debit + (*mb)->local_available;
+    b.pending = c.confirmed_pending + (*mb)->local_pending;
+    return make_validate(Member{c, c.customer_id, std::nullopt, std::nullopt}, b);
   }
 
   // The envelope every outbox event shares; record() fills in seq.
@@ -429,6 +448,19 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
         return fail(ErrorCode::kUnimplemented, "operation not supported by this agent");
     }
   };
+  // Validate of a known member is one statement (member, identifier and local lots); anything
+  // else reads several times inside one read transaction.
+  if (request.op_case() == pb::Request::kValidate) {
+    auto fast = ctx.validate_known_member(r, request.validate().identifier());
+    if (!fast) {
+      out = error_response(request.request_id(), fast.error());
+      return reply(std::move(out));
+    }
+    if (*fast) {
+      *out.mutable_validate() = std::move(**fast);
+      return reply(std::move(out));
+    }
+  }
   auto result = r.begin_read();
   if (result) result = run();
   r.end_read();

@@ -160,6 +160,24 @@ Result<std::optional<CustomerRow>> Replica::customer_by_hash(const IdentifierHas
   return st.first(customer_from);
 }
 
+Result<std::optional<Replica::MemberBalance>> Replica::member_balance(const IdentifierHash& hash,
+                                                                      TimestampMs now) {
+  // Lots count as in balance_of (common/engine/lots.h): not expired, then pending before
+  // available_at and available after.
+  ACCRUE_STMT(st,
+              "SELECT " ACCRUE_CUSTOMER_COLUMNS(c.) ", "
+              "COALESCE((SELECT SUM(remaining) FROM lot l WHERE l.owner = c.customer_id "
+              "AND l.remaining > 0 AND l.available_at <= ?2 AND ?2 < l.expires_at), 0), "
+              "COALESCE((SELECT SUM(remaining) FROM lot l WHERE l.owner = c.customer_id "
+              "AND l.remaining > 0 AND ?2 < l.available_at AND ?2 < l.expires_at), 0) "
+              "FROM identifier i JOIN customer c ON c.customer_id = i.customer_id "
+              "WHERE i.hash = ?1");
+  st.bind_blob(1, bytes(hash)).bind(2, now);
+  return st.first([](const sqlite::Stmt& s) {
+    return MemberBalance{customer_from(s), s.int64(13), s.int64(14)};
+  });
+}
+
 Result<std::vector<Lot>> Replica::lots(std::string_view owner) {
   ACCRUE_STMT(st,
               "SELECT seq, earned_at, available_at, expires_at, points, remaining FROM lot "

@@ -94,6 +94,14 @@ class Replica {
   Result<std::optional<CustomerRow>> customer(std::string_view customer_id);
   // The member an identifier hash belongs to, in one lookup.
   Result<std::optional<CustomerRow>> customer_by_hash(const IdentifierHash& hash);
+  // The same plus the member's local lots at `now` (available, pending), in one statement: the
+  // hot path of validate.
+  struct MemberBalance {
+    CustomerRow customer;
+    int64_t local_available = 0;
+    int64_t local_pending = 0;
+  };
+  Result<std::optional<MemberBalance>> member_balance(const IdentifierHash& hash, TimestampMs now);
   Result<std::vector<Lot>> lots(std::string_view owner);
   Result<std::optional<ReceiptRow>> receipt(std::string_view till_id, std::string_view pos_tx_id);
   Result<std::vector<LedgerRow>> transactions(std::string_view owner, int64_t before_seq,
