@@ -187,7 +187,7 @@ struct AgentService::Context {
   }
 
   // "Online" is the result of the last round-trip to the cloud (set by the sync client).
-  Result<bool> online(Replica&) const { return service.online_.load(); }
+  bool online() const { return service.online_.load(); }
 
   pb::ValidateResult make_validate(const Member& m, const Balance& b) const {
     pb::ValidateResult out;
@@ -427,13 +427,12 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
       case pb::Request::kGetAgentStatus: {
         auto stats = r.outbox_stats();
         if (!stats) return std::unexpected(stats.error());
-        auto on = ctx.online(r);
-        if (!on) return std::unexpected(on.error());
+        const bool on = ctx.online();
         auto* s = out.mutable_agent_status();
         s->set_store_id(settings_.store_id);
         s->set_agent_id(settings_.agent_id);
         s->set_version(settings_.version);
-        s->set_online(*on);
+        s->set_online(on);
         s->set_last_sync_ms(last_sync_ms_.load());
         s->set_outbox_depth(static_cast<uint64_t>(stats->depth));
         if (stats->oldest_created_at) {
@@ -560,14 +559,13 @@ struct AgentService::WriteTxn {
     ACCRUE_TRY(r.add_daily(m->owner, day, e->points, 0));
     auto b = ctx.balance(r, *m);
     if (!b) return std::unexpected(b.error());
-    auto on = ctx.online(r);
-    if (!on) return std::unexpected(on.error());
+    const bool on = ctx.online();
     auto* res = out.mutable_accrue();
     res->set_event_id(id.to_string());
     res->set_points_earned(e->points);
     res->set_available_points(b->available);
     res->set_pending_points(b->pending);
-    res->set_offline(!*on);
+    res->set_offline(!on);
     res->set_provisional(!m->customer);
     res->set_program_version(program.version);
     return {};
@@ -612,12 +610,11 @@ struct AgentService::WriteTxn {
                   "Not enough points: " + std::to_string(std::max<int64_t>(0, b.available)) +
                       " available.");
     }
-    auto on = ctx.online(r);
-    if (!on) return std::unexpected(on.error());
+    const bool on = ctx.online();
     const int64_t day = ctx.local_day(now);
     auto d = r.daily(m->owner, day);
     if (!d) return std::unexpected(d.error());
-    if (!*on) {
+    if (!on) {
       auto outstanding = r.offline_outstanding();
       if (!outstanding) return std::unexpected(outstanding.error());
       std::optional<TimestampMs> last_sync;
@@ -646,11 +643,11 @@ struct AgentService::WriteTxn {
     red->set_pos_tx_id(pos_tx_id);
     red->set_points(points);
     *red->mutable_value() = wire::money_to_proto(*value);
-    red->set_offline(!*on);
+    red->set_offline(!on);
     auto seq = record(id, pb::TRANSACTION_KIND_REDEMPTION, m->owner, -points, *value, now, env);
     if (!seq) return std::unexpected(seq.error());
-    ACCRUE_TRY(r.add_daily(m->owner, day, 0, *on ? 0 : points));
-    if (!*on) ACCRUE_TRY(r.add_offline_outstanding(points));
+    ACCRUE_TRY(r.add_daily(m->owner, day, 0, on ? 0 : points));
+    if (!on) ACCRUE_TRY(r.add_offline_outstanding(points));
     auto updated = r.customer(m->owner);
     if (!updated) return std::unexpected(updated.error());
     auto after = ctx.balance(r, Member{std::move(*updated), m->owner, m->hash, m->kind});
@@ -660,7 +657,7 @@ struct AgentService::WriteTxn {
     res->set_points_redeemed(points);
     *res->mutable_discount() = wire::money_to_proto(*value);
     res->set_available_points(after->available);
-    res->set_offline(!*on);
+    res->set_offline(!on);
     return {};
   }
 
@@ -732,13 +729,12 @@ struct AgentService::WriteTxn {
     auto updated = r.customer(owner);
     if (!updated) return std::unexpected(updated.error());
     Balance after = balance_of(*updated ? &**updated : nullptr, *after_lots, now);
-    auto on = ctx.online(r);
-    if (!on) return std::unexpected(on.error());
+    const bool on = ctx.online();
     auto* res = out.mutable_return_();
     res->set_event_id(id.to_string());
     res->set_points_reversed(outcome->points_reversed);
     res->set_available_points(after.available);
-    res->set_offline(!*on);
+    res->set_offline(!on);
     return {};
   }
 
