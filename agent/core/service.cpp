@@ -212,21 +212,23 @@ struct AgentService::Context {
     return make_validate(m, *b);
   }
 
-  // Validate in one statement when the identifier belongs to a member; nullopt otherwise (the
-  // caller then takes the general path).
-  Result<std::optional<pb::ValidateResult>> validate_known_member(Replica& r,
-                                                                  const pb::Identifier& id) const {
+  // Validate without a read transaction: a member is one statement (member, identifier and
+  // local lot sums); an unknown identifier is one more for its provisional lots. nullopt for a
+  // customer id, which the general path resolves. The identifier is hashed once either way.
+  Result<std::optional<pb::ValidateResult>> validate_by_identifier(Replica& r,
+                                                                   const pb::Identifier& id) const {
     if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID) return std::nullopt;
     auto n = normalize(id);
     if (!n) return std::unexpected(n.error());
-    auto mb = r.member_balance(service.hasher_.hash(*n), now);
+    const IdentifierHash h = service.hasher_.hash(*n);
+    auto mb = r.member_balance(h, now);
     if (!mb) return std::unexpected(mb.error());
-    if (!*mb) return std::nullopt;
+    if (!*mb) return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n->kind});
     const CustomerRow& c = (*mb)->customer;
     Balance b;  // as balance_of(): confirmed, minus local spending, plus local lots
     b.available = c.confirmed_available - c.local_debit + (*mb)->local_available;
     b.pending = c.confirmed_pending + (*mb)->local_pending;
-    return make_validate(Member{c, c.customer_id, std::nullopt, std::nullopt}, b);
+    return make_validate(Member{c, c.customer_id, h, n->kind}, b);
   }
 
   // The envelope every outbox event shares; record() fills in seq.
@@ -447,10 +449,10 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
         return fail(ErrorCode::kUnimplemented, "operation not supported by this agent");
     }
   };
-  // Validate of a known member is one statement (member, identifier and local lots); anything
-  // else reads several times inside one read transaction.
+  // Validate by card, phone, e-mail or QR needs no read transaction; anything else reads
+  // several times inside one.
   if (request.op_case() == pb::Request::kValidate) {
-    auto fast = ctx.validate_known_member(r, request.validate().identifier());
+    auto fast = ctx.validate_by_identifier(r, request.validate().identifier());
     if (!fast) {
       out = error_response(request.request_id(), fast.error());
       return reply(std::move(out));

@@ -21,7 +21,6 @@ class Checkpointer {
                                                      std::chrono::milliseconds interval);
   ~Checkpointer();
   void stop();
-  uint64_t checkpoints() const;
 
  private:
   Checkpointer(sqlite::Db db, std::chrono::milliseconds interval)
@@ -30,10 +29,9 @@ class Checkpointer {
 
   sqlite::Db db_;
   std::chrono::milliseconds interval_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  uint64_t checkpoints_ = 0;
   std::thread thread_;
 };
 

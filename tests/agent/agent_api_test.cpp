@@ -150,6 +150,11 @@ TEST_P(AgentApiTest, UnknownIdentifierAccruesProvisionallyUntilEnrolment) {
   ASSERT_TRUE(r.has_accrue()) << r.DebugString();
   EXPECT_TRUE(r.accrue().provisional());
   EXPECT_EQ(r.accrue().pending_points(), 254);
+  pb::Request before;  // an unknown identifier still shows what it earned provisionally
+  *before.mutable_validate()->mutable_identifier() = a->identifier();
+  auto unknown = call(before);
+  EXPECT_EQ(unknown.validate().status(), pb::MEMBER_STATUS_UNKNOWN);
+  EXPECT_EQ(unknown.validate().pending_points(), 254);
 
   pb::Request en;
   auto* e = en.mutable_enroll();
