@@ -80,8 +80,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   if (!readers) return std::unexpected(readers.error());
   a->readers_ = std::move(*readers);
   a->writer_ =
-      std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue, config.max_group);
-  auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100));
+      std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue, config.max_group,
+                                          [pool = a->readers_.get()] { pool->note_commit(); });
+  auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100),
+                                          [pool = a->readers_.get()] { pool->release_stale(); });
   if (!checkpointer) return std::unexpected(checkpointer.error());
   a->checkpointer_ = std::move(*checkpointer);
   ServiceSettings settings;

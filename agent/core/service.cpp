@@ -449,8 +449,11 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
         return fail(ErrorCode::kUnimplemented, "operation not supported by this agent");
     }
   };
-  // Validate by card, phone, e-mail or QR needs no read transaction; anything else reads
-  // several times inside one.
+  // Every read runs in the reader's snapshot, renewed only when something was committed since.
+  if (auto latest = lease.latest(); !latest) {
+    out = error_response(request.request_id(), latest.error());
+    return reply(std::move(out));
+  }
   if (request.op_case() == pb::Request::kValidate) {
     auto fast = ctx.validate_by_identifier(r, request.validate().identifier());
     if (!fast) {
@@ -462,9 +465,7 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
       return reply(std::move(out));
     }
   }
-  auto result = r.begin_read();
-  if (result) result = run();
-  r.end_read();
+  auto result = run();
   if (!result) out = error_response(request.request_id(), result.error());
   reply(std::move(out));
 }

@@ -3,11 +3,13 @@
 namespace accrue::agent {
 
 Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& path,
-                                                          std::chrono::milliseconds interval) {
+                                                          std::chrono::milliseconds interval,
+                                                          std::function<void()> each_round) {
   auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
   if (!db) return std::unexpected(db.error());
   ACCRUE_TRY(db->exec("PRAGMA synchronous=FULL"));
-  std::unique_ptr<Checkpointer> c(new Checkpointer(std::move(*db), interval));
+  std::unique_ptr<Checkpointer> c(
+      new Checkpointer(std::move(*db), interval, std::move(each_round)));
   c->thread_ = std::thread([p = c.get()] { p->run(); });
   return c;
 }
@@ -27,6 +29,7 @@ void Checkpointer::run() {
   std::unique_lock lock(mu_);
   while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
     lock.unlock();
+    if (each_round_) each_round_();
     // PASSIVE never waits for the writer or readers; what it cannot copy now it copies next time.
     (void)db_.exec("PRAGMA wal_checkpoint(PASSIVE)");
     lock.lock();

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,18 +18,21 @@ namespace accrue::agent {
 
 class Checkpointer {
  public:
+  // `each_round` (optional) runs on the checkpointer's thread before every checkpoint.
   static Result<std::unique_ptr<Checkpointer>> start(const std::string& path,
-                                                     std::chrono::milliseconds interval);
+                                                     std::chrono::milliseconds interval,
+                                                     std::function<void()> each_round = {});
   ~Checkpointer();
   void stop();
 
  private:
-  Checkpointer(sqlite::Db db, std::chrono::milliseconds interval)
-      : db_(std::move(db)), interval_(interval) {}
+  Checkpointer(sqlite::Db db, std::chrono::milliseconds interval, std::function<void()> each_round)
+      : db_(std::move(db)), interval_(interval), each_round_(std::move(each_round)) {}
   void run();
 
   sqlite::Db db_;
   std::chrono::milliseconds interval_;
+  std::function<void()> each_round_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -2,8 +2,12 @@
 
 namespace accrue::agent {
 
-GroupCommitWriter::GroupCommitWriter(Replica writer, size_t max_queue, size_t max_group)
-    : replica_(std::move(writer)), max_queue_(max_queue), max_group_(max_group) {
+GroupCommitWriter::GroupCommitWriter(Replica writer, size_t max_queue, size_t max_group,
+                                     std::function<void()> on_commit)
+    : replica_(std::move(writer)),
+      max_queue_(max_queue),
+      max_group_(max_group),
+      on_commit_(std::move(on_commit)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -79,6 +83,7 @@ void GroupCommitWriter::commit_group(std::vector<WriteJob>& group) {
       if (r) r = std::unexpected(e);
     }
   }
+  if (commit && on_commit_) on_commit_();
   {
     std::lock_guard lock(mu_);
     ++stats_.groups;

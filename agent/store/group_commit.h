@@ -34,7 +34,9 @@ struct GroupCommitStats {
 
 class GroupCommitWriter {
  public:
-  GroupCommitWriter(Replica writer, size_t max_queue, size_t max_group);
+  // `on_commit` runs on the writer thread after each group's COMMIT and before any `done`.
+  GroupCommitWriter(Replica writer, size_t max_queue, size_t max_group,
+                    std::function<void()> on_commit = {});
   ~GroupCommitWriter();  // stop()
 
   // false when the queue is full (the caller answers "busy, retry").
@@ -50,6 +52,7 @@ class GroupCommitWriter {
   Replica replica_;
   const size_t max_queue_;
   const size_t max_group_;
+  std::function<void()> on_commit_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WriteJob> queue_;

@@ -15,17 +15,26 @@ Result<std::unique_ptr<ReaderPool>> ReaderPool::open(const std::string& path, si
 ReaderPool::Lease ReaderPool::acquire() {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return !free_.empty(); });
-  auto r = std::move(free_.back());
+  auto r = std::move(free_.back());  // the most recently used: its snapshot is likely current
   free_.pop_back();
   return Lease(this, std::move(r));
 }
 
 void ReaderPool::release(std::unique_ptr<Replica> r) {
+  if (r->in_read() && r->snapshot_generation() != generation()) r->end_read();
   {
     std::lock_guard lock(mu_);
     free_.push_back(std::move(r));
   }
   cv_.notify_one();
+}
+
+void ReaderPool::release_stale() {
+  const uint64_t now = generation();
+  std::lock_guard lock(mu_);  // readers in the free list belong to nobody else while it is held
+  for (auto& r : free_) {
+    if (r->in_read() && r->snapshot_generation() != now) r->end_read();
+  }
 }
 
 }  // namespace accrue::agent

@@ -1,7 +1,16 @@
 // A fixed set of read-only replica connections shared by the I/O threads. acquire() hands one
 // out for the duration of a read and waits when all are busy. Thread-safe.
+//
+// Snapshots outlive requests: a reader keeps its read transaction open between requests for as
+// long as nothing has been committed (see Replica::read_at), which on the validate path saves the
+// per-transaction lock and file-size system calls. The pool counts commits: whoever commits to the
+// replica calls note_commit() after the commit and before answering anyone, so a request that
+// follows an acknowledged write always reads a snapshot that contains it. An open snapshot of an
+// older state pins the WAL (a checkpoint cannot copy past it), so stale snapshots are closed when
+// a reader is returned and, for readers left idle, by release_stale() (the checkpointer calls it).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -24,6 +33,8 @@ class ReaderPool {
     }
     Replica& operator*() { return *replica_; }
     Replica* operator->() { return replica_.get(); }
+    // Makes the reader's snapshot current (reusing the open one when nothing was committed).
+    Result<void> latest() { return replica_->read_at(pool_->generation()); }
 
    private:
     ReaderPool* pool_;
@@ -32,8 +43,15 @@ class ReaderPool {
 
   Lease acquire();
 
+  // Counts one commit to the replica; call after it is durable, before acknowledging it.
+  void note_commit() { generation_.fetch_add(1, std::memory_order_release); }
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // Ends the snapshots of idle readers that no longer show the latest commit.
+  void release_stale();
+
  private:
   void release(std::unique_ptr<Replica> r);
+  std::atomic<uint64_t> generation_{1};
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Replica>> free_;

@@ -133,8 +133,22 @@ Result<void> Replica::begin_read() {
   return st.run();
 }
 
+Result<void> Replica::read_at(uint64_t generation) {
+  if (in_read()) {
+    if (generation == snapshot_generation_) return {};
+    end_read();
+  }
+  // `generation` was read before BEGIN and the snapshot starts at the first read after it, so the
+  // snapshot is never older than its label: a stale label only costs one renewal too many.
+  ACCRUE_TRY(begin_read());
+  snapshot_generation_ = generation;
+  return {};
+}
+
+bool Replica::in_read() const { return sqlite3_get_autocommit(db_.raw()) == 0; }
+
 void Replica::end_read() {
-  if (sqlite3_get_autocommit(db_.raw())) return;  // no transaction open
+  if (!in_read()) return;
   auto st = q("COMMIT");
   if (st) (void)(*st)->run();
 }

@@ -88,6 +88,14 @@ class Replica {
   // instead of one per statement. end_read() is safe to call after a failed begin.
   Result<void> begin_read();
   void end_read();
+  // Reads in a snapshot that stays open across requests for as long as nothing has been
+  // committed: `generation` counts the commits (ReaderPool). When it still equals the open
+  // snapshot's, that snapshot is the latest state and is reused, saving the lock and file-size
+  // system calls SQLite makes per read transaction; otherwise the snapshot is renewed.
+  Result<void> read_at(uint64_t generation);
+  // The generation of the open snapshot (meaningless when none is open).
+  uint64_t snapshot_generation() const { return snapshot_generation_; }
+  bool in_read() const;
 
   // Reads
   Result<std::optional<std::string>> customer_for_hash(const IdentifierHash& hash);
@@ -156,6 +164,7 @@ class Replica {
 
   sqlite::Db db_;
   std::map<const char*, sqlite::Stmt> stmts_;
+  uint64_t snapshot_generation_ = 0;
 };
 
 }  // namespace accrue::agent

@@ -139,6 +139,30 @@ TEST_P(AgentApiTest, AccrualIsIdempotentAndConflictsOnADifferentBasket) {
   EXPECT_TRUE(call(req, "till-2").has_accrue());
 }
 
+// Readers keep their snapshot open between requests while nothing is committed; an acknowledged
+// accrual must still show in the very next validate, on any connection and any reader.
+TEST_P(AgentApiTest, ValidateRightAfterAnAccrualSeesIt) {
+  for (int round = 0; round < 10; ++round) {
+    const int64_t m = member(300 + round);
+    pb::Request v;
+    *v.mutable_validate()->mutable_identifier() = card(m);
+    pb::ValidateResult before;
+    for (int warm = 0; warm < 8; ++warm) before = call(v).validate();  // every reader, warm
+    pb::Request req;
+    auto* a = req.mutable_accrue();
+    *a->mutable_identifier() = card(m);
+    a->set_pos_tx_id(tx("seen-" + std::to_string(round)));
+    *a->mutable_basket() = basket();
+    auto acc = call(req);
+    ASSERT_TRUE(acc.has_accrue()) << acc.DebugString();
+    ASSERT_GT(acc.accrue().points_earned(), 0);
+    auto after = call(v).validate();
+    EXPECT_EQ(after.available_points() + after.pending_points(),
+              before.available_points() + before.pending_points() + acc.accrue().points_earned())
+        << "round " << round;
+  }
+}
+
 TEST_P(AgentApiTest, UnknownIdentifierAccruesProvisionallyUntilEnrolment) {
   pb::Request acc;
   auto* a = acc.mutable_accrue();

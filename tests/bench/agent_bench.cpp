@@ -5,6 +5,7 @@
 //      vs raw one-row-per-transaction inserts with synchronous=FULL on the same disk;
 //   3. the agent's resident memory with N members.
 // Usage: agent_bench [--customers N] [--seconds S] [--clients C] [--tills T]
+//                    [--only validate|accrue]
 // Not a test: it never fails on speed. All traffic stays on this machine (a unix socket).
 #include <signal.h>
 #include <sqlite3.h>
@@ -40,6 +41,7 @@ struct Args {
   double seconds = 10;
   int clients = 32;
   int tills = 16;
+  std::string only;  // "validate" or "accrue": run one phase (for profiling)
 };
 
 // Latencies in microseconds; percentiles by sorting (a run holds at most a few million).
@@ -306,9 +308,13 @@ int main(int argc, char** argv) {
       a.clients = std::stoi(argv[i + 1]);
     else if (k == "--tills")
       a.tills = std::stoi(argv[i + 1]);
+    else if (k == "--only" &&
+             (std::string(argv[i + 1]) == "validate" || std::string(argv[i + 1]) == "accrue"))
+      a.only = argv[i + 1];
     else {
       std::fprintf(stderr,
-                   "usage: agent_bench [--customers N] [--seconds S] [--clients C] [--tills T]\n");
+                   "usage: agent_bench [--customers N] [--seconds S] [--clients C] [--tills T] "
+                   "[--only validate|accrue]\n");
       return 64;
     }
   }
@@ -328,32 +334,37 @@ int main(int argc, char** argv) {
       "accrue agent benchmark: %lld members (seeded in %.1f s), %.0f s per phase, %u cores\n\n",
       static_cast<long long>(a.customers), seed_s, a.seconds, std::thread::hardware_concurrency());
 
-  double raw1 = raw_lookups_per_s(agent.db_path(), a.customers, 1, std::min(a.seconds, 3.0));
-  double raw2 = raw_lookups_per_s(agent.db_path(), a.customers, 2, std::min(a.seconds, 3.0));
-  auto v = drive(agent.socket(), a.clients, a.seconds, a.customers, false);
-  std::printf("validate, %d connections over the unix socket (closed loop, 2 load threads)\n",
-              a.clients);
-  std::printf(
-      "  agent             %10.0f req/s   p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %lld\n",
-      v.per_s, v.hist.percentile(50), v.hist.percentile(99), v.hist.percentile(99.9),
-      static_cast<long long>(v.errors));
-  std::printf(
-      "  ceiling: raw SQLite prepared lookups (hash -> member), 1 thread %10.0f/s, 2 threads "
-      "%10.0f/s\n",
-      raw1, raw2);
-  std::printf("  agent / ceiling (2 threads): %.0f%%   (target >= 40%%, p99 <= 1 ms)\n\n",
-              100.0 * v.per_s / raw2);
+  if (a.only != "accrue") {
+    double raw1 = raw_lookups_per_s(agent.db_path(), a.customers, 1, std::min(a.seconds, 3.0));
+    double raw2 = raw_lookups_per_s(agent.db_path(), a.customers, 2, std::min(a.seconds, 3.0));
+    auto v = drive(agent.socket(), a.clients, a.seconds, a.customers, false);
+    std::printf("validate, %d connections over the unix socket (closed loop, 2 load threads)\n",
+                a.clients);
+    std::printf(
+        "  agent             %10.0f req/s   p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %lld\n",
+        v.per_s, v.hist.percentile(50), v.hist.percentile(99), v.hist.percentile(99.9),
+        static_cast<long long>(v.errors));
+    std::printf(
+        "  ceiling: raw SQLite prepared lookups (hash -> member), 1 thread %10.0f/s, 2 threads "
+        "%10.0f/s\n",
+        raw1, raw2);
+    std::printf("  agent / ceiling (2 threads): %.0f%%   (target >= 40%%, p99 <= 1 ms)\n\n",
+                100.0 * v.per_s / raw2);
+  }
 
-  double raw_full = raw_full_txn_per_s(agent.dir(), std::min(a.seconds, 3.0));
-  auto w = drive(agent.socket(), a.tills, a.seconds, a.customers, true);
-  std::printf(
-      "durable accruals, %d tills, one sale in flight each (WAL, synchronous=FULL, group commit)\n",
-      a.tills);
-  std::printf("  agent             %10.0f accruals/s   p50 %.3f ms  p99 %.3f ms  errors %lld\n",
-              w.per_s, w.hist.percentile(50), w.hist.percentile(99),
-              static_cast<long long>(w.errors));
-  std::printf("  ceiling: raw one-row transactions, synchronous=FULL  %10.0f txn/s\n", raw_full);
-  std::printf("  agent / ceiling: %.1fx   (target >= 5x, p99 <= 20 ms)\n\n", w.per_s / raw_full);
+  if (a.only != "validate") {
+    double raw_full = raw_full_txn_per_s(agent.dir(), std::min(a.seconds, 3.0));
+    auto w = drive(agent.socket(), a.tills, a.seconds, a.customers, true);
+    std::printf(
+        "durable accruals, %d tills, one sale in flight each (WAL, synchronous=FULL, group "
+        "commit)\n",
+        a.tills);
+    std::printf("  agent             %10.0f accruals/s   p50 %.3f ms  p99 %.3f ms  errors %lld\n",
+                w.per_s, w.hist.percentile(50), w.hist.percentile(99),
+                static_cast<long long>(w.errors));
+    std::printf("  ceiling: raw one-row transactions, synchronous=FULL  %10.0f txn/s\n", raw_full);
+    std::printf("  agent / ceiling: %.1fx   (target >= 5x, p99 <= 20 ms)\n\n", w.per_s / raw_full);
+  }
 
   if (pid > 0) {
     std::printf(
