@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "agent/core/agent.h"
-#include "agent/core/log.h"
+#include "common/sys/log.h"
 #include "agent/store/seed.h"
 #include "common/wire/loyalty_codec.h"
 

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/core/log.h"
+#include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::agent {

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "accrue/sync/v1/sync.pb.h"
-#include "agent/core/log.h"
+#include "common/sys/log.h"
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/engine/events.h"

@@ -1,11 +1,11 @@
-#include "agent/core/log.h"
+#include "common/sys/log.h"
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 
-namespace accrue::agent {
+namespace accrue {
 namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
@@ -68,4 +68,4 @@ void log(LogLevel level, std::string_view event,
   std::fflush(stderr);
 }
 
-}  // namespace accrue::agent
+}  // namespace accrue

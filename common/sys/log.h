@@ -8,7 +8,7 @@
 #include <string_view>
 #include <utility>
 
-namespace accrue::agent {
+namespace accrue {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
@@ -17,4 +17,4 @@ bool parse_log_level(std::string_view name, LogLevel& out);
 void log(LogLevel level, std::string_view event,
          std::initializer_list<std::pair<std::string_view, std::string>> fields = {});
 
-}  // namespace accrue::agent
+}  // namespace accrue

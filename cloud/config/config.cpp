@@ -1,0 +1,258 @@
+#include "cloud/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <variant>
+
+extern char** environ;
+
+namespace accrue::cloud {
+namespace {
+
+struct UInt {
+  uint64_t CloudConfig::*field;
+  uint64_t min, max;
+};
+struct Str {
+  std::string CloudConfig::*field;
+};
+struct Bool {
+  bool CloudConfig::*field;
+};
+
+struct Key {
+  const char* name;
+  std::variant<UInt, Str, Bool> target;
+  const char* help;
+};
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+const std::vector<Key>& keys() {
+  static const std::vector<Key> k = {
+      {"server.listen_address", Str{&CloudConfig::listen_address},
+       "IP address to listen on (0.0.0.0 in a pod, 127.0.0.1 for local use)"},
+      {"server.port", UInt{&CloudConfig::port, 0, 65535}, "TCP port; 0 picks a free one"},
+      {"server.io_threads", UInt{&CloudConfig::io_threads, 1, 64}, "threads serving sockets"},
+      {"server.workers", UInt{&CloudConfig::workers, 1, 1024},
+       "threads running handlers (they wait on PostgreSQL and Redis)"},
+      {"server.max_connections", UInt{&CloudConfig::max_connections, 1, 1'000'000},
+       "open connections beyond this are closed at accept"},
+      {"server.max_in_flight", UInt{&CloudConfig::max_in_flight, 1, 1'000'000},
+       "requests queued for or running in the workers; beyond: 503 + Retry-After"},
+      {"server.header_limit_bytes", UInt{&CloudConfig::header_limit_bytes, 1024, kMiB},
+       "largest request header block (431 beyond)"},
+      {"server.body_limit_bytes", UInt{&CloudConfig::body_limit_bytes, 1024, 256 * kMiB},
+       "largest request body (413 beyond)"},
+      {"server.read_timeout_ms", UInt{&CloudConfig::read_timeout_ms, 100, 3'600'000},
+       "deadline for reading a request"},
+      {"server.idle_timeout_ms", UInt{&CloudConfig::idle_timeout_ms, 100, 3'600'000},
+       "keep-alive: how long an idle connection waits for its next request"},
+      {"server.write_timeout_ms", UInt{&CloudConfig::write_timeout_ms, 100, 3'600'000},
+       "deadline for writing a response"},
+      {"server.drain_grace_ms", UInt{&CloudConfig::drain_grace_ms, 0, 3'600'000},
+       "on SIGTERM: how long in-flight requests may take to finish"},
+      {"server.access_log", Bool{&CloudConfig::access_log}, "one log line per request"},
+      {"postgres.dsn", Str{&CloudConfig::pg_dsn},
+       "libpq connection string or URI of the system of record (required)"},
+      {"postgres.pool_size", UInt{&CloudConfig::pg_pool_size, 1, 1000},
+       "most connections this replica opens"},
+      {"postgres.acquire_timeout_ms", UInt{&CloudConfig::pg_acquire_timeout_ms, 1, 60'000},
+       "how long a request waits for a free connection before 503"},
+      {"postgres.connect_timeout_s", UInt{&CloudConfig::pg_connect_timeout_s, 1, 300},
+       "deadline for opening a connection"},
+      {"postgres.migrate_at_start", Bool{&CloudConfig::migrate_at_start},
+       "apply pending migrations when serving starts (safe with many replicas)"},
+      {"sync.max_batch_events", UInt{&CloudConfig::max_batch_events, 1, 100'000},
+       "most events one upload batch may carry"},
+      {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
+  };
+  return k;
+}
+
+const Key* find_key(std::string_view name) {
+  for (const auto& k : keys()) {
+    if (name == k.name) return &k;
+  }
+  return nullptr;
+}
+
+Error bad(std::string_view key, std::string_view source, std::string_view why) {
+  return {ErrorCode::kInvalidArgument,
+          std::string(key) + " (" + std::string(source) + "): " + std::string(why)};
+}
+
+// Sets `key` from text (environment and --set).
+Result<void> set_from_text(CloudConfig& c, const Key& k, std::string_view v,
+                           std::string_view source) {
+  return std::visit(
+      [&](const auto& t) -> Result<void> {
+        using T = std::decay_t<decltype(t)>;
+        if constexpr (std::is_same_v<T, Str>) {
+          c.*t.field = std::string(v);
+        } else if constexpr (std::is_same_v<T, Bool>) {
+          if (v == "true" || v == "1") {
+            c.*t.field = true;
+          } else if (v == "false" || v == "0") {
+            c.*t.field = false;
+          } else {
+            return std::unexpected(bad(k.name, source, "expected true or false"));
+          }
+        } else {
+          uint64_t n = 0;
+          auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+          if (ec != std::errc() || p != v.data() + v.size() || n < t.min || n > t.max) {
+            return std::unexpected(bad(k.name, source,
+                                       "expected a whole number from " + std::to_string(t.min) +
+                                           " to " + std::to_string(t.max)));
+          }
+          c.*t.field = n;
+        }
+        return {};
+      },
+      k.target);
+}
+
+Result<void> set_from_toml(CloudConfig& c, const Key& k, const toml::node& n,
+                           std::string_view source) {
+  return std::visit(
+      [&](const auto& t) -> Result<void> {
+        using T = std::decay_t<decltype(t)>;
+        if constexpr (std::is_same_v<T, Str>) {
+          auto s = n.value<std::string>();
+          if (!n.is_string() || !s)
+            return std::unexpected(bad(k.name, source, "expected a string"));
+          c.*t.field = *s;
+        } else if constexpr (std::is_same_v<T, Bool>) {
+          if (!n.is_boolean())
+            return std::unexpected(bad(k.name, source, "expected true or false"));
+          c.*t.field = *n.value<bool>();
+        } else {
+          auto i = n.value<int64_t>();
+          if (!n.is_integer() || !i || *i < 0 || static_cast<uint64_t>(*i) < t.min ||
+              static_cast<uint64_t>(*i) > t.max) {
+            return std::unexpected(bad(k.name, source,
+                                       "expected a whole number from " + std::to_string(t.min) +
+                                           " to " + std::to_string(t.max)));
+          }
+          c.*t.field = static_cast<uint64_t>(*i);
+        }
+        return {};
+      },
+      k.target);
+}
+
+std::string env_name(std::string_view key) {
+  std::string e = "ACCRUE_";
+  for (char ch : key) e += ch == '.' ? '_' : static_cast<char>(std::toupper(ch));
+  return e;
+}
+
+Result<void> validate(const CloudConfig& c) {
+  if (c.pg_dsn.empty()) {
+    return std::unexpected(bad("postgres.dsn", "required",
+                               "not set: give it in the file, as ACCRUE_POSTGRES_DSN or with "
+                               "--set postgres.dsn=..."));
+  }
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    return std::unexpected(bad("log.level", "value", "expected debug, info, warn or error"));
+  }
+  if (c.listen_address.empty()) {
+    return std::unexpected(bad("server.listen_address", "value", "must not be empty"));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string describe_config_keys() {
+  CloudConfig d;
+  std::string out;
+  for (const auto& k : keys()) {
+    std::string def = std::visit(
+        [&](const auto& t) -> std::string {
+          using T = std::decay_t<decltype(t)>;
+          if constexpr (std::is_same_v<T, Str>) {
+            return "\"" + d.*t.field + "\"";
+          } else if constexpr (std::is_same_v<T, Bool>) {
+            return d.*t.field ? "true" : "false";
+          } else {
+            return std::to_string(d.*t.field);
+          }
+        },
+        k.target);
+    out += "  " + std::string(k.name) + " = " + def + "\n      " + k.help + "  [env " +
+           env_name(k.name) + "]\n";
+  }
+  return out;
+}
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv = *e;
+    if (!kv.starts_with("ACCRUE_")) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+Result<CloudConfig> load_cloud_config(const std::optional<std::string>& file,
+                                      const Environment& env,
+                                      const std::vector<std::string>& overrides) {
+  CloudConfig c;
+  if (file) {
+    std::ifstream in(*file);
+    if (!in) return fail(ErrorCode::kNotFound, "cannot read the configuration file " + *file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    toml::table t;
+    try {
+      t = toml::parse(ss.str(), *file);
+    } catch (const toml::parse_error& e) {
+      return fail(ErrorCode::kInvalidArgument, *file + ":" + std::to_string(e.source().begin.line) +
+                                                   ": " + std::string(e.description()));
+    }
+    for (const auto& [section, node] : t) {
+      const toml::table* st = node.as_table();
+      if (!st) {
+        return std::unexpected(bad(section.str(), *file,
+                                   "unknown key (settings live in sections "
+                                   "such as [server] and [postgres])"));
+      }
+      for (const auto& [key, value] : *st) {
+        std::string name = std::string(section.str()) + "." + std::string(key.str());
+        const Key* k = find_key(name);
+        if (!k) return std::unexpected(bad(name, *file, "unknown key"));
+        ACCRUE_TRY(set_from_toml(c, *k, value, *file));
+      }
+    }
+  }
+  for (const auto& [name, value] : env) {
+    // Only ACCRUE_<SECTION>_<KEY> names that belong to a key; other ACCRUE_ variables (the test
+    // helpers' for instance) are not ours to judge.
+    for (const auto& k : keys()) {
+      if (env_name(k.name) == name) ACCRUE_TRY(set_from_text(c, k, value, "environment " + name));
+    }
+  }
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos) {
+      return std::unexpected(bad(o, "--set", "expected key=value"));
+    }
+    std::string name = o.substr(0, eq);
+    const Key* k = find_key(name);
+    if (!k) return std::unexpected(bad(name, "--set", "unknown key"));
+    ACCRUE_TRY(set_from_text(c, *k, std::string_view(o).substr(eq + 1), "--set"));
+  }
+  ACCRUE_TRY(validate(c));
+  return c;
+}
+
+}  // namespace accrue::cloud

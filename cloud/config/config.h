@@ -1,0 +1,56 @@
+// accrue-cloud's configuration. Every key has one name ("section.key"), one type, one range and
+// one line of help; it can be set in the TOML file, overridden by the environment
+// (ACCRUE_SECTION_KEY, for Kubernetes) and then by `--set section.key=value` on the command line.
+// Unknown keys and bad values are errors naming the key and where it came from.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace accrue::cloud {
+
+struct CloudConfig {
+  // [server]
+  std::string listen_address = "0.0.0.0";
+  uint64_t port = 8080;
+  uint64_t io_threads = 2;
+  uint64_t workers = 32;
+  uint64_t max_connections = 10000;
+  uint64_t max_in_flight = 4096;
+  uint64_t header_limit_bytes = 16 * 1024;
+  uint64_t body_limit_bytes = 8 * 1024 * 1024;
+  uint64_t read_timeout_ms = 30'000;
+  uint64_t idle_timeout_ms = 75'000;
+  uint64_t write_timeout_ms = 30'000;
+  uint64_t drain_grace_ms = 20'000;
+  bool access_log = true;
+  // [postgres]
+  std::string pg_dsn;
+  uint64_t pg_pool_size = 16;
+  uint64_t pg_acquire_timeout_ms = 2000;
+  uint64_t pg_connect_timeout_s = 5;
+  bool migrate_at_start = false;
+  // [sync]
+  uint64_t max_batch_events = 2000;
+  // [log]
+  std::string log_level = "info";
+};
+
+// The documentation of every key, for --help: "key (type, default): help".
+std::string describe_config_keys();
+
+using Environment = std::map<std::string, std::string>;
+Environment process_environment();
+
+// file (optional) -> environment -> overrides ("key=value"), then validated.
+// Errors: kNotFound (no such file), kInvalidArgument naming the key and its source.
+Result<CloudConfig> load_cloud_config(const std::optional<std::string>& file,
+                                      const Environment& env,
+                                      const std::vector<std::string>& overrides);
+
+}  // namespace accrue::cloud

@@ -1,0 +1,59 @@
+#include "cloud/core/programs.h"
+
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::cloud {
+
+Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::get(pg::Connection& c,
+                                                                    const std::string& program_id,
+                                                                    uint32_t version) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cache_.find({program_id, version}); it != cache_.end()) return it->second;
+  }
+  const std::string v = std::to_string(version);
+  auto r = c.query("SELECT body::text FROM program_version WHERE program_id = $1 AND version = $2",
+                   {pg::Param::text(program_id), pg::Param::text(v)});
+  if (!r) return std::unexpected(r.error());
+  if (r->rows() == 0) {
+    return fail(ErrorCode::kNotFound,
+                "program " + program_id + " version " + v + " has not been published");
+  }
+  auto program = wire::program_from_json(r->text(0, 0));
+  if (!program) {
+    return fail(ErrorCode::kDataLoss,
+                "program " + program_id + " version " + v +
+                    " in the database does not validate: " + program.error().message);
+  }
+  auto zone = zones_.load(program->time_zone);
+  if (!zone) return std::unexpected(zone.error());
+  auto p = std::make_shared<const PublishedProgram>(std::move(*program), std::move(*zone));
+  std::lock_guard lock(mu_);
+  return cache_.try_emplace({program_id, version}, std::move(p)).first->second;
+}
+
+Result<Program> ProgramCatalog::publish(pg::Connection& c, std::string_view json) {
+  auto program = wire::program_from_json(json);
+  if (!program) return std::unexpected(program.error());
+  const std::string canonical = wire::program_to_json(*program);
+  const std::string v = std::to_string(program->version);
+  auto r = c.query(
+      "INSERT INTO program_version (program_id, version, body) VALUES ($1, $2, $3::jsonb) "
+      "ON CONFLICT (program_id, version) DO NOTHING",
+      {pg::Param::text(program->program_id), pg::Param::text(v), pg::Param::text(canonical)});
+  if (!r) return std::unexpected(r.error());
+  if (r->affected() == 0) {
+    auto same = c.query(
+        "SELECT body = $3::jsonb FROM program_version WHERE program_id = $1 AND version = $2",
+        {pg::Param::text(program->program_id), pg::Param::text(v), pg::Param::text(canonical)});
+    if (!same) return std::unexpected(same.error());
+    if (same->rows() == 0 || !same->boolean(0, 0)) {
+      return fail(ErrorCode::kConflict, "program " + program->program_id + " version " + v +
+                                            " is already published with different rules; "
+                                            "publish a new version instead");
+    }
+  }
+  return std::move(*program);
+}
+
+}  // namespace accrue::cloud

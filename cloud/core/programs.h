@@ -1,0 +1,38 @@
+// Published programme versions, read from PostgreSQL and kept in memory: a version never changes
+// once published, so an entry never goes stale. Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "cloud/pg/pg.h"
+#include "common/program.h"
+#include "common/time_zone.h"
+
+namespace accrue::cloud {
+
+struct PublishedProgram {
+  Program program;
+  TimeZone zone;
+};
+
+class ProgramCatalog {
+ public:
+  explicit ProgramCatalog(TimeZoneSource& zones) : zones_(zones) {}
+
+  // kNotFound when that version was never published.
+  Result<std::shared_ptr<const PublishedProgram>> get(pg::Connection& c,
+                                                      const std::string& program_id,
+                                                      uint32_t version);
+  // Validates the programme JSON and stores it as (program_id, version). Publishing the same
+  // version again with the same body is a no-op; with another body it is kConflict.
+  static Result<Program> publish(pg::Connection& c, std::string_view json);
+
+ private:
+  TimeZoneSource& zones_;
+  std::mutex mu_;
+  std::map<std::pair<std::string, uint32_t>, std::shared_ptr<const PublishedProgram>> cache_;
+};
+
+}  // namespace accrue::cloud

@@ -1,0 +1,373 @@
+#include "cloud/http/server.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <list>
+#include <optional>
+#include <random>
+
+#include "common/sys/log.h"
+
+namespace accrue::cloud::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class Session;
+
+struct Server::Shared {
+  const ServerOptions& options;
+  const Router& router;
+  asio::thread_pool& workers;
+  const std::atomic<bool>& draining;
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> shed{0};
+  std::mutex mu;
+  std::list<std::weak_ptr<Session>> sessions;  // for closing idle ones on drain
+};
+
+namespace {
+
+std::string make_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  uint64_t v = rng();
+  for (auto& c : id) {
+    c = kHex[v & 15];
+    v >>= 4;
+  }
+  return id;
+}
+
+// A caller's X-Request-Id is kept when it is short and printable (it goes into logs).
+bool acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c <= ' ' || c > '~' || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  ~Session() { shared_->connections.fetch_sub(1); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+  // On drain: a connection waiting for its next request is closed now; a busy one closes after
+  // its response (keep-alive is turned off then).
+  void close_if_idle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void read() {
+    const auto& o = shared_->options;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(o.header_limit));
+    parser_->body_limit(o.body_limit);
+    stream_.expires_after(served_ == 0 ? o.read_timeout : o.idle_timeout);
+    busy_ = false;
+    beast::http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    namespace h = beast::http;
+    if (ec == h::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof || ec == asio::error::bad_descriptor) {
+      return close();
+    }
+    busy_ = true;
+    started_ = Clock::now();
+    if (ec) {
+      // Broken framing: answer once, then close (the stream position is lost).
+      Request dummy;
+      dummy.version(11);
+      dummy.keep_alive(false);
+      RequestContext ctx;
+      ctx.request_id = make_request_id();
+      bhttp::status st = bhttp::status::bad_request;
+      std::string detail = "malformed HTTP request: " + ec.message();
+      if (ec == h::error::body_limit) {
+        st = bhttp::status::payload_too_large;
+        detail =
+            "the request body exceeds " + std::to_string(shared_->options.body_limit) + " bytes";
+      } else if (ec == h::error::header_limit) {
+        st = bhttp::status::request_header_fields_too_large;
+        detail = "the request headers exceed " + std::to_string(shared_->options.header_limit) +
+                 " bytes";
+      }
+      Response res = problem(dummy, ctx, st, detail);
+      res.keep_alive(false);
+      shared_->router.unmatched().record(static_cast<unsigned>(res.result_int()),
+                                         std::chrono::microseconds(0));
+      return write(std::move(res), "-", ctx.request_id);
+    }
+    request_ = parser_->release();
+    dispatch();
+  }
+
+  void dispatch() {
+    auto ctx = std::make_shared<RequestContext>();
+    auto rid = request_["X-Request-Id"];
+    ctx->request_id = acceptable_request_id(rid) ? std::string(rid) : make_request_id();
+    auto m = shared_->router.match(request_.method(), request_.target());
+    if (!m.route) {
+      Response res =
+          m.method_not_allowed
+              ? problem(request_, *ctx, bhttp::status::method_not_allowed,
+                        "this resource does not support " + std::string(request_.method_string()))
+              : problem(request_, *ctx, bhttp::status::not_found,
+                        "no such resource: " + std::string(path_of(request_.target())));
+      shared_->router.unmatched().record(static_cast<unsigned>(res.result_int()), elapsed());
+      return write(std::move(res), "-", ctx->request_id);
+    }
+    ctx->route = m.route->name;
+    ctx->params = std::move(m.params);
+    if (shared_->in_flight.fetch_add(1) >= shared_->options.max_in_flight) {
+      shared_->in_flight.fetch_sub(1);
+      shared_->shed.fetch_add(1);
+      Response res = problem(request_, *ctx, bhttp::status::service_unavailable,
+                             "the server is at capacity; retry shortly");
+      m.route->stats->record(503, elapsed());
+      return write(std::move(res), m.route->name, ctx->request_id);
+    }
+    const Route* route = m.route;
+    asio::post(shared_->workers, [self = shared_from_this(), route, ctx] {
+      Response res;
+      try {
+        res = route->handler(self->request_, *ctx);
+      } catch (const std::exception& e) {
+        log(LogLevel::kError, "handler_exception",
+            {{"route", route->name}, {"request_id", ctx->request_id}, {"what", e.what()}});
+        res = problem(self->request_, *ctx, bhttp::status::internal_server_error,
+                      "internal error; the request id is in the server log");
+      }
+      self->shared_->in_flight.fetch_sub(1);
+      route->stats->record(static_cast<unsigned>(res.result_int()), self->elapsed());
+      asio::post(self->stream_.get_executor(),
+                 [self, res = std::move(res), name = route->name, rid = ctx->request_id]() mutable {
+                   self->write(std::move(res), name, rid);
+                 });
+    });
+  }
+
+  std::chrono::microseconds elapsed() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
+  }
+
+  void write(Response res, std::string route, std::string request_id) {
+    res.set("X-Request-Id", request_id);
+    if (shared_->draining.load()) res.keep_alive(false);
+    if (shared_->options.access_log) {
+      log(LogLevel::kInfo, "request",
+          {{"method", std::string(request_.method_string())},
+           {"route", std::move(route)},
+           {"status", std::to_string(res.result_int())},
+           {"us", std::to_string(elapsed().count())},
+           {"request_id", std::move(request_id)}});
+    }
+    response_ = std::make_unique<Response>(std::move(res));
+    stream_.expires_after(shared_->options.write_timeout);
+    beast::http::async_write(
+        stream_, *response_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+  }
+
+  void on_write(beast::error_code ec) {
+    bool keep = !ec && response_->keep_alive();
+    response_.reset();
+    request_ = {};
+    ++served_;
+    if (!keep) return close();
+    read();
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Server::Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  Request request_;
+  std::unique_ptr<Response> response_;
+  Clock::time_point started_;
+  uint64_t served_ = 0;
+  bool busy_ = false;
+};
+
+Server::Server(ServerOptions options, const Router& router)
+    : options_(std::move(options)),
+      router_(router),
+      workers_(options_.workers),
+      acceptor_(asio::make_strand(ioc_)) {
+  shared_ = std::make_shared<Shared>(options_, router_, workers_, draining_);
+}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::start() {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(options_.address, ec);
+  if (ec) return fail(ErrorCode::kInvalidArgument, "bad listen address: " + options_.address);
+  tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return fail(ErrorCode::kUnavailable, "cannot listen on " + options_.address + ":" +
+                                             std::to_string(options_.port) + ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  accept();
+  for (size_t i = 0; i < std::max<size_t>(1, options_.io_threads); ++i) {
+    threads_.emplace_back([this] { ioc_.run(); });
+  }
+  return {};
+}
+
+void Server::accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      // Out of descriptors and the like: keep accepting after the others have had a chance.
+      return accept();
+    }
+    shared_->accepted.fetch_add(1);
+    if (shared_->connections.load() >= options_.max_connections || draining_.load()) {
+      shared_->refused.fetch_add(1);
+      beast::error_code ignore;
+      s.close(ignore);
+      return accept();
+    }
+    s.set_option(tcp::no_delay(true));
+    shared_->connections.fetch_add(1);
+    auto session = std::make_shared<Session>(std::move(s), shared_);
+    {
+      std::lock_guard lock(shared_->mu);
+      // Forget finished sessions as we go so the list stays as long as the open connections.
+      std::erase_if(shared_->sessions, [](const auto& w) { return w.expired(); });
+      shared_->sessions.push_back(session);
+    }
+    session->start();
+    accept();
+  });
+}
+
+void Server::drain(std::chrono::milliseconds grace) {
+  if (draining_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  auto deadline = Clock::now() + grace;
+  // Idle connections close now; busy ones close after their response.
+  for (;;) {
+    std::vector<std::shared_ptr<Session>> alive;
+    {
+      std::lock_guard lock(shared_->mu);
+      for (auto& w : shared_->sessions) {
+        if (auto s = w.lock()) alive.push_back(std::move(s));
+      }
+    }
+    for (auto& s : alive) s->close_if_idle();
+    alive.clear();
+    if (shared_->connections.load() == 0 || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void Server::stop() {
+  if (stopped_.exchange(true)) return;
+  draining_ = true;
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.join();
+}
+
+ServerStats Server::stats() const {
+  return {shared_->connections.load(), shared_->in_flight.load(), shared_->accepted.load(),
+          shared_->refused.load(), shared_->shed.load()};
+}
+
+void Server::render_metrics(std::string& out) const {
+  metric_header(out, "accrue_http_requests_total", "counter",
+                "HTTP requests answered, by route and status class");
+  auto cls_label = [](size_t c) { return std::to_string(c) + "xx"; };
+  auto each_route = [&](auto&& fn) {
+    for (const auto& r : router_.routes()) fn(r->name, *r->stats);
+    fn(std::string("unmatched"), router_.unmatched());
+  };
+  each_route([&](const std::string& name, const RouteStats& s) {
+    for (size_t c = 1; c < s.by_class.size(); ++c) {
+      auto v = s.by_class[c].load(std::memory_order_relaxed);
+      if (v == 0) continue;
+      metric_sample(out, "accrue_http_requests_total",
+                    "route=\"" + name + "\",code=\"" + cls_label(c) + "\"", static_cast<double>(v));
+    }
+  });
+  metric_header(out, "accrue_http_request_duration_seconds", "histogram",
+                "Time from a request's arrival to its response, by route");
+  each_route([&](const std::string& name, const RouteStats& s) {
+    uint64_t cum = 0;
+    for (size_t i = 0; i < s.buckets.size(); ++i) {
+      cum += s.buckets[i].load(std::memory_order_relaxed);
+      char le[32];
+      if (i < kLatencyBuckets.size()) {
+        std::snprintf(le, sizeof le, "%g", kLatencyBuckets[i]);
+      } else {
+        std::snprintf(le, sizeof le, "+Inf");
+      }
+      metric_sample(out, "accrue_http_request_duration_seconds_bucket",
+                    "route=\"" + name + "\",le=\"" + le + "\"", static_cast<double>(cum));
+    }
+    metric_sample(out, "accrue_http_request_duration_seconds_sum", "route=\"" + name + "\"",
+                  static_cast<double>(s.sum_us.load()) / 1e6);
+    metric_sample(out, "accrue_http_request_duration_seconds_count", "route=\"" + name + "\"",
+                  static_cast<double>(s.count.load()));
+  });
+  auto st = stats();
+  metric_header(out, "accrue_http_in_flight_requests", "gauge", "Requests in the workers now");
+  metric_sample(out, "accrue_http_in_flight_requests", "", static_cast<double>(st.in_flight));
+  metric_header(out, "accrue_http_open_connections", "gauge", "Open client connections");
+  metric_sample(out, "accrue_http_open_connections", "", static_cast<double>(st.connections));
+  metric_header(out, "accrue_http_shed_requests_total", "counter",
+                "Requests answered 503 because the workers were at capacity");
+  metric_sample(out, "accrue_http_shed_requests_total", "", static_cast<double>(st.shed));
+  metric_header(out, "accrue_http_refused_connections_total", "counter",
+                "Connections closed at accept because of the connection cap or a drain");
+  metric_sample(out, "accrue_http_refused_connections_total", "",
+                static_cast<double>(st.refused_connections));
+}
+
+}  // namespace accrue::cloud::http

@@ -1,0 +1,64 @@
+// Applies an agent's batch of events to the system of record, exactly once per event.
+//
+// One PostgreSQL transaction per batch, a fixed number of statements whatever its size:
+//  1. the agent's row is locked (FOR UPDATE): batches of one agent apply one after another, so a
+//     batch posted ten times at once applies once and the others see duplicates;
+//  2. events already in the ledger (event_id is its primary key) answer `duplicate`;
+//  3. new events are recomputed with the programme version they name (the domain core's engine,
+//     the same code the store ran); a difference is kept in ledger.agent_points and the cloud's
+//     figure wins;
+//  4. ledger rows, balances, lots, receipts and change-feed rows are written with set-based
+//     statements (jsonb_to_recordset), balances locked in customer order.
+// One bad event never fails the batch: it is answered `rejected` with a code and skipped. Only a
+// database failure fails the whole batch (kUnavailable: the agent retries the same bytes).
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "accrue/sync/v1/sync.pb.h"
+#include "cloud/core/programs.h"
+#include "cloud/pg/pool.h"
+#include "common/uuid.h"
+
+namespace accrue::cloud {
+
+struct IngestCounters {
+  std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> duplicate{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> mismatched{0};  // the store's points differed from the cloud's
+  std::atomic<uint64_t> seq_gaps{0};
+};
+
+class Ingest {
+ public:
+  Ingest(pg::Pool& pool, ProgramCatalog& programs, const Clock& clock, Random& random,
+         size_t max_batch_events)
+      : pool_(pool),
+        programs_(programs),
+        clock_(clock),
+        ids_(clock, random),
+        max_batch_events_(max_batch_events) {}
+
+  // `store_id` is the authenticated caller; the batch must be its own (kPermissionDenied).
+  // kInvalidArgument for a batch that is malformed as a whole (no agent, too many events).
+  Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
+                                           std::string_view store_id);
+
+  const IngestCounters& counters() const { return counters_; }
+
+ private:
+  Uuid next_id();
+
+  pg::Pool& pool_;
+  ProgramCatalog& programs_;
+  const Clock& clock_;
+  std::mutex ids_mu_;
+  UuidV7Generator ids_;
+  size_t max_batch_events_;
+  IngestCounters counters_;
+};
+
+}  // namespace accrue::cloud
