@@ -1,5 +1,7 @@
 #include "agent/config/config.h"
 
+#include "common/sys/system.h"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -166,25 +168,7 @@ Result<void> validate_config(const AgentConfig& c) {
 }
 
 Result<std::vector<uint8_t>> read_program_key(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(ErrorCode::kNotFound, "program key: cannot open " + path);
-  std::string data((std::istreambuf_iterator<char>(in)), {});
-  while (!data.empty() && (data.back() == '\n' || data.back() == '\r' || data.back() == ' '))
-    data.pop_back();
-  bool hex = data.size() >= 64 && data.size() % 2 == 0 &&
-             data.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
-  std::vector<uint8_t> key;
-  if (hex) {
-    for (size_t i = 0; i < data.size(); i += 2) {
-      key.push_back(static_cast<uint8_t>(std::stoul(data.substr(i, 2), nullptr, 16)));
-    }
-  } else {
-    key.assign(data.begin(), data.end());
-  }
-  if (key.size() < 32) {
-    return fail(ErrorCode::kInvalidArgument, "program key: " + path + " holds fewer than 32 bytes");
-  }
-  return key;
+  return read_key_file(path, "program key");
 }
 
 }  // namespace accrue::agent

@@ -68,6 +68,10 @@ const std::vector<Key>& keys() {
        "apply pending migrations when serving starts (safe with many replicas)"},
       {"sync.max_batch_events", UInt{&CloudConfig::max_batch_events, 1, 100'000},
        "most events one upload batch may carry"},
+      {"sync.max_inflated_bytes", UInt{&CloudConfig::max_inflated_bytes, 1024, 1024 * kMiB},
+       "largest upload once gunzipped (413 beyond)"},
+      {"auth.store_token_key_file", Str{&CloudConfig::store_token_key_file},
+       "secret (32+ bytes or 64+ hex digits) that signs store tokens; required for /v1/sync"},
       {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
   };
   return k;

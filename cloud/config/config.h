@@ -37,6 +37,9 @@ struct CloudConfig {
   bool migrate_at_start = false;
   // [sync]
   uint64_t max_batch_events = 2000;
+  uint64_t max_inflated_bytes = 64 * 1024 * 1024;
+  // [auth]
+  std::string store_token_key_file;
   // [log]
   std::string log_level = "info";
 };

@@ -131,6 +131,13 @@ CREATE TABLE ledger (
 CREATE INDEX ledger_customer ON ledger (customer_id, occurred_at DESC, event_id DESC);
 CREATE INDEX ledger_owner_hash ON ledger (owner_hash) WHERE owner_hash IS NOT NULL;
 CREATE INDEX ledger_claims ON ledger (ref_event_id) WHERE kind = 7;
+-- Append-only, enforced: no row of the ledger is ever updated or deleted.
+CREATE FUNCTION accrue_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the ledger is append-only: % refused', TG_OP USING ERRCODE = 'P0001';
+END $$;
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger
+  FOR EACH ROW EXECUTE FUNCTION accrue_ledger_append_only();
 -- Events whose ids fall outside every monthly partition (a store with a wild clock) land here.
 CREATE TABLE ledger_default PARTITION OF ledger DEFAULT;
 

@@ -29,6 +29,9 @@ Result<Connection> Connection::connect(const std::string& dsn, std::chrono::seco
   PGconn* c = PQconnectdb(full.c_str());
   if (c == nullptr) return fail(ErrorCode::kInternal, "libpq could not allocate a connection");
   Connection conn(c);
+  // Server notices ("relation already exists, skipping") are not errors; keep them off stderr.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   if (PQstatus(c) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c);
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

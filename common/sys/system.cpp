@@ -58,4 +58,27 @@ Result<TimeZone> ZoneinfoSource::load(std::string_view name) {
   return zone;
 }
 
+Result<std::vector<uint8_t>> read_key_file(const std::string& path, std::string_view what) {
+  const std::string w(what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(ErrorCode::kNotFound, w + ": cannot open " + path);
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  while (!data.empty() && (data.back() == '\n' || data.back() == '\r' || data.back() == ' '))
+    data.pop_back();
+  bool hex = data.size() >= 64 && data.size() % 2 == 0 &&
+             data.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  std::vector<uint8_t> key;
+  if (hex) {
+    for (size_t i = 0; i < data.size(); i += 2) {
+      key.push_back(static_cast<uint8_t>(std::stoul(data.substr(i, 2), nullptr, 16)));
+    }
+  } else {
+    key.assign(data.begin(), data.end());
+  }
+  if (key.size() < 32) {
+    return fail(ErrorCode::kInvalidArgument, w + ": " + path + " holds fewer than 32 bytes");
+  }
+  return key;
+}
+
 }  // namespace accrue

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/time_zone.h"
@@ -35,5 +37,10 @@ class ZoneinfoSource final : public TimeZoneSource {
   std::mutex mu_;
   std::map<std::string, TimeZone, std::less<>> cache_;
 };
+
+// A secret key from a file: at least 32 raw bytes, or 64+ hexadecimal digits (a trailing newline
+// is ignored). kNotFound when the file cannot be read, kInvalidArgument when it is too short; the
+// messages start with `what` ("program key", ...) and never show the key.
+Result<std::vector<uint8_t>> read_key_file(const std::string& path, std::string_view what);
 
 }  // namespace accrue

@@ -1,0 +1,241 @@
+#include "cloud/core/app.h"
+
+#include <zlib.h>
+
+#include "common/sys/log.h"
+
+namespace accrue::cloud {
+
+namespace bhttp = http::bhttp;
+
+Result<std::string> inflate_body(std::string_view in, size_t limit) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) {  // +32: gzip or zlib header, detected
+    return fail(ErrorCode::kInternal, "zlib: inflateInit2 failed");
+  }
+  std::string out;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  char buf[64 * 1024];
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      inflateEnd(&zs);
+      return fail(ErrorCode::kInvalidArgument, "the gzip body is corrupt or truncated");
+    }
+    out.append(buf, sizeof buf - zs.avail_out);
+    if (out.size() > limit) {
+      inflateEnd(&zs);
+      return fail(ErrorCode::kOutOfRange,
+                  "the body inflates beyond " + std::to_string(limit) + " bytes");
+    }
+    if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+      inflateEnd(&zs);
+      return fail(ErrorCode::kInvalidArgument, "the gzip body is truncated");
+    }
+  }
+  inflateEnd(&zs);
+  return out;
+}
+
+Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
+  std::unique_ptr<CloudApp> a(new CloudApp());
+  a->config_ = std::move(config);
+  const CloudConfig& c = a->config_;
+  LogLevel level;
+  if (parse_log_level(c.log_level, level)) set_log_level(level);
+  if (!c.store_token_key_file.empty()) {
+    auto key = read_key_file(c.store_token_key_file, "auth.store_token_key_file");
+    if (!key) return std::unexpected(key.error());
+    a->store_tokens_ = std::make_unique<StoreTokens>(std::move(*key));
+  }
+  pg::PoolOptions po;
+  po.dsn = c.pg_dsn;
+  po.size = c.pg_pool_size;
+  po.acquire_timeout = std::chrono::milliseconds(c.pg_acquire_timeout_ms);
+  po.connect_timeout = std::chrono::seconds(c.pg_connect_timeout_s);
+  a->pool_ = std::make_unique<pg::Pool>(std::move(po));
+  a->programs_ = std::make_unique<ProgramCatalog>(a->zones_);
+  a->ingest_ =
+      std::make_unique<Ingest>(*a->pool_, *a->programs_, a->clock_, a->random_, c.max_batch_events);
+  a->add_routes();
+  http::ServerOptions so;
+  so.address = c.listen_address;
+  so.port = static_cast<uint16_t>(c.port);
+  so.io_threads = c.io_threads;
+  so.workers = c.workers;
+  so.max_connections = c.max_connections;
+  so.max_in_flight = c.max_in_flight;
+  so.header_limit = c.header_limit_bytes;
+  so.body_limit = c.body_limit_bytes;
+  so.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
+  so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  so.write_timeout = std::chrono::milliseconds(c.write_timeout_ms);
+  so.access_log = c.access_log;
+  a->server_ = std::make_unique<http::Server>(std::move(so), a->router_);
+  return a;
+}
+
+CloudApp::~CloudApp() { stop(); }
+
+Result<void> CloudApp::start() {
+  auto conn = pool_->acquire();
+  if (!conn) return std::unexpected(conn.error());
+  if (config_.migrate_at_start) {
+    auto m = pg::migrate(**conn, pg::shipped_migrations());
+    if (!m) return std::unexpected(m.error());
+    log(LogLevel::kInfo, "migrated",
+        {{"from", std::to_string(m->from_version)}, {"to", std::to_string(m->to_version)}});
+  }
+  auto v = pg::schema_version(**conn);
+  if (!v) return std::unexpected(v.error());
+  const int want = pg::shipped_migrations().back().version;
+  if (*v != want) {
+    return fail(ErrorCode::kFailedPrecondition, "the database schema is version " +
+                                                    std::to_string(*v) + ", this binary needs " +
+                                                    std::to_string(want) +
+                                                    ": run `accrue-cloud migrate` (or set "
+                                                    "postgres.migrate_at_start)");
+  }
+  ACCRUE_TRY(server_->start());
+  log(LogLevel::kInfo, "listening",
+      {{"address", config_.listen_address}, {"port", std::to_string(server_->port())}});
+  return {};
+}
+
+void CloudApp::drain() { server_->drain(std::chrono::milliseconds(config_.drain_grace_ms)); }
+
+void CloudApp::stop() {
+  if (server_) server_->stop();
+}
+
+void CloudApp::add_routes() {
+  router_.add(bhttp::verb::get, "/healthz", "healthz",
+              [](const http::Request& req, http::RequestContext&) {
+                return http::bytes(req, "ok\n", "text/plain");
+              });
+  router_.add(
+      bhttp::verb::get, "/readyz", "readyz",
+      [this](const http::Request& req, http::RequestContext& ctx) { return ready(req, ctx); });
+  router_.add(
+      bhttp::verb::get, "/metrics", "metrics",
+      [this](const http::Request& req, http::RequestContext& ctx) { return metrics(req, ctx); });
+  router_.add(bhttp::verb::post, "/v1/sync/events", "sync.events",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return sync_events(req, ctx);
+              });
+}
+
+http::Response CloudApp::ready(const http::Request& req, http::RequestContext& ctx) {
+  if (server_->draining()) {
+    return http::problem(req, ctx, bhttp::status::service_unavailable, "draining");
+  }
+  auto c = pool_->acquire();
+  if (!c) return http::problem(req, ctx, c.error());
+  if (auto r = (*c)->exec("SELECT 1"); !r) return http::problem(req, ctx, r.error());
+  return http::bytes(req, "ready\n", "text/plain");
+}
+
+http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&) {
+  std::string out;
+  server_->render_metrics(out);
+  auto ps = pool_->stats();
+  using http::metric_header;
+  using http::metric_sample;
+  metric_header(out, "accrue_pg_pool_connections", "gauge",
+                "PostgreSQL connections by state (size is the bound)");
+  metric_sample(out, "accrue_pg_pool_connections", "state=\"size\"", static_cast<double>(ps.size));
+  metric_sample(out, "accrue_pg_pool_connections", "state=\"open\"", static_cast<double>(ps.open));
+  metric_sample(out, "accrue_pg_pool_connections", "state=\"in_use\"",
+                static_cast<double>(ps.in_use));
+  metric_header(out, "accrue_pg_pool_waiting", "gauge", "Requests waiting for a connection");
+  metric_sample(out, "accrue_pg_pool_waiting", "", static_cast<double>(ps.waiting));
+  metric_header(out, "accrue_pg_pool_errors_total", "counter",
+                "Failed connects and connections dropped as broken");
+  metric_sample(out, "accrue_pg_pool_errors_total", "", static_cast<double>(ps.errors));
+  metric_header(out, "accrue_pg_pool_timeouts_total", "counter",
+                "Requests that gave up waiting for a connection");
+  metric_sample(out, "accrue_pg_pool_timeouts_total", "", static_cast<double>(ps.timeouts));
+  const auto& ic = ingest_->counters();
+  metric_header(out, "accrue_ingest_events_total", "counter", "Uploaded events by outcome");
+  metric_sample(out, "accrue_ingest_events_total", "result=\"applied\"",
+                static_cast<double>(ic.applied.load()));
+  metric_sample(out, "accrue_ingest_events_total", "result=\"duplicate\"",
+                static_cast<double>(ic.duplicate.load()));
+  metric_sample(out, "accrue_ingest_events_total", "result=\"rejected\"",
+                static_cast<double>(ic.rejected.load()));
+  metric_header(out, "accrue_ingest_points_mismatch_total", "counter",
+                "Events whose points the store computed differently (the cloud's figure won)");
+  metric_sample(out, "accrue_ingest_points_mismatch_total", "",
+                static_cast<double>(ic.mismatched.load()));
+  metric_header(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq");
+  metric_sample(out, "accrue_ingest_seq_gaps_total", "", static_cast<double>(ic.seq_gaps.load()));
+  return http::bytes(req, std::move(out), "text/plain; version=0.0.4");
+}
+
+Result<std::string> CloudApp::authenticate_store(const http::Request& req,
+                                                 const http::RequestContext& ctx) const {
+  if (!ctx.tls_store_id.empty()) return ctx.tls_store_id;
+  if (!store_tokens_) {
+    return fail(ErrorCode::kUnauthenticated,
+                "store authentication is not configured on this server");
+  }
+  auto h = req[bhttp::field::authorization];
+  if (!h.starts_with("Bearer ")) {
+    return fail(ErrorCode::kUnauthenticated, "a store token is required (Authorization: Bearer)");
+  }
+  return store_tokens_->verify(h.substr(7), clock_.now_ms());
+}
+
+http::Response CloudApp::sync_events(const http::Request& req, http::RequestContext& ctx) {
+  auto store = authenticate_store(req, ctx);
+  if (!store) {
+    auto res = http::problem(req, ctx, store.error());
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    return res;
+  }
+  auto type = req[bhttp::field::content_type];
+  if (type != "application/x-protobuf" && type != "application/protobuf") {
+    return http::problem(req, ctx, bhttp::status::unsupported_media_type,
+                         "send the EventBatch as application/x-protobuf");
+  }
+  std::string_view body = req.body();
+  std::string inflated;
+  auto enc = req[bhttp::field::content_encoding];
+  if (enc == "gzip") {
+    auto r = inflate_body(body, config_.max_inflated_bytes);
+    if (!r) {
+      return http::problem(req, ctx,
+                           r.error().code == ErrorCode::kOutOfRange
+                               ? bhttp::status::payload_too_large
+                               : bhttp::status::bad_request,
+                           r.error().message);
+    }
+    inflated = std::move(*r);
+    body = inflated;
+  } else if (!enc.empty() && enc != "identity") {
+    return http::problem(req, ctx, bhttp::status::unsupported_media_type,
+                         "Content-Encoding must be gzip or identity");
+  }
+  sync::v1::EventBatch batch;
+  if (!batch.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return http::problem(req, ctx, bhttp::status::bad_request,
+                         "the body is not a valid accrue.sync.v1.EventBatch");
+  }
+  auto result = ingest_->apply(batch, *store);
+  if (!result) {
+    if (result.error().code == ErrorCode::kInternal) {
+      log(LogLevel::kError, "ingest_failed",
+          {{"request_id", ctx.request_id}, {"store", *store}, {"error", result.error().message}});
+      return http::problem(req, ctx, bhttp::status::internal_server_error,
+                           "the batch could not be applied; the request id is in the server log");
+    }
+    return http::problem(req, ctx, result.error());
+  }
+  return http::bytes(req, result->SerializeAsString(), "application/x-protobuf");
+}
+
+}  // namespace accrue::cloud

@@ -1,0 +1,65 @@
+// accrue-cloud assembled: configuration -> PostgreSQL pool, programme catalogue, ingest, routes,
+// HTTP server. Routes in this version:
+//   GET  /healthz            the process is up
+//   GET  /readyz             PostgreSQL answers and the server is not draining
+//   GET  /metrics            Prometheus text
+//   POST /v1/sync/events     an agent's EventBatch (protobuf, gzip accepted), store token auth
+#pragma once
+
+#include <memory>
+
+#include "cloud/config/config.h"
+#include "cloud/core/programs.h"
+#include "cloud/core/store_auth.h"
+#include "cloud/http/server.h"
+#include "cloud/pg/migrate.h"
+#include "cloud/pg/pool.h"
+#include "cloud/sync/ingest.h"
+#include "common/sys/system.h"
+
+namespace accrue::cloud {
+
+class CloudApp {
+ public:
+  // Opens nothing yet; reads key files. kNotFound/kInvalidArgument for bad key files.
+  static Result<std::unique_ptr<CloudApp>> create(CloudConfig config);
+  ~CloudApp();
+
+  // Migrates when configured, then listens. kUnavailable when PostgreSQL or the port is not
+  // available.
+  Result<void> start();
+  uint16_t port() const { return server_->port(); }
+  // Readiness false, stop accepting, let in-flight requests finish (up to the configured grace).
+  void drain();
+  void stop();
+
+  pg::Pool& pool() { return *pool_; }
+  const IngestCounters& ingest_counters() const { return ingest_->counters(); }
+
+ private:
+  CloudApp() = default;
+  void add_routes();
+  http::Response sync_events(const http::Request& req, http::RequestContext& ctx);
+  http::Response ready(const http::Request& req, http::RequestContext& ctx);
+  http::Response metrics(const http::Request& req, http::RequestContext& ctx);
+  // The store the caller authenticated as, or the problem to answer.
+  Result<std::string> authenticate_store(const http::Request& req,
+                                         const http::RequestContext& ctx) const;
+
+  CloudConfig config_;
+  SystemClock clock_;
+  SystemRandom random_;
+  ZoneinfoSource zones_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<ProgramCatalog> programs_;
+  std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<StoreTokens> store_tokens_;
+  http::Router router_;
+  std::unique_ptr<http::Server> server_;
+};
+
+// Gunzips `in` (gzip or zlib framing) up to `limit` bytes. kInvalidArgument for corrupt data,
+// kOutOfRange beyond the limit.
+Result<std::string> inflate_body(std::string_view in, size_t limit);
+
+}  // namespace accrue::cloud
