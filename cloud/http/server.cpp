@@ -1,5 +1,6 @@
 #include "cloud/http/server.h"
 
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -206,10 +207,26 @@ class Session : public std::enable_shared_from_this<Session> {
     read();
   }
 
+  // Lingering close: stop sending, then read and discard what the client still sends (the rest
+  // of an oversized body, say) until it closes too, so the kernel does not answer its data with
+  // a reset that could destroy our response before the client has read it. Bounded in bytes
+  // and time.
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    if (ec) return stream_.close();
+    stream_.expires_after(std::chrono::seconds(2));
+    linger(0);
+  }
+
+  void linger(size_t discarded) {
+    if (discarded > 4 * 1024 * 1024) return stream_.close();
+    if (!sink_) sink_ = std::make_unique<std::array<char, 16384>>();
+    stream_.async_read_some(asio::buffer(*sink_),
+                            [self = shared_from_this(), discarded](beast::error_code ec, size_t n) {
+                              if (ec) return self->stream_.close();
+                              self->linger(discarded + n);
+                            });
   }
 
   beast::tcp_stream stream_;
@@ -218,6 +235,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   Request request_;
   std::unique_ptr<Response> response_;
+  std::unique_ptr<std::array<char, 16384>> sink_;
   Clock::time_point started_;
   uint64_t served_ = 0;
   bool busy_ = false;
