@@ -326,6 +326,7 @@ void Server::drain(std::chrono::milliseconds grace) {
 void Server::stop() {
   if (stopped_.exchange(true)) return;
   draining_ = true;
+  work_.reset();
   ioc_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -69,6 +70,10 @@ class Server {
   ServerOptions options_;
   const Router& router_;
   boost::asio::io_context ioc_;
+  // Keeps the I/O threads running while a request is in the workers and nothing else is pending
+  // (after drain() closed the acceptor, for one): its response still has to be written.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      ioc_.get_executor()};
   boost::asio::thread_pool workers_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<Shared> shared_;
