@@ -1,0 +1,63 @@
+// Head-office authentication: JWT bearer tokens (RFC 7519) signed with RS256 or ES256, verified
+// against a JWKS file (RFC 7517). Only those two algorithms are accepted, and the algorithm must
+// match the key the token's `kid` names: `none`, HS256 with a public key as secret and the other
+// classic confusions are refused. `iss`, `aud` and `exp` are required and checked (`nbf` too
+// when present), with a small clock leeway. Roles come from the `roles` claim (array of strings).
+// Thread-safe after load.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/error.h"
+
+namespace accrue::cloud::auth {
+
+enum class Role { kAdmin, kSupport, kAnalyst };
+std::string_view to_string(Role r);  // "hq-admin", "hq-support", "hq-analyst"
+
+struct Principal {
+  std::string subject;
+  std::set<Role> roles;
+  bool has_any(std::initializer_list<Role> wanted) const;
+};
+
+class JwtVerifier {
+ public:
+  // Reads the JWKS file. kNotFound / kInvalidArgument (naming the key that is wrong).
+  static Result<JwtVerifier> load(const std::string& jwks_path, std::string issuer,
+                                  std::string audience);
+
+  // kUnauthenticated with a short reason for anything short of a valid token.
+  Result<Principal> verify(std::string_view token, TimestampMs now) const;
+
+ private:
+  struct Key {
+    std::string alg;  // "RS256" | "ES256"
+    std::shared_ptr<EVP_PKEY> pkey;
+  };
+  std::map<std::string, Key> keys_;  // by kid
+  std::string issuer_, audience_;
+};
+
+// For local use and tests: a fresh P-256 key pair, as a JWKS document (public) and a PEM
+// private key, and tokens signed with it.
+struct DevKeys {
+  std::string jwks_json;
+  std::string private_pem;
+};
+Result<DevKeys> make_dev_keys(const std::string& kid);
+Result<std::string> sign_es256(const std::string& private_pem, const std::string& kid,
+                               const std::string& claims_json);
+
+std::string base64url_encode(std::string_view in);
+std::optional<std::string> base64url_decode(std::string_view in);
+
+}  // namespace accrue::cloud::auth
