@@ -4,6 +4,7 @@
 //   accrue-cloud program publish FILE    publish a programme version (JSON)
 //   accrue-cloud store-token --store ID  print a signed store token
 //   accrue-cloud audit                   prove balance == sum(ledger) for every customer
+//   accrue-cloud dev-keys / dev-token    a local key pair and head-office tokens signed with it
 // Every command reads the same configuration: --config FILE, ACCRUE_* variables, --set key=value.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/json.hpp>
 #include "cloud/core/app.h"
 #include "cloud/core/audit.h"
 #include "common/sys/log.h"
@@ -74,11 +76,60 @@ int main(int argc, char** argv) {
   int days = 365;
   token_cmd->add_option("--store", store_id, "store id")->required();
   token_cmd->add_option("--days", days, "validity in days")->check(CLI::Range(1, 3650));
+  auto* dev_keys_cmd = cli.add_subcommand(
+      "dev-keys", "write a P-256 key pair for local head-office tokens (jwks.json + hq-dev.pem)");
+  std::string keys_dir = ".";
+  dev_keys_cmd->add_option("--dir", keys_dir, "where to write the two files");
+  auto* dev_token_cmd =
+      cli.add_subcommand("dev-token", "print a head-office token signed with a dev key");
+  std::string dev_key_file, issuer, audience = "accrue", subject = "dev";
+  std::vector<std::string> roles;
+  int minutes = 60;
+  dev_token_cmd->add_option("--key", dev_key_file, "hq-dev.pem from dev-keys")->required();
+  dev_token_cmd->add_option("--role", roles, "hq-admin | hq-support | hq-analyst")->required();
+  dev_token_cmd->add_option("--issuer", issuer, "iss (default: auth.issuer)");
+  dev_token_cmd->add_option("--audience", audience, "aud");
+  dev_token_cmd->add_option("--subject", subject, "sub");
+  dev_token_cmd->add_option("--minutes", minutes, "validity")->check(CLI::Range(1, 1440));
   auto* audit_cmd = cli.add_subcommand(
       "audit", "check balance == sum(ledger) for every customer; exit 1 on any mismatch");
 
   CLI11_PARSE(cli, argc, argv);
 
+  if (dev_keys_cmd->parsed()) {
+    auto keys = auth::make_dev_keys("hq-dev");
+    if (!keys) return die(keys.error());
+    std::ofstream(keys_dir + "/jwks.json") << keys->jwks_json << "\n";
+    std::ofstream pem(keys_dir + "/hq-dev.pem");
+    pem << keys->private_pem;
+    if (!pem) return die({ErrorCode::kUnavailable, "cannot write " + keys_dir + "/hq-dev.pem"});
+    std::printf("wrote %s/jwks.json (set auth.jwks_file) and %s/hq-dev.pem (keep it local)\n",
+                keys_dir.c_str(), keys_dir.c_str());
+    return 0;
+  }
+  if (dev_token_cmd->parsed()) {
+    std::ifstream in(dev_key_file);
+    if (!in) return die({ErrorCode::kNotFound, "cannot read " + dev_key_file});
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (issuer.empty()) {
+      auto c = load_cloud_config(config_file, process_environment(), overrides);
+      if (c) issuer = c->jwt_issuer;
+    }
+    if (issuer.empty()) return die({ErrorCode::kInvalidArgument, "--issuer: required"});
+    boost::json::object claims;
+    claims["iss"] = issuer;
+    claims["aud"] = audience;
+    claims["sub"] = subject;
+    claims["exp"] = SystemClock().now_ms() / 1000 + int64_t{minutes} * 60;
+    boost::json::array r;
+    for (const auto& role : roles) r.push_back(boost::json::value(role));
+    claims["roles"] = r;
+    auto token = auth::sign_es256(pem.str(), "hq-dev", boost::json::serialize(claims));
+    if (!token) return die(token.error());
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
   auto config = load_cloud_config(config_file, process_environment(), overrides);
   if (!config && !(token_cmd->parsed() && config.error().message.starts_with("postgres.dsn"))) {
     return die(config.error());

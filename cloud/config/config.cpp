@@ -72,6 +72,11 @@ const std::vector<Key>& keys() {
        "largest upload once gunzipped (413 beyond)"},
       {"auth.store_token_key_file", Str{&CloudConfig::store_token_key_file},
        "secret (32+ bytes or 64+ hex digits) that signs store tokens; required for /v1/sync"},
+      {"auth.jwks_file", Str{&CloudConfig::jwks_file},
+       "JWKS file with the public keys (RS256/ES256) that sign head-office tokens; required "
+       "for /v1/customers"},
+      {"auth.issuer", Str{&CloudConfig::jwt_issuer}, "the iss head-office tokens must carry"},
+      {"auth.audience", Str{&CloudConfig::jwt_audience}, "the aud head-office tokens must carry"},
       {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
   };
   return k;
@@ -164,6 +169,11 @@ Result<void> validate(const CloudConfig& c) {
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {
     return std::unexpected(bad("log.level", "value", "expected debug, info, warn or error"));
+  }
+  if (!c.jwks_file.empty() && c.jwt_issuer.empty()) {
+    return std::unexpected(bad("auth.issuer", "required",
+                               "set it together with auth.jwks_file (tokens are checked against "
+                               "it)"));
   }
   if (c.listen_address.empty()) {
     return std::unexpected(bad("server.listen_address", "value", "must not be empty"));

@@ -40,6 +40,9 @@ struct CloudConfig {
   uint64_t max_inflated_bytes = 64 * 1024 * 1024;
   // [auth]
   std::string store_token_key_file;
+  std::string jwks_file;
+  std::string jwt_issuer;
+  std::string jwt_audience = "accrue";
   // [log]
   std::string log_level = "info";
 };

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <charconv>
+
 #include "common/sys/log.h"
 
 namespace accrue::cloud {
@@ -52,6 +54,11 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
     if (!key) return std::unexpected(key.error());
     a->store_tokens_ = std::make_unique<StoreTokens>(std::move(*key));
   }
+  if (!c.jwks_file.empty()) {
+    auto v = auth::JwtVerifier::load(c.jwks_file, c.jwt_issuer, c.jwt_audience);
+    if (!v) return std::unexpected(v.error());
+    a->jwt_ = std::make_unique<auth::JwtVerifier>(std::move(*v));
+  }
   pg::PoolOptions po;
   po.dsn = c.pg_dsn;
   po.size = c.pg_pool_size;
@@ -61,6 +68,7 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   a->programs_ = std::make_unique<ProgramCatalog>(a->zones_);
   a->ingest_ =
       std::make_unique<Ingest>(*a->pool_, *a->programs_, a->clock_, a->random_, c.max_batch_events);
+  a->reads_ = std::make_unique<hq::CustomerReads>(*a->pool_, *a->programs_, a->clock_);
   a->add_routes();
   http::ServerOptions so;
   so.address = c.listen_address;
@@ -123,6 +131,18 @@ void CloudApp::add_routes() {
   router_.add(
       bhttp::verb::get, "/metrics", "metrics",
       [this](const http::Request& req, http::RequestContext& ctx) { return metrics(req, ctx); });
+  router_.add(bhttp::verb::get, "/v1/customers/{id}/status", "customers.status",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return customer_read(req, ctx, 0);
+              });
+  router_.add(bhttp::verb::get, "/v1/customers/{id}", "customers.profile",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return customer_read(req, ctx, 1);
+              });
+  router_.add(bhttp::verb::get, "/v1/customers/{id}/transactions", "customers.transactions",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return customer_read(req, ctx, 2);
+              });
   router_.add(bhttp::verb::post, "/v1/sync/events", "sync.events",
               [this](const http::Request& req, http::RequestContext& ctx) {
                 return sync_events(req, ctx);
@@ -174,6 +194,52 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
   metric_header(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq");
   metric_sample(out, "accrue_ingest_seq_gaps_total", "", static_cast<double>(ic.seq_gaps.load()));
   return http::bytes(req, std::move(out), "text/plain; version=0.0.4");
+}
+
+Result<auth::Principal> CloudApp::authenticate_hq(const http::Request& req,
+                                                  std::initializer_list<auth::Role> roles) const {
+  if (!jwt_) {
+    return fail(ErrorCode::kUnauthenticated,
+                "head-office authentication is not configured on this server");
+  }
+  auto h = req[bhttp::field::authorization];
+  if (!h.starts_with("Bearer ")) {
+    return fail(ErrorCode::kUnauthenticated, "a bearer token is required");
+  }
+  auto p = jwt_->verify(h.substr(7), clock_.now_ms());
+  if (!p) return p;
+  if (!p->has_any(roles)) {
+    return fail(ErrorCode::kPermissionDenied, "the token's roles do not allow this");
+  }
+  return p;
+}
+
+http::Response CloudApp::customer_read(const http::Request& req, http::RequestContext& ctx,
+                                       int what) {
+  using auth::Role;
+  auto who = authenticate_hq(req, {Role::kAdmin, Role::kSupport, Role::kAnalyst});
+  if (!who) {
+    auto res = http::problem(req, ctx, who.error());
+    if (who.error().code == ErrorCode::kUnauthenticated) {
+      res.set(bhttp::field::www_authenticate, "Bearer");
+    }
+    return res;
+  }
+  const std::string& id = ctx.params.at(0);
+  if (what == 2) {
+    int limit = hq::kDefaultPageSize;
+    if (auto l = http::query_param(req.target(), "limit")) {
+      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+      if (ec != std::errc() || p != l->data() + l->size()) limit = -1;
+    }
+    auto cursor = http::query_param(req.target(), "cursor").value_or("");
+    auto page = reads_->transactions(id, limit, cursor);
+    if (!page) return http::problem(req, ctx, page.error());
+    return http::json(req, std::move(*page));
+  }
+  auto doc = what == 0 ? reads_->status(id) : reads_->profile(id);
+  if (!doc) return http::problem(req, ctx, doc.error());
+  return http::json(req, std::move(doc->json));
 }
 
 Result<std::string> CloudApp::authenticate_store(const http::Request& req,

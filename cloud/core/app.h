@@ -4,13 +4,17 @@
 //   GET  /readyz             PostgreSQL answers and the server is not draining
 //   GET  /metrics            Prometheus text
 //   POST /v1/sync/events     an agent's EventBatch (protobuf, gzip accepted), store token auth
+//   GET  /v1/customers/{id}/status, /v1/customers/{id}, /v1/customers/{id}/transactions
+//                            the case study's three hot reads, JWT auth (any HQ role)
 #pragma once
 
 #include <memory>
 
+#include "cloud/auth/jwt.h"
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
 #include "cloud/core/store_auth.h"
+#include "cloud/hq/reads.h"
 #include "cloud/http/server.h"
 #include "cloud/pg/migrate.h"
 #include "cloud/pg/pool.h"
@@ -43,6 +47,10 @@ class CloudApp {
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
   // The store the caller authenticated as, or the problem to answer.
+  // The HQ caller, or kUnauthenticated / kPermissionDenied (none of `roles`).
+  Result<auth::Principal> authenticate_hq(const http::Request& req,
+                                          std::initializer_list<auth::Role> roles) const;
+  http::Response customer_read(const http::Request& req, http::RequestContext& ctx, int what);
   Result<std::string> authenticate_store(const http::Request& req,
                                          const http::RequestContext& ctx) const;
 
@@ -54,6 +62,8 @@ class CloudApp {
   std::unique_ptr<ProgramCatalog> programs_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<StoreTokens> store_tokens_;
+  std::unique_ptr<auth::JwtVerifier> jwt_;
+  std::unique_ptr<hq::CustomerReads> reads_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
 };

@@ -32,6 +32,25 @@ Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::get(pg::Connecti
   return cache_.try_emplace({program_id, version}, std::move(p)).first->second;
 }
 
+Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::latest(pg::Connection& c,
+                                                                       TimestampMs now) {
+  {
+    std::lock_guard lock(mu_);
+    if (latest_ && now - latest_checked_ < 10'000) return latest_;
+  }
+  auto r = c.exec(
+      "SELECT program_id, version FROM program_version ORDER BY created_at DESC, version DESC "
+      "LIMIT 1");
+  if (!r) return std::unexpected(r.error());
+  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no program has been published");
+  auto p = get(c, std::string(r->text(0, 0)), static_cast<uint32_t>(r->int64(0, 1)));
+  if (!p) return p;
+  std::lock_guard lock(mu_);
+  latest_ = *p;
+  latest_checked_ = now;
+  return latest_;
+}
+
 Result<Program> ProgramCatalog::publish(pg::Connection& c, std::string_view json) {
   auto program = wire::program_from_json(json);
   if (!program) return std::unexpected(program.error());

@@ -25,6 +25,9 @@ class ProgramCatalog {
   Result<std::shared_ptr<const PublishedProgram>> get(pg::Connection& c,
                                                       const std::string& program_id,
                                                       uint32_t version);
+  // The newest published version (of any programme: one chain runs one programme), looked up at
+  // most every 10 s. kNotFound when nothing is published.
+  Result<std::shared_ptr<const PublishedProgram>> latest(pg::Connection& c, TimestampMs now);
   // Validates the programme JSON and stores it as (program_id, version). Publishing the same
   // version again with the same body is a no-op; with another body it is kConflict.
   static Result<Program> publish(pg::Connection& c, std::string_view json);
@@ -33,6 +36,8 @@ class ProgramCatalog {
   TimeZoneSource& zones_;
   std::mutex mu_;
   std::map<std::pair<std::string, uint32_t>, std::shared_ptr<const PublishedProgram>> cache_;
+  std::shared_ptr<const PublishedProgram> latest_;
+  TimestampMs latest_checked_ = 0;
 };
 
 }  // namespace accrue::cloud
