@@ -35,6 +35,11 @@ struct CloudConfig {
   uint64_t pg_acquire_timeout_ms = 2000;
   uint64_t pg_connect_timeout_s = 5;
   bool migrate_at_start = false;
+  // [redis]
+  std::string redis_host;
+  uint64_t redis_port = 6379;
+  uint64_t redis_timeout_ms = 50;
+  uint64_t cache_ttl_s = 30;
   // [sync]
   uint64_t max_batch_events = 2000;
   uint64_t max_inflated_bytes = 64 * 1024 * 1024;

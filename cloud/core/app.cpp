@@ -69,6 +69,19 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   a->ingest_ =
       std::make_unique<Ingest>(*a->pool_, *a->programs_, a->clock_, a->random_, c.max_batch_events);
   a->reads_ = std::make_unique<hq::CustomerReads>(*a->pool_, *a->programs_, a->clock_);
+  cache::RedisOptions ro;
+  ro.host = c.redis_host;
+  ro.port = static_cast<uint16_t>(c.redis_port);
+  ro.timeout = std::chrono::milliseconds(c.redis_timeout_ms);
+  a->redis_ = std::make_unique<cache::Redis>(std::move(ro));
+  a->cache_ =
+      std::make_unique<cache::CustomerCache>(*a->redis_, std::chrono::seconds(c.cache_ttl_s));
+  a->ingest_->on_commit([cache = a->cache_.get()](const std::vector<std::string>& ids) {
+    if (!cache->invalidate(ids)) {
+      log(LogLevel::kWarn, "cache_invalidation_failed",
+          {{"customers", std::to_string(ids.size())}});
+    }
+  });
   a->add_routes();
   http::ServerOptions so;
   so.address = c.listen_address;
@@ -193,6 +206,27 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
                 static_cast<double>(ic.mismatched.load()));
   metric_header(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq");
   metric_sample(out, "accrue_ingest_seq_gaps_total", "", static_cast<double>(ic.seq_gaps.load()));
+  const auto& cc = cache_->counters();
+  metric_header(out, "accrue_cache_requests_total", "counter", "Hot-read cache lookups");
+  metric_sample(out, "accrue_cache_requests_total", "result=\"hit\"",
+                static_cast<double>(cc.hits.load()));
+  metric_sample(out, "accrue_cache_requests_total", "result=\"miss\"",
+                static_cast<double>(cc.misses.load()));
+  metric_header(out, "accrue_cache_fills_total", "counter",
+                "Cache fills, and fills refused because an invalidation came first");
+  metric_sample(out, "accrue_cache_fills_total", "result=\"stored\"",
+                static_cast<double>(cc.fills.load()));
+  metric_sample(out, "accrue_cache_fills_total", "result=\"refused\"",
+                static_cast<double>(cc.refused_fills.load()));
+  metric_header(out, "accrue_cache_invalidations_total", "counter",
+                "Customers invalidated after ingestion, and failed invalidation calls");
+  metric_sample(out, "accrue_cache_invalidations_total", "result=\"ok\"",
+                static_cast<double>(cc.invalidations.load()));
+  metric_sample(out, "accrue_cache_invalidations_total", "result=\"failed\"",
+                static_cast<double>(cc.invalidation_failures.load()));
+  metric_header(out, "accrue_redis_errors_total", "counter",
+                "Redis calls that failed or timed out (each opens the breaker for a second)");
+  metric_sample(out, "accrue_redis_errors_total", "", static_cast<double>(redis_->errors()));
   return http::bytes(req, std::move(out), "text/plain; version=0.0.4");
 }
 
@@ -237,8 +271,16 @@ http::Response CloudApp::customer_read(const http::Request& req, http::RequestCo
     if (!page) return http::problem(req, ctx, page.error());
     return http::json(req, std::move(*page));
   }
+  if (!hq::CustomerReads::valid_customer_id(id)) {
+    return http::problem(req, ctx, bhttp::status::bad_request,
+                         "customer id: 1 to 64 printable characters");
+  }
+  const char* kind = what == 0 ? "status" : "profile";
+  auto seen = cache_->get(kind, id);
+  if (seen.hit) return http::json(req, std::move(*seen.hit));
   auto doc = what == 0 ? reads_->status(id) : reads_->profile(id);
   if (!doc) return http::problem(req, ctx, doc.error());
+  cache_->fill(kind, id, seen, doc->json);
   return http::json(req, std::move(doc->json));
 }
 

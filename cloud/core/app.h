@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cloud/auth/jwt.h"
+#include "cloud/cache/customer_cache.h"
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
 #include "cloud/core/store_auth.h"
@@ -39,6 +40,7 @@ class CloudApp {
 
   pg::Pool& pool() { return *pool_; }
   const IngestCounters& ingest_counters() const { return ingest_->counters(); }
+  const cache::CacheCounters& cache_counters() const { return cache_->counters(); }
 
  private:
   CloudApp() = default;
@@ -64,6 +66,8 @@ class CloudApp {
   std::unique_ptr<StoreTokens> store_tokens_;
   std::unique_ptr<auth::JwtVerifier> jwt_;
   std::unique_ptr<hq::CustomerReads> reads_;
+  std::unique_ptr<cache::Redis> redis_;
+  std::unique_ptr<cache::CustomerCache> cache_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
 };

@@ -235,6 +235,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
   if (!lease) return std::unexpected(lease.error());
   pg::Connection& c = **lease;
   uint64_t gaps = 0;
+  std::vector<std::string> touched;
 
   auto result = pg::in_transaction(c, [&]() -> Result<sv1::EventBatchResult> {
     // 1. The agent, locked for the whole batch.
@@ -886,6 +887,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
     ACCRUE_TRY(c.query("UPDATE agent SET last_seq = $2, last_seen_at = now() WHERE agent_id = $1",
                        {pg::Param::text(batch.agent_id()), pg::Param::text(seq_text)}));
 
+    touched.assign(w.touched.begin(), w.touched.end());
     sv1::EventBatchResult out;
     for (int i = 0; i < n; ++i) {
       auto* r = out.add_results();
@@ -903,6 +905,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
     return out;
   });
   if (!result) return result;
+  if (after_commit_ && !touched.empty()) after_commit_(touched);
   for (const auto& r : result->results()) {
     auto& counter = r.status() == sv1::EVENT_STATUS_APPLIED     ? counters_.applied
                     : r.status() == sv1::EVENT_STATUS_DUPLICATE ? counters_.duplicate

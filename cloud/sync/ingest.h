@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 
 #include "accrue/sync/v1/sync.pb.h"
@@ -48,6 +49,11 @@ class Ingest {
                                            std::string_view store_id);
 
   const IngestCounters& counters() const { return counters_; }
+  // Runs after each committed batch, before apply() returns, with the customers it changed
+  // (the cache invalidates them here). Set once, before serving.
+  void on_commit(std::function<void(const std::vector<std::string>&)> f) {
+    after_commit_ = std::move(f);
+  }
 
  private:
   Uuid next_id();
@@ -59,6 +65,7 @@ class Ingest {
   UuidV7Generator ids_;
   size_t max_batch_events_;
   IngestCounters counters_;
+  std::function<void(const std::vector<std::string>&)> after_commit_;
 };
 
 }  // namespace accrue::cloud

@@ -61,13 +61,15 @@ class CloudAppTest : public ::testing::Test {
     ASSERT_TRUE(hq_keys);
     hq_keys_ = *hq_keys;
     std::ofstream((dir_ / "jwks.json").string()) << hq_keys_.jwks_json;
-    auto config = load_cloud_config(
-        std::nullopt, {},
+    std::vector<std::string> settings = extra_settings();
+    settings.insert(
+        settings.end(),
         {"postgres.dsn=" + db_.dsn(), "server.port=0", "server.listen_address=127.0.0.1",
          "auth.store_token_key_file=" + key_file_, "server.access_log=false",
          "server.body_limit_bytes=262144", "sync.max_inflated_bytes=1048576",
          "auth.jwks_file=" + (dir_ / "jwks.json").string(), "auth.issuer=https://hq.test",
          "auth.audience=accrue", "postgres.pool_size=8"});
+    auto config = load_cloud_config(std::nullopt, {}, settings);
     ASSERT_TRUE(config) << config.error().message;
     auto app = CloudApp::create(*config);
     ASSERT_TRUE(app) << app.error().message;
@@ -84,6 +86,9 @@ class CloudAppTest : public ::testing::Test {
     other_token_ = tokens.issue("S2", SystemClock().now_ms() / 1000 + 3600);
     expired_token_ = tokens.issue(kStore, SystemClock().now_ms() / 1000 - 10);
   }
+  // Settings a derived fixture adds (applied first; the fixture's own follow).
+  virtual std::vector<std::string> extra_settings() { return {}; }
+
   void TearDown() override {
     app_.reset();
     std::error_code ec;
