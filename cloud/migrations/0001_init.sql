@@ -131,6 +131,7 @@ CREATE TABLE ledger (
 CREATE INDEX ledger_customer ON ledger (customer_id, occurred_at DESC, event_id DESC);
 CREATE INDEX ledger_owner_hash ON ledger (owner_hash) WHERE owner_hash IS NOT NULL;
 CREATE INDEX ledger_claims ON ledger (ref_event_id) WHERE kind = 7;
+
 -- Append-only, enforced: no row of the ledger is ever updated or deleted.
 CREATE FUNCTION accrue_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -177,6 +178,16 @@ CREATE TABLE points_lot (
   remaining     bigint NOT NULL CHECK (remaining >= 0 AND remaining <= points)
 );
 CREATE INDEX points_lot_open ON points_lot (customer_id, earned_at, lot_id) WHERE remaining > 0;
+
+-- Points earned per customer and programme-local day, for the daily cap: kept beside the ledger
+-- (one primary-key lookup) because a query over the ledger by customer would visit every monthly
+-- partition.
+CREATE TABLE customer_day (
+  customer_id  text NOT NULL,
+  local_day    integer NOT NULL,
+  earned       bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (customer_id, local_day)
+);
 
 -- Till sales, for the customer's transaction history and for returns.
 CREATE TABLE receipt (

@@ -110,6 +110,7 @@ struct Work {
   std::map<std::string, std::vector<std::tuple<std::string, int64_t, TimestampMs>>> unclaimed;
   std::map<std::string, std::pair<std::string, int64_t>> receipts_by_event;  // -> customer, left
   std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
+  std::map<std::pair<std::string, int64_t>, int64_t> day_deltas;     // what this batch adds
   std::set<std::string> touched;
 };
 
@@ -416,17 +417,47 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
       if (t != w.temp_to_id.end()) return &w.customers_by_id[t->second];
       return nullptr;
     };
-    // Points earned so far on a store-local day, for programmes with a daily cap.
+    // Points earned so far on store-local days, for programmes with a daily cap: one query for
+    // every (customer, day) the batch's accruals fall on; earned_today() only falls back to a
+    // query of its own for a customer created inside this batch.
+    {
+      std::vector<std::string> cids, days;
+      std::set<std::pair<std::string, int64_t>> wanted;
+      for (int i = 0; i < n; ++i) {
+        if (!is_new(i) || batch.events(i).body_case() != sv1::EventEnvelope::kAccrual) continue;
+        const auto& e = batch.events(i);
+        const auto& p = program_of(e);
+        if (p.program.daily_cap_points <= 0) continue;
+        CustomerState* cs = nullptr;
+        if (!e.accrual().customer_id().empty()) {
+          cs = customer(e.accrual().customer_id());
+        } else if (auto h = w.hash_to_customer.find(e.accrual().identifier().hash());
+                   h != w.hash_to_customer.end()) {
+          cs = &w.customers_by_id[h->second];
+        }
+        if (!cs) continue;
+        const int64_t day = day_of_ms(p.zone.to_local_ms(e.occurred_at_ms()));
+        if (wanted.emplace(cs->customer_id, day).second) {
+          cids.push_back(cs->customer_id);
+          days.push_back(std::to_string(day));
+        }
+      }
+      if (!cids.empty()) {
+        auto r = c.query(
+            "SELECT d.customer_id, d.local_day, d.earned FROM customer_day d JOIN "
+            "unnest($1::text[], $2::int[]) AS k(c, day) ON d.customer_id = k.c AND "
+            "d.local_day = k.day",
+            {pg::Param::text(text_array(cids)), pg::Param::text(text_array(days))});
+        if (!r) return std::unexpected(r.error());
+        for (int k = 0; k < r->rows(); ++k) {
+          w.earned_on_day[{std::string(r->text(k, 0)), r->int64(k, 1)}] = r->int64(k, 2);
+        }
+      }
+    }
     auto earned_today = [&](const std::string& customer_id, int64_t day) -> Result<int64_t> {
       auto key = std::make_pair(customer_id, day);
       if (auto it = w.earned_on_day.find(key); it != w.earned_on_day.end()) return it->second;
-      const std::string d = std::to_string(day);
-      auto r = c.query(
-          "SELECT coalesce(sum(points), 0) FROM ledger WHERE customer_id = $1 AND kind = 1 "
-          "AND local_day = $2",
-          {pg::Param::text(customer_id), pg::Param::text(d)});
-      if (!r) return std::unexpected(r.error());
-      return w.earned_on_day[key] = r->int64(0, 0);
+      return w.earned_on_day[key] = 0;  // a customer created in this batch: nothing earned yet
     };
     auto feed_customer = [&](const std::string& id) {
       if (w.touched.insert(id).second) {
@@ -518,6 +549,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
             d.earned += points;
             d.last_purchase_ms = std::max(d.last_purchase_ms, at);
             w.earned_on_day[{cs->customer_id, day}] = today + points;
+            w.day_deltas[{cs->customer_id, day}] += points;
             open_new_lot(w, *cs, p.program.lots, p.zone, e.event_id(), at, points);
             feed_customer(cs->customer_id);
           } else {
@@ -851,6 +883,20 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
         "(SELECT event_id, sum(points) AS points FROM jsonb_to_recordset($1::jsonb) AS "
         "y(event_id uuid, points bigint) GROUP BY event_id) AS x WHERE r.event_id = x.event_id",
         w.receipt_reversals));
+    json::array days;
+    for (const auto& [key, points] : w.day_deltas) {
+      json::object o;
+      o["customer_id"] = key.first;
+      o["local_day"] = key.second;
+      o["earned"] = points;
+      days.push_back(std::move(o));
+    }
+    ACCRUE_TRY(
+        run_obj("INSERT INTO customer_day (customer_id, local_day, earned) SELECT x.customer_id, "
+                "x.local_day, x.earned FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, "
+                "local_day integer, earned bigint) ON CONFLICT (customer_id, local_day) DO UPDATE "
+                "SET earned = customer_day.earned + excluded.earned",
+                days));
     ACCRUE_TRY(run_obj(
         "INSERT INTO change_feed (kind, customer_id, store_id) SELECT x.kind, x.customer_id, "
         "x.store_id FROM jsonb_to_recordset($1::jsonb) AS x(kind smallint, customer_id text, "
