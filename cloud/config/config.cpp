@@ -77,6 +77,8 @@ const std::vector<Key>& keys() {
        "most events one upload batch may carry"},
       {"sync.max_inflated_bytes", UInt{&CloudConfig::max_inflated_bytes, 1024, 1024 * kMiB},
        "largest upload once gunzipped (413 beyond)"},
+      {"sync.scope_days", UInt{&CloudConfig::scope_days, 1, 3650},
+       "a store's change feed covers its home customers and those it has seen in this many days"},
       {"auth.store_token_key_file", Str{&CloudConfig::store_token_key_file},
        "secret (32+ bytes or 64+ hex digits) that signs store tokens; required for /v1/sync"},
       {"auth.jwks_file", Str{&CloudConfig::jwks_file},

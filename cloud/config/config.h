@@ -43,6 +43,7 @@ struct CloudConfig {
   // [sync]
   uint64_t max_batch_events = 2000;
   uint64_t max_inflated_bytes = 64 * 1024 * 1024;
+  uint64_t scope_days = 90;
   // [auth]
   std::string store_token_key_file;
   std::string jwks_file;

@@ -68,6 +68,8 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   a->programs_ = std::make_unique<ProgramCatalog>(a->zones_);
   a->ingest_ =
       std::make_unique<Ingest>(*a->pool_, *a->programs_, a->clock_, a->random_, c.max_batch_events);
+  a->feed_ = std::make_unique<ChangeFeed>(*a->pool_, *a->programs_, a->clock_,
+                                          static_cast<int>(c.scope_days));
   a->reads_ = std::make_unique<hq::CustomerReads>(*a->pool_, *a->programs_, a->clock_);
   cache::RedisOptions ro;
   ro.host = c.redis_host;
@@ -156,6 +158,10 @@ void CloudApp::add_routes() {
               [this](const http::Request& req, http::RequestContext& ctx) {
                 return customer_read(req, ctx, 2);
               });
+  router_.add(bhttp::verb::get, "/v1/sync/changes", "sync.changes",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return sync_changes(req, ctx);
+              });
   router_.add(bhttp::verb::post, "/v1/sync/events", "sync.events",
               [this](const http::Request& req, http::RequestContext& ctx) {
                 return sync_events(req, ctx);
@@ -206,6 +212,19 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
                 static_cast<double>(ic.mismatched.load()));
   metric_header(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq");
   metric_sample(out, "accrue_ingest_seq_gaps_total", "", static_cast<double>(ic.seq_gaps.load()));
+  // How far back the change feed is held by the oldest transaction still open (it delivers only
+  // rows of finished transactions).
+  if (auto c = pool_->acquire()) {
+    auto lag = (*c)->exec(
+        "SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0) FROM pg_stat_activity "
+        "WHERE backend_xid IS NOT NULL");
+    if (lag && lag->rows() == 1) {
+      metric_header(out, "accrue_feed_holdback_seconds", "gauge",
+                    "Age of the oldest open writing transaction (the change feed waits for it)");
+      metric_sample(out, "accrue_feed_holdback_seconds", "",
+                    std::strtod(std::string(lag->text(0, 0)).c_str(), nullptr));
+    }
+  }
   const auto& cc = cache_->counters();
   metric_header(out, "accrue_cache_requests_total", "counter", "Hot-read cache lookups");
   metric_sample(out, "accrue_cache_requests_total", "result=\"hit\"",
@@ -296,6 +315,42 @@ Result<std::string> CloudApp::authenticate_store(const http::Request& req,
     return fail(ErrorCode::kUnauthenticated, "a store token is required (Authorization: Bearer)");
   }
   return store_tokens_->verify(h.substr(7), clock_.now_ms());
+}
+
+http::Response CloudApp::sync_changes(const http::Request& req, http::RequestContext& ctx) {
+  auto store = authenticate_store(req, ctx);
+  if (!store) {
+    auto res = http::problem(req, ctx, store.error());
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    return res;
+  }
+  std::string cursor;
+  auto c = http::query_param(req.target(), "cursor");
+  const bool given = req.target().find("cursor=") != std::string_view::npos;
+  if (given && !c) {
+    return http::problem(req, ctx, bhttp::status::bad_request,
+                         "cursor: not one this service handed out");
+  }
+  if (c && !c->empty()) {
+    auto raw = auth::base64url_decode(*c);
+    if (!raw) {
+      return http::problem(req, ctx, bhttp::status::bad_request,
+                           "cursor: not one this service handed out");
+    }
+    cursor = std::move(*raw);
+  }
+  uint32_t max = 0;
+  if (auto m = http::query_param(req.target(), "max")) {
+    auto [p, ec] = std::from_chars(m->data(), m->data() + m->size(), max);
+    if (ec != std::errc() || p != m->data() + m->size() || max == 0 || max > 5000) {
+      return http::problem(req, ctx, bhttp::status::bad_request, "max: from 1 to 5000");
+    }
+  }
+  auto page = feed_->page(*store, cursor, max);
+  if (!page) return http::problem(req, ctx, page.error());
+  // The cursor travels back in a query string: hand it out in base64url.
+  page->set_next_cursor(auth::base64url_encode(page->next_cursor()));
+  return http::bytes(req, page->SerializeAsString(), "application/x-protobuf");
 }
 
 http::Response CloudApp::sync_events(const http::Request& req, http::RequestContext& ctx) {

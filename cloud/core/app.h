@@ -4,6 +4,7 @@
 //   GET  /readyz             PostgreSQL answers and the server is not draining
 //   GET  /metrics            Prometheus text
 //   POST /v1/sync/events     an agent's EventBatch (protobuf, gzip accepted), store token auth
+//   GET  /v1/sync/changes    the store's change feed (protobuf ChangesPage), store token auth
 //   GET  /v1/customers/{id}/status, /v1/customers/{id}, /v1/customers/{id}/transactions
 //                            the case study's three hot reads, JWT auth (any HQ role)
 #pragma once
@@ -19,6 +20,7 @@
 #include "cloud/http/server.h"
 #include "cloud/pg/migrate.h"
 #include "cloud/pg/pool.h"
+#include "cloud/sync/changes.h"
 #include "cloud/sync/ingest.h"
 #include "common/sys/system.h"
 
@@ -46,6 +48,7 @@ class CloudApp {
   CloudApp() = default;
   void add_routes();
   http::Response sync_events(const http::Request& req, http::RequestContext& ctx);
+  http::Response sync_changes(const http::Request& req, http::RequestContext& ctx);
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
   // The store the caller authenticated as, or the problem to answer.
@@ -63,6 +66,7 @@ class CloudApp {
   std::unique_ptr<pg::Pool> pool_;
   std::unique_ptr<ProgramCatalog> programs_;
   std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<StoreTokens> store_tokens_;
   std::unique_ptr<auth::JwtVerifier> jwt_;
   std::unique_ptr<hq::CustomerReads> reads_;

@@ -61,6 +61,10 @@ Result<Program> ProgramCatalog::publish(pg::Connection& c, std::string_view json
       "ON CONFLICT (program_id, version) DO NOTHING",
       {pg::Param::text(program->program_id), pg::Param::text(v), pg::Param::text(canonical)});
   if (!r) return std::unexpected(r.error());
+  if (r->affected() == 1) {
+    // Stores pick the new version up from their change feed.
+    ACCRUE_TRY(c.exec("INSERT INTO change_feed (kind) VALUES (3)"));
+  }
   if (r->affected() == 0) {
     auto same = c.query(
         "SELECT body = $3::jsonb FROM program_version WHERE program_id = $1 AND version = $2",

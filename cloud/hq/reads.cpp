@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cloud/auth/jwt.h"
+#include "cloud/core/balance.h"
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
 #include "common/engine/tiers.h"
@@ -15,8 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr int64_t kExpiringHorizonMs = 30LL * 86'400'000;
-
 // One statement per read: the customer, the balance, the open lots (as "earned:available:
 // expires:remaining" items) and the qualifying value in the programme's tier window.
 constexpr const char* kRead =
@@ -24,10 +23,7 @@ constexpr const char* kRead =
     "b.version, b.lifetime_earned, b.lifetime_redeemed, b.lifetime_expired, "
     "coalesce((extract(epoch FROM b.last_purchase_at)*1000)::bigint, 0), "
     "(extract(epoch FROM c.enrolled_at)*1000)::bigint, coalesce(c.home_store_id, ''), "
-    "(SELECT coalesce(string_agg(concat_ws(':', (extract(epoch FROM l.earned_at)*1000)::bigint, "
-    "(extract(epoch FROM l.available_at)*1000)::bigint, "
-    "coalesce((extract(epoch FROM l.expires_at)*1000)::bigint, -1), l.remaining), ','), '') "
-    "FROM points_lot l WHERE l.customer_id = c.customer_id AND l.remaining > 0), "
+    "%LOTS%, "
     "(SELECT coalesce(sum(CASE WHEN $3 THEN coalesce(g.amount_minor, 0) ELSE g.points END), 0) "
     "FROM ledger g WHERE g.customer_id = c.customer_id AND g.kind IN (1, 3, 4, 7) "
     "AND g.occurred_at > now() - make_interval(days => $2::int)) "
@@ -57,31 +53,6 @@ std::string iso8601(TimestampMs ms) {
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<long long>(ms % 1000));
   return buf;
-}
-
-std::vector<Lot> parse_lots(std::string_view s) {
-  std::vector<Lot> lots;
-  while (!s.empty()) {
-    auto comma = s.find(',');
-    std::string_view item = s.substr(0, comma);
-    s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-    int64_t v[4] = {0, 0, 0, 0};
-    for (int i = 0; i < 4; ++i) {
-      auto colon = item.find(':');
-      auto part = item.substr(0, colon);
-      std::from_chars(part.data(), part.data() + part.size(), v[i]);
-      item = colon == std::string_view::npos ? std::string_view{} : item.substr(colon + 1);
-    }
-    Lot l;
-    l.lot_id = std::to_string(lots.size());
-    l.earned_at_ms = v[0];
-    l.available_at_ms = v[1];
-    l.expires_at_ms = v[2] < 0 ? kNeverExpires : v[2];
-    l.points = v[3];
-    l.remaining = v[3];
-    lots.push_back(std::move(l));
-  }
-  return lots;
 }
 
 }  // namespace
@@ -115,8 +86,13 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   const TierPolicy& tiers = (*program)->program.tiers;
   const std::string window = std::to_string(std::max<uint32_t>(1, tiers.window_days));
   const bool by_spend = tiers.basis == TierBasis::kAmountSpent;
-  auto r = c.query(kRead, {pg::Param::text(customer_id), pg::Param::text(window),
-                           pg::Param::text(by_spend ? "true" : "false")});
+  static const std::string read_sql = [] {
+    std::string q = kRead;
+    q.replace(q.find("%LOTS%"), 6, kOpenLotsColumn);
+    return q;
+  }();
+  auto r = c.query(read_sql, {pg::Param::text(customer_id), pg::Param::text(window),
+                              pg::Param::text(by_spend ? "true" : "false")});
   if (!r) return std::unexpected(r.error());
   if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
 
@@ -132,18 +108,12 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   }
   const std::string tier_id(r->text(0, 2));
   const int64_t points = r->int64(0, 4);
-  auto lots = parse_lots(r->text(0, 12));
-  LotBalance lb = balance_of(lots, now, now + kExpiringHorizonMs);
-  int64_t in_lots = 0;
-  for (const auto& l : lots) in_lots += l.remaining;
-  // Points spent beyond what the lots held (an offline redemption, a return after spending)
-  // are owed: they come off what is available.
-  const int64_t owed = std::min<int64_t>(0, points - in_lots);
+  const CustomerPoints cp = customer_points(points, parse_open_lots(r->text(0, 12)), now);
   json::object pts;
-  pts["available"] = lb.available + owed;
-  pts["pending"] = lb.pending;
-  pts["expiring_30d"] = lb.expiring;
-  if (lb.expiring > 0) pts["expiring_at"] = iso8601(lb.expiring_at_ms);
+  pts["available"] = cp.available;
+  pts["pending"] = cp.pending;
+  pts["expiring_30d"] = cp.expiring;
+  if (cp.expiring > 0) pts["expiring_at"] = iso8601(cp.expiring_at_ms);
   doc["points"] = std::move(pts);
 
   json::object tier;

@@ -205,6 +205,16 @@ CREATE TABLE receipt (
 );
 CREATE INDEX receipt_customer ON receipt (customer_id, occurred_at DESC, event_id DESC);
 
+-- Which customers a store has seen (any event of theirs uploaded by the store), for the scope of
+-- its change feed: its home customers plus the ones seen there lately.
+CREATE TABLE store_customer (
+  store_id      text NOT NULL,
+  customer_id   text NOT NULL REFERENCES customer ON DELETE CASCADE,
+  last_seen_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (store_id, customer_id)
+);
+CREATE INDEX customer_home_store ON customer (home_store_id, customer_id);
+
 -- The change feed agents download. xid is the writing transaction's id: a reader only moves its
 -- cursor past transactions that had finished when its snapshot was taken
 -- (pg_snapshot_xmin), so a row committed late is never skipped.

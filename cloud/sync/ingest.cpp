@@ -883,6 +883,15 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
         "(SELECT event_id, sum(points) AS points FROM jsonb_to_recordset($1::jsonb) AS "
         "y(event_id uuid, points bigint) GROUP BY event_id) AS x WHERE r.event_id = x.event_id",
         w.receipt_reversals));
+    // The store has seen these customers: they stay in its change feed's scope.
+    if (!w.touched.empty()) {
+      std::vector<std::string> seen(w.touched.begin(), w.touched.end());
+      ACCRUE_TRY(
+          c.query("INSERT INTO store_customer (store_id, customer_id) SELECT $1, x FROM "
+                  "unnest($2::text[]) AS x ON CONFLICT (store_id, customer_id) DO UPDATE SET "
+                  "last_seen_at = now()",
+                  {pg::Param::text(sid), pg::Param::text(text_array(seen))}));
+    }
     json::array days;
     for (const auto& [key, points] : w.day_deltas) {
       json::object o;

@@ -1,0 +1,227 @@
+#include "cloud/sync/changes.h"
+
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "cloud/core/balance.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::cloud {
+
+namespace sv1 = accrue::sync::v1;
+namespace lv1 = accrue::loyalty::v1;
+
+namespace {
+
+struct Cursor {
+  char mode = 'b';
+  std::string xid;    // xid8 as decimal text
+  std::string after;  // bootstrap: last customer id; feed: last row id
+};
+
+std::optional<Cursor> parse_cursor(std::string_view s) {
+  if (s.size() < 4 || s[1] != ':' || (s[0] != 'b' && s[0] != 'f')) return std::nullopt;
+  auto colon = s.find(':', 2);
+  if (colon == std::string_view::npos) return std::nullopt;
+  Cursor c;
+  c.mode = s[0];
+  c.xid = std::string(s.substr(2, colon - 2));
+  c.after = std::string(s.substr(colon + 1));
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(c.xid.data(), c.xid.data() + c.xid.size(), v);
+  if (ec != std::errc() || p != c.xid.data() + c.xid.size() || c.xid.empty()) return std::nullopt;
+  if (c.mode == 'f') {
+    int64_t id = 0;
+    auto [p2, ec2] = std::from_chars(c.after.data(), c.after.data() + c.after.size(), id);
+    if (ec2 != std::errc() || p2 != c.after.data() + c.after.size()) return std::nullopt;
+  }
+  return c;
+}
+
+// "In the store's scope": home customers, and customers the store has seen lately.
+constexpr const char* kInScope =
+    "(c.home_store_id = $1 OR EXISTS (SELECT 1 FROM store_customer s WHERE s.store_id = $1 AND "
+    "s.customer_id = c.customer_id AND s.last_seen_at > now() - make_interval(days => $2::int)))";
+
+}  // namespace
+
+Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std::string& cursor,
+                                          uint32_t max_changes) {
+  const uint32_t limit = std::clamp<uint32_t>(max_changes == 0 ? 500 : max_changes, 1, 5000);
+  std::optional<Cursor> cur;
+  sv1::ChangesPage out;
+  if (!cursor.empty()) {
+    cur = parse_cursor(cursor);
+    if (!cur) return fail(ErrorCode::kInvalidArgument, "cursor: not one this service handed out");
+  }
+  auto lease = pool_.acquire();
+  if (!lease) return std::unexpected(lease.error());
+  pg::Connection& c = **lease;
+  const std::string days = std::to_string(scope_days_);
+  const TimestampMs now = clock_.now_ms();
+
+  // One snapshot for the whole page: its xmin bounds what the feed may deliver.
+  ACCRUE_TRY(c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  auto body = [&]() -> Result<void> {
+    auto xmin = c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
+    if (!xmin) return std::unexpected(xmin.error());
+    const std::string snapshot_xmin(xmin->text(0, 0));
+
+    std::vector<std::string> customers;  // to send as snapshots, in order
+    std::set<std::string> wanted;
+    std::set<std::string> identifiers_of, mappings_of;
+    bool send_program = false;
+    if (!cur || cur->mode == 'b') {
+      if (!cur) {
+        out.set_reset(true);  // from scratch: the store rebuilds its replica from these pages
+        send_program = true;
+        cur = Cursor{'b', snapshot_xmin, ""};
+      }
+      const std::string lim = std::to_string(limit);
+      auto r = c.query(std::string("SELECT c.customer_id FROM customer c WHERE c.customer_id > $3 "
+                                   "AND c.status <> 3 AND ") +
+                           kInScope + " ORDER BY c.customer_id LIMIT $4",
+                       {pg::Param::text(store_id), pg::Param::text(days),
+                        pg::Param::text(cur->after), pg::Param::text(lim)});
+      if (!r) return std::unexpected(r.error());
+      for (int i = 0; i < r->rows(); ++i) {
+        std::string id(r->text(i, 0));
+        customers.push_back(id);
+        identifiers_of.insert(id);
+      }
+      if (r->rows() == static_cast<int>(limit)) {
+        out.set_next_cursor("b:" + cur->xid + ":" + customers.back());
+        out.set_has_more(true);
+      } else {
+        // Bootstrap done: the feed resumes from the oldest transaction that might not have been
+        // visible when the bootstrap began.
+        out.set_next_cursor("f:" + cur->xid + ":0");
+        out.set_has_more(true);
+      }
+    } else {
+      const std::string lim = std::to_string(limit);
+      // Rows at or after the cursor's transaction, from transactions finished before this
+      // snapshot, in the store's scope (programme versions are everyone's).
+      auto r = c.query(std::string("SELECT f.id, f.xid::text, f.kind, coalesce(f.customer_id, '') "
+                                   "FROM change_feed f LEFT JOIN customer c ON c.customer_id = "
+                                   "f.customer_id WHERE (f.xid, f.id) > ($3::xid8, $4::bigint) "
+                                   "AND f.xid < pg_snapshot_xmin(pg_current_snapshot()) AND "
+                                   "(f.kind = 3 OR ") +
+                           kInScope + ") ORDER BY f.xid, f.id LIMIT $5",
+                       {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->xid),
+                        pg::Param::text(cur->after), pg::Param::text(lim)});
+      if (!r) return std::unexpected(r.error());
+      for (int i = 0; i < r->rows(); ++i) {
+        const int64_t kind = r->int64(i, 2);
+        std::string id(r->text(i, 3));
+        if (kind == 3) {
+          send_program = true;
+          continue;
+        }
+        if (id.empty()) continue;
+        if (kind == 2) identifiers_of.insert(id);
+        if (kind == 5) mappings_of.insert(id);
+        if (wanted.insert(id).second) customers.push_back(id);
+      }
+      if (r->rows() > 0) {
+        const int last = r->rows() - 1;
+        out.set_next_cursor("f:" + std::string(r->text(last, 1)) + ":" +
+                            std::to_string(r->int64(last, 0)));
+      } else {
+        out.set_next_cursor("f:" + cur->xid + ":" + cur->after);
+      }
+      out.set_has_more(r->rows() == static_cast<int>(limit));
+    }
+
+    if (send_program) {
+      auto p = programs_.latest(c, now);
+      if (p) {
+        *out.add_changes()->mutable_program() = wire::program_to_proto((*p)->program);
+      } else if (p.error().code != ErrorCode::kNotFound) {
+        return std::unexpected(p.error());
+      }
+    }
+    if (customers.empty()) return {};
+    std::string arr = "{";
+    for (size_t i = 0; i < customers.size(); ++i) {
+      if (i) arr += ',';
+      arr += '"';
+      for (char ch : customers[i]) {
+        if (ch == '"' || ch == '\\') arr += '\\';
+        arr += ch;
+      }
+      arr += '"';
+    }
+    arr += '}';
+    auto snap = c.query(
+        std::string("SELECT c.customer_id, c.status, c.tier_id, coalesce(p.display_name, ''), "
+                    "coalesce(c.home_store_id, ''), b.points, coalesce(p.birthday_month, 0), "
+                    "coalesce(p.birthday_day, 0), coalesce(c.temp_customer_id, ''), ") +
+            kOpenLotsColumn +
+            " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p "
+            "USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
+        {pg::Param::text(arr)});
+    if (!snap) return std::unexpected(snap.error());
+    std::map<std::string, int> row_of;
+    for (int i = 0; i < snap->rows(); ++i) row_of[std::string(snap->text(i, 0))] = i;
+    auto ids = c.query(
+        "SELECT customer_id, kind, hash FROM identifier WHERE customer_id = ANY($1::text[])",
+        {pg::Param::text(arr)});
+    if (!ids) return std::unexpected(ids.error());
+    std::multimap<std::string, std::pair<std::string, std::string>> links;
+    for (int i = 0; i < ids->rows(); ++i) {
+      auto raw = pg::decode_bytea(ids->text(i, 2));
+      if (raw)
+        links.emplace(std::string(ids->text(i, 0)),
+                      std::make_pair(std::string(ids->text(i, 1)), *raw));
+    }
+    for (const auto& id : customers) {
+      auto it = row_of.find(id);
+      if (it == row_of.end()) {  // gone since (erased): the store drops it
+        out.add_changes()->mutable_removed()->set_customer_id(id);
+        continue;
+      }
+      const int i = it->second;
+      const int64_t status = snap->int64(i, 1);
+      if (status == 3) {
+        out.add_changes()->mutable_removed()->set_customer_id(id);
+        continue;
+      }
+      if (mappings_of.contains(id) && !snap->text(i, 8).empty()) {
+        auto* m = out.add_changes()->mutable_mapping();
+        m->set_temp_customer_id(std::string(snap->text(i, 8)));
+        m->set_customer_id(id);
+      }
+      auto* s = out.add_changes()->mutable_customer();
+      s->set_customer_id(id);
+      s->set_status(status == 2 ? lv1::CUSTOMER_STATUS_BLOCKED : lv1::CUSTOMER_STATUS_ACTIVE);
+      s->set_tier_id(std::string(snap->text(i, 2)));
+      s->set_display_name(std::string(snap->text(i, 3)));
+      s->set_home_store_id(std::string(snap->text(i, 4)));
+      const CustomerPoints pts =
+          customer_points(snap->int64(i, 5), parse_open_lots(snap->text(i, 9)), now);
+      s->set_available_points(pts.available);
+      s->set_pending_points(pts.pending);
+      s->set_as_of_ms(now);
+      s->set_birthday_month(static_cast<uint32_t>(snap->int64(i, 6)));
+      s->set_birthday_day(static_cast<uint32_t>(snap->int64(i, 7)));
+      if (identifiers_of.contains(id) || mappings_of.contains(id)) {
+        auto [lo, hi] = links.equal_range(id);
+        for (auto l = lo; l != hi; ++l) {
+          auto* link = out.add_changes()->mutable_identifier();
+          link->mutable_identifier()->set_kind(l->second.first);
+          link->mutable_identifier()->set_hash(l->second.second);
+          link->set_customer_id(id);
+        }
+      }
+    }
+    return {};
+  };
+  auto r = body();
+  (void)c.exec(r ? "COMMIT" : "ROLLBACK");
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+}  // namespace accrue::cloud

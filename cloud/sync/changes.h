@@ -1,0 +1,41 @@
+// The change feed a store downloads: pages of customer snapshots, identifier links, temp-id
+// mappings and programme versions in the store's scope (its home customers and the customers it
+// has seen in the last `scope_days`).
+//
+// Never skipping a row committed late: every change_feed row carries its writer's transaction id
+// (xid8). A page only delivers rows whose transaction is older than the reading snapshot's xmin,
+// i.e. transactions that had finished when the page was read, so no transaction still in flight
+// can later commit a row behind the cursor. A long transaction therefore holds the feed back
+// (bounded by keeping transactions short; the lag is a metric). Sequence order is never trusted:
+// ids from a bigserial are handed out at insert and can commit in any order.
+//
+// Cursors are opaque to stores (base64url text):
+//   b:<xmin at start>:<last customer id>   bootstrap: every customer in scope, by id
+//   f:<xid>:<id>                          the feed, after row (xid, id)
+// An empty cursor starts a bootstrap (page.reset tells the store to rebuild); so does a cursor
+// this version cannot read. Thread-safe.
+#pragma once
+
+#include "accrue/sync/v1/sync.pb.h"
+#include "cloud/core/programs.h"
+#include "cloud/pg/pool.h"
+
+namespace accrue::cloud {
+
+class ChangeFeed {
+ public:
+  ChangeFeed(pg::Pool& pool, ProgramCatalog& programs, const Clock& clock, int scope_days)
+      : pool_(pool), programs_(programs), clock_(clock), scope_days_(scope_days) {}
+
+  // kInvalidArgument for a cursor that is not one of ours.
+  Result<sync::v1::ChangesPage> page(const std::string& store_id, const std::string& cursor,
+                                     uint32_t max_changes);
+
+ private:
+  pg::Pool& pool_;
+  ProgramCatalog& programs_;
+  const Clock& clock_;
+  int scope_days_;
+};
+
+}  // namespace accrue::cloud

@@ -1,0 +1,187 @@
+// GET /v1/sync/changes: bootstrap, the feed, the store's scope, and the cursor's promise that a
+// transaction committing late is never skipped.
+#include "cloud/sync/changes.h"
+
+#include "tests/cloud/cloud_app_fixture.h"
+
+namespace accrue::cloud {
+namespace {
+
+using namespace testing_support;
+using ChangesTest = CloudAppTest;
+
+struct Seen {
+  std::vector<std::string> customers;
+  std::map<std::string, loyalty::v1::CustomerSnapshot> snapshot;
+  int programs = 0;
+  int links = 0;
+  int mappings = 0;
+  bool reset = false;
+  bool has_more = false;
+  std::string next;
+};
+
+class FeedTest : public ChangesTest {
+ protected:
+  Seen page(const std::string& cursor, int max = 100, const std::string& token = "") {
+    HttpClient client(app_->port());
+    std::string target = "/v1/sync/changes?max=" + std::to_string(max);
+    if (!cursor.empty()) target += "&cursor=" + cursor;
+    auto res = client.request(bhttp::verb::get, target, "",
+                              {{"Authorization", "Bearer " + (token.empty() ? token_ : token)}});
+    Seen s;
+    EXPECT_EQ(res.result_int(), 200u) << res.body();
+    sv1::ChangesPage p;
+    EXPECT_TRUE(p.ParseFromString(res.body()));
+    for (const auto& ch : p.changes()) {
+      if (ch.has_customer()) {
+        s.customers.push_back(ch.customer().customer_id());
+        s.snapshot[ch.customer().customer_id()] = ch.customer();
+      }
+      s.programs += ch.has_program();
+      s.links += ch.has_identifier();
+      s.mappings += ch.has_mapping();
+    }
+    s.reset = p.reset();
+    s.has_more = p.has_more();
+    s.next = p.next_cursor();
+    return s;
+  }
+  // Bootstraps and returns the feed cursor after it.
+  std::string through_bootstrap(std::vector<std::string>* seen = nullptr) {
+    std::string cursor;
+    for (int i = 0; i < 20; ++i) {
+      auto p = page(cursor, 2);
+      if (seen) seen->insert(seen->end(), p.customers.begin(), p.customers.end());
+      cursor = p.next;
+      if (auto raw = auth::base64url_decode(cursor); raw && raw->starts_with("f:")) break;
+    }
+    // Drain whatever the feed holds from before.
+    for (int i = 0; i < 20; ++i) {
+      auto p = page(cursor);
+      cursor = p.next;
+      if (!p.has_more) break;
+    }
+    return cursor;
+  }
+  void homes() {
+    add_customers(6);
+    auto c = db_.connect();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(
+        c->exec("INSERT INTO store (store_id) VALUES ('S1'), ('S2');"
+                "UPDATE customer SET home_store_id = CASE WHEN customer_id = 'c5' THEN 'S2' ELSE "
+                "'S1' END"));
+  }
+};
+
+TEST_F(FeedTest, BootstrapsTheStoresScopeThenFollowsChanges) {
+  homes();
+  std::vector<std::string> boot;
+  auto first = page("", 2);
+  EXPECT_TRUE(first.reset) << "an empty cursor rebuilds the replica";
+  EXPECT_EQ(first.programs, 1) << "the programme comes with the first page";
+  boot = first.customers;
+  std::string cursor = first.next;
+  for (int i = 0; i < 5; ++i) {
+    auto p = page(cursor, 2);
+    EXPECT_FALSE(p.reset);
+    boot.insert(boot.end(), p.customers.begin(), p.customers.end());
+    cursor = p.next;
+    if (auth::base64url_decode(cursor)->starts_with("f:")) break;
+  }
+  EXPECT_EQ(boot, (std::vector<std::string>{"c0", "c1", "c2", "c3", "c4"}))
+      << "home customers of S1 only, in id order";
+
+  for (int i = 0; i < 5; ++i) {  // nothing new yet
+    auto p = page(cursor);
+    cursor = p.next;
+    if (!p.has_more) {
+      EXPECT_TRUE(p.customers.empty());
+      break;
+    }
+  }
+  auto sale = accrual(1, "c1", 4000, "s");
+  ASSERT_EQ(results(post(batch_of({sale}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  auto p = page(cursor);
+  ASSERT_EQ(p.customers, std::vector<std::string>{"c1"});
+  EXPECT_EQ(p.snapshot["c1"].pending_points(), sale.accrual().points());
+  EXPECT_EQ(p.snapshot["c1"].home_store_id(), "S1");
+  cursor = p.next;
+
+  // c5 lives in S2; once S1 uploads an event of theirs, S1 keeps them in view.
+  auto visit = accrual(2, "c5", 1000, "v");
+  ASSERT_EQ(results(post(batch_of({visit}), token_)).results(0).status(),
+            sv1::EVENT_STATUS_APPLIED);
+  p = page(cursor);
+  EXPECT_EQ(p.customers, std::vector<std::string>{"c5"});
+  cursor = p.next;
+  EXPECT_TRUE(page(cursor).customers.empty()) << "the cursor moved past what was delivered";
+
+  // A new programme version reaches every store.
+  auto conn = db_.connect();
+  ASSERT_TRUE(conn);
+  std::string v4 = program_json_;
+  v4.replace(v4.find("\"version\": 3"), 12, "\"version\": 4");
+  ASSERT_TRUE(ProgramCatalog::publish(*conn, v4));
+  EXPECT_EQ(page(cursor).programs, 1);
+}
+
+TEST_F(FeedTest, ATransactionThatCommitsLateIsNeverSkipped) {
+  homes();
+  std::string cursor = through_bootstrap();
+  auto a = db_.connect();
+  auto b = db_.connect();
+  ASSERT_TRUE(a && b);
+  // A takes its transaction id first and stays open; B writes after it and commits first. A
+  // cursor on the bigserial id would deliver B's row, move past A's smaller id, and lose A's.
+  ASSERT_TRUE(a->exec("BEGIN"));
+  auto a_row = a->exec("INSERT INTO change_feed (kind, customer_id) VALUES (1, 'c2') RETURNING id");
+  ASSERT_TRUE(a_row);
+  auto b_row = b->exec("INSERT INTO change_feed (kind, customer_id) VALUES (1, 'c3') RETURNING id");
+  ASSERT_TRUE(b_row);
+  EXPECT_LT(a_row->int64(0, 0), b_row->int64(0, 0)) << "A's id is smaller but commits later";
+  auto held = page(cursor);
+  EXPECT_TRUE(held.customers.empty()) << "B's row waits while A (older) is still open";
+  EXPECT_EQ(held.next, cursor) << "and the cursor does not move";
+  ASSERT_TRUE(a->exec("COMMIT"));
+  auto both = page(cursor);
+  std::sort(both.customers.begin(), both.customers.end());
+  EXPECT_EQ(both.customers, (std::vector<std::string>{"c2", "c3"}));
+  EXPECT_TRUE(page(both.next).customers.empty());
+}
+
+TEST_F(FeedTest, EnrolmentsArriveWithTheirIdentifiersAndTempIdMapping) {
+  std::string cursor = through_bootstrap();
+  auto en = envelope(1);
+  en.mutable_enrolment()->set_temp_customer_id("tmp-7");
+  auto* id = en.mutable_enrolment()->add_identifiers();
+  id->set_kind("email");
+  id->set_hash(std::string(32, '\x42'));
+  en.mutable_enrolment()->set_display_name("Lin");
+  ASSERT_EQ(results(post(batch_of({en}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  auto p = page(cursor);
+  ASSERT_EQ(p.customers.size(), 1u);
+  EXPECT_EQ(p.mappings, 1);
+  EXPECT_EQ(p.links, 1);
+  EXPECT_EQ(p.snapshot[p.customers[0]].display_name(), "Lin");
+  EXPECT_EQ(p.snapshot[p.customers[0]].available_points(), 100) << "the enrolment bonus";
+}
+
+TEST_F(FeedTest, BadCursorsAndMissingCredentialsAreRefused) {
+  HttpClient c(app_->port());
+  auto status = [&](const std::string& target, const std::string& auth) {
+    return c.request(bhttp::verb::get, target, "", {{"Authorization", auth}}).result_int();
+  };
+  const std::string ok = "Bearer " + token_;
+  EXPECT_EQ(status("/v1/sync/changes", "Bearer nope"), 401u);
+  EXPECT_EQ(status("/v1/sync/changes?cursor=%%%", ok), 400u);
+  EXPECT_EQ(status("/v1/sync/changes?cursor=" + auth::base64url_encode("x:1:2"), ok), 400u);
+  EXPECT_EQ(status("/v1/sync/changes?cursor=" + auth::base64url_encode("f:abc:2"), ok), 400u);
+  EXPECT_EQ(status("/v1/sync/changes?max=0", ok), 400u);
+  EXPECT_EQ(status("/v1/sync/changes?max=100000", ok), 400u);
+  EXPECT_EQ(status("/v1/sync/changes", ok), 200u);
+}
+
+}  // namespace
+}  // namespace accrue::cloud
