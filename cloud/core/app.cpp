@@ -162,6 +162,14 @@ void CloudApp::add_routes() {
               [this](const http::Request& req, http::RequestContext& ctx) {
                 return sync_changes(req, ctx);
               });
+  router_.add(bhttp::verb::get, "/v1/sync/lookup", "sync.lookup",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return sync_lookup(req, ctx);
+              });
+  router_.add(bhttp::verb::post, "/v1/sync/redeem", "sync.redeem",
+              [this](const http::Request& req, http::RequestContext& ctx) {
+                return sync_redeem(req, ctx);
+              });
   router_.add(bhttp::verb::post, "/v1/sync/events", "sync.events",
               [this](const http::Request& req, http::RequestContext& ctx) {
                 return sync_events(req, ctx);
@@ -351,6 +359,57 @@ http::Response CloudApp::sync_changes(const http::Request& req, http::RequestCon
   // The cursor travels back in a query string: hand it out in base64url.
   page->set_next_cursor(auth::base64url_encode(page->next_cursor()));
   return http::bytes(req, page->SerializeAsString(), "application/x-protobuf");
+}
+
+http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestContext& ctx) {
+  auto store = authenticate_store(req, ctx);
+  if (!store) {
+    auto res = http::problem(req, ctx, store.error());
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    return res;
+  }
+  auto hex = http::query_param(req.target(), "identifier");
+  std::string hash;
+  if (hex && hex->size() == 64) {
+    for (size_t i = 0; i < 64; i += 2) {
+      unsigned v = 0;
+      auto [p, ec] = std::from_chars(hex->data() + i, hex->data() + i + 2, v, 16);
+      if (ec != std::errc() || p != hex->data() + i + 2) break;
+      hash.push_back(static_cast<char>(v));
+    }
+  }
+  if (hash.size() != 32) {
+    return http::problem(req, ctx, bhttp::status::bad_request,
+                         "identifier: the 32-byte keyed hash as 64 hexadecimal digits");
+  }
+  auto r = feed_->lookup(*store, hash);
+  if (!r) return http::problem(req, ctx, r.error());
+  if (!r->found()) {
+    return http::problem(req, ctx, bhttp::status::not_found, "no customer has this identifier");
+  }
+  return http::bytes(req, r->SerializeAsString(), "application/x-protobuf");
+}
+
+http::Response CloudApp::sync_redeem(const http::Request& req, http::RequestContext& ctx) {
+  auto store = authenticate_store(req, ctx);
+  if (!store) {
+    auto res = http::problem(req, ctx, store.error());
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    return res;
+  }
+  auto type = req[bhttp::field::content_type];
+  if (type != "application/x-protobuf" && type != "application/protobuf") {
+    return http::problem(req, ctx, bhttp::status::unsupported_media_type,
+                         "send the OnlineRedeemRequest as application/x-protobuf");
+  }
+  sync::v1::OnlineRedeemRequest request;
+  if (!request.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
+    return http::problem(req, ctx, bhttp::status::bad_request,
+                         "the body is not a valid accrue.sync.v1.OnlineRedeemRequest");
+  }
+  auto r = ingest_->redeem_online(request, *store);
+  if (!r) return http::problem(req, ctx, r.error());
+  return http::bytes(req, r->SerializeAsString(), "application/x-protobuf");
 }
 
 http::Response CloudApp::sync_events(const http::Request& req, http::RequestContext& ctx) {

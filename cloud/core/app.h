@@ -5,6 +5,8 @@
 //   GET  /metrics            Prometheus text
 //   POST /v1/sync/events     an agent's EventBatch (protobuf, gzip accepted), store token auth
 //   GET  /v1/sync/changes    the store's change feed (protobuf ChangesPage), store token auth
+//   GET  /v1/sync/lookup     ?identifier=<64 hex>: LookupResponse, or 404
+//   POST /v1/sync/redeem     OnlineRedeemRequest -> OnlineRedeemResponse (atomic, idempotent)
 //   GET  /v1/customers/{id}/status, /v1/customers/{id}, /v1/customers/{id}/transactions
 //                            the case study's three hot reads, JWT auth (any HQ role)
 #pragma once
@@ -49,6 +51,8 @@ class CloudApp {
   void add_routes();
   http::Response sync_events(const http::Request& req, http::RequestContext& ctx);
   http::Response sync_changes(const http::Request& req, http::RequestContext& ctx);
+  http::Response sync_lookup(const http::Request& req, http::RequestContext& ctx);
+  http::Response sync_redeem(const http::Request& req, http::RequestContext& ctx);
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
   // The store the caller authenticated as, or the problem to answer.

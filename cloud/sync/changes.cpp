@@ -44,6 +44,89 @@ constexpr const char* kInScope =
     "(c.home_store_id = $1 OR EXISTS (SELECT 1 FROM store_customer s WHERE s.store_id = $1 AND "
     "s.customer_id = c.customer_id AND s.last_seen_at > now() - make_interval(days => $2::int)))";
 
+// Snapshots (and, where asked, identifier links and temp-id mappings) of `customers`, in order;
+// a customer that no longer exists or was erased becomes a removal.
+Result<void> append_customers(pg::Connection& c, const std::vector<std::string>& customers,
+                              const std::set<std::string>& identifiers_of,
+                              const std::set<std::string>& mappings_of, TimestampMs now,
+                              sv1::ChangesPage& out) {
+  if (customers.empty()) return {};
+  std::string arr = "{";
+  for (size_t i = 0; i < customers.size(); ++i) {
+    if (i) arr += ',';
+    arr += '"';
+    for (char ch : customers[i]) {
+      if (ch == '"' || ch == '\\') arr += '\\';
+      arr += ch;
+    }
+    arr += '"';
+  }
+  arr += '}';
+  auto snap = c.query(
+      std::string("SELECT c.customer_id, c.status, c.tier_id, coalesce(p.display_name, ''), "
+                  "coalesce(c.home_store_id, ''), b.points, coalesce(p.birthday_month, 0), "
+                  "coalesce(p.birthday_day, 0), coalesce(c.temp_customer_id, ''), ") +
+          kOpenLotsColumn +
+          " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p "
+          "USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
+      {pg::Param::text(arr)});
+  if (!snap) return std::unexpected(snap.error());
+  std::map<std::string, int> row_of;
+  for (int i = 0; i < snap->rows(); ++i) row_of[std::string(snap->text(i, 0))] = i;
+  auto ids =
+      c.query("SELECT customer_id, kind, hash FROM identifier WHERE customer_id = ANY($1::text[])",
+              {pg::Param::text(arr)});
+  if (!ids) return std::unexpected(ids.error());
+  std::multimap<std::string, std::pair<std::string, std::string>> links;
+  for (int i = 0; i < ids->rows(); ++i) {
+    auto raw = pg::decode_bytea(ids->text(i, 2));
+    if (raw)
+      links.emplace(std::string(ids->text(i, 0)),
+                    std::make_pair(std::string(ids->text(i, 1)), *raw));
+  }
+  for (const auto& id : customers) {
+    auto it = row_of.find(id);
+    if (it == row_of.end()) {  // gone since (erased): the store drops it
+      out.add_changes()->mutable_removed()->set_customer_id(id);
+      continue;
+    }
+    const int i = it->second;
+    const int64_t status = snap->int64(i, 1);
+    if (status == 3) {
+      out.add_changes()->mutable_removed()->set_customer_id(id);
+      continue;
+    }
+    if (mappings_of.contains(id) && !snap->text(i, 8).empty()) {
+      auto* m = out.add_changes()->mutable_mapping();
+      m->set_temp_customer_id(std::string(snap->text(i, 8)));
+      m->set_customer_id(id);
+    }
+    auto* s = out.add_changes()->mutable_customer();
+    s->set_customer_id(id);
+    s->set_status(status == 2 ? lv1::CUSTOMER_STATUS_BLOCKED : lv1::CUSTOMER_STATUS_ACTIVE);
+    s->set_tier_id(std::string(snap->text(i, 2)));
+    s->set_display_name(std::string(snap->text(i, 3)));
+    s->set_home_store_id(std::string(snap->text(i, 4)));
+    const CustomerPoints pts =
+        customer_points(snap->int64(i, 5), parse_open_lots(snap->text(i, 9)), now);
+    s->set_available_points(pts.available);
+    s->set_pending_points(pts.pending);
+    s->set_as_of_ms(now);
+    s->set_birthday_month(static_cast<uint32_t>(snap->int64(i, 6)));
+    s->set_birthday_day(static_cast<uint32_t>(snap->int64(i, 7)));
+    if (identifiers_of.contains(id) || mappings_of.contains(id)) {
+      auto [lo, hi] = links.equal_range(id);
+      for (auto l = lo; l != hi; ++l) {
+        auto* link = out.add_changes()->mutable_identifier();
+        link->mutable_identifier()->set_kind(l->second.first);
+        link->mutable_identifier()->set_hash(l->second.second);
+        link->set_customer_id(id);
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std::string& cursor,
@@ -142,85 +225,50 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         return std::unexpected(p.error());
       }
     }
-    if (customers.empty()) return {};
-    std::string arr = "{";
-    for (size_t i = 0; i < customers.size(); ++i) {
-      if (i) arr += ',';
-      arr += '"';
-      for (char ch : customers[i]) {
-        if (ch == '"' || ch == '\\') arr += '\\';
-        arr += ch;
-      }
-      arr += '"';
-    }
-    arr += '}';
-    auto snap = c.query(
-        std::string("SELECT c.customer_id, c.status, c.tier_id, coalesce(p.display_name, ''), "
-                    "coalesce(c.home_store_id, ''), b.points, coalesce(p.birthday_month, 0), "
-                    "coalesce(p.birthday_day, 0), coalesce(c.temp_customer_id, ''), ") +
-            kOpenLotsColumn +
-            " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p "
-            "USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
-        {pg::Param::text(arr)});
-    if (!snap) return std::unexpected(snap.error());
-    std::map<std::string, int> row_of;
-    for (int i = 0; i < snap->rows(); ++i) row_of[std::string(snap->text(i, 0))] = i;
-    auto ids = c.query(
-        "SELECT customer_id, kind, hash FROM identifier WHERE customer_id = ANY($1::text[])",
-        {pg::Param::text(arr)});
-    if (!ids) return std::unexpected(ids.error());
-    std::multimap<std::string, std::pair<std::string, std::string>> links;
-    for (int i = 0; i < ids->rows(); ++i) {
-      auto raw = pg::decode_bytea(ids->text(i, 2));
-      if (raw)
-        links.emplace(std::string(ids->text(i, 0)),
-                      std::make_pair(std::string(ids->text(i, 1)), *raw));
-    }
-    for (const auto& id : customers) {
-      auto it = row_of.find(id);
-      if (it == row_of.end()) {  // gone since (erased): the store drops it
-        out.add_changes()->mutable_removed()->set_customer_id(id);
-        continue;
-      }
-      const int i = it->second;
-      const int64_t status = snap->int64(i, 1);
-      if (status == 3) {
-        out.add_changes()->mutable_removed()->set_customer_id(id);
-        continue;
-      }
-      if (mappings_of.contains(id) && !snap->text(i, 8).empty()) {
-        auto* m = out.add_changes()->mutable_mapping();
-        m->set_temp_customer_id(std::string(snap->text(i, 8)));
-        m->set_customer_id(id);
-      }
-      auto* s = out.add_changes()->mutable_customer();
-      s->set_customer_id(id);
-      s->set_status(status == 2 ? lv1::CUSTOMER_STATUS_BLOCKED : lv1::CUSTOMER_STATUS_ACTIVE);
-      s->set_tier_id(std::string(snap->text(i, 2)));
-      s->set_display_name(std::string(snap->text(i, 3)));
-      s->set_home_store_id(std::string(snap->text(i, 4)));
-      const CustomerPoints pts =
-          customer_points(snap->int64(i, 5), parse_open_lots(snap->text(i, 9)), now);
-      s->set_available_points(pts.available);
-      s->set_pending_points(pts.pending);
-      s->set_as_of_ms(now);
-      s->set_birthday_month(static_cast<uint32_t>(snap->int64(i, 6)));
-      s->set_birthday_day(static_cast<uint32_t>(snap->int64(i, 7)));
-      if (identifiers_of.contains(id) || mappings_of.contains(id)) {
-        auto [lo, hi] = links.equal_range(id);
-        for (auto l = lo; l != hi; ++l) {
-          auto* link = out.add_changes()->mutable_identifier();
-          link->mutable_identifier()->set_kind(l->second.first);
-          link->mutable_identifier()->set_hash(l->second.second);
-          link->set_customer_id(id);
-        }
-      }
-    }
-    return {};
+    return append_customers(c, customers, identifiers_of, mappings_of, now, out);
   };
   auto r = body();
   (void)c.exec(r ? "COMMIT" : "ROLLBACK");
   if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id,
+                                               const std::string& hash) {
+  if (hash.size() != 32) return fail(ErrorCode::kInvalidArgument, "identifier: a 32-byte hash");
+  auto lease = pool_.acquire();
+  if (!lease) return std::unexpected(lease.error());
+  pg::Connection& c = **lease;
+  std::string hex = "\\x";
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char ch : hash) {
+    hex += kHex[ch >> 4];
+    hex += kHex[ch & 15];
+  }
+  auto r = c.query(
+      "SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
+      "WHERE i.hash = $1::bytea AND c.status <> 3",
+      {pg::Param::text(hex)});
+  if (!r) return std::unexpected(r.error());
+  sv1::LookupResponse out;
+  if (r->rows() == 0) return out;
+  const std::string id(r->text(0, 0));
+  // The store keeps this customer from now on: it joins the store's scope.
+  ACCRUE_TRY(c.query("INSERT INTO store (store_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                     {pg::Param::text(store_id)}));
+  ACCRUE_TRY(
+      c.query("INSERT INTO store_customer (store_id, customer_id) VALUES ($1, $2) ON CONFLICT "
+              "(store_id, customer_id) DO UPDATE SET last_seen_at = now()",
+              {pg::Param::text(store_id), pg::Param::text(id)}));
+  sv1::ChangesPage page;
+  ACCRUE_TRY(append_customers(c, {id}, {id}, {}, clock_.now_ms(), page));
+  for (const auto& ch : page.changes()) {
+    if (ch.has_customer()) {
+      out.set_found(true);
+      *out.mutable_customer() = ch.customer();
+    }
+    if (ch.has_identifier()) *out.add_identifiers() = ch.identifier();
+  }
   return out;
 }
 

@@ -30,6 +30,9 @@ class ChangeFeed {
   // kInvalidArgument for a cursor that is not one of ours.
   Result<sync::v1::ChangesPage> page(const std::string& store_id, const std::string& cursor,
                                      uint32_t max_changes);
+  // GET /v1/sync/lookup: the customer an identifier hash belongs to (found = false when none);
+  // the customer joins the store's scope, so later changes reach it through the feed.
+  Result<sync::v1::LookupResponse> lookup(const std::string& store_id, const std::string& hash);
 
  private:
   pg::Pool& pool_;

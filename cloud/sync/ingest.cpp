@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "cloud/core/balance.h"
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/engine/lots.h"
@@ -88,6 +89,7 @@ struct CustomerState {
   std::string customer_id;
   std::string tier_id;
   std::vector<size_t> lots;  // indexes into Work::lots, any order
+  int64_t points = 0;        // balance.points as locked (before this batch)
 };
 
 struct BalanceDelta {
@@ -176,6 +178,44 @@ Uuid Ingest::next_id() {
 
 Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
                                             std::string_view store_id) {
+  return apply(batch, store_id, {});
+}
+
+Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemRequest& request,
+                                                        std::string_view store_id) {
+  const auto& e = request.event();
+  if (e.body_case() != sv1::EventEnvelope::kRedemption) {
+    return fail(ErrorCode::kInvalidArgument, "event: a redemption is required");
+  }
+  sv1::EventBatch batch;
+  batch.set_store_id(e.store_id());
+  batch.set_agent_id(e.agent_id());
+  *batch.add_events() = e;
+  int64_t available = -1;
+  auto r = apply(batch, store_id, {true, &available});
+  if (!r) return std::unexpected(r.error());
+  sv1::OnlineRedeemResponse out;
+  *out.mutable_result() = r->results(0);
+  if (available < 0) {  // duplicate, or rejected before the balance was read
+    auto lease = pool_.acquire();
+    if (!lease) return std::unexpected(lease.error());
+    auto b = (*lease)->query(
+        std::string("SELECT b.points, ") + kOpenLotsColumn +
+            " FROM balance b JOIN customer c USING (customer_id) WHERE c.customer_id = $1 "
+            "OR c.temp_customer_id = $1",
+        {pg::Param::text(e.redemption().customer_id())});
+    if (!b) return std::unexpected(b.error());
+    if (b->rows() > 0) {
+      available = customer_points(b->int64(0, 0), parse_open_lots(b->text(0, 1)), clock_.now_ms())
+                      .available;
+    }
+  }
+  out.set_available_points(std::max<int64_t>(0, available));
+  return out;
+}
+
+Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::string_view store_id,
+                                            ApplyOptions options) {
   if (batch.store_id() != store_id) {
     return fail(ErrorCode::kPermissionDenied, "store " + std::string(store_id) +
                                                   " may only upload its own events (the batch "
@@ -386,10 +426,14 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
       std::vector<std::string> locked;
       for (const auto& [id, _] : w.customers_by_id) locked.push_back(id);
       const std::string arr = text_array(locked);
-      ACCRUE_TRY(
-          c.query("SELECT customer_id FROM balance WHERE customer_id = ANY($1::text[]) "
-                  "ORDER BY customer_id FOR UPDATE",
-                  {pg::Param::text(arr)}));
+      auto locked_rows = c.query(
+          "SELECT customer_id, points FROM balance WHERE customer_id = ANY($1::text[]) "
+          "ORDER BY customer_id FOR UPDATE",
+          {pg::Param::text(arr)});
+      if (!locked_rows) return std::unexpected(locked_rows.error());
+      for (int k = 0; k < locked_rows->rows(); ++k) {
+        w.customers_by_id[std::string(locked_rows->text(k, 0))].points = locked_rows->int64(k, 1);
+      }
       auto lots = c.query("SELECT lot_id::text, customer_id, " + ms_of("earned_at") + ", " +
                               ms_of("available_at") + ", coalesce(" + ms_of("expires_at") +
                               ", -1), points, remaining FROM points_lot "
@@ -582,6 +626,22 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
             reject(i, "bad_points", "redemption: points must be positive");
             break;
           }
+          auto available_now = [&] {
+            return customer_points(cs->points + w.balances[cs->customer_id].points, lots_of(w, *cs),
+                                   clock_.now_ms())
+                .available;
+          };
+          if (options.online) {
+            // Online: the cloud decides, atomically (the balance row is locked).
+            const int64_t available = available_now();
+            if (available < r.points()) {
+              reject(i, "insufficient_points",
+                     "Not enough points: " + std::to_string(available) + " available, " +
+                         std::to_string(r.points()) + " asked.");
+              if (options.available_after) *options.available_after = available;
+              break;
+            }
+          }
           json::object row = ledger_row(e, kRedemption, -r.points());
           row["customer_id"] = cs->customer_id;
           row["till_id"] = r.till_id();
@@ -595,6 +655,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
           d.points -= r.points();
           d.redeemed += r.points();
           draw_available(w, *cs, r.points(), at);
+          if (options.available_after) *options.available_after = available_now();
           feed_customer(cs->customer_id);
           break;
         }

@@ -48,6 +48,13 @@ class Ingest {
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
                                            std::string_view store_id);
 
+  // POST /v1/sync/redeem: one redemption decided by the cloud, atomically: applied only when the
+  // customer's available points (locked for the batch) cover it, else rejected with
+  // "insufficient_points" and changing nothing. Idempotent by event_id (a replay answers
+  // duplicate). Answers the available points after the decision.
+  Result<sync::v1::OnlineRedeemResponse> redeem_online(const sync::v1::OnlineRedeemRequest& request,
+                                                       std::string_view store_id);
+
   const IngestCounters& counters() const { return counters_; }
   // Runs after each committed batch, before apply() returns, with the customers it changed
   // (the cache invalidates them here). Set once, before serving.
@@ -56,6 +63,12 @@ class Ingest {
   }
 
  private:
+  struct ApplyOptions {
+    bool online = false;                 // redemptions must be covered by available points
+    int64_t* available_after = nullptr;  // the redeeming customer's available points after
+  };
+  Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
+                                           std::string_view store_id, ApplyOptions options);
   Uuid next_id();
 
   pg::Pool& pool_;

@@ -2,6 +2,7 @@
 // transaction committing late is never skipped.
 #include "cloud/sync/changes.h"
 
+#include "cloud/core/audit.h"
 #include "tests/cloud/cloud_app_fixture.h"
 
 namespace accrue::cloud {
@@ -181,6 +182,119 @@ TEST_F(FeedTest, BadCursorsAndMissingCredentialsAreRefused) {
   EXPECT_EQ(status("/v1/sync/changes?max=0", ok), 400u);
   EXPECT_EQ(status("/v1/sync/changes?max=100000", ok), 400u);
   EXPECT_EQ(status("/v1/sync/changes", ok), 200u);
+}
+
+class SyncEndpointsTest : public ChangesTest {
+ protected:
+  sv1::OnlineRedeemResponse redeem(const sv1::EventEnvelope& e, unsigned want = 200,
+                                   const std::string& token = "") {
+    sv1::OnlineRedeemRequest req;
+    *req.mutable_event() = e;
+    HttpClient client(app_->port());
+    auto res = client.request(bhttp::verb::post, "/v1/sync/redeem", req.SerializeAsString(),
+                              {{"Authorization", "Bearer " + (token.empty() ? token_ : token)},
+                               {"Content-Type", "application/x-protobuf"}});
+    EXPECT_EQ(res.result_int(), want) << res.body();
+    sv1::OnlineRedeemResponse out;
+    if (res.result_int() == 200) {
+      EXPECT_TRUE(out.ParseFromString(res.body()));
+    }
+    return out;
+  }
+  sv1::EventEnvelope redemption(uint64_t seq, const std::string& customer, int64_t points) {
+    auto e = envelope(seq);
+    e.mutable_redemption()->set_customer_id(customer);
+    e.mutable_redemption()->set_points(points);
+    e.mutable_redemption()->set_till_id("till-1");
+    e.mutable_redemption()->set_pos_tx_id("r-" + std::to_string(seq));
+    return e;
+  }
+  void give(const std::string& customer, int64_t points, uint64_t seq) {
+    auto adj = envelope(seq);
+    adj.mutable_adjustment()->set_customer_id(customer);
+    adj.mutable_adjustment()->set_points(points);
+    adj.mutable_adjustment()->set_reason("test");
+    ASSERT_EQ(results(post(batch_of({adj}), token_)).results(0).status(),
+              sv1::EVENT_STATUS_APPLIED);
+  }
+};
+
+TEST_F(SyncEndpointsTest, OnlineRedemptionIsAtomicIdempotentAndRefusedBeyondTheBalance) {
+  add_customers(1);
+  give("c0", 100, 1);
+  auto first = redemption(2, "c0", 60);
+  auto r = redeem(first);
+  EXPECT_EQ(r.result().status(), sv1::EVENT_STATUS_APPLIED) << r.result().message();
+  EXPECT_EQ(r.available_points(), 40);
+  auto again = redeem(first);
+  EXPECT_EQ(again.result().status(), sv1::EVENT_STATUS_DUPLICATE);
+  EXPECT_EQ(again.available_points(), 40);
+  auto too_much = redeem(redemption(3, "c0", 50));
+  EXPECT_EQ(too_much.result().status(), sv1::EVENT_STATUS_REJECTED);
+  EXPECT_EQ(too_much.result().reject_code(), "insufficient_points");
+  EXPECT_EQ(too_much.available_points(), 40);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE kind = 2"), "1");
+
+  // Two tills spend the last 40 points at once: exactly one wins.
+  std::atomic<int> applied{0}, refused{0};
+  std::vector<std::thread> tills;
+  for (int t = 0; t < 2; ++t) {
+    tills.emplace_back([&, t] {
+      auto res = redeem(redemption(static_cast<uint64_t>(10 + t), "c0", 30));
+      (res.result().status() == sv1::EVENT_STATUS_APPLIED ? applied : refused)++;
+    });
+  }
+  for (auto& t : tills) t.join();
+  EXPECT_EQ(applied.load(), 1);
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = 'c0'"), "10");
+  auto conn = db_.connect();
+  ASSERT_TRUE(conn);
+  EXPECT_TRUE(audit(*conn)->ok());
+
+  StoreTokens tokens(std::vector<uint8_t>(32, 0xbb));
+  auto other = tokens.issue("S2", SystemClock().now_ms() / 1000 + 600);
+  redeem(redemption(20, "c0", 1), 403, other);
+}
+
+TEST_F(SyncEndpointsTest, LookupFindsACustomerByHashAndBringsThemIntoTheStoresScope) {
+  const std::string hash(32, '\x7e');
+  auto en = envelope(1);
+  en.mutable_enrolment()->set_temp_customer_id("tmp-1");
+  auto* id = en.mutable_enrolment()->add_identifiers();
+  id->set_kind("card");
+  id->set_hash(hash);
+  ASSERT_EQ(results(post(batch_of({en}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  std::string hex;
+  for (unsigned char c : hash) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  StoreTokens tokens(std::vector<uint8_t>(32, 0xbb));
+  auto s2 = tokens.issue("S2", SystemClock().now_ms() / 1000 + 600);
+  HttpClient client(app_->port());
+  auto res = client.request(bhttp::verb::get, "/v1/sync/lookup?identifier=" + hex, "",
+                            {{"Authorization", "Bearer " + s2}});
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  sv1::LookupResponse found;
+  ASSERT_TRUE(found.ParseFromString(res.body()));
+  EXPECT_TRUE(found.found());
+  EXPECT_EQ(found.customer().available_points(), 100);
+  ASSERT_EQ(found.identifiers_size(), 1);
+  EXPECT_EQ(found.identifiers(0).identifier().hash(), hash);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM store_customer WHERE store_id = 'S2'"), "1")
+      << "S2 keeps this customer now";
+
+  auto status = [&](const std::string& q) {
+    return client
+        .request(bhttp::verb::get, "/v1/sync/lookup" + q, "", {{"Authorization", "Bearer " + s2}})
+        .result_int();
+  };
+  EXPECT_EQ(status("?identifier=" + std::string(64, '0')), 404u);
+  EXPECT_EQ(status("?identifier=abc"), 400u);
+  EXPECT_EQ(status("?identifier=" + std::string(64, 'z')), 400u);
+  EXPECT_EQ(status(""), 400u);
 }
 
 }  // namespace
