@@ -5,6 +5,7 @@
 //   accrue-cloud store-token --store ID  print a signed store token
 //   accrue-cloud audit                   prove balance == sum(ledger) for every customer
 //   accrue-cloud dev-keys / dev-token    a local key pair and head-office tokens signed with it
+//   accrue-cloud generate                synthetic customers and a year of receipts (COPY)
 // Every command reads the same configuration: --config FILE, ACCRUE_* variables, --set key=value.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include <boost/json.hpp>
 #include "cloud/core/app.h"
 #include "cloud/core/audit.h"
+#include "cloud/core/generate.h"
 #include "common/sys/log.h"
 
 using namespace accrue;
@@ -91,6 +93,19 @@ int main(int argc, char** argv) {
   dev_token_cmd->add_option("--audience", audience, "aud");
   dev_token_cmd->add_option("--subject", subject, "sub");
   dev_token_cmd->add_option("--minutes", minutes, "validity")->check(CLI::Range(1, 1440));
+  auto* gen_cmd = cli.add_subcommand(
+      "generate", "load synthetic customers with a year of receipts (COPY) and write their ids");
+  GenerateOptions gen;
+  std::string gen_key_file;
+  gen_cmd->add_option("--customers", gen.customers, "how many")->check(CLI::Range(1, 50'000'000));
+  gen_cmd->add_option("--first", gen.first, "index of the first synthetic member");
+  gen_cmd->add_option("--receipts-per-customer", gen.receipts_per_customer, "sales each")
+      ->check(CLI::Range(0, 1000));
+  gen_cmd->add_option("--stores", gen.stores, "home stores S0..S(n-1)")
+      ->check(CLI::Range(1, 100000));
+  gen_cmd->add_option("--program-key", gen_key_file,
+                      "programme key file: also link each member's card (hashed)");
+  gen_cmd->add_option("--csv", gen.csv_path, "write the customer ids here (load generator input)");
   auto* audit_cmd = cli.add_subcommand(
       "audit", "check balance == sum(ledger) for every customer; exit 1 on any mismatch");
 
@@ -178,6 +193,31 @@ int main(int argc, char** argv) {
     auto p = ProgramCatalog::publish(*conn, ss.str());
     if (!p) return die(p.error());
     std::printf("published program %s version %u\n", p->program_id.c_str(), p->version);
+    return 0;
+  }
+  if (gen_cmd->parsed()) {
+    if (!gen_key_file.empty()) {
+      auto key = read_key_file(gen_key_file, "--program-key");
+      if (!key) return die(key.error());
+      gen.program_key = std::move(*key);
+    }
+    ZoneinfoSource zones;
+    ProgramCatalog programs(zones);
+    auto started = std::chrono::steady_clock::now();
+    auto r = generate(*conn, programs, gen, [&](int64_t done, int64_t total) {
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const int bar = static_cast<int>(30 * done / std::max<int64_t>(1, total));
+      std::fprintf(stderr, "\r[%-30.*s] %3lld%%  %lld/%lld customers  %.0f s", bar,
+                   "##############################", static_cast<long long>(100 * done / total),
+                   static_cast<long long>(done), static_cast<long long>(total), s);
+      std::fflush(stderr);
+    });
+    std::fprintf(stderr, "\n");
+    if (!r) return die(r.error());
+    std::printf("generated %lld customers and %lld receipts in %.1f s%s%s\n",
+                static_cast<long long>(r->customers), static_cast<long long>(r->receipts),
+                r->seconds, gen.csv_path.empty() ? "" : "; ids in ", gen.csv_path.c_str());
     return 0;
   }
   if (audit_cmd->parsed()) {

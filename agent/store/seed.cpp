@@ -5,20 +5,13 @@
 
 #include "agent/core/agent.h"
 #include "agent/store/replica.h"
+#include "common/synthetic.h"
 
 namespace accrue::agent {
 
-std::string seed_card_number(int64_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "6000%012lld", static_cast<long long>(i));
-  return buf;
-}
+std::string seed_card_number(int64_t i) { return synthetic_card_number(i); }
 
-std::string seed_customer_id(int64_t i) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx", static_cast<long long>(i));
-  return buf;
-}
+std::string seed_customer_id(int64_t i) { return synthetic_customer_id(i); }
 
 Result<SeedReport> seed_replica(const SeedOptions& o, const Program& program,
                                 const IdentifierHasher& hasher) {
@@ -51,14 +44,8 @@ Result<SeedReport> seed_replica(const SeedOptions& o, const Program& program,
       const int64_t i = o.first + k;
       CustomerRow c;
       c.customer_id = seed_customer_id(i);
-      c.status = i % 997 == 13 ? kStatusBlocked : kStatusActive;
-      c.tier_id =
-          ladder.empty()
-              ? ""
-              : ladder[static_cast<size_t>(i % 10 == 0  ? ladder.size() - 1
-                                           : i % 4 == 0 ? std::min<size_t>(1, ladder.size() - 1)
-                                                        : 0)]
-                    .tier_id;
+      c.status = synthetic_blocked(i) ? kStatusBlocked : kStatusActive;
+      c.tier_id = ladder.empty() ? "" : ladder[synthetic_tier_index(i, ladder.size())].tier_id;
       c.display_name = "Member " + std::to_string(i);
       c.home_store_id = o.store_id;
       c.confirmed_available = (i * 37) % 5000;

@@ -1,0 +1,230 @@
+#include "cloud/core/generate.h"
+
+#include <chrono>
+#include <fstream>
+#include <random>
+
+#include "common/civil_time.h"
+#include "common/engine/earn.h"
+#include "common/engine/lots.h"
+#include "common/identifier.h"
+#include "common/synthetic.h"
+#include "common/uuid.h"
+
+namespace accrue::cloud {
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kChunk = 5000;  // customers per COPY round
+
+// A UUIDv7 for an instant in the past (the ledger is partitioned by event_id time).
+std::string uuid7_at(TimestampMs ms, std::mt19937_64& rng) {
+  std::array<uint8_t, 16> b{};
+  for (int i = 0; i < 6; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  uint64_t r1 = rng(), r2 = rng();
+  for (int i = 6; i < 16; ++i) {
+    b[static_cast<size_t>(i)] =
+        static_cast<uint8_t>(i < 11 ? r1 >> (8 * (i - 6)) : r2 >> (8 * (i - 11)));
+  }
+  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
+  return Uuid(b).to_string();
+}
+
+std::string iso(TimestampMs ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03lld+00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(ms % 1000));
+  return buf;
+}
+
+// One COPY ... FROM STDIN with the rows already in text format.
+Result<void> copy_in(pg::Connection& c, const std::string& sql, const std::string& rows) {
+  PGconn* raw = c.raw();
+  PGresult* start = PQexec(raw, sql.c_str());
+  const bool ready = PQresultStatus(start) == PGRES_COPY_IN;
+  std::string err = ready ? "" : PQresultErrorMessage(start);
+  PQclear(start);
+  if (!ready) return fail(ErrorCode::kInternal, "COPY did not start: " + err);
+  if (PQputCopyData(raw, rows.data(), static_cast<int>(rows.size())) != 1 ||
+      PQputCopyEnd(raw, nullptr) != 1) {
+    return fail(ErrorCode::kUnavailable, std::string("COPY: ") + PQerrorMessage(raw));
+  }
+  bool ok = true;
+  while (PGresult* r = PQgetResult(raw)) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      ok = false;
+      err = PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  }
+  if (!ok) return fail(ErrorCode::kInternal, "COPY failed: " + err);
+  return {};
+}
+
+}  // namespace
+
+Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
+                                const GenerateOptions& o,
+                                const std::function<void(int64_t, int64_t)>& progress) {
+  if (o.customers < 1 || o.customers > 50'000'000 || o.receipts_per_customer < 0 ||
+      o.receipts_per_customer > 1000 || o.stores < 1 || o.stores > 100'000 || o.first < 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                "customers 1..50000000, receipts per customer 0..1000, stores 1..100000");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const TimestampMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  auto published = programs.latest(c, now);
+  if (!published) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "no programme is published: run `accrue-cloud program publish FILE` first");
+  }
+  const Program& program = (*published)->program;
+  const TimeZone& zone = (*published)->zone;
+  const std::string first_id = synthetic_customer_id(o.first);
+  auto exists =
+      c.query("SELECT 1 FROM customer WHERE customer_id = $1", {pg::Param::text(first_id)});
+  if (!exists) return std::unexpected(exists.error());
+  if (exists->rows() > 0) {
+    return fail(ErrorCode::kFailedPrecondition, "customer " + first_id +
+                                                    " exists already: generate into an empty range "
+                                                    "(--first) or a fresh database");
+  }
+  std::optional<IdentifierHasher> hasher;
+  if (o.program_key) {
+    auto h = IdentifierHasher::create(*o.program_key);
+    if (!h) return std::unexpected(h.error());
+    hasher = std::move(*h);
+  }
+  // Partitions for the year of history.
+  ACCRUE_TRY(c.exec(
+      "SELECT accrue_ensure_ledger_partition((date_trunc('month', now() AT TIME ZONE 'UTC') - "
+      "make_interval(months => m))::date) FROM generate_series(0, 13) AS m"));
+  const std::string last_store = std::to_string(o.stores - 1);
+  ACCRUE_TRY(
+      c.query("INSERT INTO store (store_id) SELECT 'S' || g FROM generate_series(0, "
+              "$1::int) AS g ON CONFLICT DO NOTHING",
+              {pg::Param::text(last_store)}));
+  std::ofstream csv;
+  if (!o.csv_path.empty()) {
+    csv.open(o.csv_path);
+    if (!csv) return fail(ErrorCode::kUnavailable, "cannot write " + o.csv_path);
+    csv << "customer_id\n";
+  }
+
+  std::mt19937_64 rng(o.seed);
+  const Currency eur = *Currency::from_code("EUR");
+  GenerateReport report;
+  const auto& ladder = program.tiers.ladder;
+  std::string customers, pii, identifiers, balances, lots, ledger, receipts;
+  for (int64_t base = o.first; base < o.first + o.customers; base += kChunk) {
+    const int64_t end = std::min(o.first + o.customers, base + kChunk);
+    customers.clear(), pii.clear(), identifiers.clear(), balances.clear(), lots.clear();
+    ledger.clear(), receipts.clear();
+    for (int64_t i = base; i < end; ++i) {
+      const std::string id = synthetic_customer_id(i);
+      const std::string tier =
+          ladder.empty() ? "" : ladder[synthetic_tier_index(i, ladder.size())].tier_id;
+      const std::string store = "S" + std::to_string(i % o.stores);
+      const TimestampMs enrolled = now - 400 * kDayMs + (i % 30) * kDayMs;
+      customers += id + "\t" + (synthetic_blocked(i) ? "2" : "1") + "\t" + tier + "\t" + store +
+                   "\t" + iso(enrolled) + "\n";
+      pii += id + "\tMember " + std::to_string(i) + "\n";
+      if (hasher) {
+        auto h = hasher->hash({IdentifierKind::kCard, synthetic_card_number(i)});
+        identifiers += "\\\\x" + to_hex(h) + "\tcard\t" + id + "\n";
+      }
+      int64_t total = 0, earned = 0;
+      TimestampMs last = 0;
+      for (int k = 0; k < o.receipts_per_customer; ++k) {
+        const TimestampMs at =
+            now - static_cast<int64_t>(rng() % static_cast<uint64_t>(364 * kDayMs)) - kDayMs;
+        Basket basket{eur, {}, at};
+        BasketLine line;
+        line.line_no = 1;
+        line.sku = "SKU-" + std::to_string(rng() % 5000);
+        line.categories = {"apparel"};
+        line.amount_minor = 500 + static_cast<int64_t>(rng() % 29500);
+        basket.lines.push_back(line);
+        auto e = compute_earn(program, basket, {tier, 0, &zone});
+        const int64_t points = e ? e->points : 0;
+        const std::string event = uuid7_at(at, rng);
+        const std::string when = iso(at);
+        const std::string tx = "g" + std::to_string(i) + "-" + std::to_string(k);
+        ledger += event + "\t" + id + "\t1\t" + std::to_string(points) + "\t" +
+                  std::to_string(line.amount_minor) + "\tEUR\t" + store + "\ttill-1\t" + tx + "\t" +
+                  program.program_id + "\t" + std::to_string(program.version) + "\t" +
+                  std::to_string(day_of_ms(zone.to_local_ms(at))) + "\t" + when + "\n";
+        receipts += event + "\t" + id + "\t" + store + "\ttill-1\t" + tx + "\t" + when + "\t" +
+                    std::to_string(line.amount_minor) + "\tEUR\t" + std::to_string(points) + "\n";
+        total += points;
+        earned += points;
+        last = std::max(last, at);
+        ++report.receipts;
+      }
+      balances += id + "\t" + std::to_string(total) + "\t" + std::to_string(earned) + "\t" +
+                  (last > 0 ? iso(last) : "\\N") + "\n";
+      if (total > 0) {
+        // One lot carries the history's points: available now, expiring as the programme says.
+        Lot lot = open_lot(program.lots, zone, id, now - kDayMs * 30, total);
+        lots += uuid7_at(now - kDayMs * 30, rng) + "\t" + id + "\t" + iso(lot.earned_at_ms) + "\t" +
+                iso(std::min(lot.available_at_ms, now)) + "\t" +
+                (lot.expires_at_ms == kNeverExpires ? "\\N" : iso(lot.expires_at_ms)) + "\t" +
+                std::to_string(total) + "\t" + std::to_string(total) + "\n";
+      }
+      if (csv) csv << id << "\n";
+    }
+    ACCRUE_TRY(c.exec("BEGIN"));
+    auto chunk = [&]() -> Result<void> {
+      ACCRUE_TRY(copy_in(c,
+                         "COPY customer (customer_id, status, tier_id, home_store_id, "
+                         "enrolled_at) FROM STDIN",
+                         customers));
+      ACCRUE_TRY(copy_in(c, "COPY customer_pii (customer_id, display_name) FROM STDIN", pii));
+      if (!identifiers.empty()) {
+        ACCRUE_TRY(copy_in(c, "COPY identifier (hash, kind, customer_id) FROM STDIN", identifiers));
+      }
+      ACCRUE_TRY(copy_in(c,
+                         "COPY balance (customer_id, points, lifetime_earned, last_purchase_at) "
+                         "FROM STDIN",
+                         balances));
+      if (!lots.empty()) {
+        ACCRUE_TRY(copy_in(c,
+                           "COPY points_lot (lot_id, customer_id, earned_at, available_at, "
+                           "expires_at, points, remaining) FROM STDIN",
+                           lots));
+      }
+      if (!ledger.empty()) {
+        ACCRUE_TRY(copy_in(c,
+                           "COPY ledger (event_id, customer_id, kind, points, amount_minor, "
+                           "currency, store_id, till_id, pos_tx_id, program_id, "
+                           "program_version, local_day, occurred_at) FROM STDIN",
+                           ledger));
+        ACCRUE_TRY(copy_in(c,
+                           "COPY receipt (event_id, customer_id, store_id, till_id, pos_tx_id, "
+                           "occurred_at, amount_minor, currency, points_earned) FROM STDIN",
+                           receipts));
+      }
+      return {};
+    };
+    if (auto r = chunk(); !r) {
+      (void)c.exec("ROLLBACK");
+      return std::unexpected(r.error());
+    }
+    ACCRUE_TRY(c.exec("COMMIT"));
+    report.customers += end - base;
+    if (progress) progress(report.customers, o.customers);
+  }
+  ACCRUE_TRY(c.exec("ANALYZE"));
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace accrue::cloud
