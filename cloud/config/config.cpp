@@ -56,6 +56,11 @@ const std::vector<Key>& keys() {
       {"server.drain_grace_ms", UInt{&CloudConfig::drain_grace_ms, 0, 3'600'000},
        "on SIGTERM: how long in-flight requests may take to finish"},
       {"server.access_log", Bool{&CloudConfig::access_log}, "one log line per request"},
+      {"tls.cert_file", Str{&CloudConfig::tls_cert_file},
+       "PEM certificate chain: serve HTTPS (empty: plain HTTP behind an ingress)"},
+      {"tls.key_file", Str{&CloudConfig::tls_key_file}, "PEM private key of tls.cert_file"},
+      {"tls.client_ca_file", Str{&CloudConfig::tls_client_ca_file},
+       "the stores' CA: require client certificates (mTLS); the common name is the store id"},
       {"postgres.dsn", Str{&CloudConfig::pg_dsn},
        "libpq connection string or URI of the system of record (required)"},
       {"postgres.pool_size", UInt{&CloudConfig::pg_pool_size, 1, 1000},
@@ -183,6 +188,14 @@ Result<void> validate(const CloudConfig& c) {
     return std::unexpected(bad("auth.issuer", "required",
                                "set it together with auth.jwks_file (tokens are checked against "
                                "it)"));
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return std::unexpected(
+        bad("tls.key_file", "value", "set tls.cert_file and tls.key_file together"));
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return std::unexpected(
+        bad("tls.client_ca_file", "value", "needs tls.cert_file and tls.key_file"));
   }
   if (c.listen_address.empty()) {
     return std::unexpected(bad("server.listen_address", "value", "must not be empty"));

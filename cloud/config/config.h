@@ -44,6 +44,10 @@ struct CloudConfig {
   uint64_t max_batch_events = 2000;
   uint64_t max_inflated_bytes = 64 * 1024 * 1024;
   uint64_t scope_days = 90;
+  // [tls]
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   // [auth]
   std::string store_token_key_file;
   std::string jwks_file;

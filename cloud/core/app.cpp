@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "cloud/http/tls.h"
 #include "common/sys/log.h"
 
 namespace accrue::cloud {
@@ -98,6 +99,11 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   so.write_timeout = std::chrono::milliseconds(c.write_timeout_ms);
   so.access_log = c.access_log;
+  if (!c.tls_cert_file.empty()) {
+    auto tls = http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file);
+    if (!tls) return std::unexpected(tls.error());
+    so.tls = std::move(*tls);
+  }
   a->server_ = std::make_unique<http::Server>(std::move(so), a->router_);
   return a;
 }
@@ -313,7 +319,15 @@ http::Response CloudApp::customer_read(const http::Request& req, http::RequestCo
 
 Result<std::string> CloudApp::authenticate_store(const http::Request& req,
                                                  const http::RequestContext& ctx) const {
-  if (!ctx.tls_store_id.empty()) return ctx.tls_store_id;
+  // A verified client certificate names the store (mutual TLS); its common name must be a
+  // store id.
+  if (!ctx.tls_store_id.empty()) {
+    if (!valid_store_id(ctx.tls_store_id)) {
+      return fail(ErrorCode::kUnauthenticated,
+                  "the client certificate's common name is not a store id");
+    }
+    return ctx.tls_store_id;
+  }
   if (!store_tokens_) {
     return fail(ErrorCode::kUnauthenticated,
                 "store authentication is not configured on this server");

@@ -5,6 +5,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <list>
 #include <optional>
 #include <random>
@@ -18,7 +19,7 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-class Session;
+class SessionBase;
 
 struct Server::Shared {
   const ServerOptions& options;
@@ -31,7 +32,7 @@ struct Server::Shared {
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> shed{0};
   std::mutex mu;
-  std::list<std::weak_ptr<Session>> sessions;  // for closing idle ones on drain
+  std::list<std::weak_ptr<SessionBase>> sessions;  // for closing idle ones on drain
 };
 
 namespace {
@@ -59,24 +60,50 @@ bool acceptable_request_id(std::string_view id) {
 
 }  // namespace
 
-class Session : public std::enable_shared_from_this<Session> {
+class SessionBase {
  public:
-  Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
-  ~Session() { shared_->connections.fetch_sub(1); }
-
-  void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
-  }
-
+  virtual ~SessionBase() = default;
   // On drain: a connection waiting for its next request is closed now; a busy one closes after
   // its response (keep-alive is turned off then).
-  void close_if_idle() {
+  virtual void close_if_idle() = 0;
+};
+
+// One connection, plain (beast::tcp_stream) or TLS (beast::ssl_stream over it). Everything runs
+// on the connection's strand; the handler runs on a worker and posts its response back.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared) requires(!kTls)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared,
+          asio::ssl::context& tls) requires(kTls)
+      : stream_(std::move(socket), tls), shared_(std::move(shared)) {}
+  ~Session() override { shared_->connections.fetch_sub(1); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (kTls) {
+        self->lowest().expires_after(self->shared_->options.read_timeout);
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->lowest().close();
+          self->tls_store_id_ = self->peer_common_name();
+          self->read();
+        });
+      } else {
+        self->read();
+      }
+    });
+  }
+
+  void close_if_idle() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) {
         beast::error_code ec;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        self->stream_.close();
+        self->lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->lowest().close();
       }
     });
   }
@@ -87,7 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(o.header_limit));
     parser_->body_limit(o.body_limit);
-    stream_.expires_after(served_ == 0 ? o.read_timeout : o.idle_timeout);
+    lowest().expires_after(served_ == 0 ? o.read_timeout : o.idle_timeout);
     busy_ = false;
     beast::http::async_read(
         stream_, buffer_, *parser_,
@@ -147,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return write(std::move(res), "-", ctx->request_id);
     }
     ctx->route = m.route->name;
+    ctx->tls_store_id = tls_store_id_;
     ctx->params = std::move(m.params);
     if (shared_->in_flight.fetch_add(1) >= shared_->options.max_in_flight) {
       shared_->in_flight.fetch_sub(1);
@@ -192,7 +220,7 @@ class Session : public std::enable_shared_from_this<Session> {
            {"request_id", std::move(request_id)}});
     }
     response_ = std::make_unique<Response>(std::move(res));
-    stream_.expires_after(shared_->options.write_timeout);
+    lowest().expires_after(shared_->options.write_timeout);
     beast::http::async_write(
         stream_, *response_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
@@ -212,11 +240,36 @@ class Session : public std::enable_shared_from_this<Session> {
   // a reset that could destroy our response before the client has read it. Bounded in bytes
   // and time.
   void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return stream_.close();
-    stream_.expires_after(std::chrono::seconds(2));
-    linger(0);
+    if constexpr (kTls) {
+      // close_notify, bounded in time, then the socket.
+      lowest().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown(
+          [self = shared_from_this()](beast::error_code) { self->lowest().close(); });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec) return stream_.close();
+      stream_.expires_after(std::chrono::seconds(2));
+      linger(0);
+    }
+  }
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The common name of a verified client certificate ("" without one).
+  std::string peer_common_name() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      if (SSL_get_verify_result(ssl) != X509_V_OK) return "";
+      X509* peer = SSL_get1_peer_certificate(ssl);
+      if (peer == nullptr) return "";
+      char cn[256] = {0};
+      int n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+      X509_free(peer);
+      return n > 0 ? std::string(cn, static_cast<size_t>(n)) : "";
+    } else {
+      return "";
+    }
   }
 
   void linger(size_t discarded) {
@@ -229,7 +282,8 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
+  std::string tls_store_id_;
   std::shared_ptr<Server::Shared> shared_;
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
@@ -288,14 +342,21 @@ void Server::accept() {
     }
     s.set_option(tcp::no_delay(true));
     shared_->connections.fetch_add(1);
-    auto session = std::make_shared<Session>(std::move(s), shared_);
-    {
-      std::lock_guard lock(shared_->mu);
-      // Forget finished sessions as we go so the list stays as long as the open connections.
-      std::erase_if(shared_->sessions, [](const auto& w) { return w.expired(); });
-      shared_->sessions.push_back(session);
+    auto keep = [&](auto session) {
+      {
+        std::lock_guard lock(shared_->mu);
+        // Forget finished sessions as we go so the list stays as long as the open connections.
+        std::erase_if(shared_->sessions, [](const auto& w) { return w.expired(); });
+        shared_->sessions.push_back(session);
+      }
+      session->start();
+    };
+    if (options_.tls) {
+      keep(std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(s), shared_,
+                                                                           *options_.tls));
+    } else {
+      keep(std::make_shared<Session<beast::tcp_stream>>(std::move(s), shared_));
     }
-    session->start();
     accept();
   });
 }
@@ -309,7 +370,7 @@ void Server::drain(std::chrono::milliseconds grace) {
   auto deadline = Clock::now() + grace;
   // Idle connections close now; busy ones close after their response.
   for (;;) {
-    std::vector<std::shared_ptr<Session>> alive;
+    std::vector<std::shared_ptr<SessionBase>> alive;
     {
       std::lock_guard lock(shared_->mu);
       for (auto& w : shared_->sessions) {

@@ -12,6 +12,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
@@ -36,6 +37,8 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{75'000};  // keep-alive: waiting for the next request
   std::chrono::milliseconds write_timeout{30'000};
   bool access_log = true;
+  // TLS (and mutual TLS when the context verifies peers); null: plain HTTP.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 struct ServerStats {

@@ -7,6 +7,11 @@
 
 #include "cloud/core/audit.h"
 #include "tests/cloud/cloud_app_fixture.h"
+#include "tests/cloud/test_certs.h"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+#include <filesystem>
 
 namespace accrue::cloud {
 namespace {
@@ -318,6 +323,61 @@ TEST_F(SyncEndpointsTest, LookupFindsACustomerByHashAndBringsThemIntoTheStoresSc
   EXPECT_EQ(status("?identifier=abc"), 400u);
   EXPECT_EQ(status("?identifier=" + std::string(64, 'z')), 400u);
   EXPECT_EQ(status(""), 400u);
+}
+
+// Agents connecting straight to the service: mutual TLS, the certificate names the store.
+class MutualTlsTest : public ChangesTest {
+ protected:
+  std::vector<std::string> extra_settings() override {
+    auto dir =
+        std::filesystem::temp_directory_path() / ("accrue-mtls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto server = ca_.issue("localhost", true);
+    auto write = [&](const char* name, const std::string& content) {
+      std::ofstream((dir / name).string()) << content;
+      return (dir / name).string();
+    };
+    return {"tls.cert_file=" + write("server.pem", server.cert),
+            "tls.key_file=" + write("server.key", server.key),
+            "tls.client_ca_file=" + write("ca.pem", ca_.cert_pem())};
+  }
+  unsigned post_tls(const sv1::EventBatch& batch, const accrue::testing::Pem& client,
+                    sv1::EventBatchResult* out) {
+    namespace ssl = boost::asio::ssl;
+    ssl::context ctx(ssl::context::tls_client);
+    ctx.add_certificate_authority(boost::asio::buffer(ca_.cert_pem()));
+    ctx.set_verify_mode(ssl::verify_peer);
+    ctx.use_certificate_chain(boost::asio::buffer(client.cert));
+    ctx.use_private_key(boost::asio::buffer(client.key), ssl::context::pem);
+    boost::asio::io_context ioc;
+    boost::beast::ssl_stream<boost::beast::tcp_stream> stream(ioc, ctx);
+    boost::beast::get_lowest_layer(stream).connect(
+        {boost::asio::ip::make_address("127.0.0.1"), app_->port()});
+    stream.handshake(ssl::stream_base::client);
+    bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/v1/sync/events", 11};
+    req.set(bhttp::field::host, "localhost");
+    req.set(bhttp::field::content_type, "application/x-protobuf");
+    req.body() = batch.SerializeAsString();
+    req.prepare_payload();
+    bhttp::write(stream, req);
+    boost::beast::flat_buffer buf;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(stream, buf, res);
+    if (out) out->ParseFromString(res.body());
+    return res.result_int();
+  }
+  accrue::testing::TestCa ca_{"Accrue stores CA"};
+};
+
+TEST_F(MutualTlsTest, AStoreCertificateUploadsForItsStoreOnly) {
+  add_customers(1);
+  auto batch = batch_of({accrual(1, "c0", 1000, "tls")});
+  sv1::EventBatchResult r;
+  EXPECT_EQ(post_tls(batch, ca_.issue("S2", false), nullptr), 403u)
+      << "S2's certificate cannot upload S1's events";
+  ASSERT_EQ(post_tls(batch, ca_.issue("S1", false), &r), 200u);
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  EXPECT_EQ(post_tls(batch, ca_.issue("not a store id", false), nullptr), 401u);
 }
 
 }  // namespace

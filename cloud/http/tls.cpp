@@ -1,0 +1,37 @@
+#include "cloud/http/tls.h"
+
+namespace accrue::cloud::http {
+
+namespace ssl = boost::asio::ssl;
+
+Result<std::shared_ptr<ssl::context>> server_tls_context(const std::string& cert_file,
+                                                         const std::string& key_file,
+                                                         const std::string& client_ca_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  boost::system::error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use,
+                   ec);
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) {
+    return fail(ErrorCode::kInvalidArgument,
+                "tls.cert_file: cannot use " + cert_file + ": " + ec.message());
+  }
+  ctx->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) {
+    return fail(ErrorCode::kInvalidArgument,
+                "tls.key_file: cannot use " + key_file + ": " + ec.message());
+  }
+  if (!client_ca_file.empty()) {
+    ctx->load_verify_file(client_ca_file, ec);
+    if (ec) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "tls.client_ca_file: cannot use " + client_ca_file + ": " + ec.message());
+    }
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+  }
+  return ctx;
+}
+
+}  // namespace accrue::cloud::http
