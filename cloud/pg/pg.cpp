@@ -93,6 +93,28 @@ Result<PgResult> Connection::query(const char* sql, std::span<const Param> param
                             values.data(), lengths.data(), formats.data(), 0));
 }
 
+Result<void> Connection::copy_in(const std::string& sql, std::string_view data) {
+  PGconn* c = conn_.get();
+  PGresult* start = PQexec(c, sql.c_str());
+  if (PQresultStatus(start) != PGRES_COPY_IN) {
+    auto r = check(start);  // the statement's own error
+    if (!r) return std::unexpected(r.error());
+    return fail(ErrorCode::kInternal, "COPY did not start");
+  }
+  PQclear(start);
+  const bool sent = PQputCopyData(c, data.data(), static_cast<int>(data.size())) == 1 &&
+                    PQputCopyEnd(c, nullptr) == 1;
+  Result<void> out;
+  while (PGresult* r = PQgetResult(c)) {
+    auto checked = check(r);
+    if (!checked && out) out = std::unexpected(checked.error());
+  }
+  if (!sent && out) {
+    return fail(ErrorCode::kUnavailable, std::string("COPY: ") + PQerrorMessage(c));
+  }
+  return out;
+}
+
 std::optional<std::string> decode_bytea(std::string_view text) {
   if (!text.starts_with("\\x") || text.size() % 2 != 0) return std::nullopt;
   std::string out;

@@ -71,6 +71,10 @@ class Connection {
     return query(sql.c_str(), params);
   }
 
+  // COPY ... FROM STDIN with `data` in COPY text format. Errors map like query()'s (a unique
+  // violation is kAlreadyExists); on error nothing of this COPY is kept.
+  Result<void> copy_in(const std::string& sql, std::string_view data);
+
   // False once the server connection is gone: the pool then drops it.
   bool healthy() const;
   PGconn* raw() { return conn_.get(); }

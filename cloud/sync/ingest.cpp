@@ -1,6 +1,8 @@
 #include "cloud/sync/ingest.h"
 
 #include <boost/json.hpp>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <set>
 
@@ -167,6 +169,80 @@ json::object ledger_row(const sv1::EventEnvelope& e, int kind, int64_t points) {
   r["program_version"] = e.program_version();
   r["occurred_at_ms"] = e.occurred_at_ms();
   return r;
+}
+
+// COPY text format from the rows gathered as JSON objects: one line per row, the columns in
+// `columns` order. A column is a JSON key and how to write it: as is, as a timestamp from
+// milliseconds ("_ms" keys), or as bytea from hex ("hex:" prefix). Missing or null is \N.
+void append_copy_value(std::string& out, const json::value* v, std::string_view how) {
+  if (v == nullptr || v->is_null()) {
+    out += "\\N";
+    return;
+  }
+  if (how == "ms") {
+    const int64_t ms = v->is_int64() ? v->as_int64() : static_cast<int64_t>(v->as_uint64());
+    std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03lld+00", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<long long>(ms % 1000));
+    out += buf;
+    return;
+  }
+  if (v->is_string()) {
+    if (how == "hex") out += "\\\\x";
+    for (char ch : v->as_string()) {
+      switch (ch) {
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        default:
+          out += ch;
+      }
+    }
+    return;
+  }
+  if (v->is_int64()) {
+    out += std::to_string(v->as_int64());
+  } else if (v->is_uint64()) {
+    out += std::to_string(v->as_uint64());
+  } else if (v->is_bool()) {
+    out += v->as_bool() ? "t" : "f";
+  } else {
+    out += json::serialize(*v);
+  }
+}
+
+struct CopyColumn {
+  const char* key;  // in the JSON rows
+  const char* how;  // "", "ms" or "hex"
+};
+
+std::string copy_text(const json::array& rows, std::initializer_list<CopyColumn> columns) {
+  std::string out;
+  out.reserve(rows.size() * 160);
+  for (const auto& row : rows) {
+    const auto& o = row.as_object();
+    bool first = true;
+    for (const auto& col : columns) {
+      if (!first) out += '\t';
+      first = false;
+      append_copy_value(out, o.if_contains(col.key), col.how);
+    }
+    out += '\n';
+  }
+  return out;
 }
 
 }  // namespace
@@ -859,25 +935,102 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         "x.customer_id FROM jsonb_to_recordset($1::jsonb) AS x(hash text, kind text, "
         "customer_id text) ON CONFLICT (hash) DO NOTHING",
         w.identifiers));
-    auto inserted = run(
-        "INSERT INTO ledger (event_id, customer_id, owner_hash, kind, points, agent_points, "
-        "amount_minor, currency, store_id, agent_id, seq, till_id, pos_tx_id, ref_event_id, "
-        "program_id, program_version, local_day, reason, actor, occurred_at) "
-        "SELECT x.event_id, x.customer_id, decode(x.owner_hash, 'hex'), x.kind, x.points, "
-        "x.agent_points, x.amount_minor, x.currency, x.store_id, x.agent_id, x.seq, x.till_id, "
-        "x.pos_tx_id, x.ref_event_id, x.program_id, x.program_version, x.local_day, x.reason, "
-        "x.actor, to_timestamp(x.occurred_at_ms/1000.0) FROM jsonb_to_recordset($1::jsonb) AS "
-        "x(event_id uuid, customer_id text, owner_hash text, kind smallint, points bigint, "
-        "agent_points bigint, amount_minor bigint, currency text, store_id text, agent_id text, "
-        "seq bigint, till_id text, pos_tx_id text, ref_event_id uuid, program_id text, "
-        "program_version integer, local_day integer, reason text, actor text, "
-        "occurred_at_ms bigint) ON CONFLICT (event_id) DO NOTHING",
-        w.ledger);
-    if (!inserted) return std::unexpected(inserted.error());
-    if (*inserted != static_cast<int64_t>(w.ledger.size())) {
-      // Someone else wrote one of these event ids since we looked (another agent reusing ids):
-      // nothing of this batch is kept; the agent's retry sorts it out.
-      return fail(ErrorCode::kUnavailable, "a concurrent upload wrote the same events; retry");
+    for (const auto& s : w.lots) {
+      if (!s.is_new && !s.dirty) continue;
+      json::object o;
+      o["lot_id"] = s.lot.lot_id;
+      o["remaining"] = s.lot.remaining;
+      if (s.is_new) {
+        o["customer_id"] = s.customer_id;
+        o["earned_at_ms"] = s.lot.earned_at_ms;
+        o["available_at_ms"] = s.lot.available_at_ms;
+        if (s.lot.expires_at_ms != kNeverExpires) o["expires_at_ms"] = s.lot.expires_at_ms;
+        o["points"] = s.lot.points;
+        w.lots_new.push_back(std::move(o));
+      } else {
+        w.lots_update.push_back(std::move(o));
+      }
+    }
+    // Append-only rows go in by COPY, several times cheaper than INSERT ... SELECT from JSON. A
+    // conflict (an event id or a till receipt some other upload wrote: not the agent's own
+    // retries, which the agent lock and the duplicate check already caught) undoes the COPYs and
+    // the statements below, which skip conflicting rows, run instead.
+    bool copied = false;
+    ACCRUE_TRY(c.exec("SAVEPOINT bulk"));
+    auto bulk = [&]() -> Result<void> {
+      if (!w.ledger.empty()) {
+        ACCRUE_TRY(c.copy_in(
+            "COPY ledger (event_id, customer_id, owner_hash, kind, points, agent_points, "
+            "amount_minor, currency, store_id, agent_id, seq, till_id, pos_tx_id, ref_event_id, "
+            "program_id, program_version, local_day, reason, actor, occurred_at) FROM STDIN",
+            copy_text(w.ledger, {{"event_id", ""},      {"customer_id", ""},
+                                 {"owner_hash", "hex"}, {"kind", ""},
+                                 {"points", ""},        {"agent_points", ""},
+                                 {"amount_minor", ""},  {"currency", ""},
+                                 {"store_id", ""},      {"agent_id", ""},
+                                 {"seq", ""},           {"till_id", ""},
+                                 {"pos_tx_id", ""},     {"ref_event_id", ""},
+                                 {"program_id", ""},    {"program_version", ""},
+                                 {"local_day", ""},     {"reason", ""},
+                                 {"actor", ""},         {"occurred_at_ms", "ms"}})));
+      }
+      if (!w.lots_new.empty()) {
+        ACCRUE_TRY(c.copy_in(
+            "COPY points_lot (lot_id, customer_id, earned_at, available_at, expires_at, points, "
+            "remaining) FROM STDIN",
+            copy_text(w.lots_new, {{"lot_id", ""},
+                                   {"customer_id", ""},
+                                   {"earned_at_ms", "ms"},
+                                   {"available_at_ms", "ms"},
+                                   {"expires_at_ms", "ms"},
+                                   {"points", ""},
+                                   {"remaining", ""}})));
+      }
+      if (!w.receipts.empty()) {
+        ACCRUE_TRY(c.copy_in(
+            "COPY receipt (event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, "
+            "amount_minor, currency, points_earned) FROM STDIN",
+            copy_text(w.receipts, {{"event_id", ""},
+                                   {"customer_id", ""},
+                                   {"store_id", ""},
+                                   {"till_id", ""},
+                                   {"pos_tx_id", ""},
+                                   {"occurred_at_ms", "ms"},
+                                   {"amount_minor", ""},
+                                   {"currency", ""},
+                                   {"points_earned", ""}})));
+      }
+      return {};
+    };
+    if (auto b = bulk(); b) {
+      ACCRUE_TRY(c.exec("RELEASE SAVEPOINT bulk"));
+      copied = true;
+    } else if (b.error().code == ErrorCode::kAlreadyExists) {
+      ACCRUE_TRY(c.exec("ROLLBACK TO SAVEPOINT bulk"));
+    } else {
+      return std::unexpected(b.error());
+    }
+    if (!copied) {
+      auto inserted = run(
+          "INSERT INTO ledger (event_id, customer_id, owner_hash, kind, points, agent_points, "
+          "amount_minor, currency, store_id, agent_id, seq, till_id, pos_tx_id, ref_event_id, "
+          "program_id, program_version, local_day, reason, actor, occurred_at) "
+          "SELECT x.event_id, x.customer_id, decode(x.owner_hash, 'hex'), x.kind, x.points, "
+          "x.agent_points, x.amount_minor, x.currency, x.store_id, x.agent_id, x.seq, x.till_id, "
+          "x.pos_tx_id, x.ref_event_id, x.program_id, x.program_version, x.local_day, x.reason, "
+          "x.actor, to_timestamp(x.occurred_at_ms/1000.0) FROM jsonb_to_recordset($1::jsonb) AS "
+          "x(event_id uuid, customer_id text, owner_hash text, kind smallint, points bigint, "
+          "agent_points bigint, amount_minor bigint, currency text, store_id text, agent_id text, "
+          "seq bigint, till_id text, pos_tx_id text, ref_event_id uuid, program_id text, "
+          "program_version integer, local_day integer, reason text, actor text, "
+          "occurred_at_ms bigint) ON CONFLICT (event_id) DO NOTHING",
+          w.ledger);
+      if (!inserted) return std::unexpected(inserted.error());
+      if (*inserted != static_cast<int64_t>(w.ledger.size())) {
+        // Someone else wrote one of these event ids since we looked (another agent reusing ids):
+        // nothing of this batch is kept; the agent's retry sorts it out.
+        return fail(ErrorCode::kUnavailable, "a concurrent upload wrote the same events; retry");
+      }
     }
     json::array deltas;
     for (const auto& [id, d] : w.balances) {
@@ -898,43 +1051,29 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         "FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, points bigint, earned bigint, "
         "redeemed bigint, last_purchase_ms bigint) WHERE b.customer_id = x.customer_id",
         deltas));
-    for (const auto& s : w.lots) {
-      if (!s.is_new && !s.dirty) continue;
-      json::object o;
-      o["lot_id"] = s.lot.lot_id;
-      o["remaining"] = s.lot.remaining;
-      if (s.is_new) {
-        o["customer_id"] = s.customer_id;
-        o["earned_at_ms"] = s.lot.earned_at_ms;
-        o["available_at_ms"] = s.lot.available_at_ms;
-        if (s.lot.expires_at_ms != kNeverExpires) o["expires_at_ms"] = s.lot.expires_at_ms;
-        o["points"] = s.lot.points;
-        w.lots_new.push_back(std::move(o));
-      } else {
-        w.lots_update.push_back(std::move(o));
-      }
-    }
-    ACCRUE_TRY(run_obj(
-        "INSERT INTO points_lot (lot_id, customer_id, earned_at, available_at, expires_at, "
-        "points, remaining) SELECT x.lot_id, x.customer_id, to_timestamp(x.earned_at_ms/1000.0), "
-        "to_timestamp(x.available_at_ms/1000.0), to_timestamp(x.expires_at_ms/1000.0), x.points, "
-        "x.remaining FROM jsonb_to_recordset($1::jsonb) AS x(lot_id uuid, customer_id text, "
-        "earned_at_ms bigint, available_at_ms bigint, expires_at_ms bigint, points bigint, "
-        "remaining bigint)",
-        w.lots_new));
+    if (!copied)
+      ACCRUE_TRY(run_obj(
+          "INSERT INTO points_lot (lot_id, customer_id, earned_at, available_at, expires_at, "
+          "points, remaining) SELECT x.lot_id, x.customer_id, to_timestamp(x.earned_at_ms/1000.0), "
+          "to_timestamp(x.available_at_ms/1000.0), to_timestamp(x.expires_at_ms/1000.0), x.points, "
+          "x.remaining FROM jsonb_to_recordset($1::jsonb) AS x(lot_id uuid, customer_id text, "
+          "earned_at_ms bigint, available_at_ms bigint, expires_at_ms bigint, points bigint, "
+          "remaining bigint)",
+          w.lots_new));
     ACCRUE_TRY(run_obj(
         "UPDATE points_lot l SET remaining = x.remaining FROM jsonb_to_recordset($1::jsonb) AS "
         "x(lot_id uuid, remaining bigint) WHERE l.lot_id = x.lot_id",
         w.lots_update));
-    ACCRUE_TRY(run_obj(
-        "INSERT INTO receipt (event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, "
-        "amount_minor, currency, points_earned) SELECT x.event_id, x.customer_id, x.store_id, "
-        "x.till_id, x.pos_tx_id, to_timestamp(x.occurred_at_ms/1000.0), x.amount_minor, "
-        "x.currency, x.points_earned FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, "
-        "customer_id text, store_id text, till_id text, pos_tx_id text, occurred_at_ms bigint, "
-        "amount_minor bigint, currency text, points_earned bigint) "
-        "ON CONFLICT DO NOTHING",
-        w.receipts));
+    if (!copied)
+      ACCRUE_TRY(run_obj(
+          "INSERT INTO receipt (event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, "
+          "amount_minor, currency, points_earned) SELECT x.event_id, x.customer_id, x.store_id, "
+          "x.till_id, x.pos_tx_id, to_timestamp(x.occurred_at_ms/1000.0), x.amount_minor, "
+          "x.currency, x.points_earned FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, "
+          "customer_id text, store_id text, till_id text, pos_tx_id text, occurred_at_ms bigint, "
+          "amount_minor bigint, currency text, points_earned bigint) "
+          "ON CONFLICT DO NOTHING",
+          w.receipts));
     ACCRUE_TRY(run_obj(
         "UPDATE receipt r SET customer_id = x.customer_id FROM jsonb_to_recordset($1::jsonb) AS "
         "x(event_id uuid, customer_id text) WHERE r.event_id = x.event_id",
@@ -950,7 +1089,8 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       ACCRUE_TRY(
           c.query("INSERT INTO store_customer (store_id, customer_id) SELECT $1, x FROM "
                   "unnest($2::text[]) AS x ON CONFLICT (store_id, customer_id) DO UPDATE SET "
-                  "last_seen_at = now()",
+                  "last_seen_at = now() WHERE store_customer.last_seen_at < now() - "
+                  "interval '1 hour'",
                   {pg::Param::text(sid), pg::Param::text(text_array(seen))}));
     }
     json::array days;
