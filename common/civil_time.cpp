@@ -80,4 +80,9 @@ std::string format_local_datetime(int64_t local_ms) {
   return buf;
 }
 
+std::string format_utc_iso8601(int64_t utc_ms) {
+  const int64_t ms = ((utc_ms % 1000) + 1000) % 1000;
+  return format_local_datetime(utc_ms) + "." + std::to_string(1000 + ms).substr(1) + "Z";
+}
+
 }  // namespace accrue

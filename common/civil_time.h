@@ -38,5 +38,8 @@ Result<int64_t> parse_local_datetime(std::string_view text, std::string_view fie
 
 // Formats local milliseconds as "YYYY-MM-DDTHH:MM:SS".
 std::string format_local_datetime(int64_t local_ms);
+// An instant as RFC 3339 UTC with milliseconds: "2026-11-28T09:30:00.000Z" (what the JSON APIs
+// print and PostgreSQL reads).
+std::string format_utc_iso8601(int64_t utc_ms);
 
 }  // namespace accrue

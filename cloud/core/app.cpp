@@ -141,6 +141,19 @@ void CloudApp::stop() {
   if (server_) server_->stop();
 }
 
+http::Handler CloudApp::for_store(StoreHandler handler) {
+  // Every agent endpoint: the caller's store first (client certificate or store token).
+  return [this, handler](const http::Request& req, http::RequestContext& ctx) {
+    auto store = authenticate_store(req, ctx);
+    if (!store) {
+      auto res = http::problem(req, ctx, store.error());
+      res.set(bhttp::field::www_authenticate, "Bearer");
+      return res;
+    }
+    return (this->*handler)(req, ctx, *store);
+  };
+}
+
 void CloudApp::add_routes() {
   router_.add(bhttp::verb::get, "/healthz", "healthz",
               [](const http::Request& req, http::RequestContext&) {
@@ -165,21 +178,13 @@ void CloudApp::add_routes() {
                 return customer_read(req, ctx, 2);
               });
   router_.add(bhttp::verb::get, "/v1/sync/changes", "sync.changes",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return sync_changes(req, ctx);
-              });
+              for_store(&CloudApp::sync_changes));
   router_.add(bhttp::verb::get, "/v1/sync/lookup", "sync.lookup",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return sync_lookup(req, ctx);
-              });
+              for_store(&CloudApp::sync_lookup));
   router_.add(bhttp::verb::post, "/v1/sync/redeem", "sync.redeem",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return sync_redeem(req, ctx);
-              });
+              for_store(&CloudApp::sync_redeem));
   router_.add(bhttp::verb::post, "/v1/sync/events", "sync.events",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return sync_events(req, ctx);
-              });
+              for_store(&CloudApp::sync_events));
 }
 
 http::Response CloudApp::ready(const http::Request& req, http::RequestContext& ctx) {
@@ -339,13 +344,8 @@ Result<std::string> CloudApp::authenticate_store(const http::Request& req,
   return store_tokens_->verify(h.substr(7), clock_.now_ms());
 }
 
-http::Response CloudApp::sync_changes(const http::Request& req, http::RequestContext& ctx) {
-  auto store = authenticate_store(req, ctx);
-  if (!store) {
-    auto res = http::problem(req, ctx, store.error());
-    res.set(bhttp::field::www_authenticate, "Bearer");
-    return res;
-  }
+http::Response CloudApp::sync_changes(const http::Request& req, http::RequestContext& ctx,
+                                      const std::string& store) {
   std::string cursor;
   auto c = http::query_param(req.target(), "cursor");
   const bool given = req.target().find("cursor=") != std::string_view::npos;
@@ -368,20 +368,15 @@ http::Response CloudApp::sync_changes(const http::Request& req, http::RequestCon
       return http::problem(req, ctx, bhttp::status::bad_request, "max: from 1 to 5000");
     }
   }
-  auto page = feed_->page(*store, cursor, max);
+  auto page = feed_->page(store, cursor, max);
   if (!page) return http::problem(req, ctx, page.error());
   // The cursor travels back in a query string: hand it out in base64url.
   page->set_next_cursor(auth::base64url_encode(page->next_cursor()));
   return http::bytes(req, page->SerializeAsString(), "application/x-protobuf");
 }
 
-http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestContext& ctx) {
-  auto store = authenticate_store(req, ctx);
-  if (!store) {
-    auto res = http::problem(req, ctx, store.error());
-    res.set(bhttp::field::www_authenticate, "Bearer");
-    return res;
-  }
+http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestContext& ctx,
+                                     const std::string& store) {
   auto hex = http::query_param(req.target(), "identifier");
   std::string hash;
   if (hex && hex->size() == 64) {
@@ -396,7 +391,7 @@ http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestCont
     return http::problem(req, ctx, bhttp::status::bad_request,
                          "identifier: the 32-byte keyed hash as 64 hexadecimal digits");
   }
-  auto r = feed_->lookup(*store, hash);
+  auto r = feed_->lookup(store, hash);
   if (!r) return http::problem(req, ctx, r.error());
   if (!r->found()) {
     return http::problem(req, ctx, bhttp::status::not_found, "no customer has this identifier");
@@ -404,13 +399,8 @@ http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestCont
   return http::bytes(req, r->SerializeAsString(), "application/x-protobuf");
 }
 
-http::Response CloudApp::sync_redeem(const http::Request& req, http::RequestContext& ctx) {
-  auto store = authenticate_store(req, ctx);
-  if (!store) {
-    auto res = http::problem(req, ctx, store.error());
-    res.set(bhttp::field::www_authenticate, "Bearer");
-    return res;
-  }
+http::Response CloudApp::sync_redeem(const http::Request& req, http::RequestContext& ctx,
+                                     const std::string& store) {
   auto type = req[bhttp::field::content_type];
   if (type != "application/x-protobuf" && type != "application/protobuf") {
     return http::problem(req, ctx, bhttp::status::unsupported_media_type,
@@ -421,18 +411,13 @@ http::Response CloudApp::sync_redeem(const http::Request& req, http::RequestCont
     return http::problem(req, ctx, bhttp::status::bad_request,
                          "the body is not a valid accrue.sync.v1.OnlineRedeemRequest");
   }
-  auto r = ingest_->redeem_online(request, *store);
+  auto r = ingest_->redeem_online(request, store);
   if (!r) return http::problem(req, ctx, r.error());
   return http::bytes(req, r->SerializeAsString(), "application/x-protobuf");
 }
 
-http::Response CloudApp::sync_events(const http::Request& req, http::RequestContext& ctx) {
-  auto store = authenticate_store(req, ctx);
-  if (!store) {
-    auto res = http::problem(req, ctx, store.error());
-    res.set(bhttp::field::www_authenticate, "Bearer");
-    return res;
-  }
+http::Response CloudApp::sync_events(const http::Request& req, http::RequestContext& ctx,
+                                     const std::string& store) {
   auto type = req[bhttp::field::content_type];
   if (type != "application/x-protobuf" && type != "application/protobuf") {
     return http::problem(req, ctx, bhttp::status::unsupported_media_type,
@@ -461,11 +446,11 @@ http::Response CloudApp::sync_events(const http::Request& req, http::RequestCont
     return http::problem(req, ctx, bhttp::status::bad_request,
                          "the body is not a valid accrue.sync.v1.EventBatch");
   }
-  auto result = ingest_->apply(batch, *store);
+  auto result = ingest_->apply(batch, store);
   if (!result) {
     if (result.error().code == ErrorCode::kInternal) {
       log(LogLevel::kError, "ingest_failed",
-          {{"request_id", ctx.request_id}, {"store", *store}, {"error", result.error().message}});
+          {{"request_id", ctx.request_id}, {"store", store}, {"error", result.error().message}});
       return http::problem(req, ctx, bhttp::status::internal_server_error,
                            "the batch could not be applied; the request id is in the server log");
     }

@@ -49,10 +49,17 @@ class CloudApp {
  private:
   CloudApp() = default;
   void add_routes();
-  http::Response sync_events(const http::Request& req, http::RequestContext& ctx);
-  http::Response sync_changes(const http::Request& req, http::RequestContext& ctx);
-  http::Response sync_lookup(const http::Request& req, http::RequestContext& ctx);
-  http::Response sync_redeem(const http::Request& req, http::RequestContext& ctx);
+  http::Response sync_events(const http::Request& req, http::RequestContext& ctx,
+                             const std::string& store);
+  http::Response sync_changes(const http::Request& req, http::RequestContext& ctx,
+                              const std::string& store);
+  http::Response sync_lookup(const http::Request& req, http::RequestContext& ctx,
+                             const std::string& store);
+  http::Response sync_redeem(const http::Request& req, http::RequestContext& ctx,
+                             const std::string& store);
+  using StoreHandler = http::Response (CloudApp::*)(const http::Request&, http::RequestContext&,
+                                                    const std::string&);
+  http::Handler for_store(StoreHandler handler);
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
   // The store the caller authenticated as, or the problem to answer.

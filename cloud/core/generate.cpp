@@ -31,17 +31,6 @@ std::string uuid7_at(TimestampMs ms, std::mt19937_64& rng) {
   return Uuid(b).to_string();
 }
 
-std::string iso(TimestampMs ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03lld+00", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(ms % 1000));
-  return buf;
-}
-
 // One COPY ... FROM STDIN with the rows already in text format.
 Result<void> copy_in(pg::Connection& c, const std::string& sql, const std::string& rows) {
   PGconn* raw = c.raw();
@@ -134,7 +123,7 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
       const std::string store = "S" + std::to_string(i % o.stores);
       const TimestampMs enrolled = now - 400 * kDayMs + (i % 30) * kDayMs;
       customers += id + "\t" + (synthetic_blocked(i) ? "2" : "1") + "\t" + tier + "\t" + store +
-                   "\t" + iso(enrolled) + "\n";
+                   "\t" + format_utc_iso8601(enrolled) + "\n";
       pii += id + "\tMember " + std::to_string(i) + "\n";
       if (hasher) {
         auto h = hasher->hash({IdentifierKind::kCard, synthetic_card_number(i)});
@@ -155,7 +144,7 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
         auto e = compute_earn(program, basket, {tier, 0, &zone});
         const int64_t points = e ? e->points : 0;
         const std::string event = uuid7_at(at, rng);
-        const std::string when = iso(at);
+        const std::string when = format_utc_iso8601(at);
         const std::string tx = "g" + std::to_string(i) + "-" + std::to_string(k);
         ledger += event + "\t" + id + "\t1\t" + std::to_string(points) + "\t" +
                   std::to_string(line.amount_minor) + "\tEUR\t" + store + "\ttill-1\t" + tx + "\t" +
@@ -169,14 +158,16 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
         ++report.receipts;
       }
       balances += id + "\t" + std::to_string(total) + "\t" + std::to_string(earned) + "\t" +
-                  (last > 0 ? iso(last) : "\\N") + "\n";
+                  (last > 0 ? format_utc_iso8601(last) : "\\N") + "\n";
       if (total > 0) {
         // One lot carries the history's points: available now, expiring as the programme says.
         Lot lot = open_lot(program.lots, zone, id, now - kDayMs * 30, total);
-        lots += uuid7_at(now - kDayMs * 30, rng) + "\t" + id + "\t" + iso(lot.earned_at_ms) + "\t" +
-                iso(std::min(lot.available_at_ms, now)) + "\t" +
-                (lot.expires_at_ms == kNeverExpires ? "\\N" : iso(lot.expires_at_ms)) + "\t" +
-                std::to_string(total) + "\t" + std::to_string(total) + "\n";
+        lots +=
+            uuid7_at(now - kDayMs * 30, rng) + "\t" + id + "\t" +
+            format_utc_iso8601(lot.earned_at_ms) + "\t" +
+            format_utc_iso8601(std::min(lot.available_at_ms, now)) + "\t" +
+            (lot.expires_at_ms == kNeverExpires ? "\\N" : format_utc_iso8601(lot.expires_at_ms)) +
+            "\t" + std::to_string(total) + "\t" + std::to_string(total) + "\n";
       }
       if (csv) csv << id << "\n";
     }

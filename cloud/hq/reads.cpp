@@ -5,6 +5,7 @@
 
 #include "cloud/auth/jwt.h"
 #include "cloud/core/balance.h"
+#include "common/civil_time.h"
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
 #include "common/engine/tiers.h"
@@ -42,17 +43,6 @@ std::string_view status_name(int64_t s) {
     default:
       return "erased";
   }
-}
-
-std::string iso8601(TimestampMs ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(ms % 1000));
-  return buf;
 }
 
 }  // namespace
@@ -113,7 +103,7 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   pts["available"] = cp.available;
   pts["pending"] = cp.pending;
   pts["expiring_30d"] = cp.expiring;
-  if (cp.expiring > 0) pts["expiring_at"] = iso8601(cp.expiring_at_ms);
+  if (cp.expiring > 0) pts["expiring_at"] = format_utc_iso8601(cp.expiring_at_ms);
   doc["points"] = std::move(pts);
 
   json::object tier;
@@ -135,14 +125,14 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   doc["tier"] = std::move(tier);
 
   if (profile) {
-    doc["enrolled_at"] = iso8601(r->int64(0, 10));
+    doc["enrolled_at"] = format_utc_iso8601(r->int64(0, 10));
     if (!r->text(0, 11).empty()) doc["home_store_id"] = r->text(0, 11);
     json::object lifetime;
     lifetime["earned"] = r->int64(0, 6);
     lifetime["redeemed"] = r->int64(0, 7);
     lifetime["expired"] = r->int64(0, 8);
     doc["lifetime"] = std::move(lifetime);
-    if (r->int64(0, 9) > 0) doc["last_purchase_at"] = iso8601(r->int64(0, 9));
+    if (r->int64(0, 9) > 0) doc["last_purchase_at"] = format_utc_iso8601(r->int64(0, 9));
     json::object q;
     q["value"] = facts.qualifying_value;
     q["window_days"] = tiers.window_days;
@@ -155,7 +145,7 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
       // The cloud holds only keyed hashes: the kind and when it was linked is all there is.
       json::object o;
       o["kind"] = ids->text(i, 0);
-      o["linked_at"] = iso8601(ids->int64(i, 1));
+      o["linked_at"] = format_utc_iso8601(ids->int64(i, 1));
       list.push_back(std::move(o));
     }
     doc["identifiers"] = std::move(list);
@@ -215,7 +205,7 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
   for (int i = 0; i < n; ++i) {
     json::object o;
     o["event_id"] = r->text(i, 0);
-    o["occurred_at"] = iso8601(r->int64(i, 1));
+    o["occurred_at"] = format_utc_iso8601(r->int64(i, 1));
     const int64_t kind = r->int64(i, 2);
     o["kind"] = kind >= 1 && kind <= 7 ? kKinds[kind] : "unknown";
     o["points"] = r->int64(i, 3);

@@ -180,15 +180,7 @@ void append_copy_value(std::string& out, const json::value* v, std::string_view 
     return;
   }
   if (how == "ms") {
-    const int64_t ms = v->is_int64() ? v->as_int64() : static_cast<int64_t>(v->as_uint64());
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03lld+00", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<long long>(ms % 1000));
-    out += buf;
+    out += format_utc_iso8601(v->is_int64() ? v->as_int64() : static_cast<int64_t>(v->as_uint64()));
     return;
   }
   if (v->is_string()) {

@@ -42,3 +42,15 @@ TEST(CivilTimeTest, ParsesLocalDateTimes) {
 
 }  // namespace
 }  // namespace accrue
+
+namespace accrue {
+namespace {
+
+TEST(CivilTimeTest, FormatsUtcInstantsAsRfc3339WithMilliseconds) {
+  EXPECT_EQ(format_utc_iso8601(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_utc_iso8601(1'795'768'200'123), "2026-11-27T08:30:00.123Z");
+  EXPECT_EQ(format_utc_iso8601(-1), "1969-12-31T23:59:59.999Z");
+}
+
+}  // namespace
+}  // namespace accrue
