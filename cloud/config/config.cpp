@@ -69,6 +69,9 @@ const std::vector<Key>& keys() {
        "how long a request waits for a free connection before 503"},
       {"postgres.connect_timeout_s", UInt{&CloudConfig::pg_connect_timeout_s, 1, 300},
        "deadline for opening a connection"},
+      {"postgres.prepared_statements", Bool{&CloudConfig::pg_prepared_statements},
+       "plan each statement once per connection; false behind a pooler in transaction mode "
+       "that does not track prepared statements"},
       {"postgres.migrate_at_start", Bool{&CloudConfig::migrate_at_start},
        "apply pending migrations when serving starts (safe with many replicas)"},
       {"redis.host", Str{&CloudConfig::redis_host},

@@ -35,6 +35,7 @@ struct CloudConfig {
   uint64_t pg_acquire_timeout_ms = 2000;
   uint64_t pg_connect_timeout_s = 5;
   bool migrate_at_start = false;
+  bool pg_prepared_statements = true;
   // [redis]
   std::string redis_host;
   uint64_t redis_port = 6379;

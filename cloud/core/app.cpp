@@ -65,6 +65,7 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   po.size = c.pg_pool_size;
   po.acquire_timeout = std::chrono::milliseconds(c.pg_acquire_timeout_ms);
   po.connect_timeout = std::chrono::seconds(c.pg_connect_timeout_s);
+  po.prepared_statements = c.pg_prepared_statements;
   a->pool_ = std::make_unique<pg::Pool>(std::move(po));
   a->programs_ = std::make_unique<ProgramCatalog>(a->zones_);
   a->ingest_ =

@@ -89,6 +89,18 @@ Result<PgResult> Connection::query(const char* sql, std::span<const Param> param
       values[i] = owned.back().c_str();
     }
   }
+  if (prepare_) {
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      std::string name = "a" + std::to_string(prepared_.size() + 1);
+      auto made = check(
+          PQprepare(conn_.get(), name.c_str(), sql, static_cast<int>(params.size()), nullptr));
+      if (!made) return std::unexpected(made.error());
+      it = prepared_.emplace(sql, std::move(name)).first;
+    }
+    return check(PQexecPrepared(conn_.get(), it->second.c_str(), static_cast<int>(params.size()),
+                                values.data(), lengths.data(), formats.data(), 0));
+  }
   return check(PQexecParams(conn_.get(), sql, static_cast<int>(params.size()), nullptr,
                             values.data(), lengths.data(), formats.data(), 0));
 }

@@ -29,6 +29,7 @@ Result<Pool::Lease> Pool::acquire() {
         cv_.notify_one();
         return std::unexpected(c.error());
       }
+      c->use_prepared_statements(options_.prepared_statements);
       return Lease(this, std::make_unique<Connection>(std::move(*c)));
     }
     ++waiting_;

@@ -22,6 +22,7 @@ struct PoolOptions {
   size_t size = 8;
   std::chrono::milliseconds acquire_timeout{2000};
   std::chrono::seconds connect_timeout{5};
+  bool prepared_statements = true;  // see Connection::use_prepared_statements
 };
 
 struct PoolStats {
