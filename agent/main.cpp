@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "agent/core/agent.h"
-#include "common/sys/log.h"
 #include "agent/store/seed.h"
+#include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace {

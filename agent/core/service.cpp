@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "accrue/sync/v1/sync.pb.h"
-#include "common/sys/log.h"
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/engine/events.h"
@@ -13,6 +12,7 @@
 #include "common/engine/redemption.h"
 #include "common/engine/returns.h"
 #include "common/engine/tiers.h"
+#include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
 #include "common/wire/pos_error.h"
 
