@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "cloud/core/balance.h"
@@ -237,6 +238,61 @@ std::string copy_text(const json::array& rows, std::initializer_list<CopyColumn>
   return out;
 }
 
+// Why an event's fields cannot be stored, or nullopt.
+std::optional<std::string> field_problem(const sv1::EventEnvelope& e) {
+  auto too_long = [](const std::string& v, size_t max) { return v.size() > max; };
+  auto points_ok = [](int64_t p) { return p >= -kMaxPoints && p <= kMaxPoints; };
+  if (too_long(e.program_id(), 64)) return "program_id: at most 64 characters";
+  switch (e.body_case()) {
+    case sv1::EventEnvelope::kAccrual: {
+      const auto& a = e.accrual();
+      if (too_long(a.customer_id(), 64) || too_long(a.till_id(), 64) ||
+          too_long(a.pos_tx_id(), 128)) {
+        return "accrual: customer_id and till_id at most 64, pos_tx_id at most 128 characters";
+      }
+      if (!points_ok(a.points())) return "accrual: points out of range";
+      break;
+    }
+    case sv1::EventEnvelope::kRedemption: {
+      const auto& r = e.redemption();
+      if (too_long(r.customer_id(), 64) || too_long(r.till_id(), 64) ||
+          too_long(r.pos_tx_id(), 128) || too_long(r.value().currency(), 3)) {
+        return "redemption: field too long";
+      }
+      if (!points_ok(r.points())) return "redemption: points out of range";
+      break;
+    }
+    case sv1::EventEnvelope::kReturn: {
+      const auto& r = e.return_();
+      if (too_long(r.customer_id(), 64) || too_long(r.till_id(), 64) ||
+          too_long(r.pos_tx_id(), 128) || too_long(r.original_event_id(), 36)) {
+        return "return: field too long";
+      }
+      if (!points_ok(r.points_reversed())) return "return: points out of range";
+      break;
+    }
+    case sv1::EventEnvelope::kAdjustment: {
+      const auto& a = e.adjustment();
+      if (too_long(a.customer_id(), 64) || too_long(a.reason(), 500) || too_long(a.actor(), 128)) {
+        return "adjustment: field too long";
+      }
+      if (!points_ok(a.points())) return "adjustment: points out of range";
+      break;
+    }
+    case sv1::EventEnvelope::kEnrolment: {
+      const auto& n = e.enrolment();
+      if (too_long(n.temp_customer_id(), 64) || too_long(n.display_name(), 200) ||
+          n.sealed_contact().size() > 4096 || n.identifiers_size() > 16) {
+        return "enrolment: field too long or too many identifiers";
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Uuid Ingest::next_id() {
@@ -333,6 +389,10 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     if (e.program_id().empty() || e.program_version() == 0) {
       reject(i, "program_version", "program_id and program_version are required");
     }
+    // Field sizes and point magnitudes the database could refuse (an over-long key in a unique
+    // index, a sum out of bigint range) would fail the whole batch and block the store's queue:
+    // such an event is rejected on its own instead.
+    if (auto bad = field_problem(e)) reject(i, "bad_field", *bad);
     if (!seen_in_batch.insert(id->to_string()).second) {
       duplicate[static_cast<size_t>(i)] = true;  // the same event twice in one batch
       continue;
