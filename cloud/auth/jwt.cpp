@@ -221,6 +221,32 @@ Result<JwtVerifier> JwtVerifier::load(const std::string& jwks_path, std::string 
 }
 
 Result<Principal> JwtVerifier::verify(std::string_view token, TimestampMs now) const {
+  const int64_t now_s = now / 1000;
+  auto in_window = [now_s](const Verified& v) -> Result<void> {
+    if (v.exp_s + kLeewayS <= now_s) return std::unexpected(unauthenticated("token expired"));
+    if (v.nbf_s && *v.nbf_s - kLeewayS > now_s) {
+      return std::unexpected(unauthenticated("token not yet valid"));
+    }
+    return {};
+  };
+  {
+    std::shared_lock lock(remembered_->mu);
+    if (auto it = remembered_->tokens.find(std::string(token)); it != remembered_->tokens.end()) {
+      ACCRUE_TRY(in_window(it->second));
+      return it->second.principal;
+    }
+  }
+  auto v = verify_signed(token);
+  if (!v) return std::unexpected(v.error());
+  ACCRUE_TRY(in_window(*v));
+  std::unique_lock lock(remembered_->mu);
+  // Bounded: when full, start over (every entry is one signature check away from coming back).
+  if (remembered_->tokens.size() >= kRememberedTokens) remembered_->tokens.clear();
+  remembered_->tokens.emplace(std::string(token), *v);
+  return v->principal;
+}
+
+Result<JwtVerifier::Verified> JwtVerifier::verify_signed(std::string_view token) const {
   if (token.size() > 8192) return std::unexpected(unauthenticated("token too long"));
   auto d1 = token.find('.');
   auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
@@ -281,14 +307,12 @@ Result<Principal> JwtVerifier::verify(std::string_view token, TimestampMs now) c
     if (v->is_double()) return static_cast<int64_t>(v->as_double());
     return std::nullopt;
   };
-  const int64_t now_s = now / 1000;
   auto exp = number("exp");
   if (!exp) return std::unexpected(unauthenticated("no expiry"));
-  if (*exp + kLeewayS <= now_s) return std::unexpected(unauthenticated("token expired"));
-  if (auto nbf = number("nbf"); nbf && *nbf - kLeewayS > now_s) {
-    return std::unexpected(unauthenticated("token not yet valid"));
-  }
-  Principal p;
+  Verified v;
+  v.exp_s = *exp;
+  v.nbf_s = number("nbf");
+  Principal& p = v.principal;
   if (auto* sub = c.if_contains("sub"); sub && sub->is_string()) p.subject = sub->as_string();
   if (auto* roles = c.if_contains("roles"); roles && roles->is_array()) {
     for (const auto& r : roles->as_array()) {
@@ -298,7 +322,7 @@ Result<Principal> JwtVerifier::verify(std::string_view token, TimestampMs now) c
       }
     }
   }
-  return p;
+  return v;
 }
 
 Result<DevKeys> make_dev_keys(const std::string& kid) {

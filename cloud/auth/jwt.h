@@ -12,7 +12,9 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -36,9 +38,27 @@ class JwtVerifier {
                                   std::string audience);
 
   // kUnauthenticated with a short reason for anything short of a valid token.
+  // A token that verified once is remembered (by its exact bytes, up to kRememberedTokens of
+  // them) with its validity window, so a client reusing its token costs a hash lookup instead of
+  // a signature check; expiry and not-before are still checked against `now` on every call.
+  // Only tokens that passed every check are remembered: forged ones cannot fill the table.
   Result<Principal> verify(std::string_view token, TimestampMs now) const;
 
+  static constexpr size_t kRememberedTokens = 4096;
+
  private:
+  struct Verified {
+    Principal principal;
+    int64_t exp_s = 0;
+    std::optional<int64_t> nbf_s;
+  };
+  struct Remembered {
+    std::shared_mutex mu;
+    std::unordered_map<std::string, Verified> tokens;
+  };
+  Result<Verified> verify_signed(std::string_view token) const;
+  std::shared_ptr<Remembered> remembered_ = std::make_shared<Remembered>();
+
   struct Key {
     std::string alg;  // "RS256" | "ES256"
     std::shared_ptr<EVP_PKEY> pkey;

@@ -299,28 +299,40 @@ http::Response CloudApp::customer_read(const http::Request& req, http::RequestCo
     return res;
   }
   const std::string& id = ctx.params.at(0);
-  if (what == 2) {
-    int limit = hq::kDefaultPageSize;
-    if (auto l = http::query_param(req.target(), "limit")) {
-      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-      if (ec != std::errc() || p != l->data() + l->size()) limit = -1;
-    }
-    auto cursor = http::query_param(req.target(), "cursor").value_or("");
-    auto page = reads_->transactions(id, limit, cursor);
-    if (!page) return http::problem(req, ctx, page.error());
-    return http::json(req, std::move(*page));
-  }
   if (!hq::CustomerReads::valid_customer_id(id)) {
     return http::problem(req, ctx, bhttp::status::bad_request,
                          "customer id: 1 to 64 printable characters");
   }
-  const char* kind = what == 0 ? "status" : "profile";
-  auto seen = cache_->get(kind, id);
-  if (seen.hit) return http::json(req, std::move(*seen.hit));
-  auto doc = what == 0 ? reads_->status(id) : reads_->profile(id);
-  if (!doc) return http::problem(req, ctx, doc.error());
-  cache_->fill(kind, id, seen, doc->json);
-  return http::json(req, std::move(doc->json));
+  // Status, profile and the first page of transactions are cached (versioned by the customer's
+  // generation, bumped by every applied event); later pages are read through.
+  std::string kind = what == 0 ? "status" : "profile";
+  int limit = hq::kDefaultPageSize;
+  std::string cursor;
+  if (what == 2) {
+    if (auto l = http::query_param(req.target(), "limit")) {
+      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+      if (ec != std::errc() || p != l->data() + l->size()) limit = -1;
+    }
+    cursor = http::query_param(req.target(), "cursor").value_or("");
+    kind = "tx" + std::to_string(limit);
+  }
+  const bool cacheable = cursor.empty() && (what != 2 || (limit >= 1 && limit <= hq::kMaxPageSize));
+  cache::CustomerCache::Lookup seen;
+  if (cacheable) {
+    seen = cache_->get(kind, id);
+    if (seen.hit) return http::json(req, std::move(*seen.hit));
+  }
+  Result<std::string> body;
+  if (what == 2) {
+    body = reads_->transactions(id, limit, cursor);
+  } else if (auto doc = what == 0 ? reads_->status(id) : reads_->profile(id)) {
+    body = std::move(doc->json);
+  } else {
+    body = std::unexpected(doc.error());
+  }
+  if (!body) return http::problem(req, ctx, body.error());
+  if (cacheable) cache_->fill(kind, id, seen, *body);
+  return http::json(req, std::move(*body));
 }
 
 Result<std::string> CloudApp::authenticate_store(const http::Request& req,

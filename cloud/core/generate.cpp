@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "common/civil_time.h"
@@ -111,11 +112,11 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
   const Currency eur = *Currency::from_code("EUR");
   GenerateReport report;
   const auto& ladder = program.tiers.ladder;
-  std::string customers, pii, identifiers, balances, lots, ledger, receipts;
+  std::string customers, pii, identifiers, balances, lots, ledger, receipts, days;
   for (int64_t base = o.first; base < o.first + o.customers; base += kChunk) {
     const int64_t end = std::min(o.first + o.customers, base + kChunk);
     customers.clear(), pii.clear(), identifiers.clear(), balances.clear(), lots.clear();
-    ledger.clear(), receipts.clear();
+    ledger.clear(), receipts.clear(), days.clear();
     for (int64_t i = base; i < end; ++i) {
       const std::string id = synthetic_customer_id(i);
       const std::string tier =
@@ -131,6 +132,7 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
       }
       int64_t total = 0, earned = 0;
       TimestampMs last = 0;
+      std::map<int64_t, std::pair<int64_t, int64_t>> by_day;  // local day -> points, spend
       for (int k = 0; k < o.receipts_per_customer; ++k) {
         const TimestampMs at =
             now - static_cast<int64_t>(rng() % static_cast<uint64_t>(364 * kDayMs)) - kDayMs;
@@ -143,19 +145,27 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
         basket.lines.push_back(line);
         auto e = compute_earn(program, basket, {tier, 0, &zone});
         const int64_t points = e ? e->points : 0;
+        const int64_t day = day_of_ms(zone.to_local_ms(at));
+        by_day[day].first += points;
+        by_day[day].second += line.amount_minor;
         const std::string event = uuid7_at(at, rng);
         const std::string when = format_utc_iso8601(at);
         const std::string tx = "g" + std::to_string(i) + "-" + std::to_string(k);
         ledger += event + "\t" + id + "\t1\t" + std::to_string(points) + "\t" +
                   std::to_string(line.amount_minor) + "\tEUR\t" + store + "\ttill-1\t" + tx + "\t" +
                   program.program_id + "\t" + std::to_string(program.version) + "\t" +
-                  std::to_string(day_of_ms(zone.to_local_ms(at))) + "\t" + when + "\n";
+                  std::to_string(day) + "\t" + when + "\n";
         receipts += event + "\t" + id + "\t" + store + "\ttill-1\t" + tx + "\t" + when + "\t" +
                     std::to_string(line.amount_minor) + "\tEUR\t" + std::to_string(points) + "\n";
         total += points;
         earned += points;
         last = std::max(last, at);
         ++report.receipts;
+      }
+      for (const auto& [day, sums] : by_day) {
+        const std::string p = std::to_string(sums.first);
+        days += id + "\t" + std::to_string(day) + "\t" + p + "\t" + p + "\t" +
+                std::to_string(sums.second) + "\n";
       }
       balances += id + "\t" + std::to_string(total) + "\t" + std::to_string(earned) + "\t" +
                   (last > 0 ? format_utc_iso8601(last) : "\\N") + "\n";
@@ -201,6 +211,10 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
                            "COPY receipt (event_id, customer_id, store_id, till_id, pos_tx_id, "
                            "occurred_at, amount_minor, currency, points_earned) FROM STDIN",
                            receipts));
+        ACCRUE_TRY(copy_in(c,
+                           "COPY customer_day (customer_id, local_day, earned, "
+                           "qualifying_points, spend_minor) FROM STDIN",
+                           days));
       }
       return {};
     };

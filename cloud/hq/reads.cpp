@@ -18,16 +18,16 @@ namespace json = boost::json;
 namespace {
 
 // One statement per read: the customer, the balance, the open lots (as "earned:available:
-// expires:remaining" items) and the qualifying value in the programme's tier window.
+// expires:remaining" items) and the qualifying value in the programme's tier window, summed
+// over the per-day totals ingestion keeps (the ledger itself would mean every monthly partition).
 constexpr const char* kRead =
     "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.tier_floor_id, ''), b.points, "
     "b.version, b.lifetime_earned, b.lifetime_redeemed, b.lifetime_expired, "
     "coalesce((extract(epoch FROM b.last_purchase_at)*1000)::bigint, 0), "
     "(extract(epoch FROM c.enrolled_at)*1000)::bigint, coalesce(c.home_store_id, ''), "
     "%LOTS%, "
-    "(SELECT coalesce(sum(CASE WHEN $3 THEN coalesce(g.amount_minor, 0) ELSE g.points END), 0) "
-    "FROM ledger g WHERE g.customer_id = c.customer_id AND g.kind IN (1, 3, 4, 7) "
-    "AND g.occurred_at > now() - make_interval(days => $2::int)) "
+    "(SELECT coalesce(sum(CASE WHEN $3 THEN d.spend_minor ELSE d.qualifying_points END), 0) "
+    "FROM customer_day d WHERE d.customer_id = c.customer_id AND d.local_day > $2::int) "
     "FROM customer c JOIN balance b USING (customer_id) WHERE c.customer_id = $1";
 
 constexpr const char* kIdentifiers =
@@ -74,14 +74,17 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   auto program = programs_.latest(c, now);
   if (!program) return std::unexpected(program.error());
   const TierPolicy& tiers = (*program)->program.tiers;
-  const std::string window = std::to_string(std::max<uint32_t>(1, tiers.window_days));
+  // The window is whole programme-local days: today and the window_days - 1 before it.
+  const int64_t today = day_of_ms((*program)->zone.to_local_ms(now));
+  const std::string after_day =
+      std::to_string(today - static_cast<int64_t>(std::max<uint32_t>(1, tiers.window_days)));
   const bool by_spend = tiers.basis == TierBasis::kAmountSpent;
   static const std::string read_sql = [] {
     std::string q = kRead;
     q.replace(q.find("%LOTS%"), 6, kOpenLotsColumn);
     return q;
   }();
-  auto r = c.query(read_sql, {pg::Param::text(customer_id), pg::Param::text(window),
+  auto r = c.query(read_sql, {pg::Param::text(customer_id), pg::Param::text(after_day),
                               pg::Param::text(by_spend ? "true" : "false")});
   if (!r) return std::unexpected(r.error());
   if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);

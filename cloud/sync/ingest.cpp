@@ -115,7 +115,11 @@ struct Work {
   std::map<std::string, std::vector<std::tuple<std::string, int64_t, TimestampMs>>> unclaimed;
   std::map<std::string, std::pair<std::string, int64_t>> receipts_by_event;  // -> customer, left
   std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
-  std::map<std::pair<std::string, int64_t>, int64_t> day_deltas;     // what this batch adds
+  // What this batch adds to customer_day: the daily cap's accruals, tier qualification.
+  struct DayDelta {
+    int64_t earned = 0, qualifying_points = 0, spend_minor = 0;
+  };
+  std::map<std::pair<std::string, int64_t>, DayDelta> day_deltas;
   std::set<std::string> touched;
 };
 
@@ -654,6 +658,8 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         auto& d = w.balances[cs.customer_id];
         d.points += points;
         d.earned += points;
+        w.day_deltas[{cs.customer_id, day_of_ms(p.zone.to_local_ms(at))}].qualifying_points +=
+            points;
         open_new_lot(w, cs, p.program.lots, p.zone, event_id, at, points);
         json::object rc;
         rc["event_id"] = event_id;
@@ -721,7 +727,10 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
             d.earned += points;
             d.last_purchase_ms = std::max(d.last_purchase_ms, at);
             w.earned_on_day[{cs->customer_id, day}] = today + points;
-            w.day_deltas[{cs->customer_id, day}] += points;
+            auto& dd = w.day_deltas[{cs->customer_id, day}];
+            dd.earned += points;
+            dd.qualifying_points += points;
+            dd.spend_minor += total;
             open_new_lot(w, *cs, p.program.lots, p.zone, e.event_id(), at, points);
             feed_customer(cs->customer_id);
           } else {
@@ -820,6 +829,8 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
           auto& d = w.balances[cs->customer_id];
           d.points -= points;
           d.earned -= points;
+          w.day_deltas[{cs->customer_id, day_of_ms(program_of(e).zone.to_local_ms(at))}]
+              .qualifying_points -= points;
           auto plan = plan_reversal(lots_of(w, *cs), r.original_event_id(), points, at);
           take(w, *cs, plan.draws);
           json::object rr;
@@ -937,6 +948,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
           auto& d = w.balances[id];
           d.points += bonus;
           d.earned += bonus;
+          w.day_deltas[{id, day_of_ms(p.zone.to_local_ms(at))}].qualifying_points += bonus;
           LotPolicy immediate = p.program.lots;
           immediate.pending_days = 0;
           open_new_lot(w, cs, immediate, p.zone, e.event_id(), at, bonus);
@@ -1146,19 +1158,24 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
                   {pg::Param::text(sid), pg::Param::text(text_array(seen))}));
     }
     json::array days;
-    for (const auto& [key, points] : w.day_deltas) {
+    for (const auto& [key, delta] : w.day_deltas) {
       json::object o;
       o["customer_id"] = key.first;
       o["local_day"] = key.second;
-      o["earned"] = points;
+      o["earned"] = delta.earned;
+      o["qualifying_points"] = delta.qualifying_points;
+      o["spend_minor"] = delta.spend_minor;
       days.push_back(std::move(o));
     }
-    ACCRUE_TRY(
-        run_obj("INSERT INTO customer_day (customer_id, local_day, earned) SELECT x.customer_id, "
-                "x.local_day, x.earned FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, "
-                "local_day integer, earned bigint) ON CONFLICT (customer_id, local_day) DO UPDATE "
-                "SET earned = customer_day.earned + excluded.earned",
-                days));
+    ACCRUE_TRY(run_obj(
+        "INSERT INTO customer_day (customer_id, local_day, earned, qualifying_points, "
+        "spend_minor) SELECT x.customer_id, x.local_day, x.earned, x.qualifying_points, "
+        "x.spend_minor FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, local_day "
+        "integer, earned bigint, qualifying_points bigint, spend_minor bigint) ON CONFLICT "
+        "(customer_id, local_day) DO UPDATE SET earned = customer_day.earned + excluded.earned, "
+        "qualifying_points = customer_day.qualifying_points + excluded.qualifying_points, "
+        "spend_minor = customer_day.spend_minor + excluded.spend_minor",
+        days));
     ACCRUE_TRY(run_obj(
         "INSERT INTO change_feed (kind, customer_id, store_id) SELECT x.kind, x.customer_id, "
         "x.store_id FROM jsonb_to_recordset($1::jsonb) AS x(kind smallint, customer_id text, "

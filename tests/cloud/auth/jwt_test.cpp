@@ -79,6 +79,23 @@ TEST_F(JwtTest, RefusesExpiredWrongIssuerWrongAudienceAndTampering) {
   EXPECT_EQ(check("").error().message, "malformed token");
 }
 
+TEST_F(JwtTest, ARememberedTokenStillExpiresAndTamperingStillFails) {
+  const std::string t = token(claims(kNow / 1000 + 600));
+  ASSERT_TRUE(verifier_->verify(t, kNow));
+  ASSERT_TRUE(verifier_->verify(t, kNow + 1000)) << "the second call answers from memory";
+  auto late = verifier_->verify(t, kNow + 700'000);
+  ASSERT_FALSE(late) << "remembered, but past its expiry";
+  EXPECT_EQ(late.error().message, "token expired");
+  // One byte of the signature changed: other bytes, never taken for the remembered token.
+  std::string tampered = t;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(verifier_->verify(tampered, kNow).error().message, "bad signature");
+  // A token that failed is not remembered: it fails the same way the second time.
+  const std::string expired = token(claims(kNow / 1000 - 120));
+  EXPECT_FALSE(verifier_->verify(expired, kNow));
+  EXPECT_EQ(verifier_->verify(expired, kNow + 1).error().message, "token expired");
+}
+
 TEST_F(JwtTest, RefusesAlgNoneHs256AndKeyConfusion) {
   const std::string body =
       base64url_encode(claims(kNow / 1000 + 600, "https://hq.example", "accrue", {"hq-admin"}));

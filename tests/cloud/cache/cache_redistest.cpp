@@ -78,6 +78,50 @@ TEST_F(CacheTest, SecondReadIsAHitAndAnIngestInvalidatesBeforeItReturns) {
   EXPECT_EQ(app_->cache_counters().invalidations.load(), 5u);
 }
 
+TEST_F(CacheTest, TheFirstTransactionsPageIsCachedUntilAnEventForThatCustomer) {
+  add_customers(1);
+  cache::Redis direct({redis_host(), redis_port()});
+  ASSERT_TRUE(direct.command({"DEL", "accrue:gen:c0", "accrue:tx2:c0"}));
+  const std::string token = hq_token({"hq-analyst"});
+  auto items = [&](const std::string& query) {
+    auto r = get("/v1/customers/c0/transactions" + query, token);
+    EXPECT_EQ(r.result_int(), 200u) << r.body();
+    return boost::json::parse(r.body()).as_object();
+  };
+  auto sale = accrual(1, "c0", 4000, "s1");
+  auto second = accrual(2, "c0", 5000, "s2");
+  second.set_occurred_at_ms(sale.occurred_at_ms() + 1000);
+  ASSERT_EQ(results(post(batch_of({sale, second}), token_)).results(1).status(),
+            sv1::EVENT_STATUS_APPLIED);
+  auto first = items("?limit=2");
+  EXPECT_EQ(items("?limit=2"), first);
+  EXPECT_EQ(app_->cache_counters().hits.load(), 1u) << "the second read of page one is a hit";
+  const std::string cursor(first["next_cursor"].is_null() ? "" : "x");
+  EXPECT_TRUE(cursor.empty()) << "two entries fit one page";
+
+  // A return changes the sale's row (points_reversed): the cached page must not survive it.
+  auto ret = envelope(3);
+  ret.set_occurred_at_ms(second.occurred_at_ms() + 1000);
+  ret.mutable_return_()->set_customer_id("c0");
+  ret.mutable_return_()->set_original_event_id(second.event_id());
+  ret.mutable_return_()->set_points_reversed(5);
+  ASSERT_EQ(results(post(batch_of({ret}), token_)).results(0).status(),
+            sv1::EVENT_STATUS_APPLIED);
+  auto after = items("?limit=2");
+  const auto& list = after["items"].as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].at("event_id").as_string(), ret.event_id()) << "newest first, not cached";
+  EXPECT_EQ(list[1].at("points_reversed").as_int64(), 5);
+  ASSERT_FALSE(after["next_cursor"].is_null());
+
+  // Pages after the first are read through, never cached.
+  const uint64_t hits = app_->cache_counters().hits.load();
+  const std::string next = "?limit=2&cursor=" + std::string(after["next_cursor"].as_string());
+  EXPECT_EQ(items(next)["items"].as_array().size(), 1u);
+  EXPECT_EQ(items(next)["items"].as_array().size(), 1u);
+  EXPECT_EQ(app_->cache_counters().hits.load(), hits);
+}
+
 TEST_F(CacheTest, ASlowReaderCannotPutBackAValueOlderThanAnInvalidation) {
   cache::Redis redis({redis_host(), redis_port()});
   cache::CustomerCache cache(redis, std::chrono::seconds(60));

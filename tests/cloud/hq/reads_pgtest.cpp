@@ -70,6 +70,44 @@ TEST_F(ReadsTest, ProfileCarriesLifetimeFiguresIdentifierKindsAndNoPersonalData)
   EXPECT_EQ(raw.find("Grace"), std::string::npos) << "no personal data in the profile read";
 }
 
+TEST_F(ReadsTest, TierQualificationCountsSalesMinusReturnsAndTheEnrolmentBonus) {
+  auto en = envelope(1);
+  en.mutable_enrolment()->set_temp_customer_id("t-q");
+  auto* id = en.mutable_enrolment()->add_identifiers();
+  id->set_kind("card");
+  id->set_hash(std::string(32, '\x22'));
+  auto sale = accrual(2, "t-q", 20000, "s1");
+  auto ret = envelope(3);
+  ret.mutable_return_()->set_customer_id("t-q");
+  ret.mutable_return_()->set_original_event_id(sale.event_id());
+  ret.mutable_return_()->set_points_reversed(50);
+  auto adj = envelope(4);
+  adj.mutable_adjustment()->set_customer_id("t-q");
+  adj.mutable_adjustment()->set_points(500);
+  adj.mutable_adjustment()->set_reason("goodwill");
+  adj.mutable_adjustment()->set_actor("support");
+  auto r = results(post(batch_of({en, sale, ret, adj}), token_));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(r.results(i).status(), sv1::EVENT_STATUS_APPLIED) << i << r.results(i).message();
+  }
+  const std::string cid =
+      db_.scalar("SELECT customer_id FROM customer WHERE temp_customer_id = 't-q'");
+  auto doc = body(get("/v1/customers/" + cid, hq_token({"hq-analyst"})));
+  EXPECT_EQ(doc["tier_qualification"].at("value").as_int64(),
+            100 + sale.accrual().points() - 50)
+      << "bonus + sale - return; adjustments do not qualify";
+  EXPECT_EQ(doc["tier_qualification"].at("basis").as_string(), "points_earned");
+  // The per-day totals the read sums agree with the ledger they summarise.
+  EXPECT_EQ(db_.scalar("SELECT sum(qualifying_points) FROM customer_day WHERE customer_id = '" +
+                       cid + "'"),
+            db_.scalar("SELECT sum(points) FROM ledger WHERE kind IN (1, 3, 4, 7) AND "
+                       "customer_id = '" +
+                       cid + "'"));
+  EXPECT_EQ(db_.scalar("SELECT sum(spend_minor) FROM customer_day WHERE customer_id = '" + cid +
+                       "'"),
+            "20000");
+}
+
 TEST_F(ReadsTest, TransactionsPageNewestFirstWithACursor) {
   add_customers(1);
   std::vector<sv1::EventEnvelope> events;
