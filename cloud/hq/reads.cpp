@@ -183,10 +183,6 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
   auto lease = pool_.acquire();
   if (!lease) return std::unexpected(lease.error());
   pg::Connection& c = **lease;
-  auto exists =
-      c.query("SELECT status FROM customer WHERE customer_id = $1", {pg::Param::text(customer_id)});
-  if (!exists) return std::unexpected(exists.error());
-  if (exists->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
   const std::string fetch = std::to_string(limit + 1);
   auto r = c.query(
       "SELECT g.event_id::text, (extract(epoch FROM g.occurred_at)*1000)::bigint, g.kind, "
@@ -200,6 +196,12 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
       {pg::Param::text(customer_id), pg::Param::text(after_ms), pg::Param::text(after_id),
        pg::Param::text(fetch)});
   if (!r) return std::unexpected(r.error());
+  if (r->rows() == 0) {  // an empty page, or nobody: only then is the second question needed
+    auto exists = c.query("SELECT 1 FROM customer WHERE customer_id = $1",
+                          {pg::Param::text(customer_id)});
+    if (!exists) return std::unexpected(exists.error());
+    if (exists->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
+  }
   static constexpr const char* kKinds[] = {
       "",           "accrual", "redemption",         "return", "enrolment_bonus",
       "adjustment", "expiry",  "provisional_claimed"};

@@ -168,6 +168,8 @@ TEST_F(ReadsTest, AuthRolesAndBadInputs) {
       << "a store token is not a head-office token";
   EXPECT_EQ(status("/v1/customers/c0/status", ok), 200u);
   EXPECT_EQ(status("/v1/customers/nobody/status", ok), 404u);
+  EXPECT_EQ(status("/v1/customers/nobody/transactions", ok), 404u);
+  EXPECT_EQ(status("/v1/customers/nobody", ok), 404u);
   EXPECT_EQ(status("/v1/customers/" + std::string(65, 'x') + "/status", ok), 400u);
   EXPECT_EQ(status("/v1/customers/c0/transactions?limit=0", ok), 400u);
   EXPECT_EQ(status("/v1/customers/c0/transactions?limit=101", ok), 400u);
