@@ -60,9 +60,9 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
                                                  std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {
-      "store_id",  "agent_id",         "data_dir",     "socket",          "socket_mode",
-      "tcp_port",  "program_key_file", "program_file", "default_country", "currency",
-      "time_zone", "log_level",        "limits"};
+      "store_id",         "agent_id",     "data_dir",        "socket",   "socket_mode", "tcp_port",
+      "program_key_file", "program_file", "default_country", "currency", "time_zone",   "log_level",
+      "limits",           "cloud"};
   static const std::set<std::string> kLimits = {
       "max_connections", "max_frame_bytes", "idle_timeout_s", "max_deadline_ms",
       "io_threads",      "readers",         "write_queue",    "max_group"};
@@ -111,6 +111,45 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
     ACCRUE_TRY(lim("write_queue", c.write_queue, 1, 1000000));
     ACCRUE_TRY(lim("max_group", c.max_group, 1, 100000));
   }
+  if (const toml::node* n = t.get("cloud")) {
+    const toml::table* ct = n->as_table();
+    if (!ct) return std::unexpected(bad("cloud", "must be a table"));
+    static const std::set<std::string> kCloud = {"url",
+                                                 "token_file",
+                                                 "ca_file",
+                                                 "cert_file",
+                                                 "key_file",
+                                                 "pinned_public_key",
+                                                 "connect_timeout_ms",
+                                                 "timeout_ms",
+                                                 "batch_events",
+                                                 "batch_bytes",
+                                                 "backoff_max_ms"};
+    for (const auto& [k, v] : *ct) {
+      if (!kCloud.contains(std::string(k.str()))) {
+        return std::unexpected(bad("cloud." + std::string(k.str()), "unknown key"));
+      }
+    }
+    const std::pair<const char*, std::string*> cloud_strings[] = {
+        {"url", &c.cloud_url},           {"token_file", &c.cloud_token_file},
+        {"ca_file", &c.cloud_ca_file},   {"cert_file", &c.cloud_cert_file},
+        {"key_file", &c.cloud_key_file}, {"pinned_public_key", &c.cloud_pinned_public_key}};
+    for (const auto& [key, target] : cloud_strings) {
+      const toml::node* v = ct->get(key);
+      if (!v) continue;
+      if (!v->is_string())
+        return std::unexpected(bad(std::string("cloud.") + key, "must be a string"));
+      *target = *v->value<std::string>();
+    }
+    auto num = [&](const char* key, uint32_t& out, uint64_t lo, uint64_t hi) {
+      return get_uint(*ct, key, out, lo, hi, std::string("cloud.") + key);
+    };
+    ACCRUE_TRY(num("connect_timeout_ms", c.cloud_connect_timeout_ms, 100, 60000));
+    ACCRUE_TRY(num("timeout_ms", c.cloud_timeout_ms, 100, 600000));
+    ACCRUE_TRY(num("batch_events", c.upload_batch_events, 1, 10000));
+    ACCRUE_TRY(num("batch_bytes", c.upload_batch_bytes, 1024, 16u << 20));
+    ACCRUE_TRY(num("backoff_max_ms", c.upload_backoff_max_ms, 100, 3600000));
+  }
   return c;
 }
 
@@ -158,6 +197,18 @@ Result<void> validate_config(const AgentConfig& c) {
     if (l.value < l.lo || l.value > l.hi) {
       return std::unexpected(
           bad(l.name, "must be between " + std::to_string(l.lo) + " and " + std::to_string(l.hi)));
+    }
+  }
+  if (!c.cloud_url.empty()) {
+    if (!c.cloud_url.starts_with("https://") && !c.cloud_url.starts_with("http://")) {
+      return std::unexpected(bad("cloud.url", "must start with https:// (or http://)"));
+    }
+    if (c.cloud_cert_file.empty() != c.cloud_key_file.empty()) {
+      return std::unexpected(bad("cloud.cert_file", "cert_file and key_file go together"));
+    }
+    if (c.cloud_cert_file.empty() && c.cloud_token_file.empty()) {
+      return std::unexpected(
+          bad("cloud.url", "the store needs a credential: cert_file + key_file, or token_file"));
     }
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&

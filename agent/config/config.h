@@ -33,6 +33,19 @@ struct AgentConfig {
   uint32_t write_queue = 4096;
   uint32_t max_group = 512;
 
+  // [cloud]: where events go. Empty url = no upload (the agent runs offline, its normal mode).
+  std::string cloud_url;
+  std::string cloud_token_file;         // store token (behind an ingress), sent as a bearer token
+  std::string cloud_ca_file;            // CA bundle for the cloud's certificate (default: system)
+  std::string cloud_cert_file;          // the store's client certificate (mutual TLS)
+  std::string cloud_key_file;           // and its key
+  std::string cloud_pinned_public_key;  // "sha256//<base64>", optional
+  uint32_t cloud_connect_timeout_ms = 3000;
+  uint32_t cloud_timeout_ms = 30000;
+  uint32_t upload_batch_events = 500;
+  uint32_t upload_batch_bytes = 1 << 20;
+  uint32_t upload_backoff_max_ms = 60000;
+
   std::string database_path() const { return data_dir + "/replica.db"; }
 };
 

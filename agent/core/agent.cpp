@@ -79,9 +79,12 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   auto readers = ReaderPool::open(config.database_path(), config.readers);
   if (!readers) return std::unexpected(readers.error());
   a->readers_ = std::move(*readers);
-  a->writer_ =
-      std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue, config.max_group,
-                                          [pool = a->readers_.get()] { pool->note_commit(); });
+  a->writer_ = std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue,
+                                                   config.max_group, [agent = a.get()] {
+                                                     agent->readers_->note_commit();
+                                                     if (Uploader* u = agent->uploader_ptr_.load())
+                                                       u->notify();
+                                                   });
   auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100),
                                           [pool = a->readers_.get()] { pool->release_stale(); });
   if (!checkpointer) return std::unexpected(checkpointer.error());
@@ -100,6 +103,36 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
     auto last = reader->meta_int("last_sync_ms");
     if (!last) return std::unexpected(last.error());
     a->service_->set_last_sync(last->value_or(0));
+  }
+
+  if (!config.cloud_url.empty()) {
+    CloudClientOptions co;
+    co.base_url = config.cloud_url;
+    co.ca_file = config.cloud_ca_file;
+    co.cert_file = config.cloud_cert_file;
+    co.key_file = config.cloud_key_file;
+    co.pinned_public_key = config.cloud_pinned_public_key;
+    co.connect_timeout = std::chrono::milliseconds(config.cloud_connect_timeout_ms);
+    co.timeout = std::chrono::milliseconds(config.cloud_timeout_ms);
+    co.user_agent = "accrue-agent/" + settings.version;
+    if (!config.cloud_token_file.empty()) {
+      auto token = read_secret_line(config.cloud_token_file, "cloud.token_file");
+      if (!token) return std::unexpected(token.error());
+      co.store_token = *token;
+    }
+    auto client = CloudClient::create(std::move(co));
+    if (!client) return std::unexpected(client.error());
+    UploaderOptions uo;
+    uo.database_path = config.database_path();
+    uo.store_id = config.store_id;
+    uo.agent_id = a->config_.agent_id;
+    uo.max_events = static_cast<int>(config.upload_batch_events);
+    uo.max_bytes = config.upload_batch_bytes;
+    uo.backoff_max = std::chrono::milliseconds(config.upload_backoff_max_ms);
+    a->uploader_ = std::make_unique<Uploader>(std::move(uo), std::move(*client), *a->writer_,
+                                              *a->service_, a->clock_, a->random_);
+    ACCRUE_TRY(a->uploader_->start());
+    a->uploader_ptr_.store(a->uploader_.get());
   }
 
   ServerOptions options;
@@ -145,6 +178,12 @@ void Agent::stop() {
     }
   }
   if (checkpointer_) checkpointer_->stop();
+  // Before the writer: an upload being settled waits for the writer.
+  if (uploader_) {
+    uploader_ptr_.store(nullptr);
+    uploader_->stop();
+  }
+  if (readers_) readers_->end_all_reads();  // a kept snapshot would stall the final checkpoint
   if (writer_) {
     writer_->stop();  // runs what is queued, checkpoints the WAL
     auto st = writer_->stats();

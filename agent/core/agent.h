@@ -13,6 +13,7 @@
 #include "agent/config/config.h"
 #include "agent/core/service.h"
 #include "agent/store/checkpointer.h"
+#include "agent/sync/uploader.h"
 #include "common/sys/system.h"
 
 namespace accrue::agent {
@@ -37,6 +38,8 @@ class Agent {
   AgentService& service() { return *service_; }
   Server& server() { return *server_; }
   GroupCommitWriter& writer() { return *writer_; }
+  // Null when no cloud url is configured.
+  Uploader* uploader() { return uploader_.get(); }
 
  private:
   Agent() = default;
@@ -48,6 +51,8 @@ class Agent {
   std::unique_ptr<GroupCommitWriter> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<AgentService> service_;
+  std::unique_ptr<Uploader> uploader_;
+  std::atomic<Uploader*> uploader_ptr_{nullptr};  // for the writer's commit hook
   // One io_context per I/O thread: a connection lives on one thread for its whole life.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

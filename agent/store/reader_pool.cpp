@@ -37,4 +37,11 @@ void ReaderPool::release_stale() {
   }
 }
 
+void ReaderPool::end_all_reads() {
+  std::lock_guard lock(mu_);
+  for (auto& r : free_) {
+    if (r->in_read()) r->end_read();
+  }
+}
+
 }  // namespace accrue::agent

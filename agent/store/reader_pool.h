@@ -48,6 +48,9 @@ class ReaderPool {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // Ends the snapshots of idle readers that no longer show the latest commit.
   void release_stale();
+  // Ends the open snapshot of every idle reader, current or not: before the final TRUNCATE
+  // checkpoint at shutdown, which would otherwise wait out the busy timeout on them.
+  void end_all_reads();
 
  private:
   void release(std::unique_ptr<Replica> r);

@@ -275,6 +275,25 @@ Result<OutboxStats> Replica::outbox_stats() {
   return stats->value_or(OutboxStats{});
 }
 
+Result<std::vector<OutboxEntry>> Replica::outbox_batch(int64_t after_seq, int max_events,
+                                                       size_t max_bytes) {
+  ACCRUE_STMT(st, "SELECT seq, event_id, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+  st.bind(1, after_seq).bind(2, static_cast<int64_t>(max_events));
+  std::vector<OutboxEntry> out;
+  size_t bytes = 0;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    const auto body = st.blob(2);
+    if (!out.empty() && bytes + body.size() > max_bytes) break;
+    bytes += body.size();
+    out.push_back({st.int64(0), std::string(st.blob(1)), std::string(body)});
+  }
+  st.reset();
+  return out;
+}
+
 Result<std::optional<std::string>> Replica::meta(std::string_view key) {
   ACCRUE_STMT(st, "SELECT value FROM meta WHERE key = ?");
   st.bind(1, key);
@@ -389,6 +408,27 @@ Result<void> Replica::insert_outbox(int64_t seq, std::string_view event_id, std:
                                     TimestampMs now) {
   ACCRUE_STMT(st, "INSERT INTO outbox (seq, event_id, body, created_at) VALUES (?, ?, ?, ?)");
   return st.bind(1, seq).bind_blob(2, event_id).bind_blob(3, body).bind(4, now).run();
+}
+
+Result<bool> Replica::confirm_uploaded(int64_t seq) {
+  ACCRUE_STMT(del, "DELETE FROM outbox WHERE seq = ?");
+  ACCRUE_TRY(del.bind(1, seq).run());
+  if (sqlite3_changes(db_.raw()) == 0) return false;
+  ACCRUE_STMT(mark, "UPDATE ledger SET confirmed = 1 WHERE seq = ?");
+  ACCRUE_TRY(mark.bind(1, seq).run());
+  return true;
+}
+
+Result<bool> Replica::quarantine_event(int64_t seq, std::string_view code, std::string_view message,
+                                       TimestampMs now) {
+  ACCRUE_STMT(move,
+              "INSERT INTO quarantine (seq, event_id, body, reject_code, message, quarantined_at) "
+              "SELECT seq, event_id, body, ?, ?, ? FROM outbox WHERE seq = ?");
+  ACCRUE_TRY(move.bind(1, code).bind(2, message).bind(3, now).bind(4, seq).run());
+  if (sqlite3_changes(db_.raw()) == 0) return false;
+  ACCRUE_STMT(del, "DELETE FROM outbox WHERE seq = ?");
+  ACCRUE_TRY(del.bind(1, seq).run());
+  return true;
 }
 
 Result<void> Replica::insert_lot(int64_t seq, std::string_view owner, const Lot& lot) {

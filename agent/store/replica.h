@@ -72,6 +72,12 @@ struct OutboxStats {
   int64_t quarantined = 0;
 };
 
+struct OutboxEntry {
+  int64_t seq = 0;
+  std::string event_id;  // 16 bytes
+  std::string body;      // serialised accrue.sync.v1.EventEnvelope
+};
+
 // The owner key of ledger rows and lots for an identifier no member has yet.
 std::string provisional_owner(const IdentifierHash& hash);
 
@@ -117,6 +123,10 @@ class Replica {
   Result<std::vector<SaleLineRow>> sale_lines(int64_t seq);
   Result<std::optional<LedgerRow>> ledger_entry(int64_t seq);
   Result<OutboxStats> outbox_stats();
+  // The oldest pending events after `after_seq`: at most `max_events`, and no more than
+  // `max_bytes` of bodies (but always at least one event when any is pending).
+  Result<std::vector<OutboxEntry>> outbox_batch(int64_t after_seq, int max_events,
+                                                size_t max_bytes);
   Result<std::optional<std::string>> meta(std::string_view key);
   // An integer meta value; kDataLoss when the stored text is not an integer.
   Result<std::optional<int64_t>> meta_int(std::string_view key);
@@ -138,6 +148,12 @@ class Replica {
   Result<int64_t> insert_ledger(const LedgerRow& row);
   Result<void> insert_outbox(int64_t seq, std::string_view event_id, std::string_view body,
                              TimestampMs now);
+  // The cloud took the event (applied, or a duplicate of one it has): out of the outbox, and
+  // the ledger row marked confirmed. false when it was no longer in the outbox.
+  Result<bool> confirm_uploaded(int64_t seq);
+  // The cloud refused the event: from the outbox to the quarantine, with the cloud's reason.
+  Result<bool> quarantine_event(int64_t seq, std::string_view code, std::string_view message,
+                                TimestampMs now);
   Result<void> insert_lot(int64_t seq, std::string_view owner, const Lot& lot);
   Result<void> set_lot_remaining(int64_t seq, int64_t remaining);
   Result<void> insert_receipt(std::string_view till_id, std::string_view pos_tx_id, int kind,

@@ -6,13 +6,17 @@ namespace {
 constexpr const char* kGetScript =
     "local g = redis.call('GET', KEYS[1]) local e = redis.call('GET', KEYS[2]) "
     "return {g or '', e or ''}";
+// A fill also renews the generation's lifetime, so a generation always outlives the entries
+// stamped with it: were it to expire first, the next bump would restart the count at 1 and an
+// old entry stamped "1" would look current.
 constexpr const char* kFillScript =
     "if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then "
-    "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) return 1 end return 0";
+    "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
+    "if ARGV[1] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end return 1 end return 0";
 constexpr const char* kBumpScript =
     "for _, k in ipairs(KEYS) do redis.call('INCR', k) redis.call('EXPIRE', k, ARGV[1]) end "
     "return #KEYS";
-constexpr int kGenerationTtlS = 86400;
+constexpr int kGenerationTtlS = 2 * 86400;  // longer than the longest entry ttl
 
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -56,9 +60,9 @@ CustomerCache::Lookup CustomerCache::get(std::string_view kind, const std::strin
 void CustomerCache::fill(std::string_view kind, const std::string& id, const Lookup& seen,
                          const std::string& document) {
   if (!enabled() || !seen.reachable) return;
-  auto r =
-      redis_.command({"EVAL", kFillScript, "2", gen_key(id), entry_key(kind, id), seen.generation,
-                      seen.generation + "\n" + document, std::to_string(ttl_.count())});
+  auto r = redis_.command({"EVAL", kFillScript, "2", gen_key(id), entry_key(kind, id),
+                           seen.generation, seen.generation + "\n" + document,
+                           std::to_string(ttl_.count()), std::to_string(kGenerationTtlS)});
   if (!r || (*r)->type != REDIS_REPLY_INTEGER) return;
   ((*r)->integer == 1 ? counters_.fills : counters_.refused_fills)
       .fetch_add(1, std::memory_order_relaxed);

@@ -197,8 +197,8 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
        pg::Param::text(fetch)});
   if (!r) return std::unexpected(r.error());
   if (r->rows() == 0) {  // an empty page, or nobody: only then is the second question needed
-    auto exists = c.query("SELECT 1 FROM customer WHERE customer_id = $1",
-                          {pg::Param::text(customer_id)});
+    auto exists =
+        c.query("SELECT 1 FROM customer WHERE customer_id = $1", {pg::Param::text(customer_id)});
     if (!exists) return std::unexpected(exists.error());
     if (exists->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
   }

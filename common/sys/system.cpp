@@ -81,4 +81,28 @@ Result<std::vector<uint8_t>> read_key_file(const std::string& path, std::string_
   return key;
 }
 
+Result<std::string> read_secret_line(const std::string& path, std::string_view what) {
+  const std::string w(what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(ErrorCode::kNotFound, w + ": cannot open " + path);
+  std::string data;
+  data.resize(4097);
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
+  if (data.size() > 4096)
+    return fail(ErrorCode::kInvalidArgument, w + ": " + path + " is over 4 KiB");
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!data.empty() && space(data.back())) data.pop_back();
+  size_t start = 0;
+  while (start < data.size() && space(data[start])) ++start;
+  data.erase(0, start);
+  if (data.empty()) return fail(ErrorCode::kInvalidArgument, w + ": " + path + " is empty");
+  for (char c : data) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return fail(ErrorCode::kInvalidArgument, w + ": " + path + " is not one line of text");
+    }
+  }
+  return data;
+}
+
 }  // namespace accrue

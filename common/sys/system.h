@@ -43,4 +43,9 @@ class ZoneinfoSource final : public TimeZoneSource {
 // messages start with `what` ("program key", ...) and never show the key.
 Result<std::vector<uint8_t>> read_key_file(const std::string& path, std::string_view what);
 
+// A one-line secret (a token) from a file, surrounding whitespace removed. kNotFound when the
+// file cannot be read; kInvalidArgument when it is empty, over 4 KiB or holds control
+// characters. Messages start with `what` and never show the content.
+Result<std::string> read_secret_line(const std::string& path, std::string_view what);
+
 }  // namespace accrue

@@ -105,8 +105,7 @@ TEST_F(CacheTest, TheFirstTransactionsPageIsCachedUntilAnEventForThatCustomer) {
   ret.mutable_return_()->set_customer_id("c0");
   ret.mutable_return_()->set_original_event_id(second.event_id());
   ret.mutable_return_()->set_points_reversed(5);
-  ASSERT_EQ(results(post(batch_of({ret}), token_)).results(0).status(),
-            sv1::EVENT_STATUS_APPLIED);
+  ASSERT_EQ(results(post(batch_of({ret}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
   auto after = items("?limit=2");
   const auto& list = after["items"].as_array();
   ASSERT_EQ(list.size(), 2u);
@@ -120,6 +119,20 @@ TEST_F(CacheTest, TheFirstTransactionsPageIsCachedUntilAnEventForThatCustomer) {
   EXPECT_EQ(items(next)["items"].as_array().size(), 1u);
   EXPECT_EQ(items(next)["items"].as_array().size(), 1u);
   EXPECT_EQ(app_->cache_counters().hits.load(), hits);
+}
+
+TEST_F(CacheTest, AFillRenewsTheGenerationSoItOutlivesItsEntries) {
+  add_customers(1);
+  cache::Redis direct({redis_host(), redis_port()});
+  ASSERT_TRUE(direct.command({"DEL", "accrue:gen:c0", "accrue:status:c0"}));
+  auto sale = accrual(1, "c0", 3000, "s1");
+  ASSERT_EQ(results(post(batch_of({sale}), token_)).results(0).status(),
+            sv1::EVENT_STATUS_APPLIED);  // generation 1
+  ASSERT_TRUE(direct.command({"EXPIRE", "accrue:gen:c0", "5"}));
+  EXPECT_EQ(pending("c0"), sale.accrual().points());  // a miss that fills, stamped "1"
+  auto ttl = direct.command({"TTL", "accrue:gen:c0"});
+  ASSERT_TRUE(ttl);
+  EXPECT_GT((*ttl)->integer, 60) << "the generation would expire before the entry stamped with it";
 }
 
 TEST_F(CacheTest, ASlowReaderCannotPutBackAValueOlderThanAnInvalidation) {

@@ -93,8 +93,7 @@ TEST_F(ReadsTest, TierQualificationCountsSalesMinusReturnsAndTheEnrolmentBonus) 
   const std::string cid =
       db_.scalar("SELECT customer_id FROM customer WHERE temp_customer_id = 't-q'");
   auto doc = body(get("/v1/customers/" + cid, hq_token({"hq-analyst"})));
-  EXPECT_EQ(doc["tier_qualification"].at("value").as_int64(),
-            100 + sale.accrual().points() - 50)
+  EXPECT_EQ(doc["tier_qualification"].at("value").as_int64(), 100 + sale.accrual().points() - 50)
       << "bonus + sale - return; adjustments do not qualify";
   EXPECT_EQ(doc["tier_qualification"].at("basis").as_string(), "points_earned");
   // The per-day totals the read sums agree with the ledger they summarise.
@@ -103,9 +102,9 @@ TEST_F(ReadsTest, TierQualificationCountsSalesMinusReturnsAndTheEnrolmentBonus) 
             db_.scalar("SELECT sum(points) FROM ledger WHERE kind IN (1, 3, 4, 7) AND "
                        "customer_id = '" +
                        cid + "'"));
-  EXPECT_EQ(db_.scalar("SELECT sum(spend_minor) FROM customer_day WHERE customer_id = '" + cid +
-                       "'"),
-            "20000");
+  EXPECT_EQ(
+      db_.scalar("SELECT sum(spend_minor) FROM customer_day WHERE customer_id = '" + cid + "'"),
+      "20000");
 }
 
 TEST_F(ReadsTest, TransactionsPageNewestFirstWithACursor) {

@@ -1,0 +1,259 @@
+#include "agent/sync/uploader.h"
+
+#include <algorithm>
+#include <future>
+
+#include "accrue/sync/v1/sync.pb.h"
+#include "common/sys/log.h"
+
+namespace accrue::agent {
+namespace sv1 = accrue::sync::v1;
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+// A length-delimited field of EventBatch (store_id = 1, agent_id = 2, events = 3).
+void put_field(std::string& out, int field, std::string_view bytes) {
+  out.push_back(static_cast<char>(field << 3 | 2));
+  put_varint(out, bytes.size());
+  out.append(bytes);
+}
+
+std::string first_line(std::string_view s, size_t max = 200) {
+  s = s.substr(0, std::min(s.find('\n'), max));
+  return std::string(s);
+}
+
+}  // namespace
+
+Uploader::Uploader(UploaderOptions options, std::unique_ptr<CloudClient> client,
+                   GroupCommitWriter& writer, AgentService& service, const Clock& clock,
+                   Random& random)
+    : options_(std::move(options)),
+      client_(std::move(client)),
+      writer_(writer),
+      service_(service),
+      clock_(clock),
+      random_(random),
+      max_events_(options_.max_events) {}
+
+Uploader::~Uploader() { stop(); }
+
+Result<void> Uploader::start() {
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void Uploader::notify() {
+  {
+    std::lock_guard lock(mu_);
+    kicked_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Uploader::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  client_->cancel();
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+UploaderStats Uploader::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Uploader::wait_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_ || kicked_; });
+  kicked_ = false;
+}
+
+void Uploader::set_online(bool online, const std::string& why) {
+  if (online_ != online) {
+    // Logged on the transitions only: an outage of hours is two lines, not thousands.
+    if (online) {
+      log(LogLevel::kInfo, "cloud_online", {{"store_id", options_.store_id}});
+    } else {
+      log(LogLevel::kWarn, "cloud_offline", {{"store_id", options_.store_id}, {"reason", why}});
+    }
+    online_ = online;
+  }
+  service_.set_online(online);
+}
+
+std::chrono::milliseconds Uploader::backoff(std::optional<std::chrono::seconds> retry_after) {
+  // Full jitter: uniformly in [0, min(max, base * 2^attempt)].
+  const int shift = std::min(attempt_, 20);
+  ++attempt_;
+  const int64_t cap =
+      std::min<int64_t>(options_.backoff_max.count(), options_.backoff_base.count() << shift);
+  uint64_t r = 0;
+  random_.fill(std::span(reinterpret_cast<uint8_t*>(&r), sizeof r));
+  auto wait = std::chrono::milliseconds(static_cast<int64_t>(r % static_cast<uint64_t>(cap + 1)));
+  if (retry_after) wait = std::max<std::chrono::milliseconds>(wait, *retry_after);
+  return wait;
+}
+
+Result<std::optional<Uploader::Batch>> Uploader::next_batch(Replica& reader) {
+  ACCRUE_TRY(reader.begin_read());
+  auto rows = reader.outbox_batch(0, max_events_, options_.max_bytes);
+  reader.end_read();
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::nullopt;
+  Batch b;
+  put_field(b.bytes, 1, options_.store_id);
+  put_field(b.bytes, 2, options_.agent_id);
+  for (auto& row : *rows) {
+    put_field(b.bytes, 3, row.body);
+    b.seqs.push_back(row.seq);
+    b.bodies.push_back(std::move(row.body));
+  }
+  return b;
+}
+
+void Uploader::run() {
+  auto reader = Replica::open_reader(options_.database_path);
+  if (!reader) {
+    log(LogLevel::kError, "upload_stopped", {{"reason", reader.error().message}});
+    return;
+  }
+  std::optional<Batch> batch;  // kept, bytes and all, until the cloud has answered it
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (!batch) {
+      auto next = next_batch(*reader);
+      if (!next) {
+        log(LogLevel::kError, "outbox_read_failed", {{"reason", next.error().message}});
+        wait_for(backoff(std::nullopt));
+        continue;
+      }
+      if (!*next) {
+        wait_for(options_.idle_poll);
+        continue;
+      }
+      batch = std::move(*next);
+    }
+    std::chrono::milliseconds wait{0};
+    if (send(*batch, wait)) batch.reset();
+    if (wait.count() > 0) wait_for(wait);
+  }
+}
+
+bool Uploader::send(const Batch& batch, std::chrono::milliseconds& wait) {
+  auto reply = client_->post("/v1/sync/events", batch.bytes, "application/x-protobuf");
+  auto failed = [&](const std::string& why, std::optional<std::chrono::seconds> retry_after) {
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.failures;
+    }
+    set_online(false, why);
+    wait = backoff(retry_after);
+    return false;
+  };
+  if (!reply) return failed(reply.error().message, std::nullopt);
+  if (reply->status == 413 && max_events_ > 1) {
+    // Too large for the cloud's limits: the same events in smaller batches.
+    max_events_ = std::max(1, max_events_ / 2);
+    log(LogLevel::kWarn, "upload_batch_too_large",
+        {{"events", std::to_string(batch.seqs.size())}, {"next_max", std::to_string(max_events_)}});
+    return true;  // drop the prepared bytes; the next batch is built smaller
+  }
+  if (reply->status != 200) {
+    return failed("HTTP " + std::to_string(reply->status) + ": " + first_line(reply->body),
+                  reply->retry_after);
+  }
+  sv1::EventBatchResult results;
+  if (!results.ParseFromString(reply->body) ||
+      results.results_size() != static_cast<int>(batch.seqs.size())) {
+    return failed("the cloud's answer does not match the batch", std::nullopt);
+  }
+  if (auto settled = settle(batch, results); !settled) {
+    log(LogLevel::kError, "upload_settle_failed", {{"reason", settled.error().message}});
+    wait = backoff(std::nullopt);
+    return false;  // the same batch again: the cloud answers duplicate for what it has
+  }
+  attempt_ = 0;
+  max_events_ = std::min(options_.max_events, max_events_ * 2);
+  set_online(true, "");
+  service_.set_last_sync(clock_.now_ms());
+  return true;
+}
+
+Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& results) {
+  struct Outcome {
+    int64_t seq;
+    sv1::EventStatus status;
+    std::string code, message;
+    int64_t offline_redeemed = 0;  // points of an offline redemption the cloud now holds
+  };
+  std::vector<Outcome> outcomes;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const auto& r = results.results(static_cast<int>(i));
+    sv1::EventEnvelope e;
+    if (!e.ParseFromString(batch.bodies[i]) || e.event_id() != r.event_id()) {
+      return fail(ErrorCode::kInternal, "result " + std::to_string(i) + " is for event " +
+                                            r.event_id() + ", not the one sent");
+    }
+    Outcome o{batch.seqs[i], r.status(), r.reject_code(), first_line(r.message(), 500)};
+    if (r.status() == sv1::EVENT_STATUS_UNSPECIFIED) {
+      return fail(ErrorCode::kInternal, "result " + std::to_string(i) + " has no status");
+    }
+    if (e.has_redemption() && e.redemption().offline() &&
+        r.status() != sv1::EVENT_STATUS_REJECTED) {
+      o.offline_redeemed = e.redemption().points();
+    }
+    outcomes.push_back(std::move(o));
+  }
+  const TimestampMs now = clock_.now_ms();
+  std::promise<Result<void>> done;
+  auto settled = done.get_future();
+  WriteJob job;
+  job.apply = [&outcomes, now](Replica& w) -> Result<void> {
+    int64_t released = 0;
+    for (const auto& o : outcomes) {
+      if (o.status == sv1::EVENT_STATUS_REJECTED) {
+        ACCRUE_TRY(w.quarantine_event(o.seq, o.code.empty() ? "rejected" : o.code, o.message, now));
+        continue;
+      }
+      auto confirmed = w.confirm_uploaded(o.seq);
+      if (!confirmed) return std::unexpected(confirmed.error());
+      if (*confirmed) released += o.offline_redeemed;
+    }
+    // The store's outstanding offline liability shrinks by what the cloud now holds.
+    if (released > 0) ACCRUE_TRY(w.add_offline_outstanding(-released));
+    return w.set_meta("last_sync_ms", std::to_string(now));
+  };
+  job.done = [&done](Result<void> r) { done.set_value(std::move(r)); };
+  if (!writer_.submit(std::move(job))) {
+    return fail(ErrorCode::kUnavailable, "the writer's queue is full");
+  }
+  ACCRUE_TRY(settled.get());
+  std::lock_guard lock(mu_);
+  ++stats_.batches;
+  for (const auto& o : outcomes) {
+    if (o.status == sv1::EVENT_STATUS_APPLIED) ++stats_.applied;
+    if (o.status == sv1::EVENT_STATUS_DUPLICATE) ++stats_.duplicates;
+    if (o.status == sv1::EVENT_STATUS_REJECTED) {
+      ++stats_.rejected;
+      log(LogLevel::kWarn, "event_quarantined", {{"seq", std::to_string(o.seq)}, {"code", o.code}});
+    }
+  }
+  return {};
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,99 @@
+// Upload: drains the outbox to accrue-cloud, oldest first, in bounded batches (DESIGN.md, Flows:
+// Upload; Invariants 2 and 8).
+//
+//   - Continuous while anything is pending: the next batch goes as soon as the previous one is
+//     answered; an idle uploader wakes on every commit (notify()) and polls as a backstop, so the
+//     queue never waits for the next local write.
+//   - A batch is built once and its exact bytes are re-sent on every retry until the cloud
+//     answers it (the cloud applies each event once by event_id either way).
+//   - Failures (no route, TLS, timeout, 5xx, 429) retry by timer with exponential backoff and
+//     full jitter, never sooner than a Retry-After; a 413 halves the batch.
+//   - Per-event results: applied and duplicate leave the outbox and mark the ledger row
+//     confirmed; rejected go to the quarantine with the cloud's code; the queue moves on.
+//   - "Online" is the result of the last round trip, published to the service with the time of
+//     the last success (also kept in the replica's meta).
+//
+// The uploader reads the outbox on its own read-only connection and writes through the
+// group-commit writer, like every other write.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "accrue/sync/v1/sync.pb.h"
+#include "agent/core/service.h"
+#include "agent/store/group_commit.h"
+#include "agent/sync/cloud_client.h"
+
+namespace accrue::agent {
+
+struct UploaderOptions {
+  std::string database_path;
+  std::string store_id;
+  std::string agent_id;
+  int max_events = 500;
+  size_t max_bytes = 1u << 20;
+  std::chrono::milliseconds idle_poll{1000};
+  std::chrono::milliseconds backoff_base{250};
+  std::chrono::milliseconds backoff_max{60000};
+};
+
+struct UploaderStats {
+  uint64_t batches = 0;  // answered by the cloud with per-event results
+  uint64_t applied = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+  uint64_t failures = 0;  // round trips that failed (transport or HTTP status)
+};
+
+class Uploader {
+ public:
+  Uploader(UploaderOptions options, std::unique_ptr<CloudClient> client, GroupCommitWriter& writer,
+           AgentService& service, const Clock& clock, Random& random);
+  ~Uploader();  // stop()
+
+  Result<void> start();
+  // Something was committed: look at the outbox now rather than at the next poll.
+  void notify();
+  // Abandons the request in flight (within ~100 ms) and joins the thread. Idempotent.
+  void stop();
+
+  UploaderStats stats() const;
+
+ private:
+  struct Batch {
+    std::string bytes;                // the serialised EventBatch, sent as is on every retry
+    std::vector<int64_t> seqs;        // outbox seqs, in batch order
+    std::vector<std::string> bodies;  // the envelopes (for per-event bookkeeping)
+  };
+  void run();
+  Result<std::optional<Batch>> next_batch(Replica& reader);
+  // true when the batch is settled (its results are durable); false to retry it.
+  bool send(const Batch& batch, std::chrono::milliseconds& wait);
+  Result<void> settle(const Batch& batch, const sync::v1::EventBatchResult& results);
+  void set_online(bool online, const std::string& why);
+  std::chrono::milliseconds backoff(std::optional<std::chrono::seconds> retry_after);
+  void wait_for(std::chrono::milliseconds d);
+
+  UploaderOptions options_;
+  std::unique_ptr<CloudClient> client_;
+  GroupCommitWriter& writer_;
+  AgentService& service_;
+  const Clock& clock_;
+  Random& random_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool kicked_ = false;
+  UploaderStats stats_;
+  int attempt_ = 0;
+  int max_events_ = 0;
+  std::optional<bool> online_;
+  std::thread thread_;
+};
+
+}  // namespace accrue::agent

@@ -1,0 +1,215 @@
+// Upload, end to end in one process: a real agent (replica, group-commit writer, uploader on
+// libcurl) and the real accrue-cloud on PostgreSQL. Tills accrue through the agent's service;
+// the outbox drains to the cloud's ledger, rejected events land in the quarantine, and an
+// unreachable cloud leaves every event queued and the agent offline.
+#include "agent/sync/uploader.h"
+
+#include <future>
+
+#include "agent/core/agent.h"
+#include "agent/store/seed.h"
+#include "cloud/core/generate.h"
+#include "common/wire/loyalty_codec.h"
+#include "tests/cloud/cloud_app_fixture.h"
+
+namespace accrue {
+namespace {
+
+using namespace cloud;
+using namespace cloud::testing_support;
+namespace pb = accrue::pos::v1;
+using Steady = std::chrono::steady_clock;
+
+class UploadTest : public CloudAppTest {
+ protected:
+  void SetUp() override {
+    CloudAppTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    agent_dir_ = (dir_ / "agent").string();
+    std::filesystem::create_directories(agent_dir_ + "/data");
+    std::ofstream(agent_dir_ + "/program.key") << std::string(64, 'a') << "\n";
+    std::ofstream(agent_dir_ + "/store.token") << token_ << "\n";
+    auto program = wire::program_from_json(program_json_);
+    ASSERT_TRUE(program);
+    auto key = read_key_file(agent_dir_ + "/program.key", "program key");
+    ASSERT_TRUE(key);
+    agent::SeedOptions so;
+    so.database_path = agent_dir_ + "/data/replica.db";
+    so.store_id = kStore;
+    so.customers = kAgentMembers;
+    auto hasher = IdentifierHasher::create(*key);
+    ASSERT_TRUE(hasher);
+    ASSERT_TRUE(agent::seed_replica(so, *program, *hasher));
+    // The cloud knows the first kCloudMembers of them.
+    auto conn = db_.connect();
+    ASSERT_TRUE(conn);
+    ZoneinfoSource zones;
+    ProgramCatalog catalog(zones);
+    GenerateOptions g;
+    g.customers = kCloudMembers;
+    g.receipts_per_customer = 0;
+    ASSERT_TRUE(generate(*conn, catalog, g, {}));
+  }
+  void TearDown() override {
+    if (agent_) agent_->stop();
+    agent_.reset();
+    CloudAppTest::TearDown();
+  }
+
+  agent::AgentConfig agent_config(const std::string& url) {
+    agent::AgentConfig c;
+    c.store_id = kStore;
+    c.agent_id = "S1-agent";
+    c.data_dir = agent_dir_ + "/data";
+    c.socket = agent_dir_ + "/agent.sock";
+    c.program_key_file = agent_dir_ + "/program.key";
+    c.cloud_url = url;
+    c.cloud_token_file = agent_dir_ + "/store.token";
+    c.cloud_timeout_ms = 5000;
+    c.cloud_connect_timeout_ms = 500;
+    c.upload_backoff_max_ms = 500;
+    return c;
+  }
+  void start_agent(const std::string& url) {
+    auto a = agent::Agent::start(agent_config(url));
+    ASSERT_TRUE(a) << a.error().message;
+    agent_ = std::move(*a);
+  }
+  std::string cloud_url() { return "http://127.0.0.1:" + std::to_string(app_->port()); }
+
+  pb::Response call(const pb::Request& req) {
+    std::promise<pb::Response> p;
+    auto f = p.get_future();
+    agent_->service().handle(req, [&p](pb::Response r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+  pb::Response accrue(int64_t member, const std::string& tx) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    auto* a = req.mutable_accrue();
+    a->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+    a->mutable_identifier()->set_value(agent::seed_card_number(member));
+    a->set_pos_tx_id(tx);
+    auto* b = a->mutable_basket();
+    b->set_currency("EUR");
+    b->set_occurred_at_ms(SystemClock().now_ms());
+    auto* l = b->add_lines();
+    l->set_line_no(1);
+    l->set_sku("SKU-1");
+    l->add_categories("apparel");
+    l->set_quantity_milli(1000);
+    l->set_amount_minor(4999);
+    return call(req);
+  }
+  pb::AgentStatus status() {
+    pb::Request req;
+    req.mutable_get_agent_status();
+    return call(req).agent_status();
+  }
+  // Waits (bounded) until the agent's outbox is empty.
+  bool drained(std::chrono::seconds within = std::chrono::seconds(15)) {
+    const auto until = Steady::now() + within;
+    while (Steady::now() < until) {
+      if (status().outbox_depth() == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  int64_t cloud_rows(const std::string& where) {
+    return std::stoll(db_.scalar("SELECT count(*) FROM ledger WHERE " + where));
+  }
+
+  static constexpr int64_t kAgentMembers = 60;
+  static constexpr int64_t kCloudMembers = 50;
+  std::string agent_dir_;
+  std::unique_ptr<agent::Agent> agent_;
+};
+
+TEST_F(UploadTest, AcknowledgedAccrualsReachTheCloudLedgerOnceAndTheOutboxDrains) {
+  start_agent(cloud_url());
+  std::vector<std::string> events;
+  int64_t points = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto r = accrue(i % 40 == 13 ? 14 : i % 40, "sale-" + std::to_string(i));  // 13 is blocked
+    ASSERT_TRUE(r.has_accrue()) << r.DebugString();
+    events.push_back(r.accrue().event_id());
+    points += r.accrue().points_earned();
+  }
+  ASSERT_TRUE(drained()) << "outbox still holds " << status().outbox_depth();
+  EXPECT_EQ(cloud_rows("store_id = 'S1' AND kind = 1"), 40);
+  EXPECT_EQ(db_.scalar("SELECT sum(points) FROM ledger WHERE store_id = 'S1' AND kind = 1"),
+            std::to_string(points))
+      << "the cloud recomputes the same points (same engine, same programme version)";
+  for (const auto& id : events) {
+    EXPECT_EQ(cloud_rows("event_id = '" + id + "'"), 1) << id;
+  }
+  const auto st = status();
+  EXPECT_TRUE(st.online()) << "the last round trip succeeded";
+  EXPECT_GT(st.last_sync_ms(), 0);
+  EXPECT_EQ(st.quarantined(), 0u);
+  const auto stats = agent_->uploader()->stats();
+  EXPECT_EQ(stats.applied, 40u);
+  EXPECT_EQ(stats.rejected, 0u);
+  // The agent's own ledger knows the cloud has them.
+  auto reader = agent::Replica::open_reader(agent_dir_ + "/data/replica.db");
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->begin_read());
+  auto unconfirmed = reader->db().prepare("SELECT count(*) FROM ledger WHERE confirmed = 0");
+  ASSERT_TRUE(unconfirmed);
+  auto n = unconfirmed->first([](const agent::sqlite::Stmt& s) { return s.int64(0); });
+  reader->end_read();
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ(**n, 0);
+}
+
+TEST_F(UploadTest, ARejectedEventGoesToQuarantineAndTheQueueKeepsMoving) {
+  start_agent(cloud_url());
+  // Member 55 is in the store's replica but not in the cloud: its sale is refused there.
+  ASSERT_TRUE(accrue(1, "a").has_accrue());
+  ASSERT_TRUE(accrue(55, "b").has_accrue());
+  ASSERT_TRUE(accrue(2, "c").has_accrue());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 2);
+  const auto st = status();
+  EXPECT_EQ(st.quarantined(), 1u);
+  EXPECT_TRUE(st.online()) << "a refused event is not an outage";
+  // Later sales still flow.
+  ASSERT_TRUE(accrue(3, "d").has_accrue());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 3);
+  EXPECT_EQ(agent_->uploader()->stats().rejected, 1u);
+}
+
+TEST_F(UploadTest, AnUnreachableCloudKeepsEveryEventQueuedAndTheAgentOffline) {
+  // A port nothing listens on: connections are refused at once.
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(s);
+  start_agent("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(accrue(i, "off-" + std::to_string(i)).has_accrue());
+  const auto until = Steady::now() + std::chrono::seconds(10);
+  while (agent_->uploader()->stats().failures < 2 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(agent_->uploader()->stats().failures, 2u) << "it keeps retrying";
+  const auto st = status();
+  EXPECT_FALSE(st.online());
+  EXPECT_EQ(st.outbox_depth(), 5u);
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 0);
+
+  // The same replica with the right address: everything goes up, once.
+  agent_->stop();
+  agent_.reset();
+  start_agent(cloud_url());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 5);
+  EXPECT_TRUE(status().online());
+}
+
+}  // namespace
+}  // namespace accrue
