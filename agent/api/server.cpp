@@ -1,6 +1,8 @@
 #include "agent/api/server.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <list>
 #include <mutex>
@@ -46,7 +48,16 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
         service_(service),
         options_(options),
         decoder_(options.max_frame),
-        shared_(std::move(shared)) {}
+        shared_(std::move(shared)) {
+    if constexpr (std::is_same_v<Socket, local_stream::socket>) {
+      // The operator operations: the peer runs as the agent's own user, or as root.
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        caller_.operator_rights = cred.uid == 0 || cred.uid == ::geteuid();
+      }
+    }
+  }
 
   ~Session() override { --shared_->connections; }
 
@@ -99,13 +110,16 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
     auto request = decode_request(decoder_.framing(), **frame);
     if (!request) return send(AgentService::error_response("", request.error()));
     busy_ = true;
-    service_.handle(*request, [self = this->shared_from_this()](pos::v1::Response response) {
-      // Reads answer right here, on the connection's strand: dispatch sends at once. Writes
-      // answer on the writer thread: dispatch then queues the send onto the strand.
-      asio::dispatch(self->strand_, [self, response = std::move(response)]() mutable {
-        self->send(std::move(response));
-      });
-    });
+    service_.handle(
+        *request,
+        [self = this->shared_from_this()](pos::v1::Response response) {
+          // Reads answer right here, on the connection's strand: dispatch sends at once. Writes
+          // answer on the writer thread: dispatch then queues the send onto the strand.
+          asio::dispatch(self->strand_, [self, response = std::move(response)]() mutable {
+            self->send(std::move(response));
+          });
+        },
+        caller_);
   }
 
   void send(pos::v1::Response response) {
@@ -141,6 +155,7 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
   const ServerOptions options_;
   FrameDecoder decoder_;
   std::shared_ptr<Server::Shared> shared_;
+  Caller caller_;
   std::array<char, 16384> chunk_{};
   std::string out_;
   bool busy_ = false;

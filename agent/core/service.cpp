@@ -268,7 +268,7 @@ pb::Response AgentService::error_response(std::string_view request_id, const Err
   return r;
 }
 
-void AgentService::handle(const pb::Request& request, Reply reply_to_till) {
+void AgentService::handle(const pb::Request& request, Reply reply_to_till, Caller caller) {
   // Failures on the agent's side (not the request's) are logged for the operator: code, op and
   // message only; messages never carry identifiers.
   Reply reply = [reply_to_till = std::move(reply_to_till),
@@ -301,8 +301,74 @@ void AgentService::handle(const pb::Request& request, Reply reply_to_till) {
       return handle_write(request, std::move(reply));
     case pb::Request::OP_NOT_SET:
       return bad(invalid("request: no operation set (validate, accrue, ...)"));
+    case pb::Request::kListQuarantine:
+    case pb::Request::kQuarantineAction:
+      if (!caller.operator_rights) {
+        return bad({ErrorCode::kPermissionDenied,
+                    "quarantine operations are for the agent's operator: the unix socket, as "
+                    "the agent's own user or root"});
+      }
+      if (request.op_case() == pb::Request::kQuarantineAction) {
+        return handle_quarantine_action(request, std::move(reply));
+      }
+      return handle_read(request, reply);
     default:
       return handle_read(request, reply);
+  }
+}
+
+void AgentService::handle_quarantine_action(const pb::Request& request, Reply reply) {
+  const auto& q = request.quarantine_action();
+  auto bad = [&](const Error& e) { reply(error_response(request.request_id(), e)); };
+  using Action = pb::QuarantineActionRequest;
+  if (q.action() != Action::ACTION_RESUBMIT && q.action() != Action::ACTION_DROP) {
+    return bad(invalid("quarantine_action: action must be resubmit or drop"));
+  }
+  if (q.all() == (q.seqs_size() > 0)) {
+    return bad(invalid("quarantine_action: give seqs or all, not both"));
+  }
+  if (q.seqs_size() > 10000) return bad(invalid("quarantine_action: at most 10000 seqs"));
+  if (q.action() == Action::ACTION_DROP && (q.reason().empty() || q.reason().size() > 500)) {
+    return bad(invalid("quarantine_action: dropping needs a reason (1 to 500 characters)"));
+  }
+  const TimestampMs now = clock_.now_ms();
+  auto affected = std::make_shared<uint32_t>(0);
+  auto dropped = std::make_shared<std::vector<int64_t>>();
+  WriteJob job;
+  job.apply = [q, now, affected, dropped](Replica& w) -> Result<void> {
+    std::vector<int64_t> seqs(q.seqs().begin(), q.seqs().end());
+    if (q.all()) {
+      auto rows = w.quarantine(0, 1'000'000);
+      if (!rows) return std::unexpected(rows.error());
+      for (const auto& r : *rows) seqs.push_back(r.seq);
+    }
+    for (int64_t seq : seqs) {
+      auto done = q.action() == Action::ACTION_RESUBMIT ? w.resubmit_quarantined(seq, now)
+                                                        : w.drop_quarantined(seq);
+      if (!done) return std::unexpected(done.error());
+      if (*done) {
+        ++*affected;
+        if (q.action() == Action::ACTION_DROP) dropped->push_back(seq);
+      }
+    }
+    return {};
+  };
+  job.done = [reply, affected, dropped, q, id = request.request_id()](Result<void> r) {
+    if (!r) return reply(error_response(id, r.error()));
+    for (int64_t seq : *dropped) {
+      log(LogLevel::kWarn, "quarantine_dropped",
+          {{"seq", std::to_string(seq)}, {"reason", q.reason()}});
+    }
+    if (q.action() == Action::ACTION_RESUBMIT && *affected > 0) {
+      log(LogLevel::kInfo, "quarantine_resubmitted", {{"events", std::to_string(*affected)}});
+    }
+    pb::Response out;
+    out.set_request_id(id);
+    out.mutable_quarantine_action()->set_affected(*affected);
+    reply(std::move(out));
+  };
+  if (!writer_.submit(std::move(job))) {
+    return bad({ErrorCode::kResourceExhausted, "The agent is busy; retry in a moment."});
   }
 }
 
@@ -423,6 +489,49 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
         if (*rc) {
           s->set_kind(static_cast<pb::TransactionKind>((*rc)->kind));
           s->mutable_original()->ParseFromString((*rc)->response);
+        }
+        return {};
+      }
+      case pb::Request::kListQuarantine: {
+        const auto& lq = request.list_quarantine();
+        const uint32_t limit = lq.limit() == 0 ? 50 : lq.limit();
+        if (limit > 500) return fail(ErrorCode::kInvalidArgument, "limit: at most 500");
+        auto rows = r.quarantine(lq.after_seq(), static_cast<int>(limit));
+        if (!rows) return std::unexpected(rows.error());
+        auto stats = r.outbox_stats();
+        if (!stats) return std::unexpected(stats.error());
+        auto* list = out.mutable_quarantine();
+        list->set_total(static_cast<uint64_t>(stats->quarantined));
+        for (const auto& row : *rows) {
+          auto* e = list->add_events();
+          e->set_seq(row.seq);
+          e->set_reject_code(row.reject_code);
+          e->set_message(row.message);
+          e->set_quarantined_at_ms(row.quarantined_at);
+          accrue::sync::v1::EventEnvelope env;
+          if (env.ParseFromString(row.body)) {
+            e->set_event_id(env.event_id());
+            e->set_occurred_at_ms(env.occurred_at_ms());
+            switch (env.body_case()) {
+              case accrue::sync::v1::EventEnvelope::kAccrual:
+                e->set_kind("accrual");
+                break;
+              case accrue::sync::v1::EventEnvelope::kRedemption:
+                e->set_kind("redemption");
+                break;
+              case accrue::sync::v1::EventEnvelope::kReturn:
+                e->set_kind("return");
+                break;
+              case accrue::sync::v1::EventEnvelope::kEnrolment:
+                e->set_kind("enrolment");
+                break;
+              case accrue::sync::v1::EventEnvelope::kAdjustment:
+                e->set_kind("adjustment");
+                break;
+              default:
+                e->set_kind("unknown");
+            }
+          }
         }
         return {};
       }

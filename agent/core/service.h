@@ -42,6 +42,12 @@ struct ActiveProgram {
   TimeZone zone;
 };
 
+// Who is asking: tills get the till operations; the operator operations (the quarantine) need
+// the agent's own user or root on the unix socket (the server checks the peer's credentials).
+struct Caller {
+  bool operator_rights = false;
+};
+
 class AgentService {
  public:
   using Reply = std::function<void(pos::v1::Response)>;
@@ -58,7 +64,7 @@ class AgentService {
 
   // Answers `request` by calling `reply` exactly once, on this thread (reads, errors) or on the
   // writer thread (writes, after commit).
-  void handle(const pos::v1::Request& request, Reply reply);
+  void handle(const pos::v1::Request& request, Reply reply, Caller caller = {});
 
   // A response carrying only an error, for callers that fail before handle() (bad framing).
   static pos::v1::Response error_response(std::string_view request_id, const Error& error);
@@ -68,6 +74,7 @@ class AgentService {
   struct WriteTxn;
   void handle_read(const pos::v1::Request& request, Reply& reply);
   void handle_write(const pos::v1::Request& request, Reply reply);
+  void handle_quarantine_action(const pos::v1::Request& request, Reply reply);
 
   ServiceSettings settings_;
   ReaderPool& readers_;

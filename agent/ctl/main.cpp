@@ -13,6 +13,7 @@
 
 #include "agent/ctl/client.h"
 #include "agent/ctl/price.h"
+#include "common/civil_time.h"
 #include "common/sys/system.h"
 #include "common/uuid.h"
 #include "common/wire/loyalty_codec.h"
@@ -210,6 +211,20 @@ void print_readable(const pb::Response& r) {
                 << "program    v" << s.program_version() << "\n";
       break;
     }
+    case pb::Response::kQuarantine: {
+      const auto& q = r.quarantine();
+      std::cout << q.total() << " quarantined event" << (q.total() == 1 ? "" : "s") << "\n";
+      for (const auto& e : q.events()) {
+        std::cout << "  seq " << e.seq() << "  " << e.kind() << "  " << e.event_id() << "  "
+                  << format_utc_iso8601(e.occurred_at_ms()) << "\n    refused: " << e.reject_code()
+                  << ": " << e.message() << "\n";
+      }
+      break;
+    }
+    case pb::Response::kQuarantineAction:
+      std::cout << r.quarantine_action().affected() << " event"
+                << (r.quarantine_action().affected() == 1 ? "" : "s") << " affected\n";
+      break;
     default:
       break;
   }
@@ -299,6 +314,27 @@ int main(int argc, char** argv) {
   auto* tx_status = app.add_subcommand("tx-status", "What happened to a transaction");
   tx_status->add_option("--tx", tx, "POS transaction id")->required();
   tx_status->add_option("--original-till", original_till, "Till (default: --till)");
+
+  auto* quarantine =
+      app.add_subcommand("quarantine", "Events the cloud refused: list, resubmit or drop them");
+  quarantine->require_subcommand(1);
+  std::vector<int64_t> q_seqs;
+  bool q_all = false;
+  std::string q_reason;
+  int64_t q_after = 0;
+  uint32_t q_limit = 50;
+  auto* q_list = quarantine->add_subcommand("list", "The quarantined events, oldest first");
+  q_list->add_option("--after", q_after, "Only seqs after this one (paging)");
+  q_list->add_option("--limit", q_limit, "At most this many (<= 500)")->capture_default_str();
+  auto* q_resubmit = quarantine->add_subcommand(
+      "resubmit", "Send events again, same id and bytes (after fixing the cause in the cloud)");
+  auto* q_drop = quarantine->add_subcommand("drop", "Give events up for good");
+  for (auto* sub : {q_resubmit, q_drop}) {
+    auto* seqs = sub->add_option("--seq", q_seqs, "Quarantined seq (repeatable)");
+    auto* all = sub->add_flag("--all", q_all, "Every quarantined event");
+    seqs->excludes(all);
+  }
+  q_drop->add_option("--reason", q_reason, "Why (logged)")->required();
 
   std::string program_path, price_basket, tier;
   int64_t earned_today = 0, balance = 0;
@@ -396,6 +432,24 @@ int main(int argc, char** argv) {
   }
   if (status->parsed()) {
     req.mutable_get_agent_status();
+    return call(c, req);
+  }
+  if (q_list->parsed()) {
+    req.mutable_list_quarantine()->set_after_seq(q_after);
+    req.mutable_list_quarantine()->set_limit(q_limit);
+    return call(c, req);
+  }
+  if (q_resubmit->parsed() || q_drop->parsed()) {
+    if (q_seqs.empty() && !q_all) {
+      std::cerr << "accruectl: quarantine: give --seq N (repeatable) or --all\n";
+      return 64;
+    }
+    auto* a = req.mutable_quarantine_action();
+    a->set_action(q_drop->parsed() ? pb::QuarantineActionRequest::ACTION_DROP
+                                   : pb::QuarantineActionRequest::ACTION_RESUBMIT);
+    for (int64_t seq : q_seqs) a->add_seqs(seq);
+    a->set_all(q_all);
+    a->set_reason(q_reason);
     return call(c, req);
   }
   if (tx_status->parsed()) {

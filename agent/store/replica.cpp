@@ -275,6 +275,21 @@ Result<OutboxStats> Replica::outbox_stats() {
   return stats->value_or(OutboxStats{});
 }
 
+Result<std::vector<QuarantineRow>> Replica::quarantine(int64_t after_seq, int limit) {
+  ACCRUE_STMT(st,
+              "SELECT seq, event_id, body, reject_code, message, quarantined_at FROM quarantine "
+              "WHERE seq > ? ORDER BY seq LIMIT ?");
+  st.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
+  return st.all([](const sqlite::Stmt& s) {
+    return QuarantineRow{s.int64(0),
+                         std::string(s.blob(1)),
+                         std::string(s.blob(2)),
+                         std::string(s.text(3)),
+                         std::string(s.text(4)),
+                         s.int64(5)};
+  });
+}
+
 Result<std::vector<OutboxEntry>> Replica::outbox_batch(int64_t after_seq, int max_events,
                                                        size_t max_bytes) {
   ACCRUE_STMT(st, "SELECT seq, event_id, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
@@ -429,6 +444,21 @@ Result<bool> Replica::quarantine_event(int64_t seq, std::string_view code, std::
   ACCRUE_STMT(del, "DELETE FROM outbox WHERE seq = ?");
   ACCRUE_TRY(del.bind(1, seq).run());
   return true;
+}
+
+Result<bool> Replica::resubmit_quarantined(int64_t seq, TimestampMs now) {
+  ACCRUE_STMT(move,
+              "INSERT INTO outbox (seq, event_id, body, created_at) "
+              "SELECT seq, event_id, body, ? FROM quarantine WHERE seq = ?");
+  ACCRUE_TRY(move.bind(1, now).bind(2, seq).run());
+  if (sqlite3_changes(db_.raw()) == 0) return false;
+  return drop_quarantined(seq);
+}
+
+Result<bool> Replica::drop_quarantined(int64_t seq) {
+  ACCRUE_STMT(del, "DELETE FROM quarantine WHERE seq = ?");
+  ACCRUE_TRY(del.bind(1, seq).run());
+  return sqlite3_changes(db_.raw()) > 0;
 }
 
 Result<void> Replica::insert_lot(int64_t seq, std::string_view owner, const Lot& lot) {

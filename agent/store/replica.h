@@ -78,6 +78,15 @@ struct OutboxEntry {
   std::string body;      // serialised accrue.sync.v1.EventEnvelope
 };
 
+struct QuarantineRow {
+  int64_t seq = 0;
+  std::string event_id;  // 16 bytes
+  std::string body;      // serialised accrue.sync.v1.EventEnvelope
+  std::string reject_code;
+  std::string message;
+  int64_t quarantined_at = 0;
+};
+
 // The owner key of ledger rows and lots for an identifier no member has yet.
 std::string provisional_owner(const IdentifierHash& hash);
 
@@ -125,6 +134,7 @@ class Replica {
   Result<OutboxStats> outbox_stats();
   // The oldest pending events after `after_seq`: at most `max_events`, and no more than
   // `max_bytes` of bodies (but always at least one event when any is pending).
+  Result<std::vector<QuarantineRow>> quarantine(int64_t after_seq, int limit);
   Result<std::vector<OutboxEntry>> outbox_batch(int64_t after_seq, int max_events,
                                                 size_t max_bytes);
   Result<std::optional<std::string>> meta(std::string_view key);
@@ -154,6 +164,10 @@ class Replica {
   // The cloud refused the event: from the outbox to the quarantine, with the cloud's reason.
   Result<bool> quarantine_event(int64_t seq, std::string_view code, std::string_view message,
                                 TimestampMs now);
+  // An operator's decision on a quarantined event: back to the outbox (the same bytes, its
+  // original place in the order) or gone. false when `seq` is not quarantined.
+  Result<bool> resubmit_quarantined(int64_t seq, TimestampMs now);
+  Result<bool> drop_quarantined(int64_t seq);
   Result<void> insert_lot(int64_t seq, std::string_view owner, const Lot& lot);
   Result<void> set_lot_remaining(int64_t seq, int64_t remaining);
   Result<void> insert_receipt(std::string_view till_id, std::string_view pos_tx_id, int kind,

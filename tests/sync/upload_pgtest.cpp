@@ -77,11 +77,21 @@ class UploadTest : public CloudAppTest {
   }
   std::string cloud_url() { return "http://127.0.0.1:" + std::to_string(app_->port()); }
 
-  pb::Response call(const pb::Request& req) {
+  pb::Response call(const pb::Request& req, agent::Caller caller = {}) {
     std::promise<pb::Response> p;
     auto f = p.get_future();
-    agent_->service().handle(req, [&p](pb::Response r) { p.set_value(std::move(r)); });
+    agent_->service().handle(
+        req, [&p](pb::Response r) { p.set_value(std::move(r)); }, caller);
     return f.get();
+  }
+  pb::Response quarantine_action(pb::QuarantineActionRequest::Action action,
+                                 std::vector<int64_t> seqs, std::string reason = "") {
+    pb::Request req;
+    auto* a = req.mutable_quarantine_action();
+    a->set_action(action);
+    for (auto s : seqs) a->add_seqs(s);
+    a->set_reason(reason);
+    return call(req, {.operator_rights = true});
   }
   pb::Response accrue(int64_t member, const std::string& tx) {
     pb::Request req;
@@ -178,6 +188,58 @@ TEST_F(UploadTest, ARejectedEventGoesToQuarantineAndTheQueueKeepsMoving) {
   ASSERT_TRUE(drained());
   EXPECT_EQ(cloud_rows("store_id = 'S1'"), 3);
   EXPECT_EQ(agent_->uploader()->stats().rejected, 1u);
+
+  // The operator sees why, fixes the cause in the cloud and resubmits: the same event goes up.
+  pb::Request list;
+  list.mutable_list_quarantine();
+  auto denied = call(list);
+  ASSERT_TRUE(denied.has_error());
+  EXPECT_EQ(denied.error().code(), pb::ERROR_CODE_PERMISSION_DENIED) << "tills may not";
+  auto listed = call(list, {.operator_rights = true});
+  ASSERT_TRUE(listed.has_quarantine()) << listed.DebugString();
+  ASSERT_EQ(listed.quarantine().events_size(), 1);
+  const auto& q = listed.quarantine().events(0);
+  EXPECT_EQ(q.kind(), "accrual");
+  EXPECT_EQ(q.reject_code(), "unknown_customer");
+  auto conn = db_.connect();
+  ASSERT_TRUE(conn);
+  ZoneinfoSource zones;
+  ProgramCatalog catalog(zones);
+  GenerateOptions g;
+  g.first = 55;
+  g.customers = 1;
+  g.receipts_per_customer = 0;
+  ASSERT_TRUE(generate(*conn, catalog, g, {}));
+  auto drop_without_reason = quarantine_action(pb::QuarantineActionRequest::ACTION_DROP, {q.seq()});
+  EXPECT_EQ(drop_without_reason.error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  auto resubmitted =
+      quarantine_action(pb::QuarantineActionRequest::ACTION_RESUBMIT, {q.seq(), 999});
+  ASSERT_TRUE(resubmitted.has_quarantine_action()) << resubmitted.DebugString();
+  EXPECT_EQ(resubmitted.quarantine_action().affected(), 1u) << "unknown seqs are skipped";
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("event_id = '" + q.event_id() + "'"), 1);
+  EXPECT_EQ(status().quarantined(), 0u);
+}
+
+TEST_F(UploadTest, ADroppedEventLeavesTheQuarantineAndNeverReachesTheCloud) {
+  start_agent(cloud_url());
+  ASSERT_TRUE(accrue(56, "x").has_accrue());
+  const auto until = Steady::now() + std::chrono::seconds(10);
+  while (status().quarantined() == 0 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pb::Request list;
+  list.mutable_list_quarantine();
+  auto listed = call(list, {.operator_rights = true});
+  ASSERT_EQ(listed.quarantine().events_size(), 1);
+  auto dropped = quarantine_action(pb::QuarantineActionRequest::ACTION_DROP,
+                                   {listed.quarantine().events(0).seq()}, "test sale, void");
+  ASSERT_TRUE(dropped.has_quarantine_action()) << dropped.DebugString();
+  EXPECT_EQ(dropped.quarantine_action().affected(), 1u);
+  const auto st = status();
+  EXPECT_EQ(st.quarantined(), 0u);
+  EXPECT_EQ(st.outbox_depth(), 0u);
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 0);
 }
 
 TEST_F(UploadTest, AnUnreachableCloudKeepsEveryEventQueuedAndTheAgentOffline) {
