@@ -42,7 +42,7 @@ struct AgentConfig {
   std::string cloud_pinned_public_key;  // "sha256//<base64>", optional
   uint32_t cloud_connect_timeout_ms = 3000;
   uint32_t cloud_timeout_ms = 30000;
-  uint32_t upload_batch_events = 500;
+  uint32_t upload_batch_events = 1000;
   uint32_t upload_batch_bytes = 1 << 20;
   uint32_t upload_backoff_max_ms = 60000;
 

@@ -34,7 +34,7 @@ struct UploaderOptions {
   std::string database_path;
   std::string store_id;
   std::string agent_id;
-  int max_events = 500;
+  int max_events = 1000;
   size_t max_bytes = 1u << 20;
   std::chrono::milliseconds idle_poll{1000};
   std::chrono::milliseconds backoff_base{250};

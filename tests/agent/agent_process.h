@@ -45,10 +45,13 @@ class AgentProcess {
  public:
   // A fresh data dir with `customers` seeded members under `program_path`.
   explicit AgentProcess(int64_t customers = 1000,
-                        std::string program_path = "packaging/demo/program.json")
-      : dir_(temp_dir("accrue-agent-test-")), program_(std::move(program_path)) {
+                        std::string program_path = "packaging/demo/program.json",
+                        std::string store_id = "store-1")
+      : dir_(temp_dir("accrue-agent-test-")),
+        program_(std::move(program_path)),
+        store_id_(std::move(store_id)) {
     std::ofstream(dir_ + "/key") << std::string(64, 'a');
-    seed_status_ = run_command({ACCRUE_AGENT_BINARY, "seed", "--store-id", "store-1", "--data-dir",
+    seed_status_ = run_command({ACCRUE_AGENT_BINARY, "seed", "--store-id", store_id_, "--data-dir",
                                 dir_ + "/data", "--program-key-file", dir_ + "/key", "--program",
                                 program_, "--customers", std::to_string(customers)},
                                log_path());
@@ -74,7 +77,7 @@ class AgentProcess {
   bool start(std::vector<std::string> extra = {}, rlim_t max_file_bytes = 0) {
     std::vector<std::string> argv = {ACCRUE_AGENT_BINARY,
                                      "--store-id",
-                                     "store-1",
+                                     store_id_,
                                      "--data-dir",
                                      dir_ + "/data",
                                      "--program-key-file",
@@ -132,6 +135,7 @@ class AgentProcess {
  private:
   std::string dir_;
   std::string program_;
+  std::string store_id_;
   int seed_status_ = -1;
   pid_t pid_ = -1;
 };
