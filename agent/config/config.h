@@ -45,6 +45,7 @@ struct AgentConfig {
   uint32_t upload_batch_events = 1000;
   uint32_t upload_batch_bytes = 1 << 20;
   uint32_t upload_backoff_max_ms = 60000;
+  uint32_t download_interval_ms = 5000;
 
   std::string database_path() const { return data_dir + "/replica.db"; }
 };

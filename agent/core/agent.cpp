@@ -129,8 +129,28 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
     uo.max_events = static_cast<int>(config.upload_batch_events);
     uo.max_bytes = config.upload_batch_bytes;
     uo.backoff_max = std::chrono::milliseconds(config.upload_backoff_max_ms);
-    a->uploader_ = std::make_unique<Uploader>(std::move(uo), std::move(*client), *a->writer_,
-                                              *a->service_, a->clock_, a->random_);
+    uo.download_interval = std::chrono::milliseconds(config.download_interval_ms);
+    DownloaderOptions dop;
+    dop.agent_id = a->config_.agent_id;
+    auto downloader = std::make_unique<Downloader>(
+        dop, *a->writer_,
+        [agent = a.get()] {
+          // A newer programme arrived: requests started from now on use it.
+          auto reader = agent->readers_->acquire();
+          auto p = load_active_program(*reader, agent->zones_, agent->config_.time_zone);
+          if (!p) {
+            log(LogLevel::kError, "program_load_failed", {{"reason", p.error().message}});
+            return;
+          }
+          agent->service_->set_program(*p);
+          log(LogLevel::kInfo, "program_activated",
+              {{"program_id", (*p)->program.program_id},
+               {"version", std::to_string((*p)->program.version)}});
+        },
+        a->clock_);
+    a->uploader_ =
+        std::make_unique<Uploader>(std::move(uo), std::move(*client), *a->writer_, *a->service_,
+                                   a->clock_, a->random_, std::move(downloader));
     ACCRUE_TRY(a->uploader_->start());
     a->uploader_ptr_.store(a->uploader_.get());
   }

@@ -836,6 +836,7 @@ struct AgentService::WriteTxn {
     auto seq = record(id, pb::TRANSACTION_KIND_RETURN, owner, -outcome->points_reversed,
                       std::nullopt, now, env);
     if (!seq) return std::unexpected(seq.error());
+    ACCRUE_TRY(r.set_ledger_ref(*seq, sale_seq));
     auto after_lots = r.lots(owner);
     if (!after_lots) return std::unexpected(after_lots.error());
     auto updated = r.customer(owner);

@@ -2,6 +2,7 @@
 
 #include "agent/store/schema.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace accrue::agent {
@@ -517,6 +518,100 @@ Result<void> Replica::add_daily(std::string_view owner, int64_t day, int64_t ear
               "ON CONFLICT (owner, day) DO UPDATE SET earned = earned + excluded.earned, "
               "redeemed_offline = redeemed_offline + excluded.redeemed_offline");
   return st.bind(1, owner).bind(2, day).bind(3, earned).bind(4, redeemed_offline).run();
+}
+
+Result<void> Replica::set_ledger_ref(int64_t seq, int64_t ref_seq) {
+  ACCRUE_STMT(st, "UPDATE ledger SET ref_seq = ? WHERE seq = ?");
+  return st.bind(1, ref_seq).bind(2, seq).run();
+}
+
+Result<std::optional<int64_t>> Replica::ledger_ref(int64_t seq) {
+  ACCRUE_STMT(st, "SELECT ref_seq FROM ledger WHERE seq = ? AND ref_seq IS NOT NULL");
+  st.bind(1, seq);
+  return st.first([](const sqlite::Stmt& s) { return s.int64(0); });
+}
+
+Result<std::vector<LedgerRow>> Replica::member_events_after(std::string_view customer_id,
+                                                            int64_t after_seq) {
+  ACCRUE_STMT(ids, "SELECT hash FROM identifier WHERE customer_id = ?");
+  ids.bind(1, customer_id);
+  auto hashes = ids.all([](const sqlite::Stmt& s) { return std::string(s.blob(0)); });
+  if (!hashes) return std::unexpected(hashes.error());
+  std::vector<std::string> owners = {std::string(customer_id)};
+  ACCRUE_STMT(aliases, "SELECT alias FROM customer_alias WHERE customer_id = ?");
+  aliases.bind(1, customer_id);
+  auto alias_rows = aliases.all([](const sqlite::Stmt& s) { return std::string(s.text(0)); });
+  if (!alias_rows) return std::unexpected(alias_rows.error());
+  owners.insert(owners.end(), alias_rows->begin(), alias_rows->end());
+  for (const auto& h : *hashes) {
+    owners.push_back("h:" +
+                     to_hex(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size())));
+  }
+  std::vector<LedgerRow> out;
+  ACCRUE_STMT(st, "SELECT " ACCRUE_LEDGER_COLUMNS " FROM ledger WHERE owner = ? AND seq > ?");
+  for (const auto& owner : owners) {
+    st.bind(1, owner).bind(2, after_seq);
+    auto rows = st.all(ledger_from);
+    if (!rows) return std::unexpected(rows.error());
+    out.insert(out.end(), rows->begin(), rows->end());
+  }
+  std::ranges::sort(out, {}, &LedgerRow::seq);
+  return out;
+}
+
+Result<int64_t> Replica::confirmed_through(std::string_view customer_id) {
+  ACCRUE_STMT(st, "SELECT confirmed_through_seq FROM customer WHERE customer_id = ?");
+  st.bind(1, customer_id);
+  auto v = st.first([](const sqlite::Stmt& s) { return s.int64(0); });
+  if (!v) return std::unexpected(v.error());
+  return v->value_or(0);
+}
+
+Result<void> Replica::set_confirmed_through(std::string_view customer_id, int64_t seq) {
+  ACCRUE_STMT(st, "UPDATE customer SET confirmed_through_seq = ? WHERE customer_id = ?");
+  return st.bind(1, seq).bind(2, customer_id).run();
+}
+
+Result<void> Replica::set_local_debit(std::string_view customer_id, int64_t points) {
+  ACCRUE_STMT(st, "UPDATE customer SET local_debit = ? WHERE customer_id = ?");
+  return st.bind(1, points).bind(2, customer_id).run();
+}
+
+Result<void> Replica::rebase_lots(std::string_view owner, int64_t seq) {
+  ACCRUE_STMT(del, "DELETE FROM lot WHERE owner = ? AND seq <= ?");
+  ACCRUE_TRY(del.bind(1, owner).bind(2, seq).run());
+  ACCRUE_STMT(reset, "UPDATE lot SET remaining = points WHERE owner = ? AND seq > ?");
+  return reset.bind(1, owner).bind(2, seq).run();
+}
+
+Result<void> Replica::remove_customer(std::string_view customer_id) {
+  ACCRUE_STMT(ids, "DELETE FROM identifier WHERE customer_id = ?");
+  ACCRUE_TRY(ids.bind(1, customer_id).run());
+  ACCRUE_STMT(st, "DELETE FROM customer WHERE customer_id = ?");
+  return st.bind(1, customer_id).run();
+}
+
+Result<void> Replica::relink_identifier(const IdentifierHash& hash, std::string_view customer_id) {
+  ACCRUE_STMT(st, "UPDATE identifier SET customer_id = ? WHERE hash = ?");
+  return st.bind(1, customer_id).bind_blob(2, bytes(hash)).run();
+}
+
+Result<void> Replica::map_temporary_id(std::string_view temp_id, std::string_view customer_id) {
+  ACCRUE_STMT(alias,
+              "INSERT INTO customer_alias (alias, customer_id) VALUES (?, ?) "
+              "ON CONFLICT (alias) DO UPDATE SET customer_id = excluded.customer_id");
+  ACCRUE_TRY(alias.bind(1, temp_id).bind(2, customer_id).run());
+  ACCRUE_STMT(ids, "UPDATE identifier SET customer_id = ? WHERE customer_id = ?");
+  ACCRUE_TRY(ids.bind(1, customer_id).bind(2, temp_id).run());
+  ACCRUE_TRY(reassign_owner(temp_id, customer_id));
+  auto real = customer(customer_id);
+  if (!real) return std::unexpected(real.error());
+  if (*real) {
+    ACCRUE_STMT(del, "DELETE FROM customer WHERE customer_id = ?");
+    return del.bind(1, temp_id).run();
+  }
+  ACCRUE_STMT(rename, "UPDATE customer SET customer_id = ? WHERE customer_id = ?");
+  return rename.bind(1, customer_id).bind(2, temp_id).run();
 }
 
 Result<void> Replica::reassign_owner(std::string_view from, std::string_view to) {

@@ -177,6 +177,25 @@ class Replica {
   Result<void> add_returned(int64_t seq, uint32_t line_no, int64_t quantity_milli, int64_t points);
   Result<void> add_daily(std::string_view owner, int64_t day, int64_t earned,
                          int64_t redeemed_offline);
+  // Downloads (the writer only).
+  Result<void> set_ledger_ref(int64_t seq, int64_t ref_seq);
+  Result<std::optional<int64_t>> ledger_ref(int64_t seq);
+  // The member's local events after `after_seq`, oldest first: under its id or under the
+  // provisional owners of its identifiers (sales made before it was known here).
+  Result<std::vector<LedgerRow>> member_events_after(std::string_view customer_id,
+                                                     int64_t after_seq);
+  Result<int64_t> confirmed_through(std::string_view customer_id);
+  Result<void> set_confirmed_through(std::string_view customer_id, int64_t seq);
+  Result<void> set_local_debit(std::string_view customer_id, int64_t points);
+  // Lots opened by events up to `seq` go (the cloud's balance has them); later ones are back to
+  // their full points, for the later events to draw from again.
+  Result<void> rebase_lots(std::string_view owner, int64_t seq);
+  Result<void> remove_customer(std::string_view customer_id);
+  Result<void> relink_identifier(const IdentifierHash& hash, std::string_view customer_id);
+  // The member enrolled here as `temp_id` is `customer_id` in the cloud: its identifiers, lots
+  // and daily counters move over, its row is renamed (or merged into a row already
+  // downloaded), and the temporary id stays an alias for its ledger rows.
+  Result<void> map_temporary_id(std::string_view temp_id, std::string_view customer_id);
   // Moves an unknown identifier's lots and daily counters to the member it now belongs to (the
   // ledger is append-only and keeps its rows as written).
   Result<void> reassign_owner(std::string_view from, std::string_view to);

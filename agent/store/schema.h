@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 1> kMigrations = {
+inline constexpr std::array<std::string_view, 2> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -126,6 +126,21 @@ CREATE TABLE daily (
   earned           INTEGER NOT NULL DEFAULT 0,
   redeemed_offline INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (owner, day)
+) WITHOUT ROWID;
+)sql",
+    // v2: downloads from the cloud.
+    R"sql(
+-- The agent's highest seq the cloud had processed when this member's confirmed balance was
+-- read (ChangesPage.agent_processed_seq): local events up to it are inside confirmed_*, later
+-- ones are kept on top (Invariant 7).
+ALTER TABLE customer ADD COLUMN confirmed_through_seq INTEGER NOT NULL DEFAULT 0;
+-- A return's sale (its ledger seq), to replay the reversal against the right lot.
+ALTER TABLE ledger ADD COLUMN ref_seq INTEGER;
+-- A member enrolled here under a temporary id keeps its ledger rows under that id (the ledger
+-- is append-only); the cloud's id maps back to them through this table.
+CREATE TABLE customer_alias (
+  alias       TEXT PRIMARY KEY,
+  customer_id TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
 };

@@ -34,9 +34,10 @@ std::string first_line(std::string_view s, size_t max = 200) {
 
 Uploader::Uploader(UploaderOptions options, std::unique_ptr<CloudClient> client,
                    GroupCommitWriter& writer, AgentService& service, const Clock& clock,
-                   Random& random)
+                   Random& random, std::unique_ptr<Downloader> downloader)
     : options_(std::move(options)),
       client_(std::move(client)),
+      downloader_(std::move(downloader)),
       writer_(writer),
       service_(service),
       clock_(clock),
@@ -136,6 +137,11 @@ void Uploader::run() {
       if (stopping_) return;
     }
     if (!batch) {
+      std::chrono::milliseconds wait{0};
+      if (!maybe_download(*reader, wait)) {
+        wait_for(wait);
+        continue;
+      }
       auto next = next_batch(*reader);
       if (!next) {
         log(LogLevel::kError, "outbox_read_failed", {{"reason", next.error().message}});
@@ -143,7 +149,12 @@ void Uploader::run() {
         continue;
       }
       if (!*next) {
-        wait_for(options_.idle_poll);
+        auto idle = options_.idle_poll;
+        if (downloader_) {
+          idle = std::min(idle, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    next_download_ - std::chrono::steady_clock::now()));
+        }
+        if (idle.count() > 0) wait_for(idle);
         continue;
       }
       batch = std::move(*next);
@@ -152,6 +163,34 @@ void Uploader::run() {
     if (send(*batch, wait)) batch.reset();
     if (wait.count() > 0) wait_for(wait);
   }
+}
+
+bool Uploader::maybe_download(Replica& reader, std::chrono::milliseconds& wait) {
+  if (!downloader_) return true;
+  for (int pages = 0; pages < 100; ++pages) {  // bounded: uploads get their turn
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_download_) return true;
+    auto more = downloader_->step(*client_, reader);
+    if (!more) {
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.failures;
+      }
+      set_online(false, more.error().message);
+      wait = backoff(std::nullopt);
+      next_download_ = std::chrono::steady_clock::now() + wait;
+      return false;
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.pages;
+    }
+    attempt_ = 0;
+    set_online(true, "");
+    service_.set_last_sync(clock_.now_ms());
+    if (!*more) next_download_ = std::chrono::steady_clock::now() + options_.download_interval;
+  }
+  return true;
 }
 
 bool Uploader::send(const Batch& batch, std::chrono::milliseconds& wait) {

@@ -27,6 +27,7 @@
 #include "agent/core/service.h"
 #include "agent/store/group_commit.h"
 #include "agent/sync/cloud_client.h"
+#include "agent/sync/downloader.h"
 
 namespace accrue::agent {
 
@@ -39,6 +40,9 @@ struct UploaderOptions {
   std::chrono::milliseconds idle_poll{1000};
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_max{60000};
+  // How often the change feed is read while nothing else happens (at once again while the
+  // cloud says more pages are waiting).
+  std::chrono::milliseconds download_interval{5000};
 };
 
 struct UploaderStats {
@@ -47,12 +51,16 @@ struct UploaderStats {
   uint64_t duplicates = 0;
   uint64_t rejected = 0;
   uint64_t failures = 0;  // round trips that failed (transport or HTTP status)
+  uint64_t pages = 0;     // change-feed pages applied
 };
 
 class Uploader {
  public:
+  // `downloader` (optional) runs on the same thread, between upload batches: one connection,
+  // one view of "online".
   Uploader(UploaderOptions options, std::unique_ptr<CloudClient> client, GroupCommitWriter& writer,
-           AgentService& service, const Clock& clock, Random& random);
+           AgentService& service, const Clock& clock, Random& random,
+           std::unique_ptr<Downloader> downloader = nullptr);
   ~Uploader();  // stop()
 
   Result<void> start();
@@ -73,6 +81,8 @@ class Uploader {
   Result<std::optional<Batch>> next_batch(Replica& reader);
   // true when the batch is settled (its results are durable); false to retry it.
   bool send(const Batch& batch, std::chrono::milliseconds& wait);
+  // One page of changes when one is due; false (and `wait` set) when the round trip failed.
+  bool maybe_download(Replica& reader, std::chrono::milliseconds& wait);
   Result<void> settle(const Batch& batch, const sync::v1::EventBatchResult& results);
   void set_online(bool online, const std::string& why);
   std::chrono::milliseconds backoff(std::optional<std::chrono::seconds> retry_after);
@@ -80,6 +90,7 @@ class Uploader {
 
   UploaderOptions options_;
   std::unique_ptr<CloudClient> client_;
+  std::unique_ptr<Downloader> downloader_;
   GroupCommitWriter& writer_;
   AgentService& service_;
   const Clock& clock_;
@@ -93,6 +104,7 @@ class Uploader {
   int attempt_ = 0;
   int max_events_ = 0;
   std::optional<bool> online_;
+  std::chrono::steady_clock::time_point next_download_{};
   std::thread thread_;
 };
 

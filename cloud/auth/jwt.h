@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/base64url.h"
 #include "common/clock.h"
 #include "common/error.h"
 
@@ -77,7 +78,7 @@ Result<DevKeys> make_dev_keys(const std::string& kid);
 Result<std::string> sign_es256(const std::string& private_pem, const std::string& kid,
                                const std::string& claims_json);
 
-std::string base64url_encode(std::string_view in);
-std::optional<std::string> base64url_decode(std::string_view in);
+using accrue::base64url_decode;
+using accrue::base64url_encode;
 
 }  // namespace accrue::cloud::auth

@@ -381,7 +381,11 @@ http::Response CloudApp::sync_changes(const http::Request& req, http::RequestCon
       return http::problem(req, ctx, bhttp::status::bad_request, "max: from 1 to 5000");
     }
   }
-  auto page = feed_->page(store, cursor, max);
+  std::string agent = http::query_param(req.target(), "agent").value_or("");
+  if (agent.size() > 64) {
+    return http::problem(req, ctx, bhttp::status::bad_request, "agent: at most 64 characters");
+  }
+  auto page = feed_->page(store, cursor, max, agent);
   if (!page) return http::problem(req, ctx, page.error());
   // The cursor travels back in a query string: hand it out in base64url.
   page->set_next_cursor(auth::base64url_encode(page->next_cursor()));

@@ -130,7 +130,7 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
 }  // namespace
 
 Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std::string& cursor,
-                                          uint32_t max_changes) {
+                                          uint32_t max_changes, const std::string& agent_id) {
   const uint32_t limit = std::clamp<uint32_t>(max_changes == 0 ? 500 : max_changes, 1, 5000);
   std::optional<Cursor> cur;
   sv1::ChangesPage out;
@@ -150,6 +150,12 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
     auto xmin = c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
     if (!xmin) return std::unexpected(xmin.error());
     const std::string snapshot_xmin(xmin->text(0, 0));
+    if (!agent_id.empty()) {
+      auto seq = c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
+                         {pg::Param::text(agent_id), pg::Param::text(store_id)});
+      if (!seq) return std::unexpected(seq.error());
+      if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
+    }
 
     std::vector<std::string> customers;  // to send as snapshots, in order
     std::set<std::string> wanted;

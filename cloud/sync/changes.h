@@ -28,8 +28,10 @@ class ChangeFeed {
       : pool_(pool), programs_(programs), clock_(clock), scope_days_(scope_days) {}
 
   // kInvalidArgument for a cursor that is not one of ours.
+  // `agent_id` (optional, one of the store's agents) asks for agent_processed_seq: that
+  // agent's highest processed seq, read in the page's snapshot.
   Result<sync::v1::ChangesPage> page(const std::string& store_id, const std::string& cursor,
-                                     uint32_t max_changes);
+                                     uint32_t max_changes, const std::string& agent_id = "");
   // GET /v1/sync/lookup: the customer an identifier hash belongs to (found = false when none);
   // the customer joins the store's scope, so later changes reach it through the feed.
   Result<sync::v1::LookupResponse> lookup(const std::string& store_id, const std::string& hash);

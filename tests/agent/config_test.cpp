@@ -37,6 +37,10 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
            {"bogus = 1\n", "config: bogus: unknown key"},
            {"[limits]\nreaders = 0\n", "config: limits.readers: must be between 1 and 64"},
            {"[limits]\nspeed = 3\n", "config: limits.speed: unknown key"},
+           {"[cloud]\nurl = 7\n", "config: cloud.url: must be a string"},
+           {"[cloud]\nbatch_events = 0\n",
+            "config: cloud.batch_events: must be between 1 and 10000"},
+           {"[cloud]\nproxy = \"x\"\n", "config: cloud.proxy: unknown key"},
            {"tcp_port = \"80\"\n", "config: tcp_port: must be an integer"},
            {"tcp_port = 70000\n", "config: tcp_port: must be between 0 and 65535"},
            {"socket_mode = \"0999\"\n", "config: socket_mode: must be an octal string"},
@@ -69,6 +73,16 @@ TEST_F(ConfigTest, ValidationCatchesBadValues) {
   c.log_level = "loud";
   EXPECT_FALSE(validate_config(c));
   c.log_level = "info";
+  c.cloud_url = "ftp://cloud";
+  EXPECT_EQ(validate_config(c).error().message.substr(0, 18), "config: cloud.url:");
+  c.cloud_url = "https://cloud.example";
+  EXPECT_NE(validate_config(c).error().message.find("needs a credential"), std::string::npos)
+      << "a cloud url without a certificate or a token";
+  c.cloud_cert_file = "/etc/accrue/store.crt";
+  EXPECT_EQ(validate_config(c).error().message,
+            "config: cloud.cert_file: cert_file and key_file go together");
+  c.cloud_key_file = "/etc/accrue/store.key";
+  EXPECT_TRUE(validate_config(c));
   c.io_threads = 0;  // from a flag: no thread would serve the socket
   EXPECT_EQ(validate_config(c).error().message,
             "config: limits.io_threads: must be between 1 and 64");

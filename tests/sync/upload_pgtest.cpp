@@ -4,6 +4,8 @@
 // unreachable cloud leaves every event queued and the agent offline.
 #include "agent/sync/uploader.h"
 
+#include "agent/sync/downloader.h"
+
 #include <future>
 
 #include "agent/core/agent.h"
@@ -68,6 +70,7 @@ class UploadTest : public CloudAppTest {
     c.cloud_timeout_ms = 5000;
     c.cloud_connect_timeout_ms = 500;
     c.upload_backoff_max_ms = 500;
+    c.download_interval_ms = 100;
     return c;
   }
   void start_agent(const std::string& url) {
@@ -110,6 +113,21 @@ class UploadTest : public CloudAppTest {
     l->set_quantity_milli(1000);
     l->set_amount_minor(4999);
     return call(req);
+  }
+  pb::ValidateResult validate(int64_t member) {
+    pb::Request req;
+    req.mutable_validate()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+    req.mutable_validate()->mutable_identifier()->set_value(agent::seed_card_number(member));
+    return call(req).validate();
+  }
+  // Waits (bounded) until the agent has applied `n` more change-feed pages than `since`.
+  bool downloaded(uint64_t since, uint64_t n = 1) {
+    const auto until = Steady::now() + std::chrono::seconds(15);
+    while (Steady::now() < until) {
+      if (agent_->uploader()->stats().pages >= since + n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
   }
   pb::AgentStatus status() {
     pb::Request req;
@@ -271,6 +289,111 @@ TEST_F(UploadTest, AnUnreachableCloudKeepsEveryEventQueuedAndTheAgentOffline) {
   ASSERT_TRUE(drained());
   EXPECT_EQ(cloud_rows("store_id = 'S1'"), 5);
   EXPECT_TRUE(status().online());
+}
+
+TEST_F(UploadTest, ADownloadedBalanceReplacesTheLocalViewWithoutCountingAnEventTwice) {
+  start_agent(cloud_url());
+  // Member 5 is not in the store's scope yet: the seeded replica says 185 available.
+  EXPECT_EQ(validate(5).available_points(), 185);
+  const int64_t seeded_pending = validate(5).pending_points();
+  auto sale = accrue(5, "s-1");
+  ASSERT_TRUE(sale.has_accrue());
+  const int64_t earned = sale.accrue().points_earned();
+  ASSERT_GT(earned, 0);
+  EXPECT_EQ(validate(5).pending_points(), seeded_pending + earned)
+      << "the local lot, before any upload";
+  ASSERT_TRUE(drained());
+  // The sale put member 5 in the store's scope: its snapshot comes down with the next pages.
+  const uint64_t pages = agent_->uploader()->stats().pages;
+  ASSERT_TRUE(downloaded(pages, 2));
+  const auto v = validate(5);
+  EXPECT_EQ(v.pending_points(), earned) << "the cloud's pending lot, not it plus the local one";
+  EXPECT_EQ(v.available_points(), 0) << "the cloud's figure (generated with no history)";
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = '" +
+                       agent::seed_customer_id(5) + "'"),
+            std::to_string(earned));
+  EXPECT_FALSE(v.offline());
+}
+
+// The heart of Invariant 7, without a network: pages built by hand, applied by the writer.
+class RebaseTest : public UploadTest {
+ protected:
+  void SetUp() override {
+    UploadTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    start_agent("");  // no cloud: the events stay local, as in an outage
+  }
+  void apply(const sync::v1::ChangesPage& page) {
+    std::promise<Result<void>> done;
+    auto f = done.get_future();
+    agent::WriteJob job;
+    job.apply = [&page](agent::Replica& w) {
+      return agent::apply_changes_page(w, page, SystemClock().now_ms(), nullptr);
+    };
+    job.done = [&done](Result<void> r) { done.set_value(std::move(r)); };
+    ASSERT_TRUE(agent_->writer().submit(std::move(job)));
+    auto r = f.get();
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  sync::v1::ChangesPage snapshot(int64_t member, int64_t available, int64_t pending,
+                                 uint64_t processed_seq) {
+    sync::v1::ChangesPage page;
+    page.set_agent_processed_seq(processed_seq);
+    auto* c = page.add_changes()->mutable_customer();
+    c->set_customer_id(agent::seed_customer_id(member));
+    c->set_status(loyalty::v1::CUSTOMER_STATUS_ACTIVE);
+    c->set_tier_id("bronze");
+    c->set_available_points(available);
+    c->set_pending_points(pending);
+    c->set_as_of_ms(SystemClock().now_ms());
+    return page;
+  }
+  pb::Response redeem(int64_t member, int64_t points, const std::string& tx) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    auto* r = req.mutable_redeem();
+    r->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+    r->mutable_identifier()->set_value(agent::seed_card_number(member));
+    r->set_pos_tx_id(tx);
+    r->set_points(points);
+    return call(req);
+  }
+};
+
+TEST_F(RebaseTest, EventsAfterTheWatermarkStayOnTopOfTheDownloadedBalance) {
+  // Member 20: seeded with 740 available. Two sales, seqs 1 and 2.
+  ASSERT_EQ(validate(20).available_points(), 740);
+  const int64_t seeded_pending = validate(20).pending_points();
+  const int64_t first = accrue(20, "a").accrue().points_earned();
+  const int64_t second = accrue(20, "b").accrue().points_earned();
+  ASSERT_EQ(validate(20).pending_points(), seeded_pending + first + second);
+  // The cloud had processed seq 1 when it read the balance: 740 available, the first sale
+  // pending. The second sale must stay on top; the first must not count twice.
+  apply(snapshot(20, 740, first, 1));
+  auto v = validate(20);
+  EXPECT_EQ(v.available_points(), 740);
+  EXPECT_EQ(v.pending_points(), first + second);
+  // A later page that has both.
+  apply(snapshot(20, 740, first + second, 2));
+  v = validate(20);
+  EXPECT_EQ(v.pending_points(), first + second);
+  // An old page (read before seq 2 was processed) does not resurrect the local lot twice
+  // nor drop it: the member's watermark never moves back.
+  apply(snapshot(20, 740, first + second, 1));
+  EXPECT_EQ(validate(20).pending_points(), first + second);
+}
+
+TEST_F(RebaseTest, ARedemptionAfterTheWatermarkIsReplayedAgainstTheNewBalance) {
+  // Member 21: 777 available. Redeem 500 (seq 1), then the cloud's page, read before seq 1
+  // was processed, says 900 available (the member earned elsewhere).
+  ASSERT_EQ(validate(21).available_points(), 777);
+  ASSERT_TRUE(redeem(21, 500, "r1").has_redeem());
+  EXPECT_EQ(validate(21).available_points(), 277);
+  apply(snapshot(21, 900, 0, 0));
+  EXPECT_EQ(validate(21).available_points(), 400) << "900 from the cloud - 500 not yet counted";
+  // The cloud processes the redemption: its balance is 400, watermark 1.
+  apply(snapshot(21, 400, 0, 1));
+  EXPECT_EQ(validate(21).available_points(), 400) << "not 400 - 500";
 }
 
 }  // namespace

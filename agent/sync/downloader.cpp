@@ -1,0 +1,225 @@
+#include "agent/sync/downloader.h"
+
+#include <algorithm>
+#include <future>
+
+#include "accrue/pos/v1/pos.pb.h"
+#include "agent/core/agent.h"
+#include "common/engine/lots.h"
+#include "common/sys/log.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::agent {
+namespace sv1 = accrue::sync::v1;
+namespace lv1 = accrue::loyalty::v1;
+namespace pb = accrue::pos::v1;
+
+namespace {
+
+int status_of(lv1::CustomerStatus s) {
+  switch (s) {
+    case lv1::CUSTOMER_STATUS_BLOCKED:
+      return kStatusBlocked;
+    case lv1::CUSTOMER_STATUS_PROVISIONAL:
+      return kStatusProvisional;
+    default:
+      return kStatusActive;
+  }
+}
+
+Result<void> apply_draws(Replica& w, const std::vector<Lot>& lots, const std::vector<Draw>& draws) {
+  for (const auto& d : draws) {
+    auto it = std::ranges::find(lots, d.lot_id, &Lot::lot_id);
+    if (it == lots.end()) continue;
+    ACCRUE_TRY(w.set_lot_remaining(std::stoll(d.lot_id), it->remaining - d.points));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq) {
+  auto customer = w.customer(customer_id);
+  if (!customer) return std::unexpected(customer.error());
+  if (!*customer) return {};
+  ACCRUE_TRY(w.rebase_lots(customer_id, through_seq));
+  auto events = w.member_events_after(customer_id, through_seq);
+  if (!events) return std::unexpected(events.error());
+  // Spending after W, replayed in order against the new confirmed balance and the lots of
+  // events after W: the confirmed (older) points first, then local lots first-in-first-out, as
+  // when they happened; what neither covers stays a debit on the confirmed balance.
+  int64_t debit = 0;
+  const int64_t confirmed = (*customer)->confirmed_available;
+  for (const auto& e : *events) {
+    if (e.kind == pb::TRANSACTION_KIND_REDEMPTION) {
+      const int64_t points = -e.points;
+      const int64_t from_confirmed = std::clamp<int64_t>(confirmed - debit, 0, points);
+      debit += from_confirmed;
+      const int64_t rest = points - from_confirmed;
+      if (rest <= 0) continue;
+      auto lots = w.lots(customer_id);
+      if (!lots) return std::unexpected(lots.error());
+      auto draws = draw_fifo(*lots, rest, e.occurred_at);
+      if (draws) {
+        ACCRUE_TRY(apply_draws(w, *lots, *draws));
+      } else {
+        debit += rest;  // the cloud's truth moved under it; its next snapshot settles it
+      }
+    } else if (e.kind == pb::TRANSACTION_KIND_RETURN) {
+      const int64_t points = -e.points;
+      auto ref = w.ledger_ref(e.seq);
+      if (!ref) return std::unexpected(ref.error());
+      auto lots = w.lots(customer_id);
+      if (!lots) return std::unexpected(lots.error());
+      // A sale at or before W is in the confirmed balance: its reversal is a debit there.
+      auto plan = plan_reversal(*lots, *ref && **ref > through_seq ? std::to_string(**ref) : "",
+                                points, e.occurred_at);
+      ACCRUE_TRY(apply_draws(w, *lots, plan.draws));
+      debit += plan.shortfall;
+    }
+  }
+  return w.set_local_debit(customer_id, debit);
+}
+
+Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, TimestampMs now,
+                                bool* program_changed) {
+  const auto through = static_cast<int64_t>(page.agent_processed_seq());
+  for (const auto& ch : page.changes()) {
+    switch (ch.change_case()) {
+      case sv1::Change::kProgram: {
+        auto program = wire::program_from_proto(ch.program());
+        if (!program) {
+          // A programme this agent cannot read: keep the one in force, say so loudly.
+          log(LogLevel::kError, "program_refused",
+              {{"program_id", ch.program().program_id()}, {"reason", program.error().message}});
+          break;
+        }
+        auto installed = install_program(w, *program, now);
+        if (!installed) return std::unexpected(installed.error());
+        if (*installed && program_changed) *program_changed = true;
+        break;
+      }
+      case sv1::Change::kCustomer: {
+        const auto& s = ch.customer();
+        if (s.customer_id().empty() || s.customer_id().size() > 64) {
+          return fail(ErrorCode::kInvalidArgument, "change feed: a customer without a valid id");
+        }
+        auto existing = w.customer(s.customer_id());
+        if (!existing) return std::unexpected(existing.error());
+        CustomerRow row = existing->value_or(CustomerRow{});
+        row.customer_id = s.customer_id();
+        row.status = status_of(s.status());
+        row.tier_id = s.tier_id();
+        row.display_name = s.display_name();
+        row.home_store_id = s.home_store_id();
+        row.confirmed_available = s.available_points();
+        row.confirmed_pending = s.pending_points();
+        row.confirmed_as_of = s.as_of_ms();
+        row.birthday_month = static_cast<int>(s.birthday_month());
+        row.birthday_day = static_cast<int>(s.birthday_day());
+        row.local_debit = 0;  // rebuilt below
+        ACCRUE_TRY(w.upsert_customer(row));
+        // A snapshot read before this agent's later events: never move W backwards.
+        auto before =
+            existing->has_value() ? w.confirmed_through(s.customer_id()) : Result<int64_t>(0);
+        if (!before) return std::unexpected(before.error());
+        const int64_t w_seq = std::max(*before, through);
+        ACCRUE_TRY(w.set_confirmed_through(s.customer_id(), w_seq));
+        ACCRUE_TRY(rebase_member(w, s.customer_id(), w_seq));
+        break;
+      }
+      case sv1::Change::kIdentifier: {
+        const auto& link = ch.identifier();
+        if (link.identifier().hash().size() != 32) {
+          return fail(ErrorCode::kInvalidArgument,
+                      "change feed: an identifier hash of " +
+                          std::to_string(link.identifier().hash().size()) + " bytes");
+        }
+        IdentifierHash hash{};
+        std::copy(link.identifier().hash().begin(), link.identifier().hash().end(), hash.begin());
+        auto owner = w.customer_for_hash(hash);
+        if (!owner) return std::unexpected(owner.error());
+        if (*owner && **owner == link.customer_id()) break;
+        if (!*owner) {
+          ACCRUE_TRY(w.link_identifier(hash, link.customer_id()));
+        } else {
+          ACCRUE_TRY(w.relink_identifier(hash, link.customer_id()));
+        }
+        // Sales made here before the identifier was known now count for the member.
+        ACCRUE_TRY(w.reassign_owner(provisional_owner(hash), link.customer_id()));
+        break;
+      }
+      case sv1::Change::kMapping: {
+        // A member enrolled here (under the agent's temporary id) got its cloud id.
+        const auto& m = ch.mapping();
+        if (m.temp_customer_id() == m.customer_id()) break;
+        if (m.customer_id().empty() || m.customer_id().size() > 64) {
+          return fail(ErrorCode::kInvalidArgument, "change feed: a mapping without a valid id");
+        }
+        ACCRUE_TRY(w.map_temporary_id(m.temp_customer_id(), m.customer_id()));
+        // Lots moved in from the temporary id may be inside the member's confirmed balance.
+        auto w_seq = w.confirmed_through(m.customer_id());
+        if (!w_seq) return std::unexpected(w_seq.error());
+        ACCRUE_TRY(rebase_member(w, m.customer_id(), *w_seq));
+        break;
+      }
+      case sv1::Change::kRemoved:
+        ACCRUE_TRY(w.remove_customer(ch.removed().customer_id()));
+        break;
+      default:
+        break;
+    }
+  }
+  const auto& next = page.next_cursor();
+  if (next.size() > 4096 ||
+      next.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+          std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument, "change feed: the next cursor is not base64url");
+  }
+  ACCRUE_TRY(w.set_meta("sync_cursor", next));
+  return w.set_meta("last_sync_ms", std::to_string(now));
+}
+
+Result<bool> Downloader::step(CloudClient& client, Replica& reader) {
+  ACCRUE_TRY(reader.begin_read());
+  auto cursor = reader.meta("sync_cursor");
+  reader.end_read();
+  if (!cursor) return std::unexpected(cursor.error());
+  std::string path = "/v1/sync/changes?max=" + std::to_string(options_.max_changes) +
+                     "&agent=" + options_.agent_id;
+  // The cursor is opaque and already URL-safe (base64url, as the cloud hands it out).
+  if (*cursor && !(*cursor)->empty()) path += "&cursor=" + **cursor;
+  auto reply = client.get(path, std::chrono::seconds(30));
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->status != 200) {
+    return fail(ErrorCode::kUnavailable,
+                "changes: HTTP " + std::to_string(reply->status) + ": " +
+                    reply->body.substr(0, std::min<size_t>(reply->body.find('\n'), 200)));
+  }
+  sv1::ChangesPage page;
+  if (!page.ParseFromString(reply->body)) {
+    return fail(ErrorCode::kUnavailable, "changes: the cloud's page does not parse");
+  }
+  const TimestampMs now = clock_.now_ms();
+  bool program_changed = false;
+  std::promise<Result<void>> done;
+  auto applied = done.get_future();
+  WriteJob job;
+  job.apply = [&page, now, &program_changed](Replica& w) {
+    return apply_changes_page(w, page, now, &program_changed);
+  };
+  job.done = [&done](Result<void> r) { done.set_value(std::move(r)); };
+  if (!writer_.submit(std::move(job))) {
+    return fail(ErrorCode::kUnavailable, "the writer's queue is full");
+  }
+  auto result = applied.get();
+  if (!result) {
+    log(LogLevel::kError, "changes_page_refused", {{"reason", result.error().message}});
+    return std::unexpected(result.error());
+  }
+  ++pages_;
+  if (program_changed && on_program_) on_program_();
+  return page.has_more();
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,63 @@
+// Download: pages of the cloud's change feed applied to the replica (DESIGN.md, Flows: Download;
+// Invariant 7). Each page is applied in one SQLite transaction through the group-commit writer,
+// with the cursor saved in the same transaction, so a crash replays at most the page in flight
+// (applying a page twice is harmless: snapshots replace, links are idempotent).
+//
+// A downloaded balance never hides local events. Every page says up to which seq the cloud had
+// processed this agent's events when it read the page's balances (agent_processed_seq = W).
+// Applying a member's snapshot replaces its confirmed figures and records W for that member;
+// its local view is then rebuilt from its own events after W only: lots of earlier events are
+// dropped (the cloud's balance has them), lots of later ones are restored to their full points,
+// and later redemptions and returns are replayed against the new confirmed balance and those
+// lots. The balance a till sees stays confirmed + local events the cloud has not yet counted.
+//
+// Not thread-safe: the sync thread calls step().
+#pragma once
+
+#include <functional>
+
+#include "accrue/sync/v1/sync.pb.h"
+#include "agent/store/group_commit.h"
+#include "agent/sync/cloud_client.h"
+#include "common/program.h"
+
+namespace accrue::agent {
+
+struct DownloaderOptions {
+  std::string agent_id;
+  uint32_t max_changes = 500;
+};
+
+class Downloader {
+ public:
+  // `on_program` runs on the sync thread after a page that installed a newer programme
+  // commits.
+  Downloader(DownloaderOptions options, GroupCommitWriter& writer, std::function<void()> on_program,
+             const Clock& clock)
+      : options_(std::move(options)),
+        writer_(writer),
+        on_program_(std::move(on_program)),
+        clock_(clock) {}
+
+  // Fetches and applies one page. Returns whether more pages are waiting; kUnavailable when
+  // the cloud could not be reached or answered with an error (the caller backs off).
+  Result<bool> step(CloudClient& client, Replica& reader);
+
+  uint64_t pages_applied() const { return pages_; }
+
+ private:
+  DownloaderOptions options_;
+  GroupCommitWriter& writer_;
+  std::function<void()> on_program_;
+  const Clock& clock_;
+  uint64_t pages_ = 0;
+};
+
+// Applies `page` inside the writer's transaction (exposed for tests). Sets *program_changed
+// when a newer programme was installed.
+Result<void> apply_changes_page(Replica& w, const sync::v1::ChangesPage& page, TimestampMs now,
+                                bool* program_changed);
+// Rebuilds a member's local view on top of its confirmed balance: see above.
+Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq);
+
+}  // namespace accrue::agent
