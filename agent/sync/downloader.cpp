@@ -145,8 +145,12 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
         } else {
           ACCRUE_TRY(w.relink_identifier(hash, link.customer_id()));
         }
-        // Sales made here before the identifier was known now count for the member.
+        // Sales made here before the identifier was known now count for the member; those the
+        // cloud has already credited to it are inside its confirmed balance.
         ACCRUE_TRY(w.reassign_owner(provisional_owner(hash), link.customer_id()));
+        auto w_seq = w.confirmed_through(link.customer_id());
+        if (!w_seq) return std::unexpected(w_seq.error());
+        ACCRUE_TRY(rebase_member(w, link.customer_id(), *w_seq));
         break;
       }
       case sv1::Change::kMapping: {

@@ -209,7 +209,10 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
           continue;
         }
         if (id.empty()) continue;
-        if (kind == 2) identifiers_of.insert(id);
+        // A customer's identifiers always travel with its snapshot: a store that sees a
+        // customer for the first time (a sale there put it in scope) must also learn which
+        // cards and phones are hers, or the next scan would still be "unknown".
+        identifiers_of.insert(id);
         if (kind == 5) mappings_of.insert(id);
         if (wanted.insert(id).second) customers.push_back(id);
       }

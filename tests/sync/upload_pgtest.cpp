@@ -396,5 +396,28 @@ TEST_F(RebaseTest, ARedemptionAfterTheWatermarkIsReplayedAgainstTheNewBalance) {
   EXPECT_EQ(validate(21).available_points(), 400) << "not 400 - 500";
 }
 
+TEST_F(RebaseTest, AProvisionalSaleTheCloudCreditedIsNotCountedTwiceOnceTheCardIsLinked) {
+  // Card 70 is unknown here: the sale is kept against the card's hash (seq 1).
+  auto sale = accrue(70, "p1");
+  ASSERT_TRUE(sale.accrue().provisional());
+  const int64_t earned = sale.accrue().points_earned();
+  // The cloud credited it to member 70 and says so: its snapshot (watermark 1) has the points,
+  // and the card's link comes after it in the same page.
+  auto page = snapshot(70, 0, earned, 1);
+  auto key = read_key_file(agent_dir_ + "/program.key", "program key");
+  ASSERT_TRUE(key);
+  auto hasher = IdentifierHasher::create(*key);
+  ASSERT_TRUE(hasher);
+  auto hash = hasher->hash({IdentifierKind::kCard, agent::seed_card_number(70)});
+  auto* link = page.add_changes()->mutable_identifier();
+  link->mutable_identifier()->set_kind("card");
+  link->mutable_identifier()->set_hash(std::string(hash.begin(), hash.end()));
+  link->set_customer_id(agent::seed_customer_id(70));
+  apply(page);
+  auto v = validate(70);
+  EXPECT_EQ(v.status(), pb::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(v.pending_points(), earned) << "the cloud's figure, not it plus the local lot";
+}
+
 }  // namespace
 }  // namespace accrue
