@@ -53,6 +53,9 @@ std::optional<std::string> base64url_decode(std::string_view in) {
       out.push_back(static_cast<char>((acc >> bits) & 0xff));
     }
   }
+  // The bits left over must be zero: every byte string has exactly one encoding, so a token or
+  // a cursor cannot be re-spelled.
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
 }
 

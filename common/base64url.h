@@ -8,7 +8,8 @@
 namespace accrue {
 
 std::string base64url_encode(std::string_view in);
-// nullopt for characters outside the alphabet or an impossible length.
+// nullopt for characters outside the alphabet, an impossible length, or non-zero trailing
+// bits (a non-canonical spelling).
 std::optional<std::string> base64url_decode(std::string_view in);
 
 }  // namespace accrue

@@ -61,6 +61,9 @@ const std::vector<Key>& keys() {
       {"tls.key_file", Str{&CloudConfig::tls_key_file}, "PEM private key of tls.cert_file"},
       {"tls.client_ca_file", Str{&CloudConfig::tls_client_ca_file},
        "the stores' CA: require client certificates (mTLS); the common name is the store id"},
+      {"tls.client_crl_file", Str{&CloudConfig::tls_client_crl_file},
+       "the stores' CA's revocation list (PEM; packaging/pki/accrue-pki publishes it): revoked "
+       "store certificates are refused. Read at start: restart replicas to apply a new one"},
       {"postgres.dsn", Str{&CloudConfig::pg_dsn},
        "libpq connection string or URI of the system of record (required)"},
       {"postgres.pool_size", UInt{&CloudConfig::pg_pool_size, 1, 1000},
@@ -195,6 +198,9 @@ Result<void> validate(const CloudConfig& c) {
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return std::unexpected(
         bad("tls.key_file", "value", "set tls.cert_file and tls.key_file together"));
+  }
+  if (!c.tls_client_crl_file.empty() && c.tls_client_ca_file.empty()) {
+    return std::unexpected(bad("tls.client_crl_file", "value", "needs tls.client_ca_file"));
   }
   if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
     return std::unexpected(

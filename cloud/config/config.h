@@ -49,6 +49,7 @@ struct CloudConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  std::string tls_client_crl_file;
   // [auth]
   std::string store_token_key_file;
   std::string jwks_file;

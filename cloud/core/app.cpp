@@ -101,7 +101,8 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   so.write_timeout = std::chrono::milliseconds(c.write_timeout_ms);
   so.access_log = c.access_log;
   if (!c.tls_cert_file.empty()) {
-    auto tls = http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file);
+    auto tls = http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
+                                        c.tls_client_crl_file);
     if (!tls) return std::unexpected(tls.error());
     so.tls = std::move(*tls);
   }

@@ -69,12 +69,9 @@ class CloudAppTest : public ::testing::Test {
          "server.body_limit_bytes=262144", "sync.max_inflated_bytes=1048576",
          "auth.jwks_file=" + (dir_ / "jwks.json").string(), "auth.issuer=https://hq.test",
          "auth.audience=accrue", "postgres.pool_size=8"});
-    auto config = load_cloud_config(std::nullopt, {}, settings);
-    ASSERT_TRUE(config) << config.error().message;
-    auto app = CloudApp::create(*config);
-    ASSERT_TRUE(app) << app.error().message;
-    app_ = std::move(*app);
-    ASSERT_TRUE(app_->start());
+    settings_ = settings;
+    restart_app();
+    if (HasFatalFailure()) return;
     auto conn = db_.connect();
     ASSERT_TRUE(conn);
     program_json_ = read_file("packaging/demo/program.json");
@@ -88,6 +85,20 @@ class CloudAppTest : public ::testing::Test {
   }
   // Settings a derived fixture adds (applied first; the fixture's own follow).
   virtual std::vector<std::string> extra_settings() { return {}; }
+
+  // Stops the service (if running) and starts a new one on the same settings and database,
+  // as a replica restart would (on a new port: port() changes). `more` settings go last.
+  void restart_app(const std::vector<std::string>& more = {}) {
+    app_.reset();
+    auto settings = settings_;
+    settings.insert(settings.end(), more.begin(), more.end());
+    auto config = load_cloud_config(std::nullopt, {}, settings);
+    ASSERT_TRUE(config) << config.error().message;
+    auto app = CloudApp::create(*config);
+    ASSERT_TRUE(app) << app.error().message;
+    app_ = std::move(*app);
+    ASSERT_TRUE(app_->start());
+  }
 
   void TearDown() override {
     app_.reset();
@@ -207,6 +218,7 @@ class CloudAppTest : public ::testing::Test {
   TestDatabase db_;
   std::filesystem::path dir_;
   std::string key_file_, program_json_, token_, other_token_, expired_token_;
+  std::vector<std::string> settings_;
   std::unique_ptr<CloudApp> app_;
   auth::DevKeys hq_keys_;
   Program program_;

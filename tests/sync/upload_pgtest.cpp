@@ -419,5 +419,90 @@ TEST_F(RebaseTest, AProvisionalSaleTheCloudCreditedIsNotCountedTwiceOnceTheCardI
   EXPECT_EQ(v.pending_points(), earned) << "the cloud's figure, not it plus the local lot";
 }
 
+// Store identity by certificate: the PKI script's CA, server and store certificates, accrue-cloud
+// on HTTPS requiring them, the agent uploading with its own; rotation with overlap, revocation
+// through the CRL, and a certificate of another store.
+class PkiUploadTest : public UploadTest {
+ protected:
+  std::vector<std::string> extra_settings() override {
+    pki_ = (dir_ / "pki").string();
+    auto run = [&](const std::string& args) {
+      const std::string cmd = "bash packaging/pki/accrue-pki " + args + " >>" + pki_ + ".log 2>&1";
+      return std::system(cmd.c_str());
+    };
+    EXPECT_EQ(run("init " + pki_), 0);
+    EXPECT_EQ(run("server " + pki_ + " localhost 127.0.0.1"), 0);
+    EXPECT_EQ(run("store " + pki_ + " S1"), 0);  // serial 1001
+    EXPECT_EQ(run("store " + pki_ + " S1"), 0);  // 1002: the rotation's new certificate
+    EXPECT_EQ(run("store " + pki_ + " S2"), 0);  // 1003
+    return tls_settings();
+  }
+  std::vector<std::string> tls_settings() {
+    return {"tls.cert_file=" + pki_ + "/server/localhost.crt",
+            "tls.key_file=" + pki_ + "/server/localhost.key",
+            "tls.client_ca_file=" + pki_ + "/ca.crt", "tls.client_crl_file=" + pki_ + "/crl.pem"};
+  }
+  void start_agent_with(const std::string& cert) {
+    auto c = agent_config("https://127.0.0.1:" + std::to_string(app_->port()));
+    c.cloud_token_file.clear();
+    c.cloud_cert_file = pki_ + "/stores/" + cert + ".crt";
+    c.cloud_key_file = pki_ + "/stores/" + cert + ".key";
+    c.cloud_ca_file = pki_ + "/ca.crt";
+    auto a = agent::Agent::start(c);
+    ASSERT_TRUE(a) << a.error().message;
+    agent_ = std::move(*a);
+  }
+  void restart_agent_with(const std::string& cert) {
+    agent_->stop();
+    agent_.reset();
+    start_agent_with(cert);
+  }
+  bool refused(uint64_t failures = 2) {
+    const auto until = Steady::now() + std::chrono::seconds(10);
+    while (agent_->uploader()->stats().failures < failures && Steady::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return agent_->uploader()->stats().failures >= failures && !status().online();
+  }
+  std::string pki_;
+};
+
+TEST_F(PkiUploadTest, StoresUploadWithTheirCertificateRotateAndAreRefusedOnceRevoked) {
+  start_agent_with("S1-1001");
+  ASSERT_TRUE(accrue(1, "m1").has_accrue());
+  ASSERT_TRUE(drained()) << "mutual TLS with the store's certificate";
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 1);
+
+  // Rotation: the new certificate works while the old one is still valid.
+  restart_agent_with("S1-1002");
+  ASSERT_TRUE(accrue(2, "m2").has_accrue());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 2);
+
+  // The old one is revoked; replicas restart with the new CRL.
+  ASSERT_EQ(std::system(("bash packaging/pki/accrue-pki revoke " + pki_ + " " + pki_ +
+                         "/stores/S1-1001.crt >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  restart_app();
+  restart_agent_with("S1-1001");
+  ASSERT_TRUE(accrue(3, "m3").has_accrue());
+  EXPECT_TRUE(refused()) << "a revoked certificate is refused in the handshake";
+  EXPECT_EQ(status().outbox_depth(), 1u) << "and nothing is lost: the event waits";
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 2);
+
+  // The current certificate takes the waiting event up.
+  restart_agent_with("S1-1002");
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 3);
+}
+
+TEST_F(PkiUploadTest, AStoreCannotUploadForAnother) {
+  start_agent_with("S2-1003");  // the agent says it is S1; its certificate says S2
+  ASSERT_TRUE(accrue(1, "x1").has_accrue());
+  EXPECT_TRUE(refused());
+  EXPECT_EQ(cloud_rows("true"), 0);
+}
+
 }  // namespace
 }  // namespace accrue

@@ -86,9 +86,10 @@ TEST_F(JwtTest, ARememberedTokenStillExpiresAndTamperingStillFails) {
   auto late = verifier_->verify(t, kNow + 700'000);
   ASSERT_FALSE(late) << "remembered, but past its expiry";
   EXPECT_EQ(late.error().message, "token expired");
-  // One byte of the signature changed: other bytes, never taken for the remembered token.
+  // One character in the middle of the signature changed: never taken for the remembered token.
   std::string tampered = t;
-  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  char& mid = tampered[t.rfind('.') + 20];
+  mid = mid == 'A' ? 'B' : 'A';
   EXPECT_EQ(verifier_->verify(tampered, kNow).error().message, "bad signature");
   // A token that failed is not remembered: it fails the same way the second time.
   const std::string expired = token(claims(kNow / 1000 - 120));
@@ -163,6 +164,14 @@ TEST_F(JwtTest, BadJwksFilesAreNamed) {
   EXPECT_EQ(JwtVerifier::load(path_.string(), "i", "a").error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(JwtVerifier::load("/nonexistent/jwks.json", "i", "a").error().code,
             ErrorCode::kNotFound);
+}
+
+TEST(Base64UrlTest, RefusesANonCanonicalLastCharacter) {
+  EXPECT_EQ(base64url_encode("a"), "YQ");
+  EXPECT_EQ(base64url_decode("YQ"), "a");
+  EXPECT_FALSE(base64url_decode("YR")) << "the same byte with a trailing bit set";
+  EXPECT_EQ(base64url_decode("YWI"), "ab");
+  EXPECT_FALSE(base64url_decode("YWJ"));
 }
 
 TEST(Base64UrlTest, RoundTripsAndRejectsJunk) {
