@@ -137,11 +137,10 @@ void Uploader::run() {
       if (stopping_) return;
     }
     if (!batch) {
-      std::chrono::milliseconds wait{0};
-      if (!maybe_download(*reader, wait)) {
-        wait_for(wait);
-        continue;
-      }
+      // A failed download only puts the next one off (next_download_): it must never hold
+      // the upload queue back.
+      std::chrono::milliseconds ignored{0};
+      (void)maybe_download(*reader, ignored);
       auto next = next_batch(*reader);
       if (!next) {
         log(LogLevel::kError, "outbox_read_failed", {{"reason", next.error().message}});

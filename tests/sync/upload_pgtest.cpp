@@ -6,6 +6,10 @@
 
 #include "agent/sync/downloader.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 
 #include "agent/core/agent.h"
@@ -417,6 +421,101 @@ TEST_F(RebaseTest, AProvisionalSaleTheCloudCreditedIsNotCountedTwiceOnceTheCardI
   auto v = validate(70);
   EXPECT_EQ(v.status(), pb::MEMBER_STATUS_ACTIVE);
   EXPECT_EQ(v.pending_points(), earned) << "the cloud's figure, not it plus the local lot";
+}
+
+// A stand-in cloud that answers every request with 503 and Retry-After: 1, and notes when each
+// request came. Plain sockets: it must be nothing like the real service.
+class BusyCloud {
+ public:
+  BusyCloud() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 16);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~BusyCloud() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  std::vector<Steady::time_point> posts() {
+    std::lock_guard lock(mu_);
+    return posts_;
+  }
+  std::string requests() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      timeval tv{2, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::string in;
+      char buf[65536];
+      while (!stop_) {  // keep-alive: answer each request on this connection
+        auto head = in.find("\r\n\r\n");
+        if (head != std::string::npos) {
+          size_t body = 0;
+          if (auto cl = in.find("Content-Length: "); cl != std::string::npos && cl < head) {
+            body = std::stoul(in.substr(cl + 16));
+          }
+          if (in.size() >= head + 4 + body) {
+            {
+              std::lock_guard lock(mu_);
+              seen_ += in.substr(0, in.find(' ')) + " ";
+              if (in.starts_with("POST")) posts_.push_back(Steady::now());
+            }
+            in.erase(0, head + 4 + body);
+            const std::string res =
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
+            ::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+            continue;
+          }
+        }
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<size_t>(n));
+      }
+      ::close(c);
+    }
+  }
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<Steady::time_point> posts_;
+  std::string seen_;
+  std::thread thread_;
+};
+
+TEST_F(UploadTest, ABusyCloudsRetryAfterIsHonouredOverTheShortBackoff) {
+  BusyCloud busy;
+  start_agent("http://127.0.0.1:" + std::to_string(busy.port()));  // backoff_max_ms = 500
+  ASSERT_TRUE(accrue(1, "ra").has_accrue());
+  const auto until = Steady::now() + std::chrono::seconds(10);
+  while (busy.posts().size() < 3 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto posts = busy.posts();
+  ASSERT_GE(posts.size(), 3u) << busy.requests() << " requests in all";
+  for (size_t i = 1; i < posts.size(); ++i) {
+    EXPECT_GE(posts[i] - posts[i - 1], std::chrono::milliseconds(990))
+        << "retry " << i << " came before the cloud's Retry-After";
+  }
+  EXPECT_FALSE(status().online()) << "a 503 is not a successful round trip";
+  EXPECT_EQ(status().outbox_depth(), 1u);
 }
 
 // Store identity by certificate: the PKI script's CA, server and store certificates, accrue-cloud
