@@ -75,10 +75,12 @@ UploaderStats Uploader::stats() const {
   return stats_;
 }
 
-void Uploader::wait_for(std::chrono::milliseconds d) {
+void Uploader::wait_for(std::chrono::milliseconds d, bool kickable) {
   std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return stopping_ || kicked_; });
-  kicked_ = false;
+  // A commit ends an idle wait (there is something to send), never a backoff: a new sale does
+  // not make a failing cloud any healthier.
+  cv_.wait_for(lock, d, [this, kickable] { return stopping_ || (kickable && kicked_); });
+  if (kickable) kicked_ = false;
 }
 
 void Uploader::set_online(bool online, const std::string& why) {
@@ -144,7 +146,7 @@ void Uploader::run() {
       auto next = next_batch(*reader);
       if (!next) {
         log(LogLevel::kError, "outbox_read_failed", {{"reason", next.error().message}});
-        wait_for(backoff(std::nullopt));
+        wait_for(backoff(std::nullopt), false);
         continue;
       }
       if (!*next) {
@@ -153,14 +155,14 @@ void Uploader::run() {
           idle = std::min(idle, std::chrono::duration_cast<std::chrono::milliseconds>(
                                     next_download_ - std::chrono::steady_clock::now()));
         }
-        if (idle.count() > 0) wait_for(idle);
+        if (idle.count() > 0) wait_for(idle, true);
         continue;
       }
       batch = std::move(*next);
     }
     std::chrono::milliseconds wait{0};
     if (send(*batch, wait)) batch.reset();
-    if (wait.count() > 0) wait_for(wait);
+    if (wait.count() > 0) wait_for(wait, false);
   }
 }
 

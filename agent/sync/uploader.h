@@ -86,7 +86,7 @@ class Uploader {
   Result<void> settle(const Batch& batch, const sync::v1::EventBatchResult& results);
   void set_online(bool online, const std::string& why);
   std::chrono::milliseconds backoff(std::optional<std::chrono::seconds> retry_after);
-  void wait_for(std::chrono::milliseconds d);
+  void wait_for(std::chrono::milliseconds d, bool kickable);
 
   UploaderOptions options_;
   std::unique_ptr<CloudClient> client_;

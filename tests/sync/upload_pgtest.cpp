@@ -5,6 +5,7 @@
 #include "agent/sync/uploader.h"
 
 #include "agent/sync/downloader.h"
+#include "tests/sync/fault_proxy.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -516,6 +517,47 @@ TEST_F(UploadTest, ABusyCloudsRetryAfterIsHonouredOverTheShortBackoff) {
   }
   EXPECT_FALSE(status().online()) << "a 503 is not a successful round trip";
   EXPECT_EQ(status().outbox_depth(), 1u);
+}
+
+// Faults on the wire (the fault proxy between agent and cloud): every acknowledged event still
+// reaches the cloud's ledger exactly once and every balance equals its ledger.
+class FaultTest : public UploadTest {
+ protected:
+  void accrue_and_drain(int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(accrue(i % 40 == 13 ? 14 : i % 40, "f" + std::to_string(i)).has_accrue());
+    }
+    ASSERT_TRUE(drained(std::chrono::seconds(30))) << status().outbox_depth() << " left";
+    EXPECT_EQ(cloud_rows("store_id = 'S1'"), n);
+    EXPECT_EQ(db_.scalar("SELECT count(*) FROM (SELECT event_id FROM ledger GROUP BY event_id "
+                         "HAVING count(*) > 1) d"),
+              "0");
+    EXPECT_EQ(db_.scalar("SELECT count(*) FROM balance b WHERE b.points <> (SELECT "
+                         "coalesce(sum(g.points), 0) FROM ledger g WHERE g.customer_id = "
+                         "b.customer_id)"),
+              "0")
+        << "every balance equals the sum of its ledger";
+    EXPECT_TRUE(status().online());
+  }
+};
+
+TEST_F(FaultTest, TheCloudCommitsButTheAnswerIsLostAndTheRetryIsADuplicate) {
+  testing::FaultProxy proxy(app_->port());
+  proxy.lose_upload_responses(2);
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  accrue_and_drain(20);
+  EXPECT_EQ(proxy.lost(), 2);
+  EXPECT_GE(agent_->uploader()->stats().duplicates, 1u)
+      << "the retried batch was answered duplicate for what the cloud already had";
+}
+
+TEST_F(FaultTest, AnUploadCutOffHalfWayIsSentAgainWhole) {
+  testing::FaultProxy proxy(app_->port());
+  proxy.reset_uploads(2);
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  accrue_and_drain(20);
+  EXPECT_EQ(proxy.resets(), 2);
+  EXPECT_EQ(agent_->uploader()->stats().duplicates, 0u) << "the cloud never saw a cut batch";
 }
 
 // Store identity by certificate: the PKI script's CA, server and store certificates, accrue-cloud

@@ -1,0 +1,155 @@
+// A small fault-injecting TCP proxy between an agent and accrue-cloud, on 127.0.0.1 only.
+// It passes bytes both ways, and on request:
+//   - lose_upload_responses(n): the next n answers to POST /v1/sync/events are swallowed and the
+//     connection closed, after the cloud has answered (so it has committed): the agent never
+//     learns the outcome and must retry the same batch;
+//   - reset_uploads(n): the next n uploads are cut off half-way through the request body and the
+//     connection closed (the cloud never sees a whole batch).
+// One thread per direction per connection; every loop ends when the proxy is destroyed.
+#pragma once
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace accrue::testing {
+
+class FaultProxy {
+ public:
+  explicit FaultProxy(uint16_t upstream_port) : upstream_(upstream_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = loopback(0);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(listen_fd_, 64);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~FaultProxy() {
+    stop_ = true;
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    acceptor_.join();
+    std::lock_guard lock(mu_);
+    for (auto& t : pumps_) t.join();
+  }
+  uint16_t port() const { return port_; }
+  void lose_upload_responses(int n) { lose_ += n; }
+  void reset_uploads(int n) { reset_ += n; }
+  int lost() const { return lost_count_; }
+  int resets() const { return reset_count_; }
+
+ private:
+  struct Link {
+    int client = -1, upstream = -1;
+    std::atomic<bool> upload_in_flight{false};
+    std::atomic<bool> closed{false};
+    void close_both() {
+      if (closed.exchange(true)) return;
+      ::shutdown(client, SHUT_RDWR);
+      ::shutdown(upstream, SHUT_RDWR);
+    }
+    ~Link() {
+      ::close(client);
+      ::close(upstream);
+    }
+  };
+
+  static sockaddr_in loopback(uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    return a;
+  }
+
+  // Reads with a 100 ms poll so every pump notices stop_.
+  ssize_t read_some(int fd, char* buf, size_t n) {
+    while (!stop_) {
+      pollfd p{fd, POLLIN, 0};
+      int r = ::poll(&p, 1, 100);
+      if (r < 0) return -1;
+      if (r == 0) continue;
+      return ::recv(fd, buf, n, 0);
+    }
+    return -1;
+  }
+
+  void accept_loop() {
+    while (!stop_) {
+      int c = ::accept(listen_fd_, nullptr, nullptr);
+      if (c < 0) return;
+      int u = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a = loopback(upstream_);
+      if (::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(u);
+        ::close(c);
+        continue;
+      }
+      auto link = std::make_shared<Link>();
+      link->client = c;
+      link->upstream = u;
+      std::lock_guard lock(mu_);
+      pumps_.emplace_back([this, link] { to_upstream(*link); });
+      pumps_.emplace_back([this, link] { to_client(*link); });
+    }
+  }
+
+  void to_upstream(Link& l) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read_some(l.client, buf, sizeof buf);
+      if (n <= 0) break;
+      std::string_view chunk(buf, static_cast<size_t>(n));
+      if (chunk.starts_with("POST /v1/sync/events")) {
+        l.upload_in_flight = true;
+        if (reset_ > 0) {
+          --reset_;
+          ++reset_count_;
+          // Half of what arrived, then the line goes dead.
+          (void)::send(l.upstream, buf, static_cast<size_t>(n) / 2, MSG_NOSIGNAL);
+          break;
+        }
+      } else if (chunk.starts_with("GET ") || chunk.starts_with("POST ")) {
+        l.upload_in_flight = false;
+      }
+      if (::send(l.upstream, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+    }
+    l.close_both();
+  }
+
+  void to_client(Link& l) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read_some(l.upstream, buf, sizeof buf);
+      if (n <= 0) break;
+      if (l.upload_in_flight && lose_ > 0) {
+        --lose_;
+        ++lost_count_;
+        break;  // the cloud answered (and committed); the agent never hears it
+      }
+      if (::send(l.client, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+    }
+    l.close_both();
+  }
+
+  uint16_t upstream_;
+  uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> lose_{0}, reset_{0}, lost_count_{0}, reset_count_{0};
+  std::mutex mu_;
+  std::vector<std::thread> pumps_;
+  std::thread acceptor_;
+};
+
+}  // namespace accrue::testing
