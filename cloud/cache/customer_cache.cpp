@@ -24,9 +24,11 @@ int64_t steady_ns() {
       .count();
 }
 
-std::string gen_key(const std::string& id) { return "accrue:gen:" + id; }
-std::string entry_key(std::string_view kind, const std::string& id) {
-  return "accrue:" + std::string(kind) + ":" + id;
+std::string gen_key(const std::string& prefix, const std::string& id) {
+  return prefix + "gen:" + id;
+}
+std::string entry_key(const std::string& prefix, std::string_view kind, const std::string& id) {
+  return prefix + std::string(kind) + ":" + id;
 }
 
 }  // namespace
@@ -38,7 +40,8 @@ CustomerCache::Lookup CustomerCache::get(std::string_view kind, const std::strin
     counters_.misses.fetch_add(1, std::memory_order_relaxed);
     return out;
   }
-  auto r = redis_.command({"EVAL", kGetScript, "2", gen_key(id), entry_key(kind, id)});
+  auto r =
+      redis_.command({"EVAL", kGetScript, "2", gen_key(prefix_, id), entry_key(prefix_, kind, id)});
   if (!r || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) {
     counters_.misses.fetch_add(1, std::memory_order_relaxed);
     return out;
@@ -60,9 +63,10 @@ CustomerCache::Lookup CustomerCache::get(std::string_view kind, const std::strin
 void CustomerCache::fill(std::string_view kind, const std::string& id, const Lookup& seen,
                          const std::string& document) {
   if (!enabled() || !seen.reachable) return;
-  auto r = redis_.command({"EVAL", kFillScript, "2", gen_key(id), entry_key(kind, id),
-                           seen.generation, seen.generation + "\n" + document,
-                           std::to_string(ttl_.count()), std::to_string(kGenerationTtlS)});
+  auto r =
+      redis_.command({"EVAL", kFillScript, "2", gen_key(prefix_, id), entry_key(prefix_, kind, id),
+                      seen.generation, seen.generation + "\n" + document,
+                      std::to_string(ttl_.count()), std::to_string(kGenerationTtlS)});
   if (!r || (*r)->type != REDIS_REPLY_INTEGER) return;
   ((*r)->integer == 1 ? counters_.fills : counters_.refused_fills)
       .fetch_add(1, std::memory_order_relaxed);
@@ -71,7 +75,7 @@ void CustomerCache::fill(std::string_view kind, const std::string& id, const Loo
 bool CustomerCache::invalidate(const std::vector<std::string>& ids) {
   if (!enabled() || ids.empty()) return true;
   std::vector<std::string> argv = {"EVAL", kBumpScript, std::to_string(ids.size())};
-  for (const auto& id : ids) argv.push_back(gen_key(id));
+  for (const auto& id : ids) argv.push_back(gen_key(prefix_, id));
   argv.push_back(std::to_string(kGenerationTtlS));
   auto r = redis_.command(argv);
   if (!r) {

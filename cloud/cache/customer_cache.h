@@ -31,7 +31,10 @@ struct CacheCounters {
 
 class CustomerCache {
  public:
-  CustomerCache(Redis& redis, std::chrono::seconds ttl) : redis_(redis), ttl_(ttl) {}
+  // Keys are `<prefix>gen:<id>` and `<prefix><kind>:<id>`; environments (or tests) sharing one
+  // Redis keep apart by prefix.
+  CustomerCache(Redis& redis, std::chrono::seconds ttl, std::string prefix = "accrue:")
+      : redis_(redis), ttl_(ttl), prefix_(std::move(prefix)) {}
 
   struct Lookup {
     std::optional<std::string> hit;
@@ -52,6 +55,7 @@ class CustomerCache {
  private:
   Redis& redis_;
   std::chrono::seconds ttl_;
+  std::string prefix_;
   std::atomic<int64_t> bypass_until_ns_{0};
   CacheCounters counters_;
 };

@@ -84,6 +84,8 @@ const std::vector<Key>& keys() {
        "connect and command deadline; a slower Redis is skipped for a second"},
       {"redis.ttl_s", UInt{&CloudConfig::cache_ttl_s, 1, 86'400},
        "cache entry lifetime (the bound on staleness if an invalidation cannot reach Redis)"},
+      {"redis.key_prefix", Str{&CloudConfig::cache_key_prefix},
+       "prefix of every cache key: environments sharing one Redis keep apart by it"},
       {"sync.max_batch_events", UInt{&CloudConfig::max_batch_events, 1, 100'000},
        "most events one upload batch may carry"},
       {"sync.max_inflated_bytes", UInt{&CloudConfig::max_inflated_bytes, 1024, 1024 * kMiB},

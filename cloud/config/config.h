@@ -41,6 +41,7 @@ struct CloudConfig {
   uint64_t redis_port = 6379;
   uint64_t redis_timeout_ms = 50;
   uint64_t cache_ttl_s = 300;
+  std::string cache_key_prefix = "accrue:";
   // [sync]
   uint64_t max_batch_events = 2000;
   uint64_t max_inflated_bytes = 64 * 1024 * 1024;

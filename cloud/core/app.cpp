@@ -78,8 +78,8 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   ro.port = static_cast<uint16_t>(c.redis_port);
   ro.timeout = std::chrono::milliseconds(c.redis_timeout_ms);
   a->redis_ = std::make_unique<cache::Redis>(std::move(ro));
-  a->cache_ =
-      std::make_unique<cache::CustomerCache>(*a->redis_, std::chrono::seconds(c.cache_ttl_s));
+  a->cache_ = std::make_unique<cache::CustomerCache>(
+      *a->redis_, std::chrono::seconds(c.cache_ttl_s), c.cache_key_prefix);
   a->ingest_->on_commit([cache = a->cache_.get()](const std::vector<std::string>& ids) {
     if (!cache->invalidate(ids)) {
       log(LogLevel::kWarn, "cache_invalidation_failed",

@@ -36,7 +36,7 @@ class CacheTest : public CloudAppTest {
   }
   std::vector<std::string> extra_settings() override {
     return {"redis.host=" + redis_host(), "redis.port=" + std::to_string(redis_port()),
-            "redis.ttl_s=60"};
+            "redis.ttl_s=60", "redis.key_prefix=" + prefix_};
   }
   virtual std::string redis_host() { return service_env("ACCRUE_TEST_REDIS_HOST"); }
   virtual uint16_t redis_port() {
@@ -48,8 +48,11 @@ class CacheTest : public CloudAppTest {
     auto v = boost::json::parse(r.body());
     return v.at("points").at("pending").as_int64();
   }
-  // Customer ids unique to this test, so tests sharing the one Redis never meet.
   std::string cid(int i) { return "c" + std::to_string(i); }
+  // Tests run in parallel against one Redis: each has its own key prefix, so they never meet.
+  std::string key(const std::string& k) { return prefix_ + k; }
+  std::string prefix_ = "accrue-test-" + std::to_string(::getpid()) + "-" +
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name() + ":";
 };
 
 TEST_F(CacheTest, SecondReadIsAHitAndAnIngestInvalidatesBeforeItReturns) {
@@ -58,7 +61,7 @@ TEST_F(CacheTest, SecondReadIsAHitAndAnIngestInvalidatesBeforeItReturns) {
   cache::Redis direct({redis_host(), redis_port()});
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(direct.command(
-        {"DEL", "accrue:gen:" + cid(i), "accrue:status:" + cid(i), "accrue:profile:" + cid(i)}));
+        {"DEL", key("gen:" + cid(i)), key("status:" + cid(i)), key("profile:" + cid(i))}));
   }
   EXPECT_EQ(pending("c0"), 0);
   EXPECT_EQ(pending("c0"), 0);
@@ -81,7 +84,7 @@ TEST_F(CacheTest, SecondReadIsAHitAndAnIngestInvalidatesBeforeItReturns) {
 TEST_F(CacheTest, TheFirstTransactionsPageIsCachedUntilAnEventForThatCustomer) {
   add_customers(1);
   cache::Redis direct({redis_host(), redis_port()});
-  ASSERT_TRUE(direct.command({"DEL", "accrue:gen:c0", "accrue:tx2:c0"}));
+  ASSERT_TRUE(direct.command({"DEL", key("gen:c0"), key("tx2:c0")}));
   const std::string token = hq_token({"hq-analyst"});
   auto items = [&](const std::string& query) {
     auto r = get("/v1/customers/c0/transactions" + query, token);
@@ -124,20 +127,20 @@ TEST_F(CacheTest, TheFirstTransactionsPageIsCachedUntilAnEventForThatCustomer) {
 TEST_F(CacheTest, AFillRenewsTheGenerationSoItOutlivesItsEntries) {
   add_customers(1);
   cache::Redis direct({redis_host(), redis_port()});
-  ASSERT_TRUE(direct.command({"DEL", "accrue:gen:c0", "accrue:status:c0"}));
+  ASSERT_TRUE(direct.command({"DEL", key("gen:c0"), key("status:c0")}));
   auto sale = accrual(1, "c0", 3000, "s1");
   ASSERT_EQ(results(post(batch_of({sale}), token_)).results(0).status(),
             sv1::EVENT_STATUS_APPLIED);  // generation 1
-  ASSERT_TRUE(direct.command({"EXPIRE", "accrue:gen:c0", "5"}));
+  ASSERT_TRUE(direct.command({"EXPIRE", key("gen:c0"), "5"}));
   EXPECT_EQ(pending("c0"), sale.accrual().points());  // a miss that fills, stamped "1"
-  auto ttl = direct.command({"TTL", "accrue:gen:c0"});
+  auto ttl = direct.command({"TTL", key("gen:c0")});
   ASSERT_TRUE(ttl);
   EXPECT_GT((*ttl)->integer, 60) << "the generation would expire before the entry stamped with it";
 }
 
 TEST_F(CacheTest, ASlowReaderCannotPutBackAValueOlderThanAnInvalidation) {
   cache::Redis redis({redis_host(), redis_port()});
-  cache::CustomerCache cache(redis, std::chrono::seconds(60));
+  cache::CustomerCache cache(redis, std::chrono::seconds(60), prefix_);
   const std::string id = "slow-" + std::to_string(::getpid());
   auto seen = cache.get("status", id);  // reader: miss, goes to PostgreSQL...
   ASSERT_TRUE(seen.reachable);
