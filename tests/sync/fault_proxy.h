@@ -4,7 +4,10 @@
 //     connection closed, after the cloud has answered (so it has committed): the agent never
 //     learns the outcome and must retry the same batch;
 //   - reset_uploads(n): the next n uploads are cut off half-way through the request body and the
-//     connection closed (the cloud never sees a whole batch).
+//     connection closed (the cloud never sees a whole batch);
+//   - delay_upload_responses(n, d): the next n answers to uploads are held for d before they are
+//     passed on (longer than the agent's timeout: it gives up on a batch the cloud committed);
+//   - trickle(true): every byte both ways goes in 512-byte pieces, 2 ms apart.
 // One thread per direction per connection; every loop ends when the proxy is destroyed.
 #pragma once
 
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +49,11 @@ class FaultProxy {
   uint16_t port() const { return port_; }
   void lose_upload_responses(int n) { lose_ += n; }
   void reset_uploads(int n) { reset_ += n; }
+  void delay_upload_responses(int n, std::chrono::milliseconds d) {
+    delay_ms_ = static_cast<int>(d.count());
+    delay_ += n;
+  }
+  void trickle(bool on) { trickle_ = on; }
   int lost() const { return lost_count_; }
   int resets() const { return reset_count_; }
 
@@ -82,6 +91,16 @@ class FaultProxy {
       return ::recv(fd, buf, n, 0);
     }
     return -1;
+  }
+
+  bool forward(int fd, const char* buf, size_t n) {
+    if (!trickle_) return ::send(fd, buf, n, MSG_NOSIGNAL) == static_cast<ssize_t>(n);
+    for (size_t off = 0; off < n; off += 512) {
+      const size_t len = std::min<size_t>(512, n - off);
+      if (::send(fd, buf + off, len, MSG_NOSIGNAL) != static_cast<ssize_t>(len)) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
   }
 
   void accept_loop() {
@@ -122,7 +141,7 @@ class FaultProxy {
       } else if (chunk.starts_with("GET ") || chunk.starts_with("POST ")) {
         l.upload_in_flight = false;
       }
-      if (::send(l.upstream, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+      if (!forward(l.upstream, buf, static_cast<size_t>(n))) break;
     }
     l.close_both();
   }
@@ -137,7 +156,11 @@ class FaultProxy {
         ++lost_count_;
         break;  // the cloud answered (and committed); the agent never hears it
       }
-      if (::send(l.client, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+      if (l.upload_in_flight && delay_ > 0) {
+        --delay_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
+      }
+      if (!forward(l.client, buf, static_cast<size_t>(n))) break;
     }
     l.close_both();
   }
@@ -146,7 +169,8 @@ class FaultProxy {
   uint16_t port_ = 0;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
-  std::atomic<int> lose_{0}, reset_{0}, lost_count_{0}, reset_count_{0};
+  std::atomic<int> lose_{0}, reset_{0}, lost_count_{0}, reset_count_{0}, delay_{0}, delay_ms_{0};
+  std::atomic<bool> trickle_{false};
   std::mutex mu_;
   std::vector<std::thread> pumps_;
   std::thread acceptor_;

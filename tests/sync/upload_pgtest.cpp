@@ -551,6 +551,17 @@ TEST_F(FaultTest, TheCloudCommitsButTheAnswerIsLostAndTheRetryIsADuplicate) {
       << "the retried batch was answered duplicate for what the cloud already had";
 }
 
+TEST_F(FaultTest, OnASlowTrickleAnUploadThatTimedOutAfterTheCommitIsAppliedOnce) {
+  testing::FaultProxy proxy(app_->port());
+  proxy.trickle(true);
+  // The agent gives up after 5 s (cloud_timeout_ms here); the cloud has committed by then.
+  proxy.delay_upload_responses(1, std::chrono::milliseconds(5500));
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  accrue_and_drain(10);
+  EXPECT_GE(agent_->uploader()->stats().failures, 1u) << "the slow answer timed out";
+  EXPECT_GE(agent_->uploader()->stats().duplicates, 1u) << "and its retry was a duplicate";
+}
+
 TEST_F(FaultTest, AnUploadCutOffHalfWayIsSentAgainWhole) {
   testing::FaultProxy proxy(app_->port());
   proxy.reset_uploads(2);
