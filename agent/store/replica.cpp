@@ -614,13 +614,15 @@ Result<void> Replica::map_temporary_id(std::string_view temp_id, std::string_vie
   return rename.bind(1, customer_id).bind(2, temp_id).run();
 }
 
-Result<void> Replica::reassign_owner(std::string_view from, std::string_view to) {
+Result<bool> Replica::reassign_owner(std::string_view from, std::string_view to) {
   ACCRUE_STMT(a, "UPDATE lot SET owner = ? WHERE owner = ?");
   ACCRUE_TRY(a.bind(1, to).bind(2, from).run());
+  const bool moved = sqlite3_changes(db_.raw()) > 0;
   ACCRUE_STMT(c,
               "UPDATE daily SET owner = ? WHERE owner = ? AND NOT EXISTS "
               "(SELECT 1 FROM daily d WHERE d.owner = ? AND d.day = daily.day)");
-  return c.bind(1, to).bind(2, from).bind(3, to).run();
+  ACCRUE_TRY(c.bind(1, to).bind(2, from).bind(3, to).run());
+  return moved;
 }
 
 }  // namespace accrue::agent

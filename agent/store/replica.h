@@ -197,8 +197,8 @@ class Replica {
   // downloaded), and the temporary id stays an alias for its ledger rows.
   Result<void> map_temporary_id(std::string_view temp_id, std::string_view customer_id);
   // Moves an unknown identifier's lots and daily counters to the member it now belongs to (the
-  // ledger is append-only and keeps its rows as written).
-  Result<void> reassign_owner(std::string_view from, std::string_view to);
+  // ledger is append-only and keeps its rows as written). True when any lot moved.
+  Result<bool> reassign_owner(std::string_view from, std::string_view to);
 
   // Runs one of the transaction-control statements (BEGIN IMMEDIATE, SAVEPOINT job, ...) from a
   // prepared statement kept for the connection: the writer runs several per request.

@@ -147,17 +147,21 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
         }
         // Sales made here before the identifier was known now count for the member; those the
         // cloud has already credited to it are inside its confirmed balance.
-        ACCRUE_TRY(w.reassign_owner(provisional_owner(hash), link.customer_id()));
-        auto w_seq = w.confirmed_through(link.customer_id());
-        if (!w_seq) return std::unexpected(w_seq.error());
-        ACCRUE_TRY(rebase_member(w, link.customer_id(), *w_seq));
+        auto moved = w.reassign_owner(provisional_owner(hash), link.customer_id());
+        if (!moved) return std::unexpected(moved.error());
+        if (*moved) {  // lots the member's confirmed balance may already hold: rebase
+          auto w_seq = w.confirmed_through(link.customer_id());
+          if (!w_seq) return std::unexpected(w_seq.error());
+          ACCRUE_TRY(rebase_member(w, link.customer_id(), *w_seq));
+        }
         break;
       }
       case sv1::Change::kMapping: {
         // A member enrolled here (under the agent's temporary id) got its cloud id.
         const auto& m = ch.mapping();
         if (m.temp_customer_id() == m.customer_id()) break;
-        if (m.customer_id().empty() || m.customer_id().size() > 64) {
+        if (m.customer_id().empty() || m.customer_id().size() > 64 ||
+            m.temp_customer_id().empty() || m.temp_customer_id().size() > 64) {
           return fail(ErrorCode::kInvalidArgument, "change feed: a mapping without a valid id");
         }
         ACCRUE_TRY(w.map_temporary_id(m.temp_customer_id(), m.customer_id()));
@@ -221,7 +225,6 @@ Result<bool> Downloader::step(CloudClient& client, Replica& reader) {
     log(LogLevel::kError, "changes_page_refused", {{"reason", result.error().message}});
     return std::unexpected(result.error());
   }
-  ++pages_;
   if (program_changed && on_program_) on_program_();
   return page.has_more();
 }

@@ -43,14 +43,11 @@ class Downloader {
   // the cloud could not be reached or answered with an error (the caller backs off).
   Result<bool> step(CloudClient& client, Replica& reader);
 
-  uint64_t pages_applied() const { return pages_; }
-
  private:
   DownloaderOptions options_;
   GroupCommitWriter& writer_;
   std::function<void()> on_program_;
   const Clock& clock_;
-  uint64_t pages_ = 0;
 };
 
 // Applies `page` inside the writer's transaction (exposed for tests). Sets *program_changed

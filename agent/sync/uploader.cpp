@@ -141,8 +141,7 @@ void Uploader::run() {
     if (!batch) {
       // A failed download only puts the next one off (next_download_): it must never hold
       // the upload queue back.
-      std::chrono::milliseconds ignored{0};
-      (void)maybe_download(*reader, ignored);
+      maybe_download(*reader);
       auto next = next_batch(*reader);
       if (!next) {
         log(LogLevel::kError, "outbox_read_failed", {{"reason", next.error().message}});
@@ -166,11 +165,10 @@ void Uploader::run() {
   }
 }
 
-bool Uploader::maybe_download(Replica& reader, std::chrono::milliseconds& wait) {
-  if (!downloader_) return true;
+void Uploader::maybe_download(Replica& reader) {
+  if (!downloader_) return;
   for (int pages = 0; pages < 100; ++pages) {  // bounded: uploads get their turn
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next_download_) return true;
+    if (std::chrono::steady_clock::now() < next_download_) return;
     auto more = downloader_->step(*client_, reader);
     if (!more) {
       {
@@ -178,9 +176,8 @@ bool Uploader::maybe_download(Replica& reader, std::chrono::milliseconds& wait) 
         ++stats_.failures;
       }
       set_online(false, more.error().message);
-      wait = backoff(std::nullopt);
-      next_download_ = std::chrono::steady_clock::now() + wait;
-      return false;
+      next_download_ = std::chrono::steady_clock::now() + backoff(std::nullopt);
+      return;
     }
     {
       std::lock_guard lock(mu_);
@@ -191,7 +188,6 @@ bool Uploader::maybe_download(Replica& reader, std::chrono::milliseconds& wait) 
     service_.set_last_sync(clock_.now_ms());
     if (!*more) next_download_ = std::chrono::steady_clock::now() + options_.download_interval;
   }
-  return true;
 }
 
 bool Uploader::send(const Batch& batch, std::chrono::milliseconds& wait) {

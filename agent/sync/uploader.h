@@ -81,8 +81,9 @@ class Uploader {
   Result<std::optional<Batch>> next_batch(Replica& reader);
   // true when the batch is settled (its results are durable); false to retry it.
   bool send(const Batch& batch, std::chrono::milliseconds& wait);
-  // One page of changes when one is due; false (and `wait` set) when the round trip failed.
-  bool maybe_download(Replica& reader, std::chrono::milliseconds& wait);
+  // Change-feed pages while one is due. A failure only puts the next download off (by the
+  // backoff): it never holds uploads back.
+  void maybe_download(Replica& reader);
   Result<void> settle(const Batch& batch, const sync::v1::EventBatchResult& results);
   void set_online(bool online, const std::string& why);
   std::chrono::milliseconds backoff(std::optional<std::chrono::seconds> retry_after);

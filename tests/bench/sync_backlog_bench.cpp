@@ -59,18 +59,6 @@ int64_t peak_rss_kib(pid_t pid) {
   return 0;
 }
 
-uint16_t closed_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,7 +112,7 @@ int main(int argc, char** argv) {
   };
 
   // The outage: every sale queues.
-  write_config(closed_port());
+  write_config(accrue::testing::free_loopback_port());
   if (!agent.start({"--config", agent.dir() + "/agent.toml"})) return 1;
   const auto fill_started = Steady::now();
   std::atomic<int64_t> next{0}, failed{0};

@@ -267,15 +267,7 @@ TEST_F(UploadTest, ADroppedEventLeavesTheQuarantineAndNeverReachesTheCloud) {
 
 TEST_F(UploadTest, AnUnreachableCloudKeepsEveryEventQueuedAndTheAgentOffline) {
   // A port nothing listens on: connections are refused at once.
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(s);
-  start_agent("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  start_agent("http://127.0.0.1:" + std::to_string(accrue::testing::free_loopback_port()));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(accrue(i, "off-" + std::to_string(i)).has_accrue());
   const auto until = Steady::now() + std::chrono::seconds(10);
   while (agent_->uploader()->stats().failures < 2 && Steady::now() < until) {
