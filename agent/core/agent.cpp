@@ -120,6 +120,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
       if (!token) return std::unexpected(token.error());
       co.store_token = *token;
     }
+    auto online_client = CloudClient::create(co);
+    if (!online_client) return std::unexpected(online_client.error());
     auto client = CloudClient::create(std::move(co));
     if (!client) return std::unexpected(client.error());
     UploaderOptions uo;
@@ -153,6 +155,20 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
                                    a->clock_, a->random_, std::move(downloader));
     ACCRUE_TRY(a->uploader_->start());
     a->uploader_ptr_.store(a->uploader_.get());
+    OnlineClientOptions oo;
+    oo.agent_id = a->config_.agent_id;
+    oo.lookup_timeout = std::chrono::milliseconds(config.lookup_timeout_ms);
+    oo.redeem_timeout = std::chrono::milliseconds(config.redeem_timeout_ms);
+    a->online_ = std::make_unique<OnlineClient>(std::move(oo), std::move(*online_client),
+                                                *a->writer_, *a->service_, a->clock_);
+    a->online_->start();
+    a->service_->set_online_calls(a->online_.get());
+  }
+  // Online redemptions a stop left undecided: voided before any till comes in.
+  if (auto voided = a->service_->recover_online_redemptions(); !voided) {
+    return std::unexpected(voided.error());
+  } else if (*voided > 0) {
+    log(LogLevel::kWarn, "online_redemptions_voided", {{"count", std::to_string(*voided)}});
   }
 
   ServerOptions options;
@@ -198,6 +214,9 @@ void Agent::stop() {
     }
   }
   if (checkpointer_) checkpointer_->stop();
+  // Before the writer: a redemption being settled waits for the writer (what is queued ends
+  // unanswered; an intent left behind is voided at the next start).
+  if (online_) online_->stop();
   // Before the writer: an upload being settled waits for the writer.
   if (uploader_) {
     uploader_ptr_.store(nullptr);

@@ -13,6 +13,7 @@
 #include "agent/config/config.h"
 #include "agent/core/service.h"
 #include "agent/store/checkpointer.h"
+#include "agent/sync/online_client.h"
 #include "agent/sync/uploader.h"
 #include "common/sys/system.h"
 
@@ -52,6 +53,7 @@ class Agent {
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<AgentService> service_;
   std::unique_ptr<Uploader> uploader_;
+  std::unique_ptr<OnlineClient> online_;
   std::atomic<Uploader*> uploader_ptr_{nullptr};  // for the writer's commit hook
   // One io_context per I/O thread: a connection lives on one thread for its whole life.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;

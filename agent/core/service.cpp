@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <future>
 
 #include "accrue/sync/v1/sync.pb.h"
 #include "common/civil_time.h"
@@ -124,10 +125,22 @@ std::string tier_name(const Program& p, std::string_view tier_id) {
 }  // namespace
 
 struct AgentService::Context {
+  Context(const AgentService& s, std::shared_ptr<const ActiveProgram> p, TimestampMs at,
+          TimestampMs until)
+      : service(s), active(std::move(p)), now(at), deadline(until) {}
+
   const AgentService& service;
   std::shared_ptr<const ActiveProgram> active;
   TimestampMs now;
   TimestampMs deadline;
+  // An identifier the replica did not know (the last one resolved), and whether the cloud may
+  // be asked about it before answering.
+  mutable std::optional<IdentifierHash> unknown;
+  bool may_ask = false;
+  // A write stopped to ask the cloud first (handle_write looks it up, then runs it again).
+  mutable bool asking = false;
+  // The online redemption whose intent this write recorded (handle_write asks the cloud).
+  std::shared_ptr<sync::EventEnvelope> online_event;
 
   const Program& program() const { return active->program; }
   const TimeZone& zone() const { return active->zone; }
@@ -177,7 +190,16 @@ struct AgentService::Context {
     if (!c) return std::unexpected(c.error());
     m.customer = std::move(*c);
     m.owner = m.customer ? m.customer->customer_id : provisional_owner(h);
+    if (!m.customer) unknown = h;
     return m;
+  }
+
+  // For a write: the identifier is unknown here and the cloud is worth asking first. The write
+  // then stops (rolled back) and runs again once the cloud has answered.
+  bool ask_first(const Member& m) const {
+    if (m.customer || !m.hash || !may_ask || !service.worth_asking(*m.hash)) return false;
+    asking = true;
+    return true;
   }
 
   Result<Balance> balance(Replica& r, const Member& m) const {
@@ -223,7 +245,10 @@ struct AgentService::Context {
     const IdentifierHash h = service.hasher_.hash(*n);
     auto mb = r.member_balance(h, now);
     if (!mb) return std::unexpected(mb.error());
-    if (!*mb) return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n->kind});
+    if (!*mb) {
+      unknown = h;
+      return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n->kind});
+    }
     const CustomerRow& c = (*mb)->customer;
     Balance b;  // as balance_of(): confirmed, minus local spending, plus local lots
     b.available = c.confirmed_available - c.local_debit + (*mb)->local_available;
@@ -372,9 +397,20 @@ void AgentService::handle_quarantine_action(const pb::Request& request, Reply re
   }
 }
 
-void AgentService::handle_read(const pb::Request& request, Reply& reply) {
+void AgentService::handle_read(const pb::Request& request, Reply& reply, bool may_ask) {
   const TimestampMs now = clock_.now_ms();
   Context ctx{*this, program(), now, now};
+  // An identifier the replica does not know: while online, the cloud is asked first (a short
+  // lookup; the member joins the replica) and the read runs again with the answer.
+  auto answer = [&](pb::Response response) {
+    if (may_ask && ctx.unknown && worth_asking(*ctx.unknown) &&
+        ask_cloud(ctx.unknown, [this, request, reply]() mutable {
+          handle_read(request, reply, false);
+        })) {
+      return;
+    }
+    reply(std::move(response));
+  };
   auto lease = readers_.acquire();
   Replica& r = *lease;
   pb::Response out;
@@ -567,17 +603,92 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply) {
     auto fast = ctx.validate_by_identifier(r, request.validate().identifier());
     if (!fast) {
       out = error_response(request.request_id(), fast.error());
-      return reply(std::move(out));
+      return answer(std::move(out));
     }
     if (*fast) {
       *out.mutable_validate() = std::move(**fast);
-      return reply(std::move(out));
+      return answer(std::move(out));
     }
   }
   auto result = run();
   if (!result) out = error_response(request.request_id(), result.error());
-  reply(std::move(out));
+  answer(std::move(out));
 }
+
+bool AgentService::worth_asking(const IdentifierHash& hash) const {
+  return calls_ != nullptr && online_.load() && calls_->worth_asking(hash);
+}
+
+bool AgentService::ask_cloud(const std::optional<IdentifierHash>& hash,
+                             std::function<void()> then) {
+  if (!hash || !worth_asking(*hash)) return false;
+  return calls_->lookup(*hash, [then = std::move(then)](OnlineCalls::LookupOutcome) { then(); });
+}
+
+namespace {
+
+// An online redemption left undecided this long (an answer lost inside the agent) is voided
+// when its till transaction comes again.
+constexpr TimestampMs kStaleOnlineRedemptionMs = 60'000;
+
+// Voids an online redemption whose outcome in the cloud is unknown. The redemption is uploaded
+// as it was sent (a duplicate if the cloud applied it, applied now if it did not), followed by
+// an adjustment that gives the points back: either way the member ends where they started, and
+// both steps are in the cloud's ledger for the audit. Locally both rows carry no points: the
+// replica's view does not change.
+Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
+                                    const sync::EventEnvelope& sent, const std::string& owner,
+                                    const Uuid& adjustment_id, TimestampMs now,
+                                    std::string_view why) {
+  const auto& red = sent.redemption();
+  auto id = Uuid::parse(sent.event_id(), "event_id");
+  if (!id) return std::unexpected(id.error());
+  auto add = [&](const Uuid& event_id, int kind, sync::EventEnvelope env) -> Result<void> {
+    LedgerRow row;
+    row.event_id = uuid_bytes(event_id);
+    row.kind = kind;
+    row.owner = owner;
+    row.points = 0;
+    if (kind == pb::TRANSACTION_KIND_REDEMPTION) {
+      row.amount_minor = red.value().minor_units();
+      row.currency = red.value().currency();
+    }
+    row.occurred_at = env.occurred_at_ms();
+    row.till_id = red.till_id();
+    row.pos_tx_id = red.pos_tx_id();
+    row.program_version = sent.program_version();
+    auto seq = r.insert_ledger(row);
+    if (!seq) return std::unexpected(seq.error());
+    env.set_seq(static_cast<uint64_t>(*seq));
+    return r.insert_outbox(*seq, row.event_id, env.SerializeAsString(), now);
+  };
+  ACCRUE_TRY(add(*id, pb::TRANSACTION_KIND_REDEMPTION, sent));
+  sync::EventEnvelope back = sent;
+  back.clear_redemption();
+  back.set_event_id(adjustment_id.to_string());
+  back.set_occurred_at_ms(now);
+  auto* adj = back.mutable_adjustment();
+  adj->set_customer_id(red.customer_id());
+  adj->set_points(red.points());
+  adj->set_reason("void of online redemption " + sent.event_id() + ": " + std::string(why));
+  adj->set_actor("agent " + agent_id);
+  ACCRUE_TRY(add(adjustment_id, pb::TRANSACTION_KIND_ADJUSTMENT, std::move(back)));
+  log(LogLevel::kWarn, "online_redemption_voided",
+      {{"event_id", sent.event_id()}, {"reason", std::string(why)}});
+  return {};
+}
+
+Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
+                         const Uuid& adjustment_id, TimestampMs now, std::string_view why) {
+  sync::EventEnvelope sent;
+  if (!sent.ParseFromString(row.envelope) || !sent.has_redemption()) {
+    return fail(ErrorCode::kDataLoss, "an online redemption's record does not parse");
+  }
+  ACCRUE_TRY(void_online_redemption(r, agent_id, sent, row.owner, adjustment_id, now, why));
+  return r.delete_online_redemption(row.till_id, row.pos_tx_id);
+}
+
+}  // namespace
 
 // One write request inside the group-commit transaction: the request's own changes, applied
 // by the writer thread. Every method either applies all of its changes or returns an error
@@ -591,6 +702,7 @@ struct AgentService::WriteTxn {
   TimestampMs now;
   pb::Response& out;
   std::optional<int64_t> event_seq;  // the ledger seq of the event this request made
+  bool refused = false;              // `out` holds a refusal that still commits (online redeem)
 
   const Program& program() const { return ctx.program(); }
 
@@ -624,6 +736,7 @@ struct AgentService::WriteTxn {
     const auto& a = req.accrue();
     auto m = ctx.resolve(r, a.identifier());
     if (!m) return std::unexpected(m.error());
+    if (ctx.ask_first(*m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
     if (m->customer && m->customer->status == kStatusBlocked) {
       return fail(ErrorCode::kFailedPrecondition,
                   "This member is blocked: no points can be earned.");
@@ -683,11 +796,22 @@ struct AgentService::WriteTxn {
     return {};
   }
 
-  Result<void> redeem() {
+  // A redemption decided, before anything is written: who, how many points, for what value.
+  struct RedeemPlan {
+    Member m;
+    int64_t points = 0;
+    Money value;
+    std::vector<Lot> lots;
+  };
+
+  // `check_available`: refuse what the member's balance here does not cover (every path but
+  // the recording of a redemption the cloud has already applied).
+  Result<RedeemPlan> plan_redeem(bool check_available) {
     const Program& program = ctx.program();
     const auto& a = req.redeem();
     auto m = ctx.resolve(r, a.identifier());
     if (!m) return std::unexpected(m.error());
+    if (ctx.ask_first(*m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
     if (!m->customer)
       return fail(ErrorCode::kNotFound,
                   "No member with this identifier: points cannot be redeemed.");
@@ -716,61 +840,169 @@ struct AgentService::WriteTxn {
     if (!value) return std::unexpected(value.error());
     auto lots = r.lots(m->owner);
     if (!lots) return std::unexpected(lots.error());
-    Balance b = balance_of(&*m->customer, *lots, now);
-    if (b.available < points) {
-      return fail(ErrorCode::kInsufficientPoints,
-                  "Not enough points: " + std::to_string(std::max<int64_t>(0, b.available)) +
-                      " available.");
+    if (check_available) {
+      Balance b = balance_of(&*m->customer, *lots, now);
+      if (b.available < points) {
+        return fail(ErrorCode::kInsufficientPoints,
+                    "Not enough points: " + std::to_string(std::max<int64_t>(0, b.available)) +
+                        " available.");
+      }
     }
-    const bool on = ctx.online();
+    return RedeemPlan{std::move(*m), points, *value, std::move(*lots)};
+  }
+
+  // Records the planned redemption as event `id`. Offline, the programme's offline limits
+  // decide first (a refusal writes nothing). `decided_by_cloud`: the cloud has applied it, so
+  // what the replica does not cover becomes a debit on the confirmed balance instead of a
+  // refusal (the next snapshot settles it).
+  Result<void> apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at, bool online,
+                            bool decided_by_cloud) {
+    const Program& program = ctx.program();
+    Member& m = plan.m;
+    const int64_t points = plan.points;
     const int64_t day = ctx.local_day(now);
-    auto d = r.daily(m->owner, day);
-    if (!d) return std::unexpected(d.error());
-    if (!on) {
+    if (!online) {
+      auto d = r.daily(m.owner, day);
+      if (!d) return std::unexpected(d.error());
       auto outstanding = r.offline_outstanding();
       if (!outstanding) return std::unexpected(outstanding.error());
       std::optional<TimestampMs> last_sync;
-      if (TimestampMs at = service.last_sync_ms_.load(); at != 0) last_sync = at;
+      if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
       auto decision = decide_offline_redemption(program.offline_limits,
                                                 {points, d->second, *outstanding, last_sync, now});
       if (!decision.allowed) return fail(ErrorCode::kRefused, decision.message);
     }
     // Spend the cloud-confirmed points first (they are the oldest), then local lots FIFO.
     int64_t from_confirmed =
-        std::clamp<int64_t>(m->customer->confirmed_available - m->customer->local_debit, 0, points);
-    if (from_confirmed > 0) ACCRUE_TRY(r.add_local_debit(m->owner, from_confirmed));
-    if (points > from_confirmed) {
-      auto draws = draw_fifo(*lots, points - from_confirmed, now);
-      if (!draws) return std::unexpected(draws.error());
-      for (const auto& dr : *draws) {
-        auto it = std::ranges::find(*lots, dr.lot_id, &Lot::lot_id);
-        ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
+        std::clamp<int64_t>(m.customer->confirmed_available - m.customer->local_debit, 0, points);
+    int64_t rest = points - from_confirmed;
+    if (rest > 0) {
+      auto draws = draw_fifo(plan.lots, rest, now);
+      if (!draws && !decided_by_cloud) return std::unexpected(draws.error());
+      if (draws) {
+        for (const auto& dr : *draws) {
+          auto it = std::ranges::find(plan.lots, dr.lot_id, &Lot::lot_id);
+          ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
+        }
+      } else {
+        from_confirmed = points;  // beyond what this replica knows: the cloud's figure rules
       }
+      rest = 0;
     }
-    Uuid id = service.event_ids_.next();
-    auto env = ctx.envelope(id, now);
+    if (from_confirmed > 0) ACCRUE_TRY(r.add_local_debit(m.owner, from_confirmed));
+    auto env = ctx.envelope(id, at);
     auto* red = env.mutable_redemption();
-    red->set_customer_id(m->customer->customer_id);
+    red->set_customer_id(m.customer->customer_id);
     red->set_till_id(req.till_id());
     red->set_pos_tx_id(pos_tx_id);
     red->set_points(points);
-    *red->mutable_value() = wire::money_to_proto(*value);
-    red->set_offline(!on);
-    auto seq = record(id, pb::TRANSACTION_KIND_REDEMPTION, m->owner, -points, *value, now, env);
+    *red->mutable_value() = wire::money_to_proto(plan.value);
+    red->set_offline(!online);
+    auto seq =
+        record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env);
     if (!seq) return std::unexpected(seq.error());
-    ACCRUE_TRY(r.add_daily(m->owner, day, 0, on ? 0 : points));
-    if (!on) ACCRUE_TRY(r.add_offline_outstanding(points));
-    auto updated = r.customer(m->owner);
+    if (!online) {
+      ACCRUE_TRY(r.add_daily(m.owner, day, 0, points));
+      ACCRUE_TRY(r.add_offline_outstanding(points));
+    }
+    auto updated = r.customer(m.owner);
     if (!updated) return std::unexpected(updated.error());
-    auto after = ctx.balance(r, Member{std::move(*updated), m->owner, m->hash, m->kind});
+    auto after = ctx.balance(r, Member{std::move(*updated), m.owner, m.hash, m.kind});
     if (!after) return std::unexpected(after.error());
     auto* res = out.mutable_redeem();
     res->set_event_id(id.to_string());
     res->set_points_redeemed(points);
-    *res->mutable_discount() = wire::money_to_proto(*value);
+    *res->mutable_discount() = wire::money_to_proto(plan.value);
     res->set_available_points(after->available);
-    res->set_offline(!on);
+    res->set_offline(!online);
     return {};
+  }
+
+  // Decided here: offline (the programme's offline limits), or online without a cloud to ask.
+  Result<void> redeem() {
+    auto plan = plan_redeem(true);
+    if (!plan) return std::unexpected(plan.error());
+    return apply_redeem(*plan, service.event_ids_.next(), now, ctx.online(), false);
+  }
+
+  // Online, step 1: the redemption is planned and its intent made durable before the cloud is
+  // asked (ctx.online_event carries what to send).
+  Result<void> prepare_online_redeem(const std::string& fingerprint) {
+    auto plan = plan_redeem(true);
+    if (!plan) return std::unexpected(plan.error());
+    Uuid id = service.event_ids_.next();
+    auto env = std::make_shared<sync::EventEnvelope>(ctx.envelope(id, now));
+    auto* red = env->mutable_redemption();
+    red->set_customer_id(plan->m.customer->customer_id);
+    red->set_till_id(req.till_id());
+    red->set_pos_tx_id(pos_tx_id);
+    red->set_points(plan->points);
+    *red->mutable_value() = wire::money_to_proto(plan->value);
+    ACCRUE_TRY(r.insert_online_redemption({req.till_id(), pos_tx_id, uuid_bytes(id), fingerprint,
+                                           plan->m.owner, env->SerializeAsString(), now}));
+    ctx.online_event = std::move(env);
+    return {};
+  }
+
+  // Online, step 2, with the cloud's answer (or its absence). Refusals are answers here, not
+  // errors: the intent's removal must commit either way.
+  Result<void> settle_online_redeem(const sync::EventEnvelope& event,
+                                    const OnlineCalls::RedeemOutcome& outcome) {
+    auto intent = r.online_redemption(req.till_id(), pos_tx_id);
+    if (!intent) return std::unexpected(intent.error());
+    if (!*intent || (*intent)->event_id.size() != 16) {
+      return fail(ErrorCode::kInternal, "the online redemption's record is missing");
+    }
+    const std::string owner = (*intent)->owner;
+    ACCRUE_TRY(r.delete_online_redemption(req.till_id(), pos_tx_id));
+    auto id = Uuid::parse(event.event_id(), "event_id");
+    if (!id) return std::unexpected(id.error());
+    const auto& sent = event.redemption();
+    auto value = wire::money_from_proto(sent.value());
+    if (!value) return std::unexpected(value.error());
+    auto refuse = [&](ErrorCode code, std::string message) -> Result<void> {
+      out = error_response(req.request_id(), {code, std::move(message)});
+      refused = true;
+      return {};
+    };
+    const auto status = outcome.result.status();
+    if (outcome.answered &&
+        (status == sync::EVENT_STATUS_APPLIED || status == sync::EVENT_STATUS_DUPLICATE)) {
+      auto plan = plan_redeem(false);
+      if (!plan) return std::unexpected(plan.error());
+      plan->points = sent.points();
+      plan->value = *value;
+      return apply_redeem(*plan, *id, event.occurred_at_ms(), true, true);
+    }
+    if (outcome.answered && (outcome.result.reject_code() == "insufficient_points" ||
+                             outcome.result.reject_code() == "bad_points")) {
+      return refuse(ErrorCode::kInsufficientPoints, outcome.result.message());
+    }
+    // The cloud could not decide (it does not know the member yet, say) or did not answer:
+    // the offline rules decide, with the same event id, so that the upload is a duplicate if
+    // the cloud did apply it after all.
+    auto plan = plan_redeem(true);
+    Result<void> applied = plan ? Result<void>{} : Result<void>(std::unexpected(plan.error()));
+    if (plan) {
+      plan->points = sent.points();
+      plan->value = *value;
+      applied = apply_redeem(*plan, *id, event.occurred_at_ms(), false, false);
+    }
+    if (applied) return {};
+    const ErrorCode code = applied.error().code;
+    if (code != ErrorCode::kRefused && code != ErrorCode::kInsufficientPoints &&
+        code != ErrorCode::kNotFound && code != ErrorCode::kFailedPrecondition) {
+      return applied;  // the replica failed: the intent stays and is voided at the next start
+    }
+    if (outcome.answered) return refuse(code, applied.error().message);
+    // Unknown outcome and not allowed offline: void it, so the points come back if the cloud
+    // applied it.
+    ACCRUE_TRY(void_online_redemption(r, service.settings_.agent_id, event, owner,
+                                      service.event_ids_.next(), now,
+                                      "the store got no answer from the cloud"));
+    return refuse(ErrorCode::kUnavailable,
+                  "The loyalty service did not answer, and offline: " + applied.error().message +
+                      " No points were redeemed.");
   }
 
   Result<void> return_sale() {
@@ -935,12 +1167,13 @@ struct AgentService::WriteTxn {
   }
 };
 
-void AgentService::handle_write(const pb::Request& request, Reply reply) {
+void AgentService::handle_write(const pb::Request& request, Reply reply, bool may_ask) {
   const TimestampMs received = clock_.now_ms();
   uint32_t deadline_ms = request.deadline_ms() == 0
                              ? settings_.default_deadline_ms
                              : std::min(request.deadline_ms(), settings_.max_deadline_ms);
   auto ctx = std::make_shared<Context>(Context{*this, program(), received, received + deadline_ms});
+  ctx->may_ask = may_ask;
   auto out = std::make_shared<pb::Response>();
   out->set_request_id(request.request_id());
 
@@ -1026,12 +1259,35 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
 
     WriteTxn txn{*this, r, *ctx, req, pos_tx_id, now, *out, std::nullopt};
     Result<void> applied;
+    const bool redeem_online = req.op_case() == pb::Request::kRedeem && calls_ && online_.load();
+    if (req.op_case() == pb::Request::kRedeem) {
+      auto pending = r.online_redemption(req.till_id(), pos_tx_id);
+      if (!pending) return std::unexpected(pending.error());
+      if (*pending && (*pending)->fingerprint != print) {
+        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " +
+                                              req.till_id() +
+                                              " is being redeemed with different content.");
+      }
+      if (*pending && now - (*pending)->created_at < kStaleOnlineRedemptionMs) {
+        return fail(ErrorCode::kUnavailable,
+                    "This redemption is being decided by the loyalty service; retry in a moment.");
+      }
+      if (*pending) {
+        ACCRUE_TRY(void_intent(r, settings_.agent_id, **pending, event_ids_.next(), now,
+                               "left undecided inside the agent"));
+      }
+    }
     switch (req.op_case()) {
       case pb::Request::kAccrue:
         applied = txn.accrue(*basket);
         break;
       case pb::Request::kRedeem:
-        applied = txn.redeem();
+        if (redeem_online) {
+          applied = txn.prepare_online_redeem(print);
+          if (applied) return {};  // no receipt yet: the cloud's answer settles it
+        } else {
+          applied = txn.redeem();
+        }
         break;
       case pb::Request::kReturn:
         applied = txn.return_sale();
@@ -1046,14 +1302,79 @@ void AgentService::handle_write(const pb::Request& request, Reply reply) {
     return r.insert_receipt(req.till_id(), pos_tx_id, kind, print, out->SerializeAsString(),
                             txn.event_seq, now);
   };
-  job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
-    if (!result) return reply(error_response(request_id, result.error()));
+  job.done = [this, ctx, out, reply, request, print](Result<void> result) {
+    if (!result && ctx->asking) {
+      // The identifier is unknown here: ask the cloud, then run the request again.
+      auto again = [this, request, reply]() { handle_write(request, reply, false); };
+      if (!ask_cloud(ctx->unknown, again)) again();
+      return;
+    }
+    if (!result) return reply(error_response(request.request_id(), result.error()));
+    if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, print);
     reply(std::move(*out));
   };
   if (!writer_.submit(std::move(job))) {
     reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
                                                 "The loyalty agent is busy; please retry."}));
   }
+}
+
+void AgentService::redeem_online(const pb::Request& request, Reply reply,
+                                 std::shared_ptr<sync::EventEnvelope> event,
+                                 const std::string& print) {
+  auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
+    const TimestampMs received = clock_.now_ms();
+    auto ctx = std::make_shared<Context>(
+        Context{*this, program(), received, received + settings_.max_deadline_ms});
+    auto out = std::make_shared<pb::Response>();
+    out->set_request_id(request.request_id());
+    WriteJob job;
+    job.apply = [this, ctx, out, request, event, print,
+                 outcome = std::move(outcome)](Replica& r) -> Result<void> {
+      const TimestampMs now = clock_.now_ms();
+      ctx->now = now;
+      const std::string& pos_tx_id = request.redeem().pos_tx_id();
+      WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
+      ACCRUE_TRY(txn.settle_online_redeem(*event, outcome));
+      if (txn.refused) return {};
+      return r.insert_receipt(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_REDEMPTION, print,
+                              out->SerializeAsString(), txn.event_seq, now);
+    };
+    job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
+      if (!result) return reply(error_response(request_id, result.error()));
+      reply(std::move(*out));
+    };
+    if (!writer_.submit(std::move(job))) {
+      // The intent stays: the till's retry (or the next start) voids it.
+      reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
+                                                  "The loyalty agent is busy; please retry."}));
+    }
+  };
+  if (!calls_->redeem(*event, settle)) settle({false, {}, "the online queue is full"});
+}
+
+Result<int> AgentService::recover_online_redemptions() {
+  std::promise<Result<int>> done;
+  auto result = done.get_future();
+  auto count = std::make_shared<int>(0);
+  WriteJob job;
+  job.apply = [this, count](Replica& r) -> Result<void> {
+    auto rows = r.online_redemptions();
+    if (!rows) return std::unexpected(rows.error());
+    const TimestampMs now = clock_.now_ms();
+    for (const auto& row : *rows) {
+      ACCRUE_TRY(void_intent(r, settings_.agent_id, row, event_ids_.next(), now,
+                             "the agent stopped before the cloud's answer was recorded"));
+      ++*count;
+    }
+    return {};
+  };
+  job.done = [&done, count](Result<void> r) {
+    if (!r) return done.set_value(std::unexpected(r.error()));
+    done.set_value(*count);
+  };
+  if (!writer_.submit(std::move(job))) return fail(ErrorCode::kUnavailable, "the writer is busy");
+  return result.get();
 }
 
 }  // namespace accrue::agent

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "accrue/pos/v1/pos.pb.h"
+#include "accrue/sync/v1/sync.pb.h"
 #include "agent/store/group_commit.h"
 #include "agent/store/reader_pool.h"
 #include "common/clock.h"
@@ -48,6 +49,31 @@ struct Caller {
   bool operator_rights = false;
 };
 
+// The calls to the cloud a till waits for (agent/sync/online_client implements them). Every
+// call that returns true ends in exactly one callback, on the implementation's thread; false
+// when it could not be queued (no callback then).
+class OnlineCalls {
+ public:
+  virtual ~OnlineCalls() = default;
+
+  enum class LookupOutcome {
+    kJoined,       // the cloud knows the member; it is in the replica now
+    kNotFound,     // the cloud does not know the identifier either
+    kUnavailable,  // no answer in time: go on with what the replica knows
+  };
+  struct RedeemOutcome {
+    bool answered = false;           // the cloud decided: `result` is its answer
+    sync::v1::EventResult result;
+    std::string why;                 // when not answered
+  };
+
+  // Whether to ask about `hash` now (false when the cloud said "unknown" a moment ago).
+  virtual bool worth_asking(const IdentifierHash& hash) = 0;
+  virtual bool lookup(const IdentifierHash& hash, std::function<void(LookupOutcome)> done) = 0;
+  virtual bool redeem(const sync::v1::EventEnvelope& event,
+                      std::function<void(RedeemOutcome)> done) = 0;
+};
+
 class AgentService {
  public:
   using Reply = std::function<void(pos::v1::Response)>;
@@ -56,6 +82,11 @@ class AgentService {
                IdentifierHasher hasher, const Clock& clock, Random& random);
 
   void set_program(std::shared_ptr<const ActiveProgram> program);
+  // Set once, before requests arrive (null: no cloud, every redemption is decided here).
+  void set_online_calls(OnlineCalls* calls) { calls_ = calls; }
+  // Voids the online redemptions a stop left undecided (their outcome in the cloud is unknown):
+  // run once at start, before requests arrive. Returns how many.
+  Result<int> recover_online_redemptions();
   // Whether the last round-trip to the cloud succeeded; the sync client sets it.
   void set_online(bool online) { online_.store(online); }
   // When the replica last synced with the cloud (Unix ms, 0 = never); shown with every validate.
@@ -72,8 +103,15 @@ class AgentService {
  private:
   struct Context;
   struct WriteTxn;
-  void handle_read(const pos::v1::Request& request, Reply& reply);
-  void handle_write(const pos::v1::Request& request, Reply reply);
+  // `may_ask`: an identifier the replica does not know may be looked up in the cloud first.
+  void handle_read(const pos::v1::Request& request, Reply& reply, bool may_ask = true);
+  void handle_write(const pos::v1::Request& request, Reply reply, bool may_ask = true);
+  // Online redemption, after its intent is durable: ask the cloud, then settle.
+  void redeem_online(const pos::v1::Request& request, Reply reply,
+                     std::shared_ptr<sync::v1::EventEnvelope> event, const std::string& print);
+  bool worth_asking(const IdentifierHash& hash) const;
+  // Looks `hash` up, then calls `then` (on the lookup's thread) whatever the outcome.
+  bool ask_cloud(const std::optional<IdentifierHash>& hash, std::function<void()> then);
   void handle_quarantine_action(const pos::v1::Request& request, Reply reply);
 
   ServiceSettings settings_;
@@ -84,6 +122,7 @@ class AgentService {
   Random& random_;
   UuidV7Generator event_ids_;  // used on the writer thread only
   std::atomic<std::shared_ptr<const ActiveProgram>> program_;
+  OnlineCalls* calls_ = nullptr;
   std::atomic<bool> online_{false};
   std::atomic<TimestampMs> last_sync_ms_{0};
 };

@@ -497,6 +497,44 @@ Result<void> Replica::insert_receipt(std::string_view till_id, std::string_view 
   return st.bind(7, now).run();
 }
 
+Result<void> Replica::insert_online_redemption(const OnlineRedemptionRow& row) {
+  ACCRUE_STMT(st,
+              "INSERT INTO online_redemption (till_id, pos_tx_id, event_id, fingerprint, owner, "
+              "envelope, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, row.till_id).bind(2, row.pos_tx_id).bind_blob(3, row.event_id);
+  st.bind_blob(4, row.fingerprint).bind(5, row.owner).bind_blob(6, row.envelope);
+  return st.bind(7, row.created_at).run();
+}
+
+namespace {
+OnlineRedemptionRow online_redemption_from(const sqlite::Stmt& s) {
+  return {std::string(s.text(0)), std::string(s.text(1)), std::string(s.blob(2)),
+          std::string(s.blob(3)), std::string(s.text(4)), std::string(s.blob(5)), s.int64(6)};
+}
+}  // namespace
+
+Result<std::optional<OnlineRedemptionRow>> Replica::online_redemption(std::string_view till_id,
+                                                                      std::string_view pos_tx_id) {
+  ACCRUE_STMT(st,
+              "SELECT till_id, pos_tx_id, event_id, fingerprint, owner, envelope, created_at "
+              "FROM online_redemption WHERE till_id = ? AND pos_tx_id = ?");
+  st.bind(1, till_id).bind(2, pos_tx_id);
+  return st.first(online_redemption_from);
+}
+
+Result<std::vector<OnlineRedemptionRow>> Replica::online_redemptions() {
+  ACCRUE_STMT(st,
+              "SELECT till_id, pos_tx_id, event_id, fingerprint, owner, envelope, created_at "
+              "FROM online_redemption ORDER BY created_at");
+  return st.all(online_redemption_from);
+}
+
+Result<void> Replica::delete_online_redemption(std::string_view till_id,
+                                               std::string_view pos_tx_id) {
+  ACCRUE_STMT(st, "DELETE FROM online_redemption WHERE till_id = ? AND pos_tx_id = ?");
+  return st.bind(1, till_id).bind(2, pos_tx_id).run();
+}
+
 Result<void> Replica::insert_sale_line(int64_t seq, const SaleLineRow& l) {
   ACCRUE_STMT(st,
               "INSERT INTO sale_line (seq, line_no, quantity_milli, points) VALUES (?, ?, ?, ?)");

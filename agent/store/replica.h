@@ -58,6 +58,17 @@ struct LedgerRow {
   bool confirmed = false;
 };
 
+// An online redemption waiting for the cloud's answer (the online_redemption table).
+struct OnlineRedemptionRow {
+  std::string till_id;
+  std::string pos_tx_id;
+  std::string event_id;  // 16 bytes
+  std::string fingerprint;
+  std::string owner;
+  std::string envelope;  // serialised accrue.sync.v1.EventEnvelope
+  int64_t created_at = 0;
+};
+
 struct SaleLineRow {
   uint32_t line_no = 0;
   int64_t quantity_milli = 0;
@@ -199,6 +210,13 @@ class Replica {
   // Moves an unknown identifier's lots and daily counters to the member it now belongs to (the
   // ledger is append-only and keeps its rows as written). True when any lot moved.
   Result<bool> reassign_owner(std::string_view from, std::string_view to);
+
+  // Online redemptions in flight (the writer only).
+  Result<void> insert_online_redemption(const OnlineRedemptionRow& row);
+  Result<std::optional<OnlineRedemptionRow>> online_redemption(std::string_view till_id,
+                                                               std::string_view pos_tx_id);
+  Result<std::vector<OnlineRedemptionRow>> online_redemptions();
+  Result<void> delete_online_redemption(std::string_view till_id, std::string_view pos_tx_id);
 
   // Runs one of the transaction-control statements (BEGIN IMMEDIATE, SAVEPOINT job, ...) from a
   // prepared statement kept for the connection: the writer runs several per request.

@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 2> kMigrations = {
+inline constexpr std::array<std::string_view, 3> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -141,6 +141,22 @@ ALTER TABLE ledger ADD COLUMN ref_seq INTEGER;
 CREATE TABLE customer_alias (
   alias       TEXT PRIMARY KEY,
   customer_id TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // v3: online redemptions.
+    R"sql(
+-- An online redemption between asking the cloud and recording the answer (write-ahead): if the
+-- agent stops in between, the outcome is unknown and the redemption is voided at the next start
+-- (DESIGN.md, Flows: Redeem). At most one per till transaction.
+CREATE TABLE online_redemption (
+  till_id     TEXT NOT NULL,
+  pos_tx_id   TEXT NOT NULL,
+  event_id    BLOB NOT NULL,
+  fingerprint BLOB NOT NULL,          -- of the till's request, as in receipt
+  owner       TEXT NOT NULL,
+  envelope    BLOB NOT NULL,          -- the accrue.sync.v1.EventEnvelope sent (seq 0)
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (till_id, pos_tx_id)
 ) WITHOUT ROWID;
 )sql",
 };

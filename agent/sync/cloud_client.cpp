@@ -113,6 +113,12 @@ Result<HttpReply> CloudClient::post(const std::string& path, const std::string& 
   return perform(path, &body, content_type, options_.timeout);
 }
 
+Result<HttpReply> CloudClient::post(const std::string& path, const std::string& body,
+                                    const std::string& content_type,
+                                    std::chrono::milliseconds timeout) {
+  return perform(path, &body, content_type, timeout);
+}
+
 Result<HttpReply> CloudClient::get(const std::string& path, std::chrono::milliseconds timeout) {
   return perform(path, nullptr, "", timeout);
 }

@@ -47,6 +47,8 @@ class CloudClient {
   // curl's reason; any HTTP answer, 5xx included, is a reply.
   Result<HttpReply> post(const std::string& path, const std::string& body,
                          const std::string& content_type);
+  Result<HttpReply> post(const std::string& path, const std::string& body,
+                         const std::string& content_type, std::chrono::milliseconds timeout);
   Result<HttpReply> get(const std::string& path, std::chrono::milliseconds timeout);
 
   // From any thread: abandon the current and every later request (for shutdown).

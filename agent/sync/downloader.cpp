@@ -7,6 +7,7 @@
 #include "agent/core/agent.h"
 #include "common/engine/lots.h"
 #include "common/sys/log.h"
+#include "common/uuid.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::agent {
@@ -38,7 +39,8 @@ Result<void> apply_draws(Replica& w, const std::vector<Lot>& lots, const std::ve
 
 }  // namespace
 
-Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq) {
+Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq,
+                           const std::set<std::string>* in_cloud) {
   auto customer = w.customer(customer_id);
   if (!customer) return std::unexpected(customer.error());
   if (!*customer) return {};
@@ -51,6 +53,9 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t t
   int64_t debit = 0;
   const int64_t confirmed = (*customer)->confirmed_available;
   for (const auto& e : *events) {
+    // An online redemption the cloud applied before this agent uploaded it: already inside the
+    // confirmed balance although its seq is after W.
+    if (in_cloud && in_cloud->contains(e.event_id)) continue;
     if (e.kind == pb::TRANSACTION_KIND_REDEMPTION) {
       const int64_t points = -e.points;
       const int64_t from_confirmed = std::clamp<int64_t>(confirmed - debit, 0, points);
@@ -81,10 +86,21 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t t
   return w.set_local_debit(customer_id, debit);
 }
 
-Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, TimestampMs now,
-                                bool* program_changed) {
-  const auto through = static_cast<int64_t>(page.agent_processed_seq());
-  for (const auto& ch : page.changes()) {
+namespace {
+
+// The changes of a page or a lookup, in the writer's transaction.
+Result<void> apply_changes(Replica& w, const google::protobuf::RepeatedPtrField<sv1::Change>& changes,
+                           uint64_t processed_seq,
+                           const google::protobuf::RepeatedPtrField<std::string>& online_applied,
+                           TimestampMs now, bool* program_changed) {
+  const auto through = static_cast<int64_t>(processed_seq);
+  std::set<std::string> in_cloud;
+  for (const auto& id : online_applied) {
+    auto u = Uuid::parse(id, "online_applied_event_ids");
+    if (!u) return fail(ErrorCode::kInvalidArgument, "change feed: " + u.error().message);
+    in_cloud.emplace(reinterpret_cast<const char*>(u->bytes().data()), u->bytes().size());
+  }
+  for (const auto& ch : changes) {
     switch (ch.change_case()) {
       case sv1::Change::kProgram: {
         auto program = wire::program_from_proto(ch.program());
@@ -125,7 +141,7 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
         if (!before) return std::unexpected(before.error());
         const int64_t w_seq = std::max(*before, through);
         ACCRUE_TRY(w.set_confirmed_through(s.customer_id(), w_seq));
-        ACCRUE_TRY(rebase_member(w, s.customer_id(), w_seq));
+        ACCRUE_TRY(rebase_member(w, s.customer_id(), w_seq, w_seq == through ? &in_cloud : nullptr));
         break;
       }
       case sv1::Change::kIdentifier: {
@@ -178,6 +194,15 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
         break;
     }
   }
+  return {};
+}
+
+}  // namespace
+
+Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, TimestampMs now,
+                                bool* program_changed) {
+  ACCRUE_TRY(apply_changes(w, page.changes(), page.agent_processed_seq(),
+                           page.online_applied_event_ids(), now, program_changed));
   const auto& next = page.next_cursor();
   if (next.size() > 4096 ||
       next.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
@@ -186,6 +211,14 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
   }
   ACCRUE_TRY(w.set_meta("sync_cursor", next));
   return w.set_meta("last_sync_ms", std::to_string(now));
+}
+
+Result<void> apply_lookup(Replica& w, const sv1::LookupResponse& found, TimestampMs now) {
+  google::protobuf::RepeatedPtrField<sv1::Change> changes;
+  *changes.Add()->mutable_customer() = found.customer();
+  for (const auto& link : found.identifiers()) *changes.Add()->mutable_identifier() = link;
+  return apply_changes(w, changes, found.agent_processed_seq(), found.online_applied_event_ids(),
+                       now, nullptr);
 }
 
 Result<bool> Downloader::step(CloudClient& client, Replica& reader) {

@@ -15,6 +15,8 @@
 #pragma once
 
 #include <functional>
+#include <set>
+#include <string>
 
 #include "accrue/sync/v1/sync.pb.h"
 #include "agent/store/group_commit.h"
@@ -54,7 +56,12 @@ class Downloader {
 // when a newer programme was installed.
 Result<void> apply_changes_page(Replica& w, const sync::v1::ChangesPage& page, TimestampMs now,
                                 bool* program_changed);
-// Rebuilds a member's local view on top of its confirmed balance: see above.
-Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq);
+// A member found by GET /v1/sync/lookup joins the replica, as a one-member page would.
+Result<void> apply_lookup(Replica& w, const sync::v1::LookupResponse& found, TimestampMs now);
+// Rebuilds a member's local view on top of its confirmed balance: see above. Events whose ids
+// are in `in_cloud` (16-byte event ids: online redemptions inside the confirmed balance though
+// after W) are not replayed.
+Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq,
+                           const std::set<std::string>* in_cloud = nullptr);
 
 }  // namespace accrue::agent

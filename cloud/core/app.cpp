@@ -409,7 +409,11 @@ http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestCont
     return http::problem(req, ctx, bhttp::status::bad_request,
                          "identifier: the 32-byte keyed hash as 64 hexadecimal digits");
   }
-  auto r = feed_->lookup(store, hash);
+  std::string agent = http::query_param(req.target(), "agent").value_or("");
+  if (agent.size() > 64) {
+    return http::problem(req, ctx, bhttp::status::bad_request, "agent: at most 64 characters");
+  }
+  auto r = feed_->lookup(store, hash, agent);
   if (!r) return http::problem(req, ctx, r.error());
   if (!r->found()) {
     return http::problem(req, ctx, bhttp::status::not_found, "no customer has this identifier");

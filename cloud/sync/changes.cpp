@@ -127,6 +127,16 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
   return {};
 }
 
+// The agent's online redemptions already in the balances but not uploaded yet.
+Result<void> online_applied(pg::Connection& c, const std::string& agent_id,
+                            google::protobuf::RepeatedPtrField<std::string>& out) {
+  auto r = c.query("SELECT event_id::text FROM agent_online_event WHERE agent_id = $1",
+                   {pg::Param::text(agent_id)});
+  if (!r) return std::unexpected(r.error());
+  for (int k = 0; k < r->rows(); ++k) out.Add(std::string(r->text(k, 0)));
+  return {};
+}
+
 }  // namespace
 
 Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std::string& cursor,
@@ -155,6 +165,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
                          {pg::Param::text(agent_id), pg::Param::text(store_id)});
       if (!seq) return std::unexpected(seq.error());
       if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
+      ACCRUE_TRY(online_applied(c, agent_id, *out.mutable_online_applied_event_ids()));
     }
 
     std::vector<std::string> customers;  // to send as snapshots, in order
@@ -242,8 +253,8 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
   return out;
 }
 
-Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id,
-                                               const std::string& hash) {
+Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, const std::string& hash,
+                                               const std::string& agent_id) {
   if (hash.size() != 32) return fail(ErrorCode::kInvalidArgument, "identifier: a 32-byte hash");
   auto lease = pool_.acquire();
   if (!lease) return std::unexpected(lease.error());
@@ -254,30 +265,45 @@ Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id,
     hex += kHex[ch >> 4];
     hex += kHex[ch & 15];
   }
-  auto r = c.query(
-      "SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
-      "WHERE i.hash = $1::bytea AND c.status <> 3",
-      {pg::Param::text(hex)});
-  if (!r) return std::unexpected(r.error());
   sv1::LookupResponse out;
-  if (r->rows() == 0) return out;
-  const std::string id(r->text(0, 0));
-  // The store keeps this customer from now on: it joins the store's scope.
-  ACCRUE_TRY(c.query("INSERT INTO store (store_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                     {pg::Param::text(store_id)}));
-  ACCRUE_TRY(
-      c.query("INSERT INTO store_customer (store_id, customer_id) VALUES ($1, $2) ON CONFLICT "
-              "(store_id, customer_id) DO UPDATE SET last_seen_at = now()",
-              {pg::Param::text(store_id), pg::Param::text(id)}));
-  sv1::ChangesPage page;
-  ACCRUE_TRY(append_customers(c, {id}, {id}, {}, clock_.now_ms(), page));
-  for (const auto& ch : page.changes()) {
-    if (ch.has_customer()) {
-      out.set_found(true);
-      *out.mutable_customer() = ch.customer();
+  // One snapshot: the agent's watermark and the balance it describes are read together.
+  ACCRUE_TRY(c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"));
+  auto body = [&]() -> Result<void> {
+    auto r = c.query(
+        "SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
+        "WHERE i.hash = $1::bytea AND c.status <> 3",
+        {pg::Param::text(hex)});
+    if (!r) return std::unexpected(r.error());
+    if (r->rows() == 0) return {};
+    const std::string id(r->text(0, 0));
+    if (!agent_id.empty()) {
+      auto seq = c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
+                         {pg::Param::text(agent_id), pg::Param::text(store_id)});
+      if (!seq) return std::unexpected(seq.error());
+      if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
+      ACCRUE_TRY(online_applied(c, agent_id, *out.mutable_online_applied_event_ids()));
     }
-    if (ch.has_identifier()) *out.add_identifiers() = ch.identifier();
-  }
+    // The store keeps this customer from now on: it joins the store's scope.
+    ACCRUE_TRY(c.query("INSERT INTO store (store_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                       {pg::Param::text(store_id)}));
+    ACCRUE_TRY(
+        c.query("INSERT INTO store_customer (store_id, customer_id) VALUES ($1, $2) ON CONFLICT "
+                "(store_id, customer_id) DO UPDATE SET last_seen_at = now()",
+                {pg::Param::text(store_id), pg::Param::text(id)}));
+    sv1::ChangesPage page;
+    ACCRUE_TRY(append_customers(c, {id}, {id}, {}, clock_.now_ms(), page));
+    for (const auto& ch : page.changes()) {
+      if (ch.has_customer()) {
+        out.set_found(true);
+        *out.mutable_customer() = ch.customer();
+      }
+      if (ch.has_identifier()) *out.add_identifiers() = ch.identifier();
+    }
+    return {};
+  };
+  auto r = body();
+  (void)c.exec(r ? "COMMIT" : "ROLLBACK");
+  if (!r) return std::unexpected(r.error());
   return out;
 }
 

@@ -34,7 +34,9 @@ class ChangeFeed {
                                      uint32_t max_changes, const std::string& agent_id = "");
   // GET /v1/sync/lookup: the customer an identifier hash belongs to (found = false when none);
   // the customer joins the store's scope, so later changes reach it through the feed.
-  Result<sync::v1::LookupResponse> lookup(const std::string& store_id, const std::string& hash);
+  // `agent_id` as for page(): the watermark the snapshot was read at.
+  Result<sync::v1::LookupResponse> lookup(const std::string& store_id, const std::string& hash,
+                                          const std::string& agent_id = "");
 
  private:
   pg::Pool& pool_;

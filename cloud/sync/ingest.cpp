@@ -169,7 +169,7 @@ json::object ledger_row(const sv1::EventEnvelope& e, int kind, int64_t points) {
   r["points"] = points;
   r["store_id"] = e.store_id();
   r["agent_id"] = e.agent_id();
-  r["seq"] = e.seq();
+  if (e.seq() != 0) r["seq"] = e.seq();
   r["program_id"] = e.program_id();
   r["program_version"] = e.program_version();
   r["occurred_at_ms"] = e.occurred_at_ms();
@@ -380,7 +380,8 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       reject(i, "wrong_agent", "the event names another store or agent than its batch");
       continue;
     }
-    if (e.seq() == 0) reject(i, "bad_seq", "seq: starts at 1");
+    // An online redemption has no seq yet: the agent gives it one when it records the event.
+    if (e.seq() == 0 && !options.online) reject(i, "bad_seq", "seq: starts at 1");
     if (e.schema_version() != 1) {
       reject(i, "schema_version",
              "schema_version " + std::to_string(e.schema_version()) +
@@ -1182,9 +1183,27 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         "store_id text)",
         w.feed));
 
-    // 7. The agent's seq: record jumps past last_seq + 1.
+    // 7. The agent's seq: record jumps past last_seq + 1. An online redemption stays out of
+    // it (it has no seq); it is listed beside the watermark until its upload arrives.
+    if (options.online) {
+      for (int i = 0; i < n; ++i) {
+        if (!is_new(i)) continue;
+        ACCRUE_TRY(c.query(
+            "INSERT INTO agent_online_event (agent_id, event_id) VALUES ($1, $2::uuid) "
+            "ON CONFLICT DO NOTHING",
+            {pg::Param::text(batch.agent_id()), pg::Param::text(batch.events(i).event_id())}));
+      }
+    } else if (std::ranges::find(duplicate, true) != duplicate.end()) {
+      std::vector<std::string> uploaded;
+      for (int i = 0; i < n; ++i) {
+        if (duplicate[static_cast<size_t>(i)]) uploaded.push_back(batch.events(i).event_id());
+      }
+      ACCRUE_TRY(c.query(
+          "DELETE FROM agent_online_event WHERE agent_id = $1 AND event_id = ANY($2::uuid[])",
+          {pg::Param::text(batch.agent_id()), pg::Param::text(text_array(uploaded))}));
+    }
     json::array gap_rows;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; !options.online && i < n; ++i) {
       if (rejected[static_cast<size_t>(i)] &&
           rejected[static_cast<size_t>(i)]->code == "wrong_agent") {
         continue;
@@ -1211,6 +1230,13 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     const std::string seq_text = std::to_string(last_seq);
     ACCRUE_TRY(c.query("UPDATE agent SET last_seq = $2, last_seen_at = now() WHERE agent_id = $1",
                        {pg::Param::text(batch.agent_id()), pg::Param::text(seq_text)}));
+    if (!options.online && batch.events_size() > 0 && batch.events(0).seq() % 1000 == 1) {
+      // Now and then: online redemptions whose upload never came (a replica replaced).
+      ACCRUE_TRY(c.query(
+          "DELETE FROM agent_online_event WHERE agent_id = $1 "
+          "AND applied_at < now() - interval '30 days'",
+          {pg::Param::text(batch.agent_id())}));
+    }
 
     touched.assign(w.touched.begin(), w.touched.end());
     sv1::EventBatchResult out;

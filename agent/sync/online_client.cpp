@@ -1,0 +1,168 @@
+#include "agent/sync/online_client.h"
+
+#include "agent/sync/downloader.h"
+#include "common/sys/log.h"
+
+namespace accrue::agent {
+
+namespace sv1 = accrue::sync::v1;
+
+namespace {
+
+std::string hex_of(const IdentifierHash& h) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (uint8_t b : h) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+std::string key_of(const IdentifierHash& h) {
+  return {reinterpret_cast<const char*>(h.data()), h.size()};
+}
+
+}  // namespace
+
+OnlineClient::OnlineClient(OnlineClientOptions options, std::unique_ptr<CloudClient> client,
+                           GroupCommitWriter& writer, AgentService& service, const Clock& clock)
+    : options_(std::move(options)),
+      client_(std::move(client)),
+      writer_(writer),
+      service_(service),
+      clock_(clock) {}
+
+OnlineClient::~OnlineClient() { stop(); }
+
+void OnlineClient::start() { thread_ = std::thread([this] { run(); }); }
+
+void OnlineClient::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  client_->cancel();
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool OnlineClient::worth_asking(const IdentifierHash& hash) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  auto it = unknown_.find(key_of(hash));
+  if (it == unknown_.end()) return true;
+  if (clock_.now_ms() < it->second) return false;
+  unknown_.erase(it);
+  return true;
+}
+
+bool OnlineClient::lookup(const IdentifierHash& hash, std::function<void(LookupOutcome)> done) {
+  Call call;
+  call.hash = hash;
+  call.looked_up = std::move(done);
+  return enqueue(std::move(call));
+}
+
+bool OnlineClient::redeem(const sv1::EventEnvelope& event,
+                          std::function<void(RedeemOutcome)> done) {
+  Call call;
+  call.event = event;
+  call.redeemed = std::move(done);
+  return enqueue(std::move(call));
+}
+
+bool OnlineClient::enqueue(Call call) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || !thread_.joinable() || queue_.size() >= options_.max_queue) return false;
+    queue_.push_back(std::move(call));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void OnlineClient::run() {
+  for (;;) {
+    Call call;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      call = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    // After stop(), the client is cancelled: every queued call ends at once, unanswered.
+    if (call.hash) {
+      do_lookup(call);
+    } else {
+      do_redeem(call);
+    }
+  }
+}
+
+void OnlineClient::unreachable(const std::string& why) {
+  // Tills should stop waiting for a cloud that is not there; the uploader's next successful
+  // round trip sets the agent online again.
+  service_.set_online(false);
+  log(LogLevel::kWarn, "online_call_failed", {{"reason", why}});
+}
+
+void OnlineClient::do_lookup(Call& call) {
+  const std::string path = "/v1/sync/lookup?identifier=" + hex_of(*call.hash) +
+                           "&agent=" + options_.agent_id;
+  auto reply = client_->get(path, options_.lookup_timeout);
+  if (!reply) {
+    unreachable(reply.error().message);
+    return call.looked_up(LookupOutcome::kUnavailable);
+  }
+  if (reply->status == 404) {
+    std::lock_guard lock(mu_);
+    if (unknown_.size() >= options_.max_unknown) unknown_.clear();  // crude, bounded
+    unknown_[key_of(*call.hash)] = clock_.now_ms() + options_.unknown_ttl.count();
+    return call.looked_up(LookupOutcome::kNotFound);
+  }
+  sv1::LookupResponse found;
+  if (reply->status != 200 || !found.ParseFromString(reply->body) || !found.found()) {
+    log(LogLevel::kWarn, "lookup_failed", {{"status", std::to_string(reply->status)}});
+    return call.looked_up(LookupOutcome::kUnavailable);
+  }
+  // The member joins the replica before the till's request runs again.
+  const TimestampMs now = clock_.now_ms();
+  auto shared = std::make_shared<sv1::LookupResponse>(std::move(found));
+  auto done = std::make_shared<std::function<void(LookupOutcome)>>(std::move(call.looked_up));
+  WriteJob job;
+  job.apply = [shared, now](Replica& w) { return apply_lookup(w, *shared, now); };
+  job.done = [done](Result<void> r) {
+    if (!r) log(LogLevel::kError, "lookup_refused", {{"reason", r.error().message}});
+    (*done)(r ? LookupOutcome::kJoined : LookupOutcome::kUnavailable);
+  };
+  if (!writer_.submit(std::move(job))) (*done)(LookupOutcome::kUnavailable);
+}
+
+void OnlineClient::do_redeem(Call& call) {
+  RedeemOutcome outcome;
+  sv1::OnlineRedeemRequest request;
+  *request.mutable_event() = call.event;
+  auto reply = client_->post("/v1/sync/redeem", request.SerializeAsString(),
+                             "application/x-protobuf", options_.redeem_timeout);
+  if (!reply) {
+    unreachable(reply.error().message);
+    outcome.why = reply.error().message;
+    return call.redeemed(std::move(outcome));
+  }
+  sv1::OnlineRedeemResponse answer;
+  if (reply->status != 200 || !answer.ParseFromString(reply->body) ||
+      answer.result().event_id() != call.event.event_id()) {
+    outcome.why = "HTTP " + std::to_string(reply->status);
+    log(LogLevel::kWarn, "online_redeem_failed", {{"status", std::to_string(reply->status)}});
+    return call.redeemed(std::move(outcome));
+  }
+  outcome.answered = true;
+  outcome.result = answer.result();
+  call.redeemed(std::move(outcome));
+}
+
+}  // namespace accrue::agent
