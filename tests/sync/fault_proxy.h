@@ -7,7 +7,10 @@
 //     connection closed (the cloud never sees a whole batch);
 //   - delay_upload_responses(n, d): the next n answers to uploads are held for d before they are
 //     passed on (longer than the agent's timeout: it gives up on a batch the cloud committed);
-//   - trickle(true): every byte both ways goes in 512-byte pieces, 2 ms apart.
+//   - trickle(true): every byte both ways goes in 512-byte pieces, 2 ms apart;
+//   - lose_redeem_responses(n): the same as lose_upload_responses, for POST /v1/sync/redeem;
+//   - delay_lookup_responses(n, d): answers to GET /v1/sync/lookup held for d;
+//   - requests("GET /v1/sync/lookup"): how many requests started with that line so far.
 // One thread per direction per connection; every loop ends when the proxy is destroyed.
 #pragma once
 
@@ -43,8 +46,12 @@ class FaultProxy {
     ::shutdown(listen_fd_, SHUT_RDWR);
     ::close(listen_fd_);
     acceptor_.join();
-    std::lock_guard lock(mu_);
-    for (auto& t : pumps_) t.join();
+    std::vector<std::thread> pumps;
+    {
+      std::lock_guard lock(mu_);  // not held while joining: a pump may be waiting for it
+      pumps.swap(pumps_);
+    }
+    for (auto& t : pumps) t.join();
   }
   uint16_t port() const { return port_; }
   void lose_upload_responses(int n) { lose_ += n; }
@@ -54,6 +61,17 @@ class FaultProxy {
     delay_ += n;
   }
   void trickle(bool on) { trickle_ = on; }
+  void lose_redeem_responses(int n) { lose_redeem_ += n; }
+  void delay_lookup_responses(int n, std::chrono::milliseconds d) {
+    lookup_delay_ms_ = static_cast<int>(d.count());
+    lookup_delay_ += n;
+  }
+  int requests(const std::string& prefix) {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (const auto& line : request_lines_) n += line.starts_with(prefix) ? 1 : 0;
+    return n;
+  }
   int lost() const { return lost_count_; }
   int resets() const { return reset_count_; }
 
@@ -61,6 +79,8 @@ class FaultProxy {
   struct Link {
     int client = -1, upstream = -1;
     std::atomic<bool> upload_in_flight{false};
+    std::atomic<bool> redeem_in_flight{false};
+    std::atomic<bool> lookup_in_flight{false};
     std::atomic<bool> closed{false};
     void close_both() {
       if (closed.exchange(true)) return;
@@ -129,6 +149,12 @@ class FaultProxy {
       ssize_t n = read_some(l.client, buf, sizeof buf);
       if (n <= 0) break;
       std::string_view chunk(buf, static_cast<size_t>(n));
+      if (chunk.starts_with("GET ") || chunk.starts_with("POST ")) {
+        std::lock_guard lock(mu_);
+        request_lines_.emplace_back(chunk.substr(0, chunk.find('\r')));
+        l.redeem_in_flight = chunk.starts_with("POST /v1/sync/redeem");
+        l.lookup_in_flight = chunk.starts_with("GET /v1/sync/lookup");
+      }
       if (chunk.starts_with("POST /v1/sync/events")) {
         l.upload_in_flight = true;
         if (reset_ > 0) {
@@ -156,6 +182,15 @@ class FaultProxy {
         ++lost_count_;
         break;  // the cloud answered (and committed); the agent never hears it
       }
+      if (l.redeem_in_flight && lose_redeem_ > 0) {
+        --lose_redeem_;
+        ++lost_count_;
+        break;
+      }
+      if (l.lookup_in_flight && lookup_delay_ > 0) {
+        --lookup_delay_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(lookup_delay_ms_.load()));
+      }
       if (l.upload_in_flight && delay_ > 0) {
         --delay_;
         std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
@@ -170,7 +205,9 @@ class FaultProxy {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<int> lose_{0}, reset_{0}, lost_count_{0}, reset_count_{0}, delay_{0}, delay_ms_{0};
+  std::atomic<int> lose_redeem_{0}, lookup_delay_{0}, lookup_delay_ms_{0};
   std::atomic<bool> trickle_{false};
+  std::vector<std::string> request_lines_;
   std::mutex mu_;
   std::vector<std::thread> pumps_;
   std::thread acceptor_;
