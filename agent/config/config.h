@@ -46,8 +46,8 @@ struct AgentConfig {
   uint32_t upload_batch_bytes = 1 << 20;
   uint32_t upload_backoff_max_ms = 60000;
   uint32_t download_interval_ms = 5000;
-  uint32_t lookup_timeout_ms = 300;    // an unknown identifier: the till waits this long at most
-  uint32_t redeem_timeout_ms = 2000;   // an online redemption: then the offline rules decide
+  uint32_t lookup_timeout_ms = 300;   // an unknown identifier: the till waits this long at most
+  uint32_t redeem_timeout_ms = 2000;  // an online redemption: then the offline rules decide
 
   std::string database_path() const { return data_dir + "/replica.db"; }
 };

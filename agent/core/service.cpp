@@ -404,9 +404,8 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply, bool ma
   // lookup; the member joins the replica) and the read runs again with the answer.
   auto answer = [&](pb::Response response) {
     if (may_ask && ctx.unknown && worth_asking(*ctx.unknown) &&
-        ask_cloud(ctx.unknown, [this, request, reply]() mutable {
-          handle_read(request, reply, false);
-        })) {
+        ask_cloud(ctx.unknown,
+                  [this, request, reply]() mutable { handle_read(request, reply, false); })) {
       return;
     }
     reply(std::move(response));
@@ -898,8 +897,7 @@ struct AgentService::WriteTxn {
     red->set_points(points);
     *red->mutable_value() = wire::money_to_proto(plan.value);
     red->set_offline(!online);
-    auto seq =
-        record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env);
+    auto seq = record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env);
     if (!seq) return std::unexpected(seq.error());
     if (!online) {
       ACCRUE_TRY(r.add_daily(m.owner, day, 0, points));
@@ -1264,8 +1262,7 @@ void AgentService::handle_write(const pb::Request& request, Reply reply, bool ma
       auto pending = r.online_redemption(req.till_id(), pos_tx_id);
       if (!pending) return std::unexpected(pending.error());
       if (*pending && (*pending)->fingerprint != print) {
-        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " +
-                                              req.till_id() +
+        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
                                               " is being redeemed with different content.");
       }
       if (*pending && now - (*pending)->created_at < kStaleOnlineRedemptionMs) {

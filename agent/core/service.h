@@ -62,9 +62,9 @@ class OnlineCalls {
     kUnavailable,  // no answer in time: go on with what the replica knows
   };
   struct RedeemOutcome {
-    bool answered = false;           // the cloud decided: `result` is its answer
+    bool answered = false;  // the cloud decided: `result` is its answer
     sync::v1::EventResult result;
-    std::string why;                 // when not answered
+    std::string why;  // when not answered
   };
 
   // Whether to ask about `hash` now (false when the cloud said "unknown" a moment ago).

@@ -508,8 +508,13 @@ Result<void> Replica::insert_online_redemption(const OnlineRedemptionRow& row) {
 
 namespace {
 OnlineRedemptionRow online_redemption_from(const sqlite::Stmt& s) {
-  return {std::string(s.text(0)), std::string(s.text(1)), std::string(s.blob(2)),
-          std::string(s.blob(3)), std::string(s.text(4)), std::string(s.blob(5)), s.int64(6)};
+  return {std::string(s.text(0)),
+          std::string(s.text(1)),
+          std::string(s.blob(2)),
+          std::string(s.blob(3)),
+          std::string(s.text(4)),
+          std::string(s.blob(5)),
+          s.int64(6)};
 }
 }  // namespace
 

@@ -89,7 +89,8 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t t
 namespace {
 
 // The changes of a page or a lookup, in the writer's transaction.
-Result<void> apply_changes(Replica& w, const google::protobuf::RepeatedPtrField<sv1::Change>& changes,
+Result<void> apply_changes(Replica& w,
+                           const google::protobuf::RepeatedPtrField<sv1::Change>& changes,
                            uint64_t processed_seq,
                            const google::protobuf::RepeatedPtrField<std::string>& online_applied,
                            TimestampMs now, bool* program_changed) {
@@ -141,7 +142,8 @@ Result<void> apply_changes(Replica& w, const google::protobuf::RepeatedPtrField<
         if (!before) return std::unexpected(before.error());
         const int64_t w_seq = std::max(*before, through);
         ACCRUE_TRY(w.set_confirmed_through(s.customer_id(), w_seq));
-        ACCRUE_TRY(rebase_member(w, s.customer_id(), w_seq, w_seq == through ? &in_cloud : nullptr));
+        ACCRUE_TRY(
+            rebase_member(w, s.customer_id(), w_seq, w_seq == through ? &in_cloud : nullptr));
         break;
       }
       case sv1::Change::kIdentifier: {

@@ -36,7 +36,9 @@ OnlineClient::OnlineClient(OnlineClientOptions options, std::unique_ptr<CloudCli
 
 OnlineClient::~OnlineClient() { stop(); }
 
-void OnlineClient::start() { thread_ = std::thread([this] { run(); }); }
+void OnlineClient::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void OnlineClient::stop() {
   {
@@ -111,8 +113,8 @@ void OnlineClient::unreachable(const std::string& why) {
 }
 
 void OnlineClient::do_lookup(Call& call) {
-  const std::string path = "/v1/sync/lookup?identifier=" + hex_of(*call.hash) +
-                           "&agent=" + options_.agent_id;
+  const std::string path =
+      "/v1/sync/lookup?identifier=" + hex_of(*call.hash) + "&agent=" + options_.agent_id;
   auto reply = client_->get(path, options_.lookup_timeout);
   if (!reply) {
     unreachable(reply.error().message);

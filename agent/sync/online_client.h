@@ -50,8 +50,8 @@ class OnlineClient final : public OnlineCalls {
 
  private:
   struct Call {
-    std::optional<IdentifierHash> hash;    // a lookup
-    sync::v1::EventEnvelope event;         // or a redemption
+    std::optional<IdentifierHash> hash;  // a lookup
+    sync::v1::EventEnvelope event;       // or a redemption
     std::function<void(LookupOutcome)> looked_up;
     std::function<void(RedeemOutcome)> redeemed;
   };

@@ -1232,10 +1232,10 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
                        {pg::Param::text(batch.agent_id()), pg::Param::text(seq_text)}));
     if (!options.online && batch.events_size() > 0 && batch.events(0).seq() % 1000 == 1) {
       // Now and then: online redemptions whose upload never came (a replica replaced).
-      ACCRUE_TRY(c.query(
-          "DELETE FROM agent_online_event WHERE agent_id = $1 "
-          "AND applied_at < now() - interval '30 days'",
-          {pg::Param::text(batch.agent_id())}));
+      ACCRUE_TRY(
+          c.query("DELETE FROM agent_online_event WHERE agent_id = $1 "
+                  "AND applied_at < now() - interval '30 days'",
+                  {pg::Param::text(batch.agent_id())}));
     }
 
     touched.assign(w.touched.begin(), w.touched.end());
