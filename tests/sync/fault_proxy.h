@@ -10,7 +10,9 @@
 //   - trickle(true): every byte both ways goes in 512-byte pieces, 2 ms apart;
 //   - lose_redeem_responses(n): the same as lose_upload_responses, for POST /v1/sync/redeem;
 //   - delay_lookup_responses(n, d): answers to GET /v1/sync/lookup held for d;
-//   - requests("GET /v1/sync/lookup"): how many requests started with that line so far.
+//   - requests("GET /v1/sync/lookup"): how many requests started with that line so far;
+//   - set_down(true): every connection is cut and new ones are closed at once (a dead link);
+//   - set_latency(d): every answer waits d before it is passed on.
 // One thread per direction per connection; every loop ends when the proxy is destroyed.
 #pragma once
 
@@ -66,6 +68,15 @@ class FaultProxy {
     lookup_delay_ms_ = static_cast<int>(d.count());
     lookup_delay_ += n;
   }
+  void set_down(bool down) {
+    down_ = down;
+    if (!down) return;
+    std::lock_guard lock(mu_);
+    for (auto& weak : links_) {
+      if (auto l = weak.lock()) l->close_both();
+    }
+  }
+  void set_latency(std::chrono::milliseconds d) { latency_ms_ = static_cast<int>(d.count()); }
   int requests(const std::string& prefix) {
     std::lock_guard lock(mu_);
     int n = 0;
@@ -127,6 +138,10 @@ class FaultProxy {
     while (!stop_) {
       int c = ::accept(listen_fd_, nullptr, nullptr);
       if (c < 0) return;
+      if (down_) {
+        ::close(c);
+        continue;
+      }
       int u = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in a = loopback(upstream_);
       if (::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
@@ -138,6 +153,7 @@ class FaultProxy {
       link->client = c;
       link->upstream = u;
       std::lock_guard lock(mu_);
+      links_.push_back(link);
       pumps_.emplace_back([this, link] { to_upstream(*link); });
       pumps_.emplace_back([this, link] { to_client(*link); });
     }
@@ -191,6 +207,7 @@ class FaultProxy {
         --lookup_delay_;
         std::this_thread::sleep_for(std::chrono::milliseconds(lookup_delay_ms_.load()));
       }
+      if (latency_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms_));
       if (l.upload_in_flight && delay_ > 0) {
         --delay_;
         std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
@@ -207,6 +224,9 @@ class FaultProxy {
   std::atomic<int> lose_{0}, reset_{0}, lost_count_{0}, reset_count_{0}, delay_{0}, delay_ms_{0};
   std::atomic<int> lose_redeem_{0}, lookup_delay_{0}, lookup_delay_ms_{0};
   std::atomic<bool> trickle_{false};
+  std::atomic<bool> down_{false};
+  std::atomic<int> latency_ms_{0};
+  std::vector<std::weak_ptr<Link>> links_;
   std::vector<std::string> request_lines_;
   std::mutex mu_;
   std::vector<std::thread> pumps_;
