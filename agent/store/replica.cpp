@@ -634,6 +634,27 @@ Result<void> Replica::remove_customer(std::string_view customer_id) {
   return st.bind(1, customer_id).run();
 }
 
+Result<void> Replica::mark_rebuilt(std::string_view customer_id, int64_t generation) {
+  ACCRUE_STMT(st, "UPDATE customer SET rebuild_mark = ? WHERE customer_id = ?");
+  return st.bind(1, generation).bind(2, customer_id).run();
+}
+
+Result<int64_t> Replica::sweep_not_rebuilt(int64_t generation) {
+  // Kept: members of this rebuild, provisional members, and members with local events the
+  // cloud has not confirmed.
+  ACCRUE_STMT(ids,
+              "DELETE FROM identifier WHERE customer_id IN (SELECT c.customer_id FROM "
+              "customer c WHERE c.rebuild_mark <> ? AND c.status <> 3 AND NOT EXISTS "
+              "(SELECT 1 FROM ledger l WHERE l.owner = c.customer_id AND l.confirmed = 0))");
+  ACCRUE_TRY(ids.bind(1, generation).run());
+  ACCRUE_STMT(del,
+              "DELETE FROM customer WHERE rebuild_mark <> ? AND status <> 3 AND NOT EXISTS "
+              "(SELECT 1 FROM ledger l WHERE l.owner = customer.customer_id AND "
+              "l.confirmed = 0)");
+  ACCRUE_TRY(del.bind(1, generation).run());
+  return static_cast<int64_t>(sqlite3_changes(db_.raw()));
+}
+
 Result<void> Replica::relink_identifier(const IdentifierHash& hash, std::string_view customer_id) {
   ACCRUE_STMT(st, "UPDATE identifier SET customer_id = ? WHERE hash = ?");
   return st.bind(1, customer_id).bind_blob(2, bytes(hash)).run();

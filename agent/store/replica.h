@@ -202,6 +202,11 @@ class Replica {
   // their full points, for the later events to draw from again.
   Result<void> rebase_lots(std::string_view owner, int64_t seq);
   Result<void> remove_customer(std::string_view customer_id);
+  // A rebuild (the cloud's reset): members confirmed in rebuild `generation` are marked; the
+  // sweep removes the others, except members enrolled here and not yet confirmed (provisional)
+  // and members with local events the cloud has not confirmed. Returns how many went.
+  Result<void> mark_rebuilt(std::string_view customer_id, int64_t generation);
+  Result<int64_t> sweep_not_rebuilt(int64_t generation);
   Result<void> relink_identifier(const IdentifierHash& hash, std::string_view customer_id);
   // The member enrolled here as `temp_id` is `customer_id` in the cloud: its identifiers, lots
   // and daily counters move over, its row is renamed (or merged into a row already

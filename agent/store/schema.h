@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 3> kMigrations = {
+inline constexpr std::array<std::string_view, 4> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -158,6 +158,12 @@ CREATE TABLE online_redemption (
   created_at  INTEGER NOT NULL,
   PRIMARY KEY (till_id, pos_tx_id)
 ) WITHOUT ROWID;
+)sql",
+    // v4: rebuilding the replica when the cloud says reset.
+    R"sql(
+-- The rebuild a member was last confirmed in (meta rebuild_generation): when the rebuild's last
+-- page commits, members the cloud no longer sends are swept in the same transaction.
+ALTER TABLE customer ADD COLUMN rebuild_mark INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

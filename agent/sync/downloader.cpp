@@ -93,7 +93,7 @@ Result<void> apply_changes(Replica& w,
                            const google::protobuf::RepeatedPtrField<sv1::Change>& changes,
                            uint64_t processed_seq,
                            const google::protobuf::RepeatedPtrField<std::string>& online_applied,
-                           TimestampMs now, bool* program_changed) {
+                           TimestampMs now, bool* program_changed, int64_t rebuild = 0) {
   const auto through = static_cast<int64_t>(processed_seq);
   std::set<std::string> in_cloud;
   for (const auto& id : online_applied) {
@@ -142,6 +142,7 @@ Result<void> apply_changes(Replica& w,
         if (!before) return std::unexpected(before.error());
         const int64_t w_seq = std::max(*before, through);
         ACCRUE_TRY(w.set_confirmed_through(s.customer_id(), w_seq));
+        if (rebuild != 0) ACCRUE_TRY(w.mark_rebuilt(s.customer_id(), rebuild));
         ACCRUE_TRY(
             rebase_member(w, s.customer_id(), w_seq, w_seq == through ? &in_cloud : nullptr));
         break;
@@ -203,8 +204,28 @@ Result<void> apply_changes(Replica& w,
 
 Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, TimestampMs now,
                                 bool* program_changed) {
+  // reset: the cloud sends the store's whole scope again, from this page until has_more is
+  // false. Tills keep reading the replica as it was, updated member by member (never emptied);
+  // members the rebuild did not send are swept in the transaction of its last page.
+  auto generation = w.meta_int("rebuild_generation");
+  if (!generation) return std::unexpected(generation.error());
+  auto rebuilding = w.meta_int("rebuilding");
+  if (!rebuilding) return std::unexpected(rebuilding.error());
+  int64_t rebuild = rebuilding->value_or(0) != 0 ? generation->value_or(0) : 0;
+  if (page.reset()) {
+    rebuild = generation->value_or(0) + 1;
+    ACCRUE_TRY(w.set_meta("rebuild_generation", std::to_string(rebuild)));
+    ACCRUE_TRY(w.set_meta("rebuilding", "1"));
+  }
   ACCRUE_TRY(apply_changes(w, page.changes(), page.agent_processed_seq(),
-                           page.online_applied_event_ids(), now, program_changed));
+                           page.online_applied_event_ids(), now, program_changed, rebuild));
+  if (rebuild != 0 && !page.has_more()) {
+    auto swept = w.sweep_not_rebuilt(rebuild);
+    if (!swept) return std::unexpected(swept.error());
+    ACCRUE_TRY(w.set_meta("rebuilding", "0"));
+    log(LogLevel::kInfo, "replica_rebuilt",
+        {{"generation", std::to_string(rebuild)}, {"removed", std::to_string(*swept)}});
+  }
   const auto& next = page.next_cursor();
   if (next.size() > 4096 ||
       next.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=

@@ -64,6 +64,10 @@ class FaultProxy {
   }
   void trickle(bool on) { trickle_ = on; }
   void lose_redeem_responses(int n) { lose_redeem_ += n; }
+  void stop_losing() {
+    lose_ = 0;
+    lose_redeem_ = 0;
+  }
   void delay_lookup_responses(int n, std::chrono::milliseconds d) {
     lookup_delay_ms_ = static_cast<int>(d.count());
     lookup_delay_ += n;

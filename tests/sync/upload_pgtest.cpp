@@ -410,6 +410,31 @@ TEST_F(RebaseTest, AnOnlineRedemptionInTheSnapshotBeforeItsUploadIsNotCountedTwi
   EXPECT_EQ(validate(22).available_points(), before - 600);
 }
 
+TEST_F(RebaseTest, AResetRebuildsTheReplicaWithoutEverShowingItHalfBuilt) {
+  // The seeded replica knows members 0..59. The cloud resets the store: its scope is now
+  // members 30 and 31 only, in two pages. Member 40 has a sale the cloud has not confirmed.
+  ASSERT_TRUE(accrue(40, "keep-1").has_accrue());
+  auto first = snapshot(30, 100, 0, 0);
+  first.set_reset(true);
+  first.set_has_more(true);
+  first.set_next_cursor("b1");
+  apply(first);
+  EXPECT_EQ(validate(30).available_points(), 100);
+  EXPECT_EQ(validate(20).status(), pb::MEMBER_STATUS_ACTIVE)
+      << "mid-rebuild, tills still see every member";
+  auto last = snapshot(31, 200, 0, 0);
+  last.set_next_cursor("f1");
+  apply(last);
+  EXPECT_EQ(validate(31).available_points(), 200);
+  EXPECT_EQ(validate(30).available_points(), 100);
+  EXPECT_EQ(validate(20).status(), pb::MEMBER_STATUS_UNKNOWN) << "swept with the last page";
+  EXPECT_EQ(validate(40).status(), pb::MEMBER_STATUS_ACTIVE)
+      << "kept: it has a sale the cloud has not confirmed";
+  // A later ordinary page does not sweep anything.
+  apply(snapshot(30, 150, 0, 0));
+  EXPECT_EQ(validate(31).available_points(), 200);
+}
+
 TEST_F(RebaseTest, AProvisionalSaleTheCloudCreditedIsNotCountedTwiceOnceTheCardIsLinked) {
   // Card 70 is unknown here: the sale is kept against the card's hash (seq 1).
   auto sale = accrue(70, "p1");
@@ -797,11 +822,14 @@ TEST_F(OnlineTest, ALostAnswerFallsBackToTheOfflineRulesWithTheSameEventId) {
   testing::FaultProxy proxy(app_->port());
   start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
   member_with_points(6, 1000);
-  proxy.lose_redeem_responses(1);
+  // Two: libcurl sends a request once more on a fresh connection when a reused one dies
+  // without an answer (harmless here: the same event id).
+  proxy.lose_redeem_responses(2);
   auto r = redeem(6, 400, "lost-1");
+  proxy.stop_losing();
   ASSERT_TRUE(r.has_redeem()) << r.DebugString();
   EXPECT_TRUE(r.redeem().offline()) << "decided by the offline rules";
-  EXPECT_EQ(proxy.lost(), 1);
+  EXPECT_GE(proxy.lost(), 1);
   ASSERT_TRUE(drained());
   EXPECT_EQ(cloud_rows("event_id = '" + r.redeem().event_id() + "'"), 1)
       << "applied online, uploaded later as a duplicate: once";
@@ -813,9 +841,10 @@ TEST_F(OnlineTest, AnUnknownOutcomeBeyondTheOfflineLimitsIsVoidedAndNoPointIsLos
   testing::FaultProxy proxy(app_->port());
   start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
   member_with_points(7, 5000);
-  proxy.lose_redeem_responses(1);
+  proxy.lose_redeem_responses(2);  // and libcurl's own retry on a fresh connection
   // 2500 points: above the programme's 2000 per redemption offline.
   auto r = redeem(7, 2500, "void-1");
+  proxy.stop_losing();
   ASSERT_TRUE(r.has_error()) << r.DebugString();
   EXPECT_EQ(r.error().code(), pb::ERROR_CODE_UNAVAILABLE);
   EXPECT_NE(r.error().message().find("No points were redeemed"), std::string::npos)
