@@ -253,9 +253,11 @@ Result<bool> Downloader::step(CloudClient& client, Replica& reader) {
                      "&agent=" + options_.agent_id;
   // The cursor is opaque and already URL-safe (base64url, as the cloud hands it out).
   if (*cursor && !(*cursor)->empty()) path += "&cursor=" + **cursor;
+  retry_after_.reset();
   auto reply = client.get(path, std::chrono::seconds(30));
   if (!reply) return std::unexpected(reply.error());
   if (reply->status != 200) {
+    retry_after_ = reply->retry_after;
     return fail(ErrorCode::kUnavailable,
                 "changes: HTTP " + std::to_string(reply->status) + ": " +
                     reply->body.substr(0, std::min<size_t>(reply->body.find('\n'), 200)));

@@ -44,12 +44,16 @@ class Downloader {
   // Fetches and applies one page. Returns whether more pages are waiting; kUnavailable when
   // the cloud could not be reached or answered with an error (the caller backs off).
   Result<bool> step(CloudClient& client, Replica& reader);
+  // The cloud's Retry-After with the last failed step, if it sent one (the next download waits
+  // at least that long).
+  std::optional<std::chrono::seconds> retry_after() const { return retry_after_; }
 
  private:
   DownloaderOptions options_;
   GroupCommitWriter& writer_;
   std::function<void()> on_program_;
   const Clock& clock_;
+  std::optional<std::chrono::seconds> retry_after_;
 };
 
 // Applies `page` inside the writer's transaction (exposed for tests). Sets *program_changed

@@ -176,7 +176,7 @@ void Uploader::maybe_download(Replica& reader) {
         ++stats_.failures;
       }
       set_online(false, more.error().message);
-      next_download_ = std::chrono::steady_clock::now() + backoff(std::nullopt);
+      next_download_ = std::chrono::steady_clock::now() + backoff(downloader_->retry_after());
       return;
     }
     {

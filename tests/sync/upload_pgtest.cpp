@@ -485,6 +485,10 @@ class BusyCloud {
     std::lock_guard lock(mu_);
     return posts_;
   }
+  std::vector<Steady::time_point> gets() {
+    std::lock_guard lock(mu_);
+    return gets_;
+  }
   std::string requests() {
     std::lock_guard lock(mu_);
     return seen_;
@@ -511,6 +515,7 @@ class BusyCloud {
               std::lock_guard lock(mu_);
               seen_ += in.substr(0, in.find(' ')) + " ";
               if (in.starts_with("POST")) posts_.push_back(Steady::now());
+              if (in.starts_with("GET /v1/sync/changes")) gets_.push_back(Steady::now());
             }
             in.erase(0, head + 4 + body);
             const std::string res =
@@ -530,7 +535,7 @@ class BusyCloud {
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
-  std::vector<Steady::time_point> posts_;
+  std::vector<Steady::time_point> posts_, gets_;
   std::string seen_;
   std::thread thread_;
 };
@@ -548,6 +553,13 @@ TEST_F(UploadTest, ABusyCloudsRetryAfterIsHonouredOverTheShortBackoff) {
   for (size_t i = 1; i < posts.size(); ++i) {
     EXPECT_GE(posts[i] - posts[i - 1], std::chrono::milliseconds(990))
         << "retry " << i << " came before the cloud's Retry-After";
+  }
+  // Downloads too: never sooner than the cloud asked.
+  const auto gets = busy.gets();
+  ASSERT_GE(gets.size(), 1u);
+  for (size_t i = 1; i < gets.size(); ++i) {
+    EXPECT_GE(gets[i] - gets[i - 1], std::chrono::milliseconds(990))
+        << "download " << i << " came before the cloud's Retry-After";
   }
   EXPECT_FALSE(status().online()) << "a 503 is not a successful round trip";
   EXPECT_EQ(status().outbox_depth(), 1u);
