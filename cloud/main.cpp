@@ -39,13 +39,23 @@ int serve(const CloudConfig& config) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   auto app = CloudApp::create(config);
   if (!app) return die(app.error());
   if (auto s = (*app)->start(); !s) return die(s.error());
   int sig = 0;
-  sigwait(&set, &sig);
+  for (;;) {
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: the TLS files again (a new CRL: revoked stores are refused from now on).
+    if (auto r = (*app)->reload_tls(); !r) {
+      log(LogLevel::kError, "tls_reload_failed", {{"reason", r.error().message}});
+    } else {
+      log(LogLevel::kInfo, "tls_reloaded");
+    }
+  }
   log(LogLevel::kInfo, "draining", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
   (*app)->drain();
   (*app)->stop();

@@ -112,6 +112,16 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
 
 CloudApp::~CloudApp() { stop(); }
 
+Result<void> CloudApp::reload_tls() {
+  const auto& c = config_;
+  if (c.tls_cert_file.empty()) return {};
+  auto tls = http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
+                                      c.tls_client_crl_file);
+  if (!tls) return std::unexpected(tls.error());
+  server_->replace_tls(std::move(*tls));
+  return {};
+}
+
 Result<void> CloudApp::start() {
   auto conn = pool_->acquire();
   if (!conn) return std::unexpected(conn.error());

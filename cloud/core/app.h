@@ -41,6 +41,10 @@ class CloudApp {
   // Readiness false, stop accepting, let in-flight requests finish (up to the configured grace).
   void drain();
   void stop();
+  // SIGHUP: reads the TLS certificate, key, client CA and CRL files again (a new CRL after a
+  // store's certificate was revoked, a renewed server certificate). New connections use them;
+  // a file that does not load keeps the previous set. No-op without TLS.
+  Result<void> reload_tls();
 
   pg::Pool& pool() { return *pool_; }
   const IngestCounters& ingest_counters() const { return ingest_->counters(); }

@@ -78,9 +78,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
  public:
   Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared) requires(!kTls)
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  // The session keeps its TLS context: a reload may replace the server's meanwhile.
   Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared,
-          asio::ssl::context& tls) requires(kTls)
-      : stream_(std::move(socket), tls), shared_(std::move(shared)) {}
+          std::shared_ptr<asio::ssl::context> tls) requires(kTls)
+      : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(std::move(shared)) {}
   ~Session() override { shared_->connections.fetch_sub(1); }
 
   void start() {
@@ -282,6 +283,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                             });
   }
 
+  std::shared_ptr<asio::ssl::context> tls_;  // before stream_: it must outlive it
   Stream stream_;
   std::string tls_store_id_;
   std::shared_ptr<Server::Shared> shared_;
@@ -351,9 +353,9 @@ void Server::accept() {
       }
       session->start();
     };
-    if (options_.tls) {
+    if (auto tls = std::atomic_load(&options_.tls)) {
       keep(std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(s), shared_,
-                                                                           *options_.tls));
+                                                                           std::move(tls)));
     } else {
       keep(std::make_shared<Session<beast::tcp_stream>>(std::move(s), shared_));
     }

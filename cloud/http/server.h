@@ -61,6 +61,11 @@ class Server {
   void drain(std::chrono::milliseconds grace);
   void stop();
   bool draining() const { return draining_.load(); }
+  // New connections use `tls` from now on (a reloaded certificate or CRL); open ones keep
+  // theirs. Only for a server started with TLS.
+  void replace_tls(std::shared_ptr<boost::asio::ssl::context> tls) {
+    std::atomic_store(&options_.tls, std::move(tls));
+  }
   ServerStats stats() const;
   // Prometheus lines for the routes and the server itself.
   void render_metrics(std::string& out) const;
