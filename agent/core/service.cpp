@@ -587,6 +587,9 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply, bool ma
         }
         s->set_program_version(ctx.program().version);
         s->set_quarantined(static_cast<uint64_t>(stats->quarantined));
+        auto outstanding = r.offline_outstanding();
+        if (!outstanding) return std::unexpected(outstanding.error());
+        s->set_offline_outstanding_points(*outstanding);
         return {};
       }
       default:

@@ -208,6 +208,8 @@ void print_readable(const pb::Response& r) {
                 << "outbox     " << s.outbox_depth() << " events, oldest "
                 << s.oldest_pending_age_s() << " s\n"
                 << "quarantine " << s.quarantined() << "\n"
+                << "offline    " << s.offline_outstanding_points()
+                << " points redeemed offline, not yet confirmed\n"
                 << "program    v" << s.program_version() << "\n";
       break;
     }

@@ -1,6 +1,10 @@
 #include "agent/sync/uploader.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <future>
 
 #include "accrue/sync/v1/sync.pb.h"
@@ -127,6 +131,11 @@ Result<std::optional<Uploader::Batch>> Uploader::next_batch(Replica& reader) {
 }
 
 void Uploader::run() {
+  // Tills first: a backlog being compressed and uploaded yields the CPU to the socket threads
+  // (Linux nice applies per thread). Failure to lower it is harmless.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice) != 0) {
+    log(LogLevel::kDebug, "sync_nice_unchanged", {{"errno", std::to_string(errno)}});
+  }
   auto reader = Replica::open_reader(options_.database_path);
   if (!reader) {
     log(LogLevel::kError, "upload_stopped", {{"reason", reader.error().message}});

@@ -43,6 +43,8 @@ struct UploaderOptions {
   // How often the change feed is read while nothing else happens (at once again while the
   // cloud says more pages are waiting).
   std::chrono::milliseconds download_interval{5000};
+  // The sync thread's nice value: a backlog upload yields the CPU to the tills.
+  int nice = 10;
 };
 
 struct UploaderStats {

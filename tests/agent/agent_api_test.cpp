@@ -221,6 +221,12 @@ TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
   *r->mutable_identifier() = card(m);
   r->set_pos_tx_id(tx("redeem-1"));
   r->set_points(1000);
+  auto offline_outstanding = [&] {
+    pb::Request st;
+    st.mutable_get_agent_status();
+    return call(st).agent_status().offline_outstanding_points();
+  };
+  const int64_t outstanding_before = offline_outstanding();
   auto ok = call(req);
   ASSERT_TRUE(ok.has_redeem()) << ok.DebugString();
   EXPECT_EQ(ok.redeem().points_redeemed(), 1000);
@@ -228,6 +234,8 @@ TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
   EXPECT_EQ(ok.redeem().discount().currency(), "EUR");
   EXPECT_EQ(ok.redeem().available_points(), seeded_available(m) - 1000);
   EXPECT_TRUE(ok.redeem().offline());
+  EXPECT_EQ(offline_outstanding(), outstanding_before + 1000)
+      << "the store's outstanding offline liability, until the cloud confirms it";
 
   r->set_pos_tx_id(tx("redeem-2"));
   r->set_points(150);

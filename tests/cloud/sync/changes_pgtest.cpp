@@ -285,6 +285,34 @@ TEST_F(SyncEndpointsTest, OnlineRedemptionIsAtomicIdempotentAndRefusedBeyondTheB
   redeem(redemption(20, "c0", 1), 403, other);
 }
 
+TEST_F(SyncEndpointsTest, AnOnlineRedemptionIsListedBesideTheWatermarkUntilItsUploadArrives) {
+  add_customers(1);
+  give("c0", 100, 1);
+  auto online = redemption(0, "c0", 30);  // no seq: the agent has not recorded it yet
+  ASSERT_EQ(redeem(online).result().status(), sv1::EVENT_STATUS_APPLIED);
+  auto feed = [&] {
+    HttpClient client(app_->port());
+    auto res = client.request(bhttp::verb::get, std::string("/v1/sync/changes?agent=") + kAgent, "",
+                              {{"Authorization", "Bearer " + token_}});
+    sv1::ChangesPage p;
+    EXPECT_TRUE(p.ParseFromString(res.body()));
+    return p;
+  };
+  auto before = feed();
+  EXPECT_EQ(before.agent_processed_seq(), 1u) << "the online redemption does not move W";
+  ASSERT_EQ(before.online_applied_event_ids_size(), 1);
+  EXPECT_EQ(before.online_applied_event_ids(0), online.event_id());
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM agent_seq_gap"), "0");
+  // The agent records it as seq 2 and uploads it: a duplicate, and the list empties.
+  online.set_seq(2);
+  EXPECT_EQ(results(post(batch_of({online}), token_)).results(0).status(),
+            sv1::EVENT_STATUS_DUPLICATE);
+  auto after = feed();
+  EXPECT_EQ(after.agent_processed_seq(), 2u);
+  EXPECT_EQ(after.online_applied_event_ids_size(), 0);
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = 'c0'"), "70");
+}
+
 TEST_F(SyncEndpointsTest, LookupFindsACustomerByHashAndBringsThemIntoTheStoresScope) {
   const std::string hash(32, '\x7e');
   auto en = envelope(1);
