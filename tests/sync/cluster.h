@@ -229,9 +229,11 @@ class Cluster {
     }
     for (auto& t : tills) t.join();
   }
-  void start_tills(int ops, std::chrono::milliseconds within, uint32_t seed) {
+  // `per_second` paces each till (0: as fast as the agent answers).
+  void start_tills(int ops, std::chrono::milliseconds within, uint32_t seed, int per_second = 0) {
     for (int s = 0; s < 2; ++s) {
-      running_.emplace_back([this, s, ops, within, seed] { till(s, ops, within, seed + s); });
+      running_.emplace_back(
+          [this, s, ops, within, seed, per_second] { till(s, ops, within, seed + s, per_second); });
     }
   }
   void join_tills() {
@@ -257,8 +259,12 @@ class Cluster {
   }
 
   // The checks every scenario ends with. Returns the seconds the agents took to converge.
-  double check_everything(const std::string& scenario) {
-    EXPECT_TRUE(drained(std::chrono::seconds(60))) << scenario << ": outboxes did not drain";
+  double check_everything(const std::string& scenario,
+                          std::chrono::seconds drain_within = std::chrono::seconds(60)) {
+    const auto drain_start = Steady::now();
+    EXPECT_TRUE(drained(drain_within)) << scenario << ": outboxes did not drain";
+    std::printf("[scenario] %-34s outboxes drained in %.2f s\n", scenario.c_str(),
+                std::chrono::duration<double>(Steady::now() - drain_start).count());
     int64_t acknowledged_events = 0;
     for (int s = 0; s < 2; ++s) {
       const auto rec = record(s);
@@ -357,11 +363,16 @@ class Cluster {
   }
 
  private:
-  void till(int s, int ops, std::chrono::milliseconds within, uint32_t seed) {
+  void till(int s, int ops, std::chrono::milliseconds within, uint32_t seed, int per_second = 0) {
     std::mt19937 rng(seed);
     const auto until = Steady::now() + within;
     std::optional<ctl::AgentClient> c;
+    const auto start = Steady::now();
     for (int i = 0; i < ops && Steady::now() < until; ++i) {
+      if (per_second > 0) {
+        std::this_thread::sleep_until(
+            start + std::chrono::microseconds(int64_t{1'000'000} * i / per_second));
+      }
       if (!c) {
         auto conn = ctl::AgentClient::connect_unix(agents_[s]->socket());
         if (!conn) {
