@@ -127,13 +127,20 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
   return {};
 }
 
-// The agent's online redemptions already in the balances but not uploaded yet.
-Result<void> online_applied(pg::Connection& c, const std::string& agent_id,
-                            google::protobuf::RepeatedPtrField<std::string>& out) {
+// What the balances read in this snapshot hold of the agent's events: its highest processed
+// seq (W), and its online redemptions already applied but not uploaded yet. For a ChangesPage
+// or a LookupResponse.
+template <class Answer>
+Result<void> agent_watermark(pg::Connection& c, const std::string& store_id,
+                             const std::string& agent_id, Answer& out) {
+  auto seq = c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
+                     {pg::Param::text(agent_id), pg::Param::text(store_id)});
+  if (!seq) return std::unexpected(seq.error());
+  if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
   auto r = c.query("SELECT event_id::text FROM agent_online_event WHERE agent_id = $1",
                    {pg::Param::text(agent_id)});
   if (!r) return std::unexpected(r.error());
-  for (int k = 0; k < r->rows(); ++k) out.Add(std::string(r->text(k, 0)));
+  for (int k = 0; k < r->rows(); ++k) out.add_online_applied_event_ids(std::string(r->text(k, 0)));
   return {};
 }
 
@@ -160,13 +167,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
     auto xmin = c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
     if (!xmin) return std::unexpected(xmin.error());
     const std::string snapshot_xmin(xmin->text(0, 0));
-    if (!agent_id.empty()) {
-      auto seq = c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
-                         {pg::Param::text(agent_id), pg::Param::text(store_id)});
-      if (!seq) return std::unexpected(seq.error());
-      if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
-      ACCRUE_TRY(online_applied(c, agent_id, *out.mutable_online_applied_event_ids()));
-    }
+    if (!agent_id.empty()) ACCRUE_TRY(agent_watermark(c, store_id, agent_id, out));
 
     std::vector<std::string> customers;  // to send as snapshots, in order
     std::set<std::string> wanted;
@@ -276,13 +277,7 @@ Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, cons
     if (!r) return std::unexpected(r.error());
     if (r->rows() == 0) return {};
     const std::string id(r->text(0, 0));
-    if (!agent_id.empty()) {
-      auto seq = c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
-                         {pg::Param::text(agent_id), pg::Param::text(store_id)});
-      if (!seq) return std::unexpected(seq.error());
-      if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
-      ACCRUE_TRY(online_applied(c, agent_id, *out.mutable_online_applied_event_ids()));
-    }
+    if (!agent_id.empty()) ACCRUE_TRY(agent_watermark(c, store_id, agent_id, out));
     // The store keeps this customer from now on: it joins the store's scope.
     ACCRUE_TRY(c.query("INSERT INTO store (store_id) VALUES ($1) ON CONFLICT DO NOTHING",
                        {pg::Param::text(store_id)}));

@@ -41,6 +41,17 @@ inline int run_command(const std::vector<std::string>& argv, const std::string& 
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Sends `sig` to `pid` (if running) and waits for it; returns its exit code (or 128 + signal)
+// and forgets the pid.
+inline int signal_and_wait(pid_t& pid, int sig) {
+  if (pid <= 0) return -1;
+  kill(pid, sig);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  pid = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 class AgentProcess {
  public:
   // A fresh data dir with `customers` seeded members under `program_path`.
@@ -117,14 +128,7 @@ class AgentProcess {
   }
 
   // Sends `sig` and waits for the process; returns its exit code (or 128 + signal).
-  int stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
+  int stop(int sig = SIGTERM) { return signal_and_wait(pid_, sig); }
 
   ctl::AgentClient connect(agent::Framing framing = agent::Framing::kBinary) {
     auto c = ctl::AgentClient::connect_unix(socket(), framing);

@@ -87,14 +87,7 @@ class CloudProcess {
     }
     return false;
   }
-  int stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
+  int stop(int sig = SIGTERM) { return signal_and_wait(pid_, sig); }
 
  private:
   std::string dir_, config_;

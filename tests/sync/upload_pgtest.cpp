@@ -120,6 +120,16 @@ class UploadTest : public CloudAppTest {
     l->set_amount_minor(4999);
     return call(req);
   }
+  pb::Response redeem(int64_t member, int64_t points, const std::string& tx) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    auto* r = req.mutable_redeem();
+    r->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+    r->mutable_identifier()->set_value(agent::seed_card_number(member));
+    r->set_pos_tx_id(tx);
+    r->set_points(points);
+    return call(req);
+  }
   pb::ValidateResult validate(int64_t member) {
     pb::Request req;
     req.mutable_validate()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
@@ -345,16 +355,6 @@ class RebaseTest : public UploadTest {
     c->set_pending_points(pending);
     c->set_as_of_ms(SystemClock().now_ms());
     return page;
-  }
-  pb::Response redeem(int64_t member, int64_t points, const std::string& tx) {
-    pb::Request req;
-    req.set_till_id("till-1");
-    auto* r = req.mutable_redeem();
-    r->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
-    r->mutable_identifier()->set_value(agent::seed_card_number(member));
-    r->set_pos_tx_id(tx);
-    r->set_points(points);
-    return call(req);
   }
 };
 
@@ -745,16 +745,6 @@ class OnlineTest : public UploadTest {
     EXPECT_EQ(res.result_int(), 200u) << res.body();
     EXPECT_TRUE(out.ParseFromString(res.body()));
     return out;
-  }
-  pb::Response redeem(int64_t member, int64_t points, const std::string& tx) {
-    pb::Request req;
-    req.set_till_id("till-1");
-    auto* r = req.mutable_redeem();
-    r->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
-    r->mutable_identifier()->set_value(agent::seed_card_number(member));
-    r->set_pos_tx_id(tx);
-    r->set_points(points);
-    return call(req);
   }
   // Member `m` with `points` in the cloud and in the store's view: credited in the cloud, then
   // seen in the store (a sale) so that its snapshot comes down.
