@@ -133,7 +133,8 @@ Result<std::optional<Uploader::Batch>> Uploader::next_batch(Replica& reader) {
 void Uploader::run() {
   // A positive nice lets a backlog being compressed and uploaded yield the CPU to the socket
   // threads (Linux nice applies per thread). Failure to change it is harmless.
-  if (options_.nice != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice) != 0) {
+  if (options_.nice != 0 &&
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice) != 0) {
     log(LogLevel::kDebug, "sync_nice_unchanged", {{"errno", std::to_string(errno)}});
   }
   auto reader = Replica::open_reader(options_.database_path);
