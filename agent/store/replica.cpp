@@ -263,8 +263,9 @@ Result<std::vector<SaleLineRow>> Replica::sale_lines(int64_t seq) {
 
 Result<OutboxStats> Replica::outbox_stats() {
   ACCRUE_STMT(st,
-              "SELECT (SELECT COUNT(*) FROM outbox), (SELECT MIN(created_at) FROM outbox), "
-              "(SELECT COUNT(*) FROM quarantine)");
+              "SELECT (SELECT rows FROM queue_size WHERE name = 'outbox'), "
+              "(SELECT MIN(created_at) FROM outbox), "
+              "(SELECT rows FROM queue_size WHERE name = 'quarantine')");
   auto stats = st.first([](const sqlite::Stmt& s) {
     OutboxStats o;
     o.depth = s.int64(0);

@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 4> kMigrations = {
+inline constexpr std::array<std::string_view, 5> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -164,6 +164,31 @@ CREATE TABLE online_redemption (
 -- The rebuild a member was last confirmed in (meta rebuild_generation): when the rebuild's last
 -- page commits, members the cloud no longer sends are swept in the same transaction.
 ALTER TABLE customer ADD COLUMN rebuild_mark INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // v5: queue sizes without scanning the queue.
+    R"sql(
+-- Rows in outbox and quarantine, kept by triggers in the transaction that changes them: a status
+-- call after a long outage counted 100k outbox rows by reading every page of their bodies.
+CREATE TABLE queue_size (
+  name TEXT PRIMARY KEY,
+  rows INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO queue_size SELECT 'outbox', COUNT(*) FROM outbox;
+INSERT INTO queue_size SELECT 'quarantine', COUNT(*) FROM quarantine;
+CREATE TRIGGER outbox_added AFTER INSERT ON outbox BEGIN
+  UPDATE queue_size SET rows = rows + 1 WHERE name = 'outbox';
+END;
+CREATE TRIGGER outbox_removed AFTER DELETE ON outbox BEGIN
+  UPDATE queue_size SET rows = rows - 1 WHERE name = 'outbox';
+END;
+CREATE TRIGGER quarantine_added AFTER INSERT ON quarantine BEGIN
+  UPDATE queue_size SET rows = rows + 1 WHERE name = 'quarantine';
+END;
+CREATE TRIGGER quarantine_removed AFTER DELETE ON quarantine BEGIN
+  UPDATE queue_size SET rows = rows - 1 WHERE name = 'quarantine';
+END;
+-- The oldest pending event (a resubmitted event is pending since its resubmission).
+CREATE INDEX outbox_created ON outbox (created_at);
 )sql",
 };
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 
+#include "agent/store/schema.h"
 #include "tests/agent/agent_process.h"
 
 namespace accrue::agent {
@@ -89,6 +90,44 @@ TEST_F(GroupCommitTest, AFullQueueSaysBusy) {
   release.set_value();
   EXPECT_LE(accepted, 64 + 16);  // the queue bound plus the group being run
   EXPECT_LT(accepted, 200);
+}
+
+// Queue sizes are kept by triggers from schema v5 on; a file upgraded with events already queued
+// starts from their count, and every later insert and delete moves it.
+TEST(ReplicaSchemaTest, QueueSizesSurviveTheUpgradeAndFollowEveryChange) {
+  const auto path = testing::temp_dir("accrue-schema-") + "/replica.db";
+  {
+    auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
+    ASSERT_TRUE(db) << db.error().message;
+    for (size_t v = 0; v < 4; ++v) ASSERT_TRUE(db->exec(kMigrations[v]));
+    ASSERT_TRUE(db->exec("PRAGMA user_version=4"));
+    ASSERT_TRUE(
+        db->exec("INSERT INTO outbox VALUES (1, x'01', x'', 500), (2, x'02', x'', 400), "
+                 "(3, x'03', x'', 600)"));
+    ASSERT_TRUE(db->exec("INSERT INTO quarantine VALUES (7, x'07', x'', 'bad_field', 'm', 1)"));
+  }
+  auto r = Replica::open_writer(path);
+  ASSERT_TRUE(r) << r.error().message;
+  auto stats = r->outbox_stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->depth, 3);
+  EXPECT_EQ(stats->oldest_created_at, 400);
+  EXPECT_EQ(stats->quarantined, 1);
+
+  ASSERT_TRUE(r->confirm_uploaded(2));
+  ASSERT_TRUE(r->quarantine_event(1, "bad_field", "m", 700));
+  ASSERT_TRUE(r->insert_outbox(9, std::string(16, 'x'), "", 800));
+  stats = r->outbox_stats();
+  EXPECT_EQ(stats->depth, 2);
+  EXPECT_EQ(stats->oldest_created_at, 600);
+  EXPECT_EQ(stats->quarantined, 2);
+
+  ASSERT_TRUE(r->resubmit_quarantined(7, 900));
+  ASSERT_TRUE(r->drop_quarantined(1));
+  stats = r->outbox_stats();
+  EXPECT_EQ(stats->depth, 3);
+  EXPECT_EQ(stats->quarantined, 0);
+  EXPECT_EQ(r->db().scalar("SELECT COUNT(*) FROM outbox").value_or(-1), 3);
 }
 
 }  // namespace
