@@ -126,6 +126,7 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
                                                  "batch_bytes",
                                                  "backoff_max_ms",
                                                  "download_interval_ms",
+                                                 "backlog_download_interval_ms",
                                                  "lookup_timeout_ms",
                                                  "redeem_timeout_ms"};
     for (const auto& [k, v] : *ct) {
@@ -153,6 +154,7 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
     ACCRUE_TRY(num("batch_bytes", c.upload_batch_bytes, 1024, 16u << 20));
     ACCRUE_TRY(num("backoff_max_ms", c.upload_backoff_max_ms, 100, 3600000));
     ACCRUE_TRY(num("download_interval_ms", c.download_interval_ms, 100, 3600000));
+    ACCRUE_TRY(num("backlog_download_interval_ms", c.backlog_download_interval_ms, 100, 3600000));
     ACCRUE_TRY(num("lookup_timeout_ms", c.lookup_timeout_ms, 50, 10000));
     ACCRUE_TRY(num("redeem_timeout_ms", c.redeem_timeout_ms, 100, 10000));
   }

@@ -46,6 +46,7 @@ struct AgentConfig {
   uint32_t upload_batch_bytes = 1 << 20;
   uint32_t upload_backoff_max_ms = 60000;
   uint32_t download_interval_ms = 5000;
+  uint32_t backlog_download_interval_ms = 30000;  // while a backlog drains: uploads go first
   uint32_t lookup_timeout_ms = 300;   // an unknown identifier: the till waits this long at most
   uint32_t redeem_timeout_ms = 2000;  // an online redemption: then the offline rules decide
 

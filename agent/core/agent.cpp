@@ -132,6 +132,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
     uo.max_bytes = config.upload_batch_bytes;
     uo.backoff_max = std::chrono::milliseconds(config.upload_backoff_max_ms);
     uo.download_interval = std::chrono::milliseconds(config.download_interval_ms);
+    uo.backlog_download_interval = std::chrono::milliseconds(config.backlog_download_interval_ms);
     DownloaderOptions dop;
     dop.agent_id = a->config_.agent_id;
     auto downloader = std::make_unique<Downloader>(

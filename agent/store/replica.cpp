@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 namespace accrue::agent {
 namespace {
@@ -293,17 +294,22 @@ Result<std::vector<QuarantineRow>> Replica::quarantine(int64_t after_seq, int li
 }
 
 Result<std::vector<OutboxEntry>> Replica::outbox_batch(int64_t after_seq, int max_events,
-                                                       size_t max_bytes) {
+                                                       size_t max_bytes, bool* more) {
   ACCRUE_STMT(st, "SELECT seq, event_id, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
-  st.bind(1, after_seq).bind(2, static_cast<int64_t>(max_events));
+  st.bind(1, after_seq).bind(2, static_cast<int64_t>(max_events) + 1);
   std::vector<OutboxEntry> out;
   size_t bytes = 0;
+  if (more) *more = false;
   for (;;) {
     auto row = st.step();
     if (!row) return std::unexpected(row.error());
     if (!*row) break;
     const auto body = st.blob(2);
-    if (!out.empty() && bytes + body.size() > max_bytes) break;
+    if (std::cmp_greater_equal(out.size(), max_events) ||
+        (!out.empty() && bytes + body.size() > max_bytes)) {
+      if (more) *more = true;
+      break;
+    }
     bytes += body.size();
     out.push_back({st.int64(0), std::string(st.blob(1)), std::string(body)});
   }

@@ -146,8 +146,9 @@ class Replica {
   // The oldest pending events after `after_seq`: at most `max_events`, and no more than
   // `max_bytes` of bodies (but always at least one event when any is pending).
   Result<std::vector<QuarantineRow>> quarantine(int64_t after_seq, int limit);
-  Result<std::vector<OutboxEntry>> outbox_batch(int64_t after_seq, int max_events,
-                                                size_t max_bytes);
+  // `more` (optional) says whether pending events were left out by either limit.
+  Result<std::vector<OutboxEntry>> outbox_batch(int64_t after_seq, int max_events, size_t max_bytes,
+                                                bool* more = nullptr);
   Result<std::optional<std::string>> meta(std::string_view key);
   // An integer meta value; kDataLoss when the stored text is not an integer.
   Result<std::optional<int64_t>> meta_int(std::string_view key);

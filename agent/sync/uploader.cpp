@@ -115,11 +115,13 @@ std::chrono::milliseconds Uploader::backoff(std::optional<std::chrono::seconds> 
 
 Result<std::optional<Uploader::Batch>> Uploader::next_batch(Replica& reader) {
   ACCRUE_TRY(reader.begin_read());
-  auto rows = reader.outbox_batch(0, max_events_, options_.max_bytes);
+  bool more = false;
+  auto rows = reader.outbox_batch(0, max_events_, options_.max_bytes, &more);
   reader.end_read();
   if (!rows) return std::unexpected(rows.error());
   if (rows->empty()) return std::nullopt;
   Batch b;
+  b.more = more;
   put_field(b.bytes, 1, options_.store_id);
   put_field(b.bytes, 2, options_.agent_id);
   for (auto& row : *rows) {
@@ -149,15 +151,18 @@ void Uploader::run() {
       if (stopping_) return;
     }
     if (!batch) {
-      // A failed download only puts the next one off (next_download_): it must never hold
-      // the upload queue back.
-      maybe_download(*reader);
       auto next = next_batch(*reader);
       if (!next) {
         log(LogLevel::kError, "outbox_read_failed", {{"reason", next.error().message}});
         wait_for(backoff(std::nullopt), false);
         continue;
       }
+      // A failed download only puts the next one off (next_download_): it must never hold
+      // the upload queue back. While a backlog drains, it waits longer (maybe_download).
+      const bool more = *next && (*next)->more;
+      backlog_ = more || (more_before_ && *next);  // a backlog's last batch goes first too
+      more_before_ = more;
+      maybe_download(*reader);
       if (!*next) {
         auto idle = options_.idle_poll;
         if (downloader_) {
@@ -177,6 +182,12 @@ void Uploader::run() {
 
 void Uploader::maybe_download(Replica& reader) {
   if (!downloader_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_download_ ||
+      (backlog_ && now < last_download_ + options_.backlog_download_interval)) {
+    return;
+  }
+  last_download_ = now;
   for (int pages = 0; pages < 100; ++pages) {  // bounded: uploads get their turn
     if (std::chrono::steady_clock::now() < next_download_) return;
     auto more = downloader_->step(*client_, reader);

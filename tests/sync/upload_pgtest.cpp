@@ -617,6 +617,40 @@ TEST_F(FaultTest, AnUploadCutOffHalfWayIsSentAgainWhole) {
   EXPECT_EQ(agent_->uploader()->stats().duplicates, 0u) << "the cloud never saw a cut batch";
 }
 
+// After an outage, the change feed would mostly bring back the members of the batches just
+// sent: while events are pending behind the batch in flight, uploads go first and the feed
+// waits for backlog_download_interval_ms; once drained, it is read on the normal interval.
+TEST_F(FaultTest, WhileABacklogDrainsUploadsGoFirstAndTheFeedWaits) {
+  testing::FaultProxy proxy(app_->port());
+  proxy.set_down(true);
+  auto c = agent_config("http://127.0.0.1:" + std::to_string(proxy.port()));
+  c.upload_batch_events = 10;
+  c.backlog_download_interval_ms = 3600000;
+  auto a = agent::Agent::start(c);
+  ASSERT_TRUE(a) << a.error().message;
+  agent_ = std::move(*a);
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(accrue(i % 40 == 13 ? 14 : i % 40, "bl" + std::to_string(i)).has_accrue());
+  }
+  proxy.set_latency(std::chrono::milliseconds(100));  // six batches take 600 ms at least
+  const int gets_before = proxy.requests("GET /v1/sync/changes");
+  proxy.set_down(false);
+  const auto until = Steady::now() + std::chrono::seconds(30);
+  while (status().outbox_depth() > 0 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(status().outbox_depth(), 0u);
+  const int during = proxy.requests("GET /v1/sync/changes") - gets_before;
+  EXPECT_LE(during, 1) << "the feed was read between the batches of a backlog";
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 60);
+  const auto again = Steady::now() + std::chrono::seconds(5);
+  while (proxy.requests("GET /v1/sync/changes") - gets_before <= during && Steady::now() < again) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(proxy.requests("GET /v1/sync/changes") - gets_before, during)
+      << "drained: the feed is read on the normal interval again";
+}
+
 // Store identity by certificate: the PKI script's CA, server and store certificates, accrue-cloud
 // on HTTPS requiring them, the agent uploading with its own; rotation with overlap, revocation
 // through the CRL, and a certificate of another store.
