@@ -49,6 +49,8 @@ struct AgentConfig {
   uint32_t backlog_download_interval_ms = 30000;  // while a backlog drains: uploads go first
   uint32_t lookup_timeout_ms = 300;   // an unknown identifier: the till waits this long at most
   uint32_t redeem_timeout_ms = 2000;  // an online redemption: then the offline rules decide
+  // How often long-undecided online redemptions are looked for (not in the file: tests).
+  uint32_t online_sweep_interval_ms = 10000;
 
   std::string database_path() const { return data_dir + "/replica.db"; }
 };

@@ -160,6 +160,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
     oo.agent_id = a->config_.agent_id;
     oo.lookup_timeout = std::chrono::milliseconds(config.lookup_timeout_ms);
     oo.redeem_timeout = std::chrono::milliseconds(config.redeem_timeout_ms);
+    oo.sweep_interval = std::chrono::milliseconds(config.online_sweep_interval_ms);
     a->online_ = std::make_unique<OnlineClient>(std::move(oo), std::move(*online_client),
                                                 *a->writer_, *a->service_, a->clock_);
     a->online_->start();

@@ -1353,18 +1353,23 @@ void AgentService::redeem_online(const pb::Request& request, Reply reply,
   if (!calls_->redeem(*event, settle)) settle({false, {}, "the online queue is full"});
 }
 
-Result<int> AgentService::recover_online_redemptions() {
+namespace {
+
+// Voids, in one writer job, the undecided online redemptions written before `before` (all of
+// them when absent). Returns how many.
+Result<int> void_online_redemptions(
+    GroupCommitWriter& writer, std::optional<TimestampMs> before,
+    const std::function<Result<void>(Replica&, const OnlineRedemptionRow&)>& void_one) {
   std::promise<Result<int>> done;
   auto result = done.get_future();
   auto count = std::make_shared<int>(0);
   WriteJob job;
-  job.apply = [this, count](Replica& r) -> Result<void> {
+  job.apply = [before, count, &void_one](Replica& r) -> Result<void> {
     auto rows = r.online_redemptions();
     if (!rows) return std::unexpected(rows.error());
-    const TimestampMs now = clock_.now_ms();
     for (const auto& row : *rows) {
-      ACCRUE_TRY(void_intent(r, settings_.agent_id, row, event_ids_.next(), now,
-                             "the agent stopped before the cloud's answer was recorded"));
+      if (before && row.created_at >= *before) continue;
+      ACCRUE_TRY(void_one(r, row));
       ++*count;
     }
     return {};
@@ -1373,8 +1378,34 @@ Result<int> AgentService::recover_online_redemptions() {
     if (!r) return done.set_value(std::unexpected(r.error()));
     done.set_value(*count);
   };
-  if (!writer_.submit(std::move(job))) return fail(ErrorCode::kUnavailable, "the writer is busy");
+  if (!writer.submit(std::move(job))) return fail(ErrorCode::kUnavailable, "the writer is busy");
   return result.get();
+}
+
+}  // namespace
+
+Result<int> AgentService::recover_online_redemptions() {
+  return void_online_redemptions(
+      writer_, std::nullopt, [this](Replica& r, const OnlineRedemptionRow& row) {
+        return void_intent(r, settings_.agent_id, row, event_ids_.next(), clock_.now_ms(),
+                           "the agent stopped before the cloud's answer was recorded");
+      });
+}
+
+Result<int> AgentService::void_stale_online_redemptions() {
+  const TimestampMs before = clock_.now_ms() - kStaleOnlineRedemptionMs;
+  {
+    auto lease = readers_.acquire();
+    ACCRUE_TRY(lease.latest());
+    auto oldest = lease->oldest_online_redemption();
+    if (!oldest) return std::unexpected(oldest.error());
+    if (!*oldest || **oldest >= before) return 0;
+  }
+  return void_online_redemptions(
+      writer_, before, [this](Replica& r, const OnlineRedemptionRow& row) {
+        return void_intent(r, settings_.agent_id, row, event_ids_.next(), clock_.now_ms(),
+                           "left undecided: the till did not come back for it");
+      });
 }
 
 }  // namespace accrue::agent

@@ -87,6 +87,10 @@ class AgentService {
   // Voids the online redemptions a stop left undecided (their outcome in the cloud is unknown):
   // run once at start, before requests arrive. Returns how many.
   Result<int> recover_online_redemptions();
+  // Voids the online redemptions left undecided for longer than any round trip can take (the
+  // till never came back for them); the online client calls it every few seconds. Reads first,
+  // and writes only when there is one. Returns how many.
+  Result<int> void_stale_online_redemptions();
   // Whether the last round-trip to the cloud succeeded; the sync client sets it.
   void set_online(bool online) { online_.store(online); }
   // When the replica last synced with the cloud (Unix ms, 0 = never); shown with every validate.

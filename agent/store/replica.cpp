@@ -541,6 +541,15 @@ Result<std::vector<OnlineRedemptionRow>> Replica::online_redemptions() {
   return st.all(online_redemption_from);
 }
 
+Result<std::optional<int64_t>> Replica::oldest_online_redemption() {
+  ACCRUE_STMT(st, "SELECT MIN(created_at) FROM online_redemption");
+  auto row = st.first([](const sqlite::Stmt& s) {
+    return s.is_null(0) ? std::optional<int64_t>() : std::optional<int64_t>(s.int64(0));
+  });
+  if (!row) return std::unexpected(row.error());
+  return row->value_or(std::nullopt);
+}
+
 Result<void> Replica::delete_online_redemption(std::string_view till_id,
                                                std::string_view pos_tx_id) {
   ACCRUE_STMT(st, "DELETE FROM online_redemption WHERE till_id = ? AND pos_tx_id = ?");

@@ -222,6 +222,8 @@ class Replica {
   Result<std::optional<OnlineRedemptionRow>> online_redemption(std::string_view till_id,
                                                                std::string_view pos_tx_id);
   Result<std::vector<OnlineRedemptionRow>> online_redemptions();
+  // When the oldest undecided online redemption was written, if any.
+  Result<std::optional<int64_t>> oldest_online_redemption();
   Result<void> delete_online_redemption(std::string_view till_id, std::string_view pos_tx_id);
 
   // Runs one of the transaction-control statements (BEGIN IMMEDIATE, SAVEPOINT job, ...) from a

@@ -87,20 +87,32 @@ bool OnlineClient::enqueue(Call call) {
 }
 
 void OnlineClient::run() {
+  auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
   for (;;) {
-    Call call;
+    std::optional<Call> call;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      call = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait_until(lock, next_sweep, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_ && queue_.empty()) return;
+      if (!queue_.empty()) {
+        call = std::move(queue_.front());
+        queue_.pop_front();
+      }
     }
     // After stop(), the client is cancelled: every queued call ends at once, unanswered.
-    if (call.hash) {
-      do_lookup(call);
-    } else {
-      do_redeem(call);
+    if (call && call->hash) {
+      do_lookup(*call);
+    } else if (call) {
+      do_redeem(*call);
+    }
+    if (std::chrono::steady_clock::now() >= next_sweep) {
+      next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
+      if (auto voided = service_.void_stale_online_redemptions(); !voided) {
+        log(LogLevel::kError, "online_redemption_sweep_failed",
+            {{"reason", voided.error().message}});
+      } else if (*voided > 0) {
+        log(LogLevel::kWarn, "online_redemptions_voided", {{"count", std::to_string(*voided)}});
+      }
     }
   }
 }

@@ -31,6 +31,9 @@ struct OnlineClientOptions {
   std::chrono::milliseconds unknown_ttl{std::chrono::minutes(10)};
   size_t max_unknown = 10000;
   size_t max_queue = 64;
+  // How often undecided online redemptions older than any round trip are looked for (and
+  // voided: AgentService::void_stale_online_redemptions).
+  std::chrono::milliseconds sweep_interval{std::chrono::seconds(10)};
 };
 
 class OnlineClient final : public OnlineCalls {

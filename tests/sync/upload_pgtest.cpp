@@ -813,6 +813,39 @@ class OnlineTest : public UploadTest {
     ASSERT_TRUE(w);
     ASSERT_TRUE(w->remove_customer(agent::seed_customer_id(m)));
   }
+  // An online redemption of this agent the cloud applied (POST /v1/sync/redeem) and the
+  // intent the agent had written before asking, as if the answer had never been recorded.
+  sync::v1::EventEnvelope cloud_applied_online_redemption(int64_t member, int64_t points,
+                                                          const std::string& pos_tx_id) {
+    auto e = other_agent_event();
+    e.set_agent_id("S1-agent");
+    e.set_seq(0);
+    auto* red = e.mutable_redemption();
+    red->set_customer_id(agent::seed_customer_id(member));
+    red->set_till_id("till-1");
+    red->set_pos_tx_id(pos_tx_id);
+    red->set_points(points);
+    red->mutable_value()->set_currency("EUR");
+    red->mutable_value()->set_minor_units(points);
+    sync::v1::OnlineRedeemRequest req;
+    *req.mutable_event() = e;
+    HttpClient client(app_->port());
+    auto res = client.request(
+        bhttp::verb::post, "/v1/sync/redeem", req.SerializeAsString(),
+        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
+    EXPECT_EQ(res.result_int(), 200u);
+    return e;
+  }
+  void leave_intent(const sync::v1::EventEnvelope& e, TimestampMs created_at) {
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    auto id = Uuid::parse(e.event_id(), "id");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(w->insert_online_redemption(
+        {e.redemption().till_id(), e.redemption().pos_tx_id(),
+         std::string(reinterpret_cast<const char*>(id->bytes().data()), 16), "fingerprint",
+         e.redemption().customer_id(), e.SerializeAsString(), created_at}));
+  }
   uint64_t other_seq_ = 0;
   int64_t pending_ = 0;
 };
@@ -907,38 +940,42 @@ TEST_F(OnlineTest, AnOnlineRedemptionLeftUndecidedByAStopIsVoidedAtTheNextStart)
   agent_.reset();
   // What a stop between "asked the cloud" and "recorded the answer" leaves: the intent. The
   // cloud did apply it.
-  auto e = other_agent_event();
-  e.set_agent_id("S1-agent");
-  e.set_seq(0);
-  auto* red = e.mutable_redemption();
-  red->set_customer_id(agent::seed_customer_id(8));
-  red->set_till_id("till-1");
-  red->set_pos_tx_id("cut-1");
-  red->set_points(300);
-  red->mutable_value()->set_currency("EUR");
-  red->mutable_value()->set_minor_units(300);
-  {
-    sync::v1::OnlineRedeemRequest req;
-    *req.mutable_event() = e;
-    HttpClient client(app_->port());
-    auto res = client.request(
-        bhttp::verb::post, "/v1/sync/redeem", req.SerializeAsString(),
-        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
-    ASSERT_EQ(res.result_int(), 200u);
-  }
+  auto e = cloud_applied_online_redemption(8, 300, "cut-1");
   ASSERT_EQ(cloud_balance(8), 700);
-  {
-    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
-    ASSERT_TRUE(w);
-    auto id = Uuid::parse(e.event_id(), "id");
-    ASSERT_TRUE(id);
-    ASSERT_TRUE(w->insert_online_redemption(
-        {"till-1", "cut-1", std::string(reinterpret_cast<const char*>(id->bytes().data()), 16),
-         "fingerprint", agent::seed_customer_id(8), e.SerializeAsString(), 1}));
-  }
+  leave_intent(e, 1);
   start_agent(cloud_url());
   ASSERT_TRUE(drained());
   EXPECT_EQ(cloud_balance(8), 1000) << "voided: the points are back";
+  EXPECT_EQ(cloud_rows("event_id = '" + e.event_id() + "'"), 1);
+  expect_ledger_sums_balances();
+}
+
+// A till that never comes back for a redemption whose answer was lost: the running agent voids
+// it once no round trip can still be going on (60 s), without waiting for a restart.
+TEST_F(OnlineTest, AnUndecidedRedemptionNoTillComesBackForIsVoidedWhileTheAgentRuns) {
+  auto c = agent_config(cloud_url());
+  c.online_sweep_interval_ms = 100;
+  auto a = agent::Agent::start(c);
+  ASSERT_TRUE(a) << a.error().message;
+  agent_ = std::move(*a);
+  member_with_points(8, 1000);
+  auto e = cloud_applied_online_redemption(8, 300, "lost-1");
+  ASSERT_EQ(cloud_balance(8), 700);
+  leave_intent(e, SystemClock().now_ms() - 10'000);  // a round trip may still be going on
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(cloud_balance(8), 700) << "voided while it could still be decided";
+  {  // now long undecided
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->db().exec("UPDATE online_redemption SET created_at = " +
+                             std::to_string(SystemClock().now_ms() - 61'000)));
+  }
+  const auto until = Steady::now() + std::chrono::seconds(15);
+  while (cloud_balance(8) != 1000 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(cloud_balance(8), 1000) << "voided: the points are back";
+  ASSERT_TRUE(drained());
   EXPECT_EQ(cloud_rows("event_id = '" + e.event_id() + "'"), 1);
   expect_ledger_sums_balances();
 }
