@@ -1,0 +1,94 @@
+// Accrue till loyalty: the interface a POS application compiles against to host the loyalty
+// panel. Version 1.0. This header needs Qt (Core, Widgets) and nothing else from Accrue.
+//
+// The plugin (libaccrue_till.so) talks to the store's accrue-agent over its local socket; all
+// traffic is asynchronous, so no call below ever blocks the host's UI thread.
+//
+// Hosting it (see ui/demo for a whole till):
+//
+//   QPluginLoader loader("/usr/lib/accrue/libaccrue_till.so");
+//   auto* loyalty = qobject_cast<accrue::till::TillLoyaltyInterface*>(loader.instance());
+//   if (!loyalty) { /* loader.errorString() says why */ }
+//   layout->addWidget(loyalty->createPanel(this));
+//   loyalty->connectToAgent("/run/accrue/agent.sock", "till-07");
+//   QObject::connect(loyalty->signalSource(),
+//                    SIGNAL(redemptionApplied(QString,qlonglong,QString,qlonglong)),
+//                    this, SLOT(addLoyaltyDiscount(QString,qlonglong,QString,qlonglong)));
+//   ...
+//   loyalty->setBasket(basket);          // whenever the sale changes: the panel previews points
+//   loyalty->completeSale();             // once paid: the points are accrued
+//   loyalty->clearCustomer();            // ready for the next customer
+//
+// Signals of signalSource() (connect by these signatures):
+//   customerIdentified(QString customerId, QString displayName)
+//       a member was identified (status active or provisional); never emitted for a blocked
+//       or unknown identifier, which the panel shows instead.
+//   customerCleared()
+//   pointsAccrued(QString saleId, qlonglong points)
+//       the sale's points are durably recorded by the agent (the receipt can print them).
+//   redemptionApplied(QString saleId, qlonglong discountMinor, QString currency, qlonglong points)
+//       the member spent `points`: put a discount of `discountMinor` (minor units of
+//       `currency`) on the sale.
+//   pointsReversed(QString returnId, qlonglong points)
+//       a return took back the points its items had earned.
+//   errorOccurred(QString message)
+//       something the host may want to log; the panel already shows it to the cashier.
+#pragma once
+
+#include <QList>
+#include <QString>
+#include <QStringList>
+#include <QtPlugin>
+
+class QObject;
+class QWidget;
+
+namespace accrue::till {
+
+struct BasketLine {
+  int lineNo = 0;  // unique within the sale; returns refer to it
+  QString sku;
+  QStringList categories;       // e.g. {"shoes", "shoes/running"}: what earning rules match
+  qint64 quantityMilli = 1000;  // 1000 = one unit
+  qint64 amountMinor = 0;       // line total after discounts, in minor units
+};
+
+struct Basket {
+  QString saleId;    // the POS transaction id; the same id on a retry is the same sale
+  QString currency;  // ISO 4217, e.g. "EUR"
+  QList<BasketLine> lines;
+};
+
+struct ReturnLine {
+  int lineNo = 0;  // of the original sale
+  qint64 quantityMilli = 1000;
+};
+
+class TillLoyaltyInterface {
+ public:
+  virtual ~TillLoyaltyInterface() = default;
+
+  // The panel widget, owned by `parent`. Call once.
+  virtual QWidget* createPanel(QWidget* parent) = 0;
+  // Connects (and keeps reconnecting) to the agent's socket. `tillId` names this till in
+  // every request.
+  virtual void connectToAgent(const QString& socketPath, const QString& tillId) = 0;
+  // The sale as it stands; the panel shows the points it would earn.
+  virtual void setBasket(const Basket& basket) = 0;
+  virtual void clearBasket() = 0;
+  // The sale is paid: its points are accrued for the identified member (retried until the
+  // agent answers; pointsAccrued follows). Without a member, nothing happens.
+  virtual void completeSale() = 0;
+  // A return of items from an earlier sale of this store.
+  virtual void returnItems(const QString& returnId, const QString& originalSaleId,
+                           const QList<ReturnLine>& lines) = 0;
+  // Forgets the customer and the basket: ready for the next one.
+  virtual void clearCustomer() = 0;
+  // The QObject that emits the signals listed above.
+  virtual QObject* signalSource() = 0;
+};
+
+}  // namespace accrue::till
+
+#define AccrueTillLoyaltyInterface_iid "org.accrue.TillLoyalty/1.0"
+Q_DECLARE_INTERFACE(accrue::till::TillLoyaltyInterface, AccrueTillLoyaltyInterface_iid)

@@ -1,0 +1,375 @@
+#include "LoyaltyPanel.h"
+
+#include <QCheckBox>
+#include <QDateTime>
+#include <QDialogButtonBox>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QKeyEvent>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLocale>
+#include <QPushButton>
+#include <QShortcut>
+#include <QSpinBox>
+#include <QStyle>
+#include <QVBoxLayout>
+
+namespace accrue::till {
+
+namespace {
+
+constexpr int kRowHeight = 48;  // touch target
+
+QLabel* fixedLabel(QWidget* parent, int height, const QString& objectName) {
+  auto* l = new QLabel(parent);
+  l->setObjectName(objectName);
+  l->setFixedHeight(height);
+  l->setWordWrap(true);
+  return l;
+}
+
+QString pointsText(qint64 n) { return QLocale().toString(n); }
+
+// Sets a style property and re-applies the style sheet rules that select on it.
+void setStyleProperty(QWidget* w, const char* name, const QVariant& value) {
+  w->setProperty(name, value);
+  w->style()->unpolish(w);
+  w->style()->polish(w);
+}
+
+// "3 min ago", "2 h ago": the offline banner's time since the last sync.
+QString ago(qint64 thenMs, qint64 nowMs) {
+  if (thenMs <= 0) return QObject::tr("never");
+  const qint64 s = qMax<qint64>(0, (nowMs - thenMs) / 1000);
+  if (s < 60) return QObject::tr("%n s ago", nullptr, int(s));
+  if (s < 3600) return QObject::tr("%n min ago", nullptr, int(s / 60));
+  if (s < 86400) return QObject::tr("%n h ago", nullptr, int(s / 3600));
+  return QObject::tr("%n days ago", nullptr, int(s / 86400));
+}
+
+}  // namespace
+
+RedeemDialog::RedeemDialog(qint64 available, QWidget* parent) : QDialog(parent) {
+  setObjectName("accrueRedeemDialog");
+  setWindowTitle(tr("Redeem points"));
+  auto* layout = new QVBoxLayout(this);
+  auto* label = new QLabel(tr("Available: %1 points").arg(pointsText(available)), this);
+  m_points = new QSpinBox(this);
+  m_points->setRange(0, int(qMin<qint64>(available, 1'000'000'000)));
+  m_points->setValue(int(qMin<qint64>(available, 1'000'000'000)));
+  m_points->setMinimumHeight(kRowHeight);
+  m_points->setSuffix(tr(" points"));
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+  buttons->button(QDialogButtonBox::Ok)->setText(tr("Redeem"));
+  buttons->button(QDialogButtonBox::Ok)->setMinimumHeight(kRowHeight);
+  buttons->button(QDialogButtonBox::Cancel)->setMinimumHeight(kRowHeight);
+  connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+  layout->addWidget(label);
+  layout->addWidget(m_points);
+  layout->addWidget(buttons);
+}
+
+qint64 RedeemDialog::points() const { return m_points->value(); }
+
+EnrollDialog::EnrollDialog(QWidget* parent) : QDialog(parent) {
+  setObjectName("accrueEnrollDialog");
+  setWindowTitle(tr("Enroll a new member"));
+  auto* form = new QFormLayout(this);
+  auto edit = [this](const QString& placeholder) {
+    auto* e = new QLineEdit(this);
+    e->setPlaceholderText(placeholder);
+    e->setMinimumHeight(kRowHeight);
+    return e;
+  };
+  m_name = edit(tr("First name or nickname"));
+  m_phone = edit(tr("+48 600 000 000"));
+  m_email = edit(tr("name@example.com"));
+  m_card = edit(tr("Scan or type the new card"));
+  m_terms = new QCheckBox(tr("Accepts the programme's terms (required)"), this);
+  m_mailOptIn = new QCheckBox(tr("Offers by e-mail"), this);
+  m_smsOptIn = new QCheckBox(tr("Offers by text message"), this);
+  form->addRow(tr("Name"), m_name);
+  form->addRow(tr("Phone"), m_phone);
+  form->addRow(tr("E-mail"), m_email);
+  form->addRow(tr("Card"), m_card);
+  form->addRow(m_terms);
+  form->addRow(m_mailOptIn);
+  form->addRow(m_smsOptIn);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+  buttons->button(QDialogButtonBox::Ok)->setText(tr("Enroll"));
+  buttons->button(QDialogButtonBox::Ok)->setMinimumHeight(kRowHeight);
+  buttons->button(QDialogButtonBox::Cancel)->setMinimumHeight(kRowHeight);
+  buttons->button(QDialogButtonBox::Ok)->setEnabled(false);
+  connect(m_terms, &QCheckBox::toggled, buttons->button(QDialogButtonBox::Ok),
+          &QPushButton::setEnabled);
+  connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+  form->addRow(buttons);
+}
+
+EnrollForm EnrollDialog::form() const {
+  return EnrollForm{m_name->text(),         m_phone->text(),      m_email->text(),
+                    m_card->text(),         m_terms->isChecked(), m_mailOptIn->isChecked(),
+                    m_smsOptIn->isChecked()};
+}
+
+LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
+    : QWidget(parent),
+      m_session(session),
+      m_clock([] { return QDateTime::currentMSecsSinceEpoch(); }) {
+  setObjectName("accrueLoyaltyPanel");
+  setMinimumWidth(360);
+  setStyleSheet(
+      "#accrueLoyaltyPanel { background: #ffffff; color: #111111; }"
+      "#accrueLoyaltyPanel QLabel { font-size: 16px; }"
+      "#accrueLoyaltyPanel QLabel#accrueEarn { font-size: 18px; font-weight: bold; }"
+      "#accrueLoyaltyPanel QLabel#accrueBanner { font-size: 14px; }"
+      "QPushButton { min-height: 48px; font-size: 16px; padding: 0 16px; }"
+      "QLineEdit { min-height: 48px; font-size: 18px; }"
+      "#accrueBanner[offline=\"true\"] { background: #fff4ce; color: #3d2c00;"
+      "  border: 1px solid #c9a227; padding: 4px 8px; }"
+      "#accrueLoyaltyPanel QLabel#accrueStatus { font-size: 22px; font-weight: bold; padding: 4px "
+      "8px; }"
+      "#accrueStatus[kind=\"member\"] { background: #0b6e2e; color: #ffffff; }"
+      "#accrueStatus[kind=\"blocked\"] { background: #b00020; color: #ffffff; }"
+      "#accrueStatus[kind=\"unknown\"] { background: #5c4400; color: #ffffff; }"
+      "#accrueStatus[kind=\"none\"] { background: #e8e8e8; color: #111111; }"
+      "#accrueLoyaltyPanel QLabel#accruePoints { font-size: 30px; font-weight: bold; }"
+      "#accrueTier { font-weight: bold; border: 2px solid #111111; padding: 2px 8px; }"
+      "#accrueMessage[error=\"true\"] { color: #b00020; font-weight: bold; }");
+
+  m_banner = fixedLabel(this, 52, "accrueBanner");
+  m_input = new QLineEdit(this);
+  m_input->setObjectName("accrueIdentify");
+  m_input->setPlaceholderText(tr("Scan the card, or type phone, e-mail or card number"));
+  m_input->installEventFilter(this);
+  auto* identify = new QPushButton(tr("Identify (F2)"), this);
+  m_status = fixedLabel(this, 44, "accrueStatus");
+  m_name = fixedLabel(this, 28, "accrueName");
+  m_tier = new QLabel(this);
+  m_tier->setObjectName("accrueTier");
+  m_tier->setFixedHeight(28);
+  m_points = fixedLabel(this, 44, "accruePoints");
+  m_pending = fixedLabel(this, 48, "accruePending");
+  m_expiring = fixedLabel(this, 24, "accrueExpiring");
+  m_earn = fixedLabel(this, 28, "accrueEarn");
+  m_message = fixedLabel(this, 48, "accrueMessage");
+  m_redeem = new QPushButton(tr("Redeem (F6)"), this);
+  m_enroll = new QPushButton(tr("Enroll (F7)"), this);
+  m_clear = new QPushButton(tr("Clear (Esc)"), this);
+
+  auto* layout = new QVBoxLayout(this);
+  layout->addWidget(m_banner);
+  auto* idRow = new QHBoxLayout;
+  idRow->addWidget(m_input, 1);
+  idRow->addWidget(identify);
+  layout->addLayout(idRow);
+  layout->addWidget(m_status);
+  auto* nameRow = new QHBoxLayout;
+  nameRow->addWidget(m_name, 1);
+  nameRow->addWidget(m_tier);
+  layout->addLayout(nameRow);
+  layout->addWidget(m_points);
+  layout->addWidget(m_pending);
+  layout->addWidget(m_expiring);
+  layout->addWidget(m_earn);
+  auto* actions = new QHBoxLayout;
+  actions->addWidget(m_redeem);
+  actions->addWidget(m_enroll);
+  actions->addWidget(m_clear);
+  layout->addLayout(actions);
+  layout->addWidget(m_message);
+  layout->addStretch(1);
+
+  auto shortcut = [this](QKeySequence key, auto slot) {
+    auto* s = new QShortcut(key, this);
+    s->setContext(Qt::WidgetWithChildrenShortcut);
+    connect(s, &QShortcut::activated, this, slot);
+  };
+  shortcut(QKeySequence(Qt::Key_F2), [this] {
+    m_input->setFocus();
+    m_input->selectAll();
+  });
+  shortcut(QKeySequence(Qt::Key_F6), &LoyaltyPanel::openRedeem);
+  shortcut(QKeySequence(Qt::Key_F7), &LoyaltyPanel::openEnroll);
+  shortcut(QKeySequence(Qt::Key_Escape), [this] { m_session->clear(); });
+
+  connect(identify, &QPushButton::clicked, this, [this] { submitInput(Entry::Keyed); });
+  connect(m_redeem, &QPushButton::clicked, this, &LoyaltyPanel::openRedeem);
+  connect(m_enroll, &QPushButton::clicked, this, &LoyaltyPanel::openEnroll);
+  connect(m_clear, &QPushButton::clicked, this, [this] { m_session->clear(); });
+
+  connect(m_session, &TillSession::stateChanged, this, [this] { refresh(); });
+  connect(m_session, &TillSession::memberChanged, this, [this] { refresh(); });
+  connect(m_session, &TillSession::previewChanged, this, [this] { refresh(); });
+  connect(m_session, &TillSession::busyChanged, this, [this] { refresh(); });
+  connect(m_session, &TillSession::agentChanged, this, [this] { refreshBanner(); });
+  connect(m_session, &TillSession::cleared, this, [this] {
+    m_input->clear();
+    showMessage({}, false);
+  });
+  connect(m_session, &TillSession::errorOccurred, this,
+          [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::redeemRefused, this,
+          [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::enrollRefused, this,
+          [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::returnRefused, this,
+          [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::redeemed, this,
+          [this](const QString&, qint64 pts, qint64 minor, const QString& currency) {
+            showMessage(tr("%1 points redeemed: %2 off this sale.")
+                            .arg(pointsText(pts),
+                                 QLocale().toCurrencyString(double(minor) / 100.0, currency)),
+                        false);
+          });
+  connect(m_session, &TillSession::accrued, this, [this](const QString&, qint64 pts) {
+    showMessage(tr("%1 points added.").arg(pointsText(pts)), false);
+  });
+  connect(m_session, &TillSession::enrolled, this,
+          [this](const QString&, bool provisional, qint64) {
+            showMessage(provisional ? tr("Enrolled. The card works now; the membership is "
+                                         "confirmed when the store is online.")
+                                    : tr("Enrolled."),
+                        false);
+          });
+  refresh();
+  refreshBanner();
+}
+
+bool LoyaltyPanel::eventFilter(QObject* watched, QEvent* event) {
+  if (watched == m_input && event->type() == QEvent::KeyPress) {
+    auto* key = static_cast<QKeyEvent*>(event);
+    if (key->key() == Qt::Key_Return || key->key() == Qt::Key_Enter) {
+      submitInput(m_scan.enter(m_clock()) ? Entry::Scanned : Entry::Keyed);
+      return true;
+    }
+    if (!key->text().isEmpty() && key->text().at(0).isPrint()) {
+      m_scan.key(key->text().at(0), m_clock());
+    }
+  }
+  return QWidget::eventFilter(watched, event);
+}
+
+void LoyaltyPanel::submitInput(Entry entry) {
+  const QString text = m_input->text().trimmed();
+  if (text.isEmpty()) return;
+  showMessage({}, false);
+  m_session->identify(guessIdentifier(text, entry));
+  if (entry == Entry::Scanned) m_input->clear();  // ready for the next scan
+}
+
+void LoyaltyPanel::openRedeem() {
+  if (m_session->state() != TillSession::State::Member) return;
+  if (m_session->member().availablePoints <= 0) {
+    return showMessage(tr("No points available to redeem."), true);
+  }
+  delete m_redeemDialog;
+  m_redeemDialog = new RedeemDialog(m_session->member().availablePoints, this);
+  connect(m_redeemDialog, &QDialog::accepted, this,
+          [this] { m_session->redeemPoints(m_redeemDialog->points()); });
+  m_redeemDialog->open();
+}
+
+void LoyaltyPanel::openEnroll() {
+  const auto s = m_session->state();
+  if (s == TillSession::State::Member || s == TillSession::State::Blocked) return;
+  delete m_enrollDialog;
+  m_enrollDialog = new EnrollDialog(this);
+  // A card that identified nobody is most likely the new member's.
+  const QString typed = m_input->text().trimmed();
+  if (s == TillSession::State::Unknown && !typed.isEmpty()) {
+    const Identifier id = guessIdentifier(typed, Entry::Keyed);
+    if (id.kind == "IDENTIFIER_KIND_CARD") m_enrollDialog->cardEdit()->setText(typed);
+    if (id.kind == "IDENTIFIER_KIND_PHONE") m_enrollDialog->phoneEdit()->setText(typed);
+    if (id.kind == "IDENTIFIER_KIND_EMAIL") m_enrollDialog->emailEdit()->setText(typed);
+  }
+  connect(m_enrollDialog, &QDialog::accepted, this,
+          [this] { m_session->enroll(m_enrollDialog->form()); });
+  m_enrollDialog->open();
+}
+
+void LoyaltyPanel::showMessage(const QString& text, bool error) {
+  m_message->setText(text);
+  setStyleProperty(m_message, "error", error);
+}
+
+void LoyaltyPanel::refresh() {
+  const auto& m = m_session->member();
+  const auto state = m_session->state();
+  QString kind = "none";
+  switch (state) {
+    case TillSession::State::NoCustomer:
+      m_status->setText(tr("No customer"));
+      break;
+    case TillSession::State::Identifying:
+      m_status->setText(tr("Looking up…"));
+      break;
+    case TillSession::State::Member:
+      kind = "member";
+      m_status->setText(m.provisional ? tr("✔ New member (pending confirmation)") : tr("✔ Member"));
+      break;
+    case TillSession::State::Unknown:
+      kind = "unknown";
+      m_status->setText(tr("? Not a member"));
+      break;
+    case TillSession::State::Blocked:
+      kind = "blocked";
+      m_status->setText(tr("✖ BLOCKED"));
+      break;
+  }
+  setStyleProperty(m_status, "kind", kind);
+
+  const bool member = state == TillSession::State::Member;
+  m_name->setText(member || state == TillSession::State::Blocked ? m.displayName : QString());
+  m_tier->setText(member ? (m.tierName.isEmpty() ? m.tierId : m.tierName) : QString());
+  m_tier->setVisible(member && !(m.tierName.isEmpty() && m.tierId.isEmpty()));
+  m_points->setText(member ? tr("%1 points").arg(pointsText(m.availablePoints)) : QString());
+  if (state == TillSession::State::Unknown) {
+    m_pending->setText(tr("Enroll the customer with F7, or go on without points."));
+  } else if (state == TillSession::State::Blocked) {
+    m_pending->setText(
+        tr("This card cannot earn or redeem points. Refer the customer to "
+           "customer service."));
+  } else {
+    m_pending->setText(member && m.pendingPoints > 0
+                           ? tr("+ %1 pending").arg(pointsText(m.pendingPoints))
+                           : QString());
+  }
+  m_expiring->setText(
+      member && m.expiringPoints > 0
+          ? tr("%1 points expire on %2")
+                .arg(pointsText(m.expiringPoints),
+                     QLocale().toString(QDateTime::fromMSecsSinceEpoch(m.expiringAtMs).date(),
+                                        QLocale::ShortFormat))
+          : QString());
+  const qint64 earn = m_session->previewPoints();
+  if (earn < 0 || state == TillSession::State::Blocked) {
+    m_earn->clear();
+  } else if (state == TillSession::State::Unknown) {
+    m_earn->setText(tr("As a member, this sale would earn %1 points").arg(pointsText(earn)));
+  } else {
+    m_earn->setText(tr("This sale earns %1 points").arg(pointsText(earn)));
+  }
+  m_redeem->setEnabled(member && !m_session->busy() && m.availablePoints > 0);
+  m_enroll->setEnabled(state == TillSession::State::NoCustomer ||
+                       state == TillSession::State::Unknown);
+}
+
+void LoyaltyPanel::refreshBanner() {
+  const auto& a = m_session->agent();
+  QString text;
+  if (!a.connected) {
+    text = tr("Loyalty service not running on this till: trying again…");
+  } else if (!a.online) {
+    text = tr("Offline: points are kept and sent later. Last sync %1, %n event(s) queued.", nullptr,
+              int(qMin<quint64>(a.queuedEvents, 1'000'000'000)))
+               .arg(ago(a.lastSyncMs, QDateTime::currentMSecsSinceEpoch()));
+  }
+  m_banner->setText(text);
+  setStyleProperty(m_banner, "offline", !text.isEmpty());
+}
+
+}  // namespace accrue::till

@@ -1,0 +1,109 @@
+// The cashier's loyalty panel: shows a TillSession and forwards the cashier's input to it. No
+// business logic lives here.
+//
+// Keyboard first: F2 identify field, F6 redeem, F7 enroll, Esc clear. A scanner's keystrokes
+// are told from typing (ScanDetector) and identify at once. Sizes are for touch (48 px rows),
+// text is high-contrast, and every area keeps its size whatever it shows, so nothing jumps.
+#pragma once
+
+#include <QDialog>
+#include <QWidget>
+
+#include "ScanDetector.h"
+#include "TillSession.h"
+
+class QCheckBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+
+namespace accrue::till {
+
+class RedeemDialog : public QDialog {
+  Q_OBJECT
+ public:
+  RedeemDialog(qint64 available, QWidget* parent);
+  qint64 points() const;
+  QSpinBox* pointsBox() const { return m_points; }
+
+ private:
+  QSpinBox* m_points;
+};
+
+class EnrollDialog : public QDialog {
+  Q_OBJECT
+ public:
+  explicit EnrollDialog(QWidget* parent);
+  EnrollForm form() const;
+  // For tests and the host's convenience.
+  QLineEdit* nameEdit() const { return m_name; }
+  QLineEdit* phoneEdit() const { return m_phone; }
+  QLineEdit* emailEdit() const { return m_email; }
+  QLineEdit* cardEdit() const { return m_card; }
+  QCheckBox* termsBox() const { return m_terms; }
+
+ private:
+  QLineEdit* m_name;
+  QLineEdit* m_phone;
+  QLineEdit* m_email;
+  QLineEdit* m_card;
+  QCheckBox* m_terms;
+  QCheckBox* m_mailOptIn;
+  QCheckBox* m_smsOptIn;
+};
+
+class LoyaltyPanel : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit LoyaltyPanel(TillSession* session, QWidget* parent = nullptr);
+
+  // What the tests look at.
+  QLineEdit* identifyEdit() const { return m_input; }
+  QLabel* statusLabel() const { return m_status; }
+  QLabel* bannerLabel() const { return m_banner; }
+  QLabel* messageLabel() const { return m_message; }
+  QLabel* pointsLabel() const { return m_points; }
+  QLabel* earnLabel() const { return m_earn; }
+  QPushButton* redeemButton() const { return m_redeem; }
+  QPushButton* enrollButton() const { return m_enroll; }
+  RedeemDialog* redeemDialog() const { return m_redeemDialog; }
+  EnrollDialog* enrollDialog() const { return m_enrollDialog; }
+  // The clock the scanner detection reads (ms); tests replace it.
+  void setClock(std::function<qint64()> clock) { m_clock = std::move(clock); }
+
+ public slots:
+  void openRedeem();
+  void openEnroll();
+
+ protected:
+  bool eventFilter(QObject* watched, QEvent* event) override;
+
+ private:
+  void refresh();
+  void refreshBanner();
+  void showMessage(const QString& text, bool error);
+  void submitInput(Entry entry);
+
+  TillSession* m_session;
+  QLabel* m_banner;
+  QLineEdit* m_input;
+  QLabel* m_status;
+  QLabel* m_name;
+  QLabel* m_tier;
+  QLabel* m_points;
+  QLabel* m_pending;
+  QLabel* m_expiring;
+  QLabel* m_earn;
+  QLabel* m_message;
+  QPushButton* m_redeem;
+  QPushButton* m_enroll;
+  QPushButton* m_clear;
+  RedeemDialog* m_redeemDialog = nullptr;
+  EnrollDialog* m_enrollDialog = nullptr;
+  ScanDetector m_scan;
+  std::function<qint64()> m_clock;
+};
+
+}  // namespace accrue::till

@@ -1,0 +1,424 @@
+#include "TillSession.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QRegularExpression>
+#include <QUuid>
+#include <algorithm>
+
+#include "AgentConnection.h"
+
+namespace accrue::till {
+
+namespace {
+
+constexpr int kValidateTimeoutMs = 2000;  // the agent may ask the cloud first (300 ms)
+constexpr int kReadTimeoutMs = 1500;
+constexpr int kWriteTimeoutMs = 3000;
+constexpr int kRedeemTimeoutMs = 4000;  // an online redemption waits up to 2 s for the cloud
+constexpr int kMaxAccrualAttempts = 300;
+constexpr int kMaxRedeemAttempts = 4;
+constexpr int kRememberedSales = 16;
+
+QString entryName(Entry e) {
+  switch (e) {
+    case Entry::Scanned:
+      return "ENTRY_MODE_SCANNED";
+    case Entry::Qr:
+      return "ENTRY_MODE_QR";
+    case Entry::Keyed:
+      break;
+  }
+  return "ENTRY_MODE_KEYED";
+}
+
+QString newTransactionId(const QString& prefix) {
+  return prefix + QUuid::createUuid().toString(QUuid::WithoutBraces);
+}
+
+}  // namespace
+
+Identifier guessIdentifier(const QString& text, Entry entry) {
+  const QString t = text.trimmed();
+  QString digits = t;
+  digits.remove(QRegularExpression("[\\s\\-().]"));
+  static const QRegularExpression allDigits("^\\+?[0-9]+$");
+  Identifier id;
+  id.value = t;
+  id.entry = entry;
+  if (t.contains('@')) {
+    id.kind = "IDENTIFIER_KIND_EMAIL";
+  } else if (allDigits.match(digits).hasMatch()) {
+    // Loyalty cards carry 12 digits or more; anything shorter, or with a +, is a phone number.
+    id.kind = digits.startsWith('+') || digits.size() < 12 ? "IDENTIFIER_KIND_PHONE"
+                                                           : "IDENTIFIER_KIND_CARD";
+  } else {
+    id.kind = "IDENTIFIER_KIND_QR_TOKEN";
+  }
+  return id;
+}
+
+QString errorMessage(const QJsonObject& response) {
+  if (!response.contains("error")) return {};
+  const QString m = response.value("error").toObject().value("message").toString();
+  return m.isEmpty() ? QObject::tr("The loyalty service refused the request.") : m;
+}
+
+bool isRetryable(const QJsonObject& response) {
+  return response.value("error").toObject().value("retryable").toBool();
+}
+
+TillSession::TillSession(AgentConnection* connection, QObject* parent)
+    : QObject(parent), m_connection(connection) {
+  m_previewDebounce.setSingleShot(true);
+  m_previewDebounce.setInterval(80);
+  connect(&m_previewDebounce, &QTimer::timeout, this, &TillSession::requestPreview);
+  m_statusPoll.setInterval(5000);
+  connect(&m_statusPoll, &QTimer::timeout, this, &TillSession::refreshAgentStatus);
+  m_statusPoll.start();
+  connect(m_connection, &AgentConnection::connectedChanged, this, [this](bool on) {
+    m_agent.connected = on;
+    if (on) {
+      refreshAgentStatus();
+    } else {
+      m_agent.online = false;
+    }
+    emit agentChanged();
+  });
+}
+
+QJsonObject TillSession::request(const QString& op, const QJsonObject& body) const {
+  return QJsonObject{{"till_id", m_tillId}, {op, body}};
+}
+
+QJsonObject TillSession::identifierJson(const Identifier& id) const {
+  return QJsonObject{{"kind", id.kind}, {"value", id.value}, {"entry_mode", entryName(id.entry)}};
+}
+
+QJsonObject TillSession::basketJson(const Basket& basket) const {
+  QJsonArray lines;
+  for (const auto& l : basket.lines) {
+    lines.append(QJsonObject{{"line_no", l.lineNo},
+                             {"sku", l.sku},
+                             {"categories", QJsonArray::fromStringList(l.categories)},
+                             {"quantity_milli", QString::number(l.quantityMilli)},
+                             {"amount_minor", QString::number(l.amountMinor)}});
+  }
+  return QJsonObject{{"currency", basket.currency},
+                     {"lines", lines},
+                     {"occurred_at_ms", QString::number(QDateTime::currentMSecsSinceEpoch())}};
+}
+
+void TillSession::setState(State state) {
+  if (m_state == state) return;
+  m_state = state;
+  emit stateChanged(state);
+}
+
+void TillSession::setBusy(bool on) {
+  const bool was = busy();
+  m_busy = qMax(0, m_busy + (on ? 1 : -1));
+  if (was != busy()) emit busyChanged(busy());
+}
+
+void TillSession::fail(const QString& message) {
+  m_lastError = message;
+  emit errorOccurred(message);
+}
+
+void TillSession::identify(const Identifier& identifier) {
+  if (identifier.value.trimmed().isEmpty()) return;
+  const quint64 epoch = ++m_epoch;
+  m_identifier = identifier;
+  m_member = Member{};
+  m_lastError.clear();
+  setState(State::Identifying);
+  emit memberChanged();
+  setBusy(true);
+  m_connection->send(request("validate", {{"identifier", identifierJson(identifier)}}),
+                     kValidateTimeoutMs, [this, epoch](const QJsonObject& r) {
+                       setBusy(false);
+                       if (epoch != m_epoch) return;
+                       if (const QString e = errorMessage(r); !e.isEmpty()) {
+                         setState(State::NoCustomer);
+                         return fail(e);
+                       }
+                       applyValidate(r.value("validate").toObject());
+                     });
+}
+
+void TillSession::applyValidate(const QJsonObject& v) {
+  const QString status = v.value("status").toString();
+  m_member.customerId = v.value("customer_id").toString();
+  m_member.displayName = v.value("display_name").toString();
+  m_member.tierId = v.value("tier_id").toString();
+  m_member.tierName = v.value("tier_name").toString();
+  m_member.availablePoints = int64Of(v.value("available_points"));
+  m_member.pendingPoints = int64Of(v.value("pending_points"));
+  m_member.provisional = status == "MEMBER_STATUS_PROVISIONAL";
+  if (v.value("offline").toBool() != !m_agent.online) {
+    m_agent.online = !v.value("offline").toBool();
+    emit agentChanged();
+  }
+  emit memberChanged();
+  if (status == "MEMBER_STATUS_BLOCKED") {
+    setState(State::Blocked);
+  } else if (status == "MEMBER_STATUS_ACTIVE" || status == "MEMBER_STATUS_PROVISIONAL") {
+    setState(State::Member);
+    emit identified(m_member.customerId, m_member.displayName);
+    requestProfile();
+  } else {
+    setState(State::Unknown);
+  }
+  requestPreview();
+}
+
+void TillSession::requestProfile() {
+  const quint64 epoch = m_epoch;
+  m_connection->send(request("get_profile", {{"identifier", identifierJson(m_identifier)}}),
+                     kReadTimeoutMs, [this, epoch](const QJsonObject& r) {
+                       if (epoch != m_epoch || !r.contains("profile")) return;
+                       const QJsonObject p = r.value("profile").toObject();
+                       m_member.expiringPoints = int64Of(p.value("expiring_points"));
+                       m_member.expiringAtMs = int64Of(p.value("expiring_at_ms"));
+                       emit memberChanged();
+                     });
+}
+
+void TillSession::setBasket(const Basket& basket) {
+  m_basket = basket;
+  ++m_previewEpoch;
+  m_previewDebounce.start();
+}
+
+void TillSession::clearBasket() {
+  m_basket = Basket{};
+  ++m_previewEpoch;
+  m_previewDebounce.stop();
+  m_redeemCount = 0;
+  if (m_previewPoints != -1) {
+    m_previewPoints = -1;
+    emit previewChanged(-1);
+  }
+}
+
+void TillSession::requestPreview() {
+  if (m_basket.lines.isEmpty() || m_state == State::Blocked) {
+    if (m_previewPoints != -1) {
+      m_previewPoints = -1;
+      emit previewChanged(-1);
+    }
+    return;
+  }
+  const quint64 epoch = m_epoch, basketEpoch = m_previewEpoch;
+  QJsonObject body{{"basket", basketJson(m_basket)}};
+  if (m_state == State::Member) body.insert("identifier", identifierJson(m_identifier));
+  m_connection->send(request("preview", body), kReadTimeoutMs,
+                     [this, epoch, basketEpoch](const QJsonObject& r) {
+                       if (epoch != m_epoch || basketEpoch != m_previewEpoch) return;
+                       if (!r.contains("preview")) return;  // the panel keeps "—"
+                       m_previewPoints = int64Of(r.value("preview").toObject().value("points"));
+                       emit previewChanged(m_previewPoints);
+                     });
+}
+
+bool TillSession::completeSale() {
+  if (m_state != State::Member || m_basket.lines.isEmpty()) return false;
+  Accrual a;
+  a.saleId = m_basket.saleId.isEmpty() ? newTransactionId("sale-") : m_basket.saleId;
+  // Paying the same sale twice sends the first request again, byte for byte (its time
+  // included), so the agent answers with what it recorded instead of a conflict.
+  auto same = std::find_if(m_completed.cbegin(), m_completed.cend(),
+                           [&](const auto& c) { return c.first == a.saleId; });
+  if (same != m_completed.cend()) {
+    a.request = same->second;
+  } else {
+    a.request = request("accrue", {{"identifier", identifierJson(m_identifier)},
+                                   {"pos_tx_id", a.saleId},
+                                   {"basket", basketJson(m_basket)}});
+    m_completed.append({a.saleId, a.request});
+    if (m_completed.size() > kRememberedSales) m_completed.removeFirst();
+  }
+  m_accruals.append(a);
+  sendAccrual(int(m_accruals.size()) - 1);
+  return true;
+}
+
+void TillSession::sendAccrual(int index) {
+  Accrual& a = m_accruals[index];
+  ++a.attempts;
+  const QString saleId = a.saleId;
+  const quint64 epoch = m_epoch;
+  m_connection->send(a.request, kWriteTimeoutMs, [this, saleId, epoch](const QJsonObject& r) {
+    int i = 0;
+    while (i < m_accruals.size() && m_accruals[i].saleId != saleId) ++i;
+    if (i == m_accruals.size()) return;
+    if (r.contains("accrue")) {
+      m_accruals.removeAt(i);
+      const QJsonObject result = r.value("accrue").toObject();
+      if (epoch == m_epoch && m_state == State::Member) {
+        m_member.availablePoints = int64Of(result.value("available_points"));
+        m_member.pendingPoints = int64Of(result.value("pending_points"));
+        emit memberChanged();
+      }
+      emit accrued(saleId, int64Of(result.value("points_earned")));
+      return;
+    }
+    const QString e = errorMessage(r);
+    if (isRetryable(r) && m_accruals[i].attempts < kMaxAccrualAttempts) {
+      // The same request again: the agent records a sale once and repeats its answer.
+      QTimer::singleShot(m_retryDelayMs, this, [this, saleId] {
+        for (int j = 0; j < m_accruals.size(); ++j) {
+          if (m_accruals[j].saleId == saleId) return sendAccrual(j);
+        }
+      });
+      return;
+    }
+    m_accruals.removeAt(i);
+    emit accrueFailed(saleId, e);
+    fail(e);
+  });
+}
+
+void TillSession::redeemPoints(qint64 points) {
+  if (m_state != State::Member) return;
+  if (points <= 0) {
+    emit redeemRefused(tr("Enter the number of points to redeem."));
+    return;
+  }
+  const QString saleId = m_basket.saleId.isEmpty() ? newTransactionId("sale-") : m_basket.saleId;
+  const QJsonObject req =
+      request("redeem", {{"identifier", identifierJson(m_identifier)},
+                         {"pos_tx_id", saleId + "/redeem-" + QString::number(++m_redeemCount)},
+                         {"points", QString::number(points)}});
+  setBusy(true);
+  sendRedeem(req, saleId, 1);
+}
+
+void TillSession::sendRedeem(const QJsonObject& req, const QString& saleId, int attempt) {
+  const quint64 epoch = m_epoch;
+  m_connection->send(req, kRedeemTimeoutMs,
+                     [this, req, saleId, attempt, epoch](const QJsonObject& r) {
+                       if (r.contains("redeem")) {
+                         setBusy(false);
+                         const QJsonObject d = r.value("redeem").toObject();
+                         if (epoch == m_epoch && m_state == State::Member) {
+                           m_member.availablePoints = int64Of(d.value("available_points"));
+                           emit memberChanged();
+                         }
+                         // Emitted even when the screen moved on: the points are spent, the sale
+                         // owes the discount.
+                         const QJsonObject discount = d.value("discount").toObject();
+                         emit redeemed(saleId, int64Of(d.value("points_redeemed")),
+                                       int64Of(discount.value("minor_units")),
+                                       discount.value("currency").toString());
+                         return;
+                       }
+                       if (isRetryable(r) && attempt < kMaxRedeemAttempts) {
+                         // Same transaction id: if the first attempt was decided, this one gets its
+                         // answer.
+                         QTimer::singleShot(m_retryDelayMs, this, [this, req, saleId, attempt] {
+                           sendRedeem(req, saleId, attempt + 1);
+                         });
+                         return;
+                       }
+                       setBusy(false);
+                       const QString e = errorMessage(r);
+                       m_lastError = e;
+                       emit redeemRefused(e);
+                     });
+}
+
+void TillSession::enroll(const EnrollForm& form) {
+  if (!form.termsAccepted) {
+    emit enrollRefused(tr("The customer has to accept the programme's terms."));
+    return;
+  }
+  QJsonArray identifiers;
+  QList<Identifier> ids;
+  auto add = [&](const QString& value, const QString& kind) {
+    if (value.trimmed().isEmpty()) return;
+    Identifier id{kind, value.trimmed(), Entry::Keyed};
+    ids.append(id);
+    identifiers.append(identifierJson(id));
+  };
+  add(form.card, "IDENTIFIER_KIND_CARD");
+  add(form.phone, "IDENTIFIER_KIND_PHONE");
+  add(form.email, "IDENTIFIER_KIND_EMAIL");
+  if (ids.isEmpty()) {
+    emit enrollRefused(tr("Enter a card number, a phone number or an e-mail address."));
+    return;
+  }
+  const QJsonObject req =
+      request("enroll", {{"pos_tx_id", newTransactionId("enroll-")},
+                         {"identifiers", identifiers},
+                         {"display_name", form.displayName.trimmed()},
+                         {"consents", QJsonObject{{"terms", true},
+                                                  {"marketing_email", form.marketingEmail},
+                                                  {"marketing_sms", form.marketingSms}}}});
+  setBusy(true);
+  const Identifier first = ids.first();
+  m_connection->send(req, kWriteTimeoutMs, [this, first](const QJsonObject& r) {
+    setBusy(false);
+    if (!r.contains("enroll")) {
+      const QString e = errorMessage(r);
+      m_lastError = e;
+      emit enrollRefused(e);
+      return;
+    }
+    const QJsonObject e = r.value("enroll").toObject();
+    emit enrolled(e.value("customer_id").toString(), e.value("provisional").toBool(),
+                  int64Of(e.value("bonus_points")));
+    identify(first);  // show the new member
+  });
+}
+
+void TillSession::returnItems(const QString& returnId, const QString& originalSaleId,
+                              const QList<ReturnLine>& lines) {
+  QJsonArray items;
+  for (const auto& l : lines) {
+    items.append(
+        QJsonObject{{"line_no", l.lineNo}, {"quantity_milli", QString::number(l.quantityMilli)}});
+  }
+  const QJsonObject req =
+      request("return_",
+              {{"pos_tx_id", returnId}, {"original_pos_tx_id", originalSaleId}, {"lines", items}});
+  setBusy(true);
+  m_connection->send(req, kWriteTimeoutMs, [this, returnId](const QJsonObject& r) {
+    setBusy(false);
+    const QJsonValue result = r.contains("return_") ? r.value("return_") : r.value("return");
+    if (!result.isObject()) {
+      const QString e = errorMessage(r);
+      m_lastError = e;
+      emit returnRefused(e);
+      return;
+    }
+    emit returned(returnId, int64Of(result.toObject().value("points_reversed")));
+  });
+}
+
+void TillSession::clear() {
+  ++m_epoch;
+  m_identifier = Identifier{};
+  m_member = Member{};
+  m_lastError.clear();
+  clearBasket();
+  setState(State::NoCustomer);
+  emit memberChanged();
+  emit cleared();
+}
+
+void TillSession::refreshAgentStatus() {
+  if (!m_connection->isConnected()) return;
+  m_connection->send(request("get_agent_status", QJsonObject{}), kReadTimeoutMs,
+                     [this](const QJsonObject& r) {
+                       if (!r.contains("agent_status")) return;
+                       const QJsonObject s = r.value("agent_status").toObject();
+                       m_agent.online = s.value("online").toBool();
+                       m_agent.lastSyncMs = int64Of(s.value("last_sync_ms"));
+                       m_agent.queuedEvents = quint64(int64Of(s.value("outbox_depth")));
+                       emit agentChanged();
+                     });
+}
+
+}  // namespace accrue::till

@@ -1,0 +1,168 @@
+// The till's loyalty session, without widgets: who the customer is, what the basket would earn,
+// and the actions on it (accrue at payment, redeem, enroll, return). The panel only shows it and
+// forwards the cashier's input, so every behaviour here is tested without a screen.
+//
+// Answers that arrive after the session moved on (the cashier cleared the customer, or
+// identified another) are dropped: each request carries the session's epoch. Accruals are the
+// exception: a paid sale's points are owed whatever the screen shows, so they are retried with
+// the same sale id (the agent answers a retry with the recorded result) until the agent answers.
+#pragma once
+
+#include <QJsonObject>
+#include <QList>
+#include <QObject>
+#include <QPair>
+#include <QTimer>
+
+#include "accrue/till/TillLoyaltyInterface.h"
+
+namespace accrue::till {
+
+class AgentConnection;
+
+// How the identifier reached the till.
+enum class Entry { Scanned, Keyed, Qr };
+
+struct Identifier {
+  QString kind;   // "IDENTIFIER_KIND_CARD", "_PHONE", "_EMAIL", "_QR_TOKEN"
+  QString value;  // clear text: kept in memory for the session only, never logged
+  Entry entry = Entry::Keyed;
+};
+
+// What the cashier typed or scanned, read as a card, a phone number, an e-mail or a QR token.
+Identifier guessIdentifier(const QString& text, Entry entry);
+
+struct Member {
+  QString customerId;
+  QString displayName;
+  QString tierId;
+  QString tierName;
+  qint64 availablePoints = 0;
+  qint64 pendingPoints = 0;
+  bool provisional = false;
+  qint64 expiringPoints = 0;
+  qint64 expiringAtMs = 0;
+};
+
+struct EnrollForm {
+  QString displayName;
+  QString phone;
+  QString email;
+  QString card;
+  bool termsAccepted = false;
+  bool marketingEmail = false;
+  bool marketingSms = false;
+};
+
+struct AgentState {
+  bool connected = false;
+  bool online = false;       // the agent's last round trip to the cloud succeeded
+  qint64 lastSyncMs = 0;     // 0 = never
+  quint64 queuedEvents = 0;  // waiting for upload
+};
+
+class TillSession : public QObject {
+  Q_OBJECT
+
+ public:
+  enum class State { NoCustomer, Identifying, Member, Unknown, Blocked };
+  Q_ENUM(State)
+
+  explicit TillSession(AgentConnection* connection, QObject* parent = nullptr);
+
+  void setTillId(const QString& tillId) { m_tillId = tillId; }
+  QString tillId() const { return m_tillId; }
+
+  State state() const { return m_state; }
+  const Member& member() const { return m_member; }
+  const AgentState& agent() const { return m_agent; }
+  const Basket& basket() const { return m_basket; }
+  // Points the basket would earn (for the member, or without tier bonus); -1 = not known.
+  qint64 previewPoints() const { return m_previewPoints; }
+  // The message of the last failure the cashier should see (empty when none).
+  QString lastError() const { return m_lastError; }
+  bool busy() const { return m_busy > 0; }
+  int pendingAccruals() const { return int(m_accruals.size()); }
+
+  // Timings, settable by tests.
+  void setAgentPollInterval(int ms) { m_statusPoll.setInterval(ms); }
+  void setRetryDelay(int ms) { m_retryDelayMs = ms; }
+
+ public slots:
+  void identify(const Identifier& identifier);
+  void setBasket(const accrue::till::Basket& basket);
+  void clearBasket();
+  // Accrues the basket's points for the member (see the class comment). Returns false (and
+  // does nothing) without a member or without basket lines.
+  bool completeSale();
+  void redeemPoints(qint64 points);
+  void enroll(const EnrollForm& form);
+  void returnItems(const QString& returnId, const QString& originalSaleId,
+                   const QList<accrue::till::ReturnLine>& lines);
+  // Forgets the customer and the basket.
+  void clear();
+  void refreshAgentStatus();
+
+ signals:
+  void stateChanged(accrue::till::TillSession::State state);
+  void memberChanged();
+  void previewChanged(qint64 points);
+  void agentChanged();
+  void busyChanged(bool busy);
+  void identified(const QString& customerId, const QString& displayName);
+  void cleared();
+  void accrued(const QString& saleId, qint64 points);
+  void accrueFailed(const QString& saleId, const QString& message);
+  void redeemed(const QString& saleId, qint64 points, qint64 discountMinor,
+                const QString& currency);
+  void redeemRefused(const QString& message);
+  void enrolled(const QString& customerId, bool provisional, qint64 bonusPoints);
+  void enrollRefused(const QString& message);
+  void returned(const QString& returnId, qint64 points);
+  void returnRefused(const QString& message);
+  // A failure the cashier should see (also in lastError()).
+  void errorOccurred(const QString& message);
+
+ private:
+  struct Accrual {
+    QJsonObject request;
+    QString saleId;
+    int attempts = 0;
+  };
+  QJsonObject request(const QString& op, const QJsonObject& body) const;
+  QJsonObject identifierJson(const Identifier& id) const;
+  QJsonObject basketJson(const Basket& basket) const;
+  void setState(State state);
+  void setBusy(bool on);
+  void fail(const QString& message);
+  void applyValidate(const QJsonObject& v);
+  void requestProfile();
+  void requestPreview();
+  void sendAccrual(int index);
+  void sendRedeem(const QJsonObject& req, const QString& saleId, int attempt);
+
+  AgentConnection* m_connection;
+  QString m_tillId = "till";
+  State m_state = State::NoCustomer;
+  Identifier m_identifier;
+  Member m_member;
+  AgentState m_agent;
+  Basket m_basket;
+  qint64 m_previewPoints = -1;
+  QString m_lastError;
+  int m_busy = 0;
+  quint64 m_epoch = 0;         // bumped by identify() and clear(): late answers are dropped
+  quint64 m_previewEpoch = 0;  // bumped by every basket change
+  int m_redeemCount = 0;       // redemptions in this sale (each its own transaction id)
+  QList<Accrual> m_accruals;   // paid sales whose accrual the agent has not answered yet
+  QList<QPair<QString, QJsonObject>> m_completed;  // the last sales paid: id, request sent
+  QTimer m_previewDebounce;
+  QTimer m_statusPoll;
+  int m_retryDelayMs = 1000;
+};
+
+// The agent's error message in `response`, or empty when it is not an error.
+QString errorMessage(const QJsonObject& response);
+bool isRetryable(const QJsonObject& response);
+
+}  // namespace accrue::till

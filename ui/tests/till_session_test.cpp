@@ -1,0 +1,371 @@
+// The till plugin against a real accrue-agent process (seeded replica, no cloud: the store is
+// offline, its normal mode), on Qt's offscreen platform: the session model with QSignalSpy, the
+// panel's scanner detection, shortcuts and banner, the plugin loaded through QPluginLoader, and
+// a screenshot of each state (saved as PNG under ACCRUE_SCREENSHOT_DIR when it is set).
+#include <QCheckBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPluginLoader>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTest>
+#include <QTranslator>
+
+#include "AgentConnection.h"
+#include "LoyaltyPanel.h"
+#include "ScanDetector.h"
+#include "TillSession.h"
+#include "accrue/till/TillLoyaltyInterface.h"
+#include "common/synthetic.h"
+#include "tests/agent/agent_process.h"
+
+using namespace accrue::till;
+
+namespace {
+
+constexpr int kMembers = 200;
+constexpr int kBlocked = 13;  // synthetic_blocked(13)
+
+QString card(int member) { return QString::fromStdString(accrue::synthetic_card_number(member)); }
+
+Basket basket(const QString& saleId, qint64 amountMinor = 10000) {
+  Basket b;
+  b.saleId = saleId;
+  b.currency = "EUR";
+  BasketLine l;
+  l.lineNo = 1;
+  l.sku = "SKU-1";
+  l.categories = {"apparel"};
+  l.amountMinor = amountMinor;
+  b.lines = {l};
+  return b;
+}
+
+}  // namespace
+
+class TillSessionTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    m_agent = std::make_unique<accrue::testing::AgentProcess>(kMembers);
+    QCOMPARE(m_agent->seed_status(), 0);
+    QVERIFY(m_agent->start());
+  }
+  void init() {
+    m_connection = std::make_unique<AgentConnection>();
+    m_session = std::make_unique<TillSession>(m_connection.get());
+    m_session->setTillId("till-qt");
+    m_session->setRetryDelay(100);
+    m_connection->connectTo(socket());  // a local socket may connect within the call
+    QTRY_VERIFY_WITH_TIMEOUT(m_connection->isConnected(), 5000);
+  }
+  void cleanup() {
+    m_panel.reset();
+    m_session.reset();
+    m_connection.reset();
+  }
+  void cleanupTestCase() { m_agent.reset(); }
+
+  void guessesTheKindOfIdentifier_data() {
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<QString>("kind");
+    QTest::newRow("card") << "6000 0000 0000 0001"
+                          << "IDENTIFIER_KIND_CARD";
+    QTest::newRow("phone with +") << "+48 600 100 200"
+                                  << "IDENTIFIER_KIND_PHONE";
+    QTest::newRow("national phone") << "600-100-200"
+                                    << "IDENTIFIER_KIND_PHONE";
+    QTest::newRow("e-mail") << "ada@example.com"
+                            << "IDENTIFIER_KIND_EMAIL";
+    QTest::newRow("qr token") << "AQR1x9Zk2"
+                              << "IDENTIFIER_KIND_QR_TOKEN";
+  }
+  void guessesTheKindOfIdentifier() {
+    QFETCH(QString, text);
+    QFETCH(QString, kind);
+    QCOMPARE(guessIdentifier(text, Entry::Keyed).kind, kind);
+  }
+
+  void identifiesAMemberAndPreviewsTheBasket() {
+    QSignalSpy identified(m_session.get(), &TillSession::identified);
+    m_session->identify(guessIdentifier(card(1), Entry::Scanned));
+    QCOMPARE(m_session->state(), TillSession::State::Identifying);
+    QVERIFY(identified.wait(3000));
+    QCOMPARE(m_session->state(), TillSession::State::Member);
+    QVERIFY(!m_session->member().customerId.isEmpty());
+    QCOMPARE(identified.first().at(0).toString(), m_session->member().customerId);
+    QSignalSpy preview(m_session.get(), &TillSession::previewChanged);
+    m_session->setBasket(basket("sale-preview"));
+    QVERIFY(preview.wait(3000));
+    QVERIFY(m_session->previewPoints() > 0);
+    // The basket changes: a new preview, larger.
+    const qint64 before = m_session->previewPoints();
+    m_session->setBasket(basket("sale-preview", 30000));
+    QVERIFY(preview.wait(3000));
+    QVERIFY(m_session->previewPoints() > before);
+  }
+
+  void aBlockedMemberAndAnUnknownCardAreTheirOwnStates() {
+    QSignalSpy state(m_session.get(), &TillSession::stateChanged);
+    QSignalSpy identified(m_session.get(), &TillSession::identified);
+    m_session->identify(guessIdentifier(card(kBlocked), Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Blocked, 3000);
+    m_session->identify(guessIdentifier("6000999999999999", Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Unknown, 3000);
+    QCOMPARE(identified.count(), 0);
+    // A blocked member cannot be sold points to: completeSale does nothing.
+    m_session->setBasket(basket("sale-unknown"));
+    QVERIFY(!m_session->completeSale());
+  }
+
+  void thePaidSalesPointsAreAccruedOnce() {
+    identifyMember(2);
+    const qint64 before = m_session->member().availablePoints + m_session->member().pendingPoints;
+    QSignalSpy preview(m_session.get(), &TillSession::previewChanged);
+    m_session->setBasket(basket("sale-pay-1"));
+    QVERIFY(preview.wait(3000));
+    QSignalSpy accrued(m_session.get(), &TillSession::accrued);
+    QVERIFY(m_session->completeSale());
+    QVERIFY(accrued.wait(3000));
+    QCOMPARE(accrued.first().at(0).toString(), QString("sale-pay-1"));
+    QCOMPARE(accrued.first().at(1).toLongLong(), m_session->previewPoints());
+    QCOMPARE(m_session->member().availablePoints + m_session->member().pendingPoints,
+             before + m_session->previewPoints());
+    // Paying the same sale again (a double click, a retry) earns nothing more.
+    QVERIFY(m_session->completeSale());
+    QVERIFY(accrued.wait(3000));
+    QCOMPARE(m_session->member().availablePoints + m_session->member().pendingPoints,
+             before + m_session->previewPoints());
+  }
+
+  void aRedemptionGivesADiscountAndARefusalSaysWhy() {
+    identifyMember(3);
+    const qint64 available = m_session->member().availablePoints;
+    QVERIFY2(available > 100, "the seeded member has points to spend");
+    m_session->setBasket(basket("sale-redeem-1"));
+    QSignalSpy redeemed(m_session.get(), &TillSession::redeemed);
+    m_session->redeemPoints(100);
+    QVERIFY(redeemed.wait(5000));
+    QCOMPARE(redeemed.first().at(0).toString(), QString("sale-redeem-1"));
+    QCOMPARE(redeemed.first().at(1).toLongLong(), 100);
+    QVERIFY(redeemed.first().at(2).toLongLong() > 0);
+    QCOMPARE(redeemed.first().at(3).toString(), QString("EUR"));
+    QCOMPARE(m_session->member().availablePoints, available - 100);
+    // More than the member has: refused, with the agent's reason.
+    QSignalSpy refused(m_session.get(), &TillSession::redeemRefused);
+    m_session->redeemPoints(available * 10);
+    QVERIFY(refused.wait(5000));
+    QVERIFY(!refused.first().at(0).toString().isEmpty());
+    QCOMPARE(m_session->member().availablePoints, available - 100);
+  }
+
+  void aNewMemberEnrollsAndIsShownAtOnce() {
+    m_session->identify(guessIdentifier("6000555500001111", Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Unknown, 3000);
+    QSignalSpy refused(m_session.get(), &TillSession::enrollRefused);
+    EnrollForm form;
+    form.displayName = "Ada";
+    form.card = "6000555500001111";
+    m_session->enroll(form);  // terms not accepted
+    QCOMPARE(refused.count(), 1);
+    form.termsAccepted = true;
+    QSignalSpy enrolled(m_session.get(), &TillSession::enrolled);
+    QSignalSpy identified(m_session.get(), &TillSession::identified);
+    m_session->enroll(form);
+    QVERIFY(enrolled.wait(3000));
+    QVERIFY(!enrolled.first().at(0).toString().isEmpty());
+    QVERIFY(identified.wait(3000));
+    QCOMPARE(m_session->state(), TillSession::State::Member);
+  }
+
+  void theSessionRecoversWhenTheAgentComesBack() {
+    identifyMember(4);
+    m_session->setBasket(basket("sale-outage-1"));
+    QSignalSpy connected(m_connection.get(), &AgentConnection::connectedChanged);
+    QCOMPARE(m_agent->stop(), 0);
+    QVERIFY(connected.wait(3000));
+    QCOMPARE(connected.last().at(0).toBool(), false);
+    QVERIFY(!m_session->agent().connected);
+    // Paid while the agent is away: retried until it answers.
+    QSignalSpy accrued(m_session.get(), &TillSession::accrued);
+    QVERIFY(m_session->completeSale());
+    QTest::qWait(400);
+    QCOMPARE(accrued.count(), 0);
+    QCOMPARE(m_session->pendingAccruals(), 1);
+    QVERIFY(m_agent->start());
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->agent().connected, 8000);
+    QTRY_COMPARE_WITH_TIMEOUT(accrued.count(), 1, 8000);
+    QCOMPARE(m_session->pendingAccruals(), 0);
+    m_session->identify(guessIdentifier(card(5), Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Member, 3000);
+  }
+
+  void lateAnswersForAClearedCustomerAreDropped() {
+    QSignalSpy identified(m_session.get(), &TillSession::identified);
+    m_session->identify(guessIdentifier(card(6), Entry::Scanned));
+    m_session->clear();
+    QTest::qWait(300);
+    QCOMPARE(identified.count(), 0);
+    QCOMPARE(m_session->state(), TillSession::State::NoCustomer);
+  }
+
+  void aScannerIsToldFromTyping() {
+    ScanDetector d;
+    for (int i = 0; i < 16; ++i) d.key('6', 1000 + i * 8);
+    QVERIFY(d.enter(1000 + 16 * 8));
+    for (int i = 0; i < 16; ++i) d.key('6', 5000 + i * 120);
+    QVERIFY(!d.enter(5000 + 16 * 120));
+    for (int i = 0; i < 3; ++i) d.key('6', 9000 + i * 5);  // too short for a card
+    QVERIFY(!d.enter(9015));
+  }
+
+  void thePanelIdentifiesAScanAndKeepsTypedText() {
+    makePanel();
+    qint64 now = 1000;
+    m_panel->setClock([&now] { return now += 5; });  // 5 ms between keys: a scanner
+    QTest::keyClicks(m_panel->identifyEdit(), card(7));
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Member, 3000);
+    QVERIFY2(m_panel->identifyEdit()->text().isEmpty(), "ready for the next scan");
+    QVERIFY(m_panel->pointsLabel()->text().contains("points"));
+    m_panel->setClock([&now] { return now += 150; });  // a person
+    QTest::keyClicks(m_panel->identifyEdit(), card(8));
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Member, 3000);
+    QCOMPARE(m_panel->identifyEdit()->text(), card(8));
+  }
+
+  void shortcutsReachEveryAction() {
+    makePanel();
+    m_session->identify(guessIdentifier(card(9), Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Member, 3000);
+    QTRY_VERIFY_WITH_TIMEOUT(m_panel->redeemButton()->isEnabled(), 3000);
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_F6);
+    QVERIFY(m_panel->redeemDialog() && m_panel->redeemDialog()->isVisible());
+    m_panel->redeemDialog()->reject();
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_Escape);
+    QCOMPARE(m_session->state(), TillSession::State::NoCustomer);
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_F7);
+    QVERIFY(m_panel->enrollDialog() && m_panel->enrollDialog()->isVisible());
+    m_panel->enrollDialog()->reject();
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_F2);
+    QVERIFY(m_panel->identifyEdit()->hasFocus());
+  }
+
+  void theOfflineBannerShowsTheQueue() {
+    makePanel();
+    m_session->refreshAgentStatus();
+    // This agent has no cloud: offline is its state, and its sales wait in the queue.
+    QTRY_VERIFY_WITH_TIMEOUT(m_panel->bannerLabel()->text().contains("Offline"), 3000);
+    QVERIFY(m_panel->bannerLabel()->text().contains("queued"));
+    // The same size whatever it shows (or when it shows nothing): no layout jumps.
+    QLabel* banner = m_panel->bannerLabel();
+    QCOMPARE(banner->minimumHeight(), banner->maximumHeight());
+    QCOMPARE(banner->height(), banner->minimumHeight());
+  }
+
+  void theRefusalReasonIsShownVerbatim() {
+    makePanel();
+    identifyMember(10);
+    QSignalSpy refused(m_session.get(), &TillSession::redeemRefused);
+    m_session->redeemPoints(m_session->member().availablePoints * 10);
+    QVERIFY(refused.wait(5000));
+    QCOMPARE(m_panel->messageLabel()->text(), refused.first().at(0).toString());
+  }
+
+  void thePluginLoadsAsAHostLoadsIt() {
+    QPluginLoader loader(ACCRUE_TILL_PLUGIN);
+    auto* loyalty = qobject_cast<TillLoyaltyInterface*>(loader.instance());
+    QVERIFY2(loyalty, qPrintable(loader.errorString()));
+    QCOMPARE(loader.metaData().value("IID").toString(), QString("org.accrue.TillLoyalty/1.0"));
+    QWidget host;
+    QWidget* panel = loyalty->createPanel(&host);
+    QVERIFY(panel);
+    QSignalSpy identified(loyalty->signalSource(), SIGNAL(customerIdentified(QString, QString)));
+    QSignalSpy accrued(loyalty->signalSource(), SIGNAL(pointsAccrued(QString, qlonglong)));
+    loyalty->connectToAgent(socket(), "till-plugin");
+    auto* edit = panel->findChild<QLineEdit*>("accrueIdentify");
+    QVERIFY(edit);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+          edit->setText(card(11));
+          QTest::keyClick(edit, Qt::Key_Return);
+          return identified.wait(500);
+        }(),
+        5000);
+    loyalty->setBasket(basket("plugin-sale-1"));
+    loyalty->completeSale();
+    QVERIFY(accrued.wait(3000));
+    QCOMPARE(accrued.first().at(0).toString(), QString("plugin-sale-1"));
+    loyalty->clearCustomer();
+  }
+
+  void theGermanTranslationIsShipped() {
+    QTranslator de;
+    QPluginLoader loader(ACCRUE_TILL_PLUGIN);
+    QVERIFY(loader.instance());  // its resources hold the translation
+    QVERIFY(de.load(QLocale(QLocale::German), "accrue_till", "_", ":/accrue/i18n"));
+    QCOMPARE(de.translate("accrue::till::LoyaltyPanel", "No customer"), QString("Kein Kunde"));
+  }
+
+  void screenshotsOfEachState() {
+    makePanel();
+    m_panel->resize(420, 560);
+    m_panel->show();
+    shoot("idle");
+    identifyMember(12);
+    m_session->setBasket(basket("sale-shot"));
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->previewPoints() > 0, 3000);
+    shoot("member");
+    m_session->identify(guessIdentifier(card(kBlocked), Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Blocked, 3000);
+    shoot("blocked");
+    m_session->identify(guessIdentifier("6000999999999998", Entry::Scanned));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Unknown, 3000);
+    shoot("unknown");
+    m_panel->openEnroll();
+    QVERIFY(m_panel->enrollDialog());
+    m_panel->enrollDialog()->nameEdit()->setText("Ada");
+    m_panel->enrollDialog()->termsBox()->setChecked(true);
+    shoot("enroll", m_panel->enrollDialog());
+    m_panel->enrollDialog()->reject();
+    identifyMember(12);
+    m_panel->openRedeem();
+    QVERIFY(m_panel->redeemDialog());
+    m_panel->redeemDialog()->pointsBox()->setValue(250);
+    shoot("redeem", m_panel->redeemDialog());
+    m_panel->redeemDialog()->reject();
+  }
+
+ private:
+  QString socket() const { return QString::fromStdString(m_agent->socket()); }
+  void identifyMember(int member) {
+    QSignalSpy identified(m_session.get(), &TillSession::identified);
+    m_session->identify(guessIdentifier(card(member), Entry::Scanned));
+    QVERIFY(identified.wait(3000));
+  }
+  void makePanel() {
+    m_panel = std::make_unique<LoyaltyPanel>(m_session.get());
+    m_panel->show();
+    QVERIFY(QTest::qWaitForWindowExposed(m_panel.get()));
+    m_panel->activateWindow();
+    m_panel->identifyEdit()->setFocus();
+  }
+  void shoot(const QString& name, QWidget* w = nullptr) {
+    QTest::qWait(50);  // let the style repolish
+    const QImage image = (w ? w : m_panel.get())->grab().toImage();
+    QVERIFY(!image.isNull());
+    const QByteArray dir = qgetenv("ACCRUE_SCREENSHOT_DIR");
+    if (!dir.isEmpty()) QVERIFY(image.save(QString(dir) + "/till-" + name + ".png"));
+  }
+
+  std::unique_ptr<accrue::testing::AgentProcess> m_agent;
+  std::unique_ptr<AgentConnection> m_connection;
+  std::unique_ptr<TillSession> m_session;
+  std::unique_ptr<LoyaltyPanel> m_panel;
+};
+
+QTEST_MAIN(TillSessionTest)
+#include "till_session_test.moc"
