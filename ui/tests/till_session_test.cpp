@@ -202,6 +202,44 @@ class TillSessionTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Member, 3000);
   }
 
+  void aReturnTakesBackWhatItsItemsEarned() {
+    identifyMember(14);
+    QSignalSpy accrued(m_session.get(), &TillSession::accrued);
+    m_session->setBasket(basket("sale-return-1", 20000));
+    QVERIFY(m_session->completeSale());
+    QVERIFY(accrued.wait(3000));
+    const qint64 earned = accrued.first().at(1).toLongLong();
+    QVERIFY(earned > 0);
+    QSignalSpy returned(m_session.get(), &TillSession::returned);
+    m_session->returnItems("return-1", "sale-return-1", {ReturnLine{1, 1000}});
+    QVERIFY(returned.wait(3000));
+    QCOMPARE(returned.first().at(0).toString(), QString("return-1"));
+    QCOMPARE(returned.first().at(1).toLongLong(), earned);
+    // A sale this store never made: refused with the agent's reason.
+    QSignalSpy refused(m_session.get(), &TillSession::returnRefused);
+    m_session->returnItems("return-2", "no-such-sale", {ReturnLine{1, 1000}});
+    QVERIFY(refused.wait(3000));
+    QVERIFY(!refused.first().at(0).toString().isEmpty());
+  }
+
+  void thePanelEnrollsThroughItsDialog() {
+    makePanel();
+    m_panel->identifyEdit()->setText("6000555500002222");
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Unknown, 3000);
+    QTest::keyClick(m_panel->identifyEdit(), Qt::Key_F7);
+    EnrollDialog* dialog = m_panel->enrollDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    QCOMPARE(dialog->cardEdit()->text(), QString("6000555500002222"));  // the card just scanned
+    dialog->nameEdit()->setText("Grace");
+    dialog->termsBox()->setChecked(true);
+    QSignalSpy enrolled(m_session.get(), &TillSession::enrolled);
+    dialog->accept();
+    QVERIFY(enrolled.wait(3000));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->state(), TillSession::State::Member, 3000);
+    QVERIFY(!m_panel->messageLabel()->text().isEmpty());
+  }
+
   void lateAnswersForAClearedCustomerAreDropped() {
     QSignalSpy identified(m_session.get(), &TillSession::identified);
     m_session->identify(guessIdentifier(card(6), Entry::Scanned));
