@@ -18,6 +18,7 @@
 #include "TillSession.h"
 #include "accrue/till/TillLoyaltyInterface.h"
 #include "common/synthetic.h"
+#include "online_cloud.h"
 #include "tests/agent/agent_process.h"
 
 using namespace accrue::till;
@@ -348,10 +349,44 @@ class TillSessionTest : public QObject {
     QCOMPARE(de.translate("accrue::till::LoyaltyPanel", "No customer"), QString("Kein Kunde"));
   }
 
-  void screenshotsOfEachState() {
+  // The offline look: this agent has no cloud.
+  void screenshotOffline() {
     makePanel();
     m_panel->resize(420, 560);
-    m_panel->show();
+    identifyMember(12);
+    m_session->refreshAgentStatus();
+    QTRY_VERIFY_WITH_TIMEOUT(!m_panel->bannerLabel()->text().isEmpty(), 3000);
+    shoot("offline");
+  }
+
+  // Every state of a store that is online: an agent synced with a real accrue-cloud (needs the
+  // test PostgreSQL; skipped without it).
+  void screenshotsOfEachState() {
+    accrue::testing::AgentProcess agent(kMembers, "packaging/demo/program.json", "S-online");
+    QCOMPARE(agent.seed_status(), 0);
+    std::string why;
+    auto cloud = accrue::testing::OnlineCloud::start(agent.dir(), "S-online", kMembers, why);
+    if (!cloud) {
+      if (qEnvironmentVariableIsSet("ACCRUE_REQUIRE_SERVICES")) QFAIL(why.c_str());
+      QSKIP(why.c_str());
+    }
+    QVERIFY(agent.start({"--config", cloud->agent_config()}));
+    m_session.reset();
+    m_connection = std::make_unique<AgentConnection>();
+    m_session = std::make_unique<TillSession>(m_connection.get());
+    m_session->setTillId("till-qt");
+    m_connection->connectTo(QString::fromStdString(agent.socket()));
+    QTRY_VERIFY_WITH_TIMEOUT(m_connection->isConnected(), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+          m_session->refreshAgentStatus();
+          QTest::qWait(100);
+          return m_session->agent().online;
+        }(),
+        15000);
+    makePanel();
+    m_panel->resize(420, 560);
+    QVERIFY(m_panel->bannerLabel()->text().isEmpty());
     shoot("idle");
     identifyMember(12);
     m_session->setBasket(basket("sale-shot"));
@@ -375,6 +410,9 @@ class TillSessionTest : public QObject {
     m_panel->redeemDialog()->pointsBox()->setValue(250);
     shoot("redeem", m_panel->redeemDialog());
     m_panel->redeemDialog()->reject();
+    m_panel.reset();
+    m_session.reset();
+    m_connection.reset();
   }
 
  private:
