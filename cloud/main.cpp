@@ -4,6 +4,7 @@
 //   accrue-cloud program publish FILE    publish a programme version (JSON)
 //   accrue-cloud store-token --store ID  print a signed store token
 //   accrue-cloud audit                   prove balance == sum(ledger) for every customer
+//   accrue-cloud prune-feed              delete change-feed rows older than the retention
 //   accrue-cloud dev-keys / dev-token    a local key pair and head-office tokens signed with it
 //   accrue-cloud generate                synthetic customers and a year of receipts (COPY)
 // Every command reads the same configuration: --config FILE, ACCRUE_* variables, --set key=value.
@@ -17,6 +18,7 @@
 #include "cloud/core/app.h"
 #include "cloud/core/audit.h"
 #include "cloud/core/generate.h"
+#include "cloud/sync/changes.h"
 #include "common/sys/log.h"
 
 using namespace accrue;
@@ -118,6 +120,10 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--csv", gen.csv_path, "write the customer ids here (load generator input)");
   auto* audit_cmd = cli.add_subcommand(
       "audit", "check balance == sum(ledger) for every customer; exit 1 on any mismatch");
+  auto* prune_cmd = cli.add_subcommand(
+      "prune-feed",
+      "delete change-feed rows older than sync.feed_retention_days (run it daily, e.g. as a "
+      "CronJob; a second run at the same time does nothing)");
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -228,6 +234,19 @@ int main(int argc, char** argv) {
     std::printf("generated %lld customers and %lld receipts in %.1f s%s%s\n",
                 static_cast<long long>(r->customers), static_cast<long long>(r->receipts),
                 r->seconds, gen.csv_path.empty() ? "" : "; ids in ", gen.csv_path.c_str());
+    return 0;
+  }
+  if (prune_cmd->parsed()) {
+    const auto retention = std::chrono::hours(24 * config->feed_retention_days);
+    auto r = ChangeFeed::prune(*conn, std::chrono::duration_cast<std::chrono::seconds>(retention));
+    if (!r) return die(r.error());
+    if (r->skipped) {
+      std::printf("prune-feed: another prune is running; nothing done\n");
+    } else {
+      std::printf("prune-feed: deleted %lld change-feed rows older than %llu days\n",
+                  static_cast<long long>(r->deleted),
+                  static_cast<unsigned long long>(config->feed_retention_days));
+    }
     return 0;
   }
   if (audit_cmd->parsed()) {

@@ -92,6 +92,9 @@ const std::vector<Key>& keys() {
        "largest upload once gunzipped (413 beyond)"},
       {"sync.scope_days", UInt{&CloudConfig::scope_days, 1, 3650},
        "a store's change feed covers its home customers and those it has seen in this many days"},
+      {"sync.feed_retention_days", UInt{&CloudConfig::feed_retention_days, 1, 3650},
+       "prune-feed deletes change-feed rows older than this; a store offline for longer "
+       "rebuilds its replica when it comes back"},
       {"auth.store_token_key_file", Str{&CloudConfig::store_token_key_file},
        "secret (32+ bytes or 64+ hex digits) that signs store tokens; required for /v1/sync"},
       {"auth.jwks_file", Str{&CloudConfig::jwks_file},

@@ -46,6 +46,7 @@ struct CloudConfig {
   uint64_t max_batch_events = 2000;
   uint64_t max_inflated_bytes = 64 * 1024 * 1024;
   uint64_t scope_days = 90;
+  uint64_t feed_retention_days = 30;  // change-feed rows older than this are pruned
   // [tls]
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cloud/core/balance.h"
+#include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::cloud {
@@ -169,6 +170,19 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
     const std::string snapshot_xmin(xmin->text(0, 0));
     if (!agent_id.empty()) ACCRUE_TRY(agent_watermark(c, store_id, agent_id, out));
 
+    // A cursor the pruning has overtaken has missed changes: start over, as on day one.
+    if (cur && cur->mode == 'f') {
+      auto h = c.query(
+          "SELECT 1 FROM feed_horizon WHERE ($1::xid8, $2::bigint) < "
+          "(pruned_through_xid, pruned_through_id)",
+          {pg::Param::text(cur->xid), pg::Param::text(cur->after)});
+      if (!h) return std::unexpected(h.error());
+      if (h->rows() > 0) {
+        log(LogLevel::kWarn, "feed_cursor_expired", {{"store_id", store_id}});
+        cur.reset();
+      }
+    }
+
     std::vector<std::string> customers;  // to send as snapshots, in order
     std::set<std::string> wanted;
     std::set<std::string> identifiers_of, mappings_of;
@@ -250,6 +264,60 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
   };
   auto r = body();
   (void)c.exec(r ? "COMMIT" : "ROLLBACK");
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<ChangeFeed::PruneResult> ChangeFeed::prune(pg::Connection& c, std::chrono::seconds retention,
+                                                  int batch) {
+  // Session-level advisory lock (key: "feedprun"), released below whatever happens.
+  constexpr const char* kLock = "7378415046574110062";
+  auto locked = c.query("SELECT pg_try_advisory_lock($1::bigint)", {pg::Param::text(kLock)});
+  if (!locked) return std::unexpected(locked.error());
+  PruneResult out;
+  if (locked->text(0, 0) != "t") {
+    out.skipped = true;
+    return out;
+  }
+  auto body = [&]() -> Result<void> {
+    const std::string age = std::to_string(retention.count());
+    const std::string limit = std::to_string(std::max(batch, 1));
+    for (int round = 0; round < 100'000; ++round) {  // bounded: 10^9 rows at the default batch
+      ACCRUE_TRY(c.exec("BEGIN"));
+      auto step = [&]() -> Result<int64_t> {
+        auto r = c.query(
+            "WITH gone AS (DELETE FROM change_feed WHERE id IN (SELECT id FROM change_feed "
+            "WHERE created_at < now() - make_interval(secs => $1::double precision) ORDER BY id "
+            "LIMIT $2::int) RETURNING xid, id) SELECT (SELECT count(*) FROM gone), xid::text, id "
+            "FROM gone ORDER BY xid DESC, id DESC LIMIT 1",
+            {pg::Param::text(age), pg::Param::text(limit)});
+        if (!r) return std::unexpected(r.error());
+        if (r->rows() == 0) return 0;
+        const int64_t n = r->int64(0, 0);
+        ACCRUE_TRY(c.query(
+            "INSERT INTO feed_horizon (pruned_through_xid, pruned_through_id) VALUES ($1::xid8, "
+            "$2::bigint) ON CONFLICT (only_row) DO UPDATE SET pruned_through_xid = "
+            "excluded.pruned_through_xid, pruned_through_id = excluded.pruned_through_id, "
+            "pruned_at = now() WHERE (feed_horizon.pruned_through_xid, "
+            "feed_horizon.pruned_through_id) < (excluded.pruned_through_xid, "
+            "excluded.pruned_through_id)",
+            {pg::Param::text(std::string(r->text(0, 1))),
+             pg::Param::text(std::string(r->text(0, 2)))}));
+        return n;
+      };
+      auto n = step();
+      if (!n) {
+        (void)c.exec("ROLLBACK");
+        return std::unexpected(n.error());
+      }
+      ACCRUE_TRY(c.exec("COMMIT"));
+      out.deleted += *n;
+      if (*n < std::max(batch, 1)) break;
+    }
+    return {};
+  };
+  auto r = body();
+  (void)c.query("SELECT pg_advisory_unlock($1::bigint)", {pg::Param::text(kLock)});
   if (!r) return std::unexpected(r.error());
   return out;
 }

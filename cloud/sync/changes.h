@@ -38,6 +38,16 @@ class ChangeFeed {
   Result<sync::v1::LookupResponse> lookup(const std::string& store_id, const std::string& hash,
                                           const std::string& agent_id = "");
 
+  struct PruneResult {
+    int64_t deleted = 0;
+    bool skipped = false;  // another prune held the lock
+  };
+  // Deletes change-feed rows older than `retention`, in batches of `batch` rows (one
+  // transaction each, so the table is never locked for long), and moves the feed horizon past
+  // them: cursors at or before it get a reset. Only one prune runs at a time (advisory lock).
+  static Result<PruneResult> prune(pg::Connection& c, std::chrono::seconds retention,
+                                   int batch = 10'000);
+
  private:
   pg::Pool& pool_;
   ProgramCatalog& programs_;

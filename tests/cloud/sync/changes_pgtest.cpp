@@ -156,6 +156,46 @@ TEST_F(FeedTest, BootstrapsTheStoresScopeThenFollowsChanges) {
   EXPECT_EQ(page_until(cursor, [](const Seen& s) { return s.programs > 0; }).programs, 1);
 }
 
+// prune-feed: rows older than the retention go; a store that had read them goes on, a store
+// whose cursor is before them starts over with a reset; a second prune at the same time waits
+// for nothing and does nothing.
+TEST_F(FeedTest, PruningSendsAResetOnlyToACursorItOvertook) {
+  homes();
+  const std::string before = through_bootstrap();
+  auto sale = accrual(1, "c1", 4000, "p1");
+  ASSERT_EQ(results(post(batch_of({sale}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  const std::string read =
+      page_until(before, [](const Seen& s) { return !s.customers.empty(); }).next;
+  auto conn = db_.connect();
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->exec("UPDATE change_feed SET created_at = now() - interval '40 days'"));
+  {
+    auto other = db_.connect();  // a prune already running elsewhere holds the lock
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(other->exec("SELECT pg_advisory_lock(7378415046574110062)"));
+    auto skipped = ChangeFeed::prune(*conn, std::chrono::hours(24 * 30));
+    ASSERT_TRUE(skipped) << skipped.error().message;
+    EXPECT_TRUE(skipped->skipped);
+  }
+  auto pruned = ChangeFeed::prune(*conn, std::chrono::hours(24 * 30), 2);  // small batches
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_FALSE(pruned->skipped);
+  EXPECT_GE(pruned->deleted, 1);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM change_feed"), "0");
+
+  auto later = accrual(2, "c2", 4000, "p2");
+  ASSERT_EQ(results(post(batch_of({later}), token_)).results(0).status(),
+            sv1::EVENT_STATUS_APPLIED);
+  auto p = page_until(read, [](const Seen& s) { return !s.customers.empty(); });
+  EXPECT_EQ(p.customers, std::vector<std::string>{"c2"}) << "a store that had read it all goes on";
+  auto stale = page(before);
+  EXPECT_TRUE(stale.reset) << "a store that missed pruned rows rebuilds";
+  EXPECT_EQ(stale.programs, 1);
+  auto again = ChangeFeed::prune(*conn, std::chrono::hours(24 * 30));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->deleted, 0) << "nothing else is old";
+}
+
 TEST_F(FeedTest, ATransactionThatCommitsLateIsNeverSkipped) {
   homes();
   std::string cursor = through_bootstrap();
