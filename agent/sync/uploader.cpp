@@ -160,9 +160,9 @@ void Uploader::run() {
       // A failed download only puts the next one off (next_download_): it must never hold
       // the upload queue back. While a backlog drains, it waits longer (maybe_download).
       const bool more = *next && (*next)->more;
-      backlog_ = more || (more_before_ && *next);  // a backlog's last batch goes first too
+      const bool backlog = more || (more_before_ && *next);  // and a backlog's last batch
       more_before_ = more;
-      maybe_download(*reader);
+      maybe_download(*reader, backlog);
       if (!*next) {
         auto idle = options_.idle_poll;
         if (downloader_) {
@@ -180,11 +180,11 @@ void Uploader::run() {
   }
 }
 
-void Uploader::maybe_download(Replica& reader) {
+void Uploader::maybe_download(Replica& reader, bool backlog) {
   if (!downloader_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now < next_download_ ||
-      (backlog_ && now < last_download_ + options_.backlog_download_interval)) {
+      (backlog && now < last_download_ + options_.backlog_download_interval)) {
     return;
   }
   last_download_ = now;

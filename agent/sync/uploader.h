@@ -94,7 +94,8 @@ class Uploader {
   bool send(const Batch& batch, std::chrono::milliseconds& wait);
   // Change-feed pages while one is due. A failure only puts the next download off (by the
   // backoff): it never holds uploads back.
-  void maybe_download(Replica& reader);
+  // `backlog`: the batch about to go is part of a backlog (backlog_download_interval applies).
+  void maybe_download(Replica& reader, bool backlog);
   Result<void> settle(const Batch& batch, const sync::v1::EventBatchResult& results);
   void set_online(bool online, const std::string& why);
   std::chrono::milliseconds backoff(std::optional<std::chrono::seconds> retry_after);
@@ -118,7 +119,6 @@ class Uploader {
   std::optional<bool> online_;
   std::chrono::steady_clock::time_point next_download_{};
   std::chrono::steady_clock::time_point last_download_{};  // the last read of the feed began
-  bool backlog_ = false;      // the batch about to go is part of a backlog
   bool more_before_ = false;  // events were pending behind the previous batch
   std::thread thread_;
 };

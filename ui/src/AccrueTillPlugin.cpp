@@ -22,9 +22,8 @@ AccrueTillPlugin::AccrueTillPlugin() : m_session(&m_connection) {
           });
   connect(&m_session, &TillSession::returned, this,
           [this](const QString& id, qint64 pts) { emit pointsReversed(id, pts); });
+  // A refused accrual is reported through errorOccurred too (TillSession::fail): once.
   connect(&m_session, &TillSession::errorOccurred, this, &AccrueTillPlugin::errorOccurred);
-  connect(&m_session, &TillSession::accrueFailed, this,
-          [this](const QString&, const QString& e) { emit errorOccurred(e); });
 }
 
 AccrueTillPlugin::~AccrueTillPlugin() {

@@ -5,7 +5,8 @@
 // Answers that arrive after the session moved on (the cashier cleared the customer, or
 // identified another) are dropped: each request carries the session's epoch. Accruals are the
 // exception: a paid sale's points are owed whatever the screen shows, so they are retried with
-// the same sale id (the agent answers a retry with the recorded result) until the agent answers.
+// the same sale id (the agent answers a retry with the recorded result) for as long as the agent
+// cannot be reached, up to 300 attempts a second apart; then accrueFailed.
 #pragma once
 
 #include <QJsonObject>

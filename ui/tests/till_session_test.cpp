@@ -338,6 +338,16 @@ class TillSessionTest : public QObject {
     loyalty->completeSale();
     QVERIFY(accrued.wait(3000));
     QCOMPARE(accrued.first().at(0).toString(), QString("plugin-sale-1"));
+    // A sale the agent refuses (a negative quantity): the host hears it once.
+    QSignalSpy errors(loyalty->signalSource(), SIGNAL(errorOccurred(QString)));
+    Basket bad = basket("plugin-sale-2");
+    bad.lines[0].quantityMilli = -1000;
+    loyalty->setBasket(bad);
+    loyalty->completeSale();
+    QVERIFY(errors.wait(3000));
+    QTest::qWait(200);
+    QCOMPARE(errors.count(), 1);
+    QCOMPARE(accrued.count(), 1);
     loyalty->clearCustomer();
   }
 

@@ -76,8 +76,10 @@ class TillLoyaltyInterface {
   // The sale as it stands; the panel shows the points it would earn.
   virtual void setBasket(const Basket& basket) = 0;
   virtual void clearBasket() = 0;
-  // The sale is paid: its points are accrued for the identified member (retried until the
-  // agent answers; pointsAccrued follows). Without a member, nothing happens.
+  // The sale is paid: its points are accrued for the identified member (pointsAccrued
+  // follows). While the agent cannot be reached the same request is retried, a second apart,
+  // for 300 attempts; then, or when the agent refuses the sale, errorOccurred. Without a
+  // member, nothing happens.
   virtual void completeSale() = 0;
   // A return of items from an earlier sale of this store.
   virtual void returnItems(const QString& returnId, const QString& originalSaleId,
