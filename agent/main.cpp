@@ -101,14 +101,24 @@ int run(CLI::App& app, const AgentConfig& flags, const std::string& config_file)
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      // Only the log level is safe to change under a running agent.
+      // The file is read again (flags still win); what can change under running connections
+      // does, the rest waits for a restart and is named in the log. A bad file changes nothing.
       auto reloaded = effective_config(app, flags, config_file);
-      if (reloaded && parse_log_level(reloaded->log_level, level)) {
-        set_log_level(level);
-        log(LogLevel::kInfo, "config_reloaded", {{"log_level", reloaded->log_level}});
-      } else {
-        log(LogLevel::kWarn, "config_reload_failed",
-            {{"message", reloaded ? "bad log_level" : reloaded.error().message}});
+      auto outcome = reloaded ? (*agent)->reload(*reloaded)
+                              : Result<ReloadOutcome>(std::unexpected(reloaded.error()));
+      if (!outcome) {
+        log(LogLevel::kWarn, "config_reload_failed", {{"message", outcome.error().message}});
+        continue;
+      }
+      auto join = [](const std::vector<std::string>& keys) {
+        std::string s;
+        for (const auto& k : keys) s += (s.empty() ? "" : ",") + k;
+        return s;
+      };
+      log(LogLevel::kInfo, "config_reloaded", {{"applied", join(outcome->applied)}});
+      if (!outcome->need_restart.empty()) {
+        log(LogLevel::kWarn, "config_change_needs_restart",
+            {{"keys", join(outcome->need_restart)}});
       }
       continue;
     }

@@ -28,6 +28,8 @@ struct Server::Shared {
   std::vector<asio::io_context*> contexts;  // where new connections go, round-robin
   std::atomic<size_t> next_context{0};
   std::atomic<size_t> connections{0};
+  std::atomic<size_t> max_connections{0};
+  std::atomic<int64_t> idle_timeout_ms{0};
   std::mutex mu;
   bool stopping = false;
   std::list<std::weak_ptr<Closable>> sessions;  // live connections, for stop()
@@ -46,7 +48,6 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
         strand_(asio::make_strand(socket_.get_executor())),
         timer_(strand_),
         service_(service),
-        options_(options),
         decoder_(options.max_frame),
         shared_(std::move(shared)) {
     if constexpr (std::is_same_v<Socket, local_stream::socket>) {
@@ -78,7 +79,7 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
 
  private:
   void arm_idle_timer() {
-    timer_.expires_after(options_.idle_timeout);
+    timer_.expires_after(std::chrono::milliseconds(shared_->idle_timeout_ms.load()));
     timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
       if (!ec && !self->busy_) self->close();
     });
@@ -152,7 +153,6 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
   asio::strand<typename Socket::executor_type> strand_;
   asio::steady_timer timer_;
   AgentService& service_;
-  const ServerOptions options_;
   FrameDecoder decoder_;
   std::shared_ptr<Server::Shared> shared_;
   Caller caller_;
@@ -174,7 +174,7 @@ void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
         if (!ec) {
           std::lock_guard lock(shared->mu);
           if (shared->stopping) return;
-          if (shared->connections.load() >= options.max_connections) {
+          if (shared->connections.load() >= shared->max_connections.load()) {
             // Over the limit: refuse politely in the binary framing, then close.
             auto busy = AgentService::error_response(
                 "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});
@@ -214,6 +214,12 @@ Server::Server(std::vector<asio::io_context*> contexts, AgentService& service,
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()) {
   shared_->contexts = std::move(contexts);
+  set_limits(options_.max_connections, options_.idle_timeout);
+}
+
+void Server::set_limits(size_t max_connections, std::chrono::milliseconds idle_timeout) {
+  shared_->max_connections.store(max_connections);
+  shared_->idle_timeout_ms.store(idle_timeout.count());
 }
 
 Server::~Server() { stop(); }

@@ -41,6 +41,10 @@ class Server {
   // after answering it.
   void stop();
   size_t connections() const;
+  // Changes the connection cap and the idle timeout under running connections (SIGHUP). A
+  // lower cap closes nobody: it refuses new connections until the count falls below it. The
+  // idle timeout applies from each connection's next request.
+  void set_limits(size_t max_connections, std::chrono::milliseconds idle_timeout);
   // The TCP port actually bound (for tcp_port = 0 in tests); 0 when TCP is off.
   uint16_t tcp_port() const { return bound_tcp_port_; }
 

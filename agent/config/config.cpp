@@ -226,6 +226,50 @@ Result<void> validate_config(const AgentConfig& c) {
   return {};
 }
 
+std::vector<std::string> changed_keys(const AgentConfig& a, const AgentConfig& b) {
+  std::vector<std::string> out;
+  auto cmp = [&](const char* key, const auto& x, const auto& y) {
+    if (x != y) out.emplace_back(key);
+  };
+  cmp("store_id", a.store_id, b.store_id);
+  cmp("agent_id", a.agent_id, b.agent_id);
+  cmp("data_dir", a.data_dir, b.data_dir);
+  cmp("socket", a.socket, b.socket);
+  cmp("socket_mode", a.socket_mode, b.socket_mode);
+  cmp("tcp_port", a.tcp_port, b.tcp_port);
+  cmp("program_key_file", a.program_key_file, b.program_key_file);
+  cmp("program_file", a.program_file, b.program_file);
+  cmp("default_country", a.default_country, b.default_country);
+  cmp("currency", a.currency, b.currency);
+  cmp("time_zone", a.time_zone, b.time_zone);
+  cmp("log_level", a.log_level, b.log_level);
+  cmp("limits.max_connections", a.max_connections, b.max_connections);
+  cmp("limits.max_frame_bytes", a.max_frame_bytes, b.max_frame_bytes);
+  cmp("limits.idle_timeout_s", a.idle_timeout_s, b.idle_timeout_s);
+  cmp("limits.max_deadline_ms", a.max_deadline_ms, b.max_deadline_ms);
+  cmp("limits.io_threads", a.io_threads, b.io_threads);
+  cmp("limits.readers", a.readers, b.readers);
+  cmp("limits.write_queue", a.write_queue, b.write_queue);
+  cmp("limits.max_group", a.max_group, b.max_group);
+  cmp("cloud.url", a.cloud_url, b.cloud_url);
+  cmp("cloud.token_file", a.cloud_token_file, b.cloud_token_file);
+  cmp("cloud.ca_file", a.cloud_ca_file, b.cloud_ca_file);
+  cmp("cloud.cert_file", a.cloud_cert_file, b.cloud_cert_file);
+  cmp("cloud.key_file", a.cloud_key_file, b.cloud_key_file);
+  cmp("cloud.pinned_public_key", a.cloud_pinned_public_key, b.cloud_pinned_public_key);
+  cmp("cloud.connect_timeout_ms", a.cloud_connect_timeout_ms, b.cloud_connect_timeout_ms);
+  cmp("cloud.timeout_ms", a.cloud_timeout_ms, b.cloud_timeout_ms);
+  cmp("cloud.batch_events", a.upload_batch_events, b.upload_batch_events);
+  cmp("cloud.batch_bytes", a.upload_batch_bytes, b.upload_batch_bytes);
+  cmp("cloud.backoff_max_ms", a.upload_backoff_max_ms, b.upload_backoff_max_ms);
+  cmp("cloud.download_interval_ms", a.download_interval_ms, b.download_interval_ms);
+  cmp("cloud.backlog_download_interval_ms", a.backlog_download_interval_ms,
+      b.backlog_download_interval_ms);
+  cmp("cloud.lookup_timeout_ms", a.lookup_timeout_ms, b.lookup_timeout_ms);
+  cmp("cloud.redeem_timeout_ms", a.redeem_timeout_ms, b.redeem_timeout_ms);
+  return out;
+}
+
 Result<std::vector<uint8_t>> read_program_key(const std::string& path) {
   return read_key_file(path, "program key");
 }

@@ -58,6 +58,8 @@ struct AgentConfig {
 // Reads `path` over `base`. Errors: kNotFound (no file), kInvalidArgument naming the key or the
 // line of a syntax error.
 Result<AgentConfig> load_config_file(const std::string& path, AgentConfig base);
+// The keys (as written in the file: "limits.readers", "cloud.url") whose values differ.
+std::vector<std::string> changed_keys(const AgentConfig& before, const AgentConfig& after);
 // Checks the whole configuration (after flags were applied).
 Result<void> validate_config(const AgentConfig& config);
 // The program key: a file of at least 32 raw bytes, or 64+ hexadecimal digits.

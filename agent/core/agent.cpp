@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/sys/log.h"
+#include "common/sys/system.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::agent {
@@ -124,6 +125,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
     if (!online_client) return std::unexpected(online_client.error());
     auto client = CloudClient::create(std::move(co));
     if (!client) return std::unexpected(client.error());
+    a->cloud_clients_ = {client->get(), online_client->get()};
     UploaderOptions uo;
     uo.database_path = config.database_path();
     uo.store_id = config.store_id;
@@ -189,7 +191,10 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   ACCRUE_TRY(a->server_->start());
   for (auto& io : a->contexts_) {
     a->work_.push_back(boost::asio::make_work_guard(*io));
-    a->threads_.emplace_back([io = io.get()] { io->run(); });
+    a->threads_.emplace_back([io = io.get()] {
+      name_this_thread("accrue-io");
+      io->run();
+    });
   }
   log(LogLevel::kInfo, "agent_started",
       {{"store_id", config.store_id},
@@ -199,6 +204,47 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
         (*active)->program.program_id + " v" + std::to_string((*active)->program.version)},
        {"schema", std::to_string(Replica::schema_version())}});
   return a;
+}
+
+Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
+  AgentConfig next = next_in;
+  if (next.agent_id.empty()) next.agent_id = next.store_id + "-agent";
+  ACCRUE_TRY(validate_config(next));
+  LogLevel level;
+  if (!parse_log_level(next.log_level, level)) {
+    return fail(ErrorCode::kInvalidArgument, "config: log_level: debug, info, warn or error");
+  }
+  // Everything that can fail is done before anything changes.
+  std::optional<std::string> token;
+  const bool cloud_same = next.cloud_url == config_.cloud_url;
+  if (cloud_same && !cloud_clients_.empty() && !next.cloud_token_file.empty()) {
+    auto t = read_secret_line(next.cloud_token_file, "cloud.token_file");
+    if (!t) return std::unexpected(t.error());
+    token = std::move(*t);
+  }
+
+  ReloadOutcome out;
+  for (auto& key : changed_keys(config_, next)) {
+    const bool live = key == "log_level" || key == "limits.max_connections" ||
+                      key == "limits.idle_timeout_s" || key == "limits.max_deadline_ms" ||
+                      (key == "cloud.token_file" && cloud_same && !cloud_clients_.empty());
+    (live ? out.applied : out.need_restart).push_back(key);
+  }
+  set_log_level(level);
+  config_.log_level = next.log_level;
+  config_.max_connections = next.max_connections;
+  config_.idle_timeout_s = next.idle_timeout_s;
+  config_.max_deadline_ms = next.max_deadline_ms;
+  server_->set_limits(next.max_connections, std::chrono::seconds(next.idle_timeout_s));
+  service_->set_max_deadline_ms(next.max_deadline_ms);
+  if (cloud_same && !cloud_clients_.empty()) {
+    // Credentials are refreshed on every reload: a rotated token or certificate usually keeps
+    // its file name.
+    config_.cloud_token_file = next.cloud_token_file;
+    for (CloudClient* c : cloud_clients_) c->refresh_credentials(token.value_or(""));
+    out.applied.push_back("cloud.credentials");
+  }
+  return out;
 }
 
 void Agent::stop() {

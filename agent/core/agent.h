@@ -27,10 +27,24 @@ Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replic
 // Stores `program` unless the replica already has this or a newer version of it.
 Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now);
 
+// What a reload did: the keys now in force, and the changed keys that wait for a restart.
+struct ReloadOutcome {
+  std::vector<std::string> applied;
+  std::vector<std::string> need_restart;
+};
+
 class Agent {
  public:
   static Result<std::unique_ptr<Agent>> start(const AgentConfig& config);
   ~Agent();
+
+  // Applies what can change under running connections (SIGHUP): log_level, the connection cap,
+  // the idle timeout, the deadline cap, and the cloud credentials (the token file is read
+  // again; the next request opens a fresh connection, so rotated certificate and key files are
+  // read too). A config that does not validate, or a token file that cannot be read, changes
+  // nothing. Other changed keys are reported in need_restart and left as they run. One caller
+  // at a time (main's signal loop).
+  Result<ReloadOutcome> reload(const AgentConfig& next);
 
   // Graceful stop: no new connections, in-flight requests answered, writer drained, WAL
   // checkpointed. Idempotent.
@@ -54,6 +68,8 @@ class Agent {
   std::unique_ptr<AgentService> service_;
   std::unique_ptr<Uploader> uploader_;
   std::unique_ptr<OnlineClient> online_;
+  // The two cloud clients (owned by uploader_ and online_), for reload's credential refresh.
+  std::vector<CloudClient*> cloud_clients_;
   std::atomic<Uploader*> uploader_ptr_{nullptr};  // for the writer's commit hook
   // One io_context per I/O thread: a connection lives on one thread for its whole life.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;

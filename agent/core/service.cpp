@@ -278,7 +278,8 @@ AgentService::AgentService(ServiceSettings settings, ReaderPool& readers, GroupC
       hasher_(std::move(hasher)),
       clock_(clock),
       random_(random),
-      event_ids_(clock, random) {}
+      event_ids_(clock, random),
+      max_deadline_ms_(settings_.max_deadline_ms) {}
 
 void AgentService::set_program(std::shared_ptr<const ActiveProgram> program) {
   program_.store(std::move(program));
@@ -1170,9 +1171,9 @@ struct AgentService::WriteTxn {
 
 void AgentService::handle_write(const pb::Request& request, Reply reply, bool may_ask) {
   const TimestampMs received = clock_.now_ms();
-  uint32_t deadline_ms = request.deadline_ms() == 0
-                             ? settings_.default_deadline_ms
-                             : std::min(request.deadline_ms(), settings_.max_deadline_ms);
+  const uint32_t cap = max_deadline_ms_.load();
+  uint32_t deadline_ms = std::min(
+      request.deadline_ms() == 0 ? settings_.default_deadline_ms : request.deadline_ms(), cap);
   auto ctx = std::make_shared<Context>(Context{*this, program(), received, received + deadline_ms});
   ctx->may_ask = may_ask;
   auto out = std::make_shared<pb::Response>();
@@ -1325,7 +1326,7 @@ void AgentService::redeem_online(const pb::Request& request, Reply reply,
   auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
     const TimestampMs received = clock_.now_ms();
     auto ctx = std::make_shared<Context>(
-        Context{*this, program(), received, received + settings_.max_deadline_ms});
+        Context{*this, program(), received, received + max_deadline_ms_.load()});
     auto out = std::make_shared<pb::Response>();
     out->set_request_id(request.request_id());
     WriteJob job;

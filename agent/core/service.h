@@ -95,6 +95,8 @@ class AgentService {
   void set_online(bool online) { online_.store(online); }
   // When the replica last synced with the cloud (Unix ms, 0 = never); shown with every validate.
   void set_last_sync(TimestampMs at) { last_sync_ms_.store(at); }
+  // The cap on a request's deadline (SIGHUP); requests already running keep theirs.
+  void set_max_deadline_ms(uint32_t ms) { max_deadline_ms_.store(ms); }
   std::shared_ptr<const ActiveProgram> program() const;
 
   // Answers `request` by calling `reply` exactly once, on this thread (reads, errors) or on the
@@ -129,6 +131,7 @@ class AgentService {
   OnlineCalls* calls_ = nullptr;
   std::atomic<bool> online_{false};
   std::atomic<TimestampMs> last_sync_ms_{0};
+  std::atomic<uint32_t> max_deadline_ms_;  // settings_.max_deadline_ms, changeable at run time
 };
 
 }  // namespace accrue::agent

@@ -1,4 +1,5 @@
 #include "agent/store/checkpointer.h"
+#include "common/sys/system.h"
 
 namespace accrue::agent {
 
@@ -10,7 +11,10 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& pat
   ACCRUE_TRY(db->exec("PRAGMA synchronous=FULL"));
   std::unique_ptr<Checkpointer> c(
       new Checkpointer(std::move(*db), interval, std::move(each_round)));
-  c->thread_ = std::thread([p = c.get()] { p->run(); });
+  c->thread_ = std::thread([p = c.get()] {
+    name_this_thread("accrue-ckpt");
+    p->run();
+  });
   return c;
 }
 

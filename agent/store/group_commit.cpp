@@ -1,4 +1,5 @@
 #include "agent/store/group_commit.h"
+#include "common/sys/system.h"
 
 namespace accrue::agent {
 
@@ -8,7 +9,10 @@ GroupCommitWriter::GroupCommitWriter(Replica writer, size_t max_queue, size_t ma
       max_queue_(max_queue),
       max_group_(max_group),
       on_commit_(std::move(on_commit)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("accrue-writer");
+    run();
+  });
 }
 
 GroupCommitWriter::~GroupCommitWriter() { stop(); }

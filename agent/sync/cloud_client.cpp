@@ -108,6 +108,12 @@ Result<std::unique_ptr<CloudClient>> CloudClient::create(CloudClientOptions opti
 
 CloudClient::~CloudClient() = default;
 
+void CloudClient::refresh_credentials(std::string store_token) {
+  std::lock_guard lock(credentials_mu_);
+  fresh_token_ = std::move(store_token);
+  refreshed_ = true;
+}
+
 Result<HttpReply> CloudClient::post(const std::string& path, const std::string& body,
                                     const std::string& content_type) {
   return perform(path, &body, content_type, options_.timeout);
@@ -128,6 +134,16 @@ Result<HttpReply> CloudClient::perform(const std::string& path, const std::strin
                                        std::chrono::milliseconds timeout) {
   if (cancelled_.load()) return fail(ErrorCode::kUnavailable, "cancelled");
   CURL* e = h_->easy;
+  bool fresh_connection = false;
+  {
+    std::lock_guard lock(credentials_mu_);
+    if (refreshed_) {
+      options_.store_token = std::move(fresh_token_);
+      refreshed_ = false;
+      fresh_connection = true;
+    }
+  }
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh_connection ? 1L : 0L);
   HttpReply reply;
   const std::string url = options_.base_url + path;
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());

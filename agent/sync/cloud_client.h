@@ -4,12 +4,14 @@
 // request bodies above a threshold, and connect/transfer timeouts. A request in flight is
 // abandoned within ~100 ms of cancel().
 //
-// Not thread-safe: one client per thread (the uploader owns one).
+// Not thread-safe: one client per thread (the uploader owns one). The one exception is
+// refresh_credentials(), which any thread may call (SIGHUP).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -54,6 +56,10 @@ class CloudClient {
   // From any thread: abandon the current and every later request (for shutdown).
   void cancel() { cancelled_.store(true); }
 
+  // From any thread: the next request sends `store_token` and opens a fresh connection, so
+  // client certificate and key files rotated on disk are read again.
+  void refresh_credentials(std::string store_token);
+
  private:
   CloudClient() = default;
   Result<HttpReply> perform(const std::string& path, const std::string* body,
@@ -63,6 +69,9 @@ class CloudClient {
   std::unique_ptr<Handle> h_;
   CloudClientOptions options_;
   std::atomic<bool> cancelled_{false};
+  std::mutex credentials_mu_;
+  std::string fresh_token_;  // under credentials_mu_; taken by the next request
+  bool refreshed_ = false;   // under credentials_mu_
 };
 
 // gzip (RFC 1952) of `in`, for request bodies.

@@ -2,6 +2,7 @@
 
 #include "agent/sync/downloader.h"
 #include "common/sys/log.h"
+#include "common/sys/system.h"
 
 namespace accrue::agent {
 
@@ -37,7 +38,10 @@ OnlineClient::OnlineClient(OnlineClientOptions options, std::unique_ptr<CloudCli
 OnlineClient::~OnlineClient() { stop(); }
 
 void OnlineClient::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("accrue-online");
+    run();
+  });
 }
 
 void OnlineClient::stop() {

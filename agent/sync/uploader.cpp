@@ -9,6 +9,7 @@
 
 #include "accrue/sync/v1/sync.pb.h"
 #include "common/sys/log.h"
+#include "common/sys/system.h"
 
 namespace accrue::agent {
 namespace sv1 = accrue::sync::v1;
@@ -51,7 +52,10 @@ Uploader::Uploader(UploaderOptions options, std::unique_ptr<CloudClient> client,
 Uploader::~Uploader() { stop(); }
 
 Result<void> Uploader::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("accrue-sync");
+    run();
+  });
   return {};
 }
 

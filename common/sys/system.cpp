@@ -1,5 +1,6 @@
 #include "common/sys/system.h"
 
+#include <pthread.h>
 #include <sys/random.h>
 
 #include <cerrno>
@@ -103,6 +104,12 @@ Result<std::string> read_secret_line(const std::string& path, std::string_view w
     }
   }
   return data;
+}
+
+void name_this_thread(std::string_view name) {
+  char buf[16] = {};
+  name.copy(buf, sizeof buf - 1);
+  (void)::pthread_setname_np(::pthread_self(), buf);
 }
 
 }  // namespace accrue

@@ -48,4 +48,8 @@ Result<std::vector<uint8_t>> read_key_file(const std::string& path, std::string_
 // characters. Messages start with `what` and never show the content.
 Result<std::string> read_secret_line(const std::string& path, std::string_view what);
 
+// Names the calling thread for `top -H`, `ps -L` and profilers (the kernel keeps 15 bytes;
+// longer names are cut). Best effort: a failure changes nothing else.
+void name_this_thread(std::string_view name);
+
 }  // namespace accrue

@@ -536,5 +536,72 @@ TEST(AgentStartupTest, UnknownConfigKeyIsNamed) {
   EXPECT_NE(text.find("listen_everywhere: unknown key"), std::string::npos) << text;
 }
 
+// SIGHUP: what can change under running connections does; the rest is named and waits for a
+// restart; a bad file changes nothing.
+std::string wait_for_log(const AgentProcess& agent, const std::string& needle, size_t from = 0) {
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream log(agent.log_path());
+    std::string text((std::istreambuf_iterator<char>(log)), {});
+    if (text.find(needle, from) != std::string::npos) return text;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return {};
+}
+
+TEST(AgentReloadTest, SighupAppliesLiveSettingsNamesTheRestAndRefusesABadFile) {
+  AgentProcess agent(10);
+  const std::string file = agent.dir() + "/agent.toml";
+  std::ofstream(file) << "[limits]\nmax_connections = 50\nidle_timeout_s = 300\n";
+  ASSERT_TRUE(agent.start({"--config", file})) << agent.log_path();
+  pb::Request status;
+  status.set_request_id("s");
+  status.mutable_get_agent_status();
+
+  std::ofstream(file, std::ios::trunc)
+      << "log_level = \"debug\"\n[limits]\nmax_connections = 1\nidle_timeout_s = 1\nreaders = 2\n";
+  ASSERT_EQ(::kill(agent.pid(), SIGHUP), 0);
+  std::string log = wait_for_log(agent, "config_change_needs_restart");
+  ASSERT_FALSE(log.empty()) << "no reload in " << agent.log_path();
+  const size_t reloaded = log.find("config_reloaded");
+  ASSERT_NE(reloaded, std::string::npos);
+  const std::string line = log.substr(reloaded, log.find('\n', reloaded) - reloaded);
+  EXPECT_NE(line.find("log_level"), std::string::npos) << line;
+  EXPECT_NE(line.find("limits.max_connections"), std::string::npos) << line;
+  EXPECT_NE(line.find("limits.idle_timeout_s"), std::string::npos) << line;
+  EXPECT_EQ(line.find("limits.readers"), std::string::npos) << line;
+  EXPECT_NE(log.find("limits.readers", log.find("config_change_needs_restart")), std::string::npos);
+
+  // The cap of one connection holds for the next connection.
+  auto first = agent.connect();
+  ASSERT_TRUE(first.call(status));
+  auto second = agent.connect();
+  second.set_timeout(std::chrono::milliseconds(3000));
+  auto refused = second.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->error().code(), pb::ERROR_CODE_RESOURCE_EXHAUSTED);
+  // The one-second idle timeout closes the first.
+  first.set_timeout(std::chrono::milliseconds(4000));
+  EXPECT_TRUE(first.closed_by_peer());
+
+  // A bad value: refused by name, and the running limits stay (one connection is served).
+  const size_t before = log.size();
+  std::ofstream(file, std::ios::trunc) << "[limits]\nmax_connections = 0\n";
+  ASSERT_EQ(::kill(agent.pid(), SIGHUP), 0);
+  log = wait_for_log(agent, "config_reload_failed", before);
+  ASSERT_FALSE(log.empty());
+  EXPECT_NE(log.find("limits.max_connections", before), std::string::npos);
+  pb::Response served;
+  for (int i = 0; i < 100; ++i) {  // the first connection's session ends asynchronously
+    auto c = agent.connect();
+    auto r = c.call(status);
+    ASSERT_TRUE(r);
+    served = *r;
+    if (!served.has_error()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(served.has_error()) << served.error().message();
+  EXPECT_EQ(agent.stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace accrue::testing

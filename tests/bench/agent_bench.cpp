@@ -41,6 +41,8 @@ struct Args {
   double seconds = 10;
   int clients = 32;
   int tills = 16;
+  int io_threads = 2;    // the agent's socket threads
+  int load_threads = 2;  // this generator's epoll threads
   std::string only;  // "validate" or "accrue": run one phase (for profiling)
 };
 
@@ -308,6 +310,10 @@ int main(int argc, char** argv) {
       a.clients = std::stoi(argv[i + 1]);
     else if (k == "--tills")
       a.tills = std::stoi(argv[i + 1]);
+    else if (k == "--io-threads")
+      a.io_threads = std::stoi(argv[i + 1]);
+    else if (k == "--load-threads")
+      a.load_threads = std::stoi(argv[i + 1]);
     else if (k == "--only" &&
              (std::string(argv[i + 1]) == "validate" || std::string(argv[i + 1]) == "accrue"))
       a.only = argv[i + 1];
@@ -325,7 +331,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   double seed_s = std::chrono::duration<double>(Steady::now() - t0).count();
-  if (!agent.start({"--readers", "4", "--io-threads", "2", "--max-connections", "1024"})) {
+  if (!agent.start({"--readers", "4", "--io-threads", std::to_string(a.io_threads),
+                    "--max-connections", "1024"})) {
     std::fprintf(stderr, "agent did not start; see %s\n", agent.log_path().c_str());
     return 1;
   }
@@ -337,7 +344,7 @@ int main(int argc, char** argv) {
   if (a.only != "accrue") {
     double raw1 = raw_lookups_per_s(agent.db_path(), a.customers, 1, std::min(a.seconds, 3.0));
     double raw2 = raw_lookups_per_s(agent.db_path(), a.customers, 2, std::min(a.seconds, 3.0));
-    auto v = drive(agent.socket(), a.clients, a.seconds, a.customers, false);
+    auto v = drive(agent.socket(), a.clients, a.seconds, a.customers, false, a.load_threads);
     std::printf("validate, %d connections over the unix socket (closed loop, 2 load threads)\n",
                 a.clients);
     std::printf(
@@ -354,7 +361,7 @@ int main(int argc, char** argv) {
 
   if (a.only != "validate") {
     double raw_full = raw_full_txn_per_s(agent.dir(), std::min(a.seconds, 3.0));
-    auto w = drive(agent.socket(), a.tills, a.seconds, a.customers, true);
+    auto w = drive(agent.socket(), a.tills, a.seconds, a.customers, true, a.load_threads);
     std::printf(
         "durable accruals, %d tills, one sale in flight each (WAL, synchronous=FULL, group "
         "commit)\n",

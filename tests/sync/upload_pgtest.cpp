@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <future>
 
@@ -302,6 +303,38 @@ TEST_F(UploadTest, AnUnreachableCloudKeepsEveryEventQueuedAndTheAgentOffline) {
   ASSERT_TRUE(drained());
   EXPECT_EQ(cloud_rows("store_id = 'S1'"), 5);
   EXPECT_TRUE(status().online());
+}
+
+TEST_F(UploadTest, AStoreTokenRotatedOnDiskIsUsedAfterAReload) {
+  std::ofstream(agent_dir_ + "/store.token", std::ios::trunc) << "revoked-token\n";
+  start_agent(cloud_url());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(accrue(i, "rot-" + std::to_string(i)).has_accrue());
+  const auto until = Steady::now() + std::chrono::seconds(10);
+  while (agent_->uploader()->stats().failures < 2 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(agent_->uploader()->stats().failures, 2u) << "the cloud refuses the old token";
+  EXPECT_EQ(status().outbox_depth(), 3u);
+
+  // The new token lands in the same file; SIGHUP (reload) reads it, no restart.
+  std::ofstream(agent_dir_ + "/store.token", std::ios::trunc) << token_ << "\n";
+  auto outcome = agent_->reload(agent_config(cloud_url()));
+  ASSERT_TRUE(outcome) << outcome.error().message;
+  EXPECT_NE(std::ranges::find(outcome->applied, "cloud.credentials"), outcome->applied.end());
+  EXPECT_TRUE(outcome->need_restart.empty());
+  ASSERT_TRUE(drained()) << status().outbox_depth() << " left";
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 3);
+
+  // A token file that cannot be read changes nothing: the running token stays.
+  auto broken = agent_config(cloud_url());
+  broken.cloud_token_file = agent_dir_ + "/missing.token";
+  auto refused = agent_->reload(broken);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("cloud.token_file"), std::string::npos)
+      << refused.error().message;
+  ASSERT_TRUE(accrue(7, "rot-after").has_accrue());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("store_id = 'S1'"), 4);
 }
 
 TEST_F(UploadTest, ADownloadedBalanceReplacesTheLocalViewWithoutCountingAnEventTwice) {
