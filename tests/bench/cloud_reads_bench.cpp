@@ -215,6 +215,9 @@ int main(int argc, char** argv) {
   if (redis) {
     settings.push_back("redis.host=" + accrue::testing::service_env("ACCRUE_TEST_REDIS_HOST"));
     settings.push_back("redis.port=" + accrue::testing::service_env("ACCRUE_TEST_REDIS_PORT"));
+    // A prefix of this run's own: entries left in Redis by an earlier run (another database,
+    // the same customer ids) must not make the cold phase warm.
+    settings.push_back("redis.key_prefix=bench" + std::to_string(::getpid()) + ":");
   }
   auto config = load_cloud_config(std::nullopt, {}, settings);
   auto app = CloudApp::create(*config);
