@@ -118,6 +118,9 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--program-key", gen_key_file,
                       "programme key file: also link each member's card (hashed)");
   gen_cmd->add_option("--csv", gen.csv_path, "write the customer ids here (load generator input)");
+  gen_cmd->add_option("--workers", gen.workers, "connections loading in parallel")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   auto* audit_cmd = cli.add_subcommand(
       "audit", "check balance == sum(ledger) for every customer; exit 1 on any mismatch");
   auto* prune_cmd = cli.add_subcommand(
@@ -217,6 +220,7 @@ int main(int argc, char** argv) {
       if (!key) return die(key.error());
       gen.program_key = std::move(*key);
     }
+    gen.connect_more = [&] { return connect(*config); };
     ZoneinfoSource zones;
     ProgramCatalog programs(zones);
     auto started = std::chrono::steady_clock::now();

@@ -1,9 +1,12 @@
 #include "cloud/core/generate.h"
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
@@ -108,15 +111,31 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
     csv << "customer_id\n";
   }
 
-  std::mt19937_64 rng(o.seed);
+  if (csv.is_open()) {
+    for (int64_t i = o.first; i < o.first + o.customers; ++i)
+      csv << synthetic_customer_id(i) << "\n";
+    csv.close();
+    if (!csv) return fail(ErrorCode::kUnavailable, "cannot write " + o.csv_path);
+  }
   const Currency eur = *Currency::from_code("EUR");
-  GenerateReport report;
   const auto& ladder = program.tiers.ladder;
-  std::string customers, pii, identifiers, balances, lots, ledger, receipts, days;
-  for (int64_t base = o.first; base < o.first + o.customers; base += kChunk) {
+
+  // One chunk of customers as COPY text, from its own random stream (seeded by the chunk's
+  // first customer), so the data does not depend on which connection loads which chunk.
+  struct Chunk {
+    std::string customers, pii, identifiers, balances, lots, ledger, receipts, days;
+    int64_t count = 0, receipts_made = 0;
+  };
+  auto build = [&](int64_t base, Chunk& ch) {
     const int64_t end = std::min(o.first + o.customers, base + kChunk);
+    std::mt19937_64 rng(o.seed ^ (static_cast<uint64_t>(base) * 0x9E3779B97F4A7C15ull));
+    std::string &customers = ch.customers, &pii = ch.pii, &identifiers = ch.identifiers,
+                &balances = ch.balances, &lots = ch.lots, &ledger = ch.ledger,
+                &receipts = ch.receipts, &days = ch.days;
     customers.clear(), pii.clear(), identifiers.clear(), balances.clear(), lots.clear();
     ledger.clear(), receipts.clear(), days.clear();
+    ch.count = end - base;
+    ch.receipts_made = 0;
     for (int64_t i = base; i < end; ++i) {
       const std::string id = synthetic_customer_id(i);
       const std::string tier =
@@ -160,7 +179,7 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
         total += points;
         earned += points;
         last = std::max(last, at);
-        ++report.receipts;
+        ++ch.receipts_made;
       }
       for (const auto& [day, sums] : by_day) {
         const std::string p = std::to_string(sums.first);
@@ -179,53 +198,95 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
             (lot.expires_at_ms == kNeverExpires ? "\\N" : format_utc_iso8601(lot.expires_at_ms)) +
             "\t" + std::to_string(total) + "\t" + std::to_string(total) + "\n";
       }
-      if (csv) csv << id << "\n";
     }
-    ACCRUE_TRY(c.exec("BEGIN"));
+  };
+  auto load = [&](pg::Connection& conn, const Chunk& ch) -> Result<void> {
+    ACCRUE_TRY(conn.exec("BEGIN"));
     auto chunk = [&]() -> Result<void> {
-      ACCRUE_TRY(copy_in(c,
+      ACCRUE_TRY(copy_in(conn,
                          "COPY customer (customer_id, status, tier_id, home_store_id, "
                          "enrolled_at) FROM STDIN",
-                         customers));
-      ACCRUE_TRY(copy_in(c, "COPY customer_pii (customer_id, display_name) FROM STDIN", pii));
-      if (!identifiers.empty()) {
-        ACCRUE_TRY(copy_in(c, "COPY identifier (hash, kind, customer_id) FROM STDIN", identifiers));
+                         ch.customers));
+      ACCRUE_TRY(copy_in(conn, "COPY customer_pii (customer_id, display_name) FROM STDIN", ch.pii));
+      if (!ch.identifiers.empty()) {
+        ACCRUE_TRY(
+            copy_in(conn, "COPY identifier (hash, kind, customer_id) FROM STDIN", ch.identifiers));
       }
-      ACCRUE_TRY(copy_in(c,
+      ACCRUE_TRY(copy_in(conn,
                          "COPY balance (customer_id, points, lifetime_earned, last_purchase_at) "
                          "FROM STDIN",
-                         balances));
-      if (!lots.empty()) {
-        ACCRUE_TRY(copy_in(c,
+                         ch.balances));
+      if (!ch.lots.empty()) {
+        ACCRUE_TRY(copy_in(conn,
                            "COPY points_lot (lot_id, customer_id, earned_at, available_at, "
                            "expires_at, points, remaining) FROM STDIN",
-                           lots));
+                           ch.lots));
       }
-      if (!ledger.empty()) {
-        ACCRUE_TRY(copy_in(c,
+      if (!ch.ledger.empty()) {
+        ACCRUE_TRY(copy_in(conn,
                            "COPY ledger (event_id, customer_id, kind, points, amount_minor, "
                            "currency, store_id, till_id, pos_tx_id, program_id, "
                            "program_version, local_day, occurred_at) FROM STDIN",
-                           ledger));
-        ACCRUE_TRY(copy_in(c,
+                           ch.ledger));
+        ACCRUE_TRY(copy_in(conn,
                            "COPY receipt (event_id, customer_id, store_id, till_id, pos_tx_id, "
                            "occurred_at, amount_minor, currency, points_earned) FROM STDIN",
-                           receipts));
-        ACCRUE_TRY(copy_in(c,
+                           ch.receipts));
+        ACCRUE_TRY(copy_in(conn,
                            "COPY customer_day (customer_id, local_day, earned, "
                            "qualifying_points, spend_minor) FROM STDIN",
-                           days));
+                           ch.days));
       }
       return {};
     };
     if (auto r = chunk(); !r) {
-      (void)c.exec("ROLLBACK");
+      (void)conn.exec("ROLLBACK");
       return std::unexpected(r.error());
     }
-    ACCRUE_TRY(c.exec("COMMIT"));
-    report.customers += end - base;
-    if (progress) progress(report.customers, o.customers);
+    ACCRUE_TRY(conn.exec("COMMIT"));
+    return {};
+  };
+
+  // Loaders: this connection and (workers - 1) more, each building and loading whole chunks
+  // taken in turn; PostgreSQL's side of COPY (rows and index entries) is the bottleneck, so
+  // more connections use more cores.
+  std::vector<pg::Connection> extra;
+  for (int w = 1; w < o.workers && o.connect_more; ++w) {
+    auto more = o.connect_more();
+    if (!more) return std::unexpected(more.error());
+    extra.push_back(std::move(*more));
   }
+  GenerateReport report;
+  std::atomic<int64_t> next_base{o.first};
+  std::mutex mu;  // report, progress, first_error
+  std::optional<Error> first_error;
+  auto run = [&](pg::Connection& conn) {
+    Chunk ch;
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (first_error) return;
+      }
+      const int64_t base = next_base.fetch_add(kChunk);
+      if (base >= o.first + o.customers) return;
+      build(base, ch);
+      auto r = load(conn, ch);
+      std::lock_guard lock(mu);
+      if (!r) {
+        if (!first_error) first_error = r.error();
+        return;
+      }
+      report.customers += ch.count;
+      report.receipts += ch.receipts_made;
+      if (progress) progress(report.customers, o.customers);
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    for (auto& e : extra) threads.emplace_back([&run, &e] { run(e); });
+    run(c);
+  }
+  if (first_error) return std::unexpected(*first_error);
   ACCRUE_TRY(c.exec("ANALYZE"));
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

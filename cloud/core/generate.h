@@ -27,6 +27,9 @@ struct GenerateOptions {
   std::optional<std::vector<uint8_t>> program_key;  // identifiers are linked only with it
   std::string csv_path;                             // empty: no CSV
   uint64_t seed = 42;
+  // Connections loading in parallel (this one included), when connect_more can open the others.
+  int workers = 2;
+  std::function<Result<pg::Connection>()> connect_more;
 };
 
 struct GenerateReport {

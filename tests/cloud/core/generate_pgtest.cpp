@@ -64,5 +64,38 @@ TEST(GenerateTest, LoadsConsistentBooksAndTheCustomerCsv) {
   EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
 }
 
+TEST(GenerateTest, ParallelLoadersWriteEveryChunkOnce) {
+  accrue::testing::TestDatabase db;
+  ACCRUE_NEED_DATABASE(db);
+  auto c = db.connect();
+  ASSERT_TRUE(c);
+  std::ifstream in("packaging/demo/program.json");
+  std::string json((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_TRUE(ProgramCatalog::publish(*c, json));
+  ZoneinfoSource zones;
+  ProgramCatalog programs(zones);
+  GenerateOptions o;
+  o.customers = 12'001;  // three chunks, the last one short
+  o.receipts_per_customer = 1;
+  o.workers = 3;
+  int connections = 0;
+  o.connect_more = [&] {
+    ++connections;
+    return db.connect();
+  };
+  int64_t last_progress = 0;
+  auto r = generate(*c, programs, o, [&](int64_t done, int64_t) { last_progress = done; });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(connections, 2);
+  EXPECT_EQ(r->customers, 12'001);
+  EXPECT_EQ(r->receipts, 12'001);
+  EXPECT_EQ(last_progress, 12'001);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM customer"), "12001");
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT customer_id) FROM ledger"), "12001");
+  auto report = audit(*c);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
+}
+
 }  // namespace
 }  // namespace accrue::cloud
