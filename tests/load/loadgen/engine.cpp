@@ -156,9 +156,10 @@ awaitable<void> connection(Shared& s, Local& local, int index) {
       record_error(e, ErrorClass::kHttp4xx);
     } else if (s.o.check_bodies && !body_ok(res.body(), id)) {
       record_error(e, ErrorClass::kBody);
-    } else if (done >= s.measure) {
+    } else {
+      // The timeline shows the ramp-up too; the summary counts from its end.
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(done - started).count();
-      local.endpoints[e].latency_us.record(us);
+      if (done >= s.measure) local.endpoints[e].latency_us.record(us);
       const auto at = std::chrono::duration<double>(done - s.t0).count();
       local.timeline[std::min(s.intervals - 1, static_cast<size_t>(at / s.interval_s))]
           .latency_us.record(us);
