@@ -79,8 +79,13 @@ class UploadTest : public CloudAppTest {
     c.cloud_connect_timeout_ms = 500;
     c.upload_backoff_max_ms = 500;
     c.download_interval_ms = 100;
+    c.lookup_timeout_ms = lookup_timeout_ms_;
     return c;
   }
+  // How long a till waits for a member lookup. The product's 300 ms is too short for a test
+  // under ASan on two cores shared with other tests (a lookup that succeeds must not time out);
+  // the test of the deadline itself sets it back.
+  uint32_t lookup_timeout_ms_ = 3000;
   void start_agent(const std::string& url) {
     auto a = agent::Agent::start(agent_config(url));
     ASSERT_TRUE(a) << a.error().message;
@@ -1064,6 +1069,7 @@ TEST_F(OnlineTest, ASaleForAMemberTheStoreHasNeverSeenIsCreditedToTheMember) {
 }
 
 TEST_F(OnlineTest, ASlowLookupGivesUpInTimeAndTheTillGoesOn) {
+  lookup_timeout_ms_ = 300;
   forget_locally(11);
   testing::FaultProxy proxy(app_->port());
   start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
