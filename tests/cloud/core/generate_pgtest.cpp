@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "cloud/core/audit.h"
 #include "common/identifier.h"
@@ -16,16 +17,25 @@
 namespace accrue::cloud {
 namespace {
 
-TEST(GenerateTest, LoadsConsistentBooksAndTheCustomerCsv) {
+// A throwaway database with the demo programme published.
+class GenerateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ACCRUE_NEED_DATABASE(db);
+    auto conn = db.connect();
+    ASSERT_TRUE(conn);
+    c.emplace(std::move(*conn));
+    std::ifstream in("packaging/demo/program.json");
+    std::string json((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_TRUE(ProgramCatalog::publish(*c, json));
+  }
   accrue::testing::TestDatabase db;
-  ACCRUE_NEED_DATABASE(db);
-  auto c = db.connect();
-  ASSERT_TRUE(c);
-  std::ifstream in("packaging/demo/program.json");
-  std::string json((std::istreambuf_iterator<char>(in)), {});
-  ASSERT_TRUE(ProgramCatalog::publish(*c, json));
+  std::optional<pg::Connection> c;
   ZoneinfoSource zones;
-  ProgramCatalog programs(zones);
+  ProgramCatalog programs{zones};
+};
+
+TEST_F(GenerateTest, LoadsConsistentBooksAndTheCustomerCsv) {
   GenerateOptions o;
   o.customers = 250;
   o.receipts_per_customer = 3;
@@ -64,16 +74,7 @@ TEST(GenerateTest, LoadsConsistentBooksAndTheCustomerCsv) {
   EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
 }
 
-TEST(GenerateTest, ParallelLoadersWriteEveryChunkOnce) {
-  accrue::testing::TestDatabase db;
-  ACCRUE_NEED_DATABASE(db);
-  auto c = db.connect();
-  ASSERT_TRUE(c);
-  std::ifstream in("packaging/demo/program.json");
-  std::string json((std::istreambuf_iterator<char>(in)), {});
-  ASSERT_TRUE(ProgramCatalog::publish(*c, json));
-  ZoneinfoSource zones;
-  ProgramCatalog programs(zones);
+TEST_F(GenerateTest, ParallelLoadersWriteEveryChunkOnce) {
   GenerateOptions o;
   o.customers = 12'001;  // three chunks, the last one short
   o.receipts_per_customer = 1;
