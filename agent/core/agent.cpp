@@ -216,8 +216,13 @@ Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
   }
   // Everything that can fail is done before anything changes.
   std::optional<std::string> token;
-  const bool cloud_same = next.cloud_url == config_.cloud_url;
-  if (cloud_same && !cloud_clients_.empty() && !next.cloud_token_file.empty()) {
+  // Credentials change live only while the connection they belong to stays: the same url and the
+  // same certificate files (a switch between token and certificate waits for a restart, so a
+  // reload never leaves the agent holding half of each).
+  const bool credentials_live = !cloud_clients_.empty() && next.cloud_url == config_.cloud_url &&
+                                next.cloud_cert_file == config_.cloud_cert_file &&
+                                next.cloud_key_file == config_.cloud_key_file;
+  if (credentials_live && !next.cloud_token_file.empty()) {
     auto t = read_secret_line(next.cloud_token_file, "cloud.token_file");
     if (!t) return std::unexpected(t.error());
     token = std::move(*t);
@@ -227,7 +232,7 @@ Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
   for (auto& key : changed_keys(config_, next)) {
     const bool live = key == "log_level" || key == "limits.max_connections" ||
                       key == "limits.idle_timeout_s" || key == "limits.max_deadline_ms" ||
-                      (key == "cloud.token_file" && cloud_same && !cloud_clients_.empty());
+                      (key == "cloud.token_file" && credentials_live);
     (live ? out.applied : out.need_restart).push_back(key);
   }
   set_log_level(level);
@@ -237,7 +242,7 @@ Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
   config_.max_deadline_ms = next.max_deadline_ms;
   server_->set_limits(next.max_connections, std::chrono::seconds(next.idle_timeout_s));
   service_->set_max_deadline_ms(next.max_deadline_ms);
-  if (cloud_same && !cloud_clients_.empty()) {
+  if (credentials_live) {
     // Credentials are refreshed on every reload: a rotated token or certificate usually keeps
     // its file name.
     config_.cloud_token_file = next.cloud_token_file;

@@ -30,7 +30,9 @@ struct Shared {
   Clock::time_point end;
   std::atomic<int64_t> next_slot{0};  // requests handed out (the open model's schedule)
   std::vector<int> pick;              // endpoint index by weight unit
+  // Each endpoint's path split at "{id}" (has_id false: the whole path is in `before`).
   std::vector<std::pair<std::string, std::string>> path_parts;  // before/after "{id}"
+  std::vector<bool> has_id;
   asio::ip::tcp::endpoint address;
   double interval_s = 1;
   size_t intervals = 1;
@@ -106,7 +108,7 @@ awaitable<void> connection(Shared& s, Local& local, int index) {
     request.assign("GET ");
     request += s.o.target.base_path;
     request += before;
-    if (!after.empty() || s.o.endpoints[e].path.find("{id}") != std::string::npos) {
+    if (s.has_id[e]) {
       id = s.o.customers[rng() % s.o.customers.size()];
       request += id;
       request += after;
@@ -152,8 +154,10 @@ awaitable<void> connection(Shared& s, Local& local, int index) {
     const unsigned status = res.result_int();
     if (status >= 500) {
       record_error(e, ErrorClass::kHttp5xx);
-    } else if (status >= 400 || status < 200 || status >= 300) {
+    } else if (status >= 400) {
       record_error(e, ErrorClass::kHttp4xx);
+    } else if (status < 200 || status >= 300) {
+      record_error(e, ErrorClass::kHttpOther);
     } else if (s.o.check_bodies && !body_ok(res.body(), id)) {
       record_error(e, ErrorClass::kBody);
     } else {
@@ -187,6 +191,7 @@ RunResult run(const Options& o) {
     }
     const auto& p = o.endpoints[i].path;
     const auto at = p.find("{id}");
+    s.has_id.push_back(at != std::string::npos);
     s.path_parts.emplace_back(at == std::string::npos ? p : p.substr(0, at),
                               at == std::string::npos ? "" : p.substr(at + 4));
   }

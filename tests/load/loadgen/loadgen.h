@@ -54,7 +54,8 @@ inline constexpr double kMaxDurationS = 7200;
 inline constexpr int kMaxConnections = 19000;  // under `ulimit -n` 20000
 
 // Error classes, in report order.
-enum class ErrorClass { kConnect, kTimeout, kIo, kHttp4xx, kHttp5xx, kBody, kCount };
+// kHttpOther: an answer that is neither 2xx nor an error status (1xx, 3xx).
+enum class ErrorClass { kConnect, kTimeout, kIo, kHttp4xx, kHttp5xx, kHttpOther, kBody, kCount };
 const char* error_class_name(ErrorClass c);
 
 using Hist = Histogram<7>;

@@ -19,6 +19,8 @@ const char* error_class_name(ErrorClass c) {
       return "http_4xx";
     case ErrorClass::kHttp5xx:
       return "http_5xx";
+    case ErrorClass::kHttpOther:
+      return "http_other";
     case ErrorClass::kBody:
       return "body";
     case ErrorClass::kCount:

@@ -156,10 +156,12 @@ std::string report_svg(const RunResult& r) {
     s += fmt("<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.0f s</text>\n", x(t),
              T + 2 * P + G + 18, t);
   }
-  auto line = [&](auto value, auto ymap, const char* colour, const char* name, int k) {
+  // Latency lines skip intervals without answers; the throughput line shows them as zero.
+  auto line = [&](auto value, auto ymap, const char* colour, const char* name, int k,
+                  bool skip_empty) {
     std::string pts;
     for (size_t i = 0; i < n; ++i) {
-      if (r.timeline[i].latency_us.count() == 0 && ymap(0) != y_rate(0)) continue;
+      if (skip_empty && r.timeline[i].latency_us.count() == 0) continue;
       pts += fmt("%.1f,%.1f ", x((static_cast<double>(i) + 0.5) * r.interval_s),
                  ymap(value(r.timeline[i])));
     }
@@ -169,16 +171,16 @@ std::string report_svg(const RunResult& r) {
              name);
   };
   line([](const IntervalResult& i) { return ms(i.latency_us.percentile(50)); }, y_lat, "#1b9e77",
-       "p50", 0);
+       "p50", 0, true);
   line([](const IntervalResult& i) { return ms(i.latency_us.percentile(90)); }, y_lat, "#d95f02",
-       "p90", 1);
+       "p90", 1, true);
   line([](const IntervalResult& i) { return ms(i.latency_us.percentile(99)); }, y_lat, "#7570b3",
-       "p99", 2);
+       "p99", 2, true);
   line(
       [&](const IntervalResult& i) {
         return static_cast<double>(i.latency_us.count()) / r.interval_s;
       },
-      y_rate, "#333", "", 3);
+      y_rate, "#333", "", 3, false);
   s += "</svg>\n";
   return s;
 }
