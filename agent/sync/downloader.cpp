@@ -240,8 +240,17 @@ Result<void> apply_lookup(Replica& w, const sv1::LookupResponse& found, Timestam
   google::protobuf::RepeatedPtrField<sv1::Change> changes;
   *changes.Add()->mutable_customer() = found.customer();
   for (const auto& link : found.identifiers()) *changes.Add()->mutable_identifier() = link;
+  // The answer is newer than any rebuild page the cloud may have written before the lookup put
+  // this store in the member's scope, so the member is marked as part of the rebuild going on
+  // (or of the next one, if its first page is already on its way): the sweep must not drop a
+  // member a till has just been told about.
+  auto generation = w.meta_int("rebuild_generation");
+  if (!generation) return std::unexpected(generation.error());
+  auto rebuilding = w.meta_int("rebuilding");
+  if (!rebuilding) return std::unexpected(rebuilding.error());
+  const int64_t mark = generation->value_or(0) + (rebuilding->value_or(0) != 0 ? 0 : 1);
   return apply_changes(w, changes, found.agent_processed_seq(), found.online_applied_event_ids(),
-                       now, nullptr);
+                       now, nullptr, mark);
 }
 
 Result<bool> Downloader::step(CloudClient& client, Replica& reader) {

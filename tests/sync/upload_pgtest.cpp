@@ -386,6 +386,22 @@ class RebaseTest : public UploadTest {
     auto r = f.get();
     ASSERT_TRUE(r) << r.error().message;
   }
+  // A lookup's answer for a member (no identifiers: the test reads it by customer id).
+  void apply_lookup_of(int64_t member, int64_t available) {
+    sync::v1::LookupResponse found;
+    found.set_found(true);
+    *found.mutable_customer() = snapshot(member, available, 0, 0).changes(0).customer();
+    std::promise<Result<void>> done;
+    auto f = done.get_future();
+    agent::WriteJob job;
+    job.apply = [&found](agent::Replica& w) {
+      return agent::apply_lookup(w, found, SystemClock().now_ms());
+    };
+    job.done = [&done](Result<void> r) { done.set_value(std::move(r)); };
+    ASSERT_TRUE(agent_->writer().submit(std::move(job)));
+    auto r = f.get();
+    ASSERT_TRUE(r) << r.error().message;
+  }
   sync::v1::ChangesPage snapshot(int64_t member, int64_t available, int64_t pending,
                                  uint64_t processed_seq) {
     sync::v1::ChangesPage page;
@@ -476,6 +492,30 @@ TEST_F(RebaseTest, AResetRebuildsTheReplicaWithoutEverShowingItHalfBuilt) {
   // A later ordinary page does not sweep anything.
   apply(snapshot(30, 150, 0, 0));
   EXPECT_EQ(validate(31).available_points(), 200);
+}
+
+// A lookup puts the store in the member's scope after the cloud may already have written the
+// rebuild's pages: the member a till was just told about must survive the sweep, whether the
+// lookup lands during the rebuild or just before its first page.
+TEST_F(RebaseTest, AMemberLookedUpWhileTheReplicaIsRebuiltIsNotSwept) {
+  apply_lookup_of(kAgentMembers + 1, 50);  // before the reset page arrives
+  auto first = snapshot(30, 100, 0, 0);
+  first.set_reset(true);
+  first.set_has_more(true);
+  first.set_next_cursor("b1");
+  apply(first);
+  apply_lookup_of(kAgentMembers + 2, 60);  // between the pages
+  auto last = snapshot(31, 200, 0, 0);
+  last.set_next_cursor("f1");
+  apply(last);
+  EXPECT_EQ(validate(20).status(), pb::MEMBER_STATUS_UNKNOWN) << "swept with the last page";
+  auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+  ASSERT_TRUE(w);
+  for (int64_t m : {kAgentMembers + 1, kAgentMembers + 2}) {
+    auto c = w->customer(agent::seed_customer_id(m));
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(c->has_value()) << "member " << m << " was swept";
+  }
 }
 
 TEST_F(RebaseTest, AProvisionalSaleTheCloudCreditedIsNotCountedTwiceOnceTheCardIsLinked) {
@@ -1059,6 +1099,7 @@ TEST_F(OnlineTest, ASaleForAMemberTheStoreHasNeverSeenIsCreditedToTheMember) {
   for (int i = 0; i < 200 && !status().online(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  ASSERT_TRUE(status().online());
   auto sale = accrue(10, "new-1");
   ASSERT_TRUE(sale.has_accrue()) << sale.DebugString();
   EXPECT_FALSE(sale.accrue().provisional()) << "looked up first";
