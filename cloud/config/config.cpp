@@ -102,6 +102,18 @@ const std::vector<Key>& keys() {
        "for /v1/customers"},
       {"auth.issuer", Str{&CloudConfig::jwt_issuer}, "the iss head-office tokens must carry"},
       {"auth.audience", Str{&CloudConfig::jwt_audience}, "the aud head-office tokens must carry"},
+      {"auth.identifier_key_file", Str{&CloudConfig::identifier_key_file},
+       "the programme key (32+ bytes or 64+ hex digits) the stores hash identifiers with; "
+       "needed to give a customer a card, phone or e-mail through the head-office API and to "
+       "search by them"},
+      {"hq.rate_limit_per_minute", UInt{&CloudConfig::hq_rate_limit_per_minute, 1, 100'000'000},
+       "head-office requests one client (token subject) may make per minute across all "
+       "replicas; beyond: 429 + Retry-After"},
+      {"hq.write_rate_limit_per_minute",
+       UInt{&CloudConfig::hq_write_rate_limit_per_minute, 1, 100'000'000},
+       "of which changes (POST, PATCH, PUT, DELETE)"},
+      {"hq.idempotency_ttl_s", UInt{&CloudConfig::hq_idempotency_ttl_s, 60, 30 * 86'400},
+       "how long an Idempotency-Key and its first response are kept"},
       {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
   };
   return k;

@@ -57,6 +57,11 @@ struct CloudConfig {
   std::string jwks_file;
   std::string jwt_issuer;
   std::string jwt_audience = "accrue";
+  std::string identifier_key_file;
+  // [hq]
+  uint64_t hq_rate_limit_per_minute = 60'000;
+  uint64_t hq_write_rate_limit_per_minute = 6'000;
+  uint64_t hq_idempotency_ttl_s = 86'400;
   // [log]
   std::string log_level = "info";
 };

@@ -86,6 +86,11 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
           {{"customers", std::to_string(ids.size())}});
     }
   });
+  auto hq = hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_,
+                                         *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(),
+                                         a->clock_, a->random_});
+  if (!hq) return std::unexpected(hq.error());
+  a->hq_ = std::move(*hq);
   a->add_routes();
   http::ServerOptions so;
   so.address = c.listen_address;
@@ -151,6 +156,7 @@ void CloudApp::drain() { server_->drain(std::chrono::milliseconds(config_.drain_
 
 void CloudApp::stop() {
   if (server_) server_->stop();
+  if (hq_) hq_->flush_audit();
 }
 
 http::Handler CloudApp::for_store(StoreHandler handler) {
@@ -177,18 +183,7 @@ void CloudApp::add_routes() {
   router_.add(
       bhttp::verb::get, "/metrics", "metrics",
       [this](const http::Request& req, http::RequestContext& ctx) { return metrics(req, ctx); });
-  router_.add(bhttp::verb::get, "/v1/customers/{id}/status", "customers.status",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return customer_read(req, ctx, 0);
-              });
-  router_.add(bhttp::verb::get, "/v1/customers/{id}", "customers.profile",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return customer_read(req, ctx, 1);
-              });
-  router_.add(bhttp::verb::get, "/v1/customers/{id}/transactions", "customers.transactions",
-              [this](const http::Request& req, http::RequestContext& ctx) {
-                return customer_read(req, ctx, 2);
-              });
+  hq_->add_routes(router_);
   router_.add(bhttp::verb::get, "/v1/sync/changes", "sync.changes",
               for_store(&CloudApp::sync_changes));
   router_.add(bhttp::verb::get, "/v1/sync/lookup", "sync.lookup",
@@ -274,76 +269,18 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
                 static_cast<double>(cc.invalidations.load()));
   metric_sample(out, "accrue_cache_invalidations_total", "result=\"failed\"",
                 static_cast<double>(cc.invalidation_failures.load()));
+  metric_header(out, "accrue_audit_entries_written_total", "counter",
+                "Audit entries of personal-data reads written by the background writer");
+  metric_sample(out, "accrue_audit_entries_written_total", "",
+                static_cast<double>(hq_->audit().written()));
+  metric_header(out, "accrue_audit_write_failures_total", "counter",
+                "Failed batch writes of the audit queue (retried)");
+  metric_sample(out, "accrue_audit_write_failures_total", "",
+                static_cast<double>(hq_->audit().failures()));
   metric_header(out, "accrue_redis_errors_total", "counter",
                 "Redis calls that failed or timed out (each opens the breaker for a second)");
   metric_sample(out, "accrue_redis_errors_total", "", static_cast<double>(redis_->errors()));
   return http::bytes(req, std::move(out), "text/plain; version=0.0.4");
-}
-
-Result<auth::Principal> CloudApp::authenticate_hq(const http::Request& req,
-                                                  std::initializer_list<auth::Role> roles) const {
-  if (!jwt_) {
-    return fail(ErrorCode::kUnauthenticated,
-                "head-office authentication is not configured on this server");
-  }
-  auto h = req[bhttp::field::authorization];
-  if (!h.starts_with("Bearer ")) {
-    return fail(ErrorCode::kUnauthenticated, "a bearer token is required");
-  }
-  auto p = jwt_->verify(h.substr(7), clock_.now_ms());
-  if (!p) return p;
-  if (!p->has_any(roles)) {
-    return fail(ErrorCode::kPermissionDenied, "the token's roles do not allow this");
-  }
-  return p;
-}
-
-http::Response CloudApp::customer_read(const http::Request& req, http::RequestContext& ctx,
-                                       int what) {
-  using auth::Role;
-  auto who = authenticate_hq(req, {Role::kAdmin, Role::kSupport, Role::kAnalyst});
-  if (!who) {
-    auto res = http::problem(req, ctx, who.error());
-    if (who.error().code == ErrorCode::kUnauthenticated) {
-      res.set(bhttp::field::www_authenticate, "Bearer");
-    }
-    return res;
-  }
-  const std::string& id = ctx.params.at(0);
-  if (!hq::CustomerReads::valid_customer_id(id)) {
-    return http::problem(req, ctx, bhttp::status::bad_request,
-                         "customer id: 1 to 64 printable characters");
-  }
-  // Status, profile and the first page of transactions are cached (versioned by the customer's
-  // generation, bumped by every applied event); later pages are read through.
-  std::string kind = what == 0 ? "status" : "profile";
-  int limit = hq::kDefaultPageSize;
-  std::string cursor;
-  if (what == 2) {
-    if (auto l = http::query_param(req.target(), "limit")) {
-      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-      if (ec != std::errc() || p != l->data() + l->size()) limit = -1;
-    }
-    cursor = http::query_param(req.target(), "cursor").value_or("");
-    kind = "tx" + std::to_string(limit);
-  }
-  const bool cacheable = cursor.empty() && (what != 2 || (limit >= 1 && limit <= hq::kMaxPageSize));
-  cache::CustomerCache::Lookup seen;
-  if (cacheable) {
-    seen = cache_->get(kind, id);
-    if (seen.hit) return http::json(req, std::move(*seen.hit));
-  }
-  Result<std::string> body;
-  if (what == 2) {
-    body = reads_->transactions(id, limit, cursor);
-  } else if (auto doc = what == 0 ? reads_->status(id) : reads_->profile(id)) {
-    body = std::move(doc->json);
-  } else {
-    body = std::unexpected(doc.error());
-  }
-  if (!body) return http::problem(req, ctx, body.error());
-  if (cacheable) cache_->fill(kind, id, seen, *body);
-  return http::json(req, std::move(*body));
 }
 
 Result<std::string> CloudApp::authenticate_store(const http::Request& req,

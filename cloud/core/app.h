@@ -7,8 +7,9 @@
 //   GET  /v1/sync/changes    the store's change feed (protobuf ChangesPage), store token auth
 //   GET  /v1/sync/lookup     ?identifier=<64 hex>: LookupResponse, or 404
 //   POST /v1/sync/redeem     OnlineRedeemRequest -> OnlineRedeemResponse (atomic, idempotent)
-//   GET  /v1/customers/{id}/status, /v1/customers/{id}, /v1/customers/{id}/transactions
-//                            the case study's three hot reads, JWT auth (any HQ role)
+//   /v1/customers..., /v1/audit, /v1/openapi.yaml
+//                            the head-office API (cloud/hq/api.h), JWT auth; the three hot
+//                            reads of the case study among them
 #pragma once
 
 #include <memory>
@@ -18,6 +19,7 @@
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
 #include "cloud/core/store_auth.h"
+#include "cloud/hq/api.h"
 #include "cloud/hq/reads.h"
 #include "cloud/http/server.h"
 #include "cloud/pg/migrate.h"
@@ -67,10 +69,6 @@ class CloudApp {
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
   // The store the caller authenticated as, or the problem to answer.
-  // The HQ caller, or kUnauthenticated / kPermissionDenied (none of `roles`).
-  Result<auth::Principal> authenticate_hq(const http::Request& req,
-                                          std::initializer_list<auth::Role> roles) const;
-  http::Response customer_read(const http::Request& req, http::RequestContext& ctx, int what);
   Result<std::string> authenticate_store(const http::Request& req,
                                          const http::RequestContext& ctx) const;
 
@@ -87,6 +85,7 @@ class CloudApp {
   std::unique_ptr<hq::CustomerReads> reads_;
   std::unique_ptr<cache::Redis> redis_;
   std::unique_ptr<cache::CustomerCache> cache_;
+  std::unique_ptr<hq::HqApi> hq_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
 };

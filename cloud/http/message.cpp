@@ -17,10 +17,15 @@ Response base(const Request& req, bhttp::status status) {
 
 Response problem(const Request& req, const RequestContext& ctx, bhttp::status status,
                  std::string_view detail) {
+  return problem(req, ctx, status, "", detail);
+}
+
+Response problem(const Request& req, const RequestContext& ctx, bhttp::status status,
+                 std::string_view type, std::string_view detail, boost::json::object extra) {
   Response res = base(req, status);
   res.set(bhttp::field::content_type, "application/problem+json");
-  boost::json::object o;
-  o["type"] = "about:blank";
+  boost::json::object o = std::move(extra);
+  o["type"] = type.empty() ? std::string("about:blank") : "/problems/" + std::string(type);
   o["title"] = std::string(bhttp::obsolete_reason(status));
   o["status"] = static_cast<int>(status);
   o["detail"] = detail;

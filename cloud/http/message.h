@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/beast/http.hpp>
+#include <boost/json/object.hpp>
 #include <functional>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ using Handler = std::function<Response(const Request&, RequestContext&)>;
 Response problem(const Request& req, const RequestContext& ctx, const Error& error);
 Response problem(const Request& req, const RequestContext& ctx, bhttp::status status,
                  std::string_view detail);
+// A problem of a named type ("/problems/<type>", each listed in the OpenAPI document) with
+// extension members, e.g. "errors": [{"field": "/email", "detail": "..."}] for a body that does
+// not validate.
+Response problem(const Request& req, const RequestContext& ctx, bhttp::status status,
+                 std::string_view type, std::string_view detail, boost::json::object extra = {});
 // A JSON body with status 200 (or `status`).
 Response json(const Request& req, std::string body, bhttp::status status = bhttp::status::ok);
 Response bytes(const Request& req, std::string body, std::string_view content_type,

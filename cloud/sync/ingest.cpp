@@ -309,6 +309,15 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
   return apply(batch, store_id, {});
 }
 
+Result<sv1::EventBatchResult> Ingest::apply_head_office(
+    const sv1::EventBatch& batch,
+    std::function<Result<void>(pg::Connection&, const sv1::EventBatchResult&)> also) {
+  ApplyOptions o;
+  o.head_office = true;
+  o.also = std::move(also);
+  return apply(batch, kHeadOfficeStore, std::move(o));
+}
+
 Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemRequest& request,
                                                         std::string_view store_id) {
   const auto& e = request.event();
@@ -320,7 +329,7 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
   batch.set_agent_id(e.agent_id());
   *batch.add_events() = e;
   int64_t available = -1;
-  auto r = apply(batch, store_id, {true, &available});
+  auto r = apply(batch, store_id, {true, &available, false, {}});
   if (!r) return std::unexpected(r.error());
   sv1::OnlineRedeemResponse out;
   *out.mutable_result() = r->results(0);
@@ -381,7 +390,9 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       continue;
     }
     // An online redemption has no seq yet: the agent gives it one when it records the event.
-    if (e.seq() == 0 && !options.online) reject(i, "bad_seq", "seq: starts at 1");
+    if (e.seq() == 0 && !options.online && !options.head_office) {
+      reject(i, "bad_seq", "seq: starts at 1");
+    }
     if (e.schema_version() != 1) {
       reject(i, "schema_version",
              "schema_version " + std::to_string(e.schema_version()) +
@@ -852,6 +863,18 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
             reject(i, "bad_adjustment", "adjustment: a reason is required");
             break;
           }
+          if (options.head_office && a.points() < 0) {
+            const int64_t available =
+                customer_points(cs->points + w.balances[cs->customer_id].points, lots_of(w, *cs),
+                                clock_.now_ms())
+                    .available;
+            if (available < -a.points()) {
+              reject(i, "insufficient_points",
+                     "Not enough points: " + std::to_string(available) + " available, " +
+                         std::to_string(-a.points()) + " to deduct.");
+              break;
+            }
+          }
           const auto& p = program_of(e);
           json::object row = ledger_row(e, kAdjustment, a.points());
           row["customer_id"] = cs->customer_id;
@@ -1193,7 +1216,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
             "ON CONFLICT DO NOTHING",
             {pg::Param::text(batch.agent_id()), pg::Param::text(batch.events(i).event_id())}));
       }
-    } else if (std::ranges::find(duplicate, true) != duplicate.end()) {
+    } else if (!options.head_office && std::ranges::find(duplicate, true) != duplicate.end()) {
       std::vector<std::string> uploaded;
       for (int i = 0; i < n; ++i) {
         if (duplicate[static_cast<size_t>(i)]) uploaded.push_back(batch.events(i).event_id());
@@ -1203,7 +1226,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
           {pg::Param::text(batch.agent_id()), pg::Param::text(text_array(uploaded))}));
     }
     json::array gap_rows;
-    for (int i = 0; !options.online && i < n; ++i) {
+    for (int i = 0; !options.online && !options.head_office && i < n; ++i) {
       if (rejected[static_cast<size_t>(i)] &&
           rejected[static_cast<size_t>(i)]->code == "wrong_agent") {
         continue;
@@ -1253,6 +1276,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         r->set_status(sv1::EVENT_STATUS_APPLIED);
       }
     }
+    if (options.also) ACCRUE_TRY(options.also(c, out));
     return out;
   });
   if (!result) return result;

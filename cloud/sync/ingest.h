@@ -55,6 +55,17 @@ class Ingest {
   Result<sync::v1::OnlineRedeemResponse> redeem_online(const sync::v1::OnlineRedeemRequest& request,
                                                        std::string_view store_id);
 
+  // Events head office makes through its API (adjustments today), as one more event source: the
+  // virtual store kHeadOfficeStore and its agent kHeadOfficeAgent, no seq (each event is
+  // idempotent by its event_id), a deduction only when the customer's available points cover it
+  // (else rejected "insufficient_points"). `also` runs in the same transaction after the events
+  // are written (the audit row), and its failure rolls everything back.
+  Result<sync::v1::EventBatchResult> apply_head_office(
+      const sync::v1::EventBatch& batch,
+      std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also = {});
+  static constexpr std::string_view kHeadOfficeStore = "HQ";
+  static constexpr std::string_view kHeadOfficeAgent = "HQ-api";
+
   const IngestCounters& counters() const { return counters_; }
   // Runs after each committed batch, before apply() returns, with the customers it changed
   // (the cache invalidates them here). Set once, before serving.
@@ -66,6 +77,8 @@ class Ingest {
   struct ApplyOptions {
     bool online = false;                 // redemptions must be covered by available points
     int64_t* available_after = nullptr;  // the redeeming customer's available points after
+    bool head_office = false;            // see apply_head_office
+    std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also;
   };
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
                                            std::string_view store_id, ApplyOptions options);

@@ -1,0 +1,222 @@
+#include "cloud/hq/api.h"
+
+#include <openssl/sha.h>
+
+#include "common/sys/log.h"
+#include "common/sys/system.h"
+
+namespace accrue::cloud::hq {
+
+namespace bhttp = http::bhttp;
+namespace json = boost::json;
+using auth::Role;
+
+Result<std::unique_ptr<HqApi>> HqApi::create(HqDeps deps) {
+  std::unique_ptr<HqApi> api(new HqApi(deps));
+  if (!deps.config.identifier_key_file.empty()) {
+    auto key = read_key_file(deps.config.identifier_key_file, "auth.identifier_key_file");
+    if (!key) return std::unexpected(key.error());
+    auto h = IdentifierHasher::create(*key);
+    if (!h) return std::unexpected(h.error());
+    api->hasher_.emplace(std::move(*h));
+  }
+  return api;
+}
+
+HqApi::HqApi(HqDeps deps)
+    : d_(deps),
+      limiter_(std::make_unique<RateLimiter>(deps.redis, deps.config.cache_key_prefix, deps.clock)),
+      idempotency_(std::make_unique<IdempotencyStore>(
+          deps.redis, deps.config.cache_key_prefix,
+          std::chrono::seconds(deps.config.hq_idempotency_ttl_s))),
+      audit_(std::make_unique<AuditTrail>(deps.pool)),
+      ids_(deps.clock, deps.random) {}
+
+std::string HqApi::new_customer_id() {
+  std::lock_guard lock(ids_mu_);
+  return ids_.next().to_string();
+}
+
+void HqApi::add(http::Router& router, bhttp::verb method, std::string pattern, std::string name,
+                std::initializer_list<Role> roles, Handler handler) {
+  router.add(method, std::move(pattern), std::move(name),
+             [this, roles = std::vector<Role>(roles), handler = std::move(handler)](
+                 const http::Request& req, http::RequestContext& ctx) {
+               return gate(req, ctx, roles, handler);
+             });
+}
+
+void HqApi::add_routes(http::Router& r) {
+  using V = bhttp::verb;
+  const auto all = {Role::kAdmin, Role::kSupport, Role::kAnalyst};
+  const auto care = {Role::kAdmin, Role::kSupport};
+  const auto admin = {Role::kAdmin};
+  r.add(V::get, "/v1/openapi.yaml", "openapi", [](const http::Request& req, http::RequestContext&) {
+    return http::bytes(req, std::string(openapi_document()), "application/yaml");
+  });
+  add(r, V::get, "/v1/customers/{id}/status", "customers.status", all,
+      [this](Call& c) { return customer_read(c, 0); });
+  add(r, V::get, "/v1/customers/{id}", "customers.profile", all,
+      [this](Call& c) { return customer_read(c, 1); });
+  add(r, V::get, "/v1/customers/{id}/transactions", "customers.transactions", all,
+      [this](Call& c) { return customer_read(c, 2); });
+  add(r, V::get, "/v1/customers", "customers.search", all,
+      [this](Call& c) { return customer_search(c); });
+  add(r, V::post, "/v1/customers", "customers.create", care,
+      [this](Call& c) { return customer_create(c); });
+  add(r, V::get, "/v1/customers/{id}/details", "customers.details", care,
+      [this](Call& c) { return customer_details(c); });
+  add(r, V::patch, "/v1/customers/{id}/details", "customers.patch", care,
+      [this](Call& c) { return customer_patch(c); });
+  add(r, V::post, "/v1/customers/{id}/block", "customers.block", care,
+      [this](Call& c) { return customer_block(c, true); });
+  add(r, V::post, "/v1/customers/{id}/unblock", "customers.unblock", care,
+      [this](Call& c) { return customer_block(c, false); });
+  add(r, V::put, "/v1/customers/{id}/tier-floor", "customers.tier_floor", care,
+      [this](Call& c) { return customer_tier_floor(c); });
+  add(r, V::post, "/v1/customers/{id}/adjustments", "points.adjust", care,
+      [this](Call& c) { return customer_adjust(c); });
+  add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
+}
+
+namespace {
+
+std::string sha256_hex(std::string_view s) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
+  return to_hex(std::span<const uint8_t>(md, sizeof md));
+}
+
+bool is_write(bhttp::verb v) {
+  return v == bhttp::verb::post || v == bhttp::verb::put || v == bhttp::verb::patch ||
+         v == bhttp::verb::delete_;
+}
+
+}  // namespace
+
+http::Response HqApi::gate(const http::Request& req, http::RequestContext& ctx,
+                           const std::vector<Role>& roles, const Handler& handler) {
+  auto unauthenticated = [&](std::string_view why) {
+    auto res = http::problem(req, ctx, bhttp::status::unauthorized, "unauthenticated", why);
+    res.set(bhttp::field::www_authenticate, "Bearer realm=\"accrue\", error=\"invalid_token\"");
+    return res;
+  };
+  if (!d_.jwt) return unauthenticated("head-office authentication is not configured on this server");
+  auto h = req[bhttp::field::authorization];
+  if (!h.starts_with("Bearer ")) return unauthenticated("a bearer token is required");
+  auto who = d_.jwt->verify(h.substr(7), d_.clock.now_ms());
+  if (!who) return unauthenticated(who.error().message);
+  bool allowed = false;
+  for (Role r : roles) allowed = allowed || who->roles.contains(r);
+  if (!allowed) {
+    std::string names;
+    for (Role r : roles) names += (names.empty() ? "" : ", ") + std::string(auth::to_string(r));
+    return http::problem(req, ctx, bhttp::status::forbidden, "forbidden",
+                         "this operation needs one of the roles: " + names);
+  }
+  Call call{req, ctx, std::move(*who)};
+  const std::string& client = call.who.subject;
+  const bool write = is_write(req.method());
+  auto limited = [&](const RateLimiter::Decision& d) {
+    auto res = http::problem(req, ctx, bhttp::status::too_many_requests, "rate-limited",
+                             "more than " + std::to_string(d.limit) +
+                                 " requests a minute from this client");
+    res.set(bhttp::field::retry_after, std::to_string(d.retry_after_s));
+    res.set("RateLimit-Limit", std::to_string(d.limit));
+    res.set("RateLimit-Remaining", "0");
+    return res;
+  };
+  auto all = limiter_->admit(client, "all", static_cast<int64_t>(d_.config.hq_rate_limit_per_minute));
+  if (!all.allowed) return limited(all);
+  if (write) {
+    auto w = limiter_->admit(client, "write",
+                             static_cast<int64_t>(d_.config.hq_write_rate_limit_per_minute));
+    if (!w.allowed) return limited(w);
+  }
+
+  std::string key(req["Idempotency-Key"]);
+  const bool idempotent = req.method() == bhttp::verb::post && !key.empty();
+  std::string fingerprint;
+  if (idempotent) {
+    if (!IdempotencyStore::valid_key(key)) {
+      return http::problem(req, ctx, bhttp::status::bad_request, "bad-idempotency-key",
+                           "Idempotency-Key: 1 to 255 printable ASCII characters");
+    }
+    fingerprint = sha256_hex(std::string(req.target()) + "\n" + req.body());
+    auto claim = idempotency_->claim(client, key, fingerprint);
+    if (!claim) return http::problem(req, ctx, claim.error());
+    switch (claim->claim) {
+      case IdempotencyStore::Claim::kClaimed:
+        break;
+      case IdempotencyStore::Claim::kInProgress:
+        return http::problem(req, ctx, bhttp::status::conflict, "idempotency-in-progress",
+                             "a request with this Idempotency-Key is still being processed");
+      case IdempotencyStore::Claim::kMismatch:
+        return http::problem(req, ctx, bhttp::status::unprocessable_entity,
+                             "idempotency-key-reused",
+                             "this Idempotency-Key was used with another request");
+      case IdempotencyStore::Claim::kReplay: {
+        const auto& s = claim->stored;
+        auto res = http::bytes(req, s.body, s.content_type, static_cast<bhttp::status>(s.status));
+        if (!s.location.empty()) res.set(bhttp::field::location, s.location);
+        res.set("Idempotent-Replayed", "true");
+        return res;
+      }
+    }
+  }
+  http::Response res = handler(call);
+  if (idempotent) {
+    if (res.result_int() >= 500) {
+      idempotency_->release(client, key);
+    } else {
+      idempotency_->complete(client, key, fingerprint,
+                             {static_cast<int>(res.result_int()),
+                              std::string(res[bhttp::field::content_type]),
+                              std::string(res[bhttp::field::location]), res.body()});
+    }
+  }
+  return res;
+}
+
+http::Response HqApi::invalid(Call& call, const FieldErrors& errors) {
+  json::object extra;
+  extra["errors"] = errors.to_json();
+  return http::problem(call.req, call.ctx, bhttp::status::unprocessable_entity, "validation",
+                       "the request does not validate: " + errors.summary(), std::move(extra));
+}
+
+http::Response HqApi::problem(Call& call, bhttp::status status, std::string_view type,
+                              std::string_view detail) {
+  return http::problem(call.req, call.ctx, status, type, detail);
+}
+
+std::optional<json::object> HqApi::json_body(Call& call, http::Response& out) {
+  auto type = call.req[bhttp::field::content_type];
+  auto semi = type.find(';');
+  auto base = type.substr(0, semi);
+  if (base != "application/json" && base != "application/merge-patch+json") {
+    out = problem(call, bhttp::status::unsupported_media_type, "unsupported-media-type",
+                  "send the body as application/json");
+    return std::nullopt;
+  }
+  auto o = parse_json_object(call.req.body());
+  if (!o) {
+    out = problem(call, bhttp::status::bad_request, "malformed-body", o.error().message);
+    return std::nullopt;
+  }
+  return std::move(*o);
+}
+
+Result<void> HqApi::audit_change(pg::Connection& c, Call& call, std::string action,
+                                 std::string subject, json::object detail) {
+  return AuditTrail::write(c, {call.who.subject, std::move(action), std::move(subject),
+                               call.ctx.request_id, std::move(detail)});
+}
+
+void HqApi::after_change(const std::string& customer_id) {
+  if (!d_.cache.invalidate({customer_id})) {
+    log(LogLevel::kWarn, "cache_invalidation_failed", {{"customers", "1"}});
+  }
+}
+
+}  // namespace accrue::cloud::hq

@@ -1,0 +1,110 @@
+// The head-office REST API (/v1/customers, /v1/audit, /v1/openapi.yaml, ...), described route by
+// route in cloud/openapi/openapi.yaml, which the server serves and the tests hold it to.
+//
+// Every route goes through the same gate, in this order:
+//   1. the bearer token (JWT, cloud/auth): 401 with WWW-Authenticate when missing or invalid;
+//   2. the route's roles: 403 when the token has none of them;
+//   3. the client's rate limits (per token subject, all requests and changes): 429 + Retry-After;
+//   4. on POST with an Idempotency-Key: the first response is stored and replayed (guards.h).
+// Bodies are JSON objects read strictly (json_input.h): a field the operation does not take is
+// an error. Errors are RFC 9457 problem+json with a type per kind of problem. Lists page by
+// keyset (`limit`, capped, and an opaque `cursor`). Updates answer an ETag and honour If-Match.
+// Every change writes its audit row in its own transaction; reads of personal data are audited
+// asynchronously (audit_trail.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "cloud/auth/jwt.h"
+#include "cloud/cache/customer_cache.h"
+#include "cloud/config/config.h"
+#include "cloud/core/programs.h"
+#include "cloud/hq/audit_trail.h"
+#include "cloud/hq/guards.h"
+#include "cloud/hq/json_input.h"
+#include "cloud/hq/reads.h"
+#include "cloud/http/router.h"
+#include "cloud/sync/ingest.h"
+#include "common/identifier.h"
+#include "common/uuid.h"
+
+namespace accrue::cloud::hq {
+
+// The OpenAPI 3.1 document (cloud/openapi/openapi.yaml, compiled in).
+std::string_view openapi_document();
+
+struct HqDeps {
+  const CloudConfig& config;
+  pg::Pool& pool;
+  ProgramCatalog& programs;
+  Ingest& ingest;
+  CustomerReads& reads;
+  cache::Redis& redis;
+  cache::CustomerCache& cache;
+  const auth::JwtVerifier* jwt;  // null: head-office authentication not configured
+  const Clock& clock;
+  Random& random;
+};
+
+class HqApi {
+ public:
+  // kInvalidArgument / kNotFound for an unreadable identifier key file.
+  static Result<std::unique_ptr<HqApi>> create(HqDeps deps);
+  void add_routes(http::Router& router);
+  AuditTrail& audit() { return *audit_; }
+  // Writes what the audit queue holds (shutdown).
+  void flush_audit() { audit_->flush(std::chrono::seconds(5)); }
+
+  struct Call {
+    const http::Request& req;
+    http::RequestContext& ctx;
+    auth::Principal who;
+  };
+
+ private:
+  explicit HqApi(HqDeps deps);
+  using Handler = std::function<http::Response(Call&)>;
+  void add(http::Router& router, http::bhttp::verb method, std::string pattern, std::string name,
+           std::initializer_list<auth::Role> roles, Handler handler);
+  http::Response gate(const http::Request& req, http::RequestContext& ctx,
+                      const std::vector<auth::Role>& roles, const Handler& handler);
+
+  // Problems.
+  http::Response invalid(Call& call, const FieldErrors& errors);
+  http::Response problem(Call& call, http::bhttp::status status, std::string_view type,
+                         std::string_view detail);
+  // The body as a JSON object (415 / 400 answered through `out` when it is not one).
+  std::optional<boost::json::object> json_body(Call& call, http::Response& out);
+
+  // Routes (customers_api.cpp, audit_api.cpp).
+  http::Response customer_read(Call& call, int what);
+  http::Response customer_create(Call& call);
+  http::Response customer_details(Call& call);
+  http::Response customer_patch(Call& call);
+  http::Response customer_search(Call& call);
+  http::Response customer_block(Call& call, bool block);
+  http::Response customer_tier_floor(Call& call);
+  http::Response customer_adjust(Call& call);
+  http::Response audit_list(Call& call);
+
+  // The customer's details document and revision (kNotFound).
+  Result<std::pair<boost::json::object, int64_t>> details_of(pg::Connection& c,
+                                                              const std::string& id);
+  // Audit row for a change, written in `c`'s transaction.
+  Result<void> audit_change(pg::Connection& c, Call& call, std::string action,
+                            std::string subject, boost::json::object detail = {});
+  void after_change(const std::string& customer_id);
+  std::string new_customer_id();
+
+  HqDeps d_;
+  std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<IdempotencyStore> idempotency_;
+  std::unique_ptr<AuditTrail> audit_;
+  std::optional<IdentifierHasher> hasher_;
+  std::mutex ids_mu_;
+  UuidV7Generator ids_;
+};
+
+}  // namespace accrue::cloud::hq

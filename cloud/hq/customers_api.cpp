@@ -1,0 +1,898 @@
+// /v1/customers: the hot reads, search, create, details (personal data), block, tier floor,
+// points adjustments.
+#include <array>
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "cloud/hq/api.h"
+#include "common/base64url.h"
+#include "common/civil_time.h"
+#include "common/sys/log.h"
+
+namespace accrue::cloud::hq {
+
+namespace bhttp = http::bhttp;
+namespace json = boost::json;
+using auth::Role;
+
+namespace {
+
+constexpr int kMaxIdentifiers = 10;
+
+std::string masked(IdentifierKind kind, const std::string& v) {
+  auto tail = [&](size_t n) { return v.size() > n ? v.substr(v.size() - n) : v; };
+  switch (kind) {
+    case IdentifierKind::kCard:
+      return "\u2022\u2022\u2022\u2022 " + tail(4);
+    case IdentifierKind::kPhone:
+      return v.substr(0, std::min<size_t>(3, v.size())) + "\u2022\u2022\u2022" + tail(2);
+    case IdentifierKind::kEmail: {
+      auto at = v.find('@');
+      return v.substr(0, 1) + "\u2022\u2022\u2022" + (at == std::string::npos ? "" : v.substr(at));
+    }
+    case IdentifierKind::kQrToken:
+      return "\u2022\u2022\u2022" + tail(4);
+  }
+  return "";
+}
+
+bool upper_letters(const std::string& s, size_t n) {
+  return s.size() == n && std::ranges::all_of(s, [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+// A column and its new value (nullopt: NULL).
+using Column = std::pair<std::string, std::optional<std::string>>;
+
+struct ProfileInput {
+  std::vector<Column> pii;       // customer_pii
+  std::vector<Column> customer;  // customer
+  std::vector<std::string> fields;
+  std::optional<std::string> home_store;  // to check it exists
+};
+
+// The profile fields of create and update (update: every field optional, null clears a
+// nullable one). Identifiers, status, tier and points are other operations.
+ProfileInput read_profile(ObjectReader& in, const std::optional<std::string>& default_country) {
+  ProfileInput p;
+  auto note = [&](std::string_view f) { p.fields.emplace_back(f); };
+  auto null_or = [&](std::string_view key, std::vector<Column>& into, const char* column,
+                     const std::optional<std::string>& value) {
+    if (in.is_null(key)) {
+      into.emplace_back(column, std::nullopt);
+      note(key);
+    } else if (value) {
+      into.emplace_back(column, *value);
+      note(key);
+    }
+  };
+  if (auto v = in.string("display_name", {.max = 200})) {
+    p.pii.emplace_back("display_name", *v);
+    note("display_name");
+  }
+  std::optional<std::string> email;
+  if (auto v = in.string("email", {.min = 3, .max = 254, .nullable = true})) {
+    auto n = normalize_email(*v);
+    if (n) {
+      email = *n;
+    } else {
+      in.errors().add("/email", "is not an e-mail address");
+    }
+  }
+  null_or("email", p.pii, "email", email);
+  std::optional<std::string> country;
+  if (auto v = in.string("country", {.min = 2, .max = 2})) {
+    if (upper_letters(*v, 2)) {
+      country = *v;
+      p.customer.emplace_back("country", *v);
+      note("country");
+    } else {
+      in.errors().add("/country", "must be an ISO 3166-1 alpha-2 code, e.g. DE");
+    }
+  }
+  std::optional<std::string> phone;
+  if (auto v = in.string("phone", {.min = 3, .max = 32, .nullable = true})) {
+    auto n = normalize_phone(*v, country.value_or(default_country.value_or("")));
+    if (n) {
+      phone = *n;
+    } else {
+      in.errors().add("/phone", "is not a phone number (use +<country code><number>)");
+    }
+  }
+  null_or("phone", p.pii, "phone", phone);
+  if (in.is_null("birthday")) {
+    (void)in.object("birthday");
+    p.pii.emplace_back("birthday_month", std::nullopt);
+    p.pii.emplace_back("birthday_day", std::nullopt);
+    note("birthday");
+  } else if (const auto* b = in.object("birthday")) {
+    ObjectReader bd(*b, in.errors(), "/birthday");
+    auto m = bd.integer("month", {.required = true, .min = 1, .max = 12});
+    auto d = bd.integer("day", {.required = true, .min = 1, .max = 31});
+    bd.finish();
+    if (m && d && *d > days_in_month(2000, static_cast<int>(*m))) {
+      in.errors().add("/birthday/day", "is not a day of that month");
+    } else if (m && d) {
+      p.pii.emplace_back("birthday_month", std::to_string(*m));
+      p.pii.emplace_back("birthday_day", std::to_string(*d));
+      note("birthday");
+    }
+  }
+  if (const auto* c = in.object("consents")) {
+    ObjectReader cr(*c, in.errors(), "/consents");
+    for (const char* k : {"terms", "marketing_email", "marketing_sms"}) {
+      if (auto v = cr.boolean(k)) {
+        p.pii.emplace_back(std::string("consent_") + k, *v ? "true" : "false");
+        note(std::string("consents.") + k);
+      }
+    }
+    cr.finish();
+  }
+  std::optional<std::string> home;
+  if (auto v = in.string("home_store_id", {.min = 1, .max = 64, .nullable = true})) {
+    home = *v;
+    p.home_store = *v;
+  }
+  null_or("home_store_id", p.customer, "home_store_id", home);
+  if (auto v = in.string("currency", {.min = 3, .max = 3})) {
+    if (upper_letters(*v, 3)) {
+      p.customer.emplace_back("currency", *v);
+      note("currency");
+    } else {
+      in.errors().add("/currency", "must be an ISO 4217 code, e.g. EUR");
+    }
+  }
+  return p;
+}
+
+std::string_view status_name(int64_t s) {
+  return s == 1 ? "active" : s == 2 ? "blocked" : "erased";
+}
+
+std::optional<int> parse_limit(const http::Request& req, FieldErrors& errors) {
+  auto l = http::query_param(req.target(), "limit");
+  if (!l) return kDefaultPageSize;
+  int limit = 0;
+  auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+  if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
+    errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
+    return std::nullopt;
+  }
+  return limit;
+}
+
+std::string etag(int64_t revision) { return "\"" + std::to_string(revision) + "\""; }
+
+}  // namespace
+
+// --- the three hot reads -------------------------------------------------------------------
+
+http::Response HqApi::customer_read(Call& call, int what) {
+  const auto& req = call.req;
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  // Status, profile and the first page of transactions are cached (versioned by the customer's
+  // generation, bumped by every applied event); later pages are read through.
+  std::string kind = what == 0 ? "status" : "profile";
+  int limit = kDefaultPageSize;
+  std::string cursor;
+  if (what == 2) {
+    if (auto l = http::query_param(req.target(), "limit")) {
+      auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+      if (ec != std::errc() || p != l->data() + l->size()) limit = -1;
+    }
+    cursor = http::query_param(req.target(), "cursor").value_or("");
+    kind = "tx" + std::to_string(limit);
+  }
+  const bool cacheable = cursor.empty() && (what != 2 || (limit >= 1 && limit <= kMaxPageSize));
+  cache::CustomerCache::Lookup seen;
+  if (cacheable) {
+    seen = d_.cache.get(kind, id);
+    if (seen.hit) return http::json(req, std::move(*seen.hit));
+  }
+  Result<std::string> body;
+  if (what == 2) {
+    body = d_.reads.transactions(id, limit, cursor);
+  } else if (auto doc = what == 0 ? d_.reads.status(id) : d_.reads.profile(id)) {
+    body = std::move(doc->json);
+  } else {
+    body = std::unexpected(doc.error());
+  }
+  if (!body) return http::problem(req, call.ctx, body.error());
+  if (cacheable) d_.cache.fill(kind, id, seen, *body);
+  return http::json(req, std::move(*body));
+}
+
+// --- details (personal data) ----------------------------------------------------------------
+
+Result<std::pair<json::object, int64_t>> HqApi::details_of(pg::Connection& c,
+                                                          const std::string& id) {
+  auto r = c.query(
+      "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.tier_floor_id, ''), "
+      "coalesce(c.home_store_id, ''), c.country, c.currency, c.revision, "
+      "(extract(epoch FROM c.enrolled_at)*1000)::bigint, coalesce(c.status_reason, ''), "
+      "coalesce(p.display_name, ''), p.email, p.phone, p.birthday_month, p.birthday_day, "
+      "coalesce(p.consent_terms, false), coalesce(p.consent_marketing_email, false), "
+      "coalesce(p.consent_marketing_sms, false), (SELECT coalesce(json_agg(json_build_object("
+      "'kind', i.kind, 'masked', i.masked) ORDER BY i.created_at), '[]') FROM identifier i "
+      "WHERE i.customer_id = c.customer_id) FROM customer c LEFT JOIN customer_pii p "
+      "USING (customer_id) WHERE c.customer_id = $1",
+      {pg::Param::text(id)});
+  if (!r) return std::unexpected(r.error());
+  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+  json::object o;
+  o["customer_id"] = std::string(r->text(0, 0));
+  o["status"] = status_name(r->int64(0, 1));
+  if (!r->text(0, 9).empty()) o["status_reason"] = std::string(r->text(0, 9));
+  o["tier_id"] = std::string(r->text(0, 2));
+  o["tier_floor_id"] = r->text(0, 3).empty() ? json::value(nullptr) : json::value(r->text(0, 3));
+  o["home_store_id"] = r->text(0, 4).empty() ? json::value(nullptr) : json::value(r->text(0, 4));
+  o["country"] = std::string(r->text(0, 5));
+  o["currency"] = std::string(r->text(0, 6));
+  o["enrolled_at"] = format_utc_iso8601(r->int64(0, 8));
+  o["display_name"] = std::string(r->text(0, 10));
+  o["email"] = r->is_null(0, 11) ? json::value(nullptr) : json::value(r->text(0, 11));
+  o["phone"] = r->is_null(0, 12) ? json::value(nullptr) : json::value(r->text(0, 12));
+  if (r->is_null(0, 13)) {
+    o["birthday"] = nullptr;
+  } else {
+    o["birthday"] = json::object{{"month", r->int64(0, 13)}, {"day", r->int64(0, 14)}};
+  }
+  o["consents"] = json::object{{"terms", r->boolean(0, 15)},
+                               {"marketing_email", r->boolean(0, 16)},
+                               {"marketing_sms", r->boolean(0, 17)}};
+  o["identifiers"] = json::parse(r->text(0, 18));
+  const int64_t revision = r->int64(0, 7);
+  o["revision"] = revision;
+  return std::make_pair(std::move(o), revision);
+}
+
+http::Response HqApi::customer_details(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  auto doc = details_of(**lease, id);
+  if (!doc) return http::problem(call.req, call.ctx, doc.error());
+  if (!audit_->enqueue({call.who.subject, "customer.read_details", "customer:" + id,
+                        call.ctx.request_id, {}})) {
+    return problem(call, bhttp::status::service_unavailable, "audit-unavailable",
+                   "personal data cannot be read while its audit trail cannot be written");
+  }
+  auto res = http::json(call.req, json::serialize(doc->first));
+  res.set(bhttp::field::etag, etag(doc->second));
+  return res;
+}
+
+// --- create ----------------------------------------------------------------------------------
+
+http::Response HqApi::customer_create(Call& call) {
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  ProfileInput profile = read_profile(in, std::nullopt);
+  struct Id {
+    IdentifierKind kind;
+    std::string masked;
+    IdentifierHash hash;
+  };
+  std::vector<Id> ids;
+  if (const auto* list = in.array("identifiers", kMaxIdentifiers)) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string at = "/identifiers/" + std::to_string(i);
+      if (!(*list)[i].is_object()) {
+        errors.add(at, "must be an object {kind, value}");
+        continue;
+      }
+      ObjectReader ir((*list)[i].as_object(), errors, at);
+      auto kind = ir.one_of("kind", {"card", "phone", "email", "qr"}, true);
+      auto value = ir.string("value", {.required = true, .min = 1, .max = 512});
+      ir.finish();
+      if (!kind || !value) continue;
+      if (!hasher_) {
+        errors.add(at, "this server has no programme key (auth.identifier_key_file): "
+                       "identifiers cannot be given here");
+        continue;
+      }
+      auto k = identifier_kind_from_string(*kind);
+      std::string country;
+      for (const auto& [col, v] : profile.customer) {
+        if (col == "country" && v) country = *v;
+      }
+      auto n = normalize_identifier(*k, *value, country);
+      if (!n) {
+        errors.add(at + "/value", n.error().message);
+        continue;
+      }
+      Id id{n->kind, masked(n->kind, n->value), hasher_->hash(*n)};
+      if (std::ranges::any_of(ids, [&](const Id& o) { return o.hash == id.hash; })) {
+        errors.add(at, "the same identifier twice");
+        continue;
+      }
+      ids.push_back(std::move(id));
+    }
+  }
+  in.finish();
+  if (!errors.empty()) return invalid(call, errors);
+
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  const std::string id = new_customer_id();
+  auto program = d_.programs.latest(c, d_.clock.now_ms());
+  if (!program) return http::problem(call.req, call.ctx, program.error());
+  const auto& ladder = (*program)->program.tiers.ladder;
+  const std::string tier = ladder.empty() ? "" : ladder.front().tier_id;
+
+  std::optional<http::Response> refused;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    if (profile.home_store) {
+      auto s = c.query("SELECT 1 FROM store WHERE store_id = $1",
+                       {pg::Param::text(*profile.home_store)});
+      if (!s) return std::unexpected(s.error());
+      if (s->rows() == 0) {
+        FieldErrors e;
+        e.add("/home_store_id", "no such store");
+        refused = invalid(call, e);
+        return fail(ErrorCode::kFailedPrecondition, "refused");
+      }
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::string_view h(reinterpret_cast<const char*>(ids[i].hash.data()), ids[i].hash.size());
+      auto taken = c.query("SELECT 1 FROM identifier WHERE hash = $1", {pg::Param::bytes(h)});
+      if (!taken) return std::unexpected(taken.error());
+      if (taken->rows() > 0) {
+        json::object extra;
+        extra["field"] = "/identifiers/" + std::to_string(i);
+        refused = http::problem(call.req, call.ctx, bhttp::status::conflict, "identifier-taken",
+                                "another member already has this " +
+                                    std::string(to_string(ids[i].kind)),
+                                std::move(extra));
+        return fail(ErrorCode::kFailedPrecondition, "refused");
+      }
+    }
+    std::string cols = "customer_id, tier_id", vals = "$1, $2";
+    std::vector<pg::Param> params{pg::Param::text(id), pg::Param::text(tier)};
+    std::vector<std::string> keep;  // owns the values the params point to
+    keep.reserve(32);
+    auto add_cols = [&](const std::vector<Column>& columns, std::string& cl, std::string& vl,
+                        std::vector<pg::Param>& ps) {
+      for (const auto& [col, v] : columns) {
+        cl += ", " + col;
+        vl += ", $" + std::to_string(ps.size() + 1);
+        if (v) {
+          keep.push_back(*v);
+          ps.push_back(pg::Param::text(keep.back()));
+        } else {
+          ps.push_back(pg::Param::null());
+        }
+      }
+    };
+    add_cols(profile.customer, cols, vals, params);
+    ACCRUE_TRY(c.query(("INSERT INTO customer (" + cols + ") VALUES (" + vals + ")").c_str(),
+                       std::span<const pg::Param>(params)));
+    ACCRUE_TRY(c.query("INSERT INTO balance (customer_id) VALUES ($1)", {pg::Param::text(id)}));
+    std::string pcols = "customer_id", pvals = "$1";
+    std::vector<pg::Param> pparams{pg::Param::text(id)};
+    add_cols(profile.pii, pcols, pvals, pparams);
+    ACCRUE_TRY(
+        c.query(("INSERT INTO customer_pii (" + pcols + ") VALUES (" + pvals + ")").c_str(),
+                std::span<const pg::Param>(pparams)));
+    for (const auto& x : ids) {
+      std::string_view h(reinterpret_cast<const char*>(x.hash.data()), x.hash.size());
+      ACCRUE_TRY(c.query(
+          "INSERT INTO identifier (hash, kind, customer_id, masked) VALUES ($1, $2, $3, $4)",
+          {pg::Param::bytes(h), pg::Param::text(to_string(x.kind)), pg::Param::text(id),
+           pg::Param::text(x.masked)}));
+    }
+    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
+                       {pg::Param::text(id)}));
+    json::array kinds;
+    for (const auto& x : ids) kinds.push_back(json::value(to_string(x.kind)));
+    return audit_change(c, call, "customer.create", "customer:" + id,
+                        {{"identifiers", kinds}, {"fields", json::value_from(profile.fields)}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) {
+    if (done.error().code == ErrorCode::kAlreadyExists) {
+      return problem(call, bhttp::status::conflict, "identifier-taken",
+                     "another member took one of these identifiers meanwhile");
+    }
+    return http::problem(call.req, call.ctx, done.error());
+  }
+  auto doc = details_of(c, id);
+  if (!doc) return http::problem(call.req, call.ctx, doc.error());
+  auto res = http::json(call.req, json::serialize(doc->first), bhttp::status::created);
+  res.set(bhttp::field::location, "/v1/customers/" + id);
+  res.set(bhttp::field::etag, etag(doc->second));
+  return res;
+}
+
+// --- update ----------------------------------------------------------------------------------
+
+http::Response HqApi::customer_patch(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  std::optional<http::Response> refused;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    auto row = c.query("SELECT revision, status, country FROM customer WHERE customer_id = $1 "
+                       "FOR UPDATE",
+                       {pg::Param::text(id)});
+    if (!row) return std::unexpected(row.error());
+    if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+    if (row->int64(0, 1) == 3) {
+      refused = problem(call, bhttp::status::conflict, "customer-erased",
+                        "this customer was erased; nothing about them can change");
+      return fail(ErrorCode::kFailedPrecondition, "refused");
+    }
+    const int64_t revision = row->int64(0, 0);
+    auto if_match = call.req[bhttp::field::if_match];
+    if (!if_match.empty() && if_match != "*" && if_match != etag(revision)) {
+      refused = problem(call, bhttp::status::precondition_failed, "stale-revision",
+                        "the customer changed since that revision (If-Match " +
+                            std::string(if_match) + ", now " + etag(revision) +
+                            "): read it again and reapply the change");
+      return fail(ErrorCode::kFailedPrecondition, "refused");
+    }
+    FieldErrors errors;
+    ObjectReader in(*body, errors);
+    ProfileInput p = read_profile(in, std::string(row->text(0, 2)));
+    in.finish();
+    if (p.fields.empty() && errors.empty()) errors.add("", "no field to change");
+    if (!errors.empty()) {
+      refused = invalid(call, errors);
+      return fail(ErrorCode::kFailedPrecondition, "refused");
+    }
+    if (p.home_store) {
+      auto s = c.query("SELECT 1 FROM store WHERE store_id = $1", {pg::Param::text(*p.home_store)});
+      if (!s) return std::unexpected(s.error());
+      if (s->rows() == 0) {
+        FieldErrors e;
+        e.add("/home_store_id", "no such store");
+        refused = invalid(call, e);
+        return fail(ErrorCode::kFailedPrecondition, "refused");
+      }
+    }
+    auto update = [&](const char* table, const std::vector<Column>& cols) -> Result<void> {
+      std::string set;
+      std::vector<pg::Param> ps{pg::Param::text(id)};
+      for (const auto& [col, v] : cols) {
+        set += (set.empty() ? "" : ", ") + col + " = $" + std::to_string(ps.size() + 1);
+        ps.push_back(v ? pg::Param::text(*v) : pg::Param::null());
+      }
+      if (std::string_view(table) == "customer") {
+        set += (set.empty() ? "" : ", ") +
+               std::string("revision = revision + 1, updated_at = now()");
+      }
+      if (set.empty()) return {};
+      auto r = c.query(
+          ("UPDATE " + std::string(table) + " SET " + set + " WHERE customer_id = $1").c_str(),
+          std::span<const pg::Param>(ps));
+      if (!r) return std::unexpected(r.error());
+      return {};
+    };
+    ACCRUE_TRY(c.query("INSERT INTO customer_pii (customer_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                       {pg::Param::text(id)}));
+    ACCRUE_TRY(update("customer_pii", p.pii));
+    ACCRUE_TRY(update("customer", p.customer));
+    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
+                       {pg::Param::text(id)}));
+    return audit_change(c, call, "customer.update", "customer:" + id,
+                        {{"fields", json::value_from(p.fields)}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) return http::problem(call.req, call.ctx, done.error());
+  after_change(id);
+  auto doc = details_of(c, id);
+  if (!doc) return http::problem(call.req, call.ctx, doc.error());
+  auto res = http::json(call.req, json::serialize(doc->first));
+  res.set(bhttp::field::etag, etag(doc->second));
+  return res;
+}
+
+// --- block / unblock / tier floor -------------------------------------------------------------
+
+http::Response HqApi::customer_block(Call& call, bool block) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (!errors.empty()) return invalid(call, errors);
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  std::optional<http::Response> refused;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    auto row = c.query("SELECT status FROM customer WHERE customer_id = $1 FOR UPDATE",
+                       {pg::Param::text(id)});
+    if (!row) return std::unexpected(row.error());
+    if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+    if (row->int64(0, 0) == 3) {
+      refused = problem(call, bhttp::status::conflict, "customer-erased",
+                        "this customer was erased; nothing about them can change");
+      return fail(ErrorCode::kFailedPrecondition, "refused");
+    }
+    ACCRUE_TRY(c.query("UPDATE customer SET status = $2, status_reason = $3, revision = revision "
+                       "+ 1, updated_at = now() WHERE customer_id = $1",
+                       {pg::Param::text(id), pg::Param::text(block ? "2" : "1"),
+                        pg::Param::text(*reason)}));
+    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
+                       {pg::Param::text(id)}));
+    return audit_change(c, call, block ? "customer.block" : "customer.unblock", "customer:" + id,
+                        {{"reason", *reason}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) return http::problem(call.req, call.ctx, done.error());
+  after_change(id);
+  auto doc = details_of(c, id);
+  if (!doc) return http::problem(call.req, call.ctx, doc.error());
+  // The answer holds no personal data beyond what the caller sent: status fields only.
+  json::object out{{"customer_id", id},
+                   {"status", doc->first["status"]},
+                   {"status_reason", *reason},
+                   {"revision", doc->second}};
+  auto res = http::json(call.req, json::serialize(out));
+  res.set(bhttp::field::etag, etag(doc->second));
+  return res;
+}
+
+http::Response HqApi::customer_tier_floor(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto tier = in.string("tier_id", {.required = true, .min = 1, .max = 64, .nullable = true});
+  const bool clear = in.is_null("tier_id");
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  auto program = d_.programs.latest(c, d_.clock.now_ms());
+  if (!program) return http::problem(call.req, call.ctx, program.error());
+  const auto& tiers = (*program)->program;
+  std::optional<size_t> rank;
+  if (tier) {
+    rank = tiers.tier_index(*tier);
+    if (!rank) {
+      std::string names;
+      for (const auto& t : tiers.tiers.ladder) names += (names.empty() ? "" : ", ") + t.tier_id;
+      errors.add("/tier_id", "no such tier in the programme (" + names + ")");
+    }
+  }
+  if (!errors.empty()) return invalid(call, errors);
+  std::optional<http::Response> refused;
+  std::string tier_now;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    auto row = c.query("SELECT status, tier_id FROM customer WHERE customer_id = $1 FOR UPDATE",
+                       {pg::Param::text(id)});
+    if (!row) return std::unexpected(row.error());
+    if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+    if (row->int64(0, 0) == 3) {
+      refused = problem(call, bhttp::status::conflict, "customer-erased",
+                        "this customer was erased; nothing about them can change");
+      return fail(ErrorCode::kFailedPrecondition, "refused");
+    }
+    tier_now = std::string(row->text(0, 1));
+    // The floor lifts the member at once when it is above their tier; it never lowers them.
+    auto current = tiers.tier_index(tier_now);
+    if (rank && (!current || *rank > *current)) tier_now = *tier;
+    ACCRUE_TRY(c.query("UPDATE customer SET tier_floor_id = $2, tier_id = $3, revision = "
+                       "revision + 1, updated_at = now() WHERE customer_id = $1",
+                       {pg::Param::text(id), clear ? pg::Param::null() : pg::Param::text(*tier),
+                        pg::Param::text(tier_now)}));
+    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
+                       {pg::Param::text(id)}));
+    return audit_change(c, call, "customer.tier_floor", "customer:" + id,
+                        {{"tier_floor_id", clear ? json::value(nullptr) : json::value(*tier)},
+                         {"reason", *reason}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) return http::problem(call.req, call.ctx, done.error());
+  after_change(id);
+  json::object out{{"customer_id", id},
+                   {"tier_id", tier_now},
+                   {"tier_floor_id", clear ? json::value(nullptr) : json::value(*tier)}};
+  return http::json(call.req, json::serialize(out));
+}
+
+// --- points adjustments ------------------------------------------------------------------------
+
+http::Response HqApi::customer_adjust(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto points = in.integer("points", {.required = true, .min = -10'000'000, .max = 10'000'000});
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (points && *points == 0) errors.add("/points", "must not be 0");
+  if (!errors.empty()) return invalid(call, errors);
+
+  std::shared_ptr<const PublishedProgram> program_entry;
+  {
+    auto lease = d_.pool.acquire();  // released before ingestion takes a connection of its own
+    if (!lease) return http::problem(call.req, call.ctx, lease.error());
+    auto program = d_.programs.latest(**lease, d_.clock.now_ms());
+    if (!program) return http::problem(call.req, call.ctx, program.error());
+    program_entry = *program;
+  }
+  sync::v1::EventBatch batch;
+  batch.set_store_id(std::string(Ingest::kHeadOfficeStore));
+  batch.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
+  auto* e = batch.add_events();
+  e->set_event_id(new_customer_id());
+  e->set_store_id(batch.store_id());
+  e->set_agent_id(batch.agent_id());
+  e->set_occurred_at_ms(d_.clock.now_ms());
+  e->set_program_id(program_entry->program.program_id);
+  e->set_program_version(program_entry->program.version);
+  e->set_schema_version(1);
+  auto* a = e->mutable_adjustment();
+  a->set_customer_id(id);
+  a->set_points(*points);
+  a->set_reason(*reason);
+  a->set_actor(call.who.subject);
+  auto result = d_.ingest.apply_head_office(
+      batch, [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
+        if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) return {};
+        return audit_change(c, call, "points.adjust", "customer:" + id,
+                            {{"event_id", e->event_id()}, {"points", *points},
+                             {"reason", *reason}});
+      });
+  if (!result) return http::problem(call.req, call.ctx, result.error());
+  const auto& r = result->results(0);
+  if (r.status() == sync::v1::EVENT_STATUS_REJECTED) {
+    if (r.reject_code() == "unknown_customer") {
+      return problem(call, bhttp::status::not_found, "not-found", "no customer " + id);
+    }
+    return problem(call, bhttp::status::unprocessable_entity,
+                   r.reject_code() == "insufficient_points" ? "insufficient-points"
+                                                            : "adjustment-refused",
+                   r.message());
+  }
+  auto status = d_.reads.status(id);
+  json::object out{{"event_id", e->event_id()},
+                   {"customer_id", id},
+                   {"points", *points},
+                   {"reason", *reason},
+                   {"actor", call.who.subject},
+                   {"occurred_at", format_utc_iso8601(e->occurred_at_ms())}};
+  if (status) out["customer"] = json::parse(status->json);
+  auto res = http::json(call.req, json::serialize(out), bhttp::status::created);
+  res.set(bhttp::field::location, "/v1/customers/" + id + "/transactions");
+  return res;
+}
+
+// --- search ------------------------------------------------------------------------------------
+
+http::Response HqApi::customer_search(Call& call) {
+  const auto& target = call.req.target();
+  FieldErrors errors;
+  auto limit = parse_limit(call.req, errors);
+  std::string where = "TRUE";
+  std::vector<std::string> values;  // $1.. in order
+  auto param = [&](std::string v) {
+    values.push_back(std::move(v));
+    return "$" + std::to_string(values.size());
+  };
+  static constexpr std::array<std::string_view, 12> known = {
+      "q",           "status",         "tier",         "home_store",  "enrolled_from",
+      "enrolled_to", "purchased_from", "purchased_to", "balance_min", "balance_max",
+      "limit",       "cursor"};
+  // Unknown query parameters are errors too: a misspelt filter must not silently match everyone.
+  {
+    auto q = target.find('?');
+    std::string_view rest = q == std::string_view::npos ? "" : target.substr(q + 1);
+    while (!rest.empty()) {
+      auto amp = rest.find('&');
+      auto item = rest.substr(0, amp);
+      auto name = item.substr(0, item.find('='));
+      if (!name.empty() && std::ranges::find(known, name) == known.end()) {
+        errors.add("/" + std::string(name), "is not a filter of this list");
+      }
+      rest = amp == std::string_view::npos ? "" : rest.substr(amp + 1);
+    }
+  }
+  if (auto s = http::query_param(target, "status")) {
+    if (*s == "active" || *s == "blocked" || *s == "erased") {
+      where += " AND c.status = " + param(*s == "active" ? "1" : *s == "blocked" ? "2" : "3");
+    } else {
+      errors.add("/status", "must be one of: active, blocked, erased");
+    }
+  } else {
+    where += " AND c.status <> 3";
+  }
+  if (auto t = http::query_param(target, "tier")) where += " AND c.tier_id = " + param(*t);
+  if (auto h = http::query_param(target, "home_store")) {
+    where += " AND c.home_store_id = " + param(*h);
+  }
+  auto time_filter = [&](const char* name, const char* expr, const char* op) {
+    if (auto v = http::query_param(target, name)) {
+      auto ms = parse_rfc3339_ms(*v);
+      if (!ms) {
+        errors.add(std::string("/") + name, "must be an RFC 3339 date-time");
+        return;
+      }
+      where += std::string(" AND ") + expr + " " + op + " to_timestamp(" +
+               param(std::to_string(static_cast<double>(*ms) / 1000.0)) + "::double precision)";
+    }
+  };
+  time_filter("enrolled_from", "c.enrolled_at", ">=");
+  time_filter("enrolled_to", "c.enrolled_at", "<");
+  time_filter("purchased_from", "b.last_purchase_at", ">=");
+  time_filter("purchased_to", "b.last_purchase_at", "<");
+  auto int_filter = [&](const char* name, const char* op) {
+    if (auto v = http::query_param(target, name)) {
+      int64_t n = 0;
+      auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc() || p != v->data() + v->size()) {
+        errors.add(std::string("/") + name, "must be a whole number");
+        return;
+      }
+      where += std::string(" AND b.points ") + op + " " + param(std::to_string(n)) + "::bigint";
+    }
+  };
+  int_filter("balance_min", ">=");
+  int_filter("balance_max", "<=");
+  std::string q_kind;
+  if (auto q = http::query_param(target, "q")) {
+    auto len = utf8_length(*q);
+    if (!len || *len < 2 || *len > 100) {
+      errors.add("/q", "must be 2 to 100 characters");
+    } else {
+      // What the text looks like decides where it is looked for: an e-mail address, a phone
+      // or card number (by its keyed hash, as the stores know it, and the contact phone), or a
+      // name (substring, trigram-indexed).
+      std::vector<std::string> hashes;
+      auto hash_of = [&](IdentifierKind k, const std::string& v) {
+        if (!hasher_) return;
+        auto h = hasher_->hash({k, v});
+        hashes.emplace_back(reinterpret_cast<const char*>(h.data()), h.size());
+      };
+      std::string by_hash;
+      std::string cond;
+      const bool digits_only = std::ranges::all_of(*q, [](char ch) {
+        return (ch >= '0' && ch <= '9') || ch == '+' || ch == ' ' || ch == '-';
+      });
+      if (q->find('@') != std::string::npos) {
+        q_kind = "email";
+        auto e = normalize_email(*q);
+        if (e) hash_of(IdentifierKind::kEmail, *e);
+        std::string like = "%";
+        for (char ch : e ? *e : *q) {
+          if (ch == '%' || ch == '_' || ch == '\\') like += '\\';
+          like += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        like += "%";
+        cond = "p.email LIKE " + param(like);
+      } else if (digits_only) {
+        q_kind = "number";
+        if (auto card = normalize_card(*q)) hash_of(IdentifierKind::kCard, *card);
+        if (auto phone = normalize_phone(*q, "")) {
+          hash_of(IdentifierKind::kPhone, *phone);
+          cond = "p.phone = " + param(*phone);
+        }
+        if (cond.empty()) cond = "FALSE";
+      } else {
+        q_kind = "name";
+        std::string like = "%";
+        for (char ch : *q) {
+          if (ch == '%' || ch == '_' || ch == '\\') like += '\\';
+          like += ch;
+        }
+        like += "%";
+        cond = "lower(p.display_name) LIKE lower(" + param(like) + ")";
+      }
+      cond += " OR c.customer_id = " + param(*q);
+      for (auto& h : hashes) {
+        // bytea in text format: \x + hex.
+        std::string hex = "\\x" + to_hex(std::span<const uint8_t>(
+                                      reinterpret_cast<const uint8_t*>(h.data()), h.size()));
+        cond += " OR c.customer_id IN (SELECT customer_id FROM identifier WHERE hash = " +
+                param(hex) + "::bytea)";
+      }
+      where += " AND (" + cond + ")";
+    }
+  }
+  if (auto cur = http::query_param(target, "cursor")) {
+    auto raw = base64url_decode(*cur);
+    if (!raw || raw->empty() || !CustomerReads::valid_customer_id(*raw)) {
+      errors.add("/cursor", "is not one this service handed out");
+    } else {
+      where += " AND c.customer_id > " + param(*raw);
+    }
+  }
+  if (!errors.empty()) return invalid(call, errors);
+  const bool personal = call.who.roles.contains(Role::kAdmin) ||
+                        call.who.roles.contains(Role::kSupport);
+  const std::string sql =
+      "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.home_store_id, ''), "
+      "(extract(epoch FROM c.enrolled_at)*1000)::bigint, b.points, "
+      "coalesce((extract(epoch FROM b.last_purchase_at)*1000)::bigint, 0), "
+      "coalesce(p.display_name, ''), coalesce(p.email, ''), coalesce(p.phone, ''), "
+      "(SELECT coalesce(json_agg(json_build_object('kind', i.kind, 'masked', i.masked) ORDER BY "
+      "i.created_at), '[]') FROM identifier i WHERE i.customer_id = c.customer_id) "
+      "FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p USING "
+      "(customer_id) WHERE " +
+      where + " ORDER BY c.customer_id LIMIT " + std::to_string(*limit + 1);
+  std::vector<pg::Param> ps;
+  for (const auto& v : values) ps.push_back(pg::Param::text(v));
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  auto r = (*lease)->query(sql.c_str(), std::span<const pg::Param>(ps));
+  if (!r) return http::problem(call.req, call.ctx, r.error());
+  json::array items;
+  const int n = std::min(r->rows(), *limit);
+  for (int i = 0; i < n; ++i) {
+    json::object o;
+    o["customer_id"] = std::string(r->text(i, 0));
+    o["status"] = status_name(r->int64(i, 1));
+    o["tier_id"] = std::string(r->text(i, 2));
+    o["home_store_id"] = r->text(i, 3).empty() ? json::value(nullptr) : json::value(r->text(i, 3));
+    o["enrolled_at"] = format_utc_iso8601(r->int64(i, 4));
+    o["points"] = r->int64(i, 5);
+    o["last_purchase_at"] = r->int64(i, 6) > 0 ? json::value(format_utc_iso8601(r->int64(i, 6)))
+                                               : json::value(nullptr);
+    if (personal) {
+      o["display_name"] = std::string(r->text(i, 7));
+      o["email"] = r->text(i, 8).empty() ? json::value(nullptr) : json::value(r->text(i, 8));
+      o["phone"] = r->text(i, 9).empty() ? json::value(nullptr) : json::value(r->text(i, 9));
+    }
+    o["identifiers"] = json::parse(r->text(i, 10));
+    items.push_back(std::move(o));
+  }
+  json::object out;
+  out["items"] = std::move(items);
+  out["next_cursor"] = r->rows() > *limit
+                           ? json::value(base64url_encode(std::string(r->text(*limit - 1, 0))))
+                           : json::value(nullptr);
+  if (personal && n > 0) {
+    json::object detail{{"results", n}};
+    if (!q_kind.empty()) detail["q"] = q_kind;
+    if (!audit_->enqueue({call.who.subject, "customer.search", "customers", call.ctx.request_id,
+                          std::move(detail)})) {
+      return problem(call, bhttp::status::service_unavailable, "audit-unavailable",
+                     "personal data cannot be read while its audit trail cannot be written");
+    }
+  }
+  return http::json(call.req, json::serialize(out));
+}
+
+}  // namespace accrue::cloud::hq
