@@ -86,9 +86,9 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
           {{"customers", std::to_string(ids.size())}});
     }
   });
-  auto hq = hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_,
-                                         *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(),
-                                         a->clock_, a->random_});
+  auto hq =
+      hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_, *a->reads_,
+                                   *a->redis_, *a->cache_, a->jwt_.get(), a->clock_, a->random_});
   if (!hq) return std::unexpected(hq.error());
   a->hq_ = std::move(*hq);
   a->add_routes();

@@ -49,6 +49,9 @@ class CloudApp {
   Result<void> reload_tls();
 
   pg::Pool& pool() { return *pool_; }
+  // Every route served (the OpenAPI document's test holds the two to each other).
+  const http::Router& router() const { return router_; }
+  hq::HqApi& hq() { return *hq_; }
   const IngestCounters& ingest_counters() const { return ingest_->counters(); }
   const cache::CacheCounters& cache_counters() const { return cache_->counters(); }
 

@@ -101,7 +101,8 @@ http::Response HqApi::gate(const http::Request& req, http::RequestContext& ctx,
     res.set(bhttp::field::www_authenticate, "Bearer realm=\"accrue\", error=\"invalid_token\"");
     return res;
   };
-  if (!d_.jwt) return unauthenticated("head-office authentication is not configured on this server");
+  if (!d_.jwt)
+    return unauthenticated("head-office authentication is not configured on this server");
   auto h = req[bhttp::field::authorization];
   if (!h.starts_with("Bearer ")) return unauthenticated("a bearer token is required");
   auto who = d_.jwt->verify(h.substr(7), d_.clock.now_ms());
@@ -118,20 +119,24 @@ http::Response HqApi::gate(const http::Request& req, http::RequestContext& ctx,
   const std::string& client = call.who.subject;
   const bool write = is_write(req.method());
   auto limited = [&](const RateLimiter::Decision& d) {
-    auto res = http::problem(req, ctx, bhttp::status::too_many_requests, "rate-limited",
-                             "more than " + std::to_string(d.limit) +
-                                 " requests a minute from this client");
+    auto res = http::problem(
+        req, ctx, bhttp::status::too_many_requests, "rate-limited",
+        "more than " + std::to_string(d.limit) + " requests a minute from this client");
     res.set(bhttp::field::retry_after, std::to_string(d.retry_after_s));
     res.set("RateLimit-Limit", std::to_string(d.limit));
     res.set("RateLimit-Remaining", "0");
     return res;
   };
-  auto all = limiter_->admit(client, "all", static_cast<int64_t>(d_.config.hq_rate_limit_per_minute));
+  auto all =
+      limiter_->admit(client, "all", static_cast<int64_t>(d_.config.hq_rate_limit_per_minute));
   if (!all.allowed) return limited(all);
   if (write) {
     auto w = limiter_->admit(client, "write",
                              static_cast<int64_t>(d_.config.hq_write_rate_limit_per_minute));
-    if (!w.allowed) return limited(w);
+    if (!w.allowed) {
+      limiter_->refund(client, "all");
+      return limited(w);
+    }
   }
 
   std::string key(req["Idempotency-Key"]);
@@ -169,10 +174,10 @@ http::Response HqApi::gate(const http::Request& req, http::RequestContext& ctx,
     if (res.result_int() >= 500) {
       idempotency_->release(client, key);
     } else {
-      idempotency_->complete(client, key, fingerprint,
-                             {static_cast<int>(res.result_int()),
-                              std::string(res[bhttp::field::content_type]),
-                              std::string(res[bhttp::field::location]), res.body()});
+      idempotency_->complete(
+          client, key, fingerprint,
+          {static_cast<int>(res.result_int()), std::string(res[bhttp::field::content_type]),
+           std::string(res[bhttp::field::location]), res.body()});
     }
   }
   return res;

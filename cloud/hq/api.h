@@ -91,10 +91,10 @@ class HqApi {
 
   // The customer's details document and revision (kNotFound).
   Result<std::pair<boost::json::object, int64_t>> details_of(pg::Connection& c,
-                                                              const std::string& id);
+                                                             const std::string& id);
   // Audit row for a change, written in `c`'s transaction.
-  Result<void> audit_change(pg::Connection& c, Call& call, std::string action,
-                            std::string subject, boost::json::object detail = {});
+  Result<void> audit_change(pg::Connection& c, Call& call, std::string action, std::string subject,
+                            boost::json::object detail = {});
   void after_change(const std::string& customer_id);
   std::string new_customer_id();
 

@@ -208,7 +208,7 @@ http::Response HqApi::customer_read(Call& call, int what) {
 // --- details (personal data) ----------------------------------------------------------------
 
 Result<std::pair<json::object, int64_t>> HqApi::details_of(pg::Connection& c,
-                                                          const std::string& id) {
+                                                           const std::string& id) {
   auto r = c.query(
       "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.tier_floor_id, ''), "
       "coalesce(c.home_store_id, ''), c.country, c.currency, c.revision, "
@@ -259,8 +259,8 @@ http::Response HqApi::customer_details(Call& call) {
   if (!lease) return http::problem(call.req, call.ctx, lease.error());
   auto doc = details_of(**lease, id);
   if (!doc) return http::problem(call.req, call.ctx, doc.error());
-  if (!audit_->enqueue({call.who.subject, "customer.read_details", "customer:" + id,
-                        call.ctx.request_id, {}})) {
+  if (!audit_->enqueue(
+          {call.who.subject, "customer.read_details", "customer:" + id, call.ctx.request_id, {}})) {
     return problem(call, bhttp::status::service_unavailable, "audit-unavailable",
                    "personal data cannot be read while its audit trail cannot be written");
   }
@@ -297,8 +297,9 @@ http::Response HqApi::customer_create(Call& call) {
       ir.finish();
       if (!kind || !value) continue;
       if (!hasher_) {
-        errors.add(at, "this server has no programme key (auth.identifier_key_file): "
-                       "identifiers cannot be given here");
+        errors.add(at,
+                   "this server has no programme key (auth.identifier_key_file): "
+                   "identifiers cannot be given here");
         continue;
       }
       auto k = identifier_kind_from_string(*kind);
@@ -351,10 +352,10 @@ http::Response HqApi::customer_create(Call& call) {
       if (taken->rows() > 0) {
         json::object extra;
         extra["field"] = "/identifiers/" + std::to_string(i);
-        refused = http::problem(call.req, call.ctx, bhttp::status::conflict, "identifier-taken",
-                                "another member already has this " +
-                                    std::string(to_string(ids[i].kind)),
-                                std::move(extra));
+        refused =
+            http::problem(call.req, call.ctx, bhttp::status::conflict, "identifier-taken",
+                          "another member already has this " + std::string(to_string(ids[i].kind)),
+                          std::move(extra));
         return fail(ErrorCode::kFailedPrecondition, "refused");
       }
     }
@@ -382,9 +383,8 @@ http::Response HqApi::customer_create(Call& call) {
     std::string pcols = "customer_id", pvals = "$1";
     std::vector<pg::Param> pparams{pg::Param::text(id)};
     add_cols(profile.pii, pcols, pvals, pparams);
-    ACCRUE_TRY(
-        c.query(("INSERT INTO customer_pii (" + pcols + ") VALUES (" + pvals + ")").c_str(),
-                std::span<const pg::Param>(pparams)));
+    ACCRUE_TRY(c.query(("INSERT INTO customer_pii (" + pcols + ") VALUES (" + pvals + ")").c_str(),
+                       std::span<const pg::Param>(pparams)));
     for (const auto& x : ids) {
       std::string_view h(reinterpret_cast<const char*>(x.hash.data()), x.hash.size());
       ACCRUE_TRY(c.query(
@@ -431,9 +431,10 @@ http::Response HqApi::customer_patch(Call& call) {
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = c.query("SELECT revision, status, country FROM customer WHERE customer_id = $1 "
-                       "FOR UPDATE",
-                       {pg::Param::text(id)});
+    auto row = c.query(
+        "SELECT revision, status, country FROM customer WHERE customer_id = $1 "
+        "FOR UPDATE",
+        {pg::Param::text(id)});
     if (!row) return std::unexpected(row.error());
     if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
     if (row->int64(0, 1) == 3) {
@@ -444,10 +445,10 @@ http::Response HqApi::customer_patch(Call& call) {
     const int64_t revision = row->int64(0, 0);
     auto if_match = call.req[bhttp::field::if_match];
     if (!if_match.empty() && if_match != "*" && if_match != etag(revision)) {
-      refused = problem(call, bhttp::status::precondition_failed, "stale-revision",
-                        "the customer changed since that revision (If-Match " +
-                            std::string(if_match) + ", now " + etag(revision) +
-                            "): read it again and reapply the change");
+      refused =
+          problem(call, bhttp::status::precondition_failed, "stale-revision",
+                  "the customer changed since that revision (If-Match " + std::string(if_match) +
+                      ", now " + etag(revision) + "): read it again and reapply the change");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     FieldErrors errors;
@@ -477,8 +478,8 @@ http::Response HqApi::customer_patch(Call& call) {
         ps.push_back(v ? pg::Param::text(*v) : pg::Param::null());
       }
       if (std::string_view(table) == "customer") {
-        set += (set.empty() ? "" : ", ") +
-               std::string("revision = revision + 1, updated_at = now()");
+        set +=
+            (set.empty() ? "" : ", ") + std::string("revision = revision + 1, updated_at = now()");
       }
       if (set.empty()) return {};
       auto r = c.query(
@@ -536,10 +537,10 @@ http::Response HqApi::customer_block(Call& call, bool block) {
                         "this customer was erased; nothing about them can change");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
-    ACCRUE_TRY(c.query("UPDATE customer SET status = $2, status_reason = $3, revision = revision "
-                       "+ 1, updated_at = now() WHERE customer_id = $1",
-                       {pg::Param::text(id), pg::Param::text(block ? "2" : "1"),
-                        pg::Param::text(*reason)}));
+    ACCRUE_TRY(c.query(
+        "UPDATE customer SET status = $2, status_reason = $3, revision = revision "
+        "+ 1, updated_at = now() WHERE customer_id = $1",
+        {pg::Param::text(id), pg::Param::text(block ? "2" : "1"), pg::Param::text(*reason)}));
     ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
                        {pg::Param::text(id)}));
     return audit_change(c, call, block ? "customer.block" : "customer.unblock", "customer:" + id,
@@ -607,10 +608,11 @@ http::Response HqApi::customer_tier_floor(Call& call) {
     // The floor lifts the member at once when it is above their tier; it never lowers them.
     auto current = tiers.tier_index(tier_now);
     if (rank && (!current || *rank > *current)) tier_now = *tier;
-    ACCRUE_TRY(c.query("UPDATE customer SET tier_floor_id = $2, tier_id = $3, revision = "
-                       "revision + 1, updated_at = now() WHERE customer_id = $1",
-                       {pg::Param::text(id), clear ? pg::Param::null() : pg::Param::text(*tier),
-                        pg::Param::text(tier_now)}));
+    ACCRUE_TRY(
+        c.query("UPDATE customer SET tier_floor_id = $2, tier_id = $3, revision = "
+                "revision + 1, updated_at = now() WHERE customer_id = $1",
+                {pg::Param::text(id), clear ? pg::Param::null() : pg::Param::text(*tier),
+                 pg::Param::text(tier_now)}));
     ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
                        {pg::Param::text(id)}));
     return audit_change(c, call, "customer.tier_floor", "customer:" + id,
@@ -672,9 +674,9 @@ http::Response HqApi::customer_adjust(Call& call) {
   auto result = d_.ingest.apply_head_office(
       batch, [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
         if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) return {};
-        return audit_change(c, call, "points.adjust", "customer:" + id,
-                            {{"event_id", e->event_id()}, {"points", *points},
-                             {"reason", *reason}});
+        return audit_change(
+            c, call, "points.adjust", "customer:" + id,
+            {{"event_id", e->event_id()}, {"points", *points}, {"reason", *reason}});
       });
   if (!result) return http::problem(call.req, call.ctx, result.error());
   const auto& r = result->results(0);
@@ -682,18 +684,16 @@ http::Response HqApi::customer_adjust(Call& call) {
     if (r.reject_code() == "unknown_customer") {
       return problem(call, bhttp::status::not_found, "not-found", "no customer " + id);
     }
-    return problem(call, bhttp::status::unprocessable_entity,
-                   r.reject_code() == "insufficient_points" ? "insufficient-points"
-                                                            : "adjustment-refused",
-                   r.message());
+    return problem(
+        call, bhttp::status::unprocessable_entity,
+        r.reject_code() == "insufficient_points" ? "insufficient-points" : "adjustment-refused",
+        r.message());
   }
   auto status = d_.reads.status(id);
-  json::object out{{"event_id", e->event_id()},
-                   {"customer_id", id},
-                   {"points", *points},
-                   {"reason", *reason},
-                   {"actor", call.who.subject},
-                   {"occurred_at", format_utc_iso8601(e->occurred_at_ms())}};
+  json::object out{
+      {"event_id", e->event_id()}, {"customer_id", id},
+      {"points", *points},         {"reason", *reason},
+      {"actor", call.who.subject}, {"occurred_at", format_utc_iso8601(e->occurred_at_ms())}};
   if (status) out["customer"] = json::parse(status->json);
   auto res = http::json(call.req, json::serialize(out), bhttp::status::created);
   res.set(bhttp::field::location, "/v1/customers/" + id + "/transactions");
@@ -825,8 +825,9 @@ http::Response HqApi::customer_search(Call& call) {
         // bytea in text format: \x + hex.
         std::string hex = "\\x" + to_hex(std::span<const uint8_t>(
                                       reinterpret_cast<const uint8_t*>(h.data()), h.size()));
-        cond += " OR c.customer_id IN (SELECT customer_id FROM identifier WHERE hash = " +
-                param(hex) + "::bytea)";
+        cond +=
+            " OR c.customer_id IN (SELECT customer_id FROM identifier WHERE hash = " + param(hex) +
+            "::bytea)";
       }
       where += " AND (" + cond + ")";
     }
@@ -840,8 +841,8 @@ http::Response HqApi::customer_search(Call& call) {
     }
   }
   if (!errors.empty()) return invalid(call, errors);
-  const bool personal = call.who.roles.contains(Role::kAdmin) ||
-                        call.who.roles.contains(Role::kSupport);
+  const bool personal =
+      call.who.roles.contains(Role::kAdmin) || call.who.roles.contains(Role::kSupport);
   const std::string sql =
       "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.home_store_id, ''), "
       "(extract(epoch FROM c.enrolled_at)*1000)::bigint, b.points, "
@@ -868,8 +869,8 @@ http::Response HqApi::customer_search(Call& call) {
     o["home_store_id"] = r->text(i, 3).empty() ? json::value(nullptr) : json::value(r->text(i, 3));
     o["enrolled_at"] = format_utc_iso8601(r->int64(i, 4));
     o["points"] = r->int64(i, 5);
-    o["last_purchase_at"] = r->int64(i, 6) > 0 ? json::value(format_utc_iso8601(r->int64(i, 6)))
-                                               : json::value(nullptr);
+    o["last_purchase_at"] =
+        r->int64(i, 6) > 0 ? json::value(format_utc_iso8601(r->int64(i, 6))) : json::value(nullptr);
     if (personal) {
       o["display_name"] = std::string(r->text(i, 7));
       o["email"] = r->text(i, 8).empty() ? json::value(nullptr) : json::value(r->text(i, 8));

@@ -58,6 +58,26 @@ RateLimiter::Decision RateLimiter::admit(const std::string& client, std::string_
   return d;
 }
 
+void RateLimiter::refund(const std::string& client, std::string_view kind) {
+  const std::string id = std::string(kind) + ":" + client;
+  int64_t minute = -1;
+  {
+    std::lock_guard lock(mu_);
+    auto it = windows_.find(id);
+    if (it == windows_.end()) return;
+    if (it->second.local > 0) {
+      --it->second.local;
+      return;
+    }
+    if (it->second.shared <= 0) return;
+    --it->second.shared;  // already added to the shared count: take it back there too
+    minute = it->second.minute;
+  }
+  if (redis_.configured()) {
+    (void)redis_.command({"DECR", prefix_ + "rl:" + id + ":" + std::to_string(minute)});
+  }
+}
+
 bool IdempotencyStore::valid_key(std::string_view key) {
   return !key.empty() && key.size() <= 255 &&
          std::ranges::all_of(key, [](char c) { return c > ' ' && c <= '~'; });
@@ -71,8 +91,8 @@ namespace {
 
 // fingerprint \n status \n content type \n location \n body
 std::string encode(const std::string& fingerprint, const IdempotencyStore::Stored& s) {
-  return fingerprint + "\n" + std::to_string(s.status) + "\n" + s.content_type + "\n" +
-         s.location + "\n" + s.body;
+  return fingerprint + "\n" + std::to_string(s.status) + "\n" + s.content_type + "\n" + s.location +
+         "\n" + s.body;
 }
 
 std::optional<std::pair<std::string, IdempotencyStore::Stored>> decode(std::string_view v) {
@@ -103,8 +123,8 @@ Result<IdempotencyStore::ClaimResult> IdempotencyStore::claim(const std::string&
   }
   const std::string k = redis_key(client, key);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto set = redis_.command(
-        {"SET", k, "~" + fingerprint, "NX", "PX", std::to_string(kInProgressMs)});
+    auto set =
+        redis_.command({"SET", k, "~" + fingerprint, "NX", "PX", std::to_string(kInProgressMs)});
     if (!set) return std::unexpected(set.error());
     if ((*set)->type == REDIS_REPLY_STATUS) return ClaimResult{Claim::kClaimed, {}};
     auto got = redis_.command({"GET", k});

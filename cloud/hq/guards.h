@@ -38,12 +38,14 @@ class RateLimiter {
   };
   // Counts one request of `client` in class `kind` ("all", "write") against `limit` per minute.
   Decision admit(const std::string& client, std::string_view kind, int64_t limit);
+  // Takes back one admitted request (another limit refused it).
+  void refund(const std::string& client, std::string_view kind);
 
  private:
   struct Window {
     int64_t minute = -1;
-    int64_t local = 0;      // counted here, not yet added to Redis
-    int64_t shared = 0;     // the shared count Redis last answered (includes ours sent)
+    int64_t local = 0;   // counted here, not yet added to Redis
+    int64_t shared = 0;  // the shared count Redis last answered (includes ours sent)
     int64_t synced_ms = 0;
   };
   cache::Redis& redis_;

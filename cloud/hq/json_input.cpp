@@ -132,7 +132,8 @@ std::optional<std::string> ObjectReader::string(std::string_view key, StringRule
   const json::value* v = find(key, rule.required);
   if (!v) return std::nullopt;
   if (v->is_null()) {
-    if (!rule.nullable) errors_.add(pointer(key), rule.required ? "is required" : "may not be null");
+    if (!rule.nullable)
+      errors_.add(pointer(key), rule.required ? "is required" : "may not be null");
     return std::nullopt;
   }
   if (!v->is_string()) {
@@ -172,8 +173,8 @@ std::optional<int64_t> ObjectReader::integer(std::string_view key, IntRule rule)
     return std::nullopt;
   }
   if (n < rule.min || n > rule.max) {
-    errors_.add(pointer(key), "must be from " + std::to_string(rule.min) + " to " +
-                                  std::to_string(rule.max));
+    errors_.add(pointer(key),
+                "must be from " + std::to_string(rule.min) + " to " + std::to_string(rule.max));
     return std::nullopt;
   }
   return n;

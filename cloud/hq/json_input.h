@@ -42,7 +42,7 @@ class FieldErrors {
 
 struct StringRule {
   bool required = false;
-  size_t min = 0;        // characters (UTF-8 code points)
+  size_t min = 0;  // characters (UTF-8 code points)
   size_t max = 256;
   bool nullable = false;  // null accepted (clears the field); read as an empty optional + null_
 };
@@ -65,7 +65,8 @@ class ObjectReader {
   std::optional<int64_t> integer(std::string_view key, IntRule rule = {});
   std::optional<bool> boolean(std::string_view key, bool required = false);
   // One of `allowed`.
-  std::optional<std::string> one_of(std::string_view key, std::initializer_list<std::string_view> allowed,
+  std::optional<std::string> one_of(std::string_view key,
+                                    std::initializer_list<std::string_view> allowed,
                                     bool required = false);
   // An RFC 3339 timestamp ("2026-11-29T10:00:00Z" or with an offset), as unix milliseconds.
   std::optional<int64_t> timestamp(std::string_view key, bool required = false);

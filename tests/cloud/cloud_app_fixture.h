@@ -122,10 +122,14 @@ class CloudAppTest : public ::testing::Test {
 
   // A head-office token with these roles, valid for an hour.
   std::string hq_token(std::vector<std::string> roles, int64_t valid_s = 3600) {
+    return hq_token_for("tester", std::move(roles), valid_s);
+  }
+  std::string hq_token_for(const std::string& subject, std::vector<std::string> roles,
+                           int64_t valid_s = 3600) {
     boost::json::object c;
     c["iss"] = "https://hq.test";
     c["aud"] = "accrue";
-    c["sub"] = "tester";
+    c["sub"] = subject;
     c["exp"] = clock_.now_ms() / 1000 + valid_s;
     boost::json::array r;
     for (auto& x : roles) r.push_back(boost::json::value(x));
