@@ -76,6 +76,10 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return customer_tier_floor(c); });
   add(r, V::post, "/v1/customers/{id}/adjustments", "points.adjust", care,
       [this](Call& c) { return customer_adjust(c); });
+  add(r, V::get, "/v1/customers/{id}/export", "customers.export", care,
+      [this](Call& c) { return customer_export(c); });
+  add(r, V::post, "/v1/customers/{id}/erase", "customers.erase", care,
+      [this](Call& c) { return customer_erase(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 

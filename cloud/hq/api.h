@@ -78,7 +78,7 @@ class HqApi {
   // The body as a JSON object (415 / 400 answered through `out` when it is not one).
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
 
-  // Routes (customers_api.cpp, audit_api.cpp).
+  // Routes (customers_api.cpp, privacy_api.cpp, audit_api.cpp).
   http::Response customer_read(Call& call, int what);
   http::Response customer_create(Call& call);
   http::Response customer_details(Call& call);
@@ -87,6 +87,8 @@ class HqApi {
   http::Response customer_block(Call& call, bool block);
   http::Response customer_tier_floor(Call& call);
   http::Response customer_adjust(Call& call);
+  http::Response customer_erase(Call& call);
+  http::Response customer_export(Call& call);
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).

@@ -1109,6 +1109,46 @@ TEST_F(OnlineTest, ASaleForAMemberTheStoreHasNeverSeenIsCreditedToTheMember) {
             1);
 }
 
+// GDPR end to end: head office erases a member the store has seen; the store's replica drops the
+// member and their identifiers through the change feed, and the card is unknown at the till.
+TEST_F(OnlineTest, AnErasureInTheCloudReachesTheStoreReplica) {
+  start_agent(cloud_url());
+  for (int i = 0; i < 200 && !status().online(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(status().online());
+  // A sale puts member 12 in the store's scope in the cloud, as the store has seen them.
+  ASSERT_TRUE(accrue(12, "gdpr-1").has_accrue());
+  ASSERT_TRUE(drained());
+  ASSERT_EQ(validate(12).status(), pb::MEMBER_STATUS_ACTIVE);
+  const std::string id = agent::seed_customer_id(12);
+  HttpClient hq(app_->port());
+  auto r = hq.request(bhttp::verb::post, "/v1/customers/" + id + "/erase",
+                      R"({"reason": "the member asked"})",
+                      {{"Authorization", "Bearer " + hq_token({"hq-support"})},
+                       {"Content-Type", "application/json"}});
+  ASSERT_EQ(r.result_int(), 200) << r.body();
+  auto in_replica = [&](const std::string& table) {
+    auto reader = agent::Replica::open_reader(agent_dir_ + "/data/replica.db");
+    if (!reader || !reader->begin_read()) return int64_t{-1};
+    auto st = reader->db().prepare("SELECT count(*) FROM " + table + " WHERE customer_id = ?");
+    if (!st) return int64_t{-1};
+    st->bind(1, id);
+    auto n = st->first([](const agent::sqlite::Stmt& s) { return s.int64(0); });
+    reader->end_read();
+    return n && *n ? **n : int64_t{-1};
+  };
+  ASSERT_EQ(in_replica("identifier"), 1) << "the card is known before";
+  const auto until = Steady::now() + std::chrono::seconds(15);
+  while (in_replica("customer") != 0 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(in_replica("customer"), 0) << "the replica dropped the member";
+  EXPECT_EQ(in_replica("identifier"), 0) << "and their identifiers";
+  EXPECT_EQ(validate(12).status(), pb::MEMBER_STATUS_UNKNOWN)
+      << "the card is unknown at the till (and the cloud's lookup no longer finds it)";
+}
+
 TEST_F(OnlineTest, ASlowLookupGivesUpInTimeAndTheTillGoesOn) {
   lookup_timeout_ms_ = 300;
   forget_locally(11);

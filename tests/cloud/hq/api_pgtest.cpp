@@ -445,7 +445,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       ++checked;
     }
   }
-  EXPECT_GE(checked, 12 * 6);
+  EXPECT_GE(checked, 14 * 6);
 }
 
 TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
@@ -461,6 +461,58 @@ TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
   auto r = call(V::get, "/v1/openapi.yaml", "", "");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.body, read_file("cloud/openapi/openapi.yaml"));
+}
+
+TEST_F(HqApiTest, AnExportHoldsEverythingAndErasureRemovesThePersonDataButKeepsTheBooks) {
+  const std::string id = create(kAnna);
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(call(V::post, "/v1/customers/" + id + "/adjustments",
+                 R"({"points": 300, "reason": "welcome"})", support_)
+                .status,
+            201);
+  auto x = get("/v1/customers/" + id + "/export", support_);
+  ASSERT_EQ(x.status, 200) << x.body;
+  EXPECT_NE(x.header(bhttp::field::content_disposition).find("customer-" + id + ".json"),
+            std::string::npos);
+  EXPECT_EQ(x.obj().at("customer").at("display_name"), "Anna Schmidt");
+  EXPECT_EQ(x.obj().at("balance").at("points"), 300);
+  ASSERT_EQ(x.obj().at("ledger").as_array().size(), 1u);
+  EXPECT_EQ(x.obj().at("ledger").as_array()[0].at("reason"), "welcome");
+  EXPECT_EQ(x.obj().at("processing").as_array().size(), 2u) << "create, adjust";
+  EXPECT_EQ(get("/v1/customers/" + id + "/export", analyst_).status, 403);
+
+  ASSERT_EQ(get("/v1/customers/" + id + "/status", analyst_).obj().at("status"), "active");
+  auto e = call(V::post, "/v1/customers/" + id + "/erase", R"({"reason": "member's request"})",
+                support_);
+  ASSERT_EQ(e.status, 200) << e.body;
+  EXPECT_EQ(e.obj().at("already_erased"), false);
+  EXPECT_EQ(get("/v1/customers/" + id + "/status", analyst_).obj().at("status"), "erased")
+      << "the cached status was invalidated";
+  auto d = get("/v1/customers/" + id + "/details", support_);
+  EXPECT_EQ(d.obj().at("display_name"), "");
+  EXPECT_TRUE(d.obj().at("email").is_null());
+  EXPECT_TRUE(d.obj().at("identifiers").as_array().empty());
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM customer_pii WHERE customer_id = '" + id + "'"), "0");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM identifier WHERE customer_id = '" + id + "'"), "0");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE customer_id = '" + id + "'"), "1")
+      << "the books stay, under the customer id";
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = '" + id + "'"), "300");
+  EXPECT_TRUE(get("/v1/customers?q=schmidt", support_).obj().at("items").as_array().empty());
+  EXPECT_TRUE(
+      get("/v1/customers?q=6006123456789012", support_).obj().at("items").as_array().empty());
+  EXPECT_EQ(get("/v1/customers?status=erased", support_).obj().at("items").as_array().size(), 1u);
+  auto again = call(V::post, "/v1/customers/" + id + "/erase", R"({"reason": "again"})", support_);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.obj().at("already_erased"), true);
+  auto patch =
+      call(V::patch, "/v1/customers/" + id + "/details", R"({"display_name": "Anna"})", support_);
+  EXPECT_EQ(patch.status, 409);
+  EXPECT_EQ(problem_type(patch), "/problems/customer-erased");
+  // The card is free again: a new member may have it.
+  EXPECT_EQ(call(V::post, "/v1/customers",
+                 R"({"identifiers": [{"kind": "card", "value": "6006123456789012"}]})", admin_)
+                .status,
+            201);
 }
 
 class HqRateLimitTest : public HqApiTest {

@@ -1,0 +1,165 @@
+// GDPR: export everything about one member, and erasure.
+//
+// Erasure deletes the personal data (customer_pii) and the identifiers (their keyed hashes), and
+// marks the customer erased. The ledger, balance and receipts stay, under the customer id, which
+// is a random UUIDv7 with nothing personal left behind it: the books still add up and the audit
+// of the programme's liability holds. The change-feed row it writes reaches every store that has
+// the member in scope (home store, stores that saw them lately) as a removal, so the member
+// leaves every store replica, identifiers included; the cache entry is invalidated and search no
+// longer finds them. Erasing an erased member again answers the same.
+#include <boost/json.hpp>
+#include <cctype>
+
+#include "cloud/hq/api.h"
+#include "common/civil_time.h"
+
+namespace accrue::cloud::hq {
+
+namespace bhttp = http::bhttp;
+namespace json = boost::json;
+
+namespace {
+
+constexpr int kMaxExportedEntries = 100'000;
+
+}  // namespace
+
+http::Response HqApi::customer_erase(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (!errors.empty()) return invalid(call, errors);
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  int64_t identifiers = 0;
+  bool already = false;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    auto row = c.query("SELECT status FROM customer WHERE customer_id = $1 FOR UPDATE",
+                       {pg::Param::text(id)});
+    if (!row) return std::unexpected(row.error());
+    if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+    already = row->int64(0, 0) == 3;
+    if (already) return {};
+    ACCRUE_TRY(c.query("DELETE FROM customer_pii WHERE customer_id = $1", {pg::Param::text(id)}));
+    auto ids = c.query("DELETE FROM identifier WHERE customer_id = $1", {pg::Param::text(id)});
+    if (!ids) return std::unexpected(ids.error());
+    identifiers = ids->affected();
+    // The home store stays: it puts the member in that store's scope, so the store's feed
+    // carries the removal.
+    ACCRUE_TRY(
+        c.query("UPDATE customer SET status = 3, status_reason = NULL, tier_floor_id = "
+                "NULL, country = '', currency = '', revision = revision + 1, updated_at "
+                "= now() WHERE customer_id = $1",
+                {pg::Param::text(id)}));
+    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
+                       {pg::Param::text(id)}));
+    return audit_change(c, call, "customer.erase", "customer:" + id,
+                        {{"reason", *reason}, {"identifiers", identifiers}});
+  });
+  if (!done) return http::problem(call.req, call.ctx, done.error());
+  after_change(id);
+  json::object out{{"customer_id", id}, {"status", "erased"}, {"already_erased", already}};
+  return http::json(call.req, json::serialize(out));
+}
+
+http::Response HqApi::customer_export(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  // One snapshot for the whole export.
+  if (auto b = c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !b) {
+    return http::problem(call.req, call.ctx, b.error());
+  }
+  auto body = [&]() -> Result<json::object> {
+    auto details = details_of(c, id);
+    if (!details) return std::unexpected(details.error());
+    json::object out;
+    out["exported_at"] = format_utc_iso8601(d_.clock.now_ms());
+    out["customer"] = std::move(details->first);
+    auto balance = c.query(
+        "SELECT points, lifetime_earned, lifetime_redeemed, lifetime_expired FROM balance WHERE "
+        "customer_id = $1",
+        {pg::Param::text(id)});
+    if (!balance) return std::unexpected(balance.error());
+    if (balance->rows() == 1) {
+      out["balance"] = json::object{{"points", balance->int64(0, 0)},
+                                    {"lifetime_earned", balance->int64(0, 1)},
+                                    {"lifetime_redeemed", balance->int64(0, 2)},
+                                    {"lifetime_expired", balance->int64(0, 3)}};
+    }
+    static constexpr const char* kKinds[] = {
+        "",           "accrual", "redemption",         "return", "enrolment_bonus",
+        "adjustment", "expiry",  "provisional_claimed"};
+    auto ledger = c.query(
+        "SELECT event_id::text, (extract(epoch FROM occurred_at)*1000)::bigint, kind, points, "
+        "coalesce(store_id, ''), coalesce(till_id, ''), coalesce(pos_tx_id, ''), "
+        "amount_minor IS NOT NULL, coalesce(amount_minor, 0), coalesce(currency, ''), "
+        "coalesce(reason, '') FROM ledger WHERE customer_id = $1 ORDER BY occurred_at, event_id "
+        "LIMIT $2::int",
+        {pg::Param::text(id), pg::Param::text(std::to_string(kMaxExportedEntries + 1))});
+    if (!ledger) return std::unexpected(ledger.error());
+    json::array entries;
+    const int n = std::min(ledger->rows(), kMaxExportedEntries);
+    for (int i = 0; i < n; ++i) {
+      const int64_t kind = ledger->int64(i, 2);
+      json::object e{{"event_id", ledger->text(i, 0)},
+                     {"occurred_at", format_utc_iso8601(ledger->int64(i, 1))},
+                     {"kind", kind >= 1 && kind <= 7 ? kKinds[kind] : "unknown"},
+                     {"points", ledger->int64(i, 3)}};
+      if (!ledger->text(i, 4).empty()) e["store_id"] = ledger->text(i, 4);
+      if (!ledger->text(i, 5).empty()) e["till_id"] = ledger->text(i, 5);
+      if (!ledger->text(i, 6).empty()) e["pos_tx_id"] = ledger->text(i, 6);
+      if (ledger->boolean(i, 7)) {
+        e["amount"] =
+            json::object{{"minor_units", ledger->int64(i, 8)}, {"currency", ledger->text(i, 9)}};
+      }
+      if (!ledger->text(i, 10).empty()) e["reason"] = ledger->text(i, 10);
+      entries.push_back(std::move(e));
+    }
+    out["ledger"] = std::move(entries);
+    out["ledger_truncated"] = ledger->rows() > kMaxExportedEntries;
+    auto audit = c.query(
+        "SELECT (extract(epoch FROM at)*1000)::bigint, actor, action FROM audit_log WHERE "
+        "subject = $1 ORDER BY id LIMIT 10000",
+        {pg::Param::text("customer:" + id)});
+    if (!audit) return std::unexpected(audit.error());
+    json::array processing;
+    for (int i = 0; i < audit->rows(); ++i) {
+      processing.push_back(json::object{{"at", format_utc_iso8601(audit->int64(i, 0))},
+                                        {"actor", audit->text(i, 1)},
+                                        {"action", audit->text(i, 2)}});
+    }
+    out["processing"] = std::move(processing);
+    return out;
+  };
+  auto doc = body();
+  (void)c.exec(doc ? "COMMIT" : "ROLLBACK");
+  if (!doc) return http::problem(call.req, call.ctx, doc.error());
+  if (!audit_->enqueue(
+          {call.who.subject, "customer.export", "customer:" + id, call.ctx.request_id, {}})) {
+    return problem(call, bhttp::status::service_unavailable, "audit-unavailable",
+                   "personal data cannot be read while its audit trail cannot be written");
+  }
+  auto res = http::json(call.req, json::serialize(*doc));
+  std::string file = "customer-";
+  for (char ch : id) file += std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ? ch : '_';
+  res.set(bhttp::field::content_disposition, "attachment; filename=\"" + file + ".json\"");
+  return res;
+}
+
+}  // namespace accrue::cloud::hq
