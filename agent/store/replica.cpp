@@ -340,6 +340,13 @@ Result<std::optional<std::string>> Replica::latest_program_body() {
   return st.first([](const sqlite::Stmt& s) { return std::string(s.blob(0)); });
 }
 
+Result<std::optional<std::string>> Replica::latest_program_version() {
+  ACCRUE_STMT(st,
+              "SELECT program_id || ':' || version FROM program ORDER BY installed_at DESC, "
+              "version DESC LIMIT 1");
+  return st.first([](const sqlite::Stmt& s) { return std::string(s.text(0)); });
+}
+
 Result<std::pair<int64_t, int64_t>> Replica::daily(std::string_view owner, int64_t day) {
   ACCRUE_STMT(st, "SELECT earned, redeemed_offline FROM daily WHERE owner = ? AND day = ?");
   st.bind(1, owner).bind(2, day);

@@ -153,6 +153,8 @@ class Replica {
   // An integer meta value; kDataLoss when the stored text is not an integer.
   Result<std::optional<int64_t>> meta_int(std::string_view key);
   Result<std::optional<std::string>> latest_program_body();
+  // "<program_id>:<version>" of the programme in force, or nullopt before the first one.
+  Result<std::optional<std::string>> latest_program_version();
   Result<std::pair<int64_t, int64_t>> daily(std::string_view owner,
                                             int64_t day);  // earned, redeemed
   Result<int64_t> offline_outstanding();  // points of offline redemptions not yet confirmed

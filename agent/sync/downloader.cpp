@@ -1,5 +1,7 @@
 #include "agent/sync/downloader.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <future>
 
@@ -256,10 +258,33 @@ Result<void> apply_lookup(Replica& w, const sv1::LookupResponse& found, Timestam
 Result<bool> Downloader::step(CloudClient& client, Replica& reader) {
   ACCRUE_TRY(reader.begin_read());
   auto cursor = reader.meta("sync_cursor");
+  auto outbox = reader.outbox_stats();
+  auto program = reader.latest_program_version();
   reader.end_read();
   if (!cursor) return std::unexpected(cursor.error());
   std::string path = "/v1/sync/changes?max=" + std::to_string(options_.max_changes) +
                      "&agent=" + options_.agent_id;
+  // The agent's health rides on every poll, for head office's view of the stores' sync: the
+  // outbox depth and its oldest event, the quarantine, the programme version in force.
+  if (outbox) {
+    path += "&outbox=" + std::to_string(outbox->depth) +
+            "&quarantined=" + std::to_string(outbox->quarantined);
+    if (outbox->oldest_created_at) {
+      path += "&oldest_ms=" + std::to_string(*outbox->oldest_created_at);
+    }
+  }
+  if (program && *program) {
+    std::string escaped;  // percent-encoded: everything but RFC 3986's unreserved characters
+    for (unsigned char ch : **program) {
+      if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+        escaped += static_cast<char>(ch);
+      } else {
+        static constexpr char kHex[] = "0123456789ABCDEF";
+        escaped += {'%', kHex[ch >> 4], kHex[ch & 15]};
+      }
+    }
+    path += "&program=" + escaped;
+  }
   // The cursor is opaque and already URL-safe (base64url, as the cloud hands it out).
   if (*cursor && !(*cursor)->empty()) path += "&cursor=" + **cursor;
   retry_after_.reset();

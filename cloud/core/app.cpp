@@ -86,9 +86,9 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
           {{"customers", std::to_string(ids.size())}});
     }
   });
-  auto hq =
-      hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_, *a->reads_,
-                                   *a->redis_, *a->cache_, a->jwt_.get(), a->clock_, a->random_});
+  auto hq = hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_,
+                                         *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(),
+                                         a->clock_, a->random_, a->zones_});
   if (!hq) return std::unexpected(hq.error());
   a->hq_ = std::move(*hq);
   a->add_routes();
@@ -332,6 +332,40 @@ http::Response CloudApp::sync_changes(const http::Request& req, http::RequestCon
   std::string agent = http::query_param(req.target(), "agent").value_or("");
   if (agent.size() > 64) {
     return http::problem(req, ctx, bhttp::status::bad_request, "agent: at most 64 characters");
+  }
+  if (!agent.empty()) {
+    // The agent's health report (outbox, oldest event, quarantine, programme in force), kept for
+    // head office; and a revoked agent is refused here.
+    auto number = [&](const char* name) -> std::optional<std::string> {
+      auto v = http::query_param(req.target(), name);
+      if (!v || v->empty() || v->size() > 18 ||
+          v->find_first_not_of("0123456789") != std::string::npos) {
+        return std::nullopt;
+      }
+      return v;
+    };
+    auto outbox = number("outbox");
+    auto quarantined = number("quarantined");
+    auto oldest = number("oldest_ms");
+    auto program = http::query_param(req.target(), "program");
+    if (program && program->size() > 100) program.reset();
+    auto lease = pool_->acquire();
+    if (!lease) return http::problem(req, ctx, lease.error());
+    auto opt = [](const std::optional<std::string>& v) {
+      return v ? pg::Param::text(*v) : pg::Param::null();
+    };
+    auto r = (*lease)->query(
+        "UPDATE agent SET reported_at = now(), last_seen_at = now(), outbox_depth = "
+        "$3::bigint, quarantined = $4::bigint, oldest_pending_at = CASE WHEN $5::bigint IS NULL "
+        "THEN NULL ELSE to_timestamp($5::bigint / 1000.0) END, program = $6 WHERE agent_id = $1 "
+        "AND store_id = $2 RETURNING revoked_at IS NOT NULL",
+        {pg::Param::text(agent), pg::Param::text(store), opt(outbox), opt(quarantined), opt(oldest),
+         opt(program)});
+    if (!r) return http::problem(req, ctx, r.error());
+    if (r->rows() == 1 && r->boolean(0, 0)) {
+      return http::problem(req, ctx, bhttp::status::forbidden,
+                           "agent " + agent + " was revoked by head office");
+    }
   }
   auto page = feed_->page(store, cursor, max, agent);
   if (!page) return http::problem(req, ctx, page.error());

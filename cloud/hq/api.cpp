@@ -80,6 +80,14 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return customer_export(c); });
   add(r, V::post, "/v1/customers/{id}/erase", "customers.erase", care,
       [this](Call& c) { return customer_erase(c); });
+  const auto ops = {Role::kAdmin, Role::kAnalyst};
+  add(r, V::get, "/v1/stores", "stores.list", ops, [this](Call& c) { return store_list(c); });
+  add(r, V::post, "/v1/stores", "stores.create", admin,
+      [this](Call& c) { return store_create(c); });
+  add(r, V::get, "/v1/stores/{id}", "stores.get", ops, [this](Call& c) { return store_get(c); });
+  add(r, V::get, "/v1/agents", "agents.list", ops, [this](Call& c) { return agent_list(c); });
+  add(r, V::post, "/v1/agents/{id}/revoke", "agents.revoke", admin,
+      [this](Call& c) { return agent_revoke(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 

@@ -28,6 +28,7 @@
 #include "cloud/http/router.h"
 #include "cloud/sync/ingest.h"
 #include "common/identifier.h"
+#include "common/time_zone.h"
 #include "common/uuid.h"
 
 namespace accrue::cloud::hq {
@@ -46,6 +47,7 @@ struct HqDeps {
   const auth::JwtVerifier* jwt;  // null: head-office authentication not configured
   const Clock& clock;
   Random& random;
+  TimeZoneSource& zones;
 };
 
 class HqApi {
@@ -78,7 +80,7 @@ class HqApi {
   // The body as a JSON object (415 / 400 answered through `out` when it is not one).
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
 
-  // Routes (customers_api.cpp, privacy_api.cpp, audit_api.cpp).
+  // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, audit_api.cpp).
   http::Response customer_read(Call& call, int what);
   http::Response customer_create(Call& call);
   http::Response customer_details(Call& call);
@@ -89,6 +91,11 @@ class HqApi {
   http::Response customer_adjust(Call& call);
   http::Response customer_erase(Call& call);
   http::Response customer_export(Call& call);
+  http::Response store_create(Call& call);
+  http::Response store_list(Call& call);
+  http::Response store_get(Call& call);
+  http::Response agent_list(Call& call);
+  http::Response agent_revoke(Call& call);
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).

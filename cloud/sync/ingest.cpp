@@ -431,12 +431,18 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         c.query("INSERT INTO agent (agent_id, store_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING",
                 {pg::Param::text(batch.agent_id()), pg::Param::text(sid)}));
-    auto agent = c.query("SELECT store_id, last_seq FROM agent WHERE agent_id = $1 FOR UPDATE",
-                         {pg::Param::text(batch.agent_id())});
+    auto agent = c.query(
+        "SELECT store_id, last_seq, revoked_at IS NOT NULL FROM agent WHERE agent_id = $1 "
+        "FOR UPDATE",
+        {pg::Param::text(batch.agent_id())});
     if (!agent) return std::unexpected(agent.error());
     if (agent->text(0, 0) != sid) {
       return fail(ErrorCode::kPermissionDenied,
                   "agent " + batch.agent_id() + " belongs to another store");
+    }
+    if (agent->boolean(0, 2)) {
+      return fail(ErrorCode::kPermissionDenied,
+                  "agent " + batch.agent_id() + " was revoked by head office");
     }
     int64_t last_seq = agent->int64(0, 1);
 

@@ -217,6 +217,23 @@ TEST_F(UploadTest, AcknowledgedAccrualsReachTheCloudLedgerOnceAndTheOutboxDrains
   EXPECT_EQ(**n, 0);
 }
 
+TEST_F(UploadTest, TheAgentReportsItsSyncHealthWithItsFeedPolls) {
+  start_agent(cloud_url());
+  ASSERT_TRUE(accrue(1, "health-1").has_accrue());
+  ASSERT_TRUE(drained());
+  const auto until = Steady::now() + std::chrono::seconds(15);
+  std::string program;
+  while (Steady::now() < until) {
+    program = db_.scalar("SELECT coalesce(program, '') FROM agent WHERE agent_id = 'S1-agent'");
+    if (!program.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(program, program_.program_id + ":" + std::to_string(program_.version));
+  EXPECT_EQ(db_.scalar("SELECT outbox_depth IS NOT NULL AND quarantined = 0 FROM agent WHERE "
+                       "agent_id = 'S1-agent'"),
+            "t");
+}
+
 TEST_F(UploadTest, ARejectedEventGoesToQuarantineAndTheQueueKeepsMoving) {
   start_agent(cloud_url());
   // Member 55 is in the store's replica but not in the cloud: its sale is refused there.
