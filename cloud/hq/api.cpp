@@ -88,6 +88,23 @@ void HqApi::add_routes(http::Router& r) {
   add(r, V::get, "/v1/agents", "agents.list", ops, [this](Call& c) { return agent_list(c); });
   add(r, V::post, "/v1/agents/{id}/revoke", "agents.revoke", admin,
       [this](Call& c) { return agent_revoke(c); });
+  add(r, V::get, "/v1/programs", "programs.list", all, [this](Call& c) { return program_list(c); });
+  add(r, V::get, "/v1/programs/{program_id}/versions/{version}", "programs.version", all,
+      [this](Call& c) { return program_version(c); });
+  add(r, V::get, "/v1/programs/{program_id}/diff", "programs.diff", all,
+      [this](Call& c) { return program_diff(c); });
+  add(r, V::post, "/v1/programs/validate", "programs.validate", admin,
+      [this](Call& c) { return program_validate(c); });
+  add(r, V::get, "/v1/programs/drafts", "programs.drafts", admin,
+      [this](Call& c) { return draft_list(c); });
+  add(r, V::post, "/v1/programs/drafts", "programs.draft_create", admin,
+      [this](Call& c) { return draft_create(c); });
+  add(r, V::get, "/v1/programs/drafts/{draft_id}", "programs.draft", admin,
+      [this](Call& c) { return draft_get(c); });
+  add(r, V::put, "/v1/programs/drafts/{draft_id}", "programs.draft_update", admin,
+      [this](Call& c) { return draft_put(c); });
+  add(r, V::post, "/v1/programs/drafts/{draft_id}/publish", "programs.publish", admin,
+      [this](Call& c) { return draft_publish(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 

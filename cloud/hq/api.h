@@ -80,7 +80,8 @@ class HqApi {
   // The body as a JSON object (415 / 400 answered through `out` when it is not one).
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
 
-  // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, audit_api.cpp).
+  // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, programs_api.cpp,
+  // audit_api.cpp).
   http::Response customer_read(Call& call, int what);
   http::Response customer_create(Call& call);
   http::Response customer_details(Call& call);
@@ -96,6 +97,15 @@ class HqApi {
   http::Response store_get(Call& call);
   http::Response agent_list(Call& call);
   http::Response agent_revoke(Call& call);
+  http::Response program_list(Call& call);
+  http::Response program_version(Call& call);
+  http::Response program_diff(Call& call);
+  http::Response program_validate(Call& call);
+  http::Response draft_create(Call& call);
+  http::Response draft_list(Call& call);
+  http::Response draft_get(Call& call);
+  http::Response draft_put(Call& call);
+  http::Response draft_publish(Call& call);
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).
