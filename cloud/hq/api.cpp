@@ -105,6 +105,21 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return draft_put(c); });
   add(r, V::post, "/v1/programs/drafts/{draft_id}/publish", "programs.publish", admin,
       [this](Call& c) { return draft_publish(c); });
+  add(r, V::get, "/v1/segments", "segments.list", ops, [this](Call& c) { return segment_list(c); });
+  add(r, V::post, "/v1/segments", "segments.create", admin,
+      [this](Call& c) { return segment_write(c, true); });
+  add(r, V::get, "/v1/segments/{id}", "segments.get", ops,
+      [this](Call& c) { return segment_get(c); });
+  add(r, V::put, "/v1/segments/{id}", "segments.update", admin,
+      [this](Call& c) { return segment_write(c, false); });
+  add(r, V::delete_, "/v1/segments/{id}", "segments.delete", admin,
+      [this](Call& c) { return segment_delete(c); });
+  add(r, V::get, "/v1/segments/{id}/count", "segments.count", ops,
+      [this](Call& c) { return segment_count(c); });
+  add(r, V::get, "/v1/segments/{id}/members", "segments.members", all,
+      [this](Call& c) { return segment_members(c); });
+  add(r, V::get, "/v1/segments/{id}/export.csv", "segments.export", ops,
+      [this](Call& c) { return segment_export(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 

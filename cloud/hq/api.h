@@ -25,6 +25,7 @@
 #include "cloud/hq/guards.h"
 #include "cloud/hq/json_input.h"
 #include "cloud/hq/reads.h"
+#include "cloud/hq/segments.h"
 #include "cloud/http/router.h"
 #include "cloud/sync/ingest.h"
 #include "common/identifier.h"
@@ -81,12 +82,13 @@ class HqApi {
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
 
   // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, programs_api.cpp,
-  // audit_api.cpp).
+  // segments_api.cpp, audit_api.cpp).
   http::Response customer_read(Call& call, int what);
   http::Response customer_create(Call& call);
   http::Response customer_details(Call& call);
   http::Response customer_patch(Call& call);
-  http::Response customer_search(Call& call);
+  // `segment`: the members of that segment only (GET /v1/segments/{id}/members).
+  http::Response customer_search(Call& call, const std::string* segment = nullptr);
   http::Response customer_block(Call& call, bool block);
   http::Response customer_tier_floor(Call& call);
   http::Response customer_adjust(Call& call);
@@ -106,6 +108,16 @@ class HqApi {
   http::Response draft_get(Call& call);
   http::Response draft_put(Call& call);
   http::Response draft_publish(Call& call);
+  http::Response segment_write(Call& call, bool create);
+  http::Response segment_list(Call& call);
+  http::Response segment_get(Call& call);
+  http::Response segment_delete(Call& call);
+  http::Response segment_count(Call& call);
+  http::Response segment_members(Call& call);
+  http::Response segment_export(Call& call);
+  // The saved segment's SQL (its parameters appended to `values`); kNotFound.
+  Result<SegmentSql> segment_sql(pg::Connection& c, const std::string& id,
+                                 std::vector<std::string>& values);
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).

@@ -702,7 +702,7 @@ http::Response HqApi::customer_adjust(Call& call) {
 
 // --- search ------------------------------------------------------------------------------------
 
-http::Response HqApi::customer_search(Call& call) {
+http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   const auto& target = call.req.target();
   FieldErrors errors;
   auto limit = parse_limit(call.req, errors);
@@ -712,10 +712,10 @@ http::Response HqApi::customer_search(Call& call) {
     values.push_back(std::move(v));
     return "$" + std::to_string(values.size());
   };
-  static constexpr std::array<std::string_view, 12> known = {
+  static constexpr std::array<std::string_view, 13> known = {
       "q",           "status",         "tier",         "home_store",  "enrolled_from",
       "enrolled_to", "purchased_from", "purchased_to", "balance_min", "balance_max",
-      "limit",       "cursor"};
+      "segment",     "limit",          "cursor"};
   // Unknown query parameters are errors too: a misspelt filter must not silently match everyone.
   {
     auto q = target.find('?');
@@ -841,6 +841,21 @@ http::Response HqApi::customer_search(Call& call) {
     }
   }
   if (!errors.empty()) return invalid(call, errors);
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  std::string join;
+  std::optional<std::string> segment_id =
+      segment ? std::optional<std::string>(*segment) : http::query_param(target, "segment");
+  if (segment_id) {
+    auto sql = segment_sql(**lease, *segment_id, values);
+    if (!sql && sql.error().code == ErrorCode::kNotFound && !segment) {
+      errors.add("/segment", "no such segment");
+      return invalid(call, errors);
+    }
+    if (!sql) return http::problem(call.req, call.ctx, sql.error());
+    join = sql->join;
+    where += " AND " + sql->where;
+  }
   const bool personal =
       call.who.roles.contains(Role::kAdmin) || call.who.roles.contains(Role::kSupport);
   const std::string sql =
@@ -851,12 +866,10 @@ http::Response HqApi::customer_search(Call& call) {
       "(SELECT coalesce(json_agg(json_build_object('kind', i.kind, 'masked', i.masked) ORDER BY "
       "i.created_at), '[]') FROM identifier i WHERE i.customer_id = c.customer_id) "
       "FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p USING "
-      "(customer_id) WHERE " +
-      where + " ORDER BY c.customer_id LIMIT " + std::to_string(*limit + 1);
+      "(customer_id)" +
+      join + " WHERE " + where + " ORDER BY c.customer_id LIMIT " + std::to_string(*limit + 1);
   std::vector<pg::Param> ps;
   for (const auto& v : values) ps.push_back(pg::Param::text(v));
-  auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
   auto r = (*lease)->query(sql.c_str(), std::span<const pg::Param>(ps));
   if (!r) return http::problem(call.req, call.ctx, r.error());
   json::array items;

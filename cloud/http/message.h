@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,20 @@ namespace bhttp = boost::beast::http;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 
+// A streamed body: called again and again on a worker thread, each call gives the next chunk;
+// an empty optional ends the body. An error ends the response abruptly (the client sees a
+// truncated chunked body, never a complete-looking one) and is logged.
+using BodyStream = std::function<Result<std::optional<std::string>>()>;
+
 struct RequestContext {
   std::string request_id;           // X-Request-Id from the caller, or one made up here
   std::string route;                // the route's name, for logs and metrics
   std::vector<std::string> params;  // the {placeholders} of the route, in order
   std::string tls_store_id;         // the store named by a verified client certificate
+  // Set by a handler whose answer is too large to build in memory (a CSV export): the response
+  // it returns gives status and headers, and the body is sent chunked from this stream, pulled
+  // one chunk at a time so memory stays flat whatever the size.
+  BodyStream stream;
 };
 
 using Handler = std::function<Response(const Request&, RequestContext&)>;

@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -196,6 +197,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         res = problem(self->request_, *ctx, bhttp::status::internal_server_error,
                       "internal error; the request id is in the server log");
       }
+      if (ctx->stream && res.result() == bhttp::status::ok) {
+        // Stays in flight until the last chunk is written.
+        asio::post(self->stream_.get_executor(),
+                   [self, res = std::move(res), route, ctx]() mutable {
+                     self->write_streamed(std::move(res), route, ctx);
+                   });
+        return;
+      }
       self->shared_->in_flight.fetch_sub(1);
       route->stats->record(static_cast<unsigned>(res.result_int()), self->elapsed());
       asio::post(self->stream_.get_executor(),
@@ -203,6 +212,81 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                    self->write(std::move(res), name, rid);
                  });
     });
+  }
+
+  // A chunked response: the header, then each chunk the context's stream gives (pulled on a
+  // worker, written here), then the last chunk. Keep-alive holds only if the body ended well.
+  void write_streamed(Response res, const Route* route, std::shared_ptr<RequestContext> ctx) {
+    stream_head_ = std::make_unique<beast::http::response<beast::http::empty_body>>(res.result(),
+                                                                                    res.version());
+    for (const auto& f : res) stream_head_->set(f.name_string(), f.value());
+    stream_head_->set("X-Request-Id", ctx->request_id);
+    stream_head_->chunked(true);
+    stream_head_->keep_alive(res.keep_alive() && !shared_->draining.load());
+    stream_serializer_ =
+        std::make_unique<beast::http::response_serializer<beast::http::empty_body>>(*stream_head_);
+    lowest().expires_after(shared_->options.write_timeout);
+    beast::http::async_write_header(
+        stream_, *stream_serializer_,
+        [self = shared_from_this(), route, ctx](beast::error_code ec, size_t) {
+          if (ec) return self->end_stream(route, ctx, false, "writing the header: " + ec.message());
+          self->next_chunk(route, ctx);
+        });
+  }
+
+  void next_chunk(const Route* route, std::shared_ptr<RequestContext> ctx) {
+    asio::post(shared_->workers, [self = shared_from_this(), route, ctx] {
+      Result<std::optional<std::string>> chunk;
+      try {
+        chunk = ctx->stream();
+      } catch (const std::exception& e) {
+        chunk = std::unexpected(Error{ErrorCode::kInternal, e.what()});
+      }
+      asio::post(
+          self->stream_.get_executor(), [self, route, ctx, chunk = std::move(chunk)]() mutable {
+            if (!chunk) return self->end_stream(route, ctx, false, chunk.error().message);
+            self->lowest().expires_after(self->shared_->options.write_timeout);
+            if (!*chunk) {
+              asio::async_write(self->stream_, beast::http::make_chunk_last(),
+                                [self, route, ctx](beast::error_code ec, size_t) {
+                                  self->end_stream(route, ctx, !ec, ec ? ec.message() : "");
+                                });
+              return;
+            }
+            self->chunk_ = std::move(**chunk);
+            if (self->chunk_.empty())
+              return self->next_chunk(route, ctx);  // an empty chunk ends a body
+            asio::async_write(self->stream_, beast::http::make_chunk(asio::buffer(self->chunk_)),
+                              [self, route, ctx](beast::error_code ec, size_t) {
+                                if (ec) return self->end_stream(route, ctx, false, ec.message());
+                                self->next_chunk(route, ctx);
+                              });
+          });
+    });
+  }
+
+  void end_stream(const Route* route, const std::shared_ptr<RequestContext>& ctx, bool ok,
+                  const std::string& error) {
+    shared_->in_flight.fetch_sub(1);
+    route->stats->record(200, elapsed());
+    if (shared_->options.access_log || !ok) {
+      log(ok ? LogLevel::kInfo : LogLevel::kWarn, ok ? "request" : "stream_failed",
+          {{"method", std::string(request_.method_string())},
+           {"route", route->name},
+           {"status", "200"},
+           {"us", std::to_string(elapsed().count())},
+           {"request_id", ctx->request_id},
+           {"error", error}});
+    }
+    const bool keep = ok && stream_head_->keep_alive();
+    stream_serializer_.reset();
+    stream_head_.reset();
+    chunk_.clear();
+    chunk_.shrink_to_fit();
+    request_ = {};
+    ++served_;
+    if (!keep) return close();
+    read();
   }
 
   std::chrono::microseconds elapsed() const {
@@ -291,6 +375,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   Request request_;
   std::unique_ptr<Response> response_;
+  std::unique_ptr<beast::http::response<beast::http::empty_body>> stream_head_;
+  std::unique_ptr<beast::http::response_serializer<beast::http::empty_body>> stream_serializer_;
+  std::string chunk_;
   std::unique_ptr<std::array<char, 16384>> sink_;
   Clock::time_point started_;
   uint64_t served_ = 0;

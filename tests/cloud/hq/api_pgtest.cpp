@@ -416,6 +416,14 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
   auto d = call(V::post, "/v1/programs/drafts", program_json_, admin_);
   ASSERT_EQ(d.status, 201);
   const std::string draft(d.obj().at("draft_id").as_string());
+  for (const char* seg : {"matrix", "to-delete"}) {
+    ASSERT_EQ(
+        call(V::post, "/v1/segments",
+             std::string(R"({"segment_id": ")") + seg + R"(", "name": "m", "definition": {}})",
+             admin_)
+            .status,
+        201);
+  }
   const std::string expired = hq_token_for("admin-ann", {"hq-admin"}, -120);
   std::string forged = admin_;
   forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
@@ -429,7 +437,10 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       if (auto at = target.find(name); at != std::string::npos)
         target.replace(at, name.size(), value);
     };
-    put("{id}", target.starts_with("/v1/stores") ? std::string("S1") : id);
+    const bool del = op.method == "delete";
+    put("{id}", target.starts_with("/v1/stores")     ? std::string("S1")
+                : target.starts_with("/v1/segments") ? std::string(del ? "to-delete" : "matrix")
+                                                     : id);
     put("{program_id}", program_.program_id);
     put("{version}", std::to_string(program_.version));
     put("{draft_id}", draft);
@@ -451,14 +462,15 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       // Allowed: a read answers 200; a change sent without a body answers 415 (it got past the
       // gate and its body was read). Not allowed: 403.
       // Publishing takes no body: the draft (version 3, as published) is refused for its version.
-      const int through = op.path.ends_with("/publish") ? 422 : write ? 415 : 200;
+      // Deleting takes no body either: the segment goes (204).
+      const int through = op.path.ends_with("/publish") ? 422 : del ? 204 : write ? 415 : 200;
       auto r = call(verb, target, "", token);
       EXPECT_EQ(r.status, allowed ? through : 403)
           << op.method << " " << op.path << " as " << role << ": " << r.body;
       ++checked;
     }
   }
-  EXPECT_GE(checked, 28 * 6);
+  EXPECT_GE(checked, 36 * 6);
 }
 
 TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
@@ -673,6 +685,113 @@ TEST_F(HqApiTest, AProgrammeDraftIsValidatedEditedDiffedAndPublishedToTheStores)
       << diff.body;
   EXPECT_EQ(get("/v1/programs/fashion-rewards/diff?from=3", analyst_).status, 422);
   EXPECT_EQ(get("/v1/programs/drafts", analyst_).status, 403);
+}
+
+TEST_F(HqApiTest, SegmentsCountPageAndStreamTheirMembersAndFilterTheSearch) {
+  // Five members at S2, two of them with sales in the last days; Anna at S1.
+  std::vector<std::string> s2;
+  for (int i = 0; i < 5; ++i) {
+    s2.push_back(create(R"({"display_name": "Member )" + std::to_string(i) +
+                        R"(", "home_store_id": "S2"})"));
+  }
+  create(kAnna);
+  sv1::EventBatch batch;
+  batch.set_store_id(kStore);
+  batch.set_agent_id(kAgent);
+  *batch.add_events() = accrual(1, s2[1], 12000, "seg-1");
+  *batch.add_events() = accrual(2, s2[1], 3000, "seg-2");
+  *batch.add_events() = accrual(3, s2[3], 2000, "seg-3");
+  ASSERT_EQ(post(batch, token_).result_int(), 200);
+
+  auto bad = call(V::post, "/v1/segments",
+                  R"({"segment_id": "Bad Id", "name": "x",
+                      "definition": {"points": {"min": 10, "max": 1}, "colour": "red",
+                                     "activity": {"purchases": {"min": 1}}}})",
+                  admin_);
+  ASSERT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.obj().at("errors").as_array().size(), 4u) << bad.body;
+
+  auto s = call(V::post, "/v1/segments",
+                R"({"segment_id": "s2-buyers", "name": "S2 members who bought this month",
+                    "definition": {"home_stores": ["S2"],
+                                   "activity": {"days": 30, "currency": "EUR",
+                                                "purchases": {"min": 1}}}})",
+                admin_);
+  ASSERT_EQ(s.status, 201) << s.body;
+  EXPECT_EQ(call(V::post, "/v1/segments",
+                 R"({"segment_id": "s2-buyers", "name": "x", "definition": {}})", admin_)
+                .status,
+            409);
+  EXPECT_EQ(get("/v1/segments/s2-buyers/count", analyst_).obj().at("count"), 2);
+  auto members = get("/v1/segments/s2-buyers/members?limit=1", analyst_);
+  ASSERT_EQ(members.status, 200) << members.body;
+  EXPECT_EQ(members.obj().at("items").as_array().size(), 1u);
+  EXPECT_FALSE(members.obj().at("next_cursor").is_null());
+  // Big spenders among them: spend of at least 100 EUR in the period.
+  auto put = call(V::put, "/v1/segments/s2-buyers",
+                  R"({"name": "S2 big spenders", "definition": {"home_stores": ["S2"],
+                      "activity": {"days": 30, "spend_minor": {"min": 10000}}}})",
+                  admin_, {{"If-Match", "\"1\""}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(get("/v1/segments/s2-buyers/count", analyst_).obj().at("count"), 1);
+  auto found = get("/v1/customers?segment=s2-buyers", support_);
+  ASSERT_EQ(found.obj().at("items").as_array().size(), 1u);
+  EXPECT_EQ(std::string(found.obj().at("items").as_array()[0].at("customer_id").as_string()),
+            s2[1]);
+  EXPECT_EQ(get("/v1/customers?segment=nothing-here", support_).status, 422);
+
+  // The CSV export, streamed in chunks.
+  ASSERT_EQ(call(V::post, "/v1/segments",
+                 R"({"segment_id": "all-s2", "name": "All of S2",
+                     "definition": {"home_stores": ["S2"]}})",
+                 admin_)
+                .status,
+            201);
+  auto csv = get("/v1/segments/all-s2/export.csv", analyst_);
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.header(bhttp::field::transfer_encoding), "chunked");
+  EXPECT_EQ(csv.body.substr(0, csv.body.find('\n')),
+            "customer_id,status,tier_id,home_store_id,points,enrolled_at,last_purchase_at");
+  EXPECT_EQ(std::ranges::count(csv.body, '\n'), 6) << csv.body;
+  EXPECT_EQ(csv.body.find("Member"), std::string::npos) << "no personal data in the export";
+  EXPECT_EQ(call(V::delete_, "/v1/segments/all-s2", "", admin_).status, 204);
+  EXPECT_EQ(get("/v1/segments/all-s2", analyst_).status, 404);
+  EXPECT_EQ(get("/v1/segments/all-s2/export.csv", analyst_).status, 404);
+}
+
+TEST_F(HqApiTest, AStreamedExportOfManyMembersArrivesWholeInChunks) {
+  add_customers(12'000);  // three keyset batches and a bit
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->exec("UPDATE customer SET home_store_id = 'S1' WHERE customer_id LIKE 'c%'"));
+  ASSERT_EQ(
+      call(V::post, "/v1/segments",
+           R"({"segment_id": "s1", "name": "S1", "definition": {"home_stores": ["S1"]}})", admin_)
+          .status,
+      201);
+  auto csv = get("/v1/segments/s1/export.csv", admin_);
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(std::ranges::count(csv.body, '\n'), 12'001);
+  // Every id once, in order.
+  std::vector<std::string> ids;
+  size_t pos = csv.body.find('\n') + 1;
+  while (pos < csv.body.size()) {
+    auto end = csv.body.find('\n', pos);
+    ids.push_back(csv.body.substr(pos, csv.body.find(',', pos) - pos));
+    pos = end + 1;
+  }
+  EXPECT_EQ(ids.size(), 12'000u);
+  EXPECT_TRUE(std::ranges::is_sorted(ids));
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 12'000u);
+  // One keep-alive connection: the streamed answer ends cleanly and the next request works.
+  HttpClient client(app_->port());
+  auto first = client.request(V::get, "/v1/segments/s1/export.csv", "",
+                              {{"Authorization", "Bearer " + admin_}});
+  EXPECT_EQ(first.body(), csv.body);
+  auto next =
+      client.request(V::get, "/v1/segments/s1/count", "", {{"Authorization", "Bearer " + admin_}});
+  EXPECT_EQ(next.result_int(), 200);
+  EXPECT_NE(next.body().find("12000"), std::string::npos);
 }
 
 class HqRateLimitTest : public HqApiTest {
