@@ -53,6 +53,18 @@ class ServerTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms_));
       return bytes(req, "done", "text/plain");
     });
+    // A streamed body of `n` chunks; with ?fail, the stream fails after two of them.
+    router_.add(bhttp::verb::get, "/stream", "stream", [](const Request& req, RequestContext& ctx) {
+      auto left = std::make_shared<int>(5);
+      const bool fails = query_param(req.target(), "fail").has_value();
+      ctx.stream = [left, fails]() -> Result<std::optional<std::string>> {
+        if (fails && *left == 3) return fail(ErrorCode::kUnavailable, "the database went away");
+        if (*left == 0) return std::optional<std::string>();
+        --*left;
+        return std::optional<std::string>("chunk" + std::to_string(*left) + ";");
+      };
+      return bytes(req, "", "text/plain");
+    });
     router_.add(
         bhttp::verb::get, "/throw", "throw",
         [](const Request&, RequestContext&) -> Response { throw std::runtime_error("bug"); });
@@ -122,6 +134,24 @@ TEST_F(ServerTest, AHandlerThatThrowsAnswers500AndTheServerLives) {
   EXPECT_EQ(r.result_int(), 500u);
   EXPECT_EQ(r.body().find("bug"), std::string::npos) << "no internals in the answer";
   EXPECT_EQ(c.request(bhttp::verb::get, "/v1/customers/a/status").result_int(), 200u);
+}
+
+TEST_F(ServerTest, AStreamedBodyIsChunkedAndAFailedStreamIsVisiblyTruncated) {
+  start();
+  HttpClient c(server_->port());
+  auto r = c.request(bhttp::verb::get, "/stream");
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r[bhttp::field::transfer_encoding], "chunked");
+  EXPECT_EQ(r.body(), "chunk4;chunk3;chunk2;chunk1;chunk0;");
+  // The same connection goes on.
+  EXPECT_EQ(c.request(bhttp::verb::get, "/v1/customers/a/status").result_int(), 200u);
+  // A stream that fails midway: the chunked body never gets its last chunk and the connection
+  // closes, so no client can take the part for the whole.
+  const std::string raw =
+      raw_exchange(server_->port(), "GET /stream?fail HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(raw.find("chunk4;"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("chunk2;"), std::string::npos);
+  EXPECT_EQ(raw.find("\r\n0\r\n\r\n"), std::string::npos) << "no last chunk: " << raw;
 }
 
 TEST_F(ServerTest, BeyondMaxInFlightRequestsAreShedWith503AndRetryAfter) {
