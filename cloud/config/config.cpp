@@ -114,6 +114,14 @@ const std::vector<Key>& keys() {
        "of which changes (POST, PATCH, PUT, DELETE)"},
       {"hq.idempotency_ttl_s", UInt{&CloudConfig::hq_idempotency_ttl_s, 60, 30 * 86'400},
        "how long an Idempotency-Key and its first response are kept"},
+      {"hq.webhooks_allow_http", Bool{&CloudConfig::hq_webhooks_allow_http},
+       "accept http:// webhook URLs (local development only; otherwise https is required)"},
+      {"hq.webhook_backoff_base_ms", UInt{&CloudConfig::hq_webhook_backoff_base_ms, 10, 3'600'000},
+       "first webhook retry after about this; doubles per attempt (with jitter), up to 6 hours"},
+      {"hq.webhook_max_attempts", UInt{&CloudConfig::hq_webhook_max_attempts, 1, 100},
+       "attempts before a webhook delivery is marked failed (it can be redelivered by hand)"},
+      {"hq.webhook_poll_ms", UInt{&CloudConfig::hq_webhook_poll_ms, 10, 60'000},
+       "how often each replica looks for due webhook deliveries"},
       {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
   };
   return k;

@@ -62,6 +62,10 @@ struct CloudConfig {
   uint64_t hq_rate_limit_per_minute = 60'000;
   uint64_t hq_write_rate_limit_per_minute = 6'000;
   uint64_t hq_idempotency_ttl_s = 86'400;
+  bool hq_webhooks_allow_http = false;
+  uint64_t hq_webhook_backoff_base_ms = 10'000;
+  uint64_t hq_webhook_max_attempts = 15;
+  uint64_t hq_webhook_poll_ms = 500;
   // [log]
   std::string log_level = "info";
 };

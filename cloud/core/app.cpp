@@ -86,9 +86,14 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
           {{"customers", std::to_string(ids.size())}});
     }
   });
+  WebhookOptions wo;
+  wo.poll = std::chrono::milliseconds(c.hq_webhook_poll_ms);
+  wo.backoff_base = std::chrono::milliseconds(c.hq_webhook_backoff_base_ms);
+  wo.max_attempts = static_cast<int>(c.hq_webhook_max_attempts);
+  a->webhooks_ = std::make_unique<WebhookDispatcher>(*a->pool_, wo);
   auto hq = hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_,
                                          *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(),
-                                         a->clock_, a->random_, a->zones_});
+                                         a->clock_, a->random_, a->zones_, a->webhooks_.get()});
   if (!hq) return std::unexpected(hq.error());
   a->hq_ = std::move(*hq);
   a->add_routes();
@@ -147,6 +152,7 @@ Result<void> CloudApp::start() {
                                                     "postgres.migrate_at_start)");
   }
   ACCRUE_TRY(server_->start());
+  webhooks_->start();
   log(LogLevel::kInfo, "listening",
       {{"address", config_.listen_address}, {"port", std::to_string(server_->port())}});
   return {};
@@ -277,6 +283,15 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
                 "Failed batch writes of the audit queue (retried)");
   metric_sample(out, "accrue_audit_write_failures_total", "",
                 static_cast<double>(hq_->audit().failures()));
+  const auto& wc = webhooks_->counters();
+  metric_header(out, "accrue_webhook_deliveries_total", "counter",
+                "Webhook delivery attempts by outcome (given_up: marked failed after the last)");
+  metric_sample(out, "accrue_webhook_deliveries_total", "result=\"delivered\"",
+                static_cast<double>(wc.delivered.load()));
+  metric_sample(out, "accrue_webhook_deliveries_total", "result=\"failed_attempt\"",
+                static_cast<double>(wc.failed_attempts.load()));
+  metric_sample(out, "accrue_webhook_deliveries_total", "result=\"given_up\"",
+                static_cast<double>(wc.given_up.load()));
   metric_header(out, "accrue_redis_errors_total", "counter",
                 "Redis calls that failed or timed out (each opens the breaker for a second)");
   metric_sample(out, "accrue_redis_errors_total", "", static_cast<double>(redis_->errors()));

@@ -88,6 +88,7 @@ class CloudApp {
   std::unique_ptr<hq::CustomerReads> reads_;
   std::unique_ptr<cache::Redis> redis_;
   std::unique_ptr<cache::CustomerCache> cache_;
+  std::unique_ptr<WebhookDispatcher> webhooks_;
   std::unique_ptr<hq::HqApi> hq_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;

@@ -120,6 +120,18 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return segment_members(c); });
   add(r, V::get, "/v1/segments/{id}/export.csv", "segments.export", ops,
       [this](Call& c) { return segment_export(c); });
+  add(r, V::get, "/v1/webhooks", "webhooks.list", admin,
+      [this](Call& c) { return webhook_list(c); });
+  add(r, V::post, "/v1/webhooks", "webhooks.create", admin,
+      [this](Call& c) { return webhook_create(c); });
+  add(r, V::get, "/v1/webhooks/{id}", "webhooks.get", admin,
+      [this](Call& c) { return webhook_get(c); });
+  add(r, V::delete_, "/v1/webhooks/{id}", "webhooks.delete", admin,
+      [this](Call& c) { return webhook_delete(c); });
+  add(r, V::get, "/v1/webhooks/{id}/deliveries", "webhooks.deliveries", admin,
+      [this](Call& c) { return webhook_deliveries(c); });
+  add(r, V::post, "/v1/webhooks/deliveries/{id}/redeliver", "webhooks.redeliver", admin,
+      [this](Call& c) { return webhook_redeliver(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 

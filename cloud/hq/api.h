@@ -21,6 +21,7 @@
 #include "cloud/cache/customer_cache.h"
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
+#include "cloud/core/webhooks.h"
 #include "cloud/hq/audit_trail.h"
 #include "cloud/hq/guards.h"
 #include "cloud/hq/json_input.h"
@@ -49,6 +50,7 @@ struct HqDeps {
   const Clock& clock;
   Random& random;
   TimeZoneSource& zones;
+  WebhookDispatcher* webhooks;  // woken on redelivery; may be null
 };
 
 class HqApi {
@@ -82,7 +84,7 @@ class HqApi {
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
 
   // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, programs_api.cpp,
-  // segments_api.cpp, audit_api.cpp).
+  // segments_api.cpp, webhooks_api.cpp, audit_api.cpp).
   http::Response customer_read(Call& call, int what);
   http::Response customer_create(Call& call);
   http::Response customer_details(Call& call);
@@ -118,6 +120,12 @@ class HqApi {
   // The saved segment's SQL (its parameters appended to `values`); kNotFound.
   Result<SegmentSql> segment_sql(pg::Connection& c, const std::string& id,
                                  std::vector<std::string>& values);
+  http::Response webhook_create(Call& call);
+  http::Response webhook_list(Call& call);
+  http::Response webhook_get(Call& call);
+  http::Response webhook_delete(Call& call);
+  http::Response webhook_deliveries(Call& call);
+  http::Response webhook_redeliver(Call& call);
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).

@@ -394,6 +394,13 @@ http::Response HqApi::customer_create(Call& call) {
     }
     ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
                        {pg::Param::text(id)}));
+    ACCRUE_TRY(
+        queue_webhook(c, "member.enrolled", id,
+                      json::serialize(json::object{
+                          {"customer_id", id},
+                          {"home_store_id", profile.home_store ? json::value(*profile.home_store)
+                                                               : json::value(nullptr)},
+                          {"source", "hq"}})));
     json::array kinds;
     for (const auto& x : ids) kinds.push_back(json::value(to_string(x.kind)));
     return audit_change(c, call, "customer.create", "customer:" + id,
@@ -607,7 +614,13 @@ http::Response HqApi::customer_tier_floor(Call& call) {
     tier_now = std::string(row->text(0, 1));
     // The floor lifts the member at once when it is above their tier; it never lowers them.
     auto current = tiers.tier_index(tier_now);
-    if (rank && (!current || *rank > *current)) tier_now = *tier;
+    if (rank && (!current || *rank > *current)) {
+      ACCRUE_TRY(queue_webhook(
+          c, "tier.changed", id,
+          json::serialize(json::object{
+              {"customer_id", id}, {"from", tier_now}, {"to", *tier}, {"cause", "manual floor"}})));
+      tier_now = *tier;
+    }
     ACCRUE_TRY(
         c.query("UPDATE customer SET tier_floor_id = $2, tier_id = $3, revision = "
                 "revision + 1, updated_at = now() WHERE customer_id = $1",

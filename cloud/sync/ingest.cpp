@@ -1,5 +1,7 @@
 #include "cloud/sync/ingest.h"
 
+#include "cloud/core/webhooks.h"
+
 #include <boost/json.hpp>
 #include <cstdio>
 #include <ctime>
@@ -1206,6 +1208,9 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         "qualifying_points = customer_day.qualifying_points + excluded.qualifying_points, "
         "spend_minor = customer_day.spend_minor + excluded.spend_minor",
         days));
+    // Webhooks for the points events and the new members, queued with them.
+    ACCRUE_TRY(run_obj(kQueueLedgerWebhooksSql, w.ledger));
+    ACCRUE_TRY(run_obj(kQueueEnrolmentWebhooksSql, w.customers));
     ACCRUE_TRY(run_obj(
         "INSERT INTO change_feed (kind, customer_id, store_id) SELECT x.kind, x.customer_id, "
         "x.store_id FROM jsonb_to_recordset($1::jsonb) AS x(kind smallint, customer_id text, "
