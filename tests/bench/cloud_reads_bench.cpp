@@ -209,6 +209,7 @@ int main(int argc, char** argv) {
                                        "server.listen_address=127.0.0.1",
                                        "server.access_log=false",
                                        "auth.jwks_file=" + dir + "/jwks.json",
+                                       "hq.rate_limit_per_minute=100000000",
                                        "auth.issuer=https://bench",
                                        "server.max_connections=20000",
                                        "log.level=warn"};

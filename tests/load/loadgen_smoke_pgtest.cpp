@@ -68,6 +68,7 @@ TEST(LoadgenSmokeTest, HundredConnectionsTenSecondsNoErrorsAndEveryBodyRight) {
                                        "server.listen_address=127.0.0.1",
                                        "server.access_log=false",
                                        "auth.jwks_file=" + dir + "/jwks.json",
+                                       "hq.rate_limit_per_minute=100000000",
                                        "auth.issuer=https://smoke",
                                        "log.level=warn"};
   if (!accrue::testing::service_env("ACCRUE_TEST_REDIS_PORT").empty()) {
