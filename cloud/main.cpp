@@ -18,6 +18,7 @@
 #include "cloud/core/app.h"
 #include "cloud/core/audit.h"
 #include "cloud/core/generate.h"
+#include "cloud/core/import.h"
 #include "cloud/sync/changes.h"
 #include "common/sys/log.h"
 
@@ -121,6 +122,21 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--workers", gen.workers, "connections loading in parallel")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  auto* import_cmd = cli.add_subcommand("import", "bulk import from CSV (resumable)");
+  import_cmd->require_subcommand(1);
+  auto* import_customers_cmd = import_cmd->add_subcommand(
+      "customers",
+      "members from a CSV file: customer_id, display_name, email, phone, country, "
+      "currency, home_store_id, enrolled_at, card, points (opening balance)");
+  ImportOptions import_options;
+  std::string rejects_file;
+  import_customers_cmd->add_option("file", import_options.file, "the CSV file")->required();
+  import_customers_cmd->add_option("--job", import_options.job,
+                                   "the job's name (resume key; default: the file's name)");
+  import_customers_cmd->add_option("--batch", import_options.batch, "rows per transaction")
+      ->check(CLI::Range(100, 100'000));
+  import_customers_cmd->add_option("--rejects", rejects_file,
+                                   "write the rejected rows (line, key, reason) to this CSV file");
   auto* audit_cmd = cli.add_subcommand(
       "audit", "check balance == sum(ledger) for every customer; exit 1 on any mismatch");
   auto* prune_cmd = cli.add_subcommand(
@@ -239,6 +255,46 @@ int main(int argc, char** argv) {
                 static_cast<long long>(r->customers), static_cast<long long>(r->receipts),
                 r->seconds, gen.csv_path.empty() ? "" : "; ids in ", gen.csv_path.c_str());
     return 0;
+  }
+  if (import_customers_cmd->parsed()) {
+    if (!config->identifier_key_file.empty()) {
+      auto key = read_key_file(config->identifier_key_file, "auth.identifier_key_file");
+      if (!key) return die(key.error());
+      import_options.identifier_key = std::move(*key);
+    }
+    ZoneinfoSource zones;
+    ProgramCatalog programs(zones);
+    auto started = std::chrono::steady_clock::now();
+    auto r = import_customers(*conn, programs, import_options, [&](int64_t lines) {
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::fprintf(stderr, "\r%lld lines  %.0f s", static_cast<long long>(lines), s);
+      std::fflush(stderr);
+    });
+    std::fprintf(stderr, "\n");
+    if (!r) return die(r.error());
+    std::printf(
+        "import %s: %lld lines read (%lld done before), %lld imported, %lld rejected, "
+        "%.1f s\n",
+        r->job.c_str(), static_cast<long long>(r->lines), static_cast<long long>(r->skipped),
+        static_cast<long long>(r->imported), static_cast<long long>(r->rejected), r->seconds);
+    if (!rejects_file.empty()) {
+      auto rejects = import_rejects(*conn, r->job);
+      if (!rejects) return die(rejects.error());
+      std::ofstream out(rejects_file);
+      out << "line,key,reason\n";
+      for (const auto& x : *rejects) {
+        auto quote = [](const std::string& v) {
+          std::string q = "\"";
+          for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+          return q + "\"";
+        };
+        out << x.line << "," << quote(x.key) << "," << quote(x.reason) << "\n";
+      }
+      if (!out) return die({ErrorCode::kUnavailable, "cannot write " + rejects_file});
+      std::printf("rejected rows in %s\n", rejects_file.c_str());
+    }
+    return r->rejected > 0 ? 2 : 0;
   }
   if (prune_cmd->parsed()) {
     const auto retention = std::chrono::hours(24 * config->feed_retention_days);

@@ -1,0 +1,72 @@
+// `accrue-cloud import customers FILE.csv`: members from another system, streamed from the file,
+// validated row by row, written in batches, resumable.
+//
+// The file is CSV (RFC 4180: quoted fields, "" for a quote) with a header naming its columns, in
+// any order: customer_id (required), display_name, email, phone, country, currency,
+// home_store_id, enrolled_at (RFC 3339), card, points (the opening balance). A column not in this
+// list refuses the whole file before anything is written.
+//
+// Each row is checked on its own (id, lengths, e-mail and phone normalised, card normalised and
+// hashed with the programme key, a known home store, no id or card already taken, in the file or
+// in the database); a bad row is recorded with its line number and reason (import_reject) and
+// the rest goes on. Good rows are written set-based, a batch per transaction: customer, balance,
+// personal data, the card's keyed hash, and for an opening balance a ledger adjustment with its
+// points lot (so every balance still equals its ledger), plus a change-feed row so the home store
+// gets the member. The job's progress is committed with each batch: run the same command again
+// after a stop and it resumes after the last committed batch.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloud/core/programs.h"
+#include "cloud/pg/pg.h"
+
+namespace accrue::cloud {
+
+struct ImportOptions {
+  std::string file;
+  std::string job;                                     // resume key; empty: the file's name
+  std::optional<std::vector<uint8_t>> identifier_key;  // needed when the file has cards
+  size_t batch = 5000;
+  std::string actor = "import";
+};
+
+struct ImportReport {
+  std::string job;
+  int64_t lines = 0;     // data lines read in this run (after those a resumed job had done)
+  int64_t skipped = 0;   // lines a previous run had committed
+  int64_t imported = 0;  // this run
+  int64_t rejected = 0;  // this run
+  double seconds = 0;
+};
+
+// `progress(lines done)` after each batch. Errors: kInvalidArgument (a bad header, a file that is
+// not readable), database errors (the last batch rolled back; run again to resume).
+Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& programs,
+                                      const ImportOptions& options,
+                                      const std::function<void(int64_t)>& progress = {});
+
+// The rejected rows of a job: (line, key, reason), in line order.
+struct ImportReject {
+  int64_t line = 0;
+  std::string key, reason;
+};
+Result<std::vector<ImportReject>> import_rejects(pg::Connection& c, const std::string& job);
+
+// Splits one CSV record from `in` (which may span lines inside quotes). nullopt at the end;
+// kInvalidArgument for an unterminated quote. `lines` counts the physical lines consumed.
+class CsvReader {
+ public:
+  explicit CsvReader(std::istream& in) : in_(in) {}
+  Result<std::optional<std::vector<std::string>>> next();
+  int64_t line() const { return line_; }  // the physical line the last record started on
+
+ private:
+  std::istream& in_;
+  int64_t line_ = 0, consumed_ = 0;
+};
+
+}  // namespace accrue::cloud
