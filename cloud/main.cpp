@@ -135,6 +135,9 @@ int main(int argc, char** argv) {
                                    "the job's name (resume key; default: the file's name)");
   import_customers_cmd->add_option("--batch", import_options.batch, "rows per transaction")
       ->check(CLI::Range(100, 100'000));
+  import_customers_cmd
+      ->add_option("--workers", import_options.workers, "connections writing batches in parallel")
+      ->check(CLI::Range(1, 16));
   import_customers_cmd->add_option("--rejects", rejects_file,
                                    "write the rejected rows (line, key, reason) to this CSV file");
   auto* audit_cmd = cli.add_subcommand(
@@ -262,6 +265,7 @@ int main(int argc, char** argv) {
       if (!key) return die(key.error());
       import_options.identifier_key = std::move(*key);
     }
+    import_options.connect_more = [&] { return connect(*config); };
     ZoneinfoSource zones;
     ProgramCatalog programs(zones);
     auto started = std::chrono::steady_clock::now();

@@ -12,8 +12,9 @@
 // the rest goes on. Good rows are written set-based, a batch per transaction: customer, balance,
 // personal data, the card's keyed hash, and for an opening balance a ledger adjustment with its
 // points lot (so every balance still equals its ledger), plus a change-feed row so the home store
-// gets the member. The job's progress is committed with each batch: run the same command again
-// after a stop and it resumes after the last committed batch.
+// gets the member. Batches are written by several connections at once, each batch recorded as
+// committed in its own transaction: run the same command again after a stop and it writes only
+// the batches that were not committed.
 #pragma once
 
 #include <functional>
@@ -30,14 +31,18 @@ struct ImportOptions {
   std::string file;
   std::string job;                                     // resume key; empty: the file's name
   std::optional<std::vector<uint8_t>> identifier_key;  // needed when the file has cards
-  size_t batch = 5000;
+  size_t batch = 5000;  // data lines per batch (a resumed job keeps its first run's)
   std::string actor = "import";
+  // Connections writing batches in parallel (this one included), when connect_more can open
+  // the others.
+  int workers = 2;
+  std::function<Result<pg::Connection>()> connect_more;
 };
 
 struct ImportReport {
   std::string job;
-  int64_t lines = 0;     // data lines read in this run (after those a resumed job had done)
-  int64_t skipped = 0;   // lines a previous run had committed
+  int64_t lines = 0;     // data lines this run wrote (committed batches of earlier runs aside)
+  int64_t skipped = 0;   // lines in batches a previous run had committed
   int64_t imported = 0;  // this run
   int64_t rejected = 0;  // this run
   double seconds = 0;

@@ -1,14 +1,23 @@
--- Bulk imports (accrue-cloud import): one row per job with how far it got, so a job stopped
--- halfway resumes after its last committed batch; rejected rows with their reasons.
+-- Bulk imports (accrue-cloud import): one row per job and one per committed batch, so a job
+-- stopped halfway resumes with the batches it had not committed; rejected rows with reasons.
 CREATE TABLE import_job (
   job          text PRIMARY KEY,
   kind         text NOT NULL CHECK (kind IN ('customers', 'receipts')),
   file         text NOT NULL,
-  lines_done   bigint NOT NULL DEFAULT 0,   -- data lines consumed by committed batches
-  imported     bigint NOT NULL DEFAULT 0,
-  rejected     bigint NOT NULL DEFAULT 0,
+  batch_size   integer NOT NULL,            -- data lines per batch: batch n is lines n*size+1..
+  lines        bigint,                      -- data lines in the file, once read to the end
   started_at   timestamptz NOT NULL DEFAULT now(),
   finished_at  timestamptz
+);
+
+-- The batches committed (several connections commit them in any order): a resumed job skips
+-- exactly these.
+CREATE TABLE import_batch (
+  job       text NOT NULL REFERENCES import_job ON DELETE CASCADE,
+  batch_no  bigint NOT NULL,
+  imported  integer NOT NULL,
+  rejected  integer NOT NULL,
+  PRIMARY KEY (job, batch_no)
 );
 
 CREATE TABLE import_reject (

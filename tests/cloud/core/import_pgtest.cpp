@@ -45,6 +45,7 @@ class ImportTest : public ::testing::Test {
     o.file = file;
     o.identifier_key = std::vector<uint8_t>(32, 0x42);
     o.batch = batch;
+    o.connect_more = [this] { return db_.connect(); };
     return o;
   }
   Result<ImportReport> run(const ImportOptions& o) {
@@ -142,13 +143,16 @@ TEST_F(ImportTest, ARunThatDiesMidwayResumesAfterItsLastCommittedBatch) {
       "(NEW.customer_id = 'r8') EXECUTE FUNCTION boom()"));
   auto first = run(options(file, 5));
   ASSERT_FALSE(first);
-  EXPECT_EQ(scalar("SELECT count(*) FROM customer"), "5");
-  EXPECT_EQ(scalar("SELECT lines_done FROM import_job"), "5");
+  EXPECT_NE(first.error().message.find("disk on fire"), std::string::npos);
+  // Batches commit on two connections in any order: whatever committed is exactly what exists.
+  EXPECT_EQ(scalar("SELECT count(*) FROM customer"),
+            scalar("SELECT coalesce(sum(imported), 0) FROM import_batch"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM import_batch WHERE batch_no = 1"), "0");
   ASSERT_TRUE(conn_->exec("DROP TRIGGER boom ON customer"));
   auto second = run(options(file, 5));
   ASSERT_TRUE(second) << second.error().message;
-  EXPECT_EQ(second->skipped, 5);
-  EXPECT_EQ(second->imported, 7);
+  EXPECT_EQ(second->skipped + second->imported, 12);
+  EXPECT_GE(second->imported, 5) << "at least the failed batch";
   EXPECT_EQ(second->rejected, 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM customer"), "12");
   EXPECT_EQ(scalar("SELECT sum(points) FROM balance"), "78");
