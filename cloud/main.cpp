@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 #include "cloud/core/app.h"
 #include "cloud/core/audit.h"
+#include "cloud/core/expiry.h"
 #include "cloud/core/generate.h"
 #include "cloud/core/import.h"
 #include "cloud/sync/changes.h"
@@ -140,6 +141,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 16));
   import_customers_cmd->add_option("--rejects", rejects_file,
                                    "write the rejected rows (line, key, reason) to this CSV file");
+  auto* expire_cmd = cli.add_subcommand(
+      "expire", "the points expiry run: expired lots give up their points (run daily)");
   auto* audit_cmd = cli.add_subcommand(
       "audit", "check balance == sum(ledger) for every customer; exit 1 on any mismatch");
   auto* prune_cmd = cli.add_subcommand(
@@ -299,6 +302,16 @@ int main(int argc, char** argv) {
       std::printf("rejected rows in %s\n", rejects_file.c_str());
     }
     return r->rejected > 0 ? 2 : 0;
+  }
+  if (expire_cmd->parsed()) {
+    SystemClock clock;
+    SystemRandom random;
+    auto r = run_expiry(*conn, clock, random);
+    if (!r) return die(r.error());
+    std::printf("expire: %lld points from %lld lots of %lld customers\n",
+                static_cast<long long>(r->points), static_cast<long long>(r->lots),
+                static_cast<long long>(r->customers));
+    return 0;
   }
   if (prune_cmd->parsed()) {
     const auto retention = std::chrono::hours(24 * config->feed_retention_days);

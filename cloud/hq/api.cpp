@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include "cloud/core/expiry.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
 
@@ -132,6 +133,8 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return webhook_deliveries(c); });
   add(r, V::post, "/v1/webhooks/deliveries/{id}/redeliver", "webhooks.redeliver", admin,
       [this](Call& c) { return webhook_redeliver(c); });
+  add(r, V::post, "/v1/points/expiry-runs", "points.expiry_run", admin,
+      [this](Call& c) { return expiry_run(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 
@@ -272,6 +275,40 @@ Result<void> HqApi::audit_change(pg::Connection& c, Call& call, std::string acti
                                  std::string subject, json::object detail) {
   return AuditTrail::write(c, {call.who.subject, std::move(action), std::move(subject),
                                call.ctx.request_id, std::move(detail)});
+}
+
+http::Response HqApi::expiry_run(Call& call) {
+  // A body is optional: {"max_seconds": 1..60} (default 20).
+  int64_t max_seconds = 20;
+  if (!call.req.body().empty()) {
+    http::Response bad;
+    auto body = json_body(call, bad);
+    if (!body) return bad;
+    FieldErrors errors;
+    ObjectReader in(*body, errors);
+    if (auto s = in.integer("max_seconds", {.min = 1, .max = 60})) max_seconds = *s;
+    in.finish();
+    if (!errors.empty()) return invalid(call, errors);
+  }
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  SystemRandom random;
+  auto r = run_expiry(**lease, d_.clock, random, std::chrono::seconds(max_seconds), 1000,
+                      [this](const std::vector<std::string>& ids) {
+                        if (!d_.cache.invalidate(ids)) {
+                          log(LogLevel::kWarn, "cache_invalidation_failed",
+                              {{"customers", std::to_string(ids.size())}});
+                        }
+                      });
+  if (!r) return http::problem(call.req, call.ctx, r.error());
+  json::object out{{"customers", r->customers},
+                   {"lots", r->lots},
+                   {"points", r->points},
+                   {"complete", r->complete}};
+  if (auto a = audit_change(**lease, call, "points.expiry_run", "points", out); !a) {
+    log(LogLevel::kWarn, "audit_write_failed", {{"error", a.error().message}});
+  }
+  return http::json(call.req, json::serialize(out));
 }
 
 void HqApi::after_change(const std::string& customer_id) {

@@ -126,6 +126,7 @@ class HqApi {
   http::Response webhook_delete(Call& call);
   http::Response webhook_deliveries(Call& call);
   http::Response webhook_redeliver(Call& call);
+  http::Response expiry_run(Call& call);
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).

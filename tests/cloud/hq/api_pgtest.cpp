@@ -478,18 +478,20 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       // Publishing takes no body: the draft (version 3, as published) is refused for its version.
       // Deleting takes no body either: the segment goes (204).
       // Redelivering takes no body: it queues the delivery again (202).
-      const int through = op.path.ends_with("/publish")     ? 422
-                          : del                             ? 204
-                          : op.path.ends_with("/redeliver") ? 202
-                          : write                           ? 415
-                                                            : 200;
+      // The expiry run takes an optional body: it runs (200).
+      const int through = op.path.ends_with("/publish")       ? 422
+                          : op.path.ends_with("/expiry-runs") ? 200
+                          : del                               ? 204
+                          : op.path.ends_with("/redeliver")   ? 202
+                          : write                             ? 415
+                                                              : 200;
       auto r = call(verb, target, "", token);
       EXPECT_EQ(r.status, allowed ? through : 403)
           << op.method << " " << op.path << " as " << role << ": " << r.body;
       ++checked;
     }
   }
-  EXPECT_GE(checked, 42 * 6);
+  EXPECT_GE(checked, 43 * 6);
 }
 
 TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
@@ -811,6 +813,47 @@ TEST_F(HqApiTest, AStreamedExportOfManyMembersArrivesWholeInChunks) {
       client.request(V::get, "/v1/segments/s1/count", "", {{"Authorization", "Bearer " + admin_}});
   EXPECT_EQ(next.result_int(), 200);
   EXPECT_NE(next.body().find("12000"), std::string::npos);
+}
+
+TEST_F(HqApiTest, TheExpiryRunTakesExpiredLotsOutOnceAndTheBooksStillAddUp) {
+  const std::string id = create(kAnna);
+  ASSERT_EQ(call(V::post, "/v1/customers/" + id + "/adjustments",
+                 R"({"points": 300, "reason": "welcome"})", support_)
+                .status,
+            201);
+  ASSERT_EQ(call(V::post, "/v1/customers/" + id + "/adjustments",
+                 R"({"points": 50, "reason": "later"})", support_)
+                .status,
+            201);
+  ASSERT_EQ(get("/v1/customers/" + id + "/status", analyst_).obj().at("points").at("available"),
+            350);  // cached now
+  // The first lot's expiry passes.
+  ASSERT_TRUE(db_.connect()->exec(("UPDATE points_lot SET expires_at = now() - interval '1 day' "
+                                   "WHERE customer_id = '" +
+                                   id + "' AND points = 300")
+                                      .c_str()));
+  auto run = call(V::post, "/v1/points/expiry-runs", R"({"max_seconds": 10})", admin_);
+  ASSERT_EQ(run.status, 200) << run.body;
+  EXPECT_EQ(run.obj().at("points"), 300);
+  EXPECT_EQ(run.obj().at("lots"), 1);
+  EXPECT_EQ(run.obj().at("complete"), true);
+  auto st = get("/v1/customers/" + id, analyst_);
+  EXPECT_EQ(st.obj().at("points").at("available"), 50) << "the cached status was invalidated";
+  EXPECT_EQ(st.obj().at("lifetime").at("expired"), 300);
+  EXPECT_EQ(get("/v1/customers/" + id + "/transactions", analyst_)
+                .obj()
+                .at("items")
+                .as_array()[0]
+                .at("kind"),
+            "expiry");
+  auto again = call(V::post, "/v1/points/expiry-runs", "", admin_);
+  EXPECT_EQ(again.obj().at("points"), 0) << "a lot expires once";
+  EXPECT_EQ(call(V::post, "/v1/points/expiry-runs", "", support_).status, 403);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  auto report = cloud::audit(*c);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
 }
 
 // A webhook receiver on 127.0.0.1: answers each request with the next scripted status (then
