@@ -153,6 +153,7 @@ Result<void> CloudApp::start() {
   }
   ACCRUE_TRY(server_->start());
   webhooks_->start();
+  hq_->start_background();
   log(LogLevel::kInfo, "listening",
       {{"address", config_.listen_address}, {"port", std::to_string(server_->port())}});
   return {};

@@ -135,6 +135,9 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return webhook_redeliver(c); });
   add(r, V::post, "/v1/points/expiry-runs", "points.expiry_run", admin,
       [this](Call& c) { return expiry_run(c); });
+  add(r, V::post, "/v1/points/bulk-adjustments", "points.bulk_adjust", care,
+      [this](Call& c) { return bulk_adjust(c); });
+  add(r, V::get, "/v1/jobs/{id}", "jobs.get", care, [this](Call& c) { return job_get(c); });
   add(r, V::get, "/v1/audit", "audit.list", admin, [this](Call& c) { return audit_list(c); });
 }
 

@@ -13,9 +13,11 @@
 // asynchronously (audit_trail.h).
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "cloud/auth/jwt.h"
 #include "cloud/cache/customer_cache.h"
@@ -58,6 +60,9 @@ class HqApi {
   // kInvalidArgument / kNotFound for an unreadable identifier key file.
   static Result<std::unique_ptr<HqApi>> create(HqDeps deps);
   void add_routes(http::Router& router);
+  // Starts the background job runner (once the schema is in place).
+  void start_background();
+  ~HqApi();
   AuditTrail& audit() { return *audit_; }
   // Writes what the audit queue holds (shutdown).
   void flush_audit() { audit_->flush(std::chrono::seconds(5)); }
@@ -84,7 +89,7 @@ class HqApi {
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
 
   // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, programs_api.cpp,
-  // segments_api.cpp, webhooks_api.cpp, audit_api.cpp).
+  // segments_api.cpp, webhooks_api.cpp, jobs_api.cpp, audit_api.cpp).
   http::Response customer_read(Call& call, int what);
   http::Response customer_create(Call& call);
   http::Response customer_details(Call& call);
@@ -127,6 +132,12 @@ class HqApi {
   http::Response webhook_deliveries(Call& call);
   http::Response webhook_redeliver(Call& call);
   http::Response expiry_run(Call& call);
+  http::Response bulk_adjust(Call& call);
+  http::Response job_get(Call& call);
+  void wake_jobs();
+  void run_jobs();
+  // Works one job to its end (or until it fails); false when no job was waiting.
+  Result<bool> run_job_once();
   http::Response audit_list(Call& call);
 
   // The customer's details document and revision (kNotFound).
@@ -145,6 +156,10 @@ class HqApi {
   std::optional<IdentifierHasher> hasher_;
   std::mutex ids_mu_;
   UuidV7Generator ids_;
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  bool jobs_woken_ = false, jobs_stop_ = false;
+  std::thread jobs_thread_;
 };
 
 }  // namespace accrue::cloud::hq

@@ -428,6 +428,10 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
   }
   ASSERT_FALSE(create("{}").empty());  // a member.enrolled delivery for each subscription
   const std::string delivery = db_.scalar("SELECT min(delivery_id) FROM webhook_outbox");
+  auto j = call(V::post, "/v1/points/bulk-adjustments",
+                R"({"customer_ids": [")" + id + R"("], "points": 1, "reason": "matrix"})", admin_);
+  ASSERT_EQ(j.status, 202) << j.body;
+  const std::string job(j.obj().at("job_id").as_string());
   for (const char* seg : {"matrix", "to-delete"}) {
     ASSERT_EQ(
         call(V::post, "/v1/segments",
@@ -454,6 +458,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
                 : target.starts_with("/v1/segments") ? std::string(del ? "to-delete" : "matrix")
                 : target.starts_with("/v1/webhooks/deliveries") ? delivery
                 : target.starts_with("/v1/webhooks")            ? (del ? hooks[1] : hooks[0])
+                : target.starts_with("/v1/jobs")                ? job
                                                                 : id);
     put("{program_id}", program_.program_id);
     put("{version}", std::to_string(program_.version));
@@ -491,7 +496,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       ++checked;
     }
   }
-  EXPECT_GE(checked, 43 * 6);
+  EXPECT_GE(checked, 45 * 6);
 }
 
 TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
@@ -849,6 +854,66 @@ TEST_F(HqApiTest, TheExpiryRunTakesExpiredLotsOutOnceAndTheBooksStillAddUp) {
   auto again = call(V::post, "/v1/points/expiry-runs", "", admin_);
   EXPECT_EQ(again.obj().at("points"), 0) << "a lot expires once";
   EXPECT_EQ(call(V::post, "/v1/points/expiry-runs", "", support_).status, 403);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  auto report = cloud::audit(*c);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
+}
+
+TEST_F(HqApiTest, BulkAdjustmentsRunAsAJobOncePerMemberAndRejectWhatTheyCannotDo) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(create(R"({"home_store_id": "S2"})"));
+  auto wait_done = [&](const std::string& job) {
+    json::object last;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+      auto r = get("/v1/jobs/" + job, support_);
+      last = r.obj();
+      if (last.at("state") == "done") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return last;
+  };
+  auto j = call(V::post, "/v1/points/bulk-adjustments",
+                R"({"customer_ids": [")" + ids[0] + R"(", ")" + ids[1] + R"(", ")" + ids[0] +
+                    R"(", "nobody"], "points": 200, "reason": "store reopening"})",
+                support_);
+  ASSERT_EQ(j.status, 202) << j.body;
+  EXPECT_EQ(j.obj().at("total"), 3) << "each member once";
+  auto done = wait_done(std::string(j.obj().at("job_id").as_string()));
+  ASSERT_EQ(done.at("state"), "done") << json::serialize(done);
+  EXPECT_EQ(done.at("applied"), 2);
+  EXPECT_EQ(done.at("rejected"), 1);
+  EXPECT_EQ(done.at("rejected_sample").as_array()[0].at("customer_id"), "nobody");
+  EXPECT_EQ(get("/v1/customers/" + ids[0] + "/status", analyst_).obj().at("points").at("available"),
+            200);
+  // A segment's members, and a deduction only some can afford.
+  ASSERT_EQ(
+      call(V::post, "/v1/segments",
+           R"({"segment_id": "s2", "name": "S2", "definition": {"home_stores": ["S2"]}})", admin_)
+          .status,
+      201);
+  auto d = call(V::post, "/v1/points/bulk-adjustments",
+                R"({"segment_id": "s2", "points": -150, "reason": "correction"})", admin_);
+  ASSERT_EQ(d.status, 202) << d.body;
+  EXPECT_EQ(d.obj().at("total"), 3);
+  auto dd = wait_done(std::string(d.obj().at("job_id").as_string()));
+  EXPECT_EQ(dd.at("applied"), 2);
+  EXPECT_EQ(dd.at("rejected"), 1) << "the member without points";
+  EXPECT_NE(std::string(dd.at("rejected_sample").as_array()[0].at("reason").as_string())
+                .find("insufficient_points"),
+            std::string::npos);
+  EXPECT_EQ(get("/v1/customers/" + ids[1] + "/status", analyst_).obj().at("points").at("available"),
+            50);
+  EXPECT_EQ(
+      call(V::post, "/v1/points/bulk-adjustments",
+           R"({"points": 5, "reason": "x", "segment_id": "s2", "customer_ids": ["a"]})", admin_)
+          .status,
+      422);
+  EXPECT_EQ(call(V::post, "/v1/points/bulk-adjustments", R"({"points": 5, "reason": "x"})", admin_)
+                .status,
+            422);
   auto c = db_.connect();
   ASSERT_TRUE(c);
   auto report = cloud::audit(*c);
