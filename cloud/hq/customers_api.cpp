@@ -145,7 +145,7 @@ ProfileInput read_profile(ObjectReader& in, const std::optional<std::string>& de
 }
 
 std::string_view status_name(int64_t s) {
-  return s == 1 ? "active" : s == 2 ? "blocked" : "erased";
+  return s == 1 ? "active" : s == 2 ? "blocked" : s == 4 ? "merged" : "erased";
 }
 
 std::optional<int> parse_limit(const http::Request& req, FieldErrors& errors) {
@@ -444,9 +444,10 @@ http::Response HqApi::customer_patch(Call& call) {
         {pg::Param::text(id)});
     if (!row) return std::unexpected(row.error());
     if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-    if (row->int64(0, 1) == 3) {
-      refused = problem(call, bhttp::status::conflict, "customer-erased",
-                        "this customer was erased; nothing about them can change");
+    if (row->int64(0, 1) >= 3) {
+      refused =
+          problem(call, bhttp::status::conflict, "customer-erased",
+                  "this customer was erased or merged into another; nothing about them can change");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     const int64_t revision = row->int64(0, 0);
@@ -539,9 +540,10 @@ http::Response HqApi::customer_block(Call& call, bool block) {
                        {pg::Param::text(id)});
     if (!row) return std::unexpected(row.error());
     if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-    if (row->int64(0, 0) == 3) {
-      refused = problem(call, bhttp::status::conflict, "customer-erased",
-                        "this customer was erased; nothing about them can change");
+    if (row->int64(0, 0) >= 3) {
+      refused =
+          problem(call, bhttp::status::conflict, "customer-erased",
+                  "this customer was erased or merged into another; nothing about them can change");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     ACCRUE_TRY(c.query(
@@ -606,9 +608,10 @@ http::Response HqApi::customer_tier_floor(Call& call) {
                        {pg::Param::text(id)});
     if (!row) return std::unexpected(row.error());
     if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-    if (row->int64(0, 0) == 3) {
-      refused = problem(call, bhttp::status::conflict, "customer-erased",
-                        "this customer was erased; nothing about them can change");
+    if (row->int64(0, 0) >= 3) {
+      refused =
+          problem(call, bhttp::status::conflict, "customer-erased",
+                  "this customer was erased or merged into another; nothing about them can change");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     tier_now = std::string(row->text(0, 1));
@@ -744,13 +747,16 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
     }
   }
   if (auto s = http::query_param(target, "status")) {
-    if (*s == "active" || *s == "blocked" || *s == "erased") {
-      where += " AND c.status = " + param(*s == "active" ? "1" : *s == "blocked" ? "2" : "3");
+    if (*s == "active" || *s == "blocked" || *s == "erased" || *s == "merged") {
+      where += " AND c.status = " + param(*s == "active"    ? "1"
+                                          : *s == "blocked" ? "2"
+                                          : *s == "erased"  ? "3"
+                                                            : "4");
     } else {
-      errors.add("/status", "must be one of: active, blocked, erased");
+      errors.add("/status", "must be one of: active, blocked, erased, merged");
     }
   } else {
-    where += " AND c.status <> 3";
+    where += " AND c.status IN (1, 2)";
   }
   if (auto t = http::query_param(target, "tier")) where += " AND c.tier_id = " + param(*t);
   if (auto h = http::query_param(target, "home_store")) {

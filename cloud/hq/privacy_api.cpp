@@ -11,6 +11,8 @@
 #include <cctype>
 
 #include "cloud/hq/api.h"
+
+#include <map>
 #include "common/civil_time.h"
 
 namespace accrue::cloud::hq {
@@ -160,6 +162,148 @@ http::Response HqApi::customer_export(Call& call) {
   for (char ch : id) file += std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ? ch : '_';
   res.set(bhttp::field::content_disposition, "attachment; filename=\"" + file + ".json\"");
   return res;
+}
+
+}  // namespace accrue::cloud::hq
+
+namespace accrue::cloud::hq {
+
+namespace {
+
+std::string uuid7(UuidV7Generator& ids, std::mutex& mu) {
+  std::lock_guard lock(mu);
+  return ids.next().to_string();
+}
+
+}  // namespace
+
+// Two records of one person become one. The survivor takes the other's identifiers, open lots
+// and points (two ledger adjustments, so both balances stay equal to their ledgers), its
+// per-day qualification totals, receipts (returns of its sales credit the survivor) and store
+// scope. The merged record stays, status "merged" with merged_into, so events a store uploads
+// for it later are credited to the survivor, and every store drops it while learning the
+// survivor's new identifiers through the change feed.
+http::Response HqApi::customer_merge(Call& call) {
+  const std::string& survivor = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(survivor)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto merged = in.string("merged_customer_id", {.required = true, .min = 1, .max = 64});
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (merged && *merged == survivor) errors.add("/merged_customer_id", "is the survivor itself");
+  if (!errors.empty()) return invalid(call, errors);
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  pg::Connection& c = **lease;
+  std::optional<http::Response> refused;
+  int64_t points = 0, identifiers = 0, lots = 0;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    // Balances locked in customer order, as ingestion locks them.
+    auto rows = c.query(
+        "SELECT c.customer_id, c.status, b.points FROM customer c JOIN balance b USING "
+        "(customer_id) WHERE c.customer_id IN ($1, $2) ORDER BY c.customer_id FOR UPDATE",
+        {pg::Param::text(survivor), pg::Param::text(*merged)});
+    if (!rows) return std::unexpected(rows.error());
+    std::map<std::string, std::pair<int64_t, int64_t>> found;  // status, points
+    for (int i = 0; i < rows->rows(); ++i) {
+      found[std::string(rows->text(i, 0))] = {rows->int64(i, 1), rows->int64(i, 2)};
+    }
+    if (!found.contains(survivor)) return fail(ErrorCode::kNotFound, "no customer " + survivor);
+    if (!found.contains(*merged)) {
+      FieldErrors e;
+      e.add("/merged_customer_id", "no such customer");
+      refused = invalid(call, e);
+      return fail(ErrorCode::kFailedPrecondition, "refused");
+    }
+    for (const auto& [id, st] : found) {
+      if (st.first >= 3) {
+        refused = problem(call, bhttp::status::conflict, "customer-erased",
+                          "customer " + id + " was erased or merged already");
+        return fail(ErrorCode::kFailedPrecondition, "refused");
+      }
+    }
+    points = found[*merged].second;
+    const auto S = pg::Param::text(survivor);
+    const auto X = pg::Param::text(*merged);
+    auto ids = c.query("UPDATE identifier SET customer_id = $1 WHERE customer_id = $2", {S, X});
+    if (!ids) return std::unexpected(ids.error());
+    identifiers = ids->affected();
+    auto moved = c.query(
+        "UPDATE points_lot SET customer_id = $1 WHERE customer_id = $2 AND remaining > 0", {S, X});
+    if (!moved) return std::unexpected(moved.error());
+    lots = moved->affected();
+    if (points != 0) {
+      const std::string out_id = uuid7(ids_, ids_mu_), in_id = uuid7(ids_, ids_mu_);
+      const std::string p = std::to_string(points), neg = std::to_string(-points);
+      ACCRUE_TRY(c.query(
+          "INSERT INTO ledger (event_id, customer_id, kind, points, reason, actor, occurred_at, "
+          "ref_event_id) VALUES ($1::uuid, $2, 5, $3::bigint, $4, $5, now(), NULL), ($6::uuid, "
+          "$7, 5, $8::bigint, $9, $5, now(), $1::uuid)",
+          {pg::Param::text(out_id), X, pg::Param::text(neg),
+           pg::Param::text("merged into " + survivor + ": " + *reason),
+           pg::Param::text(call.who.subject), pg::Param::text(in_id), S, pg::Param::text(p),
+           pg::Param::text("merged from " + *merged + ": " + *reason)}));
+    }
+    ACCRUE_TRY(
+        c.query("UPDATE balance SET points = points + $2::bigint, version = version + 1, "
+                "updated_at = now() WHERE customer_id = $1",
+                {S, pg::Param::text(std::to_string(points))}));
+    ACCRUE_TRY(
+        c.query("UPDATE balance SET points = 0, version = version + 1, updated_at = now() "
+                "WHERE customer_id = $1",
+                {X}));
+    ACCRUE_TRY(c.query(
+        "INSERT INTO customer_day (customer_id, local_day, earned, qualifying_points, "
+        "spend_minor) SELECT $1, local_day, earned, qualifying_points, spend_minor FROM "
+        "customer_day WHERE customer_id = $2 ON CONFLICT (customer_id, local_day) DO UPDATE SET "
+        "earned = customer_day.earned + excluded.earned, qualifying_points = "
+        "customer_day.qualifying_points + excluded.qualifying_points, spend_minor = "
+        "customer_day.spend_minor + excluded.spend_minor",
+        {S, X}));
+    ACCRUE_TRY(c.query("DELETE FROM customer_day WHERE customer_id = $1", {X}));
+    ACCRUE_TRY(c.query("UPDATE receipt SET customer_id = $1 WHERE customer_id = $2", {S, X}));
+    ACCRUE_TRY(c.query(
+        "INSERT INTO store_customer (store_id, customer_id, last_seen_at) SELECT store_id, $1, "
+        "last_seen_at FROM store_customer WHERE customer_id = $2 ON CONFLICT (store_id, "
+        "customer_id) DO UPDATE SET last_seen_at = greatest(store_customer.last_seen_at, "
+        "excluded.last_seen_at)",
+        {S, X}));
+    // Earlier merges into the merged member now point at the survivor.
+    ACCRUE_TRY(c.query("UPDATE customer SET merged_into = $1 WHERE merged_into = $2", {S, X}));
+    ACCRUE_TRY(
+        c.query("UPDATE customer SET status = 4, merged_into = $1, revision = revision + "
+                "1, updated_at = now() WHERE customer_id = $2",
+                {S, X}));
+    ACCRUE_TRY(
+        c.query("UPDATE customer SET revision = revision + 1, updated_at = now() WHERE "
+                "customer_id = $1",
+                {S}));
+    ACCRUE_TRY(
+        c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1), (1, $2)", {S, X}));
+    return audit_change(c, call, "customer.merge", "customer:" + survivor,
+                        {{"merged_customer_id", *merged},
+                         {"points", points},
+                         {"identifiers", identifiers},
+                         {"lots", lots},
+                         {"reason", *reason}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) return http::problem(call.req, call.ctx, done.error());
+  after_change(survivor);
+  after_change(*merged);
+  json::object out{{"customer_id", survivor},
+                   {"merged_customer_id", *merged},
+                   {"points_moved", points},
+                   {"identifiers_moved", identifiers},
+                   {"lots_moved", lots}};
+  return http::json(call.req, json::serialize(out));
 }
 
 }  // namespace accrue::cloud::hq

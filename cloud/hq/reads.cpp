@@ -40,6 +40,8 @@ std::string_view status_name(int64_t s) {
       return "active";
     case 2:
       return "blocked";
+    case 4:
+      return "merged";
     default:
       return "erased";
   }
@@ -95,7 +97,7 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   doc["status"] = status_name(status);
   Document out;
   out.version = r->int64(0, 5);
-  if (status == 3) {  // erased: nothing else is kept
+  if (status == 3 || status == 4) {  // erased, or merged into another: nothing else to show
     out.json = json::serialize(doc);
     return out;
   }

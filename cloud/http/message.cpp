@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/sys/log.h"
+
 namespace accrue::cloud::http {
 
 namespace {
@@ -40,8 +42,13 @@ Response problem(const Request& req, const RequestContext& ctx, bhttp::status st
 
 Response problem(const Request& req, const RequestContext& ctx, const Error& error) {
   auto status = static_cast<bhttp::status>(http_status(error.code));
-  Response res = problem(req, ctx, status, error.message);
-  return res;
+  if (status == bhttp::status::internal_server_error) {
+    // What went wrong inside (a database message, say) goes to the log, not to the client.
+    log(LogLevel::kError, "internal_error",
+        {{"route", ctx.route}, {"request_id", ctx.request_id}, {"error", error.message}});
+    return problem(req, ctx, status, "internal error; the request id is in the server log");
+  }
+  return problem(req, ctx, status, error.message);
 }
 
 Response json(const Request& req, std::string body, bhttp::status status) {

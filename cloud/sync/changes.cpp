@@ -93,7 +93,7 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
     }
     const int i = it->second;
     const int64_t status = snap->int64(i, 1);
-    if (status == 3) {
+    if (status == 3 || status == 4) {  // erased, or merged into another member
       out.add_changes()->mutable_removed()->set_customer_id(id);
       continue;
     }
@@ -195,7 +195,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
       }
       const std::string lim = std::to_string(limit);
       auto r = c.query(std::string("SELECT c.customer_id FROM customer c WHERE c.customer_id > $3 "
-                                   "AND c.status <> 3 AND ") +
+                                   "AND c.status IN (1, 2) AND ") +
                            kInScope + " ORDER BY c.customer_id LIMIT $4",
                        {pg::Param::text(store_id), pg::Param::text(days),
                         pg::Param::text(cur->after), pg::Param::text(lim)});
@@ -340,7 +340,7 @@ Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, cons
   auto body = [&]() -> Result<void> {
     auto r = c.query(
         "SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
-        "WHERE i.hash = $1::bytea AND c.status <> 3",
+        "WHERE i.hash = $1::bytea AND c.status IN (1, 2)",
         {pg::Param::text(hex)});
     if (!r) return std::unexpected(r.error());
     if (r->rows() == 0) return {};

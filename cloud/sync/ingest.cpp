@@ -522,13 +522,24 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     if (!refs.empty()) {
+      // A member merged into another (status 4): its events go to the survivor.
       auto r = c.query(
-          "SELECT customer_id, coalesce(temp_customer_id, ''), tier_id FROM customer "
-          "WHERE customer_id = ANY($1::text[]) OR temp_customer_id = ANY($1::text[])",
+          "SELECT c.customer_id, coalesce(c.temp_customer_id, ''), c.tier_id, "
+          "coalesce(c.merged_into, ''), coalesce(m.tier_id, '') FROM customer c LEFT JOIN "
+          "customer m ON m.customer_id = c.merged_into "
+          "WHERE c.customer_id = ANY($1::text[]) OR c.temp_customer_id = ANY($1::text[])",
           {pg::Param::text(text_array(refs))});
       if (!r) return std::unexpected(r.error());
       for (int k = 0; k < r->rows(); ++k) {
         std::string id(r->text(k, 0));
+        const std::string survivor(r->text(k, 3));
+        if (!survivor.empty()) {
+          w.customers_by_id.try_emplace(survivor,
+                                        CustomerState{survivor, std::string(r->text(k, 4)), {}});
+          w.temp_to_id[id] = survivor;
+          if (!r->text(k, 1).empty()) w.temp_to_id[std::string(r->text(k, 1))] = survivor;
+          continue;
+        }
         w.customers_by_id[id] = {id, std::string(r->text(k, 2)), {}};
         if (!r->text(k, 1).empty()) w.temp_to_id[std::string(r->text(k, 1))] = id;
       }

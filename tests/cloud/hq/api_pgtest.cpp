@@ -496,7 +496,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       ++checked;
     }
   }
-  EXPECT_GE(checked, 45 * 6);
+  EXPECT_GE(checked, 46 * 6);
 }
 
 TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
@@ -919,6 +919,55 @@ TEST_F(HqApiTest, BulkAdjustmentsRunAsAJobOncePerMemberAndRejectWhatTheyCannotDo
   auto report = cloud::audit(*c);
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok());
+}
+
+TEST_F(HqApiTest, AMergeMovesIdentifiersPointsAndLaterSalesToTheSurvivor) {
+  const std::string a = create(kAnna);
+  const std::string b = create(
+      R"({"display_name": "A. Schmidt", "identifiers": [{"kind": "card", "value": "6006 0000 0000 0077"}]})");
+  ASSERT_EQ(call(V::post, "/v1/customers/" + a + "/adjustments",
+                 R"({"points": 300, "reason": "x"})", support_)
+                .status,
+            201);
+  ASSERT_EQ(call(V::post, "/v1/customers/" + b + "/adjustments",
+                 R"({"points": 100, "reason": "y"})", support_)
+                .status,
+            201);
+  EXPECT_EQ(call(V::post, "/v1/customers/" + a + "/merge",
+                 R"({"merged_customer_id": ")" + a + R"(", "reason": "x"})", support_)
+                .status,
+            422);
+  auto m = call(V::post, "/v1/customers/" + a + "/merge",
+                R"({"merged_customer_id": ")" + b + R"(", "reason": "one person, two cards"})",
+                support_);
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_EQ(m.obj().at("points_moved"), 100);
+  EXPECT_EQ(m.obj().at("identifiers_moved"), 1);
+  EXPECT_EQ(get("/v1/customers/" + a + "/status", analyst_).obj().at("points").at("available"),
+            400);
+  EXPECT_EQ(get("/v1/customers/" + b + "/status", analyst_).obj().at("status"), "merged");
+  EXPECT_EQ(
+      get("/v1/customers/" + a + "/details", support_).obj().at("identifiers").as_array().size(),
+      3u);
+  auto found = get("/v1/customers?q=6006000000000077", support_);
+  ASSERT_EQ(found.obj().at("items").as_array().size(), 1u);
+  EXPECT_EQ(found.obj().at("items").as_array()[0].at("customer_id"), json::value(a));
+  // A store that was offline uploads a sale for the merged member: the survivor earns it.
+  sv1::EventBatch batch;
+  batch.set_store_id(kStore);
+  batch.set_agent_id(kAgent);
+  *batch.add_events() = accrual(1, b, 4000, "after-merge");
+  ASSERT_EQ(results(post(batch, token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  EXPECT_EQ(db_.scalar("SELECT customer_id FROM ledger WHERE kind = 1"), a);
+  EXPECT_EQ(call(V::post, "/v1/customers/" + a + "/merge",
+                 R"({"merged_customer_id": ")" + b + R"(", "reason": "again"})", support_)
+                .status,
+            409);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  auto report = cloud::audit(*c);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok()) << "both balances still equal their ledgers";
 }
 
 // A webhook receiver on 127.0.0.1: answers each request with the next scripted status (then
