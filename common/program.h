@@ -142,6 +142,10 @@ struct Program {
   Points daily_cap_points = 0;  // 0 = no cap
   EventRules event_rules;
   TimestampMs effective_from_ms = 0;
+  struct Transfers {
+    bool allowed = false;
+    Points max_points = 0;  // per transfer; 0 = no limit
+  } transfers;
 
   // Built by validate_and_normalize; the engine's lookup structure for the rules above. A
   // validated program is immutable: after changing it, validate it again.

@@ -79,6 +79,8 @@ void HqApi::add_routes(http::Router& r) {
       [this](Call& c) { return customer_adjust(c); });
   add(r, V::get, "/v1/customers/{id}/export", "customers.export", care,
       [this](Call& c) { return customer_export(c); });
+  add(r, V::post, "/v1/customers/{id}/transfers", "points.transfer", care,
+      [this](Call& c) { return customer_transfer(c); });
   add(r, V::post, "/v1/customers/{id}/merge", "customers.merge", care,
       [this](Call& c) { return customer_merge(c); });
   add(r, V::post, "/v1/customers/{id}/erase", "customers.erase", care,

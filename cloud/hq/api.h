@@ -102,6 +102,7 @@ class HqApi {
   http::Response customer_erase(Call& call);
   http::Response customer_export(Call& call);
   http::Response customer_merge(Call& call);
+  http::Response customer_transfer(Call& call);
   http::Response store_create(Call& call);
   http::Response store_list(Call& call);
   http::Response store_get(Call& call);

@@ -929,3 +929,99 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
 }
 
 }  // namespace accrue::cloud::hq
+
+namespace accrue::cloud::hq {
+
+// Points from one member to another, when the programme allows transfers: two adjustments in one
+// ingestion transaction, both or neither (a deduction the giver cannot cover refuses the whole).
+http::Response HqApi::customer_transfer(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, bhttp::status::bad_request, "bad-customer-id",
+                   "customer id: 1 to 64 printable characters");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto to = in.string("to_customer_id", {.required = true, .min = 1, .max = 64});
+  auto points = in.integer("points", {.required = true, .min = 1, .max = 10'000'000});
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (to && *to == id) errors.add("/to_customer_id", "is the giver itself");
+  if (!errors.empty()) return invalid(call, errors);
+  std::shared_ptr<const PublishedProgram> program;
+  {
+    auto lease = d_.pool.acquire();
+    if (!lease) return http::problem(call.req, call.ctx, lease.error());
+    auto p = d_.programs.latest(**lease, d_.clock.now_ms());
+    if (!p) return http::problem(call.req, call.ctx, p.error());
+    program = *p;
+  }
+  const auto& policy = program->program.transfers;
+  if (!policy.allowed) {
+    return problem(call, bhttp::status::conflict, "transfers-not-allowed",
+                   "the programme in force does not allow transfers between members");
+  }
+  if (policy.max_points > 0 && *points > policy.max_points) {
+    FieldErrors e;
+    e.add("/points", "the programme allows at most " + std::to_string(policy.max_points) +
+                         " points per transfer");
+    return invalid(call, e);
+  }
+  sync::v1::EventBatch batch;
+  batch.set_store_id(std::string(Ingest::kHeadOfficeStore));
+  batch.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
+  const std::string transfer_id = new_customer_id();
+  auto add = [&](const std::string& customer, int64_t delta, const std::string& why) {
+    auto* e = batch.add_events();
+    e->set_event_id(new_customer_id());
+    e->set_store_id(batch.store_id());
+    e->set_agent_id(batch.agent_id());
+    e->set_occurred_at_ms(d_.clock.now_ms());
+    e->set_program_id(program->program.program_id);
+    e->set_program_version(program->program.version);
+    e->set_schema_version(1);
+    auto* a = e->mutable_adjustment();
+    a->set_customer_id(customer);
+    a->set_points(delta);
+    a->set_reason(why);
+    a->set_actor(call.who.subject);
+  };
+  add(id, -*points, "transfer to " + *to + ": " + *reason);
+  add(*to, *points, "transfer from " + id + ": " + *reason);
+  std::optional<sync::v1::EventResult> refused;
+  auto result = d_.ingest.apply_head_office(
+      batch, [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
+        for (const auto& x : r.results()) {
+          if (x.status() != sync::v1::EVENT_STATUS_APPLIED) {
+            refused = x;
+            return fail(ErrorCode::kFailedPrecondition, "transfer refused");
+          }
+        }
+        return audit_change(c, call, "points.transfer", "customer:" + id,
+                            {{"to_customer_id", *to},
+                             {"points", *points},
+                             {"reason", *reason},
+                             {"transfer_id", transfer_id}});
+      });
+  if (refused) {
+    if (refused->reject_code() == "unknown_customer") {
+      return problem(call, bhttp::status::not_found, "not-found", refused->message());
+    }
+    return problem(call, bhttp::status::unprocessable_entity,
+                   refused->reject_code() == "insufficient_points" ? "insufficient-points"
+                                                                   : "adjustment-refused",
+                   refused->message());
+  }
+  if (!result) return http::problem(call.req, call.ctx, result.error());
+  json::object out{{"transfer_id", transfer_id},
+                   {"from_customer_id", id},
+                   {"to_customer_id", *to},
+                   {"points", *points},
+                   {"reason", *reason}};
+  return http::json(call.req, json::serialize(out), bhttp::status::created);
+}
+
+}  // namespace accrue::cloud::hq

@@ -276,6 +276,10 @@ Result<Program> program_from_proto(const pb::Program& p) {
   out.event_rules = {p.event_rules().enrolment_bonus_points(),
                      p.event_rules().birthday_bonus_points()};
   out.effective_from_ms = p.effective_from_ms();
+  out.transfers = {p.transfers().allowed(), p.transfers().max_points()};
+  if (out.transfers.max_points < 0) {
+    return fail(ErrorCode::kInvalidArgument, "transfers.max_points: must not be negative");
+  }
   ACCRUE_TRY(validate_and_normalize(out));
   return out;
 }
@@ -373,6 +377,10 @@ pb::Program program_to_proto(const Program& p) {
   out.set_daily_cap_points(p.daily_cap_points);
   out.mutable_event_rules()->set_enrolment_bonus_points(p.event_rules.enrolment_bonus_points);
   out.mutable_event_rules()->set_birthday_bonus_points(p.event_rules.birthday_bonus_points);
+  if (p.transfers.allowed || p.transfers.max_points != 0) {
+    out.mutable_transfers()->set_allowed(p.transfers.allowed);
+    out.mutable_transfers()->set_max_points(p.transfers.max_points);
+  }
   out.set_effective_from_ms(p.effective_from_ms);
   return out;
 }

@@ -496,7 +496,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       ++checked;
     }
   }
-  EXPECT_GE(checked, 46 * 6);
+  EXPECT_GE(checked, 47 * 6);
 }
 
 TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
@@ -968,6 +968,59 @@ TEST_F(HqApiTest, AMergeMovesIdentifiersPointsAndLaterSalesToTheSurvivor) {
   auto report = cloud::audit(*c);
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok()) << "both balances still equal their ledgers";
+}
+
+TEST_F(HqApiTest, ATransferMovesPointsBothWaysOrNotAtAllAndOnlyWhenTheProgrammeAllowsIt) {
+  std::string a = create(kAnna);
+  std::string b = create("{}");
+  EXPECT_EQ(problem_type(call(V::post, "/v1/customers/" + a + "/transfers",
+                              R"({"to_customer_id": ")" + b + R"(", "points": 10, "reason": "x"})",
+                              support_)),
+            "/problems/transfers-not-allowed");
+  // Version 4 allows transfers of up to 500 points.
+  auto v4 = json::parse(program_json_).as_object();
+  v4["version"] = 4;
+  v4["transfers"] = json::object{{"allowed", true}, {"max_points", 500}};
+  {
+    auto c = db_.connect();
+    ASSERT_TRUE(c);
+    auto p = ProgramCatalog::publish(*c, json::serialize(v4));
+    ASSERT_TRUE(p) << p.error().message;
+  }
+  restart_app();  // a fresh catalogue (a replica re-reads the programme every 10 s)
+  ASSERT_EQ(call(V::post, "/v1/customers/" + a + "/adjustments",
+                 R"({"points": 300, "reason": "x"})", support_)
+                .status,
+            201);
+  auto t = call(V::post, "/v1/customers/" + a + "/transfers",
+                R"({"to_customer_id": ")" + b + R"(", "points": 200, "reason": "gift"})", support_);
+  ASSERT_EQ(t.status, 201) << t.body;
+  auto available = [&](const std::string& id) {
+    return get("/v1/customers/" + id + "/status", analyst_).obj().at("points").at("available");
+  };
+  EXPECT_EQ(available(a), 100);
+  EXPECT_EQ(available(b), 200);
+  auto too_much =
+      call(V::post, "/v1/customers/" + a + "/transfers",
+           R"({"to_customer_id": ")" + b + R"(", "points": 150, "reason": "gift"})", support_);
+  EXPECT_EQ(too_much.status, 422);
+  EXPECT_EQ(problem_type(too_much), "/problems/insufficient-points");
+  EXPECT_EQ(available(b), 200) << "neither half applied";
+  EXPECT_EQ(call(V::post, "/v1/customers/" + a + "/transfers",
+                 R"({"to_customer_id": ")" + b + R"(", "points": 600, "reason": "gift"})", support_)
+                .status,
+            422)
+      << "above the programme's maximum";
+  EXPECT_EQ(call(V::post, "/v1/customers/" + a + "/transfers",
+                 R"({"to_customer_id": "nobody", "points": 50, "reason": "gift"})", support_)
+                .status,
+            404);
+  EXPECT_EQ(available(a), 100);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  auto report = cloud::audit(*c);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
 }
 
 // A webhook receiver on 127.0.0.1: answers each request with the next scripted status (then
