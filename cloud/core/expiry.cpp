@@ -8,24 +8,6 @@ namespace accrue::cloud {
 
 namespace json = boost::json;
 
-namespace {
-
-std::string text_array(const std::vector<std::string>& items) {
-  std::string arr = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) arr += ',';
-    arr += '"';
-    for (char ch : items[i]) {
-      if (ch == '"' || ch == '\\') arr += '\\';
-      arr += ch;
-    }
-    arr += '"';
-  }
-  return arr + "}";
-}
-
-}  // namespace
-
 Result<ExpiryReport> run_expiry(
     pg::Connection& c, const Clock& clock, Random& random, std::chrono::milliseconds time_limit,
     int batch_customers, const std::function<void(const std::vector<std::string>&)>& after_batch) {
@@ -48,7 +30,7 @@ Result<ExpiryReport> run_expiry(
       std::vector<std::string> customers;
       for (int i = 0; i < due->rows(); ++i) customers.emplace_back(due->text(i, 0));
       if (customers.empty()) return customers;
-      const std::string arr = text_array(customers);
+      const std::string arr = pg::text_array(customers);
       // Balances first, in customer order (ingestion's order), then their due lots.
       ACCRUE_TRY(
           c.query("SELECT 1 FROM balance WHERE customer_id = ANY($1::text[]) ORDER BY "

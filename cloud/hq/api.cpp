@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <charconv>
+
 #include "cloud/core/expiry.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
@@ -181,6 +183,13 @@ http::Response HqApi::gate(const http::Request& req, http::RequestContext& ctx,
     return http::problem(req, ctx, bhttp::status::forbidden, "forbidden",
                          "this operation needs one of the roles: " + names);
   }
+  // Every /v1/customers/{id}... route: the id is checked here, once.
+  if (ctx.route.starts_with("customers.") || ctx.route.starts_with("points.")) {
+    if (!ctx.params.empty() && !CustomerReads::valid_customer_id(ctx.params[0])) {
+      return http::problem(req, ctx, bhttp::status::bad_request, "bad-customer-id",
+                           "customer id: 1 to 64 printable characters without '/'");
+    }
+  }
   Call call{req, ctx, std::move(*who)};
   const std::string& client = call.who.subject;
   const bool write = is_write(req.method());
@@ -276,6 +285,50 @@ std::optional<json::object> HqApi::json_body(Call& call, http::Response& out) {
     return std::nullopt;
   }
   return std::move(*o);
+}
+
+std::optional<std::string> HqApi::reason_body(Call& call, http::Response& out) {
+  auto body = json_body(call, out);
+  if (!body) return std::nullopt;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (!errors.empty()) {
+    out = invalid(call, errors);
+    return std::nullopt;
+  }
+  return reason;
+}
+
+std::optional<http::Response> HqApi::stale(Call& call, const std::string& etag,
+                                           std::string_view what) {
+  auto if_match = call.req[bhttp::field::if_match];
+  if (if_match.empty() || if_match == "*" || if_match == etag) return std::nullopt;
+  return problem(call, bhttp::status::precondition_failed, "stale-revision",
+                 "the " + std::string(what) + " changed since that revision (If-Match " +
+                     std::string(if_match) + ", now " + etag +
+                     "): read it again and reapply the change");
+}
+
+http::Response HqApi::no_content(Call& call) {
+  http::Response res{bhttp::status::no_content, call.req.version()};
+  res.set(bhttp::field::server, "accrue-cloud");
+  res.keep_alive(call.req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+int page_limit(std::string_view target, FieldErrors& errors) {
+  auto l = http::query_param(target, "limit");
+  if (!l) return kDefaultPageSize;
+  int limit = 0;
+  auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+  if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
+    errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
+    return kDefaultPageSize;
+  }
+  return limit;
 }
 
 Result<void> HqApi::audit_change(pg::Connection& c, Call& call, std::string action,

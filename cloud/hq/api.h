@@ -40,6 +40,10 @@ namespace accrue::cloud::hq {
 // The OpenAPI 3.1 document (cloud/openapi/openapi.yaml, compiled in).
 std::string_view openapi_document();
 
+// A page size from ?limit= (default kDefaultPageSize, 1..kMaxPageSize; a bad one is recorded in
+// `errors` under /limit and the default returned).
+int page_limit(std::string_view target, FieldErrors& errors);
+
 struct HqDeps {
   const CloudConfig& config;
   pg::Pool& pool;
@@ -87,6 +91,11 @@ class HqApi {
                          std::string_view detail);
   // The body as a JSON object (415 / 400 answered through `out` when it is not one).
   std::optional<boost::json::object> json_body(Call& call, http::Response& out);
+  // A body of only {"reason": 1..500 characters}: the reason, or nullopt with `out` answered.
+  std::optional<std::string> reason_body(Call& call, http::Response& out);
+  // With If-Match given and not `etag` (nor "*"): the 412 to answer. `what` names the resource.
+  std::optional<http::Response> stale(Call& call, const std::string& etag, std::string_view what);
+  http::Response no_content(Call& call);
 
   // Routes (customers_api.cpp, privacy_api.cpp, stores_api.cpp, programs_api.cpp,
   // segments_api.cpp, webhooks_api.cpp, jobs_api.cpp, audit_api.cpp).

@@ -14,13 +14,7 @@ namespace json = boost::json;
 http::Response HqApi::audit_list(Call& call) {
   const auto target = call.req.target();
   FieldErrors errors;
-  int limit = kDefaultPageSize;
-  if (auto l = http::query_param(target, "limit")) {
-    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-    if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
-      errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
-    }
-  }
+  const int limit = page_limit(target, errors);
   std::string where = "TRUE";
   std::vector<std::string> values;
   auto param = [&](std::string v) {

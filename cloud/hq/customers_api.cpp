@@ -148,18 +148,6 @@ std::string_view status_name(int64_t s) {
   return s == 1 ? "active" : s == 2 ? "blocked" : s == 4 ? "merged" : "erased";
 }
 
-std::optional<int> parse_limit(const http::Request& req, FieldErrors& errors) {
-  auto l = http::query_param(req.target(), "limit");
-  if (!l) return kDefaultPageSize;
-  int limit = 0;
-  auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-  if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
-    errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
-    return std::nullopt;
-  }
-  return limit;
-}
-
 std::string etag(int64_t revision) { return "\"" + std::to_string(revision) + "\""; }
 
 }  // namespace
@@ -169,10 +157,6 @@ std::string etag(int64_t revision) { return "\"" + std::to_string(revision) + "\
 http::Response HqApi::customer_read(Call& call, int what) {
   const auto& req = call.req;
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   // Status, profile and the first page of transactions are cached (versioned by the customer's
   // generation, bumped by every applied event); later pages are read through.
   std::string kind = what == 0 ? "status" : "profile";
@@ -251,10 +235,6 @@ Result<std::pair<json::object, int64_t>> HqApi::details_of(pg::Connection& c,
 
 http::Response HqApi::customer_details(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   auto lease = d_.pool.acquire();
   if (!lease) return http::problem(call.req, call.ctx, lease.error());
   auto doc = details_of(**lease, id);
@@ -426,10 +406,6 @@ http::Response HqApi::customer_create(Call& call) {
 
 http::Response HqApi::customer_patch(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -451,12 +427,7 @@ http::Response HqApi::customer_patch(Call& call) {
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     const int64_t revision = row->int64(0, 0);
-    auto if_match = call.req[bhttp::field::if_match];
-    if (!if_match.empty() && if_match != "*" && if_match != etag(revision)) {
-      refused =
-          problem(call, bhttp::status::precondition_failed, "stale-revision",
-                  "the customer changed since that revision (If-Match " + std::string(if_match) +
-                      ", now " + etag(revision) + "): read it again and reapply the change");
+    if ((refused = stale(call, etag(revision), "customer"))) {
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     FieldErrors errors;
@@ -519,18 +490,9 @@ http::Response HqApi::customer_patch(Call& call) {
 
 http::Response HqApi::customer_block(Call& call, bool block) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
-  auto body = json_body(call, bad);
-  if (!body) return bad;
-  FieldErrors errors;
-  ObjectReader in(*body, errors);
-  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
-  in.finish();
-  if (!errors.empty()) return invalid(call, errors);
+  auto reason = reason_body(call, bad);
+  if (!reason) return bad;
   auto lease = d_.pool.acquire();
   if (!lease) return http::problem(call.req, call.ctx, lease.error());
   pg::Connection& c = **lease;
@@ -572,10 +534,6 @@ http::Response HqApi::customer_block(Call& call, bool block) {
 
 http::Response HqApi::customer_tier_floor(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -648,10 +606,6 @@ http::Response HqApi::customer_tier_floor(Call& call) {
 
 http::Response HqApi::customer_adjust(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -721,7 +675,7 @@ http::Response HqApi::customer_adjust(Call& call) {
 http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   const auto& target = call.req.target();
   FieldErrors errors;
-  auto limit = parse_limit(call.req, errors);
+  const int limit = page_limit(target, errors);
   std::string where = "TRUE";
   std::vector<std::string> values;  // $1.. in order
   auto param = [&](std::string v) {
@@ -886,13 +840,13 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
       "i.created_at), '[]') FROM identifier i WHERE i.customer_id = c.customer_id) "
       "FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p USING "
       "(customer_id)" +
-      join + " WHERE " + where + " ORDER BY c.customer_id LIMIT " + std::to_string(*limit + 1);
+      join + " WHERE " + where + " ORDER BY c.customer_id LIMIT " + std::to_string(limit + 1);
   std::vector<pg::Param> ps;
   for (const auto& v : values) ps.push_back(pg::Param::text(v));
   auto r = (*lease)->query(sql.c_str(), std::span<const pg::Param>(ps));
   if (!r) return http::problem(call.req, call.ctx, r.error());
   json::array items;
-  const int n = std::min(r->rows(), *limit);
+  const int n = std::min(r->rows(), limit);
   for (int i = 0; i < n; ++i) {
     json::object o;
     o["customer_id"] = std::string(r->text(i, 0));
@@ -913,8 +867,8 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   }
   json::object out;
   out["items"] = std::move(items);
-  out["next_cursor"] = r->rows() > *limit
-                           ? json::value(base64url_encode(std::string(r->text(*limit - 1, 0))))
+  out["next_cursor"] = r->rows() > limit
+                           ? json::value(base64url_encode(std::string(r->text(limit - 1, 0))))
                            : json::value(nullptr);
   if (personal && n > 0) {
     json::object detail{{"results", n}};
@@ -936,10 +890,6 @@ namespace accrue::cloud::hq {
 // ingestion transaction, both or neither (a deduction the giver cannot cover refuses the whole).
 http::Response HqApi::customer_transfer(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;

@@ -28,18 +28,9 @@ constexpr int kMaxExportedEntries = 100'000;
 
 http::Response HqApi::customer_erase(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
-  auto body = json_body(call, bad);
-  if (!body) return bad;
-  FieldErrors errors;
-  ObjectReader in(*body, errors);
-  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
-  in.finish();
-  if (!errors.empty()) return invalid(call, errors);
+  auto reason = reason_body(call, bad);
+  if (!reason) return bad;
   auto lease = d_.pool.acquire();
   if (!lease) return http::problem(call.req, call.ctx, lease.error());
   pg::Connection& c = **lease;
@@ -76,10 +67,6 @@ http::Response HqApi::customer_erase(Call& call) {
 
 http::Response HqApi::customer_export(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   auto lease = d_.pool.acquire();
   if (!lease) return http::problem(call.req, call.ctx, lease.error());
   pg::Connection& c = **lease;
@@ -185,10 +172,6 @@ std::string uuid7(UuidV7Generator& ids, std::mutex& mu) {
 // survivor's new identifiers through the change feed.
 http::Response HqApi::customer_merge(Call& call) {
   const std::string& survivor = call.ctx.params.at(0);
-  if (!CustomerReads::valid_customer_id(survivor)) {
-    return problem(call, bhttp::status::bad_request, "bad-customer-id",
-                   "customer id: 1 to 64 printable characters");
-  }
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;

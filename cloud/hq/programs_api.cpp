@@ -314,12 +314,8 @@ http::Response HqApi::draft_put(Call& call) {
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     const std::string etag = "\"" + std::to_string(cur->int64(0, 0)) + "\"";
-    auto if_match = call.req[bhttp::field::if_match];
-    if (!if_match.empty() && if_match != "*" && if_match != etag) {
-      refused = problem(call, bhttp::status::precondition_failed, "stale-revision",
-                        "the draft changed since that revision (now " + etag + ")");
+    if ((refused = stale(call, etag, "draft")))
       return fail(ErrorCode::kFailedPrecondition, "refused");
-    }
     auto r =
         c.query(std::string("UPDATE program_draft SET body = $2::jsonb, revision = revision "
                             "+ 1, updated_by = $3, updated_at = now() WHERE draft_id = "
@@ -359,12 +355,8 @@ http::Response HqApi::draft_publish(Call& call) {
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     const std::string etag = "\"" + std::to_string(cur->int64(0, 1)) + "\"";
-    auto if_match = call.req[bhttp::field::if_match];
-    if (!if_match.empty() && if_match != "*" && if_match != etag) {
-      refused = problem(call, bhttp::status::precondition_failed, "stale-revision",
-                        "the draft changed since that revision (now " + etag + ")");
+    if ((refused = stale(call, etag, "draft")))
       return fail(ErrorCode::kFailedPrecondition, "refused");
-    }
     const std::string body(cur->text(0, 0));
     auto program = wire::program_from_json(body);
     if (!program) {

@@ -33,7 +33,4 @@ std::optional<SegmentSql> compile_segment(const boost::json::object& definition,
                                           FieldErrors& errors, std::vector<std::string>& values,
                                           const std::string& at = "/definition");
 
-// A PostgreSQL text[] literal of `items`.
-std::string pg_text_array(const std::vector<std::string>& items);
-
 }  // namespace accrue::cloud::hq

@@ -13,20 +13,6 @@ namespace accrue::cloud::hq {
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
 
-std::string pg_text_array(const std::vector<std::string>& items) {
-  std::string arr = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) arr += ',';
-    arr += '"';
-    for (char ch : items[i]) {
-      if (ch == '"' || ch == '\\') arr += '\\';
-      arr += ch;
-    }
-    arr += '"';
-  }
-  return arr + "}";
-}
-
 std::optional<SegmentSql> compile_segment(const json::object& definition, FieldErrors& errors,
                                           std::vector<std::string>& values, const std::string& at) {
   const bool clean = errors.empty();
@@ -64,15 +50,15 @@ std::optional<SegmentSql> compile_segment(const json::object& definition, FieldE
   if (auto st = strings("statuses", 10, {"active", "blocked"})) {
     std::vector<std::string> codes;
     for (const auto& s : *st) codes.push_back(s == "active" ? "1" : "2");
-    w += " AND c.status = ANY(" + param(pg_text_array(codes)) + "::smallint[])";
+    w += " AND c.status = ANY(" + param(pg::text_array(codes)) + "::smallint[])";
   } else {
     w += " AND c.status = 1";
   }
   if (auto t = strings("tiers", 64, {})) {
-    w += " AND c.tier_id = ANY(" + param(pg_text_array(*t)) + "::text[])";
+    w += " AND c.tier_id = ANY(" + param(pg::text_array(*t)) + "::text[])";
   }
   if (auto h = strings("home_stores", 64, {})) {
-    w += " AND c.home_store_id = ANY(" + param(pg_text_array(*h)) + "::text[])";
+    w += " AND c.home_store_id = ANY(" + param(pg::text_array(*h)) + "::text[])";
   }
   auto range = [&](ObjectReader& r, int64_t lo, int64_t hi) {
     auto min = r.integer("min", {.min = lo, .max = hi});
@@ -250,12 +236,8 @@ http::Response HqApi::segment_write(Call& call, bool create) {
       if (!cur) return std::unexpected(cur.error());
       if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no segment " + *id);
       const std::string etag = "\"" + std::to_string(cur->int64(0, 0)) + "\"";
-      auto if_match = call.req[bhttp::field::if_match];
-      if (!if_match.empty() && if_match != "*" && if_match != etag) {
-        refused = problem(call, bhttp::status::precondition_failed, "stale-revision",
-                          "the segment changed since that revision (now " + etag + ")");
+      if ((refused = stale(call, etag, "segment")))
         return fail(ErrorCode::kFailedPrecondition, "refused");
-      }
       auto r =
           c.query(std::string("UPDATE segment SET name = $2, definition = $3::jsonb, revision = "
                               "revision + 1, updated_by = $4, updated_at = now() WHERE "
@@ -320,11 +302,7 @@ http::Response HqApi::segment_delete(Call& call) {
     return audit_change(c, call, "segment.delete", "segment:" + id);
   });
   if (!done) return http::problem(call.req, call.ctx, done.error());
-  http::Response res{bhttp::status::no_content, call.req.version()};
-  res.set(bhttp::field::server, "accrue-cloud");
-  res.keep_alive(call.req.keep_alive());
-  res.prepare_payload();
-  return res;
+  return no_content(call);
 }
 
 http::Response HqApi::segment_count(Call& call) {

@@ -110,13 +110,7 @@ http::Response HqApi::store_create(Call& call) {
 http::Response HqApi::store_list(Call& call) {
   FieldErrors errors;
   const auto target = call.req.target();
-  int limit = kDefaultPageSize;
-  if (auto l = http::query_param(target, "limit")) {
-    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-    if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
-      errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
-    }
-  }
+  const int limit = page_limit(target, errors);
   std::string after;
   if (auto cur = http::query_param(target, "cursor")) {
     auto raw = base64url_decode(*cur);
@@ -183,13 +177,7 @@ http::Response HqApi::store_get(Call& call) {
 http::Response HqApi::agent_list(Call& call) {
   FieldErrors errors;
   const auto target = call.req.target();
-  int limit = kDefaultPageSize;
-  if (auto l = http::query_param(target, "limit")) {
-    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-    if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
-      errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
-    }
-  }
+  const int limit = page_limit(target, errors);
   std::string where = "a.store_id <> $1";
   std::vector<std::string> values{std::string(Ingest::kHeadOfficeStore)};
   auto param = [&](std::string v) {
@@ -247,13 +235,8 @@ http::Response HqApi::agent_revoke(Call& call) {
     return problem(call, bhttp::status::bad_request, "bad-agent-id", "not an agent id");
   }
   http::Response bad;
-  auto body = json_body(call, bad);
-  if (!body) return bad;
-  FieldErrors errors;
-  ObjectReader in(*body, errors);
-  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
-  in.finish();
-  if (!errors.empty()) return invalid(call, errors);
+  auto reason = reason_body(call, bad);
+  if (!reason) return bad;
   auto lease = d_.pool.acquire();
   if (!lease) return http::problem(call.req, call.ctx, lease.error());
   pg::Connection& c = **lease;

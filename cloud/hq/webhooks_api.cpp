@@ -107,7 +107,7 @@ http::Response HqApi::webhook_create(Call& call) {
         c.query("INSERT INTO webhook_subscription (subscription_id, url, event_types, "
                 "secret, description, created_by) VALUES ($1::uuid, $2, $3::text[], $4, "
                 "$5, $6)",
-                {pg::Param::text(id), pg::Param::text(*url), pg::Param::text(pg_text_array(types)),
+                {pg::Param::text(id), pg::Param::text(*url), pg::Param::text(pg::text_array(types)),
                  pg::Param::text(secret), pg::Param::text(description.value_or("")),
                  pg::Param::text(call.who.subject)}));
     auto r = c.query((std::string("SELECT ") + kSubscriptionColumns +
@@ -169,11 +169,7 @@ http::Response HqApi::webhook_delete(Call& call) {
     return audit_change(c, call, "webhook.delete", "webhook:" + id);
   });
   if (!done) return http::problem(call.req, call.ctx, done.error());
-  http::Response res{bhttp::status::no_content, call.req.version()};
-  res.set(bhttp::field::server, "accrue-cloud");
-  res.keep_alive(call.req.keep_alive());
-  res.prepare_payload();
-  return res;
+  return no_content(call);
 }
 
 http::Response HqApi::webhook_deliveries(Call& call) {
@@ -182,13 +178,7 @@ http::Response HqApi::webhook_deliveries(Call& call) {
     return problem(call, bhttp::status::not_found, "not-found", "no webhook " + id);
   const auto target = call.req.target();
   FieldErrors errors;
-  int limit = kDefaultPageSize;
-  if (auto l = http::query_param(target, "limit")) {
-    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-    if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > kMaxPageSize) {
-      errors.add("/limit", "must be from 1 to " + std::to_string(kMaxPageSize));
-    }
-  }
+  const int limit = page_limit(target, errors);
   int64_t before = INT64_MAX;
   if (auto cur = http::query_param(target, "cursor")) {
     auto raw = base64url_decode(*cur);

@@ -94,6 +94,9 @@ class Connection {
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
 };
 
+// A text[] literal ({"a","b"}) of `items`, quoted and escaped, for a `$n::text[]` parameter.
+std::string text_array(const std::vector<std::string>& items);
+
 // Text for a bytea column in text format ("\x...") decoded to bytes; nullopt when malformed.
 std::optional<std::string> decode_bytea(std::string_view text);
 

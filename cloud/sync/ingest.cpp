@@ -52,20 +52,6 @@ std::string hex(std::string_view bytes) {
 }
 
 // "{a,b}" with every element quoted: a text[] literal for = ANY($1).
-std::string text_array(const std::vector<std::string>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : v[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
 
 // bytea[] literal from raw byte strings.
 std::string bytea_array(const std::vector<std::string>& v) {
@@ -451,7 +437,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     // 2. Duplicates.
     if (!ids.empty()) {
       auto dup = c.query("SELECT event_id::text FROM ledger WHERE event_id = ANY($1::uuid[])",
-                         {pg::Param::text(text_array(ids))});
+                         {pg::Param::text(pg::text_array(ids))});
       if (!dup) return std::unexpected(dup.error());
       std::set<std::string, std::less<>> known;
       for (int r = 0; r < dup->rows(); ++r) known.emplace(dup->text(r, 0));
@@ -528,7 +514,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
           "coalesce(c.merged_into, ''), coalesce(m.tier_id, '') FROM customer c LEFT JOIN "
           "customer m ON m.customer_id = c.merged_into "
           "WHERE c.customer_id = ANY($1::text[]) OR c.temp_customer_id = ANY($1::text[])",
-          {pg::Param::text(text_array(refs))});
+          {pg::Param::text(pg::text_array(refs))});
       if (!r) return std::unexpected(r.error());
       for (int k = 0; k < r->rows(); ++k) {
         std::string id(r->text(k, 0));
@@ -576,7 +562,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       auto r = c.query(
           "SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed "
           "FROM receipt WHERE event_id::text = ANY($1::text[])",
-          {pg::Param::text(text_array(originals))});
+          {pg::Param::text(pg::text_array(originals))});
       if (!r) return std::unexpected(r.error());
       for (int k = 0; k < r->rows(); ++k) {
         w.receipts_by_event[std::string(r->text(k, 0))] = {std::string(r->text(k, 1)),
@@ -588,7 +574,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     if (!w.customers_by_id.empty()) {
       std::vector<std::string> locked;
       for (const auto& [id, _] : w.customers_by_id) locked.push_back(id);
-      const std::string arr = text_array(locked);
+      const std::string arr = pg::text_array(locked);
       auto locked_rows = c.query(
           "SELECT customer_id, points FROM balance WHERE customer_id = ANY($1::text[]) "
           "ORDER BY customer_id FOR UPDATE",
@@ -654,7 +640,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
             "SELECT d.customer_id, d.local_day, d.earned FROM customer_day d JOIN "
             "unnest($1::text[], $2::int[]) AS k(c, day) ON d.customer_id = k.c AND "
             "d.local_day = k.day",
-            {pg::Param::text(text_array(cids)), pg::Param::text(text_array(days))});
+            {pg::Param::text(pg::text_array(cids)), pg::Param::text(pg::text_array(days))});
         if (!r) return std::unexpected(r.error());
         for (int k = 0; k < r->rows(); ++k) {
           w.earned_on_day[{std::string(r->text(k, 0)), r->int64(k, 1)}] = r->int64(k, 2);
@@ -1198,7 +1184,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
                   "unnest($2::text[]) AS x ON CONFLICT (store_id, customer_id) DO UPDATE SET "
                   "last_seen_at = now() WHERE store_customer.last_seen_at < now() - "
                   "interval '1 hour'",
-                  {pg::Param::text(sid), pg::Param::text(text_array(seen))}));
+                  {pg::Param::text(sid), pg::Param::text(pg::text_array(seen))}));
     }
     json::array days;
     for (const auto& [key, delta] : w.day_deltas) {
@@ -1245,7 +1231,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
       ACCRUE_TRY(c.query(
           "DELETE FROM agent_online_event WHERE agent_id = $1 AND event_id = ANY($2::uuid[])",
-          {pg::Param::text(batch.agent_id()), pg::Param::text(text_array(uploaded))}));
+          {pg::Param::text(batch.agent_id()), pg::Param::text(pg::text_array(uploaded))}));
     }
     json::array gap_rows;
     for (int i = 0; !options.online && !options.head_office && i < n; ++i) {
