@@ -145,6 +145,11 @@ Result<int> WebhookDispatcher::run_once() {
   if (!curl) return fail(ErrorCode::kInternal, "curl_easy_init failed");
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& d : due) {
+    {
+      // Stopping: the rest of the claim is leased for five minutes, then sent by a replica.
+      std::lock_guard lock(mu_);
+      if (stop_) break;
+    }
     json::object envelope{{"delivery_id", std::stoll(d.delivery_id)},
                           {"event_type", d.event_type},
                           {"event_id", d.event_id},

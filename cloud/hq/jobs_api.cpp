@@ -205,6 +205,11 @@ Result<bool> HqApi::run_job_once() {
   const int64_t points = params.at("points").to_number<int64_t>();
   const std::string reason(params.at("reason").as_string());
   for (int round = 0; round < 100'000; ++round) {
+    {
+      // Stopping: leave the job between chunks; its lease runs out and a replica takes over.
+      std::lock_guard lock(jobs_mu_);
+      if (jobs_stop_) return true;
+    }
     std::vector<std::pair<int64_t, std::string>> chunk;  // seq, customer
     std::vector<std::string> events;
     std::shared_ptr<const PublishedProgram> program;
