@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "cloud/http/tls.h"
+#include "common/engine/basket.h"
 #include "common/sys/log.h"
 
 namespace accrue::cloud {
@@ -363,6 +364,8 @@ http::Response CloudApp::sync_changes(const http::Request& req, http::RequestCon
     auto outbox = number("outbox");
     auto quarantined = number("quarantined");
     auto oldest = number("oldest_ms");
+    // A store's clock may be anything: a time PostgreSQL cannot hold is dropped, not an error.
+    if (oldest && std::stoll(*oldest) >= kMaxTimestampMs) oldest.reset();
     auto program = http::query_param(req.target(), "program");
     if (program && program->size() > 100) program.reset();
     auto lease = pool_->acquire();

@@ -28,7 +28,27 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
   bool quoted = false, any = false, after_quote = false;
   std::string line;
   line_ = consumed_ + 1;
-  while (std::getline(in_, line)) {
+  // One physical line at a time, bounded: a file without line breaks (or a quote never closed)
+  // is refused instead of read whole into memory.
+  constexpr size_t kMaxRecord = 1 << 20;
+  auto next_line = [&](std::string& out) -> Result<bool> {
+    out.clear();
+    auto* buf = in_.rdbuf();
+    for (;;) {
+      const int ch = buf->sbumpc();
+      if (ch == std::char_traits<char>::eof()) return !out.empty();
+      if (ch == '\n') return true;
+      out += static_cast<char>(ch);
+      if (out.size() + field.size() > kMaxRecord) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "line " + std::to_string(line_) + ": a record longer than 1 MiB");
+      }
+    }
+  };
+  for (;;) {
+    auto more = next_line(line);
+    if (!more) return std::unexpected(more.error());
+    if (!*more) break;
     ++consumed_;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     any = true;

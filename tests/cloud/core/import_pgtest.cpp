@@ -130,6 +130,11 @@ TEST_F(ImportTest, AHeaderWithAnUnknownColumnRefusesTheFileBeforeAnythingIsWritt
   EXPECT_EQ(scalar("SELECT count(*) FROM customer"), "0");
   EXPECT_FALSE(run(options(write("noid.csv", "display_name\nAnna\n"))));
   EXPECT_FALSE(run(options(write("quote.csv", "customer_id\n\"open\n"))));
+  // A 2 MiB line: refused by its size, not read whole.
+  auto big = run(options(write("big.csv", "customer_id\n" + std::string(2 << 20, 'x') + "\n")));
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("longer than 1 MiB"), std::string::npos);
+  EXPECT_EQ(scalar("SELECT count(*) FROM customer"), "0");
 }
 
 TEST_F(ImportTest, ARunThatDiesMidwayResumesAfterItsLastCommittedBatch) {

@@ -598,6 +598,12 @@ TEST_F(HqApiTest, StoresAreRegisteredAndAgentsReportTheirSyncHealthUntilRevoked)
                              "&program=fashion-rewards%3A3",
                          "", {{"Authorization", "Bearer " + token_}});
   };
+  // A clock far beyond what PostgreSQL holds: the report's time is dropped, the poll goes on.
+  ASSERT_EQ(store
+                .request(V::get, "/v1/sync/changes?agent=S1-agent&oldest_ms=999999999999999999", "",
+                         {{"Authorization", "Bearer " + token_}})
+                .result_int(),
+            200);
   ASSERT_EQ(poll().result_int(), 200);
   auto agents = get("/v1/agents?store=S1", analyst_);
   ASSERT_EQ(agents.status, 200) << agents.body;
