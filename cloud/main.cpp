@@ -7,6 +7,9 @@
 //   accrue-cloud prune-feed              delete change-feed rows older than the retention
 //   accrue-cloud dev-keys / dev-token    a local key pair and head-office tokens signed with it
 //   accrue-cloud generate                synthetic customers and a year of receipts (COPY)
+//   accrue-cloud import customers|receipts FILE   bulk import from CSV (resumable)
+//   accrue-cloud expire                  the points expiry run
+//   accrue-cloud search rebuild|status   the Elasticsearch/OpenSearch read model
 // Every command reads the same configuration: --config FILE, ACCRUE_* variables, --set key=value.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -149,6 +152,16 @@ int main(int argc, char** argv) {
       "prune-feed",
       "delete change-feed rows older than sync.feed_retention_days (run it daily, e.g. as a "
       "CronJob; a second run at the same time does nothing)");
+
+  auto* search_cmd = cli.add_subcommand(
+      "search", "the Elasticsearch/OpenSearch read model (search.backend = elasticsearch)");
+  search_cmd->require_subcommand(1);
+  auto* search_rebuild_cmd = search_cmd->add_subcommand(
+      "rebuild",
+      "fill a fresh index from the customer table and move the alias onto it (the serving "
+      "replicas' projection pauses meanwhile and then replays the feed from the start)");
+  auto* search_status_cmd =
+      search_cmd->add_subcommand("status", "the projection's cursor, index, lease and lag");
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -324,6 +337,65 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r->deleted),
                   static_cast<unsigned long long>(config->feed_retention_days));
     }
+    return 0;
+  }
+  if (search_rebuild_cmd->parsed() || search_status_cmd->parsed()) {
+    if (config->search_backend != "elasticsearch") {
+      return die({ErrorCode::kFailedPrecondition,
+                  "search.backend is postgres: the search reads the system of record itself and "
+                  "has no index to rebuild (set search.backend = elasticsearch and search.url)"});
+    }
+    auto eo = elastic_options(*config);
+    if (!eo) return die(eo.error());
+    search::ElasticClient client(std::move(*eo));
+    pg::PoolOptions po;
+    po.dsn = config->pg_dsn;
+    po.size = 2;
+    po.connect_timeout = std::chrono::seconds(config->pg_connect_timeout_s);
+    pg::Pool pool(std::move(po));
+    search::ProjectorOptions so;
+    so.batch = static_cast<int>(config->search_batch);
+    search::SearchProjector projector(pool, client, so);
+    if (search_status_cmd->parsed()) {
+      auto r = conn->exec(
+          "SELECT index_name, cursor_xid::text, cursor_id, epoch, coalesce(rebuilt_at::text, ''), "
+          "coalesce(projected_at::text, ''), coalesce(lease_owner, ''), "
+          "coalesce(lease_until::text, '') FROM search_projection WHERE name = 'customers'");
+      if (!r) return die(r.error());
+      auto lag = projector.lag();
+      if (!lag) return die(lag.error());
+      if (r->rows() == 0 || r->text(0, 0).empty()) {
+        std::printf(
+            "index      never built (the first serving replica, or `search rebuild`, "
+            "builds it)\n");
+      } else {
+        std::printf("index      %s (alias %s)\n", std::string(r->text(0, 0)).c_str(),
+                    config->search_alias.c_str());
+        std::printf("cursor     xid %s, row %lld; epoch %lld\n", std::string(r->text(0, 1)).c_str(),
+                    static_cast<long long>(r->int64(0, 2)), static_cast<long long>(r->int64(0, 3)));
+        std::printf("rebuilt    %s\nprojected  %s\n", std::string(r->text(0, 4)).c_str(),
+                    std::string(r->text(0, 5)).c_str());
+        std::printf("lease      %s until %s\n", std::string(r->text(0, 6)).c_str(),
+                    std::string(r->text(0, 7)).c_str());
+      }
+      std::printf("lag        %.1f s\n", static_cast<double>(lag->count()) / 1000.0);
+      return 0;
+    }
+    auto r = projector.rebuild([](int64_t done) {
+      std::fprintf(stderr, "\r%lld customers indexed", static_cast<long long>(done));
+      std::fflush(stderr);
+    });
+    std::fprintf(stderr, "\n");
+    if (!r) return die(r.error());
+    if (!*r) {
+      std::printf(
+          "search rebuild: a serving replica holds the projection; it rebuilds on its "
+          "next batch (watch `accrue-cloud search status`)\n");
+      return 0;
+    }
+    std::printf("search rebuild: %lld customers in %s (alias %s moved) in %.1f s\n",
+                static_cast<long long>((*r)->documents), (*r)->index.c_str(),
+                config->search_alias.c_str(), static_cast<double>((*r)->took.count()) / 1000.0);
     return 0;
   }
   if (audit_cmd->parsed()) {

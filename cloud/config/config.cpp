@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -122,6 +123,24 @@ const std::vector<Key>& keys() {
        "attempts before a webhook delivery is marked failed (it can be redelivered by hand)"},
       {"hq.webhook_poll_ms", UInt{&CloudConfig::hq_webhook_poll_ms, 10, 60'000},
        "how often each replica looks for due webhook deliveries"},
+      {"search.backend", Str{&CloudConfig::search_backend},
+       "the customer search's read model: postgres (the system of record itself) or "
+       "elasticsearch (an Elasticsearch/OpenSearch index kept from the change feed)"},
+      {"search.url", Str{&CloudConfig::search_url},
+       "Elasticsearch/OpenSearch base URL, e.g. https://search.internal:9200 (backend "
+       "elasticsearch)"},
+      {"search.alias", Str{&CloudConfig::search_alias},
+       "the index alias searched; rebuilds fill <alias>-<n> and move the alias"},
+      {"search.api_key_file", Str{&CloudConfig::search_api_key_file},
+       "file holding the cluster's API key (sent as Authorization: ApiKey); empty: none"},
+      {"search.ca_file", Str{&CloudConfig::search_ca_file},
+       "PEM CA bundle the cluster's certificate is checked against; empty: the system's"},
+      {"search.timeout_ms", UInt{&CloudConfig::search_timeout_ms, 100, 120'000},
+       "deadline of one request to the cluster"},
+      {"search.batch", UInt{&CloudConfig::search_batch, 1, 10'000},
+       "change-feed rows (and so customers at most) per _bulk request of the projection"},
+      {"search.poll_ms", UInt{&CloudConfig::search_poll_ms, 10, 60'000},
+       "how often the projecting replica looks for new changes when it has caught up"},
       {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
   };
   return k;
@@ -230,6 +249,26 @@ Result<void> validate(const CloudConfig& c) {
   if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
     return std::unexpected(
         bad("tls.client_ca_file", "value", "needs tls.cert_file and tls.key_file"));
+  }
+  if (c.search_backend != "postgres" && c.search_backend != "elasticsearch") {
+    return std::unexpected(bad("search.backend", "value", "expected postgres or elasticsearch"));
+  }
+  if (c.search_backend == "elasticsearch") {
+    if (!c.search_url.starts_with("http://") && !c.search_url.starts_with("https://")) {
+      return std::unexpected(
+          bad("search.url", "value", "the elasticsearch backend needs an http:// or https:// URL"));
+    }
+    if (c.search_url.ends_with('/')) {
+      return std::unexpected(bad("search.url", "value", "without a trailing slash"));
+    }
+  }
+  if (c.search_alias.empty() ||
+      c.search_alias.find_first_of("/\\*?\"<>| ,#") != std::string::npos ||
+      c.search_alias.front() == '_' || c.search_alias.front() == '-' ||
+      std::ranges::any_of(c.search_alias, [](char ch) { return ch >= 'A' && ch <= 'Z'; })) {
+    return std::unexpected(bad("search.alias", "value",
+                               "an index name: lower case, no spaces, commas or /\\*?\"<>|#, "
+                               "not starting with _ or -"));
   }
   if (c.listen_address.empty()) {
     return std::unexpected(bad("server.listen_address", "value", "must not be empty"));

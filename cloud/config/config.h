@@ -66,6 +66,15 @@ struct CloudConfig {
   uint64_t hq_webhook_backoff_base_ms = 10'000;
   uint64_t hq_webhook_max_attempts = 15;
   uint64_t hq_webhook_poll_ms = 500;
+  // [search]
+  std::string search_backend = "postgres";  // postgres | elasticsearch
+  std::string search_url;
+  std::string search_alias = "accrue-customers";
+  std::string search_api_key_file;
+  std::string search_ca_file;
+  uint64_t search_timeout_ms = 5000;
+  uint64_t search_batch = 500;
+  uint64_t search_poll_ms = 1000;
   // [log]
   std::string log_level = "info";
 };

@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <cctype>
 #include <charconv>
+#include <fstream>
 
 #include "cloud/http/tls.h"
 #include "common/engine/basket.h"
@@ -43,6 +45,30 @@ Result<std::string> inflate_body(std::string_view in, size_t limit) {
   }
   inflateEnd(&zs);
   return out;
+}
+
+Result<search::ElasticOptions> elastic_options(const CloudConfig& c) {
+  search::ElasticOptions o;
+  o.url = c.search_url;
+  o.alias = c.search_alias;
+  o.ca_file = c.search_ca_file;
+  o.timeout = std::chrono::milliseconds(c.search_timeout_ms);
+  if (!c.search_api_key_file.empty()) {
+    std::ifstream in(c.search_api_key_file);
+    if (!in) {
+      return fail(ErrorCode::kNotFound,
+                  "search.api_key_file: cannot read " + c.search_api_key_file);
+    }
+    std::string key((std::istreambuf_iterator<char>(in)), {});
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.front()))) key.erase(0, 1);
+    if (key.empty() || key.size() > 4096 || key.find_first_of("\r\n") != std::string::npos) {
+      return fail(ErrorCode::kInvalidArgument, "search.api_key_file: " + c.search_api_key_file +
+                                                   " must hold one API key on one line");
+    }
+    o.api_key = std::move(key);
+  }
+  return o;
 }
 
 Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
@@ -92,9 +118,21 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   wo.backoff_base = std::chrono::milliseconds(c.hq_webhook_backoff_base_ms);
   wo.max_attempts = static_cast<int>(c.hq_webhook_max_attempts);
   a->webhooks_ = std::make_unique<WebhookDispatcher>(*a->pool_, wo);
-  auto hq = hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_,
-                                         *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(),
-                                         a->clock_, a->random_, a->zones_, a->webhooks_.get()});
+  if (c.search_backend == "elasticsearch") {
+    auto eo = elastic_options(c);
+    if (!eo) return std::unexpected(eo.error());
+    a->elastic_ = std::make_unique<search::ElasticClient>(std::move(*eo));
+    search::ProjectorOptions spo;
+    spo.batch = static_cast<int>(c.search_batch);
+    spo.poll = std::chrono::milliseconds(c.search_poll_ms);
+    a->projector_ = std::make_unique<search::SearchProjector>(*a->pool_, *a->elastic_, spo);
+    a->search_ = std::make_unique<search::ElasticCustomerSearch>(*a->elastic_);
+  } else {
+    a->search_ = std::make_unique<search::PgCustomerSearch>(*a->pool_);
+  }
+  auto hq = hq::HqApi::create(hq::HqDeps{
+      a->config_, *a->pool_, *a->programs_, *a->ingest_, *a->reads_, *a->redis_, *a->cache_,
+      a->jwt_.get(), a->clock_, a->random_, a->zones_, a->webhooks_.get(), *a->search_});
   if (!hq) return std::unexpected(hq.error());
   a->hq_ = std::move(*hq);
   a->add_routes();
@@ -155,6 +193,7 @@ Result<void> CloudApp::start() {
   ACCRUE_TRY(server_->start());
   webhooks_->start();
   hq_->start_background();
+  if (projector_) projector_->start();
   log(LogLevel::kInfo, "listening",
       {{"address", config_.listen_address}, {"port", std::to_string(server_->port())}});
   return {};
@@ -164,6 +203,7 @@ void CloudApp::drain() { server_->drain(std::chrono::milliseconds(config_.drain_
 
 void CloudApp::stop() {
   if (server_) server_->stop();
+  if (projector_) projector_->stop();
   if (hq_) hq_->flush_audit();
 }
 
@@ -294,6 +334,28 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
                 static_cast<double>(wc.failed_attempts.load()));
   metric_sample(out, "accrue_webhook_deliveries_total", "result=\"given_up\"",
                 static_cast<double>(wc.given_up.load()));
+  if (projector_) {
+    const auto& sc = projector_->counters();
+    metric_header(out, "accrue_search_projection_lag_seconds", "gauge",
+                  "Age of the oldest change not yet in the search index (0: caught up)");
+    metric_sample(out, "accrue_search_projection_lag_seconds", "",
+                  static_cast<double>(sc.lag_ms.load()) / 1000.0);
+    metric_header(out, "accrue_search_documents_total", "counter",
+                  "Documents sent to the search index by outcome (stale: a newer one was there)");
+    metric_sample(out, "accrue_search_documents_total", "result=\"indexed\"",
+                  static_cast<double>(sc.documents.load()));
+    metric_sample(out, "accrue_search_documents_total", "result=\"stale\"",
+                  static_cast<double>(sc.stale.load()));
+    metric_sample(out, "accrue_search_documents_total", "result=\"refused\"",
+                  static_cast<double>(sc.failed.load()));
+    metric_header(out, "accrue_search_projection_errors_total", "counter",
+                  "Projection batches that failed whole (retried with backoff)");
+    metric_sample(out, "accrue_search_projection_errors_total", "",
+                  static_cast<double>(sc.errors.load()));
+    metric_header(out, "accrue_search_rebuilds_total", "counter",
+                  "Search index rebuilds run by this replica");
+    metric_sample(out, "accrue_search_rebuilds_total", "", static_cast<double>(sc.rebuilds.load()));
+  }
   metric_header(out, "accrue_redis_errors_total", "counter",
                 "Redis calls that failed or timed out (each opens the breaker for a second)");
   metric_sample(out, "accrue_redis_errors_total", "", static_cast<double>(redis_->errors()));

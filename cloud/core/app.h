@@ -24,6 +24,8 @@
 #include "cloud/http/server.h"
 #include "cloud/pg/migrate.h"
 #include "cloud/pg/pool.h"
+#include "cloud/search/elastic.h"
+#include "cloud/search/projector.h"
 #include "cloud/sync/changes.h"
 #include "cloud/sync/ingest.h"
 #include "common/sys/system.h"
@@ -54,6 +56,8 @@ class CloudApp {
   hq::HqApi& hq() { return *hq_; }
   const IngestCounters& ingest_counters() const { return ingest_->counters(); }
   const cache::CacheCounters& cache_counters() const { return cache_->counters(); }
+  // The Elasticsearch projector (null with the postgres search backend).
+  search::SearchProjector* projector() { return projector_.get(); }
 
  private:
   CloudApp() = default;
@@ -89,10 +93,17 @@ class CloudApp {
   std::unique_ptr<cache::Redis> redis_;
   std::unique_ptr<cache::CustomerCache> cache_;
   std::unique_ptr<WebhookDispatcher> webhooks_;
+  std::unique_ptr<search::ElasticClient> elastic_;
+  std::unique_ptr<search::SearchProjector> projector_;
+  std::unique_ptr<search::CustomerSearch> search_;
   std::unique_ptr<hq::HqApi> hq_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
 };
+
+// The search.* settings as the Elasticsearch client's options (the API key file read and
+// trimmed). kNotFound / kInvalidArgument for an unreadable or empty key file.
+Result<search::ElasticOptions> elastic_options(const CloudConfig& c);
 
 // Gunzips `in` (gzip or zlib framing) up to `limit` bytes. kInvalidArgument for corrupt data,
 // kOutOfRange beyond the limit.

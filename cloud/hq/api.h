@@ -30,6 +30,7 @@
 #include "cloud/hq/reads.h"
 #include "cloud/hq/segments.h"
 #include "cloud/http/router.h"
+#include "cloud/search/search.h"
 #include "cloud/sync/ingest.h"
 #include "common/identifier.h"
 #include "common/time_zone.h"
@@ -56,7 +57,8 @@ struct HqDeps {
   const Clock& clock;
   Random& random;
   TimeZoneSource& zones;
-  WebhookDispatcher* webhooks;  // woken on redelivery; may be null
+  WebhookDispatcher* webhooks;     // woken on redelivery; may be null
+  search::CustomerSearch& search;  // the configured read model (segments always use PostgreSQL)
 };
 
 class HqApi {

@@ -675,21 +675,16 @@ http::Response HqApi::customer_adjust(Call& call) {
 http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   const auto& target = call.req.target();
   FieldErrors errors;
-  const int limit = page_limit(target, errors);
-  std::string where = "TRUE";
-  std::vector<std::string> values;  // $1.. in order
-  auto param = [&](std::string v) {
-    values.push_back(std::move(v));
-    return "$" + std::to_string(values.size());
-  };
+  search::SearchQuery q;
+  q.limit = page_limit(target, errors);
   static constexpr std::array<std::string_view, 13> known = {
       "q",           "status",         "tier",         "home_store",  "enrolled_from",
       "enrolled_to", "purchased_from", "purchased_to", "balance_min", "balance_max",
       "segment",     "limit",          "cursor"};
   // Unknown query parameters are errors too: a misspelt filter must not silently match everyone.
   {
-    auto q = target.find('?');
-    std::string_view rest = q == std::string_view::npos ? "" : target.substr(q + 1);
+    auto qm = target.find('?');
+    std::string_view rest = qm == std::string_view::npos ? "" : target.substr(qm + 1);
     while (!rest.empty()) {
       auto amp = rest.find('&');
       auto item = rest.substr(0, amp);
@@ -702,36 +697,31 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   }
   if (auto s = http::query_param(target, "status")) {
     if (*s == "active" || *s == "blocked" || *s == "erased" || *s == "merged") {
-      where += " AND c.status = " + param(*s == "active"    ? "1"
-                                          : *s == "blocked" ? "2"
-                                          : *s == "erased"  ? "3"
-                                                            : "4");
+      q.status = *s == "active"    ? search::kActive
+                 : *s == "blocked" ? search::kBlocked
+                 : *s == "erased"  ? search::kErased
+                                   : search::kMerged;
     } else {
       errors.add("/status", "must be one of: active, blocked, erased, merged");
     }
-  } else {
-    where += " AND c.status IN (1, 2)";
   }
-  if (auto t = http::query_param(target, "tier")) where += " AND c.tier_id = " + param(*t);
-  if (auto h = http::query_param(target, "home_store")) {
-    where += " AND c.home_store_id = " + param(*h);
-  }
-  auto time_filter = [&](const char* name, const char* expr, const char* op) {
+  q.tier = http::query_param(target, "tier");
+  q.home_store = http::query_param(target, "home_store");
+  auto time_filter = [&](const char* name, std::optional<int64_t>& into) {
     if (auto v = http::query_param(target, name)) {
       auto ms = parse_rfc3339_ms(*v);
       if (!ms) {
         errors.add(std::string("/") + name, "must be an RFC 3339 date-time");
         return;
       }
-      where += std::string(" AND ") + expr + " " + op + " to_timestamp(" +
-               param(std::to_string(static_cast<double>(*ms) / 1000.0)) + "::double precision)";
+      into = *ms;
     }
   };
-  time_filter("enrolled_from", "c.enrolled_at", ">=");
-  time_filter("enrolled_to", "c.enrolled_at", "<");
-  time_filter("purchased_from", "b.last_purchase_at", ">=");
-  time_filter("purchased_to", "b.last_purchase_at", "<");
-  auto int_filter = [&](const char* name, const char* op) {
+  time_filter("enrolled_from", q.enrolled_from_ms);
+  time_filter("enrolled_to", q.enrolled_to_ms);
+  time_filter("purchased_from", q.purchased_from_ms);
+  time_filter("purchased_to", q.purchased_to_ms);
+  auto int_filter = [&](const char* name, std::optional<int64_t>& into) {
     if (auto v = http::query_param(target, name)) {
       int64_t n = 0;
       auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -739,70 +729,45 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
         errors.add(std::string("/") + name, "must be a whole number");
         return;
       }
-      where += std::string(" AND b.points ") + op + " " + param(std::to_string(n)) + "::bigint";
+      into = n;
     }
   };
-  int_filter("balance_min", ">=");
-  int_filter("balance_max", "<=");
+  int_filter("balance_min", q.points_min);
+  int_filter("balance_max", q.points_max);
   std::string q_kind;
-  if (auto q = http::query_param(target, "q")) {
-    auto len = utf8_length(*q);
+  if (auto text = http::query_param(target, "q")) {
+    auto len = utf8_length(*text);
     if (!len || *len < 2 || *len > 100) {
       errors.add("/q", "must be 2 to 100 characters");
     } else {
       // What the text looks like decides where it is looked for: an e-mail address, a phone
       // or card number (by its keyed hash, as the stores know it, and the contact phone), or a
-      // name (substring, trigram-indexed).
-      std::vector<std::string> hashes;
+      // name (substring); a customer id always.
       auto hash_of = [&](IdentifierKind k, const std::string& v) {
         if (!hasher_) return;
         auto h = hasher_->hash({k, v});
-        hashes.emplace_back(reinterpret_cast<const char*>(h.data()), h.size());
+        q.identifier_hashes.push_back(to_hex(std::span<const uint8_t>(h.data(), h.size())));
       };
-      std::string by_hash;
-      std::string cond;
-      const bool digits_only = std::ranges::all_of(*q, [](char ch) {
+      const bool digits_only = std::ranges::all_of(*text, [](char ch) {
         return (ch >= '0' && ch <= '9') || ch == '+' || ch == ' ' || ch == '-';
       });
-      if (q->find('@') != std::string::npos) {
+      if (text->find('@') != std::string::npos) {
         q_kind = "email";
-        auto e = normalize_email(*q);
+        auto e = normalize_email(*text);
         if (e) hash_of(IdentifierKind::kEmail, *e);
-        std::string like = "%";
-        for (char ch : e ? *e : *q) {
-          if (ch == '%' || ch == '_' || ch == '\\') like += '\\';
-          like += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        }
-        like += "%";
-        cond = "p.email LIKE " + param(like);
+        q.email_contains = e ? *e : *text;
       } else if (digits_only) {
         q_kind = "number";
-        if (auto card = normalize_card(*q)) hash_of(IdentifierKind::kCard, *card);
-        if (auto phone = normalize_phone(*q, "")) {
+        if (auto card = normalize_card(*text)) hash_of(IdentifierKind::kCard, *card);
+        if (auto phone = normalize_phone(*text, "")) {
           hash_of(IdentifierKind::kPhone, *phone);
-          cond = "p.phone = " + param(*phone);
+          q.phone = *phone;
         }
-        if (cond.empty()) cond = "FALSE";
       } else {
         q_kind = "name";
-        std::string like = "%";
-        for (char ch : *q) {
-          if (ch == '%' || ch == '_' || ch == '\\') like += '\\';
-          like += ch;
-        }
-        like += "%";
-        cond = "lower(p.display_name) LIKE lower(" + param(like) + ")";
+        q.name_contains = *text;
       }
-      cond += " OR c.customer_id = " + param(*q);
-      for (auto& h : hashes) {
-        // bytea in text format: \x + hex.
-        std::string hex = "\\x" + to_hex(std::span<const uint8_t>(
-                                      reinterpret_cast<const uint8_t*>(h.data()), h.size()));
-        cond +=
-            " OR c.customer_id IN (SELECT customer_id FROM identifier WHERE hash = " + param(hex) +
-            "::bytea)";
-      }
-      where += " AND (" + cond + ")";
+      q.customer_id = *text;
     }
   }
   if (auto cur = http::query_param(target, "cursor")) {
@@ -810,66 +775,73 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
     if (!raw || raw->empty() || !CustomerReads::valid_customer_id(*raw)) {
       errors.add("/cursor", "is not one this service handed out");
     } else {
-      where += " AND c.customer_id > " + param(*raw);
+      q.after = *raw;
     }
   }
   if (!errors.empty()) return invalid(call, errors);
-  auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
-  std::string join;
   std::optional<std::string> segment_id =
       segment ? std::optional<std::string>(*segment) : http::query_param(target, "segment");
+  Result<search::SearchPage> page = fail(ErrorCode::kInternal, "not searched");
   if (segment_id) {
-    auto sql = segment_sql(**lease, *segment_id, values);
+    // A saved segment is SQL over the system of record: PostgreSQL answers, whatever the
+    // configured read model.
+    auto lease = d_.pool.acquire();
+    if (!lease) return http::problem(call.req, call.ctx, lease.error());
+    search::SqlFilter extra;
+    auto sql = segment_sql(**lease, *segment_id, extra.values);
     if (!sql && sql.error().code == ErrorCode::kNotFound && !segment) {
       errors.add("/segment", "no such segment");
       return invalid(call, errors);
     }
     if (!sql) return http::problem(call.req, call.ctx, sql.error());
-    join = sql->join;
-    where += " AND " + sql->where;
+    extra.join = sql->join;
+    extra.where = sql->where;
+    page = search::PgCustomerSearch::search_on(**lease, q, &extra);
+  } else {
+    page = d_.search.search(q);
+  }
+  if (!page) {
+    if (page.error().code == ErrorCode::kUnavailable) {
+      log(LogLevel::kWarn, "search_unavailable",
+          {{"request_id", call.ctx.request_id},
+           {"backend", d_.search.backend()},
+           {"error", page.error().message}});
+      auto res = problem(call, bhttp::status::service_unavailable, "search-unavailable",
+                         "the customer search cannot answer right now; the member reads by id "
+                         "still work");
+      res.set(bhttp::field::retry_after, "5");
+      return res;
+    }
+    return http::problem(call.req, call.ctx, page.error());
   }
   const bool personal =
       call.who.roles.contains(Role::kAdmin) || call.who.roles.contains(Role::kSupport);
-  const std::string sql =
-      "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.home_store_id, ''), "
-      "(extract(epoch FROM c.enrolled_at)*1000)::bigint, b.points, "
-      "coalesce((extract(epoch FROM b.last_purchase_at)*1000)::bigint, 0), "
-      "coalesce(p.display_name, ''), coalesce(p.email, ''), coalesce(p.phone, ''), "
-      "(SELECT coalesce(json_agg(json_build_object('kind', i.kind, 'masked', i.masked) ORDER BY "
-      "i.created_at), '[]') FROM identifier i WHERE i.customer_id = c.customer_id) "
-      "FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p USING "
-      "(customer_id)" +
-      join + " WHERE " + where + " ORDER BY c.customer_id LIMIT " + std::to_string(limit + 1);
-  std::vector<pg::Param> ps;
-  for (const auto& v : values) ps.push_back(pg::Param::text(v));
-  auto r = (*lease)->query(sql.c_str(), std::span<const pg::Param>(ps));
-  if (!r) return http::problem(call.req, call.ctx, r.error());
   json::array items;
-  const int n = std::min(r->rows(), limit);
-  for (int i = 0; i < n; ++i) {
+  for (const auto& d : page->hits) {
     json::object o;
-    o["customer_id"] = std::string(r->text(i, 0));
-    o["status"] = status_name(r->int64(i, 1));
-    o["tier_id"] = std::string(r->text(i, 2));
-    o["home_store_id"] = r->text(i, 3).empty() ? json::value(nullptr) : json::value(r->text(i, 3));
-    o["enrolled_at"] = format_utc_iso8601(r->int64(i, 4));
-    o["points"] = r->int64(i, 5);
-    o["last_purchase_at"] =
-        r->int64(i, 6) > 0 ? json::value(format_utc_iso8601(r->int64(i, 6))) : json::value(nullptr);
+    o["customer_id"] = d.customer_id;
+    o["status"] = status_name(d.status);
+    o["tier_id"] = d.tier_id;
+    o["home_store_id"] =
+        d.home_store_id.empty() ? json::value(nullptr) : json::value(d.home_store_id);
+    o["enrolled_at"] = format_utc_iso8601(d.enrolled_at_ms);
+    o["points"] = d.points;
+    o["last_purchase_at"] = d.last_purchase_ms > 0
+                                ? json::value(format_utc_iso8601(d.last_purchase_ms))
+                                : json::value(nullptr);
     if (personal) {
-      o["display_name"] = std::string(r->text(i, 7));
-      o["email"] = r->text(i, 8).empty() ? json::value(nullptr) : json::value(r->text(i, 8));
-      o["phone"] = r->text(i, 9).empty() ? json::value(nullptr) : json::value(r->text(i, 9));
+      o["display_name"] = d.display_name;
+      o["email"] = d.email.empty() ? json::value(nullptr) : json::value(d.email);
+      o["phone"] = d.phone.empty() ? json::value(nullptr) : json::value(d.phone);
     }
-    o["identifiers"] = json::parse(r->text(i, 10));
+    o["identifiers"] = d.identifiers;
     items.push_back(std::move(o));
   }
+  const int n = static_cast<int>(page->hits.size());
   json::object out;
   out["items"] = std::move(items);
-  out["next_cursor"] = r->rows() > limit
-                           ? json::value(base64url_encode(std::string(r->text(limit - 1, 0))))
-                           : json::value(nullptr);
+  out["next_cursor"] =
+      page->next_after ? json::value(base64url_encode(*page->next_after)) : json::value(nullptr);
   if (personal && n > 0) {
     json::object detail{{"results", n}};
     if (!q_kind.empty()) detail["q"] = q_kind;

@@ -83,6 +83,11 @@ CustomerDoc doc_of(const json::object& src) {
   d.enrolled_at_ms = num("enrolled_at");
   d.last_purchase_ms = num("last_purchase_at");
   d.points = num("points");
+  if (const auto* hs = src.if_contains("identifier_hashes"); hs && hs->is_array()) {
+    for (const auto& h : hs->as_array()) {
+      if (h.is_string()) d.identifier_hashes.emplace_back(h.as_string());
+    }
+  }
   if (const auto* ids = src.if_contains("identifiers"); ids && ids->is_array()) {
     d.identifiers = ids->as_array();
   }
@@ -146,12 +151,15 @@ std::string ElasticClient::bulk_body(const std::vector<const CustomerDoc*>& docs
 }
 
 json::object ElasticClient::search_body(const SearchQuery& q) {
-  json::array filter, must_not, should;
+  json::array filter, should;
   if (q.status) {
     filter.push_back(json::object{{"term", json::object{{"status", *q.status}}}});
   } else {
-    must_not.push_back(json::object{{"term", json::object{{"status", 3}}}});
+    // Erased and merged members only when asked for, as in PostgreSQL.
+    filter.push_back(
+        json::object{{"terms", json::object{{"status", json::array{kActive, kBlocked}}}}});
   }
+  if (q.match_nothing) filter.push_back(json::object{{"match_none", json::object{}}});
   if (q.tier) filter.push_back(json::object{{"term", json::object{{"tier_id", *q.tier}}}});
   if (q.home_store) {
     filter.push_back(json::object{{"term", json::object{{"home_store_id", *q.home_store}}}});
@@ -182,7 +190,7 @@ json::object ElasticClient::search_body(const SearchQuery& q) {
     for (const auto& h : q.identifier_hashes) hs.push_back(json::value(h));
     should.push_back(json::object{{"terms", json::object{{"identifier_hashes", hs}}}});
   }
-  json::object b{{"filter", filter}, {"must_not", must_not}};
+  json::object b{{"filter", filter}};
   if (!should.empty()) {
     b["should"] = should;
     b["minimum_should_match"] = 1;
@@ -236,9 +244,11 @@ Result<ElasticClient::Reply> ElasticClient::send(const std::string& method, cons
 Result<ElasticClient::Reply> ElasticClient::send_retrying(const std::string& method,
                                                           const std::string& path,
                                                           const std::string& body,
-                                                          const std::string& content_type) {
+                                                          const std::string& content_type,
+                                                          int retries) {
+  if (retries < 0) retries = o_.max_retries;
   Result<Reply> r = fail(ErrorCode::kUnavailable, "not sent");
-  for (int attempt = 0; attempt <= o_.max_retries; ++attempt) {
+  for (int attempt = 0; attempt <= retries; ++attempt) {
     if (attempt > 0)
       std::this_thread::sleep_for(o_.backoff_base * (1 << std::min(attempt - 1, 10)));
     r = send(method, path, body, content_type);
@@ -247,7 +257,7 @@ Result<ElasticClient::Reply> ElasticClient::send_retrying(const std::string& met
   if (!r) return r;
   return fail(ErrorCode::kUnavailable, "search backend " + method + " " + path + ": HTTP " +
                                            std::to_string(r->status) + " after " +
-                                           std::to_string(o_.max_retries) + " retries");
+                                           std::to_string(retries) + " retries");
 }
 
 Result<void> ElasticClient::put_index_template() {
@@ -288,31 +298,38 @@ Result<BulkOutcome> ElasticClient::bulk(const std::vector<CustomerDoc>& docs,
     if (ec || !v.is_object() || !v.as_object().contains("items")) {
       return fail(ErrorCode::kUnavailable, "_bulk: an answer that is not a bulk response");
     }
-    const auto& items = v.as_object().at("items").as_array();
-    if (items.size() != pending.size()) {
-      return fail(ErrorCode::kUnavailable, "_bulk: " + std::to_string(items.size()) +
-                                               " results for " + std::to_string(pending.size()) +
-                                               " actions");
-    }
+    // The answer is outside input: a shape other than the documented one is an error, never
+    // an exception escaping (boost::json throws on a wrong type).
     std::vector<const CustomerDoc*> again;
-    for (size_t i = 0; i < items.size(); ++i) {
-      const auto& item = items[i].as_object();
-      const auto& result =
-          item.begin()->value().as_object();  // {"index": {...}} or {"delete": {...}}
-      const int64_t status = result.at("status").to_number<int64_t>();
-      if (status >= 200 && status < 300) {
-        ++out.indexed;
-      } else if (status == 404 && pending[i]->deleted) {
-        ++out.indexed;  // deleting what is not there: the goal is reached
-      } else if (status == 409) {
-        ++out.stale;  // a newer version is indexed already
-      } else if (status == 429) {
-        again.push_back(pending[i]);
-      } else {
-        out.failed.emplace_back(pending[i]->customer_id, result.contains("error")
-                                                             ? reason_of(result.at("error"))
-                                                             : "HTTP " + std::to_string(status));
+    try {
+      const auto& items = v.as_object().at("items").as_array();
+      if (items.size() != pending.size()) {
+        return fail(ErrorCode::kUnavailable, "_bulk: " + std::to_string(items.size()) +
+                                                 " results for " + std::to_string(pending.size()) +
+                                                 " actions");
       }
+      for (size_t i = 0; i < items.size(); ++i) {
+        const auto& item = items[i].as_object();
+        if (item.empty()) throw std::invalid_argument("an empty bulk item");
+        const auto& result =
+            item.begin()->value().as_object();  // {"index": {...}} or {"delete": {...}}
+        const int64_t status = result.at("status").to_number<int64_t>();
+        if (status >= 200 && status < 300) {
+          ++out.indexed;
+        } else if (status == 404 && pending[i]->deleted) {
+          ++out.indexed;  // deleting what is not there: the goal is reached
+        } else if (status == 409) {
+          ++out.stale;  // a newer version is indexed already
+        } else if (status == 429) {
+          again.push_back(pending[i]);
+        } else {
+          out.failed.emplace_back(pending[i]->customer_id, result.contains("error")
+                                                               ? reason_of(result.at("error"))
+                                                               : "HTTP " + std::to_string(status));
+        }
+      }
+    } catch (const std::exception&) {
+      return fail(ErrorCode::kUnavailable, "_bulk: an item result that is not a bulk item");
     }
     pending = std::move(again);
   }
@@ -320,7 +337,8 @@ Result<BulkOutcome> ElasticClient::bulk(const std::vector<CustomerDoc>& docs,
 }
 
 Result<SearchPage> ElasticClient::search(const SearchQuery& q) {
-  auto r = send_retrying("POST", "/" + o_.alias + "/_search", json::serialize(search_body(q)));
+  auto r = send_retrying("POST", "/" + o_.alias + "/_search", json::serialize(search_body(q)),
+                         "application/json", o_.search_retries);
   if (!r) return std::unexpected(r.error());
   if (r->status != 200) {
     return fail(ErrorCode::kUnavailable,
@@ -334,9 +352,12 @@ Result<SearchPage> ElasticClient::search(const SearchQuery& q) {
     return fail(ErrorCode::kUnavailable, "_search: no hits in the answer");
   }
   SearchPage page;
-  for (const auto& h : hits->as_object().at("hits").as_array()) {
-    const auto& src = h.as_object().at("_source").as_object();
-    page.hits.push_back(doc_of(src));
+  try {
+    for (const auto& h : hits->as_object().at("hits").as_array()) {
+      page.hits.push_back(doc_of(h.as_object().at("_source").as_object()));
+    }
+  } catch (const std::exception&) {
+    return fail(ErrorCode::kUnavailable, "_search: a hit without a document");
   }
   if (page.hits.size() > static_cast<size_t>(q.limit)) {
     page.hits.resize(static_cast<size_t>(q.limit));
@@ -376,6 +397,17 @@ Result<void> ElasticClient::swap_alias(const std::string& new_index) {
   if (r->status != 200) {
     return fail(ErrorCode::kUnavailable,
                 "_aliases: HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
+  }
+  return {};
+}
+
+Result<void> ElasticClient::delete_index(const std::string& index) {
+  auto r = send_retrying("DELETE", "/" + index, "");
+  if (!r) return std::unexpected(r.error());
+  if (r->status != 200 && r->status != 404) {
+    return fail(ErrorCode::kUnavailable, "delete index " + index + ": HTTP " +
+                                             std::to_string(r->status) + ": " +
+                                             r->body.substr(0, 300));
   }
   return {};
 }

@@ -3,9 +3,9 @@
 //
 //  - index template `accrue-customers` (keyword ids and filters, dates, a lower-cased name and
 //    e-mail for substring search, identifier hashes as keywords);
-//  - `_bulk` projection with external versioning: each document carries the version of the
-//    change it reflects (the change-feed row id, which only grows), so a replayed or late batch
-//    can never overwrite a newer document (Elasticsearch answers 409 version conflict, counted
+//  - `_bulk` projection with external versioning: each document carries the projection epoch
+//    it was read under (projector.h; it only grows), so a replayed or late batch can never
+//    overwrite a newer document (Elasticsearch answers 409 version conflict, counted
 //    as stale, not as a failure). Items rejected with 429 (the cluster's write queue is full)
 //    are sent again, alone, with exponential backoff; a 429/502/503/504 for the whole request
 //    is retried the same way; any other item error is a failure reported with its reason.
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "cloud/search/search.h"
 #include "common/error.h"
 
 namespace accrue::cloud::search {
@@ -35,20 +36,10 @@ struct ElasticOptions {
   std::string api_key;  // Authorization: ApiKey <key>; empty: none
   std::string ca_file;
   std::chrono::milliseconds timeout{5000};
-  int max_retries = 5;
+  int max_retries = 5;  // for writes (bulk, index and alias calls)
+  // A search has a person waiting: one quick retry, then the 503 goes to the caller.
+  int search_retries = 1;
   std::chrono::milliseconds backoff_base{200};
-};
-
-// One customer as indexed; `deleted` removes it (an erased member).
-struct CustomerDoc {
-  std::string customer_id;
-  int64_t version = 0;  // the change it reflects; only grows
-  bool deleted = false;
-  int status = 1;
-  std::string tier_id, home_store_id, display_name, email, phone;
-  int64_t enrolled_at_ms = 0, last_purchase_ms = 0, points = 0;
-  std::vector<std::string> identifier_hashes;  // hex
-  boost::json::array identifiers;              // [{kind, masked}] for display
 };
 
 struct BulkOutcome {
@@ -56,23 +47,6 @@ struct BulkOutcome {
   int stale = 0;    // a newer version was there already (409): harmless
   int retried = 0;  // items sent again after a 429
   std::vector<std::pair<std::string, std::string>> failed;  // id, reason
-};
-
-// The HQ search's question, backend-neutral.
-struct SearchQuery {
-  std::optional<std::string> name_contains, email_contains, phone, customer_id;
-  std::vector<std::string> identifier_hashes;  // hex
-  std::optional<int> status;                   // nullopt: everything but erased
-  std::optional<std::string> tier, home_store;
-  std::optional<int64_t> enrolled_from_ms, enrolled_to_ms, purchased_from_ms, purchased_to_ms;
-  std::optional<int64_t> points_min, points_max;
-  std::string after;  // the last customer id of the previous page
-  int limit = 20;
-};
-
-struct SearchPage {
-  std::vector<CustomerDoc> hits;
-  std::optional<std::string> next_after;  // set when there may be more
 };
 
 class ElasticClient {
@@ -85,6 +59,8 @@ class ElasticClient {
   // A new concrete index for a rebuild, and the alias moved onto it when it is full.
   Result<std::string> create_index(const std::string& suffix);
   Result<void> swap_alias(const std::string& new_index);
+  // Drops an index the alias no longer points at (a missing one is no error).
+  Result<void> delete_index(const std::string& index);
 
   // The request bodies, for tests and for logging.
   static boost::json::object template_body(const std::string& alias);
@@ -100,11 +76,26 @@ class ElasticClient {
  private:
   Result<Reply> send(const std::string& method, const std::string& path, const std::string& body,
                      const std::string& content_type = "application/json");
-  // `send`, retried with backoff while the answer is 429/502/503/504 or there is none.
+  // `send`, retried with backoff while the answer is 429/502/503/504 or there is none
+  // (`retries` times; -1: max_retries).
   Result<Reply> send_retrying(const std::string& method, const std::string& path,
                               const std::string& body,
-                              const std::string& content_type = "application/json");
+                              const std::string& content_type = "application/json",
+                              int retries = -1);
   ElasticOptions o_;
+};
+
+// The HQ search answered from the index (search.h). Fails with kUnavailable while the cluster
+// does not answer; it never falls back to PostgreSQL on its own, so a search outage cannot move
+// its load onto the system of record.
+class ElasticCustomerSearch final : public CustomerSearch {
+ public:
+  explicit ElasticCustomerSearch(ElasticClient& client) : client_(client) {}
+  Result<SearchPage> search(const SearchQuery& q) override { return client_.search(q); }
+  const char* backend() const override { return "elasticsearch"; }
+
+ private:
+  ElasticClient& client_;
 };
 
 }  // namespace accrue::cloud::search
