@@ -303,17 +303,40 @@ http::Response HqApi::customer_create(Call& call) {
   in.finish();
   if (!errors.empty()) return invalid(call, errors);
 
-  auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
-  pg::Connection& c = **lease;
   const std::string id = new_customer_id();
-  auto program = d_.programs.latest(c, d_.clock.now_ms());
-  if (!program) return http::problem(call.req, call.ctx, program.error());
-  const auto& ladder = (*program)->program.tiers.ladder;
+  std::shared_ptr<const PublishedProgram> program;
+  {
+    auto lease = d_.pool.acquire();  // released before ingestion takes a connection of its own
+    if (!lease) return http::problem(call.req, call.ctx, lease.error());
+    auto latest = d_.programs.latest(**lease, d_.clock.now_ms());
+    if (!latest) return http::problem(call.req, call.ctx, latest.error());
+    program = *latest;
+  }
+  const auto& ladder = program->program.tiers.ladder;
   const std::string tier = ladder.empty() ? "" : ladder.front().tier_id;
 
+  // The member's rows are written in the ingestion transaction of her enrolment bonus, before
+  // the bonus is read: she exists with her points or not at all, and the bonus is booked as a
+  // store's enrolment books it (ledger kind, lot, tier qualification).
+  sync::v1::EventBatch batch;
+  batch.set_store_id(std::string(Ingest::kHeadOfficeStore));
+  batch.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
+  auto* ev = batch.add_events();
+  ev->set_event_id(new_customer_id());
+  ev->set_store_id(batch.store_id());
+  ev->set_agent_id(batch.agent_id());
+  ev->set_occurred_at_ms(d_.clock.now_ms());
+  ev->set_program_id(program->program.program_id);
+  ev->set_program_version(program->program.version);
+  ev->set_schema_version(1);
+  auto* bonus = ev->mutable_adjustment();
+  bonus->set_customer_id(id);
+  bonus->set_reason("enrolment bonus");
+  bonus->set_actor(call.who.subject);
+  bonus->set_enrolment_bonus(true);
+
   std::optional<http::Response> refused;
-  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+  auto write = [&](pg::Connection& c) -> Result<void> {
     if (profile.home_store) {
       auto s = c.query("SELECT 1 FROM store WHERE store_id = $1",
                        {pg::Param::text(*profile.home_store)});
@@ -385,7 +408,13 @@ http::Response HqApi::customer_create(Call& call) {
     for (const auto& x : ids) kinds.push_back(json::value(to_string(x.kind)));
     return audit_change(c, call, "customer.create", "customer:" + id,
                         {{"identifiers", kinds}, {"fields", json::value_from(profile.fields)}});
-  });
+  };
+  // A refused bonus (not expected: the member was written just before) rolls her back too.
+  auto bonus_booked = [](pg::Connection&, const sync::v1::EventBatchResult& r) -> Result<void> {
+    if (r.results(0).status() != sync::v1::EVENT_STATUS_REJECTED) return {};
+    return fail(ErrorCode::kInternal, "the enrolment bonus was refused: " + r.results(0).message());
+  };
+  auto done = d_.ingest.apply_head_office(batch, bonus_booked, write);
   if (refused) return std::move(*refused);
   if (!done) {
     if (done.error().code == ErrorCode::kAlreadyExists) {
@@ -394,7 +423,9 @@ http::Response HqApi::customer_create(Call& call) {
     }
     return http::problem(call.req, call.ctx, done.error());
   }
-  auto doc = details_of(c, id);
+  auto lease = d_.pool.acquire();
+  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  auto doc = details_of(**lease, id);
   if (!doc) return http::problem(call.req, call.ctx, doc.error());
   auto res = http::json(call.req, json::serialize(doc->first), bhttp::status::created);
   res.set(bhttp::field::location, "/v1/customers/" + id);

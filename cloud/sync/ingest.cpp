@@ -299,10 +299,12 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
 
 Result<sv1::EventBatchResult> Ingest::apply_head_office(
     const sv1::EventBatch& batch,
-    std::function<Result<void>(pg::Connection&, const sv1::EventBatchResult&)> also) {
+    std::function<Result<void>(pg::Connection&, const sv1::EventBatchResult&)> also,
+    std::function<Result<void>(pg::Connection&)> prepare) {
   ApplyOptions o;
   o.head_office = true;
   o.also = std::move(also);
+  o.prepare = std::move(prepare);
   return apply(batch, kHeadOfficeStore, std::move(o));
 }
 
@@ -317,7 +319,7 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
   batch.set_agent_id(e.agent_id());
   *batch.add_events() = e;
   int64_t available = -1;
-  auto r = apply(batch, store_id, {true, &available, false, {}});
+  auto r = apply(batch, store_id, {true, &available, false, {}, {}});
   if (!r) return std::unexpected(r.error());
   sv1::OnlineRedeemResponse out;
   *out.mutable_result() = r->results(0);
@@ -433,6 +435,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
                   "agent " + batch.agent_id() + " was revoked by head office");
     }
     int64_t last_seq = agent->int64(0, 1);
+    if (options.prepare) ACCRUE_TRY(options.prepare(c));
 
     // 2. Duplicates.
     if (!ids.empty()) {
@@ -866,6 +869,33 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
           }
           if (a.reason().empty()) {
             reject(i, "bad_adjustment", "adjustment: a reason is required");
+            break;
+          }
+          if (a.enrolment_bonus()) {
+            // A member head office created gets the bonus a store's enrolment gives: the same
+            // ledger kind, an available lot, counted towards the tier.
+            if (!options.head_office || a.points() != 0) {
+              reject(i, "bad_adjustment",
+                     "adjustment: an enrolment bonus comes from head office, with points 0");
+              break;
+            }
+            const auto& p = program_of(e);
+            const int64_t bonus = p.program.event_rules.enrolment_bonus_points;
+            if (bonus <= 0) break;
+            json::object row = ledger_row(e, kEnrolmentBonus, bonus);
+            row["customer_id"] = cs->customer_id;
+            row["reason"] = a.reason();
+            row["actor"] = a.actor();
+            w.ledger.push_back(std::move(row));
+            auto& d = w.balances[cs->customer_id];
+            d.points += bonus;
+            d.earned += bonus;
+            w.day_deltas[{cs->customer_id, day_of_ms(p.zone.to_local_ms(at))}].qualifying_points +=
+                bonus;
+            LotPolicy immediate = p.program.lots;
+            immediate.pending_days = 0;
+            open_new_lot(w, *cs, immediate, p.zone, e.event_id(), at, bonus);
+            feed_customer(cs->customer_id);
             break;
           }
           if (options.head_office && a.points() < 0) {

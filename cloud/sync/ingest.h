@@ -55,14 +55,16 @@ class Ingest {
   Result<sync::v1::OnlineRedeemResponse> redeem_online(const sync::v1::OnlineRedeemRequest& request,
                                                        std::string_view store_id);
 
-  // Events head office makes through its API (adjustments today), as one more event source: the
-  // virtual store kHeadOfficeStore and its agent kHeadOfficeAgent, no seq (each event is
-  // idempotent by its event_id), a deduction only when the customer's available points cover it
-  // (else rejected "insufficient_points"). `also` runs in the same transaction after the events
-  // are written (the audit row), and its failure rolls everything back.
+  // Events head office makes through its API (adjustments and enrolment bonuses), as one more
+  // event source: the virtual store kHeadOfficeStore and its agent kHeadOfficeAgent, no seq
+  // (each event is idempotent by its event_id), a deduction only when the customer's available
+  // points cover it (else rejected "insufficient_points"). `prepare` runs in the transaction
+  // before the events are read (a new member's rows, so her bonus is booked with her); `also`
+  // after they are written (the audit row). A failure of either rolls everything back.
   Result<sync::v1::EventBatchResult> apply_head_office(
       const sync::v1::EventBatch& batch,
-      std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also = {});
+      std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also = {},
+      std::function<Result<void>(pg::Connection&)> prepare = {});
   static constexpr std::string_view kHeadOfficeStore = "HQ";
   static constexpr std::string_view kHeadOfficeAgent = "HQ-api";
 
@@ -78,6 +80,7 @@ class Ingest {
     bool online = false;                 // redemptions must be covered by available points
     int64_t* available_after = nullptr;  // the redeeming customer's available points after
     bool head_office = false;            // see apply_head_office
+    std::function<Result<void>(pg::Connection&)> prepare;
     std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also;
   };
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,

@@ -74,7 +74,7 @@ class CloudAppTest : public ::testing::Test {
     if (HasFatalFailure()) return;
     auto conn = db_.connect();
     ASSERT_TRUE(conn);
-    program_json_ = read_file("packaging/demo/program.json");
+    program_json_ = program_json();
     auto published = ProgramCatalog::publish(*conn, program_json_);
     ASSERT_TRUE(published) << published.error().message;
     program_ = std::move(*published);
@@ -85,6 +85,8 @@ class CloudAppTest : public ::testing::Test {
   }
   // Settings a derived fixture adds (applied first; the fixture's own follow).
   virtual std::vector<std::string> extra_settings() { return {}; }
+  // The programme published at the start (the demo's unless a fixture changes it).
+  virtual std::string program_json() { return read_file("packaging/demo/program.json"); }
 
   // Stops the service (if running) and starts a new one on the same settings and database,
   // as a replica restart would (on a new port: port() changes). `more` settings go last.

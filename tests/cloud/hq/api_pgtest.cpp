@@ -56,6 +56,19 @@ class HqApiTest : public CloudAppTest {
     return s;
   }
 
+  // The demo programme, without its enrolment bonus unless a test wants it: the points
+  // arithmetic of the other tests starts from 0 (HqEnrolmentBonusTest covers the bonus).
+  std::string program_json() override {
+    std::string p = CloudAppTest::program_json();
+    if (!enrolment_bonus_) {
+      const std::string from = R"("enrolment_bonus_points": 100)";
+      auto at = p.find(from);
+      EXPECT_NE(at, std::string::npos) << "the demo programme's bonus moved";
+      if (at != std::string::npos) p.replace(at, from.size(), R"("enrolment_bonus_points": 0)");
+    }
+    return p;
+  }
+
   // The document's path pattern for a request target ("/v1/customers/x/details" ->
   // "/v1/customers/{id}/details").
   std::string pattern_of(std::string_view target) {
@@ -158,6 +171,7 @@ class HqApiTest : public CloudAppTest {
   testing::SchemaValidator validator_{doc_};
   std::string prefix_, admin_, support_, analyst_;
   std::vector<std::string> more_settings_;
+  bool enrolment_bonus_ = false;
   static inline int runs_ = 0;
 };
 
@@ -1213,6 +1227,66 @@ TEST_F(HqWebhookTest, AReceiverThatNeverAnswersIsGivenUpAfterTheLastAttemptAndNo
   // Unsubscribing takes its deliveries with it.
   EXPECT_EQ(call(V::delete_, "/v1/webhooks/" + sub, "", admin_).status, 204);
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM webhook_outbox"), "0");
+}
+
+// A member head office creates gets the programme's enrolment bonus, booked as a store's
+// enrolment books it, in the transaction that creates her.
+class HqEnrolmentBonusTest : public HqApiTest {
+ protected:
+  void SetUp() override {
+    enrolment_bonus_ = true;
+    HqApiTest::SetUp();
+  }
+};
+
+TEST_F(HqEnrolmentBonusTest, AMemberCreatedThroughTheApiGetsTheBonusWithHerOrNotAtAll) {
+  const std::string id = create(kAnna);
+  ASSERT_FALSE(id.empty());
+  auto st = get("/v1/customers/" + id + "/status", analyst_);
+  ASSERT_EQ(st.status, 200) << st.body;
+  EXPECT_EQ(st.obj().at("points").at("available"), 100) << "the demo programme's bonus";
+  EXPECT_EQ(db_.scalar("SELECT kind || '/' || points || '/' || reason || '/' || actor FROM ledger "
+                       "WHERE customer_id = '" +
+                       id + "'"),
+            "4/100/enrolment bonus/admin-ann")
+      << "one ledger row of the enrolment-bonus kind, with who created her";
+  EXPECT_EQ(db_.scalar("SELECT sum(qualifying_points) FROM customer_day WHERE customer_id = '" +
+                       id + "'"),
+            "100")
+      << "counted towards the tier, as at a store";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM points_lot WHERE customer_id = '" + id +
+                       "' AND points = 100"),
+            "1");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM balance b WHERE b.points <> (SELECT "
+                       "coalesce(sum(points), 0) FROM ledger l WHERE l.customer_id = "
+                       "b.customer_id)"),
+            "0")
+      << "balance == sum(ledger)";
+  auto tx = get("/v1/customers/" + id + "/transactions", support_);
+  ASSERT_EQ(tx.status, 200) << tx.body;
+  EXPECT_EQ(tx.obj().at("items").as_array().size(), 1u) << tx.body;
+
+  // A create that is refused leaves neither a member nor points behind.
+  const std::string before = db_.scalar("SELECT count(*) || '/' || sum(points) FROM ledger");
+  auto taken =
+      call(V::post, "/v1/customers",
+           R"({"identifiers": [{"kind": "card", "value": "6006 1234 5678 9012"}]})", admin_);
+  EXPECT_EQ(taken.status, 409) << taken.body;
+  auto bad_store = call(V::post, "/v1/customers", R"({"home_store_id": "NOPE"})", admin_);
+  EXPECT_EQ(bad_store.status, 422) << bad_store.body;
+  EXPECT_EQ(db_.scalar("SELECT count(*) || '/' || sum(points) FROM ledger"), before);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM customer"), "1");
+
+  // A store cannot claim one: the bonus is head office's to give.
+  auto e = envelope(1);
+  auto* a = e.mutable_adjustment();
+  a->set_customer_id(id);
+  a->set_reason("enrolment bonus");
+  a->set_enrolment_bonus(true);
+  auto r = results(post(batch_of({e}), token_));
+  ASSERT_EQ(r.results_size(), 1);
+  EXPECT_EQ(r.results(0).status(), sync::v1::EVENT_STATUS_REJECTED);
+  EXPECT_EQ(r.results(0).reject_code(), "bad_adjustment");
 }
 
 // The same search route with the Elasticsearch backend: the service projects the change feed
