@@ -3,6 +3,7 @@
 #include "common/detail/rule_index.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <tuple>
 
@@ -53,6 +54,29 @@ Result<void> check_thresholds(const std::string& field, const std::vector<Curren
   return {};
 }
 
+// Rates: one per currency and country at most; a country is upper-cased to ISO 3166-1 alpha-2.
+template <typename Rate>
+Result<void> check_rate_keys(const std::string& field, std::vector<Rate>& rates) {
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (size_t i = 0; i < rates.size(); ++i) {
+    auto& country = rates[i].country;
+    for (auto& ch : country) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (!country.empty() && (country.size() != 2 || !std::ranges::all_of(country, [](char ch) {
+                               return ch >= 'A' && ch <= 'Z';
+                             }))) {
+      return invalid(at(field, i) + ".country", "must be an ISO 3166-1 alpha-2 code like DE");
+    }
+  }
+  for (size_t i = 0; i < rates.size(); ++i) {
+    if (!seen.emplace(rates[i].currency.code(), rates[i].country).second) {
+      return invalid(at(field, i), "currency " + std::string(rates[i].currency.code()) +
+                                       (rates[i].country.empty() ? "" : " in " + rates[i].country) +
+                                       " twice");
+    }
+  }
+  return {};
+}
+
 Result<void> check_rule(const std::string& f, EarningRule& r, const Program& p) {
   if (r.rule_id.empty() || r.rule_id.size() > 64) {
     return invalid(f + ".rule_id", "must have 1 to 64 characters");
@@ -95,18 +119,12 @@ Result<void> check_rule(const std::string& f, EarningRule& r, const Program& p) 
 
 }  // namespace
 
-const EarnRate* Program::earn_rate(const Currency& c) const {
-  for (const auto& r : earn_rates) {
-    if (r.currency == c) return &r;
-  }
-  return nullptr;
+const EarnRate* Program::earn_rate(const Currency& c, std::string_view country) const {
+  return detail::rate_in(earn_rates, c, country);
 }
 
-const RedemptionRate* Program::redemption_rate(const Currency& c) const {
-  for (const auto& r : redemption.rates) {
-    if (r.currency == c) return &r;
-  }
-  return nullptr;
+const RedemptionRate* Program::redemption_rate(const Currency& c, std::string_view country) const {
+  return detail::rate_in(redemption.rates, c, country);
 }
 
 std::optional<size_t> Program::tier_index(std::string_view tier_id) const {
@@ -127,14 +145,11 @@ Result<void> validate_and_normalize(Program& p) {
   }
 
   if (p.earn_rates.empty()) return invalid("earn_rates", "needs at least one currency");
+  ACCRUE_TRY(check_rate_keys("earn_rates", p.earn_rates));
   {
-    std::set<std::string_view> seen;
     for (size_t i = 0; i < p.earn_rates.size(); ++i) {
       const auto& r = p.earn_rates[i];
       std::string f = at("earn_rates", i);
-      if (!seen.insert(r.currency.code()).second) {
-        return invalid(f, "currency " + std::string(r.currency.code()) + " twice");
-      }
       ACCRUE_TRY(check_range(f + ".points", r.points, 0, 1'000'000));
       ACCRUE_TRY(check_range(f + ".per_minor_units", r.per_minor_units, 1, 1'000'000'000));
     }
@@ -203,14 +218,11 @@ Result<void> validate_and_normalize(Program& p) {
   }
 
   RedemptionPolicy& rp = p.redemption;
+  ACCRUE_TRY(check_rate_keys("redemption.rates", rp.rates));
   {
-    std::set<std::string_view> seen;
     for (size_t i = 0; i < rp.rates.size(); ++i) {
       const auto& r = rp.rates[i];
       std::string f = at("redemption.rates", i);
-      if (!seen.insert(r.currency.code()).second) {
-        return invalid(f, "currency " + std::string(r.currency.code()) + " twice");
-      }
       ACCRUE_TRY(check_range(f + ".points", r.points, 1, 1'000'000'000));
       ACCRUE_TRY(check_range(f + ".value_minor_units", r.value_minor_units, 1, 1'000'000'000'000));
     }

@@ -36,10 +36,14 @@ inline constexpr int64_t kMaxQuantityMilli = 1'000'000'000;  // a million units
 enum class RoundingMode { kFloor, kHalfEven };
 enum class RoundingScope { kPerLine, kPerBasket };
 
+// Rates are per currency, optionally narrowed to the stores of one country: a basket earns at
+// the rate for its currency and its store's country when the programme has one, else at the
+// currency's rate without a country (e.g. EUR 1/1.00 everywhere, EUR in IE 2/1.00).
 struct EarnRate {
   Currency currency;
   Points points;  // `points` for every `per_minor_units` spent
   int64_t per_minor_units;
+  std::string country = {};  // ISO 3166-1 alpha-2; empty: every country without its own rate
 };
 
 struct CurrencyThreshold {
@@ -102,7 +106,22 @@ struct RedemptionRate {
   Currency currency;
   Points points;              // `points` are worth
   int64_t value_minor_units;  // this much of `currency`
+  std::string country = {};   // as EarnRate::country
 };
+
+namespace detail {
+// The country's own rate for the currency, else the currency's rate without a country.
+template <typename Rate>
+const Rate* rate_in(const std::vector<Rate>& rates, const Currency& c, std::string_view country) {
+  const Rate* any = nullptr;
+  for (const auto& r : rates) {
+    if (r.currency != c) continue;
+    if (!country.empty() && r.country == country) return &r;
+    if (r.country.empty()) any = &r;
+  }
+  return any;
+}
+}  // namespace detail
 
 struct RedemptionPolicy {
   std::vector<RedemptionRate> rates;
@@ -151,8 +170,9 @@ struct Program {
   // validated program is immutable: after changing it, validate it again.
   std::shared_ptr<const detail::RuleIndex> rule_index;
 
-  const EarnRate* earn_rate(const Currency& c) const;
-  const RedemptionRate* redemption_rate(const Currency& c) const;
+  // The rate for `c` in a store of `country` (see EarnRate); nullptr when there is none.
+  const EarnRate* earn_rate(const Currency& c, std::string_view country = {}) const;
+  const RedemptionRate* redemption_rate(const Currency& c, std::string_view country = {}) const;
   // Index in the ladder, or nullopt for an unknown tier id.
   std::optional<size_t> tier_index(std::string_view tier_id) const;
 };

@@ -20,7 +20,9 @@ struct AgentConfig {
   uint16_t tcp_port = 0;  // 0 = no TCP listener; always 127.0.0.1
   std::string program_key_file = "/etc/accrue/program.key";
   std::string program_file;        // installed at start when newer than the replica's
-  std::string default_country;     // ISO 3166-1 alpha-2, for national phone numbers
+  std::string default_country;     // ISO 3166-1 alpha-2, the store's: national phone numbers
+                                   // and the programme's per-country rates (as the cloud's
+                                   // store registry has it)
   std::string currency = "EUR";    // the store's currency
   std::string time_zone;           // overrides the program's time zone for this store
   std::string log_level = "info";  // debug | info | warn | error

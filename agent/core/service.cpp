@@ -497,7 +497,8 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply, bool ma
           if (!d) return std::unexpected(d.error());
           earned_today = d->first;
         }
-        auto e = compute_earn(ctx.program(), *basket, {tier, earned_today, &ctx.zone()});
+        auto e = compute_earn(ctx.program(), *basket,
+                              {tier, earned_today, &ctx.zone(), settings_.default_country});
         if (!e) return std::unexpected(e.error());
         auto* p = out.mutable_preview();
         p->set_points(e->points);
@@ -748,7 +749,8 @@ struct AgentService::WriteTxn {
     auto d = r.daily(m->owner, day);
     if (!d) return std::unexpected(d.error());
     const std::string tier = m->customer ? m->customer->tier_id : "";
-    auto e = compute_earn(program, basket, {tier, d->first, &ctx.zone()});
+    auto e = compute_earn(program, basket,
+                          {tier, d->first, &ctx.zone(), service.settings_.default_country});
     if (!e) return std::unexpected(e.error());
     Uuid id = service.event_ids_.next();
     int64_t total = 0;
@@ -833,13 +835,14 @@ struct AgentService::WriteTxn {
       auto money = wire::money_from_proto(a.discount());
       if (!money) return fail(money.error().code, "discount." + money.error().message);
       currency = money->currency();
-      auto p = points_for_discount(program.redemption, *money);
+      auto p = points_for_discount(program.redemption, *money, service.settings_.default_country);
       if (!p) return std::unexpected(p.error());
       points = *p;
     } else {
       return fail(ErrorCode::kInvalidArgument, "redeem: give points or a discount");
     }
-    auto value = redemption_value(program.redemption, currency, points);
+    auto value =
+        redemption_value(program.redemption, currency, points, service.settings_.default_country);
     if (!value) return std::unexpected(value.error());
     auto lots = r.lots(m->owner);
     if (!lots) return std::unexpected(lots.error());

@@ -28,7 +28,7 @@ namespace accrue::agent {
 struct ServiceSettings {
   std::string store_id;
   std::string agent_id;
-  std::string default_country;   // for national phone numbers
+  std::string default_country;   // the store's: national phone numbers, per-country rates
   std::string currency = "EUR";  // the store's currency (redemptions by points)
   uint32_t max_deadline_ms = 10000;
   uint32_t default_deadline_ms = 5000;

@@ -338,7 +338,7 @@ int main(int argc, char** argv) {
   }
   q_drop->add_option("--reason", q_reason, "Why (logged)")->required();
 
-  std::string program_path, price_basket, tier;
+  std::string program_path, price_basket, tier, price_country;
   int64_t earned_today = 0, balance = 0;
   auto* price = app.add_subcommand("price", "Price a basket under a program file, for every tier");
   price->add_option("--program", program_path, "Program file (protobuf JSON)")->required();
@@ -348,6 +348,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   price->add_option("--balance", balance, "Available points before this basket")
       ->check(CLI::NonNegativeNumber);
+  price->add_option("--country", price_country,
+                    "The store's country (ISO 3166-1 alpha-2), for per-country rates");
   std::string validate_path;
   auto* validate_program = app.add_subcommand("validate-program", "Check a program file");
   validate_program->add_option("file", validate_path, "Program file (protobuf JSON)")->required();
@@ -465,7 +467,8 @@ int main(int argc, char** argv) {
     auto basket = read_input(price_basket);
     if (!basket) return report(basket.error());
     ZoneinfoSource zones;
-    auto out = ctl::price_report({*program, *basket, tier, earned_today, balance}, zones);
+    auto out =
+        ctl::price_report({*program, *basket, tier, earned_today, balance, price_country}, zones);
     if (!out) return report(out.error());
     std::cout << *out;
     return 0;

@@ -58,7 +58,7 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
     if (!tier.empty() && !program->tier_index(tier)) {
       return fail(ErrorCode::kInvalidArgument, "tier: '" + tier + "' is not in the program");
     }
-    EarnContext ctx{tier, o.earned_today, &*zone};
+    EarnContext ctx{tier, o.earned_today, &*zone, o.country};
     auto r = compute_earn(*program, *basket, ctx);
     if (!r) return std::unexpected(r.error());
     out += line("Tier %-10s earns %lld points  (base %lld, bonus %lld, capped %lld)\n",
@@ -105,7 +105,7 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
     const auto& rp = program->redemption;
     int64_t redeemable = rp.max_points > 0 ? std::min(balance, rp.max_points) : balance;
     if (rp.step_points > 0) redeemable -= redeemable % rp.step_points;
-    auto value = redemption_value(rp, basket->currency, redeemable);
+    auto value = redemption_value(rp, basket->currency, redeemable, o.country);
     if (value) {
       out += line("    balance %lld points: up to %lld redeemable = %s discount\n",
                   static_cast<long long>(balance), static_cast<long long>(redeemable),

@@ -15,7 +15,8 @@ struct PriceOptions {
   std::string basket_json;   // canonical protobuf JSON of accrue.loyalty.v1.Basket
   std::string tier_id;       // empty: every tier of the program
   int64_t earned_today = 0;
-  int64_t balance = 0;  // the member's available points before this basket
+  int64_t balance = 0;       // the member's available points before this basket
+  std::string country = {};  // the store's, for per-country rates (ISO 3166-1 alpha-2)
 };
 
 // Returns the report text. Errors name the file part at fault (program, basket).

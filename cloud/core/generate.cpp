@@ -162,7 +162,7 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
         line.categories = {"apparel"};
         line.amount_minor = 500 + static_cast<int64_t>(rng() % 29500);
         basket.lines.push_back(line);
-        auto e = compute_earn(program, basket, {tier, 0, &zone});
+        auto e = compute_earn(program, basket, {tier, 0, &zone, {}});
         const int64_t points = e ? e->points : 0;
         const int64_t day = day_of_ms(zone.to_local_ms(at));
         by_day[day].first += points;

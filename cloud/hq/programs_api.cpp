@@ -44,8 +44,8 @@ json::object validation_of(const std::string& body) {
 }
 
 // Differences between two JSON values as JSON Pointers. Arrays of objects that carry an identity
-// (rule_id, tier_id, currency) are matched by it, so a rule inserted first is one addition, not
-// a change to every rule after it.
+// (rule_id, tier_id, currency with its country) are matched by it, so a rule inserted first is one
+// addition, not a change to every rule after it.
 void diff(const json::value& a, const json::value& b, const std::string& at, json::array& out) {
   if (a.is_object() && b.is_object()) {
     for (const auto& [k, v] : a.as_object()) {
@@ -70,7 +70,13 @@ void diff(const json::value& a, const json::value& b, const std::string& at, jso
       if (!x.is_object()) return std::nullopt;
       for (const char* k : {"rule_id", "tier_id", "currency"}) {
         if (const auto* v = x.as_object().if_contains(k); v && v->is_string()) {
-          return std::string(k) + "=" + std::string(v->as_string());
+          std::string id = std::string(k) + "=" + std::string(v->as_string());
+          // A rate is one per currency and country.
+          if (const auto* c = x.as_object().if_contains("country");
+              c && c->is_string() && !c->as_string().empty()) {
+            id += ",country=" + std::string(c->as_string());
+          }
+          return id;
         }
       }
       return std::nullopt;

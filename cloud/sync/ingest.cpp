@@ -421,9 +421,11 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         c.query("INSERT INTO agent (agent_id, store_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING",
                 {pg::Param::text(batch.agent_id()), pg::Param::text(sid)}));
+    // With the store's country, for programmes with per-country rates (the registry's, which
+    // the store's agent is configured with too).
     auto agent = c.query(
-        "SELECT store_id, last_seq, revoked_at IS NOT NULL FROM agent WHERE agent_id = $1 "
-        "FOR UPDATE",
+        "SELECT a.store_id, a.last_seq, a.revoked_at IS NOT NULL, s.country FROM agent a JOIN "
+        "store s USING (store_id) WHERE a.agent_id = $1 FOR UPDATE OF a",
         {pg::Param::text(batch.agent_id())});
     if (!agent) return std::unexpected(agent.error());
     if (agent->text(0, 0) != sid) {
@@ -435,6 +437,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
                   "agent " + batch.agent_id() + " was revoked by head office");
     }
     int64_t last_seq = agent->int64(0, 1);
+    const std::string country(agent->text(0, 3));
     if (options.prepare) ACCRUE_TRY(options.prepare(c));
 
     // 2. Duplicates.
@@ -722,7 +725,8 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
             if (!t) return std::unexpected(t.error());
             today = *t;
           }
-          auto earn = compute_earn(p.program, *basket, {cs ? cs->tier_id : "", today, &p.zone});
+          auto earn =
+              compute_earn(p.program, *basket, {cs ? cs->tier_id : "", today, &p.zone, country});
           if (!earn) {
             reject(i, "bad_basket", earn.error().message);
             break;

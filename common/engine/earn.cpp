@@ -44,11 +44,12 @@ int128 round_div(int128 num, int128 den, RoundingMode mode) {
 Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
                                 const EarnContext& ctx) {
   ACCRUE_TRY(validate_basket(basket));
-  const EarnRate* rate = program.earn_rate(basket.currency);
+  const EarnRate* rate = program.earn_rate(basket.currency, ctx.country);
   if (rate == nullptr) {
     return fail(ErrorCode::kFailedPrecondition,
                 "program " + program.program_id + " v" + std::to_string(program.version) +
-                    " has no earn rate for " + std::string(basket.currency.code()));
+                    " has no earn rate for " + std::string(basket.currency.code()) +
+                    (ctx.country.empty() ? "" : " in " + std::string(ctx.country)));
   }
 
   const size_t n = basket.lines.size();

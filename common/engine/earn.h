@@ -30,6 +30,7 @@ struct EarnContext {
   std::string tier_id;                  // the customer's tier; empty for an anonymous preview
   Points earned_today = 0;              // already earned today (store local day), for the daily cap
   const TimeZone* time_zone = nullptr;  // the store's zone; nullptr means UTC
+  std::string_view country = {};        // the store's (ISO 3166-1 alpha-2), for per-country rates
 };
 
 struct LinePoints {

@@ -22,19 +22,19 @@ Result<void> check_points(const RedemptionPolicy& p, Points points) {
   return {};
 }
 
-Result<const RedemptionRate*> rate_for(const RedemptionPolicy& p, const Currency& c) {
-  for (const auto& r : p.rates) {
-    if (r.currency == c) return &r;
-  }
+Result<const RedemptionRate*> rate_for(const RedemptionPolicy& p, const Currency& c,
+                                       std::string_view country) {
+  if (const auto* r = detail::rate_in(p.rates, c, country)) return r;
   return fail(ErrorCode::kFailedPrecondition,
-              "points cannot be redeemed in " + std::string(c.code()));
+              "points cannot be redeemed in " + std::string(c.code()) +
+                  (country.empty() ? "" : " in " + std::string(country)));
 }
 
 }  // namespace
 
 Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& currency,
-                               Points points) {
-  auto rate = rate_for(policy, currency);
+                               Points points, std::string_view country) {
+  auto rate = rate_for(policy, currency, country);
   if (!rate) return std::unexpected(rate.error());
   ACCRUE_TRY(check_points(policy, points));
   auto value = narrow(static_cast<int128>(points) * (*rate)->value_minor_units / (*rate)->points);
@@ -42,8 +42,9 @@ Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& c
   return Money(*value, currency);
 }
 
-Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount) {
-  auto rate = rate_for(policy, discount.currency());
+Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount,
+                                   std::string_view country) {
+  auto rate = rate_for(policy, discount.currency(), country);
   if (!rate) return std::unexpected(rate.error());
   if (discount.minor_units() <= 0) {
     return fail(ErrorCode::kInvalidArgument, "discount: must be positive");

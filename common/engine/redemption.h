@@ -14,12 +14,14 @@ namespace accrue {
 // The discount `points` buy in `currency` (rounded down to the minor unit). Errors:
 // kFailedPrecondition without a rate for the currency; kOutOfRange below the minimum, above the
 // maximum or off the step ("redeem in steps of 100 points").
+// `country`: the store's, for per-country rates (see EarnRate).
 Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& currency,
-                               Points points);
+                               Points points, std::string_view country = {});
 
 // The points needed for a discount of at least `discount` (rounded up to the next step), with the
 // same checks as redemption_value.
-Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount);
+Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount,
+                                   std::string_view country = {});
 
 enum class OfflineRefusal {
   kNone,

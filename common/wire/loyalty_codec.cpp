@@ -176,7 +176,7 @@ Result<Program> program_from_proto(const pb::Program& p) {
     const auto& r = p.earn_rates(i);
     auto c = currency(at("earn_rates", i) + ".currency", r.currency());
     if (!c) return std::unexpected(c.error());
-    out.earn_rates.push_back({*c, r.points(), r.per_minor_units()});
+    out.earn_rates.push_back({*c, r.points(), r.per_minor_units(), r.country()});
   }
   switch (p.rounding().mode()) {
     case pb::ROUNDING_MODE_UNSPECIFIED:
@@ -263,7 +263,8 @@ Result<Program> program_from_proto(const pb::Program& p) {
   for (int i = 0; i < rp.rates_size(); ++i) {
     auto c = currency(at("redemption.rates", i) + ".currency", rp.rates(i).currency());
     if (!c) return std::unexpected(c.error());
-    out.redemption.rates.push_back({*c, rp.rates(i).points(), rp.rates(i).value_minor_units()});
+    out.redemption.rates.push_back(
+        {*c, rp.rates(i).points(), rp.rates(i).value_minor_units(), rp.rates(i).country()});
   }
   out.redemption.min_points = rp.min_points() == 0 ? 1 : rp.min_points();
   out.redemption.max_points = rp.max_points();
@@ -295,6 +296,7 @@ pb::Program program_to_proto(const Program& p) {
     e->set_currency(std::string(r.currency.code()));
     e->set_points(r.points);
     e->set_per_minor_units(r.per_minor_units);
+    e->set_country(r.country);
   }
   out.mutable_rounding()->set_mode(p.rounding_mode == RoundingMode::kFloor
                                        ? pb::ROUNDING_MODE_FLOOR
@@ -365,6 +367,7 @@ pb::Program program_to_proto(const Program& p) {
     pr->set_currency(std::string(r.currency.code()));
     pr->set_points(r.points);
     pr->set_value_minor_units(r.value_minor_units);
+    pr->set_country(r.country);
   }
   rp->set_min_points(p.redemption.min_points);
   rp->set_max_points(p.redemption.max_points);

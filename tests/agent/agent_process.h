@@ -86,19 +86,13 @@ class AgentProcess {
   // `max_file_bytes` caps every file the daemon writes (RLIMIT_FSIZE): a full disk, as far as
   // the daemon can tell.
   bool start(std::vector<std::string> extra = {}, rlim_t max_file_bytes = 0) {
-    std::vector<std::string> argv = {ACCRUE_AGENT_BINARY,
-                                     "--store-id",
-                                     store_id_,
-                                     "--data-dir",
-                                     dir_ + "/data",
-                                     "--program-key-file",
-                                     dir_ + "/key",
-                                     "--socket",
-                                     socket(),
-                                     "--default-country",
-                                     "PL",
-                                     "--currency",
-                                     "EUR"};
+    std::vector<std::string> argv = {ACCRUE_AGENT_BINARY, "--store-id",   store_id_,
+                                     "--data-dir",        dir_ + "/data", "--program-key-file",
+                                     dir_ + "/key",       "--socket",     socket(),
+                                     "--currency",        "EUR"};
+    if (std::ranges::find(extra, "--default-country") == extra.end()) {
+      argv.insert(argv.end(), {"--default-country", "PL"});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {

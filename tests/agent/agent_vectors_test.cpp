@@ -51,7 +51,8 @@ TEST(AgentVectorsTest, EarnVectorsGiveTheSamePointsThroughTheSocket) {
         continue;
       }
       const auto& program = v.has_program() ? v.program() : f.file.program();
-      std::string key = program.SerializeAsString();
+      // One agent per programme and store country (per-country rates).
+      std::string key = program.SerializeAsString() + "/" + c.country();
       auto& agent = agents[key];
       if (!agent) {
         std::string json;
@@ -60,7 +61,9 @@ TEST(AgentVectorsTest, EarnVectorsGiveTheSamePointsThroughTheSocket) {
         std::ofstream(path) << json;
         agent = std::make_unique<AgentProcess>(20, path);
         ASSERT_EQ(agent->seed_status(), 0) << agent->log_path();
-        ASSERT_TRUE(agent->start()) << agent->log_path();
+        std::vector<std::string> flags;
+        if (!c.country().empty()) flags = {"--default-country", c.country()};
+        ASSERT_TRUE(agent->start(flags)) << agent->log_path();
       }
       loyalty::v1::Basket basket = c.basket();
       if (!c.occurred_at_local().empty()) {

@@ -32,6 +32,18 @@ TEST(ProgramTest, SortsRulesByPriorityThenId) {
   EXPECT_EQ(p.rules[2].rule_id, "c");
 }
 
+TEST(ProgramTest, AStoresCountryHasItsOwnRateOrTheCurrencysRate) {
+  Program p = simple_program();
+  p.earn_rates.push_back({cur("EUR"), 2, 100, "ie"});
+  ASSERT_TRUE(validate_and_normalize(p));
+  EXPECT_EQ(p.earn_rates[1].country, "IE");
+  EXPECT_EQ(p.earn_rate(cur("EUR"), "IE")->points, 2);
+  EXPECT_EQ(p.earn_rate(cur("EUR"), "DE")->points, p.earn_rates[0].points);
+  EXPECT_EQ(p.earn_rate(cur("EUR"))->points, p.earn_rates[0].points);
+  p.earn_rates.erase(p.earn_rates.begin());
+  EXPECT_EQ(p.earn_rate(cur("EUR"), "DE"), nullptr) << "only Ireland has a EUR rate now";
+}
+
 TEST(ProgramTest, ErrorsNameTheField) {
   Program p = simple_program();
   p.program_id = "";
@@ -42,8 +54,18 @@ TEST(ProgramTest, ErrorsNameTheField) {
   EXPECT_EQ(error_of(p), "version: must be 1 or more");
 
   p = simple_program();
-  p.earn_rates.push_back({cur("EUR"), 2, 100});
+  p.earn_rates.push_back({cur("EUR"), 2, 100, ""});
   EXPECT_EQ(error_of(p), "earn_rates[1]: currency EUR twice");
+
+  p = simple_program();
+  p.earn_rates.push_back({cur("EUR"), 2, 100, "ie"});
+  p.earn_rates.push_back({cur("EUR"), 3, 100, "IE"});
+  EXPECT_EQ(error_of(p), "earn_rates[2]: currency EUR in IE twice")
+      << "countries are upper-cased first";
+
+  p = simple_program();
+  p.earn_rates.push_back({cur("EUR"), 2, 100, "Ireland"});
+  EXPECT_EQ(error_of(p), "earn_rates[1].country: must be an ISO 3166-1 alpha-2 code like DE");
 
   p = simple_program();
   p.earn_rates[0].per_minor_units = 0;

@@ -75,8 +75,9 @@ void run_earn(const Program& p, const TimeZone& z, const tv::EarnCase& c, Check&
     pb.set_occurred_at_ms(*t);
   }
   auto basket = wire::basket_from_proto(pb);
-  Result<EarnResult> r = basket ? compute_earn(p, *basket, {c.tier_id(), c.earned_today(), &z})
-                                : Result<EarnResult>(std::unexpected(basket.error()));
+  Result<EarnResult> r =
+      basket ? compute_earn(p, *basket, {c.tier_id(), c.earned_today(), &z, c.country()})
+             : Result<EarnResult>(std::unexpected(basket.error()));
   if (!ck.outcome(r, c.error_code())) return;
   ck.eq("points", r->points, c.points());
   ck.eq("base_points", r->base_points, c.base_points());
@@ -98,7 +99,7 @@ void run_earn(const Program& p, const TimeZone& z, const tv::EarnCase& c, Check&
 void run_return(const Program& p, const TimeZone& z, const tv::ReturnCase& c, Check& ck) {
   auto basket = wire::basket_from_proto(c.basket());
   if (!basket) return ck.note(basket.error().message);
-  auto earn = compute_earn(p, *basket, {c.tier_id(), 0, &z});
+  auto earn = compute_earn(p, *basket, {c.tier_id(), 0, &z, {}});
   if (!earn) return ck.note(earn.error().message);
   ck.eq("points_earned", earn->points, c.points_earned());
   std::vector<SaleLine> sale;
@@ -128,10 +129,10 @@ void run_redeem(const Program& p, const tv::RedeemCase& c, Check& ck) {
   auto currency = Currency::from_code(c.currency());
   if (!currency) return ck.note(currency.error().message);
   if (c.points() != 0) {
-    auto v = redemption_value(p.redemption, *currency, c.points());
+    auto v = redemption_value(p.redemption, *currency, c.points(), c.country());
     if (ck.outcome(v, c.error_code())) ck.eq("value_minor", v->minor_units(), c.value_minor());
   } else {
-    auto n = points_for_discount(p.redemption, Money(c.discount_minor(), *currency));
+    auto n = points_for_discount(p.redemption, Money(c.discount_minor(), *currency), c.country());
     if (ck.outcome(n, c.error_code())) ck.eq("points_needed", *n, c.points_needed());
   }
 }

@@ -86,6 +86,11 @@ TEST(CloudVectorsTest, EarnVectorsAreRecordedWithTheDomainCoresPoints) {
           ++with_cap_state;
         }
       }
+      // The store's country, as the registry has it (per-country rates).
+      ASSERT_TRUE(conn->query(
+          "INSERT INTO store (store_id, country) VALUES ('V', $1) ON CONFLICT (store_id) DO "
+          "UPDATE SET country = excluded.country",
+          {pg::Param::text(c.country())}));
       sv1::EventBatch batch;
       batch.set_store_id("V");
       batch.set_agent_id("V-agent");
