@@ -1,20 +1,31 @@
-// `accrue-cloud import customers FILE.csv`: members from another system, streamed from the file,
-// validated row by row, written in batches, resumable.
+// `accrue-cloud import customers|receipts FILE.csv`: members and their history from another
+// system, streamed from the file, validated row by row, written in batches, resumable.
 //
-// The file is CSV (RFC 4180: quoted fields, "" for a quote) with a header naming its columns, in
-// any order: customer_id (required), display_name, email, phone, country, currency,
-// home_store_id, enrolled_at (RFC 3339), card, points (the opening balance). A column not in this
-// list refuses the whole file before anything is written.
+// Files are CSV (RFC 4180: quoted fields, "" for a quote) with a header naming their columns, in
+// any order. A column the kind does not know, or a required one missing, refuses the whole file
+// before anything is written.
 //
-// Each row is checked on its own (id, lengths, e-mail and phone normalised, card normalised and
-// hashed with the programme key, a known home store, no id or card already taken, in the file or
-// in the database); a bad row is recorded with its line number and reason (import_reject) and
-// the rest goes on. Good rows are written set-based, a batch per transaction: customer, balance,
-// personal data, the card's keyed hash, and for an opening balance a ledger adjustment with its
-// points lot (so every balance still equals its ledger), plus a change-feed row so the home store
-// gets the member. Batches are written by several connections at once, each batch recorded as
-// committed in its own transaction: run the same command again after a stop and it writes only
-// the batches that were not committed.
+// customers: customer_id (required), display_name, email, phone, country, currency,
+// home_store_id, enrolled_at (RFC 3339), card, points (the opening balance). Each row is checked
+// on its own (id, lengths, e-mail and phone normalised, card normalised and hashed with the
+// programme key, a known home store, no id or card already taken, in the file or in the
+// database). Good rows are written set-based: customer, balance, personal data, the card's keyed
+// hash, and for an opening balance a ledger adjustment with its points lot (so every balance
+// still equals its ledger), plus a change-feed row so the home store gets the member.
+//
+// receipts: receipt_id, store_id, customer_id, occurred_at (RFC 3339), amount_minor, currency
+// (all required), till_id (default "import"), points (what the sale earned, default 0). A receipt
+// is booked as a till's sale is: the receipt (transaction history, returns), a ledger accrual at
+// its time, a points lot opened then (pending and expiring from the sale, as the programme's
+// lots say: an old lot the expiry run will expire), the balance, and the member's day
+// (qualifying points and spend for tiers and segments). Import balances before their receipts,
+// or give receipts points 0 to bring in history alone. Refused: an unknown or merged customer, an
+// unknown store, a receipt (store, till, receipt id) already in the books or earlier in the file.
+//
+// A bad row is recorded with its line number and reason (import_reject) and the rest goes on.
+// Batches are written by several connections at once, each batch one transaction that records
+// itself as committed: run the same command again after a stop and it writes only the batches
+// that were not committed.
 #pragma once
 
 #include <functional>
@@ -37,6 +48,8 @@ struct ImportOptions {
   // the others.
   int workers = 2;
   std::function<Result<pg::Connection>()> connect_more;
+  // After each committed batch, with the customers it changed (the cache invalidates them).
+  std::function<void(const std::vector<std::string>&)> on_commit;
 };
 
 struct ImportReport {
@@ -53,6 +66,10 @@ struct ImportReport {
 Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& programs,
                                       const ImportOptions& options,
                                       const std::function<void(int64_t)>& progress = {});
+
+Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs,
+                                     const ImportOptions& options,
+                                     const std::function<void(int64_t)>& progress = {});
 
 // The rejected rows of a job: (line, key, reason), in line order.
 struct ImportReject {

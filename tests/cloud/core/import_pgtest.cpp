@@ -1,4 +1,4 @@
-// `accrue-cloud import customers` against real PostgreSQL: row-by-row validation with line
+// `accrue-cloud import customers|receipts` against real PostgreSQL: row-by-row validation with line
 // numbers and reasons, set-based writes that keep every balance equal to its ledger, and a job
 // that resumes after its last committed batch when a run dies midway.
 #include "cloud/core/import.h"
@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "cloud/core/audit.h"
 #include "common/identifier.h"
@@ -52,6 +53,11 @@ class ImportTest : public ::testing::Test {
     ZoneinfoSource zones;
     ProgramCatalog programs(zones);
     return import_customers(*conn_, programs, o);
+  }
+  Result<ImportReport> run_receipts(const ImportOptions& o) {
+    ZoneinfoSource zones;
+    ProgramCatalog programs(zones);
+    return import_receipts(*conn_, programs, o);
   }
   std::string scalar(const std::string& sql) { return db_.scalar(sql); }
 
@@ -164,6 +170,87 @@ TEST_F(ImportTest, ARunThatDiesMidwayResumesAfterItsLastCommittedBatch) {
   auto a = audit(*conn_);
   ASSERT_TRUE(a);
   EXPECT_TRUE(a->ok());
+}
+
+TEST_F(ImportTest, ReceiptsAreBookedAsTillSalesWereAndEachBadOneIsReported) {
+  auto members = run(options(write("m.csv", "customer_id,points\nm1,500\nm2,\n")));
+  ASSERT_TRUE(members) << members.error().message;
+  ASSERT_EQ(members->imported, 2);
+  const std::string file =
+      write("receipts.csv",
+            "receipt_id,store_id,till_id,customer_id,occurred_at,amount_minor,currency,points\n"
+            "r1,S1,,m1,2026-10-01T10:00:00Z,2599,EUR,25\n"
+            "r2,S1,T2,m1,2026-11-15T17:30:00+01:00,1000,EUR,10\n"
+            "r3,S2,,m2,2026-11-20T09:00:00Z,4500,EUR,0\n"
+            "r4,S1,,m9,2026-11-20T09:00:00Z,100,EUR,1\n"
+            "r5,S9,,m1,2026-11-20T09:00:00Z,100,EUR,1\n"
+            "r1,S1,,m2,2026-11-20T09:00:00Z,100,EUR,1\n"
+            "r6,S1,,m1,yesterday,100,EUR,1\n"
+            "r7,S1,,m1,2026-11-20T09:00:00Z,-100,EUR,1\n"
+            "r8,S1,,m1,2026-11-20T09:00:00Z,100,EURO,1\n"
+            "r9,S1,,m1,2099-01-01T00:00:00Z,100,EUR,1\n");
+  std::set<std::string> told;
+  auto o = options(file);
+  o.on_commit = [&](const std::vector<std::string>& ids) { told.insert(ids.begin(), ids.end()); };
+  auto r = run_receipts(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->imported, 3);
+  EXPECT_EQ(r->rejected, 7);
+  auto rejects = import_rejects(*conn_, r->job);
+  ASSERT_TRUE(rejects);
+  std::map<int64_t, std::string> why;
+  for (const auto& x : *rejects) why[x.line] = x.key + ": " + x.reason;
+  EXPECT_NE(why[5].find("S1/import/r4: no customer m9"), std::string::npos) << why[5];
+  EXPECT_NE(why[6].find("no store S9"), std::string::npos) << why[6];
+  EXPECT_NE(why[7].find("earlier in the file"), std::string::npos) << why[7];
+  EXPECT_NE(why[8].find("occurred_at"), std::string::npos) << why[8];
+  EXPECT_NE(why[9].find("amount_minor"), std::string::npos) << why[9];
+  EXPECT_NE(why[10].find("currency"), std::string::npos) << why[10];
+  EXPECT_NE(why[11].find("future"), std::string::npos) << why[11];
+
+  // Booked as the tills' sales are.
+  EXPECT_EQ(scalar("SELECT count(*) FROM receipt"), "3");
+  EXPECT_EQ(scalar("SELECT string_agg(till_id || ':' || pos_tx_id, ',' ORDER BY pos_tx_id) FROM "
+                   "receipt WHERE customer_id = 'm1'"),
+            "import:r1,T2:r2");
+  EXPECT_EQ(scalar("SELECT points FROM balance WHERE customer_id = 'm1'"), "535");
+  EXPECT_EQ(scalar("SELECT to_char(last_purchase_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                   "FROM balance WHERE customer_id = 'm1'"),
+            "2026-11-15 16:30");
+  EXPECT_EQ(scalar("SELECT count(*) || '/' || sum(points) FROM ledger WHERE kind = 1"), "3/35");
+  EXPECT_EQ(scalar("SELECT to_char(earned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM points_lot "
+                   "WHERE customer_id = 'm1' AND points = 25"),
+            "2026-10-01")
+      << "the lot was earned when the sale was";
+  EXPECT_EQ(scalar("SELECT sum(spend_minor) || '/' || sum(qualifying_points) FROM customer_day "
+                   "WHERE customer_id = 'm1'"),
+            "3599/35")
+      << "spend and qualifying points for tiers and segments";
+  EXPECT_EQ(scalar("SELECT points FROM balance WHERE customer_id = 'm2'"), "0")
+      << "points 0: history alone";
+  EXPECT_EQ(told, (std::set<std::string>{"m1", "m2"})) << "the cache hears of both";
+  auto a = audit(*conn_);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->ok()) << "every balance is still its ledger";
+
+  // The same receipts again under another job: in the books already, nothing booked twice.
+  auto again = options(file);
+  again.job = "receipts-again";
+  auto r2 = run_receipts(again);
+  ASSERT_TRUE(r2) << r2.error().message;
+  EXPECT_EQ(r2->imported, 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM import_reject WHERE job = 'receipts-again' AND reason = "
+                   "'this receipt is in the books already'"),
+            "3");
+  EXPECT_EQ(scalar("SELECT points FROM balance WHERE customer_id = 'm1'"), "535");
+  // A customers job name cannot be resumed as receipts, and a missing column refuses the file.
+  auto wrong = options(file);
+  wrong.job = "m.csv";
+  EXPECT_FALSE(run_receipts(wrong));
+  auto missing = run_receipts(options(write("short.csv", "receipt_id,store_id\nx,S1\n")));
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("customer_id column is required"), std::string::npos)
+      << missing.error().message;
 }
 
 }  // namespace
