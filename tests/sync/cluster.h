@@ -110,7 +110,9 @@ class Cluster {
   static constexpr int kMembers = 400;
   static constexpr const char* kStores[2] = {"S0", "S1"};
 
-  explicit Cluster(const TestDatabase& db) : db_(db), dir_(temp_dir("accrue-cluster-")) {}
+  // `log_level` for every process (the privacy scan reads the most verbose logs).
+  explicit Cluster(const TestDatabase& db, std::string log_level = "warn")
+      : db_(db), dir_(temp_dir("accrue-cluster-")), log_level_(std::move(log_level)) {}
   ~Cluster() {
     for (auto& a : agents_) a.reset();
     proxy_.reset();
@@ -131,7 +133,7 @@ class Cluster {
         << "\naccess_log = false\n[postgres]\ndsn = \"" << db_.dsn()
         << "\"\npool_size = 8\n[auth]\njwks_file = \"" << dir_
         << "/jwks.json\"\nissuer = \"https://hq.test\"\nstore_token_key_file = \"" << dir_
-        << "/store-token.key\"\n[log]\nlevel = \"warn\"\n";
+        << "/store-token.key\"\n[log]\nlevel = \"" << log_level_ << "\"\n";
     cloud_ = std::make_unique<CloudProcess>(dir_, dir_ + "/cloud.toml");
     ASSERT_EQ(cloud_->run({"dev-keys", "--dir", dir_}), 0);
     ASSERT_EQ(cloud_->run({"program", "publish", "packaging/demo/program.json"}), 0);
@@ -163,7 +165,7 @@ class Cluster {
     // An empty data dir the first time: the agent fills it from the cloud.
     std::filesystem::create_directories(agents_[s]->dir() + "/data");
     return agents_[s]->start({"--config", dir_ + "/" + kStores[s] + ".toml", "--program-file",
-                              "packaging/demo/program.json", "--log-level", "warn"});
+                              "packaging/demo/program.json", "--log-level", log_level_});
   }
   AgentProcess& agent(int s) { return *agents_[s]; }
   CloudProcess& cloud() { return *cloud_; }
@@ -432,6 +434,7 @@ class Cluster {
 
   const TestDatabase& db_;
   std::string dir_;
+  std::string log_level_;
   uint16_t cloud_port_ = 0;
   std::unique_ptr<CloudProcess> cloud_;
   std::unique_ptr<FaultProxy> proxy_;
