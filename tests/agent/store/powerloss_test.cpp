@@ -44,7 +44,7 @@ std::string scalar(sqlite3* db, const char* sql) {
 
 class PowerLossTest : public ::testing::Test {
  protected:
-  static constexpr int kTransactions = 30;
+  static constexpr int kTransactions = 20;
 
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /

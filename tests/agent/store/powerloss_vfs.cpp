@@ -205,7 +205,8 @@ int v_current_time64(sqlite3_vfs* v, sqlite3_int64* out) {
 
 }  // namespace
 
-PowerLossVfs::PowerLossVfs(std::string name) : name_(std::move(name)), state_(new State) {
+PowerLossVfs::PowerLossVfs(std::string name, bool make_default)
+    : name_(std::move(name)), state_(new State) {
   state_->real = sqlite3_vfs_find(nullptr);
   vfs_.iVersion = 2;
   vfs_.szOsFile = static_cast<int>(sizeof(PlFile)) + state_->real->szOsFile;
@@ -225,7 +226,7 @@ PowerLossVfs::PowerLossVfs(std::string name) : name_(std::move(name)), state_(ne
   vfs_.xCurrentTime = v_current_time;
   vfs_.xGetLastError = v_last_error;
   vfs_.xCurrentTimeInt64 = v_current_time64;
-  sqlite3_vfs_register(&vfs_, 0);
+  sqlite3_vfs_register(&vfs_, make_default ? 1 : 0);
 }
 
 PowerLossVfs::~PowerLossVfs() {

@@ -24,8 +24,9 @@ namespace accrue::testing {
 
 class PowerLossVfs {
  public:
-  // Registers the VFS under `name` (not as the default).
-  explicit PowerLossVfs(std::string name);
+  // Registers the VFS under `name`; as the process's default when `make_default` (so code that
+  // opens its databases with the default VFS, like the agent, runs over it).
+  explicit PowerLossVfs(std::string name, bool make_default = false);
   ~PowerLossVfs();
   PowerLossVfs(const PowerLossVfs&) = delete;
   PowerLossVfs& operator=(const PowerLossVfs&) = delete;
