@@ -3,7 +3,9 @@
 // and returns through the service, the disk stopped at write k, power lost, the agent started
 // again on what survived. For every crash point: the agent starts, PRAGMA integrity_check is ok,
 // every operation the till was told succeeded is in the ledger, and every ledger event is in the
-// outbox and nothing else is (the outbox matches the ledger).
+// outbox and nothing else is (the outbox matches the ledger). And the same workload on a disk
+// that fills up (or fails) at write k: the till gets a clear, retryable error, nothing is half
+// written, reads keep being served, and writes resume when the disk does.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -234,6 +236,77 @@ TEST_F(AgentPowerLossTest, EveryAcknowledgedOperationSurvivesPowerLossAtEveryCra
       "cutting the workload short), %zu operations in the clean run: nothing "
       "acknowledged was lost\n",
       points, static_cast<long long>(total), torn, cut, all.size());
+}
+
+TEST_F(AgentPowerLossTest, ADiskThatFillsUpOrFailsAtAnyWriteRefusesCleanlyAndWritesResume) {
+  testing::PowerLossVfs vfs("agent-diskfull", /*make_default=*/true);
+  auto fresh = [&](const std::string& name) {
+    const fs::path data = dir_ / name;
+    fs::create_directories(data);
+    fs::copy_file(dir_ / "template" / "replica.db", data / "replica.db");
+    return data;
+  };
+  const fs::path clean = fresh("clean");
+  const int64_t before = vfs.writes();
+  ASSERT_EQ(workload(clean, vfs, 0).size(), static_cast<size_t>(kOps));
+  const int64_t total = vfs.writes() - before;
+  const int64_t stride =
+      std::getenv("ACCRUE_POWERLOSS_EVERY_WRITE") ? 1 : std::max<int64_t>(1, total / 10);
+  int points = 0, refusals = 0;
+  for (int rc : {SQLITE_FULL, SQLITE_IOERR_WRITE}) {
+    for (int64_t k = 1; k <= total; k += stride) {
+      const fs::path data = fresh((rc == SQLITE_FULL ? "full" : "ioerr") + std::to_string(k));
+      auto agent = Agent::start(config(data));
+      ASSERT_TRUE(agent) << agent.error().message;
+      vfs.fail_writes_from(vfs.writes() + k, rc);
+      std::set<std::string> acked, refused;
+      for (int i = 0; i < kOps; ++i) {
+        const std::string tx = "tx-" + std::to_string(i);
+        auto r = call(**agent, accrue(active_[static_cast<size_t>(i) % active_.size()], tx));
+        if (!r.has_error()) {
+          acked.insert(tx);
+          continue;
+        }
+        refused.insert(tx);
+        EXPECT_TRUE(r.error().retryable()) << r.error().message();
+        EXPECT_FALSE(r.error().message().empty());
+        // Reads keep being served from the replica meanwhile.
+        pb::Request v;
+        v.set_till_id("till-1");
+        v.mutable_validate()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+        v.mutable_validate()->mutable_identifier()->set_value(seed_card_number(active_[0]));
+        auto read = call(**agent, v);
+        EXPECT_TRUE(read.has_validate()) << "k " << k << ": " << read.DebugString();
+      }
+      // The disk comes back: the refused sales go through on retry.
+      vfs.heal();
+      for (const auto& tx : refused) {
+        const int i = std::stoi(tx.substr(3));
+        auto r = call(**agent, accrue(active_[static_cast<size_t>(i) % active_.size()], tx));
+        EXPECT_FALSE(r.has_error())
+            << "k " << k << " " << tx << " after the disk came back: " << r.error().message();
+      }
+      (*agent)->stop();
+      agent->reset();
+      ++points;
+      refusals += static_cast<int>(refused.size());
+      const std::string db = (data / "replica.db").string();
+      EXPECT_EQ(scalar(db, "PRAGMA integrity_check"), "ok") << "k " << k;
+      EXPECT_EQ(scalar(db, "SELECT count(*) FROM ledger"), std::to_string(kOps))
+          << "k " << k << ": each sale exactly once, refused or not";
+      EXPECT_EQ(scalar(db, "SELECT count(DISTINCT pos_tx_id) FROM ledger"), std::to_string(kOps));
+      EXPECT_EQ(scalar(db, "SELECT (SELECT count(*) FROM ledger) = (SELECT count(*) FROM outbox)"),
+                "1")
+          << "k " << k;
+      vfs.power_loss();  // forget the files (nothing is lost: every sale was synced)
+      fs::remove_all(data);
+    }
+  }
+  EXPECT_GT(refusals, points / 2) << "the injected failures must refuse sales";
+  std::printf(
+      "disk full and write errors: %d injection points (every %lld of %lld writes, both "
+      "kinds), %d sales refused and then accepted on retry, nothing half-written\n",
+      points, static_cast<long long>(stride), static_cast<long long>(total), refusals);
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ struct PowerLossVfs::State {
   std::mutex mu;
   std::map<std::string, FileState> files;
   int64_t writes = 0, syncs = 0, crash_at = 0;
+  int64_t fail_from = 0, refused = 0;
+  int fail_rc = SQLITE_FULL;
   bool crashed = false;
 };
 
@@ -61,6 +63,10 @@ int x_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
     if (p->st->crashed || (p->st->crash_at > 0 && p->st->writes >= p->st->crash_at)) {
       p->st->crashed = true;
       return SQLITE_IOERR_WRITE;
+    }
+    if (p->st->fail_from > 0 && p->st->writes >= p->st->fail_from) {
+      ++p->st->refused;
+      return p->st->fail_rc;
     }
     if (p->path) {
       auto& fs = p->st->files[*p->path];
@@ -237,6 +243,19 @@ PowerLossVfs::~PowerLossVfs() {
 void PowerLossVfs::crash_at_write(int64_t n) {
   std::lock_guard lock(state_->mu);
   state_->crash_at = n;
+}
+void PowerLossVfs::fail_writes_from(int64_t n, int rc) {
+  std::lock_guard lock(state_->mu);
+  state_->fail_from = n;
+  state_->fail_rc = rc;
+}
+void PowerLossVfs::heal() {
+  std::lock_guard lock(state_->mu);
+  state_->fail_from = 0;
+}
+int64_t PowerLossVfs::refused_writes() const {
+  std::lock_guard lock(state_->mu);
+  return state_->refused;
 }
 bool PowerLossVfs::crashed() const {
   std::lock_guard lock(state_->mu);

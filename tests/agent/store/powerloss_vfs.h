@@ -35,6 +35,11 @@ class PowerLossVfs {
   // The write (1-based, counted over every file) at which the disk stops; 0: never.
   void crash_at_write(int64_t n);
   bool crashed() const;
+  // A disk that refuses writes (disk full: SQLITE_FULL; a failing disk: SQLITE_IOERR_WRITE) from
+  // write n on, while reads and syncs go on, until heal(). 0: off.
+  void fail_writes_from(int64_t n, int rc);
+  void heal();
+  int64_t refused_writes() const;
   int64_t writes() const;
   int64_t syncs() const;
   // Every file back to its last synced bytes (`garble_torn_write`: and the first write since
