@@ -133,32 +133,23 @@ int main(int argc, char** argv) {
       "customers",
       "members from a CSV file: customer_id, display_name, email, phone, country, "
       "currency, home_store_id, enrolled_at, card, points (opening balance)");
-  ImportOptions import_options;
-  std::string rejects_file;
-  import_customers_cmd->add_option("file", import_options.file, "the CSV file")->required();
-  import_customers_cmd->add_option("--job", import_options.job,
-                                   "the job's name (resume key; default: the file's name)");
-  import_customers_cmd->add_option("--batch", import_options.batch, "rows per transaction")
-      ->check(CLI::Range(100, 100'000));
-  import_customers_cmd
-      ->add_option("--workers", import_options.workers, "connections writing batches in parallel")
-      ->check(CLI::Range(1, 16));
-  import_customers_cmd->add_option("--rejects", rejects_file,
-                                   "write the rejected rows (line, key, reason) to this CSV file");
   auto* import_receipts_cmd = import_cmd->add_subcommand(
       "receipts",
       "sales history from a CSV file: receipt_id, store_id, till_id, customer_id, occurred_at, "
       "amount_minor, currency, points (what the sale earned; booked with its lot)");
-  import_receipts_cmd->add_option("file", import_options.file, "the CSV file")->required();
-  import_receipts_cmd->add_option("--job", import_options.job,
-                                  "the job's name (resume key; default: the file's name)");
-  import_receipts_cmd->add_option("--batch", import_options.batch, "rows per transaction")
-      ->check(CLI::Range(100, 100'000));
-  import_receipts_cmd
-      ->add_option("--workers", import_options.workers, "connections writing batches in parallel")
-      ->check(CLI::Range(1, 16));
-  import_receipts_cmd->add_option("--rejects", rejects_file,
-                                  "write the rejected rows (line, key, reason) to this CSV file");
+  ImportOptions import_options;
+  std::string rejects_file;
+  for (auto* sub : {import_customers_cmd, import_receipts_cmd}) {  // the same options for both
+    sub->add_option("file", import_options.file, "the CSV file")->required();
+    sub->add_option("--job", import_options.job,
+                    "the job's name (resume key; default: the file's name)");
+    sub->add_option("--batch", import_options.batch, "rows per transaction")
+        ->check(CLI::Range(100, 100'000));
+    sub->add_option("--workers", import_options.workers, "connections writing batches in parallel")
+        ->check(CLI::Range(1, 16));
+    sub->add_option("--rejects", rejects_file,
+                    "write the rejected rows (line, key, reason) to this CSV file");
+  }
   auto* expire_cmd = cli.add_subcommand(
       "expire", "the points expiry run: expired lots give up their points (run daily)");
   auto* audit_cmd = cli.add_subcommand(

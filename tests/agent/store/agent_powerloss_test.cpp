@@ -84,6 +84,13 @@ class AgentPowerLossTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
+  // A data dir holding a copy of the seeded replica.
+  fs::path fresh(const std::string& name) {
+    const fs::path data = dir_ / name;
+    fs::create_directories(data);
+    fs::copy_file(dir_ / "template" / "replica.db", data / "replica.db");
+    return data;
+  }
   AgentConfig config(const fs::path& data) {
     AgentConfig c;
     c.store_id = "S1";
@@ -179,12 +186,6 @@ class AgentPowerLossTest : public ::testing::Test {
 
 TEST_F(AgentPowerLossTest, EveryAcknowledgedOperationSurvivesPowerLossAtEveryCrashPoint) {
   testing::PowerLossVfs vfs("agent-powerloss", /*make_default=*/true);
-  auto fresh = [&](const std::string& name) {
-    const fs::path data = dir_ / name;
-    fs::create_directories(data);
-    fs::copy_file(dir_ / "template" / "replica.db", data / "replica.db");
-    return data;
-  };
   // A clean run: how many writes the workload makes, and that every operation succeeds.
   const fs::path clean = fresh("clean");
   const int64_t before = vfs.writes();
@@ -240,12 +241,6 @@ TEST_F(AgentPowerLossTest, EveryAcknowledgedOperationSurvivesPowerLossAtEveryCra
 
 TEST_F(AgentPowerLossTest, ADiskThatFillsUpOrFailsAtAnyWriteRefusesCleanlyAndWritesResume) {
   testing::PowerLossVfs vfs("agent-diskfull", /*make_default=*/true);
-  auto fresh = [&](const std::string& name) {
-    const fs::path data = dir_ / name;
-    fs::create_directories(data);
-    fs::copy_file(dir_ / "template" / "replica.db", data / "replica.db");
-    return data;
-  };
   const fs::path clean = fresh("clean");
   const int64_t before = vfs.writes();
   ASSERT_EQ(workload(clean, vfs, 0).size(), static_cast<size_t>(kOps));
