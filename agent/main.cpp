@@ -48,6 +48,9 @@ void add_config_flags(CLI::App& app, AgentConfig& c, std::string& config_file) {
       ->capture_default_str();
   app.add_option("--idle-timeout", c.idle_timeout_s, "Seconds before an idle connection closes")
       ->capture_default_str();
+  app.add_option("--frame-timeout-ms", c.frame_timeout_ms,
+                 "Milliseconds a request may take to arrive once its first byte has")
+      ->capture_default_str();
   app.add_option("--io-threads", c.io_threads, "Socket threads")->capture_default_str();
   app.add_option("--readers", c.readers, "Read-only replica connections")->capture_default_str();
 }
@@ -73,6 +76,7 @@ Result<AgentConfig> effective_config(CLI::App& app, const AgentConfig& flags,
   if (given("--log-level")) c.log_level = flags.log_level;
   if (given("--max-connections")) c.max_connections = flags.max_connections;
   if (given("--idle-timeout")) c.idle_timeout_s = flags.idle_timeout_s;
+  if (given("--frame-timeout-ms")) c.frame_timeout_ms = flags.frame_timeout_ms;
   if (given("--io-threads")) c.io_threads = flags.io_threads;
   if (given("--readers")) c.readers = flags.readers;
   return c;

@@ -17,9 +17,19 @@ using tcp_proto = asio::ip::tcp;
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 struct Closable {
   virtual ~Closable() = default;
   virtual void close_when_idle() = 0;
+  // At the connection cap: closed at once unless a request of it is in the service by then.
+  virtual void evict() = 0;
+  // Since when the connection has been without a request in the service (steady-clock ticks);
+  // 0 while it has one.
+  int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+
+ protected:
+  std::atomic<int64_t> waiting_since_{Clock::now().time_since_epoch().count()};
 };
 
 }  // namespace
@@ -30,6 +40,8 @@ struct Server::Shared {
   std::atomic<size_t> connections{0};
   std::atomic<size_t> max_connections{0};
   std::atomic<int64_t> idle_timeout_ms{0};
+  std::atomic<int64_t> frame_timeout_ms{0};
+  std::atomic<uint64_t> evicted{0};
   std::mutex mu;
   bool stopping = false;
   std::list<std::weak_ptr<Closable>> sessions;  // live connections, for stop()
@@ -60,12 +72,22 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
     }
   }
 
-  ~Session() override { --shared_->connections; }
+  ~Session() override { uncount(); }
 
   void start() {
     asio::dispatch(strand_, [self = this->shared_from_this()] {
       self->arm_idle_timer();
       self->read();
+    });
+  }
+
+  // Counted out at once (the cap is exact); the close follows on the connection's strand. One
+  // whose request reached the service meanwhile is answered first, then closed.
+  void evict() override {
+    uncount();
+    asio::dispatch(strand_, [self = this->shared_from_this()] {
+      self->closing_ = true;
+      if (!self->busy_) self->close();
     });
   }
 
@@ -78,10 +100,29 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
   }
 
  private:
+  // Between frames the idle timeout runs; once a frame has begun, the frame deadline (it is not
+  // pushed back by each byte, so trickling cannot keep a connection forever).
+  void uncount() {
+    if (counted_.exchange(false)) --shared_->connections;
+  }
+
   void arm_idle_timer() {
-    timer_.expires_after(std::chrono::milliseconds(shared_->idle_timeout_ms.load()));
+    const bool in_frame = decoder_.buffered() > 0;
+    if (in_frame && frame_started_) return;  // the frame's deadline is already running
+    frame_started_ = in_frame;
+    timer_.expires_after(std::chrono::milliseconds(
+        in_frame ? shared_->frame_timeout_ms.load() : shared_->idle_timeout_ms.load()));
     timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
-      if (!ec && !self->busy_) self->close();
+      if (ec || self->busy_ || self->closed_) return;
+      if (self->frame_started_) {
+        // Say why before closing, in the framing the client chose.
+        self->framing_error_ = true;
+        return self->send(AgentService::error_response(
+            "", {ErrorCode::kDeadlineExceeded,
+                 "the request did not arrive whole within " +
+                     std::to_string(self->shared_->frame_timeout_ms.load()) + " ms"}));
+      }
+      self->close();
     });
   }
 
@@ -93,8 +134,8 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
             strand_, [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
               if (ec) return self->close();
               self->decoder_.feed(std::string_view(self->chunk_.data(), n));
-              self->arm_idle_timer();
               self->process();
+              if (!self->busy_ && !self->closed_) self->arm_idle_timer();
             }));
   }
 
@@ -108,9 +149,11 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
       return send(AgentService::error_response("", frame.error()));
     }
     if (!*frame) return read();
+    frame_started_ = false;  // whole: the next frame's deadline starts with its first byte
     auto request = decode_request(decoder_.framing(), **frame);
     if (!request) return send(AgentService::error_response("", request.error()));
     busy_ = true;
+    waiting_since_.store(0, std::memory_order_relaxed);
     service_.handle(
         *request,
         [self = this->shared_from_this()](pos::v1::Response response) {
@@ -132,6 +175,8 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
                       asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                        boost::system::error_code ec, size_t) {
                         self->busy_ = false;
+                        self->waiting_since_.store(Clock::now().time_since_epoch().count(),
+                                                   std::memory_order_relaxed);
                         if (ec || self->framing_error_ || self->closing_) return self->close();
                         // A timer that fired while the request was in flight was ignored: the
                         // idle time starts again now.
@@ -162,7 +207,39 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
   bool closing_ = false;
   bool closed_ = false;
   bool framing_error_ = false;
+  bool frame_started_ = false;  // the timer is the deadline of a frame that has begun
+  std::atomic<bool> counted_{true};  // still in shared_->connections
 };
+
+// At the cap, the connection that has been without a request longest (an idle till, a client
+// that connected and said nothing, one trickling a frame) is closed to make room, so idle
+// sockets cannot lock out a till with a sale. One with a request in the service is never cut;
+// when every connection has one, the newcomer is refused. The evicted connection leaves the
+// count at once, so the cap holds exactly while its socket closes. `mu` held.
+bool make_room(Server::Shared& shared) {
+  auto oldest = shared.sessions.end();
+  int64_t oldest_since = 0;
+  for (auto it = shared.sessions.begin(); it != shared.sessions.end();) {
+    auto sp = it->lock();
+    if (!sp) {
+      it = shared.sessions.erase(it);
+      continue;
+    }
+    const int64_t since = sp->waiting_since();
+    if (since != 0 && (oldest == shared.sessions.end() || since < oldest_since)) {
+      oldest = it;
+      oldest_since = since;
+    }
+    ++it;
+  }
+  if (oldest == shared.sessions.end()) return false;
+  auto victim = oldest->lock();
+  shared.sessions.erase(oldest);  // not chosen twice while its close is on its way
+  if (!victim) return false;
+  ++shared.evicted;
+  victim->evict();
+  return true;
+}
 
 template <typename Acceptor, typename Socket>
 void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
@@ -174,7 +251,8 @@ void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
         if (!ec) {
           std::lock_guard lock(shared->mu);
           if (shared->stopping) return;
-          if (shared->connections.load() >= shared->max_connections.load()) {
+          if (shared->connections.load() >= shared->max_connections.load() &&
+              !make_room(*shared)) {
             // Over the limit: refuse politely in the binary framing, then close.
             auto busy = AgentService::error_response(
                 "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});
@@ -214,12 +292,14 @@ Server::Server(std::vector<asio::io_context*> contexts, AgentService& service,
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()) {
   shared_->contexts = std::move(contexts);
-  set_limits(options_.max_connections, options_.idle_timeout);
+  set_limits(options_.max_connections, options_.idle_timeout, options_.frame_timeout);
 }
 
-void Server::set_limits(size_t max_connections, std::chrono::milliseconds idle_timeout) {
+void Server::set_limits(size_t max_connections, std::chrono::milliseconds idle_timeout,
+                        std::chrono::milliseconds frame_timeout) {
   shared_->max_connections.store(max_connections);
   shared_->idle_timeout_ms.store(idle_timeout.count());
+  shared_->frame_timeout_ms.store(frame_timeout.count());
 }
 
 Server::~Server() { stop(); }
@@ -263,6 +343,7 @@ Result<void> Server::start() {
 }
 
 size_t Server::connections() const { return shared_->connections.load(); }
+uint64_t Server::evicted_connections() const { return shared_->evicted.load(); }
 
 void Server::stop() {
   std::list<std::weak_ptr<Closable>> sessions;

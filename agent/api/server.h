@@ -1,7 +1,9 @@
 // The agent's listeners (a unix socket and, optionally, 127.0.0.1:PORT) and their connections.
 // Each connection is served in order: one request is answered before the next one is read, so
-// responses always come back in request order. Limits: frame size, connection count, idle
-// timeout. A broken stream is answered (when possible) and closed; nothing a client sends can
+// responses always come back in request order. Limits: frame size, connection count (at the cap
+// the longest-idle connection makes room for the new one), idle
+// timeout, and a deadline for each frame once its first byte has arrived (a client trickling
+// bytes, or one that never finishes a frame, cannot hold a connection slot beyond it). A broken stream is answered (when possible) and closed; nothing a client sends can
 // crash the agent or leave a partial write.
 #pragma once
 
@@ -25,6 +27,7 @@ struct ServerOptions {
   size_t max_connections = 256;
   size_t max_frame = 1 << 20;
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds frame_timeout{10'000};
 };
 
 class Server {
@@ -41,10 +44,13 @@ class Server {
   // after answering it.
   void stop();
   size_t connections() const;
-  // Changes the connection cap and the idle timeout under running connections (SIGHUP). A
-  // lower cap closes nobody: it refuses new connections until the count falls below it. The
-  // idle timeout applies from each connection's next request.
-  void set_limits(size_t max_connections, std::chrono::milliseconds idle_timeout);
+  // Idle connections closed at the cap to make room for new ones (see make_room).
+  uint64_t evicted_connections() const;
+  // Changes the connection cap and the timeouts under running connections (SIGHUP). A lower cap
+  // closes nobody: it refuses new connections until the count falls below it. The timeouts
+  // apply from each connection's next read.
+  void set_limits(size_t max_connections, std::chrono::milliseconds idle_timeout,
+                  std::chrono::milliseconds frame_timeout);
   // The TCP port actually bound (for tcp_port = 0 in tests); 0 when TCP is off.
   uint16_t tcp_port() const { return bound_tcp_port_; }
 

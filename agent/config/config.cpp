@@ -64,8 +64,9 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
       "program_key_file", "program_file", "default_country", "currency", "time_zone",   "log_level",
       "limits",           "cloud"};
   static const std::set<std::string> kLimits = {
-      "max_connections", "max_frame_bytes", "idle_timeout_s", "max_deadline_ms",
-      "io_threads",      "readers",         "write_queue",    "max_group"};
+      "max_connections", "max_frame_bytes", "idle_timeout_s",  "frame_timeout_ms",
+      "max_deadline_ms", "io_threads",      "readers",         "write_queue",
+      "max_group"};
   for (const auto& [k, v] : t) {
     if (!kKnown.contains(std::string(k.str()))) {
       return std::unexpected(bad(std::string(k.str()), "unknown key"));
@@ -105,6 +106,7 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
     ACCRUE_TRY(lim("max_connections", c.max_connections, 1, 10000));
     ACCRUE_TRY(lim("max_frame_bytes", c.max_frame_bytes, 1024, 1 << 20));
     ACCRUE_TRY(lim("idle_timeout_s", c.idle_timeout_s, 1, 86400));
+    ACCRUE_TRY(lim("frame_timeout_ms", c.frame_timeout_ms, 100, 600000));
     ACCRUE_TRY(lim("max_deadline_ms", c.max_deadline_ms, 10, 600000));
     ACCRUE_TRY(lim("io_threads", c.io_threads, 1, 64));
     ACCRUE_TRY(lim("readers", c.readers, 1, 64));
@@ -196,6 +198,7 @@ Result<void> validate_config(const AgentConfig& c) {
   } limits[] = {{"limits.max_connections", c.max_connections, 1, 10000},
                 {"limits.max_frame_bytes", c.max_frame_bytes, 1024, 1 << 20},
                 {"limits.idle_timeout_s", c.idle_timeout_s, 1, 86400},
+                {"limits.frame_timeout_ms", c.frame_timeout_ms, 100, 600000},
                 {"limits.max_deadline_ms", c.max_deadline_ms, 10, 600000},
                 {"limits.io_threads", c.io_threads, 1, 64},
                 {"limits.readers", c.readers, 1, 64},
@@ -246,6 +249,7 @@ std::vector<std::string> changed_keys(const AgentConfig& a, const AgentConfig& b
   cmp("limits.max_connections", a.max_connections, b.max_connections);
   cmp("limits.max_frame_bytes", a.max_frame_bytes, b.max_frame_bytes);
   cmp("limits.idle_timeout_s", a.idle_timeout_s, b.idle_timeout_s);
+  cmp("limits.frame_timeout_ms", a.frame_timeout_ms, b.frame_timeout_ms);
   cmp("limits.max_deadline_ms", a.max_deadline_ms, b.max_deadline_ms);
   cmp("limits.io_threads", a.io_threads, b.io_threads);
   cmp("limits.readers", a.readers, b.readers);

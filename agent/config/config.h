@@ -29,6 +29,7 @@ struct AgentConfig {
   uint32_t max_connections = 256;
   uint32_t max_frame_bytes = 1 << 20;
   uint32_t idle_timeout_s = 300;
+  uint32_t frame_timeout_ms = 10000;  // a frame, once begun, must arrive whole within this
   uint32_t max_deadline_ms = 10000;
   uint32_t io_threads = 2;
   uint32_t readers = 4;

@@ -182,6 +182,7 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   options.max_connections = config.max_connections;
   options.max_frame = config.max_frame_bytes;
   options.idle_timeout = std::chrono::seconds(config.idle_timeout_s);
+  options.frame_timeout = std::chrono::milliseconds(config.frame_timeout_ms);
   std::vector<boost::asio::io_context*> contexts;
   for (uint32_t i = 0; i < config.io_threads; ++i) {
     a->contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
@@ -231,7 +232,8 @@ Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
   ReloadOutcome out;
   for (auto& key : changed_keys(config_, next)) {
     const bool live = key == "log_level" || key == "limits.max_connections" ||
-                      key == "limits.idle_timeout_s" || key == "limits.max_deadline_ms" ||
+                      key == "limits.idle_timeout_s" || key == "limits.frame_timeout_ms" ||
+                      key == "limits.max_deadline_ms" ||
                       (key == "cloud.token_file" && credentials_live);
     (live ? out.applied : out.need_restart).push_back(key);
   }
@@ -239,8 +241,10 @@ Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
   config_.log_level = next.log_level;
   config_.max_connections = next.max_connections;
   config_.idle_timeout_s = next.idle_timeout_s;
+  config_.frame_timeout_ms = next.frame_timeout_ms;
   config_.max_deadline_ms = next.max_deadline_ms;
-  server_->set_limits(next.max_connections, std::chrono::seconds(next.idle_timeout_s));
+  server_->set_limits(next.max_connections, std::chrono::seconds(next.idle_timeout_s),
+                      std::chrono::milliseconds(next.frame_timeout_ms));
   service_->set_max_deadline_ms(next.max_deadline_ms);
   if (credentials_live) {
     // Credentials are refreshed on every reload: a rotated token or certificate usually keeps

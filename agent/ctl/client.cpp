@@ -99,7 +99,8 @@ bool AgentClient::closed_by_peer() {
   pollfd p{fd_, POLLIN, 0};
   if (::poll(&p, 1, static_cast<int>(timeout_.count())) <= 0) return false;
   char c;
-  return ::recv(fd_, &c, 1, MSG_PEEK) == 0;
+  const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK);
+  return n == 0 || (n < 0 && errno == ECONNRESET);  // a reset: closed with our bytes unread
 }
 
 }  // namespace accrue::ctl

@@ -73,6 +73,12 @@ const std::vector<Key>& keys() {
        "how long a request waits for a free connection before 503"},
       {"postgres.connect_timeout_s", UInt{&CloudConfig::pg_connect_timeout_s, 1, 300},
        "deadline for opening a connection"},
+      {"postgres.answer_timeout_ms", UInt{&CloudConfig::pg_answer_timeout_ms, 100, 3'600'000},
+       "deadline for each statement's answer: beyond it the connection is dropped (the server "
+       "rolls back), the request gets 503 and the database counts as down"},
+      {"postgres.down_cooldown_ms", UInt{&CloudConfig::pg_down_cooldown_ms, 10, 60'000},
+       "once the database is down, requests fail at once (503) for this long before one "
+       "probes it again"},
       {"postgres.prepared_statements", Bool{&CloudConfig::pg_prepared_statements},
        "plan each statement once per connection; false behind a pooler in transaction mode "
        "that does not track prepared statements"},

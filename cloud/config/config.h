@@ -34,6 +34,8 @@ struct CloudConfig {
   uint64_t pg_pool_size = 16;
   uint64_t pg_acquire_timeout_ms = 2000;
   uint64_t pg_connect_timeout_s = 5;
+  uint64_t pg_answer_timeout_ms = 10'000;
+  uint64_t pg_down_cooldown_ms = 1000;
   bool migrate_at_start = false;
   bool pg_prepared_statements = true;
   // [redis]

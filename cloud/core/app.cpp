@@ -92,6 +92,8 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   po.size = c.pg_pool_size;
   po.acquire_timeout = std::chrono::milliseconds(c.pg_acquire_timeout_ms);
   po.connect_timeout = std::chrono::seconds(c.pg_connect_timeout_s);
+  po.answer_timeout = std::chrono::milliseconds(c.pg_answer_timeout_ms);
+  po.cooldown = std::chrono::milliseconds(c.pg_down_cooldown_ms);
   po.prepared_statements = c.pg_prepared_statements;
   a->pool_ = std::make_unique<pg::Pool>(std::move(po));
   a->programs_ = std::make_unique<ProgramCatalog>(a->zones_);
@@ -242,14 +244,28 @@ void CloudApp::add_routes() {
               for_store(&CloudApp::sync_events));
 }
 
+// Ready means "send me traffic": PostgreSQL answers (or is merely busy: a saturated pool is not
+// a down database, and taking the replica out of the service would only move its load). Redis is
+// a cache: without it every read goes to PostgreSQL, so the replica stays ready and says it is
+// degraded. Never waits longer than one statement's answer deadline.
 http::Response CloudApp::ready(const http::Request& req, http::RequestContext& ctx) {
   if (server_->draining()) {
     return http::problem(req, ctx, bhttp::status::service_unavailable, "draining");
   }
-  auto c = pool_->acquire();
-  if (!c) return http::problem(req, ctx, c.error());
-  if (auto r = (*c)->exec("SELECT 1"); !r) return http::problem(req, ctx, r.error());
-  return http::bytes(req, "ready\n", "text/plain");
+  std::string body = "ready\n";
+  if (auto idle = pool_->try_acquire()) {
+    if (auto r = (*idle)->exec("SELECT 1"); !r) return http::problem(req, ctx, r.error());
+  } else if (!pool_->stats().up) {
+    auto c = pool_->acquire();  // fails at once while the breaker is open; else it probes
+    if (!c) return http::problem(req, ctx, c.error());
+    if (auto r = (*c)->exec("SELECT 1"); !r) return http::problem(req, ctx, r.error());
+  } else {
+    body = "ready (every PostgreSQL connection is busy)\n";
+  }
+  if (redis_->configured() && !redis_->command({"PING"})) {
+    body = "ready, degraded: the Redis cache is unreachable; reads go to PostgreSQL\n";
+  }
+  return http::bytes(req, body, "text/plain");
 }
 
 http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&) {
@@ -269,6 +285,12 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
   metric_header(out, "accrue_pg_pool_errors_total", "counter",
                 "Failed connects and connections dropped as broken");
   metric_sample(out, "accrue_pg_pool_errors_total", "", static_cast<double>(ps.errors));
+  metric_header(out, "accrue_pg_up", "gauge",
+                "1 while PostgreSQL answers; 0 while the breaker is open (requests fail at once)");
+  metric_sample(out, "accrue_pg_up", "", ps.up ? 1.0 : 0.0);
+  metric_header(out, "accrue_pg_fast_failures_total", "counter",
+                "Requests refused at once because PostgreSQL was down");
+  metric_sample(out, "accrue_pg_fast_failures_total", "", static_cast<double>(ps.fast_failures));
   metric_header(out, "accrue_pg_pool_timeouts_total", "counter",
                 "Requests that gave up waiting for a connection");
   metric_sample(out, "accrue_pg_pool_timeouts_total", "", static_cast<double>(ps.timeouts));

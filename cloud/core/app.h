@@ -51,6 +51,7 @@ class CloudApp {
   Result<void> reload_tls();
 
   pg::Pool& pool() { return *pool_; }
+  const http::Server& server() const { return *server_; }
   // Every route served (the OpenAPI document's test holds the two to each other).
   const http::Router& router() const { return router_; }
   hq::HqApi& hq() { return *hq_; }

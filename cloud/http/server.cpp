@@ -32,6 +32,7 @@ struct Server::Shared {
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> shed{0};
+  std::atomic<uint64_t> evicted{0};
   std::mutex mu;
   std::list<std::weak_ptr<SessionBase>> sessions;  // for closing idle ones on drain
 };
@@ -67,6 +68,14 @@ class SessionBase {
   // On drain: a connection waiting for its next request is closed now; a busy one closes after
   // its response (keep-alive is turned off then).
   virtual void close_if_idle() = 0;
+  // At the connection cap: closed at once unless its request is being handled by then.
+  virtual void evict() = 0;
+  // Since when the connection has been waiting for (or still receiving) a request, in
+  // steady-clock ticks; 0 while its request is being handled or answered.
+  int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+
+ protected:
+  std::atomic<int64_t> waiting_since_{Clock::now().time_since_epoch().count()};
 };
 
 // One connection, plain (beast::tcp_stream) or TLS (beast::ssl_stream over it). Everything runs
@@ -83,7 +92,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared,
           std::shared_ptr<asio::ssl::context> tls) requires(kTls)
       : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(std::move(shared)) {}
-  ~Session() override { shared_->connections.fetch_sub(1); }
+  ~Session() override { uncount(); }
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
@@ -97,6 +106,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       } else {
         self->read();
       }
+    });
+  }
+
+  // Counted out at once (the cap is exact); the socket closes on the connection's strand.
+  void evict() override {
+    uncount();
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->evicted_ = true;  // a request that began meanwhile is answered, then the close
+      if (!self->busy_) self->lowest().close();
     });
   }
 
@@ -118,6 +136,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_->body_limit(o.body_limit);
     lowest().expires_after(served_ == 0 ? o.read_timeout : o.idle_timeout);
     busy_ = false;
+    waiting_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     beast::http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -131,6 +150,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return close();
     }
     busy_ = true;
+    waiting_since_.store(0, std::memory_order_relaxed);
     started_ = Clock::now();
     if (ec) {
       // Broken framing: answer once, then close (the stream position is lost).
@@ -222,7 +242,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     for (const auto& f : res) stream_head_->set(f.name_string(), f.value());
     stream_head_->set("X-Request-Id", ctx->request_id);
     stream_head_->chunked(true);
-    stream_head_->keep_alive(res.keep_alive() && !shared_->draining.load());
+    stream_head_->keep_alive(res.keep_alive() && !shared_->draining.load() && !evicted_);
     stream_serializer_ =
         std::make_unique<beast::http::response_serializer<beast::http::empty_body>>(*stream_head_);
     lowest().expires_after(shared_->options.write_timeout);
@@ -295,7 +315,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void write(Response res, std::string route, std::string request_id) {
     res.set("X-Request-Id", request_id);
-    if (shared_->draining.load()) res.keep_alive(false);
+    if (shared_->draining.load() || evicted_) res.keep_alive(false);
     if (shared_->options.access_log) {
       log(LogLevel::kInfo, "request",
           {{"method", std::string(request_.method_string())},
@@ -340,6 +360,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  void uncount() {
+    if (counted_.exchange(false)) shared_->connections.fetch_sub(1);
+  }
 
   // The common name of a verified client certificate ("" without one).
   std::string peer_common_name() {
@@ -382,6 +405,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Clock::time_point started_;
   uint64_t served_ = 0;
   bool busy_ = false;
+  bool evicted_ = false;
+  std::atomic<bool> counted_{true};  // still in shared_->connections
 };
 
 Server::Server(ServerOptions options, const Router& router)
@@ -423,7 +448,8 @@ void Server::accept() {
       return accept();
     }
     shared_->accepted.fetch_add(1);
-    if (shared_->connections.load() >= options_.max_connections || draining_.load()) {
+    if (draining_.load() || (shared_->connections.load() >= options_.max_connections &&
+                             !make_room())) {
       shared_->refused.fetch_add(1);
       beast::error_code ignore;
       s.close(ignore);
@@ -448,6 +474,38 @@ void Server::accept() {
     }
     accept();
   });
+}
+
+// At the cap, the connection that has waited longest for a request (an idle keep-alive, a client
+// that connected and said nothing, one trickling its header) is closed to make room, so idle
+// sockets cannot lock out the clients that have work. A request being handled is never cut; when
+// every connection has one, the newcomer is refused. The evicted connection leaves the count at
+// once, so the cap holds exactly while its socket closes.
+bool Server::make_room() {
+  std::shared_ptr<SessionBase> oldest;
+  int64_t oldest_since = 0;
+  {
+    std::lock_guard lock(shared_->mu);
+    for (auto it = shared_->sessions.begin(); it != shared_->sessions.end();) {
+      auto sp = it->lock();
+      if (!sp) {
+        it = shared_->sessions.erase(it);
+        continue;
+      }
+      const int64_t since = sp->waiting_since();
+      if (since != 0 && (!oldest || since < oldest_since)) {
+        oldest = sp;
+        oldest_since = since;
+      }
+      ++it;
+    }
+    // Not chosen twice while its close is on its way.
+    if (oldest) std::erase_if(shared_->sessions, [&](const auto& w) { return w.lock() == oldest; });
+  }
+  if (!oldest) return false;
+  shared_->evicted.fetch_add(1);
+  oldest->evict();
+  return true;
 }
 
 void Server::drain(std::chrono::milliseconds grace) {
@@ -486,7 +544,7 @@ void Server::stop() {
 
 ServerStats Server::stats() const {
   return {shared_->connections.load(), shared_->in_flight.load(), shared_->accepted.load(),
-          shared_->refused.load(), shared_->shed.load()};
+          shared_->refused.load(), shared_->shed.load(), shared_->evicted.load()};
 }
 
 void Server::render_metrics(std::string& out) const {
@@ -537,6 +595,10 @@ void Server::render_metrics(std::string& out) const {
                 "Connections closed at accept because of the connection cap or a drain");
   metric_sample(out, "accrue_http_refused_connections_total", "",
                 static_cast<double>(st.refused_connections));
+  metric_header(out, "accrue_http_evicted_connections_total", "counter",
+                "Connections waiting for a request, closed at the cap to make room for new ones");
+  metric_sample(out, "accrue_http_evicted_connections_total", "",
+                static_cast<double>(st.evicted_connections));
 }
 
 }  // namespace accrue::cloud::http

@@ -2,7 +2,8 @@
 // run on a separate, fixed pool of worker threads because they block on PostgreSQL and Redis, so a
 // slow query never stalls the sockets of other requests. Every read and write has a deadline, the
 // header and the body have size limits, the number of connections and of requests in the workers
-// are capped (beyond them: connection closed / 503 with Retry-After).
+// are capped (beyond them: the longest-waiting idle connection is closed to make room, or the new
+// one when every connection has a request in hand / 503 with Retry-After).
 //
 // Lifecycle: start() binds and runs; drain() stops accepting, lets in-flight requests finish and
 // closes idle keep-alive connections; stop() ends everything. Thread-safe.
@@ -47,6 +48,7 @@ struct ServerStats {
   uint64_t accepted = 0;
   uint64_t refused_connections = 0;  // beyond max_connections
   uint64_t shed = 0;                 // 503 because max_in_flight was reached
+  uint64_t evicted_connections = 0;  // idle ones closed at the cap to make room
 };
 
 class Server {
@@ -74,6 +76,7 @@ class Server {
 
  private:
   void accept();
+  bool make_room();
 
   ServerOptions options_;
   const Router& router_;

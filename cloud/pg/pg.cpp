@@ -1,5 +1,8 @@
 #include "cloud/pg/pg.h"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -46,7 +49,9 @@ Result<PgResult> Connection::check(PGresult* raw) {
   PgResult r(raw);
   auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
-  std::string msg = raw ? PQresultErrorMessage(raw) : PQerrorMessage(conn_.get());
+  std::string msg = raw ? PQresultErrorMessage(raw)
+                   : conn_ ? PQerrorMessage(conn_.get())
+                           : "the connection was dropped";
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const char* state = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
   std::string_view s = state ? state : "";
@@ -65,7 +70,80 @@ Result<PgResult> Connection::check(PGresult* raw) {
   return fail(code, "PostgreSQL: " + msg + (s.empty() ? "" : " [" + std::string(s) + "]"));
 }
 
-Result<PgResult> Connection::exec(const char* sql) { return check(PQexec(conn_.get(), sql)); }
+PGresult* Connection::await_result() {
+  PGconn* c = conn_.get();
+  using Clock = std::chrono::steady_clock;
+  const bool bounded = answer_timeout_.count() > 0;
+  const auto deadline = Clock::now() + answer_timeout_;
+  // Waits until the socket is ready for `events`; false when the deadline passed first.
+  auto wait_for = [&](short events) {
+    for (;;) {
+      int ms = -1;
+      if (bounded) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        ms = static_cast<int>(left.count()) + 1;
+      }
+      pollfd p{PQsocket(c), events, 0};
+      int r = ::poll(&p, 1, ms);
+      if (r > 0) return true;
+      if (r == 0) return false;
+      if (errno != EINTR) return true;  // let libpq see and report the socket's error
+    }
+  };
+  auto give_up = [&]() -> PGresult* {
+    timed_out_ = true;
+    conn_.reset();
+    return nullptr;
+  };
+  // The query may not have left the client buffer yet (a large batch).
+  for (int f = PQflush(c); f == 1; f = PQflush(c)) {
+    if (!wait_for(POLLOUT | POLLIN)) return give_up();
+    if (PQconsumeInput(c) == 0) break;
+  }
+  PGresult* kept = nullptr;
+  for (;;) {
+    while (PQisBusy(c) != 0) {
+      if (!wait_for(POLLIN)) {
+        if (kept) PQclear(kept);
+        return give_up();
+      }
+      if (PQconsumeInput(c) == 0) break;  // the connection failed: PQgetResult says how
+    }
+    PGresult* r = PQgetResult(c);
+    if (r == nullptr) break;
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+      if (kept) PQclear(kept);
+      return r;  // the caller goes on with the COPY
+    }
+    // Like PQexec: the last result, except that an error is kept over what follows it.
+    if (kept && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+      PQclear(r);
+    } else {
+      if (kept) PQclear(kept);
+      kept = r;
+    }
+    if (PQstatus(c) == CONNECTION_BAD) break;
+  }
+  return kept;
+}
+
+Result<PgResult> Connection::finish(bool sent) {
+  if (!sent) return check(nullptr);  // PQerrorMessage says why it could not be sent
+  PGresult* r = await_result();
+  if (r == nullptr && timed_out_) {
+    return fail(ErrorCode::kUnavailable,
+                "PostgreSQL did not answer within " + std::to_string(answer_timeout_.count()) +
+                    " ms; the connection was dropped");
+  }
+  return check(r);
+}
+
+Result<PgResult> Connection::exec(const char* sql) {
+  if (!conn_) return fail(ErrorCode::kUnavailable, "the PostgreSQL connection was dropped");
+  return finish(PQsendQuery(conn_.get(), sql) == 1);
+}
 
 Result<PgResult> Connection::query(const char* sql, std::span<const Param> params) {
   std::vector<const char*> values(params.size());
@@ -89,23 +167,25 @@ Result<PgResult> Connection::query(const char* sql, std::span<const Param> param
       values[i] = owned.back().c_str();
     }
   }
+  if (!conn_) return fail(ErrorCode::kUnavailable, "the PostgreSQL connection was dropped");
+  const int n = static_cast<int>(params.size());
   if (prepare_) {
     auto it = prepared_.find(sql);
     if (it == prepared_.end()) {
       std::string name = "a" + std::to_string(prepared_.size() + 1);
-      auto made = check(
-          PQprepare(conn_.get(), name.c_str(), sql, static_cast<int>(params.size()), nullptr));
+      auto made = finish(PQsendPrepare(conn_.get(), name.c_str(), sql, n, nullptr) == 1);
       if (!made) return std::unexpected(made.error());
       it = prepared_.emplace(sql, std::move(name)).first;
     }
-    return check(PQexecPrepared(conn_.get(), it->second.c_str(), static_cast<int>(params.size()),
-                                values.data(), lengths.data(), formats.data(), 0));
+    return finish(PQsendQueryPrepared(conn_.get(), it->second.c_str(), n, values.data(),
+                                      lengths.data(), formats.data(), 0) == 1);
   }
-  return check(PQexecParams(conn_.get(), sql, static_cast<int>(params.size()), nullptr,
-                            values.data(), lengths.data(), formats.data(), 0));
+  return finish(PQsendQueryParams(conn_.get(), sql, n, nullptr, values.data(), lengths.data(),
+                                  formats.data(), 0) == 1);
 }
 
 Result<void> Connection::copy_in(const std::string& sql, std::string_view data) {
+  if (!conn_) return fail(ErrorCode::kUnavailable, "the PostgreSQL connection was dropped");
   PGconn* c = conn_.get();
   PGresult* start = PQexec(c, sql.c_str());
   if (PQresultStatus(start) != PGRES_COPY_IN) {

@@ -82,6 +82,14 @@ class Connection {
   // pooler in transaction mode that does not track prepared statements.
   void use_prepared_statements(bool on) { prepare_ = on; }
 
+  // How long a statement may wait for its answer (0: forever). A server that does not answer in
+  // time (frozen, partitioned, stuck on a lock) costs the caller this much at most: the
+  // connection is dropped, which the server sees as a disconnect and rolls back, and the call
+  // fails with kUnavailable. The pool sets it on every lease.
+  void set_answer_timeout(std::chrono::milliseconds t) { answer_timeout_ = t; }
+  // True once a statement ran out of answer_timeout (the connection is then gone).
+  bool timed_out() const { return timed_out_; }
+
   // False once the server connection is gone: the pool then drops it.
   bool healthy() const;
   PGconn* raw() { return conn_.get(); }
@@ -89,7 +97,14 @@ class Connection {
  private:
   explicit Connection(PGconn* c) : conn_(c, &PQfinish) {}
   Result<PgResult> check(PGresult* r);
+  // After a PQsend*: waits (up to answer_timeout_) for the statement's results and returns the
+  // last one, or the first error, as PQexec would; nullptr (and the connection dropped) when
+  // the server did not answer in time.
+  PGresult* await_result();
+  Result<PgResult> finish(bool sent);
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+  std::chrono::milliseconds answer_timeout_{0};
+  bool timed_out_ = false;
   bool prepare_ = false;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
 };

@@ -4,6 +4,13 @@
 // answers 503 with Retry-After) instead of queueing without limit. Connections open lazily, are
 // reused across requests (never one connect per request) and are dropped when found broken.
 //
+// When the database is down or frozen the pool fails fast instead of letting requests pile up
+// behind it: every statement has an answer deadline (`answer_timeout`), and a failed connect or a
+// statement that ran out of its deadline opens a circuit breaker. While it is open, acquire()
+// answers kUnavailable at once; `cooldown` after the last failure one caller at a time is let
+// through to probe with a new connection, and its success closes the breaker again (recovery
+// needs no restart).
+//
 // Thread-safe. Leases return their connection when destroyed.
 #pragma once
 
@@ -11,6 +18,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "cloud/pg/pg.h"
@@ -22,6 +31,8 @@ struct PoolOptions {
   size_t size = 8;
   std::chrono::milliseconds acquire_timeout{2000};
   std::chrono::seconds connect_timeout{5};
+  std::chrono::milliseconds answer_timeout{0};  // per statement; 0: none (batch tools)
+  std::chrono::milliseconds cooldown{1000};     // breaker: fail fast this long after an outage
   bool prepared_statements = true;  // see Connection::use_prepared_statements
 };
 
@@ -32,6 +43,9 @@ struct PoolStats {
   size_t waiting = 0;     // callers blocked in acquire()
   uint64_t errors = 0;    // failed connects and connections dropped as broken
   uint64_t timeouts = 0;  // acquire() gave up
+  bool up = true;         // false while the breaker is open
+  std::string last_error; // why it opened (for readiness and logs)
+  uint64_t fast_failures = 0;  // acquire() refused at once because the breaker was open
 };
 
 class Pool {
@@ -60,11 +74,17 @@ class Pool {
   // A connection, opened now if none is idle and the bound allows. kUnavailable when the database
   // cannot be reached or no connection freed up within the acquire timeout.
   Result<Lease> acquire();
+  // An idle connection without waiting or connecting, when there is one (readiness probes: a
+  // busy pool is not a down database).
+  std::optional<Lease> try_acquire();
   PoolStats stats() const;
   const PoolOptions& options() const { return options_; }
 
  private:
   void release(std::unique_ptr<Connection> c);
+  // Opens the breaker (mu_ held).
+  void trip(std::string why);
+  Lease lease(std::unique_ptr<Connection> c);
 
   PoolOptions options_;
   mutable std::mutex mu_;
@@ -75,6 +95,13 @@ class Pool {
   size_t waiting_ = 0;
   uint64_t errors_ = 0;
   uint64_t timeouts_ = 0;
+  uint64_t fast_failures_ = 0;
+  // Breaker: open while down_ is set; calls before retry_at_ fail at once, the first one after
+  // it probes (and moves retry_at_ on, so only one probes at a time).
+  bool down_ = false;
+  bool probe_in_flight_ = false;
+  std::chrono::steady_clock::time_point retry_at_{};
+  std::string last_error_;
 };
 
 }  // namespace accrue::cloud::pg

@@ -12,7 +12,11 @@
 //   - delay_lookup_responses(n, d): answers to GET /v1/sync/lookup held for d;
 //   - requests("GET /v1/sync/lookup"): how many requests started with that line so far;
 //   - set_down(true): every connection is cut and new ones are closed at once (a dead link);
-//   - set_latency(d): every answer waits d before it is passed on.
+//   - set_latency(d): every answer waits d before it is passed on;
+//   - set_stalled(true): connections are still accepted, but no byte goes either way until
+//     set_stalled(false) (a frozen server: it accepts, then never answers).
+// The HTTP-aware faults only apply to an HTTP upstream; the others suit any TCP service (the
+// cloud's PostgreSQL, say).
 // One thread per direction per connection; every loop ends when the proxy is destroyed.
 #pragma once
 
@@ -81,6 +85,7 @@ class FaultProxy {
     }
   }
   void set_latency(std::chrono::milliseconds d) { latency_ms_ = static_cast<int>(d.count()); }
+  void set_stalled(bool stalled) { stalled_ = stalled; }
   int requests(const std::string& prefix) {
     std::lock_guard lock(mu_);
     int n = 0;
@@ -129,6 +134,7 @@ class FaultProxy {
   }
 
   bool forward(int fd, const char* buf, size_t n) {
+    while (stalled_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (!trickle_) return ::send(fd, buf, n, MSG_NOSIGNAL) == static_cast<ssize_t>(n);
     for (size_t off = 0; off < n; off += 512) {
       const size_t len = std::min<size_t>(512, n - off);
@@ -229,6 +235,7 @@ class FaultProxy {
   std::atomic<int> lose_redeem_{0}, lookup_delay_{0}, lookup_delay_ms_{0};
   std::atomic<bool> trickle_{false};
   std::atomic<bool> down_{false};
+  std::atomic<bool> stalled_{false};
   std::atomic<int> latency_ms_{0};
   std::vector<std::weak_ptr<Link>> links_;
   std::vector<std::string> request_lines_;

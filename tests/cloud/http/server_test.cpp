@@ -176,18 +176,40 @@ TEST_F(ServerTest, BeyondMaxInFlightRequestsAreShedWith503AndRetryAfter) {
   EXPECT_NE(m.find("accrue_http_requests_total{route=\"slow\",code=\"5xx\"} 1"), std::string::npos);
 }
 
-TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
+TEST_F(ServerTest, AtTheCapTheLongestIdleConnectionMakesRoomAndBusyOnesAreNeverCut) {
   ServerOptions o;
   o.max_connections = 2;
   start(o);
   HttpClient a(server_->port());
-  HttpClient b(server_->port());
   EXPECT_EQ(a.request(bhttp::verb::get, "/v1/customers/a/status").result_int(), 200u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  HttpClient b(server_->port());
   EXPECT_EQ(b.request(bhttp::verb::get, "/v1/customers/b/status").result_int(), 200u);
+  // Both idle: the newcomer is served and `a`, idle the longest, is closed.
   auto third =
-      raw_exchange(server_->port(), "GET /v1/customers/c/status HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(third, "") << "closed without an answer";
+      raw_exchange(server_->port(), "GET /v1/customers/c/status HTTP/1.1\r\nHost: x\r\n"
+                                    "Connection: close\r\n\r\n");
+  EXPECT_NE(third.find("200 OK"), std::string::npos) << third;
+  EXPECT_EQ(server_->stats().evicted_connections, 1u);
+  EXPECT_ANY_THROW(a.request(bhttp::verb::get, "/v1/customers/a/status")) << "a was closed";
+  EXPECT_EQ(b.request(bhttp::verb::get, "/v1/customers/b/status").result_int(), 200u);
+
+  // Both busy: nobody can be cut, so the newcomer is closed without an answer.
+  slow_ms_ = 800;
+  auto one = std::async(std::launch::async, [&] {
+    return b.request(bhttp::verb::get, "/slow").result_int();
+  });
+  auto two = std::async(std::launch::async, [&] {
+    HttpClient c(server_->port());
+    return c.request(bhttp::verb::get, "/slow").result_int();
+  });
+  while (slow_started_ < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(raw_exchange(server_->port(), "GET /v1/customers/d/status HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "")
+      << "closed without an answer";
   EXPECT_GE(server_->stats().refused_connections, 1u);
+  EXPECT_EQ(one.get(), 200u);
+  EXPECT_EQ(two.get(), 200u);
 }
 
 TEST_F(ServerTest, DrainLetsInFlightRequestsFinishAndClosesIdleConnections) {
