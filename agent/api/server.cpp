@@ -24,12 +24,19 @@ struct Closable {
   virtual void close_when_idle() = 0;
   // At the connection cap: closed at once unless a request of it is in the service by then.
   virtual void evict() = 0;
-  // Since when the connection has been without a request in the service (steady-clock ticks);
-  // 0 while it has one.
-  int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+  // Who goes first at the cap (lowest first; 0: not evictable, a request is in the service).
+  // Connections that never sent a byte go before those that did, each kind longest-waiting
+  // first: a flood of silent sockets then evicts itself, not a till between two sales.
+  int64_t eviction_rank() const {
+    const int64_t since = waiting_since_.load(std::memory_order_relaxed);
+    if (since == 0) return 0;
+    return since + (spoke_.load(std::memory_order_relaxed) ? (int64_t{1} << 61) : 0);
+  }
 
  protected:
+  // Since when the connection has been without a request in the service (steady-clock ticks).
   std::atomic<int64_t> waiting_since_{Clock::now().time_since_epoch().count()};
+  std::atomic<bool> spoke_{false};
 };
 
 }  // namespace
@@ -133,6 +140,7 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
         asio::bind_executor(
             strand_, [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
               if (ec) return self->close();
+              self->spoke_.store(true, std::memory_order_relaxed);
               self->decoder_.feed(std::string_view(self->chunk_.data(), n));
               self->process();
               if (!self->busy_ && !self->closed_) self->arm_idle_timer();
@@ -225,7 +233,7 @@ bool make_room(Server::Shared& shared) {
       it = shared.sessions.erase(it);
       continue;
     }
-    const int64_t since = sp->waiting_since();
+    const int64_t since = sp->eviction_rank();
     if (since != 0 && (oldest == shared.sessions.end() || since < oldest_since)) {
       oldest = it;
       oldest_since = since;

@@ -70,12 +70,21 @@ class SessionBase {
   virtual void close_if_idle() = 0;
   // At the connection cap: closed at once unless its request is being handled by then.
   virtual void evict() = 0;
-  // Since when the connection has been waiting for (or still receiving) a request, in
-  // steady-clock ticks; 0 while its request is being handled or answered.
-  int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+  // Who goes first at the cap (lowest first; 0: not evictable, its request is being handled).
+  // Connections that never completed a request go before those that did, each kind
+  // longest-waiting first: a flood of silent sockets then evicts itself, not a client's
+  // keep-alive connection.
+  int64_t eviction_rank() const {
+    const int64_t since = waiting_since_.load(std::memory_order_relaxed);
+    if (since == 0) return 0;
+    return since + (served_any_.load(std::memory_order_relaxed) ? (int64_t{1} << 61) : 0);
+  }
 
  protected:
+  // Since when the connection has been waiting for (or still receiving) a request, in
+  // steady-clock ticks.
   std::atomic<int64_t> waiting_since_{Clock::now().time_since_epoch().count()};
+  std::atomic<bool> served_any_{false};
 };
 
 // One connection, plain (beast::tcp_stream) or TLS (beast::ssl_stream over it). Everything runs
@@ -151,6 +160,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     busy_ = true;
     waiting_since_.store(0, std::memory_order_relaxed);
+    served_any_.store(true, std::memory_order_relaxed);
     started_ = Clock::now();
     if (ec) {
       // Broken framing: answer once, then close (the stream position is lost).
@@ -492,7 +502,7 @@ bool Server::make_room() {
         it = shared_->sessions.erase(it);
         continue;
       }
-      const int64_t since = sp->waiting_since();
+      const int64_t since = sp->eviction_rank();
       if (since != 0 && (!oldest || since < oldest_since)) {
         oldest = sp;
         oldest_since = since;
