@@ -112,6 +112,14 @@ class AgentHostileTest : public ::testing::Test {
   std::atomic<int> reconnects_{0};
 };
 
+// The same till for two seconds with nobody attacking: the figure the others compare with.
+TEST_F(AgentHostileTest, Baseline) {
+  start();
+  auto legit = till();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  finish("no attack (baseline)", legit);
+}
+
 // The deadline of a frame is not pushed back by each byte: a client trickling one byte every
 // 200 ms is answered "deadline exceeded" and closed about 1 s after its first byte.
 TEST_F(AgentHostileTest, TricklingClientsAreCutOffAtTheFrameDeadline) {

@@ -166,6 +166,13 @@ class CloudHostileTest : public CloudAppTest {
   std::atomic<int> reconnects_{0};
 };
 
+// The same reader for two seconds with nobody attacking: the figure the others compare with.
+TEST_F(CloudHostileTest, Baseline) {
+  auto legit = reader();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  finish("no attack (baseline)", legit);
+}
+
 // Slowloris: a header that never ends, and a body sent a byte at a time. The read deadline
 // covers the whole request, whatever the pace: both are closed after read_timeout_ms.
 TEST_F(CloudHostileTest, SlowClientsAreClosedAtTheReadDeadline) {
