@@ -433,5 +433,111 @@ TEST_F(CloudHostileTest, ForgedExpiredAndMisusedCredentialsAreRefused) {
   finish("forged, expired and misused credentials", legit);
 }
 
+// The `accrue-cloud serve` process itself, on the same database and keys, under every connection
+// attack at once: 2,000 silent connections, 50 slowloris headers, 20 gzip bombs and a 5-second
+// connect flood, with the reader beside them. Its own peak RSS is measured (no attacker in it).
+TEST_F(CloudHostileTest, TheServiceProcessUnderEveryAttackAtOnceStaysSmall) {
+  const uint16_t port = accrue::testing::free_loopback_port();
+  const std::string config = (dir_ / "cloud.toml").string();
+  std::ofstream(config) << "[server]\nlisten_address = \"127.0.0.1\"\nport = " << port
+                        << "\naccess_log = false\nread_timeout_ms = " << kReadTimeoutMs
+                        << "\nmax_connections = " << kMaxConnections
+                        << "\nbody_limit_bytes = 262144\n[postgres]\ndsn = \"" << db_.dsn()
+                        << "\"\npool_size = 8\n[auth]\njwks_file = \"" << (dir_ / "jwks.json").string()
+                        << "\"\nissuer = \"https://hq.test\"\naudience = \"accrue\"\n"
+                        << "store_token_key_file = \"" << key_file_
+                        << "\"\n[sync]\nmax_inflated_bytes = 1048576\n[log]\nlevel = \"warn\"\n";
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen((dir_ / "cloud.log").c_str(), "a", stderr);
+    (void)f;
+    execl(ACCRUE_CLOUD_BINARY, ACCRUE_CLOUD_BINARY, "--config", config.c_str(), "serve",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
+  bool up = false;
+  for (int i = 0; i < 300 && !up; ++i) {
+    try {
+      HttpClient c(port);
+      up = c.request(bhttp::verb::get, "/readyz").result_int() == 200;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ASSERT_TRUE(up) << "accrue-cloud did not start; see " << (dir_ / "cloud.log");
+  const long rss_at_start = peak_rss_kib(pid);
+  LegitClient legit([&, c = std::shared_ptr<HttpClient>()]() mutable {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        if (!c) c = std::make_shared<HttpClient>(port);
+        return c->request(bhttp::verb::get, "/v1/customers/c1/status", "",
+                          {{"Authorization", "Bearer " + reader_token_}})
+                   .result_int() == 200;
+      } catch (const std::exception&) {
+        c.reset();
+      }
+    }
+    return false;
+  });
+  const std::string bomb = gzip_of_zeros(size_t{100} << 20);
+  std::vector<std::thread> attackers;
+  std::atomic<int> bombs_refused{0};
+  attackers.emplace_back([&] {  // silent connections, held to the end
+    std::vector<Raw> idle;
+    for (int i = 0; i < 2000; ++i) idle.emplace_back(port);
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+  });
+  attackers.emplace_back([&] {  // slowloris
+    std::vector<Raw> slow;
+    for (int i = 0; i < 50; ++i) {
+      slow.emplace_back(port);
+      slow.back().send("GET / HTTP/1.1\r\nX-Slow: ");
+    }
+    for (int t = 0; t < 25; ++t) {
+      for (auto& c : slow) c.send("a");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  attackers.emplace_back([&] {  // gzip bombs
+    for (int i = 0; i < 20; ++i) {
+      try {
+        HttpClient c(port);
+        auto r = c.request(bhttp::verb::post, "/v1/sync/events", bomb,
+                           {{"Authorization", "Bearer " + token_},
+                            {"Content-Type", "application/x-protobuf"},
+                            {"Content-Encoding", "gzip"}});
+        if (r.result_int() == 413) ++bombs_refused;
+      } catch (const std::exception&) {
+        // evicted at the cap before it was read: also refused
+        ++bombs_refused;
+      }
+    }
+  });
+  attackers.emplace_back([&] {  // connect flood
+    const auto until = Steady::now() + std::chrono::seconds(5);
+    for (int i = 0; i < 20'000 && Steady::now() < until; ++i) Raw c(port);
+  });
+  for (auto& t : attackers) t.join();
+  const auto s = legit.stop();
+  const long rss = peak_rss_kib(pid);
+  accrue::testing::report("cloud", "the serve process, every attack at once", s, rss);
+  std::printf("[hostile] cloud serve process: peak RSS %.1f MiB at start, %.1f MiB after the "
+              "attacks; %d of 20 bombs refused\n",
+              static_cast<double>(rss_at_start) / 1024.0, static_cast<double>(rss) / 1024.0,
+              bombs_refused.load());
+  EXPECT_EQ(bombs_refused.load(), 20);
+  EXPECT_EQ(s.errors, 0u);
+  EXPECT_LT(s.p99_ms, kReaderP99CeilingMs);
+  EXPECT_LT(rss, 256 * 1024) << "the service's own memory under attack";
+}
+
 }  // namespace
 }  // namespace accrue::cloud::testing_support
