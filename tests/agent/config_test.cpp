@@ -37,6 +37,8 @@ TEST_F(ConfigTest, ErrorsNameTheKey) {
            {"bogus = 1\n", "config: bogus: unknown key"},
            {"[limits]\nreaders = 0\n", "config: limits.readers: must be between 1 and 64"},
            {"[limits]\nspeed = 3\n", "config: limits.speed: unknown key"},
+           {"[limits]\nframe_timeout_ms = 50\n",
+            "config: limits.frame_timeout_ms: must be between 100 and 600000"},
            {"[cloud]\nurl = 7\n", "config: cloud.url: must be a string"},
            {"[cloud]\nbatch_events = 0\n",
             "config: cloud.batch_events: must be between 1 and 10000"},

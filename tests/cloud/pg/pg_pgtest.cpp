@@ -41,6 +41,34 @@ TEST(PoolTest, NeverOpensMoreThanItsBoundAndTimesOutClearly) {
   EXPECT_EQ(pool.stats().open, 2u);
 }
 
+// Nothing listens: the first caller learns why, the next ones are refused at once, and after the
+// cooldown one probe at a time tries again.
+TEST(PoolTest, AnUnreachableDatabaseOpensTheBreakerAndIsProbedAfterTheCooldown) {
+  PoolOptions o;
+  o.dsn = "host=127.0.0.1 port=" + std::to_string(accrue::testing::free_loopback_port()) +
+          " dbname=x user=x";
+  o.size = 2;
+  o.cooldown = std::chrono::milliseconds(200);
+  Pool pool(o);
+  auto first = pool.acquire();
+  ASSERT_FALSE(first);
+  EXPECT_NE(first.error().message.find("cannot connect"), std::string::npos);
+  EXPECT_FALSE(pool.stats().up);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto fast = pool.acquire();
+  ASSERT_FALSE(fast);
+  EXPECT_EQ(fast.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(fast.error().message.find("PostgreSQL is unreachable"), std::string::npos)
+      << fast.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));
+  EXPECT_EQ(pool.stats().fast_failures, 1u);
+  EXPECT_EQ(pool.stats().errors, 1u) << "no connect was tried while it cooled down";
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_FALSE(pool.acquire());
+  EXPECT_EQ(pool.stats().errors, 2u) << "one probe after the cooldown";
+  EXPECT_FALSE(pool.try_acquire()) << "never hands out a connection while down";
+}
+
 TEST(PoolTest, ReusesConnectionsAndRollsBackWhatALeaseLeftOpen) {
   TestDatabase db;
   ACCRUE_NEED_DATABASE(db);
