@@ -227,15 +227,4 @@ IdentifierHash IdentifierHasher::hash(const NormalizedIdentifier& id) const {
   return out;
 }
 
-std::string to_hex(std::span<const uint8_t> bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (uint8_t b : bytes) {
-    s += kHex[b >> 4];
-    s += kHex[b & 0x0f];
-  }
-  return s;
-}
-
 }  // namespace accrue

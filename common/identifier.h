@@ -1,5 +1,6 @@
 // Customer identifiers as a till sees them (card number, phone, e-mail, app QR token), their
-// normalised form, and the keyed hash that is all the store ever keeps (Invariant 6).
+// normalised form, and the keyed hash that is all the store ever keeps (invariant "no raw
+// identifiers at the edge", docs/architecture.md).
 //
 // Normalisation makes the same person's identifier hash the same however it was typed:
 //   card  -> digits only (spaces and dashes dropped), 6..24 digits, no Luhn check
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/hex.h"
 
 namespace accrue {
 
@@ -57,7 +59,5 @@ class IdentifierHasher {
   explicit IdentifierHasher(std::vector<uint8_t> key) : key_(std::move(key)) {}
   std::vector<uint8_t> key_;
 };
-
-std::string to_hex(std::span<const uint8_t> bytes);
 
 }  // namespace accrue

@@ -1,6 +1,7 @@
 #include "agent/sync/online_client.h"
 
 #include "agent/sync/downloader.h"
+#include "common/hex.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
 
@@ -9,17 +10,6 @@ namespace accrue::agent {
 namespace sv1 = accrue::sync::v1;
 
 namespace {
-
-std::string hex_of(const IdentifierHash& h) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(64);
-  for (uint8_t b : h) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 std::string key_of(const IdentifierHash& h) {
   return {reinterpret_cast<const char*>(h.data()), h.size()};
@@ -130,7 +120,7 @@ void OnlineClient::unreachable(const std::string& why) {
 
 void OnlineClient::do_lookup(Call& call) {
   const std::string path =
-      "/v1/sync/lookup?identifier=" + hex_of(*call.hash) + "&agent=" + options_.agent_id;
+      "/v1/sync/lookup?identifier=" + to_hex(*call.hash) + "&agent=" + options_.agent_id;
   auto reply = client_->get(path, options_.lookup_timeout);
   if (!reply) {
     unreachable(reply.error().message);

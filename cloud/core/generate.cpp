@@ -35,30 +35,6 @@ std::string uuid7_at(TimestampMs ms, std::mt19937_64& rng) {
   return Uuid(b).to_string();
 }
 
-// One COPY ... FROM STDIN with the rows already in text format.
-Result<void> copy_in(pg::Connection& c, const std::string& sql, const std::string& rows) {
-  PGconn* raw = c.raw();
-  PGresult* start = PQexec(raw, sql.c_str());
-  const bool ready = PQresultStatus(start) == PGRES_COPY_IN;
-  std::string err = ready ? "" : PQresultErrorMessage(start);
-  PQclear(start);
-  if (!ready) return fail(ErrorCode::kInternal, "COPY did not start: " + err);
-  if (PQputCopyData(raw, rows.data(), static_cast<int>(rows.size())) != 1 ||
-      PQputCopyEnd(raw, nullptr) != 1) {
-    return fail(ErrorCode::kUnavailable, std::string("COPY: ") + PQerrorMessage(raw));
-  }
-  bool ok = true;
-  while (PGresult* r = PQgetResult(raw)) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-      ok = false;
-      err = PQresultErrorMessage(r);
-    }
-    PQclear(r);
-  }
-  if (!ok) return fail(ErrorCode::kInternal, "COPY failed: " + err);
-  return {};
-}
-
 }  // namespace
 
 Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
@@ -203,39 +179,39 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
   auto load = [&](pg::Connection& conn, const Chunk& ch) -> Result<void> {
     ACCRUE_TRY(conn.exec("BEGIN"));
     auto chunk = [&]() -> Result<void> {
-      ACCRUE_TRY(copy_in(conn,
-                         "COPY customer (customer_id, status, tier_id, home_store_id, "
-                         "enrolled_at) FROM STDIN",
-                         ch.customers));
-      ACCRUE_TRY(copy_in(conn, "COPY customer_pii (customer_id, display_name) FROM STDIN", ch.pii));
+      ACCRUE_TRY(
+          conn.copy_in("COPY customer (customer_id, status, tier_id, home_store_id, "
+                       "enrolled_at) FROM STDIN",
+                       ch.customers));
+      ACCRUE_TRY(conn.copy_in("COPY customer_pii (customer_id, display_name) FROM STDIN", ch.pii));
       if (!ch.identifiers.empty()) {
         ACCRUE_TRY(
-            copy_in(conn, "COPY identifier (hash, kind, customer_id) FROM STDIN", ch.identifiers));
+            conn.copy_in("COPY identifier (hash, kind, customer_id) FROM STDIN", ch.identifiers));
       }
-      ACCRUE_TRY(copy_in(conn,
-                         "COPY balance (customer_id, points, lifetime_earned, last_purchase_at) "
-                         "FROM STDIN",
-                         ch.balances));
+      ACCRUE_TRY(
+          conn.copy_in("COPY balance (customer_id, points, lifetime_earned, last_purchase_at) "
+                       "FROM STDIN",
+                       ch.balances));
       if (!ch.lots.empty()) {
-        ACCRUE_TRY(copy_in(conn,
-                           "COPY points_lot (lot_id, customer_id, earned_at, available_at, "
-                           "expires_at, points, remaining) FROM STDIN",
-                           ch.lots));
+        ACCRUE_TRY(
+            conn.copy_in("COPY points_lot (lot_id, customer_id, earned_at, available_at, "
+                         "expires_at, points, remaining) FROM STDIN",
+                         ch.lots));
       }
       if (!ch.ledger.empty()) {
-        ACCRUE_TRY(copy_in(conn,
-                           "COPY ledger (event_id, customer_id, kind, points, amount_minor, "
-                           "currency, store_id, till_id, pos_tx_id, program_id, "
-                           "program_version, local_day, occurred_at) FROM STDIN",
-                           ch.ledger));
-        ACCRUE_TRY(copy_in(conn,
-                           "COPY receipt (event_id, customer_id, store_id, till_id, pos_tx_id, "
-                           "occurred_at, amount_minor, currency, points_earned) FROM STDIN",
-                           ch.receipts));
-        ACCRUE_TRY(copy_in(conn,
-                           "COPY customer_day (customer_id, local_day, earned, "
-                           "qualifying_points, spend_minor) FROM STDIN",
-                           ch.days));
+        ACCRUE_TRY(
+            conn.copy_in("COPY ledger (event_id, customer_id, kind, points, amount_minor, "
+                         "currency, store_id, till_id, pos_tx_id, program_id, "
+                         "program_version, local_day, occurred_at) FROM STDIN",
+                         ch.ledger));
+        ACCRUE_TRY(
+            conn.copy_in("COPY receipt (event_id, customer_id, store_id, till_id, pos_tx_id, "
+                         "occurred_at, amount_minor, currency, points_earned) FROM STDIN",
+                         ch.receipts));
+        ACCRUE_TRY(
+            conn.copy_in("COPY customer_day (customer_id, local_day, earned, "
+                         "qualifying_points, spend_minor) FROM STDIN",
+                         ch.days));
       }
       return {};
     };

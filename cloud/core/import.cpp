@@ -14,6 +14,7 @@
 
 #include "cloud/core/store_auth.h"
 #include "cloud/hq/json_input.h"
+#include "cloud/pg/copy.h"
 #include "common/civil_time.h"
 #include "common/engine/lots.h"
 #include "common/identifier.h"
@@ -95,50 +96,6 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
 }
 
 namespace {
-
-// COPY text format: \N for null, backslash escapes for what would break the format.
-void copy_field(std::string& out, const std::optional<std::string>& v) {
-  if (!v) {
-    out += "\\N";
-    return;
-  }
-  for (char ch : *v) {
-    switch (ch) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += ch;
-    }
-  }
-}
-
-// One staged row: its fields in the stage table's column order.
-class StageLine {
- public:
-  explicit StageLine(std::string& out) : out_(out) {}
-  ~StageLine() { out_ += '\n'; }
-  StageLine& operator<<(const std::optional<std::string>& v) {
-    if (!first_) out_ += '\t';
-    first_ = false;
-    copy_field(out_, v);
-    return *this;
-  }
-  StageLine& operator<<(int64_t v) { return *this << std::optional(std::to_string(v)); }
-
- private:
-  std::string& out_;
-  bool first_ = true;
-};
 
 bool upper(const std::string& s, size_t n) {
   return s.size() == n && std::ranges::all_of(s, [](char c) { return c >= 'A' && c <= 'Z'; });
@@ -228,7 +185,7 @@ Result<int64_t> write_batch(pg::Connection& c, const ImportKind& kind, const std
     if (!b.rejects.empty()) {
       std::string rd;
       for (const auto& r : b.rejects) {
-        StageLine(rd) << job << r.line << r.key << r.reason;
+        pg::CopyRow(rd) << job << r.line << r.key << r.reason;
       }
       ACCRUE_TRY(c.copy_in("COPY import_reject (job, line, key, reason) FROM STDIN", rd));
     }
@@ -564,9 +521,9 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
       available_at = format_utc_iso8601(lot.available_at_ms);
       if (lot.expires_at_ms != kNeverExpires) expires_at = format_utc_iso8601(lot.expires_at_ms);
     }
-    StageLine(stage) << line << *id << display_name << email << phone << country << currency
-                     << home_store << enrolled_at << card_hash << card_masked << points << event_id
-                     << available_at << expires_at;
+    pg::CopyRow(stage) << line << *id << display_name << email << phone << country << currency
+                       << home_store << enrolled_at << card_hash << card_masked << points
+                       << event_id << available_at << expires_at;
     return "";
   };
   kind.write = [&](pg::Connection& w, Batch& b) -> Result<int64_t> {
@@ -691,9 +648,9 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
       if (lot.expires_at_ms != kNeverExpires) expires_at = format_utc_iso8601(lot.expires_at_ms);
     }
     const int64_t day = day_of_ms(facts->zone.to_local_ms(*at));
-    StageLine(stage) << line << key << event_id << *customer << *store << till << *receipt
-                     << format_utc_iso8601(*at) << amount << *currency << points << day
-                     << available_at << expires_at;
+    pg::CopyRow(stage) << line << key << event_id << *customer << *store << till << *receipt
+                       << format_utc_iso8601(*at) << amount << *currency << points << day
+                       << available_at << expires_at;
     return "";
   };
   kind.write = [&](pg::Connection& w, Batch& b) -> Result<int64_t> {

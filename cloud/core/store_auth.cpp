@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "common/hex.h"
+
 namespace accrue::cloud {
 
 bool valid_store_id(std::string_view id) {
@@ -22,13 +24,7 @@ std::string StoreTokens::sign(std::string_view payload) const {
   unsigned int n = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
        reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), md, &n);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return to_hex(std::span<const uint8_t>(md, n));
 }
 
 std::string StoreTokens::issue(std::string_view store_id, int64_t expires_unix_s) const {

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "common/hex.h"
+
 namespace accrue::cloud::pg {
 namespace {
 
@@ -21,13 +23,7 @@ std::string sha256_hex(std::string_view s) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(s.data(), s.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return to_hex(std::span<const uint8_t>(md, n));
 }
 
 }  // namespace

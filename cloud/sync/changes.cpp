@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cloud/core/balance.h"
+#include "common/hex.h"
 #include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
 
@@ -328,12 +329,7 @@ Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, cons
   auto lease = pool_.acquire();
   if (!lease) return std::unexpected(lease.error());
   pg::Connection& c = **lease;
-  std::string hex = "\\x";
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char ch : hash) {
-    hex += kHex[ch >> 4];
-    hex += kHex[ch & 15];
-  }
+  const std::string hex = "\\x" + to_hex(hash);
   sv1::LookupResponse out;
   // One snapshot: the agent's watermark and the balance it describes are read together.
   ACCRUE_TRY(c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"));

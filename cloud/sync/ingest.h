@@ -1,4 +1,5 @@
-// Applies an agent's batch of events to the system of record, exactly once per event.
+// Applies an agent's batch of events to the system of record, exactly once per event
+// (docs/architecture.md, invariant "applied once").
 //
 // One PostgreSQL transaction per batch, a fixed number of statements whatever its size:
 //  1. the agent's row is locked (FOR UPDATE): batches of one agent apply one after another, so a
@@ -8,7 +9,8 @@
 //     the same code the store ran); a difference is kept in ledger.agent_points and the cloud's
 //     figure wins;
 //  4. ledger rows, balances, lots, receipts and change-feed rows are written with set-based
-//     statements (jsonb_to_recordset), balances locked in customer order.
+//     statements (COPY, jsonb_to_recordset), balances locked in customer order.
+// The parts, one file each, are named in cloud/sync/ingest_parts.h.
 // One bad event never fails the batch: it is answered `rejected` with a code and skipped. Only a
 // database failure fails the whole batch (kUnavailable: the agent retries the same bytes).
 // Thread-safe.
@@ -76,15 +78,9 @@ class Ingest {
   }
 
  private:
-  struct ApplyOptions {
-    bool online = false;                 // redemptions must be covered by available points
-    int64_t* available_after = nullptr;  // the redeeming customer's available points after
-    bool head_office = false;            // see apply_head_office
-    std::function<Result<void>(pg::Connection&)> prepare;
-    std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also;
-  };
+  struct Entry;  // which of the three entry points, and what it adds to the transaction
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
-                                           std::string_view store_id, ApplyOptions options);
+                                           std::string_view store_id, const Entry& entry);
   Uuid next_id();
 
   pg::Pool& pool_;

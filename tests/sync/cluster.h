@@ -339,12 +339,7 @@ class Cluster {
       return *IdentifierHasher::create(key);
     }();
     auto h = hasher.hash({IdentifierKind::kCard, card(member)});
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (uint8_t b : h) {
-      hex += kHex[b >> 4];
-      hex += kHex[b & 15];
-    }
+    const std::string hex = to_hex(h);
     try {
       HttpClient c(cloud_port_);
       auto res = c.request(boost::beast::http::verb::get, "/v1/sync/lookup?identifier=" + hex, "",

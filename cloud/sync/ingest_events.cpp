@@ -1,0 +1,402 @@
+// Ingestion, part 3: one function per event kind. None does I/O: each reads the batch state,
+// adds its rows to the state's Writes, or answers why the event is refused (changing nothing).
+#include "cloud/sync/ingest_parts.h"
+#include "common/civil_time.h"
+#include "common/engine/earn.h"
+#include "common/hex.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::cloud::ingest {
+
+namespace json = boost::json;
+
+namespace {
+
+Rejection unknown_customer(const std::string& id) {
+  return {"unknown_customer", "customer " + id + " is not known"};
+}
+
+Rejection not_enough_points(int64_t available, int64_t asked, std::string_view verb) {
+  return {"insufficient_points", "Not enough points: " + std::to_string(available) +
+                                     " available, " + std::to_string(asked) + " " +
+                                     std::string(verb) + "."};
+}
+
+int64_t local_day(const PublishedProgram& p, TimestampMs at) {
+  return day_of_ms(p.zone.to_local_ms(at));
+}
+
+json::object ledger_row(const sv1::EventEnvelope& e, LedgerKind kind, int64_t points) {
+  json::object r;
+  r["event_id"] = e.event_id();
+  r["kind"] = to_int(kind);
+  r["points"] = points;
+  r["store_id"] = e.store_id();
+  r["agent_id"] = e.agent_id();
+  if (e.seq() != 0) r["seq"] = e.seq();
+  r["program_id"] = e.program_id();
+  r["program_version"] = e.program_version();
+  r["occurred_at_ms"] = e.occurred_at_ms();
+  return r;
+}
+
+// Applies draws (lot id, points) to the customer's lots.
+void take(BatchState& s, const CustomerState& c, const std::vector<Draw>& draws) {
+  for (const Draw& d : draws) {
+    for (size_t i : c.lots) {
+      if (s.lots[i].lot.lot_id == d.lot_id) {
+        s.lots[i].lot.remaining -= d.points;
+        s.lots[i].dirty = true;
+        break;
+      }
+    }
+  }
+}
+
+// Draws up to `points` from the available lots, oldest first; what they cannot cover stays
+// uncovered (an offline redemption the store allowed beyond what the cloud knew).
+void draw_available(BatchState& s, const CustomerState& c, int64_t points, TimestampMs at) {
+  take(s, c, plan_reversal(s.lots_of(c), "", points, at).draws);
+}
+
+void open_new_lot(BatchState& s, CustomerState& c, const LotPolicy& policy, const TimeZone& zone,
+                  const std::string& lot_id, TimestampMs at, int64_t points) {
+  if (points <= 0) return;
+  LotState l;
+  l.customer_id = c.customer_id;
+  l.lot = open_lot(policy, zone, lot_id, at, points);
+  l.is_new = true;
+  s.lots.push_back(std::move(l));
+  c.lots.push_back(s.lots.size() - 1);
+}
+
+// Points available at once (enrolment bonuses, adjustments): no pending days.
+void open_available_lot(BatchState& s, CustomerState& c, const PublishedProgram& p,
+                        const std::string& lot_id, TimestampMs at, int64_t points) {
+  LotPolicy immediate = p.program.lots;
+  immediate.pending_days = 0;
+  open_new_lot(s, c, immediate, p.zone, lot_id, at, points);
+}
+
+// Points that count as earned (the balance, lifetime earned, tier qualification on that day).
+void credit_earned(BatchState& s, const std::string& customer_id, const PublishedProgram& p,
+                   TimestampMs at, int64_t points) {
+  auto& d = s.out.balances[customer_id];
+  d.points += points;
+  d.earned += points;
+  s.out.day_deltas[{customer_id, local_day(p, at)}].qualifying_points += points;
+}
+
+// The customer's row goes into the change feed once per batch (the stores that have her in
+// scope download her again).
+void feed_customer(BatchState& s, const std::string& id) {
+  if (s.out.touched.insert(id).second) {
+    s.out.feed.push_back(json::object{{"kind", 1}, {"customer_id", id}});
+  }
+}
+
+// The provisional accruals against `hash` become the member's: a claim row each, a lot, and
+// the sale's receipt now names her.
+void claim_provisional(BatchState& s, const sv1::EventEnvelope& e, CustomerState& cs,
+                       const std::string& hash, const EventContext& ctx) {
+  auto it = s.unclaimed.find(hash);
+  if (it == s.unclaimed.end()) return;
+  const auto& p = s.program_of(e);
+  for (const auto& [event_id, points, at] : it->second) {
+    json::object row = ledger_row(e, LedgerKind::kClaimed, points);
+    row["event_id"] = ctx.next_id().to_string();
+    row["customer_id"] = cs.customer_id;
+    row["ref_event_id"] = event_id;
+    row["occurred_at_ms"] = at;
+    row["seq"] = nullptr;
+    s.out.ledger.push_back(std::move(row));
+    credit_earned(s, cs.customer_id, p, at, points);
+    open_new_lot(s, cs, p.program.lots, p.zone, event_id, at, points);
+    s.out.receipt_claims.push_back(
+        json::object{{"event_id", event_id}, {"customer_id", cs.customer_id}});
+    s.receipts_by_event[event_id] = {cs.customer_id, points};
+  }
+  s.unclaimed.erase(it);
+}
+
+std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& e,
+                                       const EventContext& ctx) {
+  const auto& a = e.accrual();
+  const auto& p = s.program_of(e);
+  const TimestampMs at = e.occurred_at_ms();
+  auto basket = wire::basket_from_proto(a.basket());
+  if (!basket) return Rejection{"bad_basket", basket.error().message};
+  CustomerState* cs = s.accrual_customer(a);
+  if (!cs && !a.customer_id().empty()) return unknown_customer(a.customer_id());
+  const int64_t day = local_day(p, at);
+  const int64_t today =
+      cs && p.program.daily_cap_points > 0 ? s.earned_today(cs->customer_id, day) : 0;
+  auto earn =
+      compute_earn(p.program, *basket, {cs ? cs->tier_id : "", today, &p.zone, ctx.country});
+  if (!earn) return Rejection{"bad_basket", earn.error().message};
+  const int64_t points = earn->points;
+  int64_t total = 0;
+  for (const auto& l : basket->lines) total += l.amount_minor;
+  const std::string currency(basket->currency.code());
+
+  json::object row = ledger_row(e, LedgerKind::kAccrual, points);
+  if (points != a.points()) {
+    row["agent_points"] = a.points();
+    ctx.count_mismatch();
+  }
+  row["amount_minor"] = total;
+  row["currency"] = currency;
+  row["till_id"] = a.till_id();
+  row["pos_tx_id"] = a.pos_tx_id();
+  row["local_day"] = day;
+  if (cs) {
+    row["customer_id"] = cs->customer_id;
+    auto& d = s.out.balances[cs->customer_id];
+    d.points += points;
+    d.earned += points;
+    d.last_purchase_ms = std::max(d.last_purchase_ms, at);
+    s.earned_on_day[{cs->customer_id, day}] = today + points;
+    auto& dd = s.out.day_deltas[{cs->customer_id, day}];
+    dd.earned += points;
+    dd.qualifying_points += points;
+    dd.spend_minor += total;
+    open_new_lot(s, *cs, p.program.lots, p.zone, e.event_id(), at, points);
+    feed_customer(s, cs->customer_id);
+  } else {
+    // Provisional: kept against the identifier hash until a member with it enrols.
+    row["owner_hash"] = to_hex(std::string_view(a.identifier().hash()));
+    s.unclaimed[a.identifier().hash()].emplace_back(e.event_id(), points, at);
+  }
+  s.out.ledger.push_back(std::move(row));
+
+  json::object rc;
+  rc["event_id"] = e.event_id();
+  if (cs) rc["customer_id"] = cs->customer_id;
+  rc["store_id"] = e.store_id();
+  rc["till_id"] = a.till_id();
+  rc["pos_tx_id"] = a.pos_tx_id();
+  rc["occurred_at_ms"] = at;
+  rc["amount_minor"] = total;
+  rc["currency"] = currency;
+  rc["points_earned"] = points;
+  s.out.receipts.push_back(std::move(rc));
+  if (cs) s.receipts_by_event[e.event_id()] = {cs->customer_id, points};
+  return std::nullopt;
+}
+
+std::optional<Rejection> apply_redemption(BatchState& s, const sv1::EventEnvelope& e,
+                                          const EventContext& ctx) {
+  const auto& r = e.redemption();
+  CustomerState* cs = s.customer(r.customer_id());
+  if (!cs) return unknown_customer(r.customer_id());
+  if (r.points() <= 0) return Rejection{"bad_points", "redemption: points must be positive"};
+  if (ctx.flow == Flow::kOnline) {
+    // Online: the cloud decides, atomically (the balance row is locked).
+    const int64_t available = s.available(*cs, ctx.now_ms);
+    if (available < r.points()) {
+      if (ctx.available_after) *ctx.available_after = available;
+      return not_enough_points(available, r.points(), "asked");
+    }
+  }
+  json::object row = ledger_row(e, LedgerKind::kRedemption, -r.points());
+  row["customer_id"] = cs->customer_id;
+  row["till_id"] = r.till_id();
+  row["pos_tx_id"] = r.pos_tx_id();
+  if (r.has_value()) {
+    row["amount_minor"] = r.value().minor_units();
+    row["currency"] = r.value().currency();
+  }
+  s.out.ledger.push_back(std::move(row));
+  auto& d = s.out.balances[cs->customer_id];
+  d.points -= r.points();
+  d.redeemed += r.points();
+  draw_available(s, *cs, r.points(), e.occurred_at_ms());
+  if (ctx.available_after) *ctx.available_after = s.available(*cs, ctx.now_ms);
+  feed_customer(s, cs->customer_id);
+  return std::nullopt;
+}
+
+std::optional<Rejection> apply_return(BatchState& s, const sv1::EventEnvelope& e,
+                                      const EventContext& ctx) {
+  const auto& r = e.return_();
+  auto orig = s.receipts_by_event.find(r.original_event_id());
+  if (orig == s.receipts_by_event.end()) {
+    return Rejection{"unknown_original_sale",
+                     "the sale " + r.original_event_id() + " is not known here"};
+  }
+  CustomerState* cs = s.customer(orig->second.first);
+  if (!cs) return Rejection{"unknown_customer", "the sale's customer is not known"};
+  if (r.points_reversed() < 0) {
+    return Rejection{"bad_points", "return: points_reversed must not be negative"};
+  }
+  // Never more than the sale earned and has not yet given back.
+  const int64_t points = std::min(r.points_reversed(), orig->second.second);
+  orig->second.second -= points;
+  json::object row = ledger_row(e, LedgerKind::kReturn, -points);
+  if (points != r.points_reversed()) {
+    row["agent_points"] = -r.points_reversed();
+    ctx.count_mismatch();
+  }
+  row["customer_id"] = cs->customer_id;
+  row["till_id"] = r.till_id();
+  row["pos_tx_id"] = r.pos_tx_id();
+  row["ref_event_id"] = r.original_event_id();
+  s.out.ledger.push_back(std::move(row));
+  credit_earned(s, cs->customer_id, s.program_of(e), e.occurred_at_ms(), -points);
+  take(s, *cs,
+       plan_reversal(s.lots_of(*cs), r.original_event_id(), points, e.occurred_at_ms()).draws);
+  s.out.receipt_reversals.push_back(
+      json::object{{"event_id", r.original_event_id()}, {"points", points}});
+  feed_customer(s, cs->customer_id);
+  return std::nullopt;
+}
+
+// A member head office created gets the bonus a store's enrolment gives: the same ledger kind,
+// an available lot, counted towards the tier.
+std::optional<Rejection> apply_head_office_bonus(BatchState& s, const sv1::EventEnvelope& e,
+                                                 CustomerState& cs, const EventContext& ctx) {
+  const auto& a = e.adjustment();
+  if (ctx.flow != Flow::kHeadOffice || a.points() != 0) {
+    return Rejection{"bad_adjustment",
+                     "adjustment: an enrolment bonus comes from head office, with points 0"};
+  }
+  const auto& p = s.program_of(e);
+  const int64_t bonus = p.program.event_rules.enrolment_bonus_points;
+  if (bonus <= 0) return std::nullopt;
+  json::object row = ledger_row(e, LedgerKind::kEnrolmentBonus, bonus);
+  row["customer_id"] = cs.customer_id;
+  row["reason"] = a.reason();
+  row["actor"] = a.actor();
+  s.out.ledger.push_back(std::move(row));
+  credit_earned(s, cs.customer_id, p, e.occurred_at_ms(), bonus);
+  open_available_lot(s, cs, p, e.event_id(), e.occurred_at_ms(), bonus);
+  feed_customer(s, cs.customer_id);
+  return std::nullopt;
+}
+
+std::optional<Rejection> apply_adjustment(BatchState& s, const sv1::EventEnvelope& e,
+                                          const EventContext& ctx) {
+  const auto& a = e.adjustment();
+  CustomerState* cs = s.customer(a.customer_id());
+  if (!cs) return unknown_customer(a.customer_id());
+  if (a.reason().empty()) return Rejection{"bad_adjustment", "adjustment: a reason is required"};
+  if (a.enrolment_bonus()) return apply_head_office_bonus(s, e, *cs, ctx);
+  if (ctx.flow == Flow::kHeadOffice && a.points() < 0) {
+    const int64_t available = s.available(*cs, ctx.now_ms);
+    if (available < -a.points()) return not_enough_points(available, -a.points(), "to deduct");
+  }
+  json::object row = ledger_row(e, LedgerKind::kAdjustment, a.points());
+  row["customer_id"] = cs->customer_id;
+  row["reason"] = a.reason();
+  row["actor"] = a.actor();
+  s.out.ledger.push_back(std::move(row));
+  s.out.balances[cs->customer_id].points += a.points();
+  if (a.points() > 0) {
+    open_available_lot(s, *cs, s.program_of(e), e.event_id(), e.occurred_at_ms(), a.points());
+  } else {
+    draw_available(s, *cs, -a.points(), e.occurred_at_ms());
+  }
+  feed_customer(s, cs->customer_id);
+  return std::nullopt;
+}
+
+// A new member's rows (customer, her personal data), with the programme's entry tier.
+std::string create_member(BatchState& s, const sv1::EventEnvelope& e, const EventContext& ctx) {
+  const auto& en = e.enrolment();
+  const auto& p = s.program_of(e);
+  const std::string id = ctx.next_id().to_string();
+  const std::string tier =
+      p.program.tiers.ladder.empty() ? "" : p.program.tiers.ladder.front().tier_id;
+  json::object cu;
+  cu["customer_id"] = id;
+  cu["tier_id"] = tier;
+  cu["home_store_id"] = e.store_id();
+  cu["enrolled_at_ms"] = e.occurred_at_ms();
+  cu["temp_customer_id"] = en.temp_customer_id();
+  s.out.customers.push_back(std::move(cu));
+  json::object pi;
+  pi["customer_id"] = id;
+  pi["display_name"] = en.display_name();
+  if (en.birthday_month() >= 1 && en.birthday_month() <= 12 && en.birthday_day() >= 1 &&
+      en.birthday_day() <= 31) {
+    pi["birthday_month"] = en.birthday_month();
+    pi["birthday_day"] = en.birthday_day();
+  }
+  if (!en.sealed_contact().empty())
+    pi["sealed_contact"] = to_hex(std::string_view(en.sealed_contact()));
+  pi["consent_terms"] = en.consent_terms();
+  pi["consent_marketing_email"] = en.consent_marketing_email();
+  pi["consent_marketing_sms"] = en.consent_marketing_sms();
+  s.out.pii.push_back(std::move(pi));
+  s.customers_by_id[id] = {id, tier, {}};
+  return id;
+}
+
+std::optional<Rejection> apply_enrolment(BatchState& s, const sv1::EventEnvelope& e,
+                                         const EventContext& ctx) {
+  const auto& en = e.enrolment();
+  const auto& p = s.program_of(e);
+  if (en.temp_customer_id().empty()) {
+    return Rejection{"bad_enrolment", "enrolment: temp_customer_id is required"};
+  }
+  // A member who already exists (one of the identifiers is known, or this temp id was mapped
+  // before): the enrolment joins that member instead of creating a second one.
+  std::string existing;
+  if (auto t = s.temp_to_id.find(en.temp_customer_id()); t != s.temp_to_id.end()) {
+    existing = t->second;
+  }
+  for (const auto& h : en.identifiers()) {
+    if (auto k = s.hash_to_customer.find(h.hash());
+        existing.empty() && k != s.hash_to_customer.end()) {
+      existing = k->second;
+    }
+  }
+  const std::string id = existing.empty() ? create_member(s, e, ctx) : existing;
+  s.temp_to_id[en.temp_customer_id()] = id;
+  CustomerState& cs = s.customers_by_id[id];
+  for (const auto& h : en.identifiers()) {
+    if (s.hash_to_customer.contains(h.hash())) continue;
+    static const std::set<std::string, std::less<>> kKinds = {"card", "phone", "email", "qr"};
+    if (!kKinds.contains(h.kind())) continue;
+    s.hash_to_customer[h.hash()] = id;
+    s.out.identifiers.push_back(json::object{
+        {"hash", to_hex(std::string_view(h.hash()))}, {"kind", h.kind()}, {"customer_id", id}});
+    s.out.feed.push_back(json::object{{"kind", 2}, {"customer_id", id}});
+  }
+  s.out.feed.push_back(json::object{{"kind", 5}, {"customer_id", id}});
+  const int64_t bonus = existing.empty() ? p.program.event_rules.enrolment_bonus_points : 0;
+  json::object row = ledger_row(e, LedgerKind::kEnrolmentBonus, bonus);
+  if (bonus != en.bonus_points()) {
+    row["agent_points"] = en.bonus_points();
+    ctx.count_mismatch();
+  }
+  row["customer_id"] = id;
+  s.out.ledger.push_back(std::move(row));
+  credit_earned(s, id, p, e.occurred_at_ms(), bonus);
+  open_available_lot(s, cs, p, e.event_id(), e.occurred_at_ms(), bonus);
+  for (const auto& h : en.identifiers()) claim_provisional(s, e, cs, h.hash(), ctx);
+  feed_customer(s, id);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
+                                     const EventContext& ctx) {
+  switch (e.body_case()) {
+    case sv1::EventEnvelope::kAccrual:
+      return apply_accrual(s, e, ctx);
+    case sv1::EventEnvelope::kRedemption:
+      return apply_redemption(s, e, ctx);
+    case sv1::EventEnvelope::kReturn:
+      return apply_return(s, e, ctx);
+    case sv1::EventEnvelope::kAdjustment:
+      return apply_adjustment(s, e, ctx);
+    case sv1::EventEnvelope::kEnrolment:
+      return apply_enrolment(s, e, ctx);
+    default:
+      return Rejection{"no_body", "unknown event type"};
+  }
+}
+
+}  // namespace accrue::cloud::ingest

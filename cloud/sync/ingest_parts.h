@@ -1,0 +1,186 @@
+// The parts of ingestion (cloud/sync/ingest.h), in the order a batch goes through them:
+//  1. check_batch / check_events: what needs no database (ingest_checks.cpp);
+//  2. lock_agent, mark_duplicates, load_state: the agent row locked, events already in the
+//     ledger, then a BatchState with the programmes, customers, balances (locked in customer
+//     order), open lots and daily-cap figures the new events need (ingest_state.cpp);
+//  3. apply_event: one function per event kind, no I/O, each adding to the state's Writes or
+//     answering a rejection (ingest_events.cpp);
+//  4. write_batch: the gathered rows in a fixed number of set-based statements, COPY with its
+//     INSERT fallback (ingest_writer.cpp);
+//  5. track_agent_seq: gaps in the agent's seq, and its online events (ingest_writer.cpp).
+// Internal to cloud/sync; nothing here is thread-safe (one batch, one thread).
+#pragma once
+
+#include <boost/json.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "accrue/sync/v1/sync.pb.h"
+#include "cloud/core/programs.h"
+#include "cloud/pg/pg.h"
+#include "common/engine/lots.h"
+#include "common/ledger.h"
+#include "common/uuid.h"
+
+namespace accrue::cloud::ingest {
+
+namespace sv1 = accrue::sync::v1;
+
+// Which of the three flows a batch belongs to (see Ingest's three entry points).
+enum class Flow {
+  kStore,       // a store's upload: seq from 1, gaps recorded
+  kOnline,      // one redemption decided by the cloud while the till waits: no seq yet
+  kHeadOffice,  // head office's adjustments and enrolment bonuses: no seq, deductions covered
+};
+
+struct Rejection {
+  std::string code;
+  std::string message;
+};
+
+// What becomes of each event of the batch: rejected (the first reason found wins), a duplicate,
+// or new.
+class Verdicts {
+ public:
+  explicit Verdicts(int n)
+      : rejected_(static_cast<size_t>(n)), duplicate_(static_cast<size_t>(n)) {}
+  void reject(int i, std::string code, std::string message) {
+    auto& r = rejected_[static_cast<size_t>(i)];
+    if (!r) r = Rejection{std::move(code), std::move(message)};
+  }
+  void reject(int i, Rejection r) { reject(i, std::move(r.code), std::move(r.message)); }
+  void mark_duplicate(int i) { duplicate_[static_cast<size_t>(i)] = true; }
+  const std::optional<Rejection>& rejection(int i) const {
+    return rejected_[static_cast<size_t>(i)];
+  }
+  bool duplicate(int i) const { return duplicate_[static_cast<size_t>(i)]; }
+  bool any_duplicate() const { return std::ranges::find(duplicate_, true) != duplicate_.end(); }
+  bool is_new(int i) const { return !rejection(i) && !duplicate(i); }
+  int size() const { return static_cast<int>(rejected_.size()); }
+
+ private:
+  std::vector<std::optional<Rejection>> rejected_;
+  std::vector<bool> duplicate_;
+};
+
+// Checks of the batch as a whole: its store is the caller, an agent id, at most `max_events`.
+Result<void> check_batch(const sv1::EventBatch& batch, std::string_view store_id,
+                         size_t max_events);
+// Checks of each event that need no database; answers the new event ids (each once) to look for
+// in the ledger. An event id twice in the batch is a duplicate from its second time on.
+std::vector<std::string> check_events(const sv1::EventBatch& batch, Flow flow, Verdicts& v);
+
+// The agent's row, locked for the whole batch (FOR UPDATE): batches of one agent apply one after
+// another. Creates the store and agent rows on first contact.
+struct AgentRow {
+  int64_t last_seq = 0;
+  std::string country;  // the store's, for programmes with rates per country
+};
+Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
+                            std::string_view store_id);
+// Events already in the ledger (event_id is its primary key) become duplicates.
+Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
+                             const std::vector<std::string>& ids, Verdicts& v);
+
+struct LotState {
+  std::string customer_id;
+  Lot lot;
+  bool is_new = false;
+  bool dirty = false;
+};
+
+struct CustomerState {
+  std::string customer_id;
+  std::string tier_id;
+  std::vector<size_t> lots;  // indexes into BatchState::lots, any order
+  int64_t points = 0;        // balance.points as locked (before this batch)
+};
+
+struct BalanceDelta {
+  int64_t points = 0;
+  int64_t earned = 0;
+  int64_t redeemed = 0;
+  TimestampMs last_purchase_ms = 0;
+};
+
+// What this batch adds to customer_day: the daily cap's accruals, tier qualification.
+struct DayDelta {
+  int64_t earned = 0, qualifying_points = 0, spend_minor = 0;
+};
+
+// Everything the batch will write, gathered before any of it is written. Rows are JSON objects:
+// the fallback statements read them with jsonb_to_recordset, the COPYs encode the same rows.
+struct Writes {
+  boost::json::array ledger, customers, pii, identifiers, receipts, receipt_reversals,
+      receipt_claims, feed;
+  std::map<std::string, BalanceDelta> balances;
+  std::map<std::pair<std::string, int64_t>, DayDelta> day_deltas;  // (customer, local day)
+  std::set<std::string> touched;  // customers the batch changed: the feed, the cache, the store
+};
+
+// What the events of one batch read and change, loaded once before the first event is applied.
+struct BatchState {
+  std::map<std::pair<std::string, uint32_t>, std::shared_ptr<const PublishedProgram>> programs;
+  std::vector<LotState> lots;
+  std::map<std::string, CustomerState> customers_by_id;
+  std::map<std::string, std::string> temp_to_id;        // store temp id -> customer id
+  std::map<std::string, std::string> hash_to_customer;  // identifier hash (raw) -> customer id
+  // Provisional accruals not yet claimed, by identifier hash: (event id, points, occurred at).
+  std::map<std::string, std::vector<std::tuple<std::string, int64_t, TimestampMs>>> unclaimed;
+  std::map<std::string, std::pair<std::string, int64_t>> receipts_by_event;  // -> customer, left
+  std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
+  Writes out;
+
+  const PublishedProgram& program_of(const sv1::EventEnvelope& e) const {
+    return *programs.at({e.program_id(), e.program_version()});
+  }
+  // A customer by id or by a store's temp id (a merged member's refs lead to the survivor).
+  CustomerState* customer(const std::string& ref);
+  // The customer an accrual is about: by id, else by identifier hash; nullptr when unknown.
+  CustomerState* accrual_customer(const sv1::Accrual& a);
+  std::vector<Lot> lots_of(const CustomerState& c) const;
+  // Points the customer earned on that store-local day before this event (the daily cap).
+  int64_t earned_today(const std::string& customer_id, int64_t day);
+  // Available points now: the locked balance, this batch's changes, the open lots.
+  int64_t available(const CustomerState& c, TimestampMs now);
+};
+
+// Fills the state for the batch's new events: their programmes (an unpublished version rejects
+// the event), customers by id, temp id and identifier hash, unclaimed provisional accruals, the
+// sales that returns name, balances locked in customer order (no deadlock between concurrent
+// batches), open lots, and the points earned on each (customer, day) a capped accrual falls on.
+Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::EventBatch& batch,
+                        Verdicts& v, BatchState& s);
+
+// What applying an event needs besides the state.
+struct EventContext {
+  Flow flow = Flow::kStore;
+  std::string country;  // the store's
+  TimestampMs now_ms = 0;
+  std::function<Uuid()> next_id;         // ids for rows the cloud adds (claims, new members)
+  std::function<void()> count_mismatch;  // the store's points differed from the cloud's
+  int64_t* available_after = nullptr;    // online: the customer's available points after
+};
+
+// Applies one new event to the state: its ledger row and everything that follows from it, or the
+// reason it is refused (and nothing changed).
+std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
+                                     const EventContext& ctx);
+
+// Writes what the state gathered: new members, ledger, lots, receipts (COPY, or INSERTs that
+// skip rows another upload wrote), balances, the stores' scope, customer_day, webhooks and the
+// change feed.
+Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view store_id);
+
+// Records jumps past the agent's last_seq + 1 as gaps (store flow), the online redemptions
+// beside the watermark (online flow), and the new last_seq. Answers the number of gaps.
+Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch, const Verdicts& v,
+                                 Flow flow, int64_t last_seq);
+
+}  // namespace accrue::cloud::ingest

@@ -1,0 +1,320 @@
+// Ingestion, part 2: the agent lock, duplicates, and the state the batch's events read.
+#include "cloud/core/balance.h"
+#include "cloud/sync/ingest_parts.h"
+#include "common/civil_time.h"
+#include "common/hex.h"
+
+namespace accrue::cloud::ingest {
+
+namespace {
+
+// Milliseconds since the epoch of a timestamptz column, in SQL.
+std::string ms_of(std::string_view column) {
+  return "(extract(epoch FROM " + std::string(column) + ")*1000)::bigint";
+}
+
+// bytea[] literal from raw byte strings.
+std::string bytea_array(const std::vector<std::string>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += "\"\\\\x" + to_hex(std::string_view(v[i])) + "\"";
+  }
+  out += '}';
+  return out;
+}
+
+// Who the new events are about: customer ids (or a store's temp ids), identifier hashes, and
+// the sales that returns name.
+struct References {
+  std::vector<std::string> refs, hashes, originals;
+};
+
+References references_of(const sv1::EventBatch& batch, Verdicts& v) {
+  References out;
+  for (int i = 0; i < batch.events_size(); ++i) {
+    if (!v.is_new(i)) continue;
+    const auto& e = batch.events(i);
+    switch (e.body_case()) {
+      case sv1::EventEnvelope::kAccrual:
+        if (!e.accrual().customer_id().empty())
+          out.refs.push_back(e.accrual().customer_id());
+        else if (e.accrual().identifier().hash().size() == 32)
+          out.hashes.push_back(e.accrual().identifier().hash());
+        else
+          v.reject(i, "bad_identifier", "accrual: customer_id or a 32-byte identifier hash");
+        break;
+      case sv1::EventEnvelope::kRedemption:
+        out.refs.push_back(e.redemption().customer_id());
+        break;
+      case sv1::EventEnvelope::kReturn:
+        out.refs.push_back(e.return_().customer_id());
+        out.originals.push_back(e.return_().original_event_id());
+        break;
+      case sv1::EventEnvelope::kAdjustment:
+        out.refs.push_back(e.adjustment().customer_id());
+        break;
+      case sv1::EventEnvelope::kEnrolment:
+        for (const auto& h : e.enrolment().identifiers()) {
+          if (h.hash().size() != 32) v.reject(i, "bad_identifier", "identifiers: 32-byte hashes");
+          out.hashes.push_back(h.hash());
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+// The programme versions the new events name; an event whose version is not published here is
+// rejected (the store resubmits it once it is).
+Result<void> load_programs(pg::Connection& c, ProgramCatalog& catalog, const sv1::EventBatch& batch,
+                           Verdicts& v, BatchState& s) {
+  for (int i = 0; i < batch.events_size(); ++i) {
+    if (!v.is_new(i)) continue;
+    const auto& e = batch.events(i);
+    auto key = std::make_pair(e.program_id(), e.program_version());
+    if (!s.programs.contains(key)) {
+      auto p = catalog.get(c, key.first, key.second);
+      if (!p && p.error().code != ErrorCode::kNotFound) return std::unexpected(p.error());
+      s.programs[key] = p ? *p : nullptr;
+    }
+    if (!s.programs[key]) {
+      v.reject(i, "program_version",
+               "program " + key.first + " version " + std::to_string(key.second) +
+                   " is not published here yet; resubmit once it is");
+    }
+  }
+  return {};
+}
+
+// Customers by id or temp id. A member merged into another: her events go to the survivor.
+Result<void> load_customers(pg::Connection& c, const std::vector<std::string>& refs,
+                            BatchState& s) {
+  if (refs.empty()) return {};
+  auto r = c.query(
+      "SELECT c.customer_id, coalesce(c.temp_customer_id, ''), c.tier_id, "
+      "coalesce(c.merged_into, ''), coalesce(m.tier_id, '') FROM customer c LEFT JOIN "
+      "customer m ON m.customer_id = c.merged_into "
+      "WHERE c.customer_id = ANY($1::text[]) OR c.temp_customer_id = ANY($1::text[])",
+      {pg::Param::text(pg::text_array(refs))});
+  if (!r) return std::unexpected(r.error());
+  for (int k = 0; k < r->rows(); ++k) {
+    std::string id(r->text(k, 0));
+    const std::string survivor(r->text(k, 3));
+    if (!survivor.empty()) {
+      s.customers_by_id.try_emplace(survivor,
+                                    CustomerState{survivor, std::string(r->text(k, 4)), {}});
+      s.temp_to_id[id] = survivor;
+      if (!r->text(k, 1).empty()) s.temp_to_id[std::string(r->text(k, 1))] = survivor;
+      continue;
+    }
+    s.customers_by_id[id] = {id, std::string(r->text(k, 2)), {}};
+    if (!r->text(k, 1).empty()) s.temp_to_id[std::string(r->text(k, 1))] = id;
+  }
+  return {};
+}
+
+// Members by identifier hash, and the provisional accruals against those hashes that nobody has
+// claimed yet.
+Result<void> load_identifiers(pg::Connection& c, const std::vector<std::string>& hashes,
+                              BatchState& s) {
+  if (hashes.empty()) return {};
+  const std::string arr = bytea_array(hashes);
+  auto r = c.query(
+      "SELECT i.hash, i.customer_id, c.tier_id FROM identifier i "
+      "JOIN customer c USING (customer_id) WHERE i.hash = ANY($1::bytea[])",
+      {pg::Param::text(arr)});
+  if (!r) return std::unexpected(r.error());
+  for (int k = 0; k < r->rows(); ++k) {
+    auto raw = pg::decode_bytea(r->text(k, 0));
+    if (!raw) continue;
+    std::string id(r->text(k, 1));
+    s.hash_to_customer[*raw] = id;
+    s.customers_by_id.try_emplace(id, CustomerState{id, std::string(r->text(k, 2)), {}});
+  }
+  auto u = c.query("SELECT l.owner_hash, l.event_id::text, l.points, " + ms_of("l.occurred_at") +
+                       " FROM ledger l WHERE l.owner_hash = ANY($1::bytea[]) AND l.customer_id "
+                       "IS NULL AND NOT EXISTS (SELECT 1 FROM ledger c WHERE c.kind = " +
+                       std::to_string(to_int(LedgerKind::kClaimed)) +
+                       " AND c.ref_event_id = l.event_id) ORDER BY l.occurred_at, l.event_id",
+                   {pg::Param::text(arr)});
+  if (!u) return std::unexpected(u.error());
+  for (int k = 0; k < u->rows(); ++k) {
+    auto raw = pg::decode_bytea(u->text(k, 0));
+    if (raw) {
+      s.unclaimed[*raw].emplace_back(std::string(u->text(k, 1)), u->int64(k, 2), u->int64(k, 3));
+    }
+  }
+  return {};
+}
+
+// The sales returns name: their customer and the points they have not yet given back.
+Result<void> load_original_sales(pg::Connection& c, const std::vector<std::string>& originals,
+                                 BatchState& s) {
+  if (originals.empty()) return {};
+  auto r = c.query(
+      "SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed "
+      "FROM receipt WHERE event_id::text = ANY($1::text[])",
+      {pg::Param::text(pg::text_array(originals))});
+  if (!r) return std::unexpected(r.error());
+  for (int k = 0; k < r->rows(); ++k) {
+    s.receipts_by_event[std::string(r->text(k, 0))] = {std::string(r->text(k, 1)), r->int64(k, 2)};
+  }
+  return {};
+}
+
+// Balances locked in customer order (no deadlock between concurrent batches), then their open
+// lots.
+Result<void> lock_balances(pg::Connection& c, BatchState& s) {
+  if (s.customers_by_id.empty()) return {};
+  std::vector<std::string> locked;
+  for (const auto& [id, _] : s.customers_by_id) locked.push_back(id);
+  const std::string arr = pg::text_array(locked);
+  auto rows = c.query(
+      "SELECT customer_id, points FROM balance WHERE customer_id = ANY($1::text[]) "
+      "ORDER BY customer_id FOR UPDATE",
+      {pg::Param::text(arr)});
+  if (!rows) return std::unexpected(rows.error());
+  for (int k = 0; k < rows->rows(); ++k) {
+    s.customers_by_id[std::string(rows->text(k, 0))].points = rows->int64(k, 1);
+  }
+  auto lots = c.query("SELECT lot_id::text, customer_id, " + ms_of("earned_at") + ", " +
+                          ms_of("available_at") + ", coalesce(" + ms_of("expires_at") +
+                          ", -1), points, remaining FROM points_lot "
+                          "WHERE customer_id = ANY($1::text[]) AND remaining > 0",
+                      {pg::Param::text(arr)});
+  if (!lots) return std::unexpected(lots.error());
+  for (int k = 0; k < lots->rows(); ++k) {
+    LotState l;
+    l.customer_id = std::string(lots->text(k, 1));
+    l.lot.lot_id = std::string(lots->text(k, 0));
+    l.lot.earned_at_ms = lots->int64(k, 2);
+    l.lot.available_at_ms = lots->int64(k, 3);
+    const int64_t exp = lots->int64(k, 4);
+    l.lot.expires_at_ms = exp < 0 ? kNeverExpires : exp;
+    l.lot.points = lots->int64(k, 5);
+    l.lot.remaining = lots->int64(k, 6);
+    s.lots.push_back(std::move(l));
+    s.customers_by_id[s.lots.back().customer_id].lots.push_back(s.lots.size() - 1);
+  }
+  return {};
+}
+
+// Points earned so far on store-local days, for programmes with a daily cap: one query for every
+// (customer, day) the batch's accruals fall on. A customer created inside this batch has earned
+// nothing yet (earned_today answers 0).
+Result<void> load_daily_caps(pg::Connection& c, const sv1::EventBatch& batch, const Verdicts& v,
+                             BatchState& s) {
+  std::vector<std::string> cids, days;
+  std::set<std::pair<std::string, int64_t>> wanted;
+  for (int i = 0; i < batch.events_size(); ++i) {
+    if (!v.is_new(i) || batch.events(i).body_case() != sv1::EventEnvelope::kAccrual) continue;
+    const auto& e = batch.events(i);
+    const auto& p = s.program_of(e);
+    if (p.program.daily_cap_points <= 0) continue;
+    const CustomerState* cs = s.accrual_customer(e.accrual());
+    if (!cs) continue;
+    const int64_t day = day_of_ms(p.zone.to_local_ms(e.occurred_at_ms()));
+    if (wanted.emplace(cs->customer_id, day).second) {
+      cids.push_back(cs->customer_id);
+      days.push_back(std::to_string(day));
+    }
+  }
+  if (cids.empty()) return {};
+  auto r = c.query(
+      "SELECT d.customer_id, d.local_day, d.earned FROM customer_day d JOIN "
+      "unnest($1::text[], $2::int[]) AS k(c, day) ON d.customer_id = k.c AND "
+      "d.local_day = k.day",
+      {pg::Param::text(pg::text_array(cids)), pg::Param::text(pg::text_array(days))});
+  if (!r) return std::unexpected(r.error());
+  for (int k = 0; k < r->rows(); ++k) {
+    s.earned_on_day[{std::string(r->text(k, 0)), r->int64(k, 1)}] = r->int64(k, 2);
+  }
+  return {};
+}
+
+}  // namespace
+
+CustomerState* BatchState::customer(const std::string& ref) {
+  auto it = customers_by_id.find(ref);
+  if (it != customers_by_id.end()) return &it->second;
+  auto t = temp_to_id.find(ref);
+  if (t != temp_to_id.end()) return &customers_by_id[t->second];
+  return nullptr;
+}
+
+CustomerState* BatchState::accrual_customer(const sv1::Accrual& a) {
+  if (!a.customer_id().empty()) return customer(a.customer_id());
+  if (auto h = hash_to_customer.find(a.identifier().hash()); h != hash_to_customer.end()) {
+    return &customers_by_id[h->second];
+  }
+  return nullptr;
+}
+
+std::vector<Lot> BatchState::lots_of(const CustomerState& c) const {
+  std::vector<Lot> open;
+  open.reserve(c.lots.size());
+  for (size_t i : c.lots) open.push_back(lots[i].lot);
+  return open;
+}
+
+int64_t BatchState::earned_today(const std::string& customer_id, int64_t day) {
+  return earned_on_day[{customer_id, day}];  // absent: a customer created in this batch
+}
+
+int64_t BatchState::available(const CustomerState& c, TimestampMs now) {
+  return customer_points(c.points + out.balances[c.customer_id].points, lots_of(c), now).available;
+}
+
+Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
+                            std::string_view store_id) {
+  const std::string sid(store_id);
+  ACCRUE_TRY(c.query("INSERT INTO store (store_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                     {pg::Param::text(sid)}));
+  ACCRUE_TRY(
+      c.query("INSERT INTO agent (agent_id, store_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+              {pg::Param::text(batch.agent_id()), pg::Param::text(sid)}));
+  auto agent = c.query(
+      "SELECT a.store_id, a.last_seq, a.revoked_at IS NOT NULL, s.country FROM agent a JOIN "
+      "store s USING (store_id) WHERE a.agent_id = $1 FOR UPDATE OF a",
+      {pg::Param::text(batch.agent_id())});
+  if (!agent) return std::unexpected(agent.error());
+  if (agent->text(0, 0) != sid) {
+    return fail(ErrorCode::kPermissionDenied,
+                "agent " + batch.agent_id() + " belongs to another store");
+  }
+  if (agent->boolean(0, 2)) {
+    return fail(ErrorCode::kPermissionDenied,
+                "agent " + batch.agent_id() + " was revoked by head office");
+  }
+  return AgentRow{agent->int64(0, 1), std::string(agent->text(0, 3))};
+}
+
+Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
+                             const std::vector<std::string>& ids, Verdicts& v) {
+  if (ids.empty()) return {};
+  auto dup = c.query("SELECT event_id::text FROM ledger WHERE event_id = ANY($1::uuid[])",
+                     {pg::Param::text(pg::text_array(ids))});
+  if (!dup) return std::unexpected(dup.error());
+  std::set<std::string, std::less<>> known;
+  for (int r = 0; r < dup->rows(); ++r) known.emplace(dup->text(r, 0));
+  for (int i = 0; i < batch.events_size(); ++i) {
+    if (!v.rejection(i) && known.contains(batch.events(i).event_id())) v.mark_duplicate(i);
+  }
+  return {};
+}
+
+Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::EventBatch& batch,
+                        Verdicts& v, BatchState& s) {
+  ACCRUE_TRY(load_programs(c, programs, batch, v, s));
+  const References r = references_of(batch, v);
+  ACCRUE_TRY(load_customers(c, r.refs, s));
+  ACCRUE_TRY(load_identifiers(c, r.hashes, s));
+  ACCRUE_TRY(load_original_sales(c, r.originals, s));
+  ACCRUE_TRY(lock_balances(c, s));
+  return load_daily_caps(c, batch, v, s);
+}
+
+}  // namespace accrue::cloud::ingest
