@@ -1,7 +1,7 @@
 // The loyalty program: one immutable, versioned set of rules that the store agent and the cloud
-// both evaluate with the same code (Invariant 5). Built from its protobuf form by
-// program_from_proto (common/wire/loyalty_codec.h), which validates it; the engine functions
-// assume a validated program.
+// both evaluate with the same code (invariant "one engine, one version", docs/architecture.md).
+// Built from its protobuf form by program_from_proto (common/wire/loyalty_codec.h), which validates
+// it; the engine functions assume a validated program.
 //
 // Units: points are int64; amounts are int64 minor units of the named currency; multipliers are
 // basis points (10000 = 1x); durations are whole days or hours as named.

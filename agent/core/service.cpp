@@ -65,8 +65,9 @@ struct Balance {
   TimestampMs expiring_at = kNeverExpires;
 };
 
-// Invariant 7: what the till sees is the cloud-confirmed balance plus local events not yet
-// confirmed (local lots, minus what was spent locally beyond them).
+// Invariant "local events stay on top" (docs/architecture.md): what the till sees is the
+// cloud-confirmed balance plus local events not yet confirmed (local lots, minus what was spent
+// locally beyond them).
 Balance balance_of(const CustomerRow* c, const std::vector<Lot>& lots, TimestampMs now) {
   LotBalance lb = accrue::balance_of(lots, now, now + kExpiringHorizonMs);
   Balance b{lb.available, lb.pending, lb.expiring, lb.expiring_at_ms};
@@ -1233,7 +1234,8 @@ void AgentService::handle_write(const pb::Request& request, Reply reply, bool ma
                   "The request waited too long and was not applied; it is safe to retry.");
     }
     ctx->now = now;
-    // Invariant 4: the same (till, pos_tx_id) answers the same; a different body conflicts.
+    // Invariant "same request, same answer" (docs/architecture.md): the same (till, pos_tx_id)
+    // answers the same; a different body conflicts.
     auto prior = r.receipt(req.till_id(), pos_tx_id);
     if (!prior) return std::unexpected(prior.error());
     if (*prior) {

@@ -3,7 +3,8 @@
 //
 // Reads run on the calling thread with a pooled read-only connection. Writes (accrue, redeem,
 // return, enroll) go to the group-commit writer and are answered only after their transaction
-// is durable (Invariant 3); they are idempotent by (till_id, pos_tx_id) (Invariant 4).
+// is durable (invariant "durable before acknowledged", docs/architecture.md); they are idempotent
+// by (till_id, pos_tx_id) (invariant "same request, same answer", docs/architecture.md).
 //
 // Thread-safe: handle() may be called from any number of I/O threads.
 #pragma once

@@ -35,9 +35,9 @@ std::string_view bytes(const IdentifierHash& h) {
 
 Result<void> configure(sqlite::Db& db, bool writer) {
   // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it returns
-  // (Invariant 3). The Checkpointer copies the WAL back in the background; the writer's own
-  // automatic checkpoint past ~64 MiB is the safety net that bounds the WAL, which is then
-  // truncated back to 64 MiB.
+  // (invariant "durable before acknowledged", docs/architecture.md). The Checkpointer copies the
+  // WAL back in the background; the writer's own automatic checkpoint past ~64 MiB is the safety
+  // net that bounds the WAL, which is then truncated back to 64 MiB.
   if (writer) {
     ACCRUE_TRY(db.exec("PRAGMA journal_mode=WAL"));
     ACCRUE_TRY(db.exec("PRAGMA journal_size_limit=67108864"));

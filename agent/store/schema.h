@@ -132,7 +132,7 @@ CREATE TABLE daily (
     R"sql(
 -- The agent's highest seq the cloud had processed when this member's confirmed balance was
 -- read (ChangesPage.agent_processed_seq): local events up to it are inside confirmed_*, later
--- ones are kept on top (Invariant 7).
+-- ones are kept on top (invariant "local events stay on top", docs/architecture.md).
 ALTER TABLE customer ADD COLUMN confirmed_through_seq INTEGER NOT NULL DEFAULT 0;
 -- A return's sale (its ledger seq), to replay the reversal against the right lot.
 ALTER TABLE ledger ADD COLUMN ref_seq INTEGER;
@@ -147,7 +147,7 @@ CREATE TABLE customer_alias (
     R"sql(
 -- An online redemption between asking the cloud and recording the answer (write-ahead): if the
 -- agent stops in between, the outcome is unknown and the redemption is voided at the next start
--- (DESIGN.md, Flows: Redeem). At most one per till transaction.
+-- (docs/architecture.md, Data flows: Redeem). At most one per till transaction.
 CREATE TABLE online_redemption (
   till_id     TEXT NOT NULL,
   pos_tx_id   TEXT NOT NULL,

@@ -1,7 +1,8 @@
-// Download: pages of the cloud's change feed applied to the replica (DESIGN.md, Flows: Download;
-// Invariant 7). Each page is applied in one SQLite transaction through the group-commit writer,
-// with the cursor saved in the same transaction, so a crash replays at most the page in flight
-// (applying a page twice is harmless: snapshots replace, links are idempotent).
+// Download: pages of the cloud's change feed applied to the replica (docs/architecture.md, Data
+// flows: Download; invariant "local events stay on top"). Each page is applied in one SQLite
+// transaction through the group-commit writer, with the cursor saved in the same transaction, so a
+// crash replays at most the page in flight (applying a page twice is harmless: snapshots replace,
+// links are idempotent).
 //
 // A downloaded balance never hides local events. Every page says up to which seq the cloud had
 // processed this agent's events when it read the page's balances (agent_processed_seq = W).

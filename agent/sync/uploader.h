@@ -1,5 +1,6 @@
-// Upload: drains the outbox to accrue-cloud, oldest first, in bounded batches (DESIGN.md, Flows:
-// Upload; Invariants 2 and 8).
+// Upload: drains the outbox to accrue-cloud, oldest first, in bounded batches
+// (docs/architecture.md, Data flows: Upload; invariants "applied once" and "one bad event never
+// blocks the queue").
 //
 //   - Continuous while anything is pending: the next batch goes as soon as the previous one is
 //     answered; an idle uploader wakes on every commit (notify()) and polls as a backstop, so the

@@ -1,6 +1,7 @@
-// Invariant 1, checked over a whole database: every customer's balance equals the sum of their
-// ledger entries, and every open lot belongs to an existing balance. Read-only; runs in one
-// REPEATABLE READ snapshot so concurrent ingestion cannot make it report a false mismatch.
+// Invariant "ledger is the truth", checked over a whole database: every customer's balance equals
+// the sum of their ledger entries, and every open lot belongs to an existing balance. Read-only;
+// runs in one REPEATABLE READ snapshot so concurrent ingestion cannot make it report a false
+// mismatch.
 #pragma once
 
 #include <string>

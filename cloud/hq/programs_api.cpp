@@ -1,7 +1,8 @@
 // /v1/programs: the published versions (list, read, diff two), validation with the domain core's
 // own checks, and drafts that marketing edits (with ETag / If-Match) and publishes as a new
 // version. Publishing writes a change-feed row: every store receives the version with its next
-// poll, and events carry the version they were computed with (Invariant 5).
+// poll, and events carry the version they were computed with (invariant "one engine, one version",
+// docs/architecture.md).
 #include <boost/json.hpp>
 #include <charconv>
 

@@ -1,10 +1,11 @@
 // Kill -9 under load: tills accrue concurrently while the daemon is killed at random moments and
 // restarted. Every acknowledged accrual must be there exactly once, nothing half-written, and
-// the file must pass integrity_check (Invariant 3 as far as a process kill can prove it; power
-// loss needs the page cache gone too, which the hardening work simulates separately).
+// the file must pass integrity_check (invariant "durable before acknowledged" as far as a process
+// kill can prove it; power loss needs the page cache gone too, which the hardening work simulates
+// separately).
 //
-// ACCRUE_CRASH_CYCLES sets the number of kill/restart cycles (default 20; the long run in the
-// README uses 1000).
+// ACCRUE_CRASH_CYCLES sets the number of kill/restart cycles (default 20; the long run that
+// docs/testing.md describes uses 1000).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 

@@ -1,4 +1,5 @@
-// Backlog drain (DESIGN.md targets: 100k events queued during an outage uploaded in <= 20 s).
+// Backlog drain (docs/performance.md targets: 100k events queued during an outage uploaded in <= 20
+// s).
 //
 //   1. accrue-cloud in this process on a throwaway database, with the store's members;
 //   2. the real accrue-agent binary, its cloud url pointing at a closed port (an outage),

@@ -115,7 +115,7 @@ class LegitClient {
   std::thread thread_;
 };
 
-// One line per attack, the same shape in both suites, for the README's reliability section.
+// One line per attack, the same shape in both suites, for docs/reliability.md.
 inline void report(const char* suite, const std::string& attack, const LegitClient::Summary& s,
                    long rss_kib) {
   std::printf(

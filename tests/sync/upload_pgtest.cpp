@@ -383,7 +383,8 @@ TEST_F(UploadTest, ADownloadedBalanceReplacesTheLocalViewWithoutCountingAnEventT
   EXPECT_FALSE(v.offline());
 }
 
-// The heart of Invariant 7, without a network: pages built by hand, applied by the writer.
+// The heart of invariant "local events stay on top", without a network: pages built by hand,
+// applied by the writer.
 class RebaseTest : public UploadTest {
  protected:
   void SetUp() override {
