@@ -8,7 +8,9 @@
 #include <CLI/CLI.hpp>
 
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "agent/ctl/client.h"
@@ -255,6 +257,315 @@ int call(const Common& c, pb::Request& req) {
   return 0;
 }
 
+// One subcommand: its parser (with its options bound) and what it does once parsed.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int(const Common&)> run;
+};
+using Commands = std::vector<Command>;
+
+// A till operation about one member: the request is built from the identifier and sent.
+template <typename Options>
+void add_call(CLI::App& app, Commands& out, const char* name, const char* help,
+              bool identifier_required,
+              std::function<Result<void>(const Options&, const Who&, pb::Request&)> build,
+              std::function<void(CLI::App*, Options&)> options = {}) {
+  auto who = std::make_shared<Who>();
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(name, help);
+  add_identifier(cmd, *who, identifier_required);
+  if (options) options(cmd, *o);
+  out.push_back({cmd, [who, o, build](const Common& c) {
+                   pb::Request req;
+                   if (auto b = build(*o, *who, req); !b) return report(b.error());
+                   return call(c, req);
+                 }});
+}
+
+struct NoOptions {};
+
+void add_reads(CLI::App& app, Commands& out) {
+  add_call<NoOptions>(app, out, "validate", "Member status and balance", true,
+                      [](const NoOptions&, const Who& who, pb::Request& req) -> Result<void> {
+                        set_identifier(who, req.mutable_validate()->mutable_identifier());
+                        return {};
+                      });
+  add_call<NoOptions>(app, out, "profile", "Member profile: tier progress, expiring points", true,
+                      [](const NoOptions&, const Who& who, pb::Request& req) -> Result<void> {
+                        set_identifier(who, req.mutable_get_profile()->mutable_identifier());
+                        return {};
+                      });
+  struct Page {
+    uint32_t limit = 0;
+    std::string token;
+  };
+  add_call<Page>(
+      app, out, "transactions", "A member's recent transactions", true,
+      [](const Page& p, const Who& who, pb::Request& req) -> Result<void> {
+        auto* t = req.mutable_list_transactions();
+        set_identifier(who, t->mutable_identifier());
+        t->set_limit(p.limit);
+        t->set_page_token(p.token);
+        return {};
+      },
+      [](CLI::App* cmd, Page& p) {
+        cmd->add_option("--limit", p.limit, "Rows per page");
+        cmd->add_option("--page", p.token, "Page token from a previous call");
+      });
+}
+
+struct BasketOptions {
+  std::string basket = "-", tx;
+};
+
+void add_basket_option(CLI::App* cmd, BasketOptions& o) {
+  cmd->add_option("--basket", o.basket, "Basket JSON file, '-' for stdin")->capture_default_str();
+}
+
+void add_sales(CLI::App& app, Commands& out) {
+  add_call<BasketOptions>(
+      app, out, "preview", "Points a basket would earn (writes nothing)", false,
+      [](const BasketOptions& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto basket = read_basket(o.basket);
+        if (!basket) return std::unexpected(basket.error());
+        pb::Identifier id;
+        if (set_identifier(who, &id)) *req.mutable_preview()->mutable_identifier() = id;
+        *req.mutable_preview()->mutable_basket() = *basket;
+        return {};
+      },
+      add_basket_option);
+  add_call<BasketOptions>(
+      app, out, "accrue", "Record a sale and earn points", true,
+      [](const BasketOptions& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto basket = read_basket(o.basket);
+        if (!basket) return std::unexpected(basket.error());
+        set_identifier(who, req.mutable_accrue()->mutable_identifier());
+        req.mutable_accrue()->set_pos_tx_id(o.tx);
+        *req.mutable_accrue()->mutable_basket() = *basket;
+        return {};
+      },
+      [](CLI::App* cmd, BasketOptions& o) {
+        add_basket_option(cmd, o);
+        cmd->add_option("--tx", o.tx, "POS transaction id (idempotency key)")->required();
+      });
+}
+
+struct RedeemOptions {
+  std::string tx, discount;
+  int64_t points = 0;
+};
+
+// "5.00EUR" as money.
+Result<Money> parse_discount(const std::string& text) {
+  if (text.size() < 4) return fail(ErrorCode::kInvalidArgument, "--discount: like 5.00EUR");
+  auto currency = Currency::from_code(text.substr(text.size() - 3));
+  if (!currency) return std::unexpected(currency.error());
+  return Money::parse(text.substr(0, text.size() - 3), *currency);
+}
+
+void add_redeem(CLI::App& app, Commands& out) {
+  add_call<RedeemOptions>(
+      app, out, "redeem", "Spend points for a discount", true,
+      [](const RedeemOptions& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto* r = req.mutable_redeem();
+        set_identifier(who, r->mutable_identifier());
+        r->set_pos_tx_id(o.tx);
+        if (o.discount.empty()) {
+          r->set_points(o.points);
+          return {};
+        }
+        auto money = parse_discount(o.discount);
+        if (!money) return std::unexpected(money.error());
+        *r->mutable_discount() = wire::money_to_proto(*money);
+        return {};
+      },
+      [](CLI::App* cmd, RedeemOptions& o) {
+        cmd->add_option("--tx", o.tx, "POS transaction id")->required();
+        auto* amount = cmd->add_option_group("amount", "How much");
+        amount->add_option("--points", o.points, "Points to redeem");
+        amount->add_option("--discount", o.discount, "Discount wanted, e.g. 5.00EUR");
+        amount->require_option(1);
+      });
+}
+
+void add_return(CLI::App& app, Commands& out) {
+  struct Options {
+    std::string tx, original_tx, original_till;
+    std::vector<std::string> lines;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("return", "Return lines of an earlier sale");
+  cmd->add_option("--tx", o->tx, "POS transaction id of the return")->required();
+  cmd->add_option("--original-tx", o->original_tx, "POS transaction id of the sale")->required();
+  cmd->add_option("--original-till", o->original_till, "Till of the sale (default: --till)");
+  cmd->add_option("--line", o->lines, "LINE_NO:QUANTITY_MILLI, repeatable")->required();
+  out.push_back({cmd, [o](const Common& c) {
+                   pb::Request req;
+                   auto* r = req.mutable_return_();
+                   r->set_pos_tx_id(o->tx);
+                   r->set_original_pos_tx_id(o->original_tx);
+                   r->set_original_till_id(o->original_till);
+                   for (const auto& spec : o->lines) {
+                     auto colon = spec.find(':');
+                     try {
+                       auto* l = r->add_lines();
+                       l->set_line_no(static_cast<uint32_t>(std::stoul(spec.substr(0, colon))));
+                       l->set_quantity_milli(
+                           colon == std::string::npos ? 1000 : std::stoll(spec.substr(colon + 1)));
+                     } catch (const std::exception&) {
+                       return report({ErrorCode::kInvalidArgument,
+                                      "--line: want LINE_NO:QUANTITY_MILLI, got " + spec});
+                     }
+                   }
+                   return call(c, req);
+                 }});
+}
+
+void add_enroll(CLI::App& app, Commands& out) {
+  struct Options {
+    std::string tx, name;
+    bool terms = false, marketing_email = false, marketing_sms = false;
+    uint32_t month = 0, day = 0;
+  };
+  add_call<Options>(
+      app, out, "enroll", "Enrol a new member at this store", true,
+      [](const Options& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto* e = req.mutable_enroll();
+        set_identifier(who, e->add_identifiers());
+        e->set_pos_tx_id(o.tx);
+        e->set_display_name(o.name);
+        e->mutable_consents()->set_terms(o.terms);
+        e->mutable_consents()->set_marketing_email(o.marketing_email);
+        e->mutable_consents()->set_marketing_sms(o.marketing_sms);
+        e->set_birthday_month(o.month);
+        e->set_birthday_day(o.day);
+        return {};
+      },
+      [](CLI::App* cmd, Options& o) {
+        cmd->add_option("--tx", o.tx, "POS transaction id")->required();
+        cmd->add_option("--name", o.name, "Display name (e.g. first name and initial)");
+        cmd->add_flag("--accept-terms", o.terms, "The member accepted the programme terms");
+        cmd->add_flag("--marketing-email", o.marketing_email, "Consent to marketing e-mail");
+        cmd->add_flag("--marketing-sms", o.marketing_sms, "Consent to marketing SMS");
+        cmd->add_option("--birthday-month", o.month);
+        cmd->add_option("--birthday-day", o.day);
+      });
+}
+
+void add_agent_state(CLI::App& app, Commands& out) {
+  out.push_back({app.add_subcommand("status", "The agent's state: online, queue, program"),
+                 [](const Common& c) {
+                   pb::Request req;
+                   req.mutable_get_agent_status();
+                   return call(c, req);
+                 }});
+  struct Options {
+    std::string tx, till;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("tx-status", "What happened to a transaction");
+  cmd->add_option("--tx", o->tx, "POS transaction id")->required();
+  cmd->add_option("--original-till", o->till, "Till (default: --till)");
+  out.push_back({cmd, [o](const Common& c) {
+                   pb::Request req;
+                   req.mutable_get_transaction_status()->set_pos_tx_id(o->tx);
+                   req.mutable_get_transaction_status()->set_till_id(o->till);
+                   return call(c, req);
+                 }});
+}
+
+void add_quarantine(CLI::App& app, Commands& out) {
+  struct Options {
+    std::vector<int64_t> seqs;
+    bool all = false;
+    std::string reason;
+    int64_t after = 0;
+    uint32_t limit = 50;
+  };
+  auto o = std::make_shared<Options>();
+  auto* quarantine =
+      app.add_subcommand("quarantine", "Events the cloud refused: list, resubmit or drop them");
+  quarantine->require_subcommand(1);
+  auto* list = quarantine->add_subcommand("list", "The quarantined events, oldest first");
+  list->add_option("--after", o->after, "Only seqs after this one (paging)");
+  list->add_option("--limit", o->limit, "At most this many (<= 500)")->capture_default_str();
+  out.push_back({list, [o](const Common& c) {
+                   pb::Request req;
+                   req.mutable_list_quarantine()->set_after_seq(o->after);
+                   req.mutable_list_quarantine()->set_limit(o->limit);
+                   return call(c, req);
+                 }});
+  auto* resubmit = quarantine->add_subcommand(
+      "resubmit", "Send events again, same id and bytes (after fixing the cause in the cloud)");
+  auto* drop = quarantine->add_subcommand("drop", "Give events up for good");
+  drop->add_option("--reason", o->reason, "Why (logged)")->required();
+  for (auto* sub : {resubmit, drop}) {
+    auto* seqs = sub->add_option("--seq", o->seqs, "Quarantined seq (repeatable)");
+    auto* all = sub->add_flag("--all", o->all, "Every quarantined event");
+    seqs->excludes(all);
+    const auto action = sub == drop ? pb::QuarantineActionRequest::ACTION_DROP
+                                    : pb::QuarantineActionRequest::ACTION_RESUBMIT;
+    out.push_back({sub, [o, action](const Common& c) {
+                     if (o->seqs.empty() && !o->all) {
+                       std::cerr << "accruectl: quarantine: give --seq N (repeatable) or --all\n";
+                       return 64;
+                     }
+                     pb::Request req;
+                     auto* a = req.mutable_quarantine_action();
+                     a->set_action(action);
+                     for (int64_t seq : o->seqs) a->add_seqs(seq);
+                     a->set_all(o->all);
+                     a->set_reason(o->reason);
+                     return call(c, req);
+                   }});
+  }
+}
+
+// The offline commands: no agent needed.
+void add_programme_tools(CLI::App& app, Commands& out) {
+  struct Options {
+    std::string program, basket, tier, country;
+    int64_t earned_today = 0, balance = 0;
+  };
+  auto o = std::make_shared<Options>();
+  auto* price = app.add_subcommand("price", "Price a basket under a program file, for every tier");
+  price->add_option("--program", o->program, "Program file (protobuf JSON)")->required();
+  price->add_option("--basket", o->basket, "Basket file (protobuf JSON)")->required();
+  price->add_option("--tier", o->tier, "Only this tier (default: every tier)");
+  price->add_option("--earned-today", o->earned_today, "Points already earned today (daily cap)")
+      ->check(CLI::NonNegativeNumber);
+  price->add_option("--balance", o->balance, "Available points before this basket")
+      ->check(CLI::NonNegativeNumber);
+  price->add_option("--country", o->country,
+                    "The store's country (ISO 3166-1 alpha-2), for per-country rates");
+  out.push_back({price, [o](const Common&) {
+                   auto program = read_input(o->program);
+                   if (!program) return report(program.error());
+                   auto basket = read_input(o->basket);
+                   if (!basket) return report(basket.error());
+                   ZoneinfoSource zones;
+                   auto text = ctl::price_report(
+                       {*program, *basket, o->tier, o->earned_today, o->balance, o->country},
+                       zones);
+                   if (!text) return report(text.error());
+                   std::cout << *text;
+                   return 0;
+                 }});
+  auto file = std::make_shared<std::string>();
+  auto* check = app.add_subcommand("validate-program", "Check a program file");
+  check->add_option("file", *file, "Program file (protobuf JSON)")->required();
+  out.push_back({check, [file](const Common&) {
+                   auto text = read_input(*file);
+                   if (!text) return report(text.error());
+                   auto p = wire::program_from_json(*text);
+                   if (!p) return report(p.error());
+                   std::cout << "ok: program " << p->program_id << " v" << p->version << ", "
+                             << p->rules.size() << " rules, " << p->tiers.ladder.size()
+                             << " tiers\n";
+                   return 0;
+                 }});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -266,221 +577,14 @@ int main(int argc, char** argv) {
   app.add_option("--till", c.till, "Till id sent with requests")->capture_default_str();
   app.add_flag("--json", c.json, "Print the response as JSON");
   app.add_option("--timeout-ms", c.timeout_ms, "Per-call timeout")->capture_default_str();
-
-  Who who;
-  std::string basket_path = "-", tx, original_tx, original_till, page, discount, name;
-  int64_t points = 0;
-  uint32_t limit = 0, bmonth = 0, bday = 0;
-  std::vector<std::string> return_lines;
-  bool terms = false, marketing_email = false, marketing_sms = false;
-
-  auto* validate = app.add_subcommand("validate", "Member status and balance");
-  add_identifier(validate, who, true);
-  auto* profile = app.add_subcommand("profile", "Member profile: tier progress, expiring points");
-  add_identifier(profile, who, true);
-  auto* transactions = app.add_subcommand("transactions", "A member's recent transactions");
-  add_identifier(transactions, who, true);
-  transactions->add_option("--limit", limit, "Rows per page");
-  transactions->add_option("--page", page, "Page token from a previous call");
-  auto* preview = app.add_subcommand("preview", "Points a basket would earn (writes nothing)");
-  add_identifier(preview, who, false);
-  preview->add_option("--basket", basket_path, "Basket JSON file, '-' for stdin")
-      ->capture_default_str();
-  auto* accrue_cmd = app.add_subcommand("accrue", "Record a sale and earn points");
-  add_identifier(accrue_cmd, who, true);
-  accrue_cmd->add_option("--basket", basket_path, "Basket JSON file, '-' for stdin")
-      ->capture_default_str();
-  accrue_cmd->add_option("--tx", tx, "POS transaction id (idempotency key)")->required();
-  auto* redeem = app.add_subcommand("redeem", "Spend points for a discount");
-  add_identifier(redeem, who, true);
-  redeem->add_option("--tx", tx, "POS transaction id")->required();
-  auto* amount = redeem->add_option_group("amount", "How much");
-  amount->add_option("--points", points, "Points to redeem");
-  amount->add_option("--discount", discount, "Discount wanted, e.g. 5.00EUR");
-  amount->require_option(1);
-  auto* ret = app.add_subcommand("return", "Return lines of an earlier sale");
-  ret->add_option("--tx", tx, "POS transaction id of the return")->required();
-  ret->add_option("--original-tx", original_tx, "POS transaction id of the sale")->required();
-  ret->add_option("--original-till", original_till, "Till of the sale (default: --till)");
-  ret->add_option("--line", return_lines, "LINE_NO:QUANTITY_MILLI, repeatable")->required();
-  auto* enroll = app.add_subcommand("enroll", "Enrol a new member at this store");
-  add_identifier(enroll, who, true);
-  enroll->add_option("--tx", tx, "POS transaction id")->required();
-  enroll->add_option("--name", name, "Display name (e.g. first name and initial)");
-  enroll->add_flag("--accept-terms", terms, "The member accepted the programme terms");
-  enroll->add_flag("--marketing-email", marketing_email, "Consent to marketing e-mail");
-  enroll->add_flag("--marketing-sms", marketing_sms, "Consent to marketing SMS");
-  enroll->add_option("--birthday-month", bmonth);
-  enroll->add_option("--birthday-day", bday);
-  auto* status = app.add_subcommand("status", "The agent's state: online, queue, program");
-  auto* tx_status = app.add_subcommand("tx-status", "What happened to a transaction");
-  tx_status->add_option("--tx", tx, "POS transaction id")->required();
-  tx_status->add_option("--original-till", original_till, "Till (default: --till)");
-
-  auto* quarantine =
-      app.add_subcommand("quarantine", "Events the cloud refused: list, resubmit or drop them");
-  quarantine->require_subcommand(1);
-  std::vector<int64_t> q_seqs;
-  bool q_all = false;
-  std::string q_reason;
-  int64_t q_after = 0;
-  uint32_t q_limit = 50;
-  auto* q_list = quarantine->add_subcommand("list", "The quarantined events, oldest first");
-  q_list->add_option("--after", q_after, "Only seqs after this one (paging)");
-  q_list->add_option("--limit", q_limit, "At most this many (<= 500)")->capture_default_str();
-  auto* q_resubmit = quarantine->add_subcommand(
-      "resubmit", "Send events again, same id and bytes (after fixing the cause in the cloud)");
-  auto* q_drop = quarantine->add_subcommand("drop", "Give events up for good");
-  for (auto* sub : {q_resubmit, q_drop}) {
-    auto* seqs = sub->add_option("--seq", q_seqs, "Quarantined seq (repeatable)");
-    auto* all = sub->add_flag("--all", q_all, "Every quarantined event");
-    seqs->excludes(all);
+  Commands commands;
+  for (auto add : {add_reads, add_sales, add_redeem, add_return, add_enroll, add_agent_state,
+                   add_quarantine, add_programme_tools}) {
+    add(app, commands);
   }
-  q_drop->add_option("--reason", q_reason, "Why (logged)")->required();
-
-  std::string program_path, price_basket, tier, price_country;
-  int64_t earned_today = 0, balance = 0;
-  auto* price = app.add_subcommand("price", "Price a basket under a program file, for every tier");
-  price->add_option("--program", program_path, "Program file (protobuf JSON)")->required();
-  price->add_option("--basket", price_basket, "Basket file (protobuf JSON)")->required();
-  price->add_option("--tier", tier, "Only this tier (default: every tier)");
-  price->add_option("--earned-today", earned_today, "Points already earned today (daily cap)")
-      ->check(CLI::NonNegativeNumber);
-  price->add_option("--balance", balance, "Available points before this basket")
-      ->check(CLI::NonNegativeNumber);
-  price->add_option("--country", price_country,
-                    "The store's country (ISO 3166-1 alpha-2), for per-country rates");
-  std::string validate_path;
-  auto* validate_program = app.add_subcommand("validate-program", "Check a program file");
-  validate_program->add_option("file", validate_path, "Program file (protobuf JSON)")->required();
-
   CLI11_PARSE(app, argc, argv);
-
-  pb::Request req;
-  if (validate->parsed()) {
-    set_identifier(who, req.mutable_validate()->mutable_identifier());
-    return call(c, req);
-  }
-  if (profile->parsed()) {
-    set_identifier(who, req.mutable_get_profile()->mutable_identifier());
-    return call(c, req);
-  }
-  if (transactions->parsed()) {
-    auto* t = req.mutable_list_transactions();
-    set_identifier(who, t->mutable_identifier());
-    t->set_limit(limit);
-    t->set_page_token(page);
-    return call(c, req);
-  }
-  if (preview->parsed() || accrue_cmd->parsed()) {
-    auto basket = read_basket(basket_path);
-    if (!basket) return report(basket.error());
-    if (preview->parsed()) {
-      pb::Identifier id;
-      if (set_identifier(who, &id)) *req.mutable_preview()->mutable_identifier() = id;
-      *req.mutable_preview()->mutable_basket() = *basket;
-    } else {
-      set_identifier(who, req.mutable_accrue()->mutable_identifier());
-      req.mutable_accrue()->set_pos_tx_id(tx);
-      *req.mutable_accrue()->mutable_basket() = *basket;
-    }
-    return call(c, req);
-  }
-  if (redeem->parsed()) {
-    auto* r = req.mutable_redeem();
-    set_identifier(who, r->mutable_identifier());
-    r->set_pos_tx_id(tx);
-    if (!discount.empty()) {
-      if (discount.size() < 4)
-        return report({ErrorCode::kInvalidArgument, "--discount: like 5.00EUR"});
-      auto currency = Currency::from_code(discount.substr(discount.size() - 3));
-      if (!currency) return report(currency.error());
-      auto money = Money::parse(discount.substr(0, discount.size() - 3), *currency);
-      if (!money) return report(money.error());
-      *r->mutable_discount() = wire::money_to_proto(*money);
-    } else {
-      r->set_points(points);
-    }
-    return call(c, req);
-  }
-  if (ret->parsed()) {
-    auto* r = req.mutable_return_();
-    r->set_pos_tx_id(tx);
-    r->set_original_pos_tx_id(original_tx);
-    r->set_original_till_id(original_till);
-    for (const auto& spec : return_lines) {
-      auto colon = spec.find(':');
-      try {
-        auto* l = r->add_lines();
-        l->set_line_no(static_cast<uint32_t>(std::stoul(spec.substr(0, colon))));
-        l->set_quantity_milli(colon == std::string::npos ? 1000
-                                                         : std::stoll(spec.substr(colon + 1)));
-      } catch (const std::exception&) {
-        return report(
-            {ErrorCode::kInvalidArgument, "--line: want LINE_NO:QUANTITY_MILLI, got " + spec});
-      }
-    }
-    return call(c, req);
-  }
-  if (enroll->parsed()) {
-    auto* e = req.mutable_enroll();
-    set_identifier(who, e->add_identifiers());
-    e->set_pos_tx_id(tx);
-    e->set_display_name(name);
-    e->mutable_consents()->set_terms(terms);
-    e->mutable_consents()->set_marketing_email(marketing_email);
-    e->mutable_consents()->set_marketing_sms(marketing_sms);
-    e->set_birthday_month(bmonth);
-    e->set_birthday_day(bday);
-    return call(c, req);
-  }
-  if (status->parsed()) {
-    req.mutable_get_agent_status();
-    return call(c, req);
-  }
-  if (q_list->parsed()) {
-    req.mutable_list_quarantine()->set_after_seq(q_after);
-    req.mutable_list_quarantine()->set_limit(q_limit);
-    return call(c, req);
-  }
-  if (q_resubmit->parsed() || q_drop->parsed()) {
-    if (q_seqs.empty() && !q_all) {
-      std::cerr << "accruectl: quarantine: give --seq N (repeatable) or --all\n";
-      return 64;
-    }
-    auto* a = req.mutable_quarantine_action();
-    a->set_action(q_drop->parsed() ? pb::QuarantineActionRequest::ACTION_DROP
-                                   : pb::QuarantineActionRequest::ACTION_RESUBMIT);
-    for (int64_t seq : q_seqs) a->add_seqs(seq);
-    a->set_all(q_all);
-    a->set_reason(q_reason);
-    return call(c, req);
-  }
-  if (tx_status->parsed()) {
-    req.mutable_get_transaction_status()->set_pos_tx_id(tx);
-    req.mutable_get_transaction_status()->set_till_id(original_till);
-    return call(c, req);
-  }
-  if (price->parsed()) {
-    auto program = read_input(program_path);
-    if (!program) return report(program.error());
-    auto basket = read_input(price_basket);
-    if (!basket) return report(basket.error());
-    ZoneinfoSource zones;
-    auto out =
-        ctl::price_report({*program, *basket, tier, earned_today, balance, price_country}, zones);
-    if (!out) return report(out.error());
-    std::cout << *out;
-    return 0;
-  }
-  if (validate_program->parsed()) {
-    auto text = read_input(validate_path);
-    if (!text) return report(text.error());
-    auto p = wire::program_from_json(*text);
-    if (!p) return report(p.error());
-    std::cout << "ok: program " << p->program_id << " v" << p->version << ", " << p->rules.size()
-              << " rules, " << p->tiers.ladder.size() << " tiers\n";
-    return 0;
+  for (const auto& command : commands) {
+    if (command.app->parsed()) return command.run(c);
   }
   return 0;
 }
