@@ -117,8 +117,8 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
     const bool in_frame = decoder_.buffered() > 0;
     if (in_frame && frame_started_) return;  // the frame's deadline is already running
     frame_started_ = in_frame;
-    timer_.expires_after(std::chrono::milliseconds(
-        in_frame ? shared_->frame_timeout_ms.load() : shared_->idle_timeout_ms.load()));
+    timer_.expires_after(std::chrono::milliseconds(in_frame ? shared_->frame_timeout_ms.load()
+                                                            : shared_->idle_timeout_ms.load()));
     timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
       if (ec || self->busy_ || self->closed_) return;
       if (self->frame_started_) {
@@ -215,7 +215,7 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
   bool closing_ = false;
   bool closed_ = false;
   bool framing_error_ = false;
-  bool frame_started_ = false;  // the timer is the deadline of a frame that has begun
+  bool frame_started_ = false;       // the timer is the deadline of a frame that has begun
   std::atomic<bool> counted_{true};  // still in shared_->connections
 };
 
@@ -259,8 +259,7 @@ void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
         if (!ec) {
           std::lock_guard lock(shared->mu);
           if (shared->stopping) return;
-          if (shared->connections.load() >= shared->max_connections.load() &&
-              !make_room(*shared)) {
+          if (shared->connections.load() >= shared->max_connections.load() && !make_room(*shared)) {
             // Over the limit: refuse politely in the binary framing, then close.
             auto busy = AgentService::error_response(
                 "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});

@@ -3,8 +3,9 @@
 // responses always come back in request order. Limits: frame size, connection count (at the cap
 // the longest-idle connection makes room for the new one), idle
 // timeout, and a deadline for each frame once its first byte has arrived (a client trickling
-// bytes, or one that never finishes a frame, cannot hold a connection slot beyond it). A broken stream is answered (when possible) and closed; nothing a client sends can
-// crash the agent or leave a partial write.
+// bytes, or one that never finishes a frame, cannot hold a connection slot beyond it). A broken
+// stream is answered (when possible) and closed; nothing a client sends can crash the agent or
+// leave a partial write.
 #pragma once
 
 #include <boost/asio.hpp>

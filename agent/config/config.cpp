@@ -64,9 +64,8 @@ Result<AgentConfig> load_config_file(const std::string& path, AgentConfig c) {
       "program_key_file", "program_file", "default_country", "currency", "time_zone",   "log_level",
       "limits",           "cloud"};
   static const std::set<std::string> kLimits = {
-      "max_connections", "max_frame_bytes", "idle_timeout_s",  "frame_timeout_ms",
-      "max_deadline_ms", "io_threads",      "readers",         "write_queue",
-      "max_group"};
+      "max_connections", "max_frame_bytes", "idle_timeout_s", "frame_timeout_ms", "max_deadline_ms",
+      "io_threads",      "readers",         "write_queue",    "max_group"};
   for (const auto& [k, v] : t) {
     if (!kKnown.contains(std::string(k.str()))) {
       return std::unexpected(bad(std::string(k.str()), "unknown key"));

@@ -458,8 +458,8 @@ void Server::accept() {
       return accept();
     }
     shared_->accepted.fetch_add(1);
-    if (draining_.load() || (shared_->connections.load() >= options_.max_connections &&
-                             !make_room())) {
+    if (draining_.load() ||
+        (shared_->connections.load() >= options_.max_connections && !make_room())) {
       shared_->refused.fetch_add(1);
       beast::error_code ignore;
       s.close(ignore);
@@ -554,7 +554,7 @@ void Server::stop() {
 
 ServerStats Server::stats() const {
   return {shared_->connections.load(), shared_->in_flight.load(), shared_->accepted.load(),
-          shared_->refused.load(), shared_->shed.load(), shared_->evicted.load()};
+          shared_->refused.load(),     shared_->shed.load(),      shared_->evicted.load()};
 }
 
 void Server::render_metrics(std::string& out) const {

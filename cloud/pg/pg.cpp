@@ -49,9 +49,9 @@ Result<PgResult> Connection::check(PGresult* raw) {
   PgResult r(raw);
   auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
-  std::string msg = raw ? PQresultErrorMessage(raw)
-                   : conn_ ? PQerrorMessage(conn_.get())
-                           : "the connection was dropped";
+  std::string msg = raw     ? PQresultErrorMessage(raw)
+                    : conn_ ? PQerrorMessage(conn_.get())
+                            : "the connection was dropped";
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const char* state = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
   std::string_view s = state ? state : "";
@@ -133,9 +133,9 @@ Result<PgResult> Connection::finish(bool sent) {
   if (!sent) return check(nullptr);  // PQerrorMessage says why it could not be sent
   PGresult* r = await_result();
   if (r == nullptr && timed_out_) {
-    return fail(ErrorCode::kUnavailable,
-                "PostgreSQL did not answer within " + std::to_string(answer_timeout_.count()) +
-                    " ms; the connection was dropped");
+    return fail(ErrorCode::kUnavailable, "PostgreSQL did not answer within " +
+                                             std::to_string(answer_timeout_.count()) +
+                                             " ms; the connection was dropped");
   }
   return check(r);
 }

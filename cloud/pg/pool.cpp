@@ -32,8 +32,8 @@ Result<Pool::Lease> Pool::acquire() {
   if (down_) {
     if (probe_in_flight_ || Clock::now() < retry_at_) {
       ++fast_failures_;
-      return fail(ErrorCode::kUnavailable, "PostgreSQL is unreachable (" + last_error_ +
-                                               "); the service retries by itself");
+      return fail(ErrorCode::kUnavailable,
+                  "PostgreSQL is unreachable (" + last_error_ + "); the service retries by itself");
     }
     // This caller probes; the others keep failing fast until it is done.
     probe_in_flight_ = true;
@@ -79,14 +79,14 @@ Result<Pool::Lease> Pool::acquire() {
       return lease(std::make_unique<Connection>(std::move(*c)));
     }
     ++waiting_;
-    bool woke = cv_.wait_until(
-        lock, deadline,
-        [&] { return (down_ && !probing) || !idle_.empty() || open_ < options_.size; });
+    bool woke = cv_.wait_until(lock, deadline, [&] {
+      return (down_ && !probing) || !idle_.empty() || open_ < options_.size;
+    });
     --waiting_;
     if (down_ && !probing) {
       ++fast_failures_;
-      return fail(ErrorCode::kUnavailable, "PostgreSQL is unreachable (" + last_error_ +
-                                               "); the service retries by itself");
+      return fail(ErrorCode::kUnavailable,
+                  "PostgreSQL is unreachable (" + last_error_ + "); the service retries by itself");
     }
     if (!woke) {
       ++timeouts_;
@@ -132,8 +132,8 @@ void Pool::release(std::unique_ptr<Connection> c) {
 
 PoolStats Pool::stats() const {
   std::lock_guard lock(mu_);
-  return {options_.size, open_, in_use_, waiting_, errors_, timeouts_, !down_, last_error_,
-          fast_failures_};
+  return {options_.size, open_,  in_use_,     waiting_,      errors_,
+          timeouts_,     !down_, last_error_, fast_failures_};
 }
 
 }  // namespace accrue::cloud::pg

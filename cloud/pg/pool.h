@@ -33,18 +33,18 @@ struct PoolOptions {
   std::chrono::seconds connect_timeout{5};
   std::chrono::milliseconds answer_timeout{0};  // per statement; 0: none (batch tools)
   std::chrono::milliseconds cooldown{1000};     // breaker: fail fast this long after an outage
-  bool prepared_statements = true;  // see Connection::use_prepared_statements
+  bool prepared_statements = true;              // see Connection::use_prepared_statements
 };
 
 struct PoolStats {
   size_t size = 0;  // the bound
   size_t open = 0;  // connections that exist
   size_t in_use = 0;
-  size_t waiting = 0;     // callers blocked in acquire()
-  uint64_t errors = 0;    // failed connects and connections dropped as broken
-  uint64_t timeouts = 0;  // acquire() gave up
-  bool up = true;         // false while the breaker is open
-  std::string last_error; // why it opened (for readiness and logs)
+  size_t waiting = 0;          // callers blocked in acquire()
+  uint64_t errors = 0;         // failed connects and connections dropped as broken
+  uint64_t timeouts = 0;       // acquire() gave up
+  bool up = true;              // false while the breaker is open
+  std::string last_error;      // why it opened (for readiness and logs)
   uint64_t fast_failures = 0;  // acquire() refused at once because the breaker was open
 };
 

@@ -148,7 +148,8 @@ TEST_F(AgentHostileTest, TricklingClientsAreCutOffAtTheFrameDeadline) {
     return std::make_pair(told && c.closed_by_peer(), took);
   };
   // A binary frame announcing 200 bytes, then one byte at a time.
-  auto [binary_cut, binary_ms] = trickle(Framing::kBinary, std::string{'\0', '\0', '\0', '\xc8'}, 'x');
+  auto [binary_cut, binary_ms] =
+      trickle(Framing::kBinary, std::string{'\0', '\0', '\0', '\xc8'}, 'x');
   EXPECT_TRUE(binary_cut) << "binary trickle answered and closed";
   EXPECT_LT(binary_ms, 2500);
   // A JSON line that never ends.

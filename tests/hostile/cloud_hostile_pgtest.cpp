@@ -23,10 +23,10 @@ using accrue::testing::peak_rss_kib;
 using accrue::testing::raise_fd_limit;
 using Steady = std::chrono::steady_clock;
 
-constexpr double kReaderP99CeilingMs = 1000;       // catches starvation, not slowness
-constexpr long kPeakRssCeilingKib = 768 * 1024;    // service + attackers in one process
-constexpr int kReadTimeoutMs = 1500;               // server.read_timeout_ms in this suite
-constexpr int kMaxConnections = 1000;              // server.max_connections in this suite
+constexpr double kReaderP99CeilingMs = 1000;     // catches starvation, not slowness
+constexpr long kPeakRssCeilingKib = 768 * 1024;  // service + attackers in one process
+constexpr int kReadTimeoutMs = 1500;             // server.read_timeout_ms in this suite
+constexpr int kMaxConnections = 1000;            // server.max_connections in this suite
 
 // A raw TCP connection to the service: what a misbehaving client sends, byte by byte.
 class Raw {
@@ -48,8 +48,8 @@ class Raw {
   }
   bool ok() const { return fd_ >= 0; }
   bool send(std::string_view bytes) {
-    return fd_ >= 0 &&
-           ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    return fd_ >= 0 && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                           static_cast<ssize_t>(bytes.size());
   }
   // Everything until the server closes (or `within` passes); `closed` tells which.
   std::string read_until_closed(std::chrono::milliseconds within, bool* closed = nullptr) {
@@ -57,7 +57,8 @@ class Raw {
     const auto until = Steady::now() + within;
     char buf[8192];
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Steady::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - Steady::now());
       if (left.count() <= 0) break;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -194,15 +195,18 @@ TEST_F(CloudHostileTest, SlowClientsAreClosedAtTheReadDeadline) {
   const double header_ms = slow("GET /v1/customers/c1/status HTTP/1.1\r\nX-Slow: ", 'a');
   const double body_ms = slow(
       "POST /v1/sync/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-      "Authorization: Bearer " + token_ + "\r\nContent-Length: 1000\r\n\r\n", '\x08');
+      "Authorization: Bearer " +
+          token_ + "\r\nContent-Length: 1000\r\n\r\n",
+      '\x08');
   // And one that connects and never says anything.
   Raw silent(app_->port());
   const auto t0 = Steady::now();
   EXPECT_TRUE(silent.closed_by_server(std::chrono::milliseconds(kReadTimeoutMs + 1500)));
   const double silent_ms = std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
-  std::printf("[hostile] cloud closed: endless header after %.0f ms, 1-byte body after %.0f ms, "
-              "silent connection after %.0f ms (read_timeout_ms %d)\n",
-              header_ms, body_ms, silent_ms, kReadTimeoutMs);
+  std::printf(
+      "[hostile] cloud closed: endless header after %.0f ms, 1-byte body after %.0f ms, "
+      "silent connection after %.0f ms (read_timeout_ms %d)\n",
+      header_ms, body_ms, silent_ms, kReadTimeoutMs);
   for (double ms : {header_ms, body_ms, silent_ms}) {
     EXPECT_LT(ms, kReadTimeoutMs + 1000);
     EXPECT_GT(ms, kReadTimeoutMs - 300);
@@ -229,17 +233,18 @@ TEST_F(CloudHostileTest, ThousandsOfIdleConnectionsNeitherLockOutNorLinger) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the last evictions land
   size_t closed = 0;
   for (auto& c : idle) closed += c.closed_by_server(std::chrono::milliseconds(0)) ? 1 : 0;
-  std::printf("[hostile] cloud %zu idle connections opened in %.2f s; %zu already closed to make "
-              "room (cap %d)\n",
-              idle.size(), open_s, closed, kMaxConnections);
+  std::printf(
+      "[hostile] cloud %zu idle connections opened in %.2f s; %zu already closed to make "
+      "room (cap %d)\n",
+      idle.size(), open_s, closed, kMaxConnections);
   EXPECT_GE(closed + kMaxConnections + 64, idle.size());
   // After the read deadline none is left.
   std::this_thread::sleep_for(std::chrono::milliseconds(kReadTimeoutMs + 1000));
   size_t still_open = 0;
   for (auto& c : idle) still_open += c.closed_by_server(std::chrono::milliseconds(0)) ? 0 : 1;
   EXPECT_EQ(still_open, 0u) << "connections that never sent a request outlived read_timeout_ms";
-  finish(std::to_string(idle.size()) + " idle connections (cap " +
-             std::to_string(kMaxConnections) + ")",
+  finish(std::to_string(idle.size()) + " idle connections (cap " + std::to_string(kMaxConnections) +
+             ")",
          legit);
 }
 
@@ -267,10 +272,11 @@ TEST_F(CloudHostileTest, AConnectionFloodPastTheCapLeavesTheReaderServed) {
   }
   for (auto& t : flood) t.join();
   const auto st = app_->server().stats();
-  std::printf("[hostile] cloud flood: %d connections in 5 s; %llu evicted, %llu refused "
-              "(cap %d)\n",
-              opened.load(), static_cast<unsigned long long>(st.evicted_connections),
-              static_cast<unsigned long long>(st.refused_connections), kMaxConnections);
+  std::printf(
+      "[hostile] cloud flood: %d connections in 5 s; %llu evicted, %llu refused "
+      "(cap %d)\n",
+      opened.load(), static_cast<unsigned long long>(st.evicted_connections),
+      static_cast<unsigned long long>(st.refused_connections), kMaxConnections);
   finish("connection flood past the cap", legit);
 }
 
@@ -291,8 +297,10 @@ TEST_F(CloudHostileTest, OversizedAndPoisonedRequestsAreRefusedAndWriteNothing) 
     // Declares 100 MiB; the answer comes before any of it is sent.
     Raw c(app_->port());
     const auto t0 = Steady::now();
-    c.send("POST /v1/sync/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-           "Authorization: Bearer " + token_ + "\r\nContent-Length: 104857600\r\n\r\n");
+    c.send(
+        "POST /v1/sync/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        "Authorization: Bearer " +
+        token_ + "\r\nContent-Length: 104857600\r\n\r\n");
     EXPECT_EQ(status_line(c.read_until_closed(std::chrono::seconds(3))),
               "HTTP/1.1 413 Payload Too Large");
     EXPECT_LT(Steady::now() - t0, std::chrono::seconds(1));
@@ -300,8 +308,10 @@ TEST_F(CloudHostileTest, OversizedAndPoisonedRequestsAreRefusedAndWriteNothing) 
   {
     // Chunked, with no length announced: cut at the limit.
     Raw c(app_->port());
-    c.send("POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-           "Authorization: Bearer " + admin + "\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.send(
+        "POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Authorization: Bearer " +
+        admin + "\r\nTransfer-Encoding: chunked\r\n\r\n");
     const std::string chunk(64 * 1024, 'x');
     char size_line[32];
     std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
@@ -414,9 +424,9 @@ TEST_F(CloudHostileTest, ForgedExpiredAndMisusedCredentialsAreRefused) {
                              {"sub", "mallory"},
                              {"exp", clock_.now_ms() / 1000 + 3600},
                              {"roles", boost::json::array{"hq-admin"}}};
-  EXPECT_EQ(status(*auth::sign_es256(stranger->private_pem, "test-key",
-                                     boost::json::serialize(claims))),
-            401u);
+  EXPECT_EQ(
+      status(*auth::sign_es256(stranger->private_pem, "test-key", boost::json::serialize(claims))),
+      401u);
   const std::string none = base64url_encode(R"({"alg":"none","kid":"test-key"})") + "." +
                            base64url_encode(boost::json::serialize(claims)) + ".";
   EXPECT_EQ(status(none), 401u);
@@ -437,7 +447,8 @@ TEST_F(CloudHostileTest, ForgedExpiredAndMisusedCredentialsAreRefused) {
 
 // The `accrue-cloud serve` process itself, on the same database and keys, under every connection
 // attack at once: 2,000 silent connections, 50 slowloris headers, 20 gzip bombs and a connect
-// flood (5,000 at most, 5 s), with the reader beside them. Its own peak RSS is measured (no attacker in it).
+// flood (5,000 at most, 5 s), with the reader beside them. Its own peak RSS is measured (no
+// attacker in it).
 TEST_F(CloudHostileTest, TheServiceProcessUnderEveryAttackAtOnceStaysSmall) {
   const uint16_t port = accrue::testing::free_loopback_port();
   const std::string config = (dir_ / "cloud.toml").string();
@@ -445,7 +456,8 @@ TEST_F(CloudHostileTest, TheServiceProcessUnderEveryAttackAtOnceStaysSmall) {
                         << "\naccess_log = false\nread_timeout_ms = " << kReadTimeoutMs
                         << "\nmax_connections = " << kMaxConnections
                         << "\nbody_limit_bytes = 262144\n[postgres]\ndsn = \"" << db_.dsn()
-                        << "\"\npool_size = 8\n[auth]\njwks_file = \"" << (dir_ / "jwks.json").string()
+                        << "\"\npool_size = 8\n[auth]\njwks_file = \""
+                        << (dir_ / "jwks.json").string()
                         << "\"\nissuer = \"https://hq.test\"\naudience = \"accrue\"\n"
                         << "store_token_key_file = \"" << key_file_
                         << "\"\n[sync]\nmax_inflated_bytes = 1048576\n[log]\nlevel = \"warn\"\n";
@@ -531,14 +543,16 @@ TEST_F(CloudHostileTest, TheServiceProcessUnderEveryAttackAtOnceStaysSmall) {
   const auto s = legit.stop();
   const long rss = peak_rss_kib(pid);
   accrue::testing::report("cloud", "the serve process, every attack at once", s, rss);
-  std::printf("[hostile] cloud serve process: peak RSS %.1f MiB at start, %.1f MiB after the "
-              "attacks; %d of 20 bombs refused\n",
-              static_cast<double>(rss_at_start) / 1024.0, static_cast<double>(rss) / 1024.0,
-              bombs_refused.load());
+  std::printf(
+      "[hostile] cloud serve process: peak RSS %.1f MiB at start, %.1f MiB after the "
+      "attacks; %d of 20 bombs refused\n",
+      static_cast<double>(rss_at_start) / 1024.0, static_cast<double>(rss) / 1024.0,
+      bombs_refused.load());
   EXPECT_EQ(bombs_refused.load(), 20);
   EXPECT_EQ(s.errors, 0u);
   EXPECT_LT(s.p99_ms, kReaderP99CeilingMs);
-  EXPECT_LT(rss, 256 * 1024 * accrue::testing::kRssAllowance) << "the service's own memory under attack";
+  EXPECT_LT(rss, 256 * 1024 * accrue::testing::kRssAllowance)
+      << "the service's own memory under attack";
 }
 
 }  // namespace

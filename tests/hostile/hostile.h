@@ -97,7 +97,8 @@ class LegitClient {
     auto v = latencies_us_;
     std::sort(v.begin(), v.end());
     auto at = [&](double q) {
-      return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) /
+      return static_cast<double>(v[std::min(
+                 v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) /
              1000.0;
     };
     s.p50_ms = at(0.50);

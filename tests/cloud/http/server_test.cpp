@@ -186,9 +186,9 @@ TEST_F(ServerTest, AtTheCapTheLongestIdleConnectionMakesRoomAndBusyOnesAreNeverC
   HttpClient b(server_->port());
   EXPECT_EQ(b.request(bhttp::verb::get, "/v1/customers/b/status").result_int(), 200u);
   // Both idle: the newcomer is served and `a`, idle the longest, is closed.
-  auto third =
-      raw_exchange(server_->port(), "GET /v1/customers/c/status HTTP/1.1\r\nHost: x\r\n"
-                                    "Connection: close\r\n\r\n");
+  auto third = raw_exchange(server_->port(),
+                            "GET /v1/customers/c/status HTTP/1.1\r\nHost: x\r\n"
+                            "Connection: close\r\n\r\n");
   EXPECT_NE(third.find("200 OK"), std::string::npos) << third;
   EXPECT_EQ(server_->stats().evicted_connections, 1u);
   EXPECT_ANY_THROW(a.request(bhttp::verb::get, "/v1/customers/a/status")) << "a was closed";
@@ -196,9 +196,8 @@ TEST_F(ServerTest, AtTheCapTheLongestIdleConnectionMakesRoomAndBusyOnesAreNeverC
 
   // Both busy: nobody can be cut, so the newcomer is closed without an answer.
   slow_ms_ = 800;
-  auto one = std::async(std::launch::async, [&] {
-    return b.request(bhttp::verb::get, "/slow").result_int();
-  });
+  auto one = std::async(std::launch::async,
+                        [&] { return b.request(bhttp::verb::get, "/slow").result_int(); });
   auto two = std::async(std::launch::async, [&] {
     HttpClient c(server_->port());
     return c.request(bhttp::verb::get, "/slow").result_int();

@@ -26,12 +26,12 @@ class PostgresOutageTest : public CloudAppTest {
     if (HasFatalFailure()) return;
     add_customers(20);
     proxy_ = std::make_unique<accrue::testing::FaultProxy>(port_of(db_.dsn()));
-    restart_app({"postgres.dsn=" + db_.dsn() + " host=127.0.0.1 port=" +
-                     std::to_string(proxy_->port()),
-                 "postgres.answer_timeout_ms=" + std::to_string(kAnswerTimeoutMs),
-                 "postgres.down_cooldown_ms=" + std::to_string(kCooldownMs),
-                 "postgres.acquire_timeout_ms=500", "postgres.connect_timeout_s=1",
-                 "postgres.pool_size=4"});
+    restart_app(
+        {"postgres.dsn=" + db_.dsn() + " host=127.0.0.1 port=" + std::to_string(proxy_->port()),
+         "postgres.answer_timeout_ms=" + std::to_string(kAnswerTimeoutMs),
+         "postgres.down_cooldown_ms=" + std::to_string(kCooldownMs),
+         "postgres.acquire_timeout_ms=500", "postgres.connect_timeout_s=1",
+         "postgres.pool_size=4"});
     reader_ = hq_token({"hq-analyst"});
   }
   void TearDown() override {
@@ -129,9 +129,10 @@ TEST_F(PostgresOutageTest, AFrozenDatabaseCostsOneAnswerDeadlineThenRequestsFail
   EXPECT_FALSE(ps.up);
   EXPECT_EQ(ps.waiting, 0u);
   EXPECT_GT(ps.fast_failures, 0u);
-  std::printf("[outage] frozen: first answer %.0f ms, then %.1f ms; 400 reads at once, slowest "
-              "%.0f ms; %llu refused at once\n",
-              first.ms, fast.ms, slowest, static_cast<unsigned long long>(ps.fast_failures));
+  std::printf(
+      "[outage] frozen: first answer %.0f ms, then %.1f ms; 400 reads at once, slowest "
+      "%.0f ms; %llu refused at once\n",
+      first.ms, fast.ms, slowest, static_cast<unsigned long long>(ps.fast_failures));
   proxy_->set_stalled(false);
   const double back = recovery();
   std::printf("[outage] frozen: serving again %.2f s after the database answered\n", back);
@@ -152,10 +153,10 @@ TEST_F(PostgresOutageTest, ADatabaseThatIsDownIsReportedAtOnceAndRejoinedWhenBac
   // Uploads get the same answer: the agent keeps the batch and retries.
   {
     HttpClient c(app_->port());
-    auto up = c.request(bhttp::verb::post, "/v1/sync/events",
-                        batch_of({accrual(1, "c1", 5000, "down-1")}).SerializeAsString(),
-                        {{"Authorization", "Bearer " + token_},
-                         {"Content-Type", "application/x-protobuf"}});
+    auto up = c.request(
+        bhttp::verb::post, "/v1/sync/events",
+        batch_of({accrual(1, "c1", 5000, "down-1")}).SerializeAsString(),
+        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
     EXPECT_EQ(up.result_int(), 503u) << up.body();
   }
   std::string m;
@@ -164,8 +165,8 @@ TEST_F(PostgresOutageTest, ADatabaseThatIsDownIsReportedAtOnceAndRejoinedWhenBac
     m = c.request(bhttp::verb::get, "/metrics").body();
   }
   EXPECT_NE(m.find("accrue_pg_up 0"), std::string::npos);
-  std::printf("[outage] down: first answer %.0f ms, 400 reads at once, slowest %.0f ms\n",
-              first.ms, slowest);
+  std::printf("[outage] down: first answer %.0f ms, 400 reads at once, slowest %.0f ms\n", first.ms,
+              slowest);
   proxy_->set_down(false);
   const double back = recovery();
   std::printf("[outage] down: serving again %.2f s after the database returned\n", back);
@@ -183,15 +184,16 @@ TEST_F(PostgresOutageTest, ASlowDatabaseIsSlowNotDown) {
   auto r = ready();
   EXPECT_EQ(r.status, 200u) << r.body;
   EXPECT_TRUE(app_->pool().stats().up);
-  std::printf("[outage] slow (150 ms a round trip): a read took %.0f ms, readiness %.0f ms\n",
-              a.ms, r.ms);
+  std::printf("[outage] slow (150 ms a round trip): a read took %.0f ms, readiness %.0f ms\n", a.ms,
+              r.ms);
 }
 
 // Redis is a cache: unreachable, the replica stays ready (reads go to PostgreSQL) and says so.
 class RedisUnreachableTest : public CloudAppTest {
  protected:
   std::vector<std::string> extra_settings() override {
-    return {"redis.host=127.0.0.1", "redis.port=" + std::to_string(accrue::testing::free_loopback_port())};
+    return {"redis.host=127.0.0.1",
+            "redis.port=" + std::to_string(accrue::testing::free_loopback_port())};
   }
 };
 
