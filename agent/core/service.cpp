@@ -639,8 +639,11 @@ constexpr TimestampMs kStaleOnlineRedemptionMs = 60'000;
 // Voids an online redemption whose outcome in the cloud is unknown. The redemption is uploaded
 // as it was sent (a duplicate if the cloud applied it, applied now if it did not), followed by
 // an adjustment that gives the points back: either way the member ends where they started, and
-// both steps are in the cloud's ledger for the audit. Locally both rows carry no points: the
-// replica's view does not change.
+// both steps are in the cloud's ledger for the audit. Locally the rows carry their points (the
+// redemption -P, the give-back +P) but change no lot and no debit: the till's view does not move.
+// They matter when a download rebases the member (rebase_member): a snapshot that already holds
+// the redemption (the cloud applied it, or it was uploaded) but not yet the give-back gets the
+// give-back on top, so the till never sees the voided points missing.
 Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
                                     const sync::EventEnvelope& sent, const std::string& owner,
                                     const Uuid& adjustment_id, TimestampMs now,
@@ -653,7 +656,7 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
     row.event_id = uuid_bytes(event_id);
     row.kind = kind;
     row.owner = owner;
-    row.points = 0;
+    row.points = kind == pb::TRANSACTION_KIND_REDEMPTION ? -red.points() : red.points();
     if (kind == pb::TRANSACTION_KIND_REDEMPTION) {
       row.amount_minor = red.value().minor_units();
       row.currency = red.value().currency();

@@ -83,6 +83,10 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t t
                                 points, e.occurred_at);
       ACCRUE_TRY(apply_draws(w, *lots, plan.draws));
       debit += plan.shortfall;
+    } else if (e.kind == pb::TRANSACTION_KIND_ADJUSTMENT) {
+      // The give-back of a voided online redemption (the only adjustment a store makes): its
+      // redemption was replayed above, or is inside the confirmed balance already.
+      debit -= e.points;
     }
   }
   return w.set_local_debit(customer_id, debit);

@@ -487,6 +487,46 @@ TEST_F(RebaseTest, AnOnlineRedemptionInTheSnapshotBeforeItsUploadIsNotCountedTwi
   EXPECT_EQ(validate(22).available_points(), before - 600);
 }
 
+// A voided online redemption (its outcome unknown: uploaded as sent, then given back) never
+// shows its points missing, whichever page arrives: one read before the cloud applied it, one
+// with it applied online but not yet given back, one with the redemption uploaded and the
+// give-back not, and one with both.
+TEST_F(RebaseTest, AVoidedOnlineRedemptionNeverShowsItsPointsMissing) {
+  const int64_t before = validate(23).available_points();
+  ASSERT_GE(before, 300);
+  auto e = envelope(0);
+  auto* red = e.mutable_redemption();
+  red->set_customer_id(agent::seed_customer_id(23));
+  red->set_till_id("till-1");
+  red->set_pos_tx_id("void-1");
+  red->set_points(300);
+  red->mutable_value()->set_currency("EUR");
+  red->mutable_value()->set_minor_units(300);
+  {  // what a stop between asking the cloud and recording its answer leaves
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    auto id = Uuid::parse(e.event_id(), "id");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(w->insert_online_redemption(
+        {"till-1", "void-1", std::string(reinterpret_cast<const char*>(id->bytes().data()), 16),
+         "fingerprint", red->customer_id(), e.SerializeAsString(), 1}));
+  }
+  auto voided = agent_->service().recover_online_redemptions();
+  ASSERT_TRUE(voided) << voided.error().message;
+  ASSERT_EQ(*voided, 1);  // the redemption is seq 1 here, its give-back seq 2
+  EXPECT_EQ(validate(23).available_points(), before);
+  apply(snapshot(23, before, 0, 0));  // read before the cloud applied anything
+  EXPECT_EQ(validate(23).available_points(), before);
+  auto applied_online = snapshot(23, before - 300, 0, 0);
+  applied_online.add_online_applied_event_ids(e.event_id());
+  apply(applied_online);
+  EXPECT_EQ(validate(23).available_points(), before) << "the give-back is still on its way";
+  apply(snapshot(23, before - 300, 0, 1));  // the redemption uploaded, the give-back not yet
+  EXPECT_EQ(validate(23).available_points(), before);
+  apply(snapshot(23, before, 0, 2));  // both in the cloud
+  EXPECT_EQ(validate(23).available_points(), before);
+}
+
 TEST_F(RebaseTest, AResetRebuildsTheReplicaWithoutEverShowingItHalfBuilt) {
   // The seeded replica knows members 0..59. The cloud resets the store: its scope is now
   // members 30 and 31 only, in two pages. Member 40 has a sale the cloud has not confirmed.
