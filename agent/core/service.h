@@ -108,8 +108,10 @@ class AgentService {
   static pos::v1::Response error_response(std::string_view request_id, const Error& error);
 
  private:
+  // The parts, one file each (agent/core/service_parts.h).
   struct Context;
   struct WriteTxn;
+  struct Reads;
   // `may_ask`: an identifier the replica does not know may be looked up in the cloud first.
   void handle_read(const pos::v1::Request& request, Reply& reply, bool may_ask = true);
   void handle_write(const pos::v1::Request& request, Reply reply, bool may_ask = true);

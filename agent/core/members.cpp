@@ -1,0 +1,127 @@
+// Member resolution: an identifier from the till -> the member it names, or one the replica
+// does not know (a provisional owner, which the cloud may be asked about).
+#include "agent/core/service_parts.h"
+
+namespace accrue::agent {
+
+using namespace service_parts;
+
+bool AgentService::Context::online() const { return service.online_.load(); }
+
+Result<NormalizedIdentifier> AgentService::Context::normalize(const pb::Identifier& id) const {
+  IdentifierKind kind;
+  switch (id.kind()) {
+    case pb::IDENTIFIER_KIND_CARD:
+      kind = IdentifierKind::kCard;
+      break;
+    case pb::IDENTIFIER_KIND_PHONE:
+      kind = IdentifierKind::kPhone;
+      break;
+    case pb::IDENTIFIER_KIND_EMAIL:
+      kind = IdentifierKind::kEmail;
+      break;
+    case pb::IDENTIFIER_KIND_QR_TOKEN:
+      kind = IdentifierKind::kQrToken;
+      break;
+    default:
+      return std::unexpected(
+          invalid("identifier.kind: card, phone, email, qr_token or customer_id"));
+  }
+  if (id.value().size() > 1024) return std::unexpected(invalid("identifier.value: too long"));
+  return normalize_identifier(kind, id.value(), service.settings_.default_country);
+}
+
+Result<Member> AgentService::Context::resolve(Replica& r, const pb::Identifier& id) {
+  Member m;
+  if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID) {
+    auto uuid = Uuid::parse(id.value(), "identifier.value");
+    if (!uuid) return std::unexpected(uuid.error());
+    auto c = r.customer(uuid->to_string());
+    if (!c) return std::unexpected(c.error());
+    if (!*c) return fail(ErrorCode::kNotFound, "No member with this customer id at this store.");
+    m.customer = std::move(*c);
+    m.owner = m.customer->customer_id;
+    return m;
+  }
+  auto n = normalize(id);
+  if (!n) return std::unexpected(n.error());
+  IdentifierHash h = service.hasher_.hash(*n);
+  m.hash = h;
+  m.kind = n->kind;
+  auto c = r.customer_by_hash(h);
+  if (!c) return std::unexpected(c.error());
+  m.customer = std::move(*c);
+  m.owner = m.customer ? m.customer->customer_id : provisional_owner(h);
+  if (!m.customer) unknown = h;
+  return m;
+}
+
+bool AgentService::Context::ask_first(const Member& m) {
+  if (m.customer || !m.hash || !may_ask || !service.worth_asking(*m.hash)) return false;
+  ask_first_about = m.hash;
+  return true;
+}
+
+Result<Balance> AgentService::Context::balance(Replica& r, const Member& m) const {
+  auto lots = r.lots(m.owner);
+  if (!lots) return std::unexpected(lots.error());
+  return balance_of(m.customer ? &*m.customer : nullptr, *lots, now);
+}
+
+pb::ValidateResult AgentService::Context::make_validate(const Member& m, const Balance& b) const {
+  pb::ValidateResult out;
+  out.set_status(member_status(m));
+  out.set_available_points(b.available);
+  out.set_pending_points(b.pending);
+  if (m.customer) {
+    out.set_customer_id(m.customer->customer_id);
+    out.set_tier_id(m.customer->tier_id);
+    out.set_tier_name(tier_name(program(), m.customer->tier_id));
+    out.set_display_name(m.customer->display_name);
+  }
+  out.set_offline(!service.online_.load());
+  const TimestampMs synced = service.last_sync_ms_.load();
+  out.set_replica_age_s(synced == 0 ? -1 : std::max<int64_t>(0, (now - synced) / 1000));
+  return out;
+}
+
+Result<pb::ValidateResult> AgentService::Context::validate_result(Replica& r,
+                                                                  const Member& m) const {
+  auto b = balance(r, m);
+  if (!b) return std::unexpected(b.error());
+  return make_validate(m, *b);
+}
+
+Result<std::optional<pb::ValidateResult>> AgentService::Context::validate_by_identifier(
+    Replica& r, const pb::Identifier& id) {
+  if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID) return std::nullopt;
+  auto n = normalize(id);
+  if (!n) return std::unexpected(n.error());
+  const IdentifierHash h = service.hasher_.hash(*n);
+  auto mb = r.member_balance(h, now);
+  if (!mb) return std::unexpected(mb.error());
+  if (!*mb) {
+    unknown = h;
+    return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n->kind});
+  }
+  const CustomerRow& c = (*mb)->customer;
+  Balance b;  // as balance_of(): confirmed, minus local spending, plus local lots
+  b.available = c.confirmed_available - c.local_debit + (*mb)->local_available;
+  b.pending = c.confirmed_pending + (*mb)->local_pending;
+  return make_validate(Member{c, c.customer_id, h, n->kind}, b);
+}
+
+sync::EventEnvelope AgentService::Context::envelope(const Uuid& event_id,
+                                                    TimestampMs occurred_at) const {
+  sync::EventEnvelope e;
+  e.set_event_id(event_id.to_string());
+  e.set_store_id(service.settings_.store_id);
+  e.set_agent_id(service.settings_.agent_id);
+  e.set_occurred_at_ms(occurred_at);
+  e.set_program_id(program().program_id);
+  e.set_program_version(program().version);
+  e.set_schema_version(1);
+  return e;
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,357 @@
+// Redemption: decided here within the programme's offline limits, or by the cloud while the
+// till waits (intent, ask, settle); a redemption whose outcome stays unknown is voided.
+#include <algorithm>
+#include <future>
+
+#include "agent/core/service_parts.h"
+#include "common/engine/redemption.h"
+#include "common/sys/log.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::agent {
+
+namespace service_parts {
+
+// Voids an online redemption whose outcome in the cloud is unknown. The redemption is uploaded
+// as it was sent (a duplicate if the cloud applied it, applied now if it did not), followed by
+// an adjustment that gives the points back: either way the member ends where they started, and
+// both steps are in the cloud's ledger for the audit. Locally the rows carry their points (the
+// redemption -P, the give-back +P) but change no lot and no debit: the till's view does not move.
+// They matter when a download rebases the member (rebase_member): a snapshot that already holds
+// the redemption (the cloud applied it, or it was uploaded) but not yet the give-back gets the
+// give-back on top, so the till never sees the voided points missing.
+Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
+                                    const sync::EventEnvelope& sent, const std::string& owner,
+                                    const Uuid& adjustment_id, TimestampMs now,
+                                    std::string_view why) {
+  const auto& red = sent.redemption();
+  auto id = Uuid::parse(sent.event_id(), "event_id");
+  if (!id) return std::unexpected(id.error());
+  auto add = [&](const Uuid& event_id, int kind, sync::EventEnvelope env) -> Result<void> {
+    LedgerRow row;
+    row.event_id = uuid_bytes(event_id);
+    row.kind = kind;
+    row.owner = owner;
+    row.points = kind == pb::TRANSACTION_KIND_REDEMPTION ? -red.points() : red.points();
+    if (kind == pb::TRANSACTION_KIND_REDEMPTION) {
+      row.amount_minor = red.value().minor_units();
+      row.currency = red.value().currency();
+    }
+    row.occurred_at = env.occurred_at_ms();
+    row.till_id = red.till_id();
+    row.pos_tx_id = red.pos_tx_id();
+    row.program_version = sent.program_version();
+    auto seq = r.insert_ledger(row);
+    if (!seq) return std::unexpected(seq.error());
+    env.set_seq(static_cast<uint64_t>(*seq));
+    return r.insert_outbox(*seq, row.event_id, env.SerializeAsString(), now);
+  };
+  ACCRUE_TRY(add(*id, pb::TRANSACTION_KIND_REDEMPTION, sent));
+  sync::EventEnvelope back = sent;
+  back.clear_redemption();
+  back.set_event_id(adjustment_id.to_string());
+  back.set_occurred_at_ms(now);
+  auto* adj = back.mutable_adjustment();
+  adj->set_customer_id(red.customer_id());
+  adj->set_points(red.points());
+  adj->set_reason("void of online redemption " + sent.event_id() + ": " + std::string(why));
+  adj->set_actor("agent " + agent_id);
+  ACCRUE_TRY(add(adjustment_id, pb::TRANSACTION_KIND_ADJUSTMENT, std::move(back)));
+  log(LogLevel::kWarn, "online_redemption_voided",
+      {{"event_id", sent.event_id()}, {"reason", std::string(why)}});
+  return {};
+}
+
+Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
+                         const Uuid& adjustment_id, TimestampMs now, std::string_view why) {
+  sync::EventEnvelope sent;
+  if (!sent.ParseFromString(row.envelope) || !sent.has_redemption()) {
+    return fail(ErrorCode::kDataLoss, "an online redemption's record does not parse");
+  }
+  ACCRUE_TRY(void_online_redemption(r, agent_id, sent, row.owner, adjustment_id, now, why));
+  return r.delete_online_redemption(row.till_id, row.pos_tx_id);
+}
+
+}  // namespace service_parts
+
+using namespace service_parts;
+
+Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
+    bool check_available) {
+  const Program& program = ctx.program();
+  const auto& a = req.redeem();
+  auto m = ctx.resolve(r, a.identifier());
+  if (!m) return std::unexpected(m.error());
+  if (ctx.ask_first(*m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
+  if (!m->customer)
+    return fail(ErrorCode::kNotFound, "No member with this identifier: points cannot be redeemed.");
+  if (m->customer->status == kStatusBlocked) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "This member is blocked: points cannot be redeemed.");
+  }
+  auto store_currency = Currency::from_code(service.settings_.currency);
+  if (!store_currency) return std::unexpected(store_currency.error());
+  Currency currency = *store_currency;
+  int64_t points = 0;
+  if (a.amount_case() == pb::RedeemRequest::kPoints) {
+    points = a.points();
+    if (points <= 0) return fail(ErrorCode::kInvalidArgument, "points: must be positive");
+  } else if (a.amount_case() == pb::RedeemRequest::kDiscount) {
+    auto money = wire::money_from_proto(a.discount());
+    if (!money) return fail(money.error().code, "discount." + money.error().message);
+    currency = money->currency();
+    auto p = points_for_discount(program.redemption, *money, service.settings_.default_country);
+    if (!p) return std::unexpected(p.error());
+    points = *p;
+  } else {
+    return fail(ErrorCode::kInvalidArgument, "redeem: give points or a discount");
+  }
+  auto value =
+      redemption_value(program.redemption, currency, points, service.settings_.default_country);
+  if (!value) return std::unexpected(value.error());
+  auto lots = r.lots(m->owner);
+  if (!lots) return std::unexpected(lots.error());
+  if (check_available) {
+    Balance b = balance_of(&*m->customer, *lots, now);
+    if (b.available < points) {
+      return fail(ErrorCode::kInsufficientPoints,
+                  "Not enough points: " + std::to_string(std::max<int64_t>(0, b.available)) +
+                      " available.");
+    }
+  }
+  return RedeemPlan{std::move(*m), points, *value, std::move(*lots)};
+}
+
+Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at,
+                                                  bool online, bool decided_by_cloud) {
+  const Program& program = ctx.program();
+  Member& m = plan.m;
+  const int64_t points = plan.points;
+  const int64_t day = ctx.local_day(now);
+  if (!online) {
+    auto d = r.daily(m.owner, day);
+    if (!d) return std::unexpected(d.error());
+    auto outstanding = r.offline_outstanding();
+    if (!outstanding) return std::unexpected(outstanding.error());
+    std::optional<TimestampMs> last_sync;
+    if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
+    auto decision = decide_offline_redemption(program.offline_limits,
+                                              {points, d->second, *outstanding, last_sync, now});
+    if (!decision.allowed) return fail(ErrorCode::kRefused, decision.message);
+  }
+  // Spend the cloud-confirmed points first (they are the oldest), then local lots FIFO.
+  int64_t from_confirmed =
+      std::clamp<int64_t>(m.customer->confirmed_available - m.customer->local_debit, 0, points);
+  int64_t rest = points - from_confirmed;
+  if (rest > 0) {
+    auto draws = draw_fifo(plan.lots, rest, now);
+    if (!draws && !decided_by_cloud) return std::unexpected(draws.error());
+    if (draws) {
+      for (const auto& dr : *draws) {
+        auto it = std::ranges::find(plan.lots, dr.lot_id, &Lot::lot_id);
+        ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
+      }
+    } else {
+      from_confirmed = points;  // beyond what this replica knows: the cloud's figure rules
+    }
+    rest = 0;
+  }
+  if (from_confirmed > 0) ACCRUE_TRY(r.add_local_debit(m.owner, from_confirmed));
+  auto env = ctx.envelope(id, at);
+  auto* red = env.mutable_redemption();
+  red->set_customer_id(m.customer->customer_id);
+  red->set_till_id(req.till_id());
+  red->set_pos_tx_id(pos_tx_id);
+  red->set_points(points);
+  *red->mutable_value() = wire::money_to_proto(plan.value);
+  red->set_offline(!online);
+  auto seq = record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env);
+  if (!seq) return std::unexpected(seq.error());
+  if (!online) {
+    ACCRUE_TRY(r.add_daily(m.owner, day, 0, points));
+    ACCRUE_TRY(r.add_offline_outstanding(points));
+  }
+  auto updated = r.customer(m.owner);
+  if (!updated) return std::unexpected(updated.error());
+  auto after = ctx.balance(r, Member{std::move(*updated), m.owner, m.hash, m.kind});
+  if (!after) return std::unexpected(after.error());
+  auto* res = out.mutable_redeem();
+  res->set_event_id(id.to_string());
+  res->set_points_redeemed(points);
+  *res->mutable_discount() = wire::money_to_proto(plan.value);
+  res->set_available_points(after->available);
+  res->set_offline(!online);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::redeem() {
+  auto plan = plan_redeem(true);
+  if (!plan) return std::unexpected(plan.error());
+  return apply_redeem(*plan, service.event_ids_.next(), now, ctx.online(), false);
+}
+
+Result<void> AgentService::WriteTxn::prepare_online_redeem(const std::string& fingerprint) {
+  auto plan = plan_redeem(true);
+  if (!plan) return std::unexpected(plan.error());
+  Uuid id = service.event_ids_.next();
+  auto env = std::make_shared<sync::EventEnvelope>(ctx.envelope(id, now));
+  auto* red = env->mutable_redemption();
+  red->set_customer_id(plan->m.customer->customer_id);
+  red->set_till_id(req.till_id());
+  red->set_pos_tx_id(pos_tx_id);
+  red->set_points(plan->points);
+  *red->mutable_value() = wire::money_to_proto(plan->value);
+  ACCRUE_TRY(r.insert_online_redemption({req.till_id(), pos_tx_id, uuid_bytes(id), fingerprint,
+                                         plan->m.owner, env->SerializeAsString(), now}));
+  ctx.online_event = std::move(env);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::settle_online_redeem(
+    const sync::EventEnvelope& event, const OnlineCalls::RedeemOutcome& outcome) {
+  auto intent = r.online_redemption(req.till_id(), pos_tx_id);
+  if (!intent) return std::unexpected(intent.error());
+  if (!*intent || (*intent)->event_id.size() != 16) {
+    return fail(ErrorCode::kInternal, "the online redemption's record is missing");
+  }
+  const std::string owner = (*intent)->owner;
+  ACCRUE_TRY(r.delete_online_redemption(req.till_id(), pos_tx_id));
+  auto id = Uuid::parse(event.event_id(), "event_id");
+  if (!id) return std::unexpected(id.error());
+  const auto& sent = event.redemption();
+  auto value = wire::money_from_proto(sent.value());
+  if (!value) return std::unexpected(value.error());
+  auto refuse = [&](ErrorCode code, std::string message) -> Result<void> {
+    out = error_response(req.request_id(), {code, std::move(message)});
+    refused = true;
+    return {};
+  };
+  const auto status = outcome.result.status();
+  if (outcome.answered &&
+      (status == sync::EVENT_STATUS_APPLIED || status == sync::EVENT_STATUS_DUPLICATE)) {
+    auto plan = plan_redeem(false);
+    if (!plan) return std::unexpected(plan.error());
+    plan->points = sent.points();
+    plan->value = *value;
+    return apply_redeem(*plan, *id, event.occurred_at_ms(), true, true);
+  }
+  if (outcome.answered && (outcome.result.reject_code() == "insufficient_points" ||
+                           outcome.result.reject_code() == "bad_points")) {
+    return refuse(ErrorCode::kInsufficientPoints, outcome.result.message());
+  }
+  // The cloud could not decide (it does not know the member yet, say) or did not answer:
+  // the offline rules decide, with the same event id, so that the upload is a duplicate if
+  // the cloud did apply it after all.
+  auto plan = plan_redeem(true);
+  Result<void> applied = plan ? Result<void>{} : Result<void>(std::unexpected(plan.error()));
+  if (plan) {
+    plan->points = sent.points();
+    plan->value = *value;
+    applied = apply_redeem(*plan, *id, event.occurred_at_ms(), false, false);
+  }
+  if (applied) return {};
+  const ErrorCode code = applied.error().code;
+  if (code != ErrorCode::kRefused && code != ErrorCode::kInsufficientPoints &&
+      code != ErrorCode::kNotFound && code != ErrorCode::kFailedPrecondition) {
+    return applied;  // the replica failed: the intent stays and is voided at the next start
+  }
+  if (outcome.answered) return refuse(code, applied.error().message);
+  // Unknown outcome and not allowed offline: void it, so the points come back if the cloud
+  // applied it.
+  ACCRUE_TRY(void_online_redemption(r, service.settings_.agent_id, event, owner,
+                                    service.event_ids_.next(), now,
+                                    "the store got no answer from the cloud"));
+  return refuse(ErrorCode::kUnavailable, "The loyalty service did not answer, and offline: " +
+                                             applied.error().message + " No points were redeemed.");
+}
+
+void AgentService::redeem_online(const pb::Request& request, Reply reply,
+                                 std::shared_ptr<sync::EventEnvelope> event,
+                                 const std::string& print) {
+  auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
+    const TimestampMs received = clock_.now_ms();
+    auto ctx = std::make_shared<Context>(
+        Context{*this, program(), received, received + max_deadline_ms_.load()});
+    auto out = std::make_shared<pb::Response>();
+    out->set_request_id(request.request_id());
+    WriteJob job;
+    job.apply = [this, ctx, out, request, event, print,
+                 outcome = std::move(outcome)](Replica& r) -> Result<void> {
+      const TimestampMs now = clock_.now_ms();
+      ctx->now = now;
+      const std::string& pos_tx_id = request.redeem().pos_tx_id();
+      WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
+      ACCRUE_TRY(txn.settle_online_redeem(*event, outcome));
+      if (txn.refused) return {};
+      return r.insert_receipt(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_REDEMPTION, print,
+                              out->SerializeAsString(), txn.event_seq, now);
+    };
+    job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
+      if (!result) return reply(error_response(request_id, result.error()));
+      reply(std::move(*out));
+    };
+    if (!writer_.submit(std::move(job))) {
+      // The intent stays: the till's retry (or the next start) voids it.
+      reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
+                                                  "The loyalty agent is busy; please retry."}));
+    }
+  };
+  if (!calls_->redeem(*event, settle)) settle({false, {}, "the online queue is full"});
+}
+
+namespace {
+
+// Voids, in one writer job, the undecided online redemptions written before `before` (all of
+// them when absent). Returns how many.
+Result<int> void_online_redemptions(
+    GroupCommitWriter& writer, std::optional<TimestampMs> before,
+    const std::function<Result<void>(Replica&, const OnlineRedemptionRow&)>& void_one) {
+  std::promise<Result<int>> done;
+  auto result = done.get_future();
+  auto count = std::make_shared<int>(0);
+  WriteJob job;
+  job.apply = [before, count, &void_one](Replica& r) -> Result<void> {
+    auto rows = r.online_redemptions();
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      if (before && row.created_at >= *before) continue;
+      ACCRUE_TRY(void_one(r, row));
+      ++*count;
+    }
+    return {};
+  };
+  job.done = [&done, count](Result<void> r) {
+    if (!r) return done.set_value(std::unexpected(r.error()));
+    done.set_value(*count);
+  };
+  if (!writer.submit(std::move(job))) return fail(ErrorCode::kUnavailable, "the writer is busy");
+  return result.get();
+}
+
+}  // namespace
+
+Result<int> AgentService::recover_online_redemptions() {
+  return void_online_redemptions(
+      writer_, std::nullopt, [this](Replica& r, const OnlineRedemptionRow& row) {
+        return void_intent(r, settings_.agent_id, row, event_ids_.next(), clock_.now_ms(),
+                           "the agent stopped before the cloud's answer was recorded");
+      });
+}
+
+Result<int> AgentService::void_stale_online_redemptions() {
+  const TimestampMs before = clock_.now_ms() - kStaleOnlineRedemptionMs;
+  {
+    auto lease = readers_.acquire();
+    ACCRUE_TRY(lease.latest());
+    auto oldest = lease->oldest_online_redemption();
+    if (!oldest) return std::unexpected(oldest.error());
+    if (!*oldest || **oldest >= before) return 0;
+  }
+  return void_online_redemptions(
+      writer_, before, [this](Replica& r, const OnlineRedemptionRow& row) {
+        return void_intent(r, settings_.agent_id, row, event_ids_.next(), clock_.now_ms(),
+                           "left undecided: the till did not come back for it");
+      });
+}
+
+}  // namespace accrue::agent

@@ -1,0 +1,185 @@
+// The parts of AgentService (agent/core/service.h), one file each:
+//   service.cpp     construction, the checks every request gets, dispatch to the parts
+//   members.cpp     member resolution: an identifier from the till -> a member, or one the
+//                   replica does not know (which a write may ask the cloud about first)
+//   reads.cpp       the read operations, one function each
+//   writes.cpp      the write transaction: idempotency, accrue, return, enrol
+//   redemption.cpp  redemption: the offline limits, online redemption (intent, ask, settle)
+//                   and the voids of redemptions whose outcome is unknown
+//   quarantine.cpp  the operator's quarantine commands
+// Internal to agent/core.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "accrue/pos/v1/pos.pb.h"
+#include "accrue/sync/v1/sync.pb.h"
+#include "agent/core/service.h"
+#include "agent/store/replica.h"
+#include "common/civil_time.h"
+#include "common/engine/basket.h"
+#include "common/engine/lots.h"
+#include "common/money.h"
+
+namespace accrue::agent {
+
+namespace service_parts {
+
+namespace pb = accrue::pos::v1;
+namespace sync = accrue::sync::v1;
+
+// Points expiring within this horizon are shown as "expiring".
+inline constexpr int64_t kExpiringHorizonMs = 30 * kMsPerDay;
+// An online redemption left undecided this long (an answer lost inside the agent) is voided
+// when its till transaction comes again, or by the running agent's sweep.
+inline constexpr TimestampMs kStaleOnlineRedemptionMs = 60'000;
+
+Error invalid(std::string message);
+// A till-supplied id: at most 64 characters, no control characters.
+Result<void> check_id(std::string_view field, std::string_view v, bool required);
+// SHA-256 of the operation's bytes: what makes a retry "the same request".
+std::string fingerprint(const google::protobuf::Message& op);
+std::string uuid_bytes(const Uuid& u);
+std::string event_id_text(std::string_view bytes);
+
+struct Balance {
+  int64_t available = 0;
+  int64_t pending = 0;
+  int64_t expiring = 0;
+  TimestampMs expiring_at = kNeverExpires;
+};
+
+// Invariant "local events stay on top" (docs/architecture.md): what the till sees is the
+// cloud-confirmed balance plus local events not yet confirmed (local lots, minus what was spent
+// locally beyond them).
+Balance balance_of(const CustomerRow* c, const std::vector<Lot>& lots, TimestampMs now);
+
+// An identifier from the till, resolved against the replica.
+struct Member {
+  std::optional<CustomerRow> customer;
+  std::string owner;                   // customer_id or provisional owner key
+  std::optional<IdentifierHash> hash;  // absent when identified by customer id
+  std::optional<IdentifierKind> kind;  // likewise
+};
+
+pb::MemberStatus member_status(const Member& m);
+// The identifier hash inside a provisional owner key ("h:<64 hex digits>").
+std::optional<IdentifierHash> hash_of_provisional_owner(std::string_view owner);
+std::string tier_name(const Program& p, std::string_view tier_id);
+
+// Voids an online redemption whose outcome in the cloud is unknown (redemption.cpp).
+Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
+                                    const sync::EventEnvelope& sent, const std::string& owner,
+                                    const Uuid& adjustment_id, TimestampMs now,
+                                    std::string_view why);
+// The same for an intent the replica kept (online_redemption), which it then removes.
+Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
+                         const Uuid& adjustment_id, TimestampMs now, std::string_view why);
+
+}  // namespace service_parts
+
+// One request's view: the programme it started with, its clock and deadline, and what member
+// resolution found out (members.cpp).
+struct AgentService::Context {
+  Context(const AgentService& s, std::shared_ptr<const ActiveProgram> p, TimestampMs at,
+          TimestampMs until)
+      : service(s), active(std::move(p)), now(at), deadline(until) {}
+
+  const AgentService& service;
+  std::shared_ptr<const ActiveProgram> active;
+  TimestampMs now;
+  TimestampMs deadline;
+  // An identifier the replica did not know (the last one resolved): a read may ask the cloud
+  // about it and answer again.
+  std::optional<IdentifierHash> unknown;
+  // Whether a write may stop to ask the cloud about an unknown identifier first.
+  bool may_ask = false;
+  // The outcome "ask the cloud first": the identifier a write stopped for (it rolled back;
+  // handle_write looks the identifier up, then runs the request again).
+  std::optional<IdentifierHash> ask_first_about;
+  // The online redemption whose intent this write recorded (handle_write asks the cloud).
+  std::shared_ptr<service_parts::sync::EventEnvelope> online_event;
+
+  const Program& program() const { return active->program; }
+  const TimeZone& zone() const { return active->zone; }
+  int64_t local_day(TimestampMs t) const { return day_of_ms(zone().to_local_ms(t)); }
+  // "Online" is the result of the last round trip to the cloud (set by the sync client).
+  bool online() const;
+
+  Result<NormalizedIdentifier> normalize(const service_parts::pb::Identifier& id) const;
+  // The member an identifier names; an identifier nobody here has is a provisional owner, and
+  // is remembered in `unknown`.
+  Result<service_parts::Member> resolve(Replica& r, const service_parts::pb::Identifier& id);
+  // For a write: the identifier is unknown here and the cloud is worth asking first. Records
+  // the outcome in `ask_first_about`; the write then stops (rolled back).
+  bool ask_first(const service_parts::Member& m);
+  Result<service_parts::Balance> balance(Replica& r, const service_parts::Member& m) const;
+  service_parts::pb::ValidateResult make_validate(const service_parts::Member& m,
+                                                  const service_parts::Balance& b) const;
+  Result<service_parts::pb::ValidateResult> validate_result(Replica& r,
+                                                            const service_parts::Member& m) const;
+  // Validate without a read transaction: a member is one statement (member, identifier and
+  // local lot sums); an unknown identifier is one more for its provisional lots. nullopt for a
+  // customer id, which the general path resolves. The identifier is hashed once either way.
+  Result<std::optional<service_parts::pb::ValidateResult>> validate_by_identifier(
+      Replica& r, const service_parts::pb::Identifier& id);
+  // The envelope every outbox event shares; record() fills in seq.
+  service_parts::sync::EventEnvelope envelope(const Uuid& event_id, TimestampMs occurred_at) const;
+};
+
+// One write request inside the group-commit transaction: the request's own changes, applied by
+// the writer thread. Every method either applies all of its changes or returns an error (the
+// writer then rolls back to the request's savepoint). writes.cpp and redemption.cpp.
+struct AgentService::WriteTxn {
+  AgentService& service;
+  Replica& r;
+  Context& ctx;
+  const service_parts::pb::Request& req;
+  const std::string& pos_tx_id;
+  TimestampMs now;
+  service_parts::pb::Response& out;
+  std::optional<int64_t> event_seq;  // the ledger seq of the event this request made
+  bool refused = false;              // `out` holds a refusal that still commits (online redeem)
+
+  const Program& program() const { return ctx.program(); }
+
+  // Ledger row, then outbox row carrying the same seq: SQLite assigns seq as max + 1 inside the
+  // transaction, so a rolled-back request leaves no gap (the upload order is gap-free).
+  Result<int64_t> record(const Uuid& id, int k, const std::string& owner, int64_t points,
+                         std::optional<Money> amount, TimestampMs at,
+                         service_parts::sync::EventEnvelope& env);
+  Result<void> accrue(const Basket& basket);
+  Result<void> return_sale();
+  Result<void> enroll();
+
+  // A redemption decided, before anything is written: who, how many points, for what value.
+  struct RedeemPlan {
+    service_parts::Member m;
+    int64_t points = 0;
+    Money value;
+    std::vector<Lot> lots;
+  };
+  // `check_available`: refuse what the member's balance here does not cover (every path but
+  // the recording of a redemption the cloud has already applied).
+  Result<RedeemPlan> plan_redeem(bool check_available);
+  // Records the planned redemption as event `id`. Offline, the programme's offline limits
+  // decide first (a refusal writes nothing). `decided_by_cloud`: the cloud has applied it, so
+  // what the replica does not cover becomes a debit on the confirmed balance instead of a
+  // refusal (the next snapshot settles it).
+  Result<void> apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at, bool online,
+                            bool decided_by_cloud);
+  // Decided here: offline (the programme's offline limits), or online without a cloud to ask.
+  Result<void> redeem();
+  // Online, step 1: the redemption is planned and its intent made durable before the cloud is
+  // asked (ctx.online_event carries what to send).
+  Result<void> prepare_online_redeem(const std::string& fingerprint);
+  // Online, step 2, with the cloud's answer (or its absence). Refusals are answers here, not
+  // errors: the intent's removal must commit either way.
+  Result<void> settle_online_redeem(const service_parts::sync::EventEnvelope& event,
+                                    const OnlineCalls::RedeemOutcome& outcome);
+};
+
+}  // namespace accrue::agent

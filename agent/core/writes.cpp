@@ -1,0 +1,416 @@
+// The write transaction: checks that need no replica, idempotency by (till_id, pos_tx_id),
+// then accrue, return and enrol (redemption is in redemption.cpp).
+#include <algorithm>
+
+#include "agent/core/service_parts.h"
+#include "common/engine/earn.h"
+#include "common/engine/events.h"
+#include "common/engine/returns.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::agent {
+
+using namespace service_parts;
+
+Result<int64_t> AgentService::WriteTxn::record(const Uuid& id, int k, const std::string& owner,
+                                               int64_t points, std::optional<Money> amount,
+                                               TimestampMs at, sync::EventEnvelope& env) {
+  LedgerRow row;
+  row.event_id = uuid_bytes(id);
+  row.kind = k;
+  row.owner = owner;
+  row.points = points;
+  if (amount) {
+    row.amount_minor = amount->minor_units();
+    row.currency = std::string(amount->currency().code());
+  }
+  row.occurred_at = at;
+  row.till_id = req.till_id();
+  row.pos_tx_id = pos_tx_id;
+  row.program_version = program().version;
+  auto seq = r.insert_ledger(row);
+  if (!seq) return std::unexpected(seq.error());
+  env.set_seq(static_cast<uint64_t>(*seq));
+  ACCRUE_TRY(r.insert_outbox(*seq, row.event_id, env.SerializeAsString(), now));
+  event_seq = *seq;
+  return *seq;
+}
+
+Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
+  const Program& program = ctx.program();
+  const auto& a = req.accrue();
+  auto m = ctx.resolve(r, a.identifier());
+  if (!m) return std::unexpected(m.error());
+  if (ctx.ask_first(*m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
+  if (m->customer && m->customer->status == kStatusBlocked) {
+    return fail(ErrorCode::kFailedPrecondition, "This member is blocked: no points can be earned.");
+  }
+  const int64_t day = ctx.local_day(basket.occurred_at_ms);
+  auto d = r.daily(m->owner, day);
+  if (!d) return std::unexpected(d.error());
+  const std::string tier = m->customer ? m->customer->tier_id : "";
+  auto e = compute_earn(program, basket,
+                        {tier, d->first, &ctx.zone(), service.settings_.default_country});
+  if (!e) return std::unexpected(e.error());
+  Uuid id = service.event_ids_.next();
+  int64_t total = 0;
+  for (const auto& l : basket.lines) total += l.amount_minor;
+  auto env = ctx.envelope(id, basket.occurred_at_ms);
+  auto* acc = env.mutable_accrual();
+  if (m->customer) acc->set_customer_id(m->customer->customer_id);
+  if (!m->customer && m->hash) {
+    acc->mutable_identifier()->set_kind(std::string(to_string(*m->kind)));
+    acc->mutable_identifier()->set_hash(
+        std::string(reinterpret_cast<const char*>(m->hash->data()), m->hash->size()));
+  }
+  acc->set_till_id(req.till_id());
+  acc->set_pos_tx_id(pos_tx_id);
+  *acc->mutable_basket() = wire::basket_to_proto(basket);
+  acc->set_points(e->points);
+  for (const auto& l : e->lines) {
+    auto* lp = acc->add_lines();
+    lp->set_line_no(l.line_no);
+    lp->set_points(l.points);
+  }
+  for (const auto& rid : e->rules_fired) acc->add_rules_fired(rid);
+  acc->set_provisional(!m->customer);
+  auto seq = record(id, pb::TRANSACTION_KIND_ACCRUAL, m->owner, e->points,
+                    Money(total, basket.currency), basket.occurred_at_ms, env);
+  if (!seq) return std::unexpected(seq.error());
+  if (e->points > 0) {
+    Lot lot =
+        open_lot(program.lots, ctx.zone(), std::to_string(*seq), basket.occurred_at_ms, e->points);
+    ACCRUE_TRY(r.insert_lot(*seq, m->owner, lot));
+  }
+  for (size_t i = 0; i < basket.lines.size(); ++i) {
+    ACCRUE_TRY(r.insert_sale_line(
+        *seq, {basket.lines[i].line_no, basket.lines[i].quantity_milli, e->lines[i].points, 0, 0}));
+  }
+  ACCRUE_TRY(r.add_daily(m->owner, day, e->points, 0));
+  auto b = ctx.balance(r, *m);
+  if (!b) return std::unexpected(b.error());
+  const bool on = ctx.online();
+  auto* res = out.mutable_accrue();
+  res->set_event_id(id.to_string());
+  res->set_points_earned(e->points);
+  res->set_available_points(b->available);
+  res->set_pending_points(b->pending);
+  res->set_offline(!on);
+  res->set_provisional(!m->customer);
+  res->set_program_version(program.version);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::return_sale() {
+  const auto& a = req.return_();
+  ACCRUE_TRY(check_id("original_till_id", a.original_till_id(), false));
+  ACCRUE_TRY(check_id("original_pos_tx_id", a.original_pos_tx_id(), true));
+  const std::string& till = a.original_till_id().empty() ? req.till_id() : a.original_till_id();
+  auto original = r.receipt(till, a.original_pos_tx_id());
+  if (!original) return std::unexpected(original.error());
+  if (!*original || (*original)->kind != pb::TRANSACTION_KIND_ACCRUAL || !(*original)->seq) {
+    return fail(ErrorCode::kNotFound,
+                "No sale " + a.original_pos_tx_id() + " on till " + till + " at this store.");
+  }
+  const int64_t sale_seq = *(*original)->seq;
+  auto sale_entry = r.ledger_entry(sale_seq);
+  if (!sale_entry) return std::unexpected(sale_entry.error());
+  if (!*sale_entry) {
+    return fail(ErrorCode::kDataLoss, "the original sale's ledger entry is missing");
+  }
+  auto rows = r.sale_lines(sale_seq);
+  if (!rows) return std::unexpected(rows.error());
+  std::vector<SaleLine> sale;
+  for (const auto& l : *rows)
+    sale.push_back(
+        {l.line_no, l.quantity_milli, l.points, l.returned_quantity_milli, l.points_reversed});
+  std::vector<ReturnLine> lines;
+  for (const auto& l : a.lines()) lines.push_back({l.line_no(), l.quantity_milli()});
+  auto outcome = compute_return(sale, lines);
+  if (!outcome) return std::unexpected(outcome.error());
+  // The ledger keeps the owner as written; an unknown identifier that enrolled since the
+  // sale now has its lots under the member.
+  std::string owner = (*sale_entry)->owner;
+  if (auto hash = hash_of_provisional_owner(owner)) {
+    auto cid = r.customer_for_hash(*hash);
+    if (!cid) return std::unexpected(cid.error());
+    if (*cid) owner = **cid;
+  }
+  auto lots = r.lots(owner);
+  if (!lots) return std::unexpected(lots.error());
+  auto plan = plan_reversal(*lots, std::to_string(sale_seq), outcome->points_reversed, now);
+  for (const auto& dr : plan.draws) {
+    auto it = std::ranges::find(*lots, dr.lot_id, &Lot::lot_id);
+    ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
+  }
+  auto customer = r.customer(owner);
+  if (!customer) return std::unexpected(customer.error());
+  if (plan.shortfall > 0 && *customer) ACCRUE_TRY(r.add_local_debit(owner, plan.shortfall));
+  for (const auto& l : outcome->lines)
+    ACCRUE_TRY(r.add_returned(sale_seq, l.line_no, l.quantity_milli, l.points));
+  Uuid id = service.event_ids_.next();
+  auto env = ctx.envelope(id, now);
+  auto* ret = env.mutable_return_();
+  if (*customer) ret->set_customer_id(owner);
+  ret->set_till_id(req.till_id());
+  ret->set_pos_tx_id(pos_tx_id);
+  ret->set_original_event_id(event_id_text((*sale_entry)->event_id));
+  for (const auto& l : outcome->lines) {
+    auto* rl = ret->add_lines();
+    rl->set_line_no(l.line_no);
+    rl->set_quantity_milli(l.quantity_milli);
+  }
+  ret->set_points_reversed(outcome->points_reversed);
+  auto seq = record(id, pb::TRANSACTION_KIND_RETURN, owner, -outcome->points_reversed, std::nullopt,
+                    now, env);
+  if (!seq) return std::unexpected(seq.error());
+  ACCRUE_TRY(r.set_ledger_ref(*seq, sale_seq));
+  auto after_lots = r.lots(owner);
+  if (!after_lots) return std::unexpected(after_lots.error());
+  auto updated = r.customer(owner);
+  if (!updated) return std::unexpected(updated.error());
+  Balance after = balance_of(*updated ? &**updated : nullptr, *after_lots, now);
+  const bool on = ctx.online();
+  auto* res = out.mutable_return_();
+  res->set_event_id(id.to_string());
+  res->set_points_reversed(outcome->points_reversed);
+  res->set_available_points(after.available);
+  res->set_offline(!on);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::enroll() {
+  const Program& program = ctx.program();
+  const auto& a = req.enroll();
+  if (a.identifiers_size() == 0 || a.identifiers_size() > 4) {
+    return fail(ErrorCode::kInvalidArgument, "identifiers: give 1 to 4 identifiers");
+  }
+  if (!a.consents().terms()) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "The member must accept the programme terms to enrol.");
+  }
+  if (a.display_name().size() > 40)
+    return fail(ErrorCode::kInvalidArgument, "display_name: at most 40 bytes");
+  if ((a.birthday_month() == 0) != (a.birthday_day() == 0) || a.birthday_month() > 12 ||
+      (a.birthday_month() > 0 && static_cast<int>(a.birthday_day()) >
+                                     days_in_month(2000, static_cast<int>(a.birthday_month())))) {
+    return fail(ErrorCode::kInvalidArgument, "birthday: month 1..12 with a valid day, or neither");
+  }
+  std::vector<std::pair<IdentifierKind, IdentifierHash>> hashes;
+  for (const auto& id : a.identifiers()) {
+    if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID)
+      return fail(ErrorCode::kInvalidArgument, "identifiers: a customer id cannot be enrolled");
+    auto n = ctx.normalize(id);
+    if (!n) return std::unexpected(n.error());
+    IdentifierHash h = service.hasher_.hash(*n);
+    auto existing = r.customer_for_hash(h);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing)
+      return fail(ErrorCode::kAlreadyExists,
+                  "This " + std::string(to_string(n->kind)) + " already belongs to a member.");
+    if (std::ranges::any_of(hashes, [&](const auto& p) { return p.second == h; })) {
+      return fail(ErrorCode::kInvalidArgument, "identifiers: the same identifier twice");
+    }
+    hashes.emplace_back(n->kind, h);
+  }
+  Uuid customer_id = Uuid::random_v4(service.random_);
+  CustomerRow c;
+  c.customer_id = customer_id.to_string();
+  c.status = kStatusProvisional;
+  c.tier_id = program.tiers.ladder.empty() ? "" : program.tiers.ladder.front().tier_id;
+  c.display_name = a.display_name();
+  c.home_store_id = service.settings_.store_id;
+  c.birthday_month = static_cast<int>(a.birthday_month());
+  c.birthday_day = static_cast<int>(a.birthday_day());
+  c.enrolled_at = now;
+  ACCRUE_TRY(r.upsert_customer(c));
+  for (const auto& [k, h] : hashes) {
+    ACCRUE_TRY(r.link_identifier(h, c.customer_id));
+    ACCRUE_TRY(r.reassign_owner(provisional_owner(h), c.customer_id));
+  }
+  const int64_t bonus = enrolment_bonus(program);
+  Uuid id = service.event_ids_.next();
+  auto env = ctx.envelope(id, now);
+  auto* en = env.mutable_enrolment();
+  en->set_temp_customer_id(c.customer_id);
+  for (const auto& [k, h] : hashes) {
+    auto* hi = en->add_identifiers();
+    hi->set_kind(std::string(to_string(k)));
+    hi->set_hash(std::string(reinterpret_cast<const char*>(h.data()), h.size()));
+  }
+  en->set_display_name(c.display_name);
+  en->set_consent_terms(a.consents().terms());
+  en->set_consent_marketing_email(a.consents().marketing_email());
+  en->set_consent_marketing_sms(a.consents().marketing_sms());
+  en->set_birthday_month(a.birthday_month());
+  en->set_birthday_day(a.birthday_day());
+  en->set_bonus_points(bonus);
+  auto seq =
+      record(id, pb::TRANSACTION_KIND_ENROLMENT, c.customer_id, bonus, std::nullopt, now, env);
+  if (!seq) return std::unexpected(seq.error());
+  if (bonus > 0) {
+    LotPolicy immediate = program.lots;
+    immediate.pending_days = 0;  // a welcome bonus is not subject to the return window
+    ACCRUE_TRY(r.insert_lot(*seq, c.customer_id,
+                            open_lot(immediate, ctx.zone(), std::to_string(*seq), now, bonus)));
+  }
+  auto* res = out.mutable_enroll();
+  res->set_customer_id(c.customer_id);
+  res->set_provisional(true);
+  res->set_bonus_points(bonus);
+  return {};
+}
+
+void AgentService::handle_write(const pb::Request& request, Reply reply, bool may_ask) {
+  const TimestampMs received = clock_.now_ms();
+  const uint32_t cap = max_deadline_ms_.load();
+  uint32_t deadline_ms = std::min(
+      request.deadline_ms() == 0 ? settings_.default_deadline_ms : request.deadline_ms(), cap);
+  auto ctx = std::make_shared<Context>(Context{*this, program(), received, received + deadline_ms});
+  ctx->may_ask = may_ask;
+  auto out = std::make_shared<pb::Response>();
+  out->set_request_id(request.request_id());
+
+  // Validation that needs no replica happens here, before the request takes a writer slot.
+  const google::protobuf::Message* op = nullptr;
+  std::string pos_tx_id;
+  int kind = 0;
+  std::optional<Basket> basket;
+  switch (request.op_case()) {
+    case pb::Request::kAccrue: {
+      op = &request.accrue();
+      pos_tx_id = request.accrue().pos_tx_id();
+      kind = pb::TRANSACTION_KIND_ACCRUAL;
+      auto b = wire::basket_from_proto(request.accrue().basket());
+      if (!b)
+        return reply(
+            error_response(request.request_id(), {b.error().code, "basket." + b.error().message}));
+      if (b->occurred_at_ms == 0) b->occurred_at_ms = received;
+      basket = std::move(*b);
+      break;
+    }
+    case pb::Request::kRedeem:
+      op = &request.redeem();
+      pos_tx_id = request.redeem().pos_tx_id();
+      kind = pb::TRANSACTION_KIND_REDEMPTION;
+      break;
+    case pb::Request::kReturn:
+      op = &request.return_();
+      pos_tx_id = request.return_().pos_tx_id();
+      kind = pb::TRANSACTION_KIND_RETURN;
+      break;
+    case pb::Request::kEnroll:
+      op = &request.enroll();
+      pos_tx_id = request.enroll().pos_tx_id();
+      kind = pb::TRANSACTION_KIND_ENROLMENT;
+      break;
+    default:
+      return reply(error_response(request.request_id(), invalid("not a write operation")));
+  }
+  if (auto r = check_id("till_id", request.till_id(), true); !r)
+    return reply(error_response(request.request_id(), r.error()));
+  if (auto r = check_id("pos_tx_id", pos_tx_id, true); !r)
+    return reply(error_response(request.request_id(), r.error()));
+  std::string print = fingerprint(*op);
+
+  WriteJob job;
+  job.apply = [this, ctx, out, req = request, print, pos_tx_id, kind,
+               basket = std::move(basket)](Replica& r) mutable -> Result<void> {
+    const TimestampMs now = clock_.now_ms();
+    if (now > ctx->deadline) {
+      return fail(ErrorCode::kDeadlineExceeded,
+                  "The request waited too long and was not applied; it is safe to retry.");
+    }
+    ctx->now = now;
+    // Invariant "same request, same answer" (docs/architecture.md): the same (till, pos_tx_id)
+    // answers the same; a different body conflicts.
+    auto prior = r.receipt(req.till_id(), pos_tx_id);
+    if (!prior) return std::unexpected(prior.error());
+    if (*prior) {
+      if ((*prior)->fingerprint != print) {
+        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
+                                              " was already recorded with different content.");
+      }
+      out->ParseFromString((*prior)->response);
+      out->set_request_id(req.request_id());
+      switch (out->result_case()) {
+        case pb::Response::kAccrue:
+          out->mutable_accrue()->set_replayed(true);
+          break;
+        case pb::Response::kRedeem:
+          out->mutable_redeem()->set_replayed(true);
+          break;
+        case pb::Response::kReturn:
+          out->mutable_return_()->set_replayed(true);
+          break;
+        case pb::Response::kEnroll:
+          out->mutable_enroll()->set_replayed(true);
+          break;
+        default:
+          break;
+      }
+      return {};
+    }
+
+    WriteTxn txn{*this, r, *ctx, req, pos_tx_id, now, *out, std::nullopt};
+    Result<void> applied;
+    const bool redeem_online = req.op_case() == pb::Request::kRedeem && calls_ && online_.load();
+    if (req.op_case() == pb::Request::kRedeem) {
+      auto pending = r.online_redemption(req.till_id(), pos_tx_id);
+      if (!pending) return std::unexpected(pending.error());
+      if (*pending && (*pending)->fingerprint != print) {
+        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
+                                              " is being redeemed with different content.");
+      }
+      if (*pending && now - (*pending)->created_at < kStaleOnlineRedemptionMs) {
+        return fail(ErrorCode::kUnavailable,
+                    "This redemption is being decided by the loyalty service; retry in a moment.");
+      }
+      if (*pending) {
+        ACCRUE_TRY(void_intent(r, settings_.agent_id, **pending, event_ids_.next(), now,
+                               "left undecided inside the agent"));
+      }
+    }
+    switch (req.op_case()) {
+      case pb::Request::kAccrue:
+        applied = txn.accrue(*basket);
+        break;
+      case pb::Request::kRedeem:
+        if (redeem_online) {
+          applied = txn.prepare_online_redeem(print);
+          if (applied) return {};  // no receipt yet: the cloud's answer settles it
+        } else {
+          applied = txn.redeem();
+        }
+        break;
+      case pb::Request::kReturn:
+        applied = txn.return_sale();
+        break;
+      case pb::Request::kEnroll:
+        applied = txn.enroll();
+        break;
+      default:
+        return fail(ErrorCode::kInternal, "not a write operation");
+    }
+    if (!applied) return applied;
+    return r.insert_receipt(req.till_id(), pos_tx_id, kind, print, out->SerializeAsString(),
+                            txn.event_seq, now);
+  };
+  job.done = [this, ctx, out, reply, request, print](Result<void> result) {
+    if (!result && ctx->ask_first_about) {
+      // The outcome "ask the cloud first": look the identifier up, then run the request again.
+      auto again = [this, request, reply]() { handle_write(request, reply, false); };
+      if (!ask_cloud(ctx->ask_first_about, again)) again();
+      return;
+    }
+    if (!result) return reply(error_response(request.request_id(), result.error()));
+    if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, print);
+    reply(std::move(*out));
+  };
+  if (!writer_.submit(std::move(job))) {
+    reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
+                                                "The loyalty agent is busy; please retry."}));
+  }
+}
+
+}  // namespace accrue::agent
