@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/store/programs.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
 #include "common/wire/loyalty_codec.h"
@@ -27,21 +28,6 @@ Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replic
   auto zone = zones.load(zone_override.empty() ? program->time_zone : zone_override);
   if (!zone) return std::unexpected(zone.error());
   return std::make_shared<const ActiveProgram>(ActiveProgram{std::move(*program), *zone});
-}
-
-Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now) {
-  auto current = writer.latest_program_body();
-  if (!current) return std::unexpected(current.error());
-  if (*current) {
-    loyalty::v1::Program pb;
-    if (pb.ParseFromString(**current) && pb.program_id() == program.program_id &&
-        pb.version() >= program.version) {
-      return false;
-    }
-  }
-  ACCRUE_TRY(writer.insert_program(program.program_id, program.version,
-                                   wire::program_to_proto(program).SerializeAsString(), now));
-  return true;
 }
 
 Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {

@@ -24,8 +24,6 @@ namespace accrue::agent {
 Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replica,
                                                                  TimeZoneSource& zones,
                                                                  const std::string& zone_override);
-// Stores `program` unless the replica already has this or a newer version of it.
-Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now);
 
 // What a reload did: the keys now in force, and the changed keys that wait for a restart.
 struct ReloadOutcome {

@@ -105,10 +105,9 @@ Result<std::optional<pb::ValidateResult>> AgentService::Context::validate_by_ide
     return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n->kind});
   }
   const CustomerRow& c = (*mb)->customer;
-  Balance b;  // as balance_of(): confirmed, minus local spending, plus local lots
-  b.available = c.confirmed_available - c.local_debit + (*mb)->local_available;
-  b.pending = c.confirmed_pending + (*mb)->local_pending;
-  return make_validate(Member{c, c.customer_id, h, n->kind}, b);
+  const LotBalance lb = store_balance({c.confirmed_available, c.confirmed_pending, c.local_debit},
+                                      LotBalance{(*mb)->local_available, (*mb)->local_pending});
+  return make_validate(Member{c, c.customer_id, h, n->kind}, Balance{lb.available, lb.pending});
 }
 
 sync::EventEnvelope AgentService::Context::envelope(const Uuid& event_id,

@@ -139,23 +139,15 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
                                               {points, d->second, *outstanding, last_sync, now});
     if (!decision.allowed) return fail(ErrorCode::kRefused, decision.message);
   }
-  // Spend the cloud-confirmed points first (they are the oldest), then local lots FIFO.
-  int64_t from_confirmed =
-      std::clamp<int64_t>(m.customer->confirmed_available - m.customer->local_debit, 0, points);
-  int64_t rest = points - from_confirmed;
-  if (rest > 0) {
-    auto draws = draw_fifo(plan.lots, rest, now);
-    if (!draws && !decided_by_cloud) return std::unexpected(draws.error());
-    if (draws) {
-      for (const auto& dr : *draws) {
-        auto it = std::ranges::find(plan.lots, dr.lot_id, &Lot::lot_id);
-        ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
-      }
-    } else {
-      from_confirmed = points;  // beyond what this replica knows: the cloud's figure rules
-    }
-    rest = 0;
+  const SpendPlan spend =
+      plan_spend(m.customer->confirmed_available - m.customer->local_debit, plan.lots, points, now);
+  if (spend.uncovered > 0 && !decided_by_cloud) return std::unexpected(*spend.shortfall);
+  for (const auto& dr : spend.draws) {
+    auto it = std::ranges::find(plan.lots, dr.lot_id, &Lot::lot_id);
+    ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
   }
+  // Beyond what this replica knows (decided by the cloud): the cloud's figure rules.
+  const int64_t from_confirmed = spend.from_confirmed + spend.uncovered;
   if (from_confirmed > 0) ACCRUE_TRY(r.add_local_debit(m.owner, from_confirmed));
   auto env = ctx.envelope(id, at);
   auto* red = env.mutable_redemption();

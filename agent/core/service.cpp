@@ -46,12 +46,8 @@ std::string event_id_text(std::string_view bytes) {
 
 Balance balance_of(const CustomerRow* c, const std::vector<Lot>& lots, TimestampMs now) {
   LotBalance lb = accrue::balance_of(lots, now, now + kExpiringHorizonMs);
-  Balance b{lb.available, lb.pending, lb.expiring, lb.expiring_at_ms};
-  if (c) {
-    b.available += c->confirmed_available - c->local_debit;
-    b.pending += c->confirmed_pending;
-  }
-  return b;
+  if (c) lb = store_balance({c->confirmed_available, c->confirmed_pending, c->local_debit}, lb);
+  return Balance{lb.available, lb.pending, lb.expiring, lb.expiring_at_ms};
 }
 
 pb::MemberStatus member_status(const Member& m) {

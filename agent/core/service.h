@@ -26,6 +26,10 @@
 
 namespace accrue::agent {
 
+namespace service_parts {
+struct WriteRequest;
+}
+
 struct ServiceSettings {
   std::string store_id;
   std::string agent_id;
@@ -115,6 +119,12 @@ class AgentService {
   // `may_ask`: an identifier the replica does not know may be looked up in the cloud first.
   void handle_read(const pos::v1::Request& request, Reply& reply, bool may_ask = true);
   void handle_write(const pos::v1::Request& request, Reply reply, bool may_ask = true);
+  // handle_write's part in the writer's transaction.
+  Result<void> apply_write(Replica& r, Context& ctx, const pos::v1::Request& req,
+                           const service_parts::WriteRequest& w, pos::v1::Response& out);
+  Result<void> settle_pending_intent(Replica& r, const pos::v1::Request& req,
+                                     const std::string& pos_tx_id, const std::string& print,
+                                     TimestampMs now);
   // Online redemption, after its intent is durable: ask the cloud, then settle.
   void redeem_online(const pos::v1::Request& request, Reply reply,
                      std::shared_ptr<sync::v1::EventEnvelope> event, const std::string& print);

@@ -70,6 +70,14 @@ pb::MemberStatus member_status(const Member& m);
 std::optional<IdentifierHash> hash_of_provisional_owner(std::string_view owner);
 std::string tier_name(const Program& p, std::string_view tier_id);
 
+// A write request as checked before it takes a writer slot (no replica needed; writes.cpp).
+struct WriteRequest {
+  std::string pos_tx_id;
+  int kind = 0;                  // the TransactionKind its receipt records
+  std::string print;             // fingerprint of the operation: what a retry must repeat
+  std::optional<Basket> basket;  // accrue: the basket, its time defaulted to the arrival
+};
+
 // Voids an online redemption whose outcome in the cloud is unknown (redemption.cpp).
 Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
                                     const sync::EventEnvelope& sent, const std::string& owner,

@@ -261,142 +261,161 @@ Result<void> AgentService::WriteTxn::enroll() {
   return {};
 }
 
+namespace {
+
+Result<WriteRequest> check_write(const pb::Request& request, TimestampMs received) {
+  WriteRequest w;
+  const google::protobuf::Message* op = nullptr;
+  switch (request.op_case()) {
+    case pb::Request::kAccrue: {
+      op = &request.accrue();
+      w.pos_tx_id = request.accrue().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_ACCRUAL;
+      auto b = wire::basket_from_proto(request.accrue().basket());
+      if (!b) return fail(b.error().code, "basket." + b.error().message);
+      if (b->occurred_at_ms == 0) b->occurred_at_ms = received;
+      w.basket = std::move(*b);
+      break;
+    }
+    case pb::Request::kRedeem:
+      op = &request.redeem();
+      w.pos_tx_id = request.redeem().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_REDEMPTION;
+      break;
+    case pb::Request::kReturn:
+      op = &request.return_();
+      w.pos_tx_id = request.return_().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_RETURN;
+      break;
+    case pb::Request::kEnroll:
+      op = &request.enroll();
+      w.pos_tx_id = request.enroll().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_ENROLMENT;
+      break;
+    default:
+      return std::unexpected(invalid("not a write operation"));
+  }
+  ACCRUE_TRY(check_id("till_id", request.till_id(), true));
+  ACCRUE_TRY(check_id("pos_tx_id", w.pos_tx_id, true));
+  w.print = fingerprint(*op);
+  return w;
+}
+
+// Invariant "same request, same answer" (docs/architecture.md): the same (till, pos_tx_id)
+// answers what it answered the first time (marked replayed); a different body conflicts.
+// Answers whether `out` now holds the recorded answer.
+Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, pb::Response& out) {
+  auto prior = r.receipt(req.till_id(), w.pos_tx_id);
+  if (!prior) return std::unexpected(prior.error());
+  if (!*prior) return false;
+  if ((*prior)->fingerprint != w.print) {
+    return fail(ErrorCode::kConflict, "Transaction " + w.pos_tx_id + " on till " + req.till_id() +
+                                          " was already recorded with different content.");
+  }
+  out.ParseFromString((*prior)->response);
+  out.set_request_id(req.request_id());
+  switch (out.result_case()) {
+    case pb::Response::kAccrue:
+      out.mutable_accrue()->set_replayed(true);
+      break;
+    case pb::Response::kRedeem:
+      out.mutable_redeem()->set_replayed(true);
+      break;
+    case pb::Response::kReturn:
+      out.mutable_return_()->set_replayed(true);
+      break;
+    case pb::Response::kEnroll:
+      out.mutable_enroll()->set_replayed(true);
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+}  // namespace
+
+// A redemption whose earlier attempt is still an intent here: the same body waits for the
+// cloud's answer (retry in a moment) until it is stale, then the intent is voided and this
+// attempt decides afresh; another body conflicts.
+Result<void> AgentService::settle_pending_intent(Replica& r, const pb::Request& req,
+                                                 const std::string& pos_tx_id,
+                                                 const std::string& print, TimestampMs now) {
+  auto pending = r.online_redemption(req.till_id(), pos_tx_id);
+  if (!pending) return std::unexpected(pending.error());
+  if (!*pending) return {};
+  if ((*pending)->fingerprint != print) {
+    return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
+                                          " is being redeemed with different content.");
+  }
+  if (now - (*pending)->created_at < kStaleOnlineRedemptionMs) {
+    return fail(ErrorCode::kUnavailable,
+                "This redemption is being decided by the loyalty service; retry in a moment.");
+  }
+  return void_intent(r, settings_.agent_id, **pending, event_ids_.next(), now,
+                     "left undecided inside the agent");
+}
+
+// The write itself, in the writer's transaction: deadline, replay, then the operation and its
+// receipt (an online redemption records only its intent; the cloud's answer settles it).
+Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Request& req,
+                                       const WriteRequest& w, pb::Response& out) {
+  const TimestampMs now = clock_.now_ms();
+  if (now > ctx.deadline) {
+    return fail(ErrorCode::kDeadlineExceeded,
+                "The request waited too long and was not applied; it is safe to retry.");
+  }
+  ctx.now = now;
+  auto replayed = replay(r, req, w, out);
+  if (!replayed) return std::unexpected(replayed.error());
+  if (*replayed) return {};
+  WriteTxn txn{*this, r, ctx, req, w.pos_tx_id, now, out, std::nullopt};
+  Result<void> applied;
+  switch (req.op_case()) {
+    case pb::Request::kAccrue:
+      applied = txn.accrue(*w.basket);
+      break;
+    case pb::Request::kRedeem:
+      ACCRUE_TRY(settle_pending_intent(r, req, w.pos_tx_id, w.print, now));
+      if (calls_ && online_.load()) {
+        applied = txn.prepare_online_redeem(w.print);
+        if (applied) return {};  // no receipt yet: the cloud's answer settles it
+      } else {
+        applied = txn.redeem();
+      }
+      break;
+    case pb::Request::kReturn:
+      applied = txn.return_sale();
+      break;
+    case pb::Request::kEnroll:
+      applied = txn.enroll();
+      break;
+    default:
+      return fail(ErrorCode::kInternal, "not a write operation");
+  }
+  if (!applied) return applied;
+  return r.insert_receipt(req.till_id(), w.pos_tx_id, w.kind, w.print, out.SerializeAsString(),
+                          txn.event_seq, now);
+}
+
 void AgentService::handle_write(const pb::Request& request, Reply reply, bool may_ask) {
   const TimestampMs received = clock_.now_ms();
   const uint32_t cap = max_deadline_ms_.load();
   uint32_t deadline_ms = std::min(
       request.deadline_ms() == 0 ? settings_.default_deadline_ms : request.deadline_ms(), cap);
+  // Validation that needs no replica happens here, before the request takes a writer slot.
+  auto checked = check_write(request, received);
+  if (!checked) return reply(error_response(request.request_id(), checked.error()));
+  auto w = std::make_shared<WriteRequest>(std::move(*checked));
   auto ctx = std::make_shared<Context>(Context{*this, program(), received, received + deadline_ms});
   ctx->may_ask = may_ask;
   auto out = std::make_shared<pb::Response>();
   out->set_request_id(request.request_id());
-
-  // Validation that needs no replica happens here, before the request takes a writer slot.
-  const google::protobuf::Message* op = nullptr;
-  std::string pos_tx_id;
-  int kind = 0;
-  std::optional<Basket> basket;
-  switch (request.op_case()) {
-    case pb::Request::kAccrue: {
-      op = &request.accrue();
-      pos_tx_id = request.accrue().pos_tx_id();
-      kind = pb::TRANSACTION_KIND_ACCRUAL;
-      auto b = wire::basket_from_proto(request.accrue().basket());
-      if (!b)
-        return reply(
-            error_response(request.request_id(), {b.error().code, "basket." + b.error().message}));
-      if (b->occurred_at_ms == 0) b->occurred_at_ms = received;
-      basket = std::move(*b);
-      break;
-    }
-    case pb::Request::kRedeem:
-      op = &request.redeem();
-      pos_tx_id = request.redeem().pos_tx_id();
-      kind = pb::TRANSACTION_KIND_REDEMPTION;
-      break;
-    case pb::Request::kReturn:
-      op = &request.return_();
-      pos_tx_id = request.return_().pos_tx_id();
-      kind = pb::TRANSACTION_KIND_RETURN;
-      break;
-    case pb::Request::kEnroll:
-      op = &request.enroll();
-      pos_tx_id = request.enroll().pos_tx_id();
-      kind = pb::TRANSACTION_KIND_ENROLMENT;
-      break;
-    default:
-      return reply(error_response(request.request_id(), invalid("not a write operation")));
-  }
-  if (auto r = check_id("till_id", request.till_id(), true); !r)
-    return reply(error_response(request.request_id(), r.error()));
-  if (auto r = check_id("pos_tx_id", pos_tx_id, true); !r)
-    return reply(error_response(request.request_id(), r.error()));
-  std::string print = fingerprint(*op);
-
   WriteJob job;
-  job.apply = [this, ctx, out, req = request, print, pos_tx_id, kind,
-               basket = std::move(basket)](Replica& r) mutable -> Result<void> {
-    const TimestampMs now = clock_.now_ms();
-    if (now > ctx->deadline) {
-      return fail(ErrorCode::kDeadlineExceeded,
-                  "The request waited too long and was not applied; it is safe to retry.");
-    }
-    ctx->now = now;
-    // Invariant "same request, same answer" (docs/architecture.md): the same (till, pos_tx_id)
-    // answers the same; a different body conflicts.
-    auto prior = r.receipt(req.till_id(), pos_tx_id);
-    if (!prior) return std::unexpected(prior.error());
-    if (*prior) {
-      if ((*prior)->fingerprint != print) {
-        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
-                                              " was already recorded with different content.");
-      }
-      out->ParseFromString((*prior)->response);
-      out->set_request_id(req.request_id());
-      switch (out->result_case()) {
-        case pb::Response::kAccrue:
-          out->mutable_accrue()->set_replayed(true);
-          break;
-        case pb::Response::kRedeem:
-          out->mutable_redeem()->set_replayed(true);
-          break;
-        case pb::Response::kReturn:
-          out->mutable_return_()->set_replayed(true);
-          break;
-        case pb::Response::kEnroll:
-          out->mutable_enroll()->set_replayed(true);
-          break;
-        default:
-          break;
-      }
-      return {};
-    }
-
-    WriteTxn txn{*this, r, *ctx, req, pos_tx_id, now, *out, std::nullopt};
-    Result<void> applied;
-    const bool redeem_online = req.op_case() == pb::Request::kRedeem && calls_ && online_.load();
-    if (req.op_case() == pb::Request::kRedeem) {
-      auto pending = r.online_redemption(req.till_id(), pos_tx_id);
-      if (!pending) return std::unexpected(pending.error());
-      if (*pending && (*pending)->fingerprint != print) {
-        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
-                                              " is being redeemed with different content.");
-      }
-      if (*pending && now - (*pending)->created_at < kStaleOnlineRedemptionMs) {
-        return fail(ErrorCode::kUnavailable,
-                    "This redemption is being decided by the loyalty service; retry in a moment.");
-      }
-      if (*pending) {
-        ACCRUE_TRY(void_intent(r, settings_.agent_id, **pending, event_ids_.next(), now,
-                               "left undecided inside the agent"));
-      }
-    }
-    switch (req.op_case()) {
-      case pb::Request::kAccrue:
-        applied = txn.accrue(*basket);
-        break;
-      case pb::Request::kRedeem:
-        if (redeem_online) {
-          applied = txn.prepare_online_redeem(print);
-          if (applied) return {};  // no receipt yet: the cloud's answer settles it
-        } else {
-          applied = txn.redeem();
-        }
-        break;
-      case pb::Request::kReturn:
-        applied = txn.return_sale();
-        break;
-      case pb::Request::kEnroll:
-        applied = txn.enroll();
-        break;
-      default:
-        return fail(ErrorCode::kInternal, "not a write operation");
-    }
-    if (!applied) return applied;
-    return r.insert_receipt(req.till_id(), pos_tx_id, kind, print, out->SerializeAsString(),
-                            txn.event_seq, now);
+  job.apply = [this, ctx, out, request, w](Replica& r) -> Result<void> {
+    return apply_write(r, *ctx, request, *w, *out);
   };
-  job.done = [this, ctx, out, reply, request, print](Result<void> result) {
+  job.done = [this, ctx, out, reply, request, w](Result<void> result) {
     if (!result && ctx->ask_first_about) {
       // The outcome "ask the cloud first": look the identifier up, then run the request again.
       auto again = [this, request, reply]() { handle_write(request, reply, false); };
@@ -404,7 +423,7 @@ void AgentService::handle_write(const pb::Request& request, Reply reply, bool ma
       return;
     }
     if (!result) return reply(error_response(request.request_id(), result.error()));
-    if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, print);
+    if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, w->print);
     reply(std::move(*out));
   };
   if (!writer_.submit(std::move(job))) {

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "agent/core/agent.h"
+#include "agent/store/programs.h"
 #include "agent/store/replica.h"
 #include "common/synthetic.h"
 

@@ -6,7 +6,7 @@
 #include <future>
 
 #include "accrue/pos/v1/pos.pb.h"
-#include "agent/core/agent.h"
+#include "agent/store/programs.h"
 #include "common/engine/lots.h"
 #include "common/sys/log.h"
 #include "common/uuid.h"
@@ -59,19 +59,13 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t t
     // confirmed balance although its seq is after W.
     if (in_cloud && in_cloud->contains(e.event_id)) continue;
     if (e.kind == pb::TRANSACTION_KIND_REDEMPTION) {
-      const int64_t points = -e.points;
-      const int64_t from_confirmed = std::clamp<int64_t>(confirmed - debit, 0, points);
-      debit += from_confirmed;
-      const int64_t rest = points - from_confirmed;
-      if (rest <= 0) continue;
       auto lots = w.lots(customer_id);
       if (!lots) return std::unexpected(lots.error());
-      auto draws = draw_fifo(*lots, rest, e.occurred_at);
-      if (draws) {
-        ACCRUE_TRY(apply_draws(w, *lots, *draws));
-      } else {
-        debit += rest;  // the cloud's truth moved under it; its next snapshot settles it
-      }
+      const SpendPlan spend = plan_spend(confirmed - debit, *lots, -e.points, e.occurred_at);
+      ACCRUE_TRY(apply_draws(w, *lots, spend.draws));
+      // What the lots cannot cover: the cloud's truth moved under it; its next snapshot settles
+      // it.
+      debit += spend.from_confirmed + spend.uncovered;
     } else if (e.kind == pb::TRANSACTION_KIND_RETURN) {
       const int64_t points = -e.points;
       auto ref = w.ledger_ref(e.seq);

@@ -128,4 +128,27 @@ ReversalPlan plan_reversal(std::span<const Lot> lots, std::string_view sale_lot_
   return plan;
 }
 
+LotBalance store_balance(const ConfirmedPoints& confirmed, const LotBalance& local) {
+  LotBalance b = local;
+  b.available += confirmed.available - confirmed.local_debit;
+  b.pending += confirmed.pending;
+  return b;
+}
+
+SpendPlan plan_spend(Points confirmed_left, std::span<const Lot> lots, Points points,
+                     TimestampMs now_ms) {
+  SpendPlan plan;
+  plan.from_confirmed = std::clamp<Points>(confirmed_left, 0, points);
+  const Points rest = points - plan.from_confirmed;
+  if (rest <= 0) return plan;
+  auto draws = draw_fifo(lots, rest, now_ms);
+  if (draws) {
+    plan.draws = std::move(*draws);
+  } else {
+    plan.uncovered = rest;
+    plan.shortfall = draws.error();
+  }
+  return plan;
+}
+
 }  // namespace accrue

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,5 +61,25 @@ struct ReversalPlan {
 // Taking back `points` for a return of the sale that opened `sale_lot_id`.
 ReversalPlan plan_reversal(std::span<const Lot> lots, std::string_view sale_lot_id, Points points,
                            TimestampMs now_ms);
+
+// A store's view of a member (invariant "local events stay on top", docs/architecture.md): the
+// cloud-confirmed figures, minus what was spent locally beyond the local lots, plus those lots.
+struct ConfirmedPoints {
+  Points available = 0;
+  Points pending = 0;
+  Points local_debit = 0;  // spent or reversed locally beyond the local lots
+};
+LotBalance store_balance(const ConfirmedPoints& confirmed, const LotBalance& local);
+
+// How a store spends `points` at `now_ms`: the confirmed points first (they are the oldest), then
+// the local lots first-in-first-out.
+struct SpendPlan {
+  Points from_confirmed = 0;
+  std::vector<Draw> draws;         // from the local lots
+  Points uncovered = 0;            // what neither covers; then nothing is drawn from the lots
+  std::optional<Error> shortfall;  // why, when uncovered > 0 (draw_fifo's refusal)
+};
+SpendPlan plan_spend(Points confirmed_left, std::span<const Lot> lots, Points points,
+                     TimestampMs now_ms);
 
 }  // namespace accrue

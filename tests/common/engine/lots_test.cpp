@@ -70,5 +70,34 @@ TEST(LotsTest, ReversalTakesFromTheSaleLotFirstThenReportsShortfall) {
   EXPECT_EQ(plan.shortfall, 20);
 }
 
+TEST(LotsTest, AStoreShowsTheConfirmedPointsMinusLocalSpendingPlusLocalLots) {
+  const LotBalance b = store_balance({500, 40, 120}, LotBalance{30, 70, 10, utc(2027, 1, 1)});
+  EXPECT_EQ(b.available, 500 - 120 + 30);
+  EXPECT_EQ(b.pending, 40 + 70);
+  EXPECT_EQ(b.expiring, 10);  // only the local lots' expiry is known here
+  EXPECT_EQ(b.expiring_at_ms, utc(2027, 1, 1));
+}
+
+TEST(LotsTest, AStoreSpendsTheConfirmedPointsFirstThenItsLotsOldestFirst) {
+  std::vector<Lot> lots = {{"b", utc(2026, 2, 1), utc(2026, 2, 1), kNeverExpires, 50, 50},
+                           {"a", utc(2026, 1, 1), utc(2026, 1, 1), kNeverExpires, 30, 30}};
+  auto covered = plan_spend(100, lots, 60, utc(2026, 4, 1));
+  EXPECT_EQ(covered.from_confirmed, 60);
+  EXPECT_TRUE(covered.draws.empty());
+  auto both = plan_spend(40, lots, 60, utc(2026, 4, 1));
+  EXPECT_EQ(both.from_confirmed, 40);
+  EXPECT_EQ(both.draws, (std::vector<Draw>{{"a", 20}}));
+  EXPECT_EQ(both.uncovered, 0);
+  auto overdrawn = plan_spend(-10, lots, 60, utc(2026, 4, 1));  // spent beyond the confirmed
+  EXPECT_EQ(overdrawn.from_confirmed, 0);
+  EXPECT_EQ(overdrawn.draws, (std::vector<Draw>{{"a", 30}, {"b", 30}}));
+  auto short_ = plan_spend(10, lots, 100, utc(2026, 4, 1));
+  EXPECT_EQ(short_.from_confirmed, 10);
+  EXPECT_TRUE(short_.draws.empty()) << "nothing is drawn when the lots cannot cover the rest";
+  EXPECT_EQ(short_.uncovered, 90);
+  ASSERT_TRUE(short_.shortfall);
+  EXPECT_EQ(short_.shortfall->code, ErrorCode::kInsufficientPoints);
+}
+
 }  // namespace
 }  // namespace accrue

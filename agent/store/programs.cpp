@@ -1,0 +1,22 @@
+#include "agent/store/programs.h"
+
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::agent {
+
+Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now) {
+  auto current = writer.latest_program_body();
+  if (!current) return std::unexpected(current.error());
+  if (*current) {
+    loyalty::v1::Program pb;
+    if (pb.ParseFromString(**current) && pb.program_id() == program.program_id &&
+        pb.version() >= program.version) {
+      return false;
+    }
+  }
+  ACCRUE_TRY(writer.insert_program(program.program_id, program.version,
+                                   wire::program_to_proto(program).SerializeAsString(), now));
+  return true;
+}
+
+}  // namespace accrue::agent
