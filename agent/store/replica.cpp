@@ -667,14 +667,14 @@ Result<int64_t> Replica::sweep_not_rebuilt(int64_t generation) {
   // cloud has not confirmed.
   ACCRUE_STMT(ids,
               "DELETE FROM identifier WHERE customer_id IN (SELECT c.customer_id FROM "
-              "customer c WHERE c.rebuild_mark <> ? AND c.status <> 3 AND NOT EXISTS "
+              "customer c WHERE c.rebuild_mark <> ? AND c.status <> ? AND NOT EXISTS "
               "(SELECT 1 FROM ledger l WHERE l.owner = c.customer_id AND l.confirmed = 0))");
-  ACCRUE_TRY(ids.bind(1, generation).run());
+  ACCRUE_TRY(ids.bind(1, generation).bind(2, kStatusProvisional).run());
   ACCRUE_STMT(del,
-              "DELETE FROM customer WHERE rebuild_mark <> ? AND status <> 3 AND NOT EXISTS "
+              "DELETE FROM customer WHERE rebuild_mark <> ? AND status <> ? AND NOT EXISTS "
               "(SELECT 1 FROM ledger l WHERE l.owner = customer.customer_id AND "
               "l.confirmed = 0)");
-  ACCRUE_TRY(del.bind(1, generation).run());
+  ACCRUE_TRY(del.bind(1, generation).bind(2, kStatusProvisional).run());
   return static_cast<int64_t>(sqlite3_changes(db_.raw()));
 }
 

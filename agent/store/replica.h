@@ -11,14 +11,16 @@
 
 #include "agent/store/sqlite.h"
 #include "common/clock.h"
+#include "common/customer.h"
 #include "common/engine/lots.h"
 #include "common/identifier.h"
 
 namespace accrue::agent {
 
-inline constexpr int kStatusActive = 1;
-inline constexpr int kStatusBlocked = 2;
-inline constexpr int kStatusProvisional = 3;
+// customer.status: the shared numbering (common/customer.h); before schema v6 provisional was 3.
+inline constexpr int kStatusActive = to_int(CustomerStatus::kActive);
+inline constexpr int kStatusBlocked = to_int(CustomerStatus::kBlocked);
+inline constexpr int kStatusProvisional = to_int(CustomerStatus::kProvisional);
 
 struct CustomerRow {
   std::string customer_id;

@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 5> kMigrations = {
+inline constexpr std::array<std::string_view, 6> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -29,7 +29,7 @@ CREATE TABLE program (
 -- local events on top of them live in lot and local_debit until the cloud confirms them.
 CREATE TABLE customer (
   customer_id         TEXT PRIMARY KEY,
-  status              INTEGER NOT NULL,          -- 1 active, 2 blocked, 3 provisional
+  status              INTEGER NOT NULL,          -- common/customer.h (v6: provisional 3 -> 5)
   tier_id             TEXT NOT NULL DEFAULT '',
   display_name        TEXT NOT NULL DEFAULT '',
   home_store_id       TEXT NOT NULL DEFAULT '',
@@ -189,6 +189,11 @@ CREATE TRIGGER quarantine_removed AFTER DELETE ON quarantine BEGIN
 END;
 -- The oldest pending event (a resubmitted event is pending since its resubmission).
 CREATE INDEX outbox_created ON outbox (created_at);
+)sql",
+    // v6: one numbering of customer status with the cloud (common/customer.h), where 3 is
+    // "erased": provisional moves from 3 to 5.
+    R"sql(
+UPDATE customer SET status = 5 WHERE status = 3;
 )sql",
 };
 

@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "cloud/core/customer_status.h"
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/engine/lots.h"
@@ -118,8 +119,10 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
           ladder.empty() ? "" : ladder[synthetic_tier_index(i, ladder.size())].tier_id;
       const std::string store = "S" + std::to_string(i % o.stores);
       const TimestampMs enrolled = now - 400 * kDayMs + (i % 30) * kDayMs;
-      customers += id + "\t" + (synthetic_blocked(i) ? "2" : "1") + "\t" + tier + "\t" + store +
-                   "\t" + format_utc_iso8601(enrolled) + "\n";
+      customers +=
+          id + "\t" +
+          status_sql(synthetic_blocked(i) ? CustomerStatus::kBlocked : CustomerStatus::kActive) +
+          "\t" + tier + "\t" + store + "\t" + format_utc_iso8601(enrolled) + "\n";
       pii += id + "\tMember " + std::to_string(i) + "\n";
       if (hasher) {
         auto h = hasher->hash({IdentifierKind::kCard, synthetic_card_number(i)});

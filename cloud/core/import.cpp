@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "cloud/core/customer_status.h"
 #include "cloud/core/store_auth.h"
 #include "cloud/hq/json_input.h"
 #include "cloud/pg/copy.h"
@@ -655,10 +656,11 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
   };
   kind.write = [&](pg::Connection& w, Batch& b) -> Result<int64_t> {
     if (b.rows == 0) return 0;
-    ACCRUE_TRY(take_refused(
-        w,
+    static const std::string refused_sql =
         "WITH no_customer AS (DELETE FROM import_stage_receipts s WHERE NOT EXISTS (SELECT 1 "
-        "FROM customer c WHERE c.customer_id = s.customer_id AND c.status <> 4) RETURNING "
+        "FROM customer c WHERE c.customer_id = s.customer_id AND c.status <> " +
+        status_sql(CustomerStatus::kMerged) +
+        ") RETURNING "
         "s.line, s.key, 'no customer ' || s.customer_id || ' (import the customers first; a "
         "merged member''s receipts go under the member kept)' AS reason), no_store AS (DELETE "
         "FROM import_stage_receipts s WHERE NOT EXISTS (SELECT 1 FROM store t WHERE t.store_id "
@@ -668,8 +670,8 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
         "r.pos_tx_id = s.pos_tx_id AND s.line NOT IN (SELECT line FROM no_customer UNION ALL "
         "SELECT line FROM no_store) RETURNING s.line, s.key, 'this receipt is in the books "
         "already' AS reason) SELECT * FROM no_customer UNION ALL SELECT * FROM no_store UNION "
-        "ALL SELECT * FROM taken",
-        b));
+        "ALL SELECT * FROM taken";
+    ACCRUE_TRY(take_refused(w, refused_sql.c_str(), b));
     ACCRUE_TRY(
         w.exec("INSERT INTO receipt (event_id, customer_id, store_id, till_id, pos_tx_id, "
                "occurred_at, amount_minor, currency, points_earned) SELECT event_id, "

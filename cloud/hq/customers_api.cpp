@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "cloud/core/customer_status.h"
 #include "cloud/hq/api.h"
 #include "common/base64url.h"
 #include "common/civil_time.h"
@@ -142,10 +143,6 @@ ProfileInput read_profile(ObjectReader& in, const std::optional<std::string>& de
     }
   }
   return p;
-}
-
-std::string_view status_name(int64_t s) {
-  return s == 1 ? "active" : s == 2 ? "blocked" : s == 4 ? "merged" : "erased";
 }
 
 std::string etag(int64_t revision) { return "\"" + std::to_string(revision) + "\""; }
@@ -533,7 +530,7 @@ http::Response HqApi::customer_block(Call& call, bool block) {
                        {pg::Param::text(id)});
     if (!row) return std::unexpected(row.error());
     if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-    if (row->int64(0, 0) >= 3) {
+    if (is_closed(row->int64(0, 0))) {
       refused =
           problem(call, bhttp::status::conflict, "customer-erased",
                   "this customer was erased or merged into another; nothing about them can change");
@@ -542,7 +539,9 @@ http::Response HqApi::customer_block(Call& call, bool block) {
     ACCRUE_TRY(c.query(
         "UPDATE customer SET status = $2, status_reason = $3, revision = revision "
         "+ 1, updated_at = now() WHERE customer_id = $1",
-        {pg::Param::text(id), pg::Param::text(block ? "2" : "1"), pg::Param::text(*reason)}));
+        {pg::Param::text(id),
+         pg::Param::text(status_sql(block ? CustomerStatus::kBlocked : CustomerStatus::kActive)),
+         pg::Param::text(*reason)}));
     ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
                        {pg::Param::text(id)}));
     return audit_change(c, call, block ? "customer.block" : "customer.unblock", "customer:" + id,

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 
+#include "cloud/core/customer_status.h"
 #include "cloud/hq/api.h"
 
 #include <map>
@@ -41,7 +42,7 @@ http::Response HqApi::customer_erase(Call& call) {
                        {pg::Param::text(id)});
     if (!row) return std::unexpected(row.error());
     if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-    already = row->int64(0, 0) == 3;
+    already = row->int64(0, 0) == to_int(CustomerStatus::kErased);
     if (already) return {};
     ACCRUE_TRY(c.query("DELETE FROM customer_pii WHERE customer_id = $1", {pg::Param::text(id)}));
     auto ids = c.query("DELETE FROM identifier WHERE customer_id = $1", {pg::Param::text(id)});
@@ -50,10 +51,10 @@ http::Response HqApi::customer_erase(Call& call) {
     // The home store stays: it puts the member in that store's scope, so the store's feed
     // carries the removal.
     ACCRUE_TRY(
-        c.query("UPDATE customer SET status = 3, status_reason = NULL, tier_floor_id = "
+        c.query("UPDATE customer SET status = $2, status_reason = NULL, tier_floor_id = "
                 "NULL, country = '', currency = '', revision = revision + 1, updated_at "
                 "= now() WHERE customer_id = $1",
-                {pg::Param::text(id)}));
+                {pg::Param::text(id), pg::Param::text(status_sql(CustomerStatus::kErased))}));
     ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
                        {pg::Param::text(id)}));
     return audit_change(c, call, "customer.erase", "customer:" + id,
@@ -206,7 +207,7 @@ http::Response HqApi::customer_merge(Call& call) {
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     for (const auto& [id, st] : found) {
-      if (st.first >= 3) {
+      if (is_closed(st.first)) {
         refused = problem(call, bhttp::status::conflict, "customer-erased",
                           "customer " + id + " was erased or merged already");
         return fail(ErrorCode::kFailedPrecondition, "refused");
@@ -261,9 +262,9 @@ http::Response HqApi::customer_merge(Call& call) {
     // Earlier merges into the merged member now point at the survivor.
     ACCRUE_TRY(c.query("UPDATE customer SET merged_into = $1 WHERE merged_into = $2", {S, X}));
     ACCRUE_TRY(
-        c.query("UPDATE customer SET status = 4, merged_into = $1, revision = revision + "
+        c.query("UPDATE customer SET status = $3, merged_into = $1, revision = revision + "
                 "1, updated_at = now() WHERE customer_id = $2",
-                {S, X}));
+                {S, X, pg::Param::text(status_sql(CustomerStatus::kMerged))}));
     ACCRUE_TRY(
         c.query("UPDATE customer SET revision = revision + 1, updated_at = now() WHERE "
                 "customer_id = $1",

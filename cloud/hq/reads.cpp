@@ -6,6 +6,7 @@
 #include "cloud/auth/jwt.h"
 #include "cloud/core/balance.h"
 #include "common/civil_time.h"
+#include "common/customer.h"
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
 #include "common/engine/tiers.h"
@@ -33,19 +34,6 @@ constexpr const char* kRead =
 constexpr const char* kIdentifiers =
     "SELECT kind, (extract(epoch FROM created_at)*1000)::bigint FROM identifier "
     "WHERE customer_id = $1 ORDER BY created_at";
-
-std::string_view status_name(int64_t s) {
-  switch (s) {
-    case 1:
-      return "active";
-    case 2:
-      return "blocked";
-    case 4:
-      return "merged";
-    default:
-      return "erased";
-  }
-}
 
 }  // namespace
 
@@ -97,7 +85,7 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   doc["status"] = status_name(status);
   Document out;
   out.version = r->int64(0, 5);
-  if (status == 3 || status == 4) {  // erased, or merged into another: nothing else to show
+  if (is_closed(status)) {  // erased, or merged into another: nothing else to show
     out.json = json::serialize(doc);
     return out;
   }

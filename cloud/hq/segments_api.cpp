@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "cloud/core/customer_status.h"
 #include "cloud/hq/api.h"
 #include "cloud/hq/segments.h"
 #include "common/civil_time.h"
@@ -49,10 +50,13 @@ std::optional<SegmentSql> compile_segment(const json::object& definition, FieldE
   };
   if (auto st = strings("statuses", 10, {"active", "blocked"})) {
     std::vector<std::string> codes;
-    for (const auto& s : *st) codes.push_back(s == "active" ? "1" : "2");
+    for (const auto& s : *st) {
+      codes.push_back(
+          status_sql(s == "active" ? CustomerStatus::kActive : CustomerStatus::kBlocked));
+    }
     w += " AND c.status = ANY(" + param(pg::text_array(codes)) + "::smallint[])";
   } else {
-    w += " AND c.status = 1";
+    w += " AND c.status = " + status_sql(CustomerStatus::kActive);
   }
   if (auto t = strings("tiers", 64, {})) {
     w += " AND c.tier_id = ANY(" + param(pg::text_array(*t)) + "::text[])";
@@ -391,11 +395,8 @@ http::Response HqApi::segment_export(Call& call) {
         return q + "\"";
       };
       const int64_t status = r->int64(i, 1);
-      out += field(r->text(i, 0)) + "," +
-             (status == 1   ? "active"
-              : status == 2 ? "blocked"
-                            : "erased") +
-             "," + field(r->text(i, 2)) + "," + field(r->text(i, 3)) + "," +
+      out += field(r->text(i, 0)) + "," + std::string(status_name(status)) + "," +
+             field(r->text(i, 2)) + "," + field(r->text(i, 3)) + "," +
              std::to_string(r->int64(i, 4)) + "," + format_utc_iso8601(r->int64(i, 5)) + "," +
              (r->int64(i, 6) > 0 ? format_utc_iso8601(r->int64(i, 6)) : std::string()) + "\n";
     }

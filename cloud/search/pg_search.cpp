@@ -1,6 +1,7 @@
 // The search read model in PostgreSQL: the system of record queried directly (search.h).
 #include <boost/json.hpp>
 
+#include "cloud/core/customer_status.h"
 #include "cloud/pg/pool.h"
 #include "cloud/search/search.h"
 
@@ -77,7 +78,7 @@ Result<SearchPage> PgCustomerSearch::search_on(pg::Connection& c, const SearchQu
   if (q.status) {
     where += " AND c.status = " + param(std::to_string(*q.status)) + "::smallint";
   } else {
-    where += " AND c.status IN (1, 2)";
+    where += " AND c.status IN " + kServedStatusesSql;
   }
   if (q.tier) where += " AND c.tier_id = " + param(*q.tier);
   if (q.home_store) where += " AND c.home_store_id = " + param(*q.home_store);

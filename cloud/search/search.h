@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/customer.h"
 #include "common/error.h"
 
 namespace accrue::cloud::pg {
@@ -28,8 +29,11 @@ class Pool;
 
 namespace accrue::cloud::search {
 
-// Customer status as stored (customer.status).
-inline constexpr int kActive = 1, kBlocked = 2, kErased = 3, kMerged = 4;
+// Customer status as stored (customer.status; common/customer.h).
+inline constexpr int kActive = to_int(CustomerStatus::kActive),
+                     kBlocked = to_int(CustomerStatus::kBlocked),
+                     kErased = to_int(CustomerStatus::kErased),
+                     kMerged = to_int(CustomerStatus::kMerged);
 
 // One customer as the search sees it (and as the search index stores it); `deleted` removes it
 // from an index (a customer that is no longer in the system of record).

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cloud/core/balance.h"
+#include "cloud/core/customer_status.h"
 #include "common/hex.h"
 #include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
@@ -94,7 +95,7 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
     }
     const int i = it->second;
     const int64_t status = snap->int64(i, 1);
-    if (status == 3 || status == 4) {  // erased, or merged into another member
+    if (is_closed(status)) {  // erased, or merged into another member
       out.add_changes()->mutable_removed()->set_customer_id(id);
       continue;
     }
@@ -105,7 +106,8 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
     }
     auto* s = out.add_changes()->mutable_customer();
     s->set_customer_id(id);
-    s->set_status(status == 2 ? lv1::CUSTOMER_STATUS_BLOCKED : lv1::CUSTOMER_STATUS_ACTIVE);
+    s->set_status(status == to_int(CustomerStatus::kBlocked) ? lv1::CUSTOMER_STATUS_BLOCKED
+                                                             : lv1::CUSTOMER_STATUS_ACTIVE);
     s->set_tier_id(std::string(snap->text(i, 2)));
     s->set_display_name(std::string(snap->text(i, 3)));
     s->set_home_store_id(std::string(snap->text(i, 4)));
@@ -195,11 +197,12 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         cur = Cursor{'b', snapshot_xmin, ""};
       }
       const std::string lim = std::to_string(limit);
-      auto r = c.query(std::string("SELECT c.customer_id FROM customer c WHERE c.customer_id > $3 "
-                                   "AND c.status IN (1, 2) AND ") +
-                           kInScope + " ORDER BY c.customer_id LIMIT $4",
-                       {pg::Param::text(store_id), pg::Param::text(days),
-                        pg::Param::text(cur->after), pg::Param::text(lim)});
+      auto r =
+          c.query(std::string("SELECT c.customer_id FROM customer c WHERE c.customer_id > $3 "
+                              "AND c.status IN ") +
+                      kServedStatusesSql + " AND " + kInScope + " ORDER BY c.customer_id LIMIT $4",
+                  {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->after),
+                   pg::Param::text(lim)});
       if (!r) return std::unexpected(r.error());
       for (int i = 0; i < r->rows(); ++i) {
         std::string id(r->text(i, 0));
@@ -336,7 +339,8 @@ Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, cons
   auto body = [&]() -> Result<void> {
     auto r = c.query(
         "SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
-        "WHERE i.hash = $1::bytea AND c.status IN (1, 2)",
+        "WHERE i.hash = $1::bytea AND c.status IN " +
+            kServedStatusesSql,
         {pg::Param::text(hex)});
     if (!r) return std::unexpected(r.error());
     if (r->rows() == 0) return {};

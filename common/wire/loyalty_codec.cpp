@@ -433,6 +433,10 @@ pb::CustomerSnapshot customer_to_proto(const CustomerSnapshot& c) {
     case CustomerStatus::kProvisional:
       out.set_status(pb::CUSTOMER_STATUS_PROVISIONAL);
       break;
+    case CustomerStatus::kErased:  // never sent: the change feed removes such a member
+    case CustomerStatus::kMerged:
+      out.set_status(pb::CUSTOMER_STATUS_UNSPECIFIED);
+      break;
   }
   out.set_tier_id(c.tier_id);
   out.set_display_name(c.display_name);

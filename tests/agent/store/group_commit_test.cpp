@@ -92,6 +92,30 @@ TEST_F(GroupCommitTest, AFullQueueSaysBusy) {
   EXPECT_LT(accepted, 200);
 }
 
+// Schema v6 moves provisional members from 3 to 5, the number the cloud's database shares
+// (where 3 is "erased"); active and blocked keep theirs.
+TEST(ReplicaSchemaTest, ProvisionalMembersTakeTheSharedStatusNumber) {
+  const auto path = testing::temp_dir("accrue-schema-") + "/replica.db";
+  {
+    auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
+    ASSERT_TRUE(db) << db.error().message;
+    for (size_t v = 0; v < 5; ++v) ASSERT_TRUE(db->exec(kMigrations[v]));
+    ASSERT_TRUE(db->exec("PRAGMA user_version=5"));
+    ASSERT_TRUE(
+        db->exec("INSERT INTO customer (customer_id, status) VALUES ('a', 1), ('b', 2), ('p', 3)"));
+  }
+  auto r = Replica::open_writer(path);
+  ASSERT_TRUE(r) << r.error().message;
+  for (const auto& [id, status] : {std::pair<std::string, int>{"a", kStatusActive},
+                                   {"b", kStatusBlocked},
+                                   {"p", kStatusProvisional}}) {
+    auto c = r->customer(id);
+    ASSERT_TRUE(c && *c) << id;
+    EXPECT_EQ((*c)->status, status) << id;
+  }
+  EXPECT_EQ(kStatusProvisional, 5);
+}
+
 // Queue sizes are kept by triggers from schema v5 on; a file upgraded with events already queued
 // starts from their count, and every later insert and delete moves it.
 TEST(ReplicaSchemaTest, QueueSizesSurviveTheUpgradeAndFollowEveryChange) {
