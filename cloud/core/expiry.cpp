@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "cloud/sync/feed.h"
 #include "common/uuid.h"
 
 namespace accrue::cloud {
@@ -67,10 +68,10 @@ Result<ExpiryReport> run_expiry(
             "jsonb_to_recordset($1::jsonb) AS x(customer_id text, points bigint) WHERE "
             "b.customer_id = x.customer_id",
             {pg::Param::text(js)}));
-        ACCRUE_TRY(
-            c.query("INSERT INTO change_feed (kind, customer_id) SELECT 1, x.customer_id "
-                    "FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text)",
-                    {pg::Param::text(js)}));
+        ACCRUE_TRY(c.query(
+            "INSERT INTO change_feed (kind, customer_id) SELECT $2::smallint, "
+            "x.customer_id FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text)",
+            {pg::Param::text(js), pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
       }
       return customers;
     };

@@ -16,6 +16,7 @@
 #include "cloud/core/store_auth.h"
 #include "cloud/hq/json_input.h"
 #include "cloud/pg/copy.h"
+#include "cloud/sync/feed.h"
 #include "common/civil_time.h"
 #include "common/engine/lots.h"
 #include "common/identifier.h"
@@ -572,8 +573,9 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
                "available_at, expires_at, points, points FROM import_stage_customers WHERE "
                "points > 0"));
     ACCRUE_TRY(
-        w.exec("INSERT INTO change_feed (kind, customer_id) SELECT 1, customer_id FROM "
-               "import_stage_customers"));
+        w.query("INSERT INTO change_feed (kind, customer_id) SELECT $1::smallint, customer_id "
+                "FROM import_stage_customers",
+                {pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
     auto n = w.exec("SELECT count(*) FROM import_stage_customers");
     if (!n) return std::unexpected(n.error());
     return n->int64(0, 0);
@@ -704,8 +706,9 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
         "customer_day.qualifying_points + excluded.qualifying_points, spend_minor = "
         "customer_day.spend_minor + excluded.spend_minor"));
     ACCRUE_TRY(
-        w.exec("INSERT INTO change_feed (kind, customer_id) SELECT DISTINCT 1, customer_id FROM "
-               "import_stage_receipts"));
+        w.query("INSERT INTO change_feed (kind, customer_id) SELECT DISTINCT $1::smallint, "
+                "customer_id FROM import_stage_receipts",
+                {pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
     ACCRUE_TRY(list_customers(w, "SELECT DISTINCT customer_id FROM import_stage_receipts", b));
     auto n = w.exec("SELECT count(*) FROM import_stage_receipts");
     if (!n) return std::unexpected(n.error());

@@ -1,5 +1,6 @@
 #include "cloud/core/programs.h"
 
+#include "cloud/sync/feed.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::cloud {
@@ -63,7 +64,8 @@ Result<Program> ProgramCatalog::publish(pg::Connection& c, std::string_view json
   if (!r) return std::unexpected(r.error());
   if (r->affected() == 1) {
     // Stores pick the new version up from their change feed.
-    ACCRUE_TRY(c.exec("INSERT INTO change_feed (kind) VALUES (3)"));
+    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind) VALUES ($1::smallint)",
+                       {pg::Param::text(std::to_string(to_int(FeedKind::kProgram)))}));
   }
   if (r->affected() == 0) {
     auto same = c.query(

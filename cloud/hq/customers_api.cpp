@@ -6,6 +6,7 @@
 
 #include "cloud/core/customer_status.h"
 #include "cloud/hq/api.h"
+#include "cloud/sync/feed.h"
 #include "common/base64url.h"
 #include "common/civil_time.h"
 #include "common/sys/log.h"
@@ -392,8 +393,7 @@ http::Response HqApi::customer_create(Call& call) {
           {pg::Param::bytes(h), pg::Param::text(to_string(x.kind)), pg::Param::text(id),
            pg::Param::text(x.masked)}));
     }
-    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
-                       {pg::Param::text(id)}));
+    ACCRUE_TRY(feed_customer_changed(c, id));
     ACCRUE_TRY(
         queue_webhook(c, "member.enrolled", id,
                       json::serialize(json::object{
@@ -499,8 +499,7 @@ http::Response HqApi::customer_patch(Call& call) {
                        {pg::Param::text(id)}));
     ACCRUE_TRY(update("customer_pii", p.pii));
     ACCRUE_TRY(update("customer", p.customer));
-    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
-                       {pg::Param::text(id)}));
+    ACCRUE_TRY(feed_customer_changed(c, id));
     return audit_change(c, call, "customer.update", "customer:" + id,
                         {{"fields", json::value_from(p.fields)}});
   });
@@ -542,8 +541,7 @@ http::Response HqApi::customer_block(Call& call, bool block) {
         {pg::Param::text(id),
          pg::Param::text(status_sql(block ? CustomerStatus::kBlocked : CustomerStatus::kActive)),
          pg::Param::text(*reason)}));
-    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
-                       {pg::Param::text(id)}));
+    ACCRUE_TRY(feed_customer_changed(c, id));
     return audit_change(c, call, block ? "customer.block" : "customer.unblock", "customer:" + id,
                         {{"reason", *reason}});
   });
@@ -617,8 +615,7 @@ http::Response HqApi::customer_tier_floor(Call& call) {
                 "revision + 1, updated_at = now() WHERE customer_id = $1",
                 {pg::Param::text(id), clear ? pg::Param::null() : pg::Param::text(*tier),
                  pg::Param::text(tier_now)}));
-    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
-                       {pg::Param::text(id)}));
+    ACCRUE_TRY(feed_customer_changed(c, id));
     return audit_change(c, call, "customer.tier_floor", "customer:" + id,
                         {{"tier_floor_id", clear ? json::value(nullptr) : json::value(*tier)},
                          {"reason", *reason}});

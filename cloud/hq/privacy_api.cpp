@@ -12,6 +12,7 @@
 
 #include "cloud/core/customer_status.h"
 #include "cloud/hq/api.h"
+#include "cloud/sync/feed.h"
 
 #include <map>
 #include "common/civil_time.h"
@@ -55,8 +56,7 @@ http::Response HqApi::customer_erase(Call& call) {
                 "NULL, country = '', currency = '', revision = revision + 1, updated_at "
                 "= now() WHERE customer_id = $1",
                 {pg::Param::text(id), pg::Param::text(status_sql(CustomerStatus::kErased))}));
-    ACCRUE_TRY(c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1)",
-                       {pg::Param::text(id)}));
+    ACCRUE_TRY(feed_customer_changed(c, id));
     return audit_change(c, call, "customer.erase", "customer:" + id,
                         {{"reason", *reason}, {"identifiers", identifiers}});
   });
@@ -270,7 +270,9 @@ http::Response HqApi::customer_merge(Call& call) {
                 "customer_id = $1",
                 {S}));
     ACCRUE_TRY(
-        c.query("INSERT INTO change_feed (kind, customer_id) VALUES (1, $1), (1, $2)", {S, X}));
+        c.query("INSERT INTO change_feed (kind, customer_id) VALUES ($3::smallint, $1), "
+                "($3::smallint, $2)",
+                {S, X, pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
     return audit_change(c, call, "customer.merge", "customer:" + survivor,
                         {{"merged_customer_id", *merged},
                          {"points", points},

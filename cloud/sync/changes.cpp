@@ -226,7 +226,8 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
                                    "FROM change_feed f LEFT JOIN customer c ON c.customer_id = "
                                    "f.customer_id WHERE (f.xid, f.id) > ($3::xid8, $4::bigint) "
                                    "AND f.xid < pg_snapshot_xmin(pg_current_snapshot()) AND "
-                                   "(f.kind = 3 OR ") +
+                                   "(f.kind = " +
+                                   std::to_string(to_int(FeedKind::kProgram)) + " OR ") +
                            kInScope + ") ORDER BY f.xid, f.id LIMIT $5",
                        {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->xid),
                         pg::Param::text(cur->after), pg::Param::text(lim)});
@@ -234,7 +235,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
       for (int i = 0; i < r->rows(); ++i) {
         const int64_t kind = r->int64(i, 2);
         std::string id(r->text(i, 3));
-        if (kind == 3) {
+        if (kind == to_int(FeedKind::kProgram)) {
           send_program = true;
           continue;
         }
@@ -243,7 +244,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         // customer for the first time (a sale there put it in scope) must also learn which
         // cards and phones are hers, or the next scan would still be "unknown".
         identifiers_of.insert(id);
-        if (kind == 5) mappings_of.insert(id);
+        if (kind == to_int(FeedKind::kMapping)) mappings_of.insert(id);
         if (wanted.insert(id).second) customers.push_back(id);
       }
       if (r->rows() > 0) {

@@ -19,6 +19,7 @@
 #include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
 #include "cloud/pg/pool.h"
+#include "cloud/sync/feed.h"
 
 namespace accrue::cloud {
 

@@ -1,5 +1,6 @@
 // Ingestion, part 3: one function per event kind. None does I/O: each reads the batch state,
 // adds its rows to the state's Writes, or answers why the event is refused (changing nothing).
+#include "cloud/sync/feed.h"
 #include "cloud/sync/ingest_parts.h"
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
@@ -91,7 +92,7 @@ void credit_earned(BatchState& s, const std::string& customer_id, const Publishe
 // scope download her again).
 void feed_customer(BatchState& s, const std::string& id) {
   if (s.out.touched.insert(id).second) {
-    s.out.feed.push_back(json::object{{"kind", 1}, {"customer_id", id}});
+    s.out.feed.push_back(json::object{{"kind", to_int(FeedKind::kCustomer)}, {"customer_id", id}});
   }
 }
 
@@ -361,9 +362,10 @@ std::optional<Rejection> apply_enrolment(BatchState& s, const sv1::EventEnvelope
     s.hash_to_customer[h.hash()] = id;
     s.out.identifiers.push_back(json::object{
         {"hash", to_hex(std::string_view(h.hash()))}, {"kind", h.kind()}, {"customer_id", id}});
-    s.out.feed.push_back(json::object{{"kind", 2}, {"customer_id", id}});
+    s.out.feed.push_back(
+        json::object{{"kind", to_int(FeedKind::kIdentifier)}, {"customer_id", id}});
   }
-  s.out.feed.push_back(json::object{{"kind", 5}, {"customer_id", id}});
+  s.out.feed.push_back(json::object{{"kind", to_int(FeedKind::kMapping)}, {"customer_id", id}});
   const int64_t bonus = existing.empty() ? p.program.event_rules.enrolment_bonus_points : 0;
   json::object row = ledger_row(e, LedgerKind::kEnrolmentBonus, bonus);
   if (bonus != en.bonus_points()) {
