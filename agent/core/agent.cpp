@@ -30,6 +30,49 @@ Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replic
   return std::make_shared<const ActiveProgram>(ActiveProgram{std::move(*program), *zone});
 }
 
+namespace {
+
+// The replica's writer, with the configured programme file installed first (if any).
+Result<Replica> open_writer_with_program(const AgentConfig& config, TimestampMs now) {
+  auto writer = Replica::open_writer(config.database_path());
+  if (!writer) return std::unexpected(writer.error());
+  if (config.program_file.empty()) return writer;
+  std::ifstream in(config.program_file);
+  if (!in) return fail(ErrorCode::kNotFound, "program_file: cannot open " + config.program_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto program = wire::program_from_json(ss.str());
+  if (!program) return fail(program.error().code, "program_file: " + program.error().message);
+  auto installed = install_program(*writer, *program, now);
+  if (!installed) return std::unexpected(installed.error());
+  if (*installed) {
+    log(LogLevel::kInfo, "program_installed",
+        {{"program_id", program->program_id}, {"version", std::to_string(program->version)}});
+  }
+  return writer;
+}
+
+Result<CloudClientOptions> cloud_client_options(const AgentConfig& config,
+                                                const std::string& version) {
+  CloudClientOptions co;
+  co.base_url = config.cloud_url;
+  co.ca_file = config.cloud_ca_file;
+  co.cert_file = config.cloud_cert_file;
+  co.key_file = config.cloud_key_file;
+  co.pinned_public_key = config.cloud_pinned_public_key;
+  co.connect_timeout = std::chrono::milliseconds(config.cloud_connect_timeout_ms);
+  co.timeout = std::chrono::milliseconds(config.cloud_timeout_ms);
+  co.user_agent = "accrue-agent/" + version;
+  if (!config.cloud_token_file.empty()) {
+    auto token = read_secret_line(config.cloud_token_file, "cloud.token_file");
+    if (!token) return std::unexpected(token.error());
+    co.store_token = *token;
+  }
+  return co;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   ACCRUE_TRY(validate_config(config));
   std::unique_ptr<Agent> a(new Agent());
@@ -38,129 +81,124 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return fail(ErrorCode::kUnavailable, "data_dir " + config.data_dir + ": " + ec.message());
-
   auto key = read_program_key(config.program_key_file);
   if (!key) return std::unexpected(key.error());
   auto hasher = IdentifierHasher::create(*key);
   if (!hasher) return std::unexpected(hasher.error());
-
-  auto writer = Replica::open_writer(config.database_path());
-  if (!writer) return std::unexpected(writer.error());
-  if (!config.program_file.empty()) {
-    std::ifstream in(config.program_file);
-    if (!in) return fail(ErrorCode::kNotFound, "program_file: cannot open " + config.program_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto program = wire::program_from_json(ss.str());
-    if (!program) return fail(program.error().code, "program_file: " + program.error().message);
-    auto installed = install_program(*writer, *program, a->clock_.now_ms());
-    if (!installed) return std::unexpected(installed.error());
-    if (*installed) {
-      log(LogLevel::kInfo, "program_installed",
-          {{"program_id", program->program_id}, {"version", std::to_string(program->version)}});
-    }
-  }
-  auto active = load_active_program(*writer, a->zones_, config.time_zone);
-  if (!active) return std::unexpected(active.error());
-
-  auto readers = ReaderPool::open(config.database_path(), config.readers);
-  if (!readers) return std::unexpected(readers.error());
-  a->readers_ = std::move(*readers);
-  a->writer_ = std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue,
-                                                   config.max_group, [agent = a.get()] {
-                                                     agent->readers_->note_commit();
-                                                     if (Uploader* u = agent->uploader_ptr_.load())
-                                                       u->notify();
-                                                   });
-  auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100),
-                                          [pool = a->readers_.get()] { pool->release_stale(); });
-  if (!checkpointer) return std::unexpected(checkpointer.error());
-  a->checkpointer_ = std::move(*checkpointer);
-  ServiceSettings settings;
-  settings.store_id = config.store_id;
-  settings.agent_id = a->config_.agent_id;
-  settings.default_country = config.default_country;
-  settings.currency = config.currency;
-  settings.max_deadline_ms = config.max_deadline_ms;
-  a->service_ = std::make_unique<AgentService>(settings, *a->readers_, *a->writer_,
-                                               std::move(*hasher), a->clock_, a->random_);
-  a->service_->set_program(*active);
-  {
-    auto reader = a->readers_->acquire();
-    auto last = reader->meta_int("last_sync_ms");
-    if (!last) return std::unexpected(last.error());
-    a->service_->set_last_sync(last->value_or(0));
-  }
-
-  if (!config.cloud_url.empty()) {
-    CloudClientOptions co;
-    co.base_url = config.cloud_url;
-    co.ca_file = config.cloud_ca_file;
-    co.cert_file = config.cloud_cert_file;
-    co.key_file = config.cloud_key_file;
-    co.pinned_public_key = config.cloud_pinned_public_key;
-    co.connect_timeout = std::chrono::milliseconds(config.cloud_connect_timeout_ms);
-    co.timeout = std::chrono::milliseconds(config.cloud_timeout_ms);
-    co.user_agent = "accrue-agent/" + settings.version;
-    if (!config.cloud_token_file.empty()) {
-      auto token = read_secret_line(config.cloud_token_file, "cloud.token_file");
-      if (!token) return std::unexpected(token.error());
-      co.store_token = *token;
-    }
-    auto online_client = CloudClient::create(co);
-    if (!online_client) return std::unexpected(online_client.error());
-    auto client = CloudClient::create(std::move(co));
-    if (!client) return std::unexpected(client.error());
-    a->cloud_clients_ = {client->get(), online_client->get()};
-    UploaderOptions uo;
-    uo.database_path = config.database_path();
-    uo.store_id = config.store_id;
-    uo.agent_id = a->config_.agent_id;
-    uo.max_events = static_cast<int>(config.upload_batch_events);
-    uo.max_bytes = config.upload_batch_bytes;
-    uo.backoff_max = std::chrono::milliseconds(config.upload_backoff_max_ms);
-    uo.download_interval = std::chrono::milliseconds(config.download_interval_ms);
-    uo.backlog_download_interval = std::chrono::milliseconds(config.backlog_download_interval_ms);
-    DownloaderOptions dop;
-    dop.agent_id = a->config_.agent_id;
-    auto downloader = std::make_unique<Downloader>(
-        dop, *a->writer_,
-        [agent = a.get()] {
-          // A newer programme arrived: requests started from now on use it.
-          auto reader = agent->readers_->acquire();
-          auto p = load_active_program(*reader, agent->zones_, agent->config_.time_zone);
-          if (!p) {
-            log(LogLevel::kError, "program_load_failed", {{"reason", p.error().message}});
-            return;
-          }
-          agent->service_->set_program(*p);
-          log(LogLevel::kInfo, "program_activated",
-              {{"program_id", (*p)->program.program_id},
-               {"version", std::to_string((*p)->program.version)}});
-        },
-        a->clock_);
-    a->uploader_ =
-        std::make_unique<Uploader>(std::move(uo), std::move(*client), *a->writer_, *a->service_,
-                                   a->clock_, a->random_, std::move(downloader));
-    ACCRUE_TRY(a->uploader_->start());
-    a->uploader_ptr_.store(a->uploader_.get());
-    OnlineClientOptions oo;
-    oo.agent_id = a->config_.agent_id;
-    oo.lookup_timeout = std::chrono::milliseconds(config.lookup_timeout_ms);
-    oo.redeem_timeout = std::chrono::milliseconds(config.redeem_timeout_ms);
-    oo.sweep_interval = std::chrono::milliseconds(config.online_sweep_interval_ms);
-    a->online_ = std::make_unique<OnlineClient>(std::move(oo), std::move(*online_client),
-                                                *a->writer_, *a->service_, a->clock_);
-    a->online_->start();
-    a->service_->set_online_calls(a->online_.get());
-  }
+  ACCRUE_TRY(a->open_store(std::move(*hasher)));
+  if (!config.cloud_url.empty()) ACCRUE_TRY(a->start_sync());
   // Online redemptions a stop left undecided: voided before any till comes in.
   if (auto voided = a->service_->recover_online_redemptions(); !voided) {
     return std::unexpected(voided.error());
   } else if (*voided > 0) {
     log(LogLevel::kWarn, "online_redemptions_voided", {{"count", std::to_string(*voided)}});
   }
+  ACCRUE_TRY(a->start_server());
+  const auto active = a->service_->program();
+  log(LogLevel::kInfo, "agent_started",
+      {{"store_id", config.store_id},
+       {"socket", config.socket},
+       {"tcp_port", std::to_string(a->server_->tcp_port())},
+       {"program", active->program.program_id + " v" + std::to_string(active->program.version)},
+       {"schema", std::to_string(Replica::schema_version())}});
+  return a;
+}
 
+// The replica (writer, readers, checkpointer) and the service over it, with the programme in
+// force and the last sync time.
+Result<void> Agent::open_store(IdentifierHasher hasher) {
+  const AgentConfig& config = config_;
+  auto writer = open_writer_with_program(config, clock_.now_ms());
+  if (!writer) return std::unexpected(writer.error());
+  auto active = load_active_program(*writer, zones_, config.time_zone);
+  if (!active) return std::unexpected(active.error());
+  auto readers = ReaderPool::open(config.database_path(), config.readers);
+  if (!readers) return std::unexpected(readers.error());
+  readers_ = std::move(*readers);
+  writer_ = std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue,
+                                                config.max_group, [this] {
+                                                  readers_->note_commit();
+                                                  if (Uploader* u = uploader_ptr_.load()) {
+                                                    u->notify();
+                                                  }
+                                                });
+  auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100),
+                                          [pool = readers_.get()] { pool->release_stale(); });
+  if (!checkpointer) return std::unexpected(checkpointer.error());
+  checkpointer_ = std::move(*checkpointer);
+  ServiceSettings settings;
+  settings.store_id = config.store_id;
+  settings.agent_id = config.agent_id;
+  settings.default_country = config.default_country;
+  settings.currency = config.currency;
+  settings.max_deadline_ms = config.max_deadline_ms;
+  service_ = std::make_unique<AgentService>(settings, *readers_, *writer_, std::move(hasher),
+                                            clock_, random_);
+  service_->set_program(*active);
+  auto reader = readers_->acquire();
+  auto last = reader->meta_int("last_sync_ms");
+  if (!last) return std::unexpected(last.error());
+  service_->set_last_sync(last->value_or(0));
+  return {};
+}
+
+// The sync thread (upload, download) and the online calls a till waits for, each with its own
+// keep-alive connection to the cloud.
+Result<void> Agent::start_sync() {
+  const AgentConfig& config = config_;
+  auto co = cloud_client_options(config, ServiceSettings{}.version);
+  if (!co) return std::unexpected(co.error());
+  auto online_client = CloudClient::create(*co);
+  if (!online_client) return std::unexpected(online_client.error());
+  auto client = CloudClient::create(std::move(*co));
+  if (!client) return std::unexpected(client.error());
+  cloud_clients_ = {client->get(), online_client->get()};
+  UploaderOptions uo;
+  uo.database_path = config.database_path();
+  uo.store_id = config.store_id;
+  uo.agent_id = config.agent_id;
+  uo.max_events = static_cast<int>(config.upload_batch_events);
+  uo.max_bytes = config.upload_batch_bytes;
+  uo.backoff_max = std::chrono::milliseconds(config.upload_backoff_max_ms);
+  uo.download_interval = std::chrono::milliseconds(config.download_interval_ms);
+  uo.backlog_download_interval = std::chrono::milliseconds(config.backlog_download_interval_ms);
+  DownloaderOptions dop;
+  dop.agent_id = config.agent_id;
+  auto downloader = std::make_unique<Downloader>(
+      dop, *writer_, [this] { activate_newest_program(); }, clock_);
+  uploader_ = std::make_unique<Uploader>(std::move(uo), std::move(*client), *writer_, *service_,
+                                         clock_, random_, std::move(downloader));
+  ACCRUE_TRY(uploader_->start());
+  uploader_ptr_.store(uploader_.get());
+  OnlineClientOptions oo;
+  oo.agent_id = config.agent_id;
+  oo.lookup_timeout = std::chrono::milliseconds(config.lookup_timeout_ms);
+  oo.redeem_timeout = std::chrono::milliseconds(config.redeem_timeout_ms);
+  oo.sweep_interval = std::chrono::milliseconds(config.online_sweep_interval_ms);
+  online_ = std::make_unique<OnlineClient>(std::move(oo), std::move(*online_client), *writer_,
+                                           *service_, clock_);
+  online_->start();
+  service_->set_online_calls(online_.get());
+  return {};
+}
+
+// Requests started from now on use the newest programme in the replica.
+void Agent::activate_newest_program() {
+  auto reader = readers_->acquire();
+  auto p = load_active_program(*reader, zones_, config_.time_zone);
+  if (!p) {
+    log(LogLevel::kError, "program_load_failed", {{"reason", p.error().message}});
+    return;
+  }
+  service_->set_program(*p);
+  log(LogLevel::kInfo, "program_activated",
+      {{"program_id", (*p)->program.program_id},
+       {"version", std::to_string((*p)->program.version)}});
+}
+
+// The till API's server and its I/O threads (one io_context each).
+Result<void> Agent::start_server() {
+  const AgentConfig& config = config_;
   ServerOptions options;
   options.unix_path = config.socket;
   options.unix_mode = config.socket_mode;
@@ -171,26 +209,19 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   options.frame_timeout = std::chrono::milliseconds(config.frame_timeout_ms);
   std::vector<boost::asio::io_context*> contexts;
   for (uint32_t i = 0; i < config.io_threads; ++i) {
-    a->contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
-    contexts.push_back(a->contexts_.back().get());
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    contexts.push_back(contexts_.back().get());
   }
-  a->server_ = std::make_unique<Server>(contexts, *a->service_, options);
-  ACCRUE_TRY(a->server_->start());
-  for (auto& io : a->contexts_) {
-    a->work_.push_back(boost::asio::make_work_guard(*io));
-    a->threads_.emplace_back([io = io.get()] {
+  server_ = std::make_unique<Server>(contexts, *service_, options);
+  ACCRUE_TRY(server_->start());
+  for (auto& io : contexts_) {
+    work_.push_back(boost::asio::make_work_guard(*io));
+    threads_.emplace_back([io = io.get()] {
       name_this_thread("accrue-io");
       io->run();
     });
   }
-  log(LogLevel::kInfo, "agent_started",
-      {{"store_id", config.store_id},
-       {"socket", config.socket},
-       {"tcp_port", std::to_string(a->server_->tcp_port())},
-       {"program",
-        (*active)->program.program_id + " v" + std::to_string((*active)->program.version)},
-       {"schema", std::to_string(Replica::schema_version())}});
-  return a;
+  return {};
 }
 
 Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {

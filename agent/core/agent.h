@@ -56,6 +56,11 @@ class Agent {
 
  private:
   Agent() = default;
+  // The steps of start(), in order.
+  Result<void> open_store(IdentifierHasher hasher);
+  Result<void> start_sync();
+  void activate_newest_program();  // a newer programme arrived through the feed
+  Result<void> start_server();
   AgentConfig config_;
   SystemClock clock_;
   SystemRandom random_;
