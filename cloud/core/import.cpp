@@ -20,6 +20,7 @@
 #include "common/civil_time.h"
 #include "common/engine/lots.h"
 #include "common/identifier.h"
+#include "common/ledger.h"
 #include "common/sys/system.h"
 #include "common/uuid.h"
 
@@ -226,6 +227,82 @@ Result<void> list_customers(pg::Connection& c, const char* sql, Batch& b) {
   return {};
 }
 
+// The job a run resumes: --job, or the file's name.
+std::string job_name(const ImportOptions& options) {
+  return options.job.empty() ? std::filesystem::path(options.file).filename().string()
+                             : options.job;
+}
+
+// The header of an import file: each known column's position, and how many there are.
+struct Columns {
+  std::map<std::string, size_t> by_name;
+  size_t width = 0;
+};
+
+Result<Columns> read_header(CsvReader& csv, const ImportKind& kind, const std::string& file) {
+  auto header = csv.next();
+  if (!header) return std::unexpected(header.error());
+  if (!*header) return fail(ErrorCode::kInvalidArgument, file + ": the file is empty");
+  Columns out;
+  out.width = (*header)->size();
+  for (size_t i = 0; i < out.width; ++i) {
+    std::string name = (**header)[i];
+    if (i == 0 && name.starts_with("\xEF\xBB\xBF")) name = name.substr(3);  // a UTF-8 BOM
+    if (std::ranges::find(kind.columns, name) == kind.columns.end()) {
+      std::string known;
+      for (const auto& k : kind.columns) known += (known.empty() ? "" : ", ") + k;
+      return fail(ErrorCode::kInvalidArgument,
+                  file + ": unknown column \"" + name + "\" (known: " + known + ")");
+    }
+    if (!out.by_name.emplace(name, i).second) {
+      return fail(ErrorCode::kInvalidArgument, file + ": column " + name + " twice");
+    }
+  }
+  for (const auto& r : kind.required) {
+    if (!out.by_name.contains(r)) {
+      return fail(ErrorCode::kInvalidArgument, file + ": the " + r + " column is required");
+    }
+  }
+  if (kind.check_columns) ACCRUE_TRY(kind.check_columns(out.by_name));
+  return out;
+}
+
+// The import job a run belongs to (created on first run): its batch size, kept from its first
+// run so batch n is the same lines, and the batches already committed.
+struct Job {
+  std::string name;
+  int64_t batch_size = 0;
+  std::set<int64_t> committed;
+};
+
+Result<Job> open_job(pg::Connection& c, const ImportKind& kind, const ImportOptions& options) {
+  Job out;
+  out.name = job_name(options);
+  ACCRUE_TRY(
+      c.query("INSERT INTO import_job (job, kind, file, batch_size) VALUES ($1, $2, $3, $4::int) "
+              "ON CONFLICT (job) DO NOTHING",
+              {pg::Param::text(out.name), pg::Param::text(kind.name), pg::Param::text(options.file),
+               pg::Param::text(std::to_string(options.batch))}));
+  auto job = c.query(
+      "SELECT kind, batch_size, finished_at IS NOT NULL FROM import_job WHERE "
+      "job = $1",
+      {pg::Param::text(out.name)});
+  if (!job) return std::unexpected(job.error());
+  if (job->text(0, 0) != kind.name) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "job " + out.name + " is not a " + kind.name + " import");
+  }
+  if (job->boolean(0, 2)) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "job " + out.name + " finished already; give another --job to import again");
+  }
+  out.batch_size = job->int64(0, 1);
+  auto b = c.query("SELECT batch_no FROM import_batch WHERE job = $1", {pg::Param::text(out.name)});
+  if (!b) return std::unexpected(b.error());
+  for (int i = 0; i < b->rows(); ++i) out.committed.insert(b->int64(i, 0));
+  return out;
+}
+
 Result<ImportReport> run_import(pg::Connection& c, const ImportKind& kind,
                                 const ImportOptions& options,
                                 const std::function<void(int64_t)>& progress) {
@@ -233,60 +310,15 @@ Result<ImportReport> run_import(pg::Connection& c, const ImportKind& kind,
   std::ifstream in(options.file, std::ios::binary);
   if (!in) return fail(ErrorCode::kInvalidArgument, "cannot read " + options.file);
   CsvReader csv(in);
-  auto header = csv.next();
-  if (!header) return std::unexpected(header.error());
-  if (!*header) return fail(ErrorCode::kInvalidArgument, options.file + ": the file is empty");
-  std::map<std::string, size_t> col;
-  for (size_t i = 0; i < (*header)->size(); ++i) {
-    std::string name = (**header)[i];
-    if (i == 0 && name.starts_with("\xEF\xBB\xBF")) name = name.substr(3);  // a UTF-8 BOM
-    if (std::ranges::find(kind.columns, name) == kind.columns.end()) {
-      std::string known;
-      for (const auto& k : kind.columns) known += (known.empty() ? "" : ", ") + k;
-      return fail(ErrorCode::kInvalidArgument,
-                  options.file + ": unknown column \"" + name + "\" (known: " + known + ")");
-    }
-    if (!col.emplace(name, i).second) {
-      return fail(ErrorCode::kInvalidArgument, options.file + ": column " + name + " twice");
-    }
-  }
-  for (const auto& r : kind.required) {
-    if (!col.contains(r)) {
-      return fail(ErrorCode::kInvalidArgument, options.file + ": the " + r + " column is required");
-    }
-  }
-  if (kind.check_columns) ACCRUE_TRY(kind.check_columns(col));
-
+  auto columns = read_header(csv, kind, options.file);
+  if (!columns) return std::unexpected(columns.error());
+  const std::map<std::string, size_t>& col = columns->by_name;
   ImportReport report;
-  report.job =
-      options.job.empty() ? std::filesystem::path(options.file).filename().string() : options.job;
-  ACCRUE_TRY(
-      c.query("INSERT INTO import_job (job, kind, file, batch_size) VALUES ($1, $2, $3, $4::int) "
-              "ON CONFLICT (job) DO NOTHING",
-              {pg::Param::text(report.job), pg::Param::text(kind.name),
-               pg::Param::text(options.file), pg::Param::text(std::to_string(options.batch))}));
-  auto job = c.query(
-      "SELECT kind, batch_size, finished_at IS NOT NULL FROM import_job WHERE "
-      "job = $1",
-      {pg::Param::text(report.job)});
+  auto job = open_job(c, kind, options);
   if (!job) return std::unexpected(job.error());
-  if (job->text(0, 0) != kind.name) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "job " + report.job + " is not a " + kind.name + " import");
-  }
-  if (job->boolean(0, 2)) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "job " + report.job + " finished already; give another --job to import again");
-  }
-  // A resumed job keeps the batch size it started with: batch n is the same lines.
-  const int64_t batch_size = job->int64(0, 1);
-  std::set<int64_t> committed;
-  {
-    auto b =
-        c.query("SELECT batch_no FROM import_batch WHERE job = $1", {pg::Param::text(report.job)});
-    if (!b) return std::unexpected(b.error());
-    for (int i = 0; i < b->rows(); ++i) committed.insert(b->int64(i, 0));
-  }
+  report.job = job->name;
+  const int64_t batch_size = job->batch_size;
+  const std::set<int64_t>& committed = job->committed;
 
   // Writers: this connection and options.workers - 1 more, each committing whole batches.
   std::vector<pg::Connection*> conns{&c};
@@ -371,9 +403,9 @@ Result<ImportReport> run_import(pg::Connection& c, const ImportKind& kind,
     } else {
       std::string key, why;
       const size_t before = batch.stage.size();
-      if (f.size() != (*header)->size()) {
+      if (f.size() != columns->width) {
         why = "has " + std::to_string(f.size()) + " fields, the header " +
-              std::to_string((*header)->size());
+              std::to_string(columns->width);
       } else {
         why = kind.parse(Record(col, f), line, key, batch.stage);
       }
@@ -429,6 +461,62 @@ Result<ProgramFacts> program_facts(pg::Connection& c, ProgramCatalog& programs) 
 
 }  // namespace
 
+// A batch of staged members written: the rows the database refuses taken out and reported,
+// then the members with their balances, personal data, cards and opening-balance lots.
+Result<int64_t> write_customers(pg::Connection& w, Batch& b, const std::string& tier,
+                                const std::string& actor) {
+  if (b.rows > 0) {
+    // Rows the database refuses: taken ids and cards, unknown stores.
+    ACCRUE_TRY(take_refused(
+        w,
+        "WITH id_taken AS (DELETE FROM import_stage_customers s USING customer c WHERE "
+        "c.customer_id = s.customer_id RETURNING s.line, s.customer_id, 'a customer with this "
+        "id exists' AS reason), card_taken AS (DELETE FROM import_stage_customers s USING "
+        "identifier i WHERE i.hash = s.card_hash AND s.line NOT IN (SELECT line FROM id_taken) "
+        "RETURNING s.line, s.customer_id, 'the card belongs to another member' AS reason), "
+        "no_store AS (DELETE FROM import_stage_customers s WHERE s.home_store_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM store t WHERE t.store_id = s.home_store_id) AND s.line "
+        "NOT IN (SELECT line FROM id_taken UNION ALL SELECT line FROM card_taken) RETURNING "
+        "s.line, s.customer_id, 'no store ' || s.home_store_id AS reason) SELECT * FROM "
+        "id_taken UNION ALL SELECT * FROM card_taken UNION ALL SELECT * FROM no_store",
+        b));
+  }
+  ACCRUE_TRY(
+      w.query("INSERT INTO customer (customer_id, tier_id, home_store_id, enrolled_at, country, "
+              "currency) SELECT customer_id, $1, home_store_id, coalesce(enrolled_at, now()), "
+              "coalesce(country, ''), coalesce(currency, '') FROM import_stage_customers",
+              {pg::Param::text(tier)}));
+  ACCRUE_TRY(
+      w.exec("INSERT INTO balance (customer_id, points, lifetime_earned, version) SELECT "
+             "customer_id, points, points, 1 FROM import_stage_customers"));
+  ACCRUE_TRY(
+      w.exec("INSERT INTO customer_pii (customer_id, display_name, email, phone) SELECT "
+             "customer_id, coalesce(display_name, ''), email, phone FROM "
+             "import_stage_customers WHERE display_name IS NOT NULL OR email IS NOT NULL OR "
+             "phone IS NOT NULL"));
+  ACCRUE_TRY(
+      w.exec("INSERT INTO identifier (hash, kind, customer_id, masked) SELECT card_hash, "
+             "'card', customer_id, card_masked FROM import_stage_customers WHERE card_hash IS "
+             "NOT NULL"));
+  ACCRUE_TRY(w.query(
+      "INSERT INTO ledger (event_id, customer_id, kind, points, reason, actor, occurred_at) "
+      "SELECT event_id, customer_id, $2::smallint, points, 'opening balance (import)', $1, "
+      "now() FROM import_stage_customers WHERE points > 0",
+      {pg::Param::text(actor), pg::Param::text(std::to_string(to_int(LedgerKind::kAdjustment)))}));
+  ACCRUE_TRY(
+      w.exec("INSERT INTO points_lot (lot_id, customer_id, earned_at, available_at, "
+             "expires_at, points, remaining) SELECT event_id, customer_id, now(), "
+             "available_at, expires_at, points, points FROM import_stage_customers WHERE "
+             "points > 0"));
+  ACCRUE_TRY(
+      w.query("INSERT INTO change_feed (kind, customer_id) SELECT $1::smallint, customer_id "
+              "FROM import_stage_customers",
+              {pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
+  auto n = w.exec("SELECT count(*) FROM import_stage_customers");
+  if (!n) return std::unexpected(n.error());
+  return n->int64(0, 0);
+}
+
 Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& programs,
                                       const ImportOptions& options,
                                       const std::function<void(int64_t)>& progress) {
@@ -442,8 +530,7 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
   if (!facts) return std::unexpected(facts.error());
   LotPolicy opening = facts->lots;
   opening.pending_days = 0;  // an opening balance is available at once
-  const std::string job =
-      options.job.empty() ? std::filesystem::path(options.file).filename().string() : options.job;
+  const std::string job = job_name(options);
   const std::string actor = options.actor + ":" + job;
 
   SystemClock clock;
@@ -528,57 +615,8 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
                        << event_id << available_at << expires_at;
     return "";
   };
-  kind.write = [&](pg::Connection& w, Batch& b) -> Result<int64_t> {
-    if (b.rows > 0) {
-      // Rows the database refuses: taken ids and cards, unknown stores.
-      ACCRUE_TRY(take_refused(
-          w,
-          "WITH id_taken AS (DELETE FROM import_stage_customers s USING customer c WHERE "
-          "c.customer_id = s.customer_id RETURNING s.line, s.customer_id, 'a customer with this "
-          "id exists' AS reason), card_taken AS (DELETE FROM import_stage_customers s USING "
-          "identifier i WHERE i.hash = s.card_hash AND s.line NOT IN (SELECT line FROM id_taken) "
-          "RETURNING s.line, s.customer_id, 'the card belongs to another member' AS reason), "
-          "no_store AS (DELETE FROM import_stage_customers s WHERE s.home_store_id IS NOT NULL "
-          "AND NOT EXISTS (SELECT 1 FROM store t WHERE t.store_id = s.home_store_id) AND s.line "
-          "NOT IN (SELECT line FROM id_taken UNION ALL SELECT line FROM card_taken) RETURNING "
-          "s.line, s.customer_id, 'no store ' || s.home_store_id AS reason) SELECT * FROM "
-          "id_taken UNION ALL SELECT * FROM card_taken UNION ALL SELECT * FROM no_store",
-          b));
-    }
-    ACCRUE_TRY(
-        w.query("INSERT INTO customer (customer_id, tier_id, home_store_id, enrolled_at, country, "
-                "currency) SELECT customer_id, $1, home_store_id, coalesce(enrolled_at, now()), "
-                "coalesce(country, ''), coalesce(currency, '') FROM import_stage_customers",
-                {pg::Param::text(facts->tier)}));
-    ACCRUE_TRY(
-        w.exec("INSERT INTO balance (customer_id, points, lifetime_earned, version) SELECT "
-               "customer_id, points, points, 1 FROM import_stage_customers"));
-    ACCRUE_TRY(
-        w.exec("INSERT INTO customer_pii (customer_id, display_name, email, phone) SELECT "
-               "customer_id, coalesce(display_name, ''), email, phone FROM "
-               "import_stage_customers WHERE display_name IS NOT NULL OR email IS NOT NULL OR "
-               "phone IS NOT NULL"));
-    ACCRUE_TRY(
-        w.exec("INSERT INTO identifier (hash, kind, customer_id, masked) SELECT card_hash, "
-               "'card', customer_id, card_masked FROM import_stage_customers WHERE card_hash IS "
-               "NOT NULL"));
-    ACCRUE_TRY(w.query(
-        "INSERT INTO ledger (event_id, customer_id, kind, points, reason, actor, occurred_at) "
-        "SELECT event_id, customer_id, 5, points, 'opening balance (import)', $1, now() FROM "
-        "import_stage_customers WHERE points > 0",
-        {pg::Param::text(actor)}));
-    ACCRUE_TRY(
-        w.exec("INSERT INTO points_lot (lot_id, customer_id, earned_at, available_at, "
-               "expires_at, points, remaining) SELECT event_id, customer_id, now(), "
-               "available_at, expires_at, points, points FROM import_stage_customers WHERE "
-               "points > 0"));
-    ACCRUE_TRY(
-        w.query("INSERT INTO change_feed (kind, customer_id) SELECT $1::smallint, customer_id "
-                "FROM import_stage_customers",
-                {pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
-    auto n = w.exec("SELECT count(*) FROM import_stage_customers");
-    if (!n) return std::unexpected(n.error());
-    return n->int64(0, 0);
+  kind.write = [&](pg::Connection& w, Batch& b) {
+    return write_customers(w, b, facts->tier, actor);
   };
   return run_import(c, kind, options, progress);
 }
@@ -588,8 +626,7 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
                                      const std::function<void(int64_t)>& progress) {
   auto facts = program_facts(c, programs);
   if (!facts) return std::unexpected(facts.error());
-  const std::string job =
-      options.job.empty() ? std::filesystem::path(options.file).filename().string() : options.job;
+  const std::string job = job_name(options);
   const std::string actor = options.actor + ":" + job;
 
   SystemClock clock;
@@ -682,11 +719,11 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
     ACCRUE_TRY(w.query(
         "INSERT INTO ledger (event_id, customer_id, kind, points, amount_minor, currency, "
         "store_id, till_id, pos_tx_id, program_id, program_version, local_day, reason, actor, "
-        "occurred_at) SELECT event_id, customer_id, 1, points, amount_minor, currency, store_id, "
-        "till_id, pos_tx_id, $1, $2::int, local_day, 'imported receipt', $3, occurred_at FROM "
-        "import_stage_receipts",
+        "occurred_at) SELECT event_id, customer_id, $4::smallint, points, amount_minor, currency, "
+        "store_id, till_id, pos_tx_id, $1, $2::int, local_day, 'imported receipt', $3, "
+        "occurred_at FROM import_stage_receipts",
         {pg::Param::text(facts->program_id), pg::Param::text(std::to_string(facts->version)),
-         pg::Param::text(actor)}));
+         pg::Param::text(actor), pg::Param::text(std::to_string(to_int(LedgerKind::kAccrual)))}));
     ACCRUE_TRY(
         w.exec("INSERT INTO points_lot (lot_id, customer_id, earned_at, available_at, "
                "expires_at, points, remaining) SELECT event_id, customer_id, occurred_at, "

@@ -148,6 +148,143 @@ ProfileInput read_profile(ObjectReader& in, const std::optional<std::string>& de
 
 std::string etag(int64_t revision) { return "\"" + std::to_string(revision) + "\""; }
 
+// An identifier given with a new member: normalised, masked for display and hashed.
+struct NewIdentifier {
+  IdentifierKind kind;
+  std::string masked;
+  IdentifierHash hash;
+};
+
+// The create body's identifiers (phones read with the profile's country); problems go to
+// `errors`, each at its field.
+std::vector<NewIdentifier> read_new_identifiers(ObjectReader& in, FieldErrors& errors,
+                                                const ProfileInput& profile,
+                                                const std::optional<IdentifierHasher>& hasher) {
+  std::vector<NewIdentifier> ids;
+  if (const auto* list = in.array("identifiers", kMaxIdentifiers)) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string at = "/identifiers/" + std::to_string(i);
+      if (!(*list)[i].is_object()) {
+        errors.add(at, "must be an object {kind, value}");
+        continue;
+      }
+      ObjectReader ir((*list)[i].as_object(), errors, at);
+      auto kind = ir.one_of("kind", {"card", "phone", "email", "qr"}, true);
+      auto value = ir.string("value", {.required = true, .min = 1, .max = 512});
+      ir.finish();
+      if (!kind || !value) continue;
+      if (!hasher) {
+        errors.add(at,
+                   "this server has no programme key (auth.identifier_key_file): "
+                   "identifiers cannot be given here");
+        continue;
+      }
+      auto k = identifier_kind_from_string(*kind);
+      std::string country;
+      for (const auto& [col, v] : profile.customer) {
+        if (col == "country" && v) country = *v;
+      }
+      auto n = normalize_identifier(*k, *value, country);
+      if (!n) {
+        errors.add(at + "/value", n.error().message);
+        continue;
+      }
+      NewIdentifier id{n->kind, masked(n->kind, n->value), hasher->hash(*n)};
+      if (std::ranges::any_of(ids, [&](const NewIdentifier& o) { return o.hash == id.hash; })) {
+        errors.add(at, "the same identifier twice");
+        continue;
+      }
+      ids.push_back(std::move(id));
+    }
+  }
+  return ids;
+}
+
+// The head-office event that books a new member's enrolment bonus (ingestion reads the amount
+// from the programme).
+sync::v1::EventBatch enrolment_bonus_batch(const std::string& customer_id,
+                                           const PublishedProgram& program, TimestampMs now,
+                                           const std::string& actor, const std::string& event_id) {
+  sync::v1::EventBatch batch;
+  batch.set_store_id(std::string(Ingest::kHeadOfficeStore));
+  batch.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
+  auto* ev = batch.add_events();
+  ev->set_event_id(event_id);
+  ev->set_store_id(batch.store_id());
+  ev->set_agent_id(batch.agent_id());
+  ev->set_occurred_at_ms(now);
+  ev->set_program_id(program.program.program_id);
+  ev->set_program_version(program.program.version);
+  ev->set_schema_version(1);
+  auto* bonus = ev->mutable_adjustment();
+  bonus->set_customer_id(customer_id);
+  bonus->set_reason("enrolment bonus");
+  bonus->set_actor(actor);
+  bonus->set_enrolment_bonus(true);
+  return batch;
+}
+
+// What the search text `q` looks like decides where it is looked for: an e-mail address, a phone
+// or card number (by its keyed hash, as the stores know it, and the contact phone), or a name
+// (substring); a customer id always. Answers which of these it was, for the audit trail.
+std::string read_search_text(const std::string& text, const std::optional<IdentifierHasher>& hasher,
+                             search::SearchQuery& q, FieldErrors& errors) {
+  std::string kind;
+  auto len = utf8_length(text);
+  if (!len || *len < 2 || *len > 100) {
+    errors.add("/q", "must be 2 to 100 characters");
+  } else {
+    auto hash_of = [&](IdentifierKind k, const std::string& v) {
+      if (!hasher) return;
+      auto h = hasher->hash({k, v});
+      q.identifier_hashes.push_back(to_hex(std::span<const uint8_t>(h.data(), h.size())));
+    };
+    const bool digits_only = std::ranges::all_of(text, [](char ch) {
+      return (ch >= '0' && ch <= '9') || ch == '+' || ch == ' ' || ch == '-';
+    });
+    if (text.find('@') != std::string::npos) {
+      kind = "email";
+      auto e = normalize_email(text);
+      if (e) hash_of(IdentifierKind::kEmail, *e);
+      q.email_contains = e ? *e : text;
+    } else if (digits_only) {
+      kind = "number";
+      if (auto card = normalize_card(text)) hash_of(IdentifierKind::kCard, *card);
+      if (auto phone = normalize_phone(text, "")) {
+        hash_of(IdentifierKind::kPhone, *phone);
+        q.phone = *phone;
+      }
+    } else {
+      kind = "name";
+      q.name_contains = text;
+    }
+    q.customer_id = text;
+  }
+  return kind;
+}
+
+// One search hit as the API shows it; names and contact data only for `personal` roles.
+json::object search_hit(const search::CustomerDoc& d, bool personal) {
+  json::object o;
+  o["customer_id"] = d.customer_id;
+  o["status"] = status_name(d.status);
+  o["tier_id"] = d.tier_id;
+  o["home_store_id"] =
+      d.home_store_id.empty() ? json::value(nullptr) : json::value(d.home_store_id);
+  o["enrolled_at"] = format_utc_iso8601(d.enrolled_at_ms);
+  o["points"] = d.points;
+  o["last_purchase_at"] = d.last_purchase_ms > 0
+                              ? json::value(format_utc_iso8601(d.last_purchase_ms))
+                              : json::value(nullptr);
+  if (personal) {
+    o["display_name"] = d.display_name;
+    o["email"] = d.email.empty() ? json::value(nullptr) : json::value(d.email);
+    o["phone"] = d.phone.empty() ? json::value(nullptr) : json::value(d.phone);
+  }
+  o["identifiers"] = d.identifiers;
+  return o;
+}
+
 }  // namespace
 
 // --- the three hot reads -------------------------------------------------------------------
@@ -256,48 +393,7 @@ http::Response HqApi::customer_create(Call& call) {
   FieldErrors errors;
   ObjectReader in(*body, errors);
   ProfileInput profile = read_profile(in, std::nullopt);
-  struct Id {
-    IdentifierKind kind;
-    std::string masked;
-    IdentifierHash hash;
-  };
-  std::vector<Id> ids;
-  if (const auto* list = in.array("identifiers", kMaxIdentifiers)) {
-    for (size_t i = 0; i < list->size(); ++i) {
-      const std::string at = "/identifiers/" + std::to_string(i);
-      if (!(*list)[i].is_object()) {
-        errors.add(at, "must be an object {kind, value}");
-        continue;
-      }
-      ObjectReader ir((*list)[i].as_object(), errors, at);
-      auto kind = ir.one_of("kind", {"card", "phone", "email", "qr"}, true);
-      auto value = ir.string("value", {.required = true, .min = 1, .max = 512});
-      ir.finish();
-      if (!kind || !value) continue;
-      if (!hasher_) {
-        errors.add(at,
-                   "this server has no programme key (auth.identifier_key_file): "
-                   "identifiers cannot be given here");
-        continue;
-      }
-      auto k = identifier_kind_from_string(*kind);
-      std::string country;
-      for (const auto& [col, v] : profile.customer) {
-        if (col == "country" && v) country = *v;
-      }
-      auto n = normalize_identifier(*k, *value, country);
-      if (!n) {
-        errors.add(at + "/value", n.error().message);
-        continue;
-      }
-      Id id{n->kind, masked(n->kind, n->value), hasher_->hash(*n)};
-      if (std::ranges::any_of(ids, [&](const Id& o) { return o.hash == id.hash; })) {
-        errors.add(at, "the same identifier twice");
-        continue;
-      }
-      ids.push_back(std::move(id));
-    }
-  }
+  const std::vector<NewIdentifier> ids = read_new_identifiers(in, errors, profile, hasher_);
   in.finish();
   if (!errors.empty()) return invalid(call, errors);
 
@@ -316,22 +412,8 @@ http::Response HqApi::customer_create(Call& call) {
   // The member's rows are written in the ingestion transaction of her enrolment bonus, before
   // the bonus is read: she exists with her points or not at all, and the bonus is booked as a
   // store's enrolment books it (ledger kind, lot, tier qualification).
-  sync::v1::EventBatch batch;
-  batch.set_store_id(std::string(Ingest::kHeadOfficeStore));
-  batch.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
-  auto* ev = batch.add_events();
-  ev->set_event_id(new_customer_id());
-  ev->set_store_id(batch.store_id());
-  ev->set_agent_id(batch.agent_id());
-  ev->set_occurred_at_ms(d_.clock.now_ms());
-  ev->set_program_id(program->program.program_id);
-  ev->set_program_version(program->program.version);
-  ev->set_schema_version(1);
-  auto* bonus = ev->mutable_adjustment();
-  bonus->set_customer_id(id);
-  bonus->set_reason("enrolment bonus");
-  bonus->set_actor(call.who.subject);
-  bonus->set_enrolment_bonus(true);
+  const sync::v1::EventBatch batch =
+      enrolment_bonus_batch(id, *program, d_.clock.now_ms(), call.who.subject, new_customer_id());
 
   std::optional<http::Response> refused;
   auto write = [&](pg::Connection& c) -> Result<void> {
@@ -762,41 +844,8 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   int_filter("balance_min", q.points_min);
   int_filter("balance_max", q.points_max);
   std::string q_kind;
-  if (auto text = http::query_param(target, "q")) {
-    auto len = utf8_length(*text);
-    if (!len || *len < 2 || *len > 100) {
-      errors.add("/q", "must be 2 to 100 characters");
-    } else {
-      // What the text looks like decides where it is looked for: an e-mail address, a phone
-      // or card number (by its keyed hash, as the stores know it, and the contact phone), or a
-      // name (substring); a customer id always.
-      auto hash_of = [&](IdentifierKind k, const std::string& v) {
-        if (!hasher_) return;
-        auto h = hasher_->hash({k, v});
-        q.identifier_hashes.push_back(to_hex(std::span<const uint8_t>(h.data(), h.size())));
-      };
-      const bool digits_only = std::ranges::all_of(*text, [](char ch) {
-        return (ch >= '0' && ch <= '9') || ch == '+' || ch == ' ' || ch == '-';
-      });
-      if (text->find('@') != std::string::npos) {
-        q_kind = "email";
-        auto e = normalize_email(*text);
-        if (e) hash_of(IdentifierKind::kEmail, *e);
-        q.email_contains = e ? *e : *text;
-      } else if (digits_only) {
-        q_kind = "number";
-        if (auto card = normalize_card(*text)) hash_of(IdentifierKind::kCard, *card);
-        if (auto phone = normalize_phone(*text, "")) {
-          hash_of(IdentifierKind::kPhone, *phone);
-          q.phone = *phone;
-        }
-      } else {
-        q_kind = "name";
-        q.name_contains = *text;
-      }
-      q.customer_id = *text;
-    }
-  }
+  if (auto text = http::query_param(target, "q"))
+    q_kind = read_search_text(*text, hasher_, q, errors);
   if (auto cur = http::query_param(target, "cursor")) {
     auto raw = base64url_decode(*cur);
     if (!raw || raw->empty() || !CustomerReads::valid_customer_id(*raw)) {
@@ -844,26 +893,7 @@ http::Response HqApi::customer_search(Call& call, const std::string* segment) {
   const bool personal =
       call.who.roles.contains(Role::kAdmin) || call.who.roles.contains(Role::kSupport);
   json::array items;
-  for (const auto& d : page->hits) {
-    json::object o;
-    o["customer_id"] = d.customer_id;
-    o["status"] = status_name(d.status);
-    o["tier_id"] = d.tier_id;
-    o["home_store_id"] =
-        d.home_store_id.empty() ? json::value(nullptr) : json::value(d.home_store_id);
-    o["enrolled_at"] = format_utc_iso8601(d.enrolled_at_ms);
-    o["points"] = d.points;
-    o["last_purchase_at"] = d.last_purchase_ms > 0
-                                ? json::value(format_utc_iso8601(d.last_purchase_ms))
-                                : json::value(nullptr);
-    if (personal) {
-      o["display_name"] = d.display_name;
-      o["email"] = d.email.empty() ? json::value(nullptr) : json::value(d.email);
-      o["phone"] = d.phone.empty() ? json::value(nullptr) : json::value(d.phone);
-    }
-    o["identifiers"] = d.identifiers;
-    items.push_back(std::move(o));
-  }
+  for (const auto& d : page->hits) items.push_back(search_hit(d, personal));
   const int n = static_cast<int>(page->hits.size());
   json::object out;
   out["items"] = std::move(items);
