@@ -1,51 +1,16 @@
 #include "cloud/core/app.h"
 
-#include <zlib.h>
-
 #include <cctype>
 #include <charconv>
 #include <fstream>
 
+#include "cloud/http/problems.h"
 #include "cloud/http/tls.h"
-#include "common/engine/basket.h"
 #include "common/sys/log.h"
 
 namespace accrue::cloud {
 
 namespace bhttp = http::bhttp;
-
-Result<std::string> inflate_body(std::string_view in, size_t limit) {
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 32) != Z_OK) {  // +32: gzip or zlib header, detected
-    return fail(ErrorCode::kInternal, "zlib: inflateInit2 failed");
-  }
-  std::string out;
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  char buf[64 * 1024];
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    zs.next_out = reinterpret_cast<Bytef*>(buf);
-    zs.avail_out = sizeof buf;
-    rc = inflate(&zs, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) {
-      inflateEnd(&zs);
-      return fail(ErrorCode::kInvalidArgument, "the gzip body is corrupt or truncated");
-    }
-    out.append(buf, sizeof buf - zs.avail_out);
-    if (out.size() > limit) {
-      inflateEnd(&zs);
-      return fail(ErrorCode::kOutOfRange,
-                  "the body inflates beyond " + std::to_string(limit) + " bytes");
-    }
-    if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
-      inflateEnd(&zs);
-      return fail(ErrorCode::kInvalidArgument, "the gzip body is truncated");
-    }
-  }
-  inflateEnd(&zs);
-  return out;
-}
 
 Result<search::ElasticOptions> elastic_options(const CloudConfig& c) {
   search::ElasticOptions o;
@@ -137,6 +102,8 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
       a->jwt_.get(), a->clock_, a->random_, a->zones_, a->webhooks_.get(), *a->search_});
   if (!hq) return std::unexpected(hq.error());
   a->hq_ = std::move(*hq);
+  a->sync_ = std::make_unique<SyncRoutes>(
+      SyncDeps{a->config_, *a->pool_, *a->ingest_, *a->feed_, a->store_tokens_.get(), a->clock_});
   a->add_routes();
   http::ServerOptions so;
   so.address = c.listen_address;
@@ -209,19 +176,6 @@ void CloudApp::stop() {
   if (hq_) hq_->flush_audit();
 }
 
-http::Handler CloudApp::for_store(StoreHandler handler) {
-  // Every agent endpoint: the caller's store first (client certificate or store token).
-  return [this, handler](const http::Request& req, http::RequestContext& ctx) {
-    auto store = authenticate_store(req, ctx);
-    if (!store) {
-      auto res = http::problem(req, ctx, store.error());
-      res.set(bhttp::field::www_authenticate, "Bearer");
-      return res;
-    }
-    return (this->*handler)(req, ctx, *store);
-  };
-}
-
 void CloudApp::add_routes() {
   router_.add(bhttp::verb::get, "/healthz", "healthz",
               [](const http::Request& req, http::RequestContext&) {
@@ -234,14 +188,7 @@ void CloudApp::add_routes() {
       bhttp::verb::get, "/metrics", "metrics",
       [this](const http::Request& req, http::RequestContext& ctx) { return metrics(req, ctx); });
   hq_->add_routes(router_);
-  router_.add(bhttp::verb::get, "/v1/sync/changes", "sync.changes",
-              for_store(&CloudApp::sync_changes));
-  router_.add(bhttp::verb::get, "/v1/sync/lookup", "sync.lookup",
-              for_store(&CloudApp::sync_lookup));
-  router_.add(bhttp::verb::post, "/v1/sync/redeem", "sync.redeem",
-              for_store(&CloudApp::sync_redeem));
-  router_.add(bhttp::verb::post, "/v1/sync/events", "sync.events",
-              for_store(&CloudApp::sync_events));
+  sync_->add_routes(router_);
 }
 
 // Ready means "send me traffic": PostgreSQL answers (or is merely busy: a saturated pool is not
@@ -250,7 +197,7 @@ void CloudApp::add_routes() {
 // degraded. Never waits longer than one statement's answer deadline.
 http::Response CloudApp::ready(const http::Request& req, http::RequestContext& ctx) {
   if (server_->draining()) {
-    return http::problem(req, ctx, bhttp::status::service_unavailable, "draining");
+    return http::problem(req, ctx, http::Problem::kDraining, "this replica is shutting down");
   }
   std::string body = "ready\n";
   if (auto idle = pool_->try_acquire()) {
@@ -382,187 +329,6 @@ http::Response CloudApp::metrics(const http::Request& req, http::RequestContext&
                 "Redis calls that failed or timed out (each opens the breaker for a second)");
   metric_sample(out, "accrue_redis_errors_total", "", static_cast<double>(redis_->errors()));
   return http::bytes(req, std::move(out), "text/plain; version=0.0.4");
-}
-
-Result<std::string> CloudApp::authenticate_store(const http::Request& req,
-                                                 const http::RequestContext& ctx) const {
-  // A verified client certificate names the store (mutual TLS); its common name must be a
-  // store id.
-  if (!ctx.tls_store_id.empty()) {
-    if (!valid_store_id(ctx.tls_store_id)) {
-      return fail(ErrorCode::kUnauthenticated,
-                  "the client certificate's common name is not a store id");
-    }
-    return ctx.tls_store_id;
-  }
-  if (!store_tokens_) {
-    return fail(ErrorCode::kUnauthenticated,
-                "store authentication is not configured on this server");
-  }
-  auto h = req[bhttp::field::authorization];
-  if (!h.starts_with("Bearer ")) {
-    return fail(ErrorCode::kUnauthenticated, "a store token is required (Authorization: Bearer)");
-  }
-  return store_tokens_->verify(h.substr(7), clock_.now_ms());
-}
-
-http::Response CloudApp::sync_changes(const http::Request& req, http::RequestContext& ctx,
-                                      const std::string& store) {
-  std::string cursor;
-  auto c = http::query_param(req.target(), "cursor");
-  const bool given = req.target().find("cursor=") != std::string_view::npos;
-  if (given && !c) {
-    return http::problem(req, ctx, bhttp::status::bad_request,
-                         "cursor: not one this service handed out");
-  }
-  if (c && !c->empty()) {
-    auto raw = auth::base64url_decode(*c);
-    if (!raw) {
-      return http::problem(req, ctx, bhttp::status::bad_request,
-                           "cursor: not one this service handed out");
-    }
-    cursor = std::move(*raw);
-  }
-  uint32_t max = 0;
-  if (auto m = http::query_param(req.target(), "max")) {
-    auto [p, ec] = std::from_chars(m->data(), m->data() + m->size(), max);
-    if (ec != std::errc() || p != m->data() + m->size() || max == 0 || max > 5000) {
-      return http::problem(req, ctx, bhttp::status::bad_request, "max: from 1 to 5000");
-    }
-  }
-  std::string agent = http::query_param(req.target(), "agent").value_or("");
-  if (agent.size() > 64) {
-    return http::problem(req, ctx, bhttp::status::bad_request, "agent: at most 64 characters");
-  }
-  if (!agent.empty()) {
-    // The agent's health report (outbox, oldest event, quarantine, programme in force), kept for
-    // head office; and a revoked agent is refused here.
-    auto number = [&](const char* name) -> std::optional<std::string> {
-      auto v = http::query_param(req.target(), name);
-      if (!v || v->empty() || v->size() > 18 ||
-          v->find_first_not_of("0123456789") != std::string::npos) {
-        return std::nullopt;
-      }
-      return v;
-    };
-    auto outbox = number("outbox");
-    auto quarantined = number("quarantined");
-    auto oldest = number("oldest_ms");
-    // A store's clock may be anything: a time PostgreSQL cannot hold is dropped, not an error.
-    if (oldest && std::stoll(*oldest) >= kMaxTimestampMs) oldest.reset();
-    auto program = http::query_param(req.target(), "program");
-    if (program && program->size() > 100) program.reset();
-    auto lease = pool_->acquire();
-    if (!lease) return http::problem(req, ctx, lease.error());
-    auto opt = [](const std::optional<std::string>& v) {
-      return v ? pg::Param::text(*v) : pg::Param::null();
-    };
-    auto r = (*lease)->query(
-        "UPDATE agent SET reported_at = now(), last_seen_at = now(), outbox_depth = "
-        "$3::bigint, quarantined = $4::bigint, oldest_pending_at = CASE WHEN $5::bigint IS NULL "
-        "THEN NULL ELSE to_timestamp($5::bigint / 1000.0) END, program = $6 WHERE agent_id = $1 "
-        "AND store_id = $2 RETURNING revoked_at IS NOT NULL",
-        {pg::Param::text(agent), pg::Param::text(store), opt(outbox), opt(quarantined), opt(oldest),
-         opt(program)});
-    if (!r) return http::problem(req, ctx, r.error());
-    if (r->rows() == 1 && r->boolean(0, 0)) {
-      return http::problem(req, ctx, bhttp::status::forbidden,
-                           "agent " + agent + " was revoked by head office");
-    }
-  }
-  auto page = feed_->page(store, cursor, max, agent);
-  if (!page) return http::problem(req, ctx, page.error());
-  // The cursor travels back in a query string: hand it out in base64url.
-  page->set_next_cursor(auth::base64url_encode(page->next_cursor()));
-  return http::bytes(req, page->SerializeAsString(), "application/x-protobuf");
-}
-
-http::Response CloudApp::sync_lookup(const http::Request& req, http::RequestContext& ctx,
-                                     const std::string& store) {
-  auto hex = http::query_param(req.target(), "identifier");
-  std::string hash;
-  if (hex && hex->size() == 64) {
-    for (size_t i = 0; i < 64; i += 2) {
-      unsigned v = 0;
-      auto [p, ec] = std::from_chars(hex->data() + i, hex->data() + i + 2, v, 16);
-      if (ec != std::errc() || p != hex->data() + i + 2) break;
-      hash.push_back(static_cast<char>(v));
-    }
-  }
-  if (hash.size() != 32) {
-    return http::problem(req, ctx, bhttp::status::bad_request,
-                         "identifier: the 32-byte keyed hash as 64 hexadecimal digits");
-  }
-  std::string agent = http::query_param(req.target(), "agent").value_or("");
-  if (agent.size() > 64) {
-    return http::problem(req, ctx, bhttp::status::bad_request, "agent: at most 64 characters");
-  }
-  auto r = feed_->lookup(store, hash, agent);
-  if (!r) return http::problem(req, ctx, r.error());
-  if (!r->found()) {
-    return http::problem(req, ctx, bhttp::status::not_found, "no customer has this identifier");
-  }
-  return http::bytes(req, r->SerializeAsString(), "application/x-protobuf");
-}
-
-http::Response CloudApp::sync_redeem(const http::Request& req, http::RequestContext& ctx,
-                                     const std::string& store) {
-  auto type = req[bhttp::field::content_type];
-  if (type != "application/x-protobuf" && type != "application/protobuf") {
-    return http::problem(req, ctx, bhttp::status::unsupported_media_type,
-                         "send the OnlineRedeemRequest as application/x-protobuf");
-  }
-  sync::v1::OnlineRedeemRequest request;
-  if (!request.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
-    return http::problem(req, ctx, bhttp::status::bad_request,
-                         "the body is not a valid accrue.sync.v1.OnlineRedeemRequest");
-  }
-  auto r = ingest_->redeem_online(request, store);
-  if (!r) return http::problem(req, ctx, r.error());
-  return http::bytes(req, r->SerializeAsString(), "application/x-protobuf");
-}
-
-http::Response CloudApp::sync_events(const http::Request& req, http::RequestContext& ctx,
-                                     const std::string& store) {
-  auto type = req[bhttp::field::content_type];
-  if (type != "application/x-protobuf" && type != "application/protobuf") {
-    return http::problem(req, ctx, bhttp::status::unsupported_media_type,
-                         "send the EventBatch as application/x-protobuf");
-  }
-  std::string_view body = req.body();
-  std::string inflated;
-  auto enc = req[bhttp::field::content_encoding];
-  if (enc == "gzip") {
-    auto r = inflate_body(body, config_.max_inflated_bytes);
-    if (!r) {
-      return http::problem(req, ctx,
-                           r.error().code == ErrorCode::kOutOfRange
-                               ? bhttp::status::payload_too_large
-                               : bhttp::status::bad_request,
-                           r.error().message);
-    }
-    inflated = std::move(*r);
-    body = inflated;
-  } else if (!enc.empty() && enc != "identity") {
-    return http::problem(req, ctx, bhttp::status::unsupported_media_type,
-                         "Content-Encoding must be gzip or identity");
-  }
-  sync::v1::EventBatch batch;
-  if (!batch.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    return http::problem(req, ctx, bhttp::status::bad_request,
-                         "the body is not a valid accrue.sync.v1.EventBatch");
-  }
-  auto result = ingest_->apply(batch, store);
-  if (!result) {
-    if (result.error().code == ErrorCode::kInternal) {
-      log(LogLevel::kError, "ingest_failed",
-          {{"request_id", ctx.request_id}, {"store", store}, {"error", result.error().message}});
-      return http::problem(req, ctx, bhttp::status::internal_server_error,
-                           "the batch could not be applied; the request id is in the server log");
-    }
-    return http::problem(req, ctx, result.error());
-  }
-  return http::bytes(req, result->SerializeAsString(), "application/x-protobuf");
 }
 
 }  // namespace accrue::cloud

@@ -3,10 +3,7 @@
 //   GET  /healthz            the process is up
 //   GET  /readyz             PostgreSQL answers and the server is not draining
 //   GET  /metrics            Prometheus text
-//   POST /v1/sync/events     an agent's EventBatch (protobuf, gzip accepted), store token auth
-//   GET  /v1/sync/changes    the store's change feed (protobuf ChangesPage), store token auth
-//   GET  /v1/sync/lookup     ?identifier=<64 hex>: LookupResponse, or 404
-//   POST /v1/sync/redeem     OnlineRedeemRequest -> OnlineRedeemResponse (atomic, idempotent)
+//   /v1/sync/...             the store agents' routes (cloud/sync/routes.h), store credentials
 //   /v1/customers..., /v1/audit, /v1/openapi.yaml
 //                            the head-office API (cloud/hq/api.h), JWT auth; the three hot
 //                            reads of the case study among them
@@ -28,6 +25,7 @@
 #include "cloud/search/projector.h"
 #include "cloud/sync/changes.h"
 #include "cloud/sync/ingest.h"
+#include "cloud/sync/routes.h"
 #include "common/sys/system.h"
 
 namespace accrue::cloud {
@@ -63,22 +61,8 @@ class CloudApp {
  private:
   CloudApp() = default;
   void add_routes();
-  http::Response sync_events(const http::Request& req, http::RequestContext& ctx,
-                             const std::string& store);
-  http::Response sync_changes(const http::Request& req, http::RequestContext& ctx,
-                              const std::string& store);
-  http::Response sync_lookup(const http::Request& req, http::RequestContext& ctx,
-                             const std::string& store);
-  http::Response sync_redeem(const http::Request& req, http::RequestContext& ctx,
-                             const std::string& store);
-  using StoreHandler = http::Response (CloudApp::*)(const http::Request&, http::RequestContext&,
-                                                    const std::string&);
-  http::Handler for_store(StoreHandler handler);
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
-  // The store the caller authenticated as, or the problem to answer.
-  Result<std::string> authenticate_store(const http::Request& req,
-                                         const http::RequestContext& ctx) const;
 
   CloudConfig config_;
   SystemClock clock_;
@@ -98,6 +82,7 @@ class CloudApp {
   std::unique_ptr<search::SearchProjector> projector_;
   std::unique_ptr<search::CustomerSearch> search_;
   std::unique_ptr<hq::HqApi> hq_;
+  std::unique_ptr<SyncRoutes> sync_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
 };
@@ -105,9 +90,5 @@ class CloudApp {
 // The search.* settings as the Elasticsearch client's options (the API key file read and
 // trimmed). kNotFound / kInvalidArgument for an unreadable or empty key file.
 Result<search::ElasticOptions> elastic_options(const CloudConfig& c);
-
-// Gunzips `in` (gzip or zlib framing) up to `limit` bytes. kInvalidArgument for corrupt data,
-// kOutOfRange beyond the limit.
-Result<std::string> inflate_body(std::string_view in, size_t limit);
 
 }  // namespace accrue::cloud

@@ -2,7 +2,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
-#include "cloud/hq/api.h"
+#include "cloud/hq/resources.h"
 #include "common/base64url.h"
 #include "common/civil_time.h"
 
@@ -10,8 +10,14 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
-http::Response HqApi::audit_list(Call& call) {
+void AuditApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/audit", "audit.list", kAdminOnly, [this](Call& c) { return list(c); });
+}
+
+http::Response AuditApi::list(Call& call) {
   const auto target = call.req.target();
   FieldErrors errors;
   const int limit = page_limit(target, errors);
@@ -61,9 +67,9 @@ http::Response HqApi::audit_list(Call& call) {
   std::vector<pg::Param> ps;
   for (const auto& v : values) ps.push_back(pg::Param::text(v));
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(sql.c_str(), std::span<const pg::Param>(ps));
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   const int n = std::min(r->rows(), limit);
   for (int i = 0; i < n; ++i) {

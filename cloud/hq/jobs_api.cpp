@@ -5,7 +5,9 @@
 // taken over after a crash resumes exactly where the last chunk committed.
 #include <boost/json.hpp>
 
-#include "cloud/hq/api.h"
+#include "cloud/hq/head_office_events.h"
+#include "cloud/hq/resources.h"
+#include "cloud/hq/segments.h"
 #include "common/civil_time.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
@@ -14,6 +16,7 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
 namespace {
 
@@ -22,7 +25,15 @@ constexpr int kChunk = 500;
 
 }  // namespace
 
-http::Response HqApi::bulk_adjust(Call& call) {
+void JobsApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::post, "/v1/points/bulk-adjustments", "points.bulk_adjust", kCustomerCare,
+           [this](Call& c) { return bulk_adjust(c); });
+  gate.add(r, V::get, "/v1/jobs/{id}", "jobs.get", kCustomerCare,
+           [this](Call& c) { return get(c); });
+}
+
+http::Response JobsApi::bulk_adjust(Call& call) {
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -50,7 +61,7 @@ http::Response HqApi::bulk_adjust(Call& call) {
   }
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   if (segment) {
     std::vector<std::string> values;
@@ -60,7 +71,7 @@ http::Response HqApi::bulk_adjust(Call& call) {
       e.add("/segment_id", "no such segment");
       return invalid(call, e);
     }
-    if (!sql) return http::problem(call.req, call.ctx, sql.error());
+    if (!sql) return problem(call, sql.error());
     std::vector<pg::Param> ps;
     for (const auto& v : values) ps.push_back(pg::Param::text(v));
     auto r = c.query(
@@ -68,9 +79,9 @@ http::Response HqApi::bulk_adjust(Call& call) {
          " WHERE " + sql->where + " ORDER BY c.customer_id LIMIT " + std::to_string(kMaxItems + 1))
             .c_str(),
         std::span<const pg::Param>(ps));
-    if (!r) return http::problem(call.req, call.ctx, r.error());
+    if (!r) return problem(call, r.error());
     if (r->rows() > kMaxItems) {
-      return problem(call, bhttp::status::unprocessable_entity, "too-many-items",
+      return problem(call, Problem::kTooManyItems,
                      "the segment holds more than " + std::to_string(kMaxItems) + " members");
     }
     for (int i = 0; i < r->rows(); ++i) ids.emplace_back(r->text(i, 0));
@@ -78,13 +89,13 @@ http::Response HqApi::bulk_adjust(Call& call) {
     std::ranges::sort(ids);
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());  // one adjustment per member
   }
-  const std::string job = new_customer_id();
+  const std::string job = new_id();
   json::object params{{"points", *points}, {"reason", *reason}};
   if (segment) params["segment_id"] = *segment;
   std::string items;
   items.reserve(ids.size() * 80);
   for (size_t i = 0; i < ids.size(); ++i) {
-    items += job + '\t' + std::to_string(i) + '\t' + ids[i] + '\t' + new_customer_id() + '\n';
+    items += job + '\t' + std::to_string(i) + '\t' + ids[i] + '\t' + new_id() + '\n';
   }
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     ACCRUE_TRY(
@@ -100,8 +111,8 @@ http::Response HqApi::bulk_adjust(Call& call) {
         c, call, "points.bulk_adjust", "job:" + job,
         {{"items", static_cast<int64_t>(ids.size())}, {"points", *points}, {"reason", *reason}});
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
-  wake_jobs();
+  if (!done) return problem(call, done.error());
+  wake();
   json::object out{
       {"job_id", job}, {"state", "queued"}, {"total", static_cast<int64_t>(ids.size())}};
   auto res = http::json(call.req, json::serialize(out), bhttp::status::accepted);
@@ -109,12 +120,11 @@ http::Response HqApi::bulk_adjust(Call& call) {
   return res;
 }
 
-http::Response HqApi::job_get(Call& call) {
+http::Response JobsApi::get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!Uuid::parse(id, "job"))
-    return problem(call, bhttp::status::not_found, "not-found", "no job " + id);
+  if (!Uuid::parse(id, "job")) return problem(call, Problem::kNotFound, "no job " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       "SELECT kind, state, params::text, total, done, applied, rejected, created_by, "
       "(extract(epoch FROM created_at)*1000)::bigint, (extract(epoch FROM "
@@ -124,8 +134,8 @@ http::Response HqApi::job_get(Call& call) {
       "FROM hq_job_item WHERE job_id = $1::uuid AND state = 'rejected' ORDER BY seq LIMIT 20) i) "
       "FROM hq_job WHERE job_id = $1::uuid",
       {pg::Param::text(id)});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
-  if (r->rows() == 0) return problem(call, bhttp::status::not_found, "not-found", "no job " + id);
+  if (!r) return problem(call, r.error());
+  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no job " + id);
   auto at = [&](int col) {
     return r->is_null(0, col) ? json::value(nullptr)
                               : json::value(format_utc_iso8601(r->int64(0, col)));
@@ -148,43 +158,38 @@ http::Response HqApi::job_get(Call& call) {
 
 // --- the runner ------------------------------------------------------------------------------
 
-void HqApi::start_background() {
-  if (!jobs_thread_.joinable()) jobs_thread_ = std::thread([this] { run_jobs(); });
+void JobsApi::start() {
+  if (!runner_.joinable()) runner_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
-void HqApi::wake_jobs() {
+void JobsApi::wake() {
   {
-    std::lock_guard lock(jobs_mu_);
-    jobs_woken_ = true;
+    std::lock_guard lock(mu_);
+    woken_ = true;
   }
-  jobs_cv_.notify_all();
+  cv_.notify_all();
 }
 
-HqApi::~HqApi() {
-  {
-    std::lock_guard lock(jobs_mu_);
-    jobs_stop_ = true;
-  }
-  jobs_cv_.notify_all();
-  if (jobs_thread_.joinable()) jobs_thread_.join();
+JobsApi::~JobsApi() {
+  runner_.request_stop();  // wakes the wait in run(); the jthread then joins
 }
 
-void HqApi::run_jobs() {
+void JobsApi::run(std::stop_token stop) {
   name_this_thread("accrue-jobs");
-  std::unique_lock lock(jobs_mu_);
-  while (!jobs_stop_) {
-    jobs_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return jobs_stop_ || jobs_woken_; });
-    jobs_woken_ = false;
-    if (jobs_stop_) break;
+  std::unique_lock lock(mu_);
+  while (!stop.stop_requested()) {
+    cv_.wait_for(lock, stop, std::chrono::seconds(1), [&] { return woken_; });
+    woken_ = false;
+    if (stop.stop_requested()) break;
     lock.unlock();
-    if (auto r = run_job_once(); !r) {
+    if (auto r = run_once(stop); !r) {
       log(LogLevel::kWarn, "job_round_failed", {{"error", r.error().message}});
     }
     lock.lock();
   }
 }
 
-Result<bool> HqApi::run_job_once() {
+Result<bool> JobsApi::run_once(std::stop_token stop) {
   std::string job;
   json::object params;
   {
@@ -205,11 +210,8 @@ Result<bool> HqApi::run_job_once() {
   const int64_t points = params.at("points").to_number<int64_t>();
   const std::string reason(params.at("reason").as_string());
   for (int round = 0; round < 100'000; ++round) {
-    {
-      // Stopping: leave the job between chunks; its lease runs out and a replica takes over.
-      std::lock_guard lock(jobs_mu_);
-      if (jobs_stop_) return true;
-    }
+    // Stopping: leave the job between chunks; its lease runs out and a replica takes over.
+    if (stop.stop_requested()) return true;
     std::vector<std::pair<int64_t, std::string>> chunk;  // seq, customer
     std::vector<std::string> events;
     std::shared_ptr<const PublishedProgram> program;
@@ -237,26 +239,13 @@ Result<bool> HqApi::run_job_once() {
       if (!p) return std::unexpected(p.error());
       program = *p;
     }
-    sync::v1::EventBatch batch;
-    batch.set_store_id(std::string(Ingest::kHeadOfficeStore));
-    batch.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
+    HeadOfficeBatch batch(*program, d_.clock.now_ms());
     for (size_t i = 0; i < chunk.size(); ++i) {
-      auto* e = batch.add_events();
-      e->set_event_id(events[i]);
-      e->set_store_id(batch.store_id());
-      e->set_agent_id(batch.agent_id());
-      e->set_occurred_at_ms(d_.clock.now_ms());
-      e->set_program_id(program->program.program_id);
-      e->set_program_version(program->program.version);
-      e->set_schema_version(1);
-      auto* a = e->mutable_adjustment();
-      a->set_customer_id(chunk[i].second);
-      a->set_points(points);
-      a->set_reason(reason);
-      a->set_actor("job:" + job);
+      batch.adjustment(events[i], chunk[i].second, points, reason, "job:" + job);
     }
     auto r = d_.ingest.apply_head_office(
-        batch, [&](pg::Connection& c, const sync::v1::EventBatchResult& res) -> Result<void> {
+        batch.batch(),
+        [&](pg::Connection& c, const sync::v1::EventBatchResult& res) -> Result<void> {
           json::array rows;
           int applied = 0, rejected = 0;
           for (int i = 0; i < res.results_size(); ++i) {

@@ -11,7 +11,8 @@
 #include <cctype>
 
 #include "cloud/core/customer_status.h"
-#include "cloud/hq/api.h"
+#include "cloud/hq/customer_records.h"
+#include "cloud/hq/resources.h"
 #include "cloud/sync/feed.h"
 
 #include <map>
@@ -21,6 +22,7 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
 namespace {
 
@@ -28,13 +30,23 @@ constexpr int kMaxExportedEntries = 100'000;
 
 }  // namespace
 
-http::Response HqApi::customer_erase(Call& call) {
+void PrivacyApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/customers/{id}/export", "customers.export", kCustomerCare,
+           [this](Call& c) { return export_data(c); });
+  gate.add(r, V::post, "/v1/customers/{id}/merge", "customers.merge", kCustomerCare,
+           [this](Call& c) { return merge(c); });
+  gate.add(r, V::post, "/v1/customers/{id}/erase", "customers.erase", kCustomerCare,
+           [this](Call& c) { return erase(c); });
+}
+
+http::Response PrivacyApi::erase(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   http::Response bad;
   auto reason = reason_body(call, bad);
   if (!reason) return bad;
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   int64_t identifiers = 0;
   bool already = false;
@@ -60,23 +72,23 @@ http::Response HqApi::customer_erase(Call& call) {
     return audit_change(c, call, "customer.erase", "customer:" + id,
                         {{"reason", *reason}, {"identifiers", identifiers}});
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   after_change(id);
   json::object out{{"customer_id", id}, {"status", "erased"}, {"already_erased", already}};
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::customer_export(Call& call) {
+http::Response PrivacyApi::export_data(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   // One snapshot for the whole export.
   if (auto b = c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !b) {
-    return http::problem(call.req, call.ctx, b.error());
+    return problem(call, b.error());
   }
   auto body = [&]() -> Result<json::object> {
-    auto details = details_of(c, id);
+    auto details = customer_details(c, id);
     if (!details) return std::unexpected(details.error());
     json::object out;
     out["exported_at"] = format_utc_iso8601(d_.clock.now_ms());
@@ -139,10 +151,10 @@ http::Response HqApi::customer_export(Call& call) {
   };
   auto doc = body();
   (void)c.exec(doc ? "COMMIT" : "ROLLBACK");
-  if (!doc) return http::problem(call.req, call.ctx, doc.error());
+  if (!doc) return problem(call, doc.error());
   if (!audit_->enqueue(
           {call.who.subject, "customer.export", "customer:" + id, call.ctx.request_id, {}})) {
-    return problem(call, bhttp::status::service_unavailable, "audit-unavailable",
+    return problem(call, Problem::kAuditUnavailable,
                    "personal data cannot be read while its audit trail cannot be written");
   }
   auto res = http::json(call.req, json::serialize(*doc));
@@ -156,22 +168,13 @@ http::Response HqApi::customer_export(Call& call) {
 
 namespace accrue::cloud::hq {
 
-namespace {
-
-std::string uuid7(UuidV7Generator& ids, std::mutex& mu) {
-  std::lock_guard lock(mu);
-  return ids.next().to_string();
-}
-
-}  // namespace
-
 // Two records of one person become one. The survivor takes the other's identifiers, open lots
 // and points (two ledger adjustments, so both balances stay equal to their ledgers), its
 // per-day qualification totals, receipts (returns of its sales credit the survivor) and store
 // scope. The merged record stays, status "merged" with merged_into, so events a store uploads
 // for it later are credited to the survivor, and every store drops it while learning the
 // survivor's new identifiers through the change feed.
-http::Response HqApi::customer_merge(Call& call) {
+http::Response PrivacyApi::merge(Call& call) {
   const std::string& survivor = call.ctx.params.at(0);
   http::Response bad;
   auto body = json_body(call, bad);
@@ -184,7 +187,7 @@ http::Response HqApi::customer_merge(Call& call) {
   if (merged && *merged == survivor) errors.add("/merged_customer_id", "is the survivor itself");
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   int64_t points = 0, identifiers = 0, lots = 0;
@@ -208,7 +211,7 @@ http::Response HqApi::customer_merge(Call& call) {
     }
     for (const auto& [id, st] : found) {
       if (is_closed(st.first)) {
-        refused = problem(call, bhttp::status::conflict, "customer-erased",
+        refused = problem(call, Problem::kCustomerErased,
                           "customer " + id + " was erased or merged already");
         return fail(ErrorCode::kFailedPrecondition, "refused");
       }
@@ -224,7 +227,7 @@ http::Response HqApi::customer_merge(Call& call) {
     if (!moved) return std::unexpected(moved.error());
     lots = moved->affected();
     if (points != 0) {
-      const std::string out_id = uuid7(ids_, ids_mu_), in_id = uuid7(ids_, ids_mu_);
+      const std::string out_id = new_id(), in_id = new_id();
       const std::string p = std::to_string(points), neg = std::to_string(-points);
       ACCRUE_TRY(c.query(
           "INSERT INTO ledger (event_id, customer_id, kind, points, reason, actor, occurred_at, "
@@ -281,7 +284,7 @@ http::Response HqApi::customer_merge(Call& call) {
                          {"reason", *reason}});
   });
   if (refused) return std::move(*refused);
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   after_change(survivor);
   after_change(*merged);
   json::object out{{"customer_id", survivor},

@@ -6,7 +6,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
-#include "cloud/hq/api.h"
+#include "cloud/hq/resources.h"
 #include "common/civil_time.h"
 #include "common/wire/loyalty_codec.h"
 
@@ -14,6 +14,7 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
 namespace {
 
@@ -47,7 +48,8 @@ json::object validation_of(const std::string& body) {
 // Differences between two JSON values as JSON Pointers. Arrays of objects that carry an identity
 // (rule_id, tier_id, currency with its country) are matched by it, so a rule inserted first is one
 // addition, not a change to every rule after it.
-void diff(const json::value& a, const json::value& b, const std::string& at, json::array& out) {
+void json_diff(const json::value& a, const json::value& b, const std::string& at,
+               json::array& out) {
   if (a.is_object() && b.is_object()) {
     for (const auto& [k, v] : a.as_object()) {
       const auto* w = b.as_object().if_contains(k);
@@ -55,7 +57,7 @@ void diff(const json::value& a, const json::value& b, const std::string& at, jso
         out.push_back(
             json::object{{"path", at + "/" + std::string(k)}, {"op", "removed"}, {"from", v}});
       } else {
-        diff(v, *w, at + "/" + std::string(k), out);
+        json_diff(v, *w, at + "/" + std::string(k), out);
       }
     }
     for (const auto& [k, w] : b.as_object()) {
@@ -95,7 +97,7 @@ void diff(const json::value& a, const json::value& b, const std::string& at, jso
           out.push_back(
               json::object{{"path", at + "[" + id + "]"}, {"op", "removed"}, {"from", x}});
         } else {
-          diff(x, *it, at + "[" + id + "]", out);
+          json_diff(x, *it, at + "[" + id + "]", out);
         }
       }
       for (const auto& y : ba) {
@@ -114,7 +116,7 @@ void diff(const json::value& a, const json::value& b, const std::string& at, jso
       } else if (i >= aa.size()) {
         out.push_back(json::object{{"path", p}, {"op", "added"}, {"to", ba[i]}});
       } else {
-        diff(aa[i], ba[i], p, out);
+        json_diff(aa[i], ba[i], p, out);
       }
     }
     return;
@@ -146,13 +148,35 @@ bool valid_uuid_text(std::string_view s) { return Uuid::parse(s, "draft_id").has
 
 }  // namespace
 
-http::Response HqApi::program_list(Call& call) {
+void ProgramsApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/programs", "programs.list", kEveryRole,
+           [this](Call& c) { return list(c); });
+  gate.add(r, V::get, "/v1/programs/{program_id}/versions/{version}", "programs.version",
+           kEveryRole, [this](Call& c) { return version(c); });
+  gate.add(r, V::get, "/v1/programs/{program_id}/diff", "programs.diff", kEveryRole,
+           [this](Call& c) { return diff(c); });
+  gate.add(r, V::post, "/v1/programs/validate", "programs.validate", kAdminOnly,
+           [this](Call& c) { return validate(c); });
+  gate.add(r, V::get, "/v1/programs/drafts", "programs.drafts", kAdminOnly,
+           [this](Call& c) { return draft_list(c); });
+  gate.add(r, V::post, "/v1/programs/drafts", "programs.draft_create", kAdminOnly,
+           [this](Call& c) { return draft_create(c); });
+  gate.add(r, V::get, "/v1/programs/drafts/{draft_id}", "programs.draft", kAdminOnly,
+           [this](Call& c) { return draft_get(c); });
+  gate.add(r, V::put, "/v1/programs/drafts/{draft_id}", "programs.draft_update", kAdminOnly,
+           [this](Call& c) { return draft_put(c); });
+  gate.add(r, V::post, "/v1/programs/drafts/{draft_id}/publish", "programs.publish", kAdminOnly,
+           [this](Call& c) { return draft_publish(c); });
+}
+
+http::Response ProgramsApi::list(Call& call) {
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->exec(
       "SELECT program_id, version, (extract(epoch FROM created_at)*1000)::bigint, body->>'name' "
       "FROM program_version ORDER BY created_at DESC, version DESC LIMIT 1000");
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   for (int i = 0; i < r->rows(); ++i) {
     items.push_back(json::object{{"program_id", r->text(i, 0)},
@@ -164,28 +188,28 @@ http::Response HqApi::program_list(Call& call) {
   return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
 }
 
-http::Response HqApi::program_version(Call& call) {
+http::Response ProgramsApi::version(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   uint32_t version = 0;
   const std::string& v = call.ctx.params.at(1);
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
   if (ec != std::errc() || p != v.data() + v.size() || version == 0 || id.size() > 64) {
-    return problem(call, bhttp::status::not_found, "not-found", "no such programme version");
+    return problem(call, Problem::kNotFound, "no such programme version");
   }
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       "SELECT body::text FROM program_version WHERE program_id = $1 AND version = $2::int",
       {pg::Param::text(id), pg::Param::text(std::to_string(version))});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   if (r->rows() == 0) {
-    return problem(call, bhttp::status::not_found, "not-found",
+    return problem(call, Problem::kNotFound,
                    "programme " + id + " has no version " + std::to_string(version));
   }
   return http::json(call.req, std::string(r->text(0, 0)));
 }
 
-http::Response HqApi::program_diff(Call& call) {
+http::Response ProgramsApi::diff(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   FieldErrors errors;
   auto version = [&](const char* name) -> std::optional<uint32_t> {
@@ -201,30 +225,30 @@ http::Response HqApi::program_diff(Call& call) {
   auto to = version("to");
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       "SELECT version, body::text FROM program_version WHERE program_id = $1 AND version IN "
       "($2::int, $3::int)",
       {pg::Param::text(id), pg::Param::text(std::to_string(*from)),
        pg::Param::text(std::to_string(*to))});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   std::optional<json::value> a, b;
   for (int i = 0; i < r->rows(); ++i) {
     if (r->int64(i, 0) == *from) a = json::parse(r->text(i, 1));
     if (r->int64(i, 0) == *to) b = json::parse(r->text(i, 1));
   }
   if (!a || !b) {
-    return problem(call, bhttp::status::not_found, "not-found",
+    return problem(call, Problem::kNotFound,
                    "programme " + id + " has no version " + std::to_string(!a ? *from : *to));
   }
   json::array changes;
-  diff(*a, *b, "", changes);
+  json_diff(*a, *b, "", changes);
   json::object out{
       {"program_id", id}, {"from", *from}, {"to", *to}, {"changes", std::move(changes)}};
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::program_validate(Call& call) {
+http::Response ProgramsApi::validate(Call& call) {
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -239,15 +263,15 @@ http::Response HqApi::program_validate(Call& call) {
   return http::json(call.req, json::serialize(v));
 }
 
-http::Response HqApi::draft_create(Call& call) {
+http::Response ProgramsApi::draft_create(Call& call) {
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
   const std::string text = json::serialize(*body);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
-  const std::string id = new_customer_id();
+  const std::string id = new_id();
   std::optional<pg::PgResult> row;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     auto r =
@@ -259,52 +283,50 @@ http::Response HqApi::draft_create(Call& call) {
     row = std::move(*r);
     return audit_change(c, call, "program.draft_create", "program_draft:" + id);
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   auto res = http::json(call.req, json::serialize(draft_json(*row, 0)), bhttp::status::created);
   res.set(bhttp::field::location, "/v1/programs/drafts/" + id);
   res.set(bhttp::field::etag, "\"1\"");
   return res;
 }
 
-http::Response HqApi::draft_list(Call& call) {
+http::Response ProgramsApi::draft_list(Call& call) {
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->exec((std::string("SELECT ") + kDraftColumns +
                            " FROM program_draft ORDER BY updated_at DESC LIMIT 100")
                               .c_str());
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   for (int i = 0; i < r->rows(); ++i) items.push_back(draft_json(*r, i));
   return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
 }
 
-http::Response HqApi::draft_get(Call& call) {
+http::Response ProgramsApi::draft_get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_uuid_text(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no draft " + id);
+  if (!valid_uuid_text(id)) return problem(call, Problem::kNotFound, "no draft " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       (std::string("SELECT ") + kDraftColumns + " FROM program_draft WHERE draft_id = $1::uuid")
           .c_str(),
       {pg::Param::text(id)});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
-  if (r->rows() == 0) return problem(call, bhttp::status::not_found, "not-found", "no draft " + id);
+  if (!r) return problem(call, r.error());
+  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no draft " + id);
   auto res = http::json(call.req, json::serialize(draft_json(*r, 0)));
   res.set(bhttp::field::etag, "\"" + std::to_string(r->int64(0, 2)) + "\"");
   return res;
 }
 
-http::Response HqApi::draft_put(Call& call) {
+http::Response ProgramsApi::draft_put(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_uuid_text(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no draft " + id);
+  if (!valid_uuid_text(id)) return problem(call, Problem::kNotFound, "no draft " + id);
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
   const std::string text = json::serialize(*body);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   std::optional<pg::PgResult> row;
@@ -316,7 +338,7 @@ http::Response HqApi::draft_put(Call& call) {
     if (!cur) return std::unexpected(cur.error());
     if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no draft " + id);
     if (cur->boolean(0, 1)) {
-      refused = problem(call, bhttp::status::conflict, "draft-published",
+      refused = problem(call, Problem::kDraftPublished,
                         "this draft was published; start a new draft for the next version");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
@@ -334,18 +356,17 @@ http::Response HqApi::draft_put(Call& call) {
     return audit_change(c, call, "program.draft_update", "program_draft:" + id);
   });
   if (refused) return std::move(*refused);
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   auto res = http::json(call.req, json::serialize(draft_json(*row, 0)));
   res.set(bhttp::field::etag, "\"" + std::to_string(row->int64(0, 2)) + "\"");
   return res;
 }
 
-http::Response HqApi::draft_publish(Call& call) {
+http::Response ProgramsApi::draft_publish(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_uuid_text(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no draft " + id);
+  if (!valid_uuid_text(id)) return problem(call, Problem::kNotFound, "no draft " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   Program published;
@@ -357,8 +378,7 @@ http::Response HqApi::draft_publish(Call& call) {
     if (!cur) return std::unexpected(cur.error());
     if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no draft " + id);
     if (cur->boolean(0, 2)) {
-      refused = problem(call, bhttp::status::conflict, "draft-published",
-                        "this draft was published already");
+      refused = problem(call, Problem::kDraftPublished, "this draft was published already");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
     const std::string etag = "\"" + std::to_string(cur->int64(0, 1)) + "\"";
@@ -397,7 +417,7 @@ http::Response HqApi::draft_publish(Call& call) {
                         {{"version", published.version}, {"draft_id", id}});
   });
   if (refused) return std::move(*refused);
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   json::object out{
       {"program_id", published.program_id}, {"version", published.version}, {"draft_id", id}};
   auto res = http::json(call.req, json::serialize(out), bhttp::status::created);

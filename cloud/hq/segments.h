@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cloud/hq/json_input.h"
+#include "cloud/pg/pg.h"
 
 namespace accrue::cloud::hq {
 
@@ -32,5 +33,9 @@ struct SegmentSql {
 std::optional<SegmentSql> compile_segment(const boost::json::object& definition,
                                           FieldErrors& errors, std::vector<std::string>& values,
                                           const std::string& at = "/definition");
+
+// The saved segment `id` compiled (its parameters appended to `values`); kNotFound.
+Result<SegmentSql> segment_sql(pg::Connection& c, const std::string& id,
+                               std::vector<std::string>& values);
 
 }  // namespace accrue::cloud::hq

@@ -5,7 +5,7 @@
 #include <charconv>
 
 #include "cloud/core/customer_status.h"
-#include "cloud/hq/api.h"
+#include "cloud/hq/resources.h"
 #include "cloud/hq/segments.h"
 #include "common/civil_time.h"
 
@@ -13,6 +13,7 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
 std::optional<SegmentSql> compile_segment(const json::object& definition, FieldErrors& errors,
                                           std::vector<std::string>& values, const std::string& at) {
@@ -175,8 +176,8 @@ json::object segment_json(const pg::PgResult& r, int i) {
 
 }  // namespace
 
-Result<SegmentSql> HqApi::segment_sql(pg::Connection& c, const std::string& id,
-                                      std::vector<std::string>& values) {
+Result<SegmentSql> segment_sql(pg::Connection& c, const std::string& id,
+                               std::vector<std::string>& values) {
   auto r =
       c.query("SELECT definition::text FROM segment WHERE segment_id = $1", {pg::Param::text(id)});
   if (!r) return std::unexpected(r.error());
@@ -189,7 +190,27 @@ Result<SegmentSql> HqApi::segment_sql(pg::Connection& c, const std::string& id,
   return *sql;
 }
 
-http::Response HqApi::segment_write(Call& call, bool create) {
+void SegmentsApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/segments", "segments.list", kOperations,
+           [this](Call& c) { return list(c); });
+  gate.add(r, V::post, "/v1/segments", "segments.create", kAdminOnly,
+           [this](Call& c) { return write(c, true); });
+  gate.add(r, V::get, "/v1/segments/{id}", "segments.get", kOperations,
+           [this](Call& c) { return get(c); });
+  gate.add(r, V::put, "/v1/segments/{id}", "segments.update", kAdminOnly,
+           [this](Call& c) { return write(c, false); });
+  gate.add(r, V::delete_, "/v1/segments/{id}", "segments.delete", kAdminOnly,
+           [this](Call& c) { return remove(c); });
+  gate.add(r, V::get, "/v1/segments/{id}/count", "segments.count", kOperations,
+           [this](Call& c) { return count(c); });
+  gate.add(r, V::get, "/v1/segments/{id}/members", "segments.members", kEveryRole,
+           [this](Call& c) { return members(c); });
+  gate.add(r, V::get, "/v1/segments/{id}/export.csv", "segments.export", kOperations,
+           [this](Call& c) { return export_csv(c); });
+}
+
+http::Response SegmentsApi::write(Call& call, bool create) {
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -204,8 +225,7 @@ http::Response HqApi::segment_write(Call& call, bool create) {
     }
   } else {
     id = call.ctx.params.at(0);
-    if (!valid_segment_id(*id))
-      return problem(call, bhttp::status::not_found, "not-found", "no segment " + *id);
+    if (!valid_segment_id(*id)) return problem(call, Problem::kNotFound, "no segment " + *id);
   }
   auto name = in.string("name", {.required = true, .min = 1, .max = 200});
   const json::object* def = in.object("definition", true);
@@ -215,7 +235,7 @@ http::Response HqApi::segment_write(Call& call, bool create) {
   if (!errors.empty()) return invalid(call, errors);
   const std::string def_text = json::serialize(*def);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   std::optional<pg::PgResult> row;
@@ -229,8 +249,7 @@ http::Response HqApi::segment_write(Call& call, bool create) {
                         pg::Param::text(call.who.subject)});
       if (!r) return std::unexpected(r.error());
       if (r->rows() == 0) {
-        refused =
-            problem(call, bhttp::status::conflict, "segment-exists", "segment " + *id + " exists");
+        refused = problem(call, Problem::kSegmentExists, "segment " + *id + " exists");
         return fail(ErrorCode::kFailedPrecondition, "refused");
       }
       row = std::move(*r);
@@ -255,7 +274,7 @@ http::Response HqApi::segment_write(Call& call, bool create) {
     return audit_change(c, call, create ? "segment.create" : "segment.update", "segment:" + *id);
   });
   if (refused) return std::move(*refused);
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   auto res = http::json(call.req, json::serialize(segment_json(*row, 0)),
                         create ? bhttp::status::created : bhttp::status::ok);
   if (create) res.set(bhttp::field::location, "/v1/segments/" + *id);
@@ -263,41 +282,38 @@ http::Response HqApi::segment_write(Call& call, bool create) {
   return res;
 }
 
-http::Response HqApi::segment_list(Call& call) {
+http::Response SegmentsApi::list(Call& call) {
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->exec(
       (std::string("SELECT ") + kSegmentColumns + " FROM segment ORDER BY segment_id LIMIT 1000")
           .c_str());
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   for (int i = 0; i < r->rows(); ++i) items.push_back(segment_json(*r, i));
   return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
 }
 
-http::Response HqApi::segment_get(Call& call) {
+http::Response SegmentsApi::get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_segment_id(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no segment " + id);
+  if (!valid_segment_id(id)) return problem(call, Problem::kNotFound, "no segment " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       (std::string("SELECT ") + kSegmentColumns + " FROM segment WHERE segment_id = $1").c_str(),
       {pg::Param::text(id)});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
-  if (r->rows() == 0)
-    return problem(call, bhttp::status::not_found, "not-found", "no segment " + id);
+  if (!r) return problem(call, r.error());
+  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no segment " + id);
   auto res = http::json(call.req, json::serialize(segment_json(*r, 0)));
   res.set(bhttp::field::etag, "\"" + std::to_string(r->int64(0, 3)) + "\"");
   return res;
 }
 
-http::Response HqApi::segment_delete(Call& call) {
+http::Response SegmentsApi::remove(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_segment_id(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no segment " + id);
+  if (!valid_segment_id(id)) return problem(call, Problem::kNotFound, "no segment " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     auto r = c.query("DELETE FROM segment WHERE segment_id = $1", {pg::Param::text(id)});
@@ -305,43 +321,40 @@ http::Response HqApi::segment_delete(Call& call) {
     if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no segment " + id);
     return audit_change(c, call, "segment.delete", "segment:" + id);
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   return no_content(call);
 }
 
-http::Response HqApi::segment_count(Call& call) {
+http::Response SegmentsApi::count(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_segment_id(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no segment " + id);
+  if (!valid_segment_id(id)) return problem(call, Problem::kNotFound, "no segment " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   std::vector<std::string> values;
   auto sql = segment_sql(**lease, id, values);
-  if (!sql) return http::problem(call.req, call.ctx, sql.error());
+  if (!sql) return problem(call, sql.error());
   std::vector<pg::Param> ps;
   for (const auto& v : values) ps.push_back(pg::Param::text(v));
   auto r = (*lease)->query(("SELECT count(*) FROM customer c JOIN balance b USING (customer_id)" +
                             sql->join + " WHERE " + sql->where)
                                .c_str(),
                            std::span<const pg::Param>(ps));
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::object out{{"segment_id", id},
                    {"count", r->int64(0, 0)},
                    {"counted_at", format_utc_iso8601(d_.clock.now_ms())}};
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::segment_members(Call& call) {
+http::Response SegmentsApi::members(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_segment_id(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no segment " + id);
-  return customer_search(call, &id);
+  if (!valid_segment_id(id)) return problem(call, Problem::kNotFound, "no segment " + id);
+  return customers_.search(call, &id);
 }
 
-http::Response HqApi::segment_export(Call& call) {
+http::Response SegmentsApi::export_csv(Call& call) {
   const std::string id = call.ctx.params.at(0);
-  if (!valid_segment_id(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no segment " + id);
+  if (!valid_segment_id(id)) return problem(call, Problem::kNotFound, "no segment " + id);
   struct State {
     std::vector<std::string> values;
     std::string sql;
@@ -352,9 +365,9 @@ http::Response HqApi::segment_export(Call& call) {
   auto st = std::make_shared<State>();
   {
     auto lease = d_.pool.acquire();
-    if (!lease) return http::problem(call.req, call.ctx, lease.error());
+    if (!lease) return problem(call, lease.error());
     auto sql = segment_sql(**lease, id, st->values);
-    if (!sql) return http::problem(call.req, call.ctx, sql.error());
+    if (!sql) return problem(call, sql.error());
     st->values.emplace_back();  // the keyset position, last
     st->sql =
         "SELECT c.customer_id, c.status, c.tier_id, coalesce(c.home_store_id, ''), b.points, "
@@ -366,7 +379,7 @@ http::Response HqApi::segment_export(Call& call) {
   }
   if (!audit_->enqueue(
           {call.who.subject, "segment.export", "segment:" + id, call.ctx.request_id, {}})) {
-    return problem(call, bhttp::status::service_unavailable, "audit-unavailable",
+    return problem(call, Problem::kAuditUnavailable,
                    "exports cannot run while the audit trail cannot be written");
   }
   pg::Pool& pool = d_.pool;

@@ -7,7 +7,7 @@
 #include <charconv>
 
 #include "cloud/core/store_auth.h"
-#include "cloud/hq/api.h"
+#include "cloud/hq/resources.h"
 #include "common/base64url.h"
 #include "common/civil_time.h"
 
@@ -15,6 +15,7 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
 namespace {
 
@@ -57,7 +58,21 @@ json::object agent_json(const pg::PgResult& r, int i, int64_t now_ms) {
 
 }  // namespace
 
-http::Response HqApi::store_create(Call& call) {
+void StoresApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/stores", "stores.list", kOperations,
+           [this](Call& c) { return list(c); });
+  gate.add(r, V::post, "/v1/stores", "stores.create", kAdminOnly,
+           [this](Call& c) { return create(c); });
+  gate.add(r, V::get, "/v1/stores/{id}", "stores.get", kOperations,
+           [this](Call& c) { return get(c); });
+  gate.add(r, V::get, "/v1/agents", "agents.list", kOperations,
+           [this](Call& c) { return agents(c); });
+  gate.add(r, V::post, "/v1/agents/{id}/revoke", "agents.revoke", kAdminOnly,
+           [this](Call& c) { return revoke(c); });
+}
+
+http::Response StoresApi::create(Call& call) {
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -77,7 +92,7 @@ http::Response HqApi::store_create(Call& call) {
   if (zone && !d_.zones.load(*zone)) errors.add("/time_zone", "not an IANA time zone name");
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   bool exists = false;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
@@ -94,9 +109,9 @@ http::Response HqApi::store_create(Call& call) {
     return audit_change(c, call, "store.create", "store:" + *id, {{"name", *name}});
   });
   if (exists) {
-    return problem(call, bhttp::status::conflict, "store-exists", "store " + *id + " exists");
+    return problem(call, Problem::kStoreExists, "store " + *id + " exists");
   }
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   json::object out{{"store_id", *id},
                    {"name", *name},
                    {"country", *country},
@@ -107,7 +122,7 @@ http::Response HqApi::store_create(Call& call) {
   return res;
 }
 
-http::Response HqApi::store_list(Call& call) {
+http::Response StoresApi::list(Call& call) {
   FieldErrors errors;
   const auto target = call.req.target();
   const int limit = page_limit(target, errors);
@@ -122,7 +137,7 @@ http::Response HqApi::store_list(Call& call) {
   }
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       "SELECT s.store_id, s.name, s.country, s.time_zone, (SELECT count(*) FROM agent a WHERE "
       "a.store_id = s.store_id), (SELECT (extract(epoch FROM max(a.last_seen_at))*1000)::bigint "
@@ -130,7 +145,7 @@ http::Response HqApi::store_list(Call& call) {
       "s.store_id <> $2 ORDER BY s.store_id LIMIT $3::int",
       {pg::Param::text(after), pg::Param::text(Ingest::kHeadOfficeStore),
        pg::Param::text(std::to_string(limit + 1))});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   const int n = std::min(r->rows(), limit);
   for (int i = 0; i < n; ++i) {
@@ -148,21 +163,21 @@ http::Response HqApi::store_list(Call& call) {
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::store_get(Call& call) {
+http::Response StoresApi::get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   if (!valid_store_id(id)) {
-    return problem(call, bhttp::status::bad_request, "bad-store-id", "not a store id");
+    return problem(call, Problem::kBadStoreId, "not a store id");
   }
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto s = (*lease)->query("SELECT name, country, time_zone FROM store WHERE store_id = $1",
                            {pg::Param::text(id)});
-  if (!s) return http::problem(call.req, call.ctx, s.error());
-  if (s->rows() == 0) return problem(call, bhttp::status::not_found, "not-found", "no store " + id);
+  if (!s) return problem(call, s.error());
+  if (s->rows() == 0) return problem(call, Problem::kNotFound, "no store " + id);
   auto a = (*lease)->query(std::string("SELECT ") + kAgentColumns +
                                " FROM agent a WHERE a.store_id = $1 ORDER BY a.agent_id LIMIT 100",
                            {pg::Param::text(id)});
-  if (!a) return http::problem(call.req, call.ctx, a.error());
+  if (!a) return problem(call, a.error());
   json::array agents;
   const int64_t now = d_.clock.now_ms();
   for (int i = 0; i < a->rows(); ++i) agents.push_back(agent_json(*a, i, now));
@@ -174,7 +189,7 @@ http::Response HqApi::store_get(Call& call) {
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::agent_list(Call& call) {
+http::Response StoresApi::agents(Call& call) {
   FieldErrors errors;
   const auto target = call.req.target();
   const int limit = page_limit(target, errors);
@@ -212,12 +227,12 @@ http::Response HqApi::agent_list(Call& call) {
   std::vector<pg::Param> ps;
   for (const auto& v : values) ps.push_back(pg::Param::text(v));
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query((std::string("SELECT ") + kAgentColumns + " FROM agent a WHERE " +
                             where + " ORDER BY a.agent_id LIMIT " + std::to_string(limit + 1))
                                .c_str(),
                            std::span<const pg::Param>(ps));
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   const int64_t now = d_.clock.now_ms();
   const int n = std::min(r->rows(), limit);
@@ -229,16 +244,16 @@ http::Response HqApi::agent_list(Call& call) {
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::agent_revoke(Call& call) {
+http::Response StoresApi::revoke(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   if (id.empty() || id.size() > 128) {
-    return problem(call, bhttp::status::bad_request, "bad-agent-id", "not an agent id");
+    return problem(call, Problem::kBadAgentId, "not an agent id");
   }
   http::Response bad;
   auto reason = reason_body(call, bad);
   if (!reason) return bad;
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     auto r = c.query(
@@ -249,12 +264,12 @@ http::Response HqApi::agent_revoke(Call& call) {
     if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no agent " + id);
     return audit_change(c, call, "agent.revoke", "agent:" + id, {{"reason", *reason}});
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   auto r = c.query(
       (std::string("SELECT ") + kAgentColumns + " FROM agent a WHERE a.agent_id = $1").c_str(),
       {pg::Param::text(id)});
   if (!r || r->rows() == 0)
-    return http::problem(call.req, call.ctx, r ? Error{ErrorCode::kNotFound, "gone"} : r.error());
+    return problem(call, r ? Error{ErrorCode::kNotFound, "gone"} : r.error());
   return http::json(call.req, json::serialize(agent_json(*r, 0, d_.clock.now_ms())));
 }
 

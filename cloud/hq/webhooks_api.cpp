@@ -6,7 +6,7 @@
 #include <charconv>
 
 #include "cloud/core/webhooks.h"
-#include "cloud/hq/api.h"
+#include "cloud/hq/resources.h"
 #include "common/base64url.h"
 #include "common/civil_time.h"
 
@@ -14,6 +14,7 @@ namespace accrue::cloud::hq {
 
 namespace bhttp = http::bhttp;
 namespace json = boost::json;
+using http::Problem;
 
 namespace {
 
@@ -54,7 +55,23 @@ bool valid_uuid(std::string_view s) { return Uuid::parse(s, "id").has_value(); }
 
 }  // namespace
 
-http::Response HqApi::webhook_create(Call& call) {
+void WebhooksApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/webhooks", "webhooks.list", kAdminOnly,
+           [this](Call& c) { return list(c); });
+  gate.add(r, V::post, "/v1/webhooks", "webhooks.create", kAdminOnly,
+           [this](Call& c) { return create(c); });
+  gate.add(r, V::get, "/v1/webhooks/{id}", "webhooks.get", kAdminOnly,
+           [this](Call& c) { return get(c); });
+  gate.add(r, V::delete_, "/v1/webhooks/{id}", "webhooks.delete", kAdminOnly,
+           [this](Call& c) { return remove(c); });
+  gate.add(r, V::get, "/v1/webhooks/{id}/deliveries", "webhooks.deliveries", kAdminOnly,
+           [this](Call& c) { return deliveries(c); });
+  gate.add(r, V::post, "/v1/webhooks/deliveries/{id}/redeliver", "webhooks.redeliver", kAdminOnly,
+           [this](Call& c) { return redeliver(c); });
+}
+
+http::Response WebhooksApi::create(Call& call) {
   http::Response bad;
   auto body = json_body(call, bad);
   if (!body) return bad;
@@ -92,14 +109,13 @@ http::Response HqApi::webhook_create(Call& call) {
   if (!errors.empty()) return invalid(call, errors);
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) {
-    return problem(call, bhttp::status::internal_server_error, "internal",
-                   "no random bytes for the secret");
+    return problem(call, Error{ErrorCode::kInternal, "no random bytes for the secret"});
   }
   const std::string secret =
       "whsec_" + base64url_encode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw));
-  const std::string id = new_customer_id();
+  const std::string id = new_id();
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   std::optional<pg::PgResult> row;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
@@ -118,7 +134,7 @@ http::Response HqApi::webhook_create(Call& call) {
     row = std::move(*r);
     return audit_change(c, call, "webhook.create", "webhook:" + id, {{"url", *url}});
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   json::object out = subscription_json(*row, 0);
   out["secret"] = secret;  // shown once
   auto res = http::json(call.req, json::serialize(out), bhttp::status::created);
@@ -126,40 +142,37 @@ http::Response HqApi::webhook_create(Call& call) {
   return res;
 }
 
-http::Response HqApi::webhook_list(Call& call) {
+http::Response WebhooksApi::list(Call& call) {
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->exec((std::string("SELECT ") + kSubscriptionColumns +
                            " FROM webhook_subscription s ORDER BY created_at LIMIT 1000")
                               .c_str());
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   for (int i = 0; i < r->rows(); ++i) items.push_back(subscription_json(*r, i));
   return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
 }
 
-http::Response HqApi::webhook_get(Call& call) {
+http::Response WebhooksApi::get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_uuid(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no webhook " + id);
+  if (!valid_uuid(id)) return problem(call, Problem::kNotFound, "no webhook " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query((std::string("SELECT ") + kSubscriptionColumns +
                             " FROM webhook_subscription s WHERE subscription_id = $1::uuid")
                                .c_str(),
                            {pg::Param::text(id)});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
-  if (r->rows() == 0)
-    return problem(call, bhttp::status::not_found, "not-found", "no webhook " + id);
+  if (!r) return problem(call, r.error());
+  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no webhook " + id);
   return http::json(call.req, json::serialize(subscription_json(*r, 0)));
 }
 
-http::Response HqApi::webhook_delete(Call& call) {
+http::Response WebhooksApi::remove(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_uuid(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no webhook " + id);
+  if (!valid_uuid(id)) return problem(call, Problem::kNotFound, "no webhook " + id);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     auto r = c.query("DELETE FROM webhook_subscription WHERE subscription_id = $1::uuid",
@@ -168,14 +181,13 @@ http::Response HqApi::webhook_delete(Call& call) {
     if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no webhook " + id);
     return audit_change(c, call, "webhook.delete", "webhook:" + id);
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   return no_content(call);
 }
 
-http::Response HqApi::webhook_deliveries(Call& call) {
+http::Response WebhooksApi::deliveries(Call& call) {
   const std::string& id = call.ctx.params.at(0);
-  if (!valid_uuid(id))
-    return problem(call, bhttp::status::not_found, "not-found", "no webhook " + id);
+  if (!valid_uuid(id)) return problem(call, Problem::kNotFound, "no webhook " + id);
   const auto target = call.req.target();
   FieldErrors errors;
   const int limit = page_limit(target, errors);
@@ -195,7 +207,7 @@ http::Response HqApi::webhook_deliveries(Call& call) {
   }
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   auto r = (*lease)->query(
       "SELECT o.delivery_id, o.event_type, o.event_id, o.state, o.attempts, o.last_status, "
       "coalesce(o.last_error, ''), (extract(epoch FROM o.created_at)*1000)::bigint, "
@@ -209,7 +221,7 @@ http::Response HqApi::webhook_deliveries(Call& call) {
       "LIMIT $4::int",
       {pg::Param::text(id), pg::Param::text(std::to_string(before)), pg::Param::text(state),
        pg::Param::text(std::to_string(limit + 1))});
-  if (!r) return http::problem(call.req, call.ctx, r.error());
+  if (!r) return problem(call, r.error());
   json::array items;
   const int n = std::min(r->rows(), limit);
   for (int i = 0; i < n; ++i) {
@@ -237,15 +249,15 @@ http::Response HqApi::webhook_deliveries(Call& call) {
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response HqApi::webhook_redeliver(Call& call) {
+http::Response WebhooksApi::redeliver(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   int64_t delivery = 0;
   auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), delivery);
   if (ec != std::errc() || p != id.data() + id.size() || delivery <= 0) {
-    return problem(call, bhttp::status::not_found, "not-found", "no delivery " + id);
+    return problem(call, Problem::kNotFound, "no delivery " + id);
   }
   auto lease = d_.pool.acquire();
-  if (!lease) return http::problem(call.req, call.ctx, lease.error());
+  if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     auto r = c.query(
@@ -256,7 +268,7 @@ http::Response HqApi::webhook_redeliver(Call& call) {
     if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no delivery " + id);
     return audit_change(c, call, "webhook.redeliver", "webhook_delivery:" + id);
   });
-  if (!done) return http::problem(call.req, call.ctx, done.error());
+  if (!done) return problem(call, done.error());
   if (d_.webhooks) d_.webhooks->wake();
   json::object out{{"delivery_id", delivery}, {"state", "pending"}};
   return http::json(call.req, json::serialize(out), bhttp::status::accepted);

@@ -1,0 +1,162 @@
+// The head-office resources, one class each, every one behind the same gate (gate.h) and built
+// on what they share (resource.h). Each registers its own routes; HqApi (api.h) assembles them.
+// The routes and their bodies are described in cloud/openapi/openapi.yaml.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include "cloud/hq/resource.h"
+#include "cloud/sync/ingest.h"
+
+namespace accrue::cloud::hq {
+
+// /v1/customers: the three hot reads, search, create, details (personal data), update, block,
+// tier floor (customers_api.cpp, customer_search.cpp).
+class CustomersApi : public Resource {
+ public:
+  explicit CustomersApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+  // The search; with `segment`, the members of that saved segment only.
+  http::Response search(Call& call, const std::string* segment = nullptr);
+
+ private:
+  enum class Read { kStatus, kProfile, kTransactions };
+  http::Response read(Call& call, Read what);
+  http::Response create(Call& call);
+  http::Response details(Call& call);
+  http::Response patch(Call& call);
+  http::Response block(Call& call, bool block);
+  http::Response tier_floor(Call& call);
+};
+
+// Points changed by head office: adjustments, transfers between members, an expiry run
+// (points_api.cpp).
+class PointsApi : public Resource {
+ public:
+  explicit PointsApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response adjust(Call& call);
+  http::Response transfer(Call& call);
+  http::Response expiry_run(Call& call);
+  // The problem for an adjustment ingestion refused.
+  http::Response refused(Call& call, const sync::v1::EventResult& result);
+};
+
+// The member's rights: erasure, export of her data, merging two records (privacy_api.cpp).
+class PrivacyApi : public Resource {
+ public:
+  explicit PrivacyApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response erase(Call& call);
+  http::Response export_data(Call& call);
+  http::Response merge(Call& call);
+};
+
+// Stores and their agents: registration, the fleet's sync health, revocation (stores_api.cpp).
+class StoresApi : public Resource {
+ public:
+  explicit StoresApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response create(Call& call);
+  http::Response list(Call& call);
+  http::Response get(Call& call);
+  http::Response agents(Call& call);
+  http::Response revoke(Call& call);
+};
+
+// Programmes: published versions, their diff, validation, drafts and publication
+// (programs_api.cpp).
+class ProgramsApi : public Resource {
+ public:
+  explicit ProgramsApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response list(Call& call);
+  http::Response version(Call& call);
+  http::Response diff(Call& call);
+  http::Response validate(Call& call);
+  http::Response draft_create(Call& call);
+  http::Response draft_list(Call& call);
+  http::Response draft_get(Call& call);
+  http::Response draft_put(Call& call);
+  http::Response draft_publish(Call& call);
+};
+
+// Saved segments: definitions, live counts, members, CSV export (segments_api.cpp).
+class SegmentsApi : public Resource {
+ public:
+  SegmentsApi(HqShared& shared, CustomersApi& customers)
+      : Resource(shared), customers_(customers) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response write(Call& call, bool create);
+  http::Response list(Call& call);
+  http::Response get(Call& call);
+  http::Response remove(Call& call);
+  http::Response count(Call& call);
+  http::Response members(Call& call);
+  http::Response export_csv(Call& call);
+
+  CustomersApi& customers_;
+};
+
+// Webhook subscriptions, their deliveries and redelivery (webhooks_api.cpp).
+class WebhooksApi : public Resource {
+ public:
+  explicit WebhooksApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response create(Call& call);
+  http::Response list(Call& call);
+  http::Response get(Call& call);
+  http::Response remove(Call& call);
+  http::Response deliveries(Call& call);
+  http::Response redeliver(Call& call);
+};
+
+// Background jobs (bulk adjustments) and the runner that works them (jobs_api.cpp).
+class JobsApi : public Resource {
+ public:
+  explicit JobsApi(HqShared& shared) : Resource(shared) {}
+  ~JobsApi();
+  void add_routes(Gate& gate, http::Router& router);
+  // Starts the runner (once the schema is in place).
+  void start();
+
+ private:
+  http::Response bulk_adjust(Call& call);
+  http::Response get(Call& call);
+  void wake();
+  void run(std::stop_token stop);
+  // Works one job to its end (or until it fails); false when no job was waiting.
+  Result<bool> run_once(std::stop_token stop);
+
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  bool woken_ = false;
+  std::jthread runner_;
+};
+
+// The audit log (audit_api.cpp).
+class AuditApi : public Resource {
+ public:
+  explicit AuditApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response list(Call& call);
+};
+
+}  // namespace accrue::cloud::hq
