@@ -63,6 +63,8 @@ class CloudApp {
   void add_routes();
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
+  // Every component's /metrics writer (app_metrics.h), the HTTP server's first.
+  void register_metrics();
 
   CloudConfig config_;
   SystemClock clock_;
@@ -84,6 +86,7 @@ class CloudApp {
   std::unique_ptr<hq::HqApi> hq_;
   std::unique_ptr<SyncRoutes> sync_;
   http::Router router_;
+  http::MetricsRegistry metrics_;
   std::unique_ptr<http::Server> server_;
 };
 

@@ -58,16 +58,11 @@ WebhookDispatcher::WebhookDispatcher(pg::Pool& pool, WebhookOptions options)
     : pool_(pool), options_(options) {}
 
 void WebhookDispatcher::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  if (!thread_.joinable()) thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
 WebhookDispatcher::~WebhookDispatcher() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.request_stop();  // wakes the wait in run(); the jthread then joins
 }
 
 void WebhookDispatcher::wake() {
@@ -78,13 +73,13 @@ void WebhookDispatcher::wake() {
   cv_.notify_all();
 }
 
-void WebhookDispatcher::run() {
+void WebhookDispatcher::run(std::stop_token stop) {
   name_this_thread("accrue-hooks");
   std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.poll, [&] { return stop_ || woken_; });
+  while (!stop.stop_requested()) {
+    cv_.wait_for(lock, stop, options_.poll, [&] { return woken_; });
     woken_ = false;
-    if (stop_) break;
+    if (stop.stop_requested()) break;
     lock.unlock();
     auto n = run_once();
     if (!n) {
@@ -145,11 +140,8 @@ Result<int> WebhookDispatcher::run_once() {
   if (!curl) return fail(ErrorCode::kInternal, "curl_easy_init failed");
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& d : due) {
-    {
-      // Stopping: the rest of the claim is leased for five minutes, then sent by a replica.
-      std::lock_guard lock(mu_);
-      if (stop_) break;
-    }
+    // Stopping: the rest of the claim is leased for five minutes, then sent by a replica.
+    if (thread_.get_stop_token().stop_requested()) break;
     json::object envelope{{"delivery_id", std::stoll(d.delivery_id)},
                           {"event_type", d.event_type},
                           {"event_id", d.event_id},

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -76,15 +77,14 @@ class WebhookDispatcher {
   const WebhookCounters& counters() const { return counters_; }
 
  private:
-  void run();
+  void run(std::stop_token stop);
   pg::Pool& pool_;
   WebhookOptions options_;
   WebhookCounters counters_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  std::condition_variable_any cv_;
   bool woken_ = false;
-  std::thread thread_;
+  std::jthread thread_;
 };
 
 }  // namespace accrue::cloud

@@ -175,9 +175,9 @@ Result<void> set_status(pg::Connection& c, const std::string& id, CustomerStatus
 
 Result<void> set_tier_floor(pg::Connection& c, const std::string& id,
                             const std::optional<std::string>& floor, const std::string& tier_id) {
-  ACCRUE_TRY(c.query(kSetTierFloor, {pg::Param::text(id),
-                                     floor ? pg::Param::text(*floor) : pg::Param::null(),
-                                     pg::Param::text(tier_id)}));
+  ACCRUE_TRY(c.query(kSetTierFloor,
+                     {pg::Param::text(id), floor ? pg::Param::text(*floor) : pg::Param::null(),
+                      pg::Param::text(tier_id)}));
   return {};
 }
 

@@ -32,9 +32,9 @@ http::Response unauthenticated(const http::Request& req, const http::RequestCont
 }
 
 http::Response limited(Call& call, const RateLimiter::Decision& d) {
-  auto res = http::problem(
-      call.req, call.ctx, Problem::kRateLimited,
-      "more than " + std::to_string(d.limit) + " requests a minute from this client");
+  auto res =
+      http::problem(call.req, call.ctx, Problem::kRateLimited,
+                    "more than " + std::to_string(d.limit) + " requests a minute from this client");
   res.set(bhttp::field::retry_after, std::to_string(d.retry_after_s));
   res.set("RateLimit-Limit", std::to_string(d.limit));
   res.set("RateLimit-Remaining", "0");

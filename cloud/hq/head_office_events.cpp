@@ -22,9 +22,10 @@ sync::v1::EventEnvelope& HeadOfficeBatch::event(std::string event_id) {
   return *e;
 }
 
-sync::v1::EventEnvelope& HeadOfficeBatch::adjustment(std::string event_id, const std::string& customer_id,
-                                             int64_t points, const std::string& reason,
-                                             const std::string& actor) {
+sync::v1::EventEnvelope& HeadOfficeBatch::adjustment(std::string event_id,
+                                                     const std::string& customer_id, int64_t points,
+                                                     const std::string& reason,
+                                                     const std::string& actor) {
   auto& e = event(std::move(event_id));
   auto* a = e.mutable_adjustment();
   a->set_customer_id(customer_id);
@@ -35,8 +36,8 @@ sync::v1::EventEnvelope& HeadOfficeBatch::adjustment(std::string event_id, const
 }
 
 sync::v1::EventEnvelope& HeadOfficeBatch::enrolment_bonus(std::string event_id,
-                                                  const std::string& customer_id,
-                                                  const std::string& actor) {
+                                                          const std::string& customer_id,
+                                                          const std::string& actor) {
   auto& e = event(std::move(event_id));
   auto* a = e.mutable_adjustment();
   a->set_customer_id(customer_id);

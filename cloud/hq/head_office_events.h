@@ -6,9 +6,9 @@
 
 #include <string>
 
+#include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
 #include "common/clock.h"
-#include "accrue/sync/v1/sync.pb.h"
 
 namespace accrue::cloud::hq {
 
@@ -18,11 +18,12 @@ class HeadOfficeBatch {
   HeadOfficeBatch(const PublishedProgram& program, TimestampMs now);
 
   // `points` (signed) for `customer_id`, by `actor` (a token's subject, or "job:<id>").
-  sync::v1::EventEnvelope& adjustment(std::string event_id, const std::string& customer_id, int64_t points,
-                              const std::string& reason, const std::string& actor);
+  sync::v1::EventEnvelope& adjustment(std::string event_id, const std::string& customer_id,
+                                      int64_t points, const std::string& reason,
+                                      const std::string& actor);
   // The programme's enrolment bonus for a new member (ingestion reads the amount).
   sync::v1::EventEnvelope& enrolment_bonus(std::string event_id, const std::string& customer_id,
-                                   const std::string& actor);
+                                           const std::string& actor);
 
   const sync::v1::EventBatch& batch() const { return batch_; }
 

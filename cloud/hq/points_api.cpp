@@ -61,9 +61,8 @@ http::Response PointsApi::adjust(Call& call) {
   auto result = d_.ingest.apply_head_office(
       batch.batch(), [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
         if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) return {};
-        return audit_change(
-            c, call, "points.adjust", "customer:" + id,
-            {{"event_id", e.event_id()}, {"points", *points}, {"reason", *reason}});
+        return audit_change(c, call, "points.adjust", "customer:" + id,
+                            {{"event_id", e.event_id()}, {"points", *points}, {"reason", *reason}});
       });
   if (!result) return problem(call, result.error());
   const auto& r = result->results(0);
@@ -120,8 +119,7 @@ http::Response PointsApi::transfer(Call& call) {
   }
   HeadOfficeBatch batch(*program, d_.clock.now_ms());
   const std::string transfer_id = new_id();
-  batch.adjustment(new_id(), id, -*points, "transfer to " + *to + ": " + *reason,
-                   call.who.subject);
+  batch.adjustment(new_id(), id, -*points, "transfer to " + *to + ": " + *reason, call.who.subject);
   batch.adjustment(new_id(), *to, *points, "transfer from " + id + ": " + *reason,
                    call.who.subject);
   std::optional<sync::v1::EventResult> refusal;

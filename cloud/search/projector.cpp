@@ -56,29 +56,24 @@ SearchProjector::SearchProjector(pg::Pool& pool, ElasticClient& client, Projecto
 SearchProjector::~SearchProjector() { stop(); }
 
 void SearchProjector::start() {
-  std::lock_guard lock(mu_);
-  stop_ = false;
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  if (!thread_.joinable()) thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
 void SearchProjector::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  thread_.request_stop();  // wakes the wait in run()
   if (thread_.joinable()) thread_.join();
+  thread_ = {};  // start() may run it again
 }
 
-void SearchProjector::run() {
+void SearchProjector::run(std::stop_token stop) {
   name_this_thread("accrue-search");
   int failures = 0;
   std::unique_lock lock(mu_);
-  while (!stop_) {
+  while (!stop.stop_requested()) {
     lock.unlock();
     auto t = tick();
     lock.lock();
-    if (stop_) break;
+    if (stop.stop_requested()) break;
     std::chrono::milliseconds wait = o_.poll;
     if (!t) {
       ++counters_.errors;
@@ -92,7 +87,7 @@ void SearchProjector::run() {
       failures = 0;
       if (t->more) continue;
     }
-    cv_.wait_for(lock, wait, [&] { return stop_; });
+    cv_.wait_for(lock, stop, wait, [] { return false; });
   }
 }
 

@@ -29,6 +29,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -110,16 +111,15 @@ class SearchProjector {
   Result<int64_t> next_epoch(pg::Connection& c);
   Result<std::chrono::milliseconds> lag_on(pg::Connection& c);
   void account(const BulkOutcome& b);
-  void run();
+  void run(std::stop_token stop);
 
   pg::Pool& pool_;
   ElasticClient& client_;
   ProjectorOptions o_;
   ProjectorCounters counters_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::condition_variable_any cv_;
+  std::jthread thread_;
 };
 
 }  // namespace accrue::cloud::search

@@ -240,11 +240,10 @@ http::Response SyncRoutes::events(const http::Request& req, http::RequestContext
   if (enc == "gzip") {
     auto r = inflate_body(body, d_.config.max_inflated_bytes);
     if (!r) {
-      return http::problem(
-          req, ctx,
-          r.error().code == ErrorCode::kOutOfRange ? Problem::kPayloadTooLarge
-                                                   : Problem::kMalformedBody,
-          r.error().message);
+      return http::problem(req, ctx,
+                           r.error().code == ErrorCode::kOutOfRange ? Problem::kPayloadTooLarge
+                                                                    : Problem::kMalformedBody,
+                           r.error().message);
     }
     inflated = std::move(*r);
     body = inflated;
@@ -262,8 +261,7 @@ http::Response SyncRoutes::events(const http::Request& req, http::RequestContext
     if (result.error().code == ErrorCode::kInternal) {
       log(LogLevel::kError, "ingest_failed",
           {{"request_id", ctx.request_id}, {"store", store}, {"error", result.error().message}});
-      return http::problem(req, ctx,
-                           Error{ErrorCode::kInternal, "the batch could not be applied"});
+      return http::problem(req, ctx, Error{ErrorCode::kInternal, "the batch could not be applied"});
     }
     return http::problem(req, ctx, result.error());
   }

@@ -35,8 +35,7 @@ TEST(ProblemsTest, AStatusDiffersFromItsCodesOnlyWhereHttpHasAMorePreciseOne) {
   for (const auto& k : problem_kinds()) {
     if (k.status == 0) continue;
     EXPECT_NE(k.status, http_status(k.code)) << k.name << ": the refinement changes nothing";
-    EXPECT_TRUE(k.status == 412 || k.status == 413 || k.status == 415 || k.status == 422)
-        << k.name;
+    EXPECT_TRUE(k.status == 412 || k.status == 413 || k.status == 415 || k.status == 422) << k.name;
   }
 }
 
