@@ -63,7 +63,8 @@ void write_feed_metrics(std::string& out, pg::Pool& pool) {
   }
 }
 
-void write_cache_metrics(std::string& out, const cache::CacheCounters& cc, const cache::Redis& redis) {
+void write_cache_metrics(std::string& out, const cache::CacheCounters& cc,
+                         const cache::Redis& redis) {
   metric_header(out, "accrue_cache_requests_total", "counter", "Hot-read cache lookups");
   metric_sample(out, "accrue_cache_requests_total", "result=\"hit\"",
                 static_cast<double>(cc.hits.load()));
