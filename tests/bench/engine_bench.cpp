@@ -1,6 +1,8 @@
 // The rules engine on a 50-line basket under a 20-rule program (target: >= 200k baskets/s on
 // one core). The ceiling printed beside it is the cost of the unavoidable work: copying the
 // basket lines and summing them, which any engine must do at least once per basket.
+#include <absl/time/civil_time.h>
+#include <absl/time/time.h>
 #include <benchmark/benchmark.h>
 
 #include "common/engine/earn.h"
@@ -99,6 +101,55 @@ void BM_Ceiling_CopyAndSumBasket(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Ceiling_CopyAndSumBasket);
+
+// Time zones: our TZif reader against abseil's (cctz) on the same system file, for the two
+// questions the engine asks per event: the offset at an instant, and the instant of a local
+// wall-clock time (a campaign window's edge). Instants spread over 2000-2099 so that both the
+// transition table and the POSIX footer rule are exercised.
+constexpr int kInstants = 1024;
+int64_t spread_instant(int i) { return 946'684'800 + int64_t{i} * 3'082'000; }
+
+void BM_ZoneOffset_Ours(benchmark::State& state) {
+  static ZoneinfoSource zones;
+  auto zone = zones.load("Europe/Warsaw");
+  int i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(zone->offset_at(spread_instant(i++ % kInstants)));
+  }
+}
+BENCHMARK(BM_ZoneOffset_Ours);
+
+void BM_ZoneOffset_Cctz(benchmark::State& state) {
+  absl::TimeZone zone;
+  absl::LoadTimeZone("Europe/Warsaw", &zone);
+  int i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        zone.At(absl::FromUnixSeconds(spread_instant(i++ % kInstants))).offset);
+  }
+}
+BENCHMARK(BM_ZoneOffset_Cctz);
+
+void BM_ZoneWallToUtc_Ours(benchmark::State& state) {
+  static ZoneinfoSource zones;
+  auto zone = zones.load("Europe/Warsaw");
+  int i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(zone->to_utc_ms(spread_instant(i++ % kInstants) * 1000));
+  }
+}
+BENCHMARK(BM_ZoneWallToUtc_Ours);
+
+void BM_ZoneWallToUtc_Cctz(benchmark::State& state) {
+  absl::TimeZone zone;
+  absl::LoadTimeZone("Europe/Warsaw", &zone);
+  const absl::CivilSecond epoch(1970, 1, 1, 0, 0, 0);
+  int i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(zone.At(epoch + spread_instant(i++ % kInstants)).pre);
+  }
+}
+BENCHMARK(BM_ZoneWallToUtc_Cctz);
 
 }  // namespace
 }  // namespace accrue
