@@ -49,8 +49,10 @@ int64_t seconds(absl::Time t) { return absl::ToUnixSeconds(t); }
 TEST(TimeZoneCctzTest, EverySystemZoneAgreesAtEveryTransitionFrom1900To2200) {
   const auto names = system_zone_names();
   if (names.empty()) GTEST_SKIP() << "no TZif files in " << kZoneinfo;
-  const absl::Time from = absl::FromCivil(absl::CivilSecond(1900, 1, 1, 0, 0, 0), absl::UTCTimeZone());
-  const absl::Time until = absl::FromCivil(absl::CivilSecond(2200, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  const absl::Time from =
+      absl::FromCivil(absl::CivilSecond(1900, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  const absl::Time until =
+      absl::FromCivil(absl::CivilSecond(2200, 1, 1, 0, 0, 0), absl::UTCTimeZone());
   size_t zones = 0, instants = 0, wall_times = 0;
   for (const auto& name : names) {
     absl::TimeZone theirs;
