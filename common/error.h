@@ -57,6 +57,18 @@ std::string_view to_string(ErrorCode code);
     }                                     \
   } while (false)
 
+// Declares `decl` from the value of an expression yielding a Result<...>, or propagates its
+// error: `ACCRUE_ASSIGN_OR_RETURN(auto zone, zones.load(name));`. The temporary is named after
+// the line, so two uses in one scope do not clash.
+#define ACCRUE_ASSIGN_OR_RETURN(decl, expr) \
+  ACCRUE_ASSIGN_OR_RETURN_IMPL_(ACCRUE_CONCAT_(accrue_r_, __LINE__), decl, expr)
+#define ACCRUE_ASSIGN_OR_RETURN_IMPL_(tmp, decl, expr)      \
+  auto tmp = (expr);                                        \
+  if (!tmp) return std::unexpected(std::move(tmp).error()); \
+  decl = std::move(*tmp)
+#define ACCRUE_CONCAT_(a, b) ACCRUE_CONCAT_INNER_(a, b)
+#define ACCRUE_CONCAT_INNER_(a, b) a##b
+
 // The one place each boundary's mapping lives (the till API's: common/wire/pos_error.h).
 int http_status(ErrorCode code);    // e.g. kNotFound -> 404, kRefused -> 422
 int exit_code(ErrorCode code);      // sysexits(3) style: kInvalidArgument -> 64 (EX_USAGE) ...
