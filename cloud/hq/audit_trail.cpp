@@ -29,15 +29,11 @@ json::object row(const AuditEntry& e) {
 }  // namespace
 
 AuditTrail::AuditTrail(pg::Pool& pool, size_t max_queue)
-    : pool_(pool), max_queue_(max_queue), thread_([this] { run(); }) {}
+    : pool_(pool), max_queue_(max_queue), thread_([this](std::stop_token stop) { run(stop); }) {}
 
 AuditTrail::~AuditTrail() {
   flush(std::chrono::seconds(5));
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_all();
+  thread_.request_stop();  // wakes the writer's wait
   thread_.join();
   std::lock_guard lock(mu_);
   if (!queue_.empty()) {
@@ -82,13 +78,13 @@ uint64_t AuditTrail::failures() const {
   return failures_;
 }
 
-void AuditTrail::run() {
+void AuditTrail::run(std::stop_token stop) {
   name_this_thread("accrue-audit");
   std::unique_lock lock(mu_);
   while (true) {
-    wake_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop_ || !queue_.empty(); });
+    wake_.wait_for(lock, stop, std::chrono::milliseconds(200), [&] { return !queue_.empty(); });
     if (queue_.empty()) {
-      if (stop_) return;
+      if (stop.stop_requested()) return;
       continue;
     }
     const size_t n = std::min(kBatch, queue_.size());
@@ -111,10 +107,9 @@ void AuditTrail::run() {
       ++failures_;
       log(LogLevel::kWarn, "audit_write_failed",
           {{"entries", std::to_string(n)}, {"error", done.error().message}});
-      if (stop_) return;
-      lock.unlock();
-      std::this_thread::sleep_for(std::chrono::seconds(1));  // PostgreSQL is down: wait a bit
-      lock.lock();
+      if (stop.stop_requested()) return;
+      // PostgreSQL is down: wait a bit (a stop ends the wait).
+      wake_.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
     }
   }
 }

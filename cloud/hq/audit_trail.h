@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -46,15 +47,15 @@ class AuditTrail {
   uint64_t failures() const;
 
  private:
-  void run();
+  void run(std::stop_token stop);
   pg::Pool& pool_;
   size_t max_queue_;
   mutable std::mutex mu_;
-  std::condition_variable wake_, drained_;
+  std::condition_variable_any wake_;  // the writer: entries queued, or stop
+  std::condition_variable drained_;
   std::deque<AuditEntry> queue_;
   uint64_t enqueued_ = 0, written_ = 0, failures_ = 0;
-  bool stop_ = false;
-  std::thread thread_;
+  std::jthread thread_;  // last: it starts once the rest is built
 };
 
 }  // namespace accrue::cloud::hq

@@ -95,16 +95,12 @@ http::Response CustomersApi::details(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   auto lease = d_.pool.acquire();
   if (!lease) return problem(call, lease.error());
-  auto doc = customer_details(**lease, id);
-  if (!doc) return problem(call, doc.error());
   if (!audit_->enqueue(
           {call.who.subject, "customer.read_details", "customer:" + id, call.ctx.request_id, {}})) {
     return problem(call, Problem::kAuditUnavailable,
                    "personal data cannot be read while its audit trail cannot be written");
   }
-  auto res = http::json(call.req, json::serialize(doc->first));
-  res.set(bhttp::field::etag, etag(doc->second));
-  return res;
+  return document(call, **lease, id);
 }
 
 // --- create ----------------------------------------------------------------------------------
@@ -187,11 +183,9 @@ http::Response CustomersApi::create(Call& call) {
   }
   auto lease = d_.pool.acquire();
   if (!lease) return problem(call, lease.error());
-  auto doc = customer_details(**lease, id);
-  if (!doc) return problem(call, doc.error());
-  auto res = http::json(call.req, json::serialize(doc->first), bhttp::status::created);
-  res.set(bhttp::field::location, "/v1/customers/" + id);
-  res.set(bhttp::field::etag, etag(doc->second));
+  auto res = document(call, **lease, id, bhttp::status::created);
+  if (res.result() == bhttp::status::created)
+    res.set(bhttp::field::location, "/v1/customers/" + id);
   return res;
 }
 
@@ -207,11 +201,8 @@ http::Response CustomersApi::patch(Call& call) {
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = lock_customer(c, id);
+    auto row = lock_open(c, call, id, refused);
     if (!row) return std::unexpected(row.error());
-    if (is_closed(row->status)) {
-      return refuse(refused, problem(call, Problem::kCustomerErased, kClosed));
-    }
     if (auto old = stale(call, etag(row->revision), "customer")) return refuse(refused, *old);
     FieldErrors errors;
     ObjectReader in(*body, errors);
@@ -232,11 +223,7 @@ http::Response CustomersApi::patch(Call& call) {
   if (refused) return std::move(*refused);
   if (!done) return problem(call, done.error());
   after_change(id);
-  auto doc = customer_details(c, id);
-  if (!doc) return problem(call, doc.error());
-  auto res = http::json(call.req, json::serialize(doc->first));
-  res.set(bhttp::field::etag, etag(doc->second));
-  return res;
+  return document(call, c, id);
 }
 
 // --- block / unblock / tier floor -------------------------------------------------------------
@@ -251,11 +238,8 @@ http::Response CustomersApi::block(Call& call, bool block) {
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = lock_customer(c, id);
+    auto row = lock_open(c, call, id, refused);
     if (!row) return std::unexpected(row.error());
-    if (is_closed(row->status)) {
-      return refuse(refused, problem(call, Problem::kCustomerErased, kClosed));
-    }
     ACCRUE_TRY(
         set_status(c, id, block ? CustomerStatus::kBlocked : CustomerStatus::kActive, *reason));
     ACCRUE_TRY(feed_customer_changed(c, id));
@@ -307,11 +291,8 @@ http::Response CustomersApi::tier_floor(Call& call) {
   std::optional<http::Response> refused;
   std::string tier_now;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = lock_customer(c, id);
+    auto row = lock_open(c, call, id, refused);
     if (!row) return std::unexpected(row.error());
-    if (is_closed(row->status)) {
-      return refuse(refused, problem(call, Problem::kCustomerErased, kClosed));
-    }
     tier_now = row->tier_id;
     // The floor lifts the member at once when it is above their tier; it never lowers them.
     auto current = tiers.tier_index(tier_now);
@@ -335,6 +316,28 @@ http::Response CustomersApi::tier_floor(Call& call) {
                    {"tier_id", tier_now},
                    {"tier_floor_id", clear ? json::value(nullptr) : json::value(*tier)}};
   return http::json(call.req, json::serialize(out));
+}
+
+// --- shared by the handlers above -------------------------------------------------------------
+
+Result<LockedCustomer> CustomersApi::lock_open(pg::Connection& c, Call& call, const std::string& id,
+                                               std::optional<http::Response>& refused) {
+  auto row = lock_customer(c, id);
+  if (!row) return std::unexpected(row.error());
+  if (is_closed(row->status)) {
+    return std::unexpected(
+        refuse(refused, problem(call, Problem::kCustomerErased, kClosed)).error());
+  }
+  return row;
+}
+
+http::Response CustomersApi::document(Call& call, pg::Connection& c, const std::string& id,
+                                      bhttp::status status) {
+  auto doc = customer_details(c, id);
+  if (!doc) return problem(call, doc.error());
+  auto res = http::json(call.req, json::serialize(doc->first), status);
+  res.set(bhttp::field::etag, etag(doc->second));
+  return res;
 }
 
 }  // namespace accrue::cloud::hq

@@ -291,31 +291,19 @@ http::Response ProgramsApi::draft_create(Call& call) {
 }
 
 http::Response ProgramsApi::draft_list(Call& call) {
-  auto lease = d_.pool.acquire();
-  if (!lease) return problem(call, lease.error());
-  auto r = (*lease)->exec((std::string("SELECT ") + kDraftColumns +
-                           " FROM program_draft ORDER BY updated_at DESC LIMIT 100")
-                              .c_str());
-  if (!r) return problem(call, r.error());
-  json::array items;
-  for (int i = 0; i < r->rows(); ++i) items.push_back(draft_json(*r, i));
-  return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
+  return listing(call,
+                 std::string("SELECT ") + kDraftColumns +
+                     " FROM program_draft ORDER BY updated_at DESC LIMIT 100",
+                 draft_json);
 }
 
 http::Response ProgramsApi::draft_get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   if (!valid_uuid_text(id)) return problem(call, Problem::kNotFound, "no draft " + id);
-  auto lease = d_.pool.acquire();
-  if (!lease) return problem(call, lease.error());
-  auto r = (*lease)->query(
-      (std::string("SELECT ") + kDraftColumns + " FROM program_draft WHERE draft_id = $1::uuid")
-          .c_str(),
-      {pg::Param::text(id)});
-  if (!r) return problem(call, r.error());
-  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no draft " + id);
-  auto res = http::json(call.req, json::serialize(draft_json(*r, 0)));
-  res.set(bhttp::field::etag, "\"" + std::to_string(r->int64(0, 2)) + "\"");
-  return res;
+  return one(
+      call,
+      std::string("SELECT ") + kDraftColumns + " FROM program_draft WHERE draft_id = $1::uuid", id,
+      draft_json, "draft", 2);
 }
 
 http::Response ProgramsApi::draft_put(Call& call) {
@@ -342,8 +330,7 @@ http::Response ProgramsApi::draft_put(Call& call) {
                         "this draft was published; start a new draft for the next version");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
-    const std::string etag = "\"" + std::to_string(cur->int64(0, 0)) + "\"";
-    if ((refused = stale(call, etag, "draft")))
+    if ((refused = stale(call, etag(cur->int64(0, 0)), "draft")))
       return fail(ErrorCode::kFailedPrecondition, "refused");
     auto r =
         c.query(std::string("UPDATE program_draft SET body = $2::jsonb, revision = revision "
@@ -358,7 +345,7 @@ http::Response ProgramsApi::draft_put(Call& call) {
   if (refused) return std::move(*refused);
   if (!done) return problem(call, done.error());
   auto res = http::json(call.req, json::serialize(draft_json(*row, 0)));
-  res.set(bhttp::field::etag, "\"" + std::to_string(row->int64(0, 2)) + "\"");
+  res.set(bhttp::field::etag, etag(row->int64(0, 2)));
   return res;
 }
 
@@ -381,8 +368,7 @@ http::Response ProgramsApi::draft_publish(Call& call) {
       refused = problem(call, Problem::kDraftPublished, "this draft was published already");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
-    const std::string etag = "\"" + std::to_string(cur->int64(0, 1)) + "\"";
-    if ((refused = stale(call, etag, "draft")))
+    if ((refused = stale(call, etag(cur->int64(0, 1)), "draft")))
       return fail(ErrorCode::kFailedPrecondition, "refused");
     const std::string body(cur->text(0, 0));
     auto program = wire::program_from_json(body);

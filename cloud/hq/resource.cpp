@@ -86,6 +86,29 @@ std::optional<http::Response> Resource::stale(Call& call, const std::string& eta
                      "): read it again and reapply the change");
 }
 
+http::Response Resource::listing(Call& call, const std::string& sql, RowJson row_json) {
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto r = (*lease)->exec(sql.c_str());
+  if (!r) return problem(call, r.error());
+  json::array items;
+  for (int i = 0; i < r->rows(); ++i) items.push_back(row_json(*r, i));
+  return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
+}
+
+http::Response Resource::one(Call& call, const std::string& sql, const std::string& id,
+                             RowJson row_json, std::string_view what, int etag_column) {
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto r = (*lease)->query(sql, {pg::Param::text(id)});
+  if (!r) return problem(call, r.error());
+  if (r->rows() == 0)
+    return problem(call, Problem::kNotFound, "no " + std::string(what) + " " + id);
+  auto res = http::json(call.req, json::serialize(row_json(*r, 0)));
+  if (etag_column >= 0) res.set(bhttp::field::etag, etag(r->int64(0, etag_column)));
+  return res;
+}
+
 http::Response Resource::no_content(Call& call) {
   http::Response res{bhttp::status::no_content, call.req.version()};
   res.set(bhttp::field::server, "accrue-cloud");

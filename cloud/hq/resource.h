@@ -58,6 +58,14 @@ class Resource {
   // With If-Match given and not `etag` (nor "*"): the 412 to answer. `what` names the resource.
   std::optional<http::Response> stale(Call& call, const std::string& etag, std::string_view what);
   http::Response no_content(Call& call);
+  // A row of a query result as the resource's JSON.
+  using RowJson = boost::json::object (*)(const pg::PgResult& result, int row);
+  // `sql` run as is, answered as {"items": [row_json(row) ...]}.
+  http::Response listing(Call& call, const std::string& sql, RowJson row_json);
+  // `sql` run with `id` as $1, answered as the one row's JSON, 404 "no <what> <id>" when there is
+  // none; with `etag_column` >= 0, that column's revision is the answer's ETag.
+  http::Response one(Call& call, const std::string& sql, const std::string& id, RowJson row_json,
+                     std::string_view what, int etag_column = -1);
   // The audit row of a change, written in `c`'s transaction.
   Result<void> audit_change(pg::Connection& c, Call& call, std::string action, std::string subject,
                             boost::json::object detail = {});

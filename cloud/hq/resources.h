@@ -8,6 +8,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "cloud/hq/customer_records.h"
 #include "cloud/hq/resource.h"
 #include "cloud/sync/ingest.h"
 
@@ -30,6 +31,13 @@ class CustomersApi : public Resource {
   http::Response patch(Call& call);
   http::Response block(Call& call, bool block);
   http::Response tier_floor(Call& call);
+  // Locks the customer for a change in `c`'s transaction; a closed (erased or merged) one is
+  // answered 410 through `refused`.
+  Result<LockedCustomer> lock_open(pg::Connection& c, Call& call, const std::string& id,
+                                   std::optional<http::Response>& refused);
+  // The customer's document (personal data included) with its ETag.
+  http::Response document(Call& call, pg::Connection& c, const std::string& id,
+                          http::bhttp::status status = http::bhttp::status::ok);
 };
 
 // Points changed by head office: adjustments, transfers between members, an expiry run

@@ -258,8 +258,7 @@ http::Response SegmentsApi::write(Call& call, bool create) {
                          {pg::Param::text(*id)});
       if (!cur) return std::unexpected(cur.error());
       if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no segment " + *id);
-      const std::string etag = "\"" + std::to_string(cur->int64(0, 0)) + "\"";
-      if ((refused = stale(call, etag, "segment")))
+      if ((refused = stale(call, etag(cur->int64(0, 0)), "segment")))
         return fail(ErrorCode::kFailedPrecondition, "refused");
       auto r =
           c.query(std::string("UPDATE segment SET name = $2, definition = $3::jsonb, revision = "
@@ -278,35 +277,22 @@ http::Response SegmentsApi::write(Call& call, bool create) {
   auto res = http::json(call.req, json::serialize(segment_json(*row, 0)),
                         create ? bhttp::status::created : bhttp::status::ok);
   if (create) res.set(bhttp::field::location, "/v1/segments/" + *id);
-  res.set(bhttp::field::etag, "\"" + std::to_string(row->int64(0, 3)) + "\"");
+  res.set(bhttp::field::etag, etag(row->int64(0, 3)));
   return res;
 }
 
 http::Response SegmentsApi::list(Call& call) {
-  auto lease = d_.pool.acquire();
-  if (!lease) return problem(call, lease.error());
-  auto r = (*lease)->exec(
-      (std::string("SELECT ") + kSegmentColumns + " FROM segment ORDER BY segment_id LIMIT 1000")
-          .c_str());
-  if (!r) return problem(call, r.error());
-  json::array items;
-  for (int i = 0; i < r->rows(); ++i) items.push_back(segment_json(*r, i));
-  return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
+  return listing(
+      call,
+      std::string("SELECT ") + kSegmentColumns + " FROM segment ORDER BY segment_id LIMIT 1000",
+      segment_json);
 }
 
 http::Response SegmentsApi::get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   if (!valid_segment_id(id)) return problem(call, Problem::kNotFound, "no segment " + id);
-  auto lease = d_.pool.acquire();
-  if (!lease) return problem(call, lease.error());
-  auto r = (*lease)->query(
-      (std::string("SELECT ") + kSegmentColumns + " FROM segment WHERE segment_id = $1").c_str(),
-      {pg::Param::text(id)});
-  if (!r) return problem(call, r.error());
-  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no segment " + id);
-  auto res = http::json(call.req, json::serialize(segment_json(*r, 0)));
-  res.set(bhttp::field::etag, "\"" + std::to_string(r->int64(0, 3)) + "\"");
-  return res;
+  return one(call, std::string("SELECT ") + kSegmentColumns + " FROM segment WHERE segment_id = $1",
+             id, segment_json, "segment", 3);
 }
 
 http::Response SegmentsApi::remove(Call& call) {

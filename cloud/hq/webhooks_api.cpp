@@ -143,29 +143,19 @@ http::Response WebhooksApi::create(Call& call) {
 }
 
 http::Response WebhooksApi::list(Call& call) {
-  auto lease = d_.pool.acquire();
-  if (!lease) return problem(call, lease.error());
-  auto r = (*lease)->exec((std::string("SELECT ") + kSubscriptionColumns +
-                           " FROM webhook_subscription s ORDER BY created_at LIMIT 1000")
-                              .c_str());
-  if (!r) return problem(call, r.error());
-  json::array items;
-  for (int i = 0; i < r->rows(); ++i) items.push_back(subscription_json(*r, i));
-  return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
+  return listing(call,
+                 std::string("SELECT ") + kSubscriptionColumns +
+                     " FROM webhook_subscription s ORDER BY created_at LIMIT 1000",
+                 subscription_json);
 }
 
 http::Response WebhooksApi::get(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   if (!valid_uuid(id)) return problem(call, Problem::kNotFound, "no webhook " + id);
-  auto lease = d_.pool.acquire();
-  if (!lease) return problem(call, lease.error());
-  auto r = (*lease)->query((std::string("SELECT ") + kSubscriptionColumns +
-                            " FROM webhook_subscription s WHERE subscription_id = $1::uuid")
-                               .c_str(),
-                           {pg::Param::text(id)});
-  if (!r) return problem(call, r.error());
-  if (r->rows() == 0) return problem(call, Problem::kNotFound, "no webhook " + id);
-  return http::json(call.req, json::serialize(subscription_json(*r, 0)));
+  return one(call,
+             std::string("SELECT ") + kSubscriptionColumns +
+                 " FROM webhook_subscription s WHERE subscription_id = $1::uuid",
+             id, subscription_json, "webhook");
 }
 
 http::Response WebhooksApi::remove(Call& call) {
