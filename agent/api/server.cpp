@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "agent/api/framing.h"
+#include "common/sys/connection_table.h"
 
 namespace accrue::agent {
 
@@ -19,26 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Closable {
-  virtual ~Closable() = default;
-  virtual void close_when_idle() = 0;
-  // At the connection cap: closed at once unless a request of it is in the service by then.
-  virtual void evict() = 0;
-  // Who goes first at the cap (lowest first; 0: not evictable, a request is in the service).
-  // Connections that never sent a byte go before those that did, each kind longest-waiting
-  // first: a flood of silent sockets then evicts itself, not a till between two sales.
-  int64_t eviction_rank() const {
-    const int64_t since = waiting_since_.load(std::memory_order_relaxed);
-    if (since == 0) return 0;
-    return since + (spoke_.load(std::memory_order_relaxed) ? (int64_t{1} << 61) : 0);
-  }
-
- protected:
-  // Since when the connection has been without a request in the service (steady-clock ticks).
-  std::atomic<int64_t> waiting_since_{Clock::now().time_since_epoch().count()};
-  std::atomic<bool> spoke_{false};
-};
-
 }  // namespace
 
 struct Server::Shared {
@@ -48,10 +29,9 @@ struct Server::Shared {
   std::atomic<size_t> max_connections{0};
   std::atomic<int64_t> idle_timeout_ms{0};
   std::atomic<int64_t> frame_timeout_ms{0};
-  std::atomic<uint64_t> evicted{0};
-  std::mutex mu;
+  std::mutex mu;  // accepting against stopping
   bool stopping = false;
-  std::list<std::weak_ptr<Closable>> sessions;  // live connections, for stop()
+  ConnectionTable table;  // live connections: making room at the cap, closing on stop()
   std::shared_ptr<local_stream::acceptor> local;
   std::shared_ptr<tcp_proto::acceptor> tcp;
 };
@@ -59,7 +39,7 @@ struct Server::Shared {
 namespace {
 
 template <typename Socket>
-class Session final : public Closable, public std::enable_shared_from_this<Session<Socket>> {
+class Session final : public Evictable, public std::enable_shared_from_this<Session<Socket>> {
  public:
   Session(Socket socket, AgentService& service, const ServerOptions& options,
           std::shared_ptr<Server::Shared> shared)
@@ -183,8 +163,7 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
                       asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                        boost::system::error_code ec, size_t) {
                         self->busy_ = false;
-                        self->waiting_since_.store(Clock::now().time_since_epoch().count(),
-                                                   std::memory_order_relaxed);
+                        self->waiting_since_.store(now_ticks(), std::memory_order_relaxed);
                         if (ec || self->framing_error_ || self->closing_) return self->close();
                         // A timer that fired while the request was in flight was ignored: the
                         // idle time starts again now.
@@ -219,36 +198,6 @@ class Session final : public Closable, public std::enable_shared_from_this<Sessi
   std::atomic<bool> counted_{true};  // still in shared_->connections
 };
 
-// At the cap, the connection that has been without a request longest (an idle till, a client
-// that connected and said nothing, one trickling a frame) is closed to make room, so idle
-// sockets cannot lock out a till with a sale. One with a request in the service is never cut;
-// when every connection has one, the newcomer is refused. The evicted connection leaves the
-// count at once, so the cap holds exactly while its socket closes. `mu` held.
-bool make_room(Server::Shared& shared) {
-  auto oldest = shared.sessions.end();
-  int64_t oldest_since = 0;
-  for (auto it = shared.sessions.begin(); it != shared.sessions.end();) {
-    auto sp = it->lock();
-    if (!sp) {
-      it = shared.sessions.erase(it);
-      continue;
-    }
-    const int64_t since = sp->eviction_rank();
-    if (since != 0 && (oldest == shared.sessions.end() || since < oldest_since)) {
-      oldest = it;
-      oldest_since = since;
-    }
-    ++it;
-  }
-  if (oldest == shared.sessions.end()) return false;
-  auto victim = oldest->lock();
-  shared.sessions.erase(oldest);  // not chosen twice while its close is on its way
-  if (!victim) return false;
-  ++shared.evicted;
-  victim->evict();
-  return true;
-}
-
 template <typename Acceptor, typename Socket>
 void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
                  const ServerOptions& options, std::shared_ptr<Server::Shared> shared) {
@@ -259,7 +208,8 @@ void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
         if (!ec) {
           std::lock_guard lock(shared->mu);
           if (shared->stopping) return;
-          if (shared->connections.load() >= shared->max_connections.load() && !make_room(*shared)) {
+          if (shared->connections.load() >= shared->max_connections.load() &&
+              !shared->table.make_room()) {
             // Over the limit: refuse politely in the binary framing, then close.
             auto busy = AgentService::error_response(
                 "", {ErrorCode::kResourceExhausted, "too many connections to the agent; retry"});
@@ -274,15 +224,7 @@ void accept_loop(std::shared_ptr<Acceptor> acceptor, AgentService& service,
             ++shared->connections;
             auto session =
                 std::make_shared<Session<Socket>>(std::move(socket), service, options, shared);
-            // Forget sessions that have ended.
-            for (auto it = shared->sessions.begin(); it != shared->sessions.end();) {
-              if (it->expired()) {
-                it = shared->sessions.erase(it);
-              } else {
-                ++it;
-              }
-            }
-            shared->sessions.push_back(session);
+            shared->table.add(session);
             session->start();
           }
         }
@@ -350,17 +292,15 @@ Result<void> Server::start() {
 }
 
 size_t Server::connections() const { return shared_->connections.load(); }
-uint64_t Server::evicted_connections() const { return shared_->evicted.load(); }
+uint64_t Server::evicted_connections() const { return shared_->table.evicted(); }
 
 void Server::stop() {
-  std::list<std::weak_ptr<Closable>> sessions;
   std::shared_ptr<local_stream::acceptor> local;
   std::shared_ptr<tcp_proto::acceptor> tcp_acceptor;
   {
     std::lock_guard lock(shared_->mu);
     if (shared_->stopping) return;
     shared_->stopping = true;
-    sessions.swap(shared_->sessions);
     local = std::move(shared_->local);
     tcp_acceptor = std::move(shared_->tcp);
   }
@@ -369,9 +309,8 @@ void Server::stop() {
     if (local) local->close(ignored);
     if (tcp_acceptor) tcp_acceptor->close(ignored);
   });
-  for (auto& w : sessions) {
-    if (auto s = w.lock()) s->close_when_idle();
-  }
+  // No connection is added once stopping is set: the table is complete.
+  shared_->table.close_when_idle(/*forget=*/true);
   if (local && !options_.unix_path.empty()) ::unlink(options_.unix_path.c_str());
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 
+#include "common/sys/connection_table.h"
 #include "common/sys/log.h"
 
 namespace accrue::cloud::http {
@@ -19,8 +20,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-class SessionBase;
 
 struct Server::Shared {
   const ServerOptions& options;
@@ -32,9 +31,7 @@ struct Server::Shared {
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> shed{0};
-  std::atomic<uint64_t> evicted{0};
-  std::mutex mu;
-  std::list<std::weak_ptr<SessionBase>> sessions;  // for closing idle ones on drain
+  ConnectionTable connections_table;  // for making room at the cap and closing idle ones on drain
 };
 
 namespace {
@@ -62,35 +59,10 @@ bool acceptable_request_id(std::string_view id) {
 
 }  // namespace
 
-class SessionBase {
- public:
-  virtual ~SessionBase() = default;
-  // On drain: a connection waiting for its next request is closed now; a busy one closes after
-  // its response (keep-alive is turned off then).
-  virtual void close_if_idle() = 0;
-  // At the connection cap: closed at once unless its request is being handled by then.
-  virtual void evict() = 0;
-  // Who goes first at the cap (lowest first; 0: not evictable, its request is being handled).
-  // Connections that never completed a request go before those that did, each kind
-  // longest-waiting first: a flood of silent sockets then evicts itself, not a client's
-  // keep-alive connection.
-  int64_t eviction_rank() const {
-    const int64_t since = waiting_since_.load(std::memory_order_relaxed);
-    if (since == 0) return 0;
-    return since + (served_any_.load(std::memory_order_relaxed) ? (int64_t{1} << 61) : 0);
-  }
-
- protected:
-  // Since when the connection has been waiting for (or still receiving) a request, in
-  // steady-clock ticks.
-  std::atomic<int64_t> waiting_since_{Clock::now().time_since_epoch().count()};
-  std::atomic<bool> served_any_{false};
-};
-
 // One connection, plain (beast::tcp_stream) or TLS (beast::ssl_stream over it). Everything runs
 // on the connection's strand; the handler runs on a worker and posts its response back.
 template <class Stream>
-class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+class Session : public Evictable, public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
 
@@ -127,7 +99,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     });
   }
 
-  void close_if_idle() override {
+  void close_when_idle() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) {
         beast::error_code ec;
@@ -145,7 +117,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_->body_limit(o.body_limit);
     lowest().expires_after(served_ == 0 ? o.read_timeout : o.idle_timeout);
     busy_ = false;
-    waiting_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    waiting_since_.store(now_ticks(), std::memory_order_relaxed);
     beast::http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -160,7 +132,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     busy_ = true;
     waiting_since_.store(0, std::memory_order_relaxed);
-    served_any_.store(true, std::memory_order_relaxed);
+    spoke_.store(true, std::memory_order_relaxed);  // a complete request: a client
     started_ = Clock::now();
     if (ec) {
       // Broken framing: answer once, then close (the stream position is lost).
@@ -458,8 +430,8 @@ void Server::accept() {
       return accept();
     }
     shared_->accepted.fetch_add(1);
-    if (draining_.load() ||
-        (shared_->connections.load() >= options_.max_connections && !make_room())) {
+    if (draining_.load() || (shared_->connections.load() >= options_.max_connections &&
+                             !shared_->connections_table.make_room())) {
       shared_->refused.fetch_add(1);
       beast::error_code ignore;
       s.close(ignore);
@@ -468,12 +440,7 @@ void Server::accept() {
     s.set_option(tcp::no_delay(true));
     shared_->connections.fetch_add(1);
     auto keep = [&](auto session) {
-      {
-        std::lock_guard lock(shared_->mu);
-        // Forget finished sessions as we go so the list stays as long as the open connections.
-        std::erase_if(shared_->sessions, [](const auto& w) { return w.expired(); });
-        shared_->sessions.push_back(session);
-      }
+      shared_->connections_table.add(session);
       session->start();
     };
     if (auto tls = std::atomic_load(&options_.tls)) {
@@ -486,38 +453,6 @@ void Server::accept() {
   });
 }
 
-// At the cap, the connection that has waited longest for a request (an idle keep-alive, a client
-// that connected and said nothing, one trickling its header) is closed to make room, so idle
-// sockets cannot lock out the clients that have work. A request being handled is never cut; when
-// every connection has one, the newcomer is refused. The evicted connection leaves the count at
-// once, so the cap holds exactly while its socket closes.
-bool Server::make_room() {
-  std::shared_ptr<SessionBase> oldest;
-  int64_t oldest_since = 0;
-  {
-    std::lock_guard lock(shared_->mu);
-    for (auto it = shared_->sessions.begin(); it != shared_->sessions.end();) {
-      auto sp = it->lock();
-      if (!sp) {
-        it = shared_->sessions.erase(it);
-        continue;
-      }
-      const int64_t since = sp->eviction_rank();
-      if (since != 0 && (!oldest || since < oldest_since)) {
-        oldest = sp;
-        oldest_since = since;
-      }
-      ++it;
-    }
-    // Not chosen twice while its close is on its way.
-    if (oldest) std::erase_if(shared_->sessions, [&](const auto& w) { return w.lock() == oldest; });
-  }
-  if (!oldest) return false;
-  shared_->evicted.fetch_add(1);
-  oldest->evict();
-  return true;
-}
-
 void Server::drain(std::chrono::milliseconds grace) {
   if (draining_.exchange(true)) return;
   asio::post(acceptor_.get_executor(), [this] {
@@ -527,15 +462,7 @@ void Server::drain(std::chrono::milliseconds grace) {
   auto deadline = Clock::now() + grace;
   // Idle connections close now; busy ones close after their response.
   for (;;) {
-    std::vector<std::shared_ptr<SessionBase>> alive;
-    {
-      std::lock_guard lock(shared_->mu);
-      for (auto& w : shared_->sessions) {
-        if (auto s = w.lock()) alive.push_back(std::move(s));
-      }
-    }
-    for (auto& s : alive) s->close_if_idle();
-    alive.clear();
+    shared_->connections_table.close_when_idle();
     if (shared_->connections.load() == 0 || Clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -553,8 +480,9 @@ void Server::stop() {
 }
 
 ServerStats Server::stats() const {
-  return {shared_->connections.load(), shared_->in_flight.load(), shared_->accepted.load(),
-          shared_->refused.load(),     shared_->shed.load(),      shared_->evicted.load()};
+  return {shared_->connections.load(), shared_->in_flight.load(),
+          shared_->accepted.load(),    shared_->refused.load(),
+          shared_->shed.load(),        shared_->connections_table.evicted()};
 }
 
 void Server::render_metrics(std::string& out) const {

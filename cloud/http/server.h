@@ -76,7 +76,6 @@ class Server {
 
  private:
   void accept();
-  bool make_room();
 
   ServerOptions options_;
   const Router& router_;
