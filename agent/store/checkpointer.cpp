@@ -11,9 +11,9 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& pat
   ACCRUE_TRY(db->exec("PRAGMA synchronous=FULL"));
   std::unique_ptr<Checkpointer> c(
       new Checkpointer(std::move(*db), interval, std::move(each_round)));
-  c->thread_ = std::thread([p = c.get()] {
+  c->thread_ = std::jthread([p = c.get()](std::stop_token stop) {
     name_this_thread("accrue-ckpt");
-    p->run();
+    p->run(stop);
   });
   return c;
 }
@@ -21,17 +21,15 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& pat
 Checkpointer::~Checkpointer() { stop(); }
 
 void Checkpointer::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_one();
+  thread_.request_stop();  // wakes the wait in run()
   if (thread_.joinable()) thread_.join();
 }
 
-void Checkpointer::run() {
+void Checkpointer::run(std::stop_token stop) {
   std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+  while (true) {
+    cv_.wait_for(lock, stop, interval_, [] { return false; });
+    if (stop.stop_requested()) return;
     lock.unlock();
     if (each_round_) each_round_();
     // PASSIVE never waits for the writer or readers; what it cannot copy now it copies next time.

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -28,15 +29,14 @@ class Checkpointer {
  private:
   Checkpointer(sqlite::Db db, std::chrono::milliseconds interval, std::function<void()> each_round)
       : db_(std::move(db)), interval_(interval), each_round_(std::move(each_round)) {}
-  void run();
+  void run(std::stop_token stop);
 
   sqlite::Db db_;
   std::chrono::milliseconds interval_;
   std::function<void()> each_round_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::condition_variable_any cv_;
+  std::jthread thread_;
 };
 
 }  // namespace accrue::agent

@@ -9,9 +9,9 @@ GroupCommitWriter::GroupCommitWriter(Replica writer, size_t max_queue, size_t ma
       max_queue_(max_queue),
       max_group_(max_group),
       on_commit_(std::move(on_commit)) {
-  thread_ = std::thread([this] {
+  thread_ = std::jthread([this](std::stop_token stop) {
     name_this_thread("accrue-writer");
-    run();
+    run(stop);
   });
 }
 
@@ -20,7 +20,7 @@ GroupCommitWriter::~GroupCommitWriter() { stop(); }
 bool GroupCommitWriter::submit(WriteJob job) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= max_queue_) return false;
+    if (thread_.get_stop_token().stop_requested() || queue_.size() >= max_queue_) return false;
     queue_.push_back(std::move(job));
   }
   cv_.notify_one();
@@ -30,11 +30,10 @@ bool GroupCommitWriter::submit(WriteJob job) {
 void GroupCommitWriter::stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
+    if (!thread_.joinable()) return;
+    thread_.request_stop();  // wakes the wait in run(), which drains the queue first
   }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
 }
 
 GroupCommitStats GroupCommitWriter::stats() const {
@@ -42,13 +41,13 @@ GroupCommitStats GroupCommitWriter::stats() const {
   return stats_;
 }
 
-void GroupCommitWriter::run() {
+void GroupCommitWriter::run(std::stop_token stop) {
   std::vector<WriteJob> group;
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) break;
+      cv_.wait(lock, stop, [&] { return !queue_.empty(); });
+      if (queue_.empty()) break;  // stopped, and everything queued is committed
       while (!queue_.empty() && group.size() < max_group_) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "agent/store/replica.h"
@@ -46,7 +47,7 @@ class GroupCommitWriter {
   GroupCommitStats stats() const;
 
  private:
-  void run();
+  void run(std::stop_token stop);
   void commit_group(std::vector<WriteJob>& group);
 
   Replica replica_;
@@ -54,11 +55,10 @@ class GroupCommitWriter {
   const size_t max_group_;
   std::function<void()> on_commit_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable_any cv_;
   std::deque<WriteJob> queue_;
-  bool stopping_ = false;
   GroupCommitStats stats_;
-  std::thread thread_;
+  std::jthread thread_;  // its stop is requested under mu_, so no job is queued after the last
 };
 
 }  // namespace accrue::agent

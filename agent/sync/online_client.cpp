@@ -28,26 +28,28 @@ OnlineClient::OnlineClient(OnlineClientOptions options, std::unique_ptr<CloudCli
 OnlineClient::~OnlineClient() { stop(); }
 
 void OnlineClient::start() {
-  thread_ = std::thread([this] {
+  std::lock_guard lock(mu_);
+  accepting_ = true;
+  thread_ = std::jthread([this](std::stop_token stop) {
     name_this_thread("accrue-online");
-    run();
+    run(stop);
   });
 }
 
 void OnlineClient::stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
+    accepting_ = false;
+    if (!thread_.joinable()) return;
+    thread_.request_stop();  // ends the wait in run()
   }
-  client_->cancel();
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  client_->cancel();  // and the call in flight; queued calls then end at once, unanswered
+  thread_.join();
 }
 
 bool OnlineClient::worth_asking(const IdentifierHash& hash) {
   std::lock_guard lock(mu_);
-  if (stopping_) return false;
+  if (!accepting_) return false;
   auto it = unknown_.find(key_of(hash));
   if (it == unknown_.end()) return true;
   if (clock_.now_ms() < it->second) return false;
@@ -73,21 +75,21 @@ bool OnlineClient::redeem(const sv1::EventEnvelope& event,
 bool OnlineClient::enqueue(Call call) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || !thread_.joinable() || queue_.size() >= options_.max_queue) return false;
+    if (!accepting_ || queue_.size() >= options_.max_queue) return false;
     queue_.push_back(std::move(call));
   }
   cv_.notify_one();
   return true;
 }
 
-void OnlineClient::run() {
+void OnlineClient::run(std::stop_token stop) {
   auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
   for (;;) {
     std::optional<Call> call;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_until(lock, next_sweep, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_ && queue_.empty()) return;
+      cv_.wait_until(lock, stop, next_sweep, [&] { return !queue_.empty(); });
+      if (stop.stop_requested() && queue_.empty()) return;
       if (!queue_.empty()) {
         call = std::move(queue_.front());
         queue_.pop_front();

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 #include <unordered_map>
 
@@ -59,7 +60,7 @@ class OnlineClient final : public OnlineCalls {
     std::function<void(RedeemOutcome)> redeemed;
   };
   bool enqueue(Call call);
-  void run();
+  void run(std::stop_token stop);
   void do_lookup(Call& call);
   void do_redeem(Call& call);
   void unreachable(const std::string& why);
@@ -71,11 +72,11 @@ class OnlineClient final : public OnlineCalls {
   const Clock& clock_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable_any cv_;
   std::deque<Call> queue_;
-  bool stopping_ = false;
+  bool accepting_ = false;  // from start() until stop(): calls are taken
   std::unordered_map<std::string, TimestampMs> unknown_;  // hash bytes -> asked again after
-  std::thread thread_;
+  std::jthread thread_;
 };
 
 }  // namespace accrue::agent

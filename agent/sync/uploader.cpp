@@ -52,9 +52,9 @@ Uploader::Uploader(UploaderOptions options, std::unique_ptr<CloudClient> client,
 Uploader::~Uploader() { stop(); }
 
 Result<void> Uploader::start() {
-  thread_ = std::thread([this] {
+  thread_ = std::jthread([this](std::stop_token stop) {
     name_this_thread("accrue-sync");
-    run();
+    run(stop);
   });
   return {};
 }
@@ -70,12 +70,11 @@ void Uploader::notify() {
 void Uploader::stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
+    if (!thread_.joinable()) return;
+    thread_.request_stop();  // ends the wait in wait_for()
   }
-  client_->cancel();
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  client_->cancel();  // and a request in flight
+  thread_.join();
 }
 
 UploaderStats Uploader::stats() const {
@@ -87,7 +86,7 @@ void Uploader::wait_for(std::chrono::milliseconds d, bool kickable) {
   std::unique_lock lock(mu_);
   // A commit ends an idle wait (there is something to send), never a backoff: a new sale does
   // not make a failing cloud any healthier.
-  cv_.wait_for(lock, d, [this, kickable] { return stopping_ || (kickable && kicked_); });
+  cv_.wait_for(lock, stop_, d, [this, kickable] { return kickable && kicked_; });
   if (kickable) kicked_ = false;
 }
 
@@ -136,7 +135,8 @@ Result<std::optional<Uploader::Batch>> Uploader::next_batch(Replica& reader) {
   return b;
 }
 
-void Uploader::run() {
+void Uploader::run(std::stop_token stop) {
+  stop_ = stop;
   // A positive nice lets a backlog being compressed and uploaded yield the CPU to the socket
   // threads (Linux nice applies per thread). Failure to change it is harmless.
   if (options_.nice != 0 &&
@@ -150,10 +150,7 @@ void Uploader::run() {
   }
   std::optional<Batch> batch;  // kept, bytes and all, until the cloud has answered it
   for (;;) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-    }
+    if (stop.stop_requested()) return;
     if (!batch) {
       auto next = next_batch(*reader);
       if (!next) {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <thread>
 
 #include "accrue/sync/v1/sync.pb.h"
@@ -89,7 +90,7 @@ class Uploader {
     std::vector<std::string> bodies;  // the envelopes (for per-event bookkeeping)
     bool more = false;                // more events were pending behind it
   };
-  void run();
+  void run(std::stop_token stop);
   Result<std::optional<Batch>> next_batch(Replica& reader);
   // true when the batch is settled (its results are durable); false to retry it.
   bool send(const Batch& batch, std::chrono::milliseconds& wait);
@@ -111,8 +112,8 @@ class Uploader {
   Random& random_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
+  std::condition_variable_any cv_;
+  std::stop_token stop_;  // the worker's own, for its waits (set as run() begins)
   bool kicked_ = false;
   UploaderStats stats_;
   int attempt_ = 0;
@@ -121,7 +122,7 @@ class Uploader {
   std::chrono::steady_clock::time_point next_download_{};
   std::chrono::steady_clock::time_point last_download_{};  // the last read of the feed began
   bool more_before_ = false;  // events were pending behind the previous batch
-  std::thread thread_;
+  std::jthread thread_;
 };
 
 }  // namespace accrue::agent
