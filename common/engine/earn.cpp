@@ -281,7 +281,7 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
   for (const auto& l : basket.lines) out.lines.push_back({l.line_no, 0});
 
   // Working memory from the stack, spilling to the heap only for huge baskets.
-  std::array<std::byte, 24 * 1024> stack_buffer;
+  std::array<std::byte, size_t{24} * 1024> stack_buffer;
   std::pmr::monotonic_buffer_resource arena(stack_buffer.data(), stack_buffer.size());
   EarnWork w(basket, program.rules.size(), &arena);
   match_lines(*program.rule_index, w);
