@@ -171,7 +171,7 @@ Result<void> AgentService::Reads::transaction_status(Context& /*ctx*/, Replica& 
   ACCRUE_TRY(check_id("pos_tx_id", req.pos_tx_id(), true));
   ACCRUE_TRY(check_id("till_id", req.till_id(), false));
   const std::string& till = req.till_id().empty() ? request.till_id() : req.till_id();
-  auto rc = r.receipt(till, req.pos_tx_id());
+  auto rc = r.till_write(till, req.pos_tx_id());
   if (!rc) return std::unexpected(rc.error());
   auto* s = out.mutable_transaction_status();
   s->set_found(rc->has_value());

@@ -275,8 +275,8 @@ void AgentService::redeem_online(const pb::Request& request, Reply reply,
       WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
       ACCRUE_TRY(txn.settle_online_redeem(*event, outcome));
       if (txn.refused) return {};
-      return r.insert_receipt(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_REDEMPTION, print,
-                              out->SerializeAsString(), txn.event_seq, now);
+      return r.insert_till_write(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_REDEMPTION,
+                                 print, out->SerializeAsString(), txn.event_seq, now);
     };
     job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
       if (!result) return reply(error_response(request_id, result.error()));

@@ -106,7 +106,7 @@ Result<void> AgentService::WriteTxn::return_sale() {
   ACCRUE_TRY(check_id("original_till_id", a.original_till_id(), false));
   ACCRUE_TRY(check_id("original_pos_tx_id", a.original_pos_tx_id(), true));
   const std::string& till = a.original_till_id().empty() ? req.till_id() : a.original_till_id();
-  auto original = r.receipt(till, a.original_pos_tx_id());
+  auto original = r.till_write(till, a.original_pos_tx_id());
   if (!original) return std::unexpected(original.error());
   if (!*original || (*original)->kind != pb::TRANSACTION_KIND_ACCRUAL || !(*original)->seq) {
     return fail(ErrorCode::kNotFound,
@@ -305,7 +305,7 @@ Result<WriteRequest> check_write(const pb::Request& request, TimestampMs receive
 // answers what it answered the first time (marked replayed); a different body conflicts.
 // Answers whether `out` now holds the recorded answer.
 Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, pb::Response& out) {
-  auto prior = r.receipt(req.till_id(), w.pos_tx_id);
+  auto prior = r.till_write(req.till_id(), w.pos_tx_id);
   if (!prior) return std::unexpected(prior.error());
   if (!*prior) return false;
   if ((*prior)->fingerprint != w.print) {
@@ -394,8 +394,8 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
       return fail(ErrorCode::kInternal, "not a write operation");
   }
   if (!applied) return applied;
-  return r.insert_receipt(req.till_id(), w.pos_tx_id, w.kind, w.print, out.SerializeAsString(),
-                          txn.event_seq, now);
+  return r.insert_till_write(req.till_id(), w.pos_tx_id, w.kind, w.print, out.SerializeAsString(),
+                             txn.event_seq, now);
 }
 
 void AgentService::handle_write(const pb::Request& request, Reply reply, bool may_ask) {

@@ -167,15 +167,15 @@ Result<std::vector<Lot>> Replica::lots(std::string_view owner) {
   });
 }
 
-Result<std::optional<ReceiptRow>> Replica::receipt(std::string_view till_id,
-                                                   std::string_view pos_tx_id) {
+Result<std::optional<TillWriteRow>> Replica::till_write(std::string_view till_id,
+                                                        std::string_view pos_tx_id) {
   ACCRUE_STMT(st,
               "SELECT kind, fingerprint, response, seq FROM receipt "
               "WHERE till_id = ? AND pos_tx_id = ?");
   st.bind(1, till_id).bind(2, pos_tx_id);
   return st.first([](const sqlite::Stmt& s) {
-    ReceiptRow r{static_cast<int>(s.int64(0)), std::string(s.blob(1)), std::string(s.blob(2)),
-                 s.is_null(3) ? std::nullopt : std::optional<int64_t>(s.int64(3))};
+    TillWriteRow r{static_cast<int>(s.int64(0)), std::string(s.blob(1)), std::string(s.blob(2)),
+                   s.is_null(3) ? std::nullopt : std::optional<int64_t>(s.int64(3))};
     return r;
   });
 }

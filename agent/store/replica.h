@@ -38,7 +38,9 @@ struct CustomerRow {
   int64_t enrolled_at = 0;
 };
 
-struct ReceiptRow {
+// A till write record (docs/glossary.md): what the agent answered a till's write, kept to answer
+// a retry the same way (table receipt, its older name).
+struct TillWriteRow {
   int kind = 0;
   std::string fingerprint;
   std::string response;  // serialised accrue.pos.v1.Response
@@ -139,7 +141,8 @@ class Replica {
   };
   Result<std::optional<MemberBalance>> member_balance(const IdentifierHash& hash, TimestampMs now);
   Result<std::vector<Lot>> lots(std::string_view owner);
-  Result<std::optional<ReceiptRow>> receipt(std::string_view till_id, std::string_view pos_tx_id);
+  Result<std::optional<TillWriteRow>> till_write(std::string_view till_id,
+                                                 std::string_view pos_tx_id);
   Result<std::vector<LedgerRow>> transactions(std::string_view owner, int64_t before_seq,
                                               int limit);
   Result<std::vector<SaleLineRow>> sale_lines(int64_t seq);
@@ -186,9 +189,9 @@ class Replica {
   Result<bool> drop_quarantined(int64_t seq);
   Result<void> insert_lot(int64_t seq, std::string_view owner, const Lot& lot);
   Result<void> set_lot_remaining(int64_t seq, int64_t remaining);
-  Result<void> insert_receipt(std::string_view till_id, std::string_view pos_tx_id, int kind,
-                              std::string_view fingerprint, std::string_view response,
-                              std::optional<int64_t> seq, TimestampMs now);
+  Result<void> insert_till_write(std::string_view till_id, std::string_view pos_tx_id, int kind,
+                                 std::string_view fingerprint, std::string_view response,
+                                 std::optional<int64_t> seq, TimestampMs now);
   Result<void> insert_sale_line(int64_t seq, const SaleLineRow& line);
   Result<void> add_returned(int64_t seq, uint32_t line_no, int64_t quantity_milli, int64_t points);
   Result<void> add_daily(std::string_view owner, int64_t day, int64_t earned,
@@ -200,8 +203,10 @@ class Replica {
   // provisional owners of its identifiers (sales made before it was known here).
   Result<std::vector<LedgerRow>> member_events_after(std::string_view customer_id,
                                                      int64_t after_seq);
-  Result<int64_t> confirmed_through(std::string_view customer_id);
-  Result<void> set_confirmed_through(std::string_view customer_id, int64_t seq);
+  // The member's watermark (docs/glossary.md): the highest of this agent's seqs that the cloud's
+  // balance in the replica includes (column confirmed_through_seq).
+  Result<int64_t> watermark(std::string_view customer_id);
+  Result<void> set_watermark(std::string_view customer_id, int64_t seq);
   Result<void> set_local_debit(std::string_view customer_id, int64_t points);
   // Lots opened by events up to `seq` go (the cloud's balance has them); later ones are back to
   // their full points, for the later events to draw from again.

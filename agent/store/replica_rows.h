@@ -1,6 +1,6 @@
-// What the replica's two source files share (replica.cpp: opening and the reads; replica_writes.cpp:
-// the writer's changes and the reads that go with them): the statement macro, the column lists
-// and the row readers. Internal to agent/store/replica*.cpp.
+// What the replica's two source files share (replica.cpp: opening and the reads;
+// replica_writes.cpp: the writer's changes and the reads that go with them): the statement macro,
+// the column lists and the row readers. Internal to agent/store/replica*.cpp.
 #pragma once
 
 #include <string_view>
@@ -50,7 +50,6 @@ inline CustomerRow customer_from(const sqlite::Stmt& st) {
   c.enrolled_at = st.int64(12);
   return c;
 }
-
 
 inline LedgerRow ledger_from(const sqlite::Stmt& st) {
   LedgerRow r;

@@ -138,9 +138,10 @@ Result<void> Replica::set_lot_remaining(int64_t seq, int64_t remaining) {
   return st.bind(1, remaining).bind(2, seq).run();
 }
 
-Result<void> Replica::insert_receipt(std::string_view till_id, std::string_view pos_tx_id, int kind,
-                                     std::string_view fingerprint, std::string_view response,
-                                     std::optional<int64_t> seq, TimestampMs now) {
+Result<void> Replica::insert_till_write(std::string_view till_id, std::string_view pos_tx_id,
+                                        int kind, std::string_view fingerprint,
+                                        std::string_view response, std::optional<int64_t> seq,
+                                        TimestampMs now) {
   ACCRUE_STMT(st,
               "INSERT INTO receipt (till_id, pos_tx_id, kind, fingerprint, response, seq, "
               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -268,7 +269,7 @@ Result<std::vector<LedgerRow>> Replica::member_events_after(std::string_view cus
   return out;
 }
 
-Result<int64_t> Replica::confirmed_through(std::string_view customer_id) {
+Result<int64_t> Replica::watermark(std::string_view customer_id) {
   ACCRUE_STMT(st, "SELECT confirmed_through_seq FROM customer WHERE customer_id = ?");
   st.bind(1, customer_id);
   auto v = st.first([](const sqlite::Stmt& s) { return s.int64(0); });
@@ -276,7 +277,7 @@ Result<int64_t> Replica::confirmed_through(std::string_view customer_id) {
   return v->value_or(0);
 }
 
-Result<void> Replica::set_confirmed_through(std::string_view customer_id, int64_t seq) {
+Result<void> Replica::set_watermark(std::string_view customer_id, int64_t seq) {
   ACCRUE_STMT(st, "UPDATE customer SET confirmed_through_seq = ? WHERE customer_id = ?");
   return st.bind(1, seq).bind(2, customer_id).run();
 }

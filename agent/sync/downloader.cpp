@@ -41,13 +41,13 @@ Result<void> apply_draws(Replica& w, const std::vector<Lot>& lots, const std::ve
 
 }  // namespace
 
-Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq,
+Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t watermark,
                            const std::set<std::string>* in_cloud) {
   auto customer = w.customer(customer_id);
   if (!customer) return std::unexpected(customer.error());
   if (!*customer) return {};
-  ACCRUE_TRY(w.rebase_lots(customer_id, through_seq));
-  auto events = w.member_events_after(customer_id, through_seq);
+  ACCRUE_TRY(w.rebase_lots(customer_id, watermark));
+  auto events = w.member_events_after(customer_id, watermark);
   if (!events) return std::unexpected(events.error());
   // Spending after W, replayed in order against the new confirmed balance and the lots of
   // events after W: the confirmed (older) points first, then local lots first-in-first-out, as
@@ -73,7 +73,7 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t t
       auto lots = w.lots(customer_id);
       if (!lots) return std::unexpected(lots.error());
       // A sale at or before W is in the confirmed balance: its reversal is a debit there.
-      auto plan = plan_reversal(*lots, *ref && **ref > through_seq ? std::to_string(**ref) : "",
+      auto plan = plan_reversal(*lots, *ref && **ref > watermark ? std::to_string(**ref) : "",
                                 points, e.occurred_at);
       ACCRUE_TRY(apply_draws(w, *lots, plan.draws));
       debit += plan.shortfall;
@@ -137,11 +137,10 @@ Result<void> apply_changes(Replica& w,
         row.local_debit = 0;  // rebuilt below
         ACCRUE_TRY(w.upsert_customer(row));
         // A snapshot read before this agent's later events: never move W backwards.
-        auto before =
-            existing->has_value() ? w.confirmed_through(s.customer_id()) : Result<int64_t>(0);
+        auto before = existing->has_value() ? w.watermark(s.customer_id()) : Result<int64_t>(0);
         if (!before) return std::unexpected(before.error());
         const int64_t w_seq = std::max(*before, through);
-        ACCRUE_TRY(w.set_confirmed_through(s.customer_id(), w_seq));
+        ACCRUE_TRY(w.set_watermark(s.customer_id(), w_seq));
         if (rebuild != 0) ACCRUE_TRY(w.mark_rebuilt(s.customer_id(), rebuild));
         ACCRUE_TRY(
             rebase_member(w, s.customer_id(), w_seq, w_seq == through ? &in_cloud : nullptr));
@@ -169,7 +168,7 @@ Result<void> apply_changes(Replica& w,
         auto moved = w.reassign_owner(provisional_owner(hash), link.customer_id());
         if (!moved) return std::unexpected(moved.error());
         if (*moved) {  // lots the member's confirmed balance may already hold: rebase
-          auto w_seq = w.confirmed_through(link.customer_id());
+          auto w_seq = w.watermark(link.customer_id());
           if (!w_seq) return std::unexpected(w_seq.error());
           ACCRUE_TRY(rebase_member(w, link.customer_id(), *w_seq));
         }
@@ -185,7 +184,7 @@ Result<void> apply_changes(Replica& w,
         }
         ACCRUE_TRY(w.map_temporary_id(m.temp_customer_id(), m.customer_id()));
         // Lots moved in from the temporary id may be inside the member's confirmed balance.
-        auto w_seq = w.confirmed_through(m.customer_id());
+        auto w_seq = w.watermark(m.customer_id());
         if (!w_seq) return std::unexpected(w_seq.error());
         ACCRUE_TRY(rebase_member(w, m.customer_id(), *w_seq));
         break;

@@ -66,7 +66,7 @@ Result<void> apply_lookup(Replica& w, const sync::v1::LookupResponse& found, Tim
 // Rebuilds a member's local view on top of its confirmed balance: see above. Events whose ids
 // are in `in_cloud` (16-byte event ids: online redemptions inside the confirmed balance though
 // after W) are not replayed.
-Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t through_seq,
+Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t watermark,
                            const std::set<std::string>* in_cloud = nullptr);
 
 }  // namespace accrue::agent

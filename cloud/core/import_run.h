@@ -34,7 +34,6 @@ inline bool parse_int(const std::string& s, int64_t lo, int64_t hi, int64_t& out
   return ec == std::errc() && ptr == s.data() + s.size() && out >= lo && out <= hi;
 }
 
-
 struct Batch {
   int64_t no = 0;
   std::string stage;  // COPY text of the good rows

@@ -119,7 +119,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
-    auto g = ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent->last_seq);
+    auto g = ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent->watermark);
     if (!g) return std::unexpected(g.error());
     gaps = *g;
     touched.assign(state.out.touched.begin(), state.out.touched.end());

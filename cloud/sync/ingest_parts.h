@@ -79,8 +79,8 @@ std::vector<std::string> check_events(const sv1::EventBatch& batch, Flow flow, V
 // The agent's row, locked for the whole batch (FOR UPDATE): batches of one agent apply one after
 // another. Creates the store and agent rows on first contact.
 struct AgentRow {
-  int64_t last_seq = 0;
-  std::string country;  // the store's, for programmes with rates per country
+  int64_t watermark = 0;  // the highest seq of the agent's events processed (column last_seq)
+  std::string country;    // the store's, for programmes with rates per country
 };
 Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
                             std::string_view store_id);
@@ -178,9 +178,9 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
 // change feed.
 Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view store_id);
 
-// Records jumps past the agent's last_seq + 1 as gaps (store flow), the online redemptions
-// beside the watermark (online flow), and the new last_seq. Answers the number of gaps.
+// Records jumps past the agent's watermark + 1 as gaps (store flow), the online redemptions
+// beside the watermark (online flow), and the new watermark. Answers the number of gaps.
 Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch, const Verdicts& v,
-                                 Flow flow, int64_t last_seq);
+                                 Flow flow, int64_t watermark);
 
 }  // namespace accrue::cloud::ingest

@@ -344,7 +344,7 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
 }
 
 Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch, const Verdicts& v,
-                                 Flow flow, int64_t last_seq) {
+                                 Flow flow, int64_t watermark) {
   const std::string& agent = batch.agent_id();
   if (flow == Flow::kOnline) {
     // An online redemption has no seq: it is listed beside the watermark until its upload
@@ -372,11 +372,11 @@ Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch
     if (v.rejection(i) && v.rejection(i)->code == "wrong_agent") continue;
     const int64_t seq = static_cast<int64_t>(batch.events(i).seq());
     if (seq <= 0) continue;
-    if (seq > last_seq + 1) {
-      gap_rows.push_back(json::object{{"from_seq", last_seq + 1}, {"to_seq", seq - 1}});
+    if (seq > watermark + 1) {
+      gap_rows.push_back(json::object{{"from_seq", watermark + 1}, {"to_seq", seq - 1}});
       ++gaps;
     }
-    last_seq = std::max(last_seq, seq);
+    watermark = std::max(watermark, seq);
   }
   if (!gap_rows.empty()) {
     ACCRUE_TRY(
@@ -386,7 +386,7 @@ Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch
                 {pg::Param::text(json::serialize(gap_rows)), pg::Param::text(agent)}));
   }
   ACCRUE_TRY(c.query("UPDATE agent SET last_seq = $2, last_seen_at = now() WHERE agent_id = $1",
-                     {pg::Param::text(agent), pg::Param::text(std::to_string(last_seq))}));
+                     {pg::Param::text(agent), pg::Param::text(std::to_string(watermark))}));
   if (flow != Flow::kOnline && batch.events_size() > 0 && batch.events(0).seq() % 1000 == 1) {
     // Now and then: online redemptions whose upload never came (a replica replaced).
     ACCRUE_TRY(

@@ -38,9 +38,7 @@ class Evictable {
   }
 
  protected:
-  static int64_t now_ticks() {
-    return std::chrono::steady_clock::now().time_since_epoch().count();
-  }
+  static int64_t now_ticks() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
   // Since when the connection has been without a request being handled (steady-clock ticks).
   std::atomic<int64_t> waiting_since_{now_ticks()};
   std::atomic<bool> spoke_{false};
