@@ -38,8 +38,16 @@ struct Error {
   friend bool operator==(const Error&, const Error&) = default;
 };
 
+// A value, or the Error that kept it from being made. A class rather than an alias of
+// std::expected so that it can be [[nodiscard]]: a Result dropped on the floor is an error
+// dropped on the floor, and the compiler says so (an error in the test command's builds; write
+// `(void)` where dropping one is meant).
 template <typename T>
-using Result = std::expected<T, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using std::expected<T, Error>::expected;
+  Result(std::expected<T, Error> e) : std::expected<T, Error>(std::move(e)) {}  // NOLINT
+};
 
 // Shorthand for returning an error: `return fail(ErrorCode::kNotFound, "no such program");`
 inline std::unexpected<Error> fail(ErrorCode code, std::string message) {

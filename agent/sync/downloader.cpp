@@ -1,5 +1,8 @@
 #include "agent/sync/downloader.h"
 
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 #include <cctype>
 
 #include <algorithm>
@@ -271,16 +274,8 @@ Result<bool> Downloader::step(CloudClient& client, Replica& reader) {
     }
   }
   if (program && *program) {
-    std::string escaped;  // percent-encoded: everything but RFC 3986's unreserved characters
-    for (unsigned char ch : **program) {
-      if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-        escaped += static_cast<char>(ch);
-      } else {
-        static constexpr char kHex[] = "0123456789ABCDEF";
-        escaped += {'%', kHex[ch >> 4], kHex[ch & 15]};
-      }
-    }
-    path += "&program=" + escaped;
+    // Percent-encoded: everything but RFC 3986's unreserved characters.
+    path += "&program=" + boost::urls::encode(**program, boost::urls::unreserved_chars);
   }
   // The cursor is opaque and already URL-safe (base64url, as the cloud hands it out).
   if (*cursor && !(*cursor)->empty()) path += "&cursor=" + **cursor;

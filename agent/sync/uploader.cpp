@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <future>
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include "accrue/sync/v1/sync.pb.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
@@ -15,18 +17,16 @@ namespace accrue::agent {
 namespace sv1 = accrue::sync::v1;
 namespace {
 
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-// A length-delimited field of EventBatch (store_id = 1, agent_id = 2, events = 3).
-void put_field(std::string& out, int field, std::string_view bytes) {
-  out.push_back(static_cast<char>(field << 3 | 2));
-  put_varint(out, bytes.size());
+// A length-delimited field of EventBatch (store_id = 1, agent_id = 2, events = 3), its tag and
+// length written by protobuf's own encoder: the outbox rows are already serialised events, so
+// the batch is assembled from their bytes instead of parsing them back into messages.
+void put_field(std::string& out, uint32_t field, std::string_view bytes) {
+  using google::protobuf::io::CodedOutputStream;
+  constexpr uint32_t kLengthDelimited = 2;
+  uint8_t head[5 + 10];  // a varint32 tag and a varint64 length at most
+  uint8_t* end = CodedOutputStream::WriteTagToArray(field << 3 | kLengthDelimited, head);
+  end = CodedOutputStream::WriteVarint64ToArray(bytes.size(), end);
+  out.append(reinterpret_cast<const char*>(head), static_cast<size_t>(end - head));
   out.append(bytes);
 }
 

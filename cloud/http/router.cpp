@@ -1,5 +1,8 @@
 #include "cloud/http/router.h"
 
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/pct_string_view.hpp>
+
 namespace accrue::cloud::http {
 namespace {
 
@@ -20,29 +23,11 @@ std::vector<std::string_view> split(std::string_view path) {
 }
 
 std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '+') {
-      out.push_back(' ');
-    } else if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-        return -1;
-      };
-      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  // Boost.URL checks the escapes (a bad one refuses the whole text) and decodes them; in a query,
+  // '+' is a space as HTML forms send it.
+  auto checked = boost::urls::make_pct_string_view(s);
+  if (!checked) return std::nullopt;
+  return checked->decode(boost::urls::encoding_opts(/*space_as_plus=*/true));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "agent/store/seed.h"
+#include "common/synthetic.h"
 #include "tests/agent/agent_process.h"
 
 namespace accrue::testing {
@@ -21,7 +22,10 @@ pb::Request accrual(int n) {
   auto* a = req.mutable_accrue();
   a->set_pos_tx_id("full-" + std::to_string(n));
   a->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
-  a->mutable_identifier()->set_value(agent::seed_card_number(n % 150));
+  // Never a seeded blocked member: its refusal would be counted as the disk's.
+  int member = n % 150;
+  if (synthetic_blocked(member)) ++member;
+  a->mutable_identifier()->set_value(agent::seed_card_number(member));
   auto* b = a->mutable_basket();
   b->set_currency("EUR");
   for (int i = 1; i <= 20; ++i) {  // big rows, so the limit is reached quickly

@@ -240,6 +240,10 @@ TEST(RouterTest, QueryParametersAreDecodedAndBadEncodingRejected) {
   EXPECT_EQ(query_param("/x?limit=5", "cursor"), std::nullopt);
   EXPECT_EQ(query_param("/x?cursor=%zz", "cursor"), std::nullopt);
   EXPECT_EQ(query_param("/x?cursor=%4", "cursor"), std::nullopt);
+  // A form's '+' is a space; UTF-8 arrives escaped byte by byte.
+  EXPECT_EQ(query_param("/x?q=ann+marie", "q"), "ann marie");
+  EXPECT_EQ(query_param("/x?q=Kraw%C3%B3w", "q"), "Kraw\xC3\xB3w");
+  EXPECT_EQ(query_param("/x?q=", "q"), "");
   EXPECT_EQ(path_of("/v1/a?b=c"), "/v1/a");
 }
 
