@@ -1,4 +1,6 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). Customers: create, details, strict PATCH with If-Match, identifiers taken, search with its filters and paging, block, tier floor, adjustments and their audit, idempotency keys.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). Customers: create, details, strict PATCH
+// with If-Match, identifiers taken, search with its filters and paging, block, tier floor,
+// adjustments and their audit, idempotency keys.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {

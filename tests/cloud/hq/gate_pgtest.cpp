@@ -1,4 +1,6 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). The gate: every route answers every role and every bad token with the exact status, the document lists every route the server serves, and rate limits.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). The gate: every route answers every role
+// and every bad token with the exact status, the document lists every route the server serves, and
+// rate limits.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {
@@ -106,7 +108,6 @@ TEST_F(HqApiTest, TheDocumentListsEveryRouteTheServerServesAndNothingElse) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.body, read_file("cloud/openapi/openapi.yaml"));
 }
-
 
 class HqRateLimitTest : public HqApiTest {
  protected:

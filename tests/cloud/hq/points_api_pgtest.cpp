@@ -1,4 +1,5 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). Points: the expiry run, bulk adjustments as a job, transfers, the enrolment bonus.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). Points: the expiry run, bulk adjustments
+// as a job, transfers, the enrolment bonus.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {
@@ -105,7 +106,6 @@ TEST_F(HqApiTest, BulkAdjustmentsRunAsAJobOncePerMemberAndRejectWhatTheyCannotDo
   EXPECT_TRUE(report->ok());
 }
 
-
 TEST_F(HqApiTest, ATransferMovesPointsBothWaysOrNotAtAllAndOnlyWhenTheProgrammeAllowsIt) {
   std::string a = create(kAnna);
   std::string b = create("{}");
@@ -158,7 +158,6 @@ TEST_F(HqApiTest, ATransferMovesPointsBothWaysOrNotAtAllAndOnlyWhenTheProgrammeA
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok());
 }
-
 
 // A member head office creates gets the programme's enrolment bonus, booked as a store's
 // enrolment books it, in the transaction that creates her.

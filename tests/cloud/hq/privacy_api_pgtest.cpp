@@ -1,4 +1,5 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). The member's rights: export (whole, and streamed in chunks), erasure that keeps the books, merge.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). The member's rights: export (whole, and
+// streamed in chunks), erasure that keeps the books, merge.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {
@@ -56,7 +57,6 @@ TEST_F(HqApiTest, AnExportHoldsEverythingAndErasureRemovesThePersonDataButKeepsT
             201);
 }
 
-
 TEST_F(HqApiTest, AStreamedExportOfManyMembersArrivesWholeInChunks) {
   add_customers(12'000);  // three keyset batches and a bit
   auto c = db_.connect();
@@ -91,7 +91,6 @@ TEST_F(HqApiTest, AStreamedExportOfManyMembersArrivesWholeInChunks) {
   EXPECT_EQ(next.result_int(), 200);
   EXPECT_NE(next.body().find("12000"), std::string::npos);
 }
-
 
 TEST_F(HqApiTest, AMergeMovesIdentifiersPointsAndLaterSalesToTheSurvivor) {
   const std::string a = create(kAnna);

@@ -1,4 +1,5 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). Programme drafts: validated, edited, diffed and published to the stores.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). Programme drafts: validated, edited,
+// diffed and published to the stores.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {

@@ -1,4 +1,6 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). The customer search answered from an Elasticsearch index (an in-memory emulator of its endpoints), following changes and saying when it is down.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). The customer search answered from an
+// Elasticsearch index (an in-memory emulator of its endpoints), following changes and saying when
+// it is down.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {

@@ -1,4 +1,5 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). Segments: counts, pages and streamed members, and the search filtered by one.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). Segments: counts, pages and streamed
+// members, and the search filtered by one.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {

@@ -1,4 +1,5 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). Stores and their agents' sync health, until revoked.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). Stores and their agents' sync health,
+// until revoked.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {

@@ -1,4 +1,5 @@
-// The head-office API (tests/cloud/hq/hq_api_fixture.h). Webhooks: signed, delivered, retried, logged, redelivered on request, and given up on.
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). Webhooks: signed, delivered, retried,
+// logged, redelivered on request, and given up on.
 #include "tests/cloud/hq/hq_api_fixture.h"
 
 namespace accrue::cloud {
