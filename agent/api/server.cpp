@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <list>
 #include <mutex>
 
 #include "agent/api/framing.h"
@@ -15,12 +14,6 @@ namespace accrue::agent {
 namespace asio = boost::asio;
 using local_stream = asio::local::stream_protocol;
 using tcp_proto = asio::ip::tcp;
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-}  // namespace
 
 struct Server::Shared {
   std::vector<asio::io_context*> contexts;  // where new connections go, round-robin

@@ -3,8 +3,6 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
-#include <cctype>
-
 #include <algorithm>
 #include <future>
 
