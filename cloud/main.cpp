@@ -310,8 +310,7 @@ int run_generate(const CloudConfig& config, pg::Connection& c, GenerateOptions g
 
 // The rejected rows of an import job as CSV (line, key, reason).
 Result<void> write_rejects(pg::Connection& c, const std::string& job, const std::string& file) {
-  auto rejects = import_rejects(c, job);
-  if (!rejects) return std::unexpected(rejects.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rejects, import_rejects(c, job));
   std::ofstream out(file);
   out << "line,key,reason\n";
   auto quote = [](const std::string& v) {
@@ -319,7 +318,7 @@ Result<void> write_rejects(pg::Connection& c, const std::string& job, const std:
     for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
     return q + "\"";
   };
-  for (const auto& x : *rejects) {
+  for (const auto& x : rejects) {
     out << x.line << "," << quote(x.key) << "," << quote(x.reason) << "\n";
   }
   if (!out) return fail(ErrorCode::kUnavailable, "cannot write " + file);

@@ -14,20 +14,18 @@ namespace accrue::agent {
 Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replica,
                                                                  TimeZoneSource& zones,
                                                                  const std::string& zone_override) {
-  auto body = replica.latest_program_body();
-  if (!body) return std::unexpected(body.error());
-  if (!*body) {
+  ACCRUE_ASSIGN_OR_RETURN(auto body, replica.latest_program_body());
+  if (!body) {
     return fail(ErrorCode::kFailedPrecondition,
                 "no loyalty program in the replica yet (sync, or set program_file)");
   }
   loyalty::v1::Program pb;
-  if (!pb.ParseFromString(**body))
+  if (!pb.ParseFromString(*body))
     return fail(ErrorCode::kDataLoss, "stored program does not parse");
-  auto program = wire::program_from_proto(pb);
-  if (!program) return std::unexpected(program.error());
-  auto zone = zones.load(zone_override.empty() ? program->time_zone : zone_override);
-  if (!zone) return std::unexpected(zone.error());
-  return std::make_shared<const ActiveProgram>(ActiveProgram{std::move(*program), *zone});
+  ACCRUE_ASSIGN_OR_RETURN(auto program, wire::program_from_proto(pb));
+  ACCRUE_ASSIGN_OR_RETURN(auto zone,
+                          zones.load(zone_override.empty() ? program.time_zone : zone_override));
+  return std::make_shared<const ActiveProgram>(ActiveProgram{std::move(program), zone});
 }
 
 namespace {
@@ -43,9 +41,8 @@ Result<Replica> open_writer_with_program(const AgentConfig& config, TimestampMs 
   ss << in.rdbuf();
   auto program = wire::program_from_json(ss.str());
   if (!program) return fail(program.error().code, "program_file: " + program.error().message);
-  auto installed = install_program(*writer, *program, now);
-  if (!installed) return std::unexpected(installed.error());
-  if (*installed) {
+  ACCRUE_ASSIGN_OR_RETURN(auto installed, install_program(*writer, *program, now));
+  if (installed) {
     log(LogLevel::kInfo, "program_installed",
         {{"program_id", program->program_id}, {"version", std::to_string(program->version)}});
   }
@@ -64,9 +61,9 @@ Result<CloudClientOptions> cloud_client_options(const AgentConfig& config,
   co.timeout = std::chrono::milliseconds(config.cloud_timeout_ms);
   co.user_agent = "accrue-agent/" + version;
   if (!config.cloud_token_file.empty()) {
-    auto token = read_secret_line(config.cloud_token_file, "cloud.token_file");
-    if (!token) return std::unexpected(token.error());
-    co.store_token = *token;
+    ACCRUE_ASSIGN_OR_RETURN(auto token,
+                            read_secret_line(config.cloud_token_file, "cloud.token_file"));
+    co.store_token = token;
   }
   return co;
 }
@@ -81,17 +78,14 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return fail(ErrorCode::kUnavailable, "data_dir " + config.data_dir + ": " + ec.message());
-  auto key = read_program_key(config.program_key_file);
-  if (!key) return std::unexpected(key.error());
-  auto hasher = IdentifierHasher::create(*key);
-  if (!hasher) return std::unexpected(hasher.error());
-  ACCRUE_TRY(a->open_store(std::move(*hasher)));
+  ACCRUE_ASSIGN_OR_RETURN(auto key, read_program_key(config.program_key_file));
+  ACCRUE_ASSIGN_OR_RETURN(auto hasher, IdentifierHasher::create(key));
+  ACCRUE_TRY(a->open_store(std::move(hasher)));
   if (!config.cloud_url.empty()) ACCRUE_TRY(a->start_sync());
   // Online redemptions a stop left undecided: voided before any till comes in.
-  if (auto voided = a->service_->recover_online_redemptions(); !voided) {
-    return std::unexpected(voided.error());
-  } else if (*voided > 0) {
-    log(LogLevel::kWarn, "online_redemptions_voided", {{"count", std::to_string(*voided)}});
+  ACCRUE_ASSIGN_OR_RETURN(const auto voided, a->service_->recover_online_redemptions());
+  if (voided > 0) {
+    log(LogLevel::kWarn, "online_redemptions_voided", {{"count", std::to_string(voided)}});
   }
   ACCRUE_TRY(a->start_server());
   const auto active = a->service_->program();
@@ -108,24 +102,21 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
 // force and the last sync time.
 Result<void> Agent::open_store(IdentifierHasher hasher) {
   const AgentConfig& config = config_;
-  auto writer = open_writer_with_program(config, clock_.now_ms());
-  if (!writer) return std::unexpected(writer.error());
-  auto active = load_active_program(*writer, zones_, config.time_zone);
-  if (!active) return std::unexpected(active.error());
-  auto readers = ReaderPool::open(config.database_path(), config.readers);
-  if (!readers) return std::unexpected(readers.error());
-  readers_ = std::move(*readers);
-  writer_ = std::make_unique<GroupCommitWriter>(std::move(*writer), config.write_queue,
+  ACCRUE_ASSIGN_OR_RETURN(auto writer, open_writer_with_program(config, clock_.now_ms()));
+  ACCRUE_ASSIGN_OR_RETURN(auto active, load_active_program(writer, zones_, config.time_zone));
+  ACCRUE_ASSIGN_OR_RETURN(auto readers, ReaderPool::open(config.database_path(), config.readers));
+  readers_ = std::move(readers);
+  writer_ = std::make_unique<GroupCommitWriter>(std::move(writer), config.write_queue,
                                                 config.max_group, [this] {
                                                   readers_->note_commit();
                                                   if (Uploader* u = uploader_ptr_.load()) {
                                                     u->notify();
                                                   }
                                                 });
-  auto checkpointer = Checkpointer::start(config.database_path(), std::chrono::milliseconds(100),
-                                          [pool = readers_.get()] { pool->release_stale(); });
-  if (!checkpointer) return std::unexpected(checkpointer.error());
-  checkpointer_ = std::move(*checkpointer);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto checkpointer, Checkpointer::start(config.database_path(), std::chrono::milliseconds(100),
+                                             [pool = readers_.get()] { pool->release_stale(); }));
+  checkpointer_ = std::move(checkpointer);
   ServiceSettings settings;
   settings.store_id = config.store_id;
   settings.agent_id = config.agent_id;
@@ -134,11 +125,10 @@ Result<void> Agent::open_store(IdentifierHasher hasher) {
   settings.max_deadline_ms = config.max_deadline_ms;
   service_ = std::make_unique<AgentService>(settings, *readers_, *writer_, std::move(hasher),
                                             clock_, random_);
-  service_->set_program(*active);
+  service_->set_program(active);
   auto reader = readers_->acquire();
-  auto last = reader->meta_int("last_sync_ms");
-  if (!last) return std::unexpected(last.error());
-  service_->set_last_sync(last->value_or(0));
+  ACCRUE_ASSIGN_OR_RETURN(auto last, reader->meta_int("last_sync_ms"));
+  service_->set_last_sync(last.value_or(0));
   return {};
 }
 
@@ -146,13 +136,10 @@ Result<void> Agent::open_store(IdentifierHasher hasher) {
 // keep-alive connection to the cloud.
 Result<void> Agent::start_sync() {
   const AgentConfig& config = config_;
-  auto co = cloud_client_options(config, ServiceSettings{}.version);
-  if (!co) return std::unexpected(co.error());
-  auto online_client = CloudClient::create(*co);
-  if (!online_client) return std::unexpected(online_client.error());
-  auto client = CloudClient::create(std::move(*co));
-  if (!client) return std::unexpected(client.error());
-  cloud_clients_ = {client->get(), online_client->get()};
+  ACCRUE_ASSIGN_OR_RETURN(auto co, cloud_client_options(config, ServiceSettings{}.version));
+  ACCRUE_ASSIGN_OR_RETURN(auto online_client, CloudClient::create(co));
+  ACCRUE_ASSIGN_OR_RETURN(auto client, CloudClient::create(std::move(co)));
+  cloud_clients_ = {client.get(), online_client.get()};
   UploaderOptions uo;
   uo.database_path = config.database_path();
   uo.store_id = config.store_id;
@@ -166,7 +153,7 @@ Result<void> Agent::start_sync() {
   dop.agent_id = config.agent_id;
   auto downloader = std::make_unique<Downloader>(
       dop, *writer_, [this] { activate_newest_program(); }, clock_);
-  uploader_ = std::make_unique<Uploader>(std::move(uo), std::move(*client), *writer_, *service_,
+  uploader_ = std::make_unique<Uploader>(std::move(uo), std::move(client), *writer_, *service_,
                                          clock_, random_, std::move(downloader));
   ACCRUE_TRY(uploader_->start());
   uploader_ptr_.store(uploader_.get());
@@ -175,7 +162,7 @@ Result<void> Agent::start_sync() {
   oo.lookup_timeout = std::chrono::milliseconds(config.lookup_timeout_ms);
   oo.redeem_timeout = std::chrono::milliseconds(config.redeem_timeout_ms);
   oo.sweep_interval = std::chrono::milliseconds(config.online_sweep_interval_ms);
-  online_ = std::make_unique<OnlineClient>(std::move(oo), std::move(*online_client), *writer_,
+  online_ = std::make_unique<OnlineClient>(std::move(oo), std::move(online_client), *writer_,
                                            *service_, clock_);
   online_->start();
   service_->set_online_calls(online_.get());
@@ -241,9 +228,8 @@ Result<ReloadOutcome> Agent::reload(const AgentConfig& next_in) {
                                 next.cloud_cert_file == config_.cloud_cert_file &&
                                 next.cloud_key_file == config_.cloud_key_file;
   if (credentials_live && !next.cloud_token_file.empty()) {
-    auto t = read_secret_line(next.cloud_token_file, "cloud.token_file");
-    if (!t) return std::unexpected(t.error());
-    token = std::move(*t);
+    ACCRUE_ASSIGN_OR_RETURN(auto t, read_secret_line(next.cloud_token_file, "cloud.token_file"));
+    token = std::move(t);
   }
 
   ReloadOutcome out;

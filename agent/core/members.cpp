@@ -34,23 +34,19 @@ Result<NormalizedIdentifier> AgentService::Context::normalize(const pb::Identifi
 Result<Member> AgentService::Context::resolve(Replica& r, const pb::Identifier& id) {
   Member m;
   if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID) {
-    auto uuid = Uuid::parse(id.value(), "identifier.value");
-    if (!uuid) return std::unexpected(uuid.error());
-    auto c = r.customer(uuid->to_string());
-    if (!c) return std::unexpected(c.error());
-    if (!*c) return fail(ErrorCode::kNotFound, "No member with this customer id at this store.");
-    m.customer = std::move(*c);
+    ACCRUE_ASSIGN_OR_RETURN(auto uuid, Uuid::parse(id.value(), "identifier.value"));
+    ACCRUE_ASSIGN_OR_RETURN(auto c, r.customer(uuid.to_string()));
+    if (!c) return fail(ErrorCode::kNotFound, "No member with this customer id at this store.");
+    m.customer = std::move(c);
     m.owner = m.customer->customer_id;
     return m;
   }
-  auto n = normalize(id);
-  if (!n) return std::unexpected(n.error());
-  IdentifierHash h = service.hasher_.hash(*n);
+  ACCRUE_ASSIGN_OR_RETURN(auto n, normalize(id));
+  IdentifierHash h = service.hasher_.hash(n);
   m.hash = h;
-  m.kind = n->kind;
-  auto c = r.customer_by_hash(h);
-  if (!c) return std::unexpected(c.error());
-  m.customer = std::move(*c);
+  m.kind = n.kind;
+  ACCRUE_ASSIGN_OR_RETURN(auto c, r.customer_by_hash(h));
+  m.customer = std::move(c);
   m.owner = m.customer ? m.customer->customer_id : provisional_owner(h);
   if (!m.customer) unknown = h;
   return m;
@@ -63,9 +59,8 @@ bool AgentService::Context::ask_first(const Member& m) {
 }
 
 Result<Balance> AgentService::Context::balance(Replica& r, const Member& m) const {
-  auto lots = r.lots(m.owner);
-  if (!lots) return std::unexpected(lots.error());
-  return balance_of(m.customer ? &*m.customer : nullptr, *lots, now);
+  ACCRUE_ASSIGN_OR_RETURN(auto lots, r.lots(m.owner));
+  return balance_of(m.customer ? &*m.customer : nullptr, lots, now);
 }
 
 pb::ValidateResult AgentService::Context::make_validate(const Member& m, const Balance& b) const {
@@ -87,27 +82,24 @@ pb::ValidateResult AgentService::Context::make_validate(const Member& m, const B
 
 Result<pb::ValidateResult> AgentService::Context::validate_result(Replica& r,
                                                                   const Member& m) const {
-  auto b = balance(r, m);
-  if (!b) return std::unexpected(b.error());
-  return make_validate(m, *b);
+  ACCRUE_ASSIGN_OR_RETURN(auto b, balance(r, m));
+  return make_validate(m, b);
 }
 
 Result<std::optional<pb::ValidateResult>> AgentService::Context::validate_by_identifier(
     Replica& r, const pb::Identifier& id) {
   if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID) return std::nullopt;
-  auto n = normalize(id);
-  if (!n) return std::unexpected(n.error());
-  const IdentifierHash h = service.hasher_.hash(*n);
-  auto mb = r.member_balance(h, now);
-  if (!mb) return std::unexpected(mb.error());
-  if (!*mb) {
+  ACCRUE_ASSIGN_OR_RETURN(auto n, normalize(id));
+  const IdentifierHash h = service.hasher_.hash(n);
+  ACCRUE_ASSIGN_OR_RETURN(auto mb, r.member_balance(h, now));
+  if (!mb) {
     unknown = h;
-    return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n->kind});
+    return validate_result(r, Member{std::nullopt, provisional_owner(h), h, n.kind});
   }
-  const CustomerRow& c = (*mb)->customer;
+  const CustomerRow& c = mb->customer;
   const LotBalance lb = store_balance({c.confirmed_available, c.confirmed_pending, c.local_debit},
-                                      LotBalance{(*mb)->local_available, (*mb)->local_pending});
-  return make_validate(Member{c, c.customer_id, h, n->kind}, Balance{lb.available, lb.pending});
+                                      LotBalance{mb->local_available, mb->local_pending});
+  return make_validate(Member{c, c.customer_id, h, n.kind}, Balance{lb.available, lb.pending});
 }
 
 sync::EventEnvelope AgentService::Context::envelope(const Uuid& event_id,

@@ -29,15 +29,14 @@ void AgentService::handle_quarantine_action(const pb::Request& request, Reply re
   job.apply = [q, now, affected, dropped](Replica& w) -> Result<void> {
     std::vector<int64_t> seqs(q.seqs().begin(), q.seqs().end());
     if (q.all()) {
-      auto rows = w.quarantine(0, 1'000'000);
-      if (!rows) return std::unexpected(rows.error());
-      for (const auto& r : *rows) seqs.push_back(r.seq);
+      ACCRUE_ASSIGN_OR_RETURN(auto rows, w.quarantine(0, 1'000'000));
+      for (const auto& r : rows) seqs.push_back(r.seq);
     }
     for (int64_t seq : seqs) {
-      auto done = q.action() == Action::ACTION_RESUBMIT ? w.resubmit_quarantined(seq, now)
-                                                        : w.drop_quarantined(seq);
-      if (!done) return std::unexpected(done.error());
-      if (*done) {
+      ACCRUE_ASSIGN_OR_RETURN(auto done, q.action() == Action::ACTION_RESUBMIT
+                                             ? w.resubmit_quarantined(seq, now)
+                                             : w.drop_quarantined(seq));
+      if (done) {
         ++*affected;
         if (q.action() == Action::ACTION_DROP) dropped->push_back(seq);
       }

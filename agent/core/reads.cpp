@@ -62,44 +62,38 @@ Result<void> AgentService::Reads::run(Context& ctx, Replica& r, const pb::Reques
 
 Result<void> AgentService::Reads::validate(Context& ctx, Replica& r, const pb::Request& request,
                                            pb::Response& out) {
-  auto m = ctx.resolve(r, request.validate().identifier());
-  if (!m) return std::unexpected(m.error());
-  auto v = ctx.validate_result(r, *m);
-  if (!v) return std::unexpected(v.error());
-  *out.mutable_validate() = std::move(*v);
+  ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, request.validate().identifier()));
+  ACCRUE_ASSIGN_OR_RETURN(auto v, ctx.validate_result(r, m));
+  *out.mutable_validate() = std::move(v);
   return {};
 }
 
 Result<void> AgentService::Reads::profile(Context& ctx, Replica& r, const pb::Request& request,
                                           pb::Response& out) {
-  auto m = ctx.resolve(r, request.get_profile().identifier());
-  if (!m) return std::unexpected(m.error());
-  if (!m->customer) return fail(ErrorCode::kNotFound, "No member with this identifier.");
-  auto v = ctx.validate_result(r, *m);
-  if (!v) return std::unexpected(v.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, request.get_profile().identifier()));
+  if (!m.customer) return fail(ErrorCode::kNotFound, "No member with this identifier.");
+  ACCRUE_ASSIGN_OR_RETURN(auto v, ctx.validate_result(r, m));
   auto* p = out.mutable_profile();
-  *p->mutable_member() = std::move(*v);
+  *p->mutable_member() = std::move(v);
   const auto& ladder = ctx.program().tiers.ladder;
-  if (auto i = ctx.program().tier_index(m->customer->tier_id); i && *i + 1 < ladder.size()) {
+  if (auto i = ctx.program().tier_index(m.customer->tier_id); i && *i + 1 < ladder.size()) {
     p->set_next_tier_id(ladder[*i + 1].tier_id);
     p->set_distance_to_next_tier(
-        std::max<int64_t>(0, ladder[*i + 1].threshold - m->customer->qualifying_value));
+        std::max<int64_t>(0, ladder[*i + 1].threshold - m.customer->qualifying_value));
   }
-  auto b = ctx.balance(r, *m);
-  if (!b) return std::unexpected(b.error());
-  if (b->expiring > 0) {
-    p->set_expiring_points(b->expiring);
-    p->set_expiring_at_ms(b->expiring_at);
+  ACCRUE_ASSIGN_OR_RETURN(auto b, ctx.balance(r, m));
+  if (b.expiring > 0) {
+    p->set_expiring_points(b.expiring);
+    p->set_expiring_at_ms(b.expiring_at);
   }
-  p->set_enrolled_at_ms(m->customer->enrolled_at);
+  p->set_enrolled_at_ms(m.customer->enrolled_at);
   return {};
 }
 
 Result<void> AgentService::Reads::transactions(Context& ctx, Replica& r, const pb::Request& request,
                                                pb::Response& out) {
   const auto& req = request.list_transactions();
-  auto m = ctx.resolve(r, req.identifier());
-  if (!m) return std::unexpected(m.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, req.identifier()));
   int64_t before = INT64_MAX;
   if (!req.page_token().empty()) {
     char* end = nullptr;
@@ -108,11 +102,10 @@ Result<void> AgentService::Reads::transactions(Context& ctx, Replica& r, const p
       return fail(ErrorCode::kInvalidArgument, "page_token: not a token from this agent");
   }
   uint32_t limit = req.limit() == 0 ? 20 : std::min(req.limit(), ctx.service.settings_.max_page);
-  auto rows = r.transactions(m->owner, before, static_cast<int>(limit) + 1);
-  if (!rows) return std::unexpected(rows.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rows, r.transactions(m.owner, before, static_cast<int>(limit) + 1));
   auto* list = out.mutable_transactions();
-  for (size_t i = 0; i < rows->size() && i < limit; ++i) {
-    const LedgerRow& row = (*rows)[i];
+  for (size_t i = 0; i < rows.size() && i < limit; ++i) {
+    const LedgerRow& row = rows[i];
     auto* t = list->add_transactions();
     t->set_event_id(event_id_text(row.event_id));
     t->set_kind(static_cast<pb::TransactionKind>(row.kind));
@@ -126,7 +119,7 @@ Result<void> AgentService::Reads::transactions(Context& ctx, Replica& r, const p
     }
     t->set_confirmed(row.confirmed);
   }
-  if (rows->size() > limit) list->set_next_page_token(std::to_string((*rows)[limit - 1].seq));
+  if (rows.size() > limit) list->set_next_page_token(std::to_string(rows[limit - 1].seq));
   return {};
 }
 
@@ -139,28 +132,26 @@ Result<void> AgentService::Reads::preview(Context& ctx, Replica& r, const pb::Re
   std::string tier;
   int64_t earned_today = 0;
   if (req.has_identifier()) {
-    auto m = ctx.resolve(r, req.identifier());
-    if (!m) return std::unexpected(m.error());
-    if (m->customer) tier = m->customer->tier_id;
-    auto d = r.daily(m->owner, ctx.local_day(basket->occurred_at_ms));
-    if (!d) return std::unexpected(d.error());
-    earned_today = d->first;
+    ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, req.identifier()));
+    if (m.customer) tier = m.customer->tier_id;
+    ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, ctx.local_day(basket->occurred_at_ms)));
+    earned_today = d.first;
   }
-  auto e = compute_earn(ctx.program(), *basket,
-                        {tier, earned_today, &ctx.zone(), ctx.service.settings_.default_country});
-  if (!e) return std::unexpected(e.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto e, compute_earn(ctx.program(), *basket,
+                                               {tier, earned_today, &ctx.zone(),
+                                                ctx.service.settings_.default_country}));
   auto* p = out.mutable_preview();
-  p->set_points(e->points);
-  p->set_base_points(e->base_points);
-  p->set_bonus_points(e->bonus_points);
-  p->set_capped_points(e->capped_points);
-  for (const auto& l : e->lines) {
+  p->set_points(e.points);
+  p->set_base_points(e.base_points);
+  p->set_bonus_points(e.bonus_points);
+  p->set_capped_points(e.capped_points);
+  for (const auto& l : e.lines) {
     auto* lp = p->add_lines();
     lp->set_line_no(l.line_no);
     lp->set_points(l.points);
   }
-  for (const auto& id : e->rules_fired) p->add_rules_fired(id);
-  p->set_program_version(e->program_version);
+  for (const auto& id : e.rules_fired) p->add_rules_fired(id);
+  p->set_program_version(e.program_version);
   return {};
 }
 
@@ -171,13 +162,12 @@ Result<void> AgentService::Reads::transaction_status(Context& /*ctx*/, Replica& 
   ACCRUE_TRY(check_id("pos_tx_id", req.pos_tx_id(), true));
   ACCRUE_TRY(check_id("till_id", req.till_id(), false));
   const std::string& till = req.till_id().empty() ? request.till_id() : req.till_id();
-  auto rc = r.till_write(till, req.pos_tx_id());
-  if (!rc) return std::unexpected(rc.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rc, r.till_write(till, req.pos_tx_id()));
   auto* s = out.mutable_transaction_status();
-  s->set_found(rc->has_value());
-  if (*rc) {
-    s->set_kind(static_cast<pb::TransactionKind>((*rc)->kind));
-    s->mutable_original()->ParseFromString((*rc)->response);
+  s->set_found(rc.has_value());
+  if (rc) {
+    s->set_kind(static_cast<pb::TransactionKind>(rc->kind));
+    s->mutable_original()->ParseFromString(rc->response);
   }
   return {};
 }
@@ -187,13 +177,11 @@ Result<void> AgentService::Reads::quarantine(Context& /*ctx*/, Replica& r,
   const auto& lq = request.list_quarantine();
   const uint32_t limit = lq.limit() == 0 ? 50 : lq.limit();
   if (limit > 500) return fail(ErrorCode::kInvalidArgument, "limit: at most 500");
-  auto rows = r.quarantine(lq.after_seq(), static_cast<int>(limit));
-  if (!rows) return std::unexpected(rows.error());
-  auto stats = r.outbox_stats();
-  if (!stats) return std::unexpected(stats.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rows, r.quarantine(lq.after_seq(), static_cast<int>(limit)));
+  ACCRUE_ASSIGN_OR_RETURN(auto stats, r.outbox_stats());
   auto* list = out.mutable_quarantine();
-  list->set_total(static_cast<uint64_t>(stats->quarantined));
-  for (const auto& row : *rows) {
+  list->set_total(static_cast<uint64_t>(stats.quarantined));
+  for (const auto& row : rows) {
     auto* e = list->add_events();
     e->set_seq(row.seq);
     e->set_reject_code(row.reject_code);
@@ -229,8 +217,7 @@ Result<void> AgentService::Reads::quarantine(Context& /*ctx*/, Replica& r,
 
 Result<void> AgentService::Reads::agent_status(Context& ctx, Replica& r,
                                                const pb::Request& /*request*/, pb::Response& out) {
-  auto stats = r.outbox_stats();
-  if (!stats) return std::unexpected(stats.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto stats, r.outbox_stats());
   const bool on = ctx.online();
   auto* s = out.mutable_agent_status();
   s->set_store_id(ctx.service.settings_.store_id);
@@ -238,15 +225,14 @@ Result<void> AgentService::Reads::agent_status(Context& ctx, Replica& r,
   s->set_version(ctx.service.settings_.version);
   s->set_online(on);
   s->set_last_sync_ms(ctx.service.last_sync_ms_.load());
-  s->set_outbox_depth(static_cast<uint64_t>(stats->depth));
-  if (stats->oldest_created_at) {
-    s->set_oldest_pending_age_s(std::max<int64_t>(0, (ctx.now - *stats->oldest_created_at) / 1000));
+  s->set_outbox_depth(static_cast<uint64_t>(stats.depth));
+  if (stats.oldest_created_at) {
+    s->set_oldest_pending_age_s(std::max<int64_t>(0, (ctx.now - *stats.oldest_created_at) / 1000));
   }
   s->set_program_version(ctx.program().version);
-  s->set_quarantined(static_cast<uint64_t>(stats->quarantined));
-  auto outstanding = r.offline_outstanding();
-  if (!outstanding) return std::unexpected(outstanding.error());
-  s->set_offline_outstanding_points(*outstanding);
+  s->set_quarantined(static_cast<uint64_t>(stats.quarantined));
+  ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
+  s->set_offline_outstanding_points(outstanding);
   return {};
 }
 

@@ -25,8 +25,7 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
                                     const Uuid& adjustment_id, TimestampMs now,
                                     std::string_view why) {
   const auto& red = sent.redemption();
-  auto id = Uuid::parse(sent.event_id(), "event_id");
-  if (!id) return std::unexpected(id.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(sent.event_id(), "event_id"));
   auto add = [&](const Uuid& event_id, int kind, sync::EventEnvelope env) -> Result<void> {
     LedgerRow row;
     row.event_id = uuid_bytes(event_id);
@@ -41,12 +40,11 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
     row.till_id = red.till_id();
     row.pos_tx_id = red.pos_tx_id();
     row.program_version = sent.program_version();
-    auto seq = r.insert_ledger(row);
-    if (!seq) return std::unexpected(seq.error());
-    env.set_seq(static_cast<uint64_t>(*seq));
-    return r.insert_outbox(*seq, row.event_id, env.SerializeAsString(), now);
+    ACCRUE_ASSIGN_OR_RETURN(auto seq, r.insert_ledger(row));
+    env.set_seq(static_cast<uint64_t>(seq));
+    return r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now);
   };
-  ACCRUE_TRY(add(*id, pb::TRANSACTION_KIND_REDEMPTION, sent));
+  ACCRUE_TRY(add(id, pb::TRANSACTION_KIND_REDEMPTION, sent));
   sync::EventEnvelope back = sent;
   back.clear_redemption();
   back.set_event_id(adjustment_id.to_string());
@@ -80,18 +78,16 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
     bool check_available) {
   const Program& program = ctx.program();
   const auto& a = req.redeem();
-  auto m = ctx.resolve(r, a.identifier());
-  if (!m) return std::unexpected(m.error());
-  if (ctx.ask_first(*m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
-  if (!m->customer)
+  ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, a.identifier()));
+  if (ctx.ask_first(m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
+  if (!m.customer)
     return fail(ErrorCode::kNotFound, "No member with this identifier: points cannot be redeemed.");
-  if (m->customer->status == kStatusBlocked) {
+  if (m.customer->status == kStatusBlocked) {
     return fail(ErrorCode::kFailedPrecondition,
                 "This member is blocked: points cannot be redeemed.");
   }
-  auto store_currency = Currency::from_code(service.settings_.currency);
-  if (!store_currency) return std::unexpected(store_currency.error());
-  Currency currency = *store_currency;
+  ACCRUE_ASSIGN_OR_RETURN(auto store_currency, Currency::from_code(service.settings_.currency));
+  Currency currency = store_currency;
   int64_t points = 0;
   if (a.amount_case() == pb::RedeemRequest::kPoints) {
     points = a.points();
@@ -100,26 +96,24 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
     auto money = wire::money_from_proto(a.discount());
     if (!money) return fail(money.error().code, "discount." + money.error().message);
     currency = money->currency();
-    auto p = points_for_discount(program.redemption, *money, service.settings_.default_country);
-    if (!p) return std::unexpected(p.error());
-    points = *p;
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto p, points_for_discount(program.redemption, *money, service.settings_.default_country));
+    points = p;
   } else {
     return fail(ErrorCode::kInvalidArgument, "redeem: give points or a discount");
   }
-  auto value =
-      redemption_value(program.redemption, currency, points, service.settings_.default_country);
-  if (!value) return std::unexpected(value.error());
-  auto lots = r.lots(m->owner);
-  if (!lots) return std::unexpected(lots.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto value, redemption_value(program.redemption, currency, points,
+                                                       service.settings_.default_country));
+  ACCRUE_ASSIGN_OR_RETURN(auto lots, r.lots(m.owner));
   if (check_available) {
-    Balance b = balance_of(&*m->customer, *lots, now);
+    Balance b = balance_of(&*m.customer, lots, now);
     if (b.available < points) {
       return fail(ErrorCode::kInsufficientPoints,
                   "Not enough points: " + std::to_string(std::max<int64_t>(0, b.available)) +
                       " available.");
     }
   }
-  return RedeemPlan{std::move(*m), points, *value, std::move(*lots)};
+  return RedeemPlan{std::move(m), points, value, std::move(lots)};
 }
 
 Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at,
@@ -129,14 +123,12 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
   const int64_t points = plan.points;
   const int64_t day = ctx.local_day(now);
   if (!online) {
-    auto d = r.daily(m.owner, day);
-    if (!d) return std::unexpected(d.error());
-    auto outstanding = r.offline_outstanding();
-    if (!outstanding) return std::unexpected(outstanding.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, day));
+    ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
     std::optional<TimestampMs> last_sync;
     if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
     auto decision = decide_offline_redemption(program.offline_limits,
-                                              {points, d->second, *outstanding, last_sync, now});
+                                              {points, d.second, outstanding, last_sync, now});
     if (!decision.allowed) return fail(ErrorCode::kRefused, decision.message);
   }
   const SpendPlan spend =
@@ -157,62 +149,55 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
   red->set_points(points);
   *red->mutable_value() = wire::money_to_proto(plan.value);
   red->set_offline(!online);
-  auto seq = record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env);
-  if (!seq) return std::unexpected(seq.error());
+  ACCRUE_TRY(record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env));
   if (!online) {
     ACCRUE_TRY(r.add_daily(m.owner, day, 0, points));
     ACCRUE_TRY(r.add_offline_outstanding(points));
   }
-  auto updated = r.customer(m.owner);
-  if (!updated) return std::unexpected(updated.error());
-  auto after = ctx.balance(r, Member{std::move(*updated), m.owner, m.hash, m.kind});
-  if (!after) return std::unexpected(after.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto updated, r.customer(m.owner));
+  ACCRUE_ASSIGN_OR_RETURN(auto after,
+                          ctx.balance(r, Member{std::move(updated), m.owner, m.hash, m.kind}));
   auto* res = out.mutable_redeem();
   res->set_event_id(id.to_string());
   res->set_points_redeemed(points);
   *res->mutable_discount() = wire::money_to_proto(plan.value);
-  res->set_available_points(after->available);
+  res->set_available_points(after.available);
   res->set_offline(!online);
   return {};
 }
 
 Result<void> AgentService::WriteTxn::redeem() {
-  auto plan = plan_redeem(true);
-  if (!plan) return std::unexpected(plan.error());
-  return apply_redeem(*plan, service.event_ids_.next(), now, ctx.online(), false);
+  ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_redeem(true));
+  return apply_redeem(plan, service.event_ids_.next(), now, ctx.online(), false);
 }
 
 Result<void> AgentService::WriteTxn::prepare_online_redeem(const std::string& fingerprint) {
-  auto plan = plan_redeem(true);
-  if (!plan) return std::unexpected(plan.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_redeem(true));
   Uuid id = service.event_ids_.next();
   auto env = std::make_shared<sync::EventEnvelope>(ctx.envelope(id, now));
   auto* red = env->mutable_redemption();
-  red->set_customer_id(plan->m.customer->customer_id);
+  red->set_customer_id(plan.m.customer->customer_id);
   red->set_till_id(req.till_id());
   red->set_pos_tx_id(pos_tx_id);
-  red->set_points(plan->points);
-  *red->mutable_value() = wire::money_to_proto(plan->value);
+  red->set_points(plan.points);
+  *red->mutable_value() = wire::money_to_proto(plan.value);
   ACCRUE_TRY(r.insert_online_redemption({req.till_id(), pos_tx_id, uuid_bytes(id), fingerprint,
-                                         plan->m.owner, env->SerializeAsString(), now}));
+                                         plan.m.owner, env->SerializeAsString(), now}));
   ctx.online_event = std::move(env);
   return {};
 }
 
 Result<void> AgentService::WriteTxn::settle_online_redeem(
     const sync::EventEnvelope& event, const OnlineCalls::RedeemOutcome& outcome) {
-  auto intent = r.online_redemption(req.till_id(), pos_tx_id);
-  if (!intent) return std::unexpected(intent.error());
-  if (!*intent || (*intent)->event_id.size() != 16) {
+  ACCRUE_ASSIGN_OR_RETURN(auto intent, r.online_redemption(req.till_id(), pos_tx_id));
+  if (!intent || intent->event_id.size() != 16) {
     return fail(ErrorCode::kInternal, "the online redemption's record is missing");
   }
-  const std::string owner = (*intent)->owner;
+  const std::string owner = intent->owner;
   ACCRUE_TRY(r.delete_online_redemption(req.till_id(), pos_tx_id));
-  auto id = Uuid::parse(event.event_id(), "event_id");
-  if (!id) return std::unexpected(id.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(event.event_id(), "event_id"));
   const auto& sent = event.redemption();
-  auto value = wire::money_from_proto(sent.value());
-  if (!value) return std::unexpected(value.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto value, wire::money_from_proto(sent.value()));
   auto refuse = [&](ErrorCode code, std::string message) -> Result<void> {
     out = error_response(req.request_id(), {code, std::move(message)});
     refused = true;
@@ -221,11 +206,10 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
   const auto status = outcome.result.status();
   if (outcome.answered &&
       (status == sync::EVENT_STATUS_APPLIED || status == sync::EVENT_STATUS_DUPLICATE)) {
-    auto plan = plan_redeem(false);
-    if (!plan) return std::unexpected(plan.error());
-    plan->points = sent.points();
-    plan->value = *value;
-    return apply_redeem(*plan, *id, event.occurred_at_ms(), true, true);
+    ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_redeem(false));
+    plan.points = sent.points();
+    plan.value = value;
+    return apply_redeem(plan, id, event.occurred_at_ms(), true, true);
   }
   if (outcome.answered && (outcome.result.reject_code() == "insufficient_points" ||
                            outcome.result.reject_code() == "bad_points")) {
@@ -238,8 +222,8 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
   Result<void> applied = plan ? Result<void>{} : Result<void>(std::unexpected(plan.error()));
   if (plan) {
     plan->points = sent.points();
-    plan->value = *value;
-    applied = apply_redeem(*plan, *id, event.occurred_at_ms(), false, false);
+    plan->value = value;
+    applied = apply_redeem(*plan, id, event.occurred_at_ms(), false, false);
   }
   if (applied) return {};
   const ErrorCode code = applied.error().code;
@@ -303,9 +287,8 @@ Result<int> void_online_redemptions(
   auto count = std::make_shared<int>(0);
   WriteJob job;
   job.apply = [before, count, &void_one](Replica& r) -> Result<void> {
-    auto rows = r.online_redemptions();
-    if (!rows) return std::unexpected(rows.error());
-    for (const auto& row : *rows) {
+    ACCRUE_ASSIGN_OR_RETURN(auto rows, r.online_redemptions());
+    for (const auto& row : rows) {
       if (before && row.created_at >= *before) continue;
       ACCRUE_TRY(void_one(r, row));
       ++*count;
@@ -335,9 +318,8 @@ Result<int> AgentService::void_stale_online_redemptions() {
   {
     auto lease = readers_.acquire();
     ACCRUE_TRY(lease.latest());
-    auto oldest = lease->oldest_online_redemption();
-    if (!oldest) return std::unexpected(oldest.error());
-    if (!*oldest || **oldest >= before) return 0;
+    ACCRUE_ASSIGN_OR_RETURN(auto oldest, lease->oldest_online_redemption());
+    if (!oldest || *oldest >= before) return 0;
   }
   return void_online_redemptions(
       writer_, before, [this](Replica& r, const OnlineRedemptionRow& row) {

@@ -28,75 +28,71 @@ Result<int64_t> AgentService::WriteTxn::record(const Uuid& id, int k, const std:
   row.till_id = req.till_id();
   row.pos_tx_id = pos_tx_id;
   row.program_version = program().version;
-  auto seq = r.insert_ledger(row);
-  if (!seq) return std::unexpected(seq.error());
-  env.set_seq(static_cast<uint64_t>(*seq));
-  ACCRUE_TRY(r.insert_outbox(*seq, row.event_id, env.SerializeAsString(), now));
-  event_seq = *seq;
-  return *seq;
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, r.insert_ledger(row));
+  env.set_seq(static_cast<uint64_t>(seq));
+  ACCRUE_TRY(r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now));
+  event_seq = seq;
+  return seq;
 }
 
 Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   const Program& program = ctx.program();
   const auto& a = req.accrue();
-  auto m = ctx.resolve(r, a.identifier());
-  if (!m) return std::unexpected(m.error());
-  if (ctx.ask_first(*m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
-  if (m->customer && m->customer->status == kStatusBlocked) {
+  ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, a.identifier()));
+  if (ctx.ask_first(m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
+  if (m.customer && m.customer->status == kStatusBlocked) {
     return fail(ErrorCode::kFailedPrecondition, "This member is blocked: no points can be earned.");
   }
   const int64_t day = ctx.local_day(basket.occurred_at_ms);
-  auto d = r.daily(m->owner, day);
-  if (!d) return std::unexpected(d.error());
-  const std::string tier = m->customer ? m->customer->tier_id : "";
-  auto e = compute_earn(program, basket,
-                        {tier, d->first, &ctx.zone(), service.settings_.default_country});
-  if (!e) return std::unexpected(e.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, day));
+  const std::string tier = m.customer ? m.customer->tier_id : "";
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto e, compute_earn(program, basket,
+                           {tier, d.first, &ctx.zone(), service.settings_.default_country}));
   Uuid id = service.event_ids_.next();
   int64_t total = 0;
   for (const auto& l : basket.lines) total += l.amount_minor;
   auto env = ctx.envelope(id, basket.occurred_at_ms);
   auto* acc = env.mutable_accrual();
-  if (m->customer) acc->set_customer_id(m->customer->customer_id);
-  if (!m->customer && m->hash) {
-    acc->mutable_identifier()->set_kind(std::string(to_string(*m->kind)));
+  if (m.customer) acc->set_customer_id(m.customer->customer_id);
+  if (!m.customer && m.hash) {
+    acc->mutable_identifier()->set_kind(std::string(to_string(*m.kind)));
     acc->mutable_identifier()->set_hash(
-        std::string(reinterpret_cast<const char*>(m->hash->data()), m->hash->size()));
+        std::string(reinterpret_cast<const char*>(m.hash->data()), m.hash->size()));
   }
   acc->set_till_id(req.till_id());
   acc->set_pos_tx_id(pos_tx_id);
   *acc->mutable_basket() = wire::basket_to_proto(basket);
-  acc->set_points(e->points);
-  for (const auto& l : e->lines) {
+  acc->set_points(e.points);
+  for (const auto& l : e.lines) {
     auto* lp = acc->add_lines();
     lp->set_line_no(l.line_no);
     lp->set_points(l.points);
   }
-  for (const auto& rid : e->rules_fired) acc->add_rules_fired(rid);
-  acc->set_provisional(!m->customer);
-  auto seq = record(id, pb::TRANSACTION_KIND_ACCRUAL, m->owner, e->points,
-                    Money(total, basket.currency), basket.occurred_at_ms, env);
-  if (!seq) return std::unexpected(seq.error());
-  if (e->points > 0) {
+  for (const auto& rid : e.rules_fired) acc->add_rules_fired(rid);
+  acc->set_provisional(!m.customer);
+  ACCRUE_ASSIGN_OR_RETURN(auto seq,
+                          record(id, pb::TRANSACTION_KIND_ACCRUAL, m.owner, e.points,
+                                 Money(total, basket.currency), basket.occurred_at_ms, env));
+  if (e.points > 0) {
     Lot lot =
-        open_lot(program.lots, ctx.zone(), std::to_string(*seq), basket.occurred_at_ms, e->points);
-    ACCRUE_TRY(r.insert_lot(*seq, m->owner, lot));
+        open_lot(program.lots, ctx.zone(), std::to_string(seq), basket.occurred_at_ms, e.points);
+    ACCRUE_TRY(r.insert_lot(seq, m.owner, lot));
   }
   for (size_t i = 0; i < basket.lines.size(); ++i) {
     ACCRUE_TRY(r.insert_sale_line(
-        *seq, {basket.lines[i].line_no, basket.lines[i].quantity_milli, e->lines[i].points, 0, 0}));
+        seq, {basket.lines[i].line_no, basket.lines[i].quantity_milli, e.lines[i].points, 0, 0}));
   }
-  ACCRUE_TRY(r.add_daily(m->owner, day, e->points, 0));
-  auto b = ctx.balance(r, *m);
-  if (!b) return std::unexpected(b.error());
+  ACCRUE_TRY(r.add_daily(m.owner, day, e.points, 0));
+  ACCRUE_ASSIGN_OR_RETURN(auto b, ctx.balance(r, m));
   const bool on = ctx.online();
   auto* res = out.mutable_accrue();
   res->set_event_id(id.to_string());
-  res->set_points_earned(e->points);
-  res->set_available_points(b->available);
-  res->set_pending_points(b->pending);
+  res->set_points_earned(e.points);
+  res->set_available_points(b.available);
+  res->set_pending_points(b.pending);
   res->set_offline(!on);
-  res->set_provisional(!m->customer);
+  res->set_provisional(!m.customer);
   res->set_program_version(program.version);
   return {};
 }
@@ -106,74 +102,64 @@ Result<void> AgentService::WriteTxn::return_sale() {
   ACCRUE_TRY(check_id("original_till_id", a.original_till_id(), false));
   ACCRUE_TRY(check_id("original_pos_tx_id", a.original_pos_tx_id(), true));
   const std::string& till = a.original_till_id().empty() ? req.till_id() : a.original_till_id();
-  auto original = r.till_write(till, a.original_pos_tx_id());
-  if (!original) return std::unexpected(original.error());
-  if (!*original || (*original)->kind != pb::TRANSACTION_KIND_ACCRUAL || !(*original)->seq) {
+  ACCRUE_ASSIGN_OR_RETURN(auto original, r.till_write(till, a.original_pos_tx_id()));
+  if (!original || original->kind != pb::TRANSACTION_KIND_ACCRUAL || !original->seq) {
     return fail(ErrorCode::kNotFound,
                 "No sale " + a.original_pos_tx_id() + " on till " + till + " at this store.");
   }
-  const int64_t sale_seq = *(*original)->seq;
-  auto sale_entry = r.ledger_entry(sale_seq);
-  if (!sale_entry) return std::unexpected(sale_entry.error());
-  if (!*sale_entry) {
+  const int64_t sale_seq = *original->seq;
+  ACCRUE_ASSIGN_OR_RETURN(auto sale_entry, r.ledger_entry(sale_seq));
+  if (!sale_entry) {
     return fail(ErrorCode::kDataLoss, "the original sale's ledger entry is missing");
   }
-  auto rows = r.sale_lines(sale_seq);
-  if (!rows) return std::unexpected(rows.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rows, r.sale_lines(sale_seq));
   std::vector<SaleLine> sale;
-  for (const auto& l : *rows)
+  for (const auto& l : rows)
     sale.push_back(
         {l.line_no, l.quantity_milli, l.points, l.returned_quantity_milli, l.points_reversed});
   std::vector<ReturnLine> lines;
   for (const auto& l : a.lines()) lines.push_back({l.line_no(), l.quantity_milli()});
-  auto outcome = compute_return(sale, lines);
-  if (!outcome) return std::unexpected(outcome.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto outcome, compute_return(sale, lines));
   // The ledger keeps the owner as written; an unknown identifier that enrolled since the
   // sale now has its lots under the member.
-  std::string owner = (*sale_entry)->owner;
+  std::string owner = sale_entry->owner;
   if (auto hash = hash_of_provisional_owner(owner)) {
-    auto cid = r.customer_for_hash(*hash);
-    if (!cid) return std::unexpected(cid.error());
-    if (*cid) owner = **cid;
+    ACCRUE_ASSIGN_OR_RETURN(auto cid, r.customer_for_hash(*hash));
+    if (cid) owner = *cid;
   }
-  auto lots = r.lots(owner);
-  if (!lots) return std::unexpected(lots.error());
-  auto plan = plan_reversal(*lots, std::to_string(sale_seq), outcome->points_reversed, now);
+  ACCRUE_ASSIGN_OR_RETURN(auto lots, r.lots(owner));
+  auto plan = plan_reversal(lots, std::to_string(sale_seq), outcome.points_reversed, now);
   for (const auto& dr : plan.draws) {
-    auto it = std::ranges::find(*lots, dr.lot_id, &Lot::lot_id);
+    auto it = std::ranges::find(lots, dr.lot_id, &Lot::lot_id);
     ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
   }
-  auto customer = r.customer(owner);
-  if (!customer) return std::unexpected(customer.error());
-  if (plan.shortfall > 0 && *customer) ACCRUE_TRY(r.add_local_debit(owner, plan.shortfall));
-  for (const auto& l : outcome->lines)
+  ACCRUE_ASSIGN_OR_RETURN(auto customer, r.customer(owner));
+  if (plan.shortfall > 0 && customer) ACCRUE_TRY(r.add_local_debit(owner, plan.shortfall));
+  for (const auto& l : outcome.lines)
     ACCRUE_TRY(r.add_returned(sale_seq, l.line_no, l.quantity_milli, l.points));
   Uuid id = service.event_ids_.next();
   auto env = ctx.envelope(id, now);
   auto* ret = env.mutable_return_();
-  if (*customer) ret->set_customer_id(owner);
+  if (customer) ret->set_customer_id(owner);
   ret->set_till_id(req.till_id());
   ret->set_pos_tx_id(pos_tx_id);
-  ret->set_original_event_id(event_id_text((*sale_entry)->event_id));
-  for (const auto& l : outcome->lines) {
+  ret->set_original_event_id(event_id_text(sale_entry->event_id));
+  for (const auto& l : outcome.lines) {
     auto* rl = ret->add_lines();
     rl->set_line_no(l.line_no);
     rl->set_quantity_milli(l.quantity_milli);
   }
-  ret->set_points_reversed(outcome->points_reversed);
-  auto seq = record(id, pb::TRANSACTION_KIND_RETURN, owner, -outcome->points_reversed, std::nullopt,
-                    now, env);
-  if (!seq) return std::unexpected(seq.error());
-  ACCRUE_TRY(r.set_ledger_ref(*seq, sale_seq));
-  auto after_lots = r.lots(owner);
-  if (!after_lots) return std::unexpected(after_lots.error());
-  auto updated = r.customer(owner);
-  if (!updated) return std::unexpected(updated.error());
-  Balance after = balance_of(*updated ? &**updated : nullptr, *after_lots, now);
+  ret->set_points_reversed(outcome.points_reversed);
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_RETURN, owner,
+                                           -outcome.points_reversed, std::nullopt, now, env));
+  ACCRUE_TRY(r.set_ledger_ref(seq, sale_seq));
+  ACCRUE_ASSIGN_OR_RETURN(auto after_lots, r.lots(owner));
+  ACCRUE_ASSIGN_OR_RETURN(auto updated, r.customer(owner));
+  Balance after = balance_of(updated ? &*updated : nullptr, after_lots, now);
   const bool on = ctx.online();
   auto* res = out.mutable_return_();
   res->set_event_id(id.to_string());
-  res->set_points_reversed(outcome->points_reversed);
+  res->set_points_reversed(outcome.points_reversed);
   res->set_available_points(after.available);
   res->set_offline(!on);
   return {};
@@ -200,18 +186,16 @@ Result<void> AgentService::WriteTxn::enroll() {
   for (const auto& id : a.identifiers()) {
     if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID)
       return fail(ErrorCode::kInvalidArgument, "identifiers: a customer id cannot be enrolled");
-    auto n = ctx.normalize(id);
-    if (!n) return std::unexpected(n.error());
-    IdentifierHash h = service.hasher_.hash(*n);
-    auto existing = r.customer_for_hash(h);
-    if (!existing) return std::unexpected(existing.error());
-    if (*existing)
+    ACCRUE_ASSIGN_OR_RETURN(auto n, ctx.normalize(id));
+    IdentifierHash h = service.hasher_.hash(n);
+    ACCRUE_ASSIGN_OR_RETURN(auto existing, r.customer_for_hash(h));
+    if (existing)
       return fail(ErrorCode::kAlreadyExists,
-                  "This " + std::string(to_string(n->kind)) + " already belongs to a member.");
+                  "This " + std::string(to_string(n.kind)) + " already belongs to a member.");
     if (std::ranges::any_of(hashes, [&](const auto& p) { return p.second == h; })) {
       return fail(ErrorCode::kInvalidArgument, "identifiers: the same identifier twice");
     }
-    hashes.emplace_back(n->kind, h);
+    hashes.emplace_back(n.kind, h);
   }
   Uuid customer_id = Uuid::random_v4(service.random_);
   CustomerRow c;
@@ -245,14 +229,13 @@ Result<void> AgentService::WriteTxn::enroll() {
   en->set_birthday_month(a.birthday_month());
   en->set_birthday_day(a.birthday_day());
   en->set_bonus_points(bonus);
-  auto seq =
-      record(id, pb::TRANSACTION_KIND_ENROLMENT, c.customer_id, bonus, std::nullopt, now, env);
-  if (!seq) return std::unexpected(seq.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_ENROLMENT, c.customer_id, bonus,
+                                           std::nullopt, now, env));
   if (bonus > 0) {
     LotPolicy immediate = program.lots;
     immediate.pending_days = 0;  // a welcome bonus is not subject to the return window
-    ACCRUE_TRY(r.insert_lot(*seq, c.customer_id,
-                            open_lot(immediate, ctx.zone(), std::to_string(*seq), now, bonus)));
+    ACCRUE_TRY(r.insert_lot(seq, c.customer_id,
+                            open_lot(immediate, ctx.zone(), std::to_string(seq), now, bonus)));
   }
   auto* res = out.mutable_enroll();
   res->set_customer_id(c.customer_id);
@@ -305,14 +288,13 @@ Result<WriteRequest> check_write(const pb::Request& request, TimestampMs receive
 // answers what it answered the first time (marked replayed); a different body conflicts.
 // Answers whether `out` now holds the recorded answer.
 Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, pb::Response& out) {
-  auto prior = r.till_write(req.till_id(), w.pos_tx_id);
-  if (!prior) return std::unexpected(prior.error());
-  if (!*prior) return false;
-  if ((*prior)->fingerprint != w.print) {
+  ACCRUE_ASSIGN_OR_RETURN(auto prior, r.till_write(req.till_id(), w.pos_tx_id));
+  if (!prior) return false;
+  if (prior->fingerprint != w.print) {
     return fail(ErrorCode::kConflict, "Transaction " + w.pos_tx_id + " on till " + req.till_id() +
                                           " was already recorded with different content.");
   }
-  out.ParseFromString((*prior)->response);
+  out.ParseFromString(prior->response);
   out.set_request_id(req.request_id());
   switch (out.result_case()) {
     case pb::Response::kAccrue:
@@ -341,18 +323,17 @@ Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, p
 Result<void> AgentService::settle_pending_intent(Replica& r, const pb::Request& req,
                                                  const std::string& pos_tx_id,
                                                  const std::string& print, TimestampMs now) {
-  auto pending = r.online_redemption(req.till_id(), pos_tx_id);
-  if (!pending) return std::unexpected(pending.error());
-  if (!*pending) return {};
-  if ((*pending)->fingerprint != print) {
+  ACCRUE_ASSIGN_OR_RETURN(auto pending, r.online_redemption(req.till_id(), pos_tx_id));
+  if (!pending) return {};
+  if (pending->fingerprint != print) {
     return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
                                           " is being redeemed with different content.");
   }
-  if (now - (*pending)->created_at < kStaleOnlineRedemptionMs) {
+  if (now - pending->created_at < kStaleOnlineRedemptionMs) {
     return fail(ErrorCode::kUnavailable,
                 "This redemption is being decided by the loyalty service; retry in a moment.");
   }
-  return void_intent(r, settings_.agent_id, **pending, event_ids_.next(), now,
+  return void_intent(r, settings_.agent_id, *pending, event_ids_.next(), now,
                      "left undecided inside the agent");
 }
 
@@ -366,9 +347,8 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
                 "The request waited too long and was not applied; it is safe to retry.");
   }
   ctx.now = now;
-  auto replayed = replay(r, req, w, out);
-  if (!replayed) return std::unexpected(replayed.error());
-  if (*replayed) return {};
+  ACCRUE_ASSIGN_OR_RETURN(auto replayed, replay(r, req, w, out));
+  if (replayed) return {};
   WriteTxn txn{*this, r, ctx, req, w.pos_tx_id, now, out, std::nullopt};
   Result<void> applied;
   switch (req.op_case()) {

@@ -82,9 +82,8 @@ Result<void> AgentClient::fill() {
 
 Result<pos::v1::Response> AgentClient::read_response() {
   for (;;) {
-    auto frame = decoder_.next();
-    if (!frame) return std::unexpected(frame.error());
-    if (*frame) return agent::decode_response(decoder_.framing(), **frame);
+    ACCRUE_ASSIGN_OR_RETURN(auto frame, decoder_.next());
+    if (frame) return agent::decode_response(decoder_.framing(), *frame);
     ACCRUE_TRY(fill());
   }
 }

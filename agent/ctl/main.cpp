@@ -89,10 +89,9 @@ bool set_identifier(const Who& who, pb::Identifier* id) {
 }
 
 Result<loyalty::v1::Basket> read_basket(const std::string& path) {
-  auto text = read_input(path);
-  if (!text) return std::unexpected(text.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto text, read_input(path));
   loyalty::v1::Basket b;
-  auto st = google::protobuf::util::JsonStringToMessage(*text, &b);
+  auto st = google::protobuf::util::JsonStringToMessage(text, &b);
   if (!st.ok()) return fail(ErrorCode::kInvalidArgument, "basket: " + std::string(st.message()));
   return b;
 }
@@ -326,22 +325,20 @@ void add_sales(CLI::App& app, Commands& out) {
   add_call<BasketOptions>(
       app, out, "preview", "Points a basket would earn (writes nothing)", false,
       [](const BasketOptions& o, const Who& who, pb::Request& req) -> Result<void> {
-        auto basket = read_basket(o.basket);
-        if (!basket) return std::unexpected(basket.error());
+        ACCRUE_ASSIGN_OR_RETURN(auto basket, read_basket(o.basket));
         pb::Identifier id;
         if (set_identifier(who, &id)) *req.mutable_preview()->mutable_identifier() = id;
-        *req.mutable_preview()->mutable_basket() = *basket;
+        *req.mutable_preview()->mutable_basket() = basket;
         return {};
       },
       add_basket_option);
   add_call<BasketOptions>(
       app, out, "accrue", "Record a sale and earn points", true,
       [](const BasketOptions& o, const Who& who, pb::Request& req) -> Result<void> {
-        auto basket = read_basket(o.basket);
-        if (!basket) return std::unexpected(basket.error());
+        ACCRUE_ASSIGN_OR_RETURN(auto basket, read_basket(o.basket));
         set_identifier(who, req.mutable_accrue()->mutable_identifier());
         req.mutable_accrue()->set_pos_tx_id(o.tx);
-        *req.mutable_accrue()->mutable_basket() = *basket;
+        *req.mutable_accrue()->mutable_basket() = basket;
         return {};
       },
       [](CLI::App* cmd, BasketOptions& o) {
@@ -358,9 +355,8 @@ struct RedeemOptions {
 // "5.00EUR" as money.
 Result<Money> parse_discount(const std::string& text) {
   if (text.size() < 4) return fail(ErrorCode::kInvalidArgument, "--discount: like 5.00EUR");
-  auto currency = Currency::from_code(text.substr(text.size() - 3));
-  if (!currency) return std::unexpected(currency.error());
-  return Money::parse(text.substr(0, text.size() - 3), *currency);
+  ACCRUE_ASSIGN_OR_RETURN(auto currency, Currency::from_code(text.substr(text.size() - 3)));
+  return Money::parse(text.substr(0, text.size() - 3), currency);
 }
 
 void add_redeem(CLI::App& app, Commands& out) {
@@ -374,9 +370,8 @@ void add_redeem(CLI::App& app, Commands& out) {
           r->set_points(o.points);
           return {};
         }
-        auto money = parse_discount(o.discount);
-        if (!money) return std::unexpected(money.error());
-        *r->mutable_discount() = wire::money_to_proto(*money);
+        ACCRUE_ASSIGN_OR_RETURN(auto money, parse_discount(o.discount));
+        *r->mutable_discount() = wire::money_to_proto(money);
         return {};
       },
       [](CLI::App* cmd, RedeemOptions& o) {

@@ -34,8 +34,7 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
   }
   auto basket = wire::basket_from_proto(pb);
   if (!basket) return fail(basket.error().code, "basket: " + basket.error().message);
-  auto zone = zones.load(program->time_zone);
-  if (!zone) return std::unexpected(zone.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto zone, zones.load(program->time_zone));
 
   std::vector<std::string> tiers;
   if (!o.tier_id.empty()) {
@@ -52,38 +51,37 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
               program->version, program->name.c_str(), program->time_zone.c_str());
   out += line("Basket: %zu lines, %s, at %s local\n\n", basket->lines.size(),
               Money(total, basket->currency).to_string().c_str(),
-              format_local_datetime(zone->to_local_ms(basket->occurred_at_ms)).c_str());
+              format_local_datetime(zone.to_local_ms(basket->occurred_at_ms)).c_str());
 
   for (const auto& tier : tiers) {
     if (!tier.empty() && !program->tier_index(tier)) {
       return fail(ErrorCode::kInvalidArgument, "tier: '" + tier + "' is not in the program");
     }
-    EarnContext ctx{tier, o.earned_today, &*zone, o.country};
-    auto r = compute_earn(*program, *basket, ctx);
-    if (!r) return std::unexpected(r.error());
+    EarnContext ctx{tier, o.earned_today, &zone, o.country};
+    ACCRUE_ASSIGN_OR_RETURN(auto r, compute_earn(*program, *basket, ctx));
     out += line("Tier %-10s earns %lld points  (base %lld, bonus %lld, capped %lld)\n",
-                tier.empty() ? "-" : tier.c_str(), static_cast<long long>(r->points),
-                static_cast<long long>(r->base_points), static_cast<long long>(r->bonus_points),
-                static_cast<long long>(r->capped_points));
+                tier.empty() ? "-" : tier.c_str(), static_cast<long long>(r.points),
+                static_cast<long long>(r.base_points), static_cast<long long>(r.bonus_points),
+                static_cast<long long>(r.capped_points));
     for (size_t i = 0; i < basket->lines.size(); ++i) {
       const auto& l = basket->lines[i];
       out += line("    line %-3u %-14s %14s  %6lld pts\n", l.line_no, l.sku.c_str(),
                   Money(l.amount_minor, basket->currency).to_string().c_str(),
-                  static_cast<long long>(r->lines[i].points));
+                  static_cast<long long>(r.lines[i].points));
     }
     std::string fired;
-    for (const auto& id : r->rules_fired) fired += (fired.empty() ? "" : ", ") + id;
+    for (const auto& id : r.rules_fired) fired += (fired.empty() ? "" : ", ") + id;
     out += "    rules fired: " + (fired.empty() ? std::string("none") : fired) + "\n";
 
-    const int64_t balance = o.balance + r->points;
-    Lot lot = open_lot(program->lots, *zone, "new", basket->occurred_at_ms, r->points);
+    const int64_t balance = o.balance + r.points;
+    Lot lot = open_lot(program->lots, zone, "new", basket->occurred_at_ms, r.points);
     if (program->lots.pending_days > 0) {
       out += line("    pending until %s local (return window)\n",
-                  format_local_datetime(zone->to_local_ms(lot.available_at_ms)).c_str());
+                  format_local_datetime(zone.to_local_ms(lot.available_at_ms)).c_str());
     }
     if (lot.expires_at_ms != kNeverExpires) {
       out += line("    expires at %s local\n",
-                  format_local_datetime(zone->to_local_ms(lot.expires_at_ms)).c_str());
+                  format_local_datetime(zone.to_local_ms(lot.expires_at_ms)).c_str());
     }
     if (!program->tiers.ladder.empty()) {
       int64_t value = program->tiers.basis == TierBasis::kPointsEarned ? balance : total;

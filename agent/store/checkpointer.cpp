@@ -6,11 +6,9 @@ namespace accrue::agent {
 Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& path,
                                                           std::chrono::milliseconds interval,
                                                           std::function<void()> each_round) {
-  auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
-  if (!db) return std::unexpected(db.error());
-  ACCRUE_TRY(db->exec("PRAGMA synchronous=FULL"));
-  std::unique_ptr<Checkpointer> c(
-      new Checkpointer(std::move(*db), interval, std::move(each_round)));
+  ACCRUE_ASSIGN_OR_RETURN(auto db, sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite));
+  ACCRUE_TRY(db.exec("PRAGMA synchronous=FULL"));
+  std::unique_ptr<Checkpointer> c(new Checkpointer(std::move(db), interval, std::move(each_round)));
   c->thread_ = std::jthread([p = c.get()](std::stop_token stop) {
     name_this_thread("accrue-ckpt");
     p->run(stop);

@@ -5,11 +5,10 @@
 namespace accrue::agent {
 
 Result<bool> install_program(Replica& writer, const Program& program, TimestampMs now) {
-  auto current = writer.latest_program_body();
-  if (!current) return std::unexpected(current.error());
-  if (*current) {
+  ACCRUE_ASSIGN_OR_RETURN(auto current, writer.latest_program_body());
+  if (current) {
     loyalty::v1::Program pb;
-    if (pb.ParseFromString(**current) && pb.program_id() == program.program_id &&
+    if (pb.ParseFromString(*current) && pb.program_id() == program.program_id &&
         pb.version() >= program.version) {
       return false;
     }

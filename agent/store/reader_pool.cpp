@@ -5,9 +5,8 @@ namespace accrue::agent {
 Result<std::unique_ptr<ReaderPool>> ReaderPool::open(const std::string& path, size_t size) {
   auto pool = std::make_unique<ReaderPool>();
   for (size_t i = 0; i < size; ++i) {
-    auto r = Replica::open_reader(path);
-    if (!r) return std::unexpected(r.error());
-    pool->free_.push_back(std::make_unique<Replica>(std::move(*r)));
+    ACCRUE_ASSIGN_OR_RETURN(auto r, Replica::open_reader(path));
+    pool->free_.push_back(std::make_unique<Replica>(std::move(r)));
   }
   return pool;
 }

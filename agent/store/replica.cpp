@@ -37,54 +37,48 @@ std::string provisional_owner(const IdentifierHash& hash) { return "h:" + to_hex
 int Replica::schema_version() { return static_cast<int>(kMigrations.size()); }
 
 Result<Replica> Replica::open_writer(const std::string& path) {
-  auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite);
-  if (!db) return std::unexpected(db.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto db, sqlite::Db::open(path, sqlite::Db::Mode::kReadWrite));
   {
-    auto st = db->prepare("PRAGMA quick_check");
-    if (!st) return std::unexpected(st.error());
-    auto row = st->step();
+    ACCRUE_ASSIGN_OR_RETURN(auto st, db.prepare("PRAGMA quick_check"));
+    auto row = st.step();
     if (!row) return fail(ErrorCode::kDataLoss, "replica " + path + ": " + row.error().message);
-    std::string verdict(st->text(0));
-    st->reset();
+    std::string verdict(st.text(0));
+    st.reset();
     if (verdict != "ok") {
       return fail(ErrorCode::kDataLoss, "replica " + path + " failed quick_check: " + verdict +
                                             " (restore it or delete it to rebuild from the cloud)");
     }
   }
-  ACCRUE_TRY(configure(*db, true));
-  auto version = db->scalar("PRAGMA user_version");
-  if (!version) return std::unexpected(version.error());
+  ACCRUE_TRY(configure(db, true));
+  ACCRUE_ASSIGN_OR_RETURN(auto version, db.scalar("PRAGMA user_version"));
   const int64_t known = schema_version();
-  if (*version > known) {
+  if (version > known) {
     return fail(ErrorCode::kFailedPrecondition,
-                "replica " + path + " has schema version " + std::to_string(*version) +
+                "replica " + path + " has schema version " + std::to_string(version) +
                     ", newer than this agent's " + std::to_string(known) +
                     ": upgrade accrue-agent");
   }
-  for (int64_t v = *version; v < known; ++v) {
-    auto tx = sqlite::Transaction::begin(*db);
-    if (!tx) return std::unexpected(tx.error());
-    ACCRUE_TRY(db->exec(kMigrations[static_cast<size_t>(v)]));
-    ACCRUE_TRY(db->exec("PRAGMA user_version=" + std::to_string(v + 1)));
-    ACCRUE_TRY(tx->commit());
+  for (int64_t v = version; v < known; ++v) {
+    ACCRUE_ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::begin(db));
+    ACCRUE_TRY(db.exec(kMigrations[static_cast<size_t>(v)]));
+    ACCRUE_TRY(db.exec("PRAGMA user_version=" + std::to_string(v + 1)));
+    ACCRUE_TRY(tx.commit());
   }
-  return Replica(std::move(*db));
+  return Replica(std::move(db));
 }
 
 Result<Replica> Replica::open_reader(const std::string& path) {
-  auto db = sqlite::Db::open(path, sqlite::Db::Mode::kReadOnly);
-  if (!db) return std::unexpected(db.error());
-  ACCRUE_TRY(configure(*db, false));
-  ACCRUE_TRY(db->exec("PRAGMA query_only=1"));
-  return Replica(std::move(*db));
+  ACCRUE_ASSIGN_OR_RETURN(auto db, sqlite::Db::open(path, sqlite::Db::Mode::kReadOnly));
+  ACCRUE_TRY(configure(db, false));
+  ACCRUE_TRY(db.exec("PRAGMA query_only=1"));
+  return Replica(std::move(db));
 }
 
 Result<sqlite::Stmt*> Replica::q(const char* sql) {
   auto it = stmts_.find(sql);
   if (it != stmts_.end()) return &it->second;
-  auto st = db_.prepare(sql);
-  if (!st) return std::unexpected(st.error());
-  return &stmts_.emplace(sql, std::move(*st)).first->second;
+  ACCRUE_ASSIGN_OR_RETURN(auto st, db_.prepare(sql));
+  return &stmts_.emplace(sql, std::move(st)).first->second;
 }
 
 Result<void> Replica::control(const char* sql) {
@@ -210,15 +204,14 @@ Result<OutboxStats> Replica::outbox_stats() {
               "SELECT (SELECT rows FROM queue_size WHERE name = 'outbox'), "
               "(SELECT MIN(created_at) FROM outbox), "
               "(SELECT rows FROM queue_size WHERE name = 'quarantine')");
-  auto stats = st.first([](const sqlite::Stmt& s) {
+  ACCRUE_ASSIGN_OR_RETURN(auto stats, st.first([](const sqlite::Stmt& s) {
     OutboxStats o;
     o.depth = s.int64(0);
     if (!s.is_null(1)) o.oldest_created_at = s.int64(1);
     o.quarantined = s.int64(2);
     return o;
-  });
-  if (!stats) return std::unexpected(stats.error());
-  return stats->value_or(OutboxStats{});
+  }));
+  return stats.value_or(OutboxStats{});
 }
 
 Result<std::vector<QuarantineRow>> Replica::quarantine(int64_t after_seq, int limit) {
@@ -244,9 +237,8 @@ Result<std::vector<OutboxEntry>> Replica::outbox_batch(int64_t after_seq, int ma
   size_t bytes = 0;
   if (more) *more = false;
   for (;;) {
-    auto row = st.step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
+    ACCRUE_ASSIGN_OR_RETURN(auto row, st.step());
+    if (!row) break;
     const auto body = st.blob(2);
     if (std::cmp_greater_equal(out.size(), max_events) ||
         (!out.empty() && bytes + body.size() > max_bytes)) {
@@ -267,12 +259,11 @@ Result<std::optional<std::string>> Replica::meta(std::string_view key) {
 }
 
 Result<std::optional<int64_t>> Replica::meta_int(std::string_view key) {
-  auto v = meta(key);
-  if (!v) return std::unexpected(v.error());
-  if (!*v) return std::nullopt;
+  ACCRUE_ASSIGN_OR_RETURN(auto v, meta(key));
+  if (!v) return std::nullopt;
   int64_t out = 0;
-  auto [ptr, ec] = std::from_chars((*v)->data(), (*v)->data() + (*v)->size(), out);
-  if (ec != std::errc() || ptr != (*v)->data() + (*v)->size()) {
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || ptr != v->data() + v->size()) {
     return fail(ErrorCode::kDataLoss, "replica: meta " + std::string(key) + " is not an integer");
   }
   return out;
@@ -293,15 +284,15 @@ Result<std::optional<std::string>> Replica::latest_program_version() {
 Result<std::pair<int64_t, int64_t>> Replica::daily(std::string_view owner, int64_t day) {
   ACCRUE_STMT(st, "SELECT earned, redeemed_offline FROM daily WHERE owner = ? AND day = ?");
   st.bind(1, owner).bind(2, day);
-  auto v = st.first([](const sqlite::Stmt& s) { return std::pair{s.int64(0), s.int64(1)}; });
-  if (!v) return std::unexpected(v.error());
-  return v->value_or(std::pair<int64_t, int64_t>{0, 0});
+  ACCRUE_ASSIGN_OR_RETURN(auto v, st.first([](const sqlite::Stmt& s) {
+    return std::pair{s.int64(0), s.int64(1)};
+  }));
+  return v.value_or(std::pair<int64_t, int64_t>{0, 0});
 }
 
 Result<int64_t> Replica::offline_outstanding() {
-  auto v = meta_int("offline_outstanding");
-  if (!v) return std::unexpected(v.error());
-  return v->value_or(0);
+  ACCRUE_ASSIGN_OR_RETURN(auto v, meta_int("offline_outstanding"));
+  return v.value_or(0);
 }
 
 Result<void> Replica::add_offline_outstanding(int64_t points) {

@@ -194,11 +194,10 @@ Result<std::vector<OnlineRedemptionRow>> Replica::online_redemptions() {
 
 Result<std::optional<int64_t>> Replica::oldest_online_redemption() {
   ACCRUE_STMT(st, "SELECT MIN(created_at) FROM online_redemption");
-  auto row = st.first([](const sqlite::Stmt& s) {
+  ACCRUE_ASSIGN_OR_RETURN(auto row, st.first([](const sqlite::Stmt& s) {
     return s.is_null(0) ? std::optional<int64_t>() : std::optional<int64_t>(s.int64(0));
-  });
-  if (!row) return std::unexpected(row.error());
-  return row->value_or(std::nullopt);
+  }));
+  return row.value_or(std::nullopt);
 }
 
 Result<void> Replica::delete_online_redemption(std::string_view till_id,
@@ -245,15 +244,15 @@ Result<std::vector<LedgerRow>> Replica::member_events_after(std::string_view cus
                                                             int64_t after_seq) {
   ACCRUE_STMT(ids, "SELECT hash FROM identifier WHERE customer_id = ?");
   ids.bind(1, customer_id);
-  auto hashes = ids.all([](const sqlite::Stmt& s) { return std::string(s.blob(0)); });
-  if (!hashes) return std::unexpected(hashes.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto hashes,
+                          ids.all([](const sqlite::Stmt& s) { return std::string(s.blob(0)); }));
   std::vector<std::string> owners = {std::string(customer_id)};
   ACCRUE_STMT(aliases, "SELECT alias FROM customer_alias WHERE customer_id = ?");
   aliases.bind(1, customer_id);
-  auto alias_rows = aliases.all([](const sqlite::Stmt& s) { return std::string(s.text(0)); });
-  if (!alias_rows) return std::unexpected(alias_rows.error());
-  owners.insert(owners.end(), alias_rows->begin(), alias_rows->end());
-  for (const auto& h : *hashes) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto alias_rows, aliases.all([](const sqlite::Stmt& s) { return std::string(s.text(0)); }));
+  owners.insert(owners.end(), alias_rows.begin(), alias_rows.end());
+  for (const auto& h : hashes) {
     owners.push_back("h:" +
                      to_hex(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size())));
   }
@@ -261,9 +260,8 @@ Result<std::vector<LedgerRow>> Replica::member_events_after(std::string_view cus
   ACCRUE_STMT(st, "SELECT " ACCRUE_LEDGER_COLUMNS " FROM ledger WHERE owner = ? AND seq > ?");
   for (const auto& owner : owners) {
     st.bind(1, owner).bind(2, after_seq);
-    auto rows = st.all(ledger_from);
-    if (!rows) return std::unexpected(rows.error());
-    out.insert(out.end(), rows->begin(), rows->end());
+    ACCRUE_ASSIGN_OR_RETURN(auto rows, st.all(ledger_from));
+    out.insert(out.end(), rows.begin(), rows.end());
   }
   std::ranges::sort(out, {}, &LedgerRow::seq);
   return out;
@@ -272,9 +270,8 @@ Result<std::vector<LedgerRow>> Replica::member_events_after(std::string_view cus
 Result<int64_t> Replica::watermark(std::string_view customer_id) {
   ACCRUE_STMT(st, "SELECT confirmed_through_seq FROM customer WHERE customer_id = ?");
   st.bind(1, customer_id);
-  auto v = st.first([](const sqlite::Stmt& s) { return s.int64(0); });
-  if (!v) return std::unexpected(v.error());
-  return v->value_or(0);
+  ACCRUE_ASSIGN_OR_RETURN(auto v, st.first([](const sqlite::Stmt& s) { return s.int64(0); }));
+  return v.value_or(0);
 }
 
 Result<void> Replica::set_watermark(std::string_view customer_id, int64_t seq) {
@@ -335,9 +332,8 @@ Result<void> Replica::map_temporary_id(std::string_view temp_id, std::string_vie
   ACCRUE_STMT(ids, "UPDATE identifier SET customer_id = ? WHERE customer_id = ?");
   ACCRUE_TRY(ids.bind(1, customer_id).bind(2, temp_id).run());
   ACCRUE_TRY(reassign_owner(temp_id, customer_id));
-  auto real = customer(customer_id);
-  if (!real) return std::unexpected(real.error());
-  if (*real) {
+  ACCRUE_ASSIGN_OR_RETURN(auto real, customer(customer_id));
+  if (real) {
     ACCRUE_STMT(del, "DELETE FROM customer WHERE customer_id = ?");
     return del.bind(1, temp_id).run();
   }

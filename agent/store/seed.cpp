@@ -19,27 +19,23 @@ Result<SeedReport> seed_replica(const SeedOptions& o, const Program& program,
     return fail(ErrorCode::kInvalidArgument, "customers: 0 to 100000000");
   }
   auto started = std::chrono::steady_clock::now();
-  auto writer = Replica::open_writer(o.database_path);
-  if (!writer) return std::unexpected(writer.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto writer, Replica::open_writer(o.database_path));
   const TimestampMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
   // A bulk load: durability per row is not needed, the final checkpoint makes it durable.
-  ACCRUE_TRY(writer->db().exec("PRAGMA synchronous=OFF"));
+  ACCRUE_TRY(writer.db().exec("PRAGMA synchronous=OFF"));
   {
-    auto tx = sqlite::Transaction::begin(writer->db());
-    if (!tx) return std::unexpected(tx.error());
-    auto installed = install_program(*writer, program, now);
-    if (!installed) return std::unexpected(installed.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::begin(writer.db()));
+    ACCRUE_TRY(install_program(writer, program, now));
     // A seeded replica stands for a fresh snapshot from the cloud.
-    ACCRUE_TRY(writer->set_meta("last_sync_ms", std::to_string(now)));
-    ACCRUE_TRY(tx->commit());
+    ACCRUE_TRY(writer.set_meta("last_sync_ms", std::to_string(now)));
+    ACCRUE_TRY(tx.commit());
   }
   const auto& ladder = program.tiers.ladder;
   constexpr int64_t kBatch = 50'000;
   for (int64_t start = 0; start < o.customers; start += kBatch) {
-    auto tx = sqlite::Transaction::begin(writer->db());
-    if (!tx) return std::unexpected(tx.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::begin(writer.db()));
     for (int64_t k = start; k < std::min(o.customers, start + kBatch); ++k) {
       const int64_t i = o.first + k;
       CustomerRow c;
@@ -53,15 +49,14 @@ Result<SeedReport> seed_replica(const SeedOptions& o, const Program& program,
       c.confirmed_as_of = now;
       c.qualifying_value = (i * 53) % 6000;
       c.enrolled_at = now - (i % 1000) * 86'400'000;
-      ACCRUE_TRY(writer->upsert_customer(c));
+      ACCRUE_TRY(writer.upsert_customer(c));
       auto hash = hasher.hash({IdentifierKind::kCard, seed_card_number(i)});
-      auto linked = writer->customer_for_hash(hash);
-      if (!linked) return std::unexpected(linked.error());
-      if (!*linked) ACCRUE_TRY(writer->link_identifier(hash, c.customer_id));
+      ACCRUE_ASSIGN_OR_RETURN(auto linked, writer.customer_for_hash(hash));
+      if (!linked) ACCRUE_TRY(writer.link_identifier(hash, c.customer_id));
     }
-    ACCRUE_TRY(tx->commit());
+    ACCRUE_TRY(tx.commit());
   }
-  ACCRUE_TRY(writer->db().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  ACCRUE_TRY(writer.db().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
   SeedReport report;
   report.customers = o.customers;
   report.seconds =

@@ -41,9 +41,8 @@ Result<bool> Stmt::step() {
 
 Result<void> Stmt::run() {
   for (;;) {
-    auto r = step();
-    if (!r) return std::unexpected(r.error());
-    if (!*r) return {};
+    ACCRUE_ASSIGN_OR_RETURN(auto r, step());
+    if (!r) return {};
   }
 }
 
@@ -85,13 +84,11 @@ Result<Stmt> Db::prepare(std::string_view sql) {
 }
 
 Result<int64_t> Db::scalar(std::string_view sql) {
-  auto st = prepare(sql);
-  if (!st) return std::unexpected(st.error());
-  auto row = st->step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return fail(ErrorCode::kInternal, "sqlite: no row for a scalar query");
-  int64_t v = st->int64(0);
-  st->reset();
+  ACCRUE_ASSIGN_OR_RETURN(auto st, prepare(sql));
+  ACCRUE_ASSIGN_OR_RETURN(auto row, st.step());
+  if (!row) return fail(ErrorCode::kInternal, "sqlite: no row for a scalar query");
+  int64_t v = st.int64(0);
+  st.reset();
   return v;
 }
 

@@ -61,9 +61,8 @@ class Stmt {
   // The first row as `read(*this)` makes it, or nullopt when there is none; resets afterwards.
   template <typename Read>
   auto first(Read read) -> Result<std::optional<std::invoke_result_t<Read, const Stmt&>>> {
-    auto row = step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::nullopt;
+    ACCRUE_ASSIGN_OR_RETURN(auto row, step());
+    if (!row) return std::nullopt;
     auto value = read(static_cast<const Stmt&>(*this));
     reset();
     return value;
@@ -73,9 +72,8 @@ class Stmt {
   auto all(Read read) -> Result<std::vector<std::invoke_result_t<Read, const Stmt&>>> {
     std::vector<std::invoke_result_t<Read, const Stmt&>> out;
     for (;;) {
-      auto row = step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) return out;
+      ACCRUE_ASSIGN_OR_RETURN(auto row, step());
+      if (!row) return out;
       out.push_back(read(static_cast<const Stmt&>(*this)));
     }
   }
@@ -105,7 +103,7 @@ class Db {
   static Result<Db> open(const std::string& path, Mode mode, int busy_timeout_ms = 5000);
 
   Result<void> exec(std::string_view sql);
-  // A statement kept for the connection's lifetime (SQLITE_PREPARE_PERSISTENT).
+  // A statement kept for the connection's lifetime SQLITE_PREPARE_PERSISTENT.
   Result<Stmt> prepare(std::string_view sql);
   // The single integer result of `sql` (PRAGMA user_version, COUNT(*) ...).
   Result<int64_t> scalar(std::string_view sql);

@@ -44,39 +44,34 @@ Result<void> apply_draws(Replica& w, const std::vector<Lot>& lots, const std::ve
 
 Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t watermark,
                            const std::set<std::string>* in_cloud) {
-  auto customer = w.customer(customer_id);
-  if (!customer) return std::unexpected(customer.error());
-  if (!*customer) return {};
+  ACCRUE_ASSIGN_OR_RETURN(auto customer, w.customer(customer_id));
+  if (!customer) return {};
   ACCRUE_TRY(w.rebase_lots(customer_id, watermark));
-  auto events = w.member_events_after(customer_id, watermark);
-  if (!events) return std::unexpected(events.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto events, w.member_events_after(customer_id, watermark));
   // Spending after W, replayed in order against the new confirmed balance and the lots of
   // events after W: the confirmed (older) points first, then local lots first-in-first-out, as
   // when they happened; what neither covers stays a debit on the confirmed balance.
   int64_t debit = 0;
-  const int64_t confirmed = (*customer)->confirmed_available;
-  for (const auto& e : *events) {
+  const int64_t confirmed = customer->confirmed_available;
+  for (const auto& e : events) {
     // An online redemption the cloud applied before this agent uploaded it: already inside the
     // confirmed balance although its seq is after W.
     if (in_cloud && in_cloud->contains(e.event_id)) continue;
     if (e.kind == pb::TRANSACTION_KIND_REDEMPTION) {
-      auto lots = w.lots(customer_id);
-      if (!lots) return std::unexpected(lots.error());
-      const SpendPlan spend = plan_spend(confirmed - debit, *lots, -e.points, e.occurred_at);
-      ACCRUE_TRY(apply_draws(w, *lots, spend.draws));
+      ACCRUE_ASSIGN_OR_RETURN(auto lots, w.lots(customer_id));
+      const SpendPlan spend = plan_spend(confirmed - debit, lots, -e.points, e.occurred_at);
+      ACCRUE_TRY(apply_draws(w, lots, spend.draws));
       // What the lots cannot cover: the cloud's truth moved under it; its next snapshot settles
       // it.
       debit += spend.from_confirmed + spend.uncovered;
     } else if (e.kind == pb::TRANSACTION_KIND_RETURN) {
       const int64_t points = -e.points;
-      auto ref = w.ledger_ref(e.seq);
-      if (!ref) return std::unexpected(ref.error());
-      auto lots = w.lots(customer_id);
-      if (!lots) return std::unexpected(lots.error());
+      ACCRUE_ASSIGN_OR_RETURN(auto ref, w.ledger_ref(e.seq));
+      ACCRUE_ASSIGN_OR_RETURN(auto lots, w.lots(customer_id));
       // A sale at or before W is in the confirmed balance: its reversal is a debit there.
-      auto plan = plan_reversal(*lots, *ref && **ref > watermark ? std::to_string(**ref) : "",
-                                points, e.occurred_at);
-      ACCRUE_TRY(apply_draws(w, *lots, plan.draws));
+      auto plan = plan_reversal(lots, ref && *ref > watermark ? std::to_string(*ref) : "", points,
+                                e.occurred_at);
+      ACCRUE_TRY(apply_draws(w, lots, plan.draws));
       debit += plan.shortfall;
     } else if (e.kind == pb::TRANSACTION_KIND_ADJUSTMENT) {
       // The give-back of a voided online redemption (the only adjustment a store makes): its
@@ -112,9 +107,8 @@ Result<void> apply_changes(Replica& w,
               {{"program_id", ch.program().program_id()}, {"reason", program.error().message}});
           break;
         }
-        auto installed = install_program(w, *program, now);
-        if (!installed) return std::unexpected(installed.error());
-        if (*installed && program_changed) *program_changed = true;
+        ACCRUE_ASSIGN_OR_RETURN(auto installed, install_program(w, *program, now));
+        if (installed && program_changed) *program_changed = true;
         break;
       }
       case sv1::Change::kCustomer: {
@@ -122,9 +116,8 @@ Result<void> apply_changes(Replica& w,
         if (s.customer_id().empty() || s.customer_id().size() > 64) {
           return fail(ErrorCode::kInvalidArgument, "change feed: a customer without a valid id");
         }
-        auto existing = w.customer(s.customer_id());
-        if (!existing) return std::unexpected(existing.error());
-        CustomerRow row = existing->value_or(CustomerRow{});
+        ACCRUE_ASSIGN_OR_RETURN(auto existing, w.customer(s.customer_id()));
+        CustomerRow row = existing.value_or(CustomerRow{});
         row.customer_id = s.customer_id();
         row.status = status_of(s.status());
         row.tier_id = s.tier_id();
@@ -138,9 +131,9 @@ Result<void> apply_changes(Replica& w,
         row.local_debit = 0;  // rebuilt below
         ACCRUE_TRY(w.upsert_customer(row));
         // A snapshot read before this agent's later events: never move W backwards.
-        auto before = existing->has_value() ? w.watermark(s.customer_id()) : Result<int64_t>(0);
-        if (!before) return std::unexpected(before.error());
-        const int64_t w_seq = std::max(*before, through);
+        ACCRUE_ASSIGN_OR_RETURN(
+            auto before, existing.has_value() ? w.watermark(s.customer_id()) : Result<int64_t>(0));
+        const int64_t w_seq = std::max(before, through);
         ACCRUE_TRY(w.set_watermark(s.customer_id(), w_seq));
         if (rebuild != 0) ACCRUE_TRY(w.mark_rebuilt(s.customer_id(), rebuild));
         ACCRUE_TRY(
@@ -156,22 +149,20 @@ Result<void> apply_changes(Replica& w,
         }
         IdentifierHash hash{};
         std::copy(link.identifier().hash().begin(), link.identifier().hash().end(), hash.begin());
-        auto owner = w.customer_for_hash(hash);
-        if (!owner) return std::unexpected(owner.error());
-        if (*owner && **owner == link.customer_id()) break;
-        if (!*owner) {
+        ACCRUE_ASSIGN_OR_RETURN(auto owner, w.customer_for_hash(hash));
+        if (owner && *owner == link.customer_id()) break;
+        if (!owner) {
           ACCRUE_TRY(w.link_identifier(hash, link.customer_id()));
         } else {
           ACCRUE_TRY(w.relink_identifier(hash, link.customer_id()));
         }
         // Sales made here before the identifier was known now count for the member; those the
         // cloud has already credited to it are inside its confirmed balance.
-        auto moved = w.reassign_owner(provisional_owner(hash), link.customer_id());
-        if (!moved) return std::unexpected(moved.error());
-        if (*moved) {  // lots the member's confirmed balance may already hold: rebase
-          auto w_seq = w.watermark(link.customer_id());
-          if (!w_seq) return std::unexpected(w_seq.error());
-          ACCRUE_TRY(rebase_member(w, link.customer_id(), *w_seq));
+        ACCRUE_ASSIGN_OR_RETURN(auto moved,
+                                w.reassign_owner(provisional_owner(hash), link.customer_id()));
+        if (moved) {  // lots the member's confirmed balance may already hold: rebase
+          ACCRUE_ASSIGN_OR_RETURN(auto w_seq, w.watermark(link.customer_id()));
+          ACCRUE_TRY(rebase_member(w, link.customer_id(), w_seq));
         }
         break;
       }
@@ -185,9 +176,8 @@ Result<void> apply_changes(Replica& w,
         }
         ACCRUE_TRY(w.map_temporary_id(m.temp_customer_id(), m.customer_id()));
         // Lots moved in from the temporary id may be inside the member's confirmed balance.
-        auto w_seq = w.watermark(m.customer_id());
-        if (!w_seq) return std::unexpected(w_seq.error());
-        ACCRUE_TRY(rebase_member(w, m.customer_id(), *w_seq));
+        ACCRUE_ASSIGN_OR_RETURN(auto w_seq, w.watermark(m.customer_id()));
+        ACCRUE_TRY(rebase_member(w, m.customer_id(), w_seq));
         break;
       }
       case sv1::Change::kRemoved:
@@ -207,24 +197,21 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
   // reset: the cloud sends the store's whole scope again, from this page until has_more is
   // false. Tills keep reading the replica as it was, updated member by member (never emptied);
   // members the rebuild did not send are swept in the transaction of its last page.
-  auto generation = w.meta_int("rebuild_generation");
-  if (!generation) return std::unexpected(generation.error());
-  auto rebuilding = w.meta_int("rebuilding");
-  if (!rebuilding) return std::unexpected(rebuilding.error());
-  int64_t rebuild = rebuilding->value_or(0) != 0 ? generation->value_or(0) : 0;
+  ACCRUE_ASSIGN_OR_RETURN(auto generation, w.meta_int("rebuild_generation"));
+  ACCRUE_ASSIGN_OR_RETURN(auto rebuilding, w.meta_int("rebuilding"));
+  int64_t rebuild = rebuilding.value_or(0) != 0 ? generation.value_or(0) : 0;
   if (page.reset()) {
-    rebuild = generation->value_or(0) + 1;
+    rebuild = generation.value_or(0) + 1;
     ACCRUE_TRY(w.set_meta("rebuild_generation", std::to_string(rebuild)));
     ACCRUE_TRY(w.set_meta("rebuilding", "1"));
   }
   ACCRUE_TRY(apply_changes(w, page.changes(), page.agent_processed_seq(),
                            page.online_applied_event_ids(), now, program_changed, rebuild));
   if (rebuild != 0 && !page.has_more()) {
-    auto swept = w.sweep_not_rebuilt(rebuild);
-    if (!swept) return std::unexpected(swept.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto swept, w.sweep_not_rebuilt(rebuild));
     ACCRUE_TRY(w.set_meta("rebuilding", "0"));
     log(LogLevel::kInfo, "replica_rebuilt",
-        {{"generation", std::to_string(rebuild)}, {"removed", std::to_string(*swept)}});
+        {{"generation", std::to_string(rebuild)}, {"removed", std::to_string(swept)}});
   }
   const auto& next = page.next_cursor();
   if (next.size() > 4096 ||
@@ -244,11 +231,9 @@ Result<void> apply_lookup(Replica& w, const sv1::LookupResponse& found, Timestam
   // this store in the member's scope, so the member is marked as part of the rebuild going on
   // (or of the next one, if its first page is already on its way): the sweep must not drop a
   // member a till has just been told about.
-  auto generation = w.meta_int("rebuild_generation");
-  if (!generation) return std::unexpected(generation.error());
-  auto rebuilding = w.meta_int("rebuilding");
-  if (!rebuilding) return std::unexpected(rebuilding.error());
-  const int64_t mark = generation->value_or(0) + (rebuilding->value_or(0) != 0 ? 0 : 1);
+  ACCRUE_ASSIGN_OR_RETURN(auto generation, w.meta_int("rebuild_generation"));
+  ACCRUE_ASSIGN_OR_RETURN(auto rebuilding, w.meta_int("rebuilding"));
+  const int64_t mark = generation.value_or(0) + (rebuilding.value_or(0) != 0 ? 0 : 1);
   return apply_changes(w, changes, found.agent_processed_seq(), found.online_applied_event_ids(),
                        now, nullptr, mark);
 }
@@ -278,16 +263,15 @@ Result<bool> Downloader::step(CloudClient& client, Replica& reader) {
   // The cursor is opaque and already URL-safe (base64url, as the cloud hands it out).
   if (*cursor && !(*cursor)->empty()) path += "&cursor=" + **cursor;
   retry_after_.reset();
-  auto reply = client.get(path, std::chrono::seconds(30));
-  if (!reply) return std::unexpected(reply.error());
-  if (reply->status != 200) {
-    retry_after_ = reply->retry_after;
+  ACCRUE_ASSIGN_OR_RETURN(auto reply, client.get(path, std::chrono::seconds(30)));
+  if (reply.status != 200) {
+    retry_after_ = reply.retry_after;
     return fail(ErrorCode::kUnavailable,
-                "changes: HTTP " + std::to_string(reply->status) + ": " +
-                    reply->body.substr(0, std::min<size_t>(reply->body.find('\n'), 200)));
+                "changes: HTTP " + std::to_string(reply.status) + ": " +
+                    reply.body.substr(0, std::min<size_t>(reply.body.find('\n'), 200)));
   }
   sv1::ChangesPage page;
-  if (!page.ParseFromString(reply->body)) {
+  if (!page.ParseFromString(reply.body)) {
     return fail(ErrorCode::kUnavailable, "changes: the cloud's page does not parse");
   }
   const TimestampMs now = clock_.now_ms();

@@ -159,7 +159,7 @@ void Uploader::run(std::stop_token stop) {
         continue;
       }
       // A failed download only puts the next one off (next_download_): it must never hold
-      // the upload queue back. While a backlog drains, it waits longer (maybe_download).
+      // the upload queue back. While a backlog drains, it waits longer maybe_download.
       const bool more = *next && (*next)->more;
       const bool backlog = more || (more_before_ && *next);  // and a backlog's last batch
       more_before_ = more;
@@ -288,9 +288,8 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
         ACCRUE_TRY(w.quarantine_event(o.seq, o.code.empty() ? "rejected" : o.code, o.message, now));
         continue;
       }
-      auto confirmed = w.confirm_uploaded(o.seq);
-      if (!confirmed) return std::unexpected(confirmed.error());
-      if (*confirmed) released += o.offline_redeemed;
+      ACCRUE_ASSIGN_OR_RETURN(auto confirmed, w.confirm_uploaded(o.seq));
+      if (confirmed) released += o.offline_redeemed;
     }
     // The store's outstanding offline liability shrinks by what the cloud now holds.
     if (released > 0) ACCRUE_TRY(w.add_offline_outstanding(-released));

@@ -184,14 +184,13 @@ Result<Principal> JwtVerifier::verify(std::string_view token, TimestampMs now) c
       return it->second.principal;
     }
   }
-  auto v = verify_signed(token);
-  if (!v) return std::unexpected(v.error());
-  ACCRUE_TRY(in_window(*v));
+  ACCRUE_ASSIGN_OR_RETURN(auto v, verify_signed(token));
+  ACCRUE_TRY(in_window(v));
   std::unique_lock lock(remembered_->mu);
   // Bounded: when full, start over (every entry is one signature check away from coming back).
   if (remembered_->tokens.size() >= kRememberedTokens) remembered_->tokens.clear();
-  remembered_->tokens.emplace(std::string(token), *v);
-  return v->principal;
+  remembered_->tokens.emplace(std::string(token), v);
+  return v.principal;
 }
 
 Result<JwtVerifier::Verified> JwtVerifier::verify_signed(std::string_view token) const {

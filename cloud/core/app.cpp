@@ -44,14 +44,14 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   LogLevel level;
   if (parse_log_level(c.log_level, level)) set_log_level(level);
   if (!c.store_token_key_file.empty()) {
-    auto key = read_key_file(c.store_token_key_file, "auth.store_token_key_file");
-    if (!key) return std::unexpected(key.error());
-    a->store_tokens_ = std::make_unique<StoreTokens>(std::move(*key));
+    ACCRUE_ASSIGN_OR_RETURN(auto key,
+                            read_key_file(c.store_token_key_file, "auth.store_token_key_file"));
+    a->store_tokens_ = std::make_unique<StoreTokens>(std::move(key));
   }
   if (!c.jwks_file.empty()) {
-    auto v = auth::JwtVerifier::load(c.jwks_file, c.jwt_issuer, c.jwt_audience);
-    if (!v) return std::unexpected(v.error());
-    a->jwt_ = std::make_unique<auth::JwtVerifier>(std::move(*v));
+    ACCRUE_ASSIGN_OR_RETURN(auto v,
+                            auth::JwtVerifier::load(c.jwks_file, c.jwt_issuer, c.jwt_audience));
+    a->jwt_ = std::make_unique<auth::JwtVerifier>(std::move(v));
   }
   pg::PoolOptions po;
   po.dsn = c.pg_dsn;
@@ -87,9 +87,8 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   wo.max_attempts = static_cast<int>(c.hq_webhook_max_attempts);
   a->webhooks_ = std::make_unique<WebhookDispatcher>(*a->pool_, wo);
   if (c.search_backend == "elasticsearch") {
-    auto eo = elastic_options(c);
-    if (!eo) return std::unexpected(eo.error());
-    a->elastic_ = std::make_unique<search::ElasticClient>(std::move(*eo));
+    ACCRUE_ASSIGN_OR_RETURN(auto eo, elastic_options(c));
+    a->elastic_ = std::make_unique<search::ElasticClient>(std::move(eo));
     search::ProjectorOptions spo;
     spo.batch = static_cast<int>(c.search_batch);
     spo.poll = std::chrono::milliseconds(c.search_poll_ms);
@@ -98,11 +97,11 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   } else {
     a->search_ = std::make_unique<search::PgCustomerSearch>(*a->pool_);
   }
-  auto hq = hq::HqApi::create(hq::HqDeps{
-      a->config_, *a->pool_, *a->programs_, *a->ingest_, *a->reads_, *a->redis_, *a->cache_,
-      a->jwt_.get(), a->clock_, a->random_, a->zones_, a->webhooks_.get(), *a->search_});
-  if (!hq) return std::unexpected(hq.error());
-  a->hq_ = std::move(*hq);
+  ACCRUE_ASSIGN_OR_RETURN(auto hq, hq::HqApi::create(hq::HqDeps{
+                                       a->config_, *a->pool_, *a->programs_, *a->ingest_,
+                                       *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(), a->clock_,
+                                       a->random_, a->zones_, a->webhooks_.get(), *a->search_}));
+  a->hq_ = std::move(hq);
   a->sync_ = std::make_unique<SyncRoutes>(
       SyncDeps{a->config_, *a->pool_, *a->ingest_, *a->feed_, a->store_tokens_.get(), a->clock_});
   a->add_routes();
@@ -120,10 +119,10 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   so.write_timeout = std::chrono::milliseconds(c.write_timeout_ms);
   so.access_log = c.access_log;
   if (!c.tls_cert_file.empty()) {
-    auto tls = http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
-                                        c.tls_client_crl_file);
-    if (!tls) return std::unexpected(tls.error());
-    so.tls = std::move(*tls);
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto tls, http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
+                                           c.tls_client_crl_file));
+    so.tls = std::move(tls);
   }
   a->server_ = std::make_unique<http::Server>(std::move(so), a->router_);
   a->register_metrics();
@@ -135,28 +134,25 @@ CloudApp::~CloudApp() { stop(); }
 Result<void> CloudApp::reload_tls() {
   const auto& c = config_;
   if (c.tls_cert_file.empty()) return {};
-  auto tls = http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
-                                      c.tls_client_crl_file);
-  if (!tls) return std::unexpected(tls.error());
-  server_->replace_tls(std::move(*tls));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto tls, http::server_tls_context(c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
+                                         c.tls_client_crl_file));
+  server_->replace_tls(std::move(tls));
   return {};
 }
 
 Result<void> CloudApp::start() {
-  auto conn = pool_->acquire();
-  if (!conn) return std::unexpected(conn.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto conn, pool_->acquire());
   if (config_.migrate_at_start) {
-    auto m = pg::migrate(**conn, pg::shipped_migrations());
-    if (!m) return std::unexpected(m.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto m, pg::migrate(*conn, pg::shipped_migrations()));
     log(LogLevel::kInfo, "migrated",
-        {{"from", std::to_string(m->from_version)}, {"to", std::to_string(m->to_version)}});
+        {{"from", std::to_string(m.from_version)}, {"to", std::to_string(m.to_version)}});
   }
-  auto v = pg::schema_version(**conn);
-  if (!v) return std::unexpected(v.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto v, pg::schema_version(*conn));
   const int want = pg::shipped_migrations().back().version;
-  if (*v != want) {
+  if (v != want) {
     return fail(ErrorCode::kFailedPrecondition, "the database schema is version " +
-                                                    std::to_string(*v) + ", this binary needs " +
+                                                    std::to_string(v) + ", this binary needs " +
                                                     std::to_string(want) +
                                                     ": run `accrue-cloud migrate` (or set "
                                                     "postgres.migrate_at_start)");

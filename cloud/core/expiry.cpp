@@ -23,13 +23,14 @@ Result<ExpiryReport> run_expiry(
     }
     ACCRUE_TRY(c.exec("BEGIN"));
     auto body = [&]() -> Result<std::vector<std::string>> {
-      auto due = c.query(
-          "SELECT DISTINCT customer_id FROM points_lot WHERE remaining > 0 AND expires_at <= now() "
-          "AND customer_id > $1 ORDER BY customer_id LIMIT $2::int",
-          {pg::Param::text(after), pg::Param::text(std::to_string(batch_customers))});
-      if (!due) return std::unexpected(due.error());
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto due,
+          c.query("SELECT DISTINCT customer_id FROM points_lot WHERE remaining > 0 AND expires_at "
+                  "<= now() "
+                  "AND customer_id > $1 ORDER BY customer_id LIMIT $2::int",
+                  {pg::Param::text(after), pg::Param::text(std::to_string(batch_customers))}));
       std::vector<std::string> customers;
-      for (int i = 0; i < due->rows(); ++i) customers.emplace_back(due->text(i, 0));
+      for (int i = 0; i < due.rows(); ++i) customers.emplace_back(due.text(i, 0));
       if (customers.empty()) return customers;
       const std::string arr = pg::text_array(customers);
       // Balances first, in customer order (ingestion's order), then their due lots.
@@ -37,22 +38,24 @@ Result<ExpiryReport> run_expiry(
           c.query("SELECT 1 FROM balance WHERE customer_id = ANY($1::text[]) ORDER BY "
                   "customer_id FOR UPDATE",
                   {pg::Param::text(arr)}));
-      auto sums = c.query(
-          "WITH due AS (SELECT lot_id, customer_id, remaining FROM points_lot WHERE customer_id "
-          "= ANY($1::text[]) AND remaining > 0 AND expires_at <= now() FOR UPDATE), gone AS "
-          "(UPDATE points_lot p SET remaining = 0 FROM due WHERE p.lot_id = due.lot_id) SELECT "
-          "customer_id, count(*), sum(remaining) FROM due GROUP BY customer_id",
-          {pg::Param::text(arr)});
-      if (!sums) return std::unexpected(sums.error());
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto sums,
+          c.query(
+              "WITH due AS (SELECT lot_id, customer_id, remaining FROM points_lot WHERE "
+              "customer_id "
+              "= ANY($1::text[]) AND remaining > 0 AND expires_at <= now() FOR UPDATE), gone AS "
+              "(UPDATE points_lot p SET remaining = 0 FROM due WHERE p.lot_id = due.lot_id) SELECT "
+              "customer_id, count(*), sum(remaining) FROM due GROUP BY customer_id",
+              {pg::Param::text(arr)}));
       json::array rows;
-      for (int i = 0; i < sums->rows(); ++i) {
-        const int64_t points = sums->int64(i, 2);
-        report.lots += sums->int64(i, 1);
+      for (int i = 0; i < sums.rows(); ++i) {
+        const int64_t points = sums.int64(i, 2);
+        report.lots += sums.int64(i, 1);
         if (points <= 0) continue;
         report.points += points;
         ++report.customers;
         rows.push_back(json::object{{"event_id", ids.next().to_string()},
-                                    {"customer_id", sums->text(i, 0)},
+                                    {"customer_id", sums.text(i, 0)},
                                     {"points", points}});
       }
       if (!rows.empty()) {

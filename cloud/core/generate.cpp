@@ -196,19 +196,17 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
   const Program& program = (*published)->program;
   const TimeZone& zone = (*published)->zone;
   const std::string first_id = synthetic_customer_id(o.first);
-  auto exists =
-      c.query("SELECT 1 FROM customer WHERE customer_id = $1", {pg::Param::text(first_id)});
-  if (!exists) return std::unexpected(exists.error());
-  if (exists->rows() > 0) {
+  ACCRUE_ASSIGN_OR_RETURN(auto exists, c.query("SELECT 1 FROM customer WHERE customer_id = $1",
+                                               {pg::Param::text(first_id)}));
+  if (exists.rows() > 0) {
     return fail(ErrorCode::kFailedPrecondition, "customer " + first_id +
                                                     " exists already: generate into an empty range "
                                                     "(--first) or a fresh database");
   }
   std::optional<IdentifierHasher> hasher;
   if (o.program_key) {
-    auto h = IdentifierHasher::create(*o.program_key);
-    if (!h) return std::unexpected(h.error());
-    hasher = std::move(*h);
+    ACCRUE_ASSIGN_OR_RETURN(auto h, IdentifierHasher::create(*o.program_key));
+    hasher = std::move(h);
   }
   // Partitions for the year of history.
   ACCRUE_TRY(c.exec(
@@ -238,9 +236,8 @@ Result<GenerateReport> generate(pg::Connection& c, ProgramCatalog& programs,
   // more connections use more cores.
   std::vector<pg::Connection> extra;
   for (int w = 1; w < o.workers && o.connect_more; ++w) {
-    auto more = o.connect_more();
-    if (!more) return std::unexpected(more.error());
-    extra.push_back(std::move(*more));
+    ACCRUE_ASSIGN_OR_RETURN(auto more, o.connect_more());
+    extra.push_back(std::move(more));
   }
   GenerateReport report;
   std::atomic<int64_t> next_base{o.first};

@@ -51,9 +51,8 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
     }
   };
   for (;;) {
-    auto more = next_line(line);
-    if (!more) return std::unexpected(more.error());
-    if (!*more) break;
+    ACCRUE_ASSIGN_OR_RETURN(auto more, next_line(line));
+    if (!more) break;
     ++consumed_;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     any = true;
@@ -100,12 +99,12 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
 }
 
 Result<std::vector<ImportReject>> import_rejects(pg::Connection& c, const std::string& job) {
-  auto r = c.query("SELECT line, key, reason FROM import_reject WHERE job = $1 ORDER BY line",
-                   {pg::Param::text(job)});
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT line, key, reason FROM import_reject WHERE job = $1 ORDER BY line",
+                      {pg::Param::text(job)}));
   std::vector<ImportReject> out;
-  for (int i = 0; i < r->rows(); ++i) {
-    out.push_back({r->int64(i, 0), std::string(r->text(i, 1)), std::string(r->text(i, 2))});
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back({r.int64(i, 0), std::string(r.text(i, 1)), std::string(r.text(i, 2))});
   }
   return out;
 }
@@ -151,13 +150,12 @@ struct Columns {
 };
 
 Result<Columns> read_header(CsvReader& csv, const ImportKind& kind, const std::string& file) {
-  auto header = csv.next();
-  if (!header) return std::unexpected(header.error());
-  if (!*header) return fail(ErrorCode::kInvalidArgument, file + ": the file is empty");
+  ACCRUE_ASSIGN_OR_RETURN(auto header, csv.next());
+  if (!header) return fail(ErrorCode::kInvalidArgument, file + ": the file is empty");
   Columns out;
-  out.width = (*header)->size();
+  out.width = header->size();
   for (size_t i = 0; i < out.width; ++i) {
-    std::string name = (**header)[i];
+    std::string name = (*header)[i];
     if (i == 0 && name.starts_with("\xEF\xBB\xBF")) name = name.substr(3);  // a UTF-8 BOM
     if (std::ranges::find(kind.columns, name) == kind.columns.end()) {
       std::string known;
@@ -194,23 +192,22 @@ Result<Job> open_job(pg::Connection& c, const ImportKind& kind, const ImportOpti
               "ON CONFLICT (job) DO NOTHING",
               {pg::Param::text(out.name), pg::Param::text(kind.name), pg::Param::text(options.file),
                pg::Param::text(std::to_string(options.batch))}));
-  auto job = c.query(
-      "SELECT kind, batch_size, finished_at IS NOT NULL FROM import_job WHERE "
-      "job = $1",
-      {pg::Param::text(out.name)});
-  if (!job) return std::unexpected(job.error());
-  if (job->text(0, 0) != kind.name) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto job, c.query("SELECT kind, batch_size, finished_at IS NOT NULL FROM import_job WHERE "
+                        "job = $1",
+                        {pg::Param::text(out.name)}));
+  if (job.text(0, 0) != kind.name) {
     return fail(ErrorCode::kFailedPrecondition,
                 "job " + out.name + " is not a " + kind.name + " import");
   }
-  if (job->boolean(0, 2)) {
+  if (job.boolean(0, 2)) {
     return fail(ErrorCode::kFailedPrecondition,
                 "job " + out.name + " finished already; give another --job to import again");
   }
-  out.batch_size = job->int64(0, 1);
-  auto b = c.query("SELECT batch_no FROM import_batch WHERE job = $1", {pg::Param::text(out.name)});
-  if (!b) return std::unexpected(b.error());
-  for (int i = 0; i < b->rows(); ++i) out.committed.insert(b->int64(i, 0));
+  out.batch_size = job.int64(0, 1);
+  ACCRUE_ASSIGN_OR_RETURN(auto b, c.query("SELECT batch_no FROM import_batch WHERE job = $1",
+                                          {pg::Param::text(out.name)}));
+  for (int i = 0; i < b.rows(); ++i) out.committed.insert(b.int64(i, 0));
   return out;
 }
 
@@ -218,18 +215,16 @@ Result<Job> open_job(pg::Connection& c, const ImportKind& kind, const ImportOpti
 
 // Refused rows as the writers' DELETE ... RETURNING line, key, reason statements report them.
 Result<void> take_refused(pg::Connection& c, const char* sql, Batch& b) {
-  auto r = c.exec(sql);
-  if (!r) return std::unexpected(r.error());
-  for (int i = 0; i < r->rows(); ++i) {
-    b.rejects.push_back({r->int64(i, 0), std::string(r->text(i, 1)), std::string(r->text(i, 2))});
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.exec(sql));
+  for (int i = 0; i < r.rows(); ++i) {
+    b.rejects.push_back({r.int64(i, 0), std::string(r.text(i, 1)), std::string(r.text(i, 2))});
   }
   return {};
 }
 
 Result<void> list_customers(pg::Connection& c, const char* sql, Batch& b) {
-  auto r = c.exec(sql);
-  if (!r) return std::unexpected(r.error());
-  for (int i = 0; i < r->rows(); ++i) b.customers.emplace_back(r->text(i, 0));
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.exec(sql));
+  for (int i = 0; i < r.rows(); ++i) b.customers.emplace_back(r.text(i, 0));
   return {};
 }
 
@@ -246,23 +241,20 @@ Result<ImportReport> run_import(pg::Connection& c, const ImportKind& kind,
   std::ifstream in(options.file, std::ios::binary);
   if (!in) return fail(ErrorCode::kInvalidArgument, "cannot read " + options.file);
   CsvReader csv(in);
-  auto columns = read_header(csv, kind, options.file);
-  if (!columns) return std::unexpected(columns.error());
-  const std::map<std::string, size_t>& col = columns->by_name;
+  ACCRUE_ASSIGN_OR_RETURN(auto columns, read_header(csv, kind, options.file));
+  const std::map<std::string, size_t>& col = columns.by_name;
   ImportReport report;
-  auto job = open_job(c, kind, options);
-  if (!job) return std::unexpected(job.error());
-  report.job = job->name;
-  const int64_t batch_size = job->batch_size;
-  const std::set<int64_t>& committed = job->committed;
+  ACCRUE_ASSIGN_OR_RETURN(auto job, open_job(c, kind, options));
+  report.job = job.name;
+  const int64_t batch_size = job.batch_size;
+  const std::set<int64_t>& committed = job.committed;
 
   // Writers: this connection and options.workers - 1 more, each committing whole batches.
   std::vector<pg::Connection*> conns{&c};
   std::vector<pg::Connection> more;
   for (int i = 1; i < options.workers && options.connect_more; ++i) {
-    auto m = options.connect_more();
-    if (!m) return std::unexpected(m.error());
-    more.push_back(std::move(*m));
+    ACCRUE_ASSIGN_OR_RETURN(auto m, options.connect_more());
+    more.push_back(std::move(m));
   }
   for (auto& m : more) conns.push_back(&m);
   for (auto* w : conns) ACCRUE_TRY(w->exec(kind.stage_table.c_str()));
@@ -339,9 +331,9 @@ Result<ImportReport> run_import(pg::Connection& c, const ImportKind& kind,
     } else {
       std::string key, why;
       const size_t before = batch.stage.size();
-      if (f.size() != columns->width) {
+      if (f.size() != columns.width) {
         why = "has " + std::to_string(f.size()) + " fields, the header " +
-              std::to_string(columns->width);
+              std::to_string(columns.width);
       } else {
         why = kind.parse(Record(col, f), line, key, batch.stage);
       }
@@ -378,12 +370,11 @@ Result<ImportReport> run_import(pg::Connection& c, const ImportKind& kind,
 
 Result<ProgramFacts> program_facts(pg::Connection& c, ProgramCatalog& programs) {
   SystemClock clock;
-  auto program = programs.latest(c, clock.now_ms());
-  if (!program) return std::unexpected(program.error());
-  const auto& p = (*program)->program;
+  ACCRUE_ASSIGN_OR_RETURN(auto program, programs.latest(c, clock.now_ms()));
+  const auto& p = program->program;
   return ProgramFacts{p.program_id, p.version,
                       p.tiers.ladder.empty() ? "" : p.tiers.ladder.front().tier_id, p.lots,
-                      (*program)->zone};
+                      program->zone};
 }
 
 }  // namespace importing

@@ -74,9 +74,8 @@ Result<int64_t> write_customers(pg::Connection& w, Batch& b, const std::string& 
       w.query("INSERT INTO change_feed (kind, customer_id) SELECT $1::smallint, customer_id "
               "FROM import_stage_customers",
               {pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
-  auto n = w.exec("SELECT count(*) FROM import_stage_customers");
-  if (!n) return std::unexpected(n.error());
-  return n->int64(0, 0);
+  ACCRUE_ASSIGN_OR_RETURN(auto n, w.exec("SELECT count(*) FROM import_stage_customers"));
+  return n.int64(0, 0);
 }
 
 }  // namespace
@@ -86,13 +85,11 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
                                       const std::function<void(int64_t)>& progress) {
   std::optional<IdentifierHasher> hasher;
   if (options.identifier_key) {
-    auto h = IdentifierHasher::create(*options.identifier_key);
-    if (!h) return std::unexpected(h.error());
-    hasher.emplace(std::move(*h));
+    ACCRUE_ASSIGN_OR_RETURN(auto h, IdentifierHasher::create(*options.identifier_key));
+    hasher.emplace(std::move(h));
   }
-  auto facts = program_facts(c, programs);
-  if (!facts) return std::unexpected(facts.error());
-  LotPolicy opening = facts->lots;
+  ACCRUE_ASSIGN_OR_RETURN(auto facts, program_facts(c, programs));
+  LotPolicy opening = facts.lots;
   opening.pending_days = 0;  // an opening balance is available at once
   const std::string job = job_name(options);
   const std::string actor = options.actor + ":" + job;
@@ -170,7 +167,7 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
     std::optional<std::string> event_id, available_at, expires_at;  // an opening balance's
     if (points > 0) {
       event_id = ids.next().to_string();
-      Lot lot = open_lot(opening, facts->zone, *event_id, now, points);
+      Lot lot = open_lot(opening, facts.zone, *event_id, now, points);
       available_at = format_utc_iso8601(lot.available_at_ms);
       if (lot.expires_at_ms != kNeverExpires) expires_at = format_utc_iso8601(lot.expires_at_ms);
     }
@@ -180,7 +177,7 @@ Result<ImportReport> import_customers(pg::Connection& c, ProgramCatalog& program
     return "";
   };
   kind.write = [&](pg::Connection& w, Batch& b) {
-    return write_customers(w, b, facts->tier, actor);
+    return write_customers(w, b, facts.tier, actor);
   };
   return run_import(c, kind, options, progress);
 }

@@ -24,8 +24,7 @@ using namespace importing;
 Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs,
                                      const ImportOptions& options,
                                      const std::function<void(int64_t)>& progress) {
-  auto facts = program_facts(c, programs);
-  if (!facts) return std::unexpected(facts.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto facts, program_facts(c, programs));
   const std::string job = job_name(options);
   const std::string actor = options.actor + ":" + job;
 
@@ -83,11 +82,11 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
     std::optional<std::string> available_at, expires_at;
     if (points > 0) {
       // Earned when the sale was: pending and expiring from then, as the programme says.
-      Lot lot = open_lot(facts->lots, facts->zone, event_id, *at, points);
+      Lot lot = open_lot(facts.lots, facts.zone, event_id, *at, points);
       available_at = format_utc_iso8601(lot.available_at_ms);
       if (lot.expires_at_ms != kNeverExpires) expires_at = format_utc_iso8601(lot.expires_at_ms);
     }
-    const int64_t day = day_of_ms(facts->zone.to_local_ms(*at));
+    const int64_t day = day_of_ms(facts.zone.to_local_ms(*at));
     pg::CopyRow(stage) << line << key << event_id << *customer << *store << till << *receipt
                        << format_utc_iso8601(*at) << amount << *currency << points << day
                        << available_at << expires_at;
@@ -122,7 +121,7 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
         "occurred_at) SELECT event_id, customer_id, $4::smallint, points, amount_minor, currency, "
         "store_id, till_id, pos_tx_id, $1, $2::int, local_day, 'imported receipt', $3, "
         "occurred_at FROM import_stage_receipts",
-        {pg::Param::text(facts->program_id), pg::Param::text(std::to_string(facts->version)),
+        {pg::Param::text(facts.program_id), pg::Param::text(std::to_string(facts.version)),
          pg::Param::text(actor), pg::Param::text(std::to_string(to_int(LedgerKind::kAccrual)))}));
     ACCRUE_TRY(
         w.exec("INSERT INTO points_lot (lot_id, customer_id, earned_at, available_at, "
@@ -147,9 +146,8 @@ Result<ImportReport> import_receipts(pg::Connection& c, ProgramCatalog& programs
                 "customer_id FROM import_stage_receipts",
                 {pg::Param::text(std::to_string(to_int(FeedKind::kCustomer)))}));
     ACCRUE_TRY(list_customers(w, "SELECT DISTINCT customer_id FROM import_stage_receipts", b));
-    auto n = w.exec("SELECT count(*) FROM import_stage_receipts");
-    if (!n) return std::unexpected(n.error());
-    return n->int64(0, 0);
+    ACCRUE_ASSIGN_OR_RETURN(auto n, w.exec("SELECT count(*) FROM import_stage_receipts"));
+    return n.int64(0, 0);
   };
   return run_import(c, kind, options, progress);
 }

@@ -13,22 +13,22 @@ Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::get(pg::Connecti
     if (auto it = cache_.find({program_id, version}); it != cache_.end()) return it->second;
   }
   const std::string v = std::to_string(version);
-  auto r = c.query("SELECT body::text FROM program_version WHERE program_id = $1 AND version = $2",
-                   {pg::Param::text(program_id), pg::Param::text(v)});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query("SELECT body::text FROM program_version WHERE program_id = $1 AND version = $2",
+              {pg::Param::text(program_id), pg::Param::text(v)}));
+  if (r.rows() == 0) {
     return fail(ErrorCode::kNotFound,
                 "program " + program_id + " version " + v + " has not been published");
   }
-  auto program = wire::program_from_json(r->text(0, 0));
+  auto program = wire::program_from_json(r.text(0, 0));
   if (!program) {
     return fail(ErrorCode::kDataLoss,
                 "program " + program_id + " version " + v +
                     " in the database does not validate: " + program.error().message);
   }
-  auto zone = zones_.load(program->time_zone);
-  if (!zone) return std::unexpected(zone.error());
-  auto p = std::make_shared<const PublishedProgram>(std::move(*program), std::move(*zone));
+  ACCRUE_ASSIGN_OR_RETURN(auto zone, zones_.load(program->time_zone));
+  auto p = std::make_shared<const PublishedProgram>(std::move(*program), std::move(zone));
   std::lock_guard lock(mu_);
   return cache_.try_emplace({program_id, version}, std::move(p)).first->second;
 }
@@ -39,12 +39,13 @@ Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::latest(pg::Conne
     std::lock_guard lock(mu_);
     if (latest_ && now - latest_checked_ < 10'000) return latest_;
   }
-  auto r = c.exec(
-      "SELECT program_id, version FROM program_version ORDER BY created_at DESC, version DESC "
-      "LIMIT 1");
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no program has been published");
-  auto p = get(c, std::string(r->text(0, 0)), static_cast<uint32_t>(r->int64(0, 1)));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.exec(
+          "SELECT program_id, version FROM program_version ORDER BY created_at DESC, version DESC "
+          "LIMIT 1"));
+  if (r.rows() == 0) return fail(ErrorCode::kNotFound, "no program has been published");
+  auto p = get(c, std::string(r.text(0, 0)), static_cast<uint32_t>(r.int64(0, 1)));
   if (!p) return p;
   std::lock_guard lock(mu_);
   latest_ = *p;
@@ -53,32 +54,33 @@ Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::latest(pg::Conne
 }
 
 Result<Program> ProgramCatalog::publish(pg::Connection& c, std::string_view json) {
-  auto program = wire::program_from_json(json);
-  if (!program) return std::unexpected(program.error());
-  const std::string canonical = wire::program_to_json(*program);
-  const std::string v = std::to_string(program->version);
-  auto r = c.query(
-      "INSERT INTO program_version (program_id, version, body) VALUES ($1, $2, $3::jsonb) "
-      "ON CONFLICT (program_id, version) DO NOTHING",
-      {pg::Param::text(program->program_id), pg::Param::text(v), pg::Param::text(canonical)});
-  if (!r) return std::unexpected(r.error());
-  if (r->affected() == 1) {
+  ACCRUE_ASSIGN_OR_RETURN(auto program, wire::program_from_json(json));
+  const std::string canonical = wire::program_to_json(program);
+  const std::string v = std::to_string(program.version);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query(
+          "INSERT INTO program_version (program_id, version, body) VALUES ($1, $2, $3::jsonb) "
+          "ON CONFLICT (program_id, version) DO NOTHING",
+          {pg::Param::text(program.program_id), pg::Param::text(v), pg::Param::text(canonical)}));
+  if (r.affected() == 1) {
     // Stores pick the new version up from their change feed.
     ACCRUE_TRY(c.query("INSERT INTO change_feed (kind) VALUES ($1::smallint)",
                        {pg::Param::text(std::to_string(to_int(FeedKind::kProgram)))}));
   }
-  if (r->affected() == 0) {
-    auto same = c.query(
-        "SELECT body = $3::jsonb FROM program_version WHERE program_id = $1 AND version = $2",
-        {pg::Param::text(program->program_id), pg::Param::text(v), pg::Param::text(canonical)});
-    if (!same) return std::unexpected(same.error());
-    if (same->rows() == 0 || !same->boolean(0, 0)) {
-      return fail(ErrorCode::kConflict, "program " + program->program_id + " version " + v +
+  if (r.affected() == 0) {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto same,
+        c.query(
+            "SELECT body = $3::jsonb FROM program_version WHERE program_id = $1 AND version = $2",
+            {pg::Param::text(program.program_id), pg::Param::text(v), pg::Param::text(canonical)}));
+    if (same.rows() == 0 || !same.boolean(0, 0)) {
+      return fail(ErrorCode::kConflict, "program " + program.program_id + " version " + v +
                                             " is already published with different rules; "
                                             "publish a new version instead");
     }
   }
-  return std::move(*program);
+  return program;
 }
 
 }  // namespace accrue::cloud

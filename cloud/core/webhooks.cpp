@@ -17,12 +17,11 @@ namespace json = boost::json;
 
 Result<void> queue_webhook(pg::Connection& c, std::string_view event_type,
                            std::string_view event_id, std::string_view payload) {
-  auto r = c.query(
-      "INSERT INTO webhook_outbox (subscription_id, event_type, event_id, payload) SELECT "
-      "subscription_id, $1, $2, $3::jsonb FROM webhook_subscription WHERE active AND $1 = "
-      "ANY(event_types)",
-      {pg::Param::text(event_type), pg::Param::text(event_id), pg::Param::text(payload)});
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_TRY(
+      c.query("INSERT INTO webhook_outbox (subscription_id, event_type, event_id, payload) SELECT "
+              "subscription_id, $1, $2, $3::jsonb FROM webhook_subscription WHERE active AND $1 = "
+              "ANY(event_types)",
+              {pg::Param::text(event_type), pg::Param::text(event_id), pg::Param::text(payload)}));
   return {};
 }
 
@@ -102,35 +101,35 @@ struct Due {
 }  // namespace
 
 Result<int> WebhookDispatcher::run_once() {
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   // Claim: due rows, each to one replica (SKIP LOCKED), leased for five minutes while we send.
   std::vector<Due> due;
   auto claimed = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r = c.query(
-        "SELECT o.delivery_id, o.event_type, o.event_id, o.payload::text, o.attempts, s.url, "
-        "s.secret, to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-        "FROM webhook_outbox o JOIN webhook_subscription s USING (subscription_id) WHERE "
-        "o.state = 'pending' AND o.next_attempt_at <= now() AND s.active ORDER BY "
-        "o.next_attempt_at, o.delivery_id LIMIT $1::int FOR UPDATE OF o SKIP LOCKED",
-        {pg::Param::text(std::to_string(options_.batch))});
-    if (!r) return std::unexpected(r.error());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        c.query(
+            "SELECT o.delivery_id, o.event_type, o.event_id, o.payload::text, o.attempts, s.url, "
+            "s.secret, to_char(o.created_at AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+            "FROM webhook_outbox o JOIN webhook_subscription s USING (subscription_id) WHERE "
+            "o.state = 'pending' AND o.next_attempt_at <= now() AND s.active ORDER BY "
+            "o.next_attempt_at, o.delivery_id LIMIT $1::int FOR UPDATE OF o SKIP LOCKED",
+            {pg::Param::text(std::to_string(options_.batch))}));
     std::string ids = "{";
-    for (int i = 0; i < r->rows(); ++i) {
-      due.push_back({std::string(r->text(i, 0)), std::string(r->text(i, 1)),
-                     std::string(r->text(i, 2)), std::string(r->text(i, 3)),
-                     std::string(r->text(i, 5)), std::string(r->text(i, 6)),
-                     std::string(r->text(i, 7)), static_cast<int>(r->int64(i, 4))});
+    for (int i = 0; i < r.rows(); ++i) {
+      due.push_back({std::string(r.text(i, 0)), std::string(r.text(i, 1)),
+                     std::string(r.text(i, 2)), std::string(r.text(i, 3)),
+                     std::string(r.text(i, 5)), std::string(r.text(i, 6)),
+                     std::string(r.text(i, 7)), static_cast<int>(r.int64(i, 4))});
       ids += (i ? "," : "") + due.back().delivery_id;
     }
     ids += "}";
     if (due.empty()) return {};
-    auto u = c.query(
-        "UPDATE webhook_outbox SET next_attempt_at = now() + interval '5 minutes' "
-        "WHERE delivery_id = ANY($1::bigint[])",
-        {pg::Param::text(ids)});
-    if (!u) return std::unexpected(u.error());
+    ACCRUE_TRY(
+        c.query("UPDATE webhook_outbox SET next_attempt_at = now() + interval '5 minutes' "
+                "WHERE delivery_id = ANY($1::bigint[])",
+                {pg::Param::text(ids)}));
     return {};
   });
   if (!claimed) return std::unexpected(claimed.error());
@@ -192,15 +191,14 @@ Result<int> WebhookDispatcher::run_once() {
     std::uniform_real_distribution<double> jitter(cap / 2, cap);
     const int64_t delay_ms = static_cast<int64_t>(jitter(rng));
     auto recorded = pg::in_transaction(c, [&]() -> Result<void> {
-      auto a = c.query(
+      ACCRUE_TRY(c.query(
           "INSERT INTO webhook_attempt (delivery_id, attempt, status, error, duration_ms) VALUES "
           "($1::bigint, $2::int, $3::int, $4, $5::int) ON CONFLICT DO NOTHING",
           {pg::Param::text(d.delivery_id), pg::Param::text(std::to_string(attempt)),
            status ? pg::Param::text(std::to_string(status)) : pg::Param::null(),
            error.empty() ? pg::Param::null() : pg::Param::text(error),
-           pg::Param::text(std::to_string(ms))});
-      if (!a) return std::unexpected(a.error());
-      auto u = c.query(
+           pg::Param::text(std::to_string(ms))}));
+      ACCRUE_TRY(c.query(
           "UPDATE webhook_outbox SET state = $2, attempts = $3::int, last_status = $4::int, "
           "last_error = $5, delivered_at = CASE WHEN $2 = 'delivered' THEN now() END, "
           "next_attempt_at = now() + make_interval(secs => $6::double precision) WHERE "
@@ -209,8 +207,7 @@ Result<int> WebhookDispatcher::run_once() {
            pg::Param::text(std::to_string(attempt)),
            status ? pg::Param::text(std::to_string(status)) : pg::Param::null(),
            error.empty() ? pg::Param::null() : pg::Param::text(error),
-           pg::Param::text(std::to_string(static_cast<double>(delay_ms) / 1000.0))});
-      if (!u) return std::unexpected(u.error());
+           pg::Param::text(std::to_string(static_cast<double>(delay_ms) / 1000.0))}));
       return {};
     });
     if (!recorded) {

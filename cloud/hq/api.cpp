@@ -7,11 +7,10 @@ namespace accrue::cloud::hq {
 Result<std::unique_ptr<HqApi>> HqApi::create(HqDeps deps) {
   std::unique_ptr<HqApi> api(new HqApi(deps));
   if (!deps.config.identifier_key_file.empty()) {
-    auto key = read_key_file(deps.config.identifier_key_file, "auth.identifier_key_file");
-    if (!key) return std::unexpected(key.error());
-    auto h = IdentifierHasher::create(*key);
-    if (!h) return std::unexpected(h.error());
-    api->shared_.hasher.emplace(std::move(*h));
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto key, read_key_file(deps.config.identifier_key_file, "auth.identifier_key_file"));
+    ACCRUE_ASSIGN_OR_RETURN(auto h, IdentifierHasher::create(key));
+    api->shared_.hasher.emplace(std::move(h));
   }
   return api;
 }

@@ -45,8 +45,7 @@ Result<void> AuditTrail::write(pg::Connection& c, const AuditEntry& e) {
   json::array a;
   a.push_back(row(e));
   const std::string rows = json::serialize(a);
-  auto r = c.query(kInsert, {pg::Param::text(rows)});
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_TRY(c.query(kInsert, {pg::Param::text(rows)}));
   return {};
 }
 

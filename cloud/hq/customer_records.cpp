@@ -93,54 +93,50 @@ Result<void> update_row(pg::Connection& c, std::string_view table, const std::st
 
 Result<std::pair<json::object, int64_t>> customer_details(pg::Connection& c,
                                                           const std::string& id) {
-  auto r = c.query(kSelectDetails, {pg::Param::text(id)});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query(kSelectDetails, {pg::Param::text(id)}));
+  if (r.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
   json::object o;
-  o["customer_id"] = std::string(r->text(0, 0));
-  o["status"] = status_name(r->int64(0, 1));
-  if (!r->text(0, 9).empty()) o["status_reason"] = std::string(r->text(0, 9));
-  o["tier_id"] = std::string(r->text(0, 2));
-  o["tier_floor_id"] = empty_as_null(r->text(0, 3));
-  o["home_store_id"] = empty_as_null(r->text(0, 4));
-  o["country"] = std::string(r->text(0, 5));
-  o["currency"] = std::string(r->text(0, 6));
-  o["enrolled_at"] = format_utc_iso8601(r->int64(0, 8));
-  o["display_name"] = std::string(r->text(0, 10));
-  o["email"] = text_or_null(*r, 11);
-  o["phone"] = text_or_null(*r, 12);
-  if (r->is_null(0, 13)) {
+  o["customer_id"] = std::string(r.text(0, 0));
+  o["status"] = status_name(r.int64(0, 1));
+  if (!r.text(0, 9).empty()) o["status_reason"] = std::string(r.text(0, 9));
+  o["tier_id"] = std::string(r.text(0, 2));
+  o["tier_floor_id"] = empty_as_null(r.text(0, 3));
+  o["home_store_id"] = empty_as_null(r.text(0, 4));
+  o["country"] = std::string(r.text(0, 5));
+  o["currency"] = std::string(r.text(0, 6));
+  o["enrolled_at"] = format_utc_iso8601(r.int64(0, 8));
+  o["display_name"] = std::string(r.text(0, 10));
+  o["email"] = text_or_null(r, 11);
+  o["phone"] = text_or_null(r, 12);
+  if (r.is_null(0, 13)) {
     o["birthday"] = nullptr;
   } else {
-    o["birthday"] = json::object{{"month", r->int64(0, 13)}, {"day", r->int64(0, 14)}};
+    o["birthday"] = json::object{{"month", r.int64(0, 13)}, {"day", r.int64(0, 14)}};
   }
-  o["consents"] = json::object{{"terms", r->boolean(0, 15)},
-                               {"marketing_email", r->boolean(0, 16)},
-                               {"marketing_sms", r->boolean(0, 17)}};
-  o["identifiers"] = json::parse(r->text(0, 18));
-  const int64_t revision = r->int64(0, 7);
+  o["consents"] = json::object{{"terms", r.boolean(0, 15)},
+                               {"marketing_email", r.boolean(0, 16)},
+                               {"marketing_sms", r.boolean(0, 17)}};
+  o["identifiers"] = json::parse(r.text(0, 18));
+  const int64_t revision = r.int64(0, 7);
   o["revision"] = revision;
   return std::make_pair(std::move(o), revision);
 }
 
 Result<LockedCustomer> lock_customer(pg::Connection& c, const std::string& id) {
-  auto r = c.query(kLockCustomer, {pg::Param::text(id)});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-  return LockedCustomer{r->int64(0, 0), r->int64(0, 1), std::string(r->text(0, 2)),
-                        std::string(r->text(0, 3))};
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query(kLockCustomer, {pg::Param::text(id)}));
+  if (r.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+  return LockedCustomer{r.int64(0, 0), r.int64(0, 1), std::string(r.text(0, 2)),
+                        std::string(r.text(0, 3))};
 }
 
 Result<bool> store_exists(pg::Connection& c, const std::string& store_id) {
-  auto r = c.query(kStoreExists, {pg::Param::text(store_id)});
-  if (!r) return std::unexpected(r.error());
-  return r->rows() > 0;
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query(kStoreExists, {pg::Param::text(store_id)}));
+  return r.rows() > 0;
 }
 
 Result<bool> identifier_taken(pg::Connection& c, const IdentifierHash& hash) {
-  auto r = c.query(kIdentifierTaken, {pg::Param::bytes(bytes_of(hash))});
-  if (!r) return std::unexpected(r.error());
-  return r->rows() > 0;
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query(kIdentifierTaken, {pg::Param::bytes(bytes_of(hash))}));
+  return r.rows() > 0;
 }
 
 Result<void> insert_customer(pg::Connection& c, const std::string& id, const std::string& tier_id,

@@ -137,18 +137,16 @@ http::Response CustomersApi::create(Call& call) {
   std::optional<http::Response> refused;
   auto write = [&](pg::Connection& c) -> Result<void> {
     if (profile.home_store) {
-      auto exists = store_exists(c, *profile.home_store);
-      if (!exists) return std::unexpected(exists.error());
-      if (!*exists) {
+      ACCRUE_ASSIGN_OR_RETURN(auto exists, store_exists(c, *profile.home_store));
+      if (!exists) {
         FieldErrors e;
         e.add("/home_store_id", "no such store");
         return refuse(refused, invalid(call, e));
       }
     }
     for (size_t i = 0; i < ids.size(); ++i) {
-      auto taken = identifier_taken(c, ids[i].hash);
-      if (!taken) return std::unexpected(taken.error());
-      if (*taken) {
+      ACCRUE_ASSIGN_OR_RETURN(auto taken, identifier_taken(c, ids[i].hash));
+      if (taken) {
         return refuse(refused, problem(call, Problem::kIdentifierTaken,
                                        "another member already has this " +
                                            std::string(to_string(ids[i].kind)),
@@ -201,18 +199,16 @@ http::Response CustomersApi::patch(Call& call) {
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = lock_open(c, call, id, refused);
-    if (!row) return std::unexpected(row.error());
-    if (auto old = stale(call, etag(row->revision), "customer")) return refuse(refused, *old);
+    ACCRUE_ASSIGN_OR_RETURN(auto row, lock_open(c, call, id, refused));
+    if (auto old = stale(call, etag(row.revision), "customer")) return refuse(refused, *old);
     FieldErrors errors;
     ObjectReader in(*body, errors);
-    ProfileInput p = read_profile(in, row->country);
+    ProfileInput p = read_profile(in, row.country);
     in.finish();
     if (p.fields.empty() && errors.empty()) errors.add("", "no field to change");
     if (p.home_store && errors.empty()) {
-      auto exists = store_exists(c, *p.home_store);
-      if (!exists) return std::unexpected(exists.error());
-      if (!*exists) errors.add("/home_store_id", "no such store");
+      ACCRUE_ASSIGN_OR_RETURN(auto exists, store_exists(c, *p.home_store));
+      if (!exists) errors.add("/home_store_id", "no such store");
     }
     if (!errors.empty()) return refuse(refused, invalid(call, errors));
     ACCRUE_TRY(update_profile(c, id, p));
@@ -238,8 +234,7 @@ http::Response CustomersApi::block(Call& call, bool block) {
   pg::Connection& c = **lease;
   std::optional<http::Response> refused;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = lock_open(c, call, id, refused);
-    if (!row) return std::unexpected(row.error());
+    ACCRUE_TRY(lock_open(c, call, id, refused));
     ACCRUE_TRY(
         set_status(c, id, block ? CustomerStatus::kBlocked : CustomerStatus::kActive, *reason));
     ACCRUE_TRY(feed_customer_changed(c, id));
@@ -291,9 +286,8 @@ http::Response CustomersApi::tier_floor(Call& call) {
   std::optional<http::Response> refused;
   std::string tier_now;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = lock_open(c, call, id, refused);
-    if (!row) return std::unexpected(row.error());
-    tier_now = row->tier_id;
+    ACCRUE_ASSIGN_OR_RETURN(auto row, lock_open(c, call, id, refused));
+    tier_now = row.tier_id;
     // The floor lifts the member at once when it is above their tier; it never lowers them.
     auto current = tiers.tier_index(tier_now);
     if (rank && (!current || *rank > *current)) {

@@ -123,14 +123,12 @@ Result<IdempotencyStore::ClaimResult> IdempotencyStore::claim(const std::string&
   }
   const std::string k = redis_key(client, key);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto set =
-        redis_.command({"SET", k, "~" + fingerprint, "NX", "PX", std::to_string(kInProgressMs)});
-    if (!set) return std::unexpected(set.error());
-    if ((*set)->type == REDIS_REPLY_STATUS) return ClaimResult{Claim::kClaimed, {}};
-    auto got = redis_.command({"GET", k});
-    if (!got) return std::unexpected(got.error());
-    if ((*got)->type != REDIS_REPLY_STRING) continue;  // expired in between: claim again
-    std::string_view v((*got)->str, (*got)->len);
+    ACCRUE_ASSIGN_OR_RETURN(auto set, redis_.command({"SET", k, "~" + fingerprint, "NX", "PX",
+                                                      std::to_string(kInProgressMs)}));
+    if (set->type == REDIS_REPLY_STATUS) return ClaimResult{Claim::kClaimed, {}};
+    ACCRUE_ASSIGN_OR_RETURN(auto got, redis_.command({"GET", k}));
+    if (got->type != REDIS_REPLY_STRING) continue;  // expired in between: claim again
+    std::string_view v(got->str, got->len);
     if (v.starts_with("~")) {
       return ClaimResult{v.substr(1) == fingerprint ? Claim::kInProgress : Claim::kMismatch, {}};
     }

@@ -193,19 +193,18 @@ Result<bool> JobsApi::run_once(std::stop_token stop) {
   std::string job;
   json::object params;
   {
-    auto lease = d_.pool.acquire();
-    if (!lease) return std::unexpected(lease.error());
-    auto r = (*lease)->exec(
-        "UPDATE hq_job SET state = 'running', started_at = coalesce(started_at, now()), "
-        "lease_until = now() + interval '60 seconds' WHERE job_id = (SELECT job_id FROM hq_job "
-        "WHERE state <> 'done' AND (lease_until IS NULL OR lease_until < now()) ORDER BY "
-        "created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING job_id::text, params::text");
-    if (!r) return std::unexpected(r.error());
-    if (r->rows() == 0) return false;
-    job = std::string(r->text(0, 0));
-    auto p = parse_json_object(r->text(0, 1));
-    if (!p) return std::unexpected(p.error());
-    params = std::move(*p);
+    ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        lease->exec(
+            "UPDATE hq_job SET state = 'running', started_at = coalesce(started_at, now()), "
+            "lease_until = now() + interval '60 seconds' WHERE job_id = (SELECT job_id FROM hq_job "
+            "WHERE state <> 'done' AND (lease_until IS NULL OR lease_until < now()) ORDER BY "
+            "created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING job_id::text, params::text"));
+    if (r.rows() == 0) return false;
+    job = std::string(r.text(0, 0));
+    ACCRUE_ASSIGN_OR_RETURN(auto p, parse_json_object(r.text(0, 1)));
+    params = std::move(p);
   }
   const int64_t points = params.at("points").to_number<int64_t>();
   const std::string reason(params.at("reason").as_string());
@@ -216,28 +215,25 @@ Result<bool> JobsApi::run_once(std::stop_token stop) {
     std::vector<std::string> events;
     std::shared_ptr<const PublishedProgram> program;
     {
-      auto lease = d_.pool.acquire();
-      if (!lease) return std::unexpected(lease.error());
-      auto r = (*lease)->query(
-          "SELECT seq, customer_id, event_id::text FROM hq_job_item WHERE job_id = $1::uuid AND "
-          "state = 'pending' ORDER BY seq LIMIT $2::int",
-          {pg::Param::text(job), pg::Param::text(std::to_string(kChunk))});
-      if (!r) return std::unexpected(r.error());
-      for (int i = 0; i < r->rows(); ++i) {
-        chunk.emplace_back(r->int64(i, 0), std::string(r->text(i, 1)));
-        events.emplace_back(r->text(i, 2));
+      ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r, lease->query("SELECT seq, customer_id, event_id::text FROM hq_job_item WHERE "
+                               "job_id = $1::uuid AND "
+                               "state = 'pending' ORDER BY seq LIMIT $2::int",
+                               {pg::Param::text(job), pg::Param::text(std::to_string(kChunk))}));
+      for (int i = 0; i < r.rows(); ++i) {
+        chunk.emplace_back(r.int64(i, 0), std::string(r.text(i, 1)));
+        events.emplace_back(r.text(i, 2));
       }
       if (chunk.empty()) {
-        auto f = (*lease)->query(
-            "UPDATE hq_job SET state = 'done', finished_at = now(), "
-            "lease_until = NULL WHERE job_id = $1::uuid",
-            {pg::Param::text(job)});
-        if (!f) return std::unexpected(f.error());
+        ACCRUE_TRY(
+            lease->query("UPDATE hq_job SET state = 'done', finished_at = now(), "
+                         "lease_until = NULL WHERE job_id = $1::uuid",
+                         {pg::Param::text(job)}));
         return true;
       }
-      auto p = d_.programs.latest(**lease, d_.clock.now_ms());
-      if (!p) return std::unexpected(p.error());
-      program = *p;
+      ACCRUE_ASSIGN_OR_RETURN(auto p, d_.programs.latest(*lease, d_.clock.now_ms()));
+      program = p;
     }
     HeadOfficeBatch batch(*program, d_.clock.now_ms());
     for (size_t i = 0; i < chunk.size(); ++i) {

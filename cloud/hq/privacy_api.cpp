@@ -51,16 +51,16 @@ http::Response PrivacyApi::erase(Call& call) {
   int64_t identifiers = 0;
   bool already = false;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto row = c.query("SELECT status FROM customer WHERE customer_id = $1 FOR UPDATE",
-                       {pg::Param::text(id)});
-    if (!row) return std::unexpected(row.error());
-    if (row->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
-    already = row->int64(0, 0) == to_int(CustomerStatus::kErased);
+    ACCRUE_ASSIGN_OR_RETURN(auto row,
+                            c.query("SELECT status FROM customer WHERE customer_id = $1 FOR UPDATE",
+                                    {pg::Param::text(id)}));
+    if (row.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + id);
+    already = row.int64(0, 0) == to_int(CustomerStatus::kErased);
     if (already) return {};
     ACCRUE_TRY(c.query("DELETE FROM customer_pii WHERE customer_id = $1", {pg::Param::text(id)}));
-    auto ids = c.query("DELETE FROM identifier WHERE customer_id = $1", {pg::Param::text(id)});
-    if (!ids) return std::unexpected(ids.error());
-    identifiers = ids->affected();
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto ids, c.query("DELETE FROM identifier WHERE customer_id = $1", {pg::Param::text(id)}));
+    identifiers = ids.affected();
     // The home store stays: it puts the member in that store's scope, so the store's feed
     // carries the removal.
     ACCRUE_TRY(
@@ -88,63 +88,64 @@ http::Response PrivacyApi::export_data(Call& call) {
     return problem(call, b.error());
   }
   auto body = [&]() -> Result<json::object> {
-    auto details = customer_details(c, id);
-    if (!details) return std::unexpected(details.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto details, customer_details(c, id));
     json::object out;
     out["exported_at"] = format_utc_iso8601(d_.clock.now_ms());
-    out["customer"] = std::move(details->first);
-    auto balance = c.query(
-        "SELECT points, lifetime_earned, lifetime_redeemed, lifetime_expired FROM balance WHERE "
-        "customer_id = $1",
-        {pg::Param::text(id)});
-    if (!balance) return std::unexpected(balance.error());
-    if (balance->rows() == 1) {
-      out["balance"] = json::object{{"points", balance->int64(0, 0)},
-                                    {"lifetime_earned", balance->int64(0, 1)},
-                                    {"lifetime_redeemed", balance->int64(0, 2)},
-                                    {"lifetime_expired", balance->int64(0, 3)}};
+    out["customer"] = std::move(details.first);
+    ACCRUE_ASSIGN_OR_RETURN(auto balance,
+                            c.query("SELECT points, lifetime_earned, lifetime_redeemed, "
+                                    "lifetime_expired FROM balance WHERE "
+                                    "customer_id = $1",
+                                    {pg::Param::text(id)}));
+    if (balance.rows() == 1) {
+      out["balance"] = json::object{{"points", balance.int64(0, 0)},
+                                    {"lifetime_earned", balance.int64(0, 1)},
+                                    {"lifetime_redeemed", balance.int64(0, 2)},
+                                    {"lifetime_expired", balance.int64(0, 3)}};
     }
     static constexpr const char* kKinds[] = {
         "",           "accrual", "redemption",         "return", "enrolment_bonus",
         "adjustment", "expiry",  "provisional_claimed"};
-    auto ledger = c.query(
-        "SELECT event_id::text, (extract(epoch FROM occurred_at)*1000)::bigint, kind, points, "
-        "coalesce(store_id, ''), coalesce(till_id, ''), coalesce(pos_tx_id, ''), "
-        "amount_minor IS NOT NULL, coalesce(amount_minor, 0), coalesce(currency, ''), "
-        "coalesce(reason, '') FROM ledger WHERE customer_id = $1 ORDER BY occurred_at, event_id "
-        "LIMIT $2::int",
-        {pg::Param::text(id), pg::Param::text(std::to_string(kMaxExportedEntries + 1))});
-    if (!ledger) return std::unexpected(ledger.error());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto ledger,
+        c.query(
+            "SELECT event_id::text, (extract(epoch FROM occurred_at)*1000)::bigint, kind, points, "
+            "coalesce(store_id, ''), coalesce(till_id, ''), coalesce(pos_tx_id, ''), "
+            "amount_minor IS NOT NULL, coalesce(amount_minor, 0), coalesce(currency, ''), "
+            "coalesce(reason, '') FROM ledger WHERE customer_id = $1 ORDER BY occurred_at, "
+            "event_id "
+            "LIMIT $2::int",
+            {pg::Param::text(id), pg::Param::text(std::to_string(kMaxExportedEntries + 1))}));
     json::array entries;
-    const int n = std::min(ledger->rows(), kMaxExportedEntries);
+    const int n = std::min(ledger.rows(), kMaxExportedEntries);
     for (int i = 0; i < n; ++i) {
-      const int64_t kind = ledger->int64(i, 2);
-      json::object e{{"event_id", ledger->text(i, 0)},
-                     {"occurred_at", format_utc_iso8601(ledger->int64(i, 1))},
+      const int64_t kind = ledger.int64(i, 2);
+      json::object e{{"event_id", ledger.text(i, 0)},
+                     {"occurred_at", format_utc_iso8601(ledger.int64(i, 1))},
                      {"kind", kind >= 1 && kind <= 7 ? kKinds[kind] : "unknown"},
-                     {"points", ledger->int64(i, 3)}};
-      if (!ledger->text(i, 4).empty()) e["store_id"] = ledger->text(i, 4);
-      if (!ledger->text(i, 5).empty()) e["till_id"] = ledger->text(i, 5);
-      if (!ledger->text(i, 6).empty()) e["pos_tx_id"] = ledger->text(i, 6);
-      if (ledger->boolean(i, 7)) {
+                     {"points", ledger.int64(i, 3)}};
+      if (!ledger.text(i, 4).empty()) e["store_id"] = ledger.text(i, 4);
+      if (!ledger.text(i, 5).empty()) e["till_id"] = ledger.text(i, 5);
+      if (!ledger.text(i, 6).empty()) e["pos_tx_id"] = ledger.text(i, 6);
+      if (ledger.boolean(i, 7)) {
         e["amount"] =
-            json::object{{"minor_units", ledger->int64(i, 8)}, {"currency", ledger->text(i, 9)}};
+            json::object{{"minor_units", ledger.int64(i, 8)}, {"currency", ledger.text(i, 9)}};
       }
-      if (!ledger->text(i, 10).empty()) e["reason"] = ledger->text(i, 10);
+      if (!ledger.text(i, 10).empty()) e["reason"] = ledger.text(i, 10);
       entries.push_back(std::move(e));
     }
     out["ledger"] = std::move(entries);
-    out["ledger_truncated"] = ledger->rows() > kMaxExportedEntries;
-    auto audit = c.query(
-        "SELECT (extract(epoch FROM at)*1000)::bigint, actor, action FROM audit_log WHERE "
-        "subject = $1 ORDER BY id LIMIT 10000",
-        {pg::Param::text("customer:" + id)});
-    if (!audit) return std::unexpected(audit.error());
+    out["ledger_truncated"] = ledger.rows() > kMaxExportedEntries;
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto audit,
+        c.query("SELECT (extract(epoch FROM at)*1000)::bigint, actor, action FROM audit_log WHERE "
+                "subject = $1 ORDER BY id LIMIT 10000",
+                {pg::Param::text("customer:" + id)}));
     json::array processing;
-    for (int i = 0; i < audit->rows(); ++i) {
-      processing.push_back(json::object{{"at", format_utc_iso8601(audit->int64(i, 0))},
-                                        {"actor", audit->text(i, 1)},
-                                        {"action", audit->text(i, 2)}});
+    for (int i = 0; i < audit.rows(); ++i) {
+      processing.push_back(json::object{{"at", format_utc_iso8601(audit.int64(i, 0))},
+                                        {"actor", audit.text(i, 1)},
+                                        {"action", audit.text(i, 2)}});
     }
     out["processing"] = std::move(processing);
     return out;
@@ -193,14 +194,14 @@ http::Response PrivacyApi::merge(Call& call) {
   int64_t points = 0, identifiers = 0, lots = 0;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     // Balances locked in customer order, as ingestion locks them.
-    auto rows = c.query(
-        "SELECT c.customer_id, c.status, b.points FROM customer c JOIN balance b USING "
-        "(customer_id) WHERE c.customer_id IN ($1, $2) ORDER BY c.customer_id FOR UPDATE",
-        {pg::Param::text(survivor), pg::Param::text(*merged)});
-    if (!rows) return std::unexpected(rows.error());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto rows,
+        c.query("SELECT c.customer_id, c.status, b.points FROM customer c JOIN balance b USING "
+                "(customer_id) WHERE c.customer_id IN ($1, $2) ORDER BY c.customer_id FOR UPDATE",
+                {pg::Param::text(survivor), pg::Param::text(*merged)}));
     std::map<std::string, std::pair<int64_t, int64_t>> found;  // status, points
-    for (int i = 0; i < rows->rows(); ++i) {
-      found[std::string(rows->text(i, 0))] = {rows->int64(i, 1), rows->int64(i, 2)};
+    for (int i = 0; i < rows.rows(); ++i) {
+      found[std::string(rows.text(i, 0))] = {rows.int64(i, 1), rows.int64(i, 2)};
     }
     if (!found.contains(survivor)) return fail(ErrorCode::kNotFound, "no customer " + survivor);
     if (!found.contains(*merged)) {
@@ -219,13 +220,14 @@ http::Response PrivacyApi::merge(Call& call) {
     points = found[*merged].second;
     const auto S = pg::Param::text(survivor);
     const auto X = pg::Param::text(*merged);
-    auto ids = c.query("UPDATE identifier SET customer_id = $1 WHERE customer_id = $2", {S, X});
-    if (!ids) return std::unexpected(ids.error());
-    identifiers = ids->affected();
-    auto moved = c.query(
-        "UPDATE points_lot SET customer_id = $1 WHERE customer_id = $2 AND remaining > 0", {S, X});
-    if (!moved) return std::unexpected(moved.error());
-    lots = moved->affected();
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto ids, c.query("UPDATE identifier SET customer_id = $1 WHERE customer_id = $2", {S, X}));
+    identifiers = ids.affected();
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto moved,
+        c.query("UPDATE points_lot SET customer_id = $1 WHERE customer_id = $2 AND remaining > 0",
+                {S, X}));
+    lots = moved.affected();
     if (points != 0) {
       const std::string out_id = new_id(), in_id = new_id();
       const std::string p = std::to_string(points), neg = std::to_string(-points);

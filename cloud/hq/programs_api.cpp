@@ -274,13 +274,13 @@ http::Response ProgramsApi::draft_create(Call& call) {
   const std::string id = new_id();
   std::optional<pg::PgResult> row;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r =
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
         c.query(std::string("INSERT INTO program_draft (draft_id, body, created_by, "
                             "updated_by) VALUES ($1::uuid, $2::jsonb, $3, $3) RETURNING ") +
                     kDraftColumns,
-                {pg::Param::text(id), pg::Param::text(text), pg::Param::text(call.who.subject)});
-    if (!r) return std::unexpected(r.error());
-    row = std::move(*r);
+                {pg::Param::text(id), pg::Param::text(text), pg::Param::text(call.who.subject)}));
+    row = std::move(r);
     return audit_change(c, call, "program.draft_create", "program_draft:" + id);
   });
   if (!done) return problem(call, done.error());
@@ -319,27 +319,26 @@ http::Response ProgramsApi::draft_put(Call& call) {
   std::optional<http::Response> refused;
   std::optional<pg::PgResult> row;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto cur = c.query(
-        "SELECT revision, published_as IS NOT NULL FROM program_draft WHERE "
-        "draft_id = $1::uuid FOR UPDATE",
-        {pg::Param::text(id)});
-    if (!cur) return std::unexpected(cur.error());
-    if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no draft " + id);
-    if (cur->boolean(0, 1)) {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto cur, c.query("SELECT revision, published_as IS NOT NULL FROM program_draft WHERE "
+                          "draft_id = $1::uuid FOR UPDATE",
+                          {pg::Param::text(id)}));
+    if (cur.rows() == 0) return fail(ErrorCode::kNotFound, "no draft " + id);
+    if (cur.boolean(0, 1)) {
       refused = problem(call, Problem::kDraftPublished,
                         "this draft was published; start a new draft for the next version");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
-    if ((refused = stale(call, etag(cur->int64(0, 0)), "draft")))
+    if ((refused = stale(call, etag(cur.int64(0, 0)), "draft")))
       return fail(ErrorCode::kFailedPrecondition, "refused");
-    auto r =
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
         c.query(std::string("UPDATE program_draft SET body = $2::jsonb, revision = revision "
                             "+ 1, updated_by = $3, updated_at = now() WHERE draft_id = "
                             "$1::uuid RETURNING ") +
                     kDraftColumns,
-                {pg::Param::text(id), pg::Param::text(text), pg::Param::text(call.who.subject)});
-    if (!r) return std::unexpected(r.error());
-    row = std::move(*r);
+                {pg::Param::text(id), pg::Param::text(text), pg::Param::text(call.who.subject)}));
+    row = std::move(r);
     return audit_change(c, call, "program.draft_update", "program_draft:" + id);
   });
   if (refused) return std::move(*refused);
@@ -358,19 +357,19 @@ http::Response ProgramsApi::draft_publish(Call& call) {
   std::optional<http::Response> refused;
   Program published;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto cur = c.query(
-        "SELECT body::text, revision, published_as IS NOT NULL FROM program_draft "
-        "WHERE draft_id = $1::uuid FOR UPDATE",
-        {pg::Param::text(id)});
-    if (!cur) return std::unexpected(cur.error());
-    if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no draft " + id);
-    if (cur->boolean(0, 2)) {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto cur,
+        c.query("SELECT body::text, revision, published_as IS NOT NULL FROM program_draft "
+                "WHERE draft_id = $1::uuid FOR UPDATE",
+                {pg::Param::text(id)}));
+    if (cur.rows() == 0) return fail(ErrorCode::kNotFound, "no draft " + id);
+    if (cur.boolean(0, 2)) {
       refused = problem(call, Problem::kDraftPublished, "this draft was published already");
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
-    if ((refused = stale(call, etag(cur->int64(0, 1)), "draft")))
+    if ((refused = stale(call, etag(cur.int64(0, 1)), "draft")))
       return fail(ErrorCode::kFailedPrecondition, "refused");
-    const std::string body(cur->text(0, 0));
+    const std::string body(cur.text(0, 0));
     auto program = wire::program_from_json(body);
     if (!program) {
       FieldErrors errors;
@@ -382,21 +381,19 @@ http::Response ProgramsApi::draft_publish(Call& call) {
     // One writer at a time per programme, and versions only go up.
     ACCRUE_TRY(c.query("SELECT pg_advisory_xact_lock(hashtext($1))",
                        {pg::Param::text(program->program_id)}));
-    auto latest = c.query(
-        "SELECT coalesce(max(version), 0) FROM program_version WHERE "
-        "program_id = $1",
-        {pg::Param::text(program->program_id)});
-    if (!latest) return std::unexpected(latest.error());
-    if (static_cast<int64_t>(program->version) <= latest->int64(0, 0)) {
+    ACCRUE_ASSIGN_OR_RETURN(auto latest,
+                            c.query("SELECT coalesce(max(version), 0) FROM program_version WHERE "
+                                    "program_id = $1",
+                                    {pg::Param::text(program->program_id)}));
+    if (static_cast<int64_t>(program->version) <= latest.int64(0, 0)) {
       FieldErrors errors;
       errors.add("/version", "must be above the latest published version, " +
-                                 std::to_string(latest->int64(0, 0)));
+                                 std::to_string(latest.int64(0, 0)));
       refused = invalid(call, errors);
       return fail(ErrorCode::kFailedPrecondition, "refused");
     }
-    auto p = ProgramCatalog::publish(c, body);
-    if (!p) return std::unexpected(p.error());
-    published = std::move(*p);
+    ACCRUE_ASSIGN_OR_RETURN(auto p, ProgramCatalog::publish(c, body));
+    published = std::move(p);
     ACCRUE_TRY(c.query("UPDATE program_draft SET published_as = $2::int WHERE draft_id = $1::uuid",
                        {pg::Param::text(id), pg::Param::text(std::to_string(published.version))}));
     return audit_change(c, call, "program.publish", "program:" + published.program_id,

@@ -57,15 +57,13 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   if (!valid_customer_id(customer_id)) {
     return fail(ErrorCode::kInvalidArgument, "customer id: 1 to 64 printable characters");
   }
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   const TimestampMs now = clock_.now_ms();
-  auto program = programs_.latest(c, now);
-  if (!program) return std::unexpected(program.error());
-  const TierPolicy& tiers = (*program)->program.tiers;
+  ACCRUE_ASSIGN_OR_RETURN(auto program, programs_.latest(c, now));
+  const TierPolicy& tiers = program->program.tiers;
   // The window is whole programme-local days: today and the window_days - 1 before it.
-  const int64_t today = day_of_ms((*program)->zone.to_local_ms(now));
+  const int64_t today = day_of_ms(program->zone.to_local_ms(now));
   const std::string after_day =
       std::to_string(today - static_cast<int64_t>(std::max<uint32_t>(1, tiers.window_days)));
   const bool by_spend = tiers.basis == TierBasis::kAmountSpent;
@@ -74,24 +72,24 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
     q.replace(q.find("%LOTS%"), 6, kOpenLotsColumn);
     return q;
   }();
-  auto r = c.query(read_sql, {pg::Param::text(customer_id), pg::Param::text(after_day),
-                              pg::Param::text(by_spend ? "true" : "false")});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query(read_sql, {pg::Param::text(customer_id), pg::Param::text(after_day),
+                                 pg::Param::text(by_spend ? "true" : "false")}));
+  if (r.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
 
-  const int64_t status = r->int64(0, 1);
+  const int64_t status = r.int64(0, 1);
   json::object doc;
   doc["customer_id"] = customer_id;
   doc["status"] = status_name(status);
   Document out;
-  out.version = r->int64(0, 5);
+  out.version = r.int64(0, 5);
   if (is_closed(status)) {  // erased, or merged into another: nothing else to show
     out.json = json::serialize(doc);
     return out;
   }
-  const std::string tier_id(r->text(0, 2));
-  const int64_t points = r->int64(0, 4);
-  const CustomerPoints cp = customer_points(points, parse_open_lots(r->text(0, 12)), now);
+  const std::string tier_id(r.text(0, 2));
+  const int64_t points = r.int64(0, 4);
+  const CustomerPoints cp = customer_points(points, parse_open_lots(r.text(0, 12)), now);
   json::object pts;
   pts["available"] = cp.available;
   pts["pending"] = cp.pending;
@@ -106,8 +104,8 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   }
   TierFacts facts;
   facts.current_tier = tier_id;
-  facts.qualifying_value = r->int64(0, 13);
-  facts.manual_floor = std::string(r->text(0, 3));
+  facts.qualifying_value = r.int64(0, 13);
+  facts.manual_floor = std::string(r.text(0, 3));
   facts.now_ms = now;
   if (auto d = evaluate_tier(tiers, facts); d && !d->next_tier_id.empty()) {
     json::object next;
@@ -118,27 +116,26 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   doc["tier"] = std::move(tier);
 
   if (profile) {
-    doc["enrolled_at"] = format_utc_iso8601(r->int64(0, 10));
-    if (!r->text(0, 11).empty()) doc["home_store_id"] = r->text(0, 11);
+    doc["enrolled_at"] = format_utc_iso8601(r.int64(0, 10));
+    if (!r.text(0, 11).empty()) doc["home_store_id"] = r.text(0, 11);
     json::object lifetime;
-    lifetime["earned"] = r->int64(0, 6);
-    lifetime["redeemed"] = r->int64(0, 7);
-    lifetime["expired"] = r->int64(0, 8);
+    lifetime["earned"] = r.int64(0, 6);
+    lifetime["redeemed"] = r.int64(0, 7);
+    lifetime["expired"] = r.int64(0, 8);
     doc["lifetime"] = std::move(lifetime);
-    if (r->int64(0, 9) > 0) doc["last_purchase_at"] = format_utc_iso8601(r->int64(0, 9));
+    if (r.int64(0, 9) > 0) doc["last_purchase_at"] = format_utc_iso8601(r.int64(0, 9));
     json::object q;
     q["value"] = facts.qualifying_value;
     q["window_days"] = tiers.window_days;
     q["basis"] = by_spend ? "amount_spent" : "points_earned";
     doc["tier_qualification"] = std::move(q);
-    auto ids = c.query(kIdentifiers, {pg::Param::text(customer_id)});
-    if (!ids) return std::unexpected(ids.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto ids, c.query(kIdentifiers, {pg::Param::text(customer_id)}));
     json::array list;
-    for (int i = 0; i < ids->rows(); ++i) {
+    for (int i = 0; i < ids.rows(); ++i) {
       // The cloud holds only keyed hashes: the kind and when it was linked is all there is.
       json::object o;
-      o["kind"] = ids->text(i, 0);
-      o["linked_at"] = format_utc_iso8601(ids->int64(i, 1));
+      o["kind"] = ids.text(i, 0);
+      o["linked_at"] = format_utc_iso8601(ids.int64(i, 1));
       list.push_back(std::move(o));
     }
     doc["identifiers"] = std::move(list);
@@ -170,60 +167,60 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
     after_ms = std::to_string(ms);
     after_id = raw->substr(colon + 1);
   }
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   const std::string fetch = std::to_string(limit + 1);
-  auto r = c.query(
-      "SELECT g.event_id::text, (extract(epoch FROM g.occurred_at)*1000)::bigint, g.kind, "
-      "g.points, coalesce(g.store_id, ''), coalesce(g.till_id, ''), coalesce(g.pos_tx_id, ''), "
-      "g.amount_minor, coalesce(g.currency, ''), coalesce(g.reason, ''), "
-      "coalesce(g.ref_event_id::text, ''), coalesce(r.points_reversed, 0), r.event_id IS NOT NULL "
-      "FROM ledger g LEFT JOIN receipt r ON r.event_id = g.event_id "
-      "WHERE g.customer_id = $1 AND (g.occurred_at, g.event_id) < "
-      "(to_timestamp($2::bigint / 1000.0), $3::uuid) "
-      "ORDER BY g.occurred_at DESC, g.event_id DESC LIMIT $4",
-      {pg::Param::text(customer_id), pg::Param::text(after_ms), pg::Param::text(after_id),
-       pg::Param::text(fetch)});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) {  // an empty page, or nobody: only then is the second question needed
-    auto exists =
-        c.query("SELECT 1 FROM customer WHERE customer_id = $1", {pg::Param::text(customer_id)});
-    if (!exists) return std::unexpected(exists.error());
-    if (exists->rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query(
+          "SELECT g.event_id::text, (extract(epoch FROM g.occurred_at)*1000)::bigint, g.kind, "
+          "g.points, coalesce(g.store_id, ''), coalesce(g.till_id, ''), coalesce(g.pos_tx_id, ''), "
+          "g.amount_minor, coalesce(g.currency, ''), coalesce(g.reason, ''), "
+          "coalesce(g.ref_event_id::text, ''), coalesce(r.points_reversed, 0), r.event_id IS NOT "
+          "NULL "
+          "FROM ledger g LEFT JOIN receipt r ON r.event_id = g.event_id "
+          "WHERE g.customer_id = $1 AND (g.occurred_at, g.event_id) < "
+          "(to_timestamp($2::bigint / 1000.0), $3::uuid) "
+          "ORDER BY g.occurred_at DESC, g.event_id DESC LIMIT $4",
+          {pg::Param::text(customer_id), pg::Param::text(after_ms), pg::Param::text(after_id),
+           pg::Param::text(fetch)}));
+  if (r.rows() == 0) {  // an empty page, or nobody: only then is the second question needed
+    ACCRUE_ASSIGN_OR_RETURN(auto exists, c.query("SELECT 1 FROM customer WHERE customer_id = $1",
+                                                 {pg::Param::text(customer_id)}));
+    if (exists.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
   }
   static constexpr const char* kKinds[] = {
       "",           "accrual", "redemption",         "return", "enrolment_bonus",
       "adjustment", "expiry",  "provisional_claimed"};
   json::array items;
-  const int n = std::min(r->rows(), limit);
+  const int n = std::min(r.rows(), limit);
   for (int i = 0; i < n; ++i) {
     json::object o;
-    o["event_id"] = r->text(i, 0);
-    o["occurred_at"] = format_utc_iso8601(r->int64(i, 1));
-    const int64_t kind = r->int64(i, 2);
+    o["event_id"] = r.text(i, 0);
+    o["occurred_at"] = format_utc_iso8601(r.int64(i, 1));
+    const int64_t kind = r.int64(i, 2);
     o["kind"] = kind >= 1 && kind <= 7 ? kKinds[kind] : "unknown";
-    o["points"] = r->int64(i, 3);
-    if (!r->text(i, 4).empty()) o["store_id"] = r->text(i, 4);
-    if (!r->text(i, 5).empty()) o["till_id"] = r->text(i, 5);
-    if (!r->text(i, 6).empty()) o["pos_tx_id"] = r->text(i, 6);
-    if (!r->is_null(i, 7)) {
+    o["points"] = r.int64(i, 3);
+    if (!r.text(i, 4).empty()) o["store_id"] = r.text(i, 4);
+    if (!r.text(i, 5).empty()) o["till_id"] = r.text(i, 5);
+    if (!r.text(i, 6).empty()) o["pos_tx_id"] = r.text(i, 6);
+    if (!r.is_null(i, 7)) {
       json::object amount;
-      amount["minor_units"] = r->int64(i, 7);
-      amount["currency"] = r->text(i, 8);
+      amount["minor_units"] = r.int64(i, 7);
+      amount["currency"] = r.text(i, 8);
       o["amount"] = std::move(amount);
     }
-    if (!r->text(i, 9).empty()) o["reason"] = r->text(i, 9);
-    if (!r->text(i, 10).empty()) o["ref_event_id"] = r->text(i, 10);
-    if (r->boolean(i, 12)) o["points_reversed"] = r->int64(i, 11);
+    if (!r.text(i, 9).empty()) o["reason"] = r.text(i, 9);
+    if (!r.text(i, 10).empty()) o["ref_event_id"] = r.text(i, 10);
+    if (r.boolean(i, 12)) o["points_reversed"] = r.int64(i, 11);
     items.push_back(std::move(o));
   }
   json::object doc;
   doc["customer_id"] = customer_id;
   doc["items"] = std::move(items);
-  if (r->rows() > limit) {
-    doc["next_cursor"] = auth::base64url_encode(std::to_string(r->int64(limit - 1, 1)) + ":" +
-                                                std::string(r->text(limit - 1, 0)));
+  if (r.rows() > limit) {
+    doc["next_cursor"] = auth::base64url_encode(std::to_string(r.int64(limit - 1, 1)) + ":" +
+                                                std::string(r.text(limit - 1, 0)));
   } else {
     doc["next_cursor"] = nullptr;
   }

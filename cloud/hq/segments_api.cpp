@@ -178,14 +178,13 @@ json::object segment_json(const pg::PgResult& r, int i) {
 
 Result<SegmentSql> segment_sql(pg::Connection& c, const std::string& id,
                                std::vector<std::string>& values) {
-  auto r =
-      c.query("SELECT definition::text FROM segment WHERE segment_id = $1", {pg::Param::text(id)});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 0) return fail(ErrorCode::kNotFound, "no segment " + id);
-  auto def = parse_json_object(r->text(0, 0));
-  if (!def) return std::unexpected(def.error());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query("SELECT definition::text FROM segment WHERE segment_id = $1", {pg::Param::text(id)}));
+  if (r.rows() == 0) return fail(ErrorCode::kNotFound, "no segment " + id);
+  ACCRUE_ASSIGN_OR_RETURN(auto def, parse_json_object(r.text(0, 0)));
   FieldErrors errors;
-  auto sql = compile_segment(*def, errors, values);
+  auto sql = compile_segment(def, errors, values);
   if (!sql) return fail(ErrorCode::kInternal, "segment " + id + ": " + errors.summary());
   return *sql;
 }
@@ -241,34 +240,35 @@ http::Response SegmentsApi::write(Call& call, bool create) {
   std::optional<pg::PgResult> row;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
     if (create) {
-      auto r = c.query(std::string("INSERT INTO segment (segment_id, name, definition, created_by, "
-                                   "updated_by) VALUES ($1, $2, $3::jsonb, $4, $4) ON CONFLICT "
-                                   "DO NOTHING RETURNING ") +
-                           kSegmentColumns,
-                       {pg::Param::text(*id), pg::Param::text(*name), pg::Param::text(def_text),
-                        pg::Param::text(call.who.subject)});
-      if (!r) return std::unexpected(r.error());
-      if (r->rows() == 0) {
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r,
+          c.query(std::string("INSERT INTO segment (segment_id, name, definition, created_by, "
+                              "updated_by) VALUES ($1, $2, $3::jsonb, $4, $4) ON CONFLICT "
+                              "DO NOTHING RETURNING ") +
+                      kSegmentColumns,
+                  {pg::Param::text(*id), pg::Param::text(*name), pg::Param::text(def_text),
+                   pg::Param::text(call.who.subject)}));
+      if (r.rows() == 0) {
         refused = problem(call, Problem::kSegmentExists, "segment " + *id + " exists");
         return fail(ErrorCode::kFailedPrecondition, "refused");
       }
-      row = std::move(*r);
+      row = std::move(r);
     } else {
-      auto cur = c.query("SELECT revision FROM segment WHERE segment_id = $1 FOR UPDATE",
-                         {pg::Param::text(*id)});
-      if (!cur) return std::unexpected(cur.error());
-      if (cur->rows() == 0) return fail(ErrorCode::kNotFound, "no segment " + *id);
-      if ((refused = stale(call, etag(cur->int64(0, 0)), "segment")))
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto cur, c.query("SELECT revision FROM segment WHERE segment_id = $1 FOR UPDATE",
+                            {pg::Param::text(*id)}));
+      if (cur.rows() == 0) return fail(ErrorCode::kNotFound, "no segment " + *id);
+      if ((refused = stale(call, etag(cur.int64(0, 0)), "segment")))
         return fail(ErrorCode::kFailedPrecondition, "refused");
-      auto r =
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r,
           c.query(std::string("UPDATE segment SET name = $2, definition = $3::jsonb, revision = "
                               "revision + 1, updated_by = $4, updated_at = now() WHERE "
                               "segment_id = $1 RETURNING ") +
                       kSegmentColumns,
                   {pg::Param::text(*id), pg::Param::text(*name), pg::Param::text(def_text),
-                   pg::Param::text(call.who.subject)});
-      if (!r) return std::unexpected(r.error());
-      row = std::move(*r);
+                   pg::Param::text(call.who.subject)}));
+      row = std::move(r);
     }
     return audit_change(c, call, create ? "segment.create" : "segment.update", "segment:" + *id);
   });
@@ -302,9 +302,9 @@ http::Response SegmentsApi::remove(Call& call) {
   if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r = c.query("DELETE FROM segment WHERE segment_id = $1", {pg::Param::text(id)});
-    if (!r) return std::unexpected(r.error());
-    if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no segment " + id);
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r, c.query("DELETE FROM segment WHERE segment_id = $1", {pg::Param::text(id)}));
+    if (r.affected() == 0) return fail(ErrorCode::kNotFound, "no segment " + id);
     return audit_change(c, call, "segment.delete", "segment:" + id);
   });
   if (!done) return problem(call, done.error());
@@ -379,13 +379,11 @@ http::Response SegmentsApi::export_csv(Call& call) {
     st->values.back() = st->after;
     std::vector<pg::Param> ps;
     for (const auto& v : st->values) ps.push_back(pg::Param::text(v));
-    auto lease = pool.acquire();
-    if (!lease) return std::unexpected(lease.error());
-    auto r = (*lease)->query(st->sql.c_str(), std::span<const pg::Param>(ps));
-    if (!r) return std::unexpected(r.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto lease, pool.acquire());
+    ACCRUE_ASSIGN_OR_RETURN(auto r, lease->query(st->sql.c_str(), std::span<const pg::Param>(ps)));
     std::string out;
-    out.reserve(static_cast<size_t>(r->rows()) * 96);
-    for (int i = 0; i < r->rows(); ++i) {
+    out.reserve(static_cast<size_t>(r.rows()) * 96);
+    for (int i = 0; i < r.rows(); ++i) {
       // Ids and store ids are quoted when they hold what CSV would read as structure.
       auto field = [&](std::string_view v) {
         if (v.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(v);
@@ -393,14 +391,14 @@ http::Response SegmentsApi::export_csv(Call& call) {
         for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
         return q + "\"";
       };
-      const int64_t status = r->int64(i, 1);
-      out += field(r->text(i, 0)) + "," + std::string(status_name(status)) + "," +
-             field(r->text(i, 2)) + "," + field(r->text(i, 3)) + "," +
-             std::to_string(r->int64(i, 4)) + "," + format_utc_iso8601(r->int64(i, 5)) + "," +
-             (r->int64(i, 6) > 0 ? format_utc_iso8601(r->int64(i, 6)) : std::string()) + "\n";
+      const int64_t status = r.int64(i, 1);
+      out += field(r.text(i, 0)) + "," + std::string(status_name(status)) + "," +
+             field(r.text(i, 2)) + "," + field(r.text(i, 3)) + "," + std::to_string(r.int64(i, 4)) +
+             "," + format_utc_iso8601(r.int64(i, 5)) + "," +
+             (r.int64(i, 6) > 0 ? format_utc_iso8601(r.int64(i, 6)) : std::string()) + "\n";
     }
-    if (r->rows() < 5000) st->done = true;
-    if (r->rows() > 0) st->after = std::string(r->text(r->rows() - 1, 0));
+    if (r.rows() < 5000) st->done = true;
+    if (r.rows() > 0) st->after = std::string(r.text(r.rows() - 1, 0));
     return std::optional<std::string>(std::move(out));
   };
   auto res = http::bytes(call.req, "", "text/csv; charset=utf-8");

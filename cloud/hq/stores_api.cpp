@@ -96,13 +96,13 @@ http::Response StoresApi::create(Call& call) {
   pg::Connection& c = **lease;
   bool exists = false;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r = c.query(
-        "INSERT INTO store (store_id, name, country, time_zone) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT DO NOTHING",
-        {pg::Param::text(*id), pg::Param::text(*name), pg::Param::text(*country),
-         pg::Param::text(*zone)});
-    if (!r) return std::unexpected(r.error());
-    if (r->affected() == 0) {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        c.query("INSERT INTO store (store_id, name, country, time_zone) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT DO NOTHING",
+                {pg::Param::text(*id), pg::Param::text(*name), pg::Param::text(*country),
+                 pg::Param::text(*zone)}));
+    if (r.affected() == 0) {
       exists = true;
       return fail(ErrorCode::kAlreadyExists, "exists");
     }
@@ -256,12 +256,12 @@ http::Response StoresApi::revoke(Call& call) {
   if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r = c.query(
-        "UPDATE agent SET revoked_at = coalesce(revoked_at, now()), revoked_reason = "
-        "coalesce(revoked_reason, $2) WHERE agent_id = $1",
-        {pg::Param::text(id), pg::Param::text(*reason)});
-    if (!r) return std::unexpected(r.error());
-    if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no agent " + id);
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        c.query("UPDATE agent SET revoked_at = coalesce(revoked_at, now()), revoked_reason = "
+                "coalesce(revoked_reason, $2) WHERE agent_id = $1",
+                {pg::Param::text(id), pg::Param::text(*reason)}));
+    if (r.affected() == 0) return fail(ErrorCode::kNotFound, "no agent " + id);
     return audit_change(c, call, "agent.revoke", "agent:" + id, {{"reason", *reason}});
   });
   if (!done) return problem(call, done.error());

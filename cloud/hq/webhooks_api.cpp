@@ -126,12 +126,12 @@ http::Response WebhooksApi::create(Call& call) {
                 {pg::Param::text(id), pg::Param::text(*url), pg::Param::text(pg::text_array(types)),
                  pg::Param::text(secret), pg::Param::text(description.value_or("")),
                  pg::Param::text(call.who.subject)}));
-    auto r = c.query((std::string("SELECT ") + kSubscriptionColumns +
-                      " FROM webhook_subscription s WHERE subscription_id = $1::uuid")
-                         .c_str(),
-                     {pg::Param::text(id)});
-    if (!r) return std::unexpected(r.error());
-    row = std::move(*r);
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r, c.query((std::string("SELECT ") + kSubscriptionColumns +
+                         " FROM webhook_subscription s WHERE subscription_id = $1::uuid")
+                            .c_str(),
+                        {pg::Param::text(id)}));
+    row = std::move(r);
     return audit_change(c, call, "webhook.create", "webhook:" + id, {{"url", *url}});
   });
   if (!done) return problem(call, done.error());
@@ -165,10 +165,10 @@ http::Response WebhooksApi::remove(Call& call) {
   if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r = c.query("DELETE FROM webhook_subscription WHERE subscription_id = $1::uuid",
-                     {pg::Param::text(id)});
-    if (!r) return std::unexpected(r.error());
-    if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no webhook " + id);
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r, c.query("DELETE FROM webhook_subscription WHERE subscription_id = $1::uuid",
+                        {pg::Param::text(id)}));
+    if (r.affected() == 0) return fail(ErrorCode::kNotFound, "no webhook " + id);
     return audit_change(c, call, "webhook.delete", "webhook:" + id);
   });
   if (!done) return problem(call, done.error());
@@ -250,12 +250,12 @@ http::Response WebhooksApi::redeliver(Call& call) {
   if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    auto r = c.query(
-        "UPDATE webhook_outbox SET state = 'pending', next_attempt_at = now() WHERE "
-        "delivery_id = $1::bigint",
-        {pg::Param::text(id)});
-    if (!r) return std::unexpected(r.error());
-    if (r->affected() == 0) return fail(ErrorCode::kNotFound, "no delivery " + id);
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        c.query("UPDATE webhook_outbox SET state = 'pending', next_attempt_at = now() WHERE "
+                "delivery_id = $1::bigint",
+                {pg::Param::text(id)}));
+    if (r.affected() == 0) return fail(ErrorCode::kNotFound, "no delivery " + id);
     return audit_change(c, call, "webhook.redeliver", "webhook_delivery:" + id);
   });
   if (!done) return problem(call, done.error());

@@ -29,24 +29,24 @@ std::string sha256_hex(std::string_view s) {
 }  // namespace
 
 Result<int> schema_version(Connection& c) {
-  auto exists = c.query("SELECT to_regclass('accrue_schema_migrations') IS NOT NULL");
-  if (!exists) return std::unexpected(exists.error());
-  if (!exists->boolean(0, 0)) return 0;
-  auto v = c.query("SELECT coalesce(max(version), 0) FROM accrue_schema_migrations");
-  if (!v) return std::unexpected(v.error());
-  return static_cast<int>(v->int64(0, 0));
+  ACCRUE_ASSIGN_OR_RETURN(auto exists,
+                          c.query("SELECT to_regclass('accrue_schema_migrations') IS NOT NULL"));
+  if (!exists.boolean(0, 0)) return 0;
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto v, c.query("SELECT coalesce(max(version), 0) FROM accrue_schema_migrations"));
+  return static_cast<int>(v.int64(0, 0));
 }
 
 Result<MigrateReport> migrate(Connection& c, std::span<const Migration> migrations) {
   return in_transaction(c, [&]() -> Result<MigrateReport> {
     ACCRUE_TRY(c.exec(kLock));
     ACCRUE_TRY(c.exec(kCreateTable));
-    auto applied = c.query("SELECT version, name, sha256 FROM accrue_schema_migrations");
-    if (!applied) return std::unexpected(applied.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto applied,
+                            c.query("SELECT version, name, sha256 FROM accrue_schema_migrations"));
     std::map<int, std::pair<std::string, std::string>> have;
-    for (int i = 0; i < applied->rows(); ++i) {
-      have[static_cast<int>(applied->int64(i, 0))] = {std::string(applied->text(i, 1)),
-                                                      std::string(applied->text(i, 2))};
+    for (int i = 0; i < applied.rows(); ++i) {
+      have[static_cast<int>(applied.int64(i, 0))] = {std::string(applied.text(i, 1)),
+                                                     std::string(applied.text(i, 2))};
     }
     MigrateReport report;
     report.from_version = have.empty() ? 0 : have.rbegin()->first;
@@ -87,10 +87,9 @@ Result<MigrateReport> migrate(Connection& c, std::span<const Migration> migratio
 }
 
 Result<void> ensure_ledger_partitions(Connection& c) {
-  auto r = c.exec(
-      "SELECT accrue_ensure_ledger_partition((date_trunc('month', now() AT TIME ZONE 'UTC') "
-      "+ make_interval(months => m))::date) FROM generate_series(0, 3) AS m");
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_TRY(
+      c.exec("SELECT accrue_ensure_ledger_partition((date_trunc('month', now() AT TIME ZONE 'UTC') "
+             "+ make_interval(months => m))::date) FROM generate_series(0, 3) AS m"));
   return {};
 }
 

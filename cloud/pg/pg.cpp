@@ -173,8 +173,7 @@ Result<PgResult> Connection::query(const char* sql, std::span<const Param> param
     auto it = prepared_.find(sql);
     if (it == prepared_.end()) {
       std::string name = "a" + std::to_string(prepared_.size() + 1);
-      auto made = finish(PQsendPrepare(conn_.get(), name.c_str(), sql, n, nullptr) == 1);
-      if (!made) return std::unexpected(made.error());
+      ACCRUE_TRY(finish(PQsendPrepare(conn_.get(), name.c_str(), sql, n, nullptr) == 1));
       it = prepared_.emplace(sql, std::move(name)).first;
     }
     return finish(PQsendQueryPrepared(conn_.get(), it->second.c_str(), n, values.data(),
@@ -189,8 +188,7 @@ Result<void> Connection::copy_in(const std::string& sql, std::string_view data) 
   PGconn* c = conn_.get();
   PGresult* start = PQexec(c, sql.c_str());
   if (PQresultStatus(start) != PGRES_COPY_IN) {
-    auto r = check(start);  // the statement's own error
-    if (!r) return std::unexpected(r.error());
+    ACCRUE_TRY(check(start));  // the statement's own error
     return fail(ErrorCode::kInternal, "COPY did not start");
   }
   PQclear(start);

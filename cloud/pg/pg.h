@@ -118,13 +118,13 @@ std::optional<std::string> decode_bytea(std::string_view text);
 // Runs `body` inside BEGIN ... COMMIT (ROLLBACK on error or when body fails).
 template <typename F>
 auto in_transaction(Connection& c, F&& body) -> decltype(body()) {
-  if (auto b = c.exec("BEGIN"); !b) return std::unexpected(b.error());
+  ACCRUE_TRY(c.exec("BEGIN"));
   auto r = body();
   if (!r) {
     (void)c.exec("ROLLBACK");
     return r;
   }
-  if (auto done = c.exec("COMMIT"); !done) return std::unexpected(done.error());
+  ACCRUE_TRY(c.exec("COMMIT"));
   return r;
 }
 

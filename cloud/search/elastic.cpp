@@ -261,12 +261,11 @@ Result<ElasticClient::Reply> ElasticClient::send_retrying(const std::string& met
 }
 
 Result<void> ElasticClient::put_index_template() {
-  auto r = send_retrying("PUT", "/_index_template/" + o_.alias,
-                         json::serialize(template_body(o_.alias)));
-  if (!r) return std::unexpected(r.error());
-  if (r->status != 200) {
-    return fail(ErrorCode::kUnavailable, "index template: HTTP " + std::to_string(r->status) +
-                                             ": " + r->body.substr(0, 300));
+  ACCRUE_ASSIGN_OR_RETURN(auto r, send_retrying("PUT", "/_index_template/" + o_.alias,
+                                                json::serialize(template_body(o_.alias))));
+  if (r.status != 200) {
+    return fail(ErrorCode::kUnavailable,
+                "index template: HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
   }
   return {};
 }
@@ -287,14 +286,14 @@ Result<BulkOutcome> ElasticClient::bulk(const std::vector<CustomerDoc>& docs,
       std::this_thread::sleep_for(o_.backoff_base * (1 << std::min(attempt - 1, 10)));
       out.retried += static_cast<int>(pending.size());
     }
-    auto r = send_retrying("POST", "/_bulk", bulk_body(pending, target), "application/x-ndjson");
-    if (!r) return std::unexpected(r.error());
-    if (r->status != 200) {
+    ACCRUE_ASSIGN_OR_RETURN(auto r, send_retrying("POST", "/_bulk", bulk_body(pending, target),
+                                                  "application/x-ndjson"));
+    if (r.status != 200) {
       return fail(ErrorCode::kUnavailable,
-                  "_bulk: HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
+                  "_bulk: HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
     }
     std::error_code ec;
-    auto v = json::parse(r->body, ec);
+    auto v = json::parse(r.body, ec);
     if (ec || !v.is_object() || !v.as_object().contains("items")) {
       return fail(ErrorCode::kUnavailable, "_bulk: an answer that is not a bulk response");
     }
@@ -337,15 +336,15 @@ Result<BulkOutcome> ElasticClient::bulk(const std::vector<CustomerDoc>& docs,
 }
 
 Result<SearchPage> ElasticClient::search(const SearchQuery& q) {
-  auto r = send_retrying("POST", "/" + o_.alias + "/_search", json::serialize(search_body(q)),
-                         "application/json", o_.search_retries);
-  if (!r) return std::unexpected(r.error());
-  if (r->status != 200) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, send_retrying("POST", "/" + o_.alias + "/_search", json::serialize(search_body(q)),
+                            "application/json", o_.search_retries));
+  if (r.status != 200) {
     return fail(ErrorCode::kUnavailable,
-                "_search: HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
+                "_search: HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300));
   }
   std::error_code ec;
-  auto v = json::parse(r->body, ec);
+  auto v = json::parse(r.body, ec);
   if (ec || !v.is_object()) return fail(ErrorCode::kUnavailable, "_search: not JSON");
   const auto* hits = v.as_object().if_contains("hits");
   if (!hits || !hits->is_object() || !hits->as_object().contains("hits")) {
@@ -368,12 +367,11 @@ Result<SearchPage> ElasticClient::search(const SearchQuery& q) {
 
 Result<std::string> ElasticClient::create_index(const std::string& suffix) {
   const std::string index = o_.alias + "-" + suffix;
-  auto r = send_retrying("PUT", "/" + index, "{}");
-  if (!r) return std::unexpected(r.error());
-  if (r->status != 200) {
+  ACCRUE_ASSIGN_OR_RETURN(auto r, send_retrying("PUT", "/" + index, "{}"));
+  if (r.status != 200) {
     return fail(ErrorCode::kUnavailable, "create index " + index + ": HTTP " +
-                                             std::to_string(r->status) + ": " +
-                                             r->body.substr(0, 300));
+                                             std::to_string(r.status) + ": " +
+                                             r.body.substr(0, 300));
   }
   return index;
 }
@@ -402,12 +400,11 @@ Result<void> ElasticClient::swap_alias(const std::string& new_index) {
 }
 
 Result<void> ElasticClient::delete_index(const std::string& index) {
-  auto r = send_retrying("DELETE", "/" + index, "");
-  if (!r) return std::unexpected(r.error());
-  if (r->status != 200 && r->status != 404) {
+  ACCRUE_ASSIGN_OR_RETURN(auto r, send_retrying("DELETE", "/" + index, ""));
+  if (r.status != 200 && r.status != 404) {
     return fail(ErrorCode::kUnavailable, "delete index " + index + ": HTTP " +
-                                             std::to_string(r->status) + ": " +
-                                             r->body.substr(0, 300));
+                                             std::to_string(r.status) + ": " +
+                                             r.body.substr(0, 300));
   }
   return {};
 }

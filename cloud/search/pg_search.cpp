@@ -61,9 +61,8 @@ CustomerDoc doc_of_row(const pg::PgResult& r, int i) {
 }  // namespace
 
 Result<SearchPage> PgCustomerSearch::search(const SearchQuery& q) {
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  return search_on(**lease, q, nullptr);
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  return search_on(*lease, q, nullptr);
 }
 
 Result<SearchPage> PgCustomerSearch::search_on(pg::Connection& c, const SearchQuery& q,
@@ -126,12 +125,11 @@ Result<SearchPage> PgCustomerSearch::search_on(pg::Connection& c, const SearchQu
   std::vector<pg::Param> ps;
   ps.reserve(values.size());
   for (const auto& v : values) ps.push_back(pg::Param::text(v));
-  auto r = c.query(sql.c_str(), std::span<const pg::Param>(ps));
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query(sql.c_str(), std::span<const pg::Param>(ps)));
   SearchPage page;
-  const int n = std::min(r->rows(), limit);
-  for (int i = 0; i < n; ++i) page.hits.push_back(doc_of_row(*r, i));
-  if (r->rows() > limit) page.next_after = page.hits.back().customer_id;
+  const int n = std::min(r.rows(), limit);
+  for (int i = 0; i < n; ++i) page.hits.push_back(doc_of_row(r, i));
+  if (r.rows() > limit) page.next_after = page.hits.back().customer_id;
   return page;
 }
 
@@ -139,14 +137,15 @@ Result<std::vector<CustomerDoc>> PgCustomerSearch::load(pg::Connection& c,
                                                         const std::vector<std::string>& ids) {
   std::vector<CustomerDoc> out;
   if (ids.empty()) return out;
-  auto r = c.query(std::string("SELECT ") + kDocColumns +
-                       " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN "
-                       "customer_pii p USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
-                   {pg::Param::text(pg::text_array(ids))});
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query(std::string("SELECT ") + kDocColumns +
+                  " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN "
+                  "customer_pii p USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
+              {pg::Param::text(pg::text_array(ids))}));
   std::unordered_map<std::string, CustomerDoc> found;
-  for (int i = 0; i < r->rows(); ++i) {
-    auto d = doc_of_row(*r, i);
+  for (int i = 0; i < r.rows(); ++i) {
+    auto d = doc_of_row(r, i);
     found.emplace(d.customer_id, std::move(d));
   }
   out.reserve(ids.size());

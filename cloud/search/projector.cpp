@@ -92,29 +92,28 @@ void SearchProjector::run(std::stop_token stop) {
 }
 
 Result<std::optional<SearchProjector::Lease>> SearchProjector::take_lease(pg::Connection& c) {
-  auto made = c.exec(
-      "INSERT INTO search_projection (name) VALUES ('customers') ON CONFLICT DO "
-      "NOTHING");
-  if (!made) return std::unexpected(made.error());
-  auto r = c.query(kTakeLeaseSql,
-                   {pg::Param::text(o_.owner), pg::Param::text(std::to_string(o_.lease.count()))});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() != 1) return std::optional<Lease>();
-  return std::optional<Lease>(Lease{{std::string(r->text(0, 0)), r->int64(0, 1)},
-                                    std::string(r->text(0, 2)),
-                                    r->boolean(0, 3),
-                                    r->boolean(0, 4)});
+  ACCRUE_TRY(
+      c.exec("INSERT INTO search_projection (name) VALUES ('customers') ON CONFLICT DO "
+             "NOTHING"));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query(kTakeLeaseSql, {pg::Param::text(o_.owner),
+                                      pg::Param::text(std::to_string(o_.lease.count()))}));
+  if (r.rows() != 1) return std::optional<Lease>();
+  return std::optional<Lease>(Lease{{std::string(r.text(0, 0)), r.int64(0, 1)},
+                                    std::string(r.text(0, 2)),
+                                    r.boolean(0, 3),
+                                    r.boolean(0, 4)});
 }
 
 Result<int64_t> SearchProjector::next_epoch(pg::Connection& c) {
-  auto r = c.query(kNextEpochSql,
-                   {pg::Param::text(o_.owner), pg::Param::text(std::to_string(o_.lease.count()))});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() != 1) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query(kNextEpochSql, {pg::Param::text(o_.owner),
+                                      pg::Param::text(std::to_string(o_.lease.count()))}));
+  if (r.rows() != 1) {
     return fail(ErrorCode::kFailedPrecondition,
                 "the search projection's lease passed to another replica");
   }
-  return r->int64(0, 0);
+  return r.int64(0, 0);
 }
 
 void SearchProjector::account(const BulkOutcome& b) {
@@ -129,33 +128,28 @@ void SearchProjector::account(const BulkOutcome& b) {
 }
 
 Result<TickOutcome> SearchProjector::tick() {
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   TickOutcome out;
-  auto leased = take_lease(c);
-  if (!leased) return std::unexpected(leased.error());
-  out.leased = leased->has_value();
+  ACCRUE_ASSIGN_OR_RETURN(auto leased, take_lease(c));
+  out.leased = leased.has_value();
   if (out.leased) {
-    const Lease& held = **leased;
+    const Lease& held = *leased;
     if (held.index.empty() || held.behind || held.requested) {
       log(LogLevel::kInfo, "search_rebuild_started",
           {{"why", held.index.empty() ? "never built"
                    : held.behind      ? "the feed was pruned past the cursor"
                                       : "an operator asked"}});
-      auto rb = rebuild_leased(c, {});
-      if (!rb) return std::unexpected(rb.error());
+      ACCRUE_TRY(rebuild_leased(c, {}));
       out.rebuilt = true;
     } else {
-      auto b = project_batch(c, held.cursor);
-      if (!b) return std::unexpected(b.error());
-      out.rows = b->rows;
-      out.documents = b->documents;
-      out.more = b->more;
+      ACCRUE_ASSIGN_OR_RETURN(auto b, project_batch(c, held.cursor));
+      out.rows = b.rows;
+      out.documents = b.documents;
+      out.more = b.more;
     }
   }
-  auto l = lag_on(c);
-  if (!l) return std::unexpected(l.error());
+  ACCRUE_TRY(lag_on(c));
   return out;
 }
 
@@ -165,29 +159,27 @@ Result<TickOutcome> SearchProjector::project_batch(pg::Connection& c, const Curs
   std::vector<CustomerDoc> docs;
   Cursor to = from;
   auto read = pg::in_transaction(c, [&]() -> Result<void> {
-    auto rows =
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto rows,
         c.query(kFeedRowsSql, {pg::Param::text(from.xid), pg::Param::text(std::to_string(from.id)),
-                               pg::Param::text(std::to_string(o_.batch))});
-    if (!rows) return std::unexpected(rows.error());
-    out.rows = rows->rows();
+                               pg::Param::text(std::to_string(o_.batch))}));
+    out.rows = rows.rows();
     out.more = out.rows == o_.batch;
     if (out.rows == 0) return {};
     std::vector<std::string> ids;
     std::set<std::string> seen;
-    for (int i = 0; i < rows->rows(); ++i) {
-      std::string id(rows->text(i, 2));
+    for (int i = 0; i < rows.rows(); ++i) {
+      std::string id(rows.text(i, 2));
       if (!id.empty() && seen.insert(id).second) ids.push_back(std::move(id));
     }
-    to = {std::string(rows->text(out.rows - 1, 0)), rows->int64(out.rows - 1, 1)};
+    to = {std::string(rows.text(out.rows - 1, 0)), rows.int64(out.rows - 1, 1)};
     if (ids.empty()) return {};  // programme rows only: nothing the search shows
     // The epoch first, then the documents, under the epoch's row lock: content read later
     // always carries a higher version.
-    auto epoch = next_epoch(c);
-    if (!epoch) return std::unexpected(epoch.error());
-    auto loaded = PgCustomerSearch::load(c, ids);
-    if (!loaded) return std::unexpected(loaded.error());
-    docs = std::move(*loaded);
-    for (auto& d : docs) d.version = *epoch;
+    ACCRUE_ASSIGN_OR_RETURN(auto epoch, next_epoch(c));
+    ACCRUE_ASSIGN_OR_RETURN(auto loaded, PgCustomerSearch::load(c, ids));
+    docs = std::move(loaded);
+    for (auto& d : docs) d.version = epoch;
     return {};
   });
   if (!read) return std::unexpected(read.error());
@@ -198,26 +190,22 @@ Result<TickOutcome> SearchProjector::project_batch(pg::Connection& c, const Curs
     account(*sent);
     out.documents = static_cast<int>(docs.size());
   }
-  auto moved = c.query(kAdvanceSql, {pg::Param::text(o_.owner), pg::Param::text(to.xid),
-                                     pg::Param::text(std::to_string(to.id))});
-  if (!moved) return std::unexpected(moved.error());
+  ACCRUE_TRY(c.query(kAdvanceSql, {pg::Param::text(o_.owner), pg::Param::text(to.xid),
+                                   pg::Param::text(std::to_string(to.id))}));
   ++counters_.batches;
   return out;
 }
 
 Result<std::optional<RebuildOutcome>> SearchProjector::rebuild(
     const std::function<void(int64_t)>& progress) {
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
-  auto leased = take_lease(c);
-  if (!leased) return std::unexpected(leased.error());
-  if (!leased->has_value()) {
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto leased, take_lease(c));
+  if (!leased.has_value()) {
     // A serving replica projects (and renews its lease every batch): it rebuilds on its next
     // tick, so the index is never filled by two writers at once.
-    auto asked =
-        c.exec("UPDATE search_projection SET rebuild_requested = true WHERE name = 'customers'");
-    if (!asked) return std::unexpected(asked.error());
+    ACCRUE_TRY(
+        c.exec("UPDATE search_projection SET rebuild_requested = true WHERE name = 'customers'"));
     return std::optional<RebuildOutcome>();
   }
   auto out = rebuild_leased(c, progress);
@@ -234,39 +222,36 @@ Result<RebuildOutcome> SearchProjector::rebuild_leased(
   const auto started = std::chrono::steady_clock::now();
   // The feed resumes from here once the index is full: every transaction older than this
   // snapshot's xmin is in the documents read below, the rest comes through the feed.
-  auto start = c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
-  if (!start) return std::unexpected(start.error());
-  const std::string resume_xid(start->text(0, 0));
-  auto old =
-      c.query("SELECT index_name FROM search_projection WHERE name = $1", {pg::Param::text(kName)});
-  if (!old) return std::unexpected(old.error());
-  const std::string old_index = old->rows() ? std::string(old->text(0, 0)) : "";
+  ACCRUE_ASSIGN_OR_RETURN(auto start,
+                          c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+  const std::string resume_xid(start.text(0, 0));
+  ACCRUE_ASSIGN_OR_RETURN(auto old,
+                          c.query("SELECT index_name FROM search_projection WHERE name = $1",
+                                  {pg::Param::text(kName)}));
+  const std::string old_index = old.rows() ? std::string(old.text(0, 0)) : "";
 
   ACCRUE_TRY(client_.put_index_template());
-  auto first = pg::in_transaction(c, [&] { return next_epoch(c); });
-  if (!first) return std::unexpected(first.error());
-  auto index = client_.create_index(std::to_string(*first));
-  if (!index) return std::unexpected(index.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto first, pg::in_transaction(c, [&] { return next_epoch(c); }));
+  ACCRUE_ASSIGN_OR_RETURN(auto index, client_.create_index(std::to_string(first)));
 
   RebuildOutcome out;
-  out.index = *index;
+  out.index = index;
   std::string after;
   for (int64_t round = 0; round < 100'000'000; ++round) {  // bounded: far past any member count
     std::vector<CustomerDoc> docs;
     auto read = pg::in_transaction(c, [&]() -> Result<void> {
-      auto epoch = next_epoch(c);
-      if (!epoch) return std::unexpected(epoch.error());
-      auto ids = c.query(
-          "SELECT customer_id FROM customer WHERE customer_id > $1 ORDER BY customer_id LIMIT "
-          "$2::int",
-          {pg::Param::text(after), pg::Param::text(std::to_string(o_.batch))});
-      if (!ids) return std::unexpected(ids.error());
+      ACCRUE_ASSIGN_OR_RETURN(auto epoch, next_epoch(c));
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto ids,
+          c.query(
+              "SELECT customer_id FROM customer WHERE customer_id > $1 ORDER BY customer_id LIMIT "
+              "$2::int",
+              {pg::Param::text(after), pg::Param::text(std::to_string(o_.batch))}));
       std::vector<std::string> list;
-      for (int i = 0; i < ids->rows(); ++i) list.emplace_back(ids->text(i, 0));
-      auto loaded = PgCustomerSearch::load(c, list);
-      if (!loaded) return std::unexpected(loaded.error());
-      docs = std::move(*loaded);
-      for (auto& d : docs) d.version = *epoch;
+      for (int i = 0; i < ids.rows(); ++i) list.emplace_back(ids.text(i, 0));
+      ACCRUE_ASSIGN_OR_RETURN(auto loaded, PgCustomerSearch::load(c, list));
+      docs = std::move(loaded);
+      for (auto& d : docs) d.version = epoch;
       return {};
     });
     if (!read) return std::unexpected(read.error());
@@ -285,12 +270,11 @@ Result<RebuildOutcome> SearchProjector::rebuild_leased(
     if (static_cast<int>(docs.size()) < o_.batch) break;
   }
   ACCRUE_TRY(client_.swap_alias(out.index));
-  auto done = c.query(
+  ACCRUE_TRY(c.query(
       "UPDATE search_projection SET cursor_xid = $2::xid8, cursor_id = 0, index_name = $3, "
       "rebuilt_at = now(), projected_at = now(), rebuild_requested = false WHERE name = "
       "'customers' AND lease_owner = $1",
-      {pg::Param::text(o_.owner), pg::Param::text(resume_xid), pg::Param::text(out.index)});
-  if (!done) return std::unexpected(done.error());
+      {pg::Param::text(o_.owner), pg::Param::text(resume_xid), pg::Param::text(out.index)}));
   if (!old_index.empty() && old_index != out.index) {
     if (auto d = client_.delete_index(old_index); !d) {
       log(LogLevel::kWarn, "search_old_index_kept",
@@ -308,22 +292,22 @@ Result<RebuildOutcome> SearchProjector::rebuild_leased(
 }
 
 Result<std::chrono::milliseconds> SearchProjector::lag() {
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  return lag_on(**lease);
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  return lag_on(*lease);
 }
 
 Result<std::chrono::milliseconds> SearchProjector::lag_on(pg::Connection& c) {
   // The oldest change after the cursor, committed or not yet safe to read: its age is how far
   // the index is behind. Without a projection row, everything in the feed is behind.
-  auto r = c.exec(
-      "SELECT coalesce((SELECT (extract(epoch FROM now() - f.created_at) * 1000)::bigint FROM "
-      "change_feed f, (SELECT coalesce((SELECT cursor_xid FROM search_projection WHERE name = "
-      "'customers'), '0'::xid8) AS x, coalesce((SELECT cursor_id FROM search_projection WHERE "
-      "name = 'customers'), 0) AS i) s WHERE (f.xid, f.id) > (s.x, s.i) ORDER BY f.xid, f.id "
-      "LIMIT 1), 0)");
-  if (!r) return std::unexpected(r.error());
-  const auto ms = std::chrono::milliseconds(std::max<int64_t>(r->int64(0, 0), 0));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.exec(
+          "SELECT coalesce((SELECT (extract(epoch FROM now() - f.created_at) * 1000)::bigint FROM "
+          "change_feed f, (SELECT coalesce((SELECT cursor_xid FROM search_projection WHERE name = "
+          "'customers'), '0'::xid8) AS x, coalesce((SELECT cursor_id FROM search_projection WHERE "
+          "name = 'customers'), 0) AS i) s WHERE (f.xid, f.id) > (s.x, s.i) ORDER BY f.xid, f.id "
+          "LIMIT 1), 0)"));
+  const auto ms = std::chrono::milliseconds(std::max<int64_t>(r.int64(0, 0), 0));
   counters_.lag_ms = ms.count();
   return ms;
 }

@@ -65,27 +65,27 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
     arr += '"';
   }
   arr += '}';
-  auto snap = c.query(
-      std::string("SELECT c.customer_id, c.status, c.tier_id, coalesce(p.display_name, ''), "
-                  "coalesce(c.home_store_id, ''), b.points, coalesce(p.birthday_month, 0), "
-                  "coalesce(p.birthday_day, 0), coalesce(c.temp_customer_id, ''), ") +
-          kOpenLotsColumn +
-          " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p "
-          "USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
-      {pg::Param::text(arr)});
-  if (!snap) return std::unexpected(snap.error());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto snap,
+      c.query(
+          std::string("SELECT c.customer_id, c.status, c.tier_id, coalesce(p.display_name, ''), "
+                      "coalesce(c.home_store_id, ''), b.points, coalesce(p.birthday_month, 0), "
+                      "coalesce(p.birthday_day, 0), coalesce(c.temp_customer_id, ''), ") +
+              kOpenLotsColumn +
+              " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p "
+              "USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
+          {pg::Param::text(arr)}));
   std::map<std::string, int> row_of;
-  for (int i = 0; i < snap->rows(); ++i) row_of[std::string(snap->text(i, 0))] = i;
-  auto ids =
+  for (int i = 0; i < snap.rows(); ++i) row_of[std::string(snap.text(i, 0))] = i;
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto ids,
       c.query("SELECT customer_id, kind, hash FROM identifier WHERE customer_id = ANY($1::text[])",
-              {pg::Param::text(arr)});
-  if (!ids) return std::unexpected(ids.error());
+              {pg::Param::text(arr)}));
   std::multimap<std::string, std::pair<std::string, std::string>> links;
-  for (int i = 0; i < ids->rows(); ++i) {
-    auto raw = pg::decode_bytea(ids->text(i, 2));
+  for (int i = 0; i < ids.rows(); ++i) {
+    auto raw = pg::decode_bytea(ids.text(i, 2));
     if (raw)
-      links.emplace(std::string(ids->text(i, 0)),
-                    std::make_pair(std::string(ids->text(i, 1)), *raw));
+      links.emplace(std::string(ids.text(i, 0)), std::make_pair(std::string(ids.text(i, 1)), *raw));
   }
   for (const auto& id : customers) {
     auto it = row_of.find(id);
@@ -94,30 +94,30 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
       continue;
     }
     const int i = it->second;
-    const int64_t status = snap->int64(i, 1);
+    const int64_t status = snap.int64(i, 1);
     if (is_closed(status)) {  // erased, or merged into another member
       out.add_changes()->mutable_removed()->set_customer_id(id);
       continue;
     }
-    if (mappings_of.contains(id) && !snap->text(i, 8).empty()) {
+    if (mappings_of.contains(id) && !snap.text(i, 8).empty()) {
       auto* m = out.add_changes()->mutable_mapping();
-      m->set_temp_customer_id(std::string(snap->text(i, 8)));
+      m->set_temp_customer_id(std::string(snap.text(i, 8)));
       m->set_customer_id(id);
     }
     auto* s = out.add_changes()->mutable_customer();
     s->set_customer_id(id);
     s->set_status(status == to_int(CustomerStatus::kBlocked) ? lv1::CUSTOMER_STATUS_BLOCKED
                                                              : lv1::CUSTOMER_STATUS_ACTIVE);
-    s->set_tier_id(std::string(snap->text(i, 2)));
-    s->set_display_name(std::string(snap->text(i, 3)));
-    s->set_home_store_id(std::string(snap->text(i, 4)));
+    s->set_tier_id(std::string(snap.text(i, 2)));
+    s->set_display_name(std::string(snap.text(i, 3)));
+    s->set_home_store_id(std::string(snap.text(i, 4)));
     const CustomerPoints pts =
-        customer_points(snap->int64(i, 5), parse_open_lots(snap->text(i, 9)), now);
+        customer_points(snap.int64(i, 5), parse_open_lots(snap.text(i, 9)), now);
     s->set_available_points(pts.available);
     s->set_pending_points(pts.pending);
     s->set_as_of_ms(now);
-    s->set_birthday_month(static_cast<uint32_t>(snap->int64(i, 6)));
-    s->set_birthday_day(static_cast<uint32_t>(snap->int64(i, 7)));
+    s->set_birthday_month(static_cast<uint32_t>(snap.int64(i, 6)));
+    s->set_birthday_day(static_cast<uint32_t>(snap.int64(i, 7)));
     if (identifiers_of.contains(id) || mappings_of.contains(id)) {
       auto [lo, hi] = links.equal_range(id);
       for (auto l = lo; l != hi; ++l) {
@@ -137,14 +137,14 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
 template <class Answer>
 Result<void> agent_watermark(pg::Connection& c, const std::string& store_id,
                              const std::string& agent_id, Answer& out) {
-  auto seq = c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
-                     {pg::Param::text(agent_id), pg::Param::text(store_id)});
-  if (!seq) return std::unexpected(seq.error());
-  if (seq->rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq->int64(0, 0)));
-  auto r = c.query("SELECT event_id::text FROM agent_online_event WHERE agent_id = $1",
-                   {pg::Param::text(agent_id)});
-  if (!r) return std::unexpected(r.error());
-  for (int k = 0; k < r->rows(); ++k) out.add_online_applied_event_ids(std::string(r->text(k, 0)));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto seq, c.query("SELECT last_seq FROM agent WHERE agent_id = $1 AND store_id = $2",
+                        {pg::Param::text(agent_id), pg::Param::text(store_id)}));
+  if (seq.rows() == 1) out.set_agent_processed_seq(static_cast<uint64_t>(seq.int64(0, 0)));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT event_id::text FROM agent_online_event WHERE agent_id = $1",
+                      {pg::Param::text(agent_id)}));
+  for (int k = 0; k < r.rows(); ++k) out.add_online_applied_event_ids(std::string(r.text(k, 0)));
   return {};
 }
 
@@ -159,28 +159,26 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
     cur = parse_cursor(cursor);
     if (!cur) return fail(ErrorCode::kInvalidArgument, "cursor: not one this service handed out");
   }
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   const std::string days = std::to_string(scope_days_);
   const TimestampMs now = clock_.now_ms();
 
   // One snapshot for the whole page: its xmin bounds what the feed may deliver.
   ACCRUE_TRY(c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   auto body = [&]() -> Result<void> {
-    auto xmin = c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
-    if (!xmin) return std::unexpected(xmin.error());
-    const std::string snapshot_xmin(xmin->text(0, 0));
+    ACCRUE_ASSIGN_OR_RETURN(auto xmin,
+                            c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+    const std::string snapshot_xmin(xmin.text(0, 0));
     if (!agent_id.empty()) ACCRUE_TRY(agent_watermark(c, store_id, agent_id, out));
 
     // A cursor the pruning has overtaken has missed changes: start over, as on day one.
     if (cur && cur->mode == 'f') {
-      auto h = c.query(
-          "SELECT 1 FROM feed_horizon WHERE ($1::xid8, $2::bigint) < "
-          "(pruned_through_xid, pruned_through_id)",
-          {pg::Param::text(cur->xid), pg::Param::text(cur->after)});
-      if (!h) return std::unexpected(h.error());
-      if (h->rows() > 0) {
+      ACCRUE_ASSIGN_OR_RETURN(auto h,
+                              c.query("SELECT 1 FROM feed_horizon WHERE ($1::xid8, $2::bigint) < "
+                                      "(pruned_through_xid, pruned_through_id)",
+                                      {pg::Param::text(cur->xid), pg::Param::text(cur->after)}));
+      if (h.rows() > 0) {
         log(LogLevel::kWarn, "feed_cursor_expired", {{"store_id", store_id}});
         cur.reset();
       }
@@ -197,19 +195,19 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         cur = Cursor{'b', snapshot_xmin, ""};
       }
       const std::string lim = std::to_string(limit);
-      auto r =
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r,
           c.query(std::string("SELECT c.customer_id FROM customer c WHERE c.customer_id > $3 "
                               "AND c.status IN ") +
                       kServedStatusesSql + " AND " + kInScope + " ORDER BY c.customer_id LIMIT $4",
                   {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->after),
-                   pg::Param::text(lim)});
-      if (!r) return std::unexpected(r.error());
-      for (int i = 0; i < r->rows(); ++i) {
-        std::string id(r->text(i, 0));
+                   pg::Param::text(lim)}));
+      for (int i = 0; i < r.rows(); ++i) {
+        std::string id(r.text(i, 0));
         customers.push_back(id);
         identifiers_of.insert(id);
       }
-      if (r->rows() == static_cast<int>(limit)) {
+      if (r.rows() == static_cast<int>(limit)) {
         out.set_next_cursor("b:" + cur->xid + ":" + customers.back());
         out.set_has_more(true);
       } else {
@@ -222,19 +220,20 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
       const std::string lim = std::to_string(limit);
       // Rows at or after the cursor's transaction, from transactions finished before this
       // snapshot, in the store's scope (programme versions are everyone's).
-      auto r = c.query(std::string("SELECT f.id, f.xid::text, f.kind, coalesce(f.customer_id, '') "
-                                   "FROM change_feed f LEFT JOIN customer c ON c.customer_id = "
-                                   "f.customer_id WHERE (f.xid, f.id) > ($3::xid8, $4::bigint) "
-                                   "AND f.xid < pg_snapshot_xmin(pg_current_snapshot()) AND "
-                                   "(f.kind = " +
-                                   std::to_string(to_int(FeedKind::kProgram)) + " OR ") +
-                           kInScope + ") ORDER BY f.xid, f.id LIMIT $5",
-                       {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->xid),
-                        pg::Param::text(cur->after), pg::Param::text(lim)});
-      if (!r) return std::unexpected(r.error());
-      for (int i = 0; i < r->rows(); ++i) {
-        const int64_t kind = r->int64(i, 2);
-        std::string id(r->text(i, 3));
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r,
+          c.query(std::string("SELECT f.id, f.xid::text, f.kind, coalesce(f.customer_id, '') "
+                              "FROM change_feed f LEFT JOIN customer c ON c.customer_id = "
+                              "f.customer_id WHERE (f.xid, f.id) > ($3::xid8, $4::bigint) "
+                              "AND f.xid < pg_snapshot_xmin(pg_current_snapshot()) AND "
+                              "(f.kind = " +
+                              std::to_string(to_int(FeedKind::kProgram)) + " OR ") +
+                      kInScope + ") ORDER BY f.xid, f.id LIMIT $5",
+                  {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->xid),
+                   pg::Param::text(cur->after), pg::Param::text(lim)}));
+      for (int i = 0; i < r.rows(); ++i) {
+        const int64_t kind = r.int64(i, 2);
+        std::string id(r.text(i, 3));
         if (kind == to_int(FeedKind::kProgram)) {
           send_program = true;
           continue;
@@ -247,14 +246,14 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         if (kind == to_int(FeedKind::kMapping)) mappings_of.insert(id);
         if (wanted.insert(id).second) customers.push_back(id);
       }
-      if (r->rows() > 0) {
-        const int last = r->rows() - 1;
-        out.set_next_cursor("f:" + std::string(r->text(last, 1)) + ":" +
-                            std::to_string(r->int64(last, 0)));
+      if (r.rows() > 0) {
+        const int last = r.rows() - 1;
+        out.set_next_cursor("f:" + std::string(r.text(last, 1)) + ":" +
+                            std::to_string(r.int64(last, 0)));
       } else {
         out.set_next_cursor("f:" + cur->xid + ":" + cur->after);
       }
-      out.set_has_more(r->rows() == static_cast<int>(limit));
+      out.set_has_more(r.rows() == static_cast<int>(limit));
     }
 
     if (send_program) {
@@ -277,10 +276,10 @@ Result<ChangeFeed::PruneResult> ChangeFeed::prune(pg::Connection& c, std::chrono
                                                   int batch) {
   // Session-level advisory lock (key: "feedprun"), released below whatever happens.
   constexpr const char* kLock = "7378415046574110062";
-  auto locked = c.query("SELECT pg_try_advisory_lock($1::bigint)", {pg::Param::text(kLock)});
-  if (!locked) return std::unexpected(locked.error());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto locked, c.query("SELECT pg_try_advisory_lock($1::bigint)", {pg::Param::text(kLock)}));
   PruneResult out;
-  if (locked->text(0, 0) != "t") {
+  if (locked.text(0, 0) != "t") {
     out.skipped = true;
     return out;
   }
@@ -290,15 +289,17 @@ Result<ChangeFeed::PruneResult> ChangeFeed::prune(pg::Connection& c, std::chrono
     for (int round = 0; round < 100'000; ++round) {  // bounded: 10^9 rows at the default batch
       ACCRUE_TRY(c.exec("BEGIN"));
       auto step = [&]() -> Result<int64_t> {
-        auto r = c.query(
-            "WITH gone AS (DELETE FROM change_feed WHERE id IN (SELECT id FROM change_feed "
-            "WHERE created_at < now() - make_interval(secs => $1::double precision) ORDER BY id "
-            "LIMIT $2::int) RETURNING xid, id) SELECT (SELECT count(*) FROM gone), xid::text, id "
-            "FROM gone ORDER BY xid DESC, id DESC LIMIT 1",
-            {pg::Param::text(age), pg::Param::text(limit)});
-        if (!r) return std::unexpected(r.error());
-        if (r->rows() == 0) return 0;
-        const int64_t n = r->int64(0, 0);
+        ACCRUE_ASSIGN_OR_RETURN(
+            auto r,
+            c.query("WITH gone AS (DELETE FROM change_feed WHERE id IN (SELECT id FROM change_feed "
+                    "WHERE created_at < now() - make_interval(secs => $1::double precision) ORDER "
+                    "BY id "
+                    "LIMIT $2::int) RETURNING xid, id) SELECT (SELECT count(*) FROM gone), "
+                    "xid::text, id "
+                    "FROM gone ORDER BY xid DESC, id DESC LIMIT 1",
+                    {pg::Param::text(age), pg::Param::text(limit)}));
+        if (r.rows() == 0) return 0;
+        const int64_t n = r.int64(0, 0);
         ACCRUE_TRY(c.query(
             "INSERT INTO feed_horizon (pruned_through_xid, pruned_through_id) VALUES ($1::xid8, "
             "$2::bigint) ON CONFLICT (only_row) DO UPDATE SET pruned_through_xid = "
@@ -306,8 +307,8 @@ Result<ChangeFeed::PruneResult> ChangeFeed::prune(pg::Connection& c, std::chrono
             "pruned_at = now() WHERE (feed_horizon.pruned_through_xid, "
             "feed_horizon.pruned_through_id) < (excluded.pruned_through_xid, "
             "excluded.pruned_through_id)",
-            {pg::Param::text(std::string(r->text(0, 1))),
-             pg::Param::text(std::string(r->text(0, 2)))}));
+            {pg::Param::text(std::string(r.text(0, 1))),
+             pg::Param::text(std::string(r.text(0, 2)))}));
         return n;
       };
       auto n = step();
@@ -330,22 +331,21 @@ Result<ChangeFeed::PruneResult> ChangeFeed::prune(pg::Connection& c, std::chrono
 Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, const std::string& hash,
                                                const std::string& agent_id) {
   if (hash.size() != 32) return fail(ErrorCode::kInvalidArgument, "identifier: a 32-byte hash");
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   const std::string hex = "\\x" + to_hex(hash);
   sv1::LookupResponse out;
   // One snapshot: the agent's watermark and the balance it describes are read together.
   ACCRUE_TRY(c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"));
   auto body = [&]() -> Result<void> {
-    auto r = c.query(
-        "SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
-        "WHERE i.hash = $1::bytea AND c.status IN " +
-            kServedStatusesSql,
-        {pg::Param::text(hex)});
-    if (!r) return std::unexpected(r.error());
-    if (r->rows() == 0) return {};
-    const std::string id(r->text(0, 0));
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        c.query("SELECT i.customer_id FROM identifier i JOIN customer c USING (customer_id) "
+                "WHERE i.hash = $1::bytea AND c.status IN " +
+                    kServedStatusesSql,
+                {pg::Param::text(hex)}));
+    if (r.rows() == 0) return {};
+    const std::string id(r.text(0, 0));
     if (!agent_id.empty()) ACCRUE_TRY(agent_watermark(c, store_id, agent_id, out));
     // The store keeps this customer from now on: it joins the store's scope.
     ACCRUE_TRY(c.query("INSERT INTO store (store_id) VALUES ($1) ON CONFLICT DO NOTHING",

@@ -65,22 +65,22 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
   batch.set_agent_id(e.agent_id());
   *batch.add_events() = e;
   int64_t available = -1;
-  auto r = apply(batch, store_id, Entry{ingest::Flow::kOnline, &available, {}, {}});
-  if (!r) return std::unexpected(r.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto r,
+                          apply(batch, store_id, Entry{ingest::Flow::kOnline, &available, {}, {}}));
   sv1::OnlineRedeemResponse out;
-  *out.mutable_result() = r->results(0);
+  *out.mutable_result() = r.results(0);
   if (available < 0) {  // duplicate, or rejected before the balance was read
-    auto lease = pool_.acquire();
-    if (!lease) return std::unexpected(lease.error());
-    auto b = (*lease)->query(
-        std::string("SELECT b.points, ") + kOpenLotsColumn +
-            " FROM balance b JOIN customer c USING (customer_id) WHERE c.customer_id = $1 "
-            "OR c.temp_customer_id = $1",
-        {pg::Param::text(e.redemption().customer_id())});
-    if (!b) return std::unexpected(b.error());
-    if (b->rows() > 0) {
-      available = customer_points(b->int64(0, 0), parse_open_lots(b->text(0, 1)), clock_.now_ms())
-                      .available;
+    ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto b,
+        lease->query(
+            std::string("SELECT b.points, ") + kOpenLotsColumn +
+                " FROM balance b JOIN customer c USING (customer_id) WHERE c.customer_id = $1 "
+                "OR c.temp_customer_id = $1",
+            {pg::Param::text(e.redemption().customer_id())}));
+    if (b.rows() > 0) {
+      available =
+          customer_points(b.int64(0, 0), parse_open_lots(b.text(0, 1)), clock_.now_ms()).available;
     }
   }
   out.set_available_points(std::max<int64_t>(0, available));
@@ -93,21 +93,19 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
   ingest::Verdicts verdicts(batch.events_size());
   const std::vector<std::string> ids = ingest::check_events(batch, entry.flow, verdicts);
 
-  auto lease = pool_.acquire();
-  if (!lease) return std::unexpected(lease.error());
-  pg::Connection& c = **lease;
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  pg::Connection& c = *lease;
   uint64_t gaps = 0;
   std::vector<std::string> touched;
   auto result = pg::in_transaction(c, [&]() -> Result<sv1::EventBatchResult> {
-    auto agent = ingest::lock_agent(c, batch, store_id);
-    if (!agent) return std::unexpected(agent.error());
+    ACCRUE_ASSIGN_OR_RETURN(auto agent, ingest::lock_agent(c, batch, store_id));
     if (entry.prepare) ACCRUE_TRY(entry.prepare(c));
     ACCRUE_TRY(ingest::mark_duplicates(c, batch, ids, verdicts));
     ingest::BatchState state;
     ACCRUE_TRY(ingest::load_state(c, programs_, batch, verdicts, state));
     const ingest::EventContext ctx{
         entry.flow,
-        agent->country,
+        agent.country,
         clock_.now_ms(),
         [this] { return next_id(); },
         [this] { counters_.mismatched.fetch_add(1, std::memory_order_relaxed); },
@@ -119,9 +117,9 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
-    auto g = ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent->watermark);
-    if (!g) return std::unexpected(g.error());
-    gaps = *g;
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto g, ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent.watermark));
+    gaps = g;
     touched.assign(state.out.touched.begin(), state.out.touched.end());
     sv1::EventBatchResult out = results_of(batch, verdicts);
     if (entry.also) ACCRUE_TRY(entry.also(c, out));

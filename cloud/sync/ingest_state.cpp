@@ -93,25 +93,25 @@ Result<void> load_programs(pg::Connection& c, ProgramCatalog& catalog, const sv1
 Result<void> load_customers(pg::Connection& c, const std::vector<std::string>& refs,
                             BatchState& s) {
   if (refs.empty()) return {};
-  auto r = c.query(
-      "SELECT c.customer_id, coalesce(c.temp_customer_id, ''), c.tier_id, "
-      "coalesce(c.merged_into, ''), coalesce(m.tier_id, '') FROM customer c LEFT JOIN "
-      "customer m ON m.customer_id = c.merged_into "
-      "WHERE c.customer_id = ANY($1::text[]) OR c.temp_customer_id = ANY($1::text[])",
-      {pg::Param::text(pg::text_array(refs))});
-  if (!r) return std::unexpected(r.error());
-  for (int k = 0; k < r->rows(); ++k) {
-    std::string id(r->text(k, 0));
-    const std::string survivor(r->text(k, 3));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query("SELECT c.customer_id, coalesce(c.temp_customer_id, ''), c.tier_id, "
+              "coalesce(c.merged_into, ''), coalesce(m.tier_id, '') FROM customer c LEFT JOIN "
+              "customer m ON m.customer_id = c.merged_into "
+              "WHERE c.customer_id = ANY($1::text[]) OR c.temp_customer_id = ANY($1::text[])",
+              {pg::Param::text(pg::text_array(refs))}));
+  for (int k = 0; k < r.rows(); ++k) {
+    std::string id(r.text(k, 0));
+    const std::string survivor(r.text(k, 3));
     if (!survivor.empty()) {
       s.customers_by_id.try_emplace(survivor,
-                                    CustomerState{survivor, std::string(r->text(k, 4)), {}});
+                                    CustomerState{survivor, std::string(r.text(k, 4)), {}});
       s.temp_to_id[id] = survivor;
-      if (!r->text(k, 1).empty()) s.temp_to_id[std::string(r->text(k, 1))] = survivor;
+      if (!r.text(k, 1).empty()) s.temp_to_id[std::string(r.text(k, 1))] = survivor;
       continue;
     }
-    s.customers_by_id[id] = {id, std::string(r->text(k, 2)), {}};
-    if (!r->text(k, 1).empty()) s.temp_to_id[std::string(r->text(k, 1))] = id;
+    s.customers_by_id[id] = {id, std::string(r.text(k, 2)), {}};
+    if (!r.text(k, 1).empty()) s.temp_to_id[std::string(r.text(k, 1))] = id;
   }
   return {};
 }
@@ -122,29 +122,28 @@ Result<void> load_identifiers(pg::Connection& c, const std::vector<std::string>&
                               BatchState& s) {
   if (hashes.empty()) return {};
   const std::string arr = bytea_array(hashes);
-  auto r = c.query(
-      "SELECT i.hash, i.customer_id, c.tier_id FROM identifier i "
-      "JOIN customer c USING (customer_id) WHERE i.hash = ANY($1::bytea[])",
-      {pg::Param::text(arr)});
-  if (!r) return std::unexpected(r.error());
-  for (int k = 0; k < r->rows(); ++k) {
-    auto raw = pg::decode_bytea(r->text(k, 0));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT i.hash, i.customer_id, c.tier_id FROM identifier i "
+                      "JOIN customer c USING (customer_id) WHERE i.hash = ANY($1::bytea[])",
+                      {pg::Param::text(arr)}));
+  for (int k = 0; k < r.rows(); ++k) {
+    auto raw = pg::decode_bytea(r.text(k, 0));
     if (!raw) continue;
-    std::string id(r->text(k, 1));
+    std::string id(r.text(k, 1));
     s.hash_to_customer[*raw] = id;
-    s.customers_by_id.try_emplace(id, CustomerState{id, std::string(r->text(k, 2)), {}});
+    s.customers_by_id.try_emplace(id, CustomerState{id, std::string(r.text(k, 2)), {}});
   }
-  auto u = c.query("SELECT l.owner_hash, l.event_id::text, l.points, " + ms_of("l.occurred_at") +
-                       " FROM ledger l WHERE l.owner_hash = ANY($1::bytea[]) AND l.customer_id "
-                       "IS NULL AND NOT EXISTS (SELECT 1 FROM ledger c WHERE c.kind = " +
-                       std::to_string(to_int(LedgerKind::kClaimed)) +
-                       " AND c.ref_event_id = l.event_id) ORDER BY l.occurred_at, l.event_id",
-                   {pg::Param::text(arr)});
-  if (!u) return std::unexpected(u.error());
-  for (int k = 0; k < u->rows(); ++k) {
-    auto raw = pg::decode_bytea(u->text(k, 0));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto u, c.query("SELECT l.owner_hash, l.event_id::text, l.points, " + ms_of("l.occurred_at") +
+                          " FROM ledger l WHERE l.owner_hash = ANY($1::bytea[]) AND l.customer_id "
+                          "IS NULL AND NOT EXISTS (SELECT 1 FROM ledger c WHERE c.kind = " +
+                          std::to_string(to_int(LedgerKind::kClaimed)) +
+                          " AND c.ref_event_id = l.event_id) ORDER BY l.occurred_at, l.event_id",
+                      {pg::Param::text(arr)}));
+  for (int k = 0; k < u.rows(); ++k) {
+    auto raw = pg::decode_bytea(u.text(k, 0));
     if (raw) {
-      s.unclaimed[*raw].emplace_back(std::string(u->text(k, 1)), u->int64(k, 2), u->int64(k, 3));
+      s.unclaimed[*raw].emplace_back(std::string(u.text(k, 1)), u.int64(k, 2), u.int64(k, 3));
     }
   }
   return {};
@@ -154,13 +153,13 @@ Result<void> load_identifiers(pg::Connection& c, const std::vector<std::string>&
 Result<void> load_original_sales(pg::Connection& c, const std::vector<std::string>& originals,
                                  BatchState& s) {
   if (originals.empty()) return {};
-  auto r = c.query(
-      "SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed "
-      "FROM receipt WHERE event_id::text = ANY($1::text[])",
-      {pg::Param::text(pg::text_array(originals))});
-  if (!r) return std::unexpected(r.error());
-  for (int k = 0; k < r->rows(); ++k) {
-    s.receipts_by_event[std::string(r->text(k, 0))] = {std::string(r->text(k, 1)), r->int64(k, 2)};
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query("SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed "
+              "FROM receipt WHERE event_id::text = ANY($1::text[])",
+              {pg::Param::text(pg::text_array(originals))}));
+  for (int k = 0; k < r.rows(); ++k) {
+    s.receipts_by_event[std::string(r.text(k, 0))] = {std::string(r.text(k, 1)), r.int64(k, 2)};
   }
   return {};
 }
@@ -172,30 +171,30 @@ Result<void> lock_balances(pg::Connection& c, BatchState& s) {
   std::vector<std::string> locked;
   for (const auto& [id, _] : s.customers_by_id) locked.push_back(id);
   const std::string arr = pg::text_array(locked);
-  auto rows = c.query(
-      "SELECT customer_id, points FROM balance WHERE customer_id = ANY($1::text[]) "
-      "ORDER BY customer_id FOR UPDATE",
-      {pg::Param::text(arr)});
-  if (!rows) return std::unexpected(rows.error());
-  for (int k = 0; k < rows->rows(); ++k) {
-    s.customers_by_id[std::string(rows->text(k, 0))].points = rows->int64(k, 1);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto rows,
+      c.query("SELECT customer_id, points FROM balance WHERE customer_id = ANY($1::text[]) "
+              "ORDER BY customer_id FOR UPDATE",
+              {pg::Param::text(arr)}));
+  for (int k = 0; k < rows.rows(); ++k) {
+    s.customers_by_id[std::string(rows.text(k, 0))].points = rows.int64(k, 1);
   }
-  auto lots = c.query("SELECT lot_id::text, customer_id, " + ms_of("earned_at") + ", " +
-                          ms_of("available_at") + ", coalesce(" + ms_of("expires_at") +
-                          ", -1), points, remaining FROM points_lot "
-                          "WHERE customer_id = ANY($1::text[]) AND remaining > 0",
-                      {pg::Param::text(arr)});
-  if (!lots) return std::unexpected(lots.error());
-  for (int k = 0; k < lots->rows(); ++k) {
+  ACCRUE_ASSIGN_OR_RETURN(auto lots,
+                          c.query("SELECT lot_id::text, customer_id, " + ms_of("earned_at") + ", " +
+                                      ms_of("available_at") + ", coalesce(" + ms_of("expires_at") +
+                                      ", -1), points, remaining FROM points_lot "
+                                      "WHERE customer_id = ANY($1::text[]) AND remaining > 0",
+                                  {pg::Param::text(arr)}));
+  for (int k = 0; k < lots.rows(); ++k) {
     LotState l;
-    l.customer_id = std::string(lots->text(k, 1));
-    l.lot.lot_id = std::string(lots->text(k, 0));
-    l.lot.earned_at_ms = lots->int64(k, 2);
-    l.lot.available_at_ms = lots->int64(k, 3);
-    const int64_t exp = lots->int64(k, 4);
+    l.customer_id = std::string(lots.text(k, 1));
+    l.lot.lot_id = std::string(lots.text(k, 0));
+    l.lot.earned_at_ms = lots.int64(k, 2);
+    l.lot.available_at_ms = lots.int64(k, 3);
+    const int64_t exp = lots.int64(k, 4);
     l.lot.expires_at_ms = exp < 0 ? kNeverExpires : exp;
-    l.lot.points = lots->int64(k, 5);
-    l.lot.remaining = lots->int64(k, 6);
+    l.lot.points = lots.int64(k, 5);
+    l.lot.remaining = lots.int64(k, 6);
     s.lots.push_back(std::move(l));
     s.customers_by_id[s.lots.back().customer_id].lots.push_back(s.lots.size() - 1);
   }
@@ -223,14 +222,14 @@ Result<void> load_daily_caps(pg::Connection& c, const sv1::EventBatch& batch, co
     }
   }
   if (cids.empty()) return {};
-  auto r = c.query(
-      "SELECT d.customer_id, d.local_day, d.earned FROM customer_day d JOIN "
-      "unnest($1::text[], $2::int[]) AS k(c, day) ON d.customer_id = k.c AND "
-      "d.local_day = k.day",
-      {pg::Param::text(pg::text_array(cids)), pg::Param::text(pg::text_array(days))});
-  if (!r) return std::unexpected(r.error());
-  for (int k = 0; k < r->rows(); ++k) {
-    s.earned_on_day[{std::string(r->text(k, 0)), r->int64(k, 1)}] = r->int64(k, 2);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      c.query("SELECT d.customer_id, d.local_day, d.earned FROM customer_day d JOIN "
+              "unnest($1::text[], $2::int[]) AS k(c, day) ON d.customer_id = k.c AND "
+              "d.local_day = k.day",
+              {pg::Param::text(pg::text_array(cids)), pg::Param::text(pg::text_array(days))}));
+  for (int k = 0; k < r.rows(); ++k) {
+    s.earned_on_day[{std::string(r.text(k, 0)), r.int64(k, 1)}] = r.int64(k, 2);
   }
   return {};
 }
@@ -276,30 +275,31 @@ Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
   ACCRUE_TRY(
       c.query("INSERT INTO agent (agent_id, store_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
               {pg::Param::text(batch.agent_id()), pg::Param::text(sid)}));
-  auto agent = c.query(
-      "SELECT a.store_id, a.last_seq, a.revoked_at IS NOT NULL, s.country FROM agent a JOIN "
-      "store s USING (store_id) WHERE a.agent_id = $1 FOR UPDATE OF a",
-      {pg::Param::text(batch.agent_id())});
-  if (!agent) return std::unexpected(agent.error());
-  if (agent->text(0, 0) != sid) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto agent,
+      c.query(
+          "SELECT a.store_id, a.last_seq, a.revoked_at IS NOT NULL, s.country FROM agent a JOIN "
+          "store s USING (store_id) WHERE a.agent_id = $1 FOR UPDATE OF a",
+          {pg::Param::text(batch.agent_id())}));
+  if (agent.text(0, 0) != sid) {
     return fail(ErrorCode::kPermissionDenied,
                 "agent " + batch.agent_id() + " belongs to another store");
   }
-  if (agent->boolean(0, 2)) {
+  if (agent.boolean(0, 2)) {
     return fail(ErrorCode::kPermissionDenied,
                 "agent " + batch.agent_id() + " was revoked by head office");
   }
-  return AgentRow{agent->int64(0, 1), std::string(agent->text(0, 3))};
+  return AgentRow{agent.int64(0, 1), std::string(agent.text(0, 3))};
 }
 
 Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
                              const std::vector<std::string>& ids, Verdicts& v) {
   if (ids.empty()) return {};
-  auto dup = c.query("SELECT event_id::text FROM ledger WHERE event_id = ANY($1::uuid[])",
-                     {pg::Param::text(pg::text_array(ids))});
-  if (!dup) return std::unexpected(dup.error());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto dup, c.query("SELECT event_id::text FROM ledger WHERE event_id = ANY($1::uuid[])",
+                        {pg::Param::text(pg::text_array(ids))}));
   std::set<std::string, std::less<>> known;
-  for (int r = 0; r < dup->rows(); ++r) known.emplace(dup->text(r, 0));
+  for (int r = 0; r < dup.rows(); ++r) known.emplace(dup.text(r, 0));
   for (int i = 0; i < batch.events_size(); ++i) {
     if (!v.rejection(i) && known.contains(batch.events(i).event_id())) v.mark_duplicate(i);
   }

@@ -58,9 +58,8 @@ std::string copy_text(const json::array& rows, std::initializer_list<CopyColumn>
 // One set-based statement over the rows ($1 is their JSON array); nothing to do for none.
 Result<int64_t> run(pg::Connection& c, const char* sql, const json::array& rows) {
   if (rows.empty()) return 0;
-  auto r = c.query(sql, {pg::Param::text(json::serialize(rows))});
-  if (!r) return std::unexpected(r.error());
-  return r->affected();
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query(sql, {pg::Param::text(json::serialize(rows))}));
+  return r.affected();
 }
 
 Result<void> run_all(pg::Connection& c, const char* sql, const json::array& rows) {

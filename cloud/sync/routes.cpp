@@ -130,16 +130,15 @@ Result<void> SyncRoutes::record_agent_report(const http::Request& req, const std
   if (oldest && std::stoll(*oldest) >= kMaxTimestampMs) oldest.reset();
   auto program = http::query_param(req.target(), "program");
   if (program && program->size() > 100) program.reset();
-  auto lease = d_.pool.acquire();
-  if (!lease) return std::unexpected(lease.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
   auto opt = [](const std::optional<std::string>& v) {
     return v ? pg::Param::text(*v) : pg::Param::null();
   };
-  auto r = (*lease)->query(kRecordAgentReport,
-                           {pg::Param::text(agent), pg::Param::text(store), opt(outbox),
-                            opt(quarantined), opt(oldest), opt(program)});
-  if (!r) return std::unexpected(r.error());
-  if (r->rows() == 1 && r->boolean(0, 0)) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r,
+      lease->query(kRecordAgentReport, {pg::Param::text(agent), pg::Param::text(store), opt(outbox),
+                                        opt(quarantined), opt(oldest), opt(program)}));
+  if (r.rows() == 1 && r.boolean(0, 0)) {
     return fail(ErrorCode::kPermissionDenied, "agent " + agent + " was revoked by head office");
   }
   return {};

@@ -34,23 +34,21 @@ Result<const RedemptionRate*> rate_for(const RedemptionPolicy& p, const Currency
 
 Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& currency,
                                Points points, std::string_view country) {
-  auto rate = rate_for(policy, currency, country);
-  if (!rate) return std::unexpected(rate.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rate, rate_for(policy, currency, country));
   ACCRUE_TRY(check_points(policy, points));
-  auto value = narrow(static_cast<int128>(points) * (*rate)->value_minor_units / (*rate)->points);
+  auto value = narrow(static_cast<int128>(points) * rate->value_minor_units / rate->points);
   if (!value) return fail(ErrorCode::kOverflow, "redemption value too large");
   return Money(*value, currency);
 }
 
 Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount,
                                    std::string_view country) {
-  auto rate = rate_for(policy, discount.currency(), country);
-  if (!rate) return std::unexpected(rate.error());
+  ACCRUE_ASSIGN_OR_RETURN(auto rate, rate_for(policy, discount.currency(), country));
   if (discount.minor_units() <= 0) {
     return fail(ErrorCode::kInvalidArgument, "discount: must be positive");
   }
-  int128 points = ceil_div(static_cast<int128>(discount.minor_units()) * (*rate)->points,
-                           (*rate)->value_minor_units);
+  int128 points =
+      ceil_div(static_cast<int128>(discount.minor_units()) * rate->points, rate->value_minor_units);
   if (policy.step_points > 0) points = ceil_div(points, policy.step_points) * policy.step_points;
   auto p = narrow(points);
   if (!p || *p > kMaxPoints) return fail(ErrorCode::kOverflow, "discount too large");

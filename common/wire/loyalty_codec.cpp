@@ -33,9 +33,8 @@ Result<std::vector<CurrencyThreshold>> thresholds(
     const std::string& field, const google::protobuf::RepeatedPtrField<pb::CurrencyAmount>& in) {
   std::vector<CurrencyThreshold> out;
   for (int i = 0; i < in.size(); ++i) {
-    auto c = currency(at(field, i) + ".currency", in[i].currency());
-    if (!c) return std::unexpected(c.error());
-    out.push_back({*c, in[i].minor_units()});
+    ACCRUE_ASSIGN_OR_RETURN(auto c, currency(at(field, i) + ".currency", in[i].currency()));
+    out.push_back({c, in[i].minor_units()});
   }
   return out;
 }
@@ -52,14 +51,12 @@ void thresholds_to(const std::vector<CurrencyThreshold>& in,
 Result<CampaignWindow> window_from(const std::string& f, const pb::CampaignWindow& w) {
   CampaignWindow out;
   if (!w.starts_local().empty()) {
-    auto v = parse_local_datetime(w.starts_local(), f + ".starts_local");
-    if (!v) return std::unexpected(v.error());
-    out.starts_local_ms = *v;
+    ACCRUE_ASSIGN_OR_RETURN(auto v, parse_local_datetime(w.starts_local(), f + ".starts_local"));
+    out.starts_local_ms = v;
   }
   if (!w.ends_local().empty()) {
-    auto v = parse_local_datetime(w.ends_local(), f + ".ends_local");
-    if (!v) return std::unexpected(v.error());
-    out.ends_local_ms = *v;
+    ACCRUE_ASSIGN_OR_RETURN(auto v, parse_local_datetime(w.ends_local(), f + ".ends_local"));
+    out.ends_local_ms = v;
   }
   for (uint32_t d : w.days_of_week()) {
     if (d < 1 || d > 7) return invalid(f + ".days_of_week", "days are 1 (Monday) to 7 (Sunday)");
@@ -110,22 +107,19 @@ Result<EarningRule> rule_from(const std::string& f, const pb::EarningRule& r) {
   out.categories = strings(r.categories());
   out.tiers = strings(r.tiers());
   if (r.has_window()) {
-    auto w = window_from(f + ".window", r.window());
-    if (!w) return std::unexpected(w.error());
-    out.window = *w;
+    ACCRUE_ASSIGN_OR_RETURN(auto w, window_from(f + ".window", r.window()));
+    out.window = w;
   }
-  auto mb = thresholds(f + ".min_basket", r.min_basket());
-  if (!mb) return std::unexpected(mb.error());
-  out.min_basket = std::move(*mb);
+  ACCRUE_ASSIGN_OR_RETURN(auto mb, thresholds(f + ".min_basket", r.min_basket()));
+  out.min_basket = std::move(mb);
   return out;
 }
 
 }  // namespace
 
 Result<Money> money_from_proto(const pb::Money& m) {
-  auto c = currency("currency", m.currency());
-  if (!c) return std::unexpected(c.error());
-  return Money(m.minor_units(), *c);
+  ACCRUE_ASSIGN_OR_RETURN(auto c, currency("currency", m.currency()));
+  return Money(m.minor_units(), c);
 }
 
 pb::Money money_to_proto(const Money& m) {
@@ -136,9 +130,8 @@ pb::Money money_to_proto(const Money& m) {
 }
 
 Result<Basket> basket_from_proto(const pb::Basket& b) {
-  auto c = currency("currency", b.currency());
-  if (!c) return std::unexpected(c.error());
-  Basket out{*c, {}, b.occurred_at_ms()};
+  ACCRUE_ASSIGN_OR_RETURN(auto c, currency("currency", b.currency()));
+  Basket out{c, {}, b.occurred_at_ms()};
   if (b.lines_size() > static_cast<int>(kMaxBasketLines)) {
     return invalid("lines", "at most " + std::to_string(kMaxBasketLines) + " lines in a basket");
   }
@@ -174,9 +167,8 @@ Result<Program> program_from_proto(const pb::Program& p) {
   out.time_zone = p.time_zone().empty() ? "UTC" : p.time_zone();
   for (int i = 0; i < p.earn_rates_size(); ++i) {
     const auto& r = p.earn_rates(i);
-    auto c = currency(at("earn_rates", i) + ".currency", r.currency());
-    if (!c) return std::unexpected(c.error());
-    out.earn_rates.push_back({*c, r.points(), r.per_minor_units(), r.country()});
+    ACCRUE_ASSIGN_OR_RETURN(auto c, currency(at("earn_rates", i) + ".currency", r.currency()));
+    out.earn_rates.push_back({c, r.points(), r.per_minor_units(), r.country()});
   }
   switch (p.rounding().mode()) {
     case pb::ROUNDING_MODE_UNSPECIFIED:
@@ -202,16 +194,14 @@ Result<Program> program_from_proto(const pb::Program& p) {
   }
   out.excluded_skus = strings(p.excluded_skus());
   out.excluded_categories = strings(p.excluded_categories());
-  auto mb = thresholds("min_basket", p.min_basket());
-  if (!mb) return std::unexpected(mb.error());
-  out.min_basket = std::move(*mb);
+  ACCRUE_ASSIGN_OR_RETURN(auto mb, thresholds("min_basket", p.min_basket()));
+  out.min_basket = std::move(mb);
   if (p.rules_size() > static_cast<int>(kMaxRules)) {
     return invalid("rules", "at most " + std::to_string(kMaxRules) + " rules");
   }
   for (int i = 0; i < p.rules_size(); ++i) {
-    auto r = rule_from(at("rules", i), p.rules(i));
-    if (!r) return std::unexpected(r.error());
-    out.rules.push_back(std::move(*r));
+    ACCRUE_ASSIGN_OR_RETURN(auto r, rule_from(at("rules", i), p.rules(i)));
+    out.rules.push_back(std::move(r));
   }
 
   const auto& t = p.tiers();
@@ -229,9 +219,8 @@ Result<Program> program_from_proto(const pb::Program& p) {
   out.tiers.window_days = t.window_days() == 0 ? 365 : t.window_days();
   out.tiers.downgrade_grace_days = t.downgrade_grace_days();
   if (!t.spend_currency().empty()) {
-    auto c = currency("tiers.spend_currency", t.spend_currency());
-    if (!c) return std::unexpected(c.error());
-    out.tiers.spend_currency = *c;
+    ACCRUE_ASSIGN_OR_RETURN(auto c, currency("tiers.spend_currency", t.spend_currency()));
+    out.tiers.spend_currency = c;
   }
   for (const auto& tier : t.ladder()) {
     out.tiers.ladder.push_back(
@@ -261,10 +250,10 @@ Result<Program> program_from_proto(const pb::Program& p) {
 
   const auto& rp = p.redemption();
   for (int i = 0; i < rp.rates_size(); ++i) {
-    auto c = currency(at("redemption.rates", i) + ".currency", rp.rates(i).currency());
-    if (!c) return std::unexpected(c.error());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto c, currency(at("redemption.rates", i) + ".currency", rp.rates(i).currency()));
     out.redemption.rates.push_back(
-        {*c, rp.rates(i).points(), rp.rates(i).value_minor_units(), rp.rates(i).country()});
+        {c, rp.rates(i).points(), rp.rates(i).value_minor_units(), rp.rates(i).country()});
   }
   out.redemption.min_points = rp.min_points() == 0 ? 1 : rp.min_points();
   out.redemption.max_points = rp.max_points();
