@@ -1,0 +1,359 @@
+// Online: the cloud decides redemptions so two stores cannot spend the same points, lost or
+// undecided answers fall back or are voided without losing a point, unknown members are looked
+// up and join the replica, and an erasure reaches the store.
+#include "agent/sync/online_client.h"
+
+#include "tests/sync/fault_proxy.h"
+
+#include "tests/sync/sync_fixture.h"
+
+namespace accrue::sync_testing {
+namespace {
+
+class OnlineTest : public UploadTest {
+ protected:
+  // Events as another agent of the store would send them (its own seq), straight to the cloud.
+  sync::v1::EventEnvelope other_agent_event() {
+    auto e = envelope(++other_seq_);
+    e.set_agent_id("S1-other");
+    return e;
+  }
+  void give_cloud_points(int64_t member, int64_t points) {
+    auto e = other_agent_event();
+    auto* a = e.mutable_adjustment();
+    a->set_customer_id(agent::seed_customer_id(member));
+    a->set_points(points);
+    a->set_reason("test credit");
+    a->set_actor("test");
+    sync::v1::EventBatch b;
+    b.set_store_id(kStore);
+    b.set_agent_id("S1-other");
+    *b.add_events() = e;
+    auto r = results(post(b, token_));
+    ASSERT_EQ(r.results(0).status(), sync::v1::EVENT_STATUS_APPLIED) << r.DebugString();
+  }
+  // Another till of the chain spends points online, straight through the cloud.
+  sync::v1::OnlineRedeemResponse spend_elsewhere(int64_t member, int64_t points) {
+    auto e = other_agent_event();
+    e.set_seq(0);
+    auto* r = e.mutable_redemption();
+    r->set_customer_id(agent::seed_customer_id(member));
+    r->set_till_id("till-9");
+    r->set_pos_tx_id("elsewhere-" + std::to_string(other_seq_));
+    r->set_points(points);
+    sync::v1::OnlineRedeemRequest req;
+    *req.mutable_event() = e;
+    HttpClient client(app_->port());
+    auto res = client.request(
+        bhttp::verb::post, "/v1/sync/redeem", req.SerializeAsString(),
+        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
+    sync::v1::OnlineRedeemResponse out;
+    EXPECT_EQ(res.result_int(), 200u) << res.body();
+    EXPECT_TRUE(out.ParseFromString(res.body()));
+    return out;
+  }
+  // Member `m` with `points` in the cloud and in the store's view: credited in the cloud, then
+  // seen in the store (a sale) so that its snapshot comes down.
+  void member_with_points(int64_t m, int64_t points) {
+    give_cloud_points(m, points);
+    auto sale = accrue(m, "seen-" + std::to_string(m));
+    ASSERT_TRUE(sale.has_accrue());
+    pending_ = sale.accrue().points_earned();  // pending in the cloud's balance row
+    ASSERT_TRUE(drained());
+    ASSERT_EQ(validate_until(
+                  m, [&](const pb::ValidateResult& r) { return r.available_points() == points; })
+                  .available_points(),
+              points);
+  }
+  // The member's points in the cloud, without the pending points of the sale in
+  // member_with_points().
+  int64_t cloud_balance(int64_t member) {
+    return std::stoll(db_.scalar("SELECT points FROM balance WHERE customer_id = '" +
+                                 agent::seed_customer_id(member) + "'")) -
+           pending_;
+  }
+  void expect_ledger_sums_balances() {
+    EXPECT_EQ(db_.scalar("SELECT count(*) FROM balance b WHERE b.points <> (SELECT "
+                         "coalesce(sum(g.points), 0) FROM ledger g WHERE g.customer_id = "
+                         "b.customer_id)"),
+              "0")
+        << "every balance equals the sum of its ledger";
+  }
+  // Removes member `m` from the store's replica (before the agent starts): the store has never
+  // seen it, the cloud knows it.
+  void forget_locally(int64_t m) {
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->remove_customer(agent::seed_customer_id(m)));
+  }
+  // An online redemption of this agent the cloud applied (POST /v1/sync/redeem) and the
+  // intent the agent had written before asking, as if the answer had never been recorded.
+  sync::v1::EventEnvelope cloud_applied_online_redemption(int64_t member, int64_t points,
+                                                          const std::string& pos_tx_id) {
+    auto e = other_agent_event();
+    e.set_agent_id("S1-agent");
+    e.set_seq(0);
+    auto* red = e.mutable_redemption();
+    red->set_customer_id(agent::seed_customer_id(member));
+    red->set_till_id("till-1");
+    red->set_pos_tx_id(pos_tx_id);
+    red->set_points(points);
+    red->mutable_value()->set_currency("EUR");
+    red->mutable_value()->set_minor_units(points);
+    sync::v1::OnlineRedeemRequest req;
+    *req.mutable_event() = e;
+    HttpClient client(app_->port());
+    auto res = client.request(
+        bhttp::verb::post, "/v1/sync/redeem", req.SerializeAsString(),
+        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
+    EXPECT_EQ(res.result_int(), 200u);
+    return e;
+  }
+  void leave_intent(const sync::v1::EventEnvelope& e, TimestampMs created_at) {
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    auto id = Uuid::parse(e.event_id(), "id");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(w->insert_online_redemption(
+        {e.redemption().till_id(), e.redemption().pos_tx_id(),
+         std::string(reinterpret_cast<const char*>(id->bytes().data()), 16), "fingerprint",
+         e.redemption().customer_id(), e.SerializeAsString(), created_at}));
+  }
+  uint64_t other_seq_ = 0;
+  int64_t pending_ = 0;
+};
+
+TEST_F(OnlineTest, TheCloudDecidesSoTwoStoresCannotSpendTheSamePoints) {
+  start_agent(cloud_url());
+  member_with_points(5, 1000);
+  // Another store spends 700 of them online; this store's replica still says 1000.
+  auto elsewhere = spend_elsewhere(5, 700);
+  ASSERT_EQ(elsewhere.result().status(), sync::v1::EVENT_STATUS_APPLIED);
+  EXPECT_EQ(elsewhere.available_points(), 300);
+  ASSERT_EQ(validate(5).available_points(), 1000) << "not downloaded yet";
+  auto refused = redeem(5, 500, "r-1");
+  ASSERT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_EQ(refused.error().code(), pb::ERROR_CODE_INSUFFICIENT_POINTS);
+  EXPECT_NE(refused.error().message().find("300 available"), std::string::npos)
+      << refused.error().message();
+  // Within what the cloud has: applied there at once, and the upload is a duplicate.
+  auto ok = redeem(5, 300, "r-2");
+  ASSERT_TRUE(ok.has_redeem()) << ok.DebugString();
+  EXPECT_FALSE(ok.redeem().offline());
+  EXPECT_EQ(cloud_balance(5), 0);
+  EXPECT_EQ(cloud_rows("event_id = '" + ok.redeem().event_id() + "'"), 1);
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("event_id = '" + ok.redeem().event_id() + "'"), 1) << "uploaded once more "
+                                                                             "as a duplicate";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM agent_online_event WHERE agent_id = 'S1-agent'"), "0")
+      << "the upload settled the online event";
+  // The same till transaction again: the same answer, not a second redemption.
+  auto again = redeem(5, 300, "r-2");
+  ASSERT_TRUE(again.has_redeem());
+  EXPECT_TRUE(again.redeem().replayed());
+  EXPECT_EQ(cloud_balance(5), 0);
+  // Once the feed has caught up the store sees the cloud's figure, the online redemption not
+  // counted twice (it is in the snapshot and was this store's own event).
+  EXPECT_EQ(validate_until(5, [](const pb::ValidateResult& r) { return r.available_points() == 0; })
+                .available_points(),
+            0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // later pages change nothing
+  EXPECT_EQ(validate(5).available_points(), 0) << "the online redemption counted twice";
+  expect_ledger_sums_balances();
+}
+
+TEST_F(OnlineTest, ALostAnswerFallsBackToTheOfflineRulesWithTheSameEventId) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  member_with_points(6, 1000);
+  // Two: libcurl sends a request once more on a fresh connection when a reused one dies
+  // without an answer (harmless here: the same event id).
+  proxy.lose_redeem_responses(2);
+  auto r = redeem(6, 400, "lost-1");
+  proxy.stop_losing();
+  ASSERT_TRUE(r.has_redeem()) << r.DebugString();
+  EXPECT_TRUE(r.redeem().offline()) << "decided by the offline rules";
+  EXPECT_GE(proxy.lost(), 1);
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("event_id = '" + r.redeem().event_id() + "'"), 1)
+      << "applied online, uploaded later as a duplicate: once";
+  EXPECT_EQ(cloud_balance(6), 600);
+  expect_ledger_sums_balances();
+}
+
+TEST_F(OnlineTest, AnUnknownOutcomeBeyondTheOfflineLimitsIsVoidedAndNoPointIsLost) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  member_with_points(7, 5000);
+  proxy.lose_redeem_responses(2);  // and libcurl's own retry on a fresh connection
+  // 2500 points: above the programme's 2000 per redemption offline.
+  auto r = redeem(7, 2500, "void-1");
+  proxy.stop_losing();
+  ASSERT_TRUE(r.has_error()) << r.DebugString();
+  EXPECT_EQ(r.error().code(), pb::ERROR_CODE_UNAVAILABLE);
+  EXPECT_NE(r.error().message().find("No points were redeemed"), std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(validate(7).available_points(), 5000) << "the till's view never moved";
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_balance(7), 5000) << "the cloud applied it, then the void gave it back";
+  EXPECT_EQ(cloud_rows("kind = 2 AND customer_id = '" + agent::seed_customer_id(7) + "'"), 1);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE kind = 5 AND points = 2500 AND reason "
+                       "LIKE 'void of online redemption%'"),
+            "1");
+  // A retry of the same till transaction is a new attempt, decided online this time.
+  auto retry = redeem(7, 2500, "void-1");
+  ASSERT_TRUE(retry.has_redeem()) << retry.DebugString();
+  EXPECT_FALSE(retry.redeem().offline());
+  EXPECT_EQ(cloud_balance(7), 2500);
+  expect_ledger_sums_balances();
+}
+
+TEST_F(OnlineTest, AnOnlineRedemptionLeftUndecidedByAStopIsVoidedAtTheNextStart) {
+  start_agent(cloud_url());
+  member_with_points(8, 1000);
+  agent_->stop();
+  agent_.reset();
+  // What a stop between "asked the cloud" and "recorded the answer" leaves: the intent. The
+  // cloud did apply it.
+  auto e = cloud_applied_online_redemption(8, 300, "cut-1");
+  ASSERT_EQ(cloud_balance(8), 700);
+  leave_intent(e, 1);
+  start_agent(cloud_url());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_balance(8), 1000) << "voided: the points are back";
+  EXPECT_EQ(cloud_rows("event_id = '" + e.event_id() + "'"), 1);
+  expect_ledger_sums_balances();
+}
+
+// A till that never comes back for a redemption whose answer was lost: the running agent voids
+// it once no round trip can still be going on (60 s), without waiting for a restart.
+TEST_F(OnlineTest, AnUndecidedRedemptionNoTillComesBackForIsVoidedWhileTheAgentRuns) {
+  auto c = agent_config(cloud_url());
+  c.online_sweep_interval_ms = 100;
+  auto a = agent::Agent::start(c);
+  ASSERT_TRUE(a) << a.error().message;
+  agent_ = std::move(*a);
+  member_with_points(8, 1000);
+  auto e = cloud_applied_online_redemption(8, 300, "lost-1");
+  ASSERT_EQ(cloud_balance(8), 700);
+  leave_intent(e, SystemClock().now_ms() - 10'000);  // a round trip may still be going on
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(cloud_balance(8), 700) << "voided while it could still be decided";
+  {  // now long undecided
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->db().exec("UPDATE online_redemption SET created_at = " +
+                             std::to_string(SystemClock().now_ms() - 61'000)));
+  }
+  const auto until = Steady::now() + std::chrono::seconds(15);
+  while (cloud_balance(8) != 1000 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(cloud_balance(8), 1000) << "voided: the points are back";
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("event_id = '" + e.event_id() + "'"), 1);
+  expect_ledger_sums_balances();
+}
+
+TEST_F(OnlineTest, AMemberTheStoreHasNeverSeenIsLookedUpAndJoinsTheReplica) {
+  forget_locally(9);
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  // Wait until the agent is online (its first round trip).
+  for (int i = 0; i < 200 && !status().online(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(status().online());
+  auto v = validate(9);
+  EXPECT_EQ(v.status(), pb::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(v.customer_id(), agent::seed_customer_id(9));
+  EXPECT_EQ(v.available_points(), 0) << "the cloud's figure (generated with no history)";
+  EXPECT_EQ(proxy.requests("GET /v1/sync/lookup"), 1);
+  // Kept: the next read asks nobody, and the store is in the member's scope now.
+  EXPECT_EQ(validate(9).status(), pb::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(proxy.requests("GET /v1/sync/lookup"), 1);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM store_customer WHERE store_id = 'S1' AND "
+                       "customer_id = '" +
+                       agent::seed_customer_id(9) + "'"),
+            "1");
+  // A card nobody knows: asked once, then remembered as unknown for a while.
+  EXPECT_EQ(validate(kAgentMembers + 5).status(), pb::MEMBER_STATUS_UNKNOWN);
+  EXPECT_EQ(validate(kAgentMembers + 5).status(), pb::MEMBER_STATUS_UNKNOWN);
+  EXPECT_EQ(proxy.requests("GET /v1/sync/lookup"), 2);
+}
+
+TEST_F(OnlineTest, ASaleForAMemberTheStoreHasNeverSeenIsCreditedToTheMember) {
+  forget_locally(10);
+  start_agent(cloud_url());
+  for (int i = 0; i < 200 && !status().online(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(status().online());
+  auto sale = accrue(10, "new-1");
+  ASSERT_TRUE(sale.has_accrue()) << sale.DebugString();
+  EXPECT_FALSE(sale.accrue().provisional()) << "looked up first";
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("event_id = '" + sale.accrue().event_id() + "' AND customer_id = '" +
+                       agent::seed_customer_id(10) + "'"),
+            1);
+}
+
+// GDPR end to end: head office erases a member the store has seen; the store's replica drops the
+// member and their identifiers through the change feed, and the card is unknown at the till.
+TEST_F(OnlineTest, AnErasureInTheCloudReachesTheStoreReplica) {
+  start_agent(cloud_url());
+  for (int i = 0; i < 200 && !status().online(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(status().online());
+  // A sale puts member 12 in the store's scope in the cloud, as the store has seen them.
+  ASSERT_TRUE(accrue(12, "gdpr-1").has_accrue());
+  ASSERT_TRUE(drained());
+  ASSERT_EQ(validate(12).status(), pb::MEMBER_STATUS_ACTIVE);
+  const std::string id = agent::seed_customer_id(12);
+  HttpClient hq(app_->port());
+  auto r = hq.request(bhttp::verb::post, "/v1/customers/" + id + "/erase",
+                      R"({"reason": "the member asked"})",
+                      {{"Authorization", "Bearer " + hq_token({"hq-support"})},
+                       {"Content-Type", "application/json"}});
+  ASSERT_EQ(r.result_int(), 200) << r.body();
+  auto in_replica = [&](const std::string& table) {
+    auto reader = agent::Replica::open_reader(agent_dir_ + "/data/replica.db");
+    if (!reader || !reader->begin_read()) return int64_t{-1};
+    auto st = reader->db().prepare("SELECT count(*) FROM " + table + " WHERE customer_id = ?");
+    if (!st) return int64_t{-1};
+    st->bind(1, id);
+    auto n = st->first([](const agent::sqlite::Stmt& s) { return s.int64(0); });
+    reader->end_read();
+    return n && *n ? **n : int64_t{-1};
+  };
+  ASSERT_EQ(in_replica("identifier"), 1) << "the card is known before";
+  const auto until = Steady::now() + std::chrono::seconds(15);
+  while (in_replica("customer") != 0 && Steady::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(in_replica("customer"), 0) << "the replica dropped the member";
+  EXPECT_EQ(in_replica("identifier"), 0) << "and their identifiers";
+  EXPECT_EQ(validate(12).status(), pb::MEMBER_STATUS_UNKNOWN)
+      << "the card is unknown at the till (and the cloud's lookup no longer finds it)";
+}
+
+TEST_F(OnlineTest, ASlowLookupGivesUpInTimeAndTheTillGoesOn) {
+  lookup_timeout_ms_ = 300;
+  forget_locally(11);
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  for (int i = 0; i < 200 && !status().online(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  proxy.delay_lookup_responses(1, std::chrono::milliseconds(1500));
+  const auto t0 = Steady::now();
+  auto v = validate(11);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - t0);
+  EXPECT_EQ(v.status(), pb::MEMBER_STATUS_UNKNOWN);
+  EXPECT_LT(took.count(), 1000) << "the lookup gives up after 300 ms";
+  EXPECT_TRUE(v.offline()) << "a failed round trip: offline until the next success";
+}
+
+}  // namespace
+}  // namespace accrue::sync_testing
