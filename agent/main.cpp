@@ -97,7 +97,7 @@ int run(CLI::App& app, const AgentConfig& flags, const std::string& config_file)
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);  // fails only for an invalid signal number
 
   auto agent = Agent::start(*config);
   if (!agent) return report(agent.error());
