@@ -45,6 +45,10 @@ void write_ingest_metrics(std::string& out, const IngestCounters& ic) {
                 static_cast<double>(ic.mismatched.load()));
   metric_header(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq");
   metric_sample(out, "accrue_ingest_seq_gaps_total", "", static_cast<double>(ic.seq_gaps.load()));
+  metric_header(out, "accrue_ingest_tier_moves_total", "counter",
+                "Members moved to another tier by the events they uploaded");
+  metric_sample(out, "accrue_ingest_tier_moves_total", "",
+                static_cast<double>(ic.tier_moves.load()));
 }
 
 // How far back the change feed is held by the oldest transaction still open (it delivers only

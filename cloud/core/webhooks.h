@@ -3,7 +3,8 @@
 //
 // Event types:
 //   member.enrolled   a member was created (at a till, or through the API)
-//   tier.changed      a member's tier changed (a manual floor lifted them)
+//   tier.changed      a member's tier changed: {customer_id, from, to, reason, at}, reason one of
+//                     qualified, grace_ended, placed, manual_floor (cloud/core/tiers.h)
 //   points.accrued    a sale earned points
 //   points.redeemed   points were spent
 //   points.adjusted   points were added or deducted by hand

@@ -42,8 +42,9 @@ constexpr const char* kSetStatus =
     "updated_at = now() WHERE customer_id = $1";
 
 constexpr const char* kSetTierFloor =
-    "UPDATE customer SET tier_floor_id = $2, tier_id = $3, revision = revision + 1, "
-    "updated_at = now() WHERE customer_id = $1";
+    "UPDATE customer SET tier_floor_id = $2, tier_id = $3, tier_below_since = CASE WHEN "
+    "tier_id = $3 THEN tier_below_since END, revision = revision + 1, updated_at = now() "
+    "WHERE customer_id = $1";
 
 std::string_view bytes_of(const IdentifierHash& h) {
   return {reinterpret_cast<const char*>(h.data()), h.size()};

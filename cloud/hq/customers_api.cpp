@@ -3,10 +3,12 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "cloud/core/tiers.h"
 #include "cloud/hq/customer_records.h"
 #include "cloud/hq/head_office_events.h"
 #include "cloud/hq/resources.h"
 #include "cloud/sync/feed.h"
+#include "common/civil_time.h"
 
 namespace accrue::cloud::hq {
 
@@ -49,6 +51,8 @@ void CustomersApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return block(c, false); });
   gate.add(r, V::put, "/v1/customers/{id}/tier-floor", "customers.tier_floor", kCustomerCare,
            [this](Call& c) { return tier_floor(c); });
+  gate.add(r, V::get, "/v1/customers/{id}/tier-history", "customers.tier_history", kEveryRole,
+           [this](Call& c) { return tier_history(c); });
 }
 
 // --- the three hot reads -------------------------------------------------------------------
@@ -291,10 +295,8 @@ http::Response CustomersApi::tier_floor(Call& call) {
     // The floor lifts the member at once when it is above their tier; it never lowers them.
     auto current = tiers.tier_index(tier_now);
     if (rank && (!current || *rank > *current)) {
-      ACCRUE_TRY(queue_webhook(
-          c, "tier.changed", id,
-          json::serialize(json::object{
-              {"customer_id", id}, {"from", tier_now}, {"to", *tier}, {"cause", "manual floor"}})));
+      ACCRUE_TRY(record_tier_moves(c, {{id, tier_now, *tier, TierReason::kManualFloor}},
+                                   call.who.subject));
       tier_now = *tier;
     }
     ACCRUE_TRY(set_tier_floor(c, id, clear ? std::nullopt : tier, tier_now));
@@ -310,6 +312,37 @@ http::Response CustomersApi::tier_floor(Call& call) {
                    {"tier_id", tier_now},
                    {"tier_floor_id", clear ? json::value(nullptr) : json::value(*tier)}};
   return http::json(call.req, json::serialize(out));
+}
+
+// Every change of the member's tier, newest first (at most 500: a member moves a few times a
+// year).
+http::Response CustomersApi::tier_history(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!CustomerReads::valid_customer_id(id)) {
+    return problem(call, Error{ErrorCode::kInvalidArgument,
+                               "customer id: 1 to 64 printable "
+                               "characters"});
+  }
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto r = (*lease)->query(
+      "SELECT h.from_tier, h.to_tier, h.reason, h.actor, (extract(epoch FROM h.at)*1000)::bigint "
+      "FROM customer c LEFT JOIN LATERAL (SELECT * FROM tier_history t WHERE t.customer_id = "
+      "c.customer_id ORDER BY t.change_id DESC LIMIT 500) h ON true WHERE c.customer_id = $1",
+      {pg::Param::text(id)});
+  if (!r) return problem(call, r.error());
+  if (r->rows() == 0) return problem(call, Error{ErrorCode::kNotFound, "no customer " + id});
+  json::array items;
+  for (int i = 0; i < r->rows(); ++i) {
+    if (r->is_null(i, 1)) continue;  // no change yet
+    items.push_back(json::object{{"from", r->text(i, 0)},
+                                 {"to", r->text(i, 1)},
+                                 {"reason", r->text(i, 2)},
+                                 {"actor", r->text(i, 3)},
+                                 {"at", format_utc_iso8601(r->int64(i, 4))}});
+  }
+  return http::json(
+      call.req, json::serialize(json::object{{"customer_id", id}, {"items", std::move(items)}}));
 }
 
 // --- shared by the handlers above -------------------------------------------------------------

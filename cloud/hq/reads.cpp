@@ -5,6 +5,7 @@
 
 #include "cloud/auth/jwt.h"
 #include "cloud/core/balance.h"
+#include "cloud/core/tiers.h"
 #include "common/civil_time.h"
 #include "common/customer.h"
 #include "common/engine/basket.h"
@@ -62,10 +63,7 @@ Result<CustomerReads::Document> CustomerReads::read(const std::string& customer_
   const TimestampMs now = clock_.now_ms();
   ACCRUE_ASSIGN_OR_RETURN(auto program, programs_.latest(c, now));
   const TierPolicy& tiers = program->program.tiers;
-  // The window is whole programme-local days: today and the window_days - 1 before it.
-  const int64_t today = day_of_ms(program->zone.to_local_ms(now));
-  const std::string after_day =
-      std::to_string(today - static_cast<int64_t>(std::max<uint32_t>(1, tiers.window_days)));
+  const std::string after_day = std::to_string(last_day_before_tier_window(*program, now));
   const bool by_spend = tiers.basis == TierBasis::kAmountSpent;
   static const std::string read_sql = [] {
     std::string q = kRead;

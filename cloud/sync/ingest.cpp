@@ -1,6 +1,7 @@
 #include "cloud/sync/ingest.h"
 
 #include "cloud/core/balance.h"
+#include "cloud/core/tiers.h"
 #include "cloud/sync/ingest_parts.h"
 
 namespace accrue::cloud {
@@ -87,6 +88,25 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
   return out;
 }
 
+// Members whose qualifying value the batch changed rise to the tier it earns them, in the batch's
+// transaction (cloud/core/tiers.h); a downgrade waits for the daily pass.
+Result<void> Ingest::promote(pg::Connection& c, ingest::Writes& w, TimestampMs now) {
+  std::vector<std::string> qualifying;
+  for (const auto& [key, delta] : w.day_deltas) {
+    if ((delta.qualifying_points != 0 || delta.spend_minor != 0) &&
+        (qualifying.empty() || qualifying.back() != key.first)) {
+      qualifying.push_back(key.first);
+    }
+  }
+  if (qualifying.empty()) return {};
+  ACCRUE_ASSIGN_OR_RETURN(auto program, programs_.latest(c, now));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto moves, reevaluate_tiers(c, *program, qualifying, now, TierPass::kIngest, "ingest"));
+  for (const auto& m : moves) w.touched.insert(m.customer_id);
+  counters_.tier_moves.fetch_add(moves.size(), std::memory_order_relaxed);
+  return {};
+}
+
 Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::string_view store_id,
                                             const Entry& entry) {
   ACCRUE_TRY(ingest::check_batch(batch, store_id, max_batch_events_));
@@ -117,6 +137,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
+    ACCRUE_TRY(promote(c, state.out, ctx.now_ms));
     ACCRUE_ASSIGN_OR_RETURN(
         auto g, ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent.watermark));
     gaps = g;

@@ -9,7 +9,8 @@
 //     the same code the store ran); a difference is kept in ledger.agent_points and the cloud's
 //     figure wins;
 //  4. ledger rows, balances, lots, receipts and change-feed rows are written with set-based
-//     statements (COPY, jsonb_to_recordset), balances locked in customer order.
+//     statements (COPY, jsonb_to_recordset), balances locked in customer order;
+//  5. members whose qualifying value changed rise to the tier it earns them (cloud/core/tiers.h).
 // The parts, one file each, are named in cloud/sync/ingest_parts.h.
 // One bad event never fails the batch: it is answered `rejected` with a code and skipped. Only a
 // database failure fails the whole batch (kUnavailable: the agent retries the same bytes).
@@ -33,7 +34,12 @@ struct IngestCounters {
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> mismatched{0};  // the store's points differed from the cloud's
   std::atomic<uint64_t> seq_gaps{0};
+  std::atomic<uint64_t> tier_moves{0};  // members the batches moved to another tier
 };
+
+namespace ingest {
+struct Writes;
+}
 
 class Ingest {
  public:
@@ -82,6 +88,7 @@ class Ingest {
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
                                            std::string_view store_id, const Entry& entry);
   Uuid next_id();
+  Result<void> promote(pg::Connection& c, ingest::Writes& w, TimestampMs now);
 
   pg::Pool& pool_;
   ProgramCatalog& programs_;
