@@ -8,7 +8,8 @@
 //   accrue-cloud dev-keys / dev-token    a local key pair and head-office tokens signed with it
 //   accrue-cloud generate                synthetic customers and a year of receipts (COPY)
 //   accrue-cloud import customers|receipts FILE   bulk import from CSV (resumable)
-//   accrue-cloud expire                  the points expiry run
+//   accrue-cloud expire                  the points expiry run (the scheduler runs it daily)
+//   accrue-cloud jobs                    the scheduler's daily jobs: last and next run, counts
 //   accrue-cloud search rebuild|status   the Elasticsearch/OpenSearch read model
 // Every command reads the same configuration: --config FILE, ACCRUE_* variables, --set key=value.
 // Each subcommand is one add_* function: its options, and what it runs once parsed.
@@ -27,6 +28,7 @@
 #include "cloud/core/expiry.h"
 #include "cloud/core/generate.h"
 #include "cloud/core/import.h"
+#include "cloud/core/scheduler.h"
 #include "cloud/sync/changes.h"
 #include "common/sys/log.h"
 
@@ -428,6 +430,29 @@ void add_expire(CLI::App& cli, Commands& out) {
        }});
 }
 
+void add_jobs(CLI::App& cli, Commands& out) {
+  out.push_back(
+      {cli.add_subcommand("jobs",
+                          "the scheduler's daily jobs (expiry, tiers, bonuses): the last day each "
+                          "finished, what it did, when the next is due (JSON)"),
+       [](const Globals& g) {
+         return with_database(g, [](const CloudConfig& config, pg::Connection& c) {
+           ZoneinfoSource zones;
+           ProgramCatalog programs(zones);
+           auto program = programs.latest(c, SystemClock().now_ms());
+           if (!program) return die(program.error());
+           auto jobs = job_status(c, **program, run_at_minute(config.scheduler_run_at));
+           if (!jobs) return die(jobs.error());
+           auto out = jobs_json(*jobs);
+           out["enabled"] = config.scheduler_enabled;
+           out["run_at"] = config.scheduler_run_at;
+           out["time_zone"] = (*program)->zone.name();
+           std::printf("%s\n", boost::json::serialize(out).c_str());
+           return 0;
+         });
+       }});
+}
+
 void add_audit(CLI::App& cli, Commands& out) {
   out.push_back(
       {cli.add_subcommand("audit",
@@ -568,7 +593,7 @@ int main(int argc, char** argv) {
   Commands commands;
   for (auto add :
        {add_serve, add_migrate, add_program, add_store_token, add_dev_keys, add_dev_token,
-        add_generate, add_import, add_expire, add_audit, add_prune_feed, add_search}) {
+        add_generate, add_import, add_expire, add_jobs, add_audit, add_prune_feed, add_search}) {
     add(cli, commands);
   }
   CLI11_PARSE(cli, argc, argv);

@@ -80,6 +80,12 @@ std::string format_local_datetime(int64_t local_ms) {
   return buf;
 }
 
+std::string format_civil_date(const CivilDate& d) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", d.year, d.month, d.day);
+  return buf;
+}
+
 std::string format_utc_iso8601(int64_t utc_ms) {
   const int64_t ms = ((utc_ms % 1000) + 1000) % 1000;
   return format_local_datetime(utc_ms) + "." + std::to_string(1000 + ms).substr(1) + "Z";

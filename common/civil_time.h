@@ -36,6 +36,8 @@ inline int64_t day_of_ms(int64_t ms) {
 // since 1970-01-01T00:00 of the same clock. Errors name `field`.
 Result<int64_t> parse_local_datetime(std::string_view text, std::string_view field);
 
+// "YYYY-MM-DD".
+std::string format_civil_date(const CivilDate& d);
 // Formats local milliseconds as "YYYY-MM-DDTHH:MM:SS".
 std::string format_local_datetime(int64_t local_ms);
 // An instant as RFC 3339 UTC with milliseconds: "2026-11-28T09:30:00.000Z" (what the JSON APIs

@@ -247,6 +247,8 @@ Result<void> validate_and_normalize(Program& p) {
                          0, 1'000'000'000));
   ACCRUE_TRY(check_range("event_rules.birthday_bonus_points", p.event_rules.birthday_bonus_points,
                          0, 1'000'000'000));
+  ACCRUE_TRY(check_range("event_rules.anniversary_bonus_points",
+                         p.event_rules.anniversary_bonus_points, 0, 1'000'000'000));
   p.rule_index = detail::RuleIndex::build(p);
   return {};
 }

@@ -140,6 +140,7 @@ struct OfflineLimits {
 struct EventRules {
   Points enrolment_bonus_points = 0;
   Points birthday_bonus_points = 0;
+  Points anniversary_bonus_points = 0;  // each anniversary of the enrolment, from the first
 };
 
 struct Program {

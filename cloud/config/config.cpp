@@ -147,6 +147,13 @@ const std::vector<Key>& keys() {
        "change-feed rows (and so customers at most) per _bulk request of the projection"},
       {"search.poll_ms", UInt{&CloudConfig::search_poll_ms, 10, 60'000},
        "how often the projecting replica looks for new changes when it has caught up"},
+      {"scheduler.enabled", Bool{&CloudConfig::scheduler_enabled},
+       "run the daily jobs (points expiry, tier pass, birthday and anniversary bonuses) in this "
+       "replica; one replica at a time runs each, by lease"},
+      {"scheduler.run_at", Str{&CloudConfig::scheduler_run_at},
+       "programme-local time (HH:MM) after which a day's jobs run"},
+      {"scheduler.poll_ms", UInt{&CloudConfig::scheduler_poll_ms, 10, 3'600'000},
+       "how often a replica looks for due days"},
       {"log.level", Str{&CloudConfig::log_level}, "debug | info | warn | error"},
   };
   return k;
@@ -230,6 +237,20 @@ std::string env_name(std::string_view key) {
   return e;
 }
 
+}  // namespace
+
+int run_at_minute(std::string_view t) {
+  if (t.size() != 5 || t[2] != ':') return -1;
+  for (size_t i : {0u, 1u, 3u, 4u}) {
+    if (t[i] < '0' || t[i] > '9') return -1;
+  }
+  const int h = (t[0] - '0') * 10 + (t[1] - '0');
+  const int m = (t[3] - '0') * 10 + (t[4] - '0');
+  return h < 24 && m < 60 ? h * 60 + m : -1;
+}
+
+namespace {
+
 Result<void> validate(const CloudConfig& c) {
   if (c.pg_dsn.empty()) {
     return std::unexpected(bad("postgres.dsn", "required",
@@ -255,6 +276,9 @@ Result<void> validate(const CloudConfig& c) {
   if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
     return std::unexpected(
         bad("tls.client_ca_file", "value", "needs tls.cert_file and tls.key_file"));
+  }
+  if (run_at_minute(c.scheduler_run_at) < 0) {
+    return std::unexpected(bad("scheduler.run_at", "value", "expected HH:MM, 00:00 to 23:59"));
   }
   if (c.search_backend != "postgres" && c.search_backend != "elasticsearch") {
     return std::unexpected(bad("search.backend", "value", "expected postgres or elasticsearch"));

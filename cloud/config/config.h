@@ -77,9 +77,16 @@ struct CloudConfig {
   uint64_t search_timeout_ms = 5000;
   uint64_t search_batch = 500;
   uint64_t search_poll_ms = 1000;
+  // [scheduler]
+  bool scheduler_enabled = true;
+  std::string scheduler_run_at = "02:00";  // programme-local HH:MM
+  uint64_t scheduler_poll_ms = 60'000;
   // [log]
   std::string log_level = "info";
 };
+
+// scheduler.run_at as minutes after local midnight ("02:00" -> 120); -1 when malformed.
+int run_at_minute(std::string_view hh_mm);
 
 // The documentation of every key, for --help: "key (type, default): help".
 std::string describe_config_keys();

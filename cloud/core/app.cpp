@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "cloud/core/app_metrics.h"
+#include "cloud/core/daily_jobs.h"
 #include "cloud/http/problems.h"
 #include "cloud/http/tls.h"
 #include "common/sys/log.h"
@@ -81,6 +82,21 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
           {{"customers", std::to_string(ids.size())}});
     }
   });
+  {
+    SchedulerOptions so;
+    so.poll = std::chrono::milliseconds(c.scheduler_poll_ms);
+    so.run_at_minute = run_at_minute(c.scheduler_run_at);
+    a->scheduler_ = std::make_unique<Scheduler>(
+        *a->pool_, *a->programs_, a->clock_,
+        daily_jobs({a->clock_, a->random_, *a->ingest_,
+                    [cache = a->cache_.get()](const std::vector<std::string>& ids) {
+                      if (!cache->invalidate(ids)) {
+                        log(LogLevel::kWarn, "cache_invalidation_failed",
+                            {{"customers", std::to_string(ids.size())}});
+                      }
+                    }}),
+        so);
+  }
   WebhookOptions wo;
   wo.poll = std::chrono::milliseconds(c.hq_webhook_poll_ms);
   wo.backoff_base = std::chrono::milliseconds(c.hq_webhook_backoff_base_ms);
@@ -161,6 +177,7 @@ Result<void> CloudApp::start() {
   webhooks_->start();
   hq_->start_background();
   if (projector_) projector_->start();
+  if (config_.scheduler_enabled) scheduler_->start();
   log(LogLevel::kInfo, "listening",
       {{"address", config_.listen_address}, {"port", std::to_string(server_->port())}});
   return {};
@@ -171,6 +188,7 @@ void CloudApp::drain() { server_->drain(std::chrono::milliseconds(config_.drain_
 void CloudApp::stop() {
   if (server_) server_->stop();
   if (projector_) projector_->stop();
+  if (scheduler_) scheduler_->stop();
   if (hq_) hq_->flush_audit();
 }
 
@@ -230,6 +248,8 @@ void CloudApp::register_metrics() {
   if (projector_) {
     metrics_.add([this](std::string& out) { write_search_metrics(out, projector_->counters()); });
   }
+  metrics_.add(
+      [this](std::string& out) { write_scheduler_metrics(out, scheduler_->counters(), *pool_); });
 }
 
 }  // namespace accrue::cloud

@@ -15,6 +15,7 @@
 #include "cloud/cache/customer_cache.h"
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
+#include "cloud/core/scheduler.h"
 #include "cloud/core/store_auth.h"
 #include "cloud/hq/api.h"
 #include "cloud/hq/reads.h"
@@ -57,6 +58,8 @@ class CloudApp {
   const cache::CacheCounters& cache_counters() const { return cache_->counters(); }
   // The Elasticsearch projector (null with the postgres search backend).
   search::SearchProjector* projector() { return projector_.get(); }
+  // The daily jobs' scheduler (runs only when scheduler.enabled).
+  Scheduler& scheduler() { return *scheduler_; }
 
  private:
   CloudApp() = default;
@@ -82,6 +85,7 @@ class CloudApp {
   std::unique_ptr<WebhookDispatcher> webhooks_;
   std::unique_ptr<search::ElasticClient> elastic_;
   std::unique_ptr<search::SearchProjector> projector_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<search::CustomerSearch> search_;
   std::unique_ptr<hq::HqApi> hq_;
   std::unique_ptr<SyncRoutes> sync_;

@@ -67,6 +67,36 @@ void write_feed_metrics(std::string& out, pg::Pool& pool) {
   }
 }
 
+void write_scheduler_metrics(std::string& out, const SchedulerCounters& sc, pg::Pool& pool) {
+  metric_header(out, "accrue_scheduler_days_run_total", "counter",
+                "Job days this replica ran to the end");
+  metric_sample(out, "accrue_scheduler_days_run_total", "",
+                static_cast<double>(sc.days_run.load()));
+  metric_header(out, "accrue_scheduler_failures_total", "counter",
+                "Job days this replica started and could not finish (run again later)");
+  metric_sample(out, "accrue_scheduler_failures_total", "",
+                static_cast<double>(sc.failures.load()));
+  auto c = pool.acquire();
+  if (!c) return;
+  auto r = (*c)->exec(
+      "SELECT name, coalesce(extract(epoch FROM last_finished_at), 0), (last_error IS NOT NULL)"
+      "::int FROM scheduled_job ORDER BY name");
+  if (!r) return;
+  metric_header(out, "accrue_scheduler_last_success_timestamp_seconds", "gauge",
+                "When each daily job last finished a day (any replica)");
+  for (int i = 0; i < r->rows(); ++i) {
+    metric_sample(out, "accrue_scheduler_last_success_timestamp_seconds",
+                  "job=\"" + std::string(r->text(i, 0)) + "\"",
+                  std::strtod(std::string(r->text(i, 1)).c_str(), nullptr));
+  }
+  metric_header(out, "accrue_scheduler_job_failing", "gauge",
+                "1 while a daily job's last attempt failed");
+  for (int i = 0; i < r->rows(); ++i) {
+    metric_sample(out, "accrue_scheduler_job_failing", "job=\"" + std::string(r->text(i, 0)) + "\"",
+                  static_cast<double>(r->int64(i, 2)));
+  }
+}
+
 void write_cache_metrics(std::string& out, const cache::CacheCounters& cc,
                          const cache::Redis& redis) {
   metric_header(out, "accrue_cache_requests_total", "counter", "Hot-read cache lookups");

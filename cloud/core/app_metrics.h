@@ -6,6 +6,7 @@
 
 #include "cloud/cache/customer_cache.h"
 #include "cloud/cache/redis.h"
+#include "cloud/core/scheduler.h"
 #include "cloud/core/webhooks.h"
 #include "cloud/hq/audit_trail.h"
 #include "cloud/http/metrics.h"
@@ -24,5 +25,8 @@ void write_cache_metrics(std::string& out, const cache::CacheCounters& cc,
 void write_audit_metrics(std::string& out, const hq::AuditTrail& audit);
 void write_webhook_metrics(std::string& out, const WebhookCounters& wc);
 void write_search_metrics(std::string& out, const search::ProjectorCounters& sc);
+// This replica's scheduler counters, and every job's last success from PostgreSQL (what any
+// replica did): alert when a job's last success is older than a day and a bit.
+void write_scheduler_metrics(std::string& out, const SchedulerCounters& sc, pg::Pool& pool);
 
 }  // namespace accrue::cloud

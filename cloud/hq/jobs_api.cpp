@@ -5,6 +5,7 @@
 // taken over after a crash resumes exactly where the last chunk committed.
 #include <boost/json.hpp>
 
+#include "cloud/core/scheduler.h"
 #include "cloud/hq/head_office_events.h"
 #include "cloud/hq/resources.h"
 #include "cloud/hq/segments.h"
@@ -31,6 +32,24 @@ void JobsApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return bulk_adjust(c); });
   gate.add(r, V::get, "/v1/jobs/{id}", "jobs.get", kCustomerCare,
            [this](Call& c) { return get(c); });
+  gate.add(r, V::get, "/v1/scheduler/jobs", "scheduler.jobs", kOperations,
+           [this](Call& c) { return scheduled(c); });
+}
+
+// The scheduler's daily jobs (cloud/core/scheduler.h): the last day each finished, what it did,
+// when the next is due.
+http::Response JobsApi::scheduled(Call& call) {
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto program = d_.programs.latest(**lease, d_.clock.now_ms());
+  if (!program) return problem(call, program.error());
+  auto jobs = job_status(**lease, **program, run_at_minute(d_.config.scheduler_run_at));
+  if (!jobs) return problem(call, jobs.error());
+  json::object out = jobs_json(*jobs);
+  out["enabled"] = d_.config.scheduler_enabled;
+  out["run_at"] = d_.config.scheduler_run_at;
+  out["time_zone"] = (*program)->zone.name();
+  return http::json(call.req, json::serialize(out));
 }
 
 http::Response JobsApi::bulk_adjust(Call& call) {

@@ -147,6 +147,7 @@ class JobsApi : public Resource {
  private:
   http::Response bulk_adjust(Call& call);
   http::Response get(Call& call);
+  http::Response scheduled(Call& call);
   void wake();
   void run(std::stop_token stop);
   // Works one job to its end (or until it fails); false when no job was waiting.

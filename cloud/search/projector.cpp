@@ -37,19 +37,11 @@ constexpr const char* kAdvanceSql =
     "UPDATE search_projection SET cursor_xid = $2::xid8, cursor_id = $3::bigint, projected_at = "
     "now() WHERE name = 'customers' AND lease_owner = $1";
 
-std::string make_owner() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  std::random_device rd;
-  return std::string(host[0] ? host : "replica") + "-" + std::to_string(getpid()) + "-" +
-         std::to_string(rd() % 100000);
-}
-
 }  // namespace
 
 SearchProjector::SearchProjector(pg::Pool& pool, ElasticClient& client, ProjectorOptions options)
     : pool_(pool), client_(client), o_(std::move(options)) {
-  if (o_.owner.empty()) o_.owner = make_owner();
+  if (o_.owner.empty()) o_.owner = replica_name();
   o_.batch = std::max(o_.batch, 1);
 }
 

@@ -22,4 +22,17 @@ std::optional<BirthdayBonus> birthday_bonus(const Program& program, const TimeZo
   return BirthdayBonus{program.event_rules.birthday_bonus_points, today.year};
 }
 
+std::optional<BirthdayBonus> anniversary_bonus(const Program& program, const TimeZone& zone,
+                                               const AnniversaryFacts& f) {
+  if (program.event_rules.anniversary_bonus_points <= 0) return std::nullopt;
+  const CivilDate enrolled = civil_from_days(day_of_ms(zone.to_local_ms(f.enrolled_at_ms)));
+  const CivilDate today = civil_from_days(day_of_ms(zone.to_local_ms(f.now_ms)));
+  if (today.year <= enrolled.year) return std::nullopt;
+  int day = enrolled.day;
+  if (enrolled.month == 2 && enrolled.day == 29 && !is_leap_year(today.year)) day = 28;
+  if (today.month != enrolled.month || today.day != day) return std::nullopt;
+  if (f.last_awarded_year && *f.last_awarded_year >= today.year) return std::nullopt;
+  return BirthdayBonus{program.event_rules.anniversary_bonus_points, today.year};
+}
+
 }  // namespace accrue

@@ -28,4 +28,16 @@ struct BirthdayBonus {
 std::optional<BirthdayBonus> birthday_bonus(const Program& program, const TimeZone& zone,
                                             const BirthdayFacts& facts);
 
+struct AnniversaryFacts {
+  TimestampMs enrolled_at_ms = 0;
+  std::optional<int> last_awarded_year;  // local year of the last anniversary bonus
+  TimestampMs now_ms = 0;
+};
+
+// The anniversary bonus is due on each anniversary of the enrolment's local date (from the
+// first; an enrolment on 29 February counts on 28 February in other years), once per local
+// year. The bonus's `year` is the anniversary's local year. Returns nullopt when none is due.
+std::optional<BirthdayBonus> anniversary_bonus(const Program& program, const TimeZone& zone,
+                                               const AnniversaryFacts& facts);
+
 }  // namespace accrue

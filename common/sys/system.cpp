@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -104,6 +105,15 @@ Result<std::string> read_secret_line(const std::string& path, std::string_view w
     }
   }
   return data;
+}
+
+std::string replica_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  uint32_t r = 0;
+  (void)::getrandom(&r, sizeof r, 0);
+  return std::string(host[0] ? host : "replica") + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(r % 100000);
 }
 
 void name_this_thread(std::string_view name) {

@@ -52,4 +52,7 @@ Result<std::string> read_secret_line(const std::string& path, std::string_view w
 // longer names are cut). Best effort: a failure changes nothing else.
 void name_this_thread(std::string_view name);
 
+// A name for this process among its replicas, for leases: "<host>-<pid>-<random>".
+std::string replica_name();
+
 }  // namespace accrue

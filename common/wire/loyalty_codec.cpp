@@ -264,7 +264,8 @@ Result<Program> program_from_proto(const pb::Program& p) {
                         o.max_store_outstanding_points(), o.max_hours_since_sync()};
   out.daily_cap_points = p.daily_cap_points();
   out.event_rules = {p.event_rules().enrolment_bonus_points(),
-                     p.event_rules().birthday_bonus_points()};
+                     p.event_rules().birthday_bonus_points(),
+                     p.event_rules().anniversary_bonus_points()};
   out.effective_from_ms = p.effective_from_ms();
   out.transfers = {p.transfers().allowed(), p.transfers().max_points()};
   if (out.transfers.max_points < 0) {
@@ -369,6 +370,7 @@ pb::Program program_to_proto(const Program& p) {
   out.set_daily_cap_points(p.daily_cap_points);
   out.mutable_event_rules()->set_enrolment_bonus_points(p.event_rules.enrolment_bonus_points);
   out.mutable_event_rules()->set_birthday_bonus_points(p.event_rules.birthday_bonus_points);
+  out.mutable_event_rules()->set_anniversary_bonus_points(p.event_rules.anniversary_bonus_points);
   if (p.transfers.allowed || p.transfers.max_points != 0) {
     out.mutable_transfers()->set_allowed(p.transfers.allowed);
     out.mutable_transfers()->set_max_points(p.transfers.max_points);

@@ -68,7 +68,7 @@ class CloudAppTest : public ::testing::Test {
          "auth.store_token_key_file=" + key_file_, "server.access_log=false",
          "server.body_limit_bytes=262144", "sync.max_inflated_bytes=1048576",
          "auth.jwks_file=" + (dir_ / "jwks.json").string(), "auth.issuer=https://hq.test",
-         "auth.audience=accrue", "postgres.pool_size=8"});
+         "auth.audience=accrue", "postgres.pool_size=8", "scheduler.enabled=false"});
     settings_ = settings;
     restart_app();
     if (HasFatalFailure()) return;

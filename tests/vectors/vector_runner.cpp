@@ -225,6 +225,18 @@ void run_birthday(const Program& p, const TimeZone& z, const tv::BirthdayCase& c
   ck.eq("points", b ? b->points : 0, c.points());
 }
 
+void run_anniversary(const Program& p, const TimeZone& z, const tv::AnniversaryCase& c, Check& ck) {
+  auto now = local_instant(z, c.now_local());
+  if (!now) return ck.note(now.error().message);
+  auto enrolled = local_instant(z, c.enrolled_local());
+  if (!enrolled) return ck.note(enrolled.error().message);
+  std::optional<int> last;
+  if (c.has_last_awarded_year()) last = c.last_awarded_year();
+  auto b = anniversary_bonus(p, z, {*enrolled, last, *now});
+  ck.eq("points", b ? b->points : 0, c.points());
+  if (b && c.year() != 0) ck.eq("year", b->year, c.year());
+}
+
 void run_identifier(const tv::IdentifierCase& c, Check& ck) {
   auto kind = identifier_kind_from_string(c.kind());
   if (!kind) return ck.note(kind.error().message);
@@ -284,6 +296,10 @@ Outcome run_vector(const std::string& file, const tv::VectorFile& vf, const tv::
     case tv::Vector::kBirthday:
       out.kind = "birthday";
       run_birthday(*program, *zone, v.birthday(), ck);
+      break;
+    case tv::Vector::kAnniversary:
+      out.kind = "anniversary";
+      run_anniversary(*program, *zone, v.anniversary(), ck);
       break;
     case tv::Vector::kIdentifier:
       out.kind = "identifier";

@@ -21,8 +21,8 @@ TEST(GoldenVectorsTest, EveryVectorPasses) {
   }
   // The suite is only worth something if it is broad.
   EXPECT_GE(outcomes.size(), 40u);
-  for (const char* kind :
-       {"earn", "return", "redeem", "offline", "tier", "lots", "birthday", "identifier"}) {
+  for (const char* kind : {"earn", "return", "redeem", "offline", "tier", "lots", "birthday",
+                           "anniversary", "identifier"}) {
     EXPECT_GE(per_kind[kind], 2) << kind;
   }
 }

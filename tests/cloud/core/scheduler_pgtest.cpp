@@ -1,0 +1,236 @@
+// The scheduler's daily jobs (cloud/core/scheduler.h, cloud/core/daily_jobs.h) on a fake clock:
+// bonuses once on their local day, catch-up of missed days in order, the lease between replicas,
+// a day that fails and is run again.
+#include "cloud/core/scheduler.h"
+
+#include <thread>
+
+#include "cloud/core/daily_jobs.h"
+#include "common/civil_time.h"
+#include "tests/cloud/cloud_app_fixture.h"
+#include "tests/common/test_support.h"
+
+namespace accrue::cloud {
+namespace {
+
+using namespace testing_support;
+using accrue::testing::FakeClock;
+using accrue::testing::FakeRandom;
+
+// 2027-03-10, 03:00 in Warsaw (the demo programme's zone; UTC+1 in March).
+const int64_t kDay = days_from_civil(2027, 3, 10);
+const TimestampMs kAt = kDay * kMsPerDay + 2 * kMsPerHour;
+
+class SchedulerTest : public CloudAppTest {
+ protected:
+  // The demo programme with an anniversary bonus.
+  std::string program_json() override {
+    std::string p = CloudAppTest::program_json();
+    const std::string from = R"("birthday_bonus_points": 250)";
+    p.replace(p.find(from), from.size(), from + R"(, "anniversary_bonus_points": 500)");
+    return p;
+  }
+
+  void SetUp() override {
+    CloudAppTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    catalog_ = std::make_unique<ProgramCatalog>(zones_);
+    ingest_ = std::make_unique<Ingest>(app_->pool(), *catalog_, clock_at_, random_at_, 1000);
+  }
+
+  std::unique_ptr<Scheduler> scheduler(std::string owner, std::vector<DailyJob> jobs = {}) {
+    if (jobs.empty()) {
+      jobs =
+          daily_jobs({clock_at_, random_at_, *ingest_, [this](const std::vector<std::string>& ids) {
+                        invalidated_.insert(invalidated_.end(), ids.begin(), ids.end());
+                      }});
+    }
+    SchedulerOptions o;
+    o.owner = std::move(owner);
+    return std::make_unique<Scheduler>(app_->pool(), *catalog_, clock_at_, std::move(jobs), o);
+  }
+
+  // Member `id`, active unless told, with a birthday and an enrolment date.
+  void member(const std::string& id, int month, int day, const std::string& enrolled = "2025-01-15",
+              int status = 1) {
+    auto c = db_.connect();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->exec(("INSERT INTO customer (customer_id, tier_id, status, enrolled_at) VALUES "
+                         "('" +
+                         id + "', 'bronze', " + std::to_string(status) + ", '" + enrolled +
+                         " 12:00+01'); INSERT INTO balance (customer_id) VALUES ('" + id +
+                         "'); INSERT INTO customer_pii (customer_id, birthday_month, birthday_day) "
+                         "VALUES ('" +
+                         id + "', " + std::to_string(month) + ", " + std::to_string(day) + ")")
+                            .c_str()));
+  }
+  std::string bonuses(const std::string& id) {
+    return db_.scalar(
+        "SELECT coalesce(string_agg(reason || '=' || points, ',' ORDER BY reason), '') FROM ledger "
+        "WHERE customer_id = '" +
+        id + "' AND actor = 'scheduler'");
+  }
+  std::string job(const std::string& name, const std::string& column) {
+    return db_.scalar("SELECT " + column + " FROM scheduled_job WHERE name = '" + name + "'");
+  }
+
+  FakeClock clock_at_{kAt};
+  FakeRandom random_at_{7};
+  std::unique_ptr<ProgramCatalog> catalog_;
+  std::unique_ptr<Ingest> ingest_;
+  std::vector<std::string> invalidated_;
+};
+
+TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
+  member("born-today", 3, 10);
+  member("born-tomorrow", 3, 11);
+  member("enrolled-today", 7, 1, "2025-03-10");
+  member("enrolled-this-year", 7, 1, "2027-03-10");
+  member("blocked", 3, 10, "2025-01-15", 2);
+  auto s = scheduler("replica-a");
+  auto days = s->run_due();
+  ASSERT_TRUE(days) << days.error().message;
+  EXPECT_EQ(*days, 4) << "each job's first run is today's";
+  EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
+  EXPECT_EQ(bonuses("born-tomorrow"), "");
+  EXPECT_EQ(bonuses("enrolled-today"), "anniversary bonus 2027=500");
+  EXPECT_EQ(bonuses("enrolled-this-year"), "") << "no anniversary in the enrolment's year";
+  EXPECT_EQ(bonuses("blocked"), "") << "a blocked member earns nothing";
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = 'born-today'"), "250");
+  EXPECT_EQ(job("birthday_bonus", "last_counts->>'awarded'"), "1");
+  EXPECT_EQ(job("birthday_bonus", "done_through_day"), std::to_string(kDay));
+  EXPECT_EQ(job("birthday_bonus", "lease_owner IS NULL"), "t") << "the lease is given back";
+
+  // Later the same day: nothing is due. The day run again by hand books nothing twice.
+  EXPECT_EQ(*s->run_due(), 0);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(
+      c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
+  EXPECT_EQ(*s->run_due(), 4);
+  EXPECT_EQ(job("birthday_bonus", "last_counts->>'already_awarded'"), "1");
+  EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
+
+  // The status the HQ API and `accrue-cloud jobs` show.
+  auto status = job_status(*c, *catalog_->latest(*c, kAt).value(), 120);
+  ASSERT_TRUE(status);
+  ASSERT_EQ(status->size(), 4u);
+  const auto doc = jobs_json(*status);
+  const auto& first = doc.at("jobs").as_array()[0].as_object();
+  EXPECT_EQ(first.at("name").as_string(), "anniversary_bonus");
+  EXPECT_EQ(first.at("done_through").as_string(), "2027-03-10");
+  EXPECT_EQ(first.at("next_run_at").as_string(), "2027-03-11T01:00:00.000Z") << "02:00 in Warsaw";
+
+  auto res = get("/v1/scheduler/jobs", hq_token({"hq-analyst"}));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  auto api = boost::json::parse(res.body());
+  EXPECT_EQ(api.at("jobs").as_array().size(), 4u);
+  EXPECT_EQ(api.at("time_zone").as_string(), "Europe/Warsaw");
+  EXPECT_EQ(api.at("enabled").as_bool(), false) << "the test's service runs no scheduler";
+  EXPECT_EQ(get("/v1/scheduler/jobs", hq_token({"hq-support"})).result_int(), 403u);
+}
+
+TEST_F(SchedulerTest, BeforeTheRunTimeTheDayIsNotDueYet) {
+  member("born-today", 3, 10);
+  clock_at_.set(kDay * kMsPerDay);  // 01:00 in Warsaw, before 02:00
+  auto s = scheduler("replica-a");
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(job("birthday_bonus", "done_through_day"), std::to_string(kDay - 1));
+  EXPECT_EQ(bonuses("born-today"), "");
+  clock_at_.set(kAt);
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
+}
+
+TEST_F(SchedulerTest, AMissedWeekIsCaughtUpDayByDayInOrder) {
+  member("born-5-days-ago", 3, 5);
+  member("born-2-days-ago", 3, 8);
+  member("born-8-days-ago", 3, 2);
+  auto s = scheduler("replica-a");
+  clock_at_.set(kAt - 7 * kMsPerDay);  // a first run a week ago, then the service was down
+  ASSERT_TRUE(s->run_due());
+  clock_at_.set(kAt);
+  auto days = s->run_due();
+  ASSERT_TRUE(days) << days.error().message;
+  EXPECT_EQ(*days, 4 * 7);
+  EXPECT_EQ(bonuses("born-5-days-ago"), "birthday bonus 2027=250");
+  EXPECT_EQ(bonuses("born-2-days-ago"), "birthday bonus 2027=250");
+  EXPECT_EQ(bonuses("born-8-days-ago"), "") << "before the first run";
+  EXPECT_EQ(job("birthday_bonus", "runs"), "8");
+  EXPECT_EQ(job("birthday_bonus", "done_through_day"), std::to_string(kDay));
+}
+
+TEST_F(SchedulerTest, TwoReplicasRacingRunEachDayOnce) {
+  for (int i = 0; i < 40; ++i) member("m" + std::to_string(i), 3, 10);
+  auto a = scheduler("replica-a");
+  auto b = scheduler("replica-b");
+  Result<int> ra = 0, rb = 0;
+  std::thread ta([&] { ra = a->run_due(); });
+  std::thread tb([&] { rb = b->run_due(); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra) << ra.error().message;
+  ASSERT_TRUE(rb) << rb.error().message;
+  EXPECT_EQ(*ra + *rb, 4) << "each job's day ran on one replica";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE actor = 'scheduler'"), "40");
+  EXPECT_EQ(job("birthday_bonus", "runs"), "1");
+}
+
+TEST_F(SchedulerTest, ALeaseHeldByALiveReplicaIsLeftAloneAndAnExpiredOneIsTakenOver) {
+  member("born-today", 3, 10);
+  auto s = scheduler("replica-a");
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  const std::string held =
+      "INSERT INTO scheduled_job (name, done_through_day, lease_owner, lease_until) SELECT n, " +
+      std::to_string(kDay - 1) +
+      ", 'replica-dead', now() + interval '1 hour' FROM unnest(ARRAY['expiry', 'tiers', "
+      "'birthday_bonus', 'anniversary_bonus']) n";
+  ASSERT_TRUE(c->exec(held.c_str()));
+  EXPECT_EQ(*s->run_due(), 0) << "another replica is running them";
+  // It died mid-run: its lease runs out, and the day runs again here.
+  ASSERT_TRUE(c->exec("UPDATE scheduled_job SET lease_until = now() - interval '1 second'"));
+  EXPECT_EQ(*s->run_due(), 4);
+  EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
+}
+
+TEST_F(SchedulerTest, AFailedDayKeepsItsErrorAndRunsAgainOnTheNextRound) {
+  int calls = 0;
+  std::vector<int64_t> days_seen;
+  std::vector<DailyJob> jobs{{"flaky", [&](JobRun& run) -> Result<JobCounts> {
+                                days_seen.push_back(run.day);
+                                if (++calls == 1) return fail(ErrorCode::kUnavailable, "db gone");
+                                return JobCounts{{"done", 1}};
+                              }}};
+  auto s = scheduler("replica-a", jobs);
+  auto first = s->run_due();
+  ASSERT_FALSE(first);
+  EXPECT_EQ(job("flaky", "last_error"), "db gone");
+  EXPECT_EQ(job("flaky", "done_through_day IS NULL"), "t");
+  EXPECT_EQ(job("flaky", "lease_owner IS NULL"), "t") << "the lease is given up on failure";
+  auto second = s->run_due();
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(*second, 1);
+  EXPECT_EQ(days_seen, (std::vector<int64_t>{kDay, kDay}));
+  EXPECT_EQ(job("flaky", "last_error IS NULL"), "t");
+  EXPECT_EQ(s->counters().failures.load(), 1u);
+}
+
+TEST_F(SchedulerTest, TheDailyTierPassRunsAsAJob) {
+  member("gold-without-points", 7, 1);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(
+      c->exec("UPDATE customer SET tier_id = 'gold', tier_below_since = "
+              "'2027-01-01' WHERE customer_id = 'gold-without-points'"));
+  auto s = scheduler("replica-a");
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(db_.scalar("SELECT tier_id FROM customer WHERE customer_id = 'gold-without-points'"),
+            "bronze");
+  EXPECT_EQ(job("tiers", "last_counts->>'downgraded'"), "1");
+  EXPECT_EQ(invalidated_, std::vector<std::string>{"gold-without-points"})
+      << "the moved member leaves the cache";
+}
+
+}  // namespace
+}  // namespace accrue::cloud
