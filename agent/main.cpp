@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -153,9 +154,7 @@ int seed(const AgentConfig& flags, const std::string& program_path, int64_t cust
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   // SQLite's memory statistics take a global mutex on every allocation, which every reader and
   // the writer would share; nothing here reads them.
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -174,4 +173,18 @@ int main(int argc, char** argv) {
 
   if (seed_cmd->parsed()) return seed(flags, program_path, customers);
   return run(app, flags, config_file);
+}
+
+}  // namespace
+
+// Whatever escapes (an allocation failure, a bug) ends with a message and exit 2, not abort().
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "accrue-agent: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "accrue-agent: unexpected failure\n");
+  }
+  return 2;
 }

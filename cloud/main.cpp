@@ -579,9 +579,7 @@ void add_search(CLI::App& cli, Commands& out) {
                  [](const Globals& g) { return with_projector(g, true); }});
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App cli{"accrue-cloud: the Accrue cloud service (system of record, sync, HQ reads)"};
   cli.require_subcommand(1);
   Globals globals;
@@ -601,4 +599,18 @@ int main(int argc, char** argv) {
     if (c.app->parsed()) return c.run(globals);
   }
   return 0;
+}
+
+}  // namespace
+
+// Whatever escapes (an allocation failure, a bug) ends with a message and exit 2, not abort().
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "accrue-cloud: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "accrue-cloud: unexpected failure\n");
+  }
+  return 2;
 }

@@ -265,8 +265,8 @@ void AgentService::handle_read(const pb::Request& request, Reply& reply, bool ma
       out = error_response(request.request_id(), fast.error());
       return answer(std::move(out));
     }
-    if (*fast) {
-      *out.mutable_validate() = std::move(**fast);
+    if (auto& hit = *fast) {
+      *out.mutable_validate() = std::move(*hit);
       return answer(std::move(out));
     }
   }

@@ -120,6 +120,7 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
                                                   bool online, bool decided_by_cloud) {
   const Program& program = ctx.program();
   Member& m = plan.m;
+  if (!m.customer) return fail(ErrorCode::kInternal, "redeem: the plan has no member");
   const int64_t points = plan.points;
   const int64_t day = ctx.local_day(now);
   if (!online) {
@@ -173,6 +174,7 @@ Result<void> AgentService::WriteTxn::redeem() {
 
 Result<void> AgentService::WriteTxn::prepare_online_redeem(const std::string& fingerprint) {
   ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_redeem(true));
+  if (!plan.m.customer) return fail(ErrorCode::kInternal, "redeem: the plan has no member");
   Uuid id = service.event_ids_.next();
   auto env = std::make_shared<sync::EventEnvelope>(ctx.envelope(id, now));
   auto* red = env->mutable_redemption();
@@ -241,8 +243,8 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
                                              applied.error().message + " No points were redeemed.");
 }
 
-void AgentService::redeem_online(const pb::Request& request, Reply reply,
-                                 std::shared_ptr<sync::EventEnvelope> event,
+void AgentService::redeem_online(const pb::Request& request, const Reply& reply,
+                                 const std::shared_ptr<sync::EventEnvelope>& event,
                                  const std::string& print) {
   auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
     const TimestampMs received = clock_.now_ms();

@@ -118,7 +118,7 @@ class AgentService {
   struct Reads;
   // `may_ask`: an identifier the replica does not know may be looked up in the cloud first.
   void handle_read(const pos::v1::Request& request, Reply& reply, bool may_ask = true);
-  void handle_write(const pos::v1::Request& request, Reply reply, bool may_ask = true);
+  void handle_write(const pos::v1::Request& request, const Reply& reply, bool may_ask = true);
   // handle_write's part in the writer's transaction.
   Result<void> apply_write(Replica& r, Context& ctx, const pos::v1::Request& req,
                            const service_parts::WriteRequest& w, pos::v1::Response& out);
@@ -126,8 +126,9 @@ class AgentService {
                                      const std::string& pos_tx_id, const std::string& print,
                                      TimestampMs now);
   // Online redemption, after its intent is durable: ask the cloud, then settle.
-  void redeem_online(const pos::v1::Request& request, Reply reply,
-                     std::shared_ptr<sync::v1::EventEnvelope> event, const std::string& print);
+  void redeem_online(const pos::v1::Request& request, const Reply& reply,
+                     const std::shared_ptr<sync::v1::EventEnvelope>& event,
+                     const std::string& print);
   bool worth_asking(const IdentifierHash& hash) const;
   // Looks `hash` up, then calls `then` (on the lookup's thread) whatever the outcome.
   bool ask_cloud(const std::optional<IdentifierHash>& hash, std::function<void()> then);

@@ -55,7 +55,7 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   auto env = ctx.envelope(id, basket.occurred_at_ms);
   auto* acc = env.mutable_accrual();
   if (m.customer) acc->set_customer_id(m.customer->customer_id);
-  if (!m.customer && m.hash) {
+  if (!m.customer && m.hash && m.kind) {
     acc->mutable_identifier()->set_kind(std::string(to_string(*m.kind)));
     acc->mutable_identifier()->set_hash(
         std::string(reinterpret_cast<const char*>(m.hash->data()), m.hash->size()));
@@ -353,7 +353,8 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
   Result<void> applied;
   switch (req.op_case()) {
     case pb::Request::kAccrue:
-      applied = txn.accrue(*w.basket);
+      applied = w.basket ? txn.accrue(*w.basket)
+                         : fail(ErrorCode::kInternal, "accrue: the request has no basket");
       break;
     case pb::Request::kRedeem:
       ACCRUE_TRY(settle_pending_intent(r, req, w.pos_tx_id, w.print, now));
@@ -378,7 +379,7 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
                              txn.event_seq, now);
 }
 
-void AgentService::handle_write(const pb::Request& request, Reply reply, bool may_ask) {
+void AgentService::handle_write(const pb::Request& request, const Reply& reply, bool may_ask) {
   const TimestampMs received = clock_.now_ms();
   const uint32_t cap = max_deadline_ms_.load();
   uint32_t deadline_ms = std::min(

@@ -561,9 +561,7 @@ void add_programme_tools(CLI::App& app, Commands& out) {
                  }});
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"accruectl — Accrue's command-line tool"};
   app.require_subcommand(1);
   Common c;
@@ -582,4 +580,18 @@ int main(int argc, char** argv) {
     if (command.app->parsed()) return command.run(c);
   }
   return 0;
+}
+
+}  // namespace
+
+// Whatever escapes (an allocation failure, a bug) ends with a message and exit 2, not abort().
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "accruectl: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "accruectl: unexpected failure\n");
+  }
+  return 2;
 }
