@@ -12,6 +12,7 @@
 #include "agent/core/agent.h"
 #include "agent/store/seed.h"
 #include "common/sys/log.h"
+#include "common/sys/system.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace {
@@ -177,14 +178,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-// Whatever escapes (an allocation failure, a bug) ends with a message and exit 2, not abort().
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "accrue-agent: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "accrue-agent: unexpected failure\n");
-  }
-  return 2;
-}
+int main(int argc, char** argv) { return run_guarded("accrue-agent", run, argc, argv); }

@@ -8,11 +8,10 @@
 //   accrue-cloud dev-keys / dev-token    a local key pair and head-office tokens signed with it
 //   accrue-cloud generate                synthetic customers and a year of receipts (COPY)
 //   accrue-cloud import customers|receipts FILE   bulk import from CSV (resumable)
-//   accrue-cloud expire                  the points expiry run (the scheduler runs it daily)
-//   accrue-cloud jobs                    the scheduler's daily jobs: last and next run, counts
+//   accrue-cloud expire | jobs           the expiry run by hand | the scheduler's daily jobs
 //   accrue-cloud search rebuild|status   the Elasticsearch/OpenSearch read model
-// Every command reads the same configuration: --config FILE, ACCRUE_* variables, --set key=value.
-// Each subcommand is one add_* function: its options, and what it runs once parsed.
+// Every command reads --config FILE, ACCRUE_* variables and --set key=value; each subcommand is
+// one add_* function: its options, and what it runs once parsed.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -31,6 +30,7 @@
 #include "cloud/core/scheduler.h"
 #include "cloud/sync/changes.h"
 #include "common/sys/log.h"
+#include "common/sys/system.h"
 
 using namespace accrue;
 using namespace accrue::cloud;
@@ -255,7 +255,30 @@ class Stopwatch {
 };
 
 int run_generate(const CloudConfig& config, pg::Connection& c, GenerateOptions gen,
-                 const std::string& key_file);
+                 const std::string& key_file) {
+  if (!key_file.empty()) {
+    auto key = read_key_file(key_file, "--program-key");
+    if (!key) return die(key.error());
+    gen.program_key = std::move(*key);
+  }
+  gen.connect_more = [&] { return connect(config); };
+  ZoneinfoSource zones;
+  ProgramCatalog programs(zones);
+  Stopwatch progress;
+  auto r = generate(c, programs, gen, [&](int64_t done, int64_t total) {
+    const int bar = static_cast<int>(30 * done / std::max<int64_t>(1, total));
+    std::fprintf(stderr, "\r[%-30.*s] %3lld%%  %lld/%lld customers  %.0f s", bar,
+                 "##############################", static_cast<long long>(100 * done / total),
+                 static_cast<long long>(done), static_cast<long long>(total), progress.seconds());
+    std::fflush(stderr);
+  });
+  std::fprintf(stderr, "\n");
+  if (!r) return die(r.error());
+  std::printf("generated %lld customers and %lld receipts in %.1f s%s%s\n",
+              static_cast<long long>(r->customers), static_cast<long long>(r->receipts), r->seconds,
+              gen.csv_path.empty() ? "" : "; ids in ", gen.csv_path.c_str());
+  return 0;
+}
 
 void add_generate(CLI::App& cli, Commands& out) {
   struct Options {
@@ -282,32 +305,6 @@ void add_generate(CLI::App& cli, Commands& out) {
                      return run_generate(config, c, o->gen, o->key_file);
                    });
                  }});
-}
-
-int run_generate(const CloudConfig& config, pg::Connection& c, GenerateOptions gen,
-                 const std::string& key_file) {
-  if (!key_file.empty()) {
-    auto key = read_key_file(key_file, "--program-key");
-    if (!key) return die(key.error());
-    gen.program_key = std::move(*key);
-  }
-  gen.connect_more = [&] { return connect(config); };
-  ZoneinfoSource zones;
-  ProgramCatalog programs(zones);
-  Stopwatch progress;
-  auto r = generate(c, programs, gen, [&](int64_t done, int64_t total) {
-    const int bar = static_cast<int>(30 * done / std::max<int64_t>(1, total));
-    std::fprintf(stderr, "\r[%-30.*s] %3lld%%  %lld/%lld customers  %.0f s", bar,
-                 "##############################", static_cast<long long>(100 * done / total),
-                 static_cast<long long>(done), static_cast<long long>(total), progress.seconds());
-    std::fflush(stderr);
-  });
-  std::fprintf(stderr, "\n");
-  if (!r) return die(r.error());
-  std::printf("generated %lld customers and %lld receipts in %.1f s%s%s\n",
-              static_cast<long long>(r->customers), static_cast<long long>(r->receipts), r->seconds,
-              gen.csv_path.empty() ? "" : "; ids in ", gen.csv_path.c_str());
-  return 0;
 }
 
 // The rejected rows of an import job as CSV (line, key, reason).
@@ -439,15 +436,10 @@ void add_jobs(CLI::App& cli, Commands& out) {
          return with_database(g, [](const CloudConfig& config, pg::Connection& c) {
            ZoneinfoSource zones;
            ProgramCatalog programs(zones);
-           auto program = programs.latest(c, SystemClock().now_ms());
-           if (!program) return die(program.error());
-           auto jobs = job_status(c, **program, run_at_minute(config.scheduler_run_at));
-           if (!jobs) return die(jobs.error());
-           auto out = jobs_json(*jobs);
-           out["enabled"] = config.scheduler_enabled;
-           out["run_at"] = config.scheduler_run_at;
-           out["time_zone"] = (*program)->zone.name();
-           std::printf("%s\n", boost::json::serialize(out).c_str());
+           auto report = jobs_report(c, programs, SystemClock().now_ms(), config.scheduler_enabled,
+                                     config.scheduler_run_at);
+           if (!report) return die(report.error());
+           std::printf("%s\n", boost::json::serialize(*report).c_str());
            return 0;
          });
        }});
@@ -603,14 +595,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-// Whatever escapes (an allocation failure, a bug) ends with a message and exit 2, not abort().
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "accrue-cloud: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "accrue-cloud: unexpected failure\n");
-  }
-  return 2;
-}
+int main(int argc, char** argv) { return run_guarded("accrue-cloud", run, argc, argv); }

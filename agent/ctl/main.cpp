@@ -584,14 +584,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-// Whatever escapes (an allocation failure, a bug) ends with a message and exit 2, not abort().
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "accruectl: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "accruectl: unexpected failure\n");
-  }
-  return 2;
-}
+int main(int argc, char** argv) { return run_guarded("accruectl", run, argc, argv); }

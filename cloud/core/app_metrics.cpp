@@ -5,6 +5,7 @@
 namespace accrue::cloud {
 
 using http::metric_header;
+using http::metric_one;
 using http::metric_sample;
 
 void write_pool_metrics(std::string& out, const pg::Pool& pool) {
@@ -15,20 +16,18 @@ void write_pool_metrics(std::string& out, const pg::Pool& pool) {
   metric_sample(out, "accrue_pg_pool_connections", "state=\"open\"", static_cast<double>(ps.open));
   metric_sample(out, "accrue_pg_pool_connections", "state=\"in_use\"",
                 static_cast<double>(ps.in_use));
-  metric_header(out, "accrue_pg_pool_waiting", "gauge", "Requests waiting for a connection");
-  metric_sample(out, "accrue_pg_pool_waiting", "", static_cast<double>(ps.waiting));
-  metric_header(out, "accrue_pg_pool_errors_total", "counter",
-                "Failed connects and connections dropped as broken");
-  metric_sample(out, "accrue_pg_pool_errors_total", "", static_cast<double>(ps.errors));
-  metric_header(out, "accrue_pg_up", "gauge",
-                "1 while PostgreSQL answers; 0 while the breaker is open (requests fail at once)");
-  metric_sample(out, "accrue_pg_up", "", ps.up ? 1.0 : 0.0);
-  metric_header(out, "accrue_pg_fast_failures_total", "counter",
-                "Requests refused at once because PostgreSQL was down");
-  metric_sample(out, "accrue_pg_fast_failures_total", "", static_cast<double>(ps.fast_failures));
-  metric_header(out, "accrue_pg_pool_timeouts_total", "counter",
-                "Requests that gave up waiting for a connection");
-  metric_sample(out, "accrue_pg_pool_timeouts_total", "", static_cast<double>(ps.timeouts));
+  metric_one(out, "accrue_pg_pool_waiting", "gauge", "Requests waiting for a connection",
+             static_cast<double>(ps.waiting));
+  metric_one(out, "accrue_pg_pool_errors_total", "counter",
+             "Failed connects and connections dropped as broken", static_cast<double>(ps.errors));
+  metric_one(out, "accrue_pg_up", "gauge",
+             "1 while PostgreSQL answers; 0 while the breaker is open (requests fail at once)",
+             ps.up ? 1.0 : 0.0);
+  metric_one(out, "accrue_pg_fast_failures_total", "counter",
+             "Requests refused at once because PostgreSQL was down",
+             static_cast<double>(ps.fast_failures));
+  metric_one(out, "accrue_pg_pool_timeouts_total", "counter",
+             "Requests that gave up waiting for a connection", static_cast<double>(ps.timeouts));
 }
 
 void write_ingest_metrics(std::string& out, const IngestCounters& ic) {
@@ -39,16 +38,14 @@ void write_ingest_metrics(std::string& out, const IngestCounters& ic) {
                 static_cast<double>(ic.duplicate.load()));
   metric_sample(out, "accrue_ingest_events_total", "result=\"rejected\"",
                 static_cast<double>(ic.rejected.load()));
-  metric_header(out, "accrue_ingest_points_mismatch_total", "counter",
-                "Events whose points the store computed differently (the cloud's figure won)");
-  metric_sample(out, "accrue_ingest_points_mismatch_total", "",
-                static_cast<double>(ic.mismatched.load()));
-  metric_header(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq");
-  metric_sample(out, "accrue_ingest_seq_gaps_total", "", static_cast<double>(ic.seq_gaps.load()));
-  metric_header(out, "accrue_ingest_tier_moves_total", "counter",
-                "Members moved to another tier by the events they uploaded");
-  metric_sample(out, "accrue_ingest_tier_moves_total", "",
-                static_cast<double>(ic.tier_moves.load()));
+  metric_one(out, "accrue_ingest_points_mismatch_total", "counter",
+             "Events whose points the store computed differently (the cloud's figure won)",
+             static_cast<double>(ic.mismatched.load()));
+  metric_one(out, "accrue_ingest_seq_gaps_total", "counter", "Jumps in an agent's seq",
+             static_cast<double>(ic.seq_gaps.load()));
+  metric_one(out, "accrue_ingest_tier_moves_total", "counter",
+             "Members moved to another tier by the events they uploaded",
+             static_cast<double>(ic.tier_moves.load()));
 }
 
 // How far back the change feed is held by the oldest transaction still open (it delivers only
@@ -59,23 +56,19 @@ void write_feed_metrics(std::string& out, pg::Pool& pool) {
         "SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0) FROM pg_stat_activity "
         "WHERE backend_xid IS NOT NULL");
     if (lag && lag->rows() == 1) {
-      metric_header(out, "accrue_feed_holdback_seconds", "gauge",
-                    "Age of the oldest open writing transaction (the change feed waits for it)");
-      metric_sample(out, "accrue_feed_holdback_seconds", "",
-                    std::strtod(std::string(lag->text(0, 0)).c_str(), nullptr));
+      metric_one(out, "accrue_feed_holdback_seconds", "gauge",
+                 "Age of the oldest open writing transaction (the change feed waits for it)",
+                 std::strtod(std::string(lag->text(0, 0)).c_str(), nullptr));
     }
   }
 }
 
 void write_scheduler_metrics(std::string& out, const SchedulerCounters& sc, pg::Pool& pool) {
-  metric_header(out, "accrue_scheduler_days_run_total", "counter",
-                "Job days this replica ran to the end");
-  metric_sample(out, "accrue_scheduler_days_run_total", "",
-                static_cast<double>(sc.days_run.load()));
-  metric_header(out, "accrue_scheduler_failures_total", "counter",
-                "Job days this replica started and could not finish (run again later)");
-  metric_sample(out, "accrue_scheduler_failures_total", "",
-                static_cast<double>(sc.failures.load()));
+  metric_one(out, "accrue_scheduler_days_run_total", "counter",
+             "Job days this replica ran to the end", static_cast<double>(sc.days_run.load()));
+  metric_one(out, "accrue_scheduler_failures_total", "counter",
+             "Job days this replica started and could not finish (run again later)",
+             static_cast<double>(sc.failures.load()));
   auto c = pool.acquire();
   if (!c) return;
   auto r = (*c)->exec(
@@ -116,20 +109,18 @@ void write_cache_metrics(std::string& out, const cache::CacheCounters& cc,
                 static_cast<double>(cc.invalidations.load()));
   metric_sample(out, "accrue_cache_invalidations_total", "result=\"failed\"",
                 static_cast<double>(cc.invalidation_failures.load()));
-  metric_header(out, "accrue_redis_errors_total", "counter",
-                "Redis calls that failed or timed out (each opens the breaker for a second)");
-  metric_sample(out, "accrue_redis_errors_total", "", static_cast<double>(redis.errors()));
+  metric_one(out, "accrue_redis_errors_total", "counter",
+             "Redis calls that failed or timed out (each opens the breaker for a second)",
+             static_cast<double>(redis.errors()));
 }
 
 void write_audit_metrics(std::string& out, const hq::AuditTrail& audit) {
-  metric_header(out, "accrue_audit_entries_written_total", "counter",
-                "Audit entries of personal-data reads written by the background writer");
-  metric_sample(out, "accrue_audit_entries_written_total", "",
-                static_cast<double>(audit.written()));
-  metric_header(out, "accrue_audit_write_failures_total", "counter",
-                "Failed batch writes of the audit queue (retried)");
-  metric_sample(out, "accrue_audit_write_failures_total", "",
-                static_cast<double>(audit.failures()));
+  metric_one(out, "accrue_audit_entries_written_total", "counter",
+             "Audit entries of personal-data reads written by the background writer",
+             static_cast<double>(audit.written()));
+  metric_one(out, "accrue_audit_write_failures_total", "counter",
+             "Failed batch writes of the audit queue (retried)",
+             static_cast<double>(audit.failures()));
 }
 
 void write_webhook_metrics(std::string& out, const WebhookCounters& wc) {
@@ -144,10 +135,9 @@ void write_webhook_metrics(std::string& out, const WebhookCounters& wc) {
 }
 
 void write_search_metrics(std::string& out, const search::ProjectorCounters& sc) {
-  metric_header(out, "accrue_search_projection_lag_seconds", "gauge",
-                "Age of the oldest change not yet in the search index (0: caught up)");
-  metric_sample(out, "accrue_search_projection_lag_seconds", "",
-                static_cast<double>(sc.lag_ms.load()) / 1000.0);
+  metric_one(out, "accrue_search_projection_lag_seconds", "gauge",
+             "Age of the oldest change not yet in the search index (0: caught up)",
+             static_cast<double>(sc.lag_ms.load()) / 1000.0);
   metric_header(out, "accrue_search_documents_total", "counter",
                 "Documents sent to the search index by outcome (stale: a newer one was there)");
   metric_sample(out, "accrue_search_documents_total", "result=\"indexed\"",
@@ -156,13 +146,11 @@ void write_search_metrics(std::string& out, const search::ProjectorCounters& sc)
                 static_cast<double>(sc.stale.load()));
   metric_sample(out, "accrue_search_documents_total", "result=\"refused\"",
                 static_cast<double>(sc.failed.load()));
-  metric_header(out, "accrue_search_projection_errors_total", "counter",
-                "Projection batches that failed whole (retried with backoff)");
-  metric_sample(out, "accrue_search_projection_errors_total", "",
-                static_cast<double>(sc.errors.load()));
-  metric_header(out, "accrue_search_rebuilds_total", "counter",
-                "Search index rebuilds run by this replica");
-  metric_sample(out, "accrue_search_rebuilds_total", "", static_cast<double>(sc.rebuilds.load()));
+  metric_one(out, "accrue_search_projection_errors_total", "counter",
+             "Projection batches that failed whole (retried with backoff)",
+             static_cast<double>(sc.errors.load()));
+  metric_one(out, "accrue_search_rebuilds_total", "counter",
+             "Search index rebuilds run by this replica", static_cast<double>(sc.rebuilds.load()));
 }
 
 }  // namespace accrue::cloud

@@ -1,5 +1,6 @@
 #include "cloud/core/scheduler.h"
 
+#include "cloud/config/config.h"
 #include "common/civil_time.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
@@ -200,7 +201,8 @@ Result<std::vector<JobStatus>> job_status(pg::Connection& c, const PublishedProg
   return out;
 }
 
-json::object jobs_json(const std::vector<JobStatus>& jobs) {
+json::object jobs_json(const std::vector<JobStatus>& jobs, bool enabled, std::string_view run_at,
+                       std::string_view time_zone) {
   json::array items;
   auto time_or_null = [](const std::optional<TimestampMs>& t) {
     return t ? json::value(format_utc_iso8601(*t)) : json::value(nullptr);
@@ -223,7 +225,19 @@ json::object jobs_json(const std::vector<JobStatus>& jobs) {
     o["next_run_at"] = time_or_null(j.next_run);
     items.push_back(std::move(o));
   }
-  return json::object{{"jobs", std::move(items)}};
+  return json::object{{"enabled", enabled},
+                      {"run_at", run_at},
+                      {"time_zone", time_zone},
+                      {"jobs", std::move(items)}};
+}
+
+Result<json::object> jobs_report(pg::Connection& c, ProgramCatalog& programs, TimestampMs now,
+                                 bool enabled, const std::string& run_at) {
+  ACCRUE_ASSIGN_OR_RETURN(auto program, programs.latest(c, now));
+  const int minute = run_at_minute(run_at);
+  if (minute < 0) return fail(ErrorCode::kInvalidArgument, "scheduler.run_at: expected HH:MM");
+  ACCRUE_ASSIGN_OR_RETURN(auto jobs, job_status(c, *program, minute));
+  return jobs_json(jobs, enabled, run_at, program->zone.name());
 }
 
 }  // namespace accrue::cloud

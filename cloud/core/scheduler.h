@@ -111,7 +111,12 @@ class Scheduler {
 Result<std::vector<JobStatus>> job_status(pg::Connection& c, const PublishedProgram& program,
                                           int run_at_minute);
 
-// The scheduler's status as JSON (`accrue-cloud jobs`, GET /v1/scheduler/jobs).
-boost::json::object jobs_json(const std::vector<JobStatus>& jobs);
+// The scheduler's status as JSON (`accrue-cloud jobs`, GET /v1/scheduler/jobs): whether this
+// replica runs jobs, the run time and zone, and every job.
+boost::json::object jobs_json(const std::vector<JobStatus>& jobs, bool enabled,
+                              std::string_view run_at, std::string_view time_zone);
+// The same, read now under the programme in force; `run_at` is scheduler.run_at ("02:00").
+Result<boost::json::object> jobs_report(pg::Connection& c, ProgramCatalog& programs,
+                                        TimestampMs now, bool enabled, const std::string& run_at);
 
 }  // namespace accrue::cloud

@@ -41,15 +41,10 @@ void JobsApi::add_routes(Gate& gate, http::Router& r) {
 http::Response JobsApi::scheduled(Call& call) {
   auto lease = d_.pool.acquire();
   if (!lease) return problem(call, lease.error());
-  auto program = d_.programs.latest(**lease, d_.clock.now_ms());
-  if (!program) return problem(call, program.error());
-  auto jobs = job_status(**lease, **program, run_at_minute(d_.config.scheduler_run_at));
-  if (!jobs) return problem(call, jobs.error());
-  json::object out = jobs_json(*jobs);
-  out["enabled"] = d_.config.scheduler_enabled;
-  out["run_at"] = d_.config.scheduler_run_at;
-  out["time_zone"] = (*program)->zone.name();
-  return http::json(call.req, json::serialize(out));
+  auto report = jobs_report(**lease, d_.programs, d_.clock.now_ms(), d_.config.scheduler_enabled,
+                            d_.config.scheduler_run_at);
+  if (!report) return problem(call, report.error());
+  return http::json(call.req, json::serialize(*report));
 }
 
 http::Response JobsApi::bulk_adjust(Call& call) {

@@ -41,4 +41,10 @@ void metric_sample(std::string& out, const char* name, const std::string& labels
   out += '\n';
 }
 
+void metric_one(std::string& out, const char* name, const char* type, const char* help,
+                double value) {
+  metric_header(out, name, type, help);
+  metric_sample(out, name, "", value);
+}
+
 }  // namespace accrue::cloud::http

@@ -48,5 +48,8 @@ class MetricsRegistry {
 // Helpers for writers: one HELP/TYPE header, and one sample line.
 void metric_header(std::string& out, const char* name, const char* type, const char* help);
 void metric_sample(std::string& out, const char* name, const std::string& labels, double value);
+// A metric with one unlabelled sample: its header, then the sample.
+void metric_one(std::string& out, const char* name, const char* type, const char* help,
+                double value);
 
 }  // namespace accrue::cloud::http

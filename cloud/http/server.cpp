@@ -521,21 +521,19 @@ void Server::render_metrics(std::string& out) const {
                   static_cast<double>(s.count.load()));
   });
   auto st = stats();
-  metric_header(out, "accrue_http_in_flight_requests", "gauge", "Requests in the workers now");
-  metric_sample(out, "accrue_http_in_flight_requests", "", static_cast<double>(st.in_flight));
-  metric_header(out, "accrue_http_open_connections", "gauge", "Open client connections");
-  metric_sample(out, "accrue_http_open_connections", "", static_cast<double>(st.connections));
-  metric_header(out, "accrue_http_shed_requests_total", "counter",
-                "Requests answered 503 because the workers were at capacity");
-  metric_sample(out, "accrue_http_shed_requests_total", "", static_cast<double>(st.shed));
-  metric_header(out, "accrue_http_refused_connections_total", "counter",
-                "Connections closed at accept because of the connection cap or a drain");
-  metric_sample(out, "accrue_http_refused_connections_total", "",
-                static_cast<double>(st.refused_connections));
-  metric_header(out, "accrue_http_evicted_connections_total", "counter",
-                "Connections waiting for a request, closed at the cap to make room for new ones");
-  metric_sample(out, "accrue_http_evicted_connections_total", "",
-                static_cast<double>(st.evicted_connections));
+  metric_one(out, "accrue_http_in_flight_requests", "gauge", "Requests in the workers now",
+             static_cast<double>(st.in_flight));
+  metric_one(out, "accrue_http_open_connections", "gauge", "Open client connections",
+             static_cast<double>(st.connections));
+  metric_one(out, "accrue_http_shed_requests_total", "counter",
+             "Requests answered 503 because the workers were at capacity",
+             static_cast<double>(st.shed));
+  metric_one(out, "accrue_http_refused_connections_total", "counter",
+             "Connections closed at accept because of the connection cap or a drain",
+             static_cast<double>(st.refused_connections));
+  metric_one(out, "accrue_http_evicted_connections_total", "counter",
+             "Connections waiting for a request, closed at the cap to make room for new ones",
+             static_cast<double>(st.evicted_connections));
 }
 
 }  // namespace accrue::cloud::http

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -105,6 +106,17 @@ Result<std::string> read_secret_line(const std::string& path, std::string_view w
     }
   }
   return data;
+}
+
+int run_guarded(const char* program, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unexpected failure\n", program);
+  }
+  return 2;
 }
 
 std::string replica_name() {

@@ -52,6 +52,10 @@ Result<std::string> read_secret_line(const std::string& path, std::string_view w
 // longer names are cut). Best effort: a failure changes nothing else.
 void name_this_thread(std::string_view name);
 
+// main()'s body for a program: runs `run` and turns an exception escaping it (an allocation
+// failure, a bug) into "<program>: <what>" on stderr and exit 2 instead of std::terminate.
+int run_guarded(const char* program, int (*run)(int, char**), int argc, char** argv);
+
 // A name for this process among its replicas, for leases: "<host>-<pid>-<random>".
 std::string replica_name();
 

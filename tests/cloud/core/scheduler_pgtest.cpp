@@ -115,7 +115,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto status = job_status(*c, *catalog_->latest(*c, kAt).value(), 120);
   ASSERT_TRUE(status);
   ASSERT_EQ(status->size(), 4u);
-  const auto doc = jobs_json(*status);
+  const auto doc = jobs_json(*status, true, "02:00", "Europe/Warsaw");
   const auto& first = doc.at("jobs").as_array()[0].as_object();
   EXPECT_EQ(first.at("name").as_string(), "anniversary_bonus");
   EXPECT_EQ(first.at("done_through").as_string(), "2027-03-10");
