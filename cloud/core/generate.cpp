@@ -12,6 +12,7 @@
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/engine/lots.h"
+#include "common/engine/tiers.h"
 #include "common/identifier.h"
 #include "common/synthetic.h"
 #include "common/uuid.h"
@@ -72,10 +73,6 @@ struct ChunkBuilder {
         ladder.empty() ? "" : ladder[synthetic_tier_index(i, ladder.size())].tier_id;
     const std::string store = "S" + std::to_string(i % o.stores);
     const TimestampMs enrolled = now - 400 * kDayMs + (i % 30) * kDayMs;
-    ch.customers +=
-        id + "\t" +
-        status_sql(synthetic_blocked(i) ? CustomerStatus::kBlocked : CustomerStatus::kActive) +
-        "\t" + tier + "\t" + store + "\t" + format_utc_iso8601(enrolled) + "\n";
     ch.pii += id + "\tMember " + std::to_string(i) + "\n";
     if (hasher) {
       auto h = hasher->hash({IdentifierKind::kCard, synthetic_card_number(i)});
@@ -113,6 +110,19 @@ struct ChunkBuilder {
       last = std::max(last, at);
       ++ch.receipts_made;
     }
+    // The tier she holds is the one her year of receipts earns, if above the synthetic one (the
+    // cloud's tier pass would move her at once otherwise); below it, the grace decides later.
+    int64_t qualifying = 0;
+    for (const auto& [day, sums] : by_day) {
+      qualifying += program.tiers.basis == TierBasis::kAmountSpent ? sums.second : sums.first;
+    }
+    auto held = evaluate_tier(program.tiers, {tier, qualifying, std::nullopt, "", now});
+    const std::string tier_now =
+        held && held->change == TierChange::kUpgrade ? held->tier_id : tier;
+    ch.customers +=
+        id + "\t" +
+        status_sql(synthetic_blocked(i) ? CustomerStatus::kBlocked : CustomerStatus::kActive) +
+        "\t" + tier_now + "\t" + store + "\t" + format_utc_iso8601(enrolled) + "\n";
     for (const auto& [day, sums] : by_day) {
       const std::string p = std::to_string(sums.first);
       ch.days += id + "\t" + std::to_string(day) + "\t" + p + "\t" + p + "\t" +
