@@ -128,6 +128,7 @@ Result<void> apply_changes(Replica& w,
         row.confirmed_as_of = s.as_of_ms();
         row.birthday_month = static_cast<int>(s.birthday_month());
         row.birthday_day = static_cast<int>(s.birthday_day());
+        row.qualifying_value = s.qualifying_value();
         row.local_debit = 0;  // rebuilt below
         ACCRUE_TRY(w.upsert_customer(row));
         // A snapshot read before this agent's later events: never move W backwards.

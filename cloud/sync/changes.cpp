@@ -6,6 +6,7 @@
 
 #include "cloud/core/balance.h"
 #include "cloud/core/customer_status.h"
+#include "cloud/core/tiers.h"
 #include "common/hex.h"
 #include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
@@ -48,11 +49,12 @@ constexpr const char* kInScope =
     "s.customer_id = c.customer_id AND s.last_seen_at > now() - make_interval(days => $2::int)))";
 
 // Snapshots (and, where asked, identifier links and temp-id mappings) of `customers`, in order;
-// a customer that no longer exists or was erased becomes a removal.
+// a customer that no longer exists or was erased becomes a removal. The qualifying value is over
+// `program`'s tier window (0 without a programme).
 Result<void> append_customers(pg::Connection& c, const std::vector<std::string>& customers,
                               const std::set<std::string>& identifiers_of,
                               const std::set<std::string>& mappings_of, TimestampMs now,
-                              sv1::ChangesPage& out) {
+                              const PublishedProgram* program, sv1::ChangesPage& out) {
   if (customers.empty()) return {};
   std::string arr = "{";
   for (size_t i = 0; i < customers.size(); ++i) {
@@ -72,9 +74,16 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
                       "coalesce(c.home_store_id, ''), b.points, coalesce(p.birthday_month, 0), "
                       "coalesce(p.birthday_day, 0), coalesce(c.temp_customer_id, ''), ") +
               kOpenLotsColumn +
-              " FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii p "
-              "USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
-          {pg::Param::text(arr)}));
+              ", (SELECT coalesce(sum(CASE WHEN $3 THEN d.spend_minor ELSE d.qualifying_points "
+              "END), 0) FROM customer_day d WHERE d.customer_id = c.customer_id AND d.local_day > "
+              "$2::int) FROM customer c JOIN balance b USING (customer_id) LEFT JOIN customer_pii "
+              "p USING (customer_id) WHERE c.customer_id = ANY($1::text[])",
+          {pg::Param::text(arr),
+           pg::Param::text(std::to_string(program ? last_day_before_tier_window(*program, now)
+                                                  : int64_t{INT32_MAX})),
+           pg::Param::text(program && program->program.tiers.basis == TierBasis::kAmountSpent
+                               ? "true"
+                               : "false")}));
   std::map<std::string, int> row_of;
   for (int i = 0; i < snap.rows(); ++i) row_of[std::string(snap.text(i, 0))] = i;
   ACCRUE_ASSIGN_OR_RETURN(
@@ -118,6 +127,7 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
     s->set_as_of_ms(now);
     s->set_birthday_month(static_cast<uint32_t>(snap.int64(i, 6)));
     s->set_birthday_day(static_cast<uint32_t>(snap.int64(i, 7)));
+    s->set_qualifying_value(snap.int64(i, 10));
     if (identifiers_of.contains(id) || mappings_of.contains(id)) {
       auto [lo, hi] = links.equal_range(id);
       for (auto l = lo; l != hi; ++l) {
@@ -256,15 +266,13 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
       out.set_has_more(r.rows() == static_cast<int>(limit));
     }
 
-    if (send_program) {
-      auto p = programs_.latest(c, now);
-      if (p) {
-        *out.add_changes()->mutable_program() = wire::program_to_proto((*p)->program);
-      } else if (p.error().code != ErrorCode::kNotFound) {
-        return std::unexpected(p.error());
-      }
+    auto p = programs_.latest(c, now);
+    if (!p && p.error().code != ErrorCode::kNotFound) return std::unexpected(p.error());
+    if (send_program && p) {
+      *out.add_changes()->mutable_program() = wire::program_to_proto((*p)->program);
     }
-    return append_customers(c, customers, identifiers_of, mappings_of, now, out);
+    return append_customers(c, customers, identifiers_of, mappings_of, now, p ? p->get() : nullptr,
+                            out);
   };
   auto r = body();
   (void)c.exec(r ? "COMMIT" : "ROLLBACK");
@@ -355,7 +363,12 @@ Result<sv1::LookupResponse> ChangeFeed::lookup(const std::string& store_id, cons
                 "(store_id, customer_id) DO UPDATE SET last_seen_at = now()",
                 {pg::Param::text(store_id), pg::Param::text(id)}));
     sv1::ChangesPage page;
-    ACCRUE_TRY(append_customers(c, {id}, {id}, {}, clock_.now_ms(), page));
+    const TimestampMs now = clock_.now_ms();
+    auto program = programs_.latest(c, now);
+    if (!program && program.error().code != ErrorCode::kNotFound) {
+      return std::unexpected(program.error());
+    }
+    ACCRUE_TRY(append_customers(c, {id}, {id}, {}, now, program ? program->get() : nullptr, page));
     for (const auto& ch : page.changes()) {
       if (ch.has_customer()) {
         out.set_found(true);

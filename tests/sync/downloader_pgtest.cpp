@@ -106,6 +106,18 @@ TEST_F(RebaseTest, EventsAfterTheWatermarkStayOnTopOfTheDownloadedBalance) {
   EXPECT_EQ(validate(20).pending_points(), first + second);
 }
 
+TEST_F(RebaseTest, TheDistanceToTheNextTierComesFromTheCloudsQualifyingValue) {
+  auto page = snapshot(20, 740, 0, 0);
+  page.mutable_changes(0)->mutable_customer()->set_qualifying_value(900);
+  apply(page);
+  pb::Request req;
+  req.mutable_get_profile()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+  req.mutable_get_profile()->mutable_identifier()->set_value(agent::seed_card_number(20));
+  const auto profile = call(req).profile();
+  EXPECT_EQ(profile.next_tier_id(), "silver");
+  EXPECT_EQ(profile.distance_to_next_tier(), 1000 - 900);
+}
+
 TEST_F(RebaseTest, ARedemptionAfterTheWatermarkIsReplayedAgainstTheNewBalance) {
   // Member 21: 777 available. Redeem 500 (seq 1), then the cloud's page, read before seq 1
   // was processed, says 900 available (the member earned elsewhere).

@@ -238,6 +238,8 @@ TEST_F(FeedTest, EnrolmentsArriveWithTheirIdentifiersAndTempIdMapping) {
   EXPECT_EQ(p.links, 1);
   EXPECT_EQ(p.snapshot[p.customers[0]].display_name(), "Lin");
   EXPECT_EQ(p.snapshot[p.customers[0]].available_points(), 100) << "the enrolment bonus";
+  EXPECT_EQ(p.snapshot[p.customers[0]].qualifying_value(), 100)
+      << "the bonus counts towards the tier: the store's distance to the next one";
 }
 
 TEST_F(FeedTest, BadCursorsAndMissingCredentialsAreRefused) {
@@ -380,6 +382,7 @@ TEST_F(SyncEndpointsTest, LookupFindsACustomerByHashAndBringsThemIntoTheStoresSc
   ASSERT_TRUE(found.ParseFromString(res.body()));
   EXPECT_TRUE(found.found());
   EXPECT_EQ(found.customer().available_points(), 100);
+  EXPECT_EQ(found.customer().qualifying_value(), 100);
   ASSERT_EQ(found.identifiers_size(), 1);
   EXPECT_EQ(found.identifiers(0).identifier().hash(), hash);
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM store_customer WHERE store_id = 'S2'"), "1")
