@@ -147,7 +147,8 @@ std::vector<DailyJob> daily_jobs(DailyJobDeps deps) {
          if (!r.complete)
            return fail(ErrorCode::kDeadlineExceeded, "expiry: stopped at the time limit");
          return JobCounts{{"customers", r.customers}, {"lots", r.lots}, {"points", r.points}};
-       }},
+       },
+       false},
       {"tiers",
        [keep_lease](JobRun& run) -> Result<JobCounts> {
          ACCRUE_ASSIGN_OR_RETURN(auto r, run_tier_pass(run.c, run.program, run.now, kJobTimeLimit,
@@ -158,7 +159,8 @@ std::vector<DailyJob> daily_jobs(DailyJobDeps deps) {
                           {"upgraded", r.upgraded},
                           {"downgraded", r.downgraded},
                           {"placed", r.placed}};
-       }},
+       },
+       false},
       {"birthday_bonus", [d](JobRun& run) { return run_bonus(run, BonusKind::kBirthday, *d); }},
       {"anniversary_bonus",
        [d](JobRun& run) { return run_bonus(run, BonusKind::kAnniversary, *d); }},

@@ -119,7 +119,7 @@ Result<int> Scheduler::run_job(pg::Connection& c, const PublishedProgram& p, con
   ACCRUE_ASSIGN_OR_RETURN(auto taken, c.query(kTakeLease, {name, owner, lease_s,
                                                            pg::Param::text(std::to_string(due))}));
   if (taken.rows() != 1) return 0;  // not due, or another replica runs it
-  int64_t first = taken.is_null(0, 0) ? due : taken.int64(0, 0) + 1;
+  int64_t first = taken.is_null(0, 0) || !job.each_missed_day ? due : taken.int64(0, 0) + 1;
   if (due - first >= kMaxCatchUpDays) {
     log(LogLevel::kWarn, "scheduler_catch_up_cut",
         {{"job", job.name}, {"skipped_days", std::to_string(due - kMaxCatchUpDays + 1 - first)}});

@@ -43,6 +43,9 @@ using JobCounts = std::map<std::string, int64_t>;
 struct DailyJob {
   std::string name;
   std::function<Result<JobCounts>(JobRun&)> run;
+  // Whether each missed day needs its own run (bonuses fall on a date). A job that judges
+  // everything as of now (expiry, the tier pass) runs once, for the latest due day.
+  bool each_missed_day = true;
 };
 
 struct SchedulerOptions {

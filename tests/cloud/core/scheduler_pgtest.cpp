@@ -152,12 +152,14 @@ TEST_F(SchedulerTest, AMissedWeekIsCaughtUpDayByDayInOrder) {
   clock_at_.set(kAt);
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 4 * 7);
+  EXPECT_EQ(*days, 2 * 7 + 2) << "each missed day's bonuses; expiry and the tier pass once";
   EXPECT_EQ(bonuses("born-5-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-2-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-8-days-ago"), "") << "before the first run";
   EXPECT_EQ(job("birthday_bonus", "runs"), "8");
   EXPECT_EQ(job("birthday_bonus", "done_through_day"), std::to_string(kDay));
+  EXPECT_EQ(job("tiers", "runs"), "2") << "a pass judges everything as of now: once is enough";
+  EXPECT_EQ(job("tiers", "done_through_day"), std::to_string(kDay));
 }
 
 TEST_F(SchedulerTest, TwoReplicasRacingRunEachDayOnce) {
