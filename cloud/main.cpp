@@ -24,6 +24,7 @@
 #include "cloud/cache/customer_cache.h"
 #include "cloud/core/app.h"
 #include "cloud/core/audit.h"
+#include "cloud/core/claims.h"
 #include "cloud/core/expiry.h"
 #include "cloud/core/generate.h"
 #include "cloud/core/import.h"
@@ -359,6 +360,28 @@ int run_import(const CloudConfig& config, pg::Connection& c, ImportCommand& cmd,
   }
   ZoneinfoSource zones;
   ProgramCatalog programs(zones);
+  // Members imported with cards collect the points tills booked for those cards before (a
+  // failure here is reported; the scheduler's daily claims sweep takes them up).
+  pg::PoolOptions po;
+  po.dsn = config.pg_dsn;
+  po.size = static_cast<size_t>(options.workers);
+  po.connect_timeout = std::chrono::seconds(config.pg_connect_timeout_s);
+  pg::Pool pool(std::move(po));
+  SystemClock clock;
+  SystemRandom random;
+  Ingest ingest(pool, programs, clock, random, config.max_batch_events);
+  if (customers) {
+    auto invalidate = std::move(options.on_commit);
+    if (invalidate) ingest.on_commit(invalidate);
+    options.on_commit = [&, invalidate](const std::vector<std::string>& ids) {
+      if (invalidate) invalidate(ids);
+      auto claimed = claim_after_import(pool, programs, ingest, ids, "import");
+      if (!claimed) {
+        std::fprintf(stderr, "\nwarning: provisional points not claimed yet (%s)\n",
+                     claimed.error().message.c_str());
+      }
+    };
+  }
   Stopwatch progress;
   auto run = customers ? import_customers : import_receipts;
   auto r = run(c, programs, options, [&](int64_t lines) {

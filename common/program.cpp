@@ -177,6 +177,9 @@ Result<void> validate_and_normalize(Program& p) {
       if (tier.earn_multiplier_bp == 0) tier.earn_multiplier_bp = kOneX;
       ACCRUE_TRY(
           check_range(f + ".earn_multiplier_bp", tier.earn_multiplier_bp, kOneX, kMaxMultiplierBp));
+      if (tier.redemption_value_bp == 0) tier.redemption_value_bp = kOneX;
+      ACCRUE_TRY(check_range(f + ".redemption_value_bp", tier.redemption_value_bp, kOneX,
+                             kMaxRedemptionValueBp));
       if (i == 0 && tier.threshold != 0) return invalid(f + ".threshold", "must be 0");
       if (i > 0 && tier.threshold <= t.ladder[i - 1].threshold) {
         return invalid(f + ".threshold", "must be above the previous tier's");

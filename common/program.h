@@ -27,6 +27,8 @@ using Points = int64_t;
 
 inline constexpr int64_t kOneX = 10000;  // basis points of a 1x multiplier
 inline constexpr int64_t kMaxMultiplierBp = 1000 * kOneX;
+// A tier's point is worth at most 10x the programme's rate at redemption (more is a typo).
+inline constexpr int64_t kMaxRedemptionValueBp = 10 * kOneX;
 inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000'000;  // 10^15 per line / basket
 inline constexpr int64_t kMaxPoints = 1'000'000'000'000'000;
 inline constexpr size_t kMaxBasketLines = 1000;
@@ -84,6 +86,9 @@ struct Tier {
   std::string name;
   int64_t threshold = 0;
   int64_t earn_multiplier_bp = kOneX;
+  // What a point is worth at redemption for this tier, against the programme's rate (kOneX: as
+  // the rate says; 12000: 100 points buy 1.20 where the rate gives 1.00).
+  int64_t redemption_value_bp = kOneX;
 };
 
 struct TierPolicy {

@@ -88,6 +88,8 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
   }
   ACCRUE_ASSIGN_OR_RETURN(auto store_currency, Currency::from_code(service.settings_.currency));
   Currency currency = store_currency;
+  // Her tier's worth of a point (a gold member's 100 points may buy more than a silver's).
+  const int64_t value_bp = tier_redemption_value_bp(program, m.customer->tier_id);
   int64_t points = 0;
   if (a.amount_case() == pb::RedeemRequest::kPoints) {
     points = a.points();
@@ -97,13 +99,15 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
     if (!money) return fail(money.error().code, "discount." + money.error().message);
     currency = money->currency();
     ACCRUE_ASSIGN_OR_RETURN(
-        auto p, points_for_discount(program.redemption, *money, service.settings_.default_country));
+        auto p, points_for_discount(program.redemption, *money, service.settings_.default_country,
+                                    value_bp));
     points = p;
   } else {
     return fail(ErrorCode::kInvalidArgument, "redeem: give points or a discount");
   }
-  ACCRUE_ASSIGN_OR_RETURN(auto value, redemption_value(program.redemption, currency, points,
-                                                       service.settings_.default_country));
+  ACCRUE_ASSIGN_OR_RETURN(auto value,
+                          redemption_value(program.redemption, currency, points,
+                                           service.settings_.default_country, value_bp));
   ACCRUE_ASSIGN_OR_RETURN(auto lots, r.lots(m.owner));
   if (check_available) {
     Balance b = balance_of(&*m.customer, lots, now);

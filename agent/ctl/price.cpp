@@ -103,7 +103,8 @@ Result<std::string> price_report(const PriceOptions& o, TimeZoneSource& zones) {
     const auto& rp = program->redemption;
     int64_t redeemable = rp.max_points > 0 ? std::min(balance, rp.max_points) : balance;
     if (rp.step_points > 0) redeemable -= redeemable % rp.step_points;
-    auto value = redemption_value(rp, basket->currency, redeemable, o.country);
+    auto value = redemption_value(rp, basket->currency, redeemable, o.country,
+                                  tier_redemption_value_bp(*program, tier));
     if (value) {
       out += line("    balance %lld points: up to %lld redeemable = %s discount\n",
                   static_cast<long long>(balance), static_cast<long long>(redeemable),

@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include "cloud/core/claims.h"
 #include "cloud/core/customer_status.h"
 #include "cloud/core/expiry.h"
 #include "cloud/core/tiers.h"
@@ -140,6 +141,15 @@ std::vector<DailyJob> daily_jobs(DailyJobDeps deps) {
     };
   };
   return {
+      {"claims",
+       [d](JobRun& run) -> Result<JobCounts> {
+         UuidV7Generator ids(d->clock, d->random);
+         ClaimOptions o{run.program, run.now, [&ids] { return ids.next().to_string(); },
+                        "scheduler", {},      run.renew};
+         ACCRUE_ASSIGN_OR_RETURN(auto r, claim_unclaimed(run.c, d->ingest, o));
+         return JobCounts{{"members", r.members}, {"claimed", r.claimed}, {"refused", r.refused}};
+       },
+       false},
       {"expiry",
        [d, keep_lease](JobRun& run) -> Result<JobCounts> {
          ACCRUE_ASSIGN_OR_RETURN(

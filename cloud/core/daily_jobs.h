@@ -1,4 +1,5 @@
 // The scheduler's daily jobs (cloud/core/scheduler.h), in the order they run each day:
+//   claims             provisional points whose card has an owner now (cloud/core/claims.h)
 //   expiry             lots past their expiry give up what remains (cloud/core/expiry.h)
 //   tiers              the daily tier pass: downgrades after the grace (cloud/core/tiers.h)
 //   birthday_bonus     the programme's birthday bonus to active members born on the day

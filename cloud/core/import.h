@@ -48,7 +48,8 @@ struct ImportOptions {
   // the others.
   int workers = 2;
   std::function<Result<pg::Connection>()> connect_more;
-  // After each committed batch, with the customers it changed (the cache invalidates them).
+  // After each committed batch, with the customers it wrote or changed (the cache invalidates
+  // them; `accrue-cloud import customers` also claims the provisional points of their cards).
   std::function<void(const std::vector<std::string>&)> on_commit;
 };
 

@@ -125,10 +125,34 @@ ProfileInput read_profile(ObjectReader& in, const std::optional<std::string>& de
 
 // The create body's identifiers (phones read with the profile's country); problems go to
 // `errors`, each at its field.
+std::optional<NewIdentifier> read_identifier(ObjectReader& in, FieldErrors& errors,
+                                             const std::string& at, const std::string& country,
+                                             const std::optional<IdentifierHasher>& hasher) {
+  auto kind = in.one_of("kind", {"card", "phone", "email", "qr"}, true);
+  auto value = in.string("value", {.required = true, .min = 1, .max = 512});
+  if (!kind || !value) return std::nullopt;
+  if (!hasher) {
+    errors.add(at,
+               "this server has no programme key (auth.identifier_key_file): "
+               "identifiers cannot be given here");
+    return std::nullopt;
+  }
+  auto n = normalize_identifier(*identifier_kind_from_string(*kind), *value, country);
+  if (!n) {
+    errors.add(at + "/value", n.error().message);
+    return std::nullopt;
+  }
+  return NewIdentifier{n->kind, masked(n->kind, n->value), hasher->hash(*n)};
+}
+
 std::vector<NewIdentifier> read_new_identifiers(ObjectReader& in, FieldErrors& errors,
                                                 const ProfileInput& profile,
                                                 const std::optional<IdentifierHasher>& hasher) {
   std::vector<NewIdentifier> ids;
+  std::string country;
+  for (const auto& [col, v] : profile.customer) {
+    if (col == "country" && v) country = *v;
+  }
   if (const auto* list = in.array("identifiers", kMaxIdentifiers)) {
     for (size_t i = 0; i < list->size(); ++i) {
       const std::string at = "/identifiers/" + std::to_string(i);
@@ -137,32 +161,14 @@ std::vector<NewIdentifier> read_new_identifiers(ObjectReader& in, FieldErrors& e
         continue;
       }
       ObjectReader ir((*list)[i].as_object(), errors, at);
-      auto kind = ir.one_of("kind", {"card", "phone", "email", "qr"}, true);
-      auto value = ir.string("value", {.required = true, .min = 1, .max = 512});
+      auto id = read_identifier(ir, errors, at, country, hasher);
       ir.finish();
-      if (!kind || !value) continue;
-      if (!hasher) {
-        errors.add(at,
-                   "this server has no programme key (auth.identifier_key_file): "
-                   "identifiers cannot be given here");
-        continue;
-      }
-      auto k = identifier_kind_from_string(*kind);
-      std::string country;
-      for (const auto& [col, v] : profile.customer) {
-        if (col == "country" && v) country = *v;
-      }
-      auto n = normalize_identifier(*k, *value, country);
-      if (!n) {
-        errors.add(at + "/value", n.error().message);
-        continue;
-      }
-      NewIdentifier id{n->kind, masked(n->kind, n->value), hasher->hash(*n)};
-      if (std::ranges::any_of(ids, [&](const NewIdentifier& o) { return o.hash == id.hash; })) {
+      if (!id) continue;
+      if (std::ranges::any_of(ids, [&](const NewIdentifier& o) { return o.hash == id->hash; })) {
         errors.add(at, "the same identifier twice");
         continue;
       }
-      ids.push_back(std::move(id));
+      ids.push_back(std::move(*id));
     }
   }
   return ids;

@@ -37,6 +37,12 @@ struct NewIdentifier {
   IdentifierHash hash;
 };
 
+// One identifier object {kind, value} at `at` (phones read with `country`); nullopt with the
+// problems in `errors`. Without `hasher` (no programme key) identifiers are refused.
+std::optional<NewIdentifier> read_identifier(ObjectReader& in, FieldErrors& errors,
+                                             const std::string& at, const std::string& country,
+                                             const std::optional<IdentifierHasher>& hasher);
+
 // The create body's identifiers (phones read with the profile's country); problems go to
 // `errors`, each at its field. Without `hasher` (no programme key) identifiers are refused.
 std::vector<NewIdentifier> read_new_identifiers(ObjectReader& in, FieldErrors& errors,

@@ -25,6 +25,12 @@ constexpr const char* kSelectDetails =
 constexpr const char* kLockCustomer =
     "SELECT status, revision, country, tier_id FROM customer WHERE customer_id = $1 FOR UPDATE";
 
+// Points of the provisional accruals against an identifier that member $2 claimed.
+constexpr const char* kClaimedPoints =
+    "SELECT coalesce(sum(k.points), 0) FROM ledger l JOIN ledger k ON k.kind = 7 AND "
+    "k.ref_event_id = l.event_id WHERE l.owner_hash = $1 AND l.customer_id IS NULL AND "
+    "k.customer_id = $2";
+
 constexpr const char* kStoreExists = "SELECT 1 FROM store WHERE store_id = $1";
 
 constexpr const char* kIdentifierTaken = "SELECT 1 FROM identifier WHERE hash = $1";
@@ -149,12 +155,22 @@ Result<void> insert_customer(pg::Connection& c, const std::string& id, const std
   std::vector<Column> pii{{"customer_id", id}};
   pii.insert(pii.end(), profile.pii.begin(), profile.pii.end());
   ACCRUE_TRY(insert_row(c, "customer_pii", std::move(pii)));
-  for (const auto& x : ids) {
-    ACCRUE_TRY(c.query(kInsertIdentifier,
-                       {pg::Param::bytes(bytes_of(x.hash)), pg::Param::text(to_string(x.kind)),
-                        pg::Param::text(id), pg::Param::text(x.masked)}));
-  }
+  for (const auto& x : ids) ACCRUE_TRY(insert_identifier(c, id, x));
   return {};
+}
+
+Result<void> insert_identifier(pg::Connection& c, const std::string& id, const NewIdentifier& x) {
+  ACCRUE_TRY(c.query(kInsertIdentifier,
+                     {pg::Param::bytes(bytes_of(x.hash)), pg::Param::text(to_string(x.kind)),
+                      pg::Param::text(id), pg::Param::text(x.masked)}));
+  return {};
+}
+
+Result<int64_t> claimed_points(pg::Connection& c, const std::string& id,
+                               const IdentifierHash& hash) {
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query(kClaimedPoints, {pg::Param::bytes(bytes_of(hash)), pg::Param::text(id)}));
+  return r.int64(0, 0);
 }
 
 Result<void> update_profile(pg::Connection& c, const std::string& id, const ProfileInput& profile) {

@@ -33,6 +33,11 @@ Result<bool> identifier_taken(pg::Connection& c, const IdentifierHash& hash);
 // A new member: her customer, balance and customer_pii rows and her identifiers.
 Result<void> insert_customer(pg::Connection& c, const std::string& id, const std::string& tier_id,
                              const ProfileInput& profile, const std::vector<NewIdentifier>& ids);
+// One more identifier of member `id` (the caller checked it is free).
+Result<void> insert_identifier(pg::Connection& c, const std::string& id, const NewIdentifier& x);
+// The points of the provisional accruals against `hash` that member `id` claimed.
+Result<int64_t> claimed_points(pg::Connection& c, const std::string& id,
+                               const IdentifierHash& hash);
 // The changed profile columns; the revision moves on.
 Result<void> update_profile(pg::Connection& c, const std::string& id, const ProfileInput& profile);
 Result<void> set_status(pg::Connection& c, const std::string& id, CustomerStatus status,

@@ -27,6 +27,13 @@ Result<void> refuse(std::optional<http::Response>& out, http::Response answer) {
   return fail(ErrorCode::kFailedPrecondition, "refused");
 }
 
+// The identifiers' keyed hashes as the sync protocol carries them (raw bytes).
+std::vector<std::string> raw_hashes(const std::vector<NewIdentifier>& ids) {
+  std::vector<std::string> out;
+  for (const auto& x : ids) out.emplace_back(x.hash.begin(), x.hash.end());
+  return out;
+}
+
 }  // namespace
 
 void CustomersApi::add_routes(Gate& gate, http::Router& r) {
@@ -53,6 +60,8 @@ void CustomersApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return tier_floor(c); });
   gate.add(r, V::get, "/v1/customers/{id}/tier-history", "customers.tier_history", kEveryRole,
            [this](Call& c) { return tier_history(c); });
+  gate.add(r, V::post, "/v1/customers/{id}/identifiers", "customers.add_identifier", kCustomerCare,
+           [this](Call& c) { return add_identifier(c); });
 }
 
 // --- the three hot reads -------------------------------------------------------------------
@@ -137,6 +146,8 @@ http::Response CustomersApi::create(Call& call) {
   // store's enrolment books it (ledger kind, lot, tier qualification).
   HeadOfficeBatch bonus(*program, d_.clock.now_ms());
   bonus.enrolment_bonus(new_id(), id, call.who.subject);
+  // Points a till booked for one of her cards before she was registered become hers with her.
+  if (!ids.empty()) bonus.claim(new_id(), id, raw_hashes(ids), call.who.subject);
 
   std::optional<http::Response> refused;
   auto write = [&](pg::Connection& c) -> Result<void> {
@@ -169,10 +180,14 @@ http::Response CustomersApi::create(Call& call) {
     return audit_change(c, call, "customer.create", "customer:" + id,
                         {{"identifiers", kinds}, {"fields", json::value_from(profile.fields)}});
   };
-  // A refused bonus (not expected: the member was written just before) rolls her back too.
+  // A refused bonus or claim (not expected: the member was written just before) rolls her back.
   auto bonus_booked = [](pg::Connection&, const sync::v1::EventBatchResult& r) -> Result<void> {
-    if (r.results(0).status() != sync::v1::EVENT_STATUS_REJECTED) return {};
-    return fail(ErrorCode::kInternal, "the enrolment bonus was refused: " + r.results(0).message());
+    for (const auto& e : r.results()) {
+      if (e.status() == sync::v1::EVENT_STATUS_REJECTED) {
+        return fail(ErrorCode::kInternal, "head office's enrolment was refused: " + e.message());
+      }
+    }
+    return {};
   };
   auto done = d_.ingest.apply_head_office(bonus.batch(), bonus_booked, write);
   if (refused) return std::move(*refused);
@@ -189,6 +204,75 @@ http::Response CustomersApi::create(Call& call) {
   if (res.result() == bhttp::status::created)
     res.set(bhttp::field::location, "/v1/customers/" + id);
   return res;
+}
+
+// --- add an identifier ---------------------------------------------------------------------
+
+// A card, phone, e-mail or QR code joins an open member; the provisional points a till booked
+// against it become hers in the same transaction. 201 with the identifier as shown to head office
+// and the points claimed; 409 when another member has it.
+http::Response CustomersApi::add_identifier(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  std::shared_ptr<const PublishedProgram> program;
+  LockedCustomer row;
+  {
+    auto lease = d_.pool.acquire();
+    if (!lease) return problem(call, lease.error());
+    auto latest = d_.programs.latest(**lease, d_.clock.now_ms());
+    if (!latest) return problem(call, latest.error());
+    program = *latest;
+    auto found = lock_customer(**lease, id);  // no transaction: only read, for a phone's country
+    if (!found) return problem(call, found.error());
+    row = *found;
+  }
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto x = read_identifier(in, errors, "", row.country, hasher_);
+  in.finish();
+  if (!x || !errors.empty()) return invalid(call, errors);
+
+  HeadOfficeBatch claim(*program, d_.clock.now_ms());
+  claim.claim(new_id(), id, raw_hashes({*x}), call.who.subject);
+  std::optional<http::Response> refused;
+  int64_t claimed = 0;
+  auto write = [&](pg::Connection& c) -> Result<void> {
+    ACCRUE_TRY(lock_open(c, call, id, refused));
+    ACCRUE_ASSIGN_OR_RETURN(auto taken, identifier_taken(c, x->hash));
+    if (taken) {
+      return refuse(refused, problem(call, Problem::kIdentifierTaken,
+                                     "a member already has this " + std::string(to_string(x->kind)),
+                                     {{"field", "/value"}}));
+    }
+    ACCRUE_TRY(insert_identifier(c, id, *x));
+    ACCRUE_TRY(feed_customer_changed(c, id));
+    return audit_change(c, call, "customer.add_identifier", "customer:" + id,
+                        {{"kind", to_string(x->kind)}, {"masked", x->masked}});
+  };
+  auto counted = [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
+    if (r.results(0).status() == sync::v1::EVENT_STATUS_REJECTED) {
+      return fail(ErrorCode::kInternal, "the claim was refused: " + r.results(0).message());
+    }
+    ACCRUE_ASSIGN_OR_RETURN(claimed, claimed_points(c, id, x->hash));
+    return {};
+  };
+  auto done = d_.ingest.apply_head_office(claim.batch(), counted, write);
+  if (refused) return std::move(*refused);
+  if (!done) {
+    if (done.error().code == ErrorCode::kAlreadyExists) {
+      return problem(call, Problem::kIdentifierTaken,
+                     "another member took this identifier meanwhile");
+    }
+    return problem(call, done.error());
+  }
+  after_change(id);
+  json::object out{{"customer_id", id},
+                   {"kind", to_string(x->kind)},
+                   {"masked", x->masked},
+                   {"claimed_points", claimed}};
+  return http::json(call.req, json::serialize(out), bhttp::status::created);
 }
 
 // --- update ----------------------------------------------------------------------------------

@@ -47,4 +47,16 @@ sync::v1::EventEnvelope& HeadOfficeBatch::enrolment_bonus(std::string event_id,
   return e;
 }
 
+sync::v1::EventEnvelope& HeadOfficeBatch::claim(std::string event_id,
+                                                const std::string& customer_id,
+                                                const std::vector<std::string>& hashes,
+                                                const std::string& actor) {
+  auto& e = event(std::move(event_id));
+  auto* c = e.mutable_claim();
+  c->set_customer_id(customer_id);
+  for (const auto& h : hashes) c->add_identifier_hashes(h);
+  c->set_actor(actor);
+  return e;
+}
+
 }  // namespace accrue::cloud::hq

@@ -1,10 +1,11 @@
 // Head office changes points as a store of its own (Ingest::kHeadOfficeStore): its adjustments,
-// transfers, enrolment bonuses and bulk jobs are events that ingestion applies like a till's, so
-// that ledger kind, lots, tier qualification and the change feed follow the same rules. This is
-// the one place such events are built.
+// transfers, enrolment bonuses, claims of provisional points and bulk jobs are events that
+// ingestion applies like a till's, so that ledger kind, lots, tier qualification and the change
+// feed follow the same rules. This is the one place such events are built.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
@@ -25,7 +26,13 @@ class HeadOfficeBatch {
   sync::v1::EventEnvelope& enrolment_bonus(std::string event_id, const std::string& customer_id,
                                            const std::string& actor);
 
+  // The provisional accruals against `hashes` (raw, 32 bytes each; her own identifiers) become
+  // the member's.
+  sync::v1::EventEnvelope& claim(std::string event_id, const std::string& customer_id,
+                                 const std::vector<std::string>& hashes, const std::string& actor);
+
   const sync::v1::EventBatch& batch() const { return batch_; }
+  bool empty() const { return batch_.events_size() == 0; }
 
  private:
   sync::v1::EventEnvelope& event(std::string event_id);

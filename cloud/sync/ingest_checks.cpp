@@ -57,6 +57,14 @@ std::optional<std::string> field_problem(const sv1::EventEnvelope& e) {
       }
       break;
     }
+    case sv1::EventEnvelope::kClaim: {
+      const auto& c = e.claim();
+      if (too_long(c.customer_id(), 64) || too_long(c.actor(), 128) ||
+          c.identifier_hashes_size() == 0 || c.identifier_hashes_size() > 16) {
+        return "claim: customer_id at most 64 characters, 1 to 16 identifier hashes";
+      }
+      break;
+    }
     default:
       break;
   }

@@ -97,11 +97,12 @@ void feed_customer(BatchState& s, const std::string& id) {
 }
 
 // The provisional accruals against `hash` become the member's: a claim row each, a lot, and
-// the sale's receipt now names her.
+// the sale's receipt now names her; her stores and the cache hear of it.
 void claim_provisional(BatchState& s, const sv1::EventEnvelope& e, CustomerState& cs,
                        const std::string& hash, const EventContext& ctx) {
   auto it = s.unclaimed.find(hash);
   if (it == s.unclaimed.end()) return;
+  feed_customer(s, cs.customer_id);
   const auto& p = s.program_of(e);
   for (const auto& [event_id, points, at] : it->second) {
     json::object row = ledger_row(e, LedgerKind::kClaimed, points);
@@ -381,6 +382,27 @@ std::optional<Rejection> apply_enrolment(BatchState& s, const sv1::EventEnvelope
   return std::nullopt;
 }
 
+// Head office's claim of the provisional accruals against identifiers it registered to a member
+// (sync.proto, Claim).
+std::optional<Rejection> apply_claim(BatchState& s, const sv1::EventEnvelope& e,
+                                     const EventContext& ctx) {
+  const auto& c = e.claim();
+  if (ctx.flow != Flow::kHeadOffice) {
+    return Rejection{"head_office_only", "claim: only head office claims provisional points"};
+  }
+  CustomerState* cs = s.customer(c.customer_id());
+  if (!cs) return unknown_customer(c.customer_id());
+  for (const auto& h : c.identifier_hashes()) {
+    auto owner = s.hash_to_customer.find(h);
+    if (owner == s.hash_to_customer.end() || owner->second != cs->customer_id) {
+      return Rejection{"not_her_identifier",
+                       "claim: an identifier does not belong to customer " + c.customer_id()};
+    }
+  }
+  for (const auto& h : c.identifier_hashes()) claim_provisional(s, e, *cs, h, ctx);
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
@@ -396,6 +418,8 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
       return apply_adjustment(s, e, ctx);
     case sv1::EventEnvelope::kEnrolment:
       return apply_enrolment(s, e, ctx);
+    case sv1::EventEnvelope::kClaim:
+      return apply_claim(s, e, ctx);
     default:
       return Rejection{"no_body", "unknown event type"};
   }

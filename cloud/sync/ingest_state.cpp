@@ -1,4 +1,6 @@
 // Ingestion, part 2: the agent lock, duplicates, and the state the batch's events read.
+#include <algorithm>
+
 #include "cloud/core/balance.h"
 #include "cloud/sync/ingest_parts.h"
 #include "common/civil_time.h"
@@ -7,6 +9,10 @@
 namespace accrue::cloud::ingest {
 
 namespace {
+
+// pg_advisory_xact_lock(int4, int4)'s first key for claims ("clm" in ASCII); the two-key space
+// does not overlap the one-key locks the service takes elsewhere.
+constexpr int32_t kClaimLockSpace = 0x636c6d;
 
 // Milliseconds since the epoch of a timestamptz column, in SQL.
 std::string ms_of(std::string_view column) {
@@ -28,6 +34,7 @@ std::string bytea_array(const std::vector<std::string>& v) {
 // the sales that returns name.
 struct References {
   std::vector<std::string> refs, hashes, originals;
+  std::vector<std::string> claim_hashes;  // identifiers an enrolment or a claim claims for
 };
 
 References references_of(const sv1::EventBatch& batch, Verdicts& v) {
@@ -58,6 +65,15 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
         for (const auto& h : e.enrolment().identifiers()) {
           if (h.hash().size() != 32) v.reject(i, "bad_identifier", "identifiers: 32-byte hashes");
           out.hashes.push_back(h.hash());
+          out.claim_hashes.push_back(h.hash());
+        }
+        break;
+      case sv1::EventEnvelope::kClaim:
+        out.refs.push_back(e.claim().customer_id());
+        for (const auto& h : e.claim().identifier_hashes()) {
+          if (h.size() != 32) v.reject(i, "bad_identifier", "identifier_hashes: 32 bytes each");
+          out.hashes.push_back(h);
+          out.claim_hashes.push_back(h);
         }
         break;
       default:
@@ -113,6 +129,31 @@ Result<void> load_customers(pg::Connection& c, const std::vector<std::string>& r
     s.customers_by_id[id] = {id, std::string(r.text(k, 2)), {}};
     if (!r.text(k, 1).empty()) s.temp_to_id[std::string(r.text(k, 1))] = id;
   }
+  return {};
+}
+
+// Batches that may claim provisional accruals for the same identifier (an enrolment, head
+// office, the daily sweep) run one after the other, so that the second finds them claimed: each
+// takes a transaction-level advisory lock per identifier it claims for (key: the hash's first 4
+// bytes, in a key space of its own), in key order and before any balance, so two batches never
+// wait on each other in a circle. Advisory, not row locks: a merge locks balances before it moves
+// identifiers, and must not deadlock with a claim.
+Result<void> lock_claims(pg::Connection& c, const std::vector<std::string>& hashes) {
+  if (hashes.empty()) return {};
+  std::vector<int32_t> keys;
+  for (const auto& h : hashes) {
+    uint32_t k = 0;
+    for (size_t i = 0; i < 4 && i < h.size(); ++i) k = (k << 8) | static_cast<uint8_t>(h[i]);
+    keys.push_back(static_cast<int32_t>(k));
+  }
+  std::ranges::sort(keys);
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::string arr = "{";
+  for (size_t i = 0; i < keys.size(); ++i) arr += (i ? "," : "") + std::to_string(keys[i]);
+  arr += "}";
+  ACCRUE_TRY(c.query("SELECT pg_advisory_xact_lock(" + std::to_string(kClaimLockSpace) +
+                         ", k) FROM unnest($1::int4[]) AS k",
+                     {pg::Param::text(arr)}));
   return {};
 }
 
@@ -311,6 +352,7 @@ Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::
   ACCRUE_TRY(load_programs(c, programs, batch, v, s));
   const References r = references_of(batch, v);
   ACCRUE_TRY(load_customers(c, r.refs, s));
+  ACCRUE_TRY(lock_claims(c, r.claim_hashes));
   ACCRUE_TRY(load_identifiers(c, r.hashes, s));
   ACCRUE_TRY(load_original_sales(c, r.originals, s));
   ACCRUE_TRY(lock_balances(c, s));

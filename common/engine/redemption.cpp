@@ -30,25 +30,42 @@ Result<const RedemptionRate*> rate_for(const RedemptionPolicy& p, const Currency
                   (country.empty() ? "" : " in " + std::string(country)));
 }
 
+Result<void> check_value_bp(int64_t value_bp) {
+  if (value_bp < kOneX || value_bp > kMaxRedemptionValueBp) {
+    return fail(ErrorCode::kInvalidArgument, "a tier's redemption value is out of range");
+  }
+  return {};
+}
+
 }  // namespace
 
+int64_t tier_redemption_value_bp(const Program& program, std::string_view tier_id) {
+  for (const auto& t : program.tiers.ladder) {
+    if (t.tier_id == tier_id) return t.redemption_value_bp;
+  }
+  return kOneX;
+}
+
 Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& currency,
-                               Points points, std::string_view country) {
+                               Points points, std::string_view country, int64_t value_bp) {
   ACCRUE_ASSIGN_OR_RETURN(auto rate, rate_for(policy, currency, country));
   ACCRUE_TRY(check_points(policy, points));
-  auto value = narrow(static_cast<int128>(points) * rate->value_minor_units / rate->points);
+  ACCRUE_TRY(check_value_bp(value_bp));
+  auto value = narrow(static_cast<int128>(points) * rate->value_minor_units * value_bp /
+                      (static_cast<int128>(rate->points) * kOneX));
   if (!value) return fail(ErrorCode::kOverflow, "redemption value too large");
   return Money(*value, currency);
 }
 
 Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount,
-                                   std::string_view country) {
+                                   std::string_view country, int64_t value_bp) {
   ACCRUE_ASSIGN_OR_RETURN(auto rate, rate_for(policy, discount.currency(), country));
   if (discount.minor_units() <= 0) {
     return fail(ErrorCode::kInvalidArgument, "discount: must be positive");
   }
-  int128 points =
-      ceil_div(static_cast<int128>(discount.minor_units()) * rate->points, rate->value_minor_units);
+  ACCRUE_TRY(check_value_bp(value_bp));
+  int128 points = ceil_div(static_cast<int128>(discount.minor_units()) * rate->points * kOneX,
+                           static_cast<int128>(rate->value_minor_units) * value_bp);
   if (policy.step_points > 0) points = ceil_div(points, policy.step_points) * policy.step_points;
   auto p = narrow(points);
   if (!p || *p > kMaxPoints) return fail(ErrorCode::kOverflow, "discount too large");

@@ -14,14 +14,20 @@ namespace accrue {
 // The discount `points` buy in `currency` (rounded down to the minor unit). Errors:
 // kFailedPrecondition without a rate for the currency; kOutOfRange below the minimum, above the
 // maximum or off the step ("redeem in steps of 100 points").
-// `country`: the store's, for per-country rates (see EarnRate).
+// `country`: the store's, for per-country rates (see EarnRate). `value_bp`: the member's tier's
+// worth of a point against the rate (tier_redemption_value_bp; kOneX: the rate as it is).
 Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& currency,
-                               Points points, std::string_view country = {});
+                               Points points, std::string_view country = {},
+                               int64_t value_bp = kOneX);
 
 // The points needed for a discount of at least `discount` (rounded up to the next step), with the
 // same checks as redemption_value.
 Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount,
-                                   std::string_view country = {});
+                                   std::string_view country = {}, int64_t value_bp = kOneX);
+
+// What a point of a member in `tier_id` is worth against the redemption rate, in basis points:
+// the tier's redemption_value_bp, kOneX for a tier the ladder does not have.
+int64_t tier_redemption_value_bp(const Program& program, std::string_view tier_id);
 
 enum class OfflineRefusal {
   kNone,

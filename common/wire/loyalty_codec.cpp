@@ -223,8 +223,8 @@ Result<Program> program_from_proto(const pb::Program& p) {
     out.tiers.spend_currency = c;
   }
   for (const auto& tier : t.ladder()) {
-    out.tiers.ladder.push_back(
-        {tier.tier_id(), tier.name(), tier.threshold(), tier.earn_multiplier_bp()});
+    out.tiers.ladder.push_back({tier.tier_id(), tier.name(), tier.threshold(),
+                                tier.earn_multiplier_bp(), tier.redemption_value_bp()});
   }
 
   const auto& l = p.lots();
@@ -333,6 +333,8 @@ pb::Program program_to_proto(const Program& p) {
     pt->set_name(tier.name);
     pt->set_threshold(tier.threshold);
     pt->set_earn_multiplier_bp(tier.earn_multiplier_bp);
+    // 1x stays unset, so a programme that does not use it keeps the bytes it had.
+    if (tier.redemption_value_bp != kOneX) pt->set_redemption_value_bp(tier.redemption_value_bp);
   }
   auto* l = out.mutable_lots();
   l->set_pending_days(p.lots.pending_days);

@@ -124,5 +124,21 @@ TEST(ProgramTest, TierMultiplierZeroMeansOneX) {
   EXPECT_EQ(p.tiers.ladder[0].earn_multiplier_bp, kOneX);
 }
 
+TEST(ProgramTest, ATiersRedemptionValueIsOneXToTenX) {
+  Program p = simple_program();
+  p.tiers.ladder = {{"a", "A", 0, 0, 0}, {"b", "B", 100, 0, 15000}};
+  ASSERT_TRUE(validate_and_normalize(p));
+  EXPECT_EQ(p.tiers.ladder[0].redemption_value_bp, kOneX) << "0 means 1x";
+  EXPECT_EQ(p.tiers.ladder[1].redemption_value_bp, 15000);
+  for (int64_t bad : {int64_t{9999}, kMaxRedemptionValueBp + 1}) {
+    Program q = simple_program();
+    q.tiers.ladder = {{"a", "A", 0, 0, bad}};
+    auto r = validate_and_normalize(q);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("tiers.ladder[0].redemption_value_bp"), std::string::npos)
+        << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace accrue

@@ -128,11 +128,13 @@ void run_return(const Program& p, const TimeZone& z, const tv::ReturnCase& c, Ch
 void run_redeem(const Program& p, const tv::RedeemCase& c, Check& ck) {
   auto currency = Currency::from_code(c.currency());
   if (!currency) return ck.note(currency.error().message);
+  const int64_t value_bp = tier_redemption_value_bp(p, c.tier_id());
   if (c.points() != 0) {
-    auto v = redemption_value(p.redemption, *currency, c.points(), c.country());
+    auto v = redemption_value(p.redemption, *currency, c.points(), c.country(), value_bp);
     if (ck.outcome(v, c.error_code())) ck.eq("value_minor", v->minor_units(), c.value_minor());
   } else {
-    auto n = points_for_discount(p.redemption, Money(c.discount_minor(), *currency), c.country());
+    auto n = points_for_discount(p.redemption, Money(c.discount_minor(), *currency), c.country(),
+                                 value_bp);
     if (ck.outcome(n, c.error_code())) ck.eq("points_needed", *n, c.points_needed());
   }
 }

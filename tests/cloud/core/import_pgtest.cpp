@@ -1,6 +1,7 @@
 // `accrue-cloud import customers|receipts` against real PostgreSQL: row-by-row validation with line
-// numbers and reasons, set-based writes that keep every balance equal to its ledger, and a job
-// that resumes after its last committed batch when a run dies midway.
+// numbers and reasons, set-based writes that keep every balance equal to its ledger, a job that
+// resumes after its last committed batch when a run dies midway, and members imported with a card
+// collecting the points tills booked for it before.
 #include "cloud/core/import.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <set>
 
 #include "cloud/core/audit.h"
+#include "cloud/core/claims.h"
 #include "common/identifier.h"
 #include "common/sys/system.h"
 #include "tests/cloud/cloud_fixture.h"
@@ -251,6 +253,81 @@ TEST_F(ImportTest, ReceiptsAreBookedAsTillSalesWereAndEachBadOneIsReported) {
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("customer_id column is required"), std::string::npos)
       << missing.error().message;
+}
+
+TEST_F(ImportTest, MembersImportedWithACardCollectThePointsTillsBookedForIt) {
+  ZoneinfoSource zones;
+  ProgramCatalog programs(zones);
+  pg::PoolOptions po;
+  po.dsn = db_.dsn();
+  po.size = 2;
+  pg::Pool pool(po);
+  SystemClock clock;
+  SystemRandom random;
+  Ingest ingest(pool, programs, clock, random, 1000);
+  UuidV7Generator ids(clock, random);
+  auto program = programs.latest(*conn_, clock.now_ms());
+  ASSERT_TRUE(program);
+
+  // A sale at a till in S1 for card 6006000000000001, which nobody had yet.
+  auto h = IdentifierHasher::create(std::vector<uint8_t>(32, 0x42));
+  auto hash = h->hash({IdentifierKind::kCard, "6006000000000001"});
+  sync::v1::EventBatch batch;
+  batch.set_store_id("S1");
+  batch.set_agent_id("S1-till-agent");
+  auto* e = batch.add_events();
+  e->set_event_id(ids.next().to_string());
+  e->set_store_id("S1");
+  e->set_agent_id("S1-till-agent");
+  e->set_seq(1);
+  e->set_occurred_at_ms(clock.now_ms());
+  e->set_program_id((*program)->program.program_id);
+  e->set_program_version((*program)->program.version);
+  e->set_schema_version(1);
+  auto* a = e->mutable_accrual();
+  a->mutable_identifier()->set_kind("card");
+  a->mutable_identifier()->set_hash(std::string(hash.begin(), hash.end()));
+  a->set_provisional(true);
+  a->set_till_id("t1");
+  a->set_pos_tx_id("walk-in");
+  auto* b = a->mutable_basket();
+  b->set_currency("EUR");
+  b->set_occurred_at_ms(clock.now_ms());
+  auto* l = b->add_lines();
+  l->set_line_no(1);
+  l->set_sku("TEE");
+  l->set_quantity_milli(1000);
+  l->set_amount_minor(7000);
+  auto applied = ingest.apply(batch, "S1");
+  ASSERT_TRUE(applied) << applied.error().message;
+  ASSERT_EQ(applied->results(0).status(), sync::v1::EVENT_STATUS_APPLIED)
+      << applied->results(0).message();
+  const std::string booked = scalar("SELECT points FROM ledger WHERE customer_id IS NULL");
+  ASSERT_NE(booked, "0");
+
+  // The import claims after each committed batch, as `accrue-cloud import customers` does.
+  auto o = options(write("cards.csv", "customer_id,card,points\nm1,6006000000000001,500\nm2,,\n"));
+  int commits = 0;
+  o.on_commit = [&](const std::vector<std::string>& members) {
+    ++commits;
+    EXPECT_EQ(members, (std::vector<std::string>{"m1", "m2"}));
+    auto r = claim_after_import(pool, programs, ingest, members, "import");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->claimed, 1);
+  };
+  auto r = import_customers(*conn_, programs, o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->imported, 2);
+  EXPECT_EQ(commits, 1);
+  EXPECT_EQ(scalar("SELECT points FROM balance WHERE customer_id = 'm1'"),
+            std::to_string(500 + std::stoll(booked)))
+      << "the opening balance and the till's sale";
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger WHERE kind = 7 AND customer_id = 'm1'"), "1");
+  EXPECT_EQ(scalar("SELECT customer_id FROM receipt WHERE pos_tx_id = 'walk-in'"), "m1");
+  EXPECT_EQ(scalar("SELECT points FROM balance WHERE customer_id = 'm2'"), "0");
+  auto audited = audit(*conn_);
+  ASSERT_TRUE(audited);
+  EXPECT_TRUE(audited->ok());
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto s = scheduler("replica-a");
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 4) << "each job's first run is today's";
+  EXPECT_EQ(*days, 5) << "each job's first run is today's";
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-tomorrow"), "");
   EXPECT_EQ(bonuses("enrolled-today"), "anniversary bonus 2027=500");
@@ -107,14 +107,14 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(
       c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
-  EXPECT_EQ(*s->run_due(), 4);
+  EXPECT_EQ(*s->run_due(), 5);
   EXPECT_EQ(job("birthday_bonus", "last_counts->>'already_awarded'"), "1");
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
 
   // The status the HQ API and `accrue-cloud jobs` show.
   auto status = job_status(*c, *catalog_->latest(*c, kAt).value(), 120);
   ASSERT_TRUE(status);
-  ASSERT_EQ(status->size(), 4u);
+  ASSERT_EQ(status->size(), 5u);
   const auto doc = jobs_json(*status, true, "02:00", "Europe/Warsaw");
   const auto& first = doc.at("jobs").as_array()[0].as_object();
   EXPECT_EQ(first.at("name").as_string(), "anniversary_bonus");
@@ -124,7 +124,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto res = get("/v1/scheduler/jobs", hq_token({"hq-analyst"}));
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   auto api = boost::json::parse(res.body());
-  EXPECT_EQ(api.at("jobs").as_array().size(), 4u);
+  EXPECT_EQ(api.at("jobs").as_array().size(), 5u);
   EXPECT_EQ(api.at("time_zone").as_string(), "Europe/Warsaw");
   EXPECT_EQ(api.at("enabled").as_bool(), false) << "the test's service runs no scheduler";
   EXPECT_EQ(get("/v1/scheduler/jobs", hq_token({"hq-support"})).result_int(), 403u);
@@ -152,7 +152,8 @@ TEST_F(SchedulerTest, AMissedWeekIsCaughtUpDayByDayInOrder) {
   clock_at_.set(kAt);
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 2 * 7 + 2) << "each missed day's bonuses; expiry and the tier pass once";
+  EXPECT_EQ(*days, 2 * 7 + 3)
+      << "each missed day's bonuses; the claims sweep, expiry and the tier pass once";
   EXPECT_EQ(bonuses("born-5-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-2-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-8-days-ago"), "") << "before the first run";
@@ -173,9 +174,45 @@ TEST_F(SchedulerTest, TwoReplicasRacingRunEachDayOnce) {
   tb.join();
   ASSERT_TRUE(ra) << ra.error().message;
   ASSERT_TRUE(rb) << rb.error().message;
-  EXPECT_EQ(*ra + *rb, 4) << "each job's day ran on one replica";
+  EXPECT_EQ(*ra + *rb, 5) << "each job's day ran on one replica";
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE actor = 'scheduler'"), "40");
   EXPECT_EQ(job("birthday_bonus", "runs"), "1");
+}
+
+TEST_F(SchedulerTest, TheClaimsSweepGivesProvisionalPointsToTheCardsOwnerOnce) {
+  // A till booked a sale for a card nobody had; the card was registered later without a claim
+  // (an import that died between its batch and the batch's claims).
+  auto sale = accrual(1, "", 5000, "walk-in");
+  sale.mutable_accrual()->mutable_identifier()->set_kind("card");
+  sale.mutable_accrual()->mutable_identifier()->set_hash(std::string(32, 'a'));
+  sale.mutable_accrual()->set_provisional(true);
+  auto r = results(post(batch_of({sale}), token_));
+  ASSERT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  member("card-owner", 7, 1);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->exec(
+      "INSERT INTO identifier (hash, kind, customer_id) VALUES (decode(repeat('61', 32), 'hex'), "
+      "'card', 'card-owner')"));
+
+  ingest_->on_commit([this](const std::vector<std::string>& ids) {  // as the service's does
+    invalidated_.insert(invalidated_.end(), ids.begin(), ids.end());
+  });
+  auto s = scheduler("replica-a");
+  ASSERT_TRUE(s->run_due());
+  const std::string points = std::to_string(sale.accrual().points());
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = 'card-owner'"), points);
+  EXPECT_EQ(job("claims", "last_counts->>'claimed'"), "1");
+  EXPECT_NE(std::ranges::find(invalidated_, "card-owner"), invalidated_.end())
+      << "the cache forgets her balance";
+
+  // The day run again claims nothing twice.
+  ASSERT_TRUE(
+      c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(job("claims", "last_counts->>'members'"), "0");
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = 'card-owner'"), points);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE kind = 7"), "1");
 }
 
 TEST_F(SchedulerTest, ALeaseHeldByALiveReplicaIsLeftAloneAndAnExpiredOneIsTakenOver) {
@@ -186,13 +223,13 @@ TEST_F(SchedulerTest, ALeaseHeldByALiveReplicaIsLeftAloneAndAnExpiredOneIsTakenO
   const std::string held =
       "INSERT INTO scheduled_job (name, done_through_day, lease_owner, lease_until) SELECT n, " +
       std::to_string(kDay - 1) +
-      ", 'replica-dead', now() + interval '1 hour' FROM unnest(ARRAY['expiry', 'tiers', "
-      "'birthday_bonus', 'anniversary_bonus']) n";
+      ", 'replica-dead', now() + interval '1 hour' FROM unnest(ARRAY['claims', 'expiry', "
+      "'tiers', 'birthday_bonus', 'anniversary_bonus']) n";
   ASSERT_TRUE(c->exec(held.c_str()));
   EXPECT_EQ(*s->run_due(), 0) << "another replica is running them";
   // It died mid-run: its lease runs out, and the day runs again here.
   ASSERT_TRUE(c->exec("UPDATE scheduled_job SET lease_until = now() - interval '1 second'"));
-  EXPECT_EQ(*s->run_due(), 4);
+  EXPECT_EQ(*s->run_due(), 5);
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
 }
 
