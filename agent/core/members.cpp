@@ -63,6 +63,42 @@ Result<Balance> AgentService::Context::balance(Replica& r, const Member& m) cons
   return balance_of(m.customer ? &*m.customer : nullptr, lots, now);
 }
 
+Result<StoreTierView> AgentService::Context::tier_view(Replica& r, const Member& m) const {
+  if (!m.customer) return StoreTierView{};
+  const CustomerRow& c = *m.customer;
+  const TierPolicy& tiers = program().tiers;
+  auto held = program().tier_index(c.tier_id);
+  if (!held || *held + 1 >= tiers.ladder.size())
+    return StoreTierView{};  // placed by the cloud, or top
+  ACCRUE_ASSIGN_OR_RETURN(auto after, r.watermark(c.customer_id));
+  ACCRUE_ASSIGN_OR_RETURN(auto events, r.member_events_after(c.customer_id, after));
+  int64_t value = c.qualifying_value;
+  const bool spend = tiers.basis == TierBasis::kAmountSpent;
+  const std::string spend_currency =
+      tiers.spend_currency ? std::string(tiers.spend_currency->code()) : "";
+  for (const auto& e : events) {
+    if (!spend) {
+      if (e.kind == pb::TRANSACTION_KIND_ACCRUAL || e.kind == pb::TRANSACTION_KIND_RETURN ||
+          e.kind == pb::TRANSACTION_KIND_ENROLMENT) {
+        value += e.points;
+      }
+    } else if (e.kind == pb::TRANSACTION_KIND_ACCRUAL && e.amount_minor &&
+               e.currency == spend_currency) {
+      value += *e.amount_minor;
+    } else if (e.kind == pb::TRANSACTION_KIND_RETURN) {
+      // A return carries no amount: the whole sale counts as returned (the store never shows
+      // more than the cloud will confirm).
+      ACCRUE_ASSIGN_OR_RETURN(auto ref, r.ledger_ref(e.seq));
+      if (!ref) continue;
+      ACCRUE_ASSIGN_OR_RETURN(auto sale, r.ledger_entry(*ref));
+      if (sale && sale->amount_minor && sale->currency == spend_currency) {
+        value -= *sale->amount_minor;
+      }
+    }
+  }
+  return store_tier_view(tiers, c.tier_id, value);
+}
+
 pb::ValidateResult AgentService::Context::make_validate(const Member& m, const Balance& b) const {
   pb::ValidateResult out;
   out.set_status(member_status(m));

@@ -75,11 +75,14 @@ Result<void> AgentService::Reads::profile(Context& ctx, Replica& r, const pb::Re
   ACCRUE_ASSIGN_OR_RETURN(auto v, ctx.validate_result(r, m));
   auto* p = out.mutable_profile();
   *p->mutable_member() = std::move(v);
-  const auto& ladder = ctx.program().tiers.ladder;
-  if (auto i = ctx.program().tier_index(m.customer->tier_id); i && *i + 1 < ladder.size()) {
-    p->set_next_tier_id(ladder[*i + 1].tier_id);
-    p->set_distance_to_next_tier(
-        std::max<int64_t>(0, ladder[*i + 1].threshold - m.customer->qualifying_value));
+  ACCRUE_ASSIGN_OR_RETURN(auto tier, ctx.tier_view(r, m));
+  if (!tier.reached_tier_id.empty()) {
+    p->set_reached_tier_id(tier.reached_tier_id);
+    p->set_reached_tier_name(tier_name(ctx.program(), tier.reached_tier_id));
+  }
+  if (!tier.next_tier_id.empty()) {
+    p->set_next_tier_id(tier.next_tier_id);
+    p->set_distance_to_next_tier(tier.distance_to_next);
   }
   ACCRUE_ASSIGN_OR_RETURN(auto b, ctx.balance(r, m));
   if (b.expiring > 0) {

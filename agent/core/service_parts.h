@@ -22,6 +22,7 @@
 #include "common/civil_time.h"
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
+#include "common/engine/tiers.h"
 #include "common/money.h"
 
 namespace accrue::agent {
@@ -129,6 +130,10 @@ struct AgentService::Context {
                                                   const service_parts::Balance& b) const;
   Result<service_parts::pb::ValidateResult> validate_result(Replica& r,
                                                             const service_parts::Member& m) const;
+  // The tier this store shows for a member (Profile, AccrueResult): the cloud's qualifying value
+  // plus her events here that the cloud has not confirmed yet (store_tier_view: a tier reached
+  // shows, a downgrade never does). No view for an unknown identifier.
+  Result<StoreTierView> tier_view(Replica& r, const service_parts::Member& m) const;
   // Validate without a read transaction: a member is one statement (member, identifier and
   // local lot sums); an unknown identifier is one more for its provisional lots. nullopt for a
   // customer id, which the general path resolves. The identifier is hashed once either way.

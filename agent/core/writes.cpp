@@ -94,6 +94,11 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   res->set_offline(!on);
   res->set_provisional(!m.customer);
   res->set_program_version(program.version);
+  ACCRUE_ASSIGN_OR_RETURN(auto view, ctx.tier_view(r, m));
+  if (!view.reached_tier_id.empty()) {
+    res->set_reached_tier_id(view.reached_tier_id);
+    res->set_reached_tier_name(tier_name(program, view.reached_tier_id));
+  }
   return {};
 }
 

@@ -140,6 +140,10 @@ void print_readable(const pb::Response& r) {
       break;
     case pb::Response::kProfile: {
       print_member(r.profile().member());
+      if (!r.profile().reached_tier_id().empty()) {
+        std::cout << "reached    " << r.profile().reached_tier_name()
+                  << " (confirmed when online)\n";
+      }
       if (!r.profile().next_tier_id().empty()) {
         std::cout << "next tier  " << r.profile().next_tier_id() << " in "
                   << r.profile().distance_to_next_tier() << "\n";
@@ -173,6 +177,9 @@ void print_readable(const pb::Response& r) {
                 << (r.accrue().provisional() ? "  (provisional: unknown identifier)" : "")
                 << (r.accrue().replayed() ? "  (replayed)" : "") << "\nevent "
                 << r.accrue().event_id() << "\n";
+      if (!r.accrue().reached_tier_id().empty()) {
+        std::cout << "reached " << r.accrue().reached_tier_name() << " (confirmed when online)\n";
+      }
       break;
     case pb::Response::kRedeem: {
       auto money = wire::money_from_proto(r.redeem().discount());

@@ -43,10 +43,14 @@ std::optional<Cursor> parse_cursor(std::string_view s) {
   return c;
 }
 
-// "In the store's scope": home customers, and customers the store has seen lately.
-constexpr const char* kInScope =
+// "In the store's scope": home customers, and customers the store has seen lately. A member who
+// was erased or merged is in the scope of every store that ever saw her, however long ago: her
+// removal reaches every replica that may still hold her name and identifiers.
+const std::string kInScope =
     "(c.home_store_id = $1 OR EXISTS (SELECT 1 FROM store_customer s WHERE s.store_id = $1 AND "
-    "s.customer_id = c.customer_id AND s.last_seen_at > now() - make_interval(days => $2::int)))";
+    "s.customer_id = c.customer_id AND (s.last_seen_at > now() - make_interval(days => $2::int) "
+    "OR c.status NOT IN " +
+    kServedStatusesSql + ")))";
 
 // Snapshots (and, where asked, identifier links and temp-id mappings) of `customers`, in order;
 // a customer that no longer exists or was erased becomes a removal. The qualifying value is over

@@ -67,4 +67,26 @@ Result<TierDecision> evaluate_tier(const TierPolicy& policy, const TierFacts& f)
   return d;
 }
 
+StoreTierView store_tier_view(const TierPolicy& policy, std::string_view current_tier,
+                              int64_t qualifying_value) {
+  StoreTierView v;
+  const auto& ladder = policy.ladder;
+  size_t held = ladder.size();
+  for (size_t i = 0; i < ladder.size(); ++i) {
+    if (ladder[i].tier_id == current_tier) held = i;
+  }
+  if (held == ladder.size()) return v;
+  size_t earned = 0;
+  for (size_t i = 0; i < ladder.size(); ++i) {
+    if (qualifying_value >= ladder[i].threshold) earned = i;
+  }
+  if (earned > held) v.reached_tier_id = ladder[earned].tier_id;
+  const size_t base = std::max(held, earned);
+  if (base + 1 < ladder.size()) {
+    v.next_tier_id = ladder[base + 1].tier_id;
+    v.distance_to_next = std::max<int64_t>(0, ladder[base + 1].threshold - qualifying_value);
+  }
+  return v;
+}
+
 }  // namespace accrue

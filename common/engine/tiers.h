@@ -44,4 +44,17 @@ struct TierDecision {
 // never below the manual floor. An unknown manual floor is kInvalidArgument.
 Result<TierDecision> evaluate_tier(const TierPolicy& policy, const TierFacts& facts);
 
+// The tier a store shows before the cloud has seen its latest events. `qualifying_value` is the
+// cloud's value plus the store's own activity the cloud has not confirmed yet. A tier above
+// `current_tier` that it reaches shows at once, as reached and to be confirmed when online; a
+// downgrade never shows (the cloud decides those, after the grace period). A member in no tier of
+// the ladder gets no view (the cloud places her).
+struct StoreTierView {
+  std::string reached_tier_id;  // above current_tier; empty: she stays where she is
+  std::string next_tier_id;     // the one above the higher of the two; empty at the top
+  int64_t distance_to_next = 0;
+};
+StoreTierView store_tier_view(const TierPolicy& policy, std::string_view current_tier,
+                              int64_t qualifying_value);
+
 }  // namespace accrue

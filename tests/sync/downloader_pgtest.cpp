@@ -118,6 +118,51 @@ TEST_F(RebaseTest, TheDistanceToTheNextTierComesFromTheCloudsQualifyingValue) {
   EXPECT_EQ(profile.distance_to_next_tier(), 1000 - 900);
 }
 
+TEST_F(RebaseTest, ASaleHereThatCrossesAThresholdShowsTheTierReachedUntilTheCloudConfirmsIt) {
+  auto page = snapshot(20, 740, 0, 0);
+  page.mutable_changes(0)->mutable_customer()->set_qualifying_value(990);  // bronze, 10 short
+  apply(page);
+  pb::Request req;
+  req.mutable_get_profile()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+  req.mutable_get_profile()->mutable_identifier()->set_value(agent::seed_card_number(20));
+  EXPECT_EQ(call(req).profile().reached_tier_id(), "");
+
+  const auto sale = accrue(20, "crossing").accrue();
+  const int64_t value = 990 + sale.points_earned();
+  ASSERT_GE(value, 1000) << "the sale must cross silver's threshold";
+  EXPECT_EQ(sale.reached_tier_id(), "silver") << "the till can say so at checkout";
+  EXPECT_EQ(sale.reached_tier_name(), "Silver");
+  auto profile = call(req).profile();
+  EXPECT_EQ(profile.member().tier_id(), "bronze") << "the cloud decides the tier";
+  EXPECT_EQ(profile.reached_tier_id(), "silver");
+  EXPECT_EQ(profile.next_tier_id(), "gold");
+  EXPECT_EQ(profile.distance_to_next_tier(), 5000 - value);
+
+  // The cloud has the sale (seq 1) and moved her: nothing is left to confirm.
+  auto confirmed = snapshot(20, 740, sale.points_earned(), 1);
+  confirmed.mutable_changes(0)->mutable_customer()->set_tier_id("silver");
+  confirmed.mutable_changes(0)->mutable_customer()->set_qualifying_value(value);
+  apply(confirmed);
+  profile = call(req).profile();
+  EXPECT_EQ(profile.member().tier_id(), "silver");
+  EXPECT_EQ(profile.reached_tier_id(), "");
+  EXPECT_EQ(profile.distance_to_next_tier(), 5000 - value);
+
+  // A return here takes her below silver's threshold: no downgrade shows (the cloud decides
+  // after the grace period).
+  pb::Request ret;
+  ret.set_till_id("till-1");
+  ret.mutable_return_()->set_pos_tx_id("crossing-back");
+  ret.mutable_return_()->set_original_pos_tx_id("crossing");
+  auto* line = ret.mutable_return_()->add_lines();
+  line->set_line_no(1);
+  line->set_quantity_milli(1000);
+  ASSERT_TRUE(call(ret).has_return_());
+  profile = call(req).profile();
+  EXPECT_EQ(profile.member().tier_id(), "silver");
+  EXPECT_EQ(profile.reached_tier_id(), "");
+}
+
 TEST_F(RebaseTest, ARedemptionAfterTheWatermarkIsReplayedAgainstTheNewBalance) {
   // Member 21: 777 available. Redeem 500 (seq 1), then the cloud's page, read before seq 1
   // was processed, says 900 available (the member earned elsewhere).

@@ -138,6 +138,7 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
       "#accrueStatus[kind=\"none\"] { background: #e8e8e8; color: #111111; }"
       "#accrueLoyaltyPanel QLabel#accruePoints { font-size: 30px; font-weight: bold; }"
       "#accrueTier { font-weight: bold; border: 2px solid #111111; padding: 2px 8px; }"
+      "#accrueTier[reached=\"true\"] { border-style: dashed; }"
       "#accrueMessage[error=\"true\"] { color: #b00020; font-weight: bold; }");
 
   m_banner = fixedLabel(this, 52, "accrueBanner");
@@ -324,8 +325,14 @@ void LoyaltyPanel::refresh() {
 
   const bool member = state == TillSession::State::Member;
   m_name->setText(member || state == TillSession::State::Blocked ? m.displayName : QString());
-  m_tier->setText(member ? (m.tierName.isEmpty() ? m.tierId : m.tierName) : QString());
-  m_tier->setVisible(member && !(m.tierName.isEmpty() && m.tierId.isEmpty()));
+  // A tier reached here shows at once, marked as the cloud's to confirm; a downgrade never shows.
+  const bool reached = member && !m.reachedTierName.isEmpty();
+  m_tier->setText(!member   ? QString()
+                  : reached ? tr("%1 reached").arg(m.reachedTierName)
+                            : (m.tierName.isEmpty() ? m.tierId : m.tierName));
+  m_tier->setToolTip(reached ? tr("Confirmed when the store is online") : QString());
+  setStyleProperty(m_tier, "reached", reached ? "true" : "false");
+  m_tier->setVisible(member && (reached || !(m.tierName.isEmpty() && m.tierId.isEmpty())));
   m_points->setText(member ? tr("%1 points").arg(pointsText(m.availablePoints)) : QString());
   if (state == TillSession::State::Unknown) {
     m_pending->setText(tr("Enroll the customer with F7, or go on without points."));

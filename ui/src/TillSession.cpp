@@ -36,6 +36,12 @@ QString newTransactionId(const QString& prefix) {
   return prefix + QUuid::createUuid().toString(QUuid::WithoutBraces);
 }
 
+// The tier a profile or an accrual says her unconfirmed sales here reach (its name, else its id).
+QString reachedTier(const QJsonObject& o) {
+  const QString name = o.value("reached_tier_name").toString();
+  return name.isEmpty() ? o.value("reached_tier_id").toString() : name;
+}
+
 }  // namespace
 
 Identifier guessIdentifier(const QString& text, Entry entry) {
@@ -153,6 +159,7 @@ void TillSession::applyValidate(const QJsonObject& v) {
   m_member.displayName = v.value("display_name").toString();
   m_member.tierId = v.value("tier_id").toString();
   m_member.tierName = v.value("tier_name").toString();
+  m_member.reachedTierName.clear();  // the profile says again
   m_member.availablePoints = int64Of(v.value("available_points"));
   m_member.pendingPoints = int64Of(v.value("pending_points"));
   m_member.provisional = status == "MEMBER_STATUS_PROVISIONAL";
@@ -181,6 +188,7 @@ void TillSession::requestProfile() {
                        const QJsonObject p = r.value("profile").toObject();
                        m_member.expiringPoints = int64Of(p.value("expiring_points"));
                        m_member.expiringAtMs = int64Of(p.value("expiring_at_ms"));
+                       m_member.reachedTierName = reachedTier(p);
                        emit memberChanged();
                      });
 }
@@ -259,6 +267,9 @@ void TillSession::sendAccrual(int index) {
       if (epoch == m_epoch && m_state == State::Member) {
         m_member.availablePoints = int64Of(result.value("available_points"));
         m_member.pendingPoints = int64Of(result.value("pending_points"));
+        if (const QString reached = reachedTier(result); !reached.isEmpty()) {
+          m_member.reachedTierName = reached;
+        }
         emit memberChanged();
       }
       emit accrued(saleId, int64Of(result.value("points_earned")));

@@ -38,6 +38,9 @@ struct Member {
   QString displayName;
   QString tierId;
   QString tierName;
+  // A higher tier her sales here reach before the cloud confirms it ("Gold reached, confirmed
+  // when online"); empty otherwise.
+  QString reachedTierName;
   qint64 availablePoints = 0;
   qint64 pendingPoints = 0;
   bool provisional = false;

@@ -141,6 +141,35 @@ class TillSessionTest : public QObject {
              before + m_session->previewPoints());
   }
 
+  void aTierReachedHereShowsUntilTheCloudConfirmsIt() {
+    // A bronze member some way below silver (1000 points over the window, from the cloud).
+    int member = 0;
+    for (int i = 100; i < kMembers && member == 0; ++i) {
+      const int64_t value = (int64_t{i} * 53) % 6000;  // as the agent's seed writes it
+      if (accrue::synthetic_tier_index(i, 3) == 0 && !accrue::synthetic_blocked(i) &&
+          value >= 700 && value < 1000) {
+        member = i;
+      }
+    }
+    QVERIFY(member != 0);
+    identifyMember(member);
+    QCOMPARE(m_session->member().tierName, QString("Bronze"));
+    QVERIFY(m_session->member().reachedTierName.isEmpty());
+    makePanel();
+    QSignalSpy accrued(m_session.get(), &TillSession::accrued);
+    m_session->setBasket(basket("sale-to-silver", 60000));
+    QVERIFY(m_session->completeSale());
+    QVERIFY(accrued.wait(3000));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->member().reachedTierName, QString("Silver"), 3000);
+    auto* tier = m_panel->findChild<QLabel*>("accrueTier");
+    QVERIFY(tier);
+    QCOMPARE(tier->text(), QString("Silver reached"));
+    QCOMPARE(tier->toolTip(), QString("Confirmed when the store is online"));
+    // The profile says it again when she is identified the next time.
+    identifyMember(member);
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->member().reachedTierName, QString("Silver"), 3000);
+  }
+
   void aRedemptionGivesADiscountAndARefusalSaysWhy() {
     identifyMember(3);
     const qint64 available = m_session->member().availablePoints;

@@ -240,6 +240,16 @@
         <translation>+ %1 vorgemerkt</translation>
     </message>
     <message>
+        <location filename="../src/LoyaltyPanel.cpp" line="330"/>
+        <source>%1 reached</source>
+        <translation>%1 erreicht</translation>
+    </message>
+    <message>
+        <location filename="../src/LoyaltyPanel.cpp" line="333"/>
+        <source>Confirmed when the store is online</source>
+        <translation>Wird bestätigt, sobald die Filiale online ist</translation>
+    </message>
+    <message>
         <location filename="../src/LoyaltyPanel.cpp" line="342"/>
         <source>%1 points expire on %2</source>
         <translation>%1 Punkte verfallen am %2</translation>

@@ -21,6 +21,7 @@ using ChangesTest = CloudAppTest;
 
 struct Seen {
   std::vector<std::string> customers;
+  std::vector<std::string> removed;
   std::map<std::string, loyalty::v1::CustomerSnapshot> snapshot;
   int programs = 0;
   int links = 0;
@@ -47,6 +48,7 @@ class FeedTest : public ChangesTest {
         s.customers.push_back(ch.customer().customer_id());
         s.snapshot[ch.customer().customer_id()] = ch.customer();
       }
+      if (ch.has_removed()) s.removed.push_back(ch.removed().customer_id());
       s.programs += ch.has_program();
       s.links += ch.has_identifier();
       s.mappings += ch.has_mapping();
@@ -66,6 +68,7 @@ class FeedTest : public ChangesTest {
     while (std::chrono::steady_clock::now() < deadline) {
       auto p = page(all.next);
       all.customers.insert(all.customers.end(), p.customers.begin(), p.customers.end());
+      all.removed.insert(all.removed.end(), p.removed.begin(), p.removed.end());
       for (auto& [k, v] : p.snapshot) all.snapshot[k] = v;
       all.programs += p.programs;
       all.links += p.links;
@@ -154,6 +157,29 @@ TEST_F(FeedTest, BootstrapsTheStoresScopeThenFollowsChanges) {
   v4.replace(v4.find("\"version\": 3"), 12, "\"version\": 4");
   ASSERT_TRUE(ProgramCatalog::publish(*conn, v4));
   EXPECT_EQ(page_until(cursor, [](const Seen& s) { return s.programs > 0; }).programs, 1);
+}
+
+TEST_F(FeedTest, AnErasureReachesAStoreThatSawTheMemberLongAgo) {
+  homes();  // c5 lives in S2
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  // S1 sold to c5 a year ago: its replica still holds her, but she is out of its scope now.
+  ASSERT_TRUE(c->exec(
+      "INSERT INTO store_customer (store_id, customer_id, last_seen_at) VALUES ('S1', 'c5', "
+      "now() - interval '400 days')"));
+  std::string cursor = through_bootstrap();
+  ASSERT_TRUE(c->exec("INSERT INTO change_feed (kind, customer_id) VALUES (1, 'c5'), (1, 'c1')"));
+  auto p = page_until(cursor, [](const Seen& s) { return !s.customers.empty(); });
+  EXPECT_EQ(p.customers, std::vector<std::string>{"c1"}) << "her changes are S2's business now";
+  cursor = p.next;
+
+  // Erased: every store that ever saw her drops her name and identifiers.
+  ASSERT_TRUE(
+      c->exec("UPDATE customer SET status = 3 WHERE customer_id = 'c5';"
+              "INSERT INTO change_feed (kind, customer_id) VALUES (1, 'c5')"));
+  p = page_until(cursor, [](const Seen& s) { return !s.removed.empty(); });
+  EXPECT_EQ(p.removed, std::vector<std::string>{"c5"});
+  EXPECT_TRUE(p.customers.empty());
 }
 
 // prune-feed: rows older than the retention go; a store that had read them goes on, a store

@@ -78,5 +78,26 @@ TEST(TiersTest, QualifyingValueIsARollingWindow) {
   EXPECT_EQ(qualifying_value(returns, 365, kNow), 0);
 }
 
+TEST(TiersTest, AStoreShowsATierReachedButNeverADowngrade) {
+  auto up = store_tier_view(ladder(), "silver", 5200);  // the cloud's 4,900 and a sale of 300 here
+  EXPECT_EQ(up.reached_tier_id, "gold");
+  EXPECT_EQ(up.next_tier_id, "") << "gold is the top";
+  auto two = store_tier_view(ladder(), "bronze", 6000);
+  EXPECT_EQ(two.reached_tier_id, "gold") << "two steps at once";
+  auto short_of = store_tier_view(ladder(), "silver", 4999);
+  EXPECT_EQ(short_of.reached_tier_id, "");
+  EXPECT_EQ(short_of.next_tier_id, "gold");
+  EXPECT_EQ(short_of.distance_to_next, 1);
+  auto below = store_tier_view(ladder(), "gold", 200);  // a return here, value below silver
+  EXPECT_EQ(below.reached_tier_id, "") << "downgrades are the cloud's, after the grace";
+  EXPECT_EQ(below.next_tier_id, "");
+  auto beyond = store_tier_view(ladder(), "bronze", 800);
+  EXPECT_EQ(beyond.next_tier_id, "silver");
+  EXPECT_EQ(beyond.distance_to_next, 200);
+  EXPECT_EQ(store_tier_view(ladder(), "platinum", 9000).reached_tier_id, "")
+      << "a tier the ladder does not have: the cloud places her";
+  EXPECT_EQ(store_tier_view(TierPolicy{}, "", 9000).next_tier_id, "") << "no tiers";
+}
+
 }  // namespace
 }  // namespace accrue
