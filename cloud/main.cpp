@@ -30,6 +30,7 @@
 #include "cloud/core/import.h"
 #include "cloud/core/scheduler.h"
 #include "cloud/sync/changes.h"
+#include "common/sealed_contact.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
 
@@ -184,21 +185,27 @@ void add_store_token(CLI::App& cli, Commands& out) {
 void add_dev_keys(CLI::App& cli, Commands& out) {
   auto dir = std::make_shared<std::string>(".");
   auto* cmd = cli.add_subcommand(
-      "dev-keys", "write a P-256 key pair for local head-office tokens (jwks.json + hq-dev.pem)");
-  cmd->add_option("--dir", *dir, "where to write the two files");
+      "dev-keys",
+      "write local keys: a P-256 pair for head-office tokens (jwks.json + hq-dev.pem) and the "
+      "X25519 key stores seal contact details to (contact.pem)");
+  cmd->add_option("--dir", *dir, "where to write the three files");
   out.push_back({cmd, [dir](const Globals&) {
                    auto keys = auth::make_dev_keys("hq-dev");
                    if (!keys) return die(keys.error());
+                   auto contact = make_contact_key_pem();
+                   if (!contact) return die(contact.error());
                    std::ofstream(*dir + "/jwks.json") << keys->jwks_json << "\n";
-                   std::ofstream pem(*dir + "/hq-dev.pem");
-                   pem << keys->private_pem;
-                   if (!pem) {
-                     return die({ErrorCode::kUnavailable, "cannot write " + *dir + "/hq-dev.pem"});
+                   for (const auto& [name, text] :
+                        {std::pair{"hq-dev.pem", &keys->private_pem}, {"contact.pem", &*contact}}) {
+                     std::ofstream pem(*dir + "/" + name);
+                     pem << *text;
+                     if (!pem)
+                       return die({ErrorCode::kUnavailable, "cannot write " + *dir + "/" + name});
                    }
                    std::printf(
-                       "wrote %s/jwks.json (set auth.jwks_file) and %s/hq-dev.pem (keep it "
-                       "local)\n",
-                       dir->c_str(), dir->c_str());
+                       "wrote %s/jwks.json (set auth.jwks_file), %s/contact.pem (set "
+                       "auth.contact_key_file) and %s/hq-dev.pem (keep them local)\n",
+                       dir->c_str(), dir->c_str(), dir->c_str());
                    return 0;
                  }});
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -14,5 +15,8 @@ std::string to_hex(std::span<const uint8_t> bytes);
 inline std::string to_hex(std::string_view bytes) {
   return to_hex(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
+
+// The bytes of an even number of hex digits (either case); nullopt for anything else.
+std::optional<std::string> from_hex(std::string_view hex);
 
 }  // namespace accrue

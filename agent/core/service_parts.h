@@ -24,6 +24,7 @@
 #include "common/engine/lots.h"
 #include "common/engine/tiers.h"
 #include "common/money.h"
+#include "common/sealed_contact.h"
 
 namespace accrue::agent {
 
@@ -167,6 +168,9 @@ struct AgentService::WriteTxn {
   Result<void> accrue(const Basket& basket);
   Result<void> return_sale();
   Result<void> enroll();
+  // `contact` sealed to the cloud's key (meta contact_key, from the change feed); nullopt when
+  // there is nothing to seal or the cloud has given no key yet.
+  Result<std::optional<std::string>> seal_for_cloud(const ContactDetails& contact);
 
   // A redemption decided, before anything is written: who, how many points, for what value.
   struct RedeemPlan {

@@ -6,6 +6,7 @@
 #include "common/engine/earn.h"
 #include "common/engine/events.h"
 #include "common/engine/returns.h"
+#include "common/hex.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::agent {
@@ -170,6 +171,18 @@ Result<void> AgentService::WriteTxn::return_sale() {
   return {};
 }
 
+Result<std::optional<std::string>> AgentService::WriteTxn::seal_for_cloud(
+    const ContactDetails& contact) {
+  if (contact.empty()) return std::nullopt;
+  ACCRUE_ASSIGN_OR_RETURN(auto hex, r.meta("contact_key"));
+  auto raw = from_hex(hex.value_or(""));
+  if (!raw || raw->size() != 32) return std::nullopt;  // the cloud has no key (yet)
+  ContactPublicKey key{};
+  std::copy(raw->begin(), raw->end(), reinterpret_cast<char*>(key.data()));
+  ACCRUE_ASSIGN_OR_RETURN(auto sealed, seal_contact(key, contact));
+  return sealed;
+}
+
 Result<void> AgentService::WriteTxn::enroll() {
   const Program& program = ctx.program();
   const auto& a = req.enroll();
@@ -188,10 +201,13 @@ Result<void> AgentService::WriteTxn::enroll() {
     return fail(ErrorCode::kInvalidArgument, "birthday: month 1..12 with a valid day, or neither");
   }
   std::vector<std::pair<IdentifierKind, IdentifierHash>> hashes;
+  ContactDetails contact;  // the e-mail and phone among them, for head office (sealed below)
   for (const auto& id : a.identifiers()) {
     if (id.kind() == pb::IDENTIFIER_KIND_CUSTOMER_ID)
       return fail(ErrorCode::kInvalidArgument, "identifiers: a customer id cannot be enrolled");
     ACCRUE_ASSIGN_OR_RETURN(auto n, ctx.normalize(id));
+    if (n.kind == IdentifierKind::kEmail) contact.email = n.value;
+    if (n.kind == IdentifierKind::kPhone) contact.phone = n.value;
     IdentifierHash h = service.hasher_.hash(n);
     ACCRUE_ASSIGN_OR_RETURN(auto existing, r.customer_for_hash(h));
     if (existing)
@@ -234,6 +250,8 @@ Result<void> AgentService::WriteTxn::enroll() {
   en->set_birthday_month(a.birthday_month());
   en->set_birthday_day(a.birthday_day());
   en->set_bonus_points(bonus);
+  ACCRUE_ASSIGN_OR_RETURN(auto sealed, seal_for_cloud(contact));
+  if (sealed) en->set_sealed_contact(*sealed);
   ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_ENROLMENT, c.customer_id, bonus,
                                            std::nullopt, now, env));
   if (bonus > 0) {

@@ -9,6 +9,7 @@
 #include "accrue/pos/v1/pos.pb.h"
 #include "agent/store/programs.h"
 #include "common/engine/lots.h"
+#include "common/hex.h"
 #include "common/sys/log.h"
 #include "common/uuid.h"
 #include "common/wire/loyalty_codec.h"
@@ -205,6 +206,12 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
     rebuild = generation.value_or(0) + 1;
     ACCRUE_TRY(w.set_meta("rebuild_generation", std::to_string(rebuild)));
     ACCRUE_TRY(w.set_meta("rebuilding", "1"));
+  }
+  // The cloud's key for sealing contact details at enrolment (kept as hex; "" when it has none).
+  if (page.contact_key().empty() || page.contact_key().size() == 32) {
+    const std::string key = to_hex(std::string_view(page.contact_key()));
+    ACCRUE_ASSIGN_OR_RETURN(auto had, w.meta("contact_key"));
+    if (had.value_or("") != key) ACCRUE_TRY(w.set_meta("contact_key", key));
   }
   ACCRUE_TRY(apply_changes(w, page.changes(), page.agent_processed_seq(),
                            page.online_applied_event_ids(), now, program_changed, rebuild));

@@ -113,6 +113,10 @@ const std::vector<Key>& keys() {
        "the programme key (32+ bytes or 64+ hex digits) the stores hash identifiers with; "
        "needed to give a customer a card, phone or e-mail through the head-office API and to "
        "search by them"},
+      {"auth.contact_key_file", Str{&CloudConfig::contact_key_file},
+       "PEM X25519 private key (accrue-cloud dev-keys writes one): the stores seal the e-mail "
+       "and phone captured at enrolment to its public key, which the change feed gives them; "
+       "without it tills enrol members without contact details"},
       {"hq.rate_limit_per_minute", UInt{&CloudConfig::hq_rate_limit_per_minute, 1, 100'000'000},
        "head-office requests one client (token subject) may make per minute across all "
        "replicas; beyond: 429 + Retry-After"},

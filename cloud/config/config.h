@@ -60,6 +60,7 @@ struct CloudConfig {
   std::string jwt_issuer;
   std::string jwt_audience = "accrue";
   std::string identifier_key_file;
+  std::string contact_key_file;
   // [hq]
   uint64_t hq_rate_limit_per_minute = 60'000;
   uint64_t hq_write_rate_limit_per_minute = 6'000;

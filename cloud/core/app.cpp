@@ -68,6 +68,20 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
       std::make_unique<Ingest>(*a->pool_, *a->programs_, a->clock_, a->random_, c.max_batch_events);
   a->feed_ = std::make_unique<ChangeFeed>(*a->pool_, *a->programs_, a->clock_,
                                           static_cast<int>(c.scope_days));
+  if (!c.contact_key_file.empty()) {
+    std::ifstream in(c.contact_key_file);
+    std::string pem((std::istreambuf_iterator<char>(in)), {});
+    if (!in && pem.empty()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "auth.contact_key_file: cannot read " + c.contact_key_file);
+    }
+    auto opener = ContactOpener::from_pem(pem);
+    if (!opener) {
+      return fail(ErrorCode::kInvalidArgument, "auth.contact_key_file: " + opener.error().message);
+    }
+    a->feed_->set_contact_key(opener->public_key());
+    a->ingest_->set_contact_opener(std::move(*opener));
+  }
   a->reads_ = std::make_unique<hq::CustomerReads>(*a->pool_, *a->programs_, a->clock_);
   cache::RedisOptions ro;
   ro.host = c.redis_host;

@@ -46,6 +46,10 @@ void write_ingest_metrics(std::string& out, const IngestCounters& ic) {
   metric_one(out, "accrue_ingest_tier_moves_total", "counter",
              "Members moved to another tier by the events they uploaded",
              static_cast<double>(ic.tier_moves.load()));
+  metric_one(out, "accrue_ingest_unreadable_contacts_total", "counter",
+             "Enrolments whose sealed contact details this cloud's key could not open (kept "
+             "sealed)",
+             static_cast<double>(ic.unreadable_contacts.load()));
 }
 
 // How far back the change feed is held by the oldest transaction still open (it delivers only

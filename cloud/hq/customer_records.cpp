@@ -19,8 +19,10 @@ constexpr const char* kSelectDetails =
     "coalesce(p.consent_terms, false), coalesce(p.consent_marketing_email, false), "
     "coalesce(p.consent_marketing_sms, false), (SELECT coalesce(json_agg(json_build_object("
     "'kind', i.kind, 'masked', i.masked) ORDER BY i.created_at), '[]') FROM identifier i "
-    "WHERE i.customer_id = c.customer_id) FROM customer c LEFT JOIN customer_pii p "
-    "USING (customer_id) WHERE c.customer_id = $1";
+    "WHERE i.customer_id = c.customer_id), (extract(epoch FROM p.consent_terms_at)*1000)::bigint, "
+    "(extract(epoch FROM p.consent_marketing_email_at)*1000)::bigint, "
+    "(extract(epoch FROM p.consent_marketing_sms_at)*1000)::bigint FROM customer c LEFT JOIN "
+    "customer_pii p USING (customer_id) WHERE c.customer_id = $1";
 
 constexpr const char* kLockCustomer =
     "SELECT status, revision, country, tier_id FROM customer WHERE customer_id = $1 FOR UPDATE";
@@ -120,9 +122,14 @@ Result<std::pair<json::object, int64_t>> customer_details(pg::Connection& c,
   } else {
     o["birthday"] = json::object{{"month", r.int64(0, 13)}, {"day", r.int64(0, 14)}};
   }
-  o["consents"] = json::object{{"terms", r.boolean(0, 15)},
-                               {"marketing_email", r.boolean(0, 16)},
-                               {"marketing_sms", r.boolean(0, 17)}};
+  auto at = [&](int col) -> json::value {
+    if (r.is_null(0, col)) return nullptr;
+    return json::value(format_utc_iso8601(r.int64(0, col)));
+  };
+  o["consents"] =
+      json::object{{"terms", r.boolean(0, 15)},         {"marketing_email", r.boolean(0, 16)},
+                   {"marketing_sms", r.boolean(0, 17)}, {"terms_at", at(19)},
+                   {"marketing_email_at", at(20)},      {"marketing_sms_at", at(21)}};
   o["identifiers"] = json::parse(r.text(0, 18));
   const int64_t revision = r.int64(0, 7);
   o["revision"] = revision;

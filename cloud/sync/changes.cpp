@@ -169,6 +169,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
   const uint32_t limit = std::clamp<uint32_t>(max_changes == 0 ? 500 : max_changes, 1, 5000);
   std::optional<Cursor> cur;
   sv1::ChangesPage out;
+  if (!contact_key_.empty()) out.set_contact_key(contact_key_);
   if (!cursor.empty()) {
     cur = parse_cursor(cursor);
     if (!cur) return fail(ErrorCode::kInvalidArgument, "cursor: not one this service handed out");

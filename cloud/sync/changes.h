@@ -20,6 +20,7 @@
 #include "cloud/core/programs.h"
 #include "cloud/pg/pool.h"
 #include "cloud/sync/feed.h"
+#include "common/sealed_contact.h"
 
 namespace accrue::cloud {
 
@@ -27,6 +28,9 @@ class ChangeFeed {
  public:
   ChangeFeed(pg::Pool& pool, ProgramCatalog& programs, const Clock& clock, int scope_days)
       : pool_(pool), programs_(programs), clock_(clock), scope_days_(scope_days) {}
+
+  // The public key every page carries (ChangesPage.contact_key). Set once, before serving.
+  void set_contact_key(const ContactPublicKey& key) { contact_key_.assign(key.begin(), key.end()); }
 
   // kInvalidArgument for a cursor that is not one of ours.
   // `agent_id` (optional, one of the store's agents) asks for agent_processed_seq: that
@@ -54,6 +58,7 @@ class ChangeFeed {
   ProgramCatalog& programs_;
   const Clock& clock_;
   int scope_days_;
+  std::string contact_key_;  // raw, or empty
 };
 
 }  // namespace accrue::cloud

@@ -129,7 +129,9 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         clock_.now_ms(),
         [this] { return next_id(); },
         [this] { counters_.mismatched.fetch_add(1, std::memory_order_relaxed); },
-        entry.available_after};
+        entry.available_after,
+        contact_.get(),
+        [this] { counters_.unreadable_contacts.fetch_add(1, std::memory_order_relaxed); }};
     for (int i = 0; i < batch.events_size(); ++i) {
       if (!verdicts.is_new(i)) continue;
       if (auto refused = ingest::apply_event(state, batch.events(i), ctx)) {

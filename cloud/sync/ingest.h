@@ -24,6 +24,7 @@
 #include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
 #include "cloud/pg/pool.h"
+#include "common/sealed_contact.h"
 #include "common/uuid.h"
 
 namespace accrue::cloud {
@@ -33,6 +34,8 @@ struct IngestCounters {
   std::atomic<uint64_t> duplicate{0};
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> mismatched{0};  // the store's points differed from the cloud's
+  // Enrolments whose sealed contact this cloud's key could not open (kept sealed).
+  std::atomic<uint64_t> unreadable_contacts{0};
   std::atomic<uint64_t> seq_gaps{0};
   std::atomic<uint64_t> tier_moves{0};  // members the batches moved to another tier
 };
@@ -82,6 +85,11 @@ class Ingest {
   void on_commit(std::function<void(const std::vector<std::string>&)> f) {
     after_commit_ = std::move(f);
   }
+  // The key that opens the contact details stores seal at enrolment (auth.contact_key_file);
+  // without one they are stored sealed. Set once, before serving.
+  void set_contact_opener(ContactOpener opener) {
+    contact_ = std::make_unique<ContactOpener>(std::move(opener));
+  }
 
  private:
   struct Entry;  // which of the three entry points, and what it adds to the transaction
@@ -98,6 +106,7 @@ class Ingest {
   size_t max_batch_events_;
   IngestCounters counters_;
   std::function<void(const std::vector<std::string>&)> after_commit_;
+  std::unique_ptr<ContactOpener> contact_;
 };
 
 }  // namespace accrue::cloud

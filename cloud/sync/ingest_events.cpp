@@ -5,6 +5,7 @@
 #include "common/civil_time.h"
 #include "common/engine/earn.h"
 #include "common/hex.h"
+#include "common/identifier.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::cloud::ingest {
@@ -302,6 +303,16 @@ std::optional<Rejection> apply_adjustment(BatchState& s, const sv1::EventEnvelop
   return std::nullopt;
 }
 
+// What a store's sealed contact may hold: an e-mail and a phone as the stores normalise them.
+bool valid_contact(const ContactDetails& c) {
+  auto same = [](IdentifierKind kind, const std::string& v) {
+    if (v.empty()) return true;
+    auto n = normalize_identifier(kind, v, "");
+    return n && n->value == v;
+  };
+  return same(IdentifierKind::kEmail, c.email) && same(IdentifierKind::kPhone, c.phone);
+}
+
 // A new member's rows (customer, her personal data), with the programme's entry tier.
 std::string create_member(BatchState& s, const sv1::EventEnvelope& e, const EventContext& ctx) {
   const auto& en = e.enrolment();
@@ -324,8 +335,23 @@ std::string create_member(BatchState& s, const sv1::EventEnvelope& e, const Even
     pi["birthday_month"] = en.birthday_month();
     pi["birthday_day"] = en.birthday_day();
   }
-  if (!en.sealed_contact().empty())
-    pi["sealed_contact"] = to_hex(std::string_view(en.sealed_contact()));
+  // The contact details the till captured reach head office, readable only here: opened with
+  // the cloud's key, or kept sealed when it cannot open them (no key, another key).
+  if (!en.sealed_contact().empty()) {
+    std::optional<ContactDetails> contact;
+    if (ctx.contact) {
+      if (auto c = ctx.contact->open(en.sealed_contact()); c && valid_contact(*c)) contact = *c;
+    }
+    if (contact) {
+      if (!contact->email.empty()) pi["email"] = contact->email;
+      if (!contact->phone.empty()) pi["phone"] = contact->phone;
+    } else {
+      pi["sealed_contact"] = to_hex(std::string_view(en.sealed_contact()));
+      if (ctx.contact && ctx.count_unreadable_contact) ctx.count_unreadable_contact();
+    }
+  }
+  // Each consent with the time the member gave (or refused) it at the till.
+  pi["consents_at_ms"] = e.occurred_at_ms();
   pi["consent_terms"] = en.consent_terms();
   pi["consent_marketing_email"] = en.consent_marketing_email();
   pi["consent_marketing_sms"] = en.consent_marketing_sms();

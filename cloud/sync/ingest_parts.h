@@ -26,6 +26,7 @@
 #include "cloud/pg/pg.h"
 #include "common/engine/lots.h"
 #include "common/ledger.h"
+#include "common/sealed_contact.h"
 #include "common/uuid.h"
 
 namespace accrue::cloud::ingest {
@@ -166,6 +167,9 @@ struct EventContext {
   std::function<Uuid()> next_id;         // ids for rows the cloud adds (claims, new members)
   std::function<void()> count_mismatch;  // the store's points differed from the cloud's
   int64_t* available_after = nullptr;    // online: the customer's available points after
+  // Opens the contact details stores seal at enrolment; null: they are kept sealed.
+  const ContactOpener* contact = nullptr;
+  std::function<void()> count_unreadable_contact;  // sealed to another key, or tampered with
 };
 
 // Applies one new event to the state: its ledger row and everything that follows from it, or the

@@ -120,12 +120,16 @@ Result<void> write_members(pg::Connection& c, const Writes& w) {
   ACCRUE_TRY(run_all(
       c,
       "INSERT INTO customer_pii (customer_id, display_name, birthday_month, birthday_day, "
-      "sealed_contact, consent_terms, consent_marketing_email, consent_marketing_sms) "
-      "SELECT x.customer_id, x.display_name, x.birthday_month, x.birthday_day, "
-      "decode(x.sealed_contact, 'hex'), x.consent_terms, x.consent_marketing_email, "
-      "x.consent_marketing_sms FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, "
-      "display_name text, birthday_month smallint, birthday_day smallint, sealed_contact text, "
-      "consent_terms boolean, consent_marketing_email boolean, consent_marketing_sms boolean)",
+      "sealed_contact, email, phone, consent_terms, consent_marketing_email, "
+      "consent_marketing_sms, consent_terms_at, consent_marketing_email_at, "
+      "consent_marketing_sms_at) SELECT x.customer_id, x.display_name, x.birthday_month, "
+      "x.birthday_day, decode(x.sealed_contact, 'hex'), x.email, x.phone, x.consent_terms, "
+      "x.consent_marketing_email, x.consent_marketing_sms, to_timestamp(x.consents_at_ms / "
+      "1000.0), to_timestamp(x.consents_at_ms / 1000.0), to_timestamp(x.consents_at_ms / 1000.0) "
+      "FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, display_name text, "
+      "birthday_month smallint, birthday_day smallint, sealed_contact text, email text, phone "
+      "text, consent_terms boolean, consent_marketing_email boolean, consent_marketing_sms "
+      "boolean, consents_at_ms bigint)",
       w.pii));
   return run_all(
       c,

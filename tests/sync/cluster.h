@@ -133,7 +133,8 @@ class Cluster {
         << "\naccess_log = false\n[postgres]\ndsn = \"" << db_.dsn()
         << "\"\npool_size = 8\n[auth]\njwks_file = \"" << dir_
         << "/jwks.json\"\nissuer = \"https://hq.test\"\nstore_token_key_file = \"" << dir_
-        << "/store-token.key\"\n[log]\nlevel = \"" << log_level_ << "\"\n";
+        << "/store-token.key\"\ncontact_key_file = \"" << dir_
+        << "/contact.pem\"\n[log]\nlevel = \"" << log_level_ << "\"\n";
     cloud_ = std::make_unique<CloudProcess>(dir_, dir_ + "/cloud.toml");
     ASSERT_EQ(cloud_->run({"dev-keys", "--dir", dir_}), 0);
     ASSERT_EQ(cloud_->run({"program", "publish", "packaging/demo/program.json"}), 0);

@@ -2,7 +2,8 @@
 // card, a member enrolled at a till with a card, a phone and an e-mail, looked up by each, an
 // unknown card asked about, everything uploaded), every file a store keeps (the SQLite replica,
 // its WAL, the agent's log) and the cloud's log hold no raw phone number, e-mail address or card
-// number. Logs run at debug, the level most likely to leak.
+// number, while the e-mail and phone reach head office (sealed by the store to the cloud's key).
+// Logs run at debug, the level most likely to leak.
 //
 // What counts as found: the exact identifiers the workload used, in every form a till may type
 // them; anything shaped like an e-mail address; "+" and 8 to 15 digits as text (after a
@@ -136,6 +137,12 @@ TEST(Privacy, NoRawPhoneEmailOrCardInTheStoresFilesOrInEitherLog) {
     ASSERT_TRUE(cluster.ask(0, v));
   }
   ASSERT_TRUE(cluster.drained(std::chrono::seconds(30))) << "uploads did not drain";
+
+  // The e-mail and phone reached head office, sealed on the way: the cloud opened them.
+  EXPECT_EQ(db.scalar("SELECT email || ' ' || phone || ' ' || (sealed_contact IS NULL) || ' ' || "
+                      "consent_terms || ' ' || (consent_terms_at IS NOT NULL) FROM customer_pii "
+                      "WHERE display_name = 'Probe Person'"),
+            "privacy.probe@example.org +48600700800 true true true");
 
   std::vector<std::string> exact = {
       "4111111111111111", "4111 1111 1111 1111",       "5555555555554444",         "+48600700800",

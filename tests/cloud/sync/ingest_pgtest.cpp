@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "common/sealed_contact.h"
 #include "tests/cloud/cloud_app_fixture.h"
 
 namespace accrue::cloud {
@@ -260,6 +261,77 @@ TEST_F(IngestTest, HealthReadinessAndMetrics) {
       << m.body();
   EXPECT_NE(m.body().find("accrue_pg_pool_connections{state=\"size\"} 8"), std::string::npos);
   EXPECT_NE(m.body().find("accrue_ingest_events_total{result=\"applied\"} 0"), std::string::npos);
+}
+
+// The contact details a till sealed at enrolment: opened with the cloud's key into the member's
+// personal data, each consent with the till's time; sealed to another key, kept sealed (and
+// counted), never a reason to refuse the enrolment.
+class IngestContactTest : public CloudAppTest {
+ protected:
+  std::vector<std::string> extra_settings() override {
+    key_file_path_ = (std::filesystem::temp_directory_path() /
+                      ("accrue-contact-" + std::to_string(::getpid()) + ".pem"))
+                         .string();
+    auto pem = make_contact_key_pem();
+    EXPECT_TRUE(pem);
+    std::ofstream(key_file_path_) << *pem;
+    opener_ = ContactOpener::from_pem(*pem).value();
+    return {"auth.contact_key_file=" + key_file_path_};
+  }
+  sv1::EventEnvelope enrolment(uint64_t seq, const std::string& temp, const std::string& sealed) {
+    auto en = envelope(seq);
+    auto* e = en.mutable_enrolment();
+    e->set_temp_customer_id(temp);
+    auto* id = e->add_identifiers();
+    id->set_kind("card");
+    id->set_hash(std::string(32, static_cast<char>('a' + seq)));
+    e->set_display_name("Ada");
+    e->set_consent_terms(true);
+    e->set_consent_marketing_email(true);
+    e->set_bonus_points(100);
+    e->set_sealed_contact(sealed);
+    return en;
+  }
+  std::string key_file_path_;
+  std::optional<ContactOpener> opener_;
+};
+
+TEST_F(IngestContactTest, SealedContactIsOpenedIntoThePersonalDataWithTheConsentTimes) {
+  auto sealed = seal_contact(opener_->public_key(), {"ada@example.org", "+48600700800"});
+  ASSERT_TRUE(sealed);
+  auto en = enrolment(1, "temp-ada", *sealed);
+  auto r = results(post(batch_of({en}), token_));
+  ASSERT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  EXPECT_EQ(db_.scalar("SELECT email || ' ' || phone || ' ' || (sealed_contact IS NULL) FROM "
+                       "customer_pii WHERE display_name = 'Ada'"),
+            "ada@example.org +48600700800 true");
+  EXPECT_EQ(db_.scalar("SELECT (extract(epoch FROM consent_marketing_email_at) * 1000)::bigint "
+                       "FROM customer_pii WHERE display_name = 'Ada'"),
+            std::to_string(en.occurred_at_ms()))
+      << "the time the member consented at the till";
+
+  // The page carries the key stores seal to.
+  auto page = get("/v1/sync/changes", token_);
+  sv1::ChangesPage p;
+  ASSERT_TRUE(p.ParseFromString(page.body()));
+  EXPECT_EQ(p.contact_key(),
+            std::string(opener_->public_key().begin(), opener_->public_key().end()));
+}
+
+TEST_F(IngestContactTest, ContactSealedToAnotherKeyIsKeptSealedAndTheMemberStillEnrols) {
+  auto other = ContactOpener::from_pem(*make_contact_key_pem());
+  ASSERT_TRUE(other);
+  auto sealed = seal_contact(other->public_key(), {"bo@example.org", ""});
+  auto en = enrolment(2, "temp-bo", *sealed);
+  auto r = results(post(batch_of({en}), token_));
+  ASSERT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  EXPECT_EQ(db_.scalar("SELECT coalesce(email, '-') || ' ' || length(sealed_contact) FROM "
+                       "customer_pii c JOIN customer USING (customer_id) WHERE "
+                       "temp_customer_id = 'temp-bo'"),
+            "- " + std::to_string(sealed->size()));
+  HttpClient client(app_->port());
+  auto m = client.request(bhttp::verb::get, "/metrics");
+  EXPECT_NE(m.body().find("accrue_ingest_unreadable_contacts_total 1"), std::string::npos);
 }
 
 }  // namespace
