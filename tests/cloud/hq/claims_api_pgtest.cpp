@@ -23,7 +23,8 @@ class HqClaimTest : public HqApiTest {
 
   // A sale at the till for a card the store did not know; its points.
   int64_t provisional_sale(const std::string& card, int64_t amount_minor) {
-    auto e = accrual(++seq_, "", amount_minor, "walk-in-" + std::to_string(seq_));
+    const auto seq = ++seq_;
+    auto e = accrual(seq, "", amount_minor, "walk-in-" + std::to_string(seq));
     e.mutable_accrual()->mutable_identifier()->set_kind("card");
     e.mutable_accrual()->mutable_identifier()->set_hash(till_hash(card));
     e.mutable_accrual()->set_provisional(true);
