@@ -21,10 +21,11 @@ struct AgentConfig {
   std::string program_key_file = "/etc/accrue/program.key";
   std::string program_file;        // installed at start when newer than the replica's
   std::string default_country;     // ISO 3166-1 alpha-2, the store's: national phone numbers
-                                   // and the programme's per-country rates (as the cloud's
-                                   // store registry has it)
+                                   // and per-country rates, until the first sync (from then on
+                                   // the cloud's store registry decides, through the feed)
   std::string currency = "EUR";    // the store's currency
-  std::string time_zone;           // overrides the program's time zone for this store
+  std::string time_zone;           // the store's, until the first sync (then the registry's);
+                                   // empty: the programme's
   std::string log_level = "info";  // debug | info | warn | error
   uint32_t max_connections = 256;
   uint32_t max_frame_bytes = 1 << 20;

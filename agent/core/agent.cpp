@@ -11,9 +11,9 @@
 
 namespace accrue::agent {
 
-Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replica,
-                                                                 TimeZoneSource& zones,
-                                                                 const std::string& zone_override) {
+Result<std::shared_ptr<const ActiveProgram>> load_active_program(
+    Replica& replica, TimeZoneSource& zones, const std::string& fallback_zone,
+    const std::string& fallback_country) {
   ACCRUE_ASSIGN_OR_RETURN(auto body, replica.latest_program_body());
   if (!body) {
     return fail(ErrorCode::kFailedPrecondition,
@@ -23,9 +23,18 @@ Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replic
   if (!pb.ParseFromString(*body))
     return fail(ErrorCode::kDataLoss, "stored program does not parse");
   ACCRUE_ASSIGN_OR_RETURN(auto program, wire::program_from_proto(pb));
-  ACCRUE_ASSIGN_OR_RETURN(auto zone,
-                          zones.load(zone_override.empty() ? program.time_zone : zone_override));
-  return std::make_shared<const ActiveProgram>(ActiveProgram{std::move(program), zone});
+  ACCRUE_ASSIGN_OR_RETURN(auto registry_zone, replica.meta("store_time_zone"));
+  ACCRUE_ASSIGN_OR_RETURN(auto registry_country, replica.meta("store_country"));
+  const std::string wanted = registry_zone.value_or(fallback_zone);
+  auto zone = zones.load(wanted.empty() ? program.time_zone : wanted);
+  if (!zone && registry_zone) {
+    log(LogLevel::kError, "store_time_zone_unknown",
+        {{"time_zone", wanted}, {"reason", zone.error().message}});
+    zone = zones.load(program.time_zone);
+  }
+  if (!zone) return std::unexpected(zone.error());
+  return std::make_shared<const ActiveProgram>(ActiveProgram{
+      std::move(program), std::move(*zone), registry_country.value_or(fallback_country)});
 }
 
 namespace {
@@ -103,7 +112,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
 Result<void> Agent::open_store(IdentifierHasher hasher) {
   const AgentConfig& config = config_;
   ACCRUE_ASSIGN_OR_RETURN(auto writer, open_writer_with_program(config, clock_.now_ms()));
-  ACCRUE_ASSIGN_OR_RETURN(auto active, load_active_program(writer, zones_, config.time_zone));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto active, load_active_program(writer, zones_, config.time_zone, config.default_country));
   ACCRUE_ASSIGN_OR_RETURN(auto readers, ReaderPool::open(config.database_path(), config.readers));
   readers_ = std::move(readers);
   writer_ = std::make_unique<GroupCommitWriter>(std::move(writer), config.write_queue,
@@ -120,7 +130,6 @@ Result<void> Agent::open_store(IdentifierHasher hasher) {
   ServiceSettings settings;
   settings.store_id = config.store_id;
   settings.agent_id = config.agent_id;
-  settings.default_country = config.default_country;
   settings.currency = config.currency;
   settings.max_deadline_ms = config.max_deadline_ms;
   service_ = std::make_unique<AgentService>(settings, *readers_, *writer_, std::move(hasher),
@@ -172,7 +181,12 @@ Result<void> Agent::start_sync() {
 // Requests started from now on use the newest programme in the replica.
 void Agent::activate_newest_program() {
   auto reader = readers_->acquire();
-  auto p = load_active_program(*reader, zones_, config_.time_zone);
+  // The snapshot that holds what the feed just committed (a reader may keep an older one open).
+  if (auto fresh = reader.latest(); !fresh) {
+    log(LogLevel::kError, "program_load_failed", {{"reason", fresh.error().message}});
+    return;
+  }
+  auto p = load_active_program(*reader, zones_, config_.time_zone, config_.default_country);
   if (!p) {
     log(LogLevel::kError, "program_load_failed", {{"reason", p.error().message}});
     return;
@@ -180,7 +194,9 @@ void Agent::activate_newest_program() {
   service_->set_program(*p);
   log(LogLevel::kInfo, "program_activated",
       {{"program_id", (*p)->program.program_id},
-       {"version", std::to_string((*p)->program.version)}});
+       {"version", std::to_string((*p)->program.version)},
+       {"time_zone", (*p)->zone.name()},
+       {"country", (*p)->country}});
 }
 
 // The till API's server and its I/O threads (one io_context each).

@@ -19,11 +19,14 @@
 
 namespace accrue::agent {
 
-// Reads the newest program in the replica, with its time zone (config.time_zone overrides the
-// program's). kFailedPrecondition when the replica has none.
-Result<std::shared_ptr<const ActiveProgram>> load_active_program(Replica& replica,
-                                                                 TimeZoneSource& zones,
-                                                                 const std::string& zone_override);
+// Reads the newest program in the replica, in the store's time zone and with its country: the
+// store registry's (meta store_time_zone and store_country, from the change feed; an empty zone
+// is the programme's), else, before the first sync, `fallback_zone` and `fallback_country` from
+// the configuration. A registry zone this machine does not know falls back to the programme's,
+// as the cloud does. kFailedPrecondition when the replica has no programme.
+Result<std::shared_ptr<const ActiveProgram>> load_active_program(
+    Replica& replica, TimeZoneSource& zones, const std::string& fallback_zone,
+    const std::string& fallback_country);
 
 // What a reload did: the keys now in force, and the changed keys that wait for a restart.
 struct ReloadOutcome {
@@ -53,13 +56,15 @@ class Agent {
   GroupCommitWriter& writer() { return *writer_; }
   // Null when no cloud url is configured.
   Uploader* uploader() { return uploader_.get(); }
+  // Requests started from now on run under the newest programme in the replica, in the store's
+  // zone and country (the downloader calls it when the feed changed any of them).
+  void activate_newest_program();
 
  private:
   Agent() = default;
   // The steps of start(), in order.
   Result<void> open_store(IdentifierHasher hasher);
   Result<void> start_sync();
-  void activate_newest_program();  // a newer programme arrived through the feed
   Result<void> start_server();
   AgentConfig config_;
   SystemClock clock_;

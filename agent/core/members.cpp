@@ -28,7 +28,7 @@ Result<NormalizedIdentifier> AgentService::Context::normalize(const pb::Identifi
           invalid("identifier.kind: card, phone, email, qr_token or customer_id"));
   }
   if (id.value().size() > 1024) return std::unexpected(invalid("identifier.value: too long"));
-  return normalize_identifier(kind, id.value(), service.settings_.default_country);
+  return normalize_identifier(kind, id.value(), country());
 }
 
 Result<Member> AgentService::Context::resolve(Replica& r, const pb::Identifier& id) {

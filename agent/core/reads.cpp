@@ -141,8 +141,7 @@ Result<void> AgentService::Reads::preview(Context& ctx, Replica& r, const pb::Re
     earned_today = d.first;
   }
   ACCRUE_ASSIGN_OR_RETURN(auto e, compute_earn(ctx.program(), *basket,
-                                               {tier, earned_today, &ctx.zone(),
-                                                ctx.service.settings_.default_country}));
+                                               {tier, earned_today, &ctx.zone(), ctx.country()}));
   auto* p = out.mutable_preview();
   p->set_points(e.points);
   p->set_base_points(e.base_points);
@@ -233,6 +232,8 @@ Result<void> AgentService::Reads::agent_status(Context& ctx, Replica& r,
     s->set_oldest_pending_age_s(std::max<int64_t>(0, (ctx.now - *stats.oldest_created_at) / 1000));
   }
   s->set_program_version(ctx.program().version);
+  s->set_time_zone(ctx.zone().name());
+  s->set_country(ctx.country());
   s->set_quarantined(static_cast<uint64_t>(stats.quarantined));
   ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
   s->set_offline_outstanding_points(outstanding);

@@ -99,15 +99,13 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
     if (!money) return fail(money.error().code, "discount." + money.error().message);
     currency = money->currency();
     ACCRUE_ASSIGN_OR_RETURN(
-        auto p, points_for_discount(program.redemption, *money, service.settings_.default_country,
-                                    value_bp));
+        auto p, points_for_discount(program.redemption, *money, ctx.country(), value_bp));
     points = p;
   } else {
     return fail(ErrorCode::kInvalidArgument, "redeem: give points or a discount");
   }
-  ACCRUE_ASSIGN_OR_RETURN(auto value,
-                          redemption_value(program.redemption, currency, points,
-                                           service.settings_.default_country, value_bp));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto value, redemption_value(program.redemption, currency, points, ctx.country(), value_bp));
   ACCRUE_ASSIGN_OR_RETURN(auto lots, r.lots(m.owner));
   if (check_available) {
     Balance b = balance_of(&*m.customer, lots, now);

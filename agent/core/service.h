@@ -33,7 +33,6 @@ struct WriteRequest;
 struct ServiceSettings {
   std::string store_id;
   std::string agent_id;
-  std::string default_country;   // the store's: national phone numbers, per-country rates
   std::string currency = "EUR";  // the store's currency (redemptions by points)
   uint32_t max_deadline_ms = 10000;
   uint32_t default_deadline_ms = 5000;
@@ -43,9 +42,13 @@ struct ServiceSettings {
 
 // The program in force with its resolved time zone. Replaced atomically when a new version
 // arrives; requests keep the version they started with.
+// What the store runs under: the programme in force, in the store's time zone, and the store's
+// country (per-country rates, national phone numbers). Zone and country are the cloud's store
+// registry's, from the change feed; before the first sync, the configuration's.
 struct ActiveProgram {
   Program program;
   TimeZone zone;
+  std::string country;
 };
 
 // Who is asking: tills get the till operations; the operator operations (the quarantine) need

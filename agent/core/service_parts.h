@@ -115,6 +115,8 @@ struct AgentService::Context {
 
   const Program& program() const { return active->program; }
   const TimeZone& zone() const { return active->zone; }
+  // The store's country (per-country rates, national phone numbers): the registry's.
+  const std::string& country() const { return active->country; }
   int64_t local_day(TimestampMs t) const { return day_of_ms(zone().to_local_ms(t)); }
   // "Online" is the result of the last round trip to the cloud (set by the sync client).
   bool online() const;

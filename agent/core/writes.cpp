@@ -48,8 +48,7 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, day));
   const std::string tier = m.customer ? m.customer->tier_id : "";
   ACCRUE_ASSIGN_OR_RETURN(
-      auto e, compute_earn(program, basket,
-                           {tier, d.first, &ctx.zone(), service.settings_.default_country}));
+      auto e, compute_earn(program, basket, {tier, d.first, &ctx.zone(), ctx.country()}));
   Uuid id = service.event_ids_.next();
   int64_t total = 0;
   for (const auto& l : basket.lines) total += l.amount_minor;

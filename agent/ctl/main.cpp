@@ -218,7 +218,9 @@ void print_readable(const pb::Response& r) {
                 << "quarantine " << s.quarantined() << "\n"
                 << "offline    " << s.offline_outstanding_points()
                 << " points redeemed offline, not yet confirmed\n"
-                << "program    v" << s.program_version() << "\n";
+                << "program    v" << s.program_version() << "\n"
+                << "zone       " << s.time_zone() << (s.country().empty() ? "" : ", ")
+                << s.country() << "\n";
       break;
     }
     case pb::Response::kQuarantine: {

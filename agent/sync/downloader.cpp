@@ -207,6 +207,19 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
     ACCRUE_TRY(w.set_meta("rebuild_generation", std::to_string(rebuild)));
     ACCRUE_TRY(w.set_meta("rebuilding", "1"));
   }
+  // The store as the registry has it: a new zone or country reloads what the tills run under,
+  // like a new programme.
+  if (page.has_store()) {
+    for (const auto& [key, value] : {std::pair{"store_time_zone", &page.store().time_zone()},
+                                     {"store_country", &page.store().country()}}) {
+      ACCRUE_ASSIGN_OR_RETURN(auto had, w.meta(key));
+      if (had != *value) {
+        ACCRUE_TRY(w.set_meta(key, *value));
+        if (program_changed) *program_changed = true;
+        log(LogLevel::kInfo, "store_profile_changed", {{"key", key}, {"value", *value}});
+      }
+    }
+  }
   // The cloud's key for sealing contact details at enrolment (kept as hex; "" when it has none).
   if (page.contact_key().empty() || page.contact_key().size() == 32) {
     const std::string key = to_hex(std::string_view(page.contact_key()));

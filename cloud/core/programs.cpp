@@ -33,6 +33,25 @@ Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::get(pg::Connecti
   return cache_.try_emplace({program_id, version}, std::move(p)).first->second;
 }
 
+Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::in_zone(
+    const std::shared_ptr<const PublishedProgram>& program, const std::string& time_zone) {
+  if (time_zone.empty() || time_zone == program->zone.name()) return program;
+  const auto key =
+      std::make_tuple(program->program.program_id, program->program.version, time_zone);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = zoned_.find(key); it != zoned_.end()) return it->second;
+  }
+  auto zone = zones_.load(time_zone);
+  if (!zone) {
+    return fail(ErrorCode::kInvalidArgument, "the store's time zone " + time_zone +
+                                                 " is not known here: " + zone.error().message);
+  }
+  auto p = std::make_shared<const PublishedProgram>(program->program, std::move(*zone));
+  std::lock_guard lock(mu_);
+  return zoned_.try_emplace(key, std::move(p)).first->second;
+}
+
 Result<std::shared_ptr<const PublishedProgram>> ProgramCatalog::latest(pg::Connection& c,
                                                                        TimestampMs now) {
   {

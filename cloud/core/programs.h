@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <tuple>
 
 #include "cloud/pg/pg.h"
 #include "common/program.h"
@@ -32,11 +34,19 @@ class ProgramCatalog {
   // version again with the same body is a no-op; with another body it is kConflict.
   static Result<Program> publish(pg::Connection& c, std::string_view json);
 
+  // `program` as a store in `time_zone` runs it: its days, caps, windows and lot dates in that
+  // zone (the store registry's; empty, or the programme's own: `program` itself). Cached.
+  // kInvalidArgument for a zone this machine does not know.
+  Result<std::shared_ptr<const PublishedProgram>> in_zone(
+      const std::shared_ptr<const PublishedProgram>& program, const std::string& time_zone);
+
  private:
   TimeZoneSource& zones_;
   std::mutex mu_;
   std::map<std::pair<std::string, uint32_t>, std::shared_ptr<const PublishedProgram>> cache_;
   std::shared_ptr<const PublishedProgram> latest_;
+  std::map<std::tuple<std::string, uint32_t, std::string>, std::shared_ptr<const PublishedProgram>>
+      zoned_;
   TimestampMs latest_checked_ = 0;
 };
 

@@ -79,6 +79,7 @@ class StoresApi : public Resource {
   http::Response create(Call& call);
   http::Response list(Call& call);
   http::Response get(Call& call);
+  http::Response update(Call& call);
   http::Response agents(Call& call);
   http::Response revoke(Call& call);
 };

@@ -66,6 +66,8 @@ void StoresApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return create(c); });
   gate.add(r, V::get, "/v1/stores/{id}", "stores.get", kOperations,
            [this](Call& c) { return get(c); });
+  gate.add(r, V::patch, "/v1/stores/{id}", "stores.update", kAdminOnly,
+           [this](Call& c) { return update(c); });
   gate.add(r, V::get, "/v1/agents", "agents.list", kOperations,
            [this](Call& c) { return agents(c); });
   gate.add(r, V::post, "/v1/agents/{id}/revoke", "agents.revoke", kAdminOnly,
@@ -81,7 +83,7 @@ http::Response StoresApi::create(Call& call) {
   auto id = in.string("store_id", {.required = true, .min = 1, .max = 64});
   auto name = in.string("name", {.required = true, .min = 1, .max = 200});
   auto country = in.string("country", {.required = true, .min = 2, .max = 2});
-  auto zone = in.string("time_zone", {.required = true, .min = 1, .max = 64});
+  auto zone = in.string("time_zone", {.max = 64}).value_or("");  // "": the programme's
   in.finish();
   if (id && (!valid_store_id(*id) || *id == Ingest::kHeadOfficeStore)) {
     errors.add("/store_id", "letters, digits, '.', '_' and '-' only (and not HQ)");
@@ -89,7 +91,9 @@ http::Response StoresApi::create(Call& call) {
   if (country && !std::ranges::all_of(*country, [](char c) { return c >= 'A' && c <= 'Z'; })) {
     errors.add("/country", "must be an ISO 3166-1 alpha-2 code, e.g. DE");
   }
-  if (zone && !d_.zones.load(*zone)) errors.add("/time_zone", "not an IANA time zone name");
+  if (!zone.empty() && !d_.zones.load(zone)) {
+    errors.add("/time_zone", "not an IANA time zone name");
+  }
   if (!errors.empty()) return invalid(call, errors);
   auto lease = d_.pool.acquire();
   if (!lease) return problem(call, lease.error());
@@ -101,7 +105,7 @@ http::Response StoresApi::create(Call& call) {
         c.query("INSERT INTO store (store_id, name, country, time_zone) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT DO NOTHING",
                 {pg::Param::text(*id), pg::Param::text(*name), pg::Param::text(*country),
-                 pg::Param::text(*zone)}));
+                 pg::Param::text(zone)}));
     if (r.affected() == 0) {
       exists = true;
       return fail(ErrorCode::kAlreadyExists, "exists");
@@ -115,7 +119,7 @@ http::Response StoresApi::create(Call& call) {
   json::object out{{"store_id", *id},
                    {"name", *name},
                    {"country", *country},
-                   {"time_zone", *zone},
+                   {"time_zone", zone},
                    {"agents", json::array{}}};
   auto res = http::json(call.req, json::serialize(out), bhttp::status::created);
   res.set(bhttp::field::location, "/v1/stores/" + *id);
@@ -187,6 +191,56 @@ http::Response StoresApi::get(Call& call) {
                    {"time_zone", s->text(0, 2)},
                    {"agents", std::move(agents)}};
   return http::json(call.req, json::serialize(out));
+}
+
+// The store's name, country or time zone; its agents take the new country and zone from their
+// next change-feed page, and the cloud uses them for the events it ingests from then on.
+http::Response StoresApi::update(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!valid_store_id(id) || id == Ingest::kHeadOfficeStore) {
+    return problem(call, Problem::kBadStoreId, "not a store id");
+  }
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto name = in.string("name", {.min = 1, .max = 200});
+  auto country = in.string("country", {.min = 2, .max = 2});
+  auto zone = in.string("time_zone", {.max = 64});
+  in.finish();
+  if (!name && !country && !zone && errors.empty()) errors.add("", "no field to change");
+  if (country && !std::ranges::all_of(*country, [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    errors.add("/country", "must be an ISO 3166-1 alpha-2 code, e.g. DE");
+  }
+  if (zone && !zone->empty() && !d_.zones.load(*zone)) {
+    errors.add("/time_zone", "not an IANA time zone name (or \"\": the programme's)");
+  }
+  if (!errors.empty()) return invalid(call, errors);
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  pg::Connection& c = **lease;
+  bool missing = false;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r, c.query("UPDATE store SET name = coalesce($2, name), country = coalesce($3, "
+                        "country), time_zone = coalesce($4, time_zone) WHERE store_id = $1",
+                        {pg::Param::text(id), name ? pg::Param::text(*name) : pg::Param::null(),
+                         country ? pg::Param::text(*country) : pg::Param::null(),
+                         zone ? pg::Param::text(*zone) : pg::Param::null()}));
+    if (r.affected() == 0) {
+      missing = true;
+      return fail(ErrorCode::kNotFound, "no store " + id);
+    }
+    json::object changed;
+    if (name) changed["name"] = *name;
+    if (country) changed["country"] = *country;
+    if (zone) changed["time_zone"] = *zone;
+    return audit_change(c, call, "store.update", "store:" + id, std::move(changed));
+  });
+  if (missing) return problem(call, Problem::kNotFound, "no store " + id);
+  if (!done) return problem(call, done.error());
+  return get(call);
 }
 
 http::Response StoresApi::agents(Call& call) {

@@ -186,6 +186,13 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
                             c.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
     const std::string snapshot_xmin(xmin.text(0, 0));
     if (!agent_id.empty()) ACCRUE_TRY(agent_watermark(c, store_id, agent_id, out));
+    ACCRUE_ASSIGN_OR_RETURN(auto store,
+                            c.query("SELECT country, time_zone FROM store WHERE store_id = $1",
+                                    {pg::Param::text(store_id)}));
+    if (store.rows() == 1) {
+      out.mutable_store()->set_country(std::string(store.text(0, 0)));
+      out.mutable_store()->set_time_zone(std::string(store.text(0, 1)));
+    }
 
     // A cursor the pruning has overtaken has missed changes: start over, as on day one.
     if (cur && cur->mode == 'f') {

@@ -122,7 +122,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     if (entry.prepare) ACCRUE_TRY(entry.prepare(c));
     ACCRUE_TRY(ingest::mark_duplicates(c, batch, ids, verdicts));
     ingest::BatchState state;
-    ACCRUE_TRY(ingest::load_state(c, programs_, batch, verdicts, state));
+    ACCRUE_TRY(ingest::load_state(c, programs_, batch, agent.time_zone, verdicts, state));
     const ingest::EventContext ctx{
         entry.flow,
         agent.country,

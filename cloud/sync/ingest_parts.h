@@ -82,6 +82,7 @@ std::vector<std::string> check_events(const sv1::EventBatch& batch, Flow flow, V
 struct AgentRow {
   int64_t watermark = 0;  // the highest seq of the agent's events processed (column last_seq)
   std::string country;    // the store's, for programmes with rates per country
+  std::string time_zone;  // the store's; empty: the programme's
 };
 Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
                             std::string_view store_id);
@@ -152,12 +153,13 @@ struct BatchState {
   int64_t available(const CustomerState& c, TimestampMs now);
 };
 
-// Fills the state for the batch's new events: their programmes (an unpublished version rejects
-// the event), customers by id, temp id and identifier hash, unclaimed provisional accruals, the
-// sales that returns name, balances locked in customer order (no deadlock between concurrent
-// batches), open lots, and the points earned on each (customer, day) a capped accrual falls on.
+// Fills the state for the batch's new events: their programmes in the store's zone (an
+// unpublished version rejects the event), customers by id, temp id and identifier hash, unclaimed
+// provisional accruals, the sales that returns name, balances locked in customer order (no deadlock
+// between concurrent batches), open lots, and the points earned on each (customer, day) a capped
+// accrual falls on.
 Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::EventBatch& batch,
-                        Verdicts& v, BatchState& s);
+                        const std::string& store_zone, Verdicts& v, BatchState& s);
 
 // What applying an event needs besides the state.
 struct EventContext {

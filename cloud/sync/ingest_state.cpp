@@ -5,6 +5,7 @@
 #include "cloud/sync/ingest_parts.h"
 #include "common/civil_time.h"
 #include "common/hex.h"
+#include "common/sys/log.h"
 
 namespace accrue::cloud::ingest {
 
@@ -83,10 +84,11 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
   return out;
 }
 
-// The programme versions the new events name; an event whose version is not published here is
-// rejected (the store resubmits it once it is).
+// The programme versions the new events name, in the store's time zone (the registry's, as the
+// agent has it from the feed); an event whose version is not published here is rejected (the
+// store resubmits it once it is).
 Result<void> load_programs(pg::Connection& c, ProgramCatalog& catalog, const sv1::EventBatch& batch,
-                           Verdicts& v, BatchState& s) {
+                           const std::string& store_zone, Verdicts& v, BatchState& s) {
   for (int i = 0; i < batch.events_size(); ++i) {
     if (!v.is_new(i)) continue;
     const auto& e = batch.events(i);
@@ -94,6 +96,15 @@ Result<void> load_programs(pg::Connection& c, ProgramCatalog& catalog, const sv1
     if (!s.programs.contains(key)) {
       auto p = catalog.get(c, key.first, key.second);
       if (!p && p.error().code != ErrorCode::kNotFound) return std::unexpected(p.error());
+      if (p) {
+        auto zoned = catalog.in_zone(*p, store_zone);
+        if (zoned) {
+          p = std::move(zoned);
+        } else {  // the agent falls back the same way
+          log(LogLevel::kError, "store_time_zone_unknown",
+              {{"store_id", batch.store_id()}, {"reason", zoned.error().message}});
+        }
+      }
       s.programs[key] = p ? *p : nullptr;
     }
     if (!s.programs[key]) {
@@ -319,8 +330,8 @@ Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
   ACCRUE_ASSIGN_OR_RETURN(
       auto agent,
       c.query(
-          "SELECT a.store_id, a.last_seq, a.revoked_at IS NOT NULL, s.country FROM agent a JOIN "
-          "store s USING (store_id) WHERE a.agent_id = $1 FOR UPDATE OF a",
+          "SELECT a.store_id, a.last_seq, a.revoked_at IS NOT NULL, s.country, s.time_zone FROM "
+          "agent a JOIN store s USING (store_id) WHERE a.agent_id = $1 FOR UPDATE OF a",
           {pg::Param::text(batch.agent_id())}));
   if (agent.text(0, 0) != sid) {
     return fail(ErrorCode::kPermissionDenied,
@@ -330,7 +341,7 @@ Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
     return fail(ErrorCode::kPermissionDenied,
                 "agent " + batch.agent_id() + " was revoked by head office");
   }
-  return AgentRow{agent.int64(0, 1), std::string(agent.text(0, 3))};
+  return AgentRow{agent.int64(0, 1), std::string(agent.text(0, 3)), std::string(agent.text(0, 4))};
 }
 
 Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
@@ -348,8 +359,8 @@ Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
 }
 
 Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::EventBatch& batch,
-                        Verdicts& v, BatchState& s) {
-  ACCRUE_TRY(load_programs(c, programs, batch, v, s));
+                        const std::string& store_zone, Verdicts& v, BatchState& s) {
+  ACCRUE_TRY(load_programs(c, programs, batch, store_zone, v, s));
   const References r = references_of(batch, v);
   ACCRUE_TRY(load_customers(c, r.refs, s));
   ACCRUE_TRY(lock_claims(c, r.claim_hashes));

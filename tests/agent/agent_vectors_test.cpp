@@ -51,8 +51,9 @@ TEST(AgentVectorsTest, EarnVectorsGiveTheSamePointsThroughTheSocket) {
         continue;
       }
       const auto& program = v.has_program() ? v.program() : f.file.program();
-      // One agent per programme and store country (per-country rates).
-      std::string key = program.SerializeAsString() + "/" + c.country();
+      // One agent per programme, store country (per-country rates) and store zone: an agent that
+      // never synced runs with its configuration's, as it would the registry's.
+      std::string key = program.SerializeAsString() + "/" + c.country() + "/" + c.store_time_zone();
       auto& agent = agents[key];
       if (!agent) {
         std::string json;
@@ -63,11 +64,16 @@ TEST(AgentVectorsTest, EarnVectorsGiveTheSamePointsThroughTheSocket) {
         ASSERT_EQ(agent->seed_status(), 0) << agent->log_path();
         std::vector<std::string> flags;
         if (!c.country().empty()) flags = {"--default-country", c.country()};
+        if (!c.store_time_zone().empty()) {
+          flags.insert(flags.end(), {"--time-zone", c.store_time_zone()});
+        }
         ASSERT_TRUE(agent->start(flags)) << agent->log_path();
       }
       loyalty::v1::Basket basket = c.basket();
       if (!c.occurred_at_local().empty()) {
-        auto zone = zones.load(program.time_zone().empty() ? "UTC" : program.time_zone());
+        auto zone = zones.load(!c.store_time_zone().empty()  ? c.store_time_zone()
+                               : program.time_zone().empty() ? "UTC"
+                                                             : program.time_zone());
         ASSERT_TRUE(zone);
         basket.set_occurred_at_ms(
             zone->to_utc_ms(*parse_local_datetime(c.occurred_at_local(), "t")));

@@ -163,6 +163,23 @@ TEST_F(RebaseTest, ASaleHereThatCrossesAThresholdShowsTheTierReachedUntilTheClou
   EXPECT_EQ(profile.reached_tier_id(), "");
 }
 
+TEST_F(RebaseTest, TheStoresZoneAndCountryComeFromTheRegistryOnTheFeed) {
+  EXPECT_EQ(status().time_zone(), "Europe/Warsaw") << "the programme's, before the registry says";
+  sync::v1::ChangesPage page;
+  page.mutable_store()->set_country("US");
+  page.mutable_store()->set_time_zone("America/New_York");
+  apply(page);
+  agent_->activate_newest_program();  // as the downloader does when a page changed them
+  auto after = status();
+  EXPECT_EQ(after.time_zone(), "America/New_York");
+  EXPECT_EQ(after.country(), "US");
+  // Back to the programme's zone: an empty zone in the registry.
+  page.mutable_store()->set_time_zone("");
+  apply(page);
+  agent_->activate_newest_program();
+  EXPECT_EQ(status().time_zone(), "Europe/Warsaw");
+}
+
 TEST_F(RebaseTest, ARedemptionAfterTheWatermarkIsReplayedAgainstTheNewBalance) {
   // Member 21: 777 available. Redeem 500 (seq 1), then the cloud's page, read before seq 1
   // was processed, says 900 available (the member earned elsewhere).

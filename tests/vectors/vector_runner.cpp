@@ -264,7 +264,9 @@ Outcome run_vector(const std::string& file, const tv::VectorFile& vf, const tv::
       out.detail = "program: " + program.error().message;
       return out;
     }
-    zone = zones.load(program->time_zone);
+    // A store in its own zone runs the programme there (the store registry's zone).
+    const bool own_zone = v.kind_case() == tv::Vector::kEarn && !v.earn().store_time_zone().empty();
+    zone = zones.load(own_zone ? v.earn().store_time_zone() : program->time_zone);
     if (!zone) {
       out.detail = zone.error().message;
       return out;

@@ -81,5 +81,44 @@ TEST_F(HqApiTest, StoresAreRegisteredAndAgentsReportTheirSyncHealthUntilRevoked)
   EXPECT_EQ(call(V::post, "/v1/agents/nobody/revoke", R"({"reason": "x"})", admin_).status, 404);
 }
 
+TEST_F(HqApiTest, AStoresZoneAndCountryAreChangedInTheRegistryAndReachItsFeed) {
+  auto s =
+      call(V::post, "/v1/stores", R"({"store_id": "S7", "name": "NYC", "country": "US"})", admin_);
+  ASSERT_EQ(s.status, 201) << s.body;
+  EXPECT_EQ(s.obj().at("time_zone"), "") << "no zone given: the programme's";
+
+  EXPECT_EQ(
+      call(V::patch, "/v1/stores/S7", R"({"time_zone": "America/New_York"})", analyst_).status,
+      403);
+  EXPECT_EQ(call(V::patch, "/v1/stores/nope", R"({"name": "x"})", admin_).status, 404);
+  auto bad =
+      call(V::patch, "/v1/stores/S7", R"({"time_zone": "Mars/Base", "country": "us"})", admin_);
+  ASSERT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.obj().at("errors").as_array().size(), 2u) << bad.body;
+  EXPECT_EQ(call(V::patch, "/v1/stores/S7", "{}", admin_).status, 422) << "nothing to change";
+
+  auto r = call(V::patch, "/v1/stores/S7", R"({"time_zone": "America/New_York"})", admin_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.obj().at("time_zone"), "America/New_York");
+  EXPECT_EQ(r.obj().at("country"), "US") << "what was not sent stays";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM audit_log WHERE action = 'store.update' AND "
+                       "subject = 'store:S7'"),
+            "1");
+
+  // The store's agent reads both from every page of its feed.
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(
+      c->exec("UPDATE store SET country = 'PL', time_zone = 'Europe/Warsaw' WHERE "
+              "store_id = 'S1'"));
+  HttpClient store(app_->port());
+  auto page =
+      store.request(V::get, "/v1/sync/changes", "", {{"Authorization", "Bearer " + token_}});
+  sv1::ChangesPage p;
+  ASSERT_TRUE(p.ParseFromString(page.body()));
+  EXPECT_EQ(p.store().country(), "PL");
+  EXPECT_EQ(p.store().time_zone(), "Europe/Warsaw");
+}
+
 }  // namespace
 }  // namespace accrue::cloud

@@ -58,7 +58,9 @@ TEST(CloudVectorsTest, EarnVectorsAreRecordedWithTheDomainCoresPoints) {
         env.program = std::move(*program);
       }
       loyalty::v1::Basket basket = c.basket();
-      auto zone = zones.load(env.program.time_zone);
+      // The store's own zone (the registry's), else the programme's.
+      auto zone =
+          zones.load(c.store_time_zone().empty() ? env.program.time_zone : c.store_time_zone());
       ASSERT_TRUE(zone);
       if (!c.occurred_at_local().empty()) {
         basket.set_occurred_at_ms(
@@ -86,11 +88,12 @@ TEST(CloudVectorsTest, EarnVectorsAreRecordedWithTheDomainCoresPoints) {
           ++with_cap_state;
         }
       }
-      // The store's country, as the registry has it (per-country rates).
+      // The store's country and zone, as the registry has them (per-country rates; days,
+      // windows and caps on the store's wall clock).
       ASSERT_TRUE(conn->query(
-          "INSERT INTO store (store_id, country) VALUES ('V', $1) ON CONFLICT (store_id) DO "
-          "UPDATE SET country = excluded.country",
-          {pg::Param::text(c.country())}));
+          "INSERT INTO store (store_id, country, time_zone) VALUES ('V', $1, $2) ON CONFLICT "
+          "(store_id) DO UPDATE SET country = excluded.country, time_zone = excluded.time_zone",
+          {pg::Param::text(c.country()), pg::Param::text(c.store_time_zone())}));
       sv1::EventBatch batch;
       batch.set_store_id("V");
       batch.set_agent_id("V-agent");
