@@ -75,11 +75,20 @@ class OnlineCalls {
     std::string why;  // when not answered
   };
 
+  struct ReturnOutcome {
+    bool answered = false;  // the cloud decided: `response` is its answer
+    sync::v1::OnlineReturnResponse response;
+    std::string why;  // when not answered
+  };
+
   // Whether to ask about `hash` now (false when the cloud said "unknown" a moment ago).
   virtual bool worth_asking(const IdentifierHash& hash) = 0;
   virtual bool lookup(const IdentifierHash& hash, std::function<void(LookupOutcome)> done) = 0;
   virtual bool redeem(const sync::v1::EventEnvelope& event,
                       std::function<void(RedeemOutcome)> done) = 0;
+  // A return of another store's sale (POST /v1/sync/return).
+  virtual bool return_sale(const sync::v1::EventEnvelope& event,
+                           std::function<void(ReturnOutcome)> done) = 0;
 };
 
 class AgentService {
@@ -130,6 +139,11 @@ class AgentService {
                                      TimestampMs now);
   // Online redemption, after its intent is durable: ask the cloud, then settle.
   void redeem_online(const pos::v1::Request& request, const Reply& reply,
+                     const std::shared_ptr<sync::v1::EventEnvelope>& event,
+                     const std::string& print);
+  // A return of another store's sale: ask the cloud, then record it with the cloud's answer (or
+  // as pending when there is none).
+  void return_online(const pos::v1::Request& request, const Reply& reply,
                      const std::shared_ptr<sync::v1::EventEnvelope>& event,
                      const std::string& print);
   bool worth_asking(const IdentifierHash& hash) const;

@@ -110,7 +110,8 @@ struct AgentService::Context {
   // The outcome "ask the cloud first": the identifier a write stopped for (it rolled back;
   // handle_write looks the identifier up, then runs the request again).
   std::optional<IdentifierHash> ask_first_about;
-  // The online redemption whose intent this write recorded (handle_write asks the cloud).
+  // The online redemption whose intent this write recorded, or the return of another store's
+  // sale to send (handle_write asks the cloud).
   std::shared_ptr<service_parts::sync::EventEnvelope> online_event;
 
   const Program& program() const { return active->program; }
@@ -169,6 +170,16 @@ struct AgentService::WriteTxn {
                          service_parts::sync::EventEnvelope& env);
   Result<void> accrue(const Basket& basket);
   Result<void> return_sale();
+  // A return of a sale this replica does not hold: online, ctx.online_event carries it to the
+  // cloud; offline it is recorded as pending.
+  Result<void> return_elsewhere();
+  // Records such a return with the cloud's answer (none: pending, nothing reversed here).
+  Result<void> record_return_elsewhere(
+      service_parts::sync::EventEnvelope env,
+      const std::optional<service_parts::sync::OnlineReturnResponse>& answer);
+  // With the cloud's answer or its absence; a refusal is an answer (`refused`), not an error.
+  Result<void> settle_online_return(const service_parts::sync::EventEnvelope& event,
+                                    const OnlineCalls::ReturnOutcome& outcome);
   Result<void> enroll();
   // `contact` sealed to the cloud's key (meta contact_key, from the change feed); nullopt when
   // there is nothing to seal or the cloud has given no key yet.

@@ -105,7 +105,22 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
 Result<void> AgentService::WriteTxn::return_sale() {
   const auto& a = req.return_();
   ACCRUE_TRY(check_id("original_till_id", a.original_till_id(), false));
+  ACCRUE_TRY(check_id("original_store_id", a.original_store_id(), false));
+  if (!a.receipt_id().empty()) {
+    if (!a.original_pos_tx_id().empty() || !a.original_till_id().empty()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "return: name the sale by its till and transaction or by receipt_id, not both");
+    }
+    if (!Uuid::parse(a.receipt_id(), "receipt_id")) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "receipt_id: the sale's receipt id as printed on the slip");
+    }
+    return return_elsewhere();  // the cloud knows every uploaded sale by its id
+  }
   ACCRUE_TRY(check_id("original_pos_tx_id", a.original_pos_tx_id(), true));
+  if (!a.original_store_id().empty() && a.original_store_id() != service.settings_.store_id) {
+    return return_elsewhere();
+  }
   const std::string& till = a.original_till_id().empty() ? req.till_id() : a.original_till_id();
   ACCRUE_ASSIGN_OR_RETURN(auto original, r.till_write(till, a.original_pos_tx_id()));
   if (!original || original->kind != pb::TRANSACTION_KIND_ACCRUAL || !original->seq) {
@@ -168,6 +183,133 @@ Result<void> AgentService::WriteTxn::return_sale() {
   res->set_available_points(after.available);
   res->set_offline(!on);
   return {};
+}
+
+// A sale this replica does not hold (another store's, or named by its receipt id): online, the
+// cloud decides while the till waits (ctx.online_event; settle_online_return records it);
+// otherwise it is recorded as pending and the cloud decides when the event arrives.
+Result<void> AgentService::WriteTxn::return_elsewhere() {
+  const auto& a = req.return_();
+  if (a.lines_size() == 0) {
+    return fail(ErrorCode::kInvalidArgument, "lines: list the returned lines");
+  }
+  for (const auto& l : a.lines()) {
+    if (l.quantity_milli() <= 0) {
+      return fail(ErrorCode::kInvalidArgument, "lines: quantities must be positive");
+    }
+  }
+  Uuid id = service.event_ids_.next();
+  auto env = std::make_shared<sync::EventEnvelope>(ctx.envelope(id, now));
+  auto* ret = env->mutable_return_();
+  ret->set_till_id(req.till_id());
+  ret->set_pos_tx_id(pos_tx_id);
+  if (!a.receipt_id().empty()) {
+    ACCRUE_ASSIGN_OR_RETURN(auto sale, Uuid::parse(a.receipt_id(), "receipt_id"));
+    ret->set_original_event_id(sale.to_string());
+  } else {
+    ret->set_original_store_id(a.original_store_id().empty() ? service.settings_.store_id
+                                                             : a.original_store_id());
+    ret->set_original_till_id(a.original_till_id().empty() ? req.till_id() : a.original_till_id());
+    ret->set_original_pos_tx_id(a.original_pos_tx_id());
+  }
+  for (const auto& l : a.lines()) {
+    auto* rl = ret->add_lines();
+    rl->set_line_no(l.line_no());
+    rl->set_quantity_milli(l.quantity_milli());
+  }
+  if (service.calls_ && ctx.online()) {
+    ctx.online_event = std::move(env);  // no receipt yet: the cloud's answer settles it
+    return {};
+  }
+  return record_return_elsewhere(*env, {});
+}
+
+// Records a return of another store's sale with what the cloud answered (nothing: pending).
+Result<void> AgentService::WriteTxn::record_return_elsewhere(
+    sync::EventEnvelope env, const std::optional<sync::OnlineReturnResponse>& answer) {
+  const bool decided = answer && !answer->held_for_review();
+  const int64_t points = decided ? answer->points_reversed() : 0;
+  std::string owner = answer ? answer->customer_id() : "";
+  ACCRUE_ASSIGN_OR_RETURN(auto customer, r.customer(owner));
+  if (!customer) owner.clear();
+  auto* ret = env.mutable_return_();
+  ret->set_customer_id(answer ? answer->customer_id() : "");
+  ret->set_points_reversed(points);
+  ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(env.event_id(), "event_id"));
+  ACCRUE_TRY(record(id, pb::TRANSACTION_KIND_RETURN, owner, -points, std::nullopt,
+                    env.occurred_at_ms(), env));
+  // The sale's lots are another store's: the reversal is a debit on her confirmed balance until
+  // the cloud's next snapshot of her.
+  if (customer && points > 0) ACCRUE_TRY(r.add_local_debit(owner, points));
+  auto* res = out.mutable_return_();
+  res->set_event_id(env.event_id());
+  res->set_points_reversed(points);
+  res->set_available_points(answer ? answer->available_points() : 0);
+  res->set_offline(!answer);
+  res->set_pending(!decided);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::settle_online_return(
+    const sync::EventEnvelope& event, const OnlineCalls::ReturnOutcome& outcome) {
+  if (!outcome.answered) return record_return_elsewhere(event, {});
+  const auto& result = outcome.response.result();
+  if (result.status() == sync::EVENT_STATUS_APPLIED ||
+      result.status() == sync::EVENT_STATUS_DUPLICATE) {
+    return record_return_elsewhere(event, outcome.response);
+  }
+  if (result.reject_code() != "bad_return") return record_return_elsewhere(event, {});
+  // Refused by the cloud (more than the sale has left, a line it does not have): nothing is
+  // recorded, the till hears why. Any other refusal is the upload's to meet (quarantine).
+  out = error_response(req.request_id(),
+                       {ErrorCode::kOutOfRange, "This return cannot be made: " + result.message()});
+  refused = true;
+  return {};
+}
+
+void AgentService::return_online(const pb::Request& request, const Reply& reply,
+                                 const std::shared_ptr<sync::EventEnvelope>& event,
+                                 const std::string& print) {
+  auto settle = [this, request, reply, event, print](OnlineCalls::ReturnOutcome outcome) {
+    const TimestampMs received = clock_.now_ms();
+    auto ctx = std::make_shared<Context>(
+        Context{*this, program(), received, received + max_deadline_ms_.load()});
+    auto out = std::make_shared<pb::Response>();
+    out->set_request_id(request.request_id());
+    WriteJob job;
+    job.apply = [this, ctx, out, request, event, print,
+                 outcome = std::move(outcome)](Replica& r) -> Result<void> {
+      const TimestampMs now = clock_.now_ms();
+      ctx->now = now;
+      const std::string& pos_tx_id = request.return_().pos_tx_id();
+      // A retry that was answered while this one waited: its answer stands.
+      ACCRUE_ASSIGN_OR_RETURN(auto prior, r.till_write(request.till_id(), pos_tx_id));
+      if (prior) {
+        if (prior->fingerprint != print) {
+          return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " +
+                                                request.till_id() +
+                                                " was already recorded with different content.");
+        }
+        out->ParseFromString(prior->response);
+        out->set_request_id(request.request_id());
+        return {};
+      }
+      WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
+      ACCRUE_TRY(txn.settle_online_return(*event, outcome));
+      if (txn.refused) return {};
+      return r.insert_till_write(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_RETURN, print,
+                                 out->SerializeAsString(), txn.event_seq, now);
+    };
+    job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
+      if (!result) return reply(error_response(request_id, result.error()));
+      reply(std::move(*out));
+    };
+    if (!writer_.submit(std::move(job))) {
+      reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
+                                                  "The loyalty agent is busy; please retry."}));
+    }
+  };
+  if (!calls_->return_sale(*event, settle)) settle({false, {}, "the online queue is full"});
 }
 
 Result<std::optional<std::string>> AgentService::WriteTxn::seal_for_cloud(
@@ -389,6 +531,7 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
       break;
     case pb::Request::kReturn:
       applied = txn.return_sale();
+      if (applied && ctx.online_event) return {};  // another store's sale: the cloud decides
       break;
     case pb::Request::kEnroll:
       applied = txn.enroll();
@@ -426,6 +569,9 @@ void AgentService::handle_write(const pb::Request& request, const Reply& reply, 
       return;
     }
     if (!result) return reply(error_response(request.request_id(), result.error()));
+    if (ctx->online_event && request.op_case() == pb::Request::kReturn) {
+      return return_online(request, reply, ctx->online_event, w->print);
+    }
     if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, w->print);
     reply(std::move(*out));
   };

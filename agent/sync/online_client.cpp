@@ -72,6 +72,14 @@ bool OnlineClient::redeem(const sv1::EventEnvelope& event,
   return enqueue(std::move(call));
 }
 
+bool OnlineClient::return_sale(const sv1::EventEnvelope& event,
+                               std::function<void(ReturnOutcome)> done) {
+  Call call;
+  call.event = event;
+  call.returned = std::move(done);
+  return enqueue(std::move(call));
+}
+
 bool OnlineClient::enqueue(Call call) {
   {
     std::lock_guard lock(mu_);
@@ -98,6 +106,8 @@ void OnlineClient::run(std::stop_token stop) {
     // After stop(), the client is cancelled: every queued call ends at once, unanswered.
     if (call && call->hash) {
       do_lookup(*call);
+    } else if (call && call->returned) {
+      do_return(*call);
     } else if (call) {
       do_redeem(*call);
     }
@@ -173,6 +183,29 @@ void OnlineClient::do_redeem(Call& call) {
   outcome.answered = true;
   outcome.result = answer.result();
   call.redeemed(std::move(outcome));
+}
+
+void OnlineClient::do_return(Call& call) {
+  ReturnOutcome outcome;
+  sv1::OnlineReturnRequest request;
+  *request.mutable_event() = call.event;
+  auto reply = client_->post("/v1/sync/return", request.SerializeAsString(),
+                             "application/x-protobuf", options_.redeem_timeout);
+  if (!reply) {
+    unreachable(reply.error().message);
+    outcome.why = reply.error().message;
+    return call.returned(std::move(outcome));
+  }
+  sv1::OnlineReturnResponse answer;
+  if (reply->status != 200 || !answer.ParseFromString(reply->body) ||
+      answer.result().event_id() != call.event.event_id()) {
+    outcome.why = "HTTP " + std::to_string(reply->status);
+    log(LogLevel::kWarn, "online_return_failed", {{"status", std::to_string(reply->status)}});
+    return call.returned(std::move(outcome));
+  }
+  outcome.answered = true;
+  outcome.response = std::move(answer);
+  call.returned(std::move(outcome));
 }
 
 }  // namespace accrue::agent

@@ -1,5 +1,6 @@
 // The calls to accrue-cloud that a till is waiting for: the lookup of an identifier the replica
-// does not know (GET /v1/sync/lookup) and the online redemption (POST /v1/sync/redeem).
+// does not know (GET /v1/sync/lookup), the online redemption (POST /v1/sync/redeem) and the
+// return of another store's sale (POST /v1/sync/return).
 //
 // They never share the uploader's connection: a 1 MiB batch in flight must not hold a cashier
 // up. One thread and one keep-alive connection of their own, a bounded queue, and short
@@ -51,18 +52,22 @@ class OnlineClient final : public OnlineCalls {
   bool lookup(const IdentifierHash& hash, std::function<void(LookupOutcome)> done) override;
   bool redeem(const sync::v1::EventEnvelope& event,
               std::function<void(RedeemOutcome)> done) override;
+  bool return_sale(const sync::v1::EventEnvelope& event,
+                   std::function<void(ReturnOutcome)> done) override;
 
  private:
   struct Call {
     std::optional<IdentifierHash> hash;  // a lookup
-    sync::v1::EventEnvelope event;       // or a redemption
+    sync::v1::EventEnvelope event;       // or a redemption, or a return
     std::function<void(LookupOutcome)> looked_up;
     std::function<void(RedeemOutcome)> redeemed;
+    std::function<void(ReturnOutcome)> returned;
   };
   bool enqueue(Call call);
   void run(std::stop_token stop);
   void do_lookup(Call& call);
   void do_redeem(Call& call);
+  void do_return(Call& call);
   void unreachable(const std::string& why);
 
   OnlineClientOptions options_;

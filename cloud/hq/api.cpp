@@ -22,6 +22,7 @@ HqApi::HqApi(HqDeps deps)
       points_(shared_),
       privacy_(shared_),
       stores_(shared_),
+      returns_(shared_),
       programs_(shared_),
       segments_(shared_, customers_),
       webhooks_(shared_),
@@ -37,6 +38,7 @@ void HqApi::add_routes(http::Router& r) {
   points_.add_routes(gate_, r);
   privacy_.add_routes(gate_, r);
   stores_.add_routes(gate_, r);
+  returns_.add_routes(gate_, r);
   programs_.add_routes(gate_, r);
   segments_.add_routes(gate_, r);
   webhooks_.add_routes(gate_, r);

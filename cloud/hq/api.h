@@ -40,6 +40,7 @@ class HqApi {
   PointsApi points_;
   PrivacyApi privacy_;
   StoresApi stores_;
+  ReturnsApi returns_;
   ProgramsApi programs_;
   SegmentsApi segments_;
   WebhooksApi webhooks_;

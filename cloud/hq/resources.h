@@ -84,6 +84,20 @@ class StoresApi : public Resource {
   http::Response revoke(Call& call);
 };
 
+// Returns the cloud holds for review (their sale is not known, or they ask for more than it has
+// left): the list, one, retry and dismiss (returns_api.cpp).
+class ReturnsApi : public Resource {
+ public:
+  explicit ReturnsApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response list(Call& call);
+  http::Response get(Call& call);
+  http::Response retry(Call& call);
+  http::Response dismiss(Call& call);
+};
+
 // Programmes: published versions, their diff, validation, drafts and publication
 // (programs_api.cpp).
 class ProgramsApi : public Resource {

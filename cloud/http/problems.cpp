@@ -13,7 +13,7 @@ constexpr int kFromCode = 0;
 
 // Status kFromCode: the ErrorCode's own (common/error.cpp). The refinements are the statuses
 // HTTP names for exactly that case.
-constexpr std::array<ProblemKind, 27> kKinds{{
+constexpr std::array<ProblemKind, 28> kKinds{{
     {P::kMalformedBody, "malformed-body", C::kInvalidArgument, kFromCode},
     {P::kUnsupportedMediaType, "unsupported-media-type", C::kInvalidArgument, 415},
     {P::kPayloadTooLarge, "payload-too-large", C::kOutOfRange, 413},
@@ -32,6 +32,7 @@ constexpr std::array<ProblemKind, 27> kKinds{{
     {P::kStoreExists, "store-exists", C::kAlreadyExists, kFromCode},
     {P::kSegmentExists, "segment-exists", C::kAlreadyExists, kFromCode},
     {P::kDraftPublished, "draft-published", C::kFailedPrecondition, kFromCode},
+    {P::kReturnNotHeld, "return-not-held", C::kFailedPrecondition, kFromCode},
     {P::kTransfersNotAllowed, "transfers-not-allowed", C::kFailedPrecondition, kFromCode},
     {P::kStaleRevision, "stale-revision", C::kFailedPrecondition, 412},
     {P::kIdempotencyInProgress, "idempotency-in-progress", C::kConflict, kFromCode},

@@ -37,6 +37,7 @@ enum class Problem {
   kStoreExists,
   kSegmentExists,
   kDraftPublished,
+  kReturnNotHeld,
   kTransfersNotAllowed,
   kStaleRevision,
   kIdempotencyInProgress,

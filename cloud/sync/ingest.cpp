@@ -71,21 +71,75 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
   sv1::OnlineRedeemResponse out;
   *out.mutable_result() = r.results(0);
   if (available < 0) {  // duplicate, or rejected before the balance was read
-    ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
-    ACCRUE_ASSIGN_OR_RETURN(
-        auto b,
-        lease->query(
-            std::string("SELECT b.points, ") + kOpenLotsColumn +
-                " FROM balance b JOIN customer c USING (customer_id) WHERE c.customer_id = $1 "
-                "OR c.temp_customer_id = $1",
-            {pg::Param::text(e.redemption().customer_id())}));
-    if (b.rows() > 0) {
-      available =
-          customer_points(b.int64(0, 0), parse_open_lots(b.text(0, 1)), clock_.now_ms()).available;
-    }
+    ACCRUE_ASSIGN_OR_RETURN(available, available_points(e.redemption().customer_id()));
   }
   out.set_available_points(std::max<int64_t>(0, available));
   return out;
+}
+
+Result<int64_t> Ingest::available_points(const std::string& customer_id) {
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto b, lease->query(std::string("SELECT b.points, ") + kOpenLotsColumn +
+                               " FROM balance b JOIN customer c USING (customer_id) WHERE "
+                               "c.customer_id = $1 OR c.temp_customer_id = $1",
+                           {pg::Param::text(customer_id)}));
+  if (b.rows() == 0) return -1;
+  return customer_points(b.int64(0, 0), parse_open_lots(b.text(0, 1)), clock_.now_ms()).available;
+}
+
+Result<sv1::OnlineReturnResponse> Ingest::return_online(const sv1::OnlineReturnRequest& request,
+                                                        std::string_view store_id) {
+  const auto& e = request.event();
+  if (e.body_case() != sv1::EventEnvelope::kReturn) {
+    return fail(ErrorCode::kInvalidArgument, "event: a return is required");
+  }
+  sv1::EventBatch batch;
+  batch.set_store_id(e.store_id());
+  batch.set_agent_id(e.agent_id());
+  *batch.add_events() = e;
+  ACCRUE_ASSIGN_OR_RETURN(auto r,
+                          apply(batch, store_id, Entry{ingest::Flow::kOnline, nullptr, {}, {}}));
+  sv1::OnlineReturnResponse out;
+  *out.mutable_result() = r.results(0);
+  if (out.result().status() == sv1::EVENT_STATUS_REJECTED) return out;
+  // Applied, held, or seen before (perhaps under another event id): what the cloud recorded.
+  std::string customer;
+  {
+    ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto seen, lease->query("SELECT status, points_reversed, coalesce(customer_id, '') "
+                                "FROM sale_return WHERE store_id = $1 AND till_id = $2 AND "
+                                "pos_tx_id = $3",
+                                {pg::Param::text(store_id), pg::Param::text(e.return_().till_id()),
+                                 pg::Param::text(e.return_().pos_tx_id())}));
+    if (seen.rows() == 0) return out;  // a duplicate of a return made before returns were kept
+    out.set_held_for_review(seen.text(0, 0) == "held");
+    out.set_points_reversed(seen.int64(0, 1));
+    customer = std::string(seen.text(0, 2));
+  }
+  out.set_customer_id(customer);
+  if (!customer.empty()) {
+    ACCRUE_ASSIGN_OR_RETURN(auto available, available_points(customer));
+    out.set_available_points(std::max<int64_t>(0, available));
+  }
+  return out;
+}
+
+Result<std::optional<std::string>> Ingest::apply_held_return(const std::string& store_id,
+                                                             const std::string& envelope) {
+  sv1::EventEnvelope e;
+  if (!e.ParseFromString(envelope) || e.body_case() != sv1::EventEnvelope::kReturn) {
+    return fail(ErrorCode::kDataLoss, "a held return's event does not parse");
+  }
+  sv1::EventBatch batch;
+  batch.set_store_id(e.store_id());
+  batch.set_agent_id(e.agent_id());
+  *batch.add_events() = std::move(e);
+  ACCRUE_ASSIGN_OR_RETURN(auto r,
+                          apply(batch, store_id, Entry{ingest::Flow::kReview, nullptr, {}, {}}));
+  if (r.results(0).status() == sv1::EVENT_STATUS_REJECTED) return r.results(0).message();
+  return std::nullopt;
 }
 
 // Members whose qualifying value the batch changed rise to the tier it earns them, in the batch's
@@ -120,7 +174,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
   auto result = pg::in_transaction(c, [&]() -> Result<sv1::EventBatchResult> {
     ACCRUE_ASSIGN_OR_RETURN(auto agent, ingest::lock_agent(c, batch, store_id));
     if (entry.prepare) ACCRUE_TRY(entry.prepare(c));
-    ACCRUE_TRY(ingest::mark_duplicates(c, batch, ids, verdicts));
+    ACCRUE_TRY(ingest::mark_duplicates(c, batch, ids, entry.flow, verdicts));
     ingest::BatchState state;
     ACCRUE_TRY(ingest::load_state(c, programs_, batch, agent.time_zone, verdicts, state));
     const ingest::EventContext ctx{

@@ -66,6 +66,20 @@ class Ingest {
   Result<sync::v1::OnlineRedeemResponse> redeem_online(const sync::v1::OnlineRedeemRequest& request,
                                                        std::string_view store_id);
 
+  // POST /v1/sync/return: a return of a sale made in another store, decided by the cloud while
+  // the till waits, from the sale's lines as recorded: never more than the sale has left across
+  // all its returns chain-wide (an over-return is rejected "bad_return"). A return of a sale not
+  // known yet is held for review (held_for_review; nothing reversed). Idempotent by event_id and
+  // by the return's own till transaction.
+  Result<sync::v1::OnlineReturnResponse> return_online(const sync::v1::OnlineReturnRequest& request,
+                                                       std::string_view store_id);
+
+  // A return held for review (`envelope`: the store's event as it arrived), applied again now:
+  // nullopt once applied (or found applied already), else why it is still held. The scheduler's
+  // daily `returns` job and head office's retry call it.
+  Result<std::optional<std::string>> apply_held_return(const std::string& store_id,
+                                                       const std::string& envelope);
+
   // Events head office makes through its API (adjustments and enrolment bonuses), as one more
   // event source: the virtual store kHeadOfficeStore and its agent kHeadOfficeAgent, no seq
   // (each event is idempotent by its event_id), a deduction only when the customer's available
@@ -96,6 +110,8 @@ class Ingest {
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
                                            std::string_view store_id, const Entry& entry);
   Uuid next_id();
+  // The member's available points now (-1: no such member).
+  Result<int64_t> available_points(const std::string& customer_id);
   Result<void> promote(pg::Connection& c, ingest::Writes& w, TimestampMs now);
 
   pg::Pool& pool_;

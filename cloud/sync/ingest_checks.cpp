@@ -35,8 +35,17 @@ std::optional<std::string> field_problem(const sv1::EventEnvelope& e) {
     case sv1::EventEnvelope::kReturn: {
       const auto& r = e.return_();
       if (too_long(r.customer_id(), 64) || too_long(r.till_id(), 64) ||
-          too_long(r.pos_tx_id(), 128) || too_long(r.original_event_id(), 36)) {
+          too_long(r.pos_tx_id(), 128) || too_long(r.original_event_id(), 36) ||
+          too_long(r.original_store_id(), 64) || too_long(r.original_till_id(), 64) ||
+          too_long(r.original_pos_tx_id(), 128)) {
         return "return: field too long";
+      }
+      if (r.lines_size() > 1000) return "return: at most 1000 lines";
+      if (r.till_id().empty() || r.pos_tx_id().empty()) {
+        return "return: till_id and pos_tx_id (the return's own transaction) are required";
+      }
+      if (!r.original_event_id().empty() && !Uuid::parse(r.original_event_id(), "")) {
+        return "return: original_event_id is not a UUID";
       }
       if (!points_ok(r.points_reversed())) return "return: points out of range";
       break;

@@ -1,5 +1,7 @@
 // Ingestion, part 3: one function per event kind. None does I/O: each reads the batch state,
 // adds its rows to the state's Writes, or answers why the event is refused (changing nothing).
+#include <algorithm>
+
 #include "cloud/sync/feed.h"
 #include "cloud/sync/ingest_parts.h"
 #include "common/civil_time.h"
@@ -40,6 +42,20 @@ json::object ledger_row(const sv1::EventEnvelope& e, LedgerKind kind, int64_t po
   r["program_version"] = e.program_version();
   r["occurred_at_ms"] = e.occurred_at_ms();
   return r;
+}
+
+// The return's row of sale_return (cloud/migrations/0018_returns_anywhere.sql).
+json::object sale_return_row(const sv1::EventEnvelope& e, std::string_view status) {
+  const auto& r = e.return_();
+  json::object row{{"store_id", e.store_id()},   {"till_id", r.till_id()},
+                   {"pos_tx_id", r.pos_tx_id()}, {"event_id", e.event_id()},
+                   {"agent_id", e.agent_id()},   {"status", status}};
+  if (r.original_event_id().empty()) {
+    row["sale_store_id"] = r.original_store_id().empty() ? e.store_id() : r.original_store_id();
+    row["sale_till_id"] = r.original_till_id().empty() ? r.till_id() : r.original_till_id();
+    row["sale_pos_tx_id"] = r.original_pos_tx_id();
+  }
+  return row;
 }
 
 // Applies draws (lot id, points) to the customer's lots.
@@ -117,7 +133,9 @@ void claim_provisional(BatchState& s, const sv1::EventEnvelope& e, CustomerState
     open_new_lot(s, cs, p.program.lots, p.zone, event_id, at, points);
     s.out.receipt_claims.push_back(
         json::object{{"event_id", event_id}, {"customer_id", cs.customer_id}});
-    s.receipts_by_event[event_id] = {cs.customer_id, points};
+    auto [sale, is_new] = s.sales.try_emplace(event_id);
+    sale->second.customer_id = cs.customer_id;
+    if (is_new) sale->second.left = points;
   }
   s.unclaimed.erase(it);
 }
@@ -182,8 +200,15 @@ std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& 
   rc["amount_minor"] = total;
   rc["currency"] = currency;
   rc["points_earned"] = points;
+  std::vector<SaleLine> lines;
+  for (size_t i = 0; i < basket->lines.size() && i < earn->lines.size(); ++i) {
+    lines.push_back(
+        {basket->lines[i].line_no, basket->lines[i].quantity_milli, earn->lines[i].points, 0, 0});
+  }
+  rc["lines"] = sale_lines_json(lines);
   s.out.receipts.push_back(std::move(rc));
-  if (cs) s.receipts_by_event[e.event_id()] = {cs->customer_id, points};
+  s.sales[e.event_id()] = {cs ? cs->customer_id : "", points, std::move(lines), false};
+  s.sales_by_ref[{e.store_id(), a.till_id(), a.pos_tx_id()}] = e.event_id();
   return std::nullopt;
 }
 
@@ -219,37 +244,84 @@ std::optional<Rejection> apply_redemption(BatchState& s, const sv1::EventEnvelop
   return std::nullopt;
 }
 
+// Keeps a return the cloud cannot apply yet (its sale is unknown, or it asks for more than the
+// sale has left) for head office's review list, with the store's event to apply later: the store
+// hears "applied" and nothing is reversed until then (docs/lifecycle.md, "Returns").
+std::optional<Rejection> hold_return(BatchState& s, const sv1::EventEnvelope& e,
+                                     const EventContext& ctx, std::string note) {
+  if (ctx.flow == Flow::kReview) return Rejection{"still_held", std::move(note)};
+  const auto& r = e.return_();
+  json::object row = sale_return_row(e, "held");
+  row["envelope"] = to_hex(std::string_view(e.SerializeAsString()));
+  row["note"] = std::move(note);
+  if (!r.original_event_id().empty()) row["sale_event_id"] = r.original_event_id();
+  s.out.sale_returns.push_back(std::move(row));
+  return std::nullopt;
+}
+
+// A return, decided here from the sale's lines as the cloud recorded them (the store's figure is
+// kept beside it when it differs): never more than the sale earned across all its returns, in
+// whichever stores they were made.
 std::optional<Rejection> apply_return(BatchState& s, const sv1::EventEnvelope& e,
                                       const EventContext& ctx) {
   const auto& r = e.return_();
-  auto orig = s.receipts_by_event.find(r.original_event_id());
-  if (orig == s.receipts_by_event.end()) {
-    return Rejection{"unknown_original_sale",
-                     "the sale " + r.original_event_id() + " is not known here"};
-  }
-  CustomerState* cs = s.customer(orig->second.first);
-  if (!cs) return Rejection{"unknown_customer", "the sale's customer is not known"};
   if (r.points_reversed() < 0) {
     return Rejection{"bad_points", "return: points_reversed must not be negative"};
   }
-  // Never more than the sale earned and has not yet given back.
-  const int64_t points = std::min(r.points_reversed(), orig->second.second);
-  orig->second.second -= points;
+  if (r.original_event_id().empty() && r.original_pos_tx_id().empty()) {
+    return Rejection{"bad_return", "return: name the sale (original_event_id or its transaction)"};
+  }
+  std::string sale_id;
+  SaleState* sale = s.sale_of(e, &sale_id);
+  if (!sale) return hold_return(s, e, ctx, "the sale is not known here yet");
+  CustomerState* cs = sale->customer_id.empty() ? nullptr : s.customer(sale->customer_id);
+  if (!cs) return hold_return(s, e, ctx, "the sale has no member yet (its points are provisional)");
+  int64_t points = 0;
+  std::vector<SaleLine> after;
+  if (sale->lines && r.lines_size() > 0) {
+    std::vector<ReturnLine> asked;
+    for (const auto& l : r.lines()) asked.push_back({l.line_no(), l.quantity_milli()});
+    auto outcome = compute_return(*sale->lines, asked);
+    if (!outcome) {
+      if (ctx.flow == Flow::kOnline) return Rejection{"bad_return", outcome.error().message};
+      return hold_return(s, e, ctx, outcome.error().message);
+    }
+    after = *sale->lines;
+    for (const auto& lr : outcome->lines) {
+      auto it = std::ranges::find(after, lr.line_no, &SaleLine::line_no);
+      it->returned_quantity_milli += lr.quantity_milli;
+      it->points_reversed += lr.points;
+    }
+    points = outcome->points_reversed;
+  } else if (r.points_reversed() > 0) {
+    points = r.points_reversed();  // no lines on one side: the store's figure, capped below
+  } else {
+    return hold_return(s, e, ctx, "the sale's lines are not known here");
+  }
+  points = std::min(points, sale->left);
+  sale->left -= points;
+  if (!after.empty()) {
+    sale->lines = std::move(after);
+    sale->lines_changed = true;
+  }
   json::object row = ledger_row(e, LedgerKind::kReturn, -points);
-  if (points != r.points_reversed()) {
+  if (r.points_reversed() > 0 && points != r.points_reversed()) {
     row["agent_points"] = -r.points_reversed();
     ctx.count_mismatch();
   }
   row["customer_id"] = cs->customer_id;
   row["till_id"] = r.till_id();
   row["pos_tx_id"] = r.pos_tx_id();
-  row["ref_event_id"] = r.original_event_id();
+  row["ref_event_id"] = sale_id;
   s.out.ledger.push_back(std::move(row));
   credit_earned(s, cs->customer_id, s.program_of(e), e.occurred_at_ms(), -points);
-  take(s, *cs,
-       plan_reversal(s.lots_of(*cs), r.original_event_id(), points, e.occurred_at_ms()).draws);
-  s.out.receipt_reversals.push_back(
-      json::object{{"event_id", r.original_event_id()}, {"points", points}});
+  take(s, *cs, plan_reversal(s.lots_of(*cs), sale_id, points, e.occurred_at_ms()).draws);
+  s.out.receipt_reversals.push_back(json::object{{"event_id", sale_id}, {"points", points}});
+  json::object seen = sale_return_row(e, "applied");
+  seen["sale_event_id"] = sale_id;
+  seen["customer_id"] = cs->customer_id;
+  seen["points_reversed"] = points;
+  s.out.sale_returns.push_back(std::move(seen));
   feed_customer(s, cs->customer_id);
   return std::nullopt;
 }

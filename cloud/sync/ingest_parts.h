@@ -25,6 +25,7 @@
 #include "cloud/core/programs.h"
 #include "cloud/pg/pg.h"
 #include "common/engine/lots.h"
+#include "common/engine/returns.h"
 #include "common/ledger.h"
 #include "common/sealed_contact.h"
 #include "common/uuid.h"
@@ -38,6 +39,7 @@ enum class Flow {
   kStore,       // a store's upload: seq from 1, gaps recorded
   kOnline,      // one redemption decided by the cloud while the till waits: no seq yet
   kHeadOffice,  // head office's adjustments and enrolment bonuses: no seq, deductions covered
+  kReview,      // a held return applied again once its sale is known: the agent's seq untouched
 };
 
 struct Rejection {
@@ -86,9 +88,12 @@ struct AgentRow {
 };
 Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
                             std::string_view store_id);
-// Events already in the ledger (event_id is its primary key) become duplicates.
+// Events already in the ledger (event_id is its primary key) become duplicates, and so do
+// returns the cloud has already seen (sale_return: by event id, or by the return's own store,
+// till and transaction, whatever event id a retry carries); not in the review flow, which
+// applies a held return.
 Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
-                             const std::vector<std::string>& ids, Verdicts& v);
+                             const std::vector<std::string>& ids, Flow flow, Verdicts& v);
 
 struct LotState {
   std::string customer_id;
@@ -120,11 +125,27 @@ struct DayDelta {
 // the fallback statements read them with jsonb_to_recordset, the COPYs encode the same rows.
 struct Writes {
   boost::json::array ledger, customers, pii, identifiers, receipts, receipt_reversals,
-      receipt_claims, feed;
+      receipt_claims, sale_returns, feed;
   std::map<std::string, BalanceDelta> balances;
   std::map<std::pair<std::string, int64_t>, DayDelta> day_deltas;  // (customer, local day)
   std::set<std::string> touched;  // customers the batch changed: the feed, the cache, the store
 };
+
+// A sale returns may name: its member (empty while provisional), the points it has not given
+// back yet, and its lines as recorded (absent for sales recorded without them).
+struct SaleState {
+  std::string customer_id;
+  int64_t left = 0;
+  std::optional<std::vector<SaleLine>> lines;
+  bool lines_changed = false;  // a return of this batch changed them
+};
+
+// A sale's lines as receipt.lines holds them (JSON), and back; nullopt for anything else.
+boost::json::array sale_lines_json(const std::vector<SaleLine>& lines);
+std::optional<std::vector<SaleLine>> sale_lines_from_json(std::string_view text);
+
+// A sale as a store names it without its event id: (store, till, POS transaction).
+using SaleRef = std::tuple<std::string, std::string, std::string>;
 
 // What the events of one batch read and change, loaded once before the first event is applied.
 struct BatchState {
@@ -135,7 +156,8 @@ struct BatchState {
   std::map<std::string, std::string> hash_to_customer;  // identifier hash (raw) -> customer id
   // Provisional accruals not yet claimed, by identifier hash: (event id, points, occurred at).
   std::map<std::string, std::vector<std::tuple<std::string, int64_t, TimestampMs>>> unclaimed;
-  std::map<std::string, std::pair<std::string, int64_t>> receipts_by_event;  // -> customer, left
+  std::map<std::string, SaleState> sales;                            // by the sale's event id
+  std::map<SaleRef, std::string> sales_by_ref;                       // -> event id
   std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
   Writes out;
 
@@ -151,6 +173,9 @@ struct BatchState {
   int64_t earned_today(const std::string& customer_id, int64_t day);
   // Available points now: the locked balance, this batch's changes, the open lots.
   int64_t available(const CustomerState& c, TimestampMs now);
+  // The sale a return names (by event id, else by store, till and transaction; the returning
+  // store's own when the return names no store); its event id in `event_id`. nullptr: unknown.
+  SaleState* sale_of(const sv1::EventEnvelope& e, std::string* event_id);
 };
 
 // Fills the state for the batch's new events: their programmes in the store's zone (an
@@ -168,7 +193,7 @@ struct EventContext {
   TimestampMs now_ms = 0;
   std::function<Uuid()> next_id;         // ids for rows the cloud adds (claims, new members)
   std::function<void()> count_mismatch;  // the store's points differed from the cloud's
-  int64_t* available_after = nullptr;    // online: the customer's available points after
+  int64_t* available_after = nullptr;    // online redemption: the customer's available points after
   // Opens the contact details stores seal at enrolment; null: they are kept sealed.
   const ContactOpener* contact = nullptr;
   std::function<void()> count_unreadable_contact;  // sealed to another key, or tampered with
@@ -184,8 +209,9 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
 // change feed.
 Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view store_id);
 
-// Records jumps past the agent's watermark + 1 as gaps (store flow), the online redemptions
-// beside the watermark (online flow), and the new watermark. Answers the number of gaps.
+// Records jumps past the agent's watermark + 1 as gaps (store flow), the online decisions
+// beside the watermark (online flow), and the new watermark; nothing in the review flow.
+// Answers the number of gaps.
 Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch, const Verdicts& v,
                                  Flow flow, int64_t watermark);
 

@@ -9,6 +9,8 @@
 
 namespace accrue::cloud::ingest {
 
+namespace json = boost::json;
+
 namespace {
 
 // pg_advisory_xact_lock(int4, int4)'s first key for claims ("clm" in ASCII); the two-key space
@@ -31,10 +33,20 @@ std::string bytea_array(const std::vector<std::string>& v) {
   return out;
 }
 
+// The sale a return names by store, till and transaction (the return's own store and till by
+// default).
+SaleRef sale_ref_of(const sv1::EventEnvelope& e) {
+  const auto& r = e.return_();
+  return {r.original_store_id().empty() ? e.store_id() : r.original_store_id(),
+          r.original_till_id().empty() ? r.till_id() : r.original_till_id(),
+          r.original_pos_tx_id()};
+}
+
 // Who the new events are about: customer ids (or a store's temp ids), identifier hashes, and
 // the sales that returns name.
 struct References {
   std::vector<std::string> refs, hashes, originals;
+  std::vector<SaleRef> sale_refs;         // sales returns name without their event id
   std::vector<std::string> claim_hashes;  // identifiers an enrolment or a claim claims for
 };
 
@@ -55,10 +67,16 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
       case sv1::EventEnvelope::kRedemption:
         out.refs.push_back(e.redemption().customer_id());
         break;
-      case sv1::EventEnvelope::kReturn:
-        out.refs.push_back(e.return_().customer_id());
-        out.originals.push_back(e.return_().original_event_id());
+      case sv1::EventEnvelope::kReturn: {
+        const auto& r = e.return_();
+        if (!r.customer_id().empty()) out.refs.push_back(r.customer_id());
+        if (!r.original_event_id().empty()) {
+          out.originals.push_back(r.original_event_id());
+        } else {
+          out.sale_refs.push_back(sale_ref_of(e));
+        }
         break;
+      }
       case sv1::EventEnvelope::kAdjustment:
         out.refs.push_back(e.adjustment().customer_id());
         break;
@@ -201,17 +219,32 @@ Result<void> load_identifiers(pg::Connection& c, const std::vector<std::string>&
   return {};
 }
 
-// The sales returns name: their customer and the points they have not yet given back.
-Result<void> load_original_sales(pg::Connection& c, const std::vector<std::string>& originals,
-                                 BatchState& s) {
-  if (originals.empty()) return {};
+// The sales returns name: their member, the points they have not given back yet and their
+// lines; their members join the batch's references (a return made in another store does not
+// know her).
+Result<void> load_original_sales(pg::Connection& c, References& refs, BatchState& s) {
+  if (refs.originals.empty() && refs.sale_refs.empty()) return {};
+  json::array named;
+  for (const auto& [store, till, tx] : refs.sale_refs) {
+    named.push_back(json::object{{"store_id", store}, {"till_id", till}, {"pos_tx_id", tx}});
+  }
   ACCRUE_ASSIGN_OR_RETURN(
       auto r,
-      c.query("SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed "
-              "FROM receipt WHERE event_id::text = ANY($1::text[])",
-              {pg::Param::text(pg::text_array(originals))}));
+      c.query("SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed, "
+              "coalesce(lines::text, ''), store_id, till_id, pos_tx_id FROM receipt "
+              "WHERE event_id::text = ANY($1::text[]) OR (store_id, till_id, pos_tx_id) IN "
+              "(SELECT x.store_id, x.till_id, x.pos_tx_id FROM jsonb_to_recordset($2::jsonb) "
+              "AS x(store_id text, till_id text, pos_tx_id text))",
+              {pg::Param::text(pg::text_array(refs.originals)),
+               pg::Param::text(json::serialize(named))}));
   for (int k = 0; k < r.rows(); ++k) {
-    s.receipts_by_event[std::string(r.text(k, 0))] = {std::string(r.text(k, 1)), r.int64(k, 2)};
+    std::string id(r.text(k, 0));
+    SaleState sale{std::string(r.text(k, 1)), r.int64(k, 2), std::nullopt, false};
+    if (!r.text(k, 3).empty()) sale.lines = sale_lines_from_json(r.text(k, 3));
+    if (!sale.customer_id.empty()) refs.refs.push_back(sale.customer_id);
+    s.sales_by_ref[{std::string(r.text(k, 4)), std::string(r.text(k, 5)),
+                    std::string(r.text(k, 6))}] = id;
+    s.sales[std::move(id)] = std::move(sale);
   }
   return {};
 }
@@ -315,6 +348,54 @@ int64_t BatchState::earned_today(const std::string& customer_id, int64_t day) {
   return earned_on_day[{customer_id, day}];  // absent: a customer created in this batch
 }
 
+SaleState* BatchState::sale_of(const sv1::EventEnvelope& e, std::string* event_id) {
+  std::string id = e.return_().original_event_id();
+  if (id.empty()) {
+    auto named = sales_by_ref.find(sale_ref_of(e));
+    if (named == sales_by_ref.end()) return nullptr;
+    id = named->second;
+  }
+  auto it = sales.find(id);
+  if (it == sales.end()) return nullptr;
+  if (event_id) *event_id = id;
+  return &it->second;
+}
+
+json::array sale_lines_json(const std::vector<SaleLine>& lines) {
+  json::array out;
+  for (const auto& l : lines) {
+    json::object o{
+        {"line_no", l.line_no}, {"quantity_milli", l.quantity_milli}, {"points", l.points}};
+    if (l.returned_quantity_milli != 0) o["returned_quantity_milli"] = l.returned_quantity_milli;
+    if (l.points_reversed != 0) o["points_reversed"] = l.points_reversed;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::optional<std::vector<SaleLine>> sale_lines_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_array()) return std::nullopt;
+  auto int_of = [](const json::object& o, std::string_view key) -> std::optional<int64_t> {
+    const auto* f = o.if_contains(key);
+    if (!f) return int64_t{0};
+    if (f->is_int64()) return f->as_int64();
+    if (f->is_uint64()) return static_cast<int64_t>(f->as_uint64());
+    return std::nullopt;
+  };
+  std::vector<SaleLine> out;
+  for (const auto& l : v.as_array()) {
+    if (!l.is_object()) return std::nullopt;
+    const auto& o = l.as_object();
+    auto no = int_of(o, "line_no"), q = int_of(o, "quantity_milli"), p = int_of(o, "points"),
+         rq = int_of(o, "returned_quantity_milli"), rp = int_of(o, "points_reversed");
+    if (!no || !q || !p || !rq || !rp || *no < 0 || *no > UINT32_MAX) return std::nullopt;
+    out.push_back({static_cast<uint32_t>(*no), *q, *p, *rq, *rp});
+  }
+  return out;
+}
+
 int64_t BatchState::available(const CustomerState& c, TimestampMs now) {
   return customer_points(c.points + out.balances[c.customer_id].points, lots_of(c), now).available;
 }
@@ -345,15 +426,45 @@ Result<AgentRow> lock_agent(pg::Connection& c, const sv1::EventBatch& batch,
 }
 
 Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
-                             const std::vector<std::string>& ids, Verdicts& v) {
+                             const std::vector<std::string>& ids, Flow flow, Verdicts& v) {
   if (ids.empty()) return {};
   ACCRUE_ASSIGN_OR_RETURN(
       auto dup, c.query("SELECT event_id::text FROM ledger WHERE event_id = ANY($1::uuid[])",
                         {pg::Param::text(pg::text_array(ids))}));
   std::set<std::string, std::less<>> known;
   for (int r = 0; r < dup.rows(); ++r) known.emplace(dup.text(r, 0));
+  // Returns: also those held for review, and a retry of one under another event id.
+  json::array returns;
+  for (int i = 0; flow != Flow::kReview && i < batch.events_size(); ++i) {
+    const auto& e = batch.events(i);
+    if (v.rejection(i) || e.body_case() != sv1::EventEnvelope::kReturn) continue;
+    returns.push_back(json::object{{"event_id", e.event_id()},
+                                   {"till_id", e.return_().till_id()},
+                                   {"pos_tx_id", e.return_().pos_tx_id()}});
+  }
+  std::set<std::pair<std::string, std::string>> seen_returns;  // (till, transaction)
+  if (!returns.empty()) {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r,
+        c.query("SELECT s.event_id::text, s.till_id, s.pos_tx_id FROM sale_return s JOIN "
+                "jsonb_to_recordset($2::jsonb) AS x(event_id uuid, till_id text, "
+                "pos_tx_id text) ON s.event_id = x.event_id OR (s.store_id = $1 AND "
+                "s.till_id = x.till_id AND s.pos_tx_id = x.pos_tx_id)",
+                {pg::Param::text(batch.store_id()), pg::Param::text(json::serialize(returns))}));
+    for (int k = 0; k < r.rows(); ++k) {
+      known.emplace(r.text(k, 0));
+      seen_returns.emplace(r.text(k, 1), r.text(k, 2));
+    }
+  }
   for (int i = 0; i < batch.events_size(); ++i) {
-    if (!v.rejection(i) && known.contains(batch.events(i).event_id())) v.mark_duplicate(i);
+    if (v.rejection(i)) continue;
+    const auto& e = batch.events(i);
+    bool dup_return = false;
+    if (flow != Flow::kReview && e.body_case() == sv1::EventEnvelope::kReturn) {
+      // The same till transaction twice in the batch: the second is a retry.
+      dup_return = !seen_returns.emplace(e.return_().till_id(), e.return_().pos_tx_id()).second;
+    }
+    if (dup_return || known.contains(e.event_id())) v.mark_duplicate(i);
   }
   return {};
 }
@@ -361,11 +472,11 @@ Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
 Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::EventBatch& batch,
                         const std::string& store_zone, Verdicts& v, BatchState& s) {
   ACCRUE_TRY(load_programs(c, programs, batch, store_zone, v, s));
-  const References r = references_of(batch, v);
+  References r = references_of(batch, v);
+  ACCRUE_TRY(load_original_sales(c, r, s));
   ACCRUE_TRY(load_customers(c, r.refs, s));
   ACCRUE_TRY(lock_claims(c, r.claim_hashes));
   ACCRUE_TRY(load_identifiers(c, r.hashes, s));
-  ACCRUE_TRY(load_original_sales(c, r.originals, s));
   ACCRUE_TRY(lock_balances(c, s));
   return load_daily_caps(c, batch, v, s);
 }

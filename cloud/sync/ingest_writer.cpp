@@ -34,7 +34,7 @@ void append_copy_value(std::string& out, const json::value* v, As as) {
   } else if (v->is_bool()) {
     out += v->as_bool() ? "t" : "f";
   } else {
-    out += json::serialize(*v);
+    pg::append_copy_escaped(out, json::serialize(*v));
   }
 }
 
@@ -75,7 +75,7 @@ constexpr const char* kLotColumns =
     "lot_id, customer_id, earned_at, available_at, expires_at, points, remaining";
 constexpr const char* kReceiptColumns =
     "event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, amount_minor, currency, "
-    "points_earned";
+    "points_earned, lines";
 
 struct LotRows {
   json::array created, updated;
@@ -185,7 +185,8 @@ Result<void> copy_append_only(pg::Connection& c, const Writes& w, const json::ar
                                                 {"occurred_at_ms", As::kMs},
                                                 {"amount_minor"},
                                                 {"currency"},
-                                                {"points_earned"}})));
+                                                {"points_earned"},
+                                                {"lines"}})));
   }
   return {};
 }
@@ -224,12 +225,12 @@ Result<void> insert_append_only(pg::Connection& c, const Writes& w, const json::
   return run_all(
       c,
       "INSERT INTO receipt (event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, "
-      "amount_minor, currency, points_earned) SELECT x.event_id, x.customer_id, x.store_id, "
-      "x.till_id, x.pos_tx_id, to_timestamp(x.occurred_at_ms/1000.0), x.amount_minor, "
-      "x.currency, x.points_earned FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, "
-      "customer_id text, store_id text, till_id text, pos_tx_id text, occurred_at_ms bigint, "
-      "amount_minor bigint, currency text, points_earned bigint) "
-      "ON CONFLICT DO NOTHING",
+      "amount_minor, currency, points_earned, lines) SELECT x.event_id, x.customer_id, "
+      "x.store_id, x.till_id, x.pos_tx_id, to_timestamp(x.occurred_at_ms/1000.0), "
+      "x.amount_minor, x.currency, x.points_earned, x.lines FROM jsonb_to_recordset($1::jsonb) "
+      "AS x(event_id uuid, customer_id text, store_id text, till_id text, pos_tx_id text, "
+      "occurred_at_ms bigint, amount_minor bigint, currency text, points_earned bigint, "
+      "lines jsonb) ON CONFLICT DO NOTHING",
       w.receipts);
 }
 
@@ -271,18 +272,46 @@ Result<void> write_balances(pg::Connection& c, const Writes& w) {
       deltas);
 }
 
-Result<void> write_receipt_changes(pg::Connection& c, const Writes& w) {
+Result<void> write_receipt_changes(pg::Connection& c, const BatchState& s) {
+  const Writes& w = s.out;
   ACCRUE_TRY(run_all(c,
                      "UPDATE receipt r SET customer_id = x.customer_id FROM "
                      "jsonb_to_recordset($1::jsonb) AS x(event_id uuid, customer_id text) "
                      "WHERE r.event_id = x.event_id",
                      w.receipt_claims));
-  return run_all(
+  json::array lines;
+  for (const auto& [id, sale] : s.sales) {
+    if (sale.lines_changed && sale.lines) {
+      lines.push_back(json::object{{"event_id", id}, {"lines", sale_lines_json(*sale.lines)}});
+    }
+  }
+  ACCRUE_TRY(run_all(c,
+                     "UPDATE receipt r SET lines = x.lines FROM jsonb_to_recordset($1::jsonb) "
+                     "AS x(event_id uuid, lines jsonb) WHERE r.event_id = x.event_id",
+                     lines));
+  ACCRUE_TRY(run_all(
       c,
       "UPDATE receipt r SET points_reversed = r.points_reversed + x.points FROM "
       "(SELECT event_id, sum(points) AS points FROM jsonb_to_recordset($1::jsonb) AS "
       "y(event_id uuid, points bigint) GROUP BY event_id) AS x WHERE r.event_id = x.event_id",
-      w.receipt_reversals);
+      w.receipt_reversals));
+  // Every return seen; a held one the review flow applied now is closed.
+  return run_all(
+      c,
+      "INSERT INTO sale_return AS s (store_id, till_id, pos_tx_id, event_id, agent_id, status, "
+      "sale_event_id, sale_store_id, sale_till_id, sale_pos_tx_id, customer_id, "
+      "points_reversed, envelope, note) SELECT x.store_id, x.till_id, x.pos_tx_id, x.event_id, "
+      "x.agent_id, x.status, x.sale_event_id, x.sale_store_id, x.sale_till_id, "
+      "x.sale_pos_tx_id, x.customer_id, coalesce(x.points_reversed, 0), "
+      "decode(x.envelope, 'hex'), x.note FROM jsonb_to_recordset($1::jsonb) AS x(store_id text, "
+      "till_id text, pos_tx_id text, event_id uuid, agent_id text, status text, "
+      "sale_event_id uuid, sale_store_id text, sale_till_id text, sale_pos_tx_id text, "
+      "customer_id text, points_reversed bigint, envelope text, note text) "
+      "ON CONFLICT (store_id, till_id, pos_tx_id) DO UPDATE SET status = excluded.status, "
+      "sale_event_id = excluded.sale_event_id, customer_id = excluded.customer_id, "
+      "points_reversed = excluded.points_reversed, envelope = NULL, resolved_at = now(), "
+      "resolved_by = 'review' WHERE s.status = 'held' AND s.event_id = excluded.event_id",
+      w.sale_returns);
 }
 
 // The store has seen these customers: they stay in its change feed's scope.
@@ -333,7 +362,7 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
                      "jsonb_to_recordset($1::jsonb) AS x(lot_id uuid, remaining bigint) "
                      "WHERE l.lot_id = x.lot_id",
                      lots.updated));
-  ACCRUE_TRY(write_receipt_changes(c, w));
+  ACCRUE_TRY(write_receipt_changes(c, s));
   ACCRUE_TRY(write_store_scope(c, w, store_id));
   ACCRUE_TRY(write_customer_days(c, w));
   // Webhooks for the points events and the new members, queued with them.
@@ -348,9 +377,10 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
 
 Result<uint64_t> track_agent_seq(pg::Connection& c, const sv1::EventBatch& batch, const Verdicts& v,
                                  Flow flow, int64_t watermark) {
+  if (flow == Flow::kReview) return 0;  // the event's seq was tracked when it first arrived
   const std::string& agent = batch.agent_id();
   if (flow == Flow::kOnline) {
-    // An online redemption has no seq: it is listed beside the watermark until its upload
+    // An online decision has no seq: it is listed beside the watermark until its upload
     // arrives.
     for (int i = 0; i < batch.events_size(); ++i) {
       if (!v.is_new(i)) continue;

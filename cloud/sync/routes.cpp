@@ -76,6 +76,7 @@ void SyncRoutes::add_routes(http::Router& r) {
   r.add(bhttp::verb::get, "/v1/sync/changes", "sync.changes", for_store(&SyncRoutes::changes));
   r.add(bhttp::verb::get, "/v1/sync/lookup", "sync.lookup", for_store(&SyncRoutes::lookup));
   r.add(bhttp::verb::post, "/v1/sync/redeem", "sync.redeem", for_store(&SyncRoutes::redeem));
+  r.add(bhttp::verb::post, "/v1/sync/return", "sync.return", for_store(&SyncRoutes::return_sale));
   r.add(bhttp::verb::post, "/v1/sync/events", "sync.events", for_store(&SyncRoutes::events));
 }
 
@@ -223,6 +224,22 @@ http::Response SyncRoutes::redeem(const http::Request& req, http::RequestContext
                          "the body is not a valid accrue.sync.v1.OnlineRedeemRequest");
   }
   auto r = d_.ingest.redeem_online(request, store);
+  if (!r) return http::problem(req, ctx, r.error());
+  return protobuf(req, *r);
+}
+
+http::Response SyncRoutes::return_sale(const http::Request& req, http::RequestContext& ctx,
+                                       const std::string& store) {
+  if (!is_protobuf(req[bhttp::field::content_type])) {
+    return http::problem(req, ctx, Problem::kUnsupportedMediaType,
+                         "send the OnlineReturnRequest as application/x-protobuf");
+  }
+  sync::v1::OnlineReturnRequest request;
+  if (!request.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
+    return http::problem(req, ctx, Problem::kMalformedBody,
+                         "the body is not a valid accrue.sync.v1.OnlineReturnRequest");
+  }
+  auto r = d_.ingest.return_online(request, store);
   if (!r) return http::problem(req, ctx, r.error());
   return protobuf(req, *r);
 }

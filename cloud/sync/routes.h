@@ -6,6 +6,7 @@
 //                            for head office, and a revoked agent is refused
 //   GET  /v1/sync/lookup     ?identifier=<64 hex>: LookupResponse, or 404
 //   POST /v1/sync/redeem     OnlineRedeemRequest -> OnlineRedeemResponse (atomic, idempotent)
+//   POST /v1/sync/return     OnlineReturnRequest -> OnlineReturnResponse (another store's sale)
 #pragma once
 
 #include <string>
@@ -47,6 +48,8 @@ class SyncRoutes {
                          const std::string& store);
   http::Response lookup(const http::Request& req, http::RequestContext& ctx,
                         const std::string& store);
+  http::Response return_sale(const http::Request& req, http::RequestContext& ctx,
+                             const std::string& store);
   http::Response redeem(const http::Request& req, http::RequestContext& ctx,
                         const std::string& store);
   // Keeps the agent's health report from the changes query; kPermissionDenied when head office

@@ -93,6 +93,8 @@ TEST_F(CacheTest, TheFirstTransactionsPageIsCachedUntilAnEventForThatCustomer) {
   auto ret = envelope(3);
   ret.set_occurred_at_ms(second.occurred_at_ms() + 1000);
   ret.mutable_return_()->set_customer_id("c0");
+  ret.mutable_return_()->set_till_id("till-1");
+  ret.mutable_return_()->set_pos_tx_id("return-1");
   ret.mutable_return_()->set_original_event_id(second.event_id());
   ret.mutable_return_()->set_points_reversed(5);
   ASSERT_EQ(results(post(batch_of({ret}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);

@@ -90,7 +90,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto s = scheduler("replica-a");
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 5) << "each job's first run is today's";
+  EXPECT_EQ(*days, 6) << "each job's first run is today's";
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-tomorrow"), "");
   EXPECT_EQ(bonuses("enrolled-today"), "anniversary bonus 2027=500");
@@ -107,14 +107,14 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(
       c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
-  EXPECT_EQ(*s->run_due(), 5);
+  EXPECT_EQ(*s->run_due(), 6);
   EXPECT_EQ(job("birthday_bonus", "last_counts->>'already_awarded'"), "1");
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
 
   // The status the HQ API and `accrue-cloud jobs` show.
   auto status = job_status(*c, *catalog_->latest(*c, kAt).value(), 120);
   ASSERT_TRUE(status);
-  ASSERT_EQ(status->size(), 5u);
+  ASSERT_EQ(status->size(), 6u);
   const auto doc = jobs_json(*status, true, "02:00", "Europe/Warsaw");
   const auto& first = doc.at("jobs").as_array()[0].as_object();
   EXPECT_EQ(first.at("name").as_string(), "anniversary_bonus");
@@ -124,7 +124,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto res = get("/v1/scheduler/jobs", hq_token({"hq-analyst"}));
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   auto api = boost::json::parse(res.body());
-  EXPECT_EQ(api.at("jobs").as_array().size(), 5u);
+  EXPECT_EQ(api.at("jobs").as_array().size(), 6u);
   EXPECT_EQ(api.at("time_zone").as_string(), "Europe/Warsaw");
   EXPECT_EQ(api.at("enabled").as_bool(), false) << "the test's service runs no scheduler";
   EXPECT_EQ(get("/v1/scheduler/jobs", hq_token({"hq-support"})).result_int(), 403u);
@@ -152,8 +152,8 @@ TEST_F(SchedulerTest, AMissedWeekIsCaughtUpDayByDayInOrder) {
   clock_at_.set(kAt);
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 2 * 7 + 3)
-      << "each missed day's bonuses; the claims sweep, expiry and the tier pass once";
+  EXPECT_EQ(*days, 2 * 7 + 4)
+      << "each missed day's bonuses; the claims and returns sweeps, expiry and the tier pass once";
   EXPECT_EQ(bonuses("born-5-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-2-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-8-days-ago"), "") << "before the first run";
@@ -174,7 +174,7 @@ TEST_F(SchedulerTest, TwoReplicasRacingRunEachDayOnce) {
   tb.join();
   ASSERT_TRUE(ra) << ra.error().message;
   ASSERT_TRUE(rb) << rb.error().message;
-  EXPECT_EQ(*ra + *rb, 5) << "each job's day ran on one replica";
+  EXPECT_EQ(*ra + *rb, 6) << "each job's day ran on one replica";
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE actor = 'scheduler'"), "40");
   EXPECT_EQ(job("birthday_bonus", "runs"), "1");
 }
@@ -215,6 +215,45 @@ TEST_F(SchedulerTest, TheClaimsSweepGivesProvisionalPointsToTheCardsOwnerOnce) {
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE kind = 7"), "1");
 }
 
+TEST_F(SchedulerTest, TheReturnsSweepAppliesAHeldReturnOnceItsSaleHasArrived) {
+  member("buyer", 7, 1);
+  // Store S2 took back a sale of S1 that S1 had not uploaded yet: held for review.
+  auto ret = envelope(1);
+  ret.set_store_id("S2");
+  ret.set_agent_id("S2-agent");
+  auto* r = ret.mutable_return_();
+  r->set_till_id("till-9");
+  r->set_pos_tx_id("back-1");
+  r->set_original_store_id(kStore);
+  r->set_original_till_id("till-1");
+  r->set_original_pos_tx_id("sold-1");
+  auto* line = r->add_lines();
+  line->set_line_no(1);
+  line->set_quantity_milli(1000);
+  sv1::EventBatch b;
+  b.set_store_id("S2");
+  b.set_agent_id("S2-agent");
+  *b.add_events() = ret;
+  ASSERT_EQ(results(post(b, other_token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  auto s = scheduler("replica-a");
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(job("returns", "last_counts->>'applied'"), "0") << "its sale is not there yet";
+
+  auto sale = accrual(1, "buyer", 5000, "sold-1");
+  ASSERT_EQ(results(post(batch_of({sale}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(
+      c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(job("returns", "last_counts->>'applied'"), "1");
+  EXPECT_EQ(db_.scalar("SELECT status FROM sale_return WHERE event_id = '" + ret.event_id() + "'"),
+            "applied");
+  EXPECT_EQ(db_.scalar("SELECT points FROM balance WHERE customer_id = 'buyer'"), "0")
+      << "the whole sale came back";
+  EXPECT_EQ(job("returns", "last_counts->>'still_held'"), "0");
+}
+
 TEST_F(SchedulerTest, ALeaseHeldByALiveReplicaIsLeftAloneAndAnExpiredOneIsTakenOver) {
   member("born-today", 3, 10);
   auto s = scheduler("replica-a");
@@ -223,13 +262,13 @@ TEST_F(SchedulerTest, ALeaseHeldByALiveReplicaIsLeftAloneAndAnExpiredOneIsTakenO
   const std::string held =
       "INSERT INTO scheduled_job (name, done_through_day, lease_owner, lease_until) SELECT n, " +
       std::to_string(kDay - 1) +
-      ", 'replica-dead', now() + interval '1 hour' FROM unnest(ARRAY['claims', 'expiry', "
-      "'tiers', 'birthday_bonus', 'anniversary_bonus']) n";
+      ", 'replica-dead', now() + interval '1 hour' FROM unnest(ARRAY['claims', 'returns', "
+      "'expiry', 'tiers', 'birthday_bonus', 'anniversary_bonus']) n";
   ASSERT_TRUE(c->exec(held.c_str()));
   EXPECT_EQ(*s->run_due(), 0) << "another replica is running them";
   // It died mid-run: its lease runs out, and the day runs again here.
   ASSERT_TRUE(c->exec("UPDATE scheduled_job SET lease_until = now() - interval '1 second'"));
-  EXPECT_EQ(*s->run_due(), 5);
+  EXPECT_EQ(*s->run_due(), 6);
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
 }
 

@@ -93,6 +93,8 @@ TEST_F(TierProgressionTest, AReturnBelowTheThresholdStartsTheGraceClockAndTheDai
 
   auto ret = envelope(2);
   ret.mutable_return_()->set_customer_id("c0");
+  ret.mutable_return_()->set_till_id("till-1");
+  ret.mutable_return_()->set_pos_tx_id("return-6");
   ret.mutable_return_()->set_original_event_id(buy.event_id());
   ret.mutable_return_()->set_points_reversed(500);
   r = results(post(batch_of({ret}), token_));
@@ -131,6 +133,8 @@ TEST_F(TierProgressionTest, EarningBackDuringTheGraceStopsTheClock) {
   ASSERT_EQ(results(post(batch_of({buy}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
   auto ret = envelope(2);
   ret.mutable_return_()->set_customer_id("c0");
+  ret.mutable_return_()->set_till_id("till-1");
+  ret.mutable_return_()->set_pos_tx_id("return-7");
   ret.mutable_return_()->set_original_event_id(buy.event_id());
   ret.mutable_return_()->set_points_reversed(300);
   ASSERT_EQ(results(post(batch_of({ret}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);

@@ -79,6 +79,8 @@ TEST_F(ReadsTest, TierQualificationCountsSalesMinusReturnsAndTheEnrolmentBonus) 
   auto sale = accrual(2, "t-q", 20000, "s1");
   auto ret = envelope(3);
   ret.mutable_return_()->set_customer_id("t-q");
+  ret.mutable_return_()->set_till_id("till-1");
+  ret.mutable_return_()->set_pos_tx_id("return-4");
   ret.mutable_return_()->set_original_event_id(sale.event_id());
   ret.mutable_return_()->set_points_reversed(50);
   auto adj = envelope(4);
@@ -118,6 +120,8 @@ TEST_F(ReadsTest, TransactionsPageNewestFirstWithACursor) {
   auto ret = envelope(8);
   ret.set_occurred_at_ms(1'795'000'000'000 + 10 * 60'000);
   ret.mutable_return_()->set_customer_id("c0");
+  ret.mutable_return_()->set_till_id("till-1");
+  ret.mutable_return_()->set_pos_tx_id("return-5");
   ret.mutable_return_()->set_original_event_id(events[6].event_id());
   ret.mutable_return_()->set_points_reversed(3);
   events.push_back(ret);
