@@ -119,9 +119,110 @@ class OnlineTest : public UploadTest {
          std::string(reinterpret_cast<const char*>(id->bytes().data()), 16), "fingerprint",
          e.redemption().customer_id(), e.SerializeAsString(), created_at}));
   }
-  uint64_t other_seq_ = 0;
+  // A sale of member `m` in store S2, another store of the chain, straight to the cloud; its
+  // points as the cloud booked them.
+  int64_t sale_in_s2(int64_t m, const std::string& tx, int units) {
+    auto e = envelope(++s2_seq_);
+    e.set_store_id("S2");
+    e.set_agent_id("S2-agent");
+    auto* a = e.mutable_accrual();
+    a->set_customer_id(agent::seed_customer_id(m));
+    a->set_till_id("till-9");
+    a->set_pos_tx_id(tx);
+    auto* b = a->mutable_basket();
+    b->set_currency("EUR");
+    b->set_occurred_at_ms(SystemClock().now_ms());
+    auto* l = b->add_lines();
+    l->set_line_no(1);
+    l->set_sku("SKU-1");
+    l->add_categories("apparel");
+    l->set_quantity_milli(1000 * units);
+    l->set_amount_minor(2000 * units);
+    sync::v1::EventBatch batch;
+    batch.set_store_id("S2");
+    batch.set_agent_id("S2-agent");
+    *batch.add_events() = e;
+    auto r = results(post(batch, other_token_));
+    EXPECT_EQ(r.results(0).status(), sync::v1::EVENT_STATUS_APPLIED) << r.DebugString();
+    return std::stoll(
+        db_.scalar("SELECT points_earned FROM receipt WHERE event_id = '" + e.event_id() + "'"));
+  }
+  // This store's till takes back `units` of S2's sale `sale_tx`.
+  pb::Response return_from_s2(const std::string& tx, const std::string& sale_tx, int units) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    auto* r = req.mutable_return_();
+    r->set_pos_tx_id(tx);
+    r->set_original_store_id("S2");
+    r->set_original_till_id("till-9");
+    r->set_original_pos_tx_id(sale_tx);
+    auto* l = r->add_lines();
+    l->set_line_no(1);
+    l->set_quantity_milli(1000 * units);
+    return call(req);
+  }
+  uint64_t other_seq_ = 0, s2_seq_ = 0;
   int64_t pending_ = 0;
 };
+
+TEST_F(OnlineTest, ASaleOfAnotherStoreIsReturnedHereDecidedByTheCloudOnce) {
+  start_agent(cloud_url());
+  member_with_points(9, 1000);
+  const int64_t earned = sale_in_s2(9, "s2-sale", 2);  // two units, bought in the other store
+  ASSERT_GT(earned, 0);
+  const int64_t before = cloud_balance(9);
+
+  auto r = return_from_s2("back-1", "s2-sale", 1);
+  ASSERT_TRUE(r.has_return_()) << r.DebugString();
+  EXPECT_EQ(r.return_().points_reversed(), earned / 2);
+  EXPECT_FALSE(r.return_().pending());
+  EXPECT_FALSE(r.return_().offline());
+  EXPECT_EQ(cloud_balance(9), before - earned / 2) << "applied while the till waited";
+  auto again = return_from_s2("back-1", "s2-sale", 1);
+  ASSERT_TRUE(again.has_return_()) << again.DebugString();
+  EXPECT_TRUE(again.return_().replayed());
+  EXPECT_EQ(again.return_().points_reversed(), earned / 2);
+
+  // Two more units: one is left in the whole chain.
+  auto over = return_from_s2("back-2", "s2-sale", 2);
+  ASSERT_TRUE(over.has_error()) << over.DebugString();
+  EXPECT_EQ(over.error().code(), pb::ERROR_CODE_OUT_OF_RANGE);
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("kind = 3 AND customer_id = '" + agent::seed_customer_id(9) + "'"), 1)
+      << "the return's upload is a duplicate of the online decision";
+  EXPECT_EQ(cloud_balance(9), before - earned / 2);
+  expect_ledger_sums_balances();
+}
+
+TEST_F(OnlineTest, OfflineAReturnOfAnotherStoresSaleIsPendingAndTheCloudDecidesItLater) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  member_with_points(10, 1000);
+  const int64_t before = cloud_balance(10);
+  proxy.set_down(true);
+  // The other store is offline too: its sale reaches the cloud after this return does.
+  auto r = return_from_s2("back-late", "s2-late", 1);
+  ASSERT_TRUE(r.has_return_()) << r.DebugString();
+  EXPECT_TRUE(r.return_().pending());
+  EXPECT_TRUE(r.return_().offline());
+  EXPECT_EQ(r.return_().points_reversed(), 0);
+  proxy.set_down(false);
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(db_.scalar("SELECT status FROM sale_return WHERE pos_tx_id = 'back-late'"), "held")
+      << "held for review, never dropped";
+
+  const int64_t earned = sale_in_s2(10, "s2-late", 1);
+  HttpClient client(app_->port());
+  const std::string id =
+      db_.scalar("SELECT event_id FROM sale_return WHERE pos_tx_id = 'back-late'");
+  auto res = client.request(bhttp::verb::post, "/v1/returns/" + id + "/retry", "",
+                            {{"Authorization", "Bearer " + hq_token({"hq-support"})}});
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(db_.scalar("SELECT status FROM sale_return WHERE pos_tx_id = 'back-late'"), "applied");
+  EXPECT_EQ(cloud_balance(10), before) << "the sale's points came and went";
+  EXPECT_GT(earned, 0);
+  expect_ledger_sums_balances();
+}
 
 TEST_F(OnlineTest, TheCloudDecidesSoTwoStoresCannotSpendTheSamePoints) {
   start_agent(cloud_url());
