@@ -190,6 +190,11 @@ void print_readable(const pb::Response& r) {
       break;
     }
     case pb::Response::kReturn:
+      if (r.return_().pending()) {
+        std::cout << "accepted; the points are reversed when the loyalty service decides"
+                  << (r.return_().replayed() ? "  (replayed)" : "") << "\n";
+        break;
+      }
       std::cout << "reversed " << r.return_().points_reversed() << " points; available "
                 << r.return_().available_points() << (r.return_().replayed() ? "  (replayed)" : "")
                 << "\n";
@@ -394,14 +399,25 @@ void add_redeem(CLI::App& app, Commands& out) {
 
 void add_return(CLI::App& app, Commands& out) {
   struct Options {
-    std::string tx, original_tx, original_till;
+    std::string tx, original_tx, original_till, original_store, receipt;
     std::vector<std::string> lines;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("return", "Return lines of an earlier sale");
   cmd->add_option("--tx", o->tx, "POS transaction id of the return")->required();
-  cmd->add_option("--original-tx", o->original_tx, "POS transaction id of the sale")->required();
+  auto* by_tx =
+      cmd->add_option("--original-tx", o->original_tx, "POS transaction id of the sale");
   cmd->add_option("--original-till", o->original_till, "Till of the sale (default: --till)");
+  cmd->add_option("--original-store", o->original_store,
+                  "Store of the sale, when another one (the cloud decides)");
+  auto* by_receipt = cmd->add_option("--receipt", o->receipt,
+                                     "Receipt id printed on the slip, instead of --original-tx");
+  by_tx->excludes(by_receipt);
+  cmd->callback([by_tx, by_receipt] {
+    if (by_tx->count() == 0 && by_receipt->count() == 0) {
+      throw CLI::ValidationError("return", "give --original-tx or --receipt");
+    }
+  });
   cmd->add_option("--line", o->lines, "LINE_NO:QUANTITY_MILLI, repeatable")->required();
   out.push_back({cmd, [o](const Common& c) {
                    pb::Request req;
@@ -409,6 +425,8 @@ void add_return(CLI::App& app, Commands& out) {
                    r->set_pos_tx_id(o->tx);
                    r->set_original_pos_tx_id(o->original_tx);
                    r->set_original_till_id(o->original_till);
+                   r->set_original_store_id(o->original_store);
+                   r->set_receipt_id(o->receipt);
                    for (const auto& spec : o->lines) {
                      auto colon = spec.find(':');
                      try {

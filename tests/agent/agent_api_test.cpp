@@ -293,6 +293,44 @@ TEST_P(AgentApiTest, ReturnsReverseInProportionAndNeverMoreThanSold) {
   EXPECT_EQ(unknown.error().code(), pb::ERROR_CODE_NOT_FOUND);
 }
 
+TEST_P(AgentApiTest, AReturnOfAnotherStoresSaleIsAcceptedAsPendingWithoutTheCloud) {
+  pb::Request ret;
+  auto* r = ret.mutable_return_();
+  r->set_pos_tx_id(tx("away-1"));
+  r->set_original_store_id("warsaw-01");
+  r->set_original_till_id("till-3");
+  r->set_original_pos_tx_id("w-123");
+  auto* line = r->add_lines();
+  line->set_line_no(1);
+  line->set_quantity_milli(1000);
+  auto pending = call(ret);
+  ASSERT_TRUE(pending.has_return_()) << pending.DebugString();
+  EXPECT_TRUE(pending.return_().pending()) << "the cloud decides when the event arrives";
+  EXPECT_TRUE(pending.return_().offline());
+  EXPECT_EQ(pending.return_().points_reversed(), 0);
+  EXPECT_TRUE(call(ret).return_().replayed());
+
+  // By the receipt id printed on the slip.
+  r->clear_original_store_id();
+  r->clear_original_till_id();
+  r->clear_original_pos_tx_id();
+  r->set_pos_tx_id(tx("away-2"));
+  r->set_receipt_id("0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b");
+  EXPECT_TRUE(call(ret).return_().pending());
+
+  // Bad names of the sale change nothing.
+  r->set_pos_tx_id(tx("away-3"));
+  r->set_receipt_id("not-a-receipt");
+  EXPECT_EQ(call(ret).error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  r->set_receipt_id("0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b");
+  r->set_original_pos_tx_id("w-123");
+  EXPECT_EQ(call(ret).error().code(), pb::ERROR_CODE_INVALID_ARGUMENT) << "both names at once";
+  r->clear_receipt_id();
+  r->set_original_store_id("warsaw-01");
+  r->clear_lines();
+  EXPECT_EQ(call(ret).error().code(), pb::ERROR_CODE_INVALID_ARGUMENT) << "no lines";
+}
+
 TEST_P(AgentApiTest, TransactionStatusRecoversALostResponse) {
   pb::Request sale;
   *sale.mutable_accrue()->mutable_identifier() = card(member(33));
