@@ -249,32 +249,10 @@ void AgentService::redeem_online(const pb::Request& request, const Reply& reply,
                                  const std::shared_ptr<sync::EventEnvelope>& event,
                                  const std::string& print) {
   auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
-    const TimestampMs received = clock_.now_ms();
-    auto ctx = std::make_shared<Context>(
-        Context{*this, program(), received, received + max_deadline_ms_.load()});
-    auto out = std::make_shared<pb::Response>();
-    out->set_request_id(request.request_id());
-    WriteJob job;
-    job.apply = [this, ctx, out, request, event, print,
-                 outcome = std::move(outcome)](Replica& r) -> Result<void> {
-      const TimestampMs now = clock_.now_ms();
-      ctx->now = now;
-      const std::string& pos_tx_id = request.redeem().pos_tx_id();
-      WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
-      ACCRUE_TRY(txn.settle_online_redeem(*event, outcome));
-      if (txn.refused) return {};
-      return r.insert_till_write(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_REDEMPTION,
-                                 print, out->SerializeAsString(), txn.event_seq, now);
-    };
-    job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
-      if (!result) return reply(error_response(request_id, result.error()));
-      reply(std::move(*out));
-    };
-    if (!writer_.submit(std::move(job))) {
-      // The intent stays: the till's retry (or the next start) voids it.
-      reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
-                                                  "The loyalty agent is busy; please retry."}));
-    }
+    settle_online(request, reply, pb::TRANSACTION_KIND_REDEMPTION, request.redeem().pos_tx_id(),
+                  print, [event, outcome = std::move(outcome)](WriteTxn& txn) {
+                    return txn.settle_online_redeem(*event, outcome);
+                  });
   };
   if (!calls_->redeem(*event, settle)) settle({false, {}, "the online queue is full"});
 }

@@ -146,6 +146,12 @@ class AgentService {
   void return_online(const pos::v1::Request& request, const Reply& reply,
                      const std::shared_ptr<sync::v1::EventEnvelope>& event,
                      const std::string& print);
+  // Step 2 of an online write, with the cloud's answer in `settle`: in a writer job, unless a
+  // retry was answered meanwhile (that answer stands); then the till write is recorded (not
+  // for a refusal) and `reply` called.
+  void settle_online(const pos::v1::Request& request, const Reply& reply, int kind,
+                     const std::string& pos_tx_id, const std::string& print,
+                     std::function<Result<void>(WriteTxn&)> settle);
   bool worth_asking(const IdentifierHash& hash) const;
   // Looks `hash` up, then calls `then` (on the lookup's thread) whatever the outcome.
   bool ask_cloud(const std::optional<IdentifierHash>& hash, std::function<void()> then);

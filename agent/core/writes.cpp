@@ -271,45 +271,54 @@ void AgentService::return_online(const pb::Request& request, const Reply& reply,
                                  const std::shared_ptr<sync::EventEnvelope>& event,
                                  const std::string& print) {
   auto settle = [this, request, reply, event, print](OnlineCalls::ReturnOutcome outcome) {
-    const TimestampMs received = clock_.now_ms();
-    auto ctx = std::make_shared<Context>(
-        Context{*this, program(), received, received + max_deadline_ms_.load()});
-    auto out = std::make_shared<pb::Response>();
-    out->set_request_id(request.request_id());
-    WriteJob job;
-    job.apply = [this, ctx, out, request, event, print,
-                 outcome = std::move(outcome)](Replica& r) -> Result<void> {
-      const TimestampMs now = clock_.now_ms();
-      ctx->now = now;
-      const std::string& pos_tx_id = request.return_().pos_tx_id();
-      // A retry that was answered while this one waited: its answer stands.
-      ACCRUE_ASSIGN_OR_RETURN(auto prior, r.till_write(request.till_id(), pos_tx_id));
-      if (prior) {
-        if (prior->fingerprint != print) {
-          return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " +
-                                                request.till_id() +
-                                                " was already recorded with different content.");
-        }
-        out->ParseFromString(prior->response);
-        out->set_request_id(request.request_id());
-        return {};
-      }
-      WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
-      ACCRUE_TRY(txn.settle_online_return(*event, outcome));
-      if (txn.refused) return {};
-      return r.insert_till_write(request.till_id(), pos_tx_id, pb::TRANSACTION_KIND_RETURN, print,
-                                 out->SerializeAsString(), txn.event_seq, now);
-    };
-    job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
-      if (!result) return reply(error_response(request_id, result.error()));
-      reply(std::move(*out));
-    };
-    if (!writer_.submit(std::move(job))) {
-      reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
-                                                  "The loyalty agent is busy; please retry."}));
-    }
+    settle_online(request, reply, pb::TRANSACTION_KIND_RETURN, request.return_().pos_tx_id(), print,
+                  [event, outcome = std::move(outcome)](WriteTxn& txn) {
+                    return txn.settle_online_return(*event, outcome);
+                  });
   };
   if (!calls_->return_sale(*event, settle)) settle({false, {}, "the online queue is full"});
+}
+
+void AgentService::settle_online(const pb::Request& request, const Reply& reply, int kind,
+                                 const std::string& pos_tx_id, const std::string& print,
+                                 std::function<Result<void>(WriteTxn&)> settle) {
+  const TimestampMs received = clock_.now_ms();
+  auto ctx = std::make_shared<Context>(
+      Context{*this, program(), received, received + max_deadline_ms_.load()});
+  auto out = std::make_shared<pb::Response>();
+  out->set_request_id(request.request_id());
+  WriteJob job;
+  job.apply = [this, ctx, out, request, kind, pos_tx_id, print,
+               settle = std::move(settle)](Replica& r) -> Result<void> {
+    const TimestampMs now = clock_.now_ms();
+    ctx->now = now;
+    // A retry that was answered while this one waited: its answer stands.
+    ACCRUE_ASSIGN_OR_RETURN(auto prior, r.till_write(request.till_id(), pos_tx_id));
+    if (prior) {
+      if (prior->fingerprint != print) {
+        return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " +
+                                              request.till_id() +
+                                              " was already recorded with different content.");
+      }
+      out->ParseFromString(prior->response);
+      out->set_request_id(request.request_id());
+      return {};
+    }
+    WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
+    ACCRUE_TRY(settle(txn));
+    if (txn.refused) return {};
+    return r.insert_till_write(request.till_id(), pos_tx_id, kind, print, out->SerializeAsString(),
+                               txn.event_seq, now);
+  };
+  job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
+    if (!result) return reply(error_response(request_id, result.error()));
+    reply(std::move(*out));
+  };
+  if (!writer_.submit(std::move(job))) {
+    // An online redemption's intent stays: the till's retry (or the next start) voids it.
+    reply(error_response(request.request_id(), {ErrorCode::kResourceExhausted,
+                                                "The loyalty agent is busy; please retry."}));
+  }
 }
 
 Result<std::optional<std::string>> AgentService::WriteTxn::seal_for_cloud(

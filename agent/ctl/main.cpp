@@ -405,8 +405,7 @@ void add_return(CLI::App& app, Commands& out) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("return", "Return lines of an earlier sale");
   cmd->add_option("--tx", o->tx, "POS transaction id of the return")->required();
-  auto* by_tx =
-      cmd->add_option("--original-tx", o->original_tx, "POS transaction id of the sale");
+  auto* by_tx = cmd->add_option("--original-tx", o->original_tx, "POS transaction id of the sale");
   cmd->add_option("--original-till", o->original_till, "Till of the sale (default: --till)");
   cmd->add_option("--original-store", o->original_store,
                   "Store of the sale, when another one (the cloud decides)");
