@@ -131,8 +131,9 @@ const Rate* rate_in(const std::vector<Rate>& rates, const Currency& c, std::stri
 struct RedemptionPolicy {
   std::vector<RedemptionRate> rates;
   Points min_points = 1;
-  Points max_points = 0;   // 0 = no maximum
-  Points step_points = 0;  // 0 = any amount
+  Points max_points = 0;          // 0 = no maximum
+  Points step_points = 0;         // 0 = any amount
+  bool refund_on_return = false;  // returns give back the points redeemed on their sale
 };
 
 struct OfflineLimits {

@@ -108,4 +108,10 @@ Uuid UuidV7Generator::next() {
   return last_;
 }
 
+Uuid derived_v7(const Uuid& base, uint8_t purpose) {
+  auto bytes = base.bytes();
+  bytes[9] ^= purpose;  // rand_b, far above the generator's increments within one millisecond
+  return Uuid(bytes);
+}
+
 }  // namespace accrue

@@ -35,6 +35,11 @@ class Uuid {
   std::array<uint8_t, 16> bytes_{};
 };
 
+// A second id for another row of the event `base` names (a return's refund of redeemed points):
+// the same time, so it sorts and partitions with it, and other random bits, by `purpose` (1 to
+// 255), so the same event always derives the same id.
+Uuid derived_v7(const Uuid& base, uint8_t purpose);
+
 // Makes strictly increasing UUIDv7 values: 48 bits of milliseconds, then 74 random bits that
 // are incremented (not redrawn) when the clock has not moved or went backwards, so ids made by
 // one generator sort in creation order. Not thread-safe: one generator per writer.

@@ -169,7 +169,10 @@ struct AgentService::WriteTxn {
                          std::optional<Money> amount, TimestampMs at,
                          service_parts::sync::EventEnvelope& env);
   Result<void> accrue(const Basket& basket);
+  // The redemptions the accrual names as having paid for its basket (redemption_pos_tx_ids).
+  Result<std::vector<LedgerRow>> redemptions_paying(const service_parts::Member& m);
   Result<void> return_sale();
+  Result<void> credit_refund(int64_t seq, const std::string& owner, int64_t points);
   // A return of a sale this replica does not hold: online, ctx.online_event carries it to the
   // cloud; offline it is recorded as pending.
   Result<void> return_elsewhere();

@@ -36,6 +36,44 @@ Result<int64_t> AgentService::WriteTxn::record(const Uuid& id, int k, const std:
   return seq;
 }
 
+// The redemptions the till names as having paid for this basket: each one of this till's, for
+// this member, and not paying for another sale already.
+Result<std::vector<LedgerRow>> AgentService::WriteTxn::redemptions_paying(const Member& m) {
+  const auto& named = req.accrue().redemption_pos_tx_ids();
+  std::vector<LedgerRow> paying;
+  if (named.empty()) return paying;
+  if (named.size() > kMaxRedemptionsPerSale) {
+    return fail(ErrorCode::kInvalidArgument, "redemption_pos_tx_ids: at most 8 redemptions");
+  }
+  for (const auto& tx : named) {
+    ACCRUE_TRY(check_id("redemption_pos_tx_ids", tx, true));
+    ACCRUE_ASSIGN_OR_RETURN(auto w, r.till_write(req.till_id(), tx));
+    std::optional<LedgerRow> entry;
+    if (w && w->kind == pb::TRANSACTION_KIND_REDEMPTION && w->seq) {
+      ACCRUE_ASSIGN_OR_RETURN(entry, r.ledger_entry(*w->seq));
+    }
+    if (!entry) {
+      return fail(ErrorCode::kNotFound,
+                  "No redemption " + tx + " on till " + req.till_id() + " to pay for this sale.");
+    }
+    if (!m.customer || entry->owner != m.owner) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "Redemption " + tx + " was made for another member.");
+    }
+    if (std::ranges::find(paying, entry->seq, &LedgerRow::seq) != paying.end()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "redemption_pos_tx_ids: redemption " + tx + " is listed twice");
+    }
+    ACCRUE_ASSIGN_OR_RETURN(auto sale, r.sale_paid_by(entry->seq));
+    if (sale) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "Redemption " + tx + " already paid for another sale.");
+    }
+    paying.push_back(std::move(*entry));
+  }
+  return paying;
+}
+
 Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   const Program& program = ctx.program();
   const auto& a = req.accrue();
@@ -44,6 +82,7 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   if (m.customer && m.customer->status == kStatusBlocked) {
     return fail(ErrorCode::kFailedPrecondition, "This member is blocked: no points can be earned.");
   }
+  ACCRUE_ASSIGN_OR_RETURN(auto paid_with, redemptions_paying(m));
   const int64_t day = ctx.local_day(basket.occurred_at_ms);
   ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, day));
   const std::string tier = m.customer ? m.customer->tier_id : "";
@@ -71,6 +110,7 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   }
   for (const auto& rid : e.rules_fired) acc->add_rules_fired(rid);
   acc->set_provisional(!m.customer);
+  for (const auto& p : paid_with) acc->add_redemption_event_ids(event_id_text(p.event_id));
   ACCRUE_ASSIGN_OR_RETURN(auto seq,
                           record(id, pb::TRANSACTION_KIND_ACCRUAL, m.owner, e.points,
                                  Money(total, basket.currency), basket.occurred_at_ms, env));
@@ -80,9 +120,10 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
     ACCRUE_TRY(r.insert_lot(seq, m.owner, lot));
   }
   for (size_t i = 0; i < basket.lines.size(); ++i) {
-    ACCRUE_TRY(r.insert_sale_line(
-        seq, {basket.lines[i].line_no, basket.lines[i].quantity_milli, e.lines[i].points, 0, 0}));
+    ACCRUE_TRY(r.insert_sale_line(seq, {basket.lines[i].line_no, basket.lines[i].quantity_milli,
+                                        e.lines[i].points, 0, 0, basket.lines[i].amount_minor}));
   }
+  for (const auto& p : paid_with) ACCRUE_TRY(r.link_redemption(seq, p.seq, -p.points));
   ACCRUE_TRY(r.add_daily(m.owner, day, e.points, 0));
   ACCRUE_ASSIGN_OR_RETURN(auto b, ctx.balance(r, m));
   const bool on = ctx.online();
@@ -135,11 +176,21 @@ Result<void> AgentService::WriteTxn::return_sale() {
   ACCRUE_ASSIGN_OR_RETURN(auto rows, r.sale_lines(sale_seq));
   std::vector<SaleLine> sale;
   for (const auto& l : rows)
-    sale.push_back(
-        {l.line_no, l.quantity_milli, l.points, l.returned_quantity_milli, l.points_reversed});
+    sale.push_back({l.line_no, l.quantity_milli, l.points, l.returned_quantity_milli,
+                    l.points_reversed, l.amount_minor});
   std::vector<ReturnLine> lines;
   for (const auto& l : a.lines()) lines.push_back({l.line_no(), l.quantity_milli()});
   ACCRUE_ASSIGN_OR_RETURN(auto outcome, compute_return(sale, lines));
+  Points refund = 0;
+  if (program().redemption.refund_on_return) {
+    for (const auto& l : outcome.lines) {
+      auto& line = *std::ranges::find(sale, l.line_no, &SaleLine::line_no);
+      line.returned_quantity_milli += l.quantity_milli;
+      line.points_reversed += l.points;
+    }
+    ACCRUE_ASSIGN_OR_RETURN(auto paid, r.sale_redeemed(sale_seq));
+    refund = redemption_refund(sale, paid.redeemed, paid.refunded);
+  }
   // The ledger keeps the owner as written; an unknown identifier that enrolled since the
   // sale now has its lots under the member.
   std::string owner = sale_entry->owner;
@@ -170,9 +221,14 @@ Result<void> AgentService::WriteTxn::return_sale() {
     rl->set_quantity_milli(l.quantity_milli);
   }
   ret->set_points_reversed(outcome.points_reversed);
+  ret->set_points_refunded(refund);
   ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_RETURN, owner,
                                            -outcome.points_reversed, std::nullopt, now, env));
   ACCRUE_TRY(r.set_ledger_ref(seq, sale_seq));
+  if (refund > 0) {
+    ACCRUE_TRY(r.add_refunded(sale_seq, refund));
+    ACCRUE_TRY(credit_refund(seq, owner, refund));
+  }
   ACCRUE_ASSIGN_OR_RETURN(auto after_lots, r.lots(owner));
   ACCRUE_ASSIGN_OR_RETURN(auto updated, r.customer(owner));
   Balance after = balance_of(updated ? &*updated : nullptr, after_lots, now);
@@ -180,9 +236,20 @@ Result<void> AgentService::WriteTxn::return_sale() {
   auto* res = out.mutable_return_();
   res->set_event_id(id.to_string());
   res->set_points_reversed(outcome.points_reversed);
+  res->set_points_refunded(refund);
   res->set_available_points(after.available);
   res->set_offline(!on);
   return {};
+}
+
+// Redeemed points a return gave back: a lot of the return's own, available at once, until the
+// cloud's snapshot of her covers it.
+Result<void> AgentService::WriteTxn::credit_refund(int64_t seq, const std::string& owner,
+                                                   int64_t points) {
+  LotPolicy immediate = program().lots;
+  immediate.pending_days = 0;
+  return r.insert_lot(seq, owner,
+                      open_lot(immediate, ctx.zone(), std::to_string(seq), now, points));
 }
 
 // A sale this replica does not hold (another store's, or named by its receipt id): online, the
@@ -229,21 +296,25 @@ Result<void> AgentService::WriteTxn::record_return_elsewhere(
     sync::EventEnvelope env, const std::optional<sync::OnlineReturnResponse>& answer) {
   const bool decided = answer && !answer->held_for_review();
   const int64_t points = decided ? answer->points_reversed() : 0;
+  const int64_t refund = decided ? answer->points_refunded() : 0;
   std::string owner = answer ? answer->customer_id() : "";
   ACCRUE_ASSIGN_OR_RETURN(auto customer, r.customer(owner));
   if (!customer) owner.clear();
   auto* ret = env.mutable_return_();
   ret->set_customer_id(answer ? answer->customer_id() : "");
   ret->set_points_reversed(points);
+  ret->set_points_refunded(refund);
   ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(env.event_id(), "event_id"));
-  ACCRUE_TRY(record(id, pb::TRANSACTION_KIND_RETURN, owner, -points, std::nullopt,
-                    env.occurred_at_ms(), env));
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_RETURN, owner, -points,
+                                           std::nullopt, env.occurred_at_ms(), env));
   // The sale's lots are another store's: the reversal is a debit on her confirmed balance until
   // the cloud's next snapshot of her.
   if (customer && points > 0) ACCRUE_TRY(r.add_local_debit(owner, points));
+  if (customer && refund > 0) ACCRUE_TRY(credit_refund(seq, owner, refund));
   auto* res = out.mutable_return_();
   res->set_event_id(env.event_id());
   res->set_points_reversed(points);
+  res->set_points_refunded(refund);
   res->set_available_points(answer ? answer->available_points() : 0);
   res->set_offline(!answer);
   res->set_pending(!decided);

@@ -195,9 +195,12 @@ void print_readable(const pb::Response& r) {
                   << (r.return_().replayed() ? "  (replayed)" : "") << "\n";
         break;
       }
-      std::cout << "reversed " << r.return_().points_reversed() << " points; available "
-                << r.return_().available_points() << (r.return_().replayed() ? "  (replayed)" : "")
-                << "\n";
+      std::cout << "reversed " << r.return_().points_reversed() << " points";
+      if (r.return_().points_refunded() > 0) {
+        std::cout << ", refunded " << r.return_().points_refunded() << " redeemed points";
+      }
+      std::cout << "; available " << r.return_().available_points()
+                << (r.return_().replayed() ? "  (replayed)" : "") << "\n";
       break;
     case pb::Response::kEnroll:
       std::cout << "enrolled " << r.enroll().customer_id()
@@ -329,6 +332,7 @@ void add_reads(CLI::App& app, Commands& out) {
 
 struct BasketOptions {
   std::string basket = "-", tx;
+  std::vector<std::string> paid_with;  // redemptions that paid for the basket
 };
 
 void add_basket_option(CLI::App* cmd, BasketOptions& o) {
@@ -353,11 +357,15 @@ void add_sales(CLI::App& app, Commands& out) {
         set_identifier(who, req.mutable_accrue()->mutable_identifier());
         req.mutable_accrue()->set_pos_tx_id(o.tx);
         *req.mutable_accrue()->mutable_basket() = basket;
+        for (const auto& p : o.paid_with) req.mutable_accrue()->add_redemption_pos_tx_ids(p);
         return {};
       },
       [](CLI::App* cmd, BasketOptions& o) {
         add_basket_option(cmd, o);
         cmd->add_option("--tx", o.tx, "POS transaction id (idempotency key)")->required();
+        cmd->add_option("--paid-with", o.paid_with,
+                        "POS transaction id of a redemption that paid for this basket, "
+                        "repeatable (a return then refunds its share)");
       });
 }
 

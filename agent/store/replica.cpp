@@ -190,13 +190,34 @@ Result<std::optional<LedgerRow>> Replica::ledger_entry(int64_t seq) {
 
 Result<std::vector<SaleLineRow>> Replica::sale_lines(int64_t seq) {
   ACCRUE_STMT(st,
-              "SELECT line_no, quantity_milli, points, returned_quantity_milli, points_reversed "
-              "FROM sale_line WHERE seq = ? ORDER BY line_no");
+              "SELECT line_no, quantity_milli, points, returned_quantity_milli, points_reversed, "
+              "amount_minor FROM sale_line WHERE seq = ? ORDER BY line_no");
   st.bind(1, seq);
   return st.all([](const sqlite::Stmt& s) {
-    return SaleLineRow{static_cast<uint32_t>(s.int64(0)), s.int64(1), s.int64(2), s.int64(3),
-                       s.int64(4)};
+    return SaleLineRow{static_cast<uint32_t>(s.int64(0)),
+                       s.int64(1),
+                       s.int64(2),
+                       s.int64(3),
+                       s.int64(4),
+                       s.int64(5)};
   });
+}
+
+Result<std::optional<int64_t>> Replica::sale_paid_by(int64_t redemption_seq) {
+  ACCRUE_STMT(st, "SELECT sale_seq FROM sale_redemption WHERE redemption_seq = ?");
+  st.bind(1, redemption_seq);
+  return st.first([](const sqlite::Stmt& s) { return s.int64(0); });
+}
+
+Result<SaleRedeemed> Replica::sale_redeemed(int64_t sale_seq) {
+  ACCRUE_STMT(st,
+              "SELECT (SELECT COALESCE(SUM(points), 0) FROM sale_redemption WHERE sale_seq = ?1), "
+              "(SELECT COALESCE(MAX(refunded), 0) FROM sale_refund WHERE sale_seq = ?1)");
+  st.bind(1, sale_seq);
+  ACCRUE_ASSIGN_OR_RETURN(auto v, st.first([](const sqlite::Stmt& s) {
+    return SaleRedeemed{s.int64(0), s.int64(1)};
+  }));
+  return v.value_or(SaleRedeemed{});
 }
 
 Result<OutboxStats> Replica::outbox_stats() {

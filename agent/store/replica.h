@@ -79,6 +79,13 @@ struct SaleLineRow {
   int64_t points = 0;
   int64_t returned_quantity_milli = 0;
   int64_t points_reversed = 0;
+  int64_t amount_minor = 0;  // 0 for lines sold before amounts were kept
+};
+
+// What paid for a sale in points: its redemptions' points and what its returns gave back so far.
+struct SaleRedeemed {
+  int64_t redeemed = 0;
+  int64_t refunded = 0;
 };
 
 struct OutboxStats {
@@ -147,6 +154,9 @@ class Replica {
                                               int limit);
   Result<std::vector<SaleLineRow>> sale_lines(int64_t seq);
   Result<std::optional<LedgerRow>> ledger_entry(int64_t seq);
+  // The sale a redemption paid for (sale_redemption), if any.
+  Result<std::optional<int64_t>> sale_paid_by(int64_t redemption_seq);
+  Result<SaleRedeemed> sale_redeemed(int64_t sale_seq);
   Result<OutboxStats> outbox_stats();
   // The oldest pending events after `after_seq`: at most `max_events`, and no more than
   // `max_bytes` of bodies (but always at least one event when any is pending).
@@ -194,6 +204,8 @@ class Replica {
                                  std::optional<int64_t> seq, TimestampMs now);
   Result<void> insert_sale_line(int64_t seq, const SaleLineRow& line);
   Result<void> add_returned(int64_t seq, uint32_t line_no, int64_t quantity_milli, int64_t points);
+  Result<void> link_redemption(int64_t sale_seq, int64_t redemption_seq, int64_t points);
+  Result<void> add_refunded(int64_t sale_seq, int64_t points);
   Result<void> add_daily(std::string_view owner, int64_t day, int64_t earned,
                          int64_t redeemed_offline);
   // Downloads (the writer only).

@@ -208,8 +208,27 @@ Result<void> Replica::delete_online_redemption(std::string_view till_id,
 
 Result<void> Replica::insert_sale_line(int64_t seq, const SaleLineRow& l) {
   ACCRUE_STMT(st,
-              "INSERT INTO sale_line (seq, line_no, quantity_milli, points) VALUES (?, ?, ?, ?)");
-  return st.bind(1, seq).bind(2, l.line_no).bind(3, l.quantity_milli).bind(4, l.points).run();
+              "INSERT INTO sale_line (seq, line_no, quantity_milli, points, amount_minor) "
+              "VALUES (?, ?, ?, ?, ?)");
+  return st.bind(1, seq)
+      .bind(2, l.line_no)
+      .bind(3, l.quantity_milli)
+      .bind(4, l.points)
+      .bind(5, l.amount_minor)
+      .run();
+}
+
+Result<void> Replica::link_redemption(int64_t sale_seq, int64_t redemption_seq, int64_t points) {
+  ACCRUE_STMT(st,
+              "INSERT INTO sale_redemption (redemption_seq, sale_seq, points) VALUES (?, ?, ?)");
+  return st.bind(1, redemption_seq).bind(2, sale_seq).bind(3, points).run();
+}
+
+Result<void> Replica::add_refunded(int64_t sale_seq, int64_t points) {
+  ACCRUE_STMT(st,
+              "INSERT INTO sale_refund (sale_seq, refunded) VALUES (?, ?) ON CONFLICT (sale_seq) "
+              "DO UPDATE SET refunded = refunded + excluded.refunded");
+  return st.bind(1, sale_seq).bind(2, points).run();
 }
 
 Result<void> Replica::add_returned(int64_t seq, uint32_t line_no, int64_t quantity_milli,

@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 6> kMigrations = {
+inline constexpr std::array<std::string_view, 7> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -194,6 +194,23 @@ CREATE INDEX outbox_created ON outbox (created_at);
     // "erased": provisional moves from 3 to 5.
     R"sql(
 UPDATE customer SET status = 5 WHERE status = 3;
+)sql",
+    // v7: refunds of redeemed points on returns (docs/lifecycle.md, "Returns").
+    R"sql(
+-- What each line cost, so that a return refunds its share of the value (0: sold before v7).
+ALTER TABLE sale_line ADD COLUMN amount_minor INTEGER NOT NULL DEFAULT 0;
+-- The redemptions that paid for a sale (AccrueRequest.redemption_pos_tx_ids): each pays for one.
+CREATE TABLE sale_redemption (
+  redemption_seq INTEGER PRIMARY KEY,
+  sale_seq       INTEGER NOT NULL,
+  points         INTEGER NOT NULL
+);
+CREATE INDEX sale_redemption_sale ON sale_redemption (sale_seq);
+-- What the sale's returns gave back of those points so far.
+CREATE TABLE sale_refund (
+  sale_seq INTEGER PRIMARY KEY,
+  refunded INTEGER NOT NULL
+);
 )sql",
 };
 

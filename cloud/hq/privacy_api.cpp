@@ -17,6 +17,7 @@
 
 #include <map>
 #include "common/civil_time.h"
+#include "common/ledger.h"
 
 namespace accrue::cloud::hq {
 
@@ -103,9 +104,6 @@ http::Response PrivacyApi::export_data(Call& call) {
                                     {"lifetime_redeemed", balance.int64(0, 2)},
                                     {"lifetime_expired", balance.int64(0, 3)}};
     }
-    static constexpr const char* kKinds[] = {
-        "",           "accrual", "redemption",         "return", "enrolment_bonus",
-        "adjustment", "expiry",  "provisional_claimed"};
     ACCRUE_ASSIGN_OR_RETURN(
         auto ledger,
         c.query(
@@ -122,7 +120,7 @@ http::Response PrivacyApi::export_data(Call& call) {
       const int64_t kind = ledger.int64(i, 2);
       json::object e{{"event_id", ledger.text(i, 0)},
                      {"occurred_at", format_utc_iso8601(ledger.int64(i, 1))},
-                     {"kind", kind >= 1 && kind <= 7 ? kKinds[kind] : "unknown"},
+                     {"kind", ledger_kind_name(kind)},
                      {"points", ledger.int64(i, 3)}};
       if (!ledger.text(i, 4).empty()) e["store_id"] = ledger.text(i, 4);
       if (!ledger.text(i, 5).empty()) e["till_id"] = ledger.text(i, 5);

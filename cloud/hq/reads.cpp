@@ -11,6 +11,7 @@
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
 #include "common/engine/tiers.h"
+#include "common/ledger.h"
 #include "common/uuid.h"
 
 namespace accrue::cloud::hq {
@@ -187,9 +188,6 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
                                                  {pg::Param::text(customer_id)}));
     if (exists.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
   }
-  static constexpr const char* kKinds[] = {
-      "",           "accrual", "redemption",         "return", "enrolment_bonus",
-      "adjustment", "expiry",  "provisional_claimed"};
   json::array items;
   const int n = std::min(r.rows(), limit);
   for (int i = 0; i < n; ++i) {
@@ -197,7 +195,7 @@ Result<std::string> CustomerReads::transactions(const std::string& customer_id, 
     o["event_id"] = r.text(i, 0);
     o["occurred_at"] = format_utc_iso8601(r.int64(i, 1));
     const int64_t kind = r.int64(i, 2);
-    o["kind"] = kind >= 1 && kind <= 7 ? kKinds[kind] : "unknown";
+    o["kind"] = ledger_kind_name(kind);
     o["points"] = r.int64(i, 3);
     if (!r.text(i, 4).empty()) o["store_id"] = r.text(i, 4);
     if (!r.text(i, 5).empty()) o["till_id"] = r.text(i, 5);

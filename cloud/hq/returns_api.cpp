@@ -23,7 +23,7 @@ constexpr const char* kColumns =
     "coalesce(r.sale_till_id, ''), coalesce(r.sale_pos_tx_id, ''), coalesce(r.customer_id, ''), "
     "r.points_reversed, (extract(epoch FROM r.received_at)*1000)::bigint, "
     "(extract(epoch FROM r.resolved_at)*1000)::bigint, coalesce(r.resolved_by, ''), "
-    "coalesce(r.note, '')";
+    "coalesce(r.note, ''), r.points_refunded";
 
 json::value text_or_null(const pg::PgResult& r, int row, int col) {
   if (r.text(row, col).empty()) return nullptr;
@@ -45,6 +45,7 @@ json::object return_json(const pg::PgResult& r, int i) {
       {"sale", std::move(sale)},
       {"customer_id", text_or_null(r, i, 10)},
       {"points_reversed", r.int64(i, 11)},
+      {"points_refunded", r.int64(i, 16)},
       {"received_at", format_utc_iso8601(r.int64(i, 12))},
       {"resolved_at",
        r.is_null(i, 13) ? json::value(nullptr) : json::value(format_utc_iso8601(r.int64(i, 13)))},

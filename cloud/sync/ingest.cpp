@@ -3,6 +3,7 @@
 #include "cloud/core/balance.h"
 #include "cloud/core/tiers.h"
 #include "cloud/sync/ingest_parts.h"
+#include "common/sys/log.h"
 
 namespace accrue::cloud {
 
@@ -44,7 +45,56 @@ Uuid Ingest::next_id() {
 
 Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch,
                                             std::string_view store_id) {
-  return apply(batch, store_id, Entry{});
+  auto result = apply(batch, store_id, Entry{});
+  if (result) apply_returns_held_for(batch, *result);
+  return result;
+}
+
+// Returns held because their sale was not known (the selling store was offline too) are applied
+// as soon as the sale arrives, after its batch committed: each in a transaction of its own, like
+// head office's retry. What fails here stays held for the daily `returns` job; the upload that
+// brought the sale has its answer already.
+void Ingest::apply_returns_held_for(const sv1::EventBatch& batch,
+                                    const sv1::EventBatchResult& result) {
+  std::vector<std::string> ids;
+  boost::json::array named;
+  for (int i = 0; i < batch.events_size() && i < result.results_size(); ++i) {
+    const auto& e = batch.events(i);
+    if (e.body_case() != sv1::EventEnvelope::kAccrual ||
+        result.results(i).status() != sv1::EVENT_STATUS_APPLIED) {
+      continue;
+    }
+    ids.push_back(e.event_id());
+    named.push_back(boost::json::object{{"store_id", e.store_id()},
+                                        {"till_id", e.accrual().till_id()},
+                                        {"pos_tx_id", e.accrual().pos_tx_id()}});
+  }
+  if (ids.empty()) return;
+  std::vector<std::pair<std::string, std::string>> held;  // (store, envelope)
+  {
+    auto lease = pool_.acquire();
+    if (!lease) return;
+    auto r = (*lease)->query(
+        "SELECT store_id, envelope FROM sale_return WHERE status = 'held' AND "
+        "(sale_event_id = ANY($1::uuid[]) OR (sale_store_id, sale_till_id, sale_pos_tx_id) IN "
+        "(SELECT x.store_id, x.till_id, x.pos_tx_id FROM jsonb_to_recordset($2::jsonb) AS "
+        "x(store_id text, till_id text, pos_tx_id text))) ORDER BY event_id",
+        {pg::Param::text(pg::text_array(ids)), pg::Param::text(boost::json::serialize(named))});
+    if (!r) {
+      log(LogLevel::kWarn, "held_returns_not_read", {{"error", r.error().message}});
+      return;
+    }
+    for (int k = 0; k < r->rows(); ++k) {
+      auto envelope = pg::decode_bytea(r->text(k, 1));
+      if (envelope) held.emplace_back(std::string(r->text(k, 0)), std::move(*envelope));
+    }
+  }
+  for (const auto& [store, envelope] : held) {
+    auto applied = apply_held_return(store, envelope);
+    if (!applied) {
+      log(LogLevel::kWarn, "held_return_not_applied", {{"error", applied.error().message}});
+    }
+  }
 }
 
 Result<sv1::EventBatchResult> Ingest::apply_head_office(
@@ -108,14 +158,15 @@ Result<sv1::OnlineReturnResponse> Ingest::return_online(const sv1::OnlineReturnR
   {
     ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
     ACCRUE_ASSIGN_OR_RETURN(
-        auto seen, lease->query("SELECT status, points_reversed, coalesce(customer_id, '') "
-                                "FROM sale_return WHERE store_id = $1 AND till_id = $2 AND "
-                                "pos_tx_id = $3",
+        auto seen, lease->query("SELECT status, points_reversed, coalesce(customer_id, ''), "
+                                "points_refunded FROM sale_return WHERE store_id = $1 AND "
+                                "till_id = $2 AND pos_tx_id = $3",
                                 {pg::Param::text(store_id), pg::Param::text(e.return_().till_id()),
                                  pg::Param::text(e.return_().pos_tx_id())}));
     if (seen.rows() == 0) return out;  // a duplicate of a return made before returns were kept
     out.set_held_for_review(seen.text(0, 0) == "held");
     out.set_points_reversed(seen.int64(0, 1));
+    out.set_points_refunded(seen.int64(0, 3));
     customer = std::string(seen.text(0, 2));
   }
   out.set_customer_id(customer);

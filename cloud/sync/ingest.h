@@ -107,6 +107,8 @@ class Ingest {
 
  private:
   struct Entry;  // which of the three entry points, and what it adds to the transaction
+  void apply_returns_held_for(const sync::v1::EventBatch& batch,
+                              const sync::v1::EventBatchResult& result);
   Result<sync::v1::EventBatchResult> apply(const sync::v1::EventBatch& batch,
                                            std::string_view store_id, const Entry& entry);
   Uuid next_id();

@@ -8,6 +8,7 @@
 #include "common/engine/earn.h"
 #include "common/hex.h"
 #include "common/identifier.h"
+#include "common/uuid.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::cloud::ingest {
@@ -15,6 +16,8 @@ namespace accrue::cloud::ingest {
 namespace json = boost::json;
 
 namespace {
+
+constexpr uint8_t kRefundPurpose = 1;  // derived_v7: a return's refund of redeemed points
 
 Rejection unknown_customer(const std::string& id) {
   return {"unknown_customer", "customer " + id + " is not known"};
@@ -140,6 +143,29 @@ void claim_provisional(BatchState& s, const sv1::EventEnvelope& e, CustomerState
   s.unclaimed.erase(it);
 }
 
+// The redemptions that paid for a sale, as its till named them: each the member's, made in this
+// store, and not paying for another sale already; any other is left out (the store's claim is
+// counted as a mismatch). Returns their points, which the sale's returns may refund.
+int64_t link_redemptions(BatchState& s, const sv1::EventEnvelope& e, const CustomerState& cs,
+                         const EventContext& ctx) {
+  int64_t redeemed = 0;
+  for (const auto& named : e.accrual().redemption_event_ids()) {
+    auto uuid = Uuid::parse(named);
+    auto it = uuid ? s.redemptions.find(uuid->to_string()) : s.redemptions.end();
+    if (it == s.redemptions.end() || it->second.linked ||
+        it->second.customer_id != cs.customer_id || it->second.store_id != e.store_id()) {
+      ctx.count_mismatch();
+      continue;
+    }
+    it->second.linked = true;
+    redeemed += it->second.points;
+    s.out.sale_redemptions.push_back(json::object{{"redemption_event_id", it->first},
+                                                  {"sale_event_id", e.event_id()},
+                                                  {"points", it->second.points}});
+  }
+  return redeemed;
+}
+
 std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& e,
                                        const EventContext& ctx) {
   const auto& a = e.accrual();
@@ -202,12 +228,14 @@ std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& 
   rc["points_earned"] = points;
   std::vector<SaleLine> lines;
   for (size_t i = 0; i < basket->lines.size() && i < earn->lines.size(); ++i) {
-    lines.push_back(
-        {basket->lines[i].line_no, basket->lines[i].quantity_milli, earn->lines[i].points, 0, 0});
+    lines.push_back({basket->lines[i].line_no, basket->lines[i].quantity_milli,
+                     earn->lines[i].points, 0, 0, basket->lines[i].amount_minor});
   }
   rc["lines"] = sale_lines_json(lines);
+  const int64_t redeemed = cs ? link_redemptions(s, e, *cs, ctx) : 0;
+  rc["redeemed_points"] = redeemed;
   s.out.receipts.push_back(std::move(rc));
-  s.sales[e.event_id()] = {cs ? cs->customer_id : "", points, std::move(lines), false};
+  s.sales[e.event_id()] = {cs ? cs->customer_id : "", points, std::move(lines), false, redeemed};
   s.sales_by_ref[{e.store_id(), a.till_id(), a.pos_tx_id()}] = e.event_id();
   return std::nullopt;
 }
@@ -239,6 +267,9 @@ std::optional<Rejection> apply_redemption(BatchState& s, const sv1::EventEnvelop
   d.points -= r.points();
   d.redeemed += r.points();
   draw_available(s, *cs, r.points(), e.occurred_at_ms());
+  if (auto id = Uuid::parse(e.event_id())) {
+    s.redemptions[id->to_string()] = {cs->customer_id, e.store_id(), r.points(), false};
+  }
   if (ctx.available_after) *ctx.available_after = s.available(*cs, ctx.now_ms);
   feed_customer(s, cs->customer_id);
   return std::nullopt;
@@ -257,6 +288,29 @@ std::optional<Rejection> hold_return(BatchState& s, const sv1::EventEnvelope& e,
   if (!r.original_event_id().empty()) row["sale_event_id"] = r.original_event_id();
   s.out.sale_returns.push_back(std::move(row));
   return std::nullopt;
+}
+
+// Points redeemed on a returned sale given back (redemption.refund_on_return): a ledger row of
+// their own under an id derived from the return's, available at once, and no longer redeemed.
+void refund_redeemed(BatchState& s, const sv1::EventEnvelope& e, CustomerState& cs,
+                     const std::string& sale_id, int64_t refund) {
+  const auto& r = e.return_();
+  const std::string id = derived_v7(*Uuid::parse(e.event_id()), kRefundPurpose).to_string();
+  json::object row = ledger_row(e, LedgerKind::kRedemptionRefund, refund);
+  row["event_id"] = id;
+  row["seq"] = nullptr;  // the store's seq is the return's row
+  if (r.points_refunded() > 0 && r.points_refunded() != refund) {
+    row["agent_points"] = r.points_refunded();
+  }
+  row["customer_id"] = cs.customer_id;
+  row["till_id"] = r.till_id();
+  row["pos_tx_id"] = r.pos_tx_id();
+  row["ref_event_id"] = sale_id;
+  s.out.ledger.push_back(std::move(row));
+  auto& d = s.out.balances[cs.customer_id];
+  d.points += refund;
+  d.redeemed -= refund;
+  open_available_lot(s, cs, s.program_of(e), id, e.occurred_at_ms(), refund);
 }
 
 // A return, decided here from the sale's lines as the cloud recorded them (the store's figure is
@@ -300,6 +354,11 @@ std::optional<Rejection> apply_return(BatchState& s, const sv1::EventEnvelope& e
   }
   points = std::min(points, sale->left);
   sale->left -= points;
+  const PublishedProgram& p = s.program_of(e);
+  const int64_t refund = p.program.redemption.refund_on_return && !after.empty()
+                             ? redemption_refund(after, sale->redeemed, sale->refunded)
+                             : 0;
+  sale->refunded += refund;
   if (!after.empty()) {
     sale->lines = std::move(after);
     sale->lines_changed = true;
@@ -314,13 +373,18 @@ std::optional<Rejection> apply_return(BatchState& s, const sv1::EventEnvelope& e
   row["pos_tx_id"] = r.pos_tx_id();
   row["ref_event_id"] = sale_id;
   s.out.ledger.push_back(std::move(row));
-  credit_earned(s, cs->customer_id, s.program_of(e), e.occurred_at_ms(), -points);
+  credit_earned(s, cs->customer_id, p, e.occurred_at_ms(), -points);
   take(s, *cs, plan_reversal(s.lots_of(*cs), sale_id, points, e.occurred_at_ms()).draws);
-  s.out.receipt_reversals.push_back(json::object{{"event_id", sale_id}, {"points", points}});
+  // As for the points: a store that left the decision to the cloud sent no figure.
+  if (r.points_refunded() > 0 && refund != r.points_refunded()) ctx.count_mismatch();
+  if (refund > 0) refund_redeemed(s, e, *cs, sale_id, refund);
+  s.out.receipt_reversals.push_back(
+      json::object{{"event_id", sale_id}, {"points", points}, {"refunded", refund}});
   json::object seen = sale_return_row(e, "applied");
   seen["sale_event_id"] = sale_id;
   seen["customer_id"] = cs->customer_id;
   seen["points_reversed"] = points;
+  seen["points_refunded"] = refund;
   s.out.sale_returns.push_back(std::move(seen));
   feed_customer(s, cs->customer_id);
   return std::nullopt;

@@ -125,7 +125,7 @@ struct DayDelta {
 // the fallback statements read them with jsonb_to_recordset, the COPYs encode the same rows.
 struct Writes {
   boost::json::array ledger, customers, pii, identifiers, receipts, receipt_reversals,
-      receipt_claims, sale_returns, feed;
+      receipt_claims, sale_returns, sale_redemptions, feed;
   std::map<std::string, BalanceDelta> balances;
   std::map<std::pair<std::string, int64_t>, DayDelta> day_deltas;  // (customer, local day)
   std::set<std::string> touched;  // customers the batch changed: the feed, the cache, the store
@@ -138,6 +138,15 @@ struct SaleState {
   int64_t left = 0;
   std::optional<std::vector<SaleLine>> lines;
   bool lines_changed = false;  // a return of this batch changed them
+  int64_t redeemed = 0;        // by the redemptions that paid for it (receipt.redeemed_points)
+  int64_t refunded = 0;        // of those, given back by its returns so far
+};
+
+// A redemption a sale may name as having paid for it (Accrual.redemption_event_ids).
+struct RedemptionState {
+  std::string customer_id, store_id;
+  int64_t points = 0;
+  bool linked = false;  // already paid for a sale
 };
 
 // A sale's lines as receipt.lines holds them (JSON), and back; nullopt for anything else.
@@ -158,6 +167,7 @@ struct BatchState {
   std::map<std::string, std::vector<std::tuple<std::string, int64_t, TimestampMs>>> unclaimed;
   std::map<std::string, SaleState> sales;                            // by the sale's event id
   std::map<SaleRef, std::string> sales_by_ref;                       // -> event id
+  std::map<std::string, RedemptionState> redemptions;                // by event id
   std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
   Writes out;
 

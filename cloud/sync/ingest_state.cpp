@@ -6,6 +6,7 @@
 #include "common/civil_time.h"
 #include "common/hex.h"
 #include "common/sys/log.h"
+#include "common/uuid.h"
 
 namespace accrue::cloud::ingest {
 
@@ -48,6 +49,7 @@ struct References {
   std::vector<std::string> refs, hashes, originals;
   std::vector<SaleRef> sale_refs;         // sales returns name without their event id
   std::vector<std::string> claim_hashes;  // identifiers an enrolment or a claim claims for
+  std::vector<std::string> redemptions;   // that sales name as having paid for them
 };
 
 References references_of(const sv1::EventBatch& batch, Verdicts& v) {
@@ -56,14 +58,26 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
     if (!v.is_new(i)) continue;
     const auto& e = batch.events(i);
     switch (e.body_case()) {
-      case sv1::EventEnvelope::kAccrual:
-        if (!e.accrual().customer_id().empty())
-          out.refs.push_back(e.accrual().customer_id());
-        else if (e.accrual().identifier().hash().size() == 32)
-          out.hashes.push_back(e.accrual().identifier().hash());
+      case sv1::EventEnvelope::kAccrual: {
+        const auto& a = e.accrual();
+        if (!a.customer_id().empty())
+          out.refs.push_back(a.customer_id());
+        else if (a.identifier().hash().size() == 32)
+          out.hashes.push_back(a.identifier().hash());
         else
           v.reject(i, "bad_identifier", "accrual: customer_id or a 32-byte identifier hash");
+        if (a.redemption_event_ids_size() > kMaxRedemptionsPerSale) {
+          v.reject(i, "bad_accrual", "accrual: at most 8 redemptions pay for one sale");
+        }
+        for (const auto& id : a.redemption_event_ids()) {
+          if (!Uuid::parse(id)) {
+            v.reject(i, "bad_accrual", "accrual: redemption_event_ids must be event ids");
+          } else {
+            out.redemptions.push_back(id);
+          }
+        }
         break;
+      }
       case sv1::EventEnvelope::kRedemption:
         out.refs.push_back(e.redemption().customer_id());
         break;
@@ -222,6 +236,24 @@ Result<void> load_identifiers(pg::Connection& c, const std::vector<std::string>&
 // The sales returns name: their member, the points they have not given back yet and their
 // lines; their members join the batch's references (a return made in another store does not
 // know her).
+// The redemptions new sales name (Accrual.redemption_event_ids): whose they were, where, how many
+// points, and whether a sale already names them.
+Result<void> load_named_redemptions(pg::Connection& c, const References& refs, BatchState& s) {
+  if (refs.redemptions.empty()) return {};
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT l.event_id::text, l.customer_id, l.store_id, -l.points, "
+                      "sr.sale_event_id IS NOT NULL FROM ledger l LEFT JOIN sale_redemption sr "
+                      "ON sr.redemption_event_id = l.event_id WHERE l.event_id = ANY($1::uuid[]) "
+                      "AND l.kind = " +
+                          std::to_string(to_int(LedgerKind::kRedemption)),
+                      {pg::Param::text(pg::text_array(refs.redemptions))}));
+  for (int k = 0; k < r.rows(); ++k) {
+    s.redemptions[std::string(r.text(k, 0))] = {
+        std::string(r.text(k, 1)), std::string(r.text(k, 2)), r.int64(k, 3), r.text(k, 4) == "t"};
+  }
+  return {};
+}
+
 Result<void> load_original_sales(pg::Connection& c, References& refs, BatchState& s) {
   if (refs.originals.empty() && refs.sale_refs.empty()) return {};
   json::array named;
@@ -231,7 +263,8 @@ Result<void> load_original_sales(pg::Connection& c, References& refs, BatchState
   ACCRUE_ASSIGN_OR_RETURN(
       auto r,
       c.query("SELECT event_id::text, coalesce(customer_id, ''), points_earned - points_reversed, "
-              "coalesce(lines::text, ''), store_id, till_id, pos_tx_id FROM receipt "
+              "coalesce(lines::text, ''), store_id, till_id, pos_tx_id, redeemed_points, "
+              "refunded_points FROM receipt "
               "WHERE event_id::text = ANY($1::text[]) OR (store_id, till_id, pos_tx_id) IN "
               "(SELECT x.store_id, x.till_id, x.pos_tx_id FROM jsonb_to_recordset($2::jsonb) "
               "AS x(store_id text, till_id text, pos_tx_id text))",
@@ -239,7 +272,12 @@ Result<void> load_original_sales(pg::Connection& c, References& refs, BatchState
                pg::Param::text(json::serialize(named))}));
   for (int k = 0; k < r.rows(); ++k) {
     std::string id(r.text(k, 0));
-    SaleState sale{std::string(r.text(k, 1)), r.int64(k, 2), std::nullopt, false};
+    SaleState sale{std::string(r.text(k, 1)),
+                   r.int64(k, 2),
+                   std::nullopt,
+                   false,
+                   r.int64(k, 7),
+                   r.int64(k, 8)};
     if (!r.text(k, 3).empty()) sale.lines = sale_lines_from_json(r.text(k, 3));
     if (!sale.customer_id.empty()) refs.refs.push_back(sale.customer_id);
     s.sales_by_ref[{std::string(r.text(k, 4)), std::string(r.text(k, 5)),
@@ -368,6 +406,7 @@ json::array sale_lines_json(const std::vector<SaleLine>& lines) {
         {"line_no", l.line_no}, {"quantity_milli", l.quantity_milli}, {"points", l.points}};
     if (l.returned_quantity_milli != 0) o["returned_quantity_milli"] = l.returned_quantity_milli;
     if (l.points_reversed != 0) o["points_reversed"] = l.points_reversed;
+    if (l.amount_minor != 0) o["amount_minor"] = l.amount_minor;
     out.push_back(std::move(o));
   }
   return out;
@@ -389,9 +428,12 @@ std::optional<std::vector<SaleLine>> sale_lines_from_json(std::string_view text)
     if (!l.is_object()) return std::nullopt;
     const auto& o = l.as_object();
     auto no = int_of(o, "line_no"), q = int_of(o, "quantity_milli"), p = int_of(o, "points"),
-         rq = int_of(o, "returned_quantity_milli"), rp = int_of(o, "points_reversed");
-    if (!no || !q || !p || !rq || !rp || *no < 0 || *no > UINT32_MAX) return std::nullopt;
-    out.push_back({static_cast<uint32_t>(*no), *q, *p, *rq, *rp});
+         rq = int_of(o, "returned_quantity_milli"), rp = int_of(o, "points_reversed"),
+         amount = int_of(o, "amount_minor");
+    if (!no || !q || !p || !rq || !rp || !amount || *no < 0 || *no > UINT32_MAX) {
+      return std::nullopt;
+    }
+    out.push_back({static_cast<uint32_t>(*no), *q, *p, *rq, *rp, *amount});
   }
   return out;
 }
@@ -474,6 +516,7 @@ Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::
   ACCRUE_TRY(load_programs(c, programs, batch, store_zone, v, s));
   References r = references_of(batch, v);
   ACCRUE_TRY(load_original_sales(c, r, s));
+  ACCRUE_TRY(load_named_redemptions(c, r, s));
   ACCRUE_TRY(load_customers(c, r.refs, s));
   ACCRUE_TRY(lock_claims(c, r.claim_hashes));
   ACCRUE_TRY(load_identifiers(c, r.hashes, s));

@@ -75,7 +75,7 @@ constexpr const char* kLotColumns =
     "lot_id, customer_id, earned_at, available_at, expires_at, points, remaining";
 constexpr const char* kReceiptColumns =
     "event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, amount_minor, currency, "
-    "points_earned, lines";
+    "points_earned, lines, redeemed_points";
 
 struct LotRows {
   json::array created, updated;
@@ -186,7 +186,8 @@ Result<void> copy_append_only(pg::Connection& c, const Writes& w, const json::ar
                                                 {"amount_minor"},
                                                 {"currency"},
                                                 {"points_earned"},
-                                                {"lines"}})));
+                                                {"lines"},
+                                                {"redeemed_points"}})));
   }
   return {};
 }
@@ -225,12 +226,13 @@ Result<void> insert_append_only(pg::Connection& c, const Writes& w, const json::
   return run_all(
       c,
       "INSERT INTO receipt (event_id, customer_id, store_id, till_id, pos_tx_id, occurred_at, "
-      "amount_minor, currency, points_earned, lines) SELECT x.event_id, x.customer_id, "
-      "x.store_id, x.till_id, x.pos_tx_id, to_timestamp(x.occurred_at_ms/1000.0), "
-      "x.amount_minor, x.currency, x.points_earned, x.lines FROM jsonb_to_recordset($1::jsonb) "
-      "AS x(event_id uuid, customer_id text, store_id text, till_id text, pos_tx_id text, "
-      "occurred_at_ms bigint, amount_minor bigint, currency text, points_earned bigint, "
-      "lines jsonb) ON CONFLICT DO NOTHING",
+      "amount_minor, currency, points_earned, lines, redeemed_points) SELECT x.event_id, "
+      "x.customer_id, x.store_id, x.till_id, x.pos_tx_id, "
+      "to_timestamp(x.occurred_at_ms/1000.0), x.amount_minor, x.currency, x.points_earned, "
+      "x.lines, x.redeemed_points FROM jsonb_to_recordset($1::jsonb) AS x(event_id uuid, "
+      "customer_id text, store_id text, till_id text, pos_tx_id text, occurred_at_ms bigint, "
+      "amount_minor bigint, currency text, points_earned bigint, lines jsonb, "
+      "redeemed_points bigint) ON CONFLICT DO NOTHING",
       w.receipts);
 }
 
@@ -291,25 +293,36 @@ Result<void> write_receipt_changes(pg::Connection& c, const BatchState& s) {
                      lines));
   ACCRUE_TRY(run_all(
       c,
-      "UPDATE receipt r SET points_reversed = r.points_reversed + x.points FROM "
-      "(SELECT event_id, sum(points) AS points FROM jsonb_to_recordset($1::jsonb) AS "
-      "y(event_id uuid, points bigint) GROUP BY event_id) AS x WHERE r.event_id = x.event_id",
+      "UPDATE receipt r SET points_reversed = r.points_reversed + x.points, "
+      "refunded_points = r.refunded_points + x.refunded FROM (SELECT event_id, sum(points) AS "
+      "points, sum(coalesce(refunded, 0)) AS refunded FROM jsonb_to_recordset($1::jsonb) AS "
+      "y(event_id uuid, points bigint, refunded bigint) GROUP BY event_id) AS x "
+      "WHERE r.event_id = x.event_id",
       w.receipt_reversals));
+  // Which sale each redemption paid for (a redemption named twice fails the batch: retried).
+  ACCRUE_TRY(run_all(c,
+                     "INSERT INTO sale_redemption (redemption_event_id, sale_event_id, points) "
+                     "SELECT x.redemption_event_id, x.sale_event_id, x.points FROM "
+                     "jsonb_to_recordset($1::jsonb) AS x(redemption_event_id uuid, "
+                     "sale_event_id uuid, points bigint)",
+                     w.sale_redemptions));
   // Every return seen; a held one the review flow applied now is closed.
   return run_all(
       c,
       "INSERT INTO sale_return AS s (store_id, till_id, pos_tx_id, event_id, agent_id, status, "
       "sale_event_id, sale_store_id, sale_till_id, sale_pos_tx_id, customer_id, "
-      "points_reversed, envelope, note) SELECT x.store_id, x.till_id, x.pos_tx_id, x.event_id, "
-      "x.agent_id, x.status, x.sale_event_id, x.sale_store_id, x.sale_till_id, "
-      "x.sale_pos_tx_id, x.customer_id, coalesce(x.points_reversed, 0), "
-      "decode(x.envelope, 'hex'), x.note FROM jsonb_to_recordset($1::jsonb) AS x(store_id text, "
-      "till_id text, pos_tx_id text, event_id uuid, agent_id text, status text, "
-      "sale_event_id uuid, sale_store_id text, sale_till_id text, sale_pos_tx_id text, "
-      "customer_id text, points_reversed bigint, envelope text, note text) "
+      "points_reversed, points_refunded, envelope, note) SELECT x.store_id, x.till_id, "
+      "x.pos_tx_id, x.event_id, x.agent_id, x.status, x.sale_event_id, x.sale_store_id, "
+      "x.sale_till_id, x.sale_pos_tx_id, x.customer_id, coalesce(x.points_reversed, 0), "
+      "coalesce(x.points_refunded, 0), decode(x.envelope, 'hex'), x.note FROM "
+      "jsonb_to_recordset($1::jsonb) AS x(store_id text, till_id text, pos_tx_id text, "
+      "event_id uuid, agent_id text, status text, sale_event_id uuid, sale_store_id text, "
+      "sale_till_id text, sale_pos_tx_id text, customer_id text, points_reversed bigint, "
+      "points_refunded bigint, envelope text, note text) "
       "ON CONFLICT (store_id, till_id, pos_tx_id) DO UPDATE SET status = excluded.status, "
       "sale_event_id = excluded.sale_event_id, customer_id = excluded.customer_id, "
-      "points_reversed = excluded.points_reversed, envelope = NULL, resolved_at = now(), "
+      "points_reversed = excluded.points_reversed, "
+      "points_refunded = excluded.points_refunded, envelope = NULL, resolved_at = now(), "
       "resolved_by = 'review' WHERE s.status = 'held' AND s.event_id = excluded.event_id",
       w.sale_returns);
 }

@@ -45,4 +45,26 @@ Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
   return out;
 }
 
+Points redemption_refund(std::span<const SaleLine> after, Points redeemed, Points refunded_before) {
+  if (redeemed <= 0 || after.empty()) return 0;
+  const bool by_value =
+      std::ranges::any_of(after, [](const SaleLine& l) { return l.amount_minor > 0; });
+  int128 sold = 0, returned = 0;
+  bool all_back = true;
+  for (const SaleLine& l : after) {
+    if (l.quantity_milli <= 0) continue;
+    const int64_t weight = by_value ? l.amount_minor : l.points;
+    sold += weight;
+    returned += static_cast<int128>(weight) * l.returned_quantity_milli / l.quantity_milli;
+    all_back = all_back && l.returned_quantity_milli >= l.quantity_milli;
+  }
+  Points cumulative = 0;
+  if (all_back) {
+    cumulative = redeemed;
+  } else if (sold > 0) {
+    cumulative = static_cast<Points>(static_cast<int128>(redeemed) * returned / sold);
+  }
+  return std::max<Points>(0, cumulative - refunded_before);
+}
+
 }  // namespace accrue

@@ -19,6 +19,7 @@ struct SaleLine {
   Points points = 0;                    // what the line earned
   int64_t returned_quantity_milli = 0;  // by earlier returns
   Points points_reversed = 0;           // by earlier returns
+  int64_t amount_minor = 0;             // what the line cost, after discounts (0: not recorded)
 };
 
 struct ReturnLine {
@@ -43,5 +44,16 @@ struct ReturnOutcome {
 // be returned than was sold.
 Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
                                      std::span<const ReturnLine> request);
+
+// How many redemptions may pay for one sale (AccrueRequest.redemption_pos_tx_ids).
+inline constexpr int kMaxRedemptionsPerSale = 8;
+
+// The points redeemed on a sale that its returns give back, when the programme refunds them
+// (RedemptionPolicy::refund_on_return). In proportion to the value returned and cumulative like
+// the points reversed: once its returns are counted in `after` (the sale's lines with this return
+// applied), the sale has given back floor(redeemed * value returned / value sold), all of it when
+// every line is back. A sale recorded without amounts (all 0) weighs its lines by their points.
+// Returns what this return gives back: that figure less `refunded_before`, never negative.
+Points redemption_refund(std::span<const SaleLine> after, Points redeemed, Points refunded_before);
 
 }  // namespace accrue

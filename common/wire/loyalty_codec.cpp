@@ -258,6 +258,7 @@ Result<Program> program_from_proto(const pb::Program& p) {
   out.redemption.min_points = rp.min_points() == 0 ? 1 : rp.min_points();
   out.redemption.max_points = rp.max_points();
   out.redemption.step_points = rp.step_points();
+  out.redemption.refund_on_return = rp.refund_on_return();
 
   const auto& o = p.offline_limits();
   out.offline_limits = {o.max_points_per_redemption(), o.max_points_per_customer_per_day(),
@@ -364,6 +365,7 @@ pb::Program program_to_proto(const Program& p) {
   rp->set_min_points(p.redemption.min_points);
   rp->set_max_points(p.redemption.max_points);
   rp->set_step_points(p.redemption.step_points);
+  rp->set_refund_on_return(p.redemption.refund_on_return);
   auto* o = out.mutable_offline_limits();
   o->set_max_points_per_redemption(p.offline_limits.max_points_per_redemption);
   o->set_max_points_per_customer_per_day(p.offline_limits.max_points_per_customer_per_day);

@@ -293,6 +293,60 @@ TEST_P(AgentApiTest, ReturnsReverseInProportionAndNeverMoreThanSold) {
   EXPECT_EQ(unknown.error().code(), pb::ERROR_CODE_NOT_FOUND);
 }
 
+// The demo programme refunds redeemed points on returns (redemption.refund_on_return): the till
+// names the redemptions that paid for the basket, and each return gives back their share.
+TEST_P(AgentApiTest, AReturnRefundsItsShareOfThePointsRedeemedOnTheSale) {
+  const int64_t m = member(37);  // 1369 / 4869 confirmed points
+  pb::Request pay;
+  *pay.mutable_redeem()->mutable_identifier() = card(m);
+  pay.mutable_redeem()->set_pos_tx_id(tx("pay-1"));
+  pay.mutable_redeem()->set_points(300);
+  ASSERT_TRUE(call(pay).has_redeem());
+
+  pb::Request sale;
+  auto* a = sale.mutable_accrue();
+  *a->mutable_identifier() = card(m);
+  a->set_pos_tx_id(tx("sale-p"));
+  *a->mutable_basket() = basket();  // 89.99 shoes + 25.00 for two tees
+  a->add_redemption_pos_tx_ids(tx("pay-1"));
+  auto sold = call(sale);
+  ASSERT_TRUE(sold.has_accrue()) << sold.DebugString();
+
+  a->set_pos_tx_id(tx("sale-p2"));  // one redemption pays for one sale
+  auto twice = call(sale);
+  ASSERT_TRUE(twice.has_error());
+  EXPECT_EQ(twice.error().code(), pb::ERROR_CODE_FAILED_PRECONDITION);
+  EXPECT_EQ(twice.error().message(),
+            "Redemption " + tx("pay-1") + " already paid for another sale.");
+  a->set_redemption_pos_tx_ids(0, "no-such-redemption");
+  EXPECT_EQ(call(sale).error().code(), pb::ERROR_CODE_NOT_FOUND);
+  *a->mutable_identifier() = card(member(38));
+  a->set_redemption_pos_tx_ids(0, tx("pay-1"));
+  EXPECT_EQ(call(sale).error().message(),
+            "Redemption " + tx("pay-1") + " was made for another member.");
+
+  pb::Request ret;
+  auto* r = ret.mutable_return_();
+  r->set_pos_tx_id(tx("ret-p1"));
+  r->set_original_pos_tx_id(tx("sale-p"));
+  auto* line = r->add_lines();
+  line->set_line_no(1);  // the shoes: 8999 of 11499
+  line->set_quantity_milli(1000);
+  auto first = call(ret);
+  ASSERT_TRUE(first.has_return_()) << first.DebugString();
+  EXPECT_EQ(first.return_().points_refunded(), 234);  // floor(300 * 8999 / 11499)
+  EXPECT_EQ(first.return_().available_points(), sold.accrue().available_points() + 234)
+      << "the sale's own points were still pending; the refund is available at once";
+
+  r->set_pos_tx_id(tx("ret-p2"));
+  line->set_line_no(2);
+  line->set_quantity_milli(2000);
+  auto rest = call(ret);
+  ASSERT_TRUE(rest.has_return_()) << rest.DebugString();
+  EXPECT_EQ(rest.return_().points_refunded(), 66) << "everything back: all 300";
+  EXPECT_EQ(rest.return_().available_points(), sold.accrue().available_points() + 300);
+}
+
 TEST_P(AgentApiTest, AReturnOfAnotherStoresSaleIsAcceptedAsPendingWithoutTheCloud) {
   pb::Request ret;
   auto* r = ret.mutable_return_();

@@ -104,9 +104,10 @@ void run_return(const Program& p, const TimeZone& z, const tv::ReturnCase& c, Ch
   ck.eq("points_earned", earn->points, c.points_earned());
   std::vector<SaleLine> sale;
   for (size_t i = 0; i < basket->lines.size(); ++i) {
-    sale.push_back(
-        {basket->lines[i].line_no, basket->lines[i].quantity_milli, earn->lines[i].points, 0, 0});
+    sale.push_back({basket->lines[i].line_no, basket->lines[i].quantity_milli,
+                    earn->lines[i].points, 0, 0, basket->lines[i].amount_minor});
   }
+  Points refunded = 0;
   for (int s = 0; s < c.steps_size(); ++s) {
     const auto& step = c.steps(s);
     std::vector<ReturnLine> req;
@@ -120,6 +121,11 @@ void run_return(const Program& p, const TimeZone& z, const tv::ReturnCase& c, Ch
         line.returned_quantity_milli += l.quantity_milli;
         line.points_reversed += l.points;
       }
+      const Points refund = p.redemption.refund_on_return
+                                ? redemption_refund(sale, c.points_redeemed(), refunded)
+                                : 0;
+      step_ck.eq("points_refunded", refund, step.points_refunded());
+      refunded += refund;
     }
     if (!step_ck.ok()) ck.note("step " + std::to_string(s + 1) + ": " + step_ck.detail());
   }

@@ -239,10 +239,22 @@ TEST_F(SchedulerTest, TheReturnsSweepAppliesAHeldReturnOnceItsSaleHasArrived) {
   ASSERT_TRUE(s->run_due());
   EXPECT_EQ(job("returns", "last_counts->>'applied'"), "0") << "its sale is not there yet";
 
-  auto sale = accrual(1, "buyer", 5000, "sold-1");
+  // The sale arrives for a card nobody had yet: its points are provisional, so the return stays
+  // held when the sale lands (a sale with a member would apply it at once).
+  auto sale = accrual(1, "", 5000, "sold-1");
+  sale.mutable_accrual()->mutable_identifier()->set_kind("card");
+  sale.mutable_accrual()->mutable_identifier()->set_hash(std::string(32, 'b'));
+  sale.mutable_accrual()->set_provisional(true);
   ASSERT_EQ(results(post(batch_of({sale}), token_)).results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  EXPECT_EQ(db_.scalar("SELECT status FROM sale_return WHERE event_id = '" + ret.event_id() + "'"),
+            "held");
+  // The card is the buyer's (registered without a claim): the claims job gives her the sale,
+  // then the returns job, after it, applies the return.
   auto c = db_.connect();
   ASSERT_TRUE(c);
+  ASSERT_TRUE(c->exec(
+      "INSERT INTO identifier (hash, kind, customer_id) VALUES (decode(repeat('62', 32), 'hex'), "
+      "'card', 'buyer')"));
   ASSERT_TRUE(
       c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
   ASSERT_TRUE(s->run_due());

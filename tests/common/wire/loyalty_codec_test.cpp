@@ -70,6 +70,7 @@ Program full_program() {
   p.redemption.min_points = 50;
   p.redemption.max_points = 5000;
   p.redemption.step_points = 50;
+  p.redemption.refund_on_return = true;
   p.offline_limits = {1, 2, 3, 4};
   p.daily_cap_points = 1000;
   p.event_rules = {5, 6};
@@ -96,6 +97,7 @@ TEST(LoyaltyCodecTest, ProgramRoundTripsThroughProtobuf) {
   EXPECT_EQ(r1.window->days_of_week_mask, 0b1010101);
   EXPECT_EQ(r1.window->to_minute, 1440);
   EXPECT_EQ(back->tiers.spend_currency, cur("EUR"));
+  EXPECT_TRUE(back->redemption.refund_on_return);
   // Binary serialisation is stable for the same program.
   EXPECT_EQ(proto.SerializeAsString(), program_to_proto(*back).SerializeAsString());
 }
