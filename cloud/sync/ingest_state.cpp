@@ -233,9 +233,6 @@ Result<void> load_identifiers(pg::Connection& c, const std::vector<std::string>&
   return {};
 }
 
-// The sales returns name: their member, the points they have not given back yet and their
-// lines; their members join the batch's references (a return made in another store does not
-// know her).
 // The redemptions new sales name (Accrual.redemption_event_ids): whose they were, where, how many
 // points, and whether a sale already names them.
 Result<void> load_named_redemptions(pg::Connection& c, const References& refs, BatchState& s) {
@@ -254,6 +251,9 @@ Result<void> load_named_redemptions(pg::Connection& c, const References& refs, B
   return {};
 }
 
+// The sales returns name: their member, the points they have not given back yet and their
+// lines; their members join the batch's references (a return made in another store does not
+// know her).
 Result<void> load_original_sales(pg::Connection& c, References& refs, BatchState& s) {
   if (refs.originals.empty() && refs.sale_refs.empty()) return {};
   json::array named;
