@@ -183,11 +183,7 @@ Result<void> AgentService::WriteTxn::return_sale() {
   ACCRUE_ASSIGN_OR_RETURN(auto outcome, compute_return(sale, lines));
   Points refund = 0;
   if (program().redemption.refund_on_return) {
-    for (const auto& l : outcome.lines) {
-      auto& line = *std::ranges::find(sale, l.line_no, &SaleLine::line_no);
-      line.returned_quantity_milli += l.quantity_milli;
-      line.points_reversed += l.points;
-    }
+    count_return(sale, outcome);
     ACCRUE_ASSIGN_OR_RETURN(auto paid, r.sale_redeemed(sale_seq));
     refund = redemption_refund(sale, paid.redeemed, paid.refunded);
   }

@@ -341,11 +341,7 @@ std::optional<Rejection> apply_return(BatchState& s, const sv1::EventEnvelope& e
       return hold_return(s, e, ctx, outcome.error().message);
     }
     after = *sale->lines;
-    for (const auto& lr : outcome->lines) {
-      auto it = std::ranges::find(after, lr.line_no, &SaleLine::line_no);
-      it->returned_quantity_milli += lr.quantity_milli;
-      it->points_reversed += lr.points;
-    }
+    count_return(after, *outcome);
     points = outcome->points_reversed;
   } else if (r.points_reversed() > 0) {
     points = r.points_reversed();  // no lines on one side: the store's figure, capped below

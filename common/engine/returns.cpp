@@ -45,6 +45,15 @@ Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
   return out;
 }
 
+void count_return(std::span<SaleLine> sale, const ReturnOutcome& outcome) {
+  for (const LineReversal& l : outcome.lines) {
+    auto it = std::ranges::find(sale, l.line_no, &SaleLine::line_no);
+    if (it == sale.end()) continue;  // compute_return names only lines of the sale
+    it->returned_quantity_milli += l.quantity_milli;
+    it->points_reversed += l.points;
+  }
+}
+
 Points redemption_refund(std::span<const SaleLine> after, Points redeemed, Points refunded_before) {
   if (redeemed <= 0 || after.empty()) return 0;
   const bool by_value =

@@ -45,6 +45,9 @@ struct ReturnOutcome {
 Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
                                      std::span<const ReturnLine> request);
 
+// The sale's lines once `outcome` (computed from them) is counted: returned quantities and points.
+void count_return(std::span<SaleLine> sale, const ReturnOutcome& outcome);
+
 // How many redemptions may pay for one sale (AccrueRequest.redemption_pos_tx_ids).
 inline constexpr int kMaxRedemptionsPerSale = 8;
 

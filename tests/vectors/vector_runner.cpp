@@ -116,11 +116,7 @@ void run_return(const Program& p, const TimeZone& z, const tv::ReturnCase& c, Ch
     Check step_ck;
     if (step_ck.outcome(r, step.error_code())) {
       step_ck.eq("points_reversed", r->points_reversed, step.points_reversed());
-      for (const auto& l : r->lines) {
-        auto& line = *std::ranges::find(sale, l.line_no, &SaleLine::line_no);
-        line.returned_quantity_milli += l.quantity_milli;
-        line.points_reversed += l.points;
-      }
+      count_return(sale, *r);
       const Points refund = p.redemption.refund_on_return
                                 ? redemption_refund(sale, c.points_redeemed(), refunded)
                                 : 0;
