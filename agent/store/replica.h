@@ -220,6 +220,8 @@ class Replica {
   Result<int64_t> watermark(std::string_view customer_id);
   Result<void> set_watermark(std::string_view customer_id, int64_t seq);
   Result<void> set_local_debit(std::string_view customer_id, int64_t points);
+  // The lot an event opened (a return's refund the cloud's balance already holds).
+  Result<void> remove_lot(int64_t seq, std::string_view owner);
   // Lots opened by events up to `seq` go (the cloud's balance has them); later ones are back to
   // their full points, for the later events to draw from again.
   Result<void> rebase_lots(std::string_view owner, int64_t seq);

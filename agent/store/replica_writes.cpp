@@ -303,6 +303,11 @@ Result<void> Replica::set_local_debit(std::string_view customer_id, int64_t poin
   return st.bind(1, points).bind(2, customer_id).run();
 }
 
+Result<void> Replica::remove_lot(int64_t seq, std::string_view owner) {
+  ACCRUE_STMT(st, "DELETE FROM lot WHERE seq = ? AND owner = ?");
+  return st.bind(1, seq).bind(2, owner).run();
+}
+
 Result<void> Replica::rebase_lots(std::string_view owner, int64_t seq) {
   ACCRUE_STMT(del, "DELETE FROM lot WHERE owner = ? AND seq <= ?");
   ACCRUE_TRY(del.bind(1, owner).bind(2, seq).run());

@@ -55,9 +55,13 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t w
   int64_t debit = 0;
   const int64_t confirmed = customer->confirmed_available;
   for (const auto& e : events) {
-    // An online redemption the cloud applied before this agent uploaded it: already inside the
-    // confirmed balance although its seq is after W.
-    if (in_cloud && in_cloud->contains(e.event_id)) continue;
+    // An online redemption or return the cloud applied before this agent uploaded it: already
+    // inside the confirmed balance although its seq is after W, and so is a return's refund
+    // (its lot here would count it twice).
+    if (in_cloud && in_cloud->contains(e.event_id)) {
+      ACCRUE_TRY(w.remove_lot(e.seq, customer_id));
+      continue;
+    }
     if (e.kind == pb::TRANSACTION_KIND_REDEMPTION) {
       ACCRUE_ASSIGN_OR_RETURN(auto lots, w.lots(customer_id));
       const SpendPlan spend = plan_spend(confirmed - debit, lots, -e.points, e.occurred_at);

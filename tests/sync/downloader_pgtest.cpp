@@ -209,6 +209,44 @@ TEST_F(RebaseTest, AnOnlineRedemptionInTheSnapshotBeforeItsUploadIsNotCountedTwi
   EXPECT_EQ(validate(22).available_points(), before - 600);
 }
 
+TEST_F(RebaseTest, AnOnlineReturnsRefundInTheSnapshotBeforeItsUploadIsNotCountedTwice) {
+  // Member 24: an online return of another store's sale gave back 100 redeemed points; the
+  // agent holds them as the return's own lot (seq 1 here, not uploaded yet). A page read after
+  // the cloud applied it has the 100 inside the balance and lists the event.
+  const int64_t before = validate(24).available_points();
+  const std::string owner = agent::seed_customer_id(24);
+  const auto event = Uuid::parse("7d0f8a4e-3c1b-4e2a-9f6d-5b8c7a6e4d21", "id");
+  ASSERT_TRUE(event);
+  const std::string id(reinterpret_cast<const char*>(event->bytes().data()), 16);
+  std::promise<Result<void>> done;
+  auto f = done.get_future();
+  agent::WriteJob job;
+  job.apply = [&](agent::Replica& w) -> Result<void> {
+    const TimestampMs now = SystemClock().now_ms();
+    agent::LedgerRow row;
+    row.event_id = id;
+    row.kind = pos::v1::TRANSACTION_KIND_RETURN;
+    row.owner = owner;
+    row.occurred_at = now;
+    row.till_id = "till-1";
+    row.pos_tx_id = "back-1";
+    ACCRUE_ASSIGN_OR_RETURN(auto seq, w.insert_ledger(row));
+    return w.insert_lot(seq, owner, Lot{std::to_string(seq), now, now, kNeverExpires, 100, 100});
+  };
+  job.done = [&done](Result<void> r) { done.set_value(std::move(r)); };
+  ASSERT_TRUE(agent_->writer().submit(std::move(job)));
+  auto written = f.get();
+  ASSERT_TRUE(written) << written.error().message;
+  ASSERT_EQ(validate(24).available_points(), before + 100);
+
+  auto page = snapshot(24, before + 100, 0, 0);
+  page.add_online_applied_event_ids(event->to_string());
+  apply(page);
+  EXPECT_EQ(validate(24).available_points(), before + 100) << "not before + 200";
+  apply(snapshot(24, before + 100, 0, 1));  // uploaded: the lot is the cloud's
+  EXPECT_EQ(validate(24).available_points(), before + 100);
+}
+
 // A voided online redemption (its outcome unknown: uploaded as sent, then given back) never
 // shows its points missing, whichever page arrives: one read before the cloud applied it, one
 // with it applied online but not yet given back, one with the redemption uploaded and the
