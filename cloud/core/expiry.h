@@ -3,8 +3,8 @@
 // lifetime_expired counts them. Customers are taken in batches, each in one transaction that
 // locks their balance rows in customer order first, as ingestion does (no deadlock with it, and
 // no lot changes under it). Idempotent: a lot expires once; running it twice changes nothing
-// the second time. `accrue-cloud expire` runs it to the end (daily, from a CronJob);
-// POST /v1/points/expiry-runs runs it for a bounded time.
+// the second time. "Now" is `clock`'s. The scheduler's daily `expiry` job runs it;
+// `accrue-cloud expire` runs it to the end and POST /v1/points/expiry-runs for a bounded time.
 #pragma once
 
 #include <chrono>

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "cloud/core/audit.h"
 #include "cloud/core/daily_jobs.h"
 #include "common/civil_time.h"
 #include "tests/cloud/cloud_app_fixture.h"
@@ -320,6 +321,145 @@ TEST_F(SchedulerTest, TheDailyTierPassRunsAsAJob) {
   EXPECT_EQ(job("tiers", "last_counts->>'downgraded'"), "1");
   EXPECT_EQ(invalidated_, std::vector<std::string>{"gold-without-points"})
       << "the moved member leaves the cache";
+}
+
+// A year of the programme on an injected clock, the scheduler running every day as the service
+// does: members earn through ingestion, cross, keep and lose tiers, lots mature and expire,
+// birthdays fire once; at every month end the audit is clean (every balance equal to its
+// ledger). The demo programme with a 90-day tier window (30 days' grace) and points that expire
+// at the end of the year they were earned in, so that all of it happens within the year.
+class SimulatedYearTest : public SchedulerTest {
+ protected:
+  std::string program_json() override {
+    std::string p = SchedulerTest::program_json();
+    auto swap = [&p](const std::string& from, const std::string& to) {
+      const auto at = p.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      p.replace(at, from.size(), to);
+    };
+    swap(R"("window_days": 365)", R"("window_days": 90)");
+    swap(R"("expiry": "EXPIRY_KIND_END_OF_YEAR", "count": 1)",
+         R"("expiry": "EXPIRY_KIND_END_OF_YEAR", "count": 0)");
+    return p;
+  }
+
+  // Ingests one event of the store's agent, as of the clock.
+  void ingest(sv1::EventEnvelope e) {
+    e.set_seq(++seq_);
+    e.set_occurred_at_ms(clock_at_.now_ms());
+    sv1::EventBatch b;
+    b.set_store_id(kStore);
+    b.set_agent_id(kAgent);
+    *b.add_events() = std::move(e);
+    auto r = ingest_->apply(b, kStore);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->results(0).status(), sv1::EVENT_STATUS_APPLIED) << r->results(0).message();
+  }
+  void buy(const std::string& customer, int64_t euros) {
+    auto e = accrual(0, customer, euros * 100, "sale-" + std::to_string(seq_ + 1));
+    e.mutable_accrual()->mutable_basket()->set_occurred_at_ms(clock_at_.now_ms());
+    ingest(std::move(e));
+  }
+  void redeem(const std::string& customer, int64_t points) {
+    auto e = envelope(0);
+    auto* r = e.mutable_redemption();
+    r->set_customer_id(customer);
+    r->set_till_id("till-1");
+    r->set_pos_tx_id("redeem-" + std::to_string(seq_ + 1));
+    r->set_points(points);
+    r->set_offline(true);
+    ingest(std::move(e));
+  }
+  std::string tier(const std::string& id) {
+    return db_.scalar("SELECT tier_id FROM customer WHERE customer_id = '" + id + "'");
+  }
+  int64_t points(const std::string& id) {
+    return std::stoll(db_.scalar("SELECT points FROM balance WHERE customer_id = '" + id + "'"));
+  }
+  // Points of lots not available yet (pending) at the clock.
+  int64_t pending(const std::string& id) {
+    return std::stoll(db_.scalar(
+        "SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE customer_id = '" + id +
+        "' AND available_at > to_timestamp(" + std::to_string(clock_at_.now_ms()) + " / 1000.0)"));
+  }
+  int64_t rows(const std::string& id, const std::string& where) {
+    return std::stoll(
+        db_.scalar("SELECT count(*) FROM ledger WHERE customer_id = '" + id + "' AND " + where));
+  }
+
+  uint64_t seq_ = 0;
+};
+
+TEST_F(SimulatedYearTest, AYearOfEarningTiersExpiryAndBirthdaysKeepsEveryBalanceEqualToItsLedger) {
+  const int64_t first = days_from_civil(2027, 1, 1), last = days_from_civil(2028, 1, 2);
+  member("steady", 6, 15);  // 150 EUR every Monday
+  member("spree", 3, 10);   // 6000 EUR on 5 January, then nothing
+  member("saver", 9, 1);    // 40 EUR a month, redeems in October
+  auto s = scheduler("replica-a");
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  int month_ends = 0;
+  for (int64_t day = first; day <= last; ++day) {
+    const CivilDate d = civil_from_days(day);
+    // 11:00 in Warsaw (UTC+1 or +2): after the 02:00 run time, so the day's jobs are due.
+    clock_at_.set(day * kMsPerDay + 9 * kMsPerHour);
+    ASSERT_TRUE(s->run_due()) << d.year << "-" << d.month << "-" << d.day;
+    if (d.year == 2027) {
+      if (iso_weekday(day) == 1) buy("steady", 150);
+      if (d.month == 1 && d.day == 5) buy("spree", 6000);
+      if (d.day == 20) buy("saver", 40);
+      if (d.month == 10 && d.day == 21) redeem("saver", 300);
+      ASSERT_FALSE(HasFatalFailure());
+    }
+    if (d.month == 1 && d.day == 5 && d.year == 2027) {
+      EXPECT_EQ(tier("spree"), "gold") << "upgraded in the ingesting transaction";
+      EXPECT_GE(pending("spree"), 6000) << "the sale's points are pending for 14 days";
+    }
+    if (d.month == 1 && d.day == 19 && d.year == 2027) {
+      EXPECT_EQ(pending("spree"), 0) << "matured after 14 days";
+    }
+    if (day + 1 <= last && civil_from_days(day + 1).day == 1) {  // a month end
+      ++month_ends;
+      auto report = audit(*c);
+      ASSERT_TRUE(report) << report.error().message;
+      EXPECT_TRUE(report->ok()) << d.year << "-" << d.month << ": " << report->mismatches
+                                << " balances differ from their ledger";
+      if (d.month == 3 && d.year == 2027) {
+        EXPECT_EQ(tier("spree"), "gold") << "inside the 90-day window";
+      }
+      if (d.month == 6 && d.year == 2027) {
+        EXPECT_EQ(tier("spree"), "bronze") << "the window and the grace period are over";
+        EXPECT_EQ(tier("steady"), "silver");
+        EXPECT_EQ(rows("steady", "reason = 'birthday bonus 2027'"), 1);
+      }
+    }
+  }
+  EXPECT_EQ(month_ends, 12);
+  // Tiers: steady crossed into silver and kept it; spree went up at once and came down once.
+  EXPECT_EQ(tier("steady"), "silver");
+  EXPECT_EQ(db_.scalar("SELECT string_agg(from_tier || '>' || to_tier || ':' || reason, ',' ORDER "
+                       "BY change_id) FROM tier_history WHERE customer_id = 'spree'"),
+            "bronze>gold:qualified,gold>bronze:grace_ended");
+  EXPECT_EQ(db_.scalar("SELECT string_agg(to_tier, ',' ORDER BY change_id) FROM tier_history "
+                       "WHERE customer_id = 'steady'"),
+            "silver");
+  // Birthdays and membership anniversaries once each, in their year.
+  for (const char* who : {"steady", "spree", "saver"}) {
+    EXPECT_EQ(rows(who, "reason LIKE 'birthday bonus%'"), 1) << who;
+    EXPECT_EQ(rows(who, "reason LIKE 'anniversary bonus%'"), 1) << who;
+  }
+  // Every point of 2027 expired at the turn of the year, nothing more: the balances are what
+  // 2028 has earned (nothing yet) and each equals its ledger.
+  for (const char* who : {"steady", "spree", "saver"}) {
+    EXPECT_EQ(points(who), 0) << who;
+    EXPECT_EQ(rows(who, "kind = 6"), 1) << who << ": one expiry row for the year's lots";
+  }
+  EXPECT_EQ(db_.scalar("SELECT -sum(points) FROM ledger WHERE customer_id = 'saver' AND kind = 6"),
+            std::to_string(12 * 40 + 250 + 500 - 300))
+      << "what the redemption did not spend: 12 sales, birthday, anniversary";
+  auto report = audit(*c);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
 }
 
 }  // namespace
