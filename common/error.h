@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace accrue {
 
@@ -34,6 +35,11 @@ enum class ErrorCode {
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
+  // A refusal a person at a till sees, by a stable id and its parameters ("points.insufficient",
+  // {{"available", "300"}}), so that the till shows it in its own language; `message` is the
+  // same in English. Empty for errors that are not such refusals. See refusal().
+  std::string message_id = {};
+  std::vector<std::pair<std::string, std::string>> params = {};
 
   friend bool operator==(const Error&, const Error&) = default;
 };
@@ -56,6 +62,16 @@ inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
 
 // Stable lower-case name, e.g. "invalid_argument"; used in logs, metrics and reject codes.
 std::string_view to_string(ErrorCode code);
+
+// A refusal for the till: `return refusal(ErrorCode::kInsufficientPoints, "points.insufficient",
+// {{"available", "300"}}, "Not enough points: 300 available.");` (the catalogue of ids:
+// proto/README.md).
+inline std::unexpected<Error> refusal(ErrorCode code, std::string message_id,
+                                      std::vector<std::pair<std::string, std::string>> params,
+                                      std::string message) {
+  return std::unexpected<Error>(
+      Error{code, std::move(message), std::move(message_id), std::move(params)});
+}
 
 // Propagates the error of an expression yielding a Result<...>; the value, if any, is dropped.
 #define ACCRUE_TRY(expr)                  \

@@ -1,5 +1,7 @@
 // Member resolution: an identifier from the till -> the member it names, or one the replica
 // does not know (a provisional owner, which the cloud may be asked about).
+#include <algorithm>
+
 #include "agent/core/service_parts.h"
 
 namespace accrue::agent {
@@ -61,6 +63,21 @@ bool AgentService::Context::ask_first(const Member& m) {
 Result<Balance> AgentService::Context::balance(Replica& r, const Member& m) const {
   ACCRUE_ASSIGN_OR_RETURN(auto lots, r.lots(m.owner));
   return balance_of(m.customer ? &*m.customer : nullptr, lots, now);
+}
+
+Result<std::optional<RedemptionOffer>> AgentService::Context::redemption_offer(
+    Replica& r, const Member& m, Points available) const {
+  if (!m.customer) return std::nullopt;
+  ACCRUE_ASSIGN_OR_RETURN(auto currency, Currency::from_code(service.settings_.currency));
+  Points limit = 0;
+  if (!online()) {
+    const OfflineLimits& l = program().offline_limits;
+    ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, local_day(now)));
+    limit = std::min(l.max_points_per_redemption, l.max_points_per_customer_per_day - d.second);
+    if (limit <= 0) return std::nullopt;
+  }
+  return accrue::redemption_offer(program().redemption, currency, available, limit, country(),
+                                  tier_redemption_value_bp(program(), m.customer->tier_id));
 }
 
 Result<StoreTierView> AgentService::Context::tier_view(Replica& r, const Member& m) const {

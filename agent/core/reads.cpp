@@ -90,6 +90,18 @@ Result<void> AgentService::Reads::profile(Context& ctx, Replica& r, const pb::Re
     p->set_expiring_at_ms(b.expiring_at);
   }
   p->set_enrolled_at_ms(m.customer->enrolled_at);
+  if (m.customer->status != kStatusBlocked) {
+    ACCRUE_ASSIGN_OR_RETURN(auto offer, ctx.redemption_offer(r, m, b.available));
+    if (offer) {
+      auto* o = p->mutable_redeemable();
+      o->set_max_points(offer->max_points);
+      *o->mutable_max_discount() = wire::money_to_proto(offer->max_discount);
+      o->set_min_points(offer->min_points);
+      o->set_step_points(offer->step_points);
+      o->set_value_minor_units(offer->value_minor_units);
+      o->set_per_points(offer->per_points);
+    }
+  }
   return {};
 }
 
@@ -234,6 +246,10 @@ Result<void> AgentService::Reads::agent_status(Context& ctx, Replica& r,
   s->set_program_version(ctx.program().version);
   s->set_time_zone(ctx.zone().name());
   s->set_country(ctx.country());
+  if (auto currency = Currency::from_code(ctx.service.settings_.currency)) {
+    s->set_currency(std::string(currency->code()));
+    s->set_currency_exponent(static_cast<uint32_t>(currency->exponent()));
+  }
   s->set_quarantined(static_cast<uint64_t>(stats.quarantined));
   ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
   s->set_offline_outstanding_points(outstanding);

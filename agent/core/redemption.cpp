@@ -81,10 +81,11 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
   ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, a.identifier()));
   if (ctx.ask_first(m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
   if (!m.customer)
-    return fail(ErrorCode::kNotFound, "No member with this identifier: points cannot be redeemed.");
+    return refusal(ErrorCode::kNotFound, "redeem.member_unknown", {},
+                   "No member with this identifier: points cannot be redeemed.");
   if (m.customer->status == kStatusBlocked) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "This member is blocked: points cannot be redeemed.");
+    return refusal(ErrorCode::kFailedPrecondition, "redeem.member_blocked", {},
+                   "This member is blocked: points cannot be redeemed.");
   }
   ACCRUE_ASSIGN_OR_RETURN(auto store_currency, Currency::from_code(service.settings_.currency));
   Currency currency = store_currency;
@@ -110,9 +111,9 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
   if (check_available) {
     Balance b = balance_of(&*m.customer, lots, now);
     if (b.available < points) {
-      return fail(ErrorCode::kInsufficientPoints,
-                  "Not enough points: " + std::to_string(std::max<int64_t>(0, b.available)) +
-                      " available.");
+      const std::string available = std::to_string(std::max<int64_t>(0, b.available));
+      return refusal(ErrorCode::kInsufficientPoints, "points.insufficient",
+                     {{"available", available}}, "Not enough points: " + available + " available.");
     }
   }
   return RedeemPlan{std::move(m), points, value, std::move(lots)};
@@ -132,7 +133,10 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
     if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
     auto decision = decide_offline_redemption(program.offline_limits,
                                               {points, d.second, outstanding, last_sync, now});
-    if (!decision.allowed) return fail(ErrorCode::kRefused, decision.message);
+    if (!decision.allowed) {
+      return refusal(ErrorCode::kRefused, "offline." + std::string(to_string(decision.refusal)),
+                     std::move(decision.params), std::move(decision.message));
+    }
   }
   const SpendPlan spend =
       plan_spend(m.customer->confirmed_available - m.customer->local_debit, plan.lots, points, now);
@@ -202,8 +206,8 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
   ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(event.event_id(), "event_id"));
   const auto& sent = event.redemption();
   ACCRUE_ASSIGN_OR_RETURN(auto value, wire::money_from_proto(sent.value()));
-  auto refuse = [&](ErrorCode code, std::string message) -> Result<void> {
-    out = error_response(req.request_id(), {code, std::move(message)});
+  auto refuse = [&](Error error) -> Result<void> {
+    out = error_response(req.request_id(), std::move(error));
     refused = true;
     return {};
   };
@@ -217,7 +221,13 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
   }
   if (outcome.answered && (outcome.result.reject_code() == "insufficient_points" ||
                            outcome.result.reject_code() == "bad_points")) {
-    return refuse(ErrorCode::kInsufficientPoints, outcome.result.message());
+    if (outcome.result.reject_code() == "bad_points") {
+      return refuse({ErrorCode::kInsufficientPoints, outcome.result.message()});
+    }
+    return refuse({ErrorCode::kInsufficientPoints,
+                   outcome.result.message(),
+                   "points.insufficient",
+                   {{"available", std::to_string(outcome.available_points)}}});
   }
   // The cloud could not decide (it does not know the member yet, say) or did not answer:
   // the offline rules decide, with the same event id, so that the upload is a duplicate if
@@ -235,14 +245,17 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
       code != ErrorCode::kNotFound && code != ErrorCode::kFailedPrecondition) {
     return applied;  // the replica failed: the intent stays and is voided at the next start
   }
-  if (outcome.answered) return refuse(code, applied.error().message);
+  if (outcome.answered) return refuse(applied.error());
   // Unknown outcome and not allowed offline: void it, so the points come back if the cloud
   // applied it.
   ACCRUE_TRY(void_online_redemption(r, service.settings_.agent_id, event, owner,
                                     service.event_ids_.next(), now,
                                     "the store got no answer from the cloud"));
-  return refuse(ErrorCode::kUnavailable, "The loyalty service did not answer, and offline: " +
-                                             applied.error().message + " No points were redeemed.");
+  return refuse({ErrorCode::kUnavailable,
+                 "The loyalty service did not answer, and offline: " + applied.error().message +
+                     " No points were redeemed.",
+                 "redeem.no_answer",
+                 {}});
 }
 
 void AgentService::redeem_online(const pb::Request& request, const Reply& reply,
@@ -254,7 +267,7 @@ void AgentService::redeem_online(const pb::Request& request, const Reply& reply,
                     return txn.settle_online_redeem(*event, outcome);
                   });
   };
-  if (!calls_->redeem(*event, settle)) settle({false, {}, "the online queue is full"});
+  if (!calls_->redeem(*event, settle)) settle({false, {}, 0, "the online queue is full"});
 }
 
 namespace {

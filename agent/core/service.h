@@ -72,7 +72,8 @@ class OnlineCalls {
   struct RedeemOutcome {
     bool answered = false;  // the cloud decided: `result` is its answer
     sync::v1::EventResult result;
-    std::string why;  // when not answered
+    int64_t available_points = 0;  // hers in the cloud, with the answer
+    std::string why;               // when not answered
   };
 
   struct ReturnOutcome {

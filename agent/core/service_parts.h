@@ -22,6 +22,7 @@
 #include "common/civil_time.h"
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
+#include "common/engine/redemption.h"
 #include "common/engine/tiers.h"
 #include "common/money.h"
 #include "common/sealed_contact.h"
@@ -138,6 +139,12 @@ struct AgentService::Context {
   // plus her events here that the cloud has not confirmed yet (store_tier_view: a tier reached
   // shows, a downgrade never does). No view for an unknown identifier.
   Result<StoreTierView> tier_view(Replica& r, const service_parts::Member& m) const;
+  // The largest redemption she can make at this till now (Profile.redeemable): her `available`
+  // points in the store's currency at her tier's rate; offline, also within the programme's
+  // offline limits per redemption and per member and day. nullopt when nothing.
+  Result<std::optional<RedemptionOffer>> redemption_offer(Replica& r,
+                                                          const service_parts::Member& m,
+                                                          Points available) const;
   // Validate without a read transaction: a member is one statement (member, identifier and
   // local lot sums); an unknown identifier is one more for its provisional lots. nullopt for a
   // customer id, which the general path resolves. The identifier is hashed once either way.

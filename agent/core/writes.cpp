@@ -53,12 +53,13 @@ Result<std::vector<LedgerRow>> AgentService::WriteTxn::redemptions_paying(const 
       ACCRUE_ASSIGN_OR_RETURN(entry, r.ledger_entry(*w->seq));
     }
     if (!entry) {
-      return fail(ErrorCode::kNotFound,
-                  "No redemption " + tx + " on till " + req.till_id() + " to pay for this sale.");
+      return refusal(
+          ErrorCode::kNotFound, "sale.redemption_unknown", {{"pos_tx_id", tx}},
+          "No redemption " + tx + " on till " + req.till_id() + " to pay for this sale.");
     }
     if (!m.customer || entry->owner != m.owner) {
-      return fail(ErrorCode::kFailedPrecondition,
-                  "Redemption " + tx + " was made for another member.");
+      return refusal(ErrorCode::kFailedPrecondition, "sale.redemption_other_member",
+                     {{"pos_tx_id", tx}}, "Redemption " + tx + " was made for another member.");
     }
     if (std::ranges::find(paying, entry->seq, &LedgerRow::seq) != paying.end()) {
       return fail(ErrorCode::kInvalidArgument,
@@ -66,8 +67,8 @@ Result<std::vector<LedgerRow>> AgentService::WriteTxn::redemptions_paying(const 
     }
     ACCRUE_ASSIGN_OR_RETURN(auto sale, r.sale_paid_by(entry->seq));
     if (sale) {
-      return fail(ErrorCode::kFailedPrecondition,
-                  "Redemption " + tx + " already paid for another sale.");
+      return refusal(ErrorCode::kFailedPrecondition, "sale.redemption_used", {{"pos_tx_id", tx}},
+                     "Redemption " + tx + " already paid for another sale.");
     }
     paying.push_back(std::move(*entry));
   }
@@ -80,7 +81,8 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, a.identifier()));
   if (ctx.ask_first(m)) return fail(ErrorCode::kUnavailable, "asking the cloud first");
   if (m.customer && m.customer->status == kStatusBlocked) {
-    return fail(ErrorCode::kFailedPrecondition, "This member is blocked: no points can be earned.");
+    return refusal(ErrorCode::kFailedPrecondition, "earn.member_blocked", {},
+                   "This member is blocked: no points can be earned.");
   }
   ACCRUE_ASSIGN_OR_RETURN(auto paid_with, redemptions_paying(m));
   const int64_t day = ctx.local_day(basket.occurred_at_ms);
@@ -328,8 +330,10 @@ Result<void> AgentService::WriteTxn::settle_online_return(
   if (result.reject_code() != "bad_return") return record_return_elsewhere(event, {});
   // Refused by the cloud (more than the sale has left, a line it does not have): nothing is
   // recorded, the till hears why. Any other refusal is the upload's to meet (quarantine).
-  out = error_response(req.request_id(),
-                       {ErrorCode::kOutOfRange, "This return cannot be made: " + result.message()});
+  out = error_response(req.request_id(), {ErrorCode::kOutOfRange,
+                                          "This return cannot be made: " + result.message(),
+                                          "return.refused",
+                                          {}});
   refused = true;
   return {};
 }
@@ -407,8 +411,8 @@ Result<void> AgentService::WriteTxn::enroll() {
     return fail(ErrorCode::kInvalidArgument, "identifiers: give 1 to 4 identifiers");
   }
   if (!a.consents().terms()) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "The member must accept the programme terms to enrol.");
+    return refusal(ErrorCode::kFailedPrecondition, "enrol.terms_required", {},
+                   "The member must accept the programme terms to enrol.");
   }
   if (a.display_name().size() > 40)
     return fail(ErrorCode::kInvalidArgument, "display_name: at most 40 bytes");

@@ -182,6 +182,7 @@ void OnlineClient::do_redeem(Call& call) {
   }
   outcome.answered = true;
   outcome.result = answer.result();
+  outcome.available_points = answer.available_points();
   call.redeemed(std::move(outcome));
 }
 

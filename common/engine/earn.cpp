@@ -264,10 +264,11 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
   ACCRUE_TRY(validate_basket(basket));
   const EarnRate* rate = program.earn_rate(basket.currency, ctx.country);
   if (rate == nullptr) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "program " + program.program_id + " v" + std::to_string(program.version) +
-                    " has no earn rate for " + std::string(basket.currency.code()) +
-                    (ctx.country.empty() ? "" : " in " + std::string(ctx.country)));
+    return refusal(ErrorCode::kFailedPrecondition, "earn.no_rate",
+                   {{"currency", std::string(basket.currency.code())}},
+                   "Program " + program.program_id + " v" + std::to_string(program.version) +
+                       " has no earn rate for " + std::string(basket.currency.code()) +
+                       (ctx.country.empty() ? "" : " in " + std::string(ctx.country)) + ".");
   }
   if (!program.rule_index || program.rule_index->rule_count() != program.rules.size()) {
     return fail(ErrorCode::kFailedPrecondition,

@@ -89,9 +89,11 @@ Result<std::vector<Draw>> draw_fifo(std::span<const Lot> lots, Points points, Ti
     left -= take;
   }
   if (left > 0) {
-    return fail(ErrorCode::kInsufficientPoints,
-                "not enough points: " + std::to_string(points - left) + " available, " +
-                    std::to_string(points) + " requested");
+    const std::string available = std::to_string(points - left);
+    return refusal(ErrorCode::kInsufficientPoints, "points.insufficient",
+                   {{"available", available}},
+                   "Not enough points: " + available + " available, " + std::to_string(points) +
+                       " requested.");
   }
   return draws;
 }

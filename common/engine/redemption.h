@@ -4,6 +4,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/money.h"
@@ -24,6 +26,24 @@ Result<Money> redemption_value(const RedemptionPolicy& policy, const Currency& c
 // same checks as redemption_value.
 Result<Points> points_for_discount(const RedemptionPolicy& policy, const Money& discount,
                                    std::string_view country = {}, int64_t value_bp = kOneX);
+
+// The largest redemption a member can make now, for a till to propose: her `available` points
+// within `limit` (0: none beyond the programme's), rounded down to the step, at most the
+// maximum, at least the minimum; the discount it gives; and the rate (a discount of
+// floor(points * value_minor_units / per_points) minor units, reduced to lowest terms).
+struct RedemptionOffer {
+  Points max_points = 0;
+  Money max_discount;
+  Points min_points = 0;
+  Points step_points = 0;
+  int64_t value_minor_units = 0;
+  int64_t per_points = 0;
+};
+// nullopt when she can redeem nothing (fewer points than the minimum, no rate).
+std::optional<RedemptionOffer> redemption_offer(const RedemptionPolicy& policy,
+                                                const Currency& currency, Points available,
+                                                Points limit = 0, std::string_view country = {},
+                                                int64_t value_bp = kOneX);
 
 // What a point of a member in `tier_id` is worth against the redemption rate, in basis points:
 // the tier's redemption_value_bp, kOneX for a tier the ladder does not have.
@@ -51,6 +71,8 @@ struct OfflineDecision {
   bool allowed = false;
   OfflineRefusal refusal = OfflineRefusal::kNone;
   std::string message;  // for the cashier; empty when allowed
+  // The refusal's parameters for a till's own text (message id "offline." + to_string(refusal)).
+  std::vector<std::pair<std::string, std::string>> params = {};
 };
 
 OfflineDecision decide_offline_redemption(const OfflineLimits& limits,

@@ -6,6 +6,20 @@
 #include "common/checked.h"
 
 namespace accrue {
+namespace {
+
+// A quantity in thousandths as people write it: 2000 -> "2", 1500 -> "1.5", 250 -> "0.25".
+std::string quantity_text(int64_t milli) {
+  std::string out = std::to_string(milli / 1000);
+  if (int64_t frac = milli % 1000; frac != 0) {
+    std::string digits = std::to_string(1000 + frac).substr(1);
+    while (digits.back() == '0') digits.pop_back();
+    out += "." + digits;
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
                                      std::span<const ReturnLine> request) {
@@ -30,9 +44,12 @@ Result<ReturnOutcome> compute_return(std::span<const SaleLine> sale,
     const SaleLine& s = *it;
     const int64_t left = s.quantity_milli - s.returned_quantity_milli;
     if (r.quantity_milli > left) {
-      return fail(ErrorCode::kOutOfRange,
-                  field + ": returning " + std::to_string(r.quantity_milli) +
-                      " thousandths, only " + std::to_string(left) + " left to return");
+      const std::string line = std::to_string(r.line_no), asked = quantity_text(r.quantity_milli),
+                        open = quantity_text(left);
+      return refusal(
+          ErrorCode::kOutOfRange, "return.more_than_left",
+          {{"line", line}, {"quantity", asked}, {"left", open}},
+          "Line " + line + ": " + asked + " returned, only " + open + " left to return.");
     }
     // Cumulative: after this return the line has given back floor(points * returned / sold).
     const int64_t cumulative_qty = s.returned_quantity_milli + r.quantity_milli;

@@ -56,6 +56,8 @@ pos::v1::Error to_pos_error(const Error& error) {
   out.set_code(pos_error_code(error.code));
   out.set_message(error.message);
   out.set_retryable(is_retryable(error.code));
+  out.set_message_id(error.message_id);
+  for (const auto& [name, value] : error.params) (*out.mutable_params())[name] = value;
   return out;
 }
 

@@ -210,6 +210,7 @@ TEST_P(AgentApiTest, UnknownIdentifierAccruesProvisionallyUntilEnrolment) {
   auto no_terms = call(en);
   ASSERT_TRUE(no_terms.has_error());
   EXPECT_EQ(no_terms.error().code(), pb::ERROR_CODE_FAILED_PRECONDITION);
+  EXPECT_EQ(no_terms.error().message_id(), "enrol.terms_required");
 }
 
 TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
@@ -227,6 +228,17 @@ TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
     return call(st).agent_status().offline_outstanding_points();
   };
   const int64_t outstanding_before = offline_outstanding();
+  // What the till may propose: her points rounded down to the step, with the discount.
+  pb::Request profile;
+  *profile.mutable_get_profile()->mutable_identifier() = card(m);
+  const auto offer = call(profile).profile().redeemable();
+  EXPECT_EQ(offer.max_points(), seeded_available(m) / 100 * 100);
+  EXPECT_EQ(offer.max_discount().minor_units(), offer.max_points()) << "1 cent a point";
+  EXPECT_EQ(offer.max_discount().currency(), "EUR");
+  EXPECT_EQ(offer.step_points(), 100);
+  EXPECT_EQ(offer.min_points(), 100);
+  EXPECT_EQ(offer.value_minor_units(), 1);
+  EXPECT_EQ(offer.per_points(), 1);
   auto ok = call(req);
   ASSERT_TRUE(ok.has_redeem()) << ok.DebugString();
   EXPECT_EQ(ok.redeem().points_redeemed(), 1000);
@@ -239,9 +251,17 @@ TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
 
   r->set_pos_tx_id(tx("redeem-2"));
   r->set_points(150);
-  EXPECT_EQ(call(req).error().code(), pb::ERROR_CODE_OUT_OF_RANGE);  // steps of 100
+  auto off_step = call(req).error();
+  EXPECT_EQ(off_step.code(), pb::ERROR_CODE_OUT_OF_RANGE);
+  // Refusals carry their id and parameters, for the till's own words.
+  EXPECT_EQ(off_step.message_id(), "redeem.off_step");
+  EXPECT_EQ(off_step.params().at("step"), "100");
+  EXPECT_EQ(off_step.message(), "Redeem in steps of 100 points.");
   r->set_points(500);
-  EXPECT_EQ(call(req).error().code(), pb::ERROR_CODE_INSUFFICIENT_POINTS);
+  auto short_of = call(req).error();
+  EXPECT_EQ(short_of.code(), pb::ERROR_CODE_INSUFFICIENT_POINTS);
+  EXPECT_EQ(short_of.message_id(), "points.insufficient");
+  EXPECT_EQ(short_of.params().at("available"), std::to_string(seeded_available(m) - 1000));
 
   *r->mutable_identifier() = card(pick(70, 600));  // 2590 / 2200 available; offline max 2000
   ASSERT_GE(seeded_available(pick(70, 600)), 2100);
@@ -252,6 +272,8 @@ TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
   EXPECT_EQ(refused.error().code(), pb::ERROR_CODE_REFUSED);
   EXPECT_EQ(refused.error().message(),
             "While offline, at most 2000 points can be redeemed at once.");
+  EXPECT_EQ(refused.error().message_id(), "offline.per_redemption_limit");
+  EXPECT_EQ(refused.error().params().at("max"), "2000");
 
   // A discount in money is converted to points, rounded up to the step.
   r->set_pos_tx_id(tx("redeem-4"));
@@ -442,6 +464,8 @@ TEST_P(AgentApiTest, PreviewWritesNothingAndStatusCountsTheOutbox) {
   EXPECT_EQ(call(status).agent_status().outbox_depth(), before.agent_status().outbox_depth());
   EXPECT_EQ(before.agent_status().store_id(), "store-1");
   EXPECT_EQ(before.agent_status().program_version(), 3u);
+  EXPECT_EQ(before.agent_status().currency(), "EUR");
+  EXPECT_EQ(before.agent_status().currency_exponent(), 2u);
 }
 
 TEST_P(AgentApiTest, BadRequestsGetClearErrorsAndChangeNothing) {

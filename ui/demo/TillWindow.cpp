@@ -50,10 +50,10 @@ TillWindow::TillWindow(accrue::till::TillLoyaltyInterface* loyalty, QString till
   sale->addWidget(m_total);
   sale->addWidget(payButton);
   sale->addWidget(m_receipt);
-  outer->addLayout(sale, 3);
-  outer->addWidget(m_loyalty->createPanel(central), 2);
+  outer->addLayout(sale, 5);
+  outer->addWidget(m_loyalty->createPanel(central), 4);
   setCentralWidget(central);
-  resize(1100, 680);
+  resize(1024, 720);  // a common till screen is 1024x768
 
   connect(m_catalogueList, &QListWidget::itemActivated, this,
           [this](QListWidgetItem* it) { addItem(m_catalogue.at(m_catalogueList->row(it))); });

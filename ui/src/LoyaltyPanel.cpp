@@ -14,6 +14,7 @@
 #include <QSpinBox>
 #include <QStyle>
 #include <QVBoxLayout>
+#include <algorithm>
 
 namespace accrue::till {
 
@@ -30,6 +31,9 @@ QLabel* fixedLabel(QWidget* parent, int height, const QString& objectName) {
 }
 
 QString pointsText(qint64 n) { return QLocale().toString(n); }
+
+// The count a translation picks its plural form by (beyond int: the form for many).
+int plural(qint64 n) { return int(std::clamp<qint64>(n, 0, 1'000'000'000)); }
 
 // Sets a style property and re-applies the style sheet rules that select on it.
 void setStyleProperty(QWidget* w, const char* name, const QVariant& value) {
@@ -50,28 +54,57 @@ QString ago(qint64 thenMs, qint64 nowMs) {
 
 }  // namespace
 
-RedeemDialog::RedeemDialog(qint64 available, QWidget* parent) : QDialog(parent) {
+RedeemDialog::RedeemDialog(const RedeemOffer& offer, qint64 available,
+                           std::function<QString(qint64)> money, QWidget* parent)
+    : QDialog(parent), m_offer(offer), m_money(std::move(money)) {
   setObjectName("accrueRedeemDialog");
   setWindowTitle(tr("Redeem points"));
   auto* layout = new QVBoxLayout(this);
-  auto* label = new QLabel(tr("Available: %1 points").arg(pointsText(available)), this);
+  auto* label = new QLabel(
+      tr("Available: %1 points", nullptr, plural(available)).arg(pointsText(available)), this);
+  constexpr qint64 kMost = 1'000'000'000;  // a QSpinBox holds an int
+  const qint64 step = qMax<qint64>(1, offer.stepPoints);
   m_points = new QSpinBox(this);
-  m_points->setRange(0, int(qMin<qint64>(available, 1'000'000'000)));
-  m_points->setValue(int(qMin<qint64>(available, 1'000'000'000)));
+  m_points->setRange(int(qMin(qMax(offer.minPoints, step), kMost)),
+                     int(qMin(offer.maxPoints, kMost)));
+  m_points->setSingleStep(int(qMin(step, kMost)));
+  m_points->setValue(int(qMin(offer.maxPoints, kMost)));
   m_points->setMinimumHeight(kRowHeight);
   m_points->setSuffix(tr(" points"));
+  m_discount = new QLabel(this);
+  m_discount->setObjectName("accrueRedeemDiscount");
+  m_discount->setWordWrap(true);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
-  buttons->button(QDialogButtonBox::Ok)->setText(tr("Redeem"));
-  buttons->button(QDialogButtonBox::Ok)->setMinimumHeight(kRowHeight);
+  m_ok = buttons->button(QDialogButtonBox::Ok);
+  m_ok->setText(tr("Redeem"));
+  m_ok->setMinimumHeight(kRowHeight);
   buttons->button(QDialogButtonBox::Cancel)->setMinimumHeight(kRowHeight);
-  connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::accepted, this, [this] {
+    if (m_ok->isEnabled()) accept();
+  });
   connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+  connect(m_points, &QSpinBox::valueChanged, this, [this] { update(); });
   layout->addWidget(label);
   layout->addWidget(m_points);
+  layout->addWidget(m_discount);
   layout->addWidget(buttons);
+  update();
 }
 
 qint64 RedeemDialog::points() const { return m_points->value(); }
+
+void RedeemDialog::update() {
+  const qint64 pts = m_points->value();
+  const bool onStep = m_offer.stepPoints <= 0 || pts % m_offer.stepPoints == 0;
+  m_ok->setEnabled(onStep && pts > 0);
+  if (!onStep) {
+    m_discount->setText(tr("Redeem in steps of %1 points.", nullptr, plural(m_offer.stepPoints))
+                            .arg(pointsText(m_offer.stepPoints)));
+    return;
+  }
+  const qint64 minor = m_offer.discountFor(pts);
+  m_discount->setText(minor < 0 ? QString() : tr("Discount: %1").arg(m_money(minor)));
+}
 
 EnrollDialog::EnrollDialog(QWidget* parent) : QDialog(parent) {
   setObjectName("accrueEnrollDialog");
@@ -126,7 +159,7 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
       "#accrueLoyaltyPanel QLabel { font-size: 16px; }"
       "#accrueLoyaltyPanel QLabel#accrueEarn { font-size: 18px; font-weight: bold; }"
       "#accrueLoyaltyPanel QLabel#accrueBanner { font-size: 14px; }"
-      "QPushButton { min-height: 48px; font-size: 16px; padding: 0 16px; }"
+      "QPushButton { min-height: 48px; font-size: 16px; padding: 0 10px; }"
       "QLineEdit { min-height: 48px; font-size: 18px; }"
       "#accrueBanner[offline=\"true\"] { background: #fff4ce; color: #3d2c00;"
       "  border: 1px solid #c9a227; padding: 4px 8px; }"
@@ -141,7 +174,7 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
       "#accrueTier[reached=\"true\"] { border-style: dashed; }"
       "#accrueMessage[error=\"true\"] { color: #b00020; font-weight: bold; }");
 
-  m_banner = fixedLabel(this, 52, "accrueBanner");
+  m_banner = fixedLabel(this, 64, "accrueBanner");  // three lines of text
   m_input = new QLineEdit(this);
   m_input->setObjectName("accrueIdentify");
   m_input->setPlaceholderText(tr("Scan the card, or type phone, e-mail or card number"));
@@ -221,13 +254,12 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
           [this](const QString& e) { showMessage(e, true); });
   connect(m_session, &TillSession::redeemed, this,
           [this](const QString&, qint64 pts, qint64 minor, const QString& currency) {
-            showMessage(tr("%1 points redeemed: %2 off this sale.")
-                            .arg(pointsText(pts),
-                                 QLocale().toCurrencyString(double(minor) / 100.0, currency)),
+            showMessage(tr("%1 points redeemed: %2 off this sale.", nullptr, plural(pts))
+                            .arg(pointsText(pts), m_session->money(minor, currency)),
                         false);
           });
   connect(m_session, &TillSession::accrued, this, [this](const QString&, qint64 pts) {
-    showMessage(tr("%1 points added.").arg(pointsText(pts)), false);
+    showMessage(tr("%1 points added.", nullptr, plural(pts)).arg(pointsText(pts)), false);
   });
   connect(m_session, &TillSession::enrolled, this,
           [this](const QString&, bool provisional, qint64) {
@@ -264,11 +296,21 @@ void LoyaltyPanel::submitInput(Entry entry) {
 
 void LoyaltyPanel::openRedeem() {
   if (m_session->state() != TillSession::State::Member) return;
-  if (m_session->member().availablePoints <= 0) {
-    return showMessage(tr("No points available to redeem."), true);
+  const Member& m = m_session->member();
+  if (m.availablePoints <= 0) return showMessage(tr("No points available to redeem."), true);
+  if (m.redeemable.maxPoints <= 0) {
+    return showMessage(tr("%1 points available: not enough to redeem here now.", nullptr,
+                          plural(m.availablePoints))
+                           .arg(pointsText(m.availablePoints)),
+                       true);
   }
   delete m_redeemDialog;
-  m_redeemDialog = new RedeemDialog(m_session->member().availablePoints, this);
+  m_redeemDialog = new RedeemDialog(
+      m.redeemable, m.availablePoints,
+      [this, currency = m.redeemable.currency](qint64 minor) {
+        return m_session->money(minor, currency);
+      },
+      this);
   connect(m_redeemDialog, &QDialog::accepted, this,
           [this] { m_session->redeemPoints(m_redeemDialog->points()); });
   m_redeemDialog->open();
@@ -333,7 +375,10 @@ void LoyaltyPanel::refresh() {
   m_tier->setToolTip(reached ? tr("Confirmed when the store is online") : QString());
   setStyleProperty(m_tier, "reached", reached ? "true" : "false");
   m_tier->setVisible(member && (reached || !(m.tierName.isEmpty() && m.tierId.isEmpty())));
-  m_points->setText(member ? tr("%1 points").arg(pointsText(m.availablePoints)) : QString());
+  m_points->setText(
+      member
+          ? tr("%1 points", nullptr, plural(m.availablePoints)).arg(pointsText(m.availablePoints))
+          : QString());
   if (state == TillSession::State::Unknown) {
     m_pending->setText(tr("Enroll the customer with F7, or go on without points."));
   } else if (state == TillSession::State::Blocked) {
@@ -341,13 +386,14 @@ void LoyaltyPanel::refresh() {
         tr("This card cannot earn or redeem points. Refer the customer to "
            "customer service."));
   } else {
-    m_pending->setText(member && m.pendingPoints > 0
-                           ? tr("+ %1 pending").arg(pointsText(m.pendingPoints))
-                           : QString());
+    m_pending->setText(
+        member && m.pendingPoints > 0
+            ? tr("+ %1 pending", nullptr, plural(m.pendingPoints)).arg(pointsText(m.pendingPoints))
+            : QString());
   }
   m_expiring->setText(
       member && m.expiringPoints > 0
-          ? tr("%1 points expire on %2")
+          ? tr("%1 points expire on %2", nullptr, plural(m.expiringPoints))
                 .arg(pointsText(m.expiringPoints),
                      QLocale().toString(QDateTime::fromMSecsSinceEpoch(m.expiringAtMs).date(),
                                         QLocale::ShortFormat))
@@ -356,11 +402,12 @@ void LoyaltyPanel::refresh() {
   if (earn < 0 || state == TillSession::State::Blocked) {
     m_earn->clear();
   } else if (state == TillSession::State::Unknown) {
-    m_earn->setText(tr("As a member, this sale would earn %1 points").arg(pointsText(earn)));
+    m_earn->setText(tr("As a member, this sale would earn %1 points", nullptr, plural(earn))
+                        .arg(pointsText(earn)));
   } else {
-    m_earn->setText(tr("This sale earns %1 points").arg(pointsText(earn)));
+    m_earn->setText(tr("This sale earns %1 points", nullptr, plural(earn)).arg(pointsText(earn)));
   }
-  m_redeem->setEnabled(member && !m_session->busy() && m.availablePoints > 0);
+  m_redeem->setEnabled(member && !m_session->busy() && m.redeemable.maxPoints > 0);
   m_enroll->setEnabled(state == TillSession::State::NoCustomer ||
                        state == TillSession::State::Unknown);
 }
@@ -371,9 +418,12 @@ void LoyaltyPanel::refreshBanner() {
   if (!a.connected) {
     text = tr("Loyalty service not running on this till: trying again…");
   } else if (!a.online) {
-    text = tr("Offline: points are kept and sent later. Last sync %1, %n event(s) queued.", nullptr,
-              int(qMin<quint64>(a.queuedEvents, 1'000'000'000)))
+    const qint64 queued = qint64(qMin<quint64>(a.queuedEvents, 1'000'000'000));
+    text = tr("Offline: points are kept and sent later. Last sync %1.")
                .arg(ago(a.lastSyncMs, QDateTime::currentMSecsSinceEpoch()));
+    if (queued > 0) {
+      text += " " + tr("%1 events waiting.", nullptr, plural(queued)).arg(pointsText(queued));
+    }
   }
   m_banner->setText(text);
   setStyleProperty(m_banner, "offline", !text.isEmpty());

@@ -8,6 +8,7 @@
 
 #include <QDialog>
 #include <QWidget>
+#include <functional>
 
 #include "ScanDetector.h"
 #include "TillSession.h"
@@ -20,15 +21,27 @@ class QSpinBox;
 
 namespace accrue::till {
 
+// Proposes the largest amount she can redeem (the agent's offer: her points rounded down to the
+// programme's step, within its limits) with the discount it gives; the cashier may lower it in
+// steps, the discount following. Enter redeems.
 class RedeemDialog : public QDialog {
   Q_OBJECT
  public:
-  RedeemDialog(qint64 available, QWidget* parent);
+  RedeemDialog(const RedeemOffer& offer, qint64 available,
+               std::function<QString(qint64 minor)> money, QWidget* parent);
   qint64 points() const;
   QSpinBox* pointsBox() const { return m_points; }
+  QLabel* discountLabel() const { return m_discount; }
+  QPushButton* redeemButton() const { return m_ok; }
 
  private:
+  void update();
+
+  RedeemOffer m_offer;
+  std::function<QString(qint64)> m_money;
   QSpinBox* m_points;
+  QLabel* m_discount;
+  QPushButton* m_ok;
 };
 
 class EnrollDialog : public QDialog {

@@ -42,7 +42,128 @@ QString reachedTier(const QJsonObject& o) {
   return name.isEmpty() ? o.value("reached_tier_id").toString() : name;
 }
 
+// A refusal's parameter as the locale writes it: "1500" -> "1,500", "0.5" -> "0,5" in German.
+QString localNumber(const QJsonObject& params, const char* name) {
+  const QString v = params.value(name).toString();
+  bool ok = false;
+  if (const qlonglong n = v.toLongLong(&ok); ok) return QLocale().toString(n);
+  if (const double d = v.toDouble(&ok); ok) return QLocale().toString(d, 'g', 12);
+  return v;
+}
+
+// The plural form for a count the translation chooses by (a count beyond int picks "many").
+int pluralOf(const QJsonObject& params, const char* name) {
+  return int(std::clamp<qlonglong>(params.value(name).toString().toLongLong(), 0, 1'000'000'000));
+}
+
+// The till's words for the agent's refusals (proto/README.md, "Refusals"); empty for an id this
+// till does not know.
+QString refusalText(const QString& id, const QJsonObject& p) {
+  if (id == "points.insufficient") {
+    return TillSession::tr("Not enough points: %1 available.", nullptr, pluralOf(p, "available"))
+        .arg(localNumber(p, "available"));
+  }
+  if (id == "redeem.member_unknown")
+    return TillSession::tr("No member with this card: nothing to redeem.");
+  if (id == "redeem.member_blocked") {
+    return TillSession::tr("This member is blocked: points cannot be redeemed.");
+  }
+  if (id == "redeem.below_minimum") {
+    return TillSession::tr("Redeem at least %1 points.", nullptr, pluralOf(p, "min"))
+        .arg(localNumber(p, "min"));
+  }
+  if (id == "redeem.above_maximum") {
+    return TillSession::tr("Redeem at most %1 points at once.", nullptr, pluralOf(p, "max"))
+        .arg(localNumber(p, "max"));
+  }
+  if (id == "redeem.off_step") {
+    return TillSession::tr("Redeem in steps of %1 points.", nullptr, pluralOf(p, "step"))
+        .arg(localNumber(p, "step"));
+  }
+  if (id == "redeem.no_rate") {
+    return TillSession::tr("Points cannot be redeemed in %1.").arg(p.value("currency").toString());
+  }
+  if (id == "redeem.no_answer") {
+    return TillSession::tr(
+        "The loyalty service did not answer, and the store's offline rules do not allow "
+        "this redemption. No points were redeemed.");
+  }
+  if (id == "offline.offline_disabled") {
+    return TillSession::tr("Points cannot be redeemed while the store is offline.");
+  }
+  if (id == "offline.never_synced") {
+    return TillSession::tr("Points cannot be redeemed offline: this store has not synced yet.");
+  }
+  if (id == "offline.sync_too_old") {
+    return TillSession::tr(
+        "Points cannot be redeemed offline: the store has been offline for more than "
+        "%n hours.",
+        nullptr, pluralOf(p, "hours"));
+  }
+  if (id == "offline.per_redemption_limit") {
+    return TillSession::tr("While offline, at most %1 points can be redeemed at once.", nullptr,
+                           pluralOf(p, "max"))
+        .arg(localNumber(p, "max"));
+  }
+  if (id == "offline.customer_daily_limit") {
+    return TillSession::tr("While offline, this member can redeem %1 more points today.", nullptr,
+                           pluralOf(p, "left"))
+        .arg(localNumber(p, "left"));
+  }
+  if (id == "offline.store_liability_limit") {
+    return TillSession::tr(
+        "The store's offline redemption limit is reached: try again when online.");
+  }
+  if (id == "sale.redemption_unknown") {
+    return TillSession::tr("Redemption %1 is not on this till: it cannot pay for this sale.")
+        .arg(p.value("pos_tx_id").toString());
+  }
+  if (id == "sale.redemption_other_member") {
+    return TillSession::tr("Redemption %1 was made for another member.")
+        .arg(p.value("pos_tx_id").toString());
+  }
+  if (id == "sale.redemption_used") {
+    return TillSession::tr("Redemption %1 already paid for another sale.")
+        .arg(p.value("pos_tx_id").toString());
+  }
+  if (id == "earn.member_blocked")
+    return TillSession::tr("This member is blocked: no points can be earned.");
+  if (id == "earn.no_rate") {
+    return TillSession::tr("The programme gives no points for sales in %1.")
+        .arg(p.value("currency").toString());
+  }
+  if (id == "enrol.terms_required") {
+    return TillSession::tr("The customer has to accept the programme's terms.");
+  }
+  if (id == "return.more_than_left") {
+    return TillSession::tr("Line %1: %2 returned, only %3 left to return.")
+        .arg(p.value("line").toString(), localNumber(p, "quantity"), localNumber(p, "left"));
+  }
+  if (id == "return.refused") return TillSession::tr("This return cannot be made.");
+  return {};
+}
+
 }  // namespace
+
+qint64 RedeemOffer::discountFor(qint64 points) const {
+  if (points <= 0 || perPoints <= 0 || valueMinor < 0) return -1;
+  // floor(points * value / per) without overflowing: whole multiples of `per`, then the rest.
+  qint64 whole = 0, rest = 0;
+  if (qMulOverflow(points / perPoints, valueMinor, &whole)) return -1;
+  if (qMulOverflow(points % perPoints, valueMinor, &rest)) return -1;
+  qint64 out = 0;
+  if (qAddOverflow(whole, rest / perPoints, &out)) return -1;
+  return out;
+}
+
+QString formatMoney(qint64 minor, const QString& currency, int exponent, const QLocale& locale) {
+  exponent = std::clamp(exponent, 0, 4);
+  qint64 scale = 1;
+  for (int i = 0; i < exponent; ++i) scale *= 10;
+  // Display only: the integer minor units stay the amounts; a double holds every amount a till
+  // shows (below 2^53 minor units) exactly enough to print.
+  return locale.toCurrencyString(double(minor) / double(scale), currency, exponent);
+}
 
 Identifier guessIdentifier(const QString& text, Entry entry) {
   const QString t = text.trimmed();
@@ -66,8 +187,20 @@ Identifier guessIdentifier(const QString& text, Entry entry) {
 
 QString errorMessage(const QJsonObject& response) {
   if (!response.contains("error")) return {};
-  const QString m = response.value("error").toObject().value("message").toString();
-  return m.isEmpty() ? QObject::tr("The loyalty service refused the request.") : m;
+  const QJsonObject e = response.value("error").toObject();
+  if (const QString own =
+          refusalText(e.value("message_id").toString(), e.value("params").toObject());
+      !own.isEmpty()) {
+    return own;
+  }
+  const QString m = e.value("message").toString();
+  return m.isEmpty() ? TillSession::tr("The loyalty service refused the request.") : m;
+}
+
+QString TillSession::money(qint64 minor, const QString& currency) const {
+  const bool store =
+      !m_agent.currency.isEmpty() && currency == m_agent.currency && m_agent.currencyExponent >= 0;
+  return formatMoney(minor, currency, store ? m_agent.currencyExponent : 2);
 }
 
 bool isRetryable(const QJsonObject& response) {
@@ -189,6 +322,17 @@ void TillSession::requestProfile() {
                        m_member.expiringPoints = int64Of(p.value("expiring_points"));
                        m_member.expiringAtMs = int64Of(p.value("expiring_at_ms"));
                        m_member.reachedTierName = reachedTier(p);
+                       const QJsonObject o = p.value("redeemable").toObject();
+                       RedeemOffer offer;
+                       offer.maxPoints = int64Of(o.value("max_points"));
+                       const QJsonObject d = o.value("max_discount").toObject();
+                       offer.maxDiscountMinor = int64Of(d.value("minor_units"));
+                       offer.currency = d.value("currency").toString();
+                       offer.minPoints = int64Of(o.value("min_points"));
+                       offer.stepPoints = int64Of(o.value("step_points"));
+                       offer.valueMinor = int64Of(o.value("value_minor_units"));
+                       offer.perPoints = int64Of(o.value("per_points"));
+                       m_member.redeemable = offer;
                        emit memberChanged();
                      });
 }
@@ -316,6 +460,7 @@ void TillSession::sendRedeem(const QJsonObject& req, const QString& saleId, int 
                          if (epoch == m_epoch && m_state == State::Member) {
                            m_member.availablePoints = int64Of(d.value("available_points"));
                            emit memberChanged();
+                           requestProfile();  // what she can redeem next
                          }
                          // Emitted even when the screen moved on: the points are spent, the sale
                          // owes the discount.
@@ -428,6 +573,10 @@ void TillSession::refreshAgentStatus() {
                        m_agent.online = s.value("online").toBool();
                        m_agent.lastSyncMs = int64Of(s.value("last_sync_ms"));
                        m_agent.queuedEvents = quint64(int64Of(s.value("outbox_depth")));
+                       if (const QString c = s.value("currency").toString(); !c.isEmpty()) {
+                         m_agent.currency = c;
+                         m_agent.currencyExponent = s.value("currency_exponent").toInt();
+                       }
                        emit agentChanged();
                      });
 }

@@ -11,6 +11,7 @@
 
 #include <QJsonObject>
 #include <QList>
+#include <QLocale>
 #include <QObject>
 #include <QPair>
 #include <QTimer>
@@ -33,6 +34,20 @@ struct Identifier {
 // What the cashier typed or scanned, read as a card, a phone number, an e-mail or a QR token.
 Identifier guessIdentifier(const QString& text, Entry entry);
 
+// The largest redemption the agent offers her now (Profile.redeemable), and its rate, so that
+// the redeem dialog shows the discount of whatever amount the cashier picks.
+struct RedeemOffer {
+  qint64 maxPoints = 0;  // 0: nothing to redeem
+  qint64 maxDiscountMinor = 0;
+  QString currency;
+  qint64 minPoints = 0;
+  qint64 stepPoints = 0;  // 0: any amount
+  qint64 valueMinor = 0;  // a discount of floor(points * valueMinor / perPoints)
+  qint64 perPoints = 0;
+  // The discount `points` give, in minor units of `currency`; -1 when it cannot be said.
+  qint64 discountFor(qint64 points) const;
+};
+
 struct Member {
   QString customerId;
   QString displayName;
@@ -46,6 +61,7 @@ struct Member {
   bool provisional = false;
   qint64 expiringPoints = 0;
   qint64 expiringAtMs = 0;
+  RedeemOffer redeemable;
 };
 
 struct EnrollForm {
@@ -60,10 +76,17 @@ struct EnrollForm {
 
 struct AgentState {
   bool connected = false;
-  bool online = false;       // the agent's last round trip to the cloud succeeded
-  qint64 lastSyncMs = 0;     // 0 = never
-  quint64 queuedEvents = 0;  // waiting for upload
+  bool online = false;        // the agent's last round trip to the cloud succeeded
+  qint64 lastSyncMs = 0;      // 0 = never
+  quint64 queuedEvents = 0;   // waiting for upload
+  QString currency;           // the store's, with its ISO 4217 exponent (JPY 0, EUR 2, KWD 3)
+  int currencyExponent = -1;  // -1: not known yet
 };
+
+// An amount in minor units shown in the locale's format with the currency's own exponent:
+// 123456 JPY (0) "¥123,456", 1250 EUR (2) "€12.50", 1250 KWD (3) "KWD 1.250" in English.
+QString formatMoney(qint64 minor, const QString& currency, int exponent,
+                    const QLocale& locale = QLocale());
 
 class TillSession : public QObject {
   Q_OBJECT
@@ -86,6 +109,9 @@ class TillSession : public QObject {
   // The message of the last failure the cashier should see (empty when none).
   QString lastError() const { return m_lastError; }
   bool busy() const { return m_busy > 0; }
+  // A Money of the agent's in the till's locale (the store's currency's exponent; 2 for another
+  // currency, or before the agent said).
+  QString money(qint64 minor, const QString& currency) const;
   int pendingAccruals() const { return int(m_accruals.size()); }
 
   // Timings, settable by tests.
@@ -165,7 +191,9 @@ class TillSession : public QObject {
   int m_retryDelayMs = 1000;
 };
 
-// The agent's error message in `response`, or empty when it is not an error.
+// The agent's error in `response` for the cashier, or empty when it is not an error: the till's
+// own words for a refusal's message id (the catalogue in proto/README.md), the agent's English
+// message for an id this till does not know or an error without one.
 QString errorMessage(const QJsonObject& response);
 bool isRetryable(const QJsonObject& response);
 

@@ -3,6 +3,7 @@
 // panel's scanner detection, shortcuts and banner, the plugin loaded through QPluginLoader, and
 // a screenshot of each state (saved as PNG under ACCRUE_SCREENSHOT_DIR when it is set).
 #include <QCheckBox>
+#include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPluginLoader>
@@ -16,6 +17,7 @@
 #include "LoyaltyPanel.h"
 #include "ScanDetector.h"
 #include "TillSession.h"
+#include "TillWindow.h"
 #include "accrue/till/TillLoyaltyInterface.h"
 #include "common/synthetic.h"
 #include "online_cloud.h"
@@ -42,6 +44,27 @@ Basket basket(const QString& saleId, qint64 amountMinor = 10000) {
   b.lines = {l};
   return b;
 }
+
+// The till in German for as long as it lives: the plugin's translation and German numbers.
+// Needs the plugin loaded (its resources hold the translation).
+class InGerman {
+ public:
+  InGerman() {
+    m_loaded = m_de.load(QLocale(QLocale::German), "accrue_till", "_", ":/accrue/i18n");
+    if (m_loaded) QCoreApplication::installTranslator(&m_de);
+    QLocale::setDefault(QLocale(QLocale::German, QLocale::Germany));
+  }
+  ~InGerman() {
+    if (m_loaded) QCoreApplication::removeTranslator(&m_de);
+    QLocale::setDefault(m_before);
+  }
+  bool loaded() const { return m_loaded; }
+
+ private:
+  QTranslator m_de;
+  QLocale m_before;
+  bool m_loaded = false;
+};
 
 }  // namespace
 
@@ -327,7 +350,7 @@ class TillSessionTest : public QObject {
     m_session->refreshAgentStatus();
     // This agent has no cloud: offline is its state, and its sales wait in the queue.
     QTRY_VERIFY_WITH_TIMEOUT(m_panel->bannerLabel()->text().contains("Offline"), 3000);
-    QVERIFY(m_panel->bannerLabel()->text().contains("queued"));
+    QTRY_VERIFY_WITH_TIMEOUT(m_panel->bannerLabel()->text().contains("waiting"), 3000);
     // The same size whatever it shows (or when it shows nothing): no layout jumps.
     QLabel* banner = m_panel->bannerLabel();
     QCOMPARE(banner->minimumHeight(), banner->maximumHeight());
@@ -378,6 +401,153 @@ class TillSessionTest : public QObject {
     QCOMPARE(errors.count(), 1);
     QCOMPARE(accrued.count(), 1);
     loyalty->clearCustomer();
+  }
+
+  void moneyIsShownInTheCurrencysOwnExponent() {
+    const QLocale en(QLocale::English, QLocale::UnitedStates);
+    const QLocale de(QLocale::German, QLocale::Germany);
+    QVERIFY(formatMoney(123456, "JPY", 0, en).contains("123,456"));
+    QVERIFY(!formatMoney(123456, "JPY", 0, en).contains("."));
+    QVERIFY(formatMoney(1250, "EUR", 2, en).contains("12.50"));
+    QVERIFY(formatMoney(1250, "EUR", 2, de).contains("12,50"));
+    QVERIFY(formatMoney(1250, "KWD", 3, en).contains("1.250"));
+    QVERIFY(formatMoney(1250, "KWD", 3, en).contains("KWD"));
+    // The agent says the store's exponent; the session uses it for the store's currency.
+    m_session->refreshAgentStatus();
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->agent().currency, QString("EUR"), 3000);
+    QCOMPARE(m_session->agent().currencyExponent, 2);
+    QVERIFY(m_session->money(1250, "EUR").contains("12"));
+  }
+
+  void refusalsAreShownInTheTillsLanguage() {
+    auto refusal = [](const QString& id, const QJsonObject& params, const QString& english) {
+      return QJsonObject{{"error", QJsonObject{{"code", "ERROR_CODE_INSUFFICIENT_POINTS"},
+                                               {"message", english},
+                                               {"message_id", id},
+                                               {"params", params}}}};
+    };
+    const auto insufficient = refusal("points.insufficient", {{"available", "1500"}},
+                                      "Not enough points: 1500 available.");
+    QCOMPARE(errorMessage(insufficient),
+             QString("Not enough points: %1 available.").arg(QLocale().toString(1500)));
+    // An id this till does not know: the agent's English text.
+    QCOMPARE(errorMessage(refusal("coupon.expired", {}, "The coupon has expired.")),
+             QString("The coupon has expired."));
+    // In German, with German numbers.
+    QPluginLoader loader(ACCRUE_TILL_PLUGIN);
+    QVERIFY(loader.instance());  // its resources hold the translations
+    InGerman german;
+    QVERIFY(german.loaded());
+    QCOMPARE(errorMessage(insufficient), QString("Nicht genug Punkte: 1.500 verfügbar."));
+    QCOMPARE(errorMessage(refusal("redeem.off_step", {{"step", "100"}}, "")),
+             QString("In Schritten von 100 Punkten einlösen."));
+    QCOMPARE(errorMessage(refusal("return.more_than_left",
+                                  {{"line", "2"}, {"quantity", "1.5"}, {"left", "1"}}, "")),
+             QString("Position 2: 1,5 zurückgegeben, nur noch 1 rückgabefähig."));
+  }
+
+  // Real plural forms: the English translation carries them ("1 point", "2 points").
+  void countsUseTheLanguagesPluralForms() {
+    QPluginLoader loader(ACCRUE_TILL_PLUGIN);
+    QVERIFY(loader.instance());
+    QTranslator en;
+    QVERIFY(en.load(QLocale(QLocale::English), "accrue_till", "_", ":/accrue/i18n"));
+    QCoreApplication::installTranslator(&en);
+    const char* ctx = "accrue::till::LoyaltyPanel";
+    QCOMPARE(QCoreApplication::translate(ctx, "%1 points", nullptr, 1).arg(1), QString("1 point"));
+    QCOMPARE(QCoreApplication::translate(ctx, "%1 points", nullptr, 2).arg(2), QString("2 points"));
+    QCOMPARE(QCoreApplication::translate(ctx, "%1 events waiting.", nullptr, 1).arg(1),
+             QString("1 event waiting."));
+    QCoreApplication::removeTranslator(&en);
+  }
+
+  void theRedeemDialogProposesTheLargestAmountWithItsDiscount() {
+    makePanel();
+    m_session->refreshAgentStatus();
+    // A member with a few hundred points (the seeded balances vary).
+    for (int member = 30; member < 90; ++member) {
+      if (member == kBlocked) continue;
+      identifyMember(member);
+      QTRY_VERIFY_WITH_TIMEOUT(
+          m_panel->redeemButton()->isEnabled() || m_session->member().availablePoints < 100, 3000);
+      if (m_session->member().redeemable.maxPoints >= 300) break;
+    }
+    QVERIFY2(m_session->member().redeemable.maxPoints >= 300, "no seeded member to redeem with");
+    const Member m = m_session->member();
+    const RedeemOffer& offer = m.redeemable;
+    // In the programme's steps, never more than she has (nor than the store grants offline).
+    QCOMPARE(offer.stepPoints, 100);
+    QCOMPARE(offer.maxPoints % offer.stepPoints, 0);
+    QVERIFY(offer.maxPoints <= m.availablePoints);
+    QVERIFY(m.availablePoints - offer.maxPoints < 100 || offer.maxPoints == 2000);
+    QCOMPARE(offer.discountFor(offer.maxPoints), offer.maxDiscountMinor);
+    m_panel->openRedeem();
+    RedeemDialog* dialog = m_panel->redeemDialog();
+    QVERIFY(dialog);
+    QCOMPARE(qint64(dialog->pointsBox()->value()), offer.maxPoints);
+    QCOMPARE(dialog->discountLabel()->text(),
+             QString("Discount: %1").arg(m_session->money(offer.maxDiscountMinor, "EUR")));
+    // Off the step: Enter does nothing and the dialog says why.
+    dialog->pointsBox()->setValue(150);
+    QVERIFY(!dialog->redeemButton()->isEnabled());
+    QVERIFY(dialog->discountLabel()->text().contains("steps of 100"));
+    dialog->pointsBox()->setValue(100);
+    QVERIFY(dialog->redeemButton()->isEnabled());
+    QCOMPARE(dialog->discountLabel()->text(),
+             QString("Discount: %1").arg(m_session->money(offer.discountFor(100), "EUR")));
+    QSignalSpy redeemed(m_session.get(), &TillSession::redeemed);
+    QTest::keyClick(dialog->pointsBox(), Qt::Key_Return);
+    QVERIFY(redeemed.wait(5000));
+    QCOMPARE(redeemed.first().at(1).toLongLong(), 100);
+    QCOMPARE(redeemed.first().at(2).toLongLong(), offer.discountFor(100));
+    // The offer follows the points she has left.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        m_session->member().redeemable.maxPoints <= m_session->member().availablePoints, 3000);
+  }
+
+  // A common till screen is 1024x768: the demo till hosting the plugin fits it with nothing
+  // cut off or squeezed, a member shown; and the panel at the width the demo gives it, in German
+  // (longer words).
+  void theDemoTillFitsA1024x768Screen() {
+    QPluginLoader loader(ACCRUE_TILL_PLUGIN);
+    auto* loyalty = qobject_cast<TillLoyaltyInterface*>(loader.instance());
+    QVERIFY(loyalty);
+    TillWindow window(loyalty, "till-fit");
+    loyalty->connectToAgent(socket(), "till-fit");
+    window.resize(1024, 768);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    // The plugin's own classes: found by name, as a host would.
+    auto* panel = window.findChild<QWidget*>("accrueLoyaltyPanel");
+    QVERIFY(panel);
+    auto* edit = panel->findChild<QLineEdit*>("accrueIdentify");
+    QVERIFY(edit);
+    QSignalSpy identified(loyalty->signalSource(), SIGNAL(customerIdentified(QString, QString)));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+          edit->setText(card(5));
+          QTest::keyClick(edit, Qt::Key_Return);
+          return identified.wait(500);
+        }(),
+        5000);
+    QTest::qWait(300);  // the profile and the preview
+    QVERIFY(window.width() <= 1024 && window.height() <= 768);
+    expectNothingClipped(&window);
+    if (QTest::currentTestFailed()) return;
+    shoot("demo-1024x768", &window);
+    loyalty->clearCustomer();
+
+    InGerman german;
+    QVERIFY(german.loaded());
+    makePanel();
+    m_panel->resize(panel->width(), panel->height());
+    m_session->refreshAgentStatus();
+    identifyMember(5);
+    QTest::qWait(300);
+    expectNothingClipped(m_panel.get());
+    if (QTest::currentTestFailed()) return;
+    shoot("panel-de", m_panel.get());
+    m_panel.reset();
   }
 
   void theGermanTranslationIsShipped() {
@@ -444,9 +614,9 @@ class TillSessionTest : public QObject {
     shoot("enroll", m_panel->enrollDialog());
     m_panel->enrollDialog()->reject();
     identifyMember(12);
+    QTRY_VERIFY_WITH_TIMEOUT(m_panel->redeemButton()->isEnabled(), 3000);
     m_panel->openRedeem();
     QVERIFY(m_panel->redeemDialog());
-    m_panel->redeemDialog()->pointsBox()->setValue(250);
     shoot("redeem", m_panel->redeemDialog());
     m_panel->redeemDialog()->reject();
     m_panel.reset();
@@ -468,6 +638,38 @@ class TillSessionTest : public QObject {
     m_panel->activateWindow();
     m_panel->identifyEdit()->setFocus();
   }
+  // Every visible label, button and field inside `top` lies within it and is at least as big as
+  // its text needs: nothing cut off at the edge, nothing squeezed, no wrapped text taller than
+  // its row.
+  static void expectNothingClipped(QWidget* top) {
+    const QRect area = top->rect();
+    for (QWidget* w : top->findChildren<QWidget*>()) {
+      if (!w->isVisibleTo(top)) continue;
+      const bool label = qobject_cast<QLabel*>(w), button = qobject_cast<QPushButton*>(w);
+      if (!label && !button && !qobject_cast<QLineEdit*>(w)) continue;
+      const QString text = label    ? static_cast<QLabel*>(w)->text()
+                           : button ? static_cast<QPushButton*>(w)->text()
+                                    : QString();
+      const QString what =
+          w->metaObject()->className() + QString(" ") + w->objectName() + " '" + text + "'";
+      const QRect at(w->mapTo(top, QPoint(0, 0)), w->size());
+      QVERIFY2(area.contains(at), qPrintable(what + " is cut off at the window's edge"));
+      if (button) {
+        QVERIFY2(w->width() >= w->sizeHint().width(), qPrintable(what + " is squeezed"));
+      }
+      if (auto* l = qobject_cast<QLabel*>(w); l && !l->text().isEmpty()) {
+        const int width = l->contentsRect().width();
+        if (l->wordWrap()) {
+          QVERIFY2(l->heightForWidth(l->width()) <= l->height(),
+                   qPrintable(what + " wraps taller than its row"));
+        } else {
+          QVERIFY2(l->fontMetrics().horizontalAdvance(l->text()) <= width,
+                   qPrintable(what + " is wider than its place"));
+        }
+      }
+    }
+  }
+
   void shoot(const QString& name, QWidget* w = nullptr) {
     QTest::qWait(50);  // let the style repolish
     const QImage image = (w ? w : m_panel.get())->grab().toImage();

@@ -162,7 +162,8 @@ TEST(EarnTest, UnknownCurrencyIsAPreconditionError) {
   auto r = compute_earn(p, Basket{cur("JPY"), {line(1, "A", 1000)}, 0}, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(r.error().message, "program test v1 has no earn rate for JPY");
+  EXPECT_EQ(r.error().message, "Program test v1 has no earn rate for JPY.");
+  EXPECT_EQ(r.error().message_id, "earn.no_rate");
 }
 
 TEST(EarnTest, BadBasketsAreRejected) {

@@ -26,14 +26,55 @@ TEST(RedemptionTest, ConvertsPointsToMoney) {
 }
 
 TEST(RedemptionTest, EnforcesMinimumMaximumAndStep) {
-  EXPECT_EQ(redemption_value(policy(), cur("EUR"), 50).error().message,
-            "redeem at least 100 points");
-  EXPECT_EQ(redemption_value(policy(), cur("EUR"), 10100).error().message,
-            "redeem at most 10000 points at once");
-  EXPECT_EQ(redemption_value(policy(), cur("EUR"), 150).error().message,
-            "redeem in steps of 100 points");
-  EXPECT_EQ(redemption_value(policy(), cur("PLN"), 100).error().code,
-            ErrorCode::kFailedPrecondition);
+  // Each refusal carries its id and parameters, for a till's own language.
+  auto below = redemption_value(policy(), cur("EUR"), 50).error();
+  EXPECT_EQ(below.message, "Redeem at least 100 points.");
+  EXPECT_EQ(below.message_id, "redeem.below_minimum");
+  EXPECT_EQ(below.params, (std::vector<std::pair<std::string, std::string>>{{"min", "100"}}));
+  auto above = redemption_value(policy(), cur("EUR"), 10100).error();
+  EXPECT_EQ(above.message, "Redeem at most 10000 points at once.");
+  EXPECT_EQ(above.message_id, "redeem.above_maximum");
+  auto step = redemption_value(policy(), cur("EUR"), 150).error();
+  EXPECT_EQ(step.message, "Redeem in steps of 100 points.");
+  EXPECT_EQ(step.message_id, "redeem.off_step");
+  EXPECT_EQ(step.params, (std::vector<std::pair<std::string, std::string>>{{"step", "100"}}));
+  auto rate = redemption_value(policy(), cur("PLN"), 100).error();
+  EXPECT_EQ(rate.code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(rate.message_id, "redeem.no_rate");
+}
+
+TEST(RedemptionTest, TheOfferIsTheLargestAmountTheStepsAndLimitsAllow) {
+  // 444 points in steps of 100: 400, worth 4.00 EUR.
+  auto eur = redemption_offer(policy(), cur("EUR"), 444);
+  ASSERT_TRUE(eur);
+  EXPECT_EQ(eur->max_points, 400);
+  EXPECT_EQ(eur->max_discount, Money(400, cur("EUR")));
+  EXPECT_EQ(eur->step_points, 100);
+  EXPECT_EQ(eur->min_points, 100);
+  // The rate in lowest terms: 333 fils per 100 points.
+  auto kwd = redemption_offer(policy(), cur("KWD"), 250);
+  ASSERT_TRUE(kwd);
+  EXPECT_EQ(kwd->max_points, 200);
+  EXPECT_EQ(kwd->max_discount, Money(666, cur("KWD")));
+  EXPECT_EQ(kwd->value_minor_units, 333);
+  EXPECT_EQ(kwd->per_points, 100);
+  // A gold member's point worth 1.5x: 3 cents per 2 points, and the offer's discount agrees
+  // with redemption_value for every amount the till may pick.
+  auto gold = redemption_offer(policy(), cur("EUR"), 1000, 0, {}, 15000);
+  ASSERT_TRUE(gold);
+  EXPECT_EQ(gold->value_minor_units, 3);
+  EXPECT_EQ(gold->per_points, 2);
+  for (Points p = 100; p <= gold->max_points; p += 100) {
+    EXPECT_EQ(p * gold->value_minor_units / gold->per_points,
+              redemption_value(policy(), cur("EUR"), p, {}, 15000)->minor_units());
+  }
+  // Capped by the maximum and by a limit (offline), and nothing below the minimum or without
+  // a rate.
+  EXPECT_EQ(redemption_offer(policy(), cur("EUR"), 50000)->max_points, 10000);
+  EXPECT_EQ(redemption_offer(policy(), cur("EUR"), 5000, 250)->max_points, 200);
+  EXPECT_FALSE(redemption_offer(policy(), cur("EUR"), 99));
+  EXPECT_FALSE(redemption_offer(policy(), cur("EUR"), 5000, 50));
+  EXPECT_FALSE(redemption_offer(policy(), cur("PLN"), 5000));
 }
 
 TEST(RedemptionTest, PointsForADiscountRoundUpToTheStep) {

@@ -31,7 +31,10 @@ TEST(ReturnsTest, RefusesToReturnMoreThanWasSold) {
   auto r = compute_return(sale, std::vector<ReturnLine>{{1, 600}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kOutOfRange);
-  EXPECT_EQ(r.error().message, "line 1: returning 600 thousandths, only 500 left to return");
+  EXPECT_EQ(r.error().message, "Line 1: 0.6 returned, only 0.5 left to return.");
+  EXPECT_EQ(r.error().message_id, "return.more_than_left");
+  EXPECT_EQ(r.error().params, (std::vector<std::pair<std::string, std::string>>{
+                                  {"line", "1"}, {"quantity", "0.6"}, {"left", "0.5"}}));
 }
 
 TEST(ReturnsTest, RejectsUnknownDuplicateAndEmptyLines) {
