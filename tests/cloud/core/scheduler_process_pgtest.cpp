@@ -47,10 +47,9 @@ class SchedulerProcessTest : public CloudAppTest {
       if (s.starts_with("scheduler.enabled=") || s.starts_with("server.port=")) continue;
       argv.insert(argv.end(), {"--set", s});
     }
-    const std::vector<std::string> more = {"scheduler.enabled=true", "scheduler.poll_ms=50",
-                                           "scheduler.run_at=" + run_at,
-                                           "server.port=" + std::to_string(port_),
-                                           "log.level=warn"};
+    const std::vector<std::string> more = {
+        "scheduler.enabled=true", "scheduler.poll_ms=50", "scheduler.run_at=" + run_at,
+        "server.port=" + std::to_string(port_), "log.level=warn"};
     for (const auto& s : more) argv.insert(argv.end(), {"--set", s});
     argv.push_back("serve");
     const std::string log = (dir_ / "cloud.log").string();
