@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "agent/api/framing.h"
@@ -249,7 +250,20 @@ Server::~Server() { stop(); }
 Result<void> Server::start() {
   boost::system::error_code ec;
   if (!options_.unix_path.empty()) {
-    ::unlink(options_.unix_path.c_str());  // a stale socket from a previous run
+    // A socket file left by an agent that is gone is replaced; one a live agent answers on is
+    // never taken over (it may be another replica's agent given the same path).
+    if (std::filesystem::exists(options_.unix_path)) {
+      local_stream::socket probe(io_);
+      probe.connect(local_stream::endpoint(options_.unix_path), ec);
+      if (!ec) {
+        return fail(ErrorCode::kAlreadyExists,
+                    "socket " + options_.unix_path +
+                        " is in use by a running accrue-agent: stop it, or give this agent "
+                        "another socket");
+      }
+      ec.clear();
+      ::unlink(options_.unix_path.c_str());
+    }
     auto acceptor = std::make_shared<local_stream::acceptor>(io_);
     acceptor->open(local_stream(), ec);
     if (!ec) acceptor->bind(local_stream::endpoint(options_.unix_path), ec);

@@ -1,5 +1,11 @@
 #include "agent/core/agent.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -87,6 +93,8 @@ Result<std::unique_ptr<Agent>> Agent::start(const AgentConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return fail(ErrorCode::kUnavailable, "data_dir " + config.data_dir + ": " + ec.message());
+  // Before anything in the directory is opened: two agents on one replica would be two writers.
+  ACCRUE_TRY(a->data_lock_.take(config.data_dir));
   ACCRUE_ASSIGN_OR_RETURN(auto key, read_program_key(config.program_key_file));
   ACCRUE_ASSIGN_OR_RETURN(auto hasher, IdentifierHasher::create(key));
   ACCRUE_TRY(a->open_store(std::move(hasher)));
@@ -316,5 +324,29 @@ void Agent::stop() {
 }
 
 Agent::~Agent() { stop(); }
+
+Agent::DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
+Result<void> Agent::DataDirLock::take(const std::string& data_dir) {
+  const std::string path = data_dir + "/agent.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return fail(ErrorCode::kUnavailable, "cannot open " + path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return fail(ErrorCode::kAlreadyExists, "another accrue-agent is running on " + data_dir +
+                                                 " (it holds " + path +
+                                                 "): one agent per replica; stop that one first");
+    }
+    return fail(ErrorCode::kUnavailable, "cannot lock " + path + ": " + std::strerror(err));
+  }
+  fd_ = fd;
+  return {};
+}
 
 }  // namespace accrue::agent

@@ -61,6 +61,22 @@ class Agent {
   void activate_newest_program();
 
  private:
+  // The data directory's lock (data_dir/agent.lock, flock): one agent per replica. Declared
+  // first, so it is released last, after everything that used the replica has stopped.
+  class DataDirLock {
+   public:
+    DataDirLock() = default;
+    DataDirLock(const DataDirLock&) = delete;
+    DataDirLock& operator=(const DataDirLock&) = delete;
+    ~DataDirLock();
+    // kAlreadyExists while another agent holds it.
+    Result<void> take(const std::string& data_dir);
+
+   private:
+    int fd_ = -1;
+  };
+  DataDirLock data_lock_;
+
   Agent() = default;
   // The steps of start(), in order.
   Result<void> open_store(IdentifierHasher hasher);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "agent/store/seed.h"
@@ -650,6 +651,71 @@ TEST(AgentStartupTest, UnknownConfigKeyIsNamed) {
   std::ifstream log(agent.log_path());
   std::string text((std::istreambuf_iterator<char>(log)), {});
   EXPECT_NE(text.find("listen_everywhere: unknown key"), std::string::npos) << text;
+}
+
+// One agent per replica: a second agent on the same data directory, or on another replica but
+// the same socket, exits at once with 73 and says why; the running one keeps its socket. Once
+// it is gone (SIGKILL: no clean-up), its lock and stale socket no longer stand in the way.
+TEST(AgentStartupTest, ASecondAgentOnTheSameReplicaOrSocketIsRefused) {
+  AgentProcess first(10);
+  ASSERT_TRUE(first.start());
+  // The exit code of the agent run with `args`, or -1 when it is still running after 10 s.
+  auto exit_of = [&](const std::vector<std::string>& args, const std::string& log) {
+    std::vector<std::string> argv = {
+        ACCRUE_AGENT_BINARY,  "--store-id", "store-1", "--program-key-file",
+        first.dir() + "/key", "--currency", "EUR"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_t pid = fork();
+    if (pid == 0) {
+      FILE* f = std::freopen(log.c_str(), "w", stderr);
+      (void)f;
+      std::vector<char*> a;
+      for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
+      a.push_back(nullptr);
+      execv(a[0], a.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 1000; ++i) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  };
+  auto text_of = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  const std::string same_dir_log = first.dir() + "/second.log";
+  EXPECT_EQ(exit_of({"--data-dir", first.dir() + "/data", "--socket", first.dir() + "/other.sock"},
+                    same_dir_log),
+            73);
+  EXPECT_NE(text_of(same_dir_log).find("another accrue-agent is running on"), std::string::npos)
+      << text_of(same_dir_log);
+
+  AgentProcess other(10);
+  const std::string same_socket_log = other.dir() + "/second.log";
+  EXPECT_EQ(
+      exit_of({"--data-dir", other.dir() + "/data", "--socket", first.socket()}, same_socket_log),
+      73);
+  EXPECT_NE(text_of(same_socket_log).find("is in use by a running accrue-agent"), std::string::npos)
+      << text_of(same_socket_log);
+  // The first agent still answers on its socket.
+  auto client = first.connect();
+  pb::Request status;
+  status.mutable_get_agent_status();
+  auto answer = client.call(status);
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(answer->has_agent_status());
+
+  // Killed without clean-up, it leaves a socket file and no lock: a new agent starts.
+  EXPECT_EQ(first.stop(SIGKILL), 128 + SIGKILL);
+  EXPECT_TRUE(std::filesystem::exists(first.socket()));
+  EXPECT_TRUE(first.start()) << text_of(first.log_path());
+  EXPECT_EQ(first.stop(SIGTERM), 0);
 }
 
 // SIGHUP: what can change under running connections does; the rest is named and waits for a
