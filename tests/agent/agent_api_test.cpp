@@ -665,16 +665,7 @@ TEST(AgentStartupTest, ASecondAgentOnTheSameReplicaOrSocketIsRefused) {
         ACCRUE_AGENT_BINARY,  "--store-id", "store-1", "--program-key-file",
         first.dir() + "/key", "--currency", "EUR"};
     argv.insert(argv.end(), args.begin(), args.end());
-    pid_t pid = fork();
-    if (pid == 0) {
-      FILE* f = std::freopen(log.c_str(), "w", stderr);
-      (void)f;
-      std::vector<char*> a;
-      for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
+    pid_t pid = accrue::testing::spawn(argv, log);
     for (int i = 0; i < 1000; ++i) {
       int status = 0;
       if (waitpid(pid, &status, WNOHANG) == pid)

@@ -24,8 +24,8 @@ inline std::string temp_dir(const std::string& prefix) {
   return d ? std::string(d) : std::string();
 }
 
-// Runs a command to completion; returns its exit status.
-inline int run_command(const std::vector<std::string>& argv, const std::string& log_path) {
+// Starts a command with its stderr appended to `log_path`; returns its pid.
+inline pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   pid_t pid = fork();
   if (pid == 0) {
     FILE* f = std::freopen(log_path.c_str(), "a", stderr);
@@ -36,6 +36,12 @@ inline int run_command(const std::vector<std::string>& argv, const std::string& 
     execv(args[0], args.data());
     _exit(127);
   }
+  return pid;
+}
+
+// Runs a command to completion; returns its exit status.
+inline int run_command(const std::vector<std::string>& argv, const std::string& log_path) {
+  pid_t pid = spawn(argv, log_path);
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
