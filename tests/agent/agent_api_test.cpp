@@ -283,6 +283,8 @@ TEST_P(AgentApiTest, RedemptionRespectsBalanceStepsAndOfflineLimits) {
   auto by_amount = call(req);
   ASSERT_TRUE(by_amount.has_redeem()) << by_amount.DebugString();
   EXPECT_EQ(by_amount.redeem().points_redeemed(), 300);
+  EXPECT_EQ(by_amount.redeem().discount().minor_units(), 300)
+      << "what 300 points are worth, more than the 2.50 asked: the POS applies this";
 }
 
 TEST_P(AgentApiTest, ReturnsReverseInProportionAndNeverMoreThanSold) {
