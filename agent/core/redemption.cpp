@@ -219,15 +219,14 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
     plan.value = value;
     return apply_redeem(plan, id, event.occurred_at_ms(), true, true);
   }
-  if (outcome.answered && (outcome.result.reject_code() == "insufficient_points" ||
-                           outcome.result.reject_code() == "bad_points")) {
-    if (outcome.result.reject_code() == "bad_points") {
-      return refuse({ErrorCode::kInsufficientPoints, outcome.result.message()});
-    }
+  if (outcome.answered && outcome.result.reject_code() == "insufficient_points") {
     return refuse({ErrorCode::kInsufficientPoints,
                    outcome.result.message(),
                    "points.insufficient",
                    {{"available", std::to_string(outcome.available_points)}}});
+  }
+  if (outcome.answered && outcome.result.reject_code() == "bad_points") {
+    return refuse({ErrorCode::kInsufficientPoints, outcome.result.message()});
   }
   // The cloud could not decide (it does not know the member yet, say) or did not answer:
   // the offline rules decide, with the same event id, so that the upload is a duplicate if

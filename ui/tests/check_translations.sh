@@ -2,16 +2,16 @@
 # The till's translations are complete: German has every string of the sources translated, and
 # English every plural form ("1 point", "2 points"). Runs lupdate on copies, so a string added
 # to the sources without a translation fails here, not at a German till.
-#   check_translations.sh LUPDATE SOURCE_DIR
+#   check_translations.sh LUPDATE SOURCE...   (run in ui/; the sources as ui/CMakeLists.txt lists them)
 set -euo pipefail
 lupdate=$1
-ui=$2/ui
+shift
+ui=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$ui"/translations/accrue_till_de.ts "$ui"/translations/accrue_till_en.ts "$work"/
-"$lupdate" -silent -no-obsolete -locations none \
-  "$ui"/src/TillSession.cpp "$ui"/src/LoyaltyPanel.cpp "$ui"/src/AgentConnection.cpp \
-  "$ui"/src/AccrueTillPlugin.cpp -ts "$work"/accrue_till_de.ts "$work"/accrue_till_en.ts
+"$lupdate" -silent -no-obsolete -locations none "$@" \
+  -ts "$work"/accrue_till_de.ts "$work"/accrue_till_en.ts
 status=0
 if ! cmp -s "$work"/accrue_till_de.ts "$ui"/translations/accrue_till_de.ts; then
   echo "ui/translations/accrue_till_de.ts is not up to date with the sources:" \
