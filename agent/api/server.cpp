@@ -43,6 +43,7 @@ class Session final : public Evictable, public std::enable_shared_from_this<Sess
         service_(service),
         decoder_(options.max_frame),
         shared_(std::move(shared)) {
+    watch_input(socket_.native_handle());
     if constexpr (std::is_same_v<Socket, local_stream::socket>) {
       // The operator operations: the peer runs as the agent's own user, or as root.
       ucred cred{};
@@ -114,7 +115,7 @@ class Session final : public Evictable, public std::enable_shared_from_this<Sess
         asio::bind_executor(
             strand_, [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
               if (ec) return self->close();
-              self->spoke_.store(true, std::memory_order_relaxed);
+              self->mark_spoke();
               self->decoder_.feed(std::string_view(self->chunk_.data(), n));
               self->process();
               if (!self->busy_ && !self->closed_) self->arm_idle_timer();

@@ -67,11 +67,15 @@ class Session : public Evictable, public std::enable_shared_from_this<Session<St
 
  public:
   Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared) requires(!kTls)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    watch_input(lowest().socket().native_handle());
+  }
   // The session keeps its TLS context: a reload may replace the server's meanwhile.
   Session(tcp::socket socket, std::shared_ptr<Server::Shared> shared,
           std::shared_ptr<asio::ssl::context> tls) requires(kTls)
-      : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(std::move(shared)) {}
+      : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(std::move(shared)) {
+    watch_input(lowest().socket().native_handle());
+  }
   ~Session() override { uncount(); }
 
   void start() {
@@ -131,7 +135,7 @@ class Session : public Evictable, public std::enable_shared_from_this<Session<St
     }
     busy_ = true;
     waiting_since_.store(0, std::memory_order_relaxed);
-    spoke_.store(true, std::memory_order_relaxed);  // a complete request: a client
+    mark_spoke();  // a complete request: a client
     started_ = Clock::now();
     if (ec) {
       // Broken framing: answer once, then close (the stream position is lost).

@@ -77,12 +77,27 @@ class LegitClient {
           std::lock_guard lock(mu_);
           latencies_us_.push_back(us);
           if (!ok) ++errors_;
+          if (ok) ++served_;
         }
         std::this_thread::sleep_for(pause);
       }
     });
   }
   ~LegitClient() { stop(); }
+
+  // Waits until the client has been served once (it then holds a connection that has spoken):
+  // an attack aimed at clients already connected starts after this. False after `within`.
+  bool wait_until_served(std::chrono::milliseconds within = std::chrono::seconds(10)) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      {
+        std::lock_guard lock(mu_);
+        if (served_ > 0) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
 
   struct Summary {
     size_t calls = 0;
@@ -116,6 +131,7 @@ class LegitClient {
   std::mutex mu_;
   std::vector<int64_t> latencies_us_;
   size_t errors_ = 0;
+  size_t served_ = 0;
   std::thread thread_;
 };
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <memory>
 #include <vector>
 
@@ -18,8 +21,10 @@ class FakeConnection final : public Evictable {
   }
   void evict() override { ++evictions; }
   void close_when_idle() override { ++closes; }
+  bool input_waiting() const override { return unread_bytes; }
   int evictions = 0;
   int closes = 0;
+  bool unread_bytes = false;
 };
 
 TEST(ConnectionTableTest, TheSilentGoBeforeClientsEachLongestWaitingFirst) {
@@ -39,6 +44,46 @@ TEST(ConnectionTableTest, TheSilentGoBeforeClientsEachLongestWaitingFirst) {
   // Each left the table when chosen: none is evicted twice.
   EXPECT_FALSE(table.make_room());
   EXPECT_EQ(client_old->evictions + silent_new->evictions + silent_old->evictions, 3);
+}
+
+// A till that connected and sent its sale while the server was busy accepting a flood has not
+// been read yet, but its bytes wait in its socket: it is a client, and the flood goes first.
+TEST(ConnectionTableTest, ASilentConnectionWithInputWaitingIsRankedAsAClient) {
+  ConnectionTable table;
+  auto till = std::make_shared<FakeConnection>(100, false);
+  till->unread_bytes = true;
+  auto flood = std::make_shared<FakeConnection>(200, false);
+  auto client = std::make_shared<FakeConnection>(50, true);
+  for (auto& c : {till, flood, client}) table.add(c);
+
+  ASSERT_TRUE(table.make_room());
+  EXPECT_EQ(flood->evictions, 1);
+  EXPECT_TRUE(till->spoke());
+  // Then the clients, longest waiting first: the one that spoke earlier, then the till.
+  ASSERT_TRUE(table.make_room());
+  EXPECT_EQ(client->evictions, 1);
+  ASSERT_TRUE(table.make_room());
+  EXPECT_EQ(till->evictions, 1);
+}
+
+// The real check on a socket: bytes sent and not yet read are seen; none, or a closed
+// descriptor, are not.
+TEST(ConnectionTableTest, InputWaitingReadsTheSocket) {
+  class Watched final : public Evictable {
+   public:
+    explicit Watched(int fd) { watch_input(fd); }
+    void evict() override {}
+    void close_when_idle() override {}
+  };
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Watched server_side(fds[0]);
+  EXPECT_FALSE(server_side.input_waiting());
+  ASSERT_EQ(::write(fds[1], "{", 1), 1);
+  EXPECT_TRUE(server_side.input_waiting());
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_FALSE(server_side.input_waiting()) << "a closed descriptor has nothing waiting";
 }
 
 TEST(ConnectionTableTest, ARequestBeingHandledIsNeverCut) {
