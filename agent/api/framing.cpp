@@ -1,8 +1,20 @@
 #include "agent/api/framing.h"
 
+#include <google/protobuf/struct.pb.h>
+
+#include <google/protobuf/unknown_field_set.h>
 #include <google/protobuf/util/json_util.h>
+#include <algorithm>
+#include <cstdio>
 
 namespace accrue::agent {
+
+namespace {
+
+constexpr bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+}  // namespace
 
 Result<std::optional<std::string>> FrameDecoder::next() {
   // Compact now and then, so a long-lived connection's buffer does not grow without bound.
@@ -12,8 +24,34 @@ Result<std::optional<std::string>> FrameDecoder::next() {
   }
   std::string_view avail(buffer_.data() + consumed_, buffer_.size() - consumed_);
   if (framing_ == Framing::kUndecided) {
+    // A binary frame starts with its length's high byte, 0 for any frame within the limit. A
+    // JSON-lines client may send whitespace or a UTF-8 byte order mark before its first '{'.
     if (avail.empty()) return std::nullopt;
-    framing_ = avail.front() == '{' ? Framing::kJsonLines : Framing::kBinary;
+    if (avail.front() == '\0') {
+      framing_ = Framing::kBinary;
+    } else {
+      size_t skip = 0;
+      while (skip < avail.size() && is_json_space(avail[skip])) ++skip;
+      if (skip == 0 && avail.starts_with(kUtf8Bom.substr(0, std::min(avail.size(), size_t{3})))) {
+        if (avail.size() < kUtf8Bom.size()) return std::nullopt;  // the rest of the mark
+        skip = kUtf8Bom.size();
+        while (skip < avail.size() && is_json_space(avail[skip])) ++skip;
+      }
+      consumed_ += skip;
+      avail.remove_prefix(skip);
+      if (avail.empty()) return std::nullopt;
+      if (avail.front() != '{') {
+        // Neither framing: answered in the binary one (the client has not shown it reads JSON).
+        framing_ = Framing::kBinary;
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(avail.front()));
+        return fail(ErrorCode::kInvalidArgument,
+                    std::string("the connection began with byte ") + hex +
+                        ", which starts neither a binary frame (a 4-byte length, first byte 0x00) "
+                        "nor a JSON line ('{'); closing the connection");
+      }
+      framing_ = Framing::kJsonLines;
+    }
   }
   if (framing_ == Framing::kBinary) {
     if (avail.size() < 4) return std::nullopt;
@@ -29,23 +67,27 @@ Result<std::optional<std::string>> FrameDecoder::next() {
     consumed_ += 4 + len;
     return std::string(avail.substr(4, len));
   }
-  // JSON lines
-  size_t nl = avail.find('\n');
-  if (nl == std::string_view::npos) {
-    if (avail.size() > max_frame_) {
+  // JSON lines. A blank line between requests is not a request: skipped, as JSON-lines readers
+  // do (in a loop: a megabyte of newlines is many blank lines).
+  for (;;) {
+    const size_t nl = avail.find('\n');
+    if (nl == std::string_view::npos) {
+      if (avail.size() > max_frame_) {
+        return fail(ErrorCode::kInvalidArgument, "line longer than " + std::to_string(max_frame_) +
+                                                     " bytes; closing the connection");
+      }
+      return std::nullopt;
+    }
+    if (nl > max_frame_) {
       return fail(ErrorCode::kInvalidArgument, "line longer than " + std::to_string(max_frame_) +
                                                    " bytes; closing the connection");
     }
-    return std::nullopt;
+    std::string_view line = avail.substr(0, nl);
+    consumed_ += nl + 1;
+    avail.remove_prefix(nl + 1);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (!std::all_of(line.begin(), line.end(), is_json_space)) return std::string(line);
   }
-  if (nl > max_frame_) {
-    return fail(ErrorCode::kInvalidArgument, "line longer than " + std::to_string(max_frame_) +
-                                                 " bytes; closing the connection");
-  }
-  std::string line(avail.substr(0, nl));
-  consumed_ += nl + 1;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
 }
 
 Result<pos::v1::Request> decode_request(Framing framing, std::string_view payload) {
@@ -66,6 +108,67 @@ Result<pos::v1::Request> decode_request(Framing framing, std::string_view payloa
     return fail(ErrorCode::kInvalidArgument, "frame is not a valid accrue.pos.v1.Request");
   }
   return req;
+}
+
+namespace {
+
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xe  ? 3
+                     : (c >> 3) == 0x1e ? 4
+                                        : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// What a request_id may be to be echoed: what the service accepts (at most 64 characters, no
+// control characters), in valid UTF-8.
+std::string echoable(std::string id) {
+  if (id.size() > 64 || !valid_utf8(id)) return {};
+  for (char c : id) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return {};
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string salvage_request_id(Framing framing, std::string_view payload) {
+  if (framing == Framing::kJsonLines) {
+    // Any JSON object: the frame failed as a Request (an unknown field, a wrong type), not
+    // necessarily as JSON.
+    google::protobuf::Struct any;
+    if (!google::protobuf::util::JsonStringToMessage(
+             google::protobuf::StringPiece(payload.data(), payload.size()), &any)
+             .ok()) {
+      return {};
+    }
+    for (const char* name : {"request_id", "requestId"}) {
+      auto it = any.fields().find(name);
+      if (it != any.fields().end() && it->second.has_string_value()) {
+        return echoable(it->second.string_value());
+      }
+    }
+    return {};
+  }
+  // Binary: the wire format read without the schema; request_id is field 1 of Request.
+  google::protobuf::UnknownFieldSet fields;
+  if (!fields.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return {};
+  for (int i = 0; i < fields.field_count(); ++i) {
+    const auto& f = fields.field(i);
+    if (f.number() == 1 && f.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+      return echoable(f.length_delimited());
+    }
+  }
+  return {};
 }
 
 namespace {

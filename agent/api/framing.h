@@ -1,5 +1,6 @@
 // The till API's framing (proto/README.md), independent of sockets: a connection's first byte
-// picks binary frames (4-byte big-endian length + protobuf) or JSON lines ('{' first).
+// picks binary frames (4-byte big-endian length + protobuf, so 0x00 first) or JSON lines ('{'
+// first, after any whitespace or UTF-8 byte order mark).
 #pragma once
 
 #include <optional>
@@ -37,6 +38,10 @@ class FrameDecoder {
 // Parses one frame's payload as a Request in the connection's framing. Errors are
 // kInvalidArgument and leave the connection usable.
 Result<pos::v1::Request> decode_request(Framing framing, std::string_view payload);
+// The request_id of a frame that decode_request refused, where it can still be read (a JSON
+// object's "request_id", field 1 of the binary message) and is one the agent would echo; "" when
+// not. The error answer then carries it, so a client can match it to its request.
+std::string salvage_request_id(Framing framing, std::string_view payload);
 // The bytes that carry `response` in the connection's framing.
 std::string encode_response(Framing framing, const pos::v1::Response& response);
 

@@ -134,7 +134,10 @@ class Session final : public Evictable, public std::enable_shared_from_this<Sess
     if (!*frame) return read();
     frame_started_ = false;  // whole: the next frame's deadline starts with its first byte
     auto request = decode_request(decoder_.framing(), **frame);
-    if (!request) return send(AgentService::error_response("", request.error()));
+    if (!request) {
+      return send(AgentService::error_response(salvage_request_id(decoder_.framing(), **frame),
+                                               request.error()));
+    }
     busy_ = true;
     waiting_since_.store(0, std::memory_order_relaxed);
     service_.handle(

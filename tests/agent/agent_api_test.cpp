@@ -586,6 +586,24 @@ TEST_F(BrokenClientTest, BadJsonLineGetsAnError) {
   EXPECT_EQ(r2->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
 }
 
+// A JSON-lines client that starts with a byte order mark and a blank line is understood, and an
+// answer to a line that is not a valid Request still carries its request_id, so a POS can match
+// answers to requests by id in both framings.
+TEST_F(BrokenClientTest, AJsonClientStartingWithAByteOrderMarkGetsItsRequestIdEchoedOnErrors) {
+  auto c = agent_->connect(Framing::kJsonLines);
+  ASSERT_TRUE(c.send_bytes("\xEF\xBB\xBF\r\n{\"request_id\":\"r-1\",\"colour\":\"blue\"}\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->request_id(), "r-1");
+  EXPECT_EQ(r->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(r->error().message().find("colour"), std::string::npos) << r->error().message();
+  ASSERT_TRUE(c.send_bytes("{\"request_id\":\"r-2\",\"get_agent_status\":{}}\n"));
+  auto ok = c.read_response();
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->request_id(), "r-2");
+  EXPECT_TRUE(ok->has_agent_status());
+}
+
 TEST_F(BrokenClientTest, EndlessJsonLineIsCutOff) {
   auto c = agent_->connect(Framing::kJsonLines);
   std::string chunk = "{" + std::string(64 * 1024, 'x');
