@@ -11,26 +11,12 @@ using namespace service_parts;
 bool AgentService::Context::online() const { return service.online_.load(); }
 
 Result<NormalizedIdentifier> AgentService::Context::normalize(const pb::Identifier& id) const {
-  IdentifierKind kind;
-  switch (id.kind()) {
-    case pb::IDENTIFIER_KIND_CARD:
-      kind = IdentifierKind::kCard;
-      break;
-    case pb::IDENTIFIER_KIND_PHONE:
-      kind = IdentifierKind::kPhone;
-      break;
-    case pb::IDENTIFIER_KIND_EMAIL:
-      kind = IdentifierKind::kEmail;
-      break;
-    case pb::IDENTIFIER_KIND_QR_TOKEN:
-      kind = IdentifierKind::kQrToken;
-      break;
-    default:
-      return std::unexpected(
-          invalid("identifier.kind: card, phone, email, qr_token or customer_id"));
+  const auto kind = hashed_kind(id.kind());
+  if (!kind) {
+    return std::unexpected(invalid("identifier.kind: card, phone, email, qr_token or customer_id"));
   }
   if (id.value().size() > 1024) return std::unexpected(invalid("identifier.value: too long"));
-  return normalize_identifier(kind, id.value(), country());
+  return normalize_identifier(*kind, id.value(), country());
 }
 
 Result<Member> AgentService::Context::resolve(Replica& r, const pb::Identifier& id) {

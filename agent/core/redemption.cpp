@@ -259,7 +259,7 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
 
 void AgentService::redeem_online(const pb::Request& request, const Reply& reply,
                                  const std::shared_ptr<sync::EventEnvelope>& event,
-                                 const std::string& print) {
+                                 const Fingerprint& print) {
   auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
     settle_online(request, reply, pb::TRANSACTION_KIND_REDEMPTION, request.redeem().pos_tx_id(),
                   print, [event, outcome = std::move(outcome)](WriteTxn& txn) {

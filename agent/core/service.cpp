@@ -26,12 +26,64 @@ Result<void> check_id(std::string_view field, std::string_view v, bool required)
   return {};
 }
 
-std::string fingerprint(const google::protobuf::Message& op) {
-  std::string bytes = op.SerializeAsString();
+namespace {
+
+std::string sha256(const std::string& bytes) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
          reinterpret_cast<unsigned char*>(out.data()));
   return out;
+}
+
+// Every Identifier in `m`, at any depth, as the agent understands it. One that does not
+// normalise is left as sent (the request is refused for it anyway); a customer id is a UUID,
+// compared as sent.
+void canonicalise_identifiers(google::protobuf::Message& m, std::string_view country) {
+  if (m.GetDescriptor() == pb::Identifier::descriptor()) {
+    auto& id = static_cast<pb::Identifier&>(m);
+    id.clear_entry_mode();
+    if (auto kind = hashed_kind(id.kind())) {
+      if (auto n = normalize_identifier(*kind, id.value(), country)) id.set_value(n->value);
+    }
+    return;
+  }
+  const auto* reflection = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < reflection->FieldSize(m, f); ++i) {
+        canonicalise_identifiers(*reflection->MutableRepeatedMessage(&m, f, i), country);
+      }
+    } else {
+      canonicalise_identifiers(*reflection->MutableMessage(&m, f), country);
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<IdentifierKind> hashed_kind(pb::IdentifierKind kind) {
+  switch (kind) {
+    case pb::IDENTIFIER_KIND_CARD:
+      return IdentifierKind::kCard;
+    case pb::IDENTIFIER_KIND_PHONE:
+      return IdentifierKind::kPhone;
+    case pb::IDENTIFIER_KIND_EMAIL:
+      return IdentifierKind::kEmail;
+    case pb::IDENTIFIER_KIND_QR_TOKEN:
+      return IdentifierKind::kQrToken;
+    default:
+      return std::nullopt;  // a customer id (a UUID), or no kind
+  }
+}
+
+Fingerprint fingerprint(const google::protobuf::Message& op, std::string_view country) {
+  std::unique_ptr<google::protobuf::Message> canonical(op.New());
+  canonical->CopyFrom(op);
+  canonicalise_identifiers(*canonical, country);
+  return {sha256(canonical->SerializeAsString()), sha256(op.SerializeAsString())};
 }
 
 std::string uuid_bytes(const Uuid& u) {

@@ -28,7 +28,8 @@ namespace accrue::agent {
 
 namespace service_parts {
 struct WriteRequest;
-}
+struct Fingerprint;
+}  // namespace service_parts
 
 struct ServiceSettings {
   std::string store_id;
@@ -136,22 +137,22 @@ class AgentService {
   Result<void> apply_write(Replica& r, Context& ctx, const pos::v1::Request& req,
                            const service_parts::WriteRequest& w, pos::v1::Response& out);
   Result<void> settle_pending_intent(Replica& r, const pos::v1::Request& req,
-                                     const std::string& pos_tx_id, const std::string& print,
-                                     TimestampMs now);
+                                     const std::string& pos_tx_id,
+                                     const service_parts::Fingerprint& print, TimestampMs now);
   // Online redemption, after its intent is durable: ask the cloud, then settle.
   void redeem_online(const pos::v1::Request& request, const Reply& reply,
                      const std::shared_ptr<sync::v1::EventEnvelope>& event,
-                     const std::string& print);
+                     const service_parts::Fingerprint& print);
   // A return of another store's sale: ask the cloud, then record it with the cloud's answer (or
   // as pending when there is none).
   void return_online(const pos::v1::Request& request, const Reply& reply,
                      const std::shared_ptr<sync::v1::EventEnvelope>& event,
-                     const std::string& print);
+                     const service_parts::Fingerprint& print);
   // Step 2 of an online write, with the cloud's answer in `settle`: in a writer job, unless a
   // retry was answered meanwhile (that answer stands); then the till write is recorded (not
   // for a refusal) and `reply` called.
   void settle_online(const pos::v1::Request& request, const Reply& reply, int kind,
-                     const std::string& pos_tx_id, const std::string& print,
+                     const std::string& pos_tx_id, const service_parts::Fingerprint& print,
                      std::function<Result<void>(WriteTxn&)> settle);
   bool worth_asking(const IdentifierHash& hash) const;
   // Looks `hash` up, then calls `then` (on the lookup's thread) whatever the outcome.

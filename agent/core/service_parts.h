@@ -43,8 +43,22 @@ inline constexpr TimestampMs kStaleOnlineRedemptionMs = 60'000;
 Error invalid(std::string message);
 // A till-supplied id: at most 64 characters, no control characters.
 Result<void> check_id(std::string_view field, std::string_view v, bool required);
-// SHA-256 of the operation's bytes: what makes a retry "the same request".
-std::string fingerprint(const google::protobuf::Message& op);
+// What makes a retry of a write "the same request" (proto/README.md, Idempotency): SHA-256 of
+// the operation's bytes with every identifier in it as the agent understands it (the normalised
+// value, no entry mode), so a card scanned and then keyed with spaces is the same sale. The
+// cashier, request id and deadline are outside the operation, so they never count. `legacy`
+// hashes the bytes as sent, as replicas recorded before identifiers were normalised: a recorded
+// print that matches either is the same request.
+// The kind of a till identifier the agent normalises and hashes; none for a customer id.
+std::optional<IdentifierKind> hashed_kind(pos::v1::IdentifierKind kind);
+struct Fingerprint {
+  std::string current;  // what is recorded now
+  std::string legacy;
+  bool matches(std::string_view recorded) const {
+    return recorded == current || recorded == legacy;
+  }
+};
+Fingerprint fingerprint(const google::protobuf::Message& op, std::string_view country);
 std::string uuid_bytes(const Uuid& u);
 std::string event_id_text(std::string_view bytes);
 
@@ -77,7 +91,7 @@ std::string tier_name(const Program& p, std::string_view tier_id);
 struct WriteRequest {
   std::string pos_tx_id;
   int kind = 0;                  // the TransactionKind its receipt records
-  std::string print;             // fingerprint of the operation: what a retry must repeat
+  Fingerprint print;             // what a retry must repeat
   std::optional<Basket> basket;  // accrue: the basket, its time defaulted to the arrival
 };
 

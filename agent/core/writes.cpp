@@ -340,7 +340,7 @@ Result<void> AgentService::WriteTxn::settle_online_return(
 
 void AgentService::return_online(const pb::Request& request, const Reply& reply,
                                  const std::shared_ptr<sync::EventEnvelope>& event,
-                                 const std::string& print) {
+                                 const Fingerprint& print) {
   auto settle = [this, request, reply, event, print](OnlineCalls::ReturnOutcome outcome) {
     settle_online(request, reply, pb::TRANSACTION_KIND_RETURN, request.return_().pos_tx_id(), print,
                   [event, outcome = std::move(outcome)](WriteTxn& txn) {
@@ -351,7 +351,7 @@ void AgentService::return_online(const pb::Request& request, const Reply& reply,
 }
 
 void AgentService::settle_online(const pb::Request& request, const Reply& reply, int kind,
-                                 const std::string& pos_tx_id, const std::string& print,
+                                 const std::string& pos_tx_id, const Fingerprint& print,
                                  std::function<Result<void>(WriteTxn&)> settle) {
   const TimestampMs received = clock_.now_ms();
   auto ctx = std::make_shared<Context>(
@@ -366,7 +366,7 @@ void AgentService::settle_online(const pb::Request& request, const Reply& reply,
     // A retry that was answered while this one waited: its answer stands.
     ACCRUE_ASSIGN_OR_RETURN(auto prior, r.till_write(request.till_id(), pos_tx_id));
     if (prior) {
-      if (prior->fingerprint != print) {
+      if (!print.matches(prior->fingerprint)) {
         return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " +
                                               request.till_id() +
                                               " was already recorded with different content.");
@@ -378,8 +378,8 @@ void AgentService::settle_online(const pb::Request& request, const Reply& reply,
     WriteTxn txn{*this, r, *ctx, request, pos_tx_id, now, *out, std::nullopt};
     ACCRUE_TRY(settle(txn));
     if (txn.refused) return {};
-    return r.insert_till_write(request.till_id(), pos_tx_id, kind, print, out->SerializeAsString(),
-                               txn.event_seq, now);
+    return r.insert_till_write(request.till_id(), pos_tx_id, kind, print.current,
+                               out->SerializeAsString(), txn.event_seq, now);
   };
   job.done = [out, reply, request_id = request.request_id()](Result<void> result) {
     if (!result) return reply(error_response(request_id, result.error()));
@@ -490,7 +490,8 @@ Result<void> AgentService::WriteTxn::enroll() {
 
 namespace {
 
-Result<WriteRequest> check_write(const pb::Request& request, TimestampMs received) {
+Result<WriteRequest> check_write(const pb::Request& request, TimestampMs received,
+                                 std::string_view country) {
   WriteRequest w;
   const google::protobuf::Message* op = nullptr;
   switch (request.op_case()) {
@@ -524,7 +525,7 @@ Result<WriteRequest> check_write(const pb::Request& request, TimestampMs receive
   }
   ACCRUE_TRY(check_id("till_id", request.till_id(), true));
   ACCRUE_TRY(check_id("pos_tx_id", w.pos_tx_id, true));
-  w.print = fingerprint(*op);
+  w.print = fingerprint(*op, country);
   return w;
 }
 
@@ -534,7 +535,7 @@ Result<WriteRequest> check_write(const pb::Request& request, TimestampMs receive
 Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, pb::Response& out) {
   ACCRUE_ASSIGN_OR_RETURN(auto prior, r.till_write(req.till_id(), w.pos_tx_id));
   if (!prior) return false;
-  if (prior->fingerprint != w.print) {
+  if (!w.print.matches(prior->fingerprint)) {
     return fail(ErrorCode::kConflict, "Transaction " + w.pos_tx_id + " on till " + req.till_id() +
                                           " was already recorded with different content.");
   }
@@ -566,10 +567,10 @@ Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, p
 // attempt decides afresh; another body conflicts.
 Result<void> AgentService::settle_pending_intent(Replica& r, const pb::Request& req,
                                                  const std::string& pos_tx_id,
-                                                 const std::string& print, TimestampMs now) {
+                                                 const Fingerprint& print, TimestampMs now) {
   ACCRUE_ASSIGN_OR_RETURN(auto pending, r.online_redemption(req.till_id(), pos_tx_id));
   if (!pending) return {};
-  if (pending->fingerprint != print) {
+  if (!print.matches(pending->fingerprint)) {
     return fail(ErrorCode::kConflict, "Transaction " + pos_tx_id + " on till " + req.till_id() +
                                           " is being redeemed with different content.");
   }
@@ -603,7 +604,7 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
     case pb::Request::kRedeem:
       ACCRUE_TRY(settle_pending_intent(r, req, w.pos_tx_id, w.print, now));
       if (calls_ && online_.load()) {
-        applied = txn.prepare_online_redeem(w.print);
+        applied = txn.prepare_online_redeem(w.print.current);
         if (applied) return {};  // no receipt yet: the cloud's answer settles it
       } else {
         applied = txn.redeem();
@@ -620,8 +621,8 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
       return fail(ErrorCode::kInternal, "not a write operation");
   }
   if (!applied) return applied;
-  return r.insert_till_write(req.till_id(), w.pos_tx_id, w.kind, w.print, out.SerializeAsString(),
-                             txn.event_seq, now);
+  return r.insert_till_write(req.till_id(), w.pos_tx_id, w.kind, w.print.current,
+                             out.SerializeAsString(), txn.event_seq, now);
 }
 
 void AgentService::handle_write(const pb::Request& request, const Reply& reply, bool may_ask) {
@@ -629,11 +630,11 @@ void AgentService::handle_write(const pb::Request& request, const Reply& reply, 
   const uint32_t cap = max_deadline_ms_.load();
   uint32_t deadline_ms = std::min(
       request.deadline_ms() == 0 ? settings_.default_deadline_ms : request.deadline_ms(), cap);
+  auto ctx = std::make_shared<Context>(Context{*this, program(), received, received + deadline_ms});
   // Validation that needs no replica happens here, before the request takes a writer slot.
-  auto checked = check_write(request, received);
+  auto checked = check_write(request, received, ctx->country());
   if (!checked) return reply(error_response(request.request_id(), checked.error()));
   auto w = std::make_shared<WriteRequest>(std::move(*checked));
-  auto ctx = std::make_shared<Context>(Context{*this, program(), received, received + deadline_ms});
   ctx->may_ask = may_ask;
   auto out = std::make_shared<pb::Response>();
   out->set_request_id(request.request_id());

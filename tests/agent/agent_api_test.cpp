@@ -140,6 +140,44 @@ TEST_P(AgentApiTest, AccrualIsIdempotentAndConflictsOnADifferentBasket) {
   EXPECT_TRUE(call(req, "till-2").has_accrue());
 }
 
+// What makes a retry "the same request" (proto/README.md, Idempotency): the identifier as the
+// agent understands it. A card scanned, then keyed with spaces by another cashier under another
+// request id and deadline, is the same sale; another sale time or another card is not.
+TEST_P(AgentApiTest, ARetryIsTheSameRequestWhateverTheEntryModeCashierOrCardSpacing) {
+  pb::Request req;
+  req.set_cashier_id("c-1");
+  auto* a = req.mutable_accrue();
+  *a->mutable_identifier() = card(member(22));
+  a->set_pos_tx_id(tx("sale-keyed"));
+  *a->mutable_basket() = basket();
+  auto first = call(req);
+  ASSERT_TRUE(first.has_accrue()) << first.DebugString();
+
+  pb::Request keyed = req;
+  keyed.set_cashier_id("c-2");
+  keyed.set_deadline_ms(900);
+  std::string spaced;
+  const std::string digits = seed_card_number(member(22));
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && i % 4 == 0) spaced += ' ';
+    spaced += digits[i];
+  }
+  keyed.mutable_accrue()->mutable_identifier()->set_value(" " + spaced + " ");
+  keyed.mutable_accrue()->mutable_identifier()->set_entry_mode(pb::ENTRY_MODE_KEYED);
+  auto again = call(keyed);
+  ASSERT_TRUE(again.has_accrue()) << again.DebugString();
+  EXPECT_TRUE(again.accrue().replayed());
+  EXPECT_EQ(again.accrue().event_id(), first.accrue().event_id());
+
+  pb::Request later = req;
+  later.mutable_accrue()->mutable_basket()->set_occurred_at_ms(
+      req.accrue().basket().occurred_at_ms() + 60'000);
+  EXPECT_EQ(call(later).error().code(), pb::ERROR_CODE_CONFLICT) << "the sale time counts";
+  pb::Request other_card = req;
+  *other_card.mutable_accrue()->mutable_identifier() = card(member(23));
+  EXPECT_EQ(call(other_card).error().code(), pb::ERROR_CODE_CONFLICT) << "the card counts";
+}
+
 // Readers keep their snapshot open between requests while nothing is committed; an acknowledged
 // accrual must still show in the very next validate, on any connection and any reader.
 TEST_P(AgentApiTest, ValidateRightAfterAnAccrualSeesIt) {
