@@ -99,5 +99,31 @@ TEST(TiersTest, AStoreShowsATierReachedButNeverADowngrade) {
   EXPECT_EQ(store_tier_view(TierPolicy{}, "", 9000).next_tier_id, "") << "no tiers";
 }
 
+// The till contract (proto/README.md): a next tier always comes with a distance of at least one
+// point (or minor unit), the exact gap to its threshold, for every tier held and every value.
+TEST(TiersTest, ANextTierAlwaysComesWithTheGapToItsThreshold) {
+  const auto policy = ladder();
+  auto threshold_of = [&](const std::string& id) {
+    for (const auto& t : policy.ladder) {
+      if (t.tier_id == id) return t.threshold;
+    }
+    return int64_t{-1};
+  };
+  for (const char* held : {"bronze", "silver", "gold"}) {
+    for (int64_t value = -50; value <= 5'100; ++value) {
+      auto v = store_tier_view(policy, held, value);
+      if (!v.next_tier_id.empty()) {
+        ASSERT_GE(v.distance_to_next, 1) << held << " " << value;
+        ASSERT_EQ(value + v.distance_to_next, threshold_of(v.next_tier_id)) << held << " " << value;
+      }
+      auto d = evaluate_tier(policy, {held, value, std::nullopt, "", kNow});
+      ASSERT_TRUE(d);
+      if (!d->next_tier_id.empty()) {
+        ASSERT_GE(d->distance_to_next, 1) << held << " " << value;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace accrue
