@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "agent/store/seed.h"
 #include "tests/agent/agent_process.h"
@@ -653,6 +654,58 @@ TEST_F(BrokenClientTest, EndlessJsonLineIsCutOff) {
     EXPECT_EQ(r->error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
   }
   expect_agent_still_serves();
+}
+
+// A write's deadline bounds its wait for the replica's writer (proto/README.md, Deadlines): one
+// still waiting at its deadline is not applied, answered DEADLINE_EXCEEDED (retryable) and leaves
+// no trace, so the same request can be sent again; one that waited less is applied.
+TEST(AgentDeadlineTest, AWriteStillWaitingAtItsDeadlineIsNotAppliedAndSafeToRetry) {
+  AgentProcess agent(100);
+  ASSERT_EQ(agent.seed_status(), 0);
+  ASSERT_TRUE(agent.start()) << "see " << agent.log_path();
+  auto sale = [](const std::string& pos_tx_id, uint32_t deadline_ms) {
+    pb::Request req;
+    req.set_request_id(pos_tx_id);
+    req.set_till_id("till-1");
+    req.set_deadline_ms(deadline_ms);
+    auto* a = req.mutable_accrue();
+    *a->mutable_identifier() = card(21);
+    a->set_pos_tx_id(pos_tx_id);
+    *a->mutable_basket() = basket();
+    return req;
+  };
+  // Another process holds the replica's write lock: the agent's writer waits. The lock goes
+  // 1.5 s after both sales were sent (the writer's own patience for a lock is 5 s).
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(agent.db_path().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto patient = agent.connect();
+  auto hasty = agent.connect();
+  ASSERT_TRUE(patient.send_bytes(encode_request(Framing::kBinary, sale("patient", 6000))));
+  ASSERT_TRUE(hasty.send_bytes(encode_request(Framing::kBinary, sale("hasty", 100))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto late = hasty.read_response();
+  auto applied = patient.read_response();
+  ASSERT_TRUE(late) << late.error().message;
+  EXPECT_EQ(late->error().code(), pb::ERROR_CODE_DEADLINE_EXCEEDED) << late->ShortDebugString();
+  EXPECT_TRUE(late->error().retryable());
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_TRUE(applied->has_accrue()) << "waited 1.5 s of its 6: applied";
+
+  auto c = agent.connect();
+  pb::Request status;
+  status.set_till_id("till-1");
+  status.mutable_get_transaction_status()->set_pos_tx_id("hasty");
+  auto st = c.call(status);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_FALSE(st->transaction_status().found()) << "a write past its deadline leaves no trace";
+  auto again = c.call(sale("hasty", 100));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->has_accrue()) << again->ShortDebugString();
+  EXPECT_FALSE(again->accrue().replayed());
+  EXPECT_EQ(agent.stop(SIGTERM), 0);
 }
 
 TEST(AgentIdleTest, SilentAndFinishedConnectionsAreClosedWhenIdle) {
