@@ -226,7 +226,7 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
                    {{"available", std::to_string(outcome.available_points)}}});
   }
   if (outcome.answered && outcome.result.reject_code() == "bad_points") {
-    return refuse({ErrorCode::kInsufficientPoints, outcome.result.message()});
+    return refuse({ErrorCode::kInvalidArgument, outcome.result.message()});
   }
   // The cloud could not decide (it does not know the member yet, say) or did not answer:
   // the offline rules decide, with the same event id, so that the upload is a duplicate if

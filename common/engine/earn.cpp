@@ -266,8 +266,7 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
   if (rate == nullptr) {
     return refusal(ErrorCode::kFailedPrecondition, "earn.no_rate",
                    {{"currency", std::string(basket.currency.code())}},
-                   "Program " + program.program_id + " v" + std::to_string(program.version) +
-                       " has no earn rate for " + std::string(basket.currency.code()) +
+                   "Points cannot be earned in " + std::string(basket.currency.code()) +
                        (ctx.country.empty() ? "" : " in " + std::string(ctx.country)) + ".");
   }
   if (!program.rule_index || program.rule_index->rule_count() != program.rules.size()) {

@@ -162,7 +162,7 @@ TEST(EarnTest, UnknownCurrencyIsAPreconditionError) {
   auto r = compute_earn(p, Basket{cur("JPY"), {line(1, "A", 1000)}, 0}, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(r.error().message, "Program test v1 has no earn rate for JPY.");
+  EXPECT_EQ(r.error().message, "Points cannot be earned in JPY.");
   EXPECT_EQ(r.error().message_id, "earn.no_rate");
 }
 
