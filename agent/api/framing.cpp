@@ -98,16 +98,15 @@ Result<pos::v1::Request> decode_request(Framing framing, std::string_view payloa
     auto st = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(payload.data(), payload.size()), &req, opts);
     if (!st.ok()) {
-      return fail(ErrorCode::kInvalidArgument,
-                  "The till sent a request the loyalty agent cannot read (" +
-                      std::string(st.message()) + ").");
+      return fail(
+          ErrorCode::kInvalidArgument,
+          "The till sent a request the loyalty agent cannot read: " + std::string(st.message()));
     }
     return req;
   }
   if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return fail(ErrorCode::kInvalidArgument,
-                "The till sent a request the loyalty agent cannot read (not a valid Request "
-                "message).");
+                "The till sent a request the loyalty agent cannot read: not a Request message.");
   }
   return req;
 }

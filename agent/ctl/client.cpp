@@ -80,12 +80,17 @@ Result<void> AgentClient::fill() {
   return {};
 }
 
-Result<pos::v1::Response> AgentClient::read_response() {
+Result<std::string> AgentClient::read_frame() {
   for (;;) {
     ACCRUE_ASSIGN_OR_RETURN(auto frame, decoder_.next());
-    if (frame) return agent::decode_response(decoder_.framing(), *frame);
+    if (frame) return std::move(*frame);
     ACCRUE_TRY(fill());
   }
+}
+
+Result<pos::v1::Response> AgentClient::read_response() {
+  ACCRUE_ASSIGN_OR_RETURN(auto frame, read_frame());
+  return agent::decode_response(decoder_.framing(), frame);
 }
 
 Result<pos::v1::Response> AgentClient::call(const pos::v1::Request& request) {

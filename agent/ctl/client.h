@@ -28,6 +28,10 @@ class AgentClient {
   // Raw access for tests of broken clients.
   Result<void> send_bytes(std::string_view bytes);
   Result<pos::v1::Response> read_response();
+  // The next answer's payload as it came (a JSON line without its newline, or a binary frame's
+  // bytes), in framing().
+  Result<std::string> read_frame();
+  agent::Framing framing() const { return decoder_.framing(); }
   // true when the agent has closed the connection (reads EOF within the timeout).
   bool closed_by_peer();
 

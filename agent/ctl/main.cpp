@@ -1,9 +1,11 @@
 // accruectl: the operator's and POS integrator's command-line tool. It speaks the agent's socket
 // API (validate, profile, transactions, preview, accrue, redeem, return, enroll, status,
-// tx-status) and prices baskets offline (price, validate-program).
+// tx-status), prices baskets offline (price, validate-program) and runs the till API's
+// conformance cases against an agent (conformance).
 //
 // Exit codes: 0 success; otherwise sysexits(3) by error class (64 bad input, 65 refused or
-// conflicting, 66 not found, 69 agent unavailable, 75 busy or timed out, 70 internal).
+// conflicting, 66 not found, 69 agent unavailable, 75 busy or timed out, 70 internal); 1 when a
+// conformance case failed.
 #include <google/protobuf/util/json_util.h>
 #include <CLI/CLI.hpp>
 
@@ -14,6 +16,7 @@
 #include <sstream>
 
 #include "agent/ctl/client.h"
+#include "agent/ctl/conformance.h"
 #include "agent/ctl/price.h"
 #include "common/civil_time.h"
 #include "common/sys/system.h"
@@ -595,6 +598,61 @@ void add_programme_tools(CLI::App& app, Commands& out) {
                  }});
 }
 
+// The till API's conformance suite (proto/conformance/README.md) against the agent at --socket or
+// --tcp-port, in one framing or both. Exit 0 when every case passed, 1 when one failed.
+void add_conformance(CLI::App& app, Commands& out) {
+  struct Options {
+    std::string cases = "proto/conformance/till-api.json";
+    std::string framing = "both";
+    std::string run_token;
+    bool show = false;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "conformance", "Run the till API's conformance cases against an agent (or a stand-in)");
+  cmd->add_option("cases", o->cases, "The cases file")->capture_default_str();
+  cmd->add_option("--framing", o->framing, "binary, json or both")
+      ->check(CLI::IsMember({"binary", "json", "both"}))
+      ->capture_default_str();
+  cmd->add_option("--run-token", o->run_token,
+                  "Replaces ${run} in requests (default: from the clock, new each run)");
+  cmd->add_flag("--show", o->show, "Print every request and its answer");
+  out.push_back({cmd, [o](const Common& c) {
+                   auto text = read_input(o->cases);
+                   if (!text) return report(text.error());
+                   std::string token = o->run_token;
+                   if (token.empty()) {
+                     token = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+                   }
+                   int failed = 0;
+                   for (auto framing : {agent::Framing::kBinary, agent::Framing::kJsonLines}) {
+                     const bool json = framing == agent::Framing::kJsonLines;
+                     if (o->framing != "both" && (o->framing == "json") != json) continue;
+                     ctl::ConformanceOptions opts;
+                     opts.framing = framing;
+                     opts.run_token = token + (json ? "j" : "b");
+                     opts.show = o->show ? &std::cout : nullptr;
+                     opts.connect = [&c, framing]() -> Result<ctl::AgentClient> {
+                       auto client = c.tcp_port != 0
+                                         ? ctl::AgentClient::connect_tcp(c.tcp_port, framing)
+                                         : ctl::AgentClient::connect_unix(c.socket, framing);
+                       if (client) client->set_timeout(std::chrono::milliseconds(c.timeout_ms));
+                       return client;
+                     };
+                     auto r = ctl::run_conformance(*text, opts);
+                     if (!r) return report(r.error());
+                     for (const auto& f : r->failures) std::cout << "FAIL " << f << "\n";
+                     std::cout << "conformance (" << (json ? "JSON lines" : "binary")
+                               << "): " << r->passed << " passed, " << r->failures.size()
+                               << " failed, " << r->skipped << " for the other framing\n";
+                     failed += static_cast<int>(r->failures.size());
+                   }
+                   return failed == 0 ? 0 : 1;
+                 }});
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"accruectl — Accrue's command-line tool"};
   app.require_subcommand(1);
@@ -606,7 +664,7 @@ int run(int argc, char** argv) {
   app.add_option("--timeout-ms", c.timeout_ms, "Per-call timeout")->capture_default_str();
   Commands commands;
   for (auto add : {add_reads, add_sales, add_redeem, add_return, add_enroll, add_agent_state,
-                   add_quarantine, add_programme_tools}) {
+                   add_quarantine, add_programme_tools, add_conformance}) {
     add(app, commands);
   }
   CLI11_PARSE(app, argc, argv);
