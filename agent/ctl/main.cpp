@@ -9,6 +9,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -602,7 +603,7 @@ void add_programme_tools(CLI::App& app, Commands& out) {
 // --tcp-port, in one framing or both. Exit 0 when every case passed, 1 when one failed.
 void add_conformance(CLI::App& app, Commands& out) {
   struct Options {
-    std::string cases = "proto/conformance/till-api.json";
+    std::string cases;
     std::string framing = "both";
     std::string run_token;
     bool show = false;
@@ -610,7 +611,9 @@ void add_conformance(CLI::App& app, Commands& out) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
       "conformance", "Run the till API's conformance cases against an agent (or a stand-in)");
-  cmd->add_option("cases", o->cases, "The cases file")->capture_default_str();
+  cmd->add_option("cases", o->cases,
+                  "The cases file (default: proto/conformance/till-api.json in a source tree, "
+                  "else the installed /usr/share/accrue/conformance/till-api.json)");
   cmd->add_option("--framing", o->framing, "binary, json or both")
       ->check(CLI::IsMember({"binary", "json", "both"}))
       ->capture_default_str();
@@ -618,7 +621,14 @@ void add_conformance(CLI::App& app, Commands& out) {
                   "Replaces ${run} in requests (default: from the clock, new each run)");
   cmd->add_flag("--show", o->show, "Print every request and its answer");
   out.push_back({cmd, [o](const Common& c) {
-                   auto text = read_input(o->cases);
+                   std::string cases = o->cases;
+                   if (cases.empty()) {
+                     cases = "proto/conformance/till-api.json";
+                     if (!std::filesystem::exists(cases)) {
+                       cases = "/usr/share/accrue/conformance/till-api.json";
+                     }
+                   }
+                   auto text = read_input(cases);
                    if (!text) return report(text.error());
                    std::string token = o->run_token;
                    if (token.empty()) {
