@@ -57,9 +57,14 @@ Result<std::optional<RedemptionOffer>> AgentService::Context::redemption_offer(
   ACCRUE_ASSIGN_OR_RETURN(auto currency, Currency::from_code(service.settings_.currency));
   Points limit = 0;
   if (!online()) {
-    const OfflineLimits& l = program().offline_limits;
+    // Every offline rule the redemption itself would meet (apply_redeem), so that what is
+    // offered is granted.
     ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, local_day(now)));
-    limit = std::min(l.max_points_per_redemption, l.max_points_per_customer_per_day - d.second);
+    ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
+    std::optional<TimestampMs> last_sync;
+    if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
+    limit = offline_redemption_headroom(program().offline_limits,
+                                        {0, d.second, outstanding, last_sync, now});
     if (limit <= 0) return std::nullopt;
   }
   return accrue::redemption_offer(program().redemption, currency, available, limit, country(),

@@ -167,4 +167,14 @@ OfflineDecision decide_offline_redemption(const OfflineLimits& l,
   return OfflineDecision{true, OfflineRefusal::kNone, {}};
 }
 
+Points offline_redemption_headroom(const OfflineLimits& l, const OfflineRedemptionContext& c) {
+  OfflineRedemptionContext probe = c;
+  probe.points = 0;
+  if (!decide_offline_redemption(l, probe).allowed) return 0;
+  return std::max<Points>(0,
+                          std::min({l.max_points_per_redemption,
+                                    l.max_points_per_customer_per_day - c.customer_redeemed_today,
+                                    l.max_store_outstanding_points - c.store_outstanding}));
+}
+
 }  // namespace accrue

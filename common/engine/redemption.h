@@ -78,6 +78,13 @@ struct OfflineDecision {
 OfflineDecision decide_offline_redemption(const OfflineLimits& limits,
                                           const OfflineRedemptionContext& context);
 
+// The most points one offline redemption may take now (the context's `points` are ignored): 0
+// when none may (offline redemption disabled, never synced or synced too long ago, a limit used
+// up). decide_offline_redemption allows exactly the amounts from 1 up to it, so a till can offer
+// what will be granted.
+Points offline_redemption_headroom(const OfflineLimits& limits,
+                                   const OfflineRedemptionContext& context);
+
 std::string_view to_string(OfflineRefusal refusal);  // "sync_too_old", ...
 
 }  // namespace accrue

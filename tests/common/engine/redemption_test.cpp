@@ -116,5 +116,32 @@ TEST(OfflineRedemptionTest, RefusesWithAReasonTheCashierCanRead) {
   EXPECT_EQ(d.message, "While offline, this member can redeem 1400 more points today.");
 }
 
+// What a till is offered offline is what it is granted: for every state of the limits, the
+// decision allows each amount up to the headroom and refuses the next point.
+TEST(OfflineRedemptionTest, TheHeadroomIsExactlyWhatTheDecisionAllows) {
+  constexpr TimestampMs now = 1'767'225'600'000;
+  for (const std::optional<TimestampMs>& synced :
+       {std::optional<TimestampMs>{}, std::optional<TimestampMs>{now - 49 * kMsPerHour},
+        std::optional<TimestampMs>{now - kMsPerHour}}) {
+    for (Points today : {0, 1000, 2999, 3000}) {
+      for (Points outstanding : {0, 98'500, 99'999, 100'000, 100'500}) {
+        const OfflineRedemptionContext c{0, today, outstanding, synced, now};
+        const Points room = offline_redemption_headroom(limits(), c);
+        ASSERT_GE(room, 0);
+        for (Points p : {Points{1}, room, room + 1}) {
+          if (p < 1) continue;
+          OfflineRedemptionContext at = c;
+          at.points = p;
+          EXPECT_EQ(decide_offline_redemption(limits(), at).allowed, p <= room)
+              << "points " << p << " today " << today << " outstanding " << outstanding
+              << " headroom " << room;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(offline_redemption_headroom(limits(), {0, 1000, 99'000, now, now}), 1000);
+  EXPECT_EQ(offline_redemption_headroom(OfflineLimits{}, {0, 0, 0, now, now}), 0) << "disabled";
+}
+
 }  // namespace
 }  // namespace accrue
