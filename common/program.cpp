@@ -117,7 +117,65 @@ Result<void> check_rule(const std::string& f, EarningRule& r, const Program& p) 
   return {};
 }
 
+Result<void> check_reward(const std::string& f, Reward& r, const Program& p) {
+  if (r.reward_id.empty() || r.reward_id.size() > 40 ||
+      !std::ranges::all_of(r.reward_id, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+      })) {
+    return invalid(f + ".reward_id", "must have 1 to 40 characters of a-z, 0-9 and '-'");
+  }
+  if (r.name.empty() || r.name.size() > 80) return invalid(f + ".name", "must have 1 to 80 bytes");
+  switch (r.kind) {
+    case RewardKind::kFixedDiscount:
+      if (r.amounts.empty()) return invalid(f + ".fixed_discount.amounts", "name at least one");
+      ACCRUE_TRY(check_thresholds(f + ".fixed_discount.amounts", r.amounts));
+      for (size_t i = 0; i < r.amounts.size(); ++i) {
+        ACCRUE_TRY(check_range(at(f + ".fixed_discount.amounts", i) + ".minor_units",
+                               r.amounts[i].minor_units, 1, kMaxAmountMinor));
+      }
+      break;
+    case RewardKind::kPercentDiscount:
+      ACCRUE_TRY(check_range(f + ".percent_discount.basis_points", r.percent_bp, 1, kOneX));
+      ACCRUE_TRY(check_thresholds(f + ".percent_discount.caps", r.caps));
+      break;
+    case RewardKind::kFreeItem:
+      if (r.skus.empty()) return invalid(f + ".free_item.skus", "name at least one");
+      ACCRUE_TRY(check_name_list(f + ".free_item.skus", r.skus));
+      break;
+    case RewardKind::kPointsMultiplier:
+      ACCRUE_TRY(check_range(f + ".points_multiplier.basis_points", r.multiplier_bp, kOneX + 1,
+                             10 * kOneX));
+      break;
+    case RewardKind::kGift:
+      if (r.gift.empty() || r.gift.size() > 200) {
+        return invalid(f + ".gift.description", "must have 1 to 200 bytes");
+      }
+      break;
+  }
+  ACCRUE_TRY(check_range(f + ".cost_points", r.cost_points, 0, kMaxPoints));
+  ACCRUE_TRY(check_name_list(f + ".tiers", r.tiers));
+  for (size_t i = 0; i < r.tiers.size(); ++i) {
+    if (!p.tier_index(r.tiers[i])) return invalid(at(f + ".tiers", i), "no such tier");
+  }
+  ACCRUE_TRY(check_name_list(f + ".segments", r.segments));
+  if (r.claim_from_ms < 0 || r.claim_until_ms < 0 ||
+      (r.claim_until_ms != 0 && r.claim_until_ms <= r.claim_from_ms)) {
+    return invalid(f + ".claim_until_ms", "must be after claim_from_ms (or 0: no end)");
+  }
+  if (r.coupon_valid_days == 0) r.coupon_valid_days = kDefaultCouponValidDays;
+  ACCRUE_TRY(check_range(f + ".coupon_valid_days", r.coupon_valid_days, 1, 3660));
+  ACCRUE_TRY(check_range(f + ".stock", r.stock, 0, 1'000'000'000));
+  ACCRUE_TRY(check_range(f + ".per_member_limit", r.per_member_limit, 0, 1'000'000));
+  ACCRUE_TRY(check_thresholds(f + ".min_basket", r.min_basket));
+  return {};
+}
+
 }  // namespace
+
+const Reward* Program::reward(std::string_view reward_id) const {
+  auto it = std::ranges::lower_bound(rewards, reward_id, {}, &Reward::reward_id);
+  return it != rewards.end() && it->reward_id == reward_id ? &*it : nullptr;
+}
 
 const EarnRate* Program::earn_rate(const Currency& c, std::string_view country) const {
   return detail::rate_in(earn_rates, c, country);
@@ -252,6 +310,16 @@ Result<void> validate_and_normalize(Program& p) {
                          0, 1'000'000'000));
   ACCRUE_TRY(check_range("event_rules.anniversary_bonus_points",
                          p.event_rules.anniversary_bonus_points, 0, 1'000'000'000));
+  if (p.rewards.size() > kMaxRewards) {
+    return invalid("rewards", "at most " + std::to_string(kMaxRewards) + " rewards");
+  }
+  for (size_t i = 0; i < p.rewards.size(); ++i)
+    ACCRUE_TRY(check_reward(at("rewards", i), p.rewards[i], p));
+  std::ranges::sort(p.rewards, {}, &Reward::reward_id);
+  if (auto dup = std::ranges::adjacent_find(p.rewards, {}, &Reward::reward_id);
+      dup != p.rewards.end()) {
+    return invalid("rewards", "reward_id " + dup->reward_id + " is used twice");
+  }
   p.rule_index = detail::RuleIndex::build(p);
   return {};
 }

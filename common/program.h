@@ -149,6 +149,35 @@ struct EventRules {
   Points anniversary_bonus_points = 0;  // each anniversary of the enrolment, from the first
 };
 
+// A reward of the catalogue (loyalty.proto, Reward): what a claim costs and who may make it, and
+// what the coupon it issues does to a basket (common/engine/rewards.h).
+enum class RewardKind { kFixedDiscount, kPercentDiscount, kFreeItem, kPointsMultiplier, kGift };
+
+inline constexpr size_t kMaxRewards = 500;
+inline constexpr uint32_t kDefaultCouponValidDays = 30;
+
+struct Reward {
+  std::string reward_id;  // [a-z0-9-], 1..40
+  std::string name;
+  RewardKind kind = RewardKind::kGift;
+  std::vector<CurrencyThreshold> amounts;  // kFixedDiscount: per currency
+  int64_t percent_bp = 0;                  // kPercentDiscount: 1..10000
+  std::vector<CurrencyThreshold> caps;     // kPercentDiscount: per currency, optional
+  std::vector<std::string> skus;           // kFreeItem, sorted after validation
+  int64_t multiplier_bp = 0;               // kPointsMultiplier
+  std::string gift;                        // kGift: what is handed over
+  Points cost_points = 0;
+  std::vector<std::string> tiers;     // empty: every tier; sorted after validation
+  std::vector<std::string> segments;  // empty: everyone; sorted after validation
+  TimestampMs claim_from_ms = 0;      // 0: no start
+  TimestampMs claim_until_ms = 0;     // 0: no end
+  uint32_t coupon_valid_days = kDefaultCouponValidDays;
+  int64_t stock = 0;              // coupons ever issued; 0: unlimited
+  uint32_t per_member_limit = 0;  // 0: unlimited
+  bool offline_claimable = false;
+  std::vector<CurrencyThreshold> min_basket;
+};
+
 struct Program {
   std::string program_id;
   uint32_t version = 0;
@@ -172,6 +201,7 @@ struct Program {
     bool allowed = false;
     Points max_points = 0;  // per transfer; 0 = no limit
   } transfers;
+  std::vector<Reward> rewards;  // sorted by reward_id after validation
 
   // Built by validate_and_normalize; the engine's lookup structure for the rules above. A
   // validated program is immutable: after changing it, validate it again.
@@ -182,6 +212,8 @@ struct Program {
   const RedemptionRate* redemption_rate(const Currency& c, std::string_view country = {}) const;
   // Index in the ladder, or nullopt for an unknown tier id.
   std::optional<size_t> tier_index(std::string_view tier_id) const;
+  // The catalogue's reward, or nullptr.
+  const Reward* reward(std::string_view reward_id) const;
 };
 
 // Checks every limit and cross-reference, puts the program in canonical order (rules by

@@ -159,6 +159,90 @@ pb::Basket basket_to_proto(const Basket& b) {
   return out;
 }
 
+Result<Reward> reward_from(const std::string& f, const pb::Reward& r) {
+  Reward out;
+  out.reward_id = r.reward_id();
+  out.name = r.name();
+  switch (r.effect_case()) {
+    case pb::Reward::kFixedDiscount: {
+      out.kind = RewardKind::kFixedDiscount;
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto a, thresholds(f + ".fixed_discount.amounts", r.fixed_discount().amounts()));
+      out.amounts = std::move(a);
+      break;
+    }
+    case pb::Reward::kPercentDiscount: {
+      out.kind = RewardKind::kPercentDiscount;
+      out.percent_bp = r.percent_discount().basis_points();
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto c, thresholds(f + ".percent_discount.caps", r.percent_discount().caps()));
+      out.caps = std::move(c);
+      break;
+    }
+    case pb::Reward::kFreeItem:
+      out.kind = RewardKind::kFreeItem;
+      out.skus = strings(r.free_item().skus());
+      break;
+    case pb::Reward::kPointsMultiplier:
+      out.kind = RewardKind::kPointsMultiplier;
+      out.multiplier_bp = r.points_multiplier().basis_points();
+      break;
+    case pb::Reward::kGift:
+      out.kind = RewardKind::kGift;
+      out.gift = r.gift().description();
+      break;
+    case pb::Reward::EFFECT_NOT_SET:
+      return invalid(f,
+                     "give its effect: fixed_discount, percent_discount, free_item, "
+                     "points_multiplier or gift");
+  }
+  out.cost_points = r.cost_points();
+  out.tiers = strings(r.tiers());
+  out.segments = strings(r.segments());
+  out.claim_from_ms = r.claim_from_ms();
+  out.claim_until_ms = r.claim_until_ms();
+  out.coupon_valid_days = r.coupon_valid_days();
+  out.stock = r.stock();
+  out.per_member_limit = r.per_member_limit();
+  out.offline_claimable = r.offline_claimable();
+  ACCRUE_ASSIGN_OR_RETURN(auto mb, thresholds(f + ".min_basket", r.min_basket()));
+  out.min_basket = std::move(mb);
+  return out;
+}
+
+void reward_to(const Reward& r, pb::Reward* out) {
+  out->set_reward_id(r.reward_id);
+  out->set_name(r.name);
+  switch (r.kind) {
+    case RewardKind::kFixedDiscount:
+      thresholds_to(r.amounts, out->mutable_fixed_discount()->mutable_amounts());
+      break;
+    case RewardKind::kPercentDiscount:
+      out->mutable_percent_discount()->set_basis_points(r.percent_bp);
+      thresholds_to(r.caps, out->mutable_percent_discount()->mutable_caps());
+      break;
+    case RewardKind::kFreeItem:
+      for (const auto& s : r.skus) out->mutable_free_item()->add_skus(s);
+      break;
+    case RewardKind::kPointsMultiplier:
+      out->mutable_points_multiplier()->set_basis_points(r.multiplier_bp);
+      break;
+    case RewardKind::kGift:
+      out->mutable_gift()->set_description(r.gift);
+      break;
+  }
+  out->set_cost_points(r.cost_points);
+  for (const auto& t : r.tiers) out->add_tiers(t);
+  for (const auto& s : r.segments) out->add_segments(s);
+  out->set_claim_from_ms(r.claim_from_ms);
+  out->set_claim_until_ms(r.claim_until_ms);
+  out->set_coupon_valid_days(r.coupon_valid_days);
+  out->set_stock(r.stock);
+  out->set_per_member_limit(r.per_member_limit);
+  out->set_offline_claimable(r.offline_claimable);
+  thresholds_to(r.min_basket, out->mutable_min_basket());
+}
+
 Result<Program> program_from_proto(const pb::Program& p) {
   Program out;
   out.program_id = p.program_id();
@@ -272,6 +356,13 @@ Result<Program> program_from_proto(const pb::Program& p) {
   if (out.transfers.max_points < 0) {
     return fail(ErrorCode::kInvalidArgument, "transfers.max_points: must not be negative");
   }
+  if (p.rewards_size() > static_cast<int>(kMaxRewards)) {
+    return invalid("rewards", "at most " + std::to_string(kMaxRewards) + " rewards");
+  }
+  for (int i = 0; i < p.rewards_size(); ++i) {
+    ACCRUE_ASSIGN_OR_RETURN(auto r, reward_from(at("rewards", i), p.rewards(i)));
+    out.rewards.push_back(std::move(r));
+  }
   ACCRUE_TRY(validate_and_normalize(out));
   return out;
 }
@@ -380,6 +471,7 @@ pb::Program program_to_proto(const Program& p) {
     out.mutable_transfers()->set_max_points(p.transfers.max_points);
   }
   out.set_effective_from_ms(p.effective_from_ms);
+  for (const auto& r : p.rewards) reward_to(r, out.add_rewards());
   return out;
 }
 

@@ -140,5 +140,70 @@ TEST(ProgramTest, ATiersRedemptionValueIsOneXToTenX) {
   }
 }
 
+// The rewards catalogue: each kind's own fields checked, tiers that exist, a window that ends
+// after it starts, ids used once; the catalogue sorted for lookup.
+TEST(ProgramTest, RewardsAreCheckedFieldByFieldAndFoundById) {
+  auto with = [](auto edit) {
+    Program p = simple_program();
+    p.tiers.ladder = {{"basic", "Basic", 0}, {"gold", "Gold", 100}};
+    Reward r;
+    r.reward_id = "five-off";
+    r.name = "5 EUR off";
+    r.kind = RewardKind::kFixedDiscount;
+    r.amounts = {{cur("EUR"), 500}};
+    p.rewards = {r};
+    edit(p.rewards[0], p);
+    return error_of(p);
+  };
+  EXPECT_EQ(with([](Reward&, Program&) {}), "");
+  EXPECT_EQ(with([](Reward& r, Program&) { r.reward_id = "Five Off"; }),
+            "rewards[0].reward_id: must have 1 to 40 characters of a-z, 0-9 and '-'");
+  EXPECT_EQ(with([](Reward& r, Program&) { r.amounts.clear(); }),
+            "rewards[0].fixed_discount.amounts: name at least one");
+  EXPECT_EQ(with([](Reward& r, Program&) {
+              r.amounts = {{cur("EUR"), 0}};
+            }),
+            "rewards[0].fixed_discount.amounts[0].minor_units: must be between 1 and "
+            "1000000000000000");
+  EXPECT_EQ(with([](Reward& r, Program&) {
+              r.kind = RewardKind::kPercentDiscount;
+              r.percent_bp = 10001;
+            }),
+            "rewards[0].percent_discount.basis_points: must be between 1 and 10000");
+  EXPECT_EQ(with([](Reward& r, Program&) { r.kind = RewardKind::kFreeItem; }),
+            "rewards[0].free_item.skus: name at least one");
+  EXPECT_EQ(with([](Reward& r, Program&) {
+              r.kind = RewardKind::kPointsMultiplier;
+              r.multiplier_bp = kOneX;
+            }),
+            "rewards[0].points_multiplier.basis_points: must be between 10001 and 100000");
+  EXPECT_EQ(with([](Reward& r, Program&) { r.kind = RewardKind::kGift; }),
+            "rewards[0].gift.description: must have 1 to 200 bytes");
+  EXPECT_EQ(with([](Reward& r, Program&) { r.tiers = {"platinum"}; }),
+            "rewards[0].tiers[0]: no such tier");
+  EXPECT_EQ(with([](Reward& r, Program&) {
+              r.claim_from_ms = 2000;
+              r.claim_until_ms = 1000;
+            }),
+            "rewards[0].claim_until_ms: must be after claim_from_ms (or 0: no end)");
+  EXPECT_EQ(with([](Reward& r, Program& p) { p.rewards.push_back(r); }),
+            "rewards: reward_id five-off is used twice");
+
+  Program p = simple_program();
+  Reward tote;
+  tote.reward_id = "tote";
+  tote.name = "Tote";
+  tote.gift = "A tote bag";
+  Reward coffee = tote;
+  coffee.reward_id = "coffee";
+  p.rewards = {tote, coffee};
+  ASSERT_TRUE(validate_and_normalize(p));
+  EXPECT_EQ(p.rewards[0].reward_id, "coffee") << "sorted by id";
+  EXPECT_EQ(p.rewards[0].coupon_valid_days, kDefaultCouponValidDays) << "0 means 30 days";
+  ASSERT_NE(p.reward("tote"), nullptr);
+  EXPECT_EQ(p.reward("tote")->gift, "A tote bag");
+  EXPECT_EQ(p.reward("hat"), nullptr);
+}
+
 }  // namespace
 }  // namespace accrue

@@ -13,6 +13,7 @@
 #include "common/engine/lots.h"
 #include "common/engine/redemption.h"
 #include "common/engine/returns.h"
+#include "common/engine/rewards.h"
 #include "common/engine/tiers.h"
 #include "common/identifier.h"
 #include "common/wire/loyalty_codec.h"
@@ -253,6 +254,32 @@ void run_identifier(const tv::IdentifierCase& c, Check& ck) {
   }
 }
 
+void run_reward(const Program& p, const tv::RewardCase& c, Check& ck) {
+  const Reward* r = p.reward(c.reward_id());
+  if (r == nullptr) return ck.note("no reward " + c.reward_id());
+  auto refusal_id = [](const Error& e) { return e.message_id.empty() ? e.message : e.message_id; };
+  if (c.has_claim()) {
+    const auto& s = c.claim();
+    std::vector<std::string> segments(s.segments().begin(), s.segments().end());
+    auto ok = check_claim(*r, {s.tier_id(), segments, s.now_ms(), s.available_points(),
+                               s.member_coupons(), s.issued()});
+    ck.eq("claim", ok ? std::string() : refusal_id(ok.error()), c.refusal());
+    if (!ok && ok.error().message.empty()) ck.note("a refusal needs a message");
+  }
+  if (c.has_basket()) {
+    auto basket = wire::basket_from_proto(c.basket());
+    if (!basket) return ck.note("basket: " + basket.error().message);
+    auto effect = coupon_effect(*r, *basket);
+    ck.eq("coupon", effect ? std::string() : refusal_id(effect.error()), c.refusal());
+    if (effect) {
+      ck.eq("discount_minor", effect->discount.minor_units(), c.discount_minor());
+      ck.eq("free_line_no", effect->free_line_no.value_or(0), c.free_line_no());
+      ck.eq("points_multiplier_bp", effect->points_multiplier_bp, c.points_multiplier_bp());
+      ck.eq("gift", effect->gift, c.gift());
+    }
+  }
+}
+
 Outcome run_vector(const std::string& file, const tv::VectorFile& vf, const tv::Vector& v,
                    TimeZoneSource& zones) {
   Outcome out{file, v.name(), "", false, ""};
@@ -310,6 +337,10 @@ Outcome run_vector(const std::string& file, const tv::VectorFile& vf, const tv::
     case tv::Vector::kIdentifier:
       out.kind = "identifier";
       run_identifier(v.identifier(), ck);
+      break;
+    case tv::Vector::kReward:
+      out.kind = "reward";
+      run_reward(*program, v.reward(), ck);
       break;
     case tv::Vector::KIND_NOT_SET:
       ck.note("vector has no case");

@@ -22,8 +22,9 @@ TEST(GoldenVectorsTest, EveryVectorPasses) {
   // The suite is only worth something if it is broad.
   EXPECT_GE(outcomes.size(), 40u);
   for (const char* kind : {"earn", "return", "redeem", "offline", "tier", "lots", "birthday",
-                           "anniversary", "identifier"}) {
+                           "anniversary", "identifier", "reward"}) {
     EXPECT_GE(per_kind[kind], 2) << kind;
+    std::printf("[vectors] %-12s %d\n", kind, per_kind[kind]);
   }
 }
 

@@ -75,6 +75,39 @@ Program full_program() {
   p.daily_cap_points = 1000;
   p.event_rules = {5, 6};
   p.effective_from_ms = 1'767'225'600'000;
+  Reward fixed;
+  fixed.reward_id = "five-off";
+  fixed.name = "5 off";
+  fixed.kind = RewardKind::kFixedDiscount;
+  fixed.amounts = {{cur("EUR"), 500}, {cur("JPY"), 700}};
+  fixed.cost_points = 500;
+  fixed.tiers = {"gold"};
+  fixed.segments = {"vip"};
+  fixed.claim_from_ms = 1'767'225'600'000;
+  fixed.claim_until_ms = 1'767'312'000'000;
+  fixed.coupon_valid_days = 14;
+  fixed.stock = 100;
+  fixed.per_member_limit = 2;
+  fixed.offline_claimable = true;
+  fixed.min_basket = {{cur("EUR"), 2000}};
+  Reward percent = fixed;
+  percent.reward_id = "ten-percent";
+  percent.kind = RewardKind::kPercentDiscount;
+  percent.percent_bp = 1000;
+  percent.caps = {{cur("EUR"), 2000}};
+  Reward item = fixed;
+  item.reward_id = "coffee";
+  item.kind = RewardKind::kFreeItem;
+  item.skus = {"COFFEE-L", "COFFEE-S"};
+  Reward multiplier = fixed;
+  multiplier.reward_id = "double";
+  multiplier.kind = RewardKind::kPointsMultiplier;
+  multiplier.multiplier_bp = 20000;
+  Reward gift = fixed;
+  gift.reward_id = "tote";
+  gift.kind = RewardKind::kGift;
+  gift.gift = "A tote bag";
+  p.rewards = {fixed, percent, item, multiplier, gift};
   EXPECT_TRUE(validate_and_normalize(p));
   return p;
 }
@@ -98,6 +131,11 @@ TEST(LoyaltyCodecTest, ProgramRoundTripsThroughProtobuf) {
   EXPECT_EQ(r1.window->to_minute, 1440);
   EXPECT_EQ(back->tiers.spend_currency, cur("EUR"));
   EXPECT_TRUE(back->redemption.refund_on_return);
+  ASSERT_EQ(back->rewards.size(), 5u);
+  ASSERT_NE(back->reward("ten-percent"), nullptr);
+  EXPECT_EQ(back->reward("ten-percent")->caps[0].minor_units, 2000);
+  EXPECT_EQ(back->reward("coffee")->skus, (std::vector<std::string>{"COFFEE-L", "COFFEE-S"}));
+  EXPECT_TRUE(back->reward("tote")->offline_claimable);
   // Binary serialisation is stable for the same program.
   EXPECT_EQ(proto.SerializeAsString(), program_to_proto(*back).SerializeAsString());
 }
@@ -113,6 +151,16 @@ TEST(LoyaltyCodecTest, TheDemoProgramIsValid) {
   auto p = program_from_json(read("packaging/demo/program.json"));
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(p->program_id, "fashion-rewards");
+}
+
+TEST(LoyaltyCodecTest, ARewardWithoutAnEffectIsRefusedByName) {
+  auto r = program_from_json(
+      R"({"program_id": "x", "version": 1, "earn_rates": [{"currency": "EUR", "points": 1,
+          "per_minor_units": 100}], "rewards": [{"reward_id": "r", "name": "R"}]})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "rewards[0]: give its effect: fixed_discount, percent_discount, free_item, "
+            "points_multiplier or gift");
 }
 
 TEST(LoyaltyCodecTest, JsonErrorsAreClear) {
