@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "common/base32.h"
+#include "common/sealed_contact.h"
 
 namespace accrue {
 namespace {
@@ -122,9 +123,9 @@ TEST(CouponTest, SigningChecksWhatItSigns) {
   c.coupon_id = Uuid{};
   EXPECT_FALSE(k.signer.sign(c));
   EXPECT_FALSE(CouponSigner::from_pem("not a key", 1));
-  auto x25519 = make_coupon_key_pem();  // an Ed25519 key is required, not just any PEM key
+  auto x25519 = make_contact_key_pem();  // a key, but not a signing one
   ASSERT_TRUE(x25519);
-  EXPECT_TRUE(CouponSigner::from_pem(*x25519, 1));
+  EXPECT_FALSE(CouponSigner::from_pem(*x25519, 1));
 }
 
 }  // namespace
