@@ -30,6 +30,7 @@
 #include "cloud/core/import.h"
 #include "cloud/core/scheduler.h"
 #include "cloud/sync/changes.h"
+#include "common/coupon.h"
 #include "common/sealed_contact.h"
 #include "common/sys/log.h"
 #include "common/sys/system.h"
@@ -186,17 +187,21 @@ void add_dev_keys(CLI::App& cli, Commands& out) {
   auto dir = std::make_shared<std::string>(".");
   auto* cmd = cli.add_subcommand(
       "dev-keys",
-      "write local keys: a P-256 pair for head-office tokens (jwks.json + hq-dev.pem) and the "
-      "X25519 key stores seal contact details to (contact.pem)");
-  cmd->add_option("--dir", *dir, "where to write the three files");
+      "write local keys: a P-256 pair for head-office tokens (jwks.json + hq-dev.pem), the "
+      "X25519 key stores seal contact details to (contact.pem) and the Ed25519 key that signs "
+      "coupons (coupon.pem)");
+  cmd->add_option("--dir", *dir, "where to write the four files");
   out.push_back({cmd, [dir](const Globals&) {
                    auto keys = auth::make_dev_keys("hq-dev");
                    if (!keys) return die(keys.error());
                    auto contact = make_contact_key_pem();
                    if (!contact) return die(contact.error());
+                   auto coupon = make_coupon_key_pem();
+                   if (!coupon) return die(coupon.error());
                    std::ofstream(*dir + "/jwks.json") << keys->jwks_json << "\n";
-                   for (const auto& [name, text] :
-                        {std::pair{"hq-dev.pem", &keys->private_pem}, {"contact.pem", &*contact}}) {
+                   for (const auto& [name, text] : {std::pair{"hq-dev.pem", &keys->private_pem},
+                                                    {"contact.pem", &*contact},
+                                                    {"coupon.pem", &*coupon}}) {
                      std::ofstream pem(*dir + "/" + name);
                      pem << *text;
                      if (!pem)
@@ -204,8 +209,9 @@ void add_dev_keys(CLI::App& cli, Commands& out) {
                    }
                    std::printf(
                        "wrote %s/jwks.json (set auth.jwks_file), %s/contact.pem (set "
-                       "auth.contact_key_file) and %s/hq-dev.pem (keep them local)\n",
-                       dir->c_str(), dir->c_str(), dir->c_str());
+                       "auth.contact_key_file), %s/coupon.pem (set auth.coupon_key_file) and "
+                       "%s/hq-dev.pem (keep them local)\n",
+                       dir->c_str(), dir->c_str(), dir->c_str(), dir->c_str());
                    return 0;
                  }});
 }

@@ -117,6 +117,12 @@ const std::vector<Key>& keys() {
        "PEM X25519 private key (accrue-cloud dev-keys writes one): the stores seal the e-mail "
        "and phone captured at enrolment to its public key, which the change feed gives them; "
        "without it tills enrol members without contact details"},
+      {"auth.coupon_key_file", Str{&CloudConfig::coupon_key_file},
+       "PEM Ed25519 private key (accrue-cloud dev-keys writes one) that signs coupons; the "
+       "stores check them with its public key; without it rewards cannot be claimed"},
+      {"auth.coupon_key_id", UInt{&CloudConfig::coupon_key_id, 1, 4'294'967'295},
+       "the coupon key's id in the rotation: a new key gets a new id, and coupons signed with "
+       "an older key still verify where that key is known"},
       {"hq.rate_limit_per_minute", UInt{&CloudConfig::hq_rate_limit_per_minute, 1, 100'000'000},
        "head-office requests one client (token subject) may make per minute across all "
        "replicas; beyond: 429 + Retry-After"},

@@ -61,6 +61,8 @@ struct CloudConfig {
   std::string jwt_audience = "accrue";
   std::string identifier_key_file;
   std::string contact_key_file;
+  std::string coupon_key_file;
+  uint64_t coupon_key_id = 1;
   // [hq]
   uint64_t hq_rate_limit_per_minute = 60'000;
   uint64_t hq_write_rate_limit_per_minute = 6'000;

@@ -127,10 +127,24 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
   } else {
     a->search_ = std::make_unique<search::PgCustomerSearch>(*a->pool_);
   }
-  ACCRUE_ASSIGN_OR_RETURN(auto hq, hq::HqApi::create(hq::HqDeps{
-                                       a->config_, *a->pool_, *a->programs_, *a->ingest_,
-                                       *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(), a->clock_,
-                                       a->random_, a->zones_, a->webhooks_.get(), *a->search_}));
+  if (!c.coupon_key_file.empty()) {
+    std::ifstream in(c.coupon_key_file);
+    std::string pem((std::istreambuf_iterator<char>(in)), {});
+    if (!in && pem.empty()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "auth.coupon_key_file: cannot read " + c.coupon_key_file);
+    }
+    auto signer = CouponSigner::from_pem(pem, static_cast<uint32_t>(c.coupon_key_id));
+    if (!signer) {
+      return fail(ErrorCode::kInvalidArgument, "auth.coupon_key_file: " + signer.error().message);
+    }
+    a->coupons_ = std::make_unique<CouponSigner>(std::move(*signer));
+  }
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto hq,
+      hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_, *a->reads_,
+                                   *a->redis_, *a->cache_, a->jwt_.get(), a->clock_, a->random_,
+                                   a->zones_, a->webhooks_.get(), *a->search_, a->coupons_.get()}));
   a->hq_ = std::move(hq);
   a->sync_ = std::make_unique<SyncRoutes>(
       SyncDeps{a->config_, *a->pool_, *a->ingest_, *a->feed_, a->store_tokens_.get(), a->clock_});

@@ -87,6 +87,7 @@ class CloudApp {
   std::unique_ptr<search::SearchProjector> projector_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<search::CustomerSearch> search_;
+  std::unique_ptr<CouponSigner> coupons_;  // null: auth.coupon_key_file not set
   std::unique_ptr<hq::HqApi> hq_;
   std::unique_ptr<SyncRoutes> sync_;
   http::Router router_;

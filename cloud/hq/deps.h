@@ -11,6 +11,7 @@
 #include "cloud/hq/reads.h"
 #include "cloud/search/search.h"
 #include "cloud/sync/ingest.h"
+#include "common/coupon.h"
 #include "common/time_zone.h"
 
 namespace accrue::cloud::hq {
@@ -29,6 +30,7 @@ struct HqDeps {
   TimeZoneSource& zones;
   WebhookDispatcher* webhooks;     // woken on redelivery; may be null
   search::CustomerSearch& search;  // the configured read model (segments always use PostgreSQL)
+  const CouponSigner* coupons;     // null: no coupon key configured (claims answer 503)
 };
 
 }  // namespace accrue::cloud::hq

@@ -98,6 +98,21 @@ class ReturnsApi : public Resource {
   http::Response dismiss(Call& call);
 };
 
+// Rewards and coupons: the catalogue in force with its stock, a claim on a member's behalf, her
+// coupons, voiding one (rewards_api.cpp, docs/rewards.md).
+class RewardsApi : public Resource {
+ public:
+  explicit RewardsApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  Result<std::shared_ptr<const PublishedProgram>> program_in_force();
+  http::Response list(Call& call);
+  http::Response claim(Call& call);
+  http::Response coupons(Call& call);
+  http::Response void_coupon(Call& call);
+};
+
 // Programmes: published versions, their diff, validation, drafts and publication
 // (programs_api.cpp).
 class ProgramsApi : public Resource {

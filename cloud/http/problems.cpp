@@ -13,7 +13,7 @@ constexpr int kFromCode = 0;
 
 // Status kFromCode: the ErrorCode's own (common/error.cpp). The refinements are the statuses
 // HTTP names for exactly that case.
-constexpr std::array<ProblemKind, 28> kKinds{{
+constexpr std::array<ProblemKind, 31> kKinds{{
     {P::kMalformedBody, "malformed-body", C::kInvalidArgument, kFromCode},
     {P::kUnsupportedMediaType, "unsupported-media-type", C::kInvalidArgument, 415},
     {P::kPayloadTooLarge, "payload-too-large", C::kOutOfRange, 413},
@@ -39,6 +39,9 @@ constexpr std::array<ProblemKind, 28> kKinds{{
     {P::kIdempotencyKeyReused, "idempotency-key-reused", C::kConflict, 422},
     {P::kInsufficientPoints, "insufficient-points", C::kInsufficientPoints, kFromCode},
     {P::kAdjustmentRefused, "adjustment-refused", C::kRefused, kFromCode},
+    {P::kRewardRefused, "reward-refused", C::kFailedPrecondition, kFromCode},
+    {P::kRewardOutOfStock, "reward-out-of-stock", C::kConflict, kFromCode},
+    {P::kCouponNotVoidable, "coupon-not-voidable", C::kFailedPrecondition, kFromCode},
     {P::kAuditUnavailable, "audit-unavailable", C::kUnavailable, kFromCode},
     {P::kSearchUnavailable, "search-unavailable", C::kUnavailable, kFromCode},
     {P::kDraining, "draining", C::kUnavailable, kFromCode},

@@ -44,6 +44,9 @@ enum class Problem {
   kIdempotencyKeyReused,
   kInsufficientPoints,
   kAdjustmentRefused,
+  kRewardRefused,      // a claim the reward's rules refuse ("message_id" says which)
+  kRewardOutOfStock,   // every coupon of the reward's stock is issued
+  kCouponNotVoidable,  // used or voided already
   // The service.
   kAuditUnavailable,
   kSearchUnavailable,

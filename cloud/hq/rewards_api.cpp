@@ -1,0 +1,404 @@
+// Rewards and coupons (docs/rewards.md): the catalogue of the programme in force with what is
+// left of each stock, a claim on a member's behalf, her coupons, and voiding one.
+//
+// A claim is one transaction: the member's row and the reward's stock row are locked, the
+// reward's rules are checked (common/engine/rewards.h), the cost is booked as a head-office
+// adjustment (ingestion refuses it when her points do not cover it), and the signed coupon is
+// stored. Concurrent claims queue on the stock row, so a stock of K issues exactly K coupons.
+#include <boost/json.hpp>
+
+#include "cloud/hq/head_office_events.h"
+#include "cloud/hq/resources.h"
+#include "cloud/hq/segments.h"
+#include "common/civil_time.h"
+#include "common/engine/rewards.h"
+
+namespace accrue::cloud::hq {
+
+namespace bhttp = http::bhttp;
+namespace json = boost::json;
+using http::Problem;
+
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr const char* kCouponColumns =
+    "k.coupon_id::text, k.reward_id, coalesce(k.customer_id, ''), k.status, k.code, "
+    "k.cost_points, (extract(epoch FROM k.issued_at)*1000)::bigint, "
+    "(extract(epoch FROM k.expires_at)*1000)::bigint, "
+    "(extract(epoch FROM k.used_at)*1000)::bigint, coalesce(k.used_store_id, ''), "
+    "(extract(epoch FROM k.voided_at)*1000)::bigint, coalesce(k.void_reason, ''), k.program_id, "
+    "k.program_version, k.key_id";
+
+json::value time_or_null(const pg::PgResult& r, int row, int col) {
+  if (r.is_null(row, col)) return nullptr;
+  return json::value(format_utc_iso8601(r.int64(row, col)));
+}
+
+json::value text_or_null(const pg::PgResult& r, int row, int col) {
+  if (r.text(row, col).empty()) return nullptr;
+  return json::value(r.text(row, col));
+}
+
+json::object coupon_json(const pg::PgResult& r, int i) {
+  return json::object{{"coupon_id", r.text(i, 0)},
+                      {"reward_id", r.text(i, 1)},
+                      {"customer_id", text_or_null(r, i, 2)},
+                      {"status", r.text(i, 3)},
+                      {"code", r.text(i, 4)},
+                      {"cost_points", r.int64(i, 5)},
+                      {"issued_at", format_utc_iso8601(r.int64(i, 6))},
+                      {"expires_at", format_utc_iso8601(r.int64(i, 7))},
+                      {"used_at", time_or_null(r, i, 8)},
+                      {"used_store_id", text_or_null(r, i, 9)},
+                      {"voided_at", time_or_null(r, i, 10)},
+                      {"void_reason", text_or_null(r, i, 11)},
+                      {"program_id", r.text(i, 12)},
+                      {"program_version", r.int64(i, 13)},
+                      {"key_id", r.int64(i, 14)}};
+}
+
+std::string_view kind_name(RewardKind k) {
+  switch (k) {
+    case RewardKind::kFixedDiscount:
+      return "fixed_discount";
+    case RewardKind::kPercentDiscount:
+      return "percent_discount";
+    case RewardKind::kFreeItem:
+      return "free_item";
+    case RewardKind::kPointsMultiplier:
+      return "points_multiplier";
+    case RewardKind::kGift:
+      return "gift";
+  }
+  return "gift";
+}
+
+json::object reward_json(const Reward& r, int64_t issued) {
+  json::array tiers, segments;
+  for (const auto& t : r.tiers) tiers.emplace_back(t);
+  for (const auto& s : r.segments) segments.emplace_back(s);
+  json::object out{{"reward_id", r.reward_id},
+                   {"name", r.name},
+                   {"kind", kind_name(r.kind)},
+                   {"cost_points", r.cost_points},
+                   {"tiers", std::move(tiers)},
+                   {"segments", std::move(segments)},
+                   {"coupon_valid_days", r.coupon_valid_days},
+                   {"offline_claimable", r.offline_claimable},
+                   {"issued", issued}};
+  out["stock"] = r.stock == 0 ? json::value(nullptr) : json::value(r.stock);
+  out["stock_left"] = r.stock == 0 ? json::value(nullptr) : json::value(r.stock - issued);
+  out["claim_from"] = r.claim_from_ms == 0 ? json::value(nullptr)
+                                           : json::value(format_utc_iso8601(r.claim_from_ms));
+  out["claim_until"] = r.claim_until_ms == 0 ? json::value(nullptr)
+                                             : json::value(format_utc_iso8601(r.claim_until_ms));
+  return out;
+}
+
+}  // namespace
+
+void RewardsApi::add_routes(Gate& gate, http::Router& r) {
+  using V = bhttp::verb;
+  gate.add(r, V::get, "/v1/rewards", "rewards.list", kEveryRole,
+           [this](Call& c) { return list(c); });
+  gate.add(r, V::post, "/v1/customers/{id}/rewards/{reward_id}/claims", "rewards.claim",
+           kCustomerCare, [this](Call& c) { return claim(c); });
+  gate.add(r, V::get, "/v1/customers/{id}/coupons", "coupons.list", kEveryRole,
+           [this](Call& c) { return coupons(c); });
+  gate.add(r, V::post, "/v1/coupons/{id}/void", "coupons.void", kCustomerCare,
+           [this](Call& c) { return void_coupon(c); });
+}
+
+Result<std::shared_ptr<const PublishedProgram>> RewardsApi::program_in_force() {
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
+  return d_.programs.latest(*lease, d_.clock.now_ms());
+}
+
+http::Response RewardsApi::list(Call& call) {
+  auto program = program_in_force();
+  if (!program) return problem(call, program.error());
+  const Program& p = (*program)->program;
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto r = (*lease)->query("SELECT reward_id, issued FROM reward_stock WHERE program_id = $1",
+                           {pg::Param::text(p.program_id)});
+  if (!r) return problem(call, r.error());
+  std::map<std::string, int64_t, std::less<>> issued;
+  for (int i = 0; i < r->rows(); ++i) issued[std::string(r->text(i, 0))] = r->int64(i, 1);
+  json::array items;
+  for (const auto& reward : p.rewards) {
+    auto it = issued.find(reward.reward_id);
+    items.push_back(reward_json(reward, it == issued.end() ? 0 : it->second));
+  }
+  json::object out{
+      {"program_id", p.program_id}, {"program_version", p.version}, {"items", std::move(items)}};
+  return http::json(call.req, json::serialize(out));
+}
+
+http::Response RewardsApi::claim(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  const std::string& reward_id = call.ctx.params.at(1);
+  http::Response bad;
+  auto reason = reason_body(call, bad);
+  if (!reason) return bad;
+  if (d_.coupons == nullptr) {
+    return problem(call, Error{ErrorCode::kUnavailable,
+                               "rewards cannot be claimed: no coupon key is configured "
+                               "(auth.coupon_key_file)"});
+  }
+  auto member = Uuid::parse(id, "customer_id");
+  if (!member) return problem(call, Problem::kNotFound, "no customer " + id);
+  auto in_force = program_in_force();
+  if (!in_force) return problem(call, in_force.error());
+  const PublishedProgram& published = **in_force;
+  const Program& program = published.program;
+  const Reward* reward = program.reward(reward_id);
+  if (reward == nullptr) {
+    return problem(call, Problem::kNotFound,
+                   "no reward " + reward_id + " in programme " + program.program_id + " v" +
+                       std::to_string(program.version));
+  }
+  const TimestampMs now = d_.clock.now_ms();
+  const std::string coupon_id = new_id();
+  CouponClaims claims;
+  claims.coupon_id = *Uuid::parse(coupon_id);
+  claims.member_id = *member;
+  claims.expires_at_ms = now + static_cast<int64_t>(reward->coupon_valid_days) * kDayMs;
+  claims.reward_id = reward->reward_id;
+  auto code = d_.coupons->sign(claims);
+  if (!code) return problem(call, code.error());
+
+  // What stopped the claim inside the transaction (it is rolled back), answered after it.
+  std::optional<http::Response> refused;
+  auto refuse = [&](http::Response r) -> Result<void> {
+    refused = std::move(r);
+    return fail(ErrorCode::kFailedPrecondition, "claim refused");
+  };
+  // Locks her row and the stock row and checks the reward's rules; her points are ingestion's.
+  auto check = [&](pg::Connection& c) -> Result<void> {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto who, c.query("SELECT tier_id, status FROM customer WHERE customer_id = $1 FOR UPDATE",
+                          {pg::Param::text(id)}));
+    if (who.rows() == 0) return refuse(problem(call, Problem::kNotFound, "no customer " + id));
+    if (who.int64(0, 1) == 2) {
+      return refuse(problem(call, Problem::kRewardRefused,
+                            "the member is blocked: rewards cannot be claimed",
+                            {{"message_id", "reward.member_blocked"}}));
+    }
+    const std::string tier(who.text(0, 0));
+    ACCRUE_TRY(c.query(
+        "INSERT INTO reward_stock (program_id, reward_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        {pg::Param::text(program.program_id), pg::Param::text(reward->reward_id)}));
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto stock, c.query("SELECT issued FROM reward_stock WHERE program_id = $1 AND "
+                            "reward_id = $2 FOR UPDATE",
+                            {pg::Param::text(program.program_id), pg::Param::text(reward_id)}));
+    ACCRUE_ASSIGN_OR_RETURN(auto mine,
+                            c.query("SELECT count(*) FROM coupon WHERE customer_id = $1 AND "
+                                    "program_id = $2 AND reward_id = $3 AND status <> 'voided'",
+                                    {pg::Param::text(id), pg::Param::text(program.program_id),
+                                     pg::Param::text(reward_id)}));
+    // The reward's segments she belongs to (a segment head office has not defined: none).
+    std::vector<std::string> segments;
+    for (const auto& segment : reward->segments) {
+      std::vector<std::string> values;
+      auto sql = segment_sql(c, segment, values);
+      if (!sql) {
+        if (sql.error().code == ErrorCode::kNotFound) continue;
+        return std::unexpected(sql.error());
+      }
+      values.push_back(id);
+      std::vector<pg::Param> params;
+      for (const auto& v : values) params.push_back(pg::Param::text(v));
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto in, c.query(("SELECT 1 FROM customer c JOIN balance b USING (customer_id)" +
+                            sql->join + " WHERE (" + sql->where + ") AND c.customer_id = $" +
+                            std::to_string(values.size()))
+                               .c_str(),
+                           std::span<const pg::Param>(params)));
+      if (in.rows() > 0) segments.push_back(segment);
+    }
+    // Her points are checked by ingestion, which books the cost (or refuses it).
+    auto ok = check_claim(*reward, {tier, segments, now, std::numeric_limits<Points>::max(),
+                                    static_cast<uint32_t>(mine.int64(0, 0)), stock.int64(0, 0)});
+    if (!ok) {
+      const Error& e = ok.error();
+      if (e.message_id == "reward.out_of_stock") {
+        return refuse(problem(call, Problem::kRewardOutOfStock, e.message));
+      }
+      return refuse(
+          problem(call, Problem::kRewardRefused, e.message, {{"message_id", e.message_id}}));
+    }
+    return {};
+  };
+  std::string claim_event_id;
+  auto store = [&](pg::Connection& c) -> Result<void> {
+    ACCRUE_TRY(c.query(
+        "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, customer_id, "
+        "key_id, code, cost_points, claim_event_id, issued_at, issued_by, expires_at) VALUES "
+        "($1::uuid, $2, $3::int, $4, $5, $6::bigint, $7, $8::bigint, nullif($9, '')::uuid, "
+        "to_timestamp($10::bigint/1000.0), $11, to_timestamp($12::bigint/1000.0))",
+        {pg::Param::text(coupon_id), pg::Param::text(program.program_id),
+         pg::Param::text(std::to_string(program.version)), pg::Param::text(reward_id),
+         pg::Param::text(id), pg::Param::text(std::to_string(d_.coupons->key_id())),
+         pg::Param::text(*code), pg::Param::text(std::to_string(reward->cost_points)),
+         pg::Param::text(claim_event_id), pg::Param::text(std::to_string(now)),
+         pg::Param::text(call.who.subject),
+         pg::Param::text(std::to_string(claims.expires_at_ms))}));
+    ACCRUE_TRY(c.query(
+        "UPDATE reward_stock SET issued = issued + 1 WHERE program_id = $1 AND reward_id = $2",
+        {pg::Param::text(program.program_id), pg::Param::text(reward_id)}));
+    return audit_change(c, call, "rewards.claim", "customer:" + id,
+                        {{"coupon_id", coupon_id},
+                         {"reward_id", reward_id},
+                         {"cost_points", reward->cost_points},
+                         {"reason", *reason}});
+  };
+
+  if (reward->cost_points > 0) {
+    HeadOfficeBatch batch(published, now);
+    claim_event_id = new_id();
+    batch.adjustment(claim_event_id, id, -reward->cost_points,
+                     "reward " + reward_id + " claimed (coupon " + coupon_id + "): " + *reason,
+                     call.who.subject);
+    auto result = d_.ingest.apply_head_office(
+        batch.batch(),
+        [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
+          const auto& x = r.results(0);
+          if (x.status() != sync::v1::EVENT_STATUS_APPLIED) {
+            return refuse(x.reject_code() == "insufficient_points"
+                              ? problem(call, Problem::kInsufficientPoints, x.message(),
+                                        {{"message_id", "points.insufficient"}})
+                              : problem(call, Problem::kRewardRefused, x.message()));
+          }
+          return store(c);
+        },
+        check);
+    if (refused) return std::move(*refused);
+    if (!result) return problem(call, result.error());
+  } else {
+    auto lease = d_.pool.acquire();
+    if (!lease) return problem(call, lease.error());
+    auto done = pg::in_transaction(**lease, [&]() -> Result<void> {
+      ACCRUE_TRY(check(**lease));
+      return store(**lease);
+    });
+    if (refused) return std::move(*refused);
+    if (!done) return problem(call, done.error());
+  }
+  after_change(id);
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto row = (*lease)->query(
+      (std::string("SELECT ") + kCouponColumns + " FROM coupon k WHERE k.coupon_id = $1::uuid")
+          .c_str(),
+      {pg::Param::text(coupon_id)});
+  if (!row) return problem(call, row.error());
+  auto res = http::json(call.req, json::serialize(coupon_json(*row, 0)), bhttp::status::created);
+  res.set(bhttp::field::location, "/v1/customers/" + id + "/coupons");
+  return res;
+}
+
+http::Response RewardsApi::coupons(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto who =
+      (*lease)->query("SELECT 1 FROM customer WHERE customer_id = $1", {pg::Param::text(id)});
+  if (!who) return problem(call, who.error());
+  if (who->rows() == 0) return problem(call, Problem::kNotFound, "no customer " + id);
+  // Newest first; a member holds few coupons (per-member limits), 500 at most are listed.
+  auto r = (*lease)->query((std::string("SELECT ") + kCouponColumns +
+                            " FROM coupon k WHERE k.customer_id = $1 "
+                            "ORDER BY k.issued_at DESC, k.coupon_id DESC LIMIT 500")
+                               .c_str(),
+                           {pg::Param::text(id)});
+  if (!r) return problem(call, r.error());
+  json::array items;
+  for (int i = 0; i < r->rows(); ++i) items.push_back(coupon_json(*r, i));
+  return http::json(call.req, json::serialize(json::object{{"items", std::move(items)}}));
+}
+
+// Voids an issued coupon: it can no longer be used, its stock comes back, and a coupon she paid
+// points for gives them back (an adjustment in the same transaction).
+http::Response RewardsApi::void_coupon(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  http::Response bad;
+  auto reason = reason_body(call, bad);
+  if (!reason) return bad;
+  if (!Uuid::parse(id, "coupon_id")) return problem(call, Problem::kNotFound, "no coupon " + id);
+  std::string customer, program_id, reward_id;
+  int64_t cost = 0;
+  {
+    auto lease = d_.pool.acquire();
+    if (!lease) return problem(call, lease.error());
+    auto r = (*lease)->query(
+        "SELECT coalesce(customer_id, ''), program_id, reward_id, cost_points, status FROM coupon "
+        "WHERE coupon_id = $1::uuid",
+        {pg::Param::text(id)});
+    if (!r) return problem(call, r.error());
+    if (r->rows() == 0) return problem(call, Problem::kNotFound, "no coupon " + id);
+    if (r->text(0, 4) != "issued") {
+      return problem(call, Problem::kCouponNotVoidable,
+                     "coupon " + id + " is " + std::string(r->text(0, 4)));
+    }
+    customer = r->text(0, 0);
+    program_id = r->text(0, 1);
+    reward_id = r->text(0, 2);
+    cost = r->int64(0, 3);
+  }
+  const TimestampMs now = d_.clock.now_ms();
+  std::optional<http::Response> refused;
+  std::string refund_event_id;
+  // Under the lock of the coupon's row: still issued, or someone else got there first.
+  auto mark = [&](pg::Connection& c) -> Result<void> {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto r, c.query("UPDATE coupon SET status = 'voided', voided_at = "
+                        "to_timestamp($2::bigint/1000.0), voided_by = $3, void_reason = $4, "
+                        "void_event_id = nullif($5, '')::uuid WHERE coupon_id = $1::uuid AND "
+                        "status = 'issued' RETURNING 1",
+                        {pg::Param::text(id), pg::Param::text(std::to_string(now)),
+                         pg::Param::text(call.who.subject), pg::Param::text(*reason),
+                         pg::Param::text(refund_event_id)}));
+    if (r.rows() == 0) {
+      refused = problem(call, Problem::kCouponNotVoidable, "coupon " + id + " is no longer issued");
+      return fail(ErrorCode::kFailedPrecondition, "not voidable");
+    }
+    ACCRUE_TRY(c.query(
+        "UPDATE reward_stock SET issued = issued - 1 WHERE program_id = $1 AND reward_id = $2",
+        {pg::Param::text(program_id), pg::Param::text(reward_id)}));
+    return audit_change(c, call, "coupons.void", "coupon:" + id,
+                        {{"customer_id", customer}, {"points_back", cost}, {"reason", *reason}});
+  };
+  if (cost > 0 && !customer.empty()) {
+    auto in_force = program_in_force();
+    if (!in_force) return problem(call, in_force.error());
+    HeadOfficeBatch batch(**in_force, now);
+    refund_event_id = new_id();
+    batch.adjustment(refund_event_id, customer, cost, "coupon " + id + " voided: " + *reason,
+                     call.who.subject);
+    auto result = d_.ingest.apply_head_office(
+        batch.batch(), [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
+          if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) {
+            refused = problem(call, Problem::kAdjustmentRefused, r.results(0).message());
+            return fail(ErrorCode::kFailedPrecondition, "refund refused");
+          }
+          return mark(c);
+        });
+    if (refused) return std::move(*refused);
+    if (!result) return problem(call, result.error());
+  } else {
+    auto lease = d_.pool.acquire();
+    if (!lease) return problem(call, lease.error());
+    auto done = pg::in_transaction(**lease, [&]() -> Result<void> { return mark(**lease); });
+    if (refused) return std::move(*refused);
+    if (!done) return problem(call, done.error());
+  }
+  if (!customer.empty()) after_change(customer);
+  return one(
+      call, std::string("SELECT ") + kCouponColumns + " FROM coupon k WHERE k.coupon_id = $1::uuid",
+      id, coupon_json, "coupon");
+}
+
+}  // namespace accrue::cloud::hq

@@ -1,0 +1,185 @@
+// Rewards and coupons through the head-office API (docs/rewards.md): a claim books its cost and
+// issues a coupon any store can verify, the reward's rules refuse what they must, a stock of K
+// issues exactly K coupons under concurrent claims, and voiding gives the points back.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/coupon.h"
+#include "tests/cloud/hq/hq_api_fixture.h"
+
+namespace accrue::cloud {
+namespace {
+
+constexpr const char* kRewards = R"("rewards": [
+  {"reward_id": "five-off", "name": "5 EUR off", "cost_points": 500,
+   "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": 500}]}},
+  {"reward_id": "gold-lounge", "name": "Lounge pass", "cost_points": 10, "tiers": ["gold"],
+   "gift": {"description": "A lounge pass"}},
+  {"reward_id": "tote", "name": "Tote bag", "per_member_limit": 1,
+   "gift": {"description": "A tote bag"}},
+  {"reward_id": "scarce", "name": "One of five", "cost_points": 10, "stock": 5,
+   "gift": {"description": "A limited print"}},
+  {"reward_id": "vip-only", "name": "VIP evening", "segments": ["vip"],
+   "gift": {"description": "An invitation"}}
+],)";
+
+class HqRewardsTest : public HqApiTest {
+ protected:
+  void SetUp() override {
+    key_pem_ = *make_coupon_key_pem();
+    key_file_path_ = (std::filesystem::temp_directory_path() /
+                      ("accrue-coupon-key-" + std::to_string(::getpid()) + ".pem"))
+                         .string();
+    std::ofstream(key_file_path_) << key_pem_;
+    more_settings_ = {"auth.coupon_key_file=" + key_file_path_, "auth.coupon_key_id=9"};
+    HqApiTest::SetUp();
+  }
+  void TearDown() override {
+    HqApiTest::TearDown();
+    std::filesystem::remove(key_file_path_);
+  }
+  std::string program_json() override {
+    std::string p = HqApiTest::program_json();
+    p.insert(p.find('{') + 1, kRewards);
+    return p;
+  }
+  // A member with `points` available.
+  std::string member_with(int64_t points) {
+    const std::string id = create("{}");
+    if (points > 0) {
+      auto r = call(V::post, "/v1/customers/" + id + "/adjustments",
+                    R"({"points": )" + std::to_string(points) + R"(, "reason": "start"})", admin_);
+      EXPECT_EQ(r.status, 201) << r.body;
+    }
+    return id;
+  }
+  int64_t available(const std::string& id) {
+    return get("/v1/customers/" + id + "/status", analyst_)
+        .obj()
+        .at("points")
+        .at("available")
+        .as_int64();
+  }
+  Res claim(const std::string& id, const std::string& reward) {
+    return call(V::post, "/v1/customers/" + id + "/rewards/" + reward + "/claims",
+                R"({"reason": "asked at the service desk"})", support_);
+  }
+  std::string message_id(const Res& r) {
+    return r.obj().contains("message_id") ? std::string(r.obj().at("message_id").as_string()) : "";
+  }
+
+  std::string key_pem_, key_file_path_;
+};
+
+TEST_F(HqRewardsTest, AClaimBooksItsCostAndIssuesACouponAnyStoreCanVerify) {
+  const std::string id = member_with(1200);
+  auto r = claim(id, "five-off");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.obj().at("status").as_string(), "issued");
+  EXPECT_EQ(r.obj().at("cost_points").as_int64(), 500);
+  EXPECT_EQ(r.obj().at("key_id").as_int64(), 9);
+  EXPECT_EQ(available(id), 700) << "the cost is booked with the claim";
+
+  // The code is what a till scans: signed by the configured key, naming reward and member.
+  CouponVerifier stores;
+  ASSERT_TRUE(stores.add_key(9, CouponSigner::from_pem(key_pem_, 9)->public_key()));
+  auto c = stores.verify(std::string(r.obj().at("code").as_string()), SystemClock().now_ms());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->reward_id, "five-off");
+  ASSERT_TRUE(c->member_id);
+  EXPECT_EQ(c->member_id->to_string(), id);
+  EXPECT_EQ(c->coupon_id.to_string(), r.obj().at("coupon_id").as_string());
+
+  auto mine = get("/v1/customers/" + id + "/coupons", analyst_);
+  ASSERT_EQ(mine.status, 200);
+  ASSERT_EQ(mine.obj().at("items").as_array().size(), 1u);
+  auto catalogue = get("/v1/rewards", analyst_);
+  ASSERT_EQ(catalogue.status, 200);
+  for (const auto& item : catalogue.obj().at("items").as_array()) {
+    if (item.at("reward_id").as_string() == "five-off") {
+      EXPECT_EQ(item.at("issued").as_int64(), 1);
+    }
+    if (item.at("reward_id").as_string() == "scarce") {
+      EXPECT_EQ(item.at("stock_left").as_int64(), 5);
+    }
+  }
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM audit_log WHERE action = 'rewards.claim'"), "1");
+}
+
+TEST_F(HqRewardsTest, TheRewardsRulesRefuseAndRefusalsChangeNothing) {
+  const std::string poor = member_with(100);
+  auto r = claim(poor, "five-off");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(problem_type(r), "/problems/insufficient-points");
+  EXPECT_EQ(available(poor), 100);
+
+  const std::string bronze = member_with(1000);
+  r = claim(bronze, "gold-lounge");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(problem_type(r), "/problems/reward-refused");
+  EXPECT_EQ(message_id(r), "reward.tier");
+  r = claim(bronze, "vip-only");
+  EXPECT_EQ(message_id(r), "reward.segment") << r.body;
+
+  ASSERT_EQ(claim(bronze, "tote").status, 201);
+  r = claim(bronze, "tote");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(message_id(r), "reward.member_limit") << r.body;
+
+  EXPECT_EQ(claim(bronze, "no-such-reward").status, 404);
+  EXPECT_EQ(claim("00000000-0000-7000-8000-000000000000", "tote").status, 404);
+  EXPECT_EQ(available(bronze), 1000) << "only the free tote was issued";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon"), "1");
+}
+
+// Twenty claims at once for a stock of five: exactly five coupons, five costs booked.
+TEST_F(HqRewardsTest, AStockOfFiveIssuesExactlyFiveCouponsToTwentyConcurrentClaims) {
+  const std::string id = member_with(1000);
+  std::atomic<int> issued{0}, out_of_stock{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 20; ++t) {
+    threads.emplace_back([&] {
+      auto res = claim(id, "scarce");
+      if (res.status == 201) {
+        ++issued;
+      } else if (problem_type(res) == "/problems/reward-out-of-stock") {
+        ++out_of_stock;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(issued.load(), 5);
+  EXPECT_EQ(out_of_stock.load(), 15);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon WHERE reward_id = 'scarce'"), "5");
+  EXPECT_EQ(db_.scalar("SELECT issued FROM reward_stock WHERE reward_id = 'scarce'"), "5");
+  EXPECT_EQ(available(id), 950);
+}
+
+TEST_F(HqRewardsTest, VoidingGivesThePointsAndTheStockBackOnce) {
+  const std::string id = member_with(600);
+  auto r = claim(id, "five-off");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string coupon(r.obj().at("coupon_id").as_string());
+  EXPECT_EQ(available(id), 100);
+  auto v = call(V::post, "/v1/coupons/" + coupon + "/void", R"({"reason": "sold out at the till"})",
+                support_);
+  ASSERT_EQ(v.status, 200) << v.body;
+  EXPECT_EQ(v.obj().at("status").as_string(), "voided");
+  EXPECT_EQ(v.obj().at("void_reason").as_string(), "sold out at the till");
+  EXPECT_EQ(available(id), 600);
+  EXPECT_EQ(db_.scalar("SELECT issued FROM reward_stock WHERE reward_id = 'five-off'"), "0");
+  auto again = call(V::post, "/v1/coupons/" + coupon + "/void", R"({"reason": "twice"})", support_);
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(problem_type(again), "/problems/coupon-not-voidable");
+  EXPECT_EQ(available(id), 600) << "the points come back once";
+  EXPECT_EQ(call(V::post, "/v1/coupons/not-a-coupon/void", R"({"reason": "x"})", support_).status,
+            404);
+}
+
+}  // namespace
+}  // namespace accrue::cloud
