@@ -1,7 +1,5 @@
 #include "agent/api/framing.h"
 
-#include <google/protobuf/struct.pb.h>
-
 #include <google/protobuf/unknown_field_set.h>
 #include <google/protobuf/util/json_util.h>
 #include <algorithm>
@@ -140,25 +138,78 @@ std::string echoable(std::string id) {
   return id;
 }
 
+// The string value of a top-level "request_id" / "requestId" member of a JSON object, read in
+// one pass without recursion (the frame may be 200,000 open brackets deep) and without decoding
+// escapes (an id written with escapes is not echoed). nullopt when there is none.
+std::optional<std::string> top_level_request_id(std::string_view json) {
+  size_t depth = 0;
+  size_t i = 0;
+  const size_t n = json.size();
+  // The string starting at json[i] == '"': its raw content, with i moved past its end.
+  auto read_string = [&](bool& escaped) {
+    std::string_view raw;
+    const size_t start = ++i;
+    escaped = false;
+    while (i < n && json[i] != '"') {
+      if (json[i] == '\\') {
+        escaped = true;
+        ++i;
+      }
+      ++i;
+    }
+    if (i >= n) return std::optional<std::string_view>{};
+    raw = json.substr(start, i - start);
+    ++i;
+    return std::optional<std::string_view>{raw};
+  };
+  bool expect_key = false;
+  while (i < n) {
+    const char c = json[i];
+    if (c == '{') {
+      ++depth;
+      expect_key = depth == 1;
+      ++i;
+    } else if (c == '[') {
+      ++depth;
+      ++i;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return std::nullopt;
+      --depth;
+      ++i;
+    } else if (c == ',') {
+      expect_key = depth == 1;
+      ++i;
+    } else if (c == '"') {
+      bool escaped = false;
+      auto s = read_string(escaped);
+      if (!s) return std::nullopt;
+      if (!expect_key) continue;
+      expect_key = false;
+      const bool wanted = !escaped && (*s == "request_id" || *s == "requestId");
+      while (i < n && is_json_space(json[i])) ++i;
+      if (i >= n || json[i] != ':') return std::nullopt;
+      ++i;
+      while (i < n && is_json_space(json[i])) ++i;
+      if (!wanted) continue;
+      if (i >= n || json[i] != '"') return std::nullopt;  // not a string: nothing to echo
+      auto value = read_string(escaped);
+      if (!value || escaped) return std::nullopt;
+      return std::string(*value);
+    } else {
+      ++i;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string salvage_request_id(Framing framing, std::string_view payload) {
   if (framing == Framing::kJsonLines) {
     // Any JSON object: the frame failed as a Request (an unknown field, a wrong type), not
     // necessarily as JSON.
-    google::protobuf::Struct any;
-    if (!google::protobuf::util::JsonStringToMessage(
-             google::protobuf::StringPiece(payload.data(), payload.size()), &any)
-             .ok()) {
-      return {};
-    }
-    for (const char* name : {"request_id", "requestId"}) {
-      auto it = any.fields().find(name);
-      if (it != any.fields().end() && it->second.has_string_value()) {
-        return echoable(it->second.string_value());
-      }
-    }
-    return {};
+    auto id = top_level_request_id(payload);
+    return id ? echoable(std::move(*id)) : std::string();
   }
   // Binary: the wire format read without the schema; request_id is field 1 of Request.
   google::protobuf::UnknownFieldSet fields;

@@ -111,6 +111,18 @@ TEST(FramingTest, TheRequestIdOfARefusedFrameIsSalvagedWhereReadable) {
       << "an id the agent would not accept is not echoed";
   EXPECT_EQ(salvage_request_id(Framing::kJsonLines, "{\"request_id\":\"a\\nb\"}"), "");
   EXPECT_EQ(salvage_request_id(Framing::kJsonLines, "not json"), "");
+  // Only the top level's, after whatever comes first; strings holding brackets do not confuse it.
+  EXPECT_EQ(
+      salvage_request_id(Framing::kJsonLines,
+                         R"({"validate":{"request_id":"inner"},"x":"[{","request_id":"top"})"),
+      "top");
+  EXPECT_EQ(salvage_request_id(Framing::kJsonLines, R"({"validate":{"request_id":"inner"}})"), "");
+  EXPECT_EQ(salvage_request_id(Framing::kJsonLines, R"({"request_id":"a\"b"})"), "")
+      << "an id written with escapes is not echoed";
+  // 200,000 open brackets: one pass, no recursion, nothing found.
+  EXPECT_EQ(salvage_request_id(Framing::kJsonLines, "{\"request_id\":" + std::string(200'000, '[')),
+            "");
+  EXPECT_EQ(salvage_request_id(Framing::kJsonLines, std::string(200'000, '{')), "");
   // Binary: a Request whose till_id holds invalid UTF-8 does not parse; its request_id does.
   pos::v1::Request req = request("r-9");
   req.set_till_id("till-XY");

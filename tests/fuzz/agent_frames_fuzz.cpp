@@ -29,6 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // What the server would answer in the same framing must encode.
       accrue::pos::v1::Response r;
       (void)encode_response(decoder.framing(), r);
+    } else {
+      // The id the error answer echoes: read from any bytes, in one pass.
+      (void)salvage_request_id(decoder.framing(), **frame);
     }
   }
   return 0;
