@@ -8,6 +8,10 @@
 //   points.accrued    a sale earned points
 //   points.redeemed   points were spent
 //   points.adjusted   points were added or deducted by hand
+//   reward.claimed    a reward was claimed: {coupon_id, reward_id, customer_id, cost_points,
+//                     expires_at} (docs/rewards.md)
+//   coupon.voided     an issued coupon was voided: {coupon_id, reward_id, customer_id,
+//                     points_back, reason}
 //
 // Each delivery is a POST of {"delivery_id", "event_type", "event_id", "occurred_at", "data"}
 // with the headers
@@ -33,7 +37,8 @@
 namespace accrue::cloud {
 
 inline constexpr const char* kWebhookEventTypes[] = {
-    "member.enrolled", "tier.changed", "points.accrued", "points.redeemed", "points.adjusted"};
+    "member.enrolled", "tier.changed",   "points.accrued", "points.redeemed",
+    "points.adjusted", "reward.claimed", "coupon.voided"};
 
 // Queues one event for every active subscription to its type, in `c`'s transaction. `payload`
 // is a JSON object (text).

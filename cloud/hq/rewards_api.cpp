@@ -7,6 +7,7 @@
 // stored. Concurrent claims queue on the stock row, so a stock of K issues exactly K coupons.
 #include <boost/json.hpp>
 
+#include "cloud/core/webhooks.h"
 #include "cloud/hq/head_office_events.h"
 #include "cloud/hq/resources.h"
 #include "cloud/hq/segments.h"
@@ -249,6 +250,13 @@ http::Response RewardsApi::claim(Call& call) {
     ACCRUE_TRY(c.query(
         "UPDATE reward_stock SET issued = issued + 1 WHERE program_id = $1 AND reward_id = $2",
         {pg::Param::text(program.program_id), pg::Param::text(reward_id)}));
+    ACCRUE_TRY(queue_webhook(
+        c, "reward.claimed", coupon_id,
+        json::serialize(json::object{{"coupon_id", coupon_id},
+                                     {"reward_id", reward_id},
+                                     {"customer_id", id},
+                                     {"cost_points", reward->cost_points},
+                                     {"expires_at", format_utc_iso8601(claims.expires_at_ms)}})));
     return audit_change(c, call, "rewards.claim", "customer:" + id,
                         {{"coupon_id", coupon_id},
                          {"reward_id", reward_id},
@@ -368,6 +376,12 @@ http::Response RewardsApi::void_coupon(Call& call) {
     ACCRUE_TRY(c.query(
         "UPDATE reward_stock SET issued = issued - 1 WHERE program_id = $1 AND reward_id = $2",
         {pg::Param::text(program_id), pg::Param::text(reward_id)}));
+    json::object voided{{"coupon_id", id},
+                        {"reward_id", reward_id},
+                        {"points_back", customer.empty() ? 0 : cost},
+                        {"reason", *reason}};
+    voided["customer_id"] = customer.empty() ? json::value(nullptr) : json::value(customer);
+    ACCRUE_TRY(queue_webhook(c, "coupon.voided", id, json::serialize(voided)));
     return audit_change(c, call, "coupons.void", "coupon:" + id,
                         {{"customer_id", customer}, {"points_back", cost}, {"reason", *reason}});
   };

@@ -161,6 +161,11 @@ TEST_F(HqRewardsTest, AStockOfFiveIssuesExactlyFiveCouponsToTwentyConcurrentClai
 }
 
 TEST_F(HqRewardsTest, VoidingGivesThePointsAndTheStockBackOnce) {
+  auto hook = call(V::post, "/v1/webhooks",
+                   R"({"url": "https://hooks.example.invalid/accrue",
+                       "event_types": ["reward.claimed", "coupon.voided"]})",
+                   admin_);
+  ASSERT_EQ(hook.status, 201) << hook.body;
   const std::string id = member_with(600);
   auto r = claim(id, "five-off");
   ASSERT_EQ(r.status, 201) << r.body;
@@ -179,6 +184,13 @@ TEST_F(HqRewardsTest, VoidingGivesThePointsAndTheStockBackOnce) {
   EXPECT_EQ(available(id), 600) << "the points come back once";
   EXPECT_EQ(call(V::post, "/v1/coupons/not-a-coupon/void", R"({"reason": "x"})", support_).status,
             404);
+  // Both changes reached the subscription, queued in their own transactions.
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM webhook_outbox WHERE event_type = 'reward.claimed' "
+                       "AND payload->>'coupon_id' = '" + coupon + "'"),
+            "1");
+  EXPECT_EQ(db_.scalar("SELECT payload->>'points_back' FROM webhook_outbox WHERE event_type = "
+                       "'coupon.voided'"),
+            "500");
 }
 
 }  // namespace
