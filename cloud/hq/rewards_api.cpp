@@ -359,6 +359,18 @@ http::Response RewardsApi::void_coupon(Call& call) {
   const TimestampMs now = d_.clock.now_ms();
   std::optional<http::Response> refused;
   std::string refund_event_id;
+  // The locks a claim takes, in its order (her row, then the stock row), so that a claim and a
+  // void of the same reward never wait for each other crosswise.
+  auto lock = [&](pg::Connection& c) -> Result<void> {
+    if (!customer.empty()) {
+      ACCRUE_TRY(c.query("SELECT 1 FROM customer WHERE customer_id = $1 FOR UPDATE",
+                         {pg::Param::text(customer)}));
+    }
+    ACCRUE_TRY(c.query(
+        "SELECT 1 FROM reward_stock WHERE program_id = $1 AND reward_id = $2 FOR UPDATE",
+        {pg::Param::text(program_id), pg::Param::text(reward_id)}));
+    return {};
+  };
   // Under the lock of the coupon's row: still issued, or someone else got there first.
   auto mark = [&](pg::Connection& c) -> Result<void> {
     ACCRUE_ASSIGN_OR_RETURN(
@@ -399,13 +411,17 @@ http::Response RewardsApi::void_coupon(Call& call) {
             return fail(ErrorCode::kFailedPrecondition, "refund refused");
           }
           return mark(c);
-        });
+        },
+        lock);
     if (refused) return std::move(*refused);
     if (!result) return problem(call, result.error());
   } else {
     auto lease = d_.pool.acquire();
     if (!lease) return problem(call, lease.error());
-    auto done = pg::in_transaction(**lease, [&]() -> Result<void> { return mark(**lease); });
+    auto done = pg::in_transaction(**lease, [&]() -> Result<void> {
+      ACCRUE_TRY(lock(**lease));
+      return mark(**lease);
+    });
     if (refused) return std::move(*refused);
     if (!done) return problem(call, done.error());
   }
