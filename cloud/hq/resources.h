@@ -111,6 +111,8 @@ class RewardsApi : public Resource {
   http::Response claim(Call& call);
   http::Response coupons(Call& call);
   http::Response void_coupon(Call& call);
+  http::Response create_batch(Call& call);
+  http::Response batch_codes(Call& call);
 };
 
 // Programmes: published versions, their diff, validation, drafts and publication

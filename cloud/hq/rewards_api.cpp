@@ -23,6 +23,7 @@ using http::Problem;
 namespace {
 
 constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kMaxBatchCoupons = 10'000;
 constexpr const char* kCouponColumns =
     "k.coupon_id::text, k.reward_id, coalesce(k.customer_id, ''), k.status, k.code, "
     "k.cost_points, (extract(epoch FROM k.issued_at)*1000)::bigint, "
@@ -109,6 +110,10 @@ void RewardsApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return coupons(c); });
   gate.add(r, V::post, "/v1/coupons/{id}/void", "coupons.void", kCustomerCare,
            [this](Call& c) { return void_coupon(c); });
+  gate.add(r, V::post, "/v1/rewards/{reward_id}/batches", "coupons.batch", kAdminOnly,
+           [this](Call& c) { return create_batch(c); });
+  gate.add(r, V::get, "/v1/coupon-batches/{id}/codes.csv", "coupons.batch_export", kAdminOnly,
+           [this](Call& c) { return batch_codes(c); });
 }
 
 Result<std::shared_ptr<const PublishedProgram>> RewardsApi::program_in_force() {
@@ -429,6 +434,142 @@ http::Response RewardsApi::void_coupon(Call& call) {
   return one(
       call, std::string("SELECT ") + kCouponColumns + " FROM coupon k WHERE k.coupon_id = $1::uuid",
       id, coupon_json, "coupon");
+}
+
+// A campaign batch: `count` bearer coupons of the reward (no member named: whoever shows one may
+// use it, once), free, within the reward's claim window and stock, in one transaction.
+http::Response RewardsApi::create_batch(Call& call) {
+  const std::string& reward_id = call.ctx.params.at(0);
+  http::Response bad;
+  auto body = json_body(call, bad);
+  if (!body) return bad;
+  FieldErrors errors;
+  ObjectReader in(*body, errors);
+  auto count = in.integer("count", {.required = true, .min = 1, .max = kMaxBatchCoupons});
+  auto reason = in.string("reason", {.required = true, .min = 1, .max = 500});
+  in.finish();
+  if (!errors.empty()) return invalid(call, errors);
+  if (d_.coupons == nullptr) {
+    return problem(call, Error{ErrorCode::kUnavailable,
+                               "coupons cannot be made: no coupon key is configured "
+                               "(auth.coupon_key_file)"});
+  }
+  auto in_force = program_in_force();
+  if (!in_force) return problem(call, in_force.error());
+  const Program& program = (*in_force)->program;
+  const Reward* reward = program.reward(reward_id);
+  if (reward == nullptr) {
+    return problem(call, Problem::kNotFound,
+                   "no reward " + reward_id + " in programme " + program.program_id + " v" +
+                       std::to_string(program.version));
+  }
+  const TimestampMs now = d_.clock.now_ms();
+  const TimestampMs expires = now + static_cast<int64_t>(reward->coupon_valid_days) * kDayMs;
+  // Signed before the transaction (tens of microseconds each); ids and codes are array literals
+  // of UUIDs and base32, which need no quoting.
+  std::string ids = "{", codes = "{";
+  for (int64_t i = 0; i < *count; ++i) {
+    const std::string coupon_id = new_id();
+    CouponClaims claims;
+    claims.coupon_id = *Uuid::parse(coupon_id);
+    claims.expires_at_ms = expires;
+    claims.reward_id = reward->reward_id;
+    auto code = d_.coupons->sign(claims);
+    if (!code) return problem(call, code.error());
+    ids += (i == 0 ? "" : ",") + coupon_id;
+    codes += (i == 0 ? "" : ",") + *code;
+  }
+  ids += "}";
+  codes += "}";
+  const std::string batch_id = new_id();
+  std::optional<http::Response> refused;
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  pg::Connection& c = **lease;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    ACCRUE_TRY(c.query(
+        "INSERT INTO reward_stock (program_id, reward_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        {pg::Param::text(program.program_id), pg::Param::text(reward_id)}));
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto stock, c.query("SELECT issued FROM reward_stock WHERE program_id = $1 AND "
+                            "reward_id = $2 FOR UPDATE",
+                            {pg::Param::text(program.program_id), pg::Param::text(reward_id)}));
+    const int64_t issued = stock.int64(0, 0);
+    if (reward->claim_until_ms != 0 && now >= reward->claim_until_ms) {
+      refused = problem(call, Problem::kRewardRefused, "This reward can no longer be claimed.",
+                        {{"message_id", "reward.ended"}});
+      return fail(ErrorCode::kFailedPrecondition, "ended");
+    }
+    if (reward->stock != 0 && issued + *count > reward->stock) {
+      refused = problem(call, Problem::kRewardOutOfStock,
+                        "the reward's stock has " + std::to_string(reward->stock - issued) +
+                            " coupons left, " + std::to_string(*count) + " asked");
+      return fail(ErrorCode::kFailedPrecondition, "stock");
+    }
+    ACCRUE_TRY(c.query(
+        "INSERT INTO coupon_batch (batch_id, program_id, reward_id, count, expires_at, "
+        "created_at, created_by, reason) VALUES ($1::uuid, $2, $3, $4::int, "
+        "to_timestamp($5::bigint/1000.0), to_timestamp($6::bigint/1000.0), $7, $8)",
+        {pg::Param::text(batch_id), pg::Param::text(program.program_id),
+         pg::Param::text(reward_id), pg::Param::text(std::to_string(*count)),
+         pg::Param::text(std::to_string(expires)), pg::Param::text(std::to_string(now)),
+         pg::Param::text(call.who.subject), pg::Param::text(*reason)}));
+    ACCRUE_TRY(c.query(
+        "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, code, "
+        "issued_at, issued_by, expires_at, batch_id) SELECT x.id, $2, $3::int, $4, $5::bigint, "
+        "x.code, to_timestamp($6::bigint/1000.0), $7, to_timestamp($8::bigint/1000.0), "
+        "$9::uuid FROM unnest($1::uuid[], $10::text[]) AS x(id, code)",
+        {pg::Param::text(ids), pg::Param::text(program.program_id),
+         pg::Param::text(std::to_string(program.version)), pg::Param::text(reward_id),
+         pg::Param::text(std::to_string(d_.coupons->key_id())), pg::Param::text(std::to_string(now)),
+         pg::Param::text(call.who.subject), pg::Param::text(std::to_string(expires)),
+         pg::Param::text(batch_id), pg::Param::text(codes)}));
+    ACCRUE_TRY(c.query(
+        "UPDATE reward_stock SET issued = issued + $3::bigint WHERE program_id = $1 AND "
+        "reward_id = $2",
+        {pg::Param::text(program.program_id), pg::Param::text(reward_id),
+         pg::Param::text(std::to_string(*count))}));
+    return audit_change(c, call, "coupons.batch", "reward:" + reward_id,
+                        {{"batch_id", batch_id}, {"count", *count}, {"reason", *reason}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) return problem(call, done.error());
+  json::object out{{"batch_id", batch_id},
+                   {"reward_id", reward_id},
+                   {"count", *count},
+                   {"expires_at", format_utc_iso8601(expires)},
+                   {"created_by", call.who.subject},
+                   {"created_at", format_utc_iso8601(now)},
+                   {"codes", "/v1/coupon-batches/" + batch_id + "/codes.csv"}};
+  auto res = http::json(call.req, json::serialize(out), bhttp::status::created);
+  res.set(bhttp::field::location, "/v1/coupon-batches/" + batch_id + "/codes.csv");
+  return res;
+}
+
+// The batch's codes as CSV (coupon_id,code,status,expires_at), for the campaign's printer or
+// mailer. A batch is at most kMaxBatchCoupons rows: answered whole.
+http::Response RewardsApi::batch_codes(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  if (!Uuid::parse(id, "batch_id")) return problem(call, Problem::kNotFound, "no batch " + id);
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto batch = (*lease)->query("SELECT 1 FROM coupon_batch WHERE batch_id = $1::uuid",
+                               {pg::Param::text(id)});
+  if (!batch) return problem(call, batch.error());
+  if (batch->rows() == 0) return problem(call, Problem::kNotFound, "no batch " + id);
+  auto r = (*lease)->query(
+      "SELECT coupon_id::text, code, status, (extract(epoch FROM expires_at)*1000)::bigint FROM "
+      "coupon WHERE batch_id = $1::uuid ORDER BY coupon_id",
+      {pg::Param::text(id)});
+  if (!r) return problem(call, r.error());
+  std::string csv = "coupon_id,code,status,expires_at\n";
+  for (int i = 0; i < r->rows(); ++i) {
+    csv += std::string(r->text(i, 0)) + "," + std::string(r->text(i, 1)) + "," +
+           std::string(r->text(i, 2)) + "," + format_utc_iso8601(r->int64(i, 3)) + "\n";
+  }
+  auto res = http::bytes(call.req, std::move(csv), "text/csv; charset=utf-8");
+  res.set(bhttp::field::content_disposition, "attachment; filename=\"coupons-" + id + ".csv\"");
+  return res;
 }
 
 }  // namespace accrue::cloud::hq

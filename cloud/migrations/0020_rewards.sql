@@ -34,3 +34,18 @@ CREATE TABLE coupon (
 );
 
 CREATE INDEX coupon_customer ON coupon (customer_id, issued_at DESC) WHERE customer_id IS NOT NULL;
+
+-- Campaign batches: N bearer coupons of a reward made at once by head office, exported as CSV.
+CREATE TABLE coupon_batch (
+  batch_id   uuid        PRIMARY KEY,
+  program_id text        NOT NULL,
+  reward_id  text        NOT NULL,
+  count      integer     NOT NULL CHECK (count > 0),
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL,
+  created_by text        NOT NULL,
+  reason     text        NOT NULL
+);
+
+ALTER TABLE coupon ADD COLUMN batch_id uuid REFERENCES coupon_batch;
+CREATE INDEX coupon_batch_member ON coupon (batch_id) WHERE batch_id IS NOT NULL;

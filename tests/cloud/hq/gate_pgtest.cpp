@@ -23,6 +23,11 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
   }
   ASSERT_FALSE(create("{}").empty());  // a member.enrolled delivery for each subscription
   const std::string delivery = db_.scalar("SELECT min(delivery_id) FROM webhook_outbox");
+  // A campaign batch (empty) whose export the matrix reads.
+  const std::string batch = db_.scalar(
+      "INSERT INTO coupon_batch (batch_id, program_id, reward_id, count, expires_at, created_at, "
+      "created_by, reason) VALUES (gen_random_uuid(), 'p', 'r', 1, now(), now(), 'test', 'matrix') "
+      "RETURNING batch_id");
   auto j = call(V::post, "/v1/points/bulk-adjustments",
                 R"({"customer_ids": [")" + id + R"("], "points": 1, "reason": "matrix"})", admin_);
   ASSERT_EQ(j.status, 202) << j.body;
@@ -63,6 +68,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
                 : target.starts_with("/v1/webhooks")            ? (del ? hooks[1] : hooks[0])
                 : target.starts_with("/v1/jobs")                ? job
                 : target.starts_with("/v1/returns")             ? held.event_id()
+                : target.starts_with("/v1/coupon-batches")      ? batch
                                                                 : id);
     put("{program_id}", program_.program_id);
     put("{version}", std::to_string(program_.version));

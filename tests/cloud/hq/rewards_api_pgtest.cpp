@@ -4,6 +4,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/coupon.h"
@@ -191,6 +192,46 @@ TEST_F(HqRewardsTest, VoidingGivesThePointsAndTheStockBackOnce) {
   EXPECT_EQ(db_.scalar("SELECT payload->>'points_back' FROM webhook_outbox WHERE event_type = "
                        "'coupon.voided'"),
             "500");
+}
+
+// A campaign batch: N bearer coupons within the stock, each verifiable and naming no member,
+// exported as CSV; one more than the stock has left is refused whole.
+TEST_F(HqRewardsTest, ACampaignBatchIssuesBearerCouponsWithinTheStockAndExportsThem) {
+  auto b = call(V::post, "/v1/rewards/scarce/batches", R"({"count": 3, "reason": "spring mailing"})",
+                admin_);
+  ASSERT_EQ(b.status, 201) << b.body;
+  const std::string batch(b.obj().at("batch_id").as_string());
+  auto csv = call(V::get, "/v1/coupon-batches/" + batch + "/codes.csv", "", admin_);
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  CouponVerifier stores;
+  ASSERT_TRUE(stores.add_key(9, CouponSigner::from_pem(key_pem_, 9)->public_key()));
+  std::istringstream lines(csv.body);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "coupon_id,code,status,expires_at");
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    ++rows;
+    const auto a = line.find(','), z = line.find(',', a + 1);
+    auto c = stores.verify(line.substr(a + 1, z - a - 1), SystemClock().now_ms());
+    ASSERT_TRUE(c) << line;
+    EXPECT_FALSE(c->member_id) << "a bearer coupon names no member";
+    EXPECT_EQ(c->reward_id, "scarce");
+  }
+  EXPECT_EQ(rows, 3);
+  auto over = call(V::post, "/v1/rewards/scarce/batches", R"({"count": 3, "reason": "again"})",
+                   admin_);
+  EXPECT_EQ(over.status, 409) << over.body;
+  EXPECT_EQ(problem_type(over), "/problems/reward-out-of-stock");
+  EXPECT_EQ(db_.scalar("SELECT issued FROM reward_stock WHERE reward_id = 'scarce'"), "3");
+  EXPECT_EQ(call(V::post, "/v1/rewards/scarce/batches", R"({"count": 1, "reason": "x"})", support_)
+                .status,
+            403)
+      << "minting bearer coupons is head office's admin's";
+  EXPECT_EQ(call(V::get, "/v1/coupon-batches/00000000-0000-7000-8000-000000000000/codes.csv", "",
+                 admin_)
+                .status,
+            404);
 }
 
 }  // namespace
