@@ -371,9 +371,9 @@ http::Response RewardsApi::void_coupon(Call& call) {
       ACCRUE_TRY(c.query("SELECT 1 FROM customer WHERE customer_id = $1 FOR UPDATE",
                          {pg::Param::text(customer)}));
     }
-    ACCRUE_TRY(c.query(
-        "SELECT 1 FROM reward_stock WHERE program_id = $1 AND reward_id = $2 FOR UPDATE",
-        {pg::Param::text(program_id), pg::Param::text(reward_id)}));
+    ACCRUE_TRY(
+        c.query("SELECT 1 FROM reward_stock WHERE program_id = $1 AND reward_id = $2 FOR UPDATE",
+                {pg::Param::text(program_id), pg::Param::text(reward_id)}));
     return {};
   };
   // Under the lock of the coupon's row: still issued, or someone else got there first.
@@ -410,7 +410,8 @@ http::Response RewardsApi::void_coupon(Call& call) {
     batch.adjustment(refund_event_id, customer, cost, "coupon " + id + " voided: " + *reason,
                      call.who.subject);
     auto result = d_.ingest.apply_head_office(
-        batch.batch(), [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
+        batch.batch(),
+        [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
           if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) {
             refused = problem(call, Problem::kAdjustmentRefused, r.results(0).message());
             return fail(ErrorCode::kFailedPrecondition, "refund refused");
@@ -506,14 +507,14 @@ http::Response RewardsApi::create_batch(Call& call) {
                             " coupons left, " + std::to_string(*count) + " asked");
       return fail(ErrorCode::kFailedPrecondition, "stock");
     }
-    ACCRUE_TRY(c.query(
-        "INSERT INTO coupon_batch (batch_id, program_id, reward_id, count, expires_at, "
-        "created_at, created_by, reason) VALUES ($1::uuid, $2, $3, $4::int, "
-        "to_timestamp($5::bigint/1000.0), to_timestamp($6::bigint/1000.0), $7, $8)",
-        {pg::Param::text(batch_id), pg::Param::text(program.program_id),
-         pg::Param::text(reward_id), pg::Param::text(std::to_string(*count)),
-         pg::Param::text(std::to_string(expires)), pg::Param::text(std::to_string(now)),
-         pg::Param::text(call.who.subject), pg::Param::text(*reason)}));
+    ACCRUE_TRY(
+        c.query("INSERT INTO coupon_batch (batch_id, program_id, reward_id, count, expires_at, "
+                "created_at, created_by, reason) VALUES ($1::uuid, $2, $3, $4::int, "
+                "to_timestamp($5::bigint/1000.0), to_timestamp($6::bigint/1000.0), $7, $8)",
+                {pg::Param::text(batch_id), pg::Param::text(program.program_id),
+                 pg::Param::text(reward_id), pg::Param::text(std::to_string(*count)),
+                 pg::Param::text(std::to_string(expires)), pg::Param::text(std::to_string(now)),
+                 pg::Param::text(call.who.subject), pg::Param::text(*reason)}));
     ACCRUE_TRY(c.query(
         "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, code, "
         "issued_at, issued_by, expires_at, batch_id) SELECT x.id, $2, $3::int, $4, $5::bigint, "
@@ -521,14 +522,15 @@ http::Response RewardsApi::create_batch(Call& call) {
         "$9::uuid FROM unnest($1::uuid[], $10::text[]) AS x(id, code)",
         {pg::Param::text(ids), pg::Param::text(program.program_id),
          pg::Param::text(std::to_string(program.version)), pg::Param::text(reward_id),
-         pg::Param::text(std::to_string(d_.coupons->key_id())), pg::Param::text(std::to_string(now)),
-         pg::Param::text(call.who.subject), pg::Param::text(std::to_string(expires)),
-         pg::Param::text(batch_id), pg::Param::text(codes)}));
-    ACCRUE_TRY(c.query(
-        "UPDATE reward_stock SET issued = issued + $3::bigint WHERE program_id = $1 AND "
-        "reward_id = $2",
-        {pg::Param::text(program.program_id), pg::Param::text(reward_id),
-         pg::Param::text(std::to_string(*count))}));
+         pg::Param::text(std::to_string(d_.coupons->key_id())),
+         pg::Param::text(std::to_string(now)), pg::Param::text(call.who.subject),
+         pg::Param::text(std::to_string(expires)), pg::Param::text(batch_id),
+         pg::Param::text(codes)}));
+    ACCRUE_TRY(
+        c.query("UPDATE reward_stock SET issued = issued + $3::bigint WHERE program_id = $1 AND "
+                "reward_id = $2",
+                {pg::Param::text(program.program_id), pg::Param::text(reward_id),
+                 pg::Param::text(std::to_string(*count))}));
     return audit_change(c, call, "coupons.batch", "reward:" + reward_id,
                         {{"batch_id", batch_id}, {"count", *count}, {"reason", *reason}});
   });

@@ -187,7 +187,8 @@ TEST_F(HqRewardsTest, VoidingGivesThePointsAndTheStockBackOnce) {
             404);
   // Both changes reached the subscription, queued in their own transactions.
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM webhook_outbox WHERE event_type = 'reward.claimed' "
-                       "AND payload->>'coupon_id' = '" + coupon + "'"),
+                       "AND payload->>'coupon_id' = '" +
+                       coupon + "'"),
             "1");
   EXPECT_EQ(db_.scalar("SELECT payload->>'points_back' FROM webhook_outbox WHERE event_type = "
                        "'coupon.voided'"),
@@ -197,8 +198,8 @@ TEST_F(HqRewardsTest, VoidingGivesThePointsAndTheStockBackOnce) {
 // A campaign batch: N bearer coupons within the stock, each verifiable and naming no member,
 // exported as CSV; one more than the stock has left is refused whole.
 TEST_F(HqRewardsTest, ACampaignBatchIssuesBearerCouponsWithinTheStockAndExportsThem) {
-  auto b = call(V::post, "/v1/rewards/scarce/batches", R"({"count": 3, "reason": "spring mailing"})",
-                admin_);
+  auto b = call(V::post, "/v1/rewards/scarce/batches",
+                R"({"count": 3, "reason": "spring mailing"})", admin_);
   ASSERT_EQ(b.status, 201) << b.body;
   const std::string batch(b.obj().at("batch_id").as_string());
   auto csv = call(V::get, "/v1/coupon-batches/" + batch + "/codes.csv", "", admin_);
@@ -219,8 +220,8 @@ TEST_F(HqRewardsTest, ACampaignBatchIssuesBearerCouponsWithinTheStockAndExportsT
     EXPECT_EQ(c->reward_id, "scarce");
   }
   EXPECT_EQ(rows, 3);
-  auto over = call(V::post, "/v1/rewards/scarce/batches", R"({"count": 3, "reason": "again"})",
-                   admin_);
+  auto over =
+      call(V::post, "/v1/rewards/scarce/batches", R"({"count": 3, "reason": "again"})", admin_);
   EXPECT_EQ(over.status, 409) << over.body;
   EXPECT_EQ(problem_type(over), "/problems/reward-out-of-stock");
   EXPECT_EQ(db_.scalar("SELECT issued FROM reward_stock WHERE reward_id = 'scarce'"), "3");
@@ -228,10 +229,10 @@ TEST_F(HqRewardsTest, ACampaignBatchIssuesBearerCouponsWithinTheStockAndExportsT
                 .status,
             403)
       << "minting bearer coupons is head office's admin's";
-  EXPECT_EQ(call(V::get, "/v1/coupon-batches/00000000-0000-7000-8000-000000000000/codes.csv", "",
-                 admin_)
-                .status,
-            404);
+  EXPECT_EQ(
+      call(V::get, "/v1/coupon-batches/00000000-0000-7000-8000-000000000000/codes.csv", "", admin_)
+          .status,
+      404);
 }
 
 }  // namespace
