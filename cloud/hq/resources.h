@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cloud/hq/customer_records.h"
+#include "cloud/hq/head_office_events.h"
 #include "cloud/hq/resource.h"
 #include "cloud/sync/ingest.h"
 
@@ -107,6 +108,12 @@ class RewardsApi : public Resource {
 
  private:
   Result<std::shared_ptr<const PublishedProgram>> program_in_force();
+  // `before`, then `batch` booked through ingestion when there is one, then `after` with the
+  // result of its one event (nullptr without a batch): one transaction, all or nothing.
+  Result<void> in_one_transaction(
+      const std::optional<HeadOfficeBatch>& batch,
+      const std::function<Result<void>(pg::Connection&)>& before,
+      const std::function<Result<void>(pg::Connection&, const sync::v1::EventResult*)>& after);
   http::Response list(Call& call);
   http::Response claim(Call& call);
   http::Response coupons(Call& call);

@@ -116,6 +116,26 @@ void RewardsApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return batch_codes(c); });
 }
 
+Result<void> RewardsApi::in_one_transaction(
+    const std::optional<HeadOfficeBatch>& batch,
+    const std::function<Result<void>(pg::Connection&)>& before,
+    const std::function<Result<void>(pg::Connection&, const sync::v1::EventResult*)>& after) {
+  if (batch) {
+    ACCRUE_TRY(d_.ingest.apply_head_office(
+        batch->batch(),
+        [&](pg::Connection& c, const sync::v1::EventBatchResult& r) {
+          return after(c, &r.results(0));
+        },
+        before));
+    return {};
+  }
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
+  return pg::in_transaction(*lease, [&]() -> Result<void> {
+    ACCRUE_TRY(before(*lease));
+    return after(*lease, nullptr);
+  });
+}
+
 Result<std::shared_ptr<const PublishedProgram>> RewardsApi::program_in_force() {
   ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
   return d_.programs.latest(*lease, d_.clock.now_ms());
@@ -269,37 +289,26 @@ http::Response RewardsApi::claim(Call& call) {
                          {"reason", *reason}});
   };
 
+  std::optional<HeadOfficeBatch> cost;
   if (reward->cost_points > 0) {
-    HeadOfficeBatch batch(published, now);
+    cost.emplace(published, now);
     claim_event_id = new_id();
-    batch.adjustment(claim_event_id, id, -reward->cost_points,
+    cost->adjustment(claim_event_id, id, -reward->cost_points,
                      "reward " + reward_id + " claimed (coupon " + coupon_id + "): " + *reason,
                      call.who.subject);
-    auto result = d_.ingest.apply_head_office(
-        batch.batch(),
-        [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
-          const auto& x = r.results(0);
-          if (x.status() != sync::v1::EVENT_STATUS_APPLIED) {
-            return refuse(x.reject_code() == "insufficient_points"
-                              ? problem(call, Problem::kInsufficientPoints, x.message(),
-                                        {{"message_id", "points.insufficient"}})
-                              : problem(call, Problem::kRewardRefused, x.message()));
-          }
-          return store(c);
-        },
-        check);
-    if (refused) return std::move(*refused);
-    if (!result) return problem(call, result.error());
-  } else {
-    auto lease = d_.pool.acquire();
-    if (!lease) return problem(call, lease.error());
-    auto done = pg::in_transaction(**lease, [&]() -> Result<void> {
-      ACCRUE_TRY(check(**lease));
-      return store(**lease);
-    });
-    if (refused) return std::move(*refused);
-    if (!done) return problem(call, done.error());
   }
+  auto done = in_one_transaction(
+      cost, check, [&](pg::Connection& c, const sync::v1::EventResult* x) -> Result<void> {
+        if (x != nullptr && x->status() != sync::v1::EVENT_STATUS_APPLIED) {
+          return refuse(x->reject_code() == "insufficient_points"
+                            ? problem(call, Problem::kInsufficientPoints, x->message(),
+                                      {{"message_id", "points.insufficient"}})
+                            : problem(call, Problem::kRewardRefused, x->message()));
+        }
+        return store(c);
+      });
+  if (refused) return std::move(*refused);
+  if (!done) return problem(call, done.error());
   after_change(id);
   auto lease = d_.pool.acquire();
   if (!lease) return problem(call, lease.error());
@@ -402,35 +411,27 @@ http::Response RewardsApi::void_coupon(Call& call) {
     return audit_change(c, call, "coupons.void", "coupon:" + id,
                         {{"customer_id", customer}, {"points_back", cost}, {"reason", *reason}});
   };
+  std::optional<HeadOfficeBatch> refund;
+  std::shared_ptr<const PublishedProgram> in_force;
   if (cost > 0 && !customer.empty()) {
-    auto in_force = program_in_force();
-    if (!in_force) return problem(call, in_force.error());
-    HeadOfficeBatch batch(**in_force, now);
+    auto latest = program_in_force();
+    if (!latest) return problem(call, latest.error());
+    in_force = *latest;
+    refund.emplace(*in_force, now);
     refund_event_id = new_id();
-    batch.adjustment(refund_event_id, customer, cost, "coupon " + id + " voided: " + *reason,
-                     call.who.subject);
-    auto result = d_.ingest.apply_head_office(
-        batch.batch(),
-        [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
-          if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) {
-            refused = problem(call, Problem::kAdjustmentRefused, r.results(0).message());
-            return fail(ErrorCode::kFailedPrecondition, "refund refused");
-          }
-          return mark(c);
-        },
-        lock);
-    if (refused) return std::move(*refused);
-    if (!result) return problem(call, result.error());
-  } else {
-    auto lease = d_.pool.acquire();
-    if (!lease) return problem(call, lease.error());
-    auto done = pg::in_transaction(**lease, [&]() -> Result<void> {
-      ACCRUE_TRY(lock(**lease));
-      return mark(**lease);
-    });
-    if (refused) return std::move(*refused);
-    if (!done) return problem(call, done.error());
+    refund->adjustment(refund_event_id, customer, cost, "coupon " + id + " voided: " + *reason,
+                       call.who.subject);
   }
+  auto done = in_one_transaction(
+      refund, lock, [&](pg::Connection& c, const sync::v1::EventResult* x) -> Result<void> {
+        if (x != nullptr && x->status() != sync::v1::EVENT_STATUS_APPLIED) {
+          refused = problem(call, Problem::kAdjustmentRefused, x->message());
+          return fail(ErrorCode::kFailedPrecondition, "refund refused");
+        }
+        return mark(c);
+      });
+  if (refused) return std::move(*refused);
+  if (!done) return problem(call, done.error());
   if (!customer.empty()) after_change(customer);
   return one(
       call, std::string("SELECT ") + kCouponColumns + " FROM coupon k WHERE k.coupon_id = $1::uuid",
