@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/ctl/client.h"
+#include "tests/common/child_process.h"
 
 namespace accrue::testing {
 
@@ -26,25 +27,13 @@ inline std::string temp_dir(const std::string& prefix) {
 
 // Starts a command with its stderr appended to `log_path`; returns its pid.
 inline pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log_path.c_str(), "a", stderr);
-    (void)f;
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
+  return start_child(ChildSpec(argv).stderr_to(log_path));
 }
 
-// Runs a command to completion; returns its exit status.
+// Runs a command to completion (five minutes at most); returns its exit status, 124 when it
+// was still running then (and has been killed).
 inline int run_command(const std::vector<std::string>& argv, const std::string& log_path) {
-  pid_t pid = spawn(argv, log_path);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return wait_child(spawn(argv, log_path), std::chrono::minutes(5)).value_or(124);
 }
 
 // Sends `sig` to `pid` (if running) and waits for it; returns its exit code (or 128 + signal)
@@ -100,21 +89,8 @@ class AgentProcess {
       argv.insert(argv.end(), {"--default-country", "PL"});
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      if (max_file_bytes != 0) {
-        ::signal(SIGXFSZ, SIG_IGN);  // writes past the limit then fail with EFBIG
-        rlimit rl{max_file_bytes, RLIM_INFINITY};
-        setrlimit(RLIMIT_FSIZE, &rl);
-      }
-      FILE* f = std::freopen(log_path().c_str(), "a", stderr);
-      (void)f;
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
+    pid_ = start_child(ChildSpec(argv).stderr_to(log_path()).cap_files(max_file_bytes));
+    if (pid_ <= 0) return false;
     for (int i = 0; i < 500; ++i) {
       if (ctl::AgentClient::connect_unix(socket())) return true;
       int status;

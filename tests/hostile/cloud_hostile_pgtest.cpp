@@ -13,6 +13,7 @@
 
 #include "common/base64url.h"
 #include "tests/cloud/cloud_app_fixture.h"
+#include "tests/common/child_process.h"
 #include "tests/hostile/hostile.h"
 
 namespace accrue::cloud::testing_support {
@@ -463,14 +464,9 @@ TEST_F(CloudHostileTest, TheServiceProcessUnderEveryAttackAtOnceStaysSmall) {
                         << "\"\nissuer = \"https://hq.test\"\naudience = \"accrue\"\n"
                         << "store_token_key_file = \"" << key_file_
                         << "\"\n[sync]\nmax_inflated_bytes = 1048576\n[log]\nlevel = \"warn\"\n";
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen((dir_ / "cloud.log").c_str(), "a", stderr);
-    (void)f;
-    execl(ACCRUE_CLOUD_BINARY, ACCRUE_CLOUD_BINARY, "--config", config.c_str(), "serve",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t pid = accrue::testing::start_child(
+      accrue::testing::ChildSpec({ACCRUE_CLOUD_BINARY, "--config", config, "serve"})
+          .stderr_to((dir_ / "cloud.log").string()));
   ASSERT_GT(pid, 0);
   struct Reap {
     pid_t pid;

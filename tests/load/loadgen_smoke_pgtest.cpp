@@ -15,26 +15,19 @@
 #include "cloud/core/generate.h"
 #include "common/sys/system.h"
 #include "tests/cloud/cloud_fixture.h"
+#include "tests/common/child_process.h"
 
 namespace accrue::cloud {
 namespace {
 
+// The generator's exit code; 124 when it ran past a minute (and was killed).
 int run_loadgen(const std::vector<std::string>& args, const std::string& out_path) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(out_path.c_str(), "w", stdout);
-    (void)f;
-    std::vector<std::string> all = {ACCRUE_LOADGEN_BINARY};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::vector<std::string> argv = {ACCRUE_LOADGEN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return accrue::testing::wait_child(
+             accrue::testing::start_child(accrue::testing::ChildSpec(argv).stdout_to(out_path)),
+             std::chrono::minutes(1))
+      .value_or(124);
 }
 
 std::string slurp(const std::string& path) {

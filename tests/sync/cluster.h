@@ -38,22 +38,10 @@ class CloudProcess {
   // Runs a subcommand and returns what it printed on stdout.
   std::string output_of(std::vector<std::string> args) {
     const std::string out = dir_ + "/out.txt";
-    pid_t pid = fork();
-    if (pid == 0) {
-      FILE* o = std::freopen(out.c_str(), "w", stdout);
-      FILE* e = std::freopen((dir_ + "/cloud.log").c_str(), "a", stderr);
-      (void)o;
-      (void)e;
-      std::vector<std::string> argv = {ACCRUE_CLOUD_BINARY, "--config", config_};
-      argv.insert(argv.end(), args.begin(), args.end());
-      std::vector<char*> a;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
+    std::vector<std::string> argv = {ACCRUE_CLOUD_BINARY, "--config", config_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    wait_child(start_child(ChildSpec(argv).stdout_to(out).stderr_to(dir_ + "/cloud.log")),
+               std::chrono::minutes(5));
     std::ifstream f(out);
     std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
@@ -61,17 +49,9 @@ class CloudProcess {
   }
 
   bool start(uint16_t port) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen((dir_ + "/cloud.log").c_str(), "a", stderr);
-      (void)f;
-      std::vector<std::string> argv = {ACCRUE_CLOUD_BINARY, "--config", config_, "serve"};
-      std::vector<char*> a;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
+    pid_ = start_child(ChildSpec({ACCRUE_CLOUD_BINARY, "--config", config_, "serve"})
+                           .stderr_to(dir_ + "/cloud.log"));
+    if (pid_ <= 0) return false;
     for (int i = 0; i < 300; ++i) {
       try {
         HttpClient c(port);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tests/cloud/cloud_app_fixture.h"
+#include "tests/common/child_process.h"
 
 namespace accrue::cloud {
 namespace {
@@ -149,13 +150,10 @@ class RedisDiesTest : public CacheTest {
   void SetUp() override {
     ACCRUE_NEED_SERVICE("ACCRUE_TEST_REDIS_HOST");
     port_ = accrue::testing::free_loopback_port();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execlp("redis-server", "redis-server", "--port", std::to_string(port_).c_str(), "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning",
-               static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+    pid_ = accrue::testing::start_child(accrue::testing::ChildSpec(
+        {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--loglevel", "warning"}));
+    ASSERT_GT(pid_, 0) << "redis-server did not start";
     for (int i = 0; i < 100; ++i) {
       cache::Redis probe({"127.0.0.1", port_});
       if (probe.command({"PING"})) break;

@@ -12,6 +12,7 @@
 #include "cloud/core/scheduler.h"
 #include "common/civil_time.h"
 #include "tests/cloud/cloud_app_fixture.h"
+#include "tests/common/child_process.h"
 
 namespace accrue::cloud {
 namespace {
@@ -53,16 +54,7 @@ class SchedulerProcessTest : public CloudAppTest {
     for (const auto& s : more) argv.insert(argv.end(), {"--set", s});
     argv.push_back("serve");
     const std::string log = (dir_ / "cloud.log").string();
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log.c_str(), "a", stderr);
-      (void)f;
-      std::vector<char*> a;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
+    pid_ = accrue::testing::start_child(accrue::testing::ChildSpec(argv).stderr_to(log));
     return pid_ > 0;
   }
 
