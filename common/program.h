@@ -141,6 +141,9 @@ struct OfflineLimits {
   Points max_points_per_customer_per_day = 0;
   Points max_store_outstanding_points = 0;
   uint32_t max_hours_since_sync = 0;
+  // Coupons a store accepts without the cloud's word before its uploads confirm them (the bound
+  // on double use while offline); 0 = no bound.
+  uint32_t max_store_offline_coupons = 0;
 };
 
 struct EventRules {

@@ -55,6 +55,11 @@ Result<void> AgentService::Reads::run(Context& ctx, Replica& r, const pb::Reques
       return quarantine(ctx, r, request, out);
     case pb::Request::kGetAgentStatus:
       return agent_status(ctx, r, request, out);
+    case pb::Request::kCheckCoupon: {
+      ACCRUE_ASSIGN_OR_RETURN(auto check, Coupons::check(ctx, r, request));
+      *out.mutable_coupon_check() = std::move(check);
+      return {};
+    }
     default:
       return fail(ErrorCode::kUnimplemented, "operation not supported by this agent");
   }

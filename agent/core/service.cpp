@@ -196,6 +196,8 @@ void AgentService::handle(const pb::Request& request, Reply reply_to_till, Calle
     case pb::Request::kRedeem:
     case pb::Request::kReturn:
     case pb::Request::kEnroll:
+    case pb::Request::kApplyCoupon:
+    case pb::Request::kVoidCoupon:
       return handle_write(request, reply);
     case pb::Request::OP_NOT_SET:
       return bad(invalid("request: no operation set (validate, accrue, ...)"));

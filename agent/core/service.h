@@ -130,6 +130,7 @@ class AgentService {
   struct Context;
   struct WriteTxn;
   struct Reads;
+  struct Coupons;
   // `may_ask`: an identifier the replica does not know may be looked up in the cloud first.
   void handle_read(const pos::v1::Request& request, Reply& reply, bool may_ask = true);
   void handle_write(const pos::v1::Request& request, const Reply& reply, bool may_ask = true);

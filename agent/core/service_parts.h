@@ -6,6 +6,7 @@
 //   writes.cpp      the write transaction: idempotency, accrue, return, enrol
 //   redemption.cpp  redemption: the offline limits, online redemption (intent, ask, settle)
 //                   and the voids of redemptions whose outcome is unknown
+//   coupons.cpp     coupons: check, apply, void
 //   quarantine.cpp  the operator's quarantine commands
 // Internal to agent/core.
 #pragma once
@@ -20,6 +21,7 @@
 #include "agent/core/service.h"
 #include "agent/store/replica.h"
 #include "common/civil_time.h"
+#include "common/coupon.h"
 #include "common/engine/basket.h"
 #include "common/engine/lots.h"
 #include "common/engine/redemption.h"
@@ -205,6 +207,9 @@ struct AgentService::WriteTxn {
   Result<void> settle_online_return(const service_parts::sync::EventEnvelope& event,
                                     const OnlineCalls::ReturnOutcome& outcome);
   Result<void> enroll();
+  // Coupons (coupons.cpp): applied to a sale, or that use voided.
+  Result<void> apply_coupon();
+  Result<void> void_coupon();
   // `contact` sealed to the cloud's key (meta contact_key, from the change feed); nullopt when
   // there is nothing to seal or the cloud has given no key yet.
   Result<std::optional<std::string>> seal_for_cloud(const ContactDetails& contact);
@@ -234,6 +239,29 @@ struct AgentService::WriteTxn {
   // errors: the intent's removal must commit either way.
   Result<void> settle_online_redeem(const service_parts::sync::EventEnvelope& event,
                                     const OnlineCalls::RedeemOutcome& outcome);
+};
+
+// Coupons at the till (coupons.cpp): the checks a coupon meets here, shared by CheckCoupon (a
+// read) and ApplyCoupon (a write).
+struct AgentService::Coupons {
+  // What the checks found: the coupon, its reward, and the member at the till (when given).
+  struct Found {
+    CouponClaims claims;
+    const Reward* reward = nullptr;
+    std::optional<service_parts::Member> member;
+    std::string raw_id;  // the coupon id's 16 bytes
+  };
+  // The coupon `code` names, when it may be used here now by the member `identifier` names
+  // (none: UNSPECIFIED kind). Refusals for the cashier (proto/README.md): coupon.malformed,
+  // coupon.unknown_key, coupon.forged, coupon.expired, coupon.spent, coupon.used_here,
+  // coupon.reward_unknown, coupon.member_needed, coupon.other_member, coupon.member_blocked.
+  static Result<Found> find(Context& ctx, Replica& r, std::string_view code,
+                            const service_parts::pb::Identifier& identifier, TimestampMs now);
+  // The check as the till reads it, with the effect on `basket` when there is one.
+  static Result<service_parts::pb::CouponCheck> describe(const Found& f, const Basket* basket);
+  // CheckCoupon.
+  static Result<service_parts::pb::CouponCheck> check(Context& ctx, Replica& r,
+                                                      const service_parts::pb::Request& request);
 };
 
 }  // namespace accrue::agent

@@ -520,6 +520,16 @@ Result<WriteRequest> check_write(const pb::Request& request, TimestampMs receive
       w.pos_tx_id = request.enroll().pos_tx_id();
       w.kind = pb::TRANSACTION_KIND_ENROLMENT;
       break;
+    case pb::Request::kApplyCoupon:
+      op = &request.apply_coupon();
+      w.pos_tx_id = request.apply_coupon().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_COUPON_USE;
+      break;
+    case pb::Request::kVoidCoupon:
+      op = &request.void_coupon();
+      w.pos_tx_id = request.void_coupon().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_COUPON_VOID;
+      break;
     default:
       return std::unexpected(invalid("not a write operation"));
   }
@@ -553,6 +563,12 @@ Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, p
       break;
     case pb::Response::kEnroll:
       out.mutable_enroll()->set_replayed(true);
+      break;
+    case pb::Response::kApplyCoupon:
+      out.mutable_apply_coupon()->set_replayed(true);
+      break;
+    case pb::Response::kVoidCoupon:
+      out.mutable_void_coupon()->set_replayed(true);
       break;
     default:
       break;
@@ -616,6 +632,12 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
       break;
     case pb::Request::kEnroll:
       applied = txn.enroll();
+      break;
+    case pb::Request::kApplyCoupon:
+      applied = txn.apply_coupon();
+      break;
+    case pb::Request::kVoidCoupon:
+      applied = txn.void_coupon();
       break;
     default:
       return fail(ErrorCode::kInternal, "not a write operation");

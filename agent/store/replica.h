@@ -11,6 +11,7 @@
 
 #include "agent/store/sqlite.h"
 #include "common/clock.h"
+#include "common/coupon.h"
 #include "common/customer.h"
 #include "common/engine/lots.h"
 #include "common/identifier.h"
@@ -60,6 +61,14 @@ struct LedgerRow {
   std::string pos_tx_id;
   int64_t program_version = 0;
   bool confirmed = false;
+};
+
+// A coupon used at one of this store's tills (the coupon_use table).
+struct CouponUseRow {
+  int64_t seq = 0;        // the CouponUse's ledger seq
+  std::string coupon_id;  // 16 bytes
+  TimestampMs expires_at = 0;
+  std::optional<int64_t> voided_seq;
 };
 
 // An online redemption waiting for the cloud's answer (the online_redemption table).
@@ -239,6 +248,23 @@ class Replica {
   // Moves an unknown identifier's lots and daily counters to the member it now belongs to (the
   // ledger is append-only and keeps its rows as written). True when any lot moved.
   Result<bool> reassign_owner(std::string_view from, std::string_view to);
+
+  // Coupons (replica_coupons.cpp). Reads: the cloud's verification keys; whether the change feed
+  // said a coupon (16 bytes) was spent elsewhere; its live use here; a use by its ledger seq;
+  // how many uses this store decided without the cloud that uploads have not confirmed yet.
+  Result<std::vector<std::pair<uint32_t, CouponPublicKey>>> coupon_keys();
+  Result<bool> coupon_spent(std::string_view coupon_id);
+  Result<std::optional<int64_t>> live_coupon_use(std::string_view coupon_id);
+  Result<std::optional<CouponUseRow>> coupon_use(int64_t seq);
+  Result<int64_t> offline_coupons();
+  // Writes (the writer only).
+  Result<void> put_coupon_key(uint32_t key_id, const CouponPublicKey& key);
+  Result<void> set_coupon_spent(std::string_view coupon_id, TimestampMs expires_at, bool spent);
+  Result<void> forget_expired_coupons(TimestampMs now);
+  Result<void> clear_spent_coupons();
+  Result<void> insert_coupon_use(int64_t seq, std::string_view coupon_id, TimestampMs expires_at);
+  Result<void> void_coupon_use(int64_t seq, int64_t voided_seq);
+  Result<void> add_offline_coupons(int64_t n);
 
   // Online redemptions in flight (the writer only).
   Result<void> insert_online_redemption(const OnlineRedemptionRow& row);

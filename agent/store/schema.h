@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 7> kMigrations = {
+inline constexpr std::array<std::string_view, 8> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -211,6 +211,29 @@ CREATE TABLE sale_refund (
   sale_seq INTEGER PRIMARY KEY,
   refunded INTEGER NOT NULL
 );
+)sql",
+    // v8: coupons (docs/rewards.md).
+    R"sql(
+-- The cloud's coupon verification keys (ChangesPage.coupon_keys), every one ever received.
+CREATE TABLE coupon_key (
+  key_id     INTEGER PRIMARY KEY,
+  public_key BLOB NOT NULL              -- raw Ed25519, 32 bytes
+);
+-- Coupons spent elsewhere (used in another store, voided by head office), from the change feed:
+-- refused here. Forgotten once expired.
+CREATE TABLE coupon_spent (
+  coupon_id  BLOB PRIMARY KEY,          -- 16 bytes
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Coupons used at this store's tills, one row per use; a voided use keeps its row (voided_seq).
+-- At most one live use per coupon.
+CREATE TABLE coupon_use (
+  seq        INTEGER PRIMARY KEY,       -- ledger seq of the CouponUse event
+  coupon_id  BLOB NOT NULL,
+  expires_at INTEGER NOT NULL,
+  voided_seq INTEGER                    -- ledger seq of the CouponUseVoid, when voided
+);
+CREATE UNIQUE INDEX coupon_use_live ON coupon_use (coupon_id) WHERE voided_seq IS NULL;
 )sql",
 };
 

@@ -189,6 +189,15 @@ Result<void> apply_changes(Replica& w,
       case sv1::Change::kRemoved:
         ACCRUE_TRY(w.remove_customer(ch.removed().customer_id()));
         break;
+      case sv1::Change::kCoupon: {
+        // Spent elsewhere (refused here from now on), or usable again.
+        auto id = Uuid::parse(ch.coupon().coupon_id(), "coupon_id");
+        if (!id) return fail(ErrorCode::kInvalidArgument, "change feed: " + id.error().message);
+        const std::string raw(reinterpret_cast<const char*>(id->bytes().data()),
+                              id->bytes().size());
+        ACCRUE_TRY(w.set_coupon_spent(raw, ch.coupon().expires_at_ms(), ch.coupon().spent()));
+        break;
+      }
       default:
         break;
     }
@@ -230,6 +239,21 @@ Result<void> apply_changes_page(Replica& w, const sv1::ChangesPage& page, Timest
     ACCRUE_ASSIGN_OR_RETURN(auto had, w.meta("contact_key"));
     if (had.value_or("") != key) ACCRUE_TRY(w.set_meta("contact_key", key));
   }
+  // The coupon keys: every one ever given is kept (coupons signed before a rotation stay good).
+  for (const auto& key : page.coupon_keys()) {
+    if (key.public_key().size() != 32) {
+      return fail(
+          ErrorCode::kInvalidArgument,
+          "change feed: a coupon key of " + std::to_string(key.public_key().size()) + " bytes");
+    }
+    CouponPublicKey raw{};
+    std::copy(key.public_key().begin(), key.public_key().end(),
+              reinterpret_cast<char*>(raw.data()));
+    ACCRUE_TRY(w.put_coupon_key(key.key_id(), raw));
+  }
+  // A rebuild sends the whole list of spent coupons again.
+  if (page.reset()) ACCRUE_TRY(w.clear_spent_coupons());
+  ACCRUE_TRY(w.forget_expired_coupons(now));
   ACCRUE_TRY(apply_changes(w, page.changes(), page.agent_processed_seq(),
                            page.online_applied_event_ids(), now, program_changed, rebuild));
   if (rebuild != 0 && !page.has_more()) {

@@ -258,6 +258,7 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
     sv1::EventStatus status;
     std::string code, message;
     int64_t offline_redeemed = 0;  // points of an offline redemption the cloud now holds
+    int64_t offline_coupons = 0;   // a coupon use the store decided, which the cloud now holds
   };
   std::vector<Outcome> outcomes;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
@@ -275,6 +276,10 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
         r.status() != sv1::EVENT_STATUS_REJECTED) {
       o.offline_redeemed = e.redemption().points();
     }
+    if (e.has_coupon_use() && e.coupon_use().offline() &&
+        r.status() != sv1::EVENT_STATUS_REJECTED) {
+      o.offline_coupons = 1;
+    }
     outcomes.push_back(std::move(o));
   }
   const TimestampMs now = clock_.now_ms();
@@ -283,6 +288,7 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
   WriteJob job;
   job.apply = [&outcomes, now](Replica& w) -> Result<void> {
     int64_t released = 0;
+    int64_t coupons = 0;
     for (const auto& o : outcomes) {
       if (o.status == sv1::EVENT_STATUS_REJECTED) {
         ACCRUE_TRY(w.quarantine_event(o.seq, o.code.empty() ? "rejected" : o.code, o.message, now));
@@ -290,7 +296,9 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
       }
       ACCRUE_ASSIGN_OR_RETURN(auto confirmed, w.confirm_uploaded(o.seq));
       if (confirmed) released += o.offline_redeemed;
+      if (confirmed) coupons += o.offline_coupons;
     }
+    if (coupons > 0) ACCRUE_TRY(w.add_offline_coupons(-coupons));
     // The store's outstanding offline liability shrinks by what the cloud now holds.
     if (released > 0) ACCRUE_TRY(w.add_offline_outstanding(-released));
     return w.set_meta("last_sync_ms", std::to_string(now));

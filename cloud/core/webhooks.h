@@ -12,6 +12,10 @@
 //                     expires_at} (docs/rewards.md)
 //   coupon.voided     an issued coupon was voided: {coupon_id, reward_id, customer_id,
 //                     points_back, reason}
+//   coupon.redeemed   a coupon was used at a till: {coupon_id, reward_id, customer_id, store_id,
+//                     till_id, use_event_id, discount, offline}
+//   coupon.double_use a store used a coupon that was spent already (or never issued): {coupon_id,
+//                     store_id, till_id, use_event_id, discount, reason: used|voided|unknown}
 //
 // Each delivery is a POST of {"delivery_id", "event_type", "event_id", "occurred_at", "data"}
 // with the headers
@@ -37,8 +41,8 @@
 namespace accrue::cloud {
 
 inline constexpr const char* kWebhookEventTypes[] = {
-    "member.enrolled", "tier.changed",   "points.accrued", "points.redeemed",
-    "points.adjusted", "reward.claimed", "coupon.voided"};
+    "member.enrolled", "tier.changed",  "points.accrued",  "points.redeemed",  "points.adjusted",
+    "reward.claimed",  "coupon.voided", "coupon.redeemed", "coupon.double_use"};
 
 // Queues one event for every active subscription to its type, in `c`'s transaction. `payload`
 // is a JSON object (text).

@@ -11,6 +11,7 @@
 #include "cloud/hq/head_office_events.h"
 #include "cloud/hq/resources.h"
 #include "cloud/hq/segments.h"
+#include "cloud/sync/feed.h"
 #include "common/civil_time.h"
 #include "common/engine/rewards.h"
 
@@ -424,6 +425,7 @@ http::Response RewardsApi::void_coupon(Call& call) {
                         {"reason", *reason}};
     voided["customer_id"] = customer.empty() ? json::value(nullptr) : json::value(customer);
     ACCRUE_TRY(queue_webhook(c, "coupon.voided", id, json::serialize(voided)));
+    ACCRUE_TRY(feed_coupon_changed(c, id));  // every store refuses it from its next sync
     return audit_change(c, call, "coupons.void", "coupon:" + id,
                         {{"customer_id", customer}, {"points_back", cost}, {"reason", *reason}});
   };

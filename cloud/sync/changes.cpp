@@ -21,11 +21,13 @@ namespace {
 struct Cursor {
   char mode = 'b';
   std::string xid;    // xid8 as decimal text
-  std::string after;  // bootstrap: last customer id; feed: last row id
+  std::string after;  // bootstrap: last customer id, then last coupon id; feed: last row id
 };
 
 std::optional<Cursor> parse_cursor(std::string_view s) {
-  if (s.size() < 4 || s[1] != ':' || (s[0] != 'b' && s[0] != 'f')) return std::nullopt;
+  if (s.size() < 4 || s[1] != ':' || (s[0] != 'b' && s[0] != 'c' && s[0] != 'f')) {
+    return std::nullopt;
+  }
   auto colon = s.find(':', 2);
   if (colon == std::string_view::npos) return std::nullopt;
   Cursor c;
@@ -35,6 +37,7 @@ std::optional<Cursor> parse_cursor(std::string_view s) {
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(c.xid.data(), c.xid.data() + c.xid.size(), v);
   if (ec != std::errc() || p != c.xid.data() + c.xid.size() || c.xid.empty()) return std::nullopt;
+  if (c.mode == 'c' && !c.after.empty() && !Uuid::parse(c.after, "cursor")) return std::nullopt;
   if (c.mode == 'f') {
     int64_t id = 0;
     auto [p2, ec2] = std::from_chars(c.after.data(), c.after.data() + c.after.size(), id);
@@ -51,6 +54,58 @@ const std::string kInScope =
     "s.customer_id = c.customer_id AND (s.last_seen_at > now() - make_interval(days => $2::int) "
     "OR c.status NOT IN " +
     kServedStatusesSql + ")))";
+
+// The coupons the feed named (spent, or usable again), as their states now, in feed order.
+Result<void> append_coupon_states(pg::Connection& c, const std::vector<std::string>& ids,
+                                  sv1::ChangesPage& out) {
+  if (ids.empty()) return {};
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT coupon_id::text, (extract(epoch FROM expires_at) * 1000)::bigint, "
+                      "status <> 'issued' FROM coupon WHERE coupon_id = ANY($1::uuid[])",
+                      {pg::Param::text(pg::text_array(ids))}));
+  std::map<std::string, sv1::CouponState, std::less<>> states;
+  for (int i = 0; i < r.rows(); ++i) {
+    sv1::CouponState s;
+    s.set_coupon_id(std::string(r.text(i, 0)));
+    s.set_expires_at_ms(r.int64(i, 1));
+    s.set_spent(std::string_view(r.text(i, 2)) == "t");
+    states.emplace(s.coupon_id(), std::move(s));
+  }
+  std::set<std::string> sent;
+  for (const auto& id : ids) {
+    auto it = states.find(id);
+    if (it == states.end() || !sent.insert(id).second) continue;
+    *out.add_changes()->mutable_coupon() = it->second;
+  }
+  return {};
+}
+
+// A bootstrap page of the coupons spent and not expired yet, by id after the cursor's; then
+// the feed from the bootstrap's start.
+Result<void> append_spent_coupons(pg::Connection& c, const Cursor& cur, uint32_t limit,
+                                  sv1::ChangesPage& out) {
+  const std::string lim = std::to_string(limit);
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT coupon_id::text, (extract(epoch FROM expires_at) * 1000)::bigint "
+                      "FROM coupon WHERE status <> 'issued' AND expires_at > now() AND "
+                      "($1 = '' OR coupon_id > $1::uuid) ORDER BY coupon_id LIMIT $2::int",
+                      {pg::Param::text(cur.after), pg::Param::text(lim)}));
+  for (int i = 0; i < r.rows(); ++i) {
+    auto* s = out.add_changes()->mutable_coupon();
+    s->set_coupon_id(std::string(r.text(i, 0)));
+    s->set_expires_at_ms(r.int64(i, 1));
+    s->set_spent(true);
+  }
+  if (r.rows() == static_cast<int>(limit)) {
+    out.set_next_cursor("c:" + cur.xid + ":" + std::string(r.text(r.rows() - 1, 0)));
+  } else {
+    // Bootstrap done: the feed resumes from the oldest transaction that might not have been
+    // visible when the bootstrap began.
+    out.set_next_cursor("f:" + cur.xid + ":0");
+  }
+  out.set_has_more(true);
+  return {};
+}
 
 // Snapshots (and, where asked, identifier links and temp-id mappings) of `customers`, in order;
 // a customer that no longer exists or was erased becomes a removal. The qualifying value is over
@@ -170,6 +225,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
   std::optional<Cursor> cur;
   sv1::ChangesPage out;
   if (!contact_key_.empty()) out.set_contact_key(contact_key_);
+  for (const auto& k : coupon_keys_) *out.add_coupon_keys() = k;
   if (!cursor.empty()) {
     cur = parse_cursor(cursor);
     if (!cur) return fail(ErrorCode::kInvalidArgument, "cursor: not one this service handed out");
@@ -209,6 +265,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
     std::vector<std::string> customers;  // to send as snapshots, in order
     std::set<std::string> wanted;
     std::set<std::string> identifiers_of, mappings_of;
+    std::vector<std::string> coupons;  // spent or given back, in feed order
     bool send_program = false;
     if (!cur || cur->mode == 'b') {
       if (!cur) {
@@ -233,23 +290,25 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         out.set_next_cursor("b:" + cur->xid + ":" + customers.back());
         out.set_has_more(true);
       } else {
-        // Bootstrap done: the feed resumes from the oldest transaction that might not have been
-        // visible when the bootstrap began.
-        out.set_next_cursor("f:" + cur->xid + ":0");
+        // Customers done: the coupons spent and not expired, then the feed.
+        out.set_next_cursor("c:" + cur->xid + ":");
         out.set_has_more(true);
       }
+    } else if (cur->mode == 'c') {
+      ACCRUE_TRY(append_spent_coupons(c, *cur, limit, out));
     } else {
       const std::string lim = std::to_string(limit);
       // Rows at or after the cursor's transaction, from transactions finished before this
       // snapshot, in the store's scope (programme versions are everyone's).
       ACCRUE_ASSIGN_OR_RETURN(
           auto r,
-          c.query(std::string("SELECT f.id, f.xid::text, f.kind, coalesce(f.customer_id, '') "
-                              "FROM change_feed f LEFT JOIN customer c ON c.customer_id = "
-                              "f.customer_id WHERE (f.xid, f.id) > ($3::xid8, $4::bigint) "
-                              "AND f.xid < pg_snapshot_xmin(pg_current_snapshot()) AND "
-                              "(f.kind = " +
-                              std::to_string(to_int(FeedKind::kProgram)) + " OR ") +
+          c.query(std::string("SELECT f.id, f.xid::text, f.kind, coalesce(f.customer_id, ''), "
+                              "coalesce(f.coupon_id::text, '') FROM change_feed f LEFT JOIN "
+                              "customer c ON c.customer_id = f.customer_id WHERE (f.xid, f.id) > "
+                              "($3::xid8, $4::bigint) AND f.xid < "
+                              "pg_snapshot_xmin(pg_current_snapshot()) AND (f.kind IN (" +
+                              std::to_string(to_int(FeedKind::kProgram)) + ", " +
+                              std::to_string(to_int(FeedKind::kCoupon)) + ") OR ") +
                       kInScope + ") ORDER BY f.xid, f.id LIMIT $5",
                   {pg::Param::text(store_id), pg::Param::text(days), pg::Param::text(cur->xid),
                    pg::Param::text(cur->after), pg::Param::text(lim)}));
@@ -258,6 +317,10 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
         std::string id(r.text(i, 3));
         if (kind == to_int(FeedKind::kProgram)) {
           send_program = true;
+          continue;
+        }
+        if (kind == to_int(FeedKind::kCoupon)) {
+          coupons.emplace_back(r.text(i, 4));
           continue;
         }
         if (id.empty()) continue;
@@ -278,6 +341,7 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
       out.set_has_more(r.rows() == static_cast<int>(limit));
     }
 
+    ACCRUE_TRY(append_coupon_states(c, coupons, out));
     auto p = programs_.latest(c, now);
     if (!p && p.error().code != ErrorCode::kNotFound) return std::unexpected(p.error());
     if (send_program && p) {

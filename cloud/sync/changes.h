@@ -11,6 +11,7 @@
 //
 // Cursors are opaque to stores (base64url text):
 //   b:<xmin at start>:<last customer id>   bootstrap: every customer in scope, by id
+//   c:<xmin at start>:<last coupon id>     bootstrap, then: every coupon spent and not expired
 //   f:<xid>:<id>                          the feed, after row (xid, id)
 // An empty cursor starts a bootstrap (page.reset tells the store to rebuild); so does a cursor
 // this version cannot read. Thread-safe.
@@ -20,6 +21,7 @@
 #include "cloud/core/programs.h"
 #include "cloud/pg/pool.h"
 #include "cloud/sync/feed.h"
+#include "common/coupon.h"
 #include "common/sealed_contact.h"
 
 namespace accrue::cloud {
@@ -31,6 +33,14 @@ class ChangeFeed {
 
   // The public key every page carries (ChangesPage.contact_key). Set once, before serving.
   void set_contact_key(const ContactPublicKey& key) { contact_key_.assign(key.begin(), key.end()); }
+  // The coupon verification key every page carries (ChangesPage.coupon_keys). Set once, before
+  // serving.
+  void add_coupon_key(uint32_t key_id, const CouponPublicKey& key) {
+    sync::v1::CouponKey k;
+    k.set_key_id(key_id);
+    k.set_public_key(std::string(key.begin(), key.end()));
+    coupon_keys_.push_back(std::move(k));
+  }
 
   // kInvalidArgument for a cursor that is not one of ours.
   // `agent_id` (optional, one of the store's agents) asks for agent_processed_seq: that
@@ -59,6 +69,7 @@ class ChangeFeed {
   const Clock& clock_;
   int scope_days_;
   std::string contact_key_;  // raw, or empty
+  std::vector<sync::v1::CouponKey> coupon_keys_;
 };
 
 }  // namespace accrue::cloud

@@ -244,6 +244,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
+    ACCRUE_TRY(ingest::write_coupon_events(c, state.out.coupon_events));
     ACCRUE_TRY(promote(c, state.out, ctx.now_ms));
     ACCRUE_ASSIGN_OR_RETURN(
         auto g, ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent.watermark));

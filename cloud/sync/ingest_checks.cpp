@@ -1,6 +1,7 @@
 // Ingestion, part 1: what can be checked without the database.
 #include "cloud/sync/ingest_parts.h"
 #include "common/engine/basket.h"
+#include "common/program.h"
 
 namespace accrue::cloud::ingest {
 
@@ -71,6 +72,25 @@ std::optional<std::string> field_problem(const sv1::EventEnvelope& e) {
       if (too_long(c.customer_id(), 64) || too_long(c.actor(), 128) ||
           c.identifier_hashes_size() == 0 || c.identifier_hashes_size() > 16) {
         return "claim: customer_id at most 64 characters, 1 to 16 identifier hashes";
+      }
+      break;
+    }
+    case sv1::EventEnvelope::kCouponUse: {
+      const auto& u = e.coupon_use();
+      if (too_long(u.customer_id(), 64) || too_long(u.till_id(), 64) ||
+          too_long(u.pos_tx_id(), 128) || too_long(u.reward_id(), 40) ||
+          too_long(u.discount().currency(), 3)) {
+        return "coupon_use: field too long";
+      }
+      if (u.discount().minor_units() < 0 || u.discount().minor_units() > kMaxAmountMinor) {
+        return "coupon_use: discount out of range";
+      }
+      break;
+    }
+    case sv1::EventEnvelope::kCouponUseVoid: {
+      const auto& v = e.coupon_use_void();
+      if (too_long(v.till_id(), 64) || too_long(v.pos_tx_id(), 128)) {
+        return "coupon_use_void: field too long";
       }
       break;
     }

@@ -578,6 +578,9 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
       return apply_enrolment(s, e, ctx);
     case sv1::EventEnvelope::kClaim:
       return apply_claim(s, e, ctx);
+    case sv1::EventEnvelope::kCouponUse:
+    case sv1::EventEnvelope::kCouponUseVoid:
+      return apply_coupon_event(s, e);
     default:
       return Rejection{"no_body", "unknown event type"};
   }

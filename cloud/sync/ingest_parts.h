@@ -126,6 +126,7 @@ struct DayDelta {
 struct Writes {
   boost::json::array ledger, customers, pii, identifiers, receipts, receipt_reversals,
       receipt_claims, sale_returns, sale_redemptions, feed;
+  boost::json::array coupon_events;  // uses and voids, written by write_coupon_events
   std::map<std::string, BalanceDelta> balances;
   std::map<std::pair<std::string, int64_t>, DayDelta> day_deltas;  // (customer, local day)
   std::set<std::string> touched;  // customers the batch changed: the feed, the cache, the store
@@ -218,6 +219,12 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
 // skip rows another upload wrote), balances, the stores' scope, customer_day, webhooks and the
 // change feed.
 Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view store_id);
+
+// Coupon events (ingest_coupons.cpp): a use or a void checked and gathered, no I/O; then, after
+// write_batch, each written on its own (they are few): the coupon marked used or given back, a
+// double use recorded, the stores told through the change feed, the webhooks queued.
+std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e);
+Result<void> write_coupon_events(pg::Connection& c, const boost::json::array& rows);
 
 // Records jumps past the agent's watermark + 1 as gaps (store flow), the online decisions
 // beside the watermark (online flow), and the new watermark; nothing in the review flow.

@@ -346,7 +346,8 @@ Result<Program> program_from_proto(const pb::Program& p) {
 
   const auto& o = p.offline_limits();
   out.offline_limits = {o.max_points_per_redemption(), o.max_points_per_customer_per_day(),
-                        o.max_store_outstanding_points(), o.max_hours_since_sync()};
+                        o.max_store_outstanding_points(), o.max_hours_since_sync(),
+                        o.max_store_offline_coupons()};
   out.daily_cap_points = p.daily_cap_points();
   out.event_rules = {p.event_rules().enrolment_bonus_points(),
                      p.event_rules().birthday_bonus_points(),
@@ -462,6 +463,7 @@ pb::Program program_to_proto(const Program& p) {
   o->set_max_points_per_customer_per_day(p.offline_limits.max_points_per_customer_per_day);
   o->set_max_store_outstanding_points(p.offline_limits.max_store_outstanding_points);
   o->set_max_hours_since_sync(p.offline_limits.max_hours_since_sync);
+  o->set_max_store_offline_coupons(p.offline_limits.max_store_offline_coupons);
   out.set_daily_cap_points(p.daily_cap_points);
   out.mutable_event_rules()->set_enrolment_bonus_points(p.event_rules.enrolment_bonus_points);
   out.mutable_event_rules()->set_birthday_bonus_points(p.event_rules.birthday_bonus_points);

@@ -4,9 +4,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
+#include "common/base64url.h"
 #include "common/coupon.h"
 #include "tests/cloud/hq/hq_api_fixture.h"
 
@@ -233,6 +235,134 @@ TEST_F(HqRewardsTest, ACampaignBatchIssuesBearerCouponsWithinTheStockAndExportsT
       call(V::get, "/v1/coupon-batches/00000000-0000-7000-8000-000000000000/codes.csv", "", admin_)
           .status,
       404);
+}
+
+// What a store's feed says of coupons, read from the start (a fresh store's bootstrap): the keys
+// and the coupons spent.
+struct CouponFeed {
+  std::vector<sv1::CouponKey> keys;
+  std::map<std::string, bool> spent;
+};
+
+CouponFeed coupon_feed(uint16_t port, const std::string& token, std::string cursor = "") {
+  CouponFeed out;
+  for (int page = 0; page < 50; ++page) {
+    HttpClient client(port);
+    auto res = client.request(bhttp::verb::get, "/v1/sync/changes?max=2&cursor=" + cursor, "",
+                              {{"Authorization", "Bearer " + token}});
+    EXPECT_EQ(res.result_int(), 200u) << res.body();
+    sv1::ChangesPage p;
+    EXPECT_TRUE(p.ParseFromString(res.body()));
+    if (page == 0) out.keys.assign(p.coupon_keys().begin(), p.coupon_keys().end());
+    for (const auto& ch : p.changes()) {
+      if (ch.has_coupon()) out.spent[ch.coupon().coupon_id()] = ch.coupon().spent();
+    }
+    cursor = p.next_cursor();
+    if (!p.has_more()) break;
+  }
+  return out;
+}
+
+TEST_F(HqRewardsTest, StoresUseCouponsAndTheCloudReconcilesEveryUseIncludingDoubleUse) {
+  const std::string id = member_with(2000);
+  auto first = claim(id, "five-off");
+  ASSERT_EQ(first.status, 201) << first.body;
+  const std::string coupon(first.obj().at("coupon_id").as_string());
+  auto second = claim(id, "five-off");
+  ASSERT_EQ(second.status, 201) << second.body;
+  const std::string other(second.obj().at("coupon_id").as_string());
+
+  // Every page carries the key stores verify with.
+  auto fresh = coupon_feed(app_->port(), token_);
+  ASSERT_EQ(fresh.keys.size(), 1u);
+  EXPECT_EQ(fresh.keys[0].key_id(), 9u);
+  const auto pub = CouponSigner::from_pem(key_pem_, 9)->public_key();
+  EXPECT_EQ(fresh.keys[0].public_key(), std::string(pub.begin(), pub.end()));
+  EXPECT_TRUE(fresh.spent.empty());
+
+  auto use = [&](const std::string& coupon_id, const std::string& pos_tx, uint64_t seq) {
+    auto e = envelope(seq);
+    auto* u = e.mutable_coupon_use();
+    u->set_coupon_id(coupon_id);
+    u->set_reward_id("five-off");
+    u->set_customer_id(id);
+    u->set_till_id("till-1");
+    u->set_pos_tx_id(pos_tx);
+    u->mutable_discount()->set_minor_units(500);
+    u->mutable_discount()->set_currency("EUR");
+    u->set_offline(true);
+    return e;
+  };
+  // Store S1 uses the coupon: applied, the coupon used, every store told.
+  auto used = use(coupon, "sale-1", 1);
+  auto r = results(post(batch_of({used}), token_));
+  ASSERT_EQ(r.results_size(), 1);
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  EXPECT_EQ(db_.scalar("SELECT status || ' ' || used_store_id FROM coupon WHERE coupon_id = '" +
+                       coupon + "'"),
+            "used S1");
+  r = results(post(batch_of({used}), token_));
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_DUPLICATE) << "a retry changes nothing";
+  auto seen = coupon_feed(app_->port(), other_token_);
+  EXPECT_EQ(seen.spent[coupon], true) << "a fresh store's bootstrap lists it";
+
+  // The same coupon used again by S1 under another event (two offline tills, say): honoured,
+  // and recorded as a double use, never rejected.
+  auto again = use(coupon, "sale-2", 2);
+  r = results(post(batch_of({again}), token_));
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  EXPECT_EQ(db_.scalar("SELECT reason || ' ' || store_id || ' ' || discount_minor || ' ' || "
+                       "(first_event_id = '" +
+                       used.event_id() + "') FROM coupon_double_use"),
+            "used S1 500 true");
+  // A use of a coupon the cloud never issued: recorded as such.
+  auto forged = use("00000000-0000-4000-8000-0000000000ff", "sale-3", 3);
+  r = results(post(batch_of({forged}), token_));
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_double_use WHERE reason = 'unknown'"), "1");
+
+  // The sale of the first use was cancelled: the coupon is the member's again, and every store
+  // hears it (the feed from where a store stood).
+  HttpClient client(app_->port());
+  auto res = client.request(bhttp::verb::get, "/v1/sync/changes?max=1000", "",
+                            {{"Authorization", "Bearer " + other_token_}});
+  sv1::ChangesPage page;
+  ASSERT_TRUE(page.ParseFromString(res.body()));
+  std::string cursor = page.next_cursor();
+  for (int i = 0; i < 10 && page.has_more(); ++i) {
+    HttpClient more(app_->port());
+    res = more.request(bhttp::verb::get, "/v1/sync/changes?max=1000&cursor=" + cursor, "",
+                       {{"Authorization", "Bearer " + other_token_}});
+    ASSERT_TRUE(page.ParseFromString(res.body()));
+    cursor = page.next_cursor();
+    if (base64url_decode(cursor).value_or("").starts_with("f:")) break;  // bootstrap over
+  }
+  auto v = envelope(4);
+  auto* cancel = v.mutable_coupon_use_void();
+  cancel->set_coupon_id(coupon);
+  cancel->set_use_event_id(used.event_id());
+  cancel->set_till_id("till-1");
+  cancel->set_pos_tx_id("sale-1-void");
+  auto w = envelope(5);
+  auto* cancel_double = w.mutable_coupon_use_void();
+  cancel_double->set_coupon_id(coupon);
+  cancel_double->set_use_event_id(again.event_id());
+  cancel_double->set_till_id("till-1");
+  cancel_double->set_pos_tx_id("sale-2-void");
+  r = results(post(batch_of({v, w}), token_));
+  ASSERT_EQ(r.results_size(), 2);
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  EXPECT_EQ(r.results(1).status(), sv1::EVENT_STATUS_APPLIED) << r.results(1).message();
+  EXPECT_EQ(db_.scalar("SELECT status FROM coupon WHERE coupon_id = '" + coupon + "'"), "issued");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_double_use WHERE voided_at IS NOT NULL"), "1");
+  auto later = coupon_feed(app_->port(), other_token_, cursor);
+  EXPECT_EQ(later.spent[coupon], false) << "usable again";
+  EXPECT_EQ(coupon_feed(app_->port(), other_token_).spent.count(coupon), 0u);
+
+  // Head office voids the other coupon: the stores refuse it from their next sync.
+  auto voided = call(V::post, "/v1/coupons/" + other + "/void", R"({"reason": "lost"})", support_);
+  ASSERT_EQ(voided.status, 200) << voided.body;
+  EXPECT_EQ(coupon_feed(app_->port(), other_token_, cursor).spent[other], true);
 }
 
 }  // namespace

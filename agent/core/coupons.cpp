@@ -1,0 +1,199 @@
+// Coupons at the till (docs/rewards.md): check, apply and void. Decided here, without asking
+// anyone: the cloud's signature (keys from the change feed), the expiry, the coupons the feed
+// says were spent elsewhere, this store's own uses, and the programme's bound on uses the cloud
+// has not confirmed yet. The cloud reconciles every use on upload.
+#include "agent/core/service_parts.h"
+#include "common/engine/rewards.h"
+#include "common/wire/loyalty_codec.h"
+
+namespace accrue::agent {
+
+namespace {
+
+namespace pb = accrue::pos::v1;
+
+// A coupon's code as a cashier may key it: case, spaces and dashes do not matter.
+std::string canonical_code(std::string_view code) {
+  std::string out;
+  out.reserve(code.size());
+  for (char c : code) {
+    if (c == ' ' || c == '-') continue;
+    out.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+  }
+  return out;
+}
+
+Result<Basket> basket_of(const loyalty::v1::Basket& proto) {
+  auto b = wire::basket_from_proto(proto);
+  if (!b) return fail(b.error().code, "basket." + b.error().message);
+  return std::move(*b);
+}
+
+}  // namespace
+
+using namespace service_parts;
+
+Result<AgentService::Coupons::Found> AgentService::Coupons::find(Context& ctx, Replica& r,
+                                                                 std::string_view code,
+                                                                 const pb::Identifier& identifier,
+                                                                 TimestampMs now) {
+  if (code.empty()) return fail(ErrorCode::kInvalidArgument, "code: give the coupon's code");
+  if (code.size() > kMaxCouponCodeChars) {
+    return refusal(ErrorCode::kInvalidArgument, "coupon.malformed", {},
+                   "This is not a coupon code; check it and try again.");
+  }
+  CouponVerifier verifier;
+  ACCRUE_ASSIGN_OR_RETURN(auto keys, r.coupon_keys());
+  for (const auto& [id, key] : keys) ACCRUE_TRY(verifier.add_key(id, key));
+  Found f;
+  ACCRUE_ASSIGN_OR_RETURN(f.claims, verifier.verify(canonical_code(code), now));
+  f.raw_id = uuid_bytes(f.claims.coupon_id);
+  ACCRUE_ASSIGN_OR_RETURN(auto spent, r.coupon_spent(f.raw_id));
+  if (spent) {
+    return refusal(ErrorCode::kFailedPrecondition, "coupon.spent", {},
+                   "This coupon has already been used or was cancelled.");
+  }
+  ACCRUE_ASSIGN_OR_RETURN(auto used, r.live_coupon_use(f.raw_id));
+  if (used) {
+    return refusal(ErrorCode::kFailedPrecondition, "coupon.used_here", {},
+                   "This coupon has already been used in this store.");
+  }
+  f.reward = ctx.program().reward(f.claims.reward_id);
+  if (!f.reward) {
+    return refusal(ErrorCode::kFailedPrecondition, "coupon.reward_unknown",
+                   {{"reward_id", f.claims.reward_id}},
+                   "This coupon's reward is not in the programme this store runs yet.");
+  }
+  if (identifier.kind() != pb::IDENTIFIER_KIND_UNSPECIFIED) {
+    ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, identifier));
+    f.member = std::move(m);
+  }
+  if (f.claims.member_id) {
+    if (!f.member) {
+      return refusal(ErrorCode::kFailedPrecondition, "coupon.member_needed", {},
+                     "This coupon belongs to a member: identify the member first.");
+    }
+    if (!f.member->customer || f.member->customer->customer_id != f.claims.member_id->to_string()) {
+      return refusal(ErrorCode::kFailedPrecondition, "coupon.other_member", {},
+                     "This coupon belongs to another member.");
+    }
+  }
+  if (f.member && f.member->customer && f.member->customer->status == kStatusBlocked) {
+    return refusal(ErrorCode::kFailedPrecondition, "coupon.member_blocked", {},
+                   "This member is blocked: coupons cannot be used.");
+  }
+  return f;
+}
+
+Result<pb::CouponCheck> AgentService::Coupons::describe(const Found& f, const Basket* basket) {
+  pb::CouponCheck c;
+  c.set_coupon_id(f.claims.coupon_id.to_string());
+  c.set_reward_id(f.reward->reward_id);
+  c.set_reward_name(f.reward->name);
+  c.set_expires_at_ms(f.claims.expires_at_ms);
+  c.set_bearer(!f.claims.member_id);
+  if (!basket) return c;
+  ACCRUE_ASSIGN_OR_RETURN(auto effect, coupon_effect(*f.reward, *basket));
+  if (effect.discount.minor_units() > 0) {
+    *c.mutable_discount() = wire::money_to_proto(effect.discount);
+  }
+  if (effect.free_line_no) c.set_free_line_no(*effect.free_line_no);
+  c.set_points_multiplier_bp(effect.points_multiplier_bp);
+  c.set_gift(effect.gift);
+  return c;
+}
+
+Result<pb::CouponCheck> AgentService::Coupons::check(Context& ctx, Replica& r,
+                                                     const pb::Request& request) {
+  const auto& a = request.check_coupon();
+  ACCRUE_ASSIGN_OR_RETURN(auto found, find(ctx, r, a.code(), a.identifier(), ctx.now));
+  if (!a.has_basket()) return describe(found, nullptr);
+  ACCRUE_ASSIGN_OR_RETURN(auto basket, basket_of(a.basket()));
+  return describe(found, &basket);
+}
+
+Result<void> AgentService::WriteTxn::apply_coupon() {
+  const auto& a = req.apply_coupon();
+  if (!a.has_basket()) return fail(ErrorCode::kInvalidArgument, "basket: give the sale's basket");
+  ACCRUE_ASSIGN_OR_RETURN(auto basket, basket_of(a.basket()));
+  if (basket.occurred_at_ms == 0) basket.occurred_at_ms = now;
+  ACCRUE_ASSIGN_OR_RETURN(auto found, Coupons::find(ctx, r, a.code(), a.identifier(), now));
+  ACCRUE_ASSIGN_OR_RETURN(auto check, Coupons::describe(found, &basket));
+  // The bound on what double use while offline can cost: uses the cloud has not confirmed.
+  const uint32_t cap = program().offline_limits.max_store_offline_coupons;
+  ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_coupons());
+  if (cap > 0 && outstanding >= cap) {
+    return refusal(ErrorCode::kRefused, "offline.coupon_limit", {{"max", std::to_string(cap)}},
+                   "This store cannot accept more coupons until it is back online.");
+  }
+  Uuid id = service.event_ids_.next();
+  auto env = ctx.envelope(id, basket.occurred_at_ms);
+  auto* use = env.mutable_coupon_use();
+  use->set_coupon_id(found.claims.coupon_id.to_string());
+  use->set_reward_id(found.reward->reward_id);
+  const bool member = found.member && found.member->customer;
+  if (member) use->set_customer_id(found.member->customer->customer_id);
+  use->set_till_id(req.till_id());
+  use->set_pos_tx_id(pos_tx_id);
+  if (check.has_discount()) *use->mutable_discount() = check.discount();
+  use->set_offline(true);
+  use->set_key_id(found.claims.key_id);
+  use->set_expires_at_ms(found.claims.expires_at_ms);
+  int64_t total = 0;
+  for (const auto& l : basket.lines) total += l.amount_minor;
+  *use->mutable_basket_total() = wire::money_to_proto(Money(total, basket.currency));
+  const std::string owner = member ? found.member->owner : "";
+  std::optional<Money> discount;
+  if (check.has_discount()) {
+    ACCRUE_ASSIGN_OR_RETURN(discount, wire::money_from_proto(check.discount()));
+  }
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto seq, record(id, pb::TRANSACTION_KIND_COUPON_USE, owner, 0, discount, now, env));
+  ACCRUE_TRY(r.insert_coupon_use(seq, found.raw_id, found.claims.expires_at_ms));
+  ACCRUE_TRY(r.add_offline_coupons(1));
+  auto* res = out.mutable_apply_coupon();
+  res->set_event_id(id.to_string());
+  *res->mutable_coupon() = std::move(check);
+  res->set_offline(!ctx.online());
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::void_coupon() {
+  const auto& a = req.void_coupon();
+  ACCRUE_TRY(check_id("applied_pos_tx_id", a.applied_pos_tx_id(), true));
+  ACCRUE_ASSIGN_OR_RETURN(auto applied, r.till_write(req.till_id(), a.applied_pos_tx_id()));
+  std::optional<CouponUseRow> use;
+  if (applied && applied->kind == pb::TRANSACTION_KIND_COUPON_USE && applied->seq) {
+    ACCRUE_ASSIGN_OR_RETURN(use, r.coupon_use(*applied->seq));
+  }
+  if (!use) {
+    return refusal(ErrorCode::kNotFound, "coupon.use_unknown",
+                   {{"pos_tx_id", a.applied_pos_tx_id()}},
+                   "No coupon was applied as " + a.applied_pos_tx_id() + " on this till.");
+  }
+  if (use->voided_seq) {
+    return refusal(ErrorCode::kFailedPrecondition, "coupon.use_voided",
+                   {{"pos_tx_id", a.applied_pos_tx_id()}},
+                   "The coupon applied as " + a.applied_pos_tx_id() + " was voided already.");
+  }
+  ACCRUE_ASSIGN_OR_RETURN(auto entry, r.ledger_entry(use->seq));
+  if (!entry) return fail(ErrorCode::kDataLoss, "a coupon use's ledger entry is missing");
+  const std::string coupon_id = event_id_text(use->coupon_id);
+  Uuid id = service.event_ids_.next();
+  auto env = ctx.envelope(id, now);
+  auto* v = env.mutable_coupon_use_void();
+  v->set_coupon_id(coupon_id);
+  v->set_use_event_id(event_id_text(entry->event_id));
+  v->set_till_id(req.till_id());
+  v->set_pos_tx_id(pos_tx_id);
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_COUPON_VOID, entry->owner, 0,
+                                           std::nullopt, now, env));
+  ACCRUE_TRY(r.void_coupon_use(use->seq, seq));
+  auto* res = out.mutable_void_coupon();
+  res->set_event_id(id.to_string());
+  res->set_coupon_id(coupon_id);
+  res->set_offline(!ctx.online());
+  return {};
+}
+
+}  // namespace accrue::agent

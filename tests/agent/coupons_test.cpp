@@ -1,0 +1,289 @@
+// Coupons at the till (proto/README.md, Coupons): the real accrue-agent on a replica that holds
+// the cloud's coupon key, driven over its socket in both framings. Codes are signed here as the
+// cloud signs them.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "agent/store/seed.h"
+#include "common/coupon.h"
+#include "tests/agent/agent_process.h"
+
+namespace accrue::testing {
+namespace {
+
+namespace pb = accrue::pos::v1;
+using agent::Framing;
+
+constexpr uint32_t kKeyId = 7;
+constexpr TimestampMs kFarFuture = 4'102'444'800'000;  // 2100-01-01
+
+pb::Identifier card(int64_t member) {
+  pb::Identifier id;
+  id.set_kind(pb::IDENTIFIER_KIND_CARD);
+  id.set_value(agent::seed_card_number(member));
+  return id;
+}
+
+loyalty::v1::Basket basket(int64_t shoes = 8999) {
+  loyalty::v1::Basket b;
+  b.set_currency("EUR");
+  auto* l = b.add_lines();
+  l->set_line_no(1);
+  l->set_sku("SHOE-RUN-42");
+  l->set_quantity_milli(1000);
+  l->set_amount_minor(shoes);
+  auto* t = b.add_lines();
+  t->set_line_no(2);
+  t->set_sku("TEE");
+  t->set_quantity_milli(2000);
+  t->set_amount_minor(2500);
+  return b;
+}
+
+// The demo programme with a small catalogue and a bound of 12 coupons before uploads confirm.
+std::string write_program(const std::string& dir) {
+  std::ifstream in("packaging/demo/program.json");
+  auto p = boost::json::parse(std::string(std::istreambuf_iterator<char>(in), {})).as_object();
+  p["rewards"] = boost::json::parse(R"([
+    {"reward_id": "five-off", "name": "5 EUR off", "cost_points": 500,
+     "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": "500"}]},
+     "min_basket": [{"currency": "EUR", "minor_units": "2000"}]},
+    {"reward_id": "free-tee", "name": "A tee on us", "free_item": {"skus": ["TEE"]}},
+    {"reward_id": "tote", "name": "A tote bag", "gift": {"description": "Canvas tote"}}
+  ])");
+  p["offline_limits"].as_object()["max_store_offline_coupons"] = 12;
+  const std::string path = dir + "/program.json";
+  std::ofstream(path) << boost::json::serialize(p);
+  return path;
+}
+
+class CouponsTest : public ::testing::TestWithParam<Framing> {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = temp_dir("accrue-coupons-test-");
+    agent_ = new AgentProcess(1000, write_program(dir_));
+    ASSERT_EQ(agent_->seed_status(), 0);
+    auto pem = make_coupon_key_pem();
+    ASSERT_TRUE(pem);
+    auto signer = CouponSigner::from_pem(*pem, kKeyId);
+    ASSERT_TRUE(signer);
+    signer_ = new CouponSigner(std::move(*signer));
+    // The key as the change feed would have brought it.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(agent_->db_path().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO coupon_key (key_id, public_key) VALUES (?, ?)",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_int64(st, 1, kKeyId);
+    sqlite3_bind_blob(st, 2, signer_->public_key().data(), 32, SQLITE_TRANSIENT);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    ASSERT_TRUE(agent_->start()) << "agent did not start; see " << agent_->log_path();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(agent_->stop(SIGTERM), 0);
+    delete agent_;
+    delete signer_;
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // A fresh coupon of `reward` (a member's when `member` > 0, else a bearer coupon).
+  static std::string coupon(const std::string& reward, int64_t member = 0,
+                            TimestampMs expires = kFarFuture, const CouponSigner* by = nullptr) {
+    static uint8_t next = 0;
+    std::array<uint8_t, 16> id{};
+    id[0] = 0x42;
+    id[15] = ++next;
+    id[6] = 0x40;  // version 4
+    id[8] = 0x80;
+    CouponClaims c;
+    c.coupon_id = Uuid(id);
+    if (member > 0) c.member_id = *Uuid::parse(agent::seed_customer_id(member), "id");
+    c.expires_at_ms = expires;
+    c.reward_id = reward;
+    auto code = (by ? by : signer_)->sign(c);
+    EXPECT_TRUE(code) << code.error().message;
+    return code.value_or("");
+  }
+
+  pb::Response call(pb::Request req) {
+    req.set_till_id("till-1");
+    req.set_request_id("c-" + std::to_string(++counter_));
+    auto client = agent_->connect(GetParam());
+    auto resp = client.call(req);
+    EXPECT_TRUE(resp) << resp.error().message;
+    return resp.value_or(pb::Response{});
+  }
+  std::string tx(const std::string& base) {
+    return base + (GetParam() == Framing::kBinary ? "-bin" : "-json");
+  }
+  pb::Response check(const std::string& code, std::optional<pb::Identifier> who = {},
+                     std::optional<loyalty::v1::Basket> b = {}) {
+    pb::Request req;
+    auto* c = req.mutable_check_coupon();
+    c->set_code(code);
+    if (who) *c->mutable_identifier() = *who;
+    if (b) *c->mutable_basket() = *b;
+    return call(req);
+  }
+  pb::Response apply(const std::string& code, const std::string& pos_tx,
+                     std::optional<pb::Identifier> who = {}, loyalty::v1::Basket b = basket()) {
+    pb::Request req;
+    auto* a = req.mutable_apply_coupon();
+    a->set_code(code);
+    a->set_pos_tx_id(pos_tx);
+    if (who) *a->mutable_identifier() = *who;
+    *a->mutable_basket() = b;
+    return call(req);
+  }
+  pb::Response void_use(const std::string& pos_tx, const std::string& applied) {
+    pb::Request req;
+    req.mutable_void_coupon()->set_pos_tx_id(pos_tx);
+    req.mutable_void_coupon()->set_applied_pos_tx_id(applied);
+    return call(req);
+  }
+  static std::string refusal(const pb::Response& r) {
+    return r.has_error() ? r.error().message_id() : "(no error: " + r.ShortDebugString() + ")";
+  }
+
+  static std::string dir_;
+  static AgentProcess* agent_;
+  static CouponSigner* signer_;
+  int counter_ = 0;
+};
+
+std::string CouponsTest::dir_;
+AgentProcess* CouponsTest::agent_ = nullptr;
+CouponSigner* CouponsTest::signer_ = nullptr;
+
+TEST_P(CouponsTest, ACheckShowsTheRewardAndItsEffectOnTheBasket) {
+  const std::string code = coupon("five-off");
+  auto r = check(code, std::nullopt, basket());
+  ASSERT_TRUE(r.has_coupon_check()) << r.ShortDebugString();
+  EXPECT_EQ(r.coupon_check().reward_id(), "five-off");
+  EXPECT_EQ(r.coupon_check().reward_name(), "5 EUR off");
+  EXPECT_TRUE(r.coupon_check().bearer());
+  EXPECT_EQ(r.coupon_check().discount().minor_units(), 500);
+  EXPECT_EQ(r.coupon_check().discount().currency(), "EUR");
+  EXPECT_EQ(r.coupon_check().expires_at_ms(), kFarFuture);
+
+  // Keyed by hand: lower case, in groups of four.
+  std::string keyed;
+  for (size_t i = 0; i < code.size(); ++i) {
+    if (i > 0 && i % 4 == 0) keyed += '-';
+    keyed += static_cast<char>(std::tolower(static_cast<unsigned char>(code[i])));
+  }
+  EXPECT_TRUE(check(keyed).has_coupon_check()) << refusal(check(keyed));
+
+  auto tee = check(coupon("free-tee"), std::nullopt, basket());
+  ASSERT_TRUE(tee.has_coupon_check());
+  EXPECT_EQ(tee.coupon_check().free_line_no(), 2u);
+  EXPECT_EQ(tee.coupon_check().discount().minor_units(), 1250);  // one of two tees
+  auto tote = check(coupon("tote"), std::nullopt, basket());
+  EXPECT_EQ(tote.coupon_check().gift(), "Canvas tote");
+  EXPECT_FALSE(tote.coupon_check().has_discount());
+
+  // The reward's own conditions on the basket: at least 20.00 EUR.
+  auto tees = basket();
+  tees.mutable_lines()->DeleteSubrange(0, 1);
+  EXPECT_TRUE(check(code, std::nullopt, tees).has_coupon_check()) << refusal(check(code));
+  tees.mutable_lines(0)->set_amount_minor(1500);
+  EXPECT_EQ(refusal(check(code, std::nullopt, tees)), "coupon.basket_below_minimum");
+}
+
+TEST_P(CouponsTest, BadCodesAreRefusedWithTheirReason) {
+  std::string forged = coupon("five-off");
+  forged[forged.size() / 2] = forged[forged.size() / 2] == 'A' ? 'B' : 'A';
+  const std::string r = refusal(check(forged));
+  EXPECT_TRUE(r == "coupon.forged" || r == "coupon.malformed") << r;
+  EXPECT_EQ(refusal(check("HELLO")), "coupon.malformed");
+  EXPECT_EQ(refusal(check(coupon("five-off", 0, 1'000))), "coupon.expired");
+  EXPECT_EQ(refusal(check(coupon("no-such-reward"))), "coupon.reward_unknown");
+  auto other_pem = make_coupon_key_pem();
+  ASSERT_TRUE(other_pem);
+  auto other = CouponSigner::from_pem(*other_pem, kKeyId + 1);
+  ASSERT_TRUE(other);
+  auto unknown = check(coupon("five-off", 0, kFarFuture, &*other));
+  EXPECT_EQ(refusal(unknown), "coupon.unknown_key");
+  EXPECT_TRUE(unknown.error().retryable());
+  // The right key id with another key's signature is a forgery.
+  auto impostor = CouponSigner::from_pem(*other_pem, kKeyId);
+  ASSERT_TRUE(impostor);
+  EXPECT_EQ(refusal(check(coupon("five-off", 0, kFarFuture, &*impostor))), "coupon.forged");
+}
+
+TEST_P(CouponsTest, AMembersCouponNeedsItsHolderAtTheTill) {
+  const int64_t holder = GetParam() == Framing::kBinary ? 10 : 11;
+  const std::string code = coupon("five-off", holder);
+  EXPECT_EQ(refusal(check(code)), "coupon.member_needed");
+  EXPECT_EQ(refusal(check(code, card(holder + 100))), "coupon.other_member");
+  auto mine = check(code, card(holder));
+  ASSERT_TRUE(mine.has_coupon_check()) << refusal(mine);
+  EXPECT_FALSE(mine.coupon_check().bearer());
+  auto used = apply(code, tx("member-sale"), card(holder));
+  ASSERT_TRUE(used.has_apply_coupon()) << refusal(used);
+  EXPECT_EQ(used.apply_coupon().coupon().discount().minor_units(), 500);
+  // Member 13 is seeded blocked: her coupons wait until she is not.
+  EXPECT_EQ(refusal(check(coupon("five-off", 13), card(13))), "coupon.member_blocked");
+}
+
+TEST_P(CouponsTest, ACouponIsUsedOnceUntilItsUseIsVoided) {
+  const std::string code = coupon("five-off");
+  auto first = apply(code, tx("sale-1"));
+  ASSERT_TRUE(first.has_apply_coupon()) << refusal(first);
+  EXPECT_EQ(first.apply_coupon().coupon().discount().minor_units(), 500);
+  EXPECT_TRUE(first.apply_coupon().offline());
+  EXPECT_FALSE(first.apply_coupon().replayed());
+
+  auto retry = apply(code, tx("sale-1"));  // the answer was lost: the same use
+  ASSERT_TRUE(retry.has_apply_coupon()) << refusal(retry);
+  EXPECT_TRUE(retry.apply_coupon().replayed());
+  EXPECT_EQ(retry.apply_coupon().event_id(), first.apply_coupon().event_id());
+
+  EXPECT_EQ(refusal(apply(code, tx("sale-2"))), "coupon.used_here");
+  EXPECT_EQ(refusal(check(code)), "coupon.used_here");
+
+  auto voided = void_use(tx("void-1"), tx("sale-1"));
+  ASSERT_TRUE(voided.has_void_coupon()) << refusal(voided);
+  EXPECT_EQ(voided.void_coupon().coupon_id(), first.apply_coupon().coupon().coupon_id());
+  EXPECT_TRUE(void_use(tx("void-1"), tx("sale-1")).void_coupon().replayed());
+  EXPECT_EQ(refusal(void_use(tx("void-2"), tx("sale-1"))), "coupon.use_voided");
+  EXPECT_EQ(refusal(void_use(tx("void-3"), tx("no-such-sale"))), "coupon.use_unknown");
+
+  auto again = apply(code, tx("sale-3"));
+  ASSERT_TRUE(again.has_apply_coupon()) << refusal(again);
+  EXPECT_NE(again.apply_coupon().event_id(), first.apply_coupon().event_id());
+}
+
+// Runs after the others (gtest runs tests in order of definition): the bound counts every use
+// the store decided without the cloud, in both framings.
+TEST_P(CouponsTest, ZTheStoreStopsAtItsBoundOfUnconfirmedCoupons) {
+  std::string last;
+  for (int i = 0; i < 20; ++i) {
+    auto r = apply(coupon("tote"), tx("bound-" + std::to_string(i)));
+    if (r.has_error()) {
+      last = refusal(r);
+      break;
+    }
+  }
+  EXPECT_EQ(last, "offline.coupon_limit");
+  auto r = apply(coupon("tote"), tx("bound-after"));
+  ASSERT_TRUE(r.has_error());
+  EXPECT_EQ(r.error().code(), pb::ERROR_CODE_REFUSED);
+  EXPECT_EQ(r.error().params().at("max"), "12");
+}
+
+INSTANTIATE_TEST_SUITE_P(Framings, CouponsTest,
+                         ::testing::Values(Framing::kBinary, Framing::kJsonLines),
+                         [](const auto& param_info) {
+                           return param_info.param == Framing::kBinary ? "Protobuf" : "JsonLines";
+                         });
+
+}  // namespace
+}  // namespace accrue::testing
