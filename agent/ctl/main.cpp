@@ -137,6 +137,22 @@ void print_member(const pb::ValidateResult& v) {
             << "pending    " << v.pending_points() << " points\n";
 }
 
+void print_coupon(const pb::CouponCheck& c) {
+  std::cout << "coupon     " << c.coupon_id() << (c.bearer() ? "  (bearer)" : "") << "\n"
+            << "reward     " << c.reward_name() << " (" << c.reward_id() << ")\n"
+            << "expires    " << format_utc_iso8601(c.expires_at_ms()) << "\n";
+  if (c.has_discount()) {
+    auto money = wire::money_from_proto(c.discount());
+    std::cout << "discount   " << (money ? money->to_string() : std::string("?")) << "\n";
+  }
+  if (c.free_line_no() != 0)
+    std::cout << "free       one unit of line " << c.free_line_no() << "\n";
+  if (c.points_multiplier_bp() != 0) {
+    std::cout << "points     x" << static_cast<double>(c.points_multiplier_bp()) / 10000 << "\n";
+  }
+  if (!c.gift().empty()) std::cout << "gift       " << c.gift() << "\n";
+}
+
 void print_readable(const pb::Response& r) {
   switch (r.result_case()) {
     case pb::Response::kValidate:
@@ -248,6 +264,18 @@ void print_readable(const pb::Response& r) {
     case pb::Response::kQuarantineAction:
       std::cout << r.quarantine_action().affected() << " event"
                 << (r.quarantine_action().affected() == 1 ? "" : "s") << " affected\n";
+      break;
+    case pb::Response::kCouponCheck:
+      print_coupon(r.coupon_check());
+      break;
+    case pb::Response::kApplyCoupon:
+      print_coupon(r.apply_coupon().coupon());
+      std::cout << "used on this sale" << (r.apply_coupon().replayed() ? "  (replayed)" : "")
+                << "\n";
+      break;
+    case pb::Response::kVoidCoupon:
+      std::cout << "use voided: coupon " << r.void_coupon().coupon_id() << " can be used again"
+                << (r.void_coupon().replayed() ? "  (replayed)" : "") << "\n";
       break;
     default:
       break;
@@ -485,6 +513,58 @@ void add_enroll(CLI::App& app, Commands& out) {
       });
 }
 
+void add_coupons(CLI::App& app, Commands& out) {
+  auto* coupon = app.add_subcommand("coupon", "Coupons: check one, use it on a sale, void a use");
+  coupon->require_subcommand(1);
+  struct Options {
+    std::string code, basket, tx, applied;
+  };
+  add_call<Options>(
+      *coupon, out, "check", "Whether a coupon can be used (with --basket: what it takes off)",
+      false,
+      [](const Options& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto* c = req.mutable_check_coupon();
+        c->set_code(o.code);
+        set_identifier(who, c->mutable_identifier());
+        if (!o.basket.empty()) {
+          ACCRUE_ASSIGN_OR_RETURN(auto basket, read_basket(o.basket));
+          *c->mutable_basket() = basket;
+        }
+        return {};
+      },
+      [](CLI::App* cmd, Options& o) {
+        cmd->add_option("--code", o.code, "The coupon's code as printed or scanned")->required();
+        cmd->add_option("--basket", o.basket, "Basket JSON file, '-' for stdin");
+      });
+  add_call<Options>(
+      *coupon, out, "apply", "Use a coupon on a sale (once chain-wide)", false,
+      [](const Options& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto* a = req.mutable_apply_coupon();
+        a->set_code(o.code);
+        a->set_pos_tx_id(o.tx);
+        set_identifier(who, a->mutable_identifier());
+        ACCRUE_ASSIGN_OR_RETURN(auto basket, read_basket(o.basket.empty() ? "-" : o.basket));
+        *a->mutable_basket() = basket;
+        return {};
+      },
+      [](CLI::App* cmd, Options& o) {
+        cmd->add_option("--code", o.code, "The coupon's code as printed or scanned")->required();
+        cmd->add_option("--basket", o.basket, "Basket JSON file, '-' for stdin (default)");
+        cmd->add_option("--tx", o.tx, "POS transaction id of the use")->required();
+      });
+  add_call<Options>(
+      *coupon, out, "void", "Undo a use whose sale did not happen", false,
+      [](const Options& o, const Who&, pb::Request& req) -> Result<void> {
+        req.mutable_void_coupon()->set_pos_tx_id(o.tx);
+        req.mutable_void_coupon()->set_applied_pos_tx_id(o.applied);
+        return {};
+      },
+      [](CLI::App* cmd, Options& o) {
+        cmd->add_option("--tx", o.tx, "POS transaction id of the void")->required();
+        cmd->add_option("--applied-tx", o.applied, "POS transaction id of the use")->required();
+      });
+}
+
 void add_agent_state(CLI::App& app, Commands& out) {
   out.push_back({app.add_subcommand("status", "The agent's state: online, queue, program"),
                  [](const Common& c) {
@@ -673,8 +753,8 @@ int run(int argc, char** argv) {
   app.add_flag("--json", c.json, "Print the response as JSON");
   app.add_option("--timeout-ms", c.timeout_ms, "Per-call timeout")->capture_default_str();
   Commands commands;
-  for (auto add : {add_reads, add_sales, add_redeem, add_return, add_enroll, add_agent_state,
-                   add_quarantine, add_programme_tools, add_conformance}) {
+  for (auto add : {add_reads, add_sales, add_redeem, add_return, add_enroll, add_coupons,
+                   add_agent_state, add_quarantine, add_programme_tools, add_conformance}) {
     add(app, commands);
   }
   CLI11_PARSE(app, argc, argv);

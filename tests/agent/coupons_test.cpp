@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <fstream>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "agent/store/seed.h"
 #include "common/coupon.h"
 #include "tests/agent/agent_process.h"
@@ -259,6 +261,46 @@ TEST_P(CouponsTest, ACouponIsUsedOnceUntilItsUseIsVoided) {
   auto again = apply(code, tx("sale-3"));
   ASSERT_TRUE(again.has_apply_coupon()) << refusal(again);
   EXPECT_NE(again.apply_coupon().event_id(), first.apply_coupon().event_id());
+}
+
+// accruectl's coupon commands, printing for people (the binary run) and as JSON (the other).
+TEST_P(CouponsTest, AccruectlChecksAppliesAndVoidsACoupon) {
+  const bool json = GetParam() == Framing::kJsonLines;
+  std::string basket_json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(basket(), &basket_json).ok());
+  const std::string basket_path = dir_ + "/basket.json";
+  std::ofstream(basket_path) << basket_json;
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {ACCRUE_CTL_BINARY, "--socket", agent_->socket(), "--till",
+                                     "till-ctl"};
+    if (json) argv.push_back("--json");
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string out = dir_ + "/ctl.out";
+    const int rc = wait_child(start_child(ChildSpec(argv).stdout_to(out).stderr_to(out + ".err")),
+                              std::chrono::seconds(30))
+                       .value_or(124);
+    std::ifstream in(out), err(out + ".err");
+    return std::pair{rc, std::string(std::istreambuf_iterator<char>(in), {}) +
+                             std::string(std::istreambuf_iterator<char>(err), {})};
+  };
+  const std::string code = coupon("five-off");
+  auto [rc, text] = ctl({"coupon", "check", "--code", code, "--basket", basket_path});
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find(json ? "\"reward_id\": \"five-off\"" : "5 EUR off (five-off)"),
+            std::string::npos)
+      << text;
+  const std::string sale = tx("ctl-sale");
+  std::tie(rc, text) =
+      ctl({"coupon", "apply", "--code", code, "--basket", basket_path, "--tx", sale});
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find(json ? "\"apply_coupon\"" : "used on this sale"), std::string::npos) << text;
+  std::tie(rc, text) =
+      ctl({"coupon", "apply", "--code", code, "--basket", basket_path, "--tx", sale + "-2"});
+  EXPECT_NE(rc, 0) << text;
+  EXPECT_NE(text.find("already been used"), std::string::npos) << text;
+  std::tie(rc, text) = ctl({"coupon", "void", "--tx", sale + "-void", "--applied-tx", sale});
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find(json ? "\"void_coupon\"" : "can be used again"), std::string::npos) << text;
 }
 
 // Runs after the others (gtest runs tests in order of definition): the bound counts every use
