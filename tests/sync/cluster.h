@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <map>
 #include <mutex>
 #include <random>
@@ -114,10 +115,12 @@ class Cluster {
         << "\"\npool_size = 8\n[auth]\njwks_file = \"" << dir_
         << "/jwks.json\"\nissuer = \"https://hq.test\"\nstore_token_key_file = \"" << dir_
         << "/store-token.key\"\ncontact_key_file = \"" << dir_
-        << "/contact.pem\"\n[log]\nlevel = \"" << log_level_ << "\"\n";
+        << "/contact.pem\"\ncoupon_key_file = \"" << dir_
+        << "/coupon.pem\"\ncoupon_key_id = 1\n[log]\nlevel = \"" << log_level_ << "\"\n";
+    write_program();
     cloud_ = std::make_unique<CloudProcess>(dir_, dir_ + "/cloud.toml");
     ASSERT_EQ(cloud_->run({"dev-keys", "--dir", dir_}), 0);
-    ASSERT_EQ(cloud_->run({"program", "publish", "packaging/demo/program.json"}), 0);
+    ASSERT_EQ(cloud_->run({"program", "publish", program()}), 0);
     ASSERT_EQ(
         cloud_->run({"generate", "--customers", std::to_string(kMembers), "--receipts-per-customer",
                      "2", "--stores", "2", "--program-key", dir_ + "/program.key"}),
@@ -133,7 +136,7 @@ class Cluster {
           << "[cloud]\nurl = \"http://127.0.0.1:" << proxy_->port() << "\"\ntoken_file = \"" << dir_
           << "/" << store << ".token\"\nconnect_timeout_ms = 500\ntimeout_ms = 5000\n"
           << "backoff_max_ms = 1000\ndownload_interval_ms = 200\nbatch_events = 100\n";
-      agents_[s] = std::make_unique<AgentProcess>(0, "packaging/demo/program.json", store);
+      agents_[s] = std::make_unique<AgentProcess>(0, program(), store);
       ASSERT_TRUE(start_agent(s)) << "agent " << store << " did not start";
     }
     for (int s = 0; s < 2; ++s) {
@@ -146,7 +149,17 @@ class Cluster {
     // An empty data dir the first time: the agent fills it from the cloud.
     std::filesystem::create_directories(agents_[s]->dir() + "/data");
     return agents_[s]->start({"--config", dir_ + "/" + kStores[s] + ".toml", "--program-file",
-                              "packaging/demo/program.json", "--log-level", log_level_});
+                              program(), "--log-level", log_level_});
+  }
+  // The programme everyone runs: the demo's, with a small rewards catalogue.
+  std::string program() const { return dir_ + "/program.json"; }
+  void write_program() {
+    std::ifstream in("packaging/demo/program.json");
+    auto p = boost::json::parse(std::string(std::istreambuf_iterator<char>(in), {})).as_object();
+    p["rewards"] = boost::json::parse(R"([
+      {"reward_id": "five-off", "name": "5 EUR off", "cost_points": 500,
+       "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": "500"}]}}])");
+    std::ofstream(program()) << boost::json::serialize(p);
   }
   AgentProcess& agent(int s) { return *agents_[s]; }
   CloudProcess& cloud() { return *cloud_; }

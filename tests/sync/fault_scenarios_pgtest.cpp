@@ -7,6 +7,8 @@
 //
 // These are the short versions (seconds each) of the default test run; the soak
 // (packaging/dev/soak) runs randomised faults for as long as it is asked to.
+#include "common/coupon.h"
+#include "common/sys/system.h"
 #include "tests/sync/cluster.h"
 
 namespace accrue::testing {
@@ -101,6 +103,85 @@ TEST_F(SyncFaults, PostgresIsRestarted) {
 
 // The soak: randomised faults for ACCRUE_SOAK_SECONDS (packaging/dev/soak; skipped otherwise),
 // tills busy throughout, then the same checks as every scenario.
+// A bearer coupon used in both stores while both are cut off from the cloud: each store honours
+// it (it cannot know), and on upload the cloud applies both uses, marks the coupon used, records
+// the second as a double use, and tells both stores, which refuse it from then on.
+TEST_F(SyncFaults, ACouponUsedInTwoOfflineStoresIsHonouredTwiceAndReportedOnce) {
+  std::ifstream pem_file(cluster_->dir() + "/coupon.pem");
+  const std::string pem(std::istreambuf_iterator<char>(pem_file), {});
+  auto signer = CouponSigner::from_pem(pem, 1);
+  ASSERT_TRUE(signer) << signer.error().message;
+  SystemRandom random;
+  CouponClaims claims;
+  claims.coupon_id = Uuid::random_v4(random);
+  claims.expires_at_ms = SystemClock().now_ms() + 30LL * 24 * 3600 * 1000;
+  claims.reward_id = "five-off";
+  auto code = signer->sign(claims);
+  ASSERT_TRUE(code);
+  const std::string id = claims.coupon_id.to_string();
+  db_.scalar(
+      "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, "
+      "code, issued_at, issued_by, expires_at) VALUES ('" +
+      id + "', 'fashion-rewards', 3, 'five-off', 1, '" + *code +
+      "', now(), 'campaign', now() + interval '30 days') RETURNING 1");
+
+  auto coupon_at = [&](int s, const std::string& op, const std::string& tx = "") {
+    pb::Request req;
+    req.set_till_id("till-1");
+    req.set_request_id(op + "-" + std::to_string(s) + tx);
+    loyalty::v1::Basket b;
+    b.set_currency("EUR");
+    auto* l = b.add_lines();
+    l->set_line_no(1);
+    l->set_sku("TEE");
+    l->set_quantity_milli(1000);
+    l->set_amount_minor(2500);
+    if (op == "check") {
+      req.mutable_check_coupon()->set_code(*code);
+    } else {
+      req.mutable_apply_coupon()->set_code(*code);
+      req.mutable_apply_coupon()->set_pos_tx_id(tx);
+      *req.mutable_apply_coupon()->mutable_basket() = b;
+    }
+    return cluster_->ask(s, req);
+  };
+  // Both stores have the cloud's key from their feed.
+  for (int s = 0; s < 2; ++s) {
+    EXPECT_TRUE(Cluster::wait_until(std::chrono::seconds(20),
+                                    [&] {
+                                      auto r = coupon_at(s, "check");
+                                      return r && r->has_coupon_check();
+                                    }))
+        << "store " << s << " cannot check the coupon";
+  }
+  cluster_->proxy().set_down(true);
+  for (int s = 0; s < 2; ++s) {
+    auto r = coupon_at(s, "apply", "coupon-sale-" + std::to_string(s));
+    ASSERT_TRUE(r && r->has_apply_coupon()) << (r ? r->ShortDebugString() : "no answer");
+    EXPECT_EQ(r->apply_coupon().coupon().discount().minor_units(), 500);
+  }
+  cluster_->proxy().set_down(false);
+  cluster_->check_everything("a coupon used twice offline");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_event WHERE coupon_id = '" + id + "'"), "2");
+  EXPECT_EQ(db_.scalar("SELECT status FROM coupon WHERE coupon_id = '" + id + "'"), "used");
+  EXPECT_EQ(db_.scalar("SELECT count(*) || ' ' || min(reason) || ' ' || min(discount_minor) FROM "
+                       "coupon_double_use WHERE coupon_id = '" +
+                       id + "'"),
+            "1 used 500");
+  EXPECT_EQ(db_.scalar("SELECT count(DISTINCT store_id) FROM coupon_event WHERE coupon_id = '" +
+                       id + "'"),
+            "2");
+  for (int s = 0; s < 2; ++s) {
+    EXPECT_TRUE(Cluster::wait_until(std::chrono::seconds(20),
+                                    [&] {
+                                      auto r = coupon_at(s, "check");
+                                      return r && r->has_error() &&
+                                             r->error().message_id() == "coupon.spent";
+                                    }))
+        << "store " << s << " was not told the coupon is spent";
+  }
+}
+
 TEST_F(SyncFaults, SoakWithRandomisedFaults) {
   const std::string seconds_text = service_env("ACCRUE_SOAK_SECONDS");
   if (seconds_text.empty()) GTEST_SKIP() << "the soak runs from packaging/dev/soak";
