@@ -4,6 +4,7 @@
 // has not confirmed yet. The cloud reconciles every use on upload.
 #include "agent/core/service_parts.h"
 #include "common/engine/rewards.h"
+#include "common/sys/log.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::agent {
@@ -31,12 +32,49 @@ Result<Basket> basket_of(const loyalty::v1::Basket& proto) {
 
 }  // namespace
 
+namespace service_parts {
+
+Result<void> void_online_coupon(Replica& r, const sync::EventEnvelope& sent,
+                                const std::string& owner, const Uuid& void_id, TimestampMs now) {
+  const auto& use = sent.coupon_use();
+  auto add = [&](const std::string& event_id, int kind, sync::EventEnvelope env) -> Result<void> {
+    ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(event_id, "event_id"));
+    LedgerRow row;
+    row.event_id = uuid_bytes(id);
+    row.kind = kind;
+    row.owner = owner;
+    row.occurred_at = env.occurred_at_ms();
+    row.till_id = use.till_id();
+    row.pos_tx_id = use.pos_tx_id();
+    row.program_version = sent.program_version();
+    ACCRUE_ASSIGN_OR_RETURN(auto seq, r.insert_ledger(row));
+    env.set_seq(static_cast<uint64_t>(seq));
+    return r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now);
+  };
+  ACCRUE_TRY(add(sent.event_id(), pb::TRANSACTION_KIND_COUPON_USE, sent));
+  sync::EventEnvelope back = sent;
+  back.clear_coupon_use();
+  back.set_event_id(void_id.to_string());
+  back.set_occurred_at_ms(now);
+  auto* v = back.mutable_coupon_use_void();
+  v->set_coupon_id(use.coupon_id());
+  v->set_use_event_id(sent.event_id());
+  v->set_till_id(use.till_id());
+  v->set_pos_tx_id(use.pos_tx_id() + ":void");
+  ACCRUE_TRY(add(back.event_id(), pb::TRANSACTION_KIND_COUPON_VOID, std::move(back)));
+  log(LogLevel::kWarn, "online_coupon_use_voided", {{"event_id", sent.event_id()}});
+  return {};
+}
+
+}  // namespace service_parts
+
 using namespace service_parts;
 
 Result<AgentService::Coupons::Found> AgentService::Coupons::find(Context& ctx, Replica& r,
                                                                  std::string_view code,
                                                                  const pb::Identifier& identifier,
-                                                                 TimestampMs now) {
+                                                                 TimestampMs now,
+                                                                 bool decided_by_cloud) {
   if (code.empty()) return fail(ErrorCode::kInvalidArgument, "code: give the coupon's code");
   if (code.size() > kMaxCouponCodeChars) {
     return refusal(ErrorCode::kInvalidArgument, "coupon.malformed", {},
@@ -48,7 +86,9 @@ Result<AgentService::Coupons::Found> AgentService::Coupons::find(Context& ctx, R
   Found f;
   ACCRUE_ASSIGN_OR_RETURN(f.claims, verifier.verify(canonical_code(code), now));
   f.raw_id = uuid_bytes(f.claims.coupon_id);
-  ACCRUE_ASSIGN_OR_RETURN(auto spent, r.coupon_spent(f.raw_id));
+  // The cloud's "used" for the very use it just applied may have come with the feed already.
+  ACCRUE_ASSIGN_OR_RETURN(auto spent,
+                          decided_by_cloud ? Result<bool>(false) : r.coupon_spent(f.raw_id));
   if (spent) {
     return refusal(ErrorCode::kFailedPrecondition, "coupon.spent", {},
                    "This coupon has already been used or was cancelled.");
@@ -106,29 +146,34 @@ Result<pb::CouponCheck> AgentService::Coupons::describe(const Found& f, const Ba
 Result<pb::CouponCheck> AgentService::Coupons::check(Context& ctx, Replica& r,
                                                      const pb::Request& request) {
   const auto& a = request.check_coupon();
-  ACCRUE_ASSIGN_OR_RETURN(auto found, find(ctx, r, a.code(), a.identifier(), ctx.now));
+  ACCRUE_ASSIGN_OR_RETURN(auto found, find(ctx, r, a.code(), a.identifier(), ctx.now, false));
   if (!a.has_basket()) return describe(found, nullptr);
   ACCRUE_ASSIGN_OR_RETURN(auto basket, basket_of(a.basket()));
   return describe(found, &basket);
 }
 
-Result<void> AgentService::WriteTxn::apply_coupon() {
+Result<AgentService::WriteTxn::CouponPlan> AgentService::WriteTxn::plan_coupon(
+    bool offline, bool decided_by_cloud) {
   const auto& a = req.apply_coupon();
   if (!a.has_basket()) return fail(ErrorCode::kInvalidArgument, "basket: give the sale's basket");
   ACCRUE_ASSIGN_OR_RETURN(auto basket, basket_of(a.basket()));
   if (basket.occurred_at_ms == 0) basket.occurred_at_ms = now;
-  ACCRUE_ASSIGN_OR_RETURN(auto found, Coupons::find(ctx, r, a.code(), a.identifier(), now));
+  ACCRUE_ASSIGN_OR_RETURN(auto found,
+                          Coupons::find(ctx, r, a.code(), a.identifier(), now, decided_by_cloud));
   ACCRUE_ASSIGN_OR_RETURN(auto check, Coupons::describe(found, &basket));
-  // The bound on what double use while offline can cost: uses the cloud has not confirmed.
-  const uint32_t cap = program().offline_limits.max_store_offline_coupons;
-  ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_coupons());
-  if (cap > 0 && outstanding >= cap) {
-    return refusal(ErrorCode::kRefused, "offline.coupon_limit", {{"max", std::to_string(cap)}},
-                   "This store cannot accept more coupons until it is back online.");
+  if (offline) {
+    // The bound on what double use while offline can cost: uses the cloud has not confirmed.
+    const uint32_t cap = program().offline_limits.max_store_offline_coupons;
+    ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_coupons());
+    if (cap > 0 && outstanding >= cap) {
+      return refusal(ErrorCode::kRefused, "offline.coupon_limit", {{"max", std::to_string(cap)}},
+                     "This store cannot accept more coupons until it is back online.");
+    }
   }
-  Uuid id = service.event_ids_.next();
-  auto env = ctx.envelope(id, basket.occurred_at_ms);
-  auto* use = env.mutable_coupon_use();
+  CouponPlan plan;
+  plan.id = service.event_ids_.next();
+  plan.env = ctx.envelope(plan.id, basket.occurred_at_ms);
+  auto* use = plan.env.mutable_coupon_use();
   use->set_coupon_id(found.claims.coupon_id.to_string());
   use->set_reward_id(found.reward->reward_id);
   const bool member = found.member && found.member->customer;
@@ -136,26 +181,101 @@ Result<void> AgentService::WriteTxn::apply_coupon() {
   use->set_till_id(req.till_id());
   use->set_pos_tx_id(pos_tx_id);
   if (check.has_discount()) *use->mutable_discount() = check.discount();
-  use->set_offline(true);
+  use->set_offline(offline);
   use->set_key_id(found.claims.key_id);
   use->set_expires_at_ms(found.claims.expires_at_ms);
   int64_t total = 0;
   for (const auto& l : basket.lines) total += l.amount_minor;
   *use->mutable_basket_total() = wire::money_to_proto(Money(total, basket.currency));
-  const std::string owner = member ? found.member->owner : "";
+  plan.owner = member ? found.member->owner : "";
+  plan.raw_id = found.raw_id;
+  plan.check = std::move(check);
+  return plan;
+}
+
+Result<void> AgentService::WriteTxn::record_coupon_use(CouponPlan& plan, bool offline) {
+  plan.env.mutable_coupon_use()->set_offline(offline);
   std::optional<Money> discount;
-  if (check.has_discount()) {
-    ACCRUE_ASSIGN_OR_RETURN(discount, wire::money_from_proto(check.discount()));
+  if (plan.check.has_discount()) {
+    ACCRUE_ASSIGN_OR_RETURN(discount, wire::money_from_proto(plan.check.discount()));
   }
-  ACCRUE_ASSIGN_OR_RETURN(
-      auto seq, record(id, pb::TRANSACTION_KIND_COUPON_USE, owner, 0, discount, now, env));
-  ACCRUE_TRY(r.insert_coupon_use(seq, found.raw_id, found.claims.expires_at_ms));
-  ACCRUE_TRY(r.add_offline_coupons(1));
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, record(plan.id, pb::TRANSACTION_KIND_COUPON_USE, plan.owner, 0,
+                                           discount, now, plan.env));
+  ACCRUE_TRY(r.insert_coupon_use(seq, plan.raw_id, plan.env.coupon_use().expires_at_ms()));
+  if (offline) ACCRUE_TRY(r.add_offline_coupons(1));
   auto* res = out.mutable_apply_coupon();
-  res->set_event_id(id.to_string());
-  *res->mutable_coupon() = std::move(check);
-  res->set_offline(!ctx.online());
+  res->set_event_id(plan.id.to_string());
+  *res->mutable_coupon() = plan.check;
+  res->set_offline(offline);
   return {};
+}
+
+Result<void> AgentService::WriteTxn::apply_coupon() {
+  ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_coupon(true, false));
+  return record_coupon_use(plan, true);
+}
+
+Result<void> AgentService::WriteTxn::prepare_online_coupon(const std::string& fingerprint) {
+  ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_coupon(false, false));
+  auto env = std::make_shared<sync::EventEnvelope>(plan.env);
+  ACCRUE_TRY(r.insert_online_redemption({req.till_id(), pos_tx_id, uuid_bytes(plan.id), fingerprint,
+                                         plan.owner, env->SerializeAsString(), now}));
+  ctx.online_event = std::move(env);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::settle_online_coupon(
+    const sync::EventEnvelope& event, const OnlineCalls::RedeemOutcome& outcome) {
+  ACCRUE_ASSIGN_OR_RETURN(auto intent, r.online_redemption(req.till_id(), pos_tx_id));
+  if (!intent) return fail(ErrorCode::kInternal, "the online coupon use's record is missing");
+  const std::string owner = intent->owner;
+  ACCRUE_TRY(r.delete_online_redemption(req.till_id(), pos_tx_id));
+  auto refuse = [&](Error error) -> Result<void> {
+    out = error_response(req.request_id(), std::move(error));
+    refused = true;
+    return {};
+  };
+  // The plan again, for the effect the till is told (the same checks: nothing here changed
+  // them), under the event id the cloud was asked about.
+  auto replan = [&](bool offline) -> Result<CouponPlan> {
+    ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_coupon(offline, !offline));
+    ACCRUE_ASSIGN_OR_RETURN(plan.id, Uuid::parse(event.event_id(), "event_id"));
+    plan.env = event;
+    return plan;
+  };
+  const auto status = outcome.result.status();
+  if (outcome.answered &&
+      (status == sync::EVENT_STATUS_APPLIED || status == sync::EVENT_STATUS_DUPLICATE)) {
+    ACCRUE_ASSIGN_OR_RETURN(auto plan, replan(false));
+    return record_coupon_use(plan, false);
+  }
+  if (outcome.answered && outcome.result.reject_code() == "coupon_spent") {
+    // Spent elsewhere, and this store had not heard yet: remember it.
+    const auto& use = event.coupon_use();
+    ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(use.coupon_id(), "coupon_id"));
+    ACCRUE_TRY(r.set_coupon_spent(uuid_bytes(id), use.expires_at_ms(), true));
+    return refuse({ErrorCode::kFailedPrecondition,
+                   "This coupon has already been used or was cancelled.",
+                   "coupon.spent",
+                   {}});
+  }
+  if (outcome.answered) {
+    return refuse({ErrorCode::kFailedPrecondition,
+                   "This coupon cannot be used: " + outcome.result.message(),
+                   "coupon.refused",
+                   {}});
+  }
+  // No answer: the offline rules decide, under the same event id, so that the upload is a
+  // duplicate if the cloud did apply it after all.
+  auto plan = replan(true);
+  if (plan) return record_coupon_use(*plan, true);
+  const ErrorCode code = plan.error().code;
+  if (code != ErrorCode::kRefused && code != ErrorCode::kFailedPrecondition) {
+    return std::unexpected(plan.error());  // the replica failed: the intent stays for the sweep
+  }
+  // Not allowed offline, and the cloud may have marked it used: give it back there.
+  ACCRUE_TRY(void_online_coupon(r, event, owner, service.event_ids_.next(), now));
+  return refuse(plan.error());
 }
 
 Result<void> AgentService::WriteTxn::void_coupon() {
@@ -194,6 +314,19 @@ Result<void> AgentService::WriteTxn::void_coupon() {
   res->set_coupon_id(coupon_id);
   res->set_offline(!ctx.online());
   return {};
+}
+
+void AgentService::coupon_online(const pb::Request& request, const Reply& reply,
+                                 const std::shared_ptr<sync::EventEnvelope>& event,
+                                 const Fingerprint& print) {
+  auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
+    settle_online(request, reply, pb::TRANSACTION_KIND_COUPON_USE,
+                  request.apply_coupon().pos_tx_id(), print,
+                  [event, outcome = std::move(outcome)](WriteTxn& txn) {
+                    return txn.settle_online_coupon(*event, outcome);
+                  });
+  };
+  if (!calls_->redeem(*event, settle)) settle({false, {}, 0, "the online queue is full"});
 }
 
 }  // namespace accrue::agent

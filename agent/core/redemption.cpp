@@ -63,10 +63,14 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
 Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
                          const Uuid& adjustment_id, TimestampMs now, std::string_view why) {
   sync::EventEnvelope sent;
-  if (!sent.ParseFromString(row.envelope) || !sent.has_redemption()) {
+  if (!sent.ParseFromString(row.envelope) || (!sent.has_redemption() && !sent.has_coupon_use())) {
     return fail(ErrorCode::kDataLoss, "an online redemption's record does not parse");
   }
-  ACCRUE_TRY(void_online_redemption(r, agent_id, sent, row.owner, adjustment_id, now, why));
+  if (sent.has_coupon_use()) {
+    ACCRUE_TRY(void_online_coupon(r, sent, row.owner, adjustment_id, now));
+  } else {
+    ACCRUE_TRY(void_online_redemption(r, agent_id, sent, row.owner, adjustment_id, now, why));
+  }
   return r.delete_online_redemption(row.till_id, row.pos_tx_id);
 }
 

@@ -144,6 +144,10 @@ class AgentService {
   void redeem_online(const pos::v1::Request& request, const Reply& reply,
                      const std::shared_ptr<sync::v1::EventEnvelope>& event,
                      const service_parts::Fingerprint& print);
+  // A coupon use decided by the cloud (POST /v1/sync/redeem), after its intent is durable.
+  void coupon_online(const pos::v1::Request& request, const Reply& reply,
+                     const std::shared_ptr<sync::v1::EventEnvelope>& event,
+                     const service_parts::Fingerprint& print);
   // A return of another store's sale: ask the cloud, then record it with the cloud's answer (or
   // as pending when there is none).
   void return_online(const pos::v1::Request& request, const Reply& reply,

@@ -102,7 +102,12 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
                                     const sync::EventEnvelope& sent, const std::string& owner,
                                     const Uuid& adjustment_id, TimestampMs now,
                                     std::string_view why);
-// The same for an intent the replica kept (online_redemption), which it then removes.
+// Gives back a coupon whose online use has an unknown outcome in the cloud: the use is uploaded
+// as sent, then a CouponUseVoid of it (the coupon ends usable either way; coupons.cpp).
+Result<void> void_online_coupon(Replica& r, const sync::EventEnvelope& sent,
+                                const std::string& owner, const Uuid& void_id, TimestampMs now);
+// The same for an intent the replica kept (online_redemption: a redemption or a coupon use),
+// which it then removes.
 Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
                          const Uuid& adjustment_id, TimestampMs now, std::string_view why);
 
@@ -207,8 +212,23 @@ struct AgentService::WriteTxn {
   Result<void> settle_online_return(const service_parts::sync::EventEnvelope& event,
                                     const OnlineCalls::ReturnOutcome& outcome);
   Result<void> enroll();
-  // Coupons (coupons.cpp): applied to a sale, or that use voided.
+  // Coupons (coupons.cpp): applied to a sale, or that use voided. A use is planned (the checks,
+  // the effect, the event), then recorded: decided here (`offline`: within the store's bound of
+  // unconfirmed uses), or by the cloud while the till waits (intent, ask, settle, like an
+  // online redemption).
+  struct CouponPlan {
+    Uuid id;
+    service_parts::sync::EventEnvelope env;
+    std::string owner;   // the member's, or empty for a bearer coupon used without one
+    std::string raw_id;  // the coupon id's 16 bytes
+    service_parts::pb::CouponCheck check;
+  };
+  Result<CouponPlan> plan_coupon(bool offline, bool decided_by_cloud);
+  Result<void> record_coupon_use(CouponPlan& plan, bool offline);
   Result<void> apply_coupon();
+  Result<void> prepare_online_coupon(const std::string& fingerprint);
+  Result<void> settle_online_coupon(const service_parts::sync::EventEnvelope& event,
+                                    const OnlineCalls::RedeemOutcome& outcome);
   Result<void> void_coupon();
   // `contact` sealed to the cloud's key (meta contact_key, from the change feed); nullopt when
   // there is nothing to seal or the cloud has given no key yet.
@@ -255,8 +275,11 @@ struct AgentService::Coupons {
   // (none: UNSPECIFIED kind). Refusals for the cashier (proto/README.md): coupon.malformed,
   // coupon.unknown_key, coupon.forged, coupon.expired, coupon.spent, coupon.used_here,
   // coupon.reward_unknown, coupon.member_needed, coupon.other_member, coupon.member_blocked.
+  // `decided_by_cloud`: the cloud has applied this use, so the feed saying "spent" (of this very
+  // use) does not refuse it.
   static Result<Found> find(Context& ctx, Replica& r, std::string_view code,
-                            const service_parts::pb::Identifier& identifier, TimestampMs now);
+                            const service_parts::pb::Identifier& identifier, TimestampMs now,
+                            bool decided_by_cloud);
   // The check as the till reads it, with the effect on `basket` when there is one.
   static Result<service_parts::pb::CouponCheck> describe(const Found& f, const Basket* basket);
   // CheckCoupon.

@@ -634,7 +634,13 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
       applied = txn.enroll();
       break;
     case pb::Request::kApplyCoupon:
-      applied = txn.apply_coupon();
+      ACCRUE_TRY(settle_pending_intent(r, req, w.pos_tx_id, w.print, now));
+      if (calls_ && online_.load()) {
+        applied = txn.prepare_online_coupon(w.print.current);
+        if (applied) return {};  // no receipt yet: the cloud's answer settles it
+      } else {
+        applied = txn.apply_coupon();
+      }
       break;
     case pb::Request::kVoidCoupon:
       applied = txn.void_coupon();
@@ -674,6 +680,9 @@ void AgentService::handle_write(const pb::Request& request, const Reply& reply, 
     if (!result) return reply(error_response(request.request_id(), result.error()));
     if (ctx->online_event && request.op_case() == pb::Request::kReturn) {
       return return_online(request, reply, ctx->online_event, w->print);
+    }
+    if (ctx->online_event && request.op_case() == pb::Request::kApplyCoupon) {
+      return coupon_online(request, reply, ctx->online_event, w->print);
     }
     if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, w->print);
     reply(std::move(*out));

@@ -108,8 +108,9 @@ Result<sv1::EventBatchResult> Ingest::apply_head_office(
 Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemRequest& request,
                                                         std::string_view store_id) {
   const auto& e = request.event();
-  if (e.body_case() != sv1::EventEnvelope::kRedemption) {
-    return fail(ErrorCode::kInvalidArgument, "event: a redemption is required");
+  if (e.body_case() != sv1::EventEnvelope::kRedemption &&
+      e.body_case() != sv1::EventEnvelope::kCouponUse) {
+    return fail(ErrorCode::kInvalidArgument, "event: a redemption or a coupon use is required");
   }
   sv1::EventBatch batch;
   batch.set_store_id(e.store_id());
@@ -120,7 +121,8 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
                           apply(batch, store_id, Entry{ingest::Flow::kOnline, &available, {}, {}}));
   sv1::OnlineRedeemResponse out;
   *out.mutable_result() = r.results(0);
-  if (available < 0) {  // duplicate, or rejected before the balance was read
+  if (e.has_coupon_use()) return out;  // no points move
+  if (available < 0) {                 // duplicate, or rejected before the balance was read
     ACCRUE_ASSIGN_OR_RETURN(available, available_points(e.redemption().customer_id()));
   }
   out.set_available_points(std::max<int64_t>(0, available));
@@ -239,12 +241,14 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
         [this] { counters_.unreadable_contacts.fetch_add(1, std::memory_order_relaxed); }};
     for (int i = 0; i < batch.events_size(); ++i) {
       if (!verdicts.is_new(i)) continue;
-      if (auto refused = ingest::apply_event(state, batch.events(i), ctx)) {
+      if (auto refused = ingest::apply_event(state, batch.events(i), ctx, i)) {
         verdicts.reject(i, std::move(*refused));
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
-    ACCRUE_TRY(ingest::write_coupon_events(c, state.out.coupon_events));
+    ACCRUE_ASSIGN_OR_RETURN(auto refused,
+                            ingest::write_coupon_events(c, state.out.coupon_events, entry.flow));
+    for (auto& [i, why] : refused) verdicts.reject(i, std::move(why));
     ACCRUE_TRY(promote(c, state.out, ctx.now_ms));
     ACCRUE_ASSIGN_OR_RETURN(
         auto g, ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent.watermark));

@@ -12,8 +12,9 @@ namespace accrue::cloud::ingest {
 
 namespace json = boost::json;
 
-std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e) {
-  json::object row{{"event_id", e.event_id()},
+std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e, int index) {
+  json::object row{{"index", index},
+                   {"event_id", e.event_id()},
                    {"store_id", e.store_id()},
                    {"agent_id", e.agent_id()},
                    {"occurred_at_ms", e.occurred_at_ms()}};
@@ -80,7 +81,9 @@ json::object webhook_data(const json::object& row) {
   return data;
 }
 
-Result<void> write_use(pg::Connection& c, const json::object& row, const std::string& js) {
+// Whether the use was written; false only in the online flow, for a coupon spent already.
+Result<bool> write_use(pg::Connection& c, const json::object& row, const std::string& js,
+                       Flow flow) {
   const std::string coupon = text_of(row, "coupon_id");
   const std::string event = text_of(row, "event_id");
   ACCRUE_ASSIGN_OR_RETURN(
@@ -98,8 +101,10 @@ Result<void> write_use(pg::Connection& c, const json::object& row, const std::st
     const std::string customer(spent.text(0, 1));
     data["customer_id"] = customer.empty() ? json::value(nullptr) : json::value(customer);
     data["offline"] = row.at("offline");
-    return queue_webhook(c, "coupon.redeemed", event, json::serialize(data));
+    ACCRUE_TRY(queue_webhook(c, "coupon.redeemed", event, json::serialize(data)));
+    return true;
   }
+  if (flow == Flow::kOnline) return false;  // the till hears "spent" and gives no discount
   // Spent already, or never issued: the discount was given all the same.
   ACCRUE_ASSIGN_OR_RETURN(
       auto was,
@@ -113,7 +118,8 @@ Result<void> write_use(pg::Connection& c, const json::object& row, const std::st
               {pg::Param::text(js)}));
   json::object data = webhook_data(row);
   data["reason"] = was.rows() == 1 ? std::string(was.text(0, 0)) : "unknown";
-  return queue_webhook(c, "coupon.double_use", event, json::serialize(data));
+  ACCRUE_TRY(queue_webhook(c, "coupon.double_use", event, json::serialize(data)));
+  return true;
 }
 
 Result<void> write_void(pg::Connection& c, const json::object& row, const std::string& js) {
@@ -132,10 +138,23 @@ Result<void> write_void(pg::Connection& c, const json::object& row, const std::s
 
 }  // namespace
 
-Result<void> write_coupon_events(pg::Connection& c, const json::array& rows) {
+Result<std::vector<std::pair<int, Rejection>>> write_coupon_events(pg::Connection& c,
+                                                                   const json::array& rows,
+                                                                   Flow flow) {
+  std::vector<std::pair<int, Rejection>> refused;
   for (const auto& v : rows) {
     const auto& row = v.as_object();
     const std::string js = json::serialize(row);
+    if (text_of(row, "kind") == "use") {
+      ACCRUE_ASSIGN_OR_RETURN(auto written, write_use(c, row, js, flow));
+      if (!written) {
+        refused.emplace_back(static_cast<int>(row.at("index").as_int64()),
+                             Rejection{"coupon_spent", "the coupon was used or voided already"});
+        continue;
+      }
+    } else {
+      ACCRUE_TRY(write_void(c, row, js));
+    }
     ACCRUE_TRY(c.query(
         "INSERT INTO coupon_event (event_id, kind, coupon_id, use_event_id, store_id, agent_id, "
         "till_id, pos_tx_id, customer_id, reward_id, discount_minor, currency, offline, "
@@ -144,9 +163,8 @@ Result<void> write_coupon_events(pg::Connection& c, const json::array& rows) {
         "x.currency, coalesce(x.offline, false), to_timestamp(x.occurred_at_ms / 1000.0) "
         "FROM " ACCRUE_COUPON_ROW,
         {pg::Param::text(js)}));
-    ACCRUE_TRY(text_of(row, "kind") == "use" ? write_use(c, row, js) : write_void(c, row, js));
   }
-  return {};
+  return refused;
 }
 
 #undef ACCRUE_COUPON_ROW

@@ -564,7 +564,7 @@ std::optional<Rejection> apply_claim(BatchState& s, const sv1::EventEnvelope& e,
 }  // namespace
 
 std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
-                                     const EventContext& ctx) {
+                                     const EventContext& ctx, int index) {
   switch (e.body_case()) {
     case sv1::EventEnvelope::kAccrual:
       return apply_accrual(s, e, ctx);
@@ -580,7 +580,7 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
       return apply_claim(s, e, ctx);
     case sv1::EventEnvelope::kCouponUse:
     case sv1::EventEnvelope::kCouponUseVoid:
-      return apply_coupon_event(s, e);
+      return apply_coupon_event(s, e, index);
     default:
       return Rejection{"no_body", "unknown event type"};
   }

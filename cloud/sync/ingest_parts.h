@@ -211,9 +211,9 @@ struct EventContext {
 };
 
 // Applies one new event to the state: its ledger row and everything that follows from it, or the
-// reason it is refused (and nothing changed).
+// reason it is refused (and nothing changed). `index`: its place in the batch.
 std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
-                                     const EventContext& ctx);
+                                     const EventContext& ctx, int index);
 
 // Writes what the state gathered: new members, ledger, lots, receipts (COPY, or INSERTs that
 // skip rows another upload wrote), balances, the stores' scope, customer_day, webhooks and the
@@ -223,8 +223,12 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
 // Coupon events (ingest_coupons.cpp): a use or a void checked and gathered, no I/O; then, after
 // write_batch, each written on its own (they are few): the coupon marked used or given back, a
 // double use recorded, the stores told through the change feed, the webhooks queued.
-std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e);
-Result<void> write_coupon_events(pg::Connection& c, const boost::json::array& rows);
+// In the online flow (the till waits for the cloud's word) a coupon spent already is refused
+// ("coupon_spent") and nothing of it is written: the answer lists those events by batch index.
+std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e, int index);
+Result<std::vector<std::pair<int, Rejection>>> write_coupon_events(pg::Connection& c,
+                                                                   const boost::json::array& rows,
+                                                                   Flow flow);
 
 // Records jumps past the agent's watermark + 1 as gaps (store flow), the online decisions
 // beside the watermark (online flow), and the new watermark; nothing in the review flow.

@@ -103,62 +103,111 @@ TEST_F(SyncFaults, PostgresIsRestarted) {
 
 // The soak: randomised faults for ACCRUE_SOAK_SECONDS (packaging/dev/soak; skipped otherwise),
 // tills busy throughout, then the same checks as every scenario.
-// A bearer coupon used in both stores while both are cut off from the cloud: each store honours
-// it (it cannot know), and on upload the cloud applies both uses, marks the coupon used, records
-// the second as a double use, and tells both stores, which refuse it from then on.
-TEST_F(SyncFaults, ACouponUsedInTwoOfflineStoresIsHonouredTwiceAndReportedOnce) {
-  std::ifstream pem_file(cluster_->dir() + "/coupon.pem");
+// A bearer coupon of the cloud's (signed with its key, its row in the database), as a campaign
+// would make one.
+std::string issue_coupon(Cluster& cluster, TestDatabase& db, std::string* id_out) {
+  std::ifstream pem_file(cluster.dir() + "/coupon.pem");
   const std::string pem(std::istreambuf_iterator<char>(pem_file), {});
   auto signer = CouponSigner::from_pem(pem, 1);
-  ASSERT_TRUE(signer) << signer.error().message;
+  EXPECT_TRUE(signer) << signer.error().message;
+  if (!signer) return "";
   SystemRandom random;
   CouponClaims claims;
   claims.coupon_id = Uuid::random_v4(random);
   claims.expires_at_ms = SystemClock().now_ms() + 30LL * 24 * 3600 * 1000;
   claims.reward_id = "five-off";
   auto code = signer->sign(claims);
-  ASSERT_TRUE(code);
-  const std::string id = claims.coupon_id.to_string();
-  db_.scalar(
-      "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, "
-      "code, issued_at, issued_by, expires_at) VALUES ('" +
-      id + "', 'fashion-rewards', 3, 'five-off', 1, '" + *code +
+  EXPECT_TRUE(code);
+  *id_out = claims.coupon_id.to_string();
+  db.scalar(
+      "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, code, "
+      "issued_at, issued_by, expires_at) VALUES ('" +
+      *id_out + "', 'fashion-rewards', 3, 'five-off', 1, '" + code.value_or("") +
       "', now(), 'campaign', now() + interval '30 days') RETURNING 1");
+  return code.value_or("");
+}
 
-  auto coupon_at = [&](int s, const std::string& op, const std::string& tx = "") {
-    pb::Request req;
-    req.set_till_id("till-1");
-    req.set_request_id(op + "-" + std::to_string(s) + tx);
-    loyalty::v1::Basket b;
-    b.set_currency("EUR");
-    auto* l = b.add_lines();
-    l->set_line_no(1);
-    l->set_sku("TEE");
-    l->set_quantity_milli(1000);
-    l->set_amount_minor(2500);
-    if (op == "check") {
-      req.mutable_check_coupon()->set_code(*code);
-    } else {
-      req.mutable_apply_coupon()->set_code(*code);
-      req.mutable_apply_coupon()->set_pos_tx_id(tx);
-      *req.mutable_apply_coupon()->mutable_basket() = b;
-    }
-    return cluster_->ask(s, req);
-  };
-  // Both stores have the cloud's key from their feed.
+// Checks (`tx` empty) or applies the coupon `code` at store `s` on a 25 EUR basket.
+std::optional<pb::Response> coupon_at(Cluster& cluster, int s, const std::string& code,
+                                      const std::string& tx = "") {
+  static int n = 0;
+  pb::Request req;
+  req.set_till_id("till-1");
+  req.set_request_id("coupon-" + std::to_string(++n));
+  if (tx.empty()) {
+    req.mutable_check_coupon()->set_code(code);
+    return cluster.ask(s, req);
+  }
+  auto* a = req.mutable_apply_coupon();
+  a->set_code(code);
+  a->set_pos_tx_id(tx);
+  auto* b = a->mutable_basket();
+  b->set_currency("EUR");
+  auto* l = b->add_lines();
+  l->set_line_no(1);
+  l->set_sku("TEE");
+  l->set_quantity_milli(1000);
+  l->set_amount_minor(2500);
+  return cluster.ask(s, req);
+}
+
+// Both stores hold the cloud's coupon key (from their feed) once they can check `code`.
+void wait_for_keys(Cluster& cluster, const std::string& code) {
   for (int s = 0; s < 2; ++s) {
     EXPECT_TRUE(Cluster::wait_until(std::chrono::seconds(20),
                                     [&] {
-                                      auto r = coupon_at(s, "check");
+                                      auto r = coupon_at(cluster, s, code);
                                       return r && r->has_coupon_check();
                                     }))
         << "store " << s << " cannot check the coupon";
   }
+}
+
+// Online, the cloud decides: a coupon one store used is refused at the next at once, and a use
+// whose answer was lost counts once (no double use).
+TEST_F(SyncFaults, OnlineTheCloudDecidesACouponsOneUse) {
+  std::string id, lost_id;
+  const std::string code = issue_coupon(*cluster_, db_, &id);
+  const std::string lost = issue_coupon(*cluster_, db_, &lost_id);
+  wait_for_keys(*cluster_, code);
+  auto first = coupon_at(*cluster_, 0, code, "online-use");
+  ASSERT_TRUE(first && first->has_apply_coupon()) << (first ? first->ShortDebugString() : "");
+  EXPECT_FALSE(first->apply_coupon().offline()) << "decided by the cloud";
+  EXPECT_EQ(db_.scalar("SELECT status || ' ' || used_store_id FROM coupon WHERE coupon_id = '" +
+                       id + "'"),
+            "used S0");
+  auto second = coupon_at(*cluster_, 1, code, "online-use-too");
+  ASSERT_TRUE(second && second->has_error()) << (second ? second->ShortDebugString() : "");
+  EXPECT_EQ(second->error().message_id(), "coupon.spent");
+
+  cluster_->proxy().lose_redeem_responses(1);
+  auto unanswered = coupon_at(*cluster_, 1, lost, "lost-answer");
+  ASSERT_TRUE(unanswered && unanswered->has_apply_coupon())
+      << (unanswered ? unanswered->ShortDebugString() : "");
+  // The agent either asked again (a duplicate: the cloud's decision stands) or, without an
+  // answer, decided under the same event id; either way one use.
+  EXPECT_GT(cluster_->proxy().lost(), 0);
+  cluster_->check_everything("coupons decided online");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_event WHERE coupon_id IN ('" + id + "', '" +
+                       lost_id + "')"),
+            "2")
+      << "each use once: the uploads were duplicates of the online decisions";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_double_use"), "0");
+}
+
+// A bearer coupon used in both stores while both are cut off from the cloud: each store honours
+// it (it cannot know), and on upload the cloud applies both uses, marks the coupon used, records
+// the second as a double use, and tells both stores, which refuse it from then on.
+TEST_F(SyncFaults, ACouponUsedInTwoOfflineStoresIsHonouredTwiceAndReportedOnce) {
+  std::string id;
+  const std::string code = issue_coupon(*cluster_, db_, &id);
+  wait_for_keys(*cluster_, code);
   cluster_->proxy().set_down(true);
   for (int s = 0; s < 2; ++s) {
-    auto r = coupon_at(s, "apply", "coupon-sale-" + std::to_string(s));
+    auto r = coupon_at(*cluster_, s, code, "coupon-sale-" + std::to_string(s));
     ASSERT_TRUE(r && r->has_apply_coupon()) << (r ? r->ShortDebugString() : "no answer");
     EXPECT_EQ(r->apply_coupon().coupon().discount().minor_units(), 500);
+    EXPECT_TRUE(r->apply_coupon().offline());
   }
   cluster_->proxy().set_down(false);
   cluster_->check_everything("a coupon used twice offline");
@@ -174,7 +223,7 @@ TEST_F(SyncFaults, ACouponUsedInTwoOfflineStoresIsHonouredTwiceAndReportedOnce) 
   for (int s = 0; s < 2; ++s) {
     EXPECT_TRUE(Cluster::wait_until(std::chrono::seconds(20),
                                     [&] {
-                                      auto r = coupon_at(s, "check");
+                                      auto r = coupon_at(*cluster_, s, code);
                                       return r && r->has_error() &&
                                              r->error().message_id() == "coupon.spent";
                                     }))
