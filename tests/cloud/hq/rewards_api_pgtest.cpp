@@ -15,7 +15,7 @@
 namespace accrue::cloud {
 namespace {
 
-constexpr const char* kRewards = R"("rewards": [
+constexpr const char* kRewards = R"([
   {"reward_id": "five-off", "name": "5 EUR off", "cost_points": 500,
    "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": 500}]}},
   {"reward_id": "gold-lounge", "name": "Lounge pass", "cost_points": 10, "tiers": ["gold"],
@@ -26,7 +26,7 @@ constexpr const char* kRewards = R"("rewards": [
    "gift": {"description": "A limited print"}},
   {"reward_id": "vip-only", "name": "VIP evening", "segments": ["vip"],
    "gift": {"description": "An invitation"}}
-],)";
+])";
 
 class HqRewardsTest : public HqApiTest {
  protected:
@@ -43,10 +43,10 @@ class HqRewardsTest : public HqApiTest {
     HqApiTest::TearDown();
     std::filesystem::remove(key_file_path_);
   }
-  std::string program_json() override {
-    std::string p = HqApiTest::program_json();
-    p.insert(p.find('{') + 1, kRewards);
-    return p;
+  std::string program_json() override {  // the demo's, with this test's catalogue instead
+    auto p = boost::json::parse(HqApiTest::program_json()).as_object();
+    p["rewards"] = boost::json::parse(kRewards);
+    return boost::json::serialize(p);
   }
   // A member with `points` available.
   std::string member_with(int64_t points) {
