@@ -47,9 +47,7 @@ Result<void> void_online_coupon(Replica& r, const sync::EventEnvelope& sent,
     row.till_id = use.till_id();
     row.pos_tx_id = use.pos_tx_id();
     row.program_version = sent.program_version();
-    ACCRUE_ASSIGN_OR_RETURN(auto seq, r.insert_ledger(row));
-    env.set_seq(static_cast<uint64_t>(seq));
-    return r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now);
+    return append_event(r, row, std::move(env), now);
   };
   ACCRUE_TRY(add(sent.event_id(), pb::TRANSACTION_KIND_COUPON_USE, sent));
   sync::EventEnvelope back = sent;

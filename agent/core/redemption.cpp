@@ -12,6 +12,13 @@ namespace accrue::agent {
 
 namespace service_parts {
 
+Result<void> append_event(Replica& r, const LedgerRow& row, sync::EventEnvelope env,
+                          TimestampMs now) {
+  ACCRUE_ASSIGN_OR_RETURN(auto seq, r.insert_ledger(row));
+  env.set_seq(static_cast<uint64_t>(seq));
+  return r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now);
+}
+
 // Voids an online redemption whose outcome in the cloud is unknown. The redemption is uploaded
 // as it was sent (a duplicate if the cloud applied it, applied now if it did not), followed by
 // an adjustment that gives the points back: either way the member ends where they started, and
@@ -40,9 +47,7 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
     row.till_id = red.till_id();
     row.pos_tx_id = red.pos_tx_id();
     row.program_version = sent.program_version();
-    ACCRUE_ASSIGN_OR_RETURN(auto seq, r.insert_ledger(row));
-    env.set_seq(static_cast<uint64_t>(seq));
-    return r.insert_outbox(seq, row.event_id, env.SerializeAsString(), now);
+    return append_event(r, row, std::move(env), now);
   };
   ACCRUE_TRY(add(id, pb::TRANSACTION_KIND_REDEMPTION, sent));
   sync::EventEnvelope back = sent;

@@ -97,6 +97,10 @@ struct WriteRequest {
   std::optional<Basket> basket;  // accrue: the basket, its time defaulted to the arrival
 };
 
+// Appends an event the agent makes on its own (a void, not a till's write): its ledger row, then
+// its outbox row under the seq SQLite gave the ledger row (redemption.cpp).
+Result<void> append_event(Replica& r, const LedgerRow& row, sync::EventEnvelope env,
+                          TimestampMs now);
 // Voids an online redemption whose outcome in the cloud is unknown (redemption.cpp).
 Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
                                     const sync::EventEnvelope& sent, const std::string& owner,
