@@ -59,7 +59,7 @@ Result<void> void_online_coupon(Replica& r, const sync::EventEnvelope& sent,
   v->set_use_event_id(sent.event_id());
   v->set_till_id(use.till_id());
   v->set_pos_tx_id(use.pos_tx_id() + ":void");
-  ACCRUE_TRY(add(back.event_id(), pb::TRANSACTION_KIND_COUPON_VOID, std::move(back)));
+  ACCRUE_TRY(add(void_id.to_string(), pb::TRANSACTION_KIND_COUPON_VOID, std::move(back)));
   log(LogLevel::kWarn, "online_coupon_use_voided", {{"event_id", sent.event_id()}});
   return {};
 }

@@ -360,6 +360,71 @@ TEST_F(OnlineTest, AnOnlineRedemptionLeftUndecidedByAStopIsVoidedAtTheNextStart)
   expect_ledger_sums_balances();
 }
 
+// The same for a coupon: the cloud marked it used, the till never heard. The next start uploads
+// the use and a void of it, so the coupon is the member's again.
+TEST_F(OnlineTest, ACouponUseLeftUndecidedByAStopGivesTheCouponBack) {
+  start_agent(cloud_url());
+  agent_->stop();
+  agent_.reset();
+  const std::string coupon = "00000000-0000-4000-8000-00000000c001";
+  db_.scalar(
+      "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, code, "
+      "issued_at, issued_by, expires_at) VALUES ('" +
+      coupon + "', '" + program_.program_id + "', " + std::to_string(program_.version) +
+      ", 'five-off', 1, 'x', now(), 'test', now() + interval '1 day') RETURNING 1");
+  auto e = other_agent_event();
+  e.set_agent_id("S1-agent");
+  e.set_seq(0);
+  auto* use = e.mutable_coupon_use();
+  use->set_coupon_id(coupon);
+  use->set_reward_id("five-off");
+  use->set_till_id("till-1");
+  use->set_pos_tx_id("coupon-cut-1");
+  use->set_expires_at_ms(clock_.now_ms() + 86'400'000);
+  sync::v1::OnlineRedeemRequest req;
+  *req.mutable_event() = e;
+  HttpClient client(app_->port());
+  auto res = client.request(
+      bhttp::verb::post, "/v1/sync/redeem", req.SerializeAsString(),
+      {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  sync::v1::OnlineRedeemResponse answer;
+  ASSERT_TRUE(answer.ParseFromString(res.body()));
+  ASSERT_EQ(answer.result().status(), sync::v1::EVENT_STATUS_APPLIED) << answer.result().message();
+  ASSERT_EQ(db_.scalar("SELECT status FROM coupon WHERE coupon_id = '" + coupon + "'"), "used");
+  // Asked again by another store: refused, nothing written.
+  auto again = req;
+  again.mutable_event()->set_event_id(other_agent_event().event_id());
+  again.mutable_event()->mutable_coupon_use()->set_pos_tx_id("coupon-cut-2");
+  HttpClient second(app_->port());
+  res = second.request(
+      bhttp::verb::post, "/v1/sync/redeem", again.SerializeAsString(),
+      {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
+  ASSERT_TRUE(answer.ParseFromString(res.body()));
+  EXPECT_EQ(answer.result().status(), sync::v1::EVENT_STATUS_REJECTED);
+  EXPECT_EQ(answer.result().reject_code(), "coupon_spent");
+
+  {  // What the stop left: the intent (the replica closes at the end of the block).
+    auto w = agent::Replica::open_writer(agent_dir_ + "/data/replica.db");
+    ASSERT_TRUE(w);
+    auto id = Uuid::parse(e.event_id(), "id");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(w->insert_online_redemption(
+        {"till-1", "coupon-cut-1",
+         std::string(reinterpret_cast<const char*>(id->bytes().data()), 16), "fingerprint", "",
+         e.SerializeAsString(), 1}));
+  }
+  start_agent(cloud_url());
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(db_.scalar("SELECT status FROM coupon WHERE coupon_id = '" + coupon + "'"), "issued")
+      << "the use was voided: the coupon is usable again";
+  EXPECT_EQ(db_.scalar("SELECT string_agg(kind, ',' ORDER BY kind) FROM coupon_event WHERE "
+                       "coupon_id = '" +
+                       coupon + "'"),
+            "use,void");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_double_use"), "0");
+}
+
 // A till that never comes back for a redemption whose answer was lost: the running agent voids
 // it once no round trip can still be going on (60 s), without waiting for a restart.
 TEST_F(OnlineTest, AnUndecidedRedemptionNoTillComesBackForIsVoidedWhileTheAgentRuns) {
