@@ -592,7 +592,7 @@ Result<void> AgentService::settle_pending_intent(Replica& r, const pb::Request& 
   }
   if (now - pending->created_at < kStaleOnlineRedemptionMs) {
     return fail(ErrorCode::kUnavailable,
-                "This redemption is being decided by the loyalty service; retry in a moment.");
+                "This transaction is being decided by the loyalty service; retry in a moment.");
   }
   return void_intent(r, settings_.agent_id, *pending, event_ids_.next(), now,
                      "left undecided inside the agent");
@@ -618,29 +618,25 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
                          : fail(ErrorCode::kInternal, "accrue: the request has no basket");
       break;
     case pb::Request::kRedeem:
+    case pb::Request::kApplyCoupon: {
+      // Points or a coupon: decided here offline, or by the cloud while the till waits.
+      const bool coupon = req.op_case() == pb::Request::kApplyCoupon;
       ACCRUE_TRY(settle_pending_intent(r, req, w.pos_tx_id, w.print, now));
       if (calls_ && online_.load()) {
-        applied = txn.prepare_online_redeem(w.print.current);
+        applied = coupon ? txn.prepare_online_coupon(w.print.current)
+                         : txn.prepare_online_redeem(w.print.current);
         if (applied) return {};  // no receipt yet: the cloud's answer settles it
       } else {
-        applied = txn.redeem();
+        applied = coupon ? txn.apply_coupon() : txn.redeem();
       }
       break;
+    }
     case pb::Request::kReturn:
       applied = txn.return_sale();
       if (applied && ctx.online_event) return {};  // another store's sale: the cloud decides
       break;
     case pb::Request::kEnroll:
       applied = txn.enroll();
-      break;
-    case pb::Request::kApplyCoupon:
-      ACCRUE_TRY(settle_pending_intent(r, req, w.pos_tx_id, w.print, now));
-      if (calls_ && online_.load()) {
-        applied = txn.prepare_online_coupon(w.print.current);
-        if (applied) return {};  // no receipt yet: the cloud's answer settles it
-      } else {
-        applied = txn.apply_coupon();
-      }
       break;
     case pb::Request::kVoidCoupon:
       applied = txn.void_coupon();

@@ -225,6 +225,8 @@ CREATE TABLE coupon_spent (
   coupon_id  BLOB PRIMARY KEY,          -- 16 bytes
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Every download forgets the expired ones: a range, not a scan of the list.
+CREATE INDEX coupon_spent_expiry ON coupon_spent (expires_at);
 -- Coupons used at this store's tills, one row per use; a voided use keeps its row (voided_seq).
 -- At most one live use per coupon.
 CREATE TABLE coupon_use (

@@ -3,7 +3,8 @@
 // was given. It records the use, marks the coupon used, and tells every store through the
 // change feed; a coupon spent already (used elsewhere while offline, voided by head office
 // before the store heard of it) or never issued is recorded as a double use, the realized
-// offline exposure. A void gives the coupon back, and clears a double use.
+// offline exposure. A void gives the coupon back, and clears a double use: a store voids only its
+// own uses.
 #include "cloud/core/webhooks.h"
 #include "cloud/sync/feed.h"
 #include "cloud/sync/ingest_parts.h"
@@ -127,11 +128,13 @@ Result<void> write_void(pg::Connection& c, const json::object& row, const std::s
       auto back, c.query("UPDATE coupon SET status = 'issued', used_at = NULL, used_store_id = "
                          "NULL, use_event_id = NULL FROM " ACCRUE_COUPON_ROW
                          " WHERE coupon.coupon_id = x.coupon_id AND coupon.status = 'used' AND "
-                         "coupon.use_event_id = x.use_event_id RETURNING 1",
+                         "coupon.use_event_id = x.use_event_id AND coupon.used_store_id = "
+                         "x.store_id RETURNING 1",
                          {pg::Param::text(js)}));
   if (back.rows() == 1) ACCRUE_TRY(feed_coupon_changed(c, text_of(row, "coupon_id")));
   ACCRUE_TRY(c.query("UPDATE coupon_double_use SET voided_at = now() FROM " ACCRUE_COUPON_ROW
-                     " WHERE coupon_double_use.event_id = x.use_event_id AND voided_at IS NULL",
+                     " WHERE coupon_double_use.event_id = x.use_event_id AND "
+                     "coupon_double_use.store_id = x.store_id AND voided_at IS NULL",
                      {pg::Param::text(js)}));
   return {};
 }
@@ -148,8 +151,9 @@ Result<std::vector<std::pair<int, Rejection>>> write_coupon_events(pg::Connectio
     if (text_of(row, "kind") == "use") {
       ACCRUE_ASSIGN_OR_RETURN(auto written, write_use(c, row, js, flow));
       if (!written) {
-        refused.emplace_back(static_cast<int>(row.at("index").as_int64()),
-                             Rejection{"coupon_spent", "the coupon was used or voided already"});
+        refused.emplace_back(
+            static_cast<int>(row.at("index").as_int64()),
+            Rejection{"coupon_spent", "the coupon was used or voided already, or never issued"});
         continue;
       }
     } else {

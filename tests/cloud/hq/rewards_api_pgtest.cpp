@@ -337,6 +337,23 @@ TEST_F(HqRewardsTest, StoresUseCouponsAndTheCloudReconcilesEveryUseIncludingDoub
     cursor = page.next_cursor();
     if (base64url_decode(cursor).value_or("").starts_with("f:")) break;  // bootstrap over
   }
+  // Another store cannot void S1's uses: applied (never block a queue), and nothing changes.
+  auto foreign = envelope(1);
+  foreign.set_store_id("S2");
+  foreign.set_agent_id("S2-agent");
+  auto* theirs = foreign.mutable_coupon_use_void();
+  theirs->set_coupon_id(coupon);
+  theirs->set_use_event_id(used.event_id());
+  theirs->set_till_id("till-9");
+  theirs->set_pos_tx_id("not-mine");
+  sv1::EventBatch s2;
+  s2.set_store_id("S2");
+  s2.set_agent_id("S2-agent");
+  *s2.add_events() = foreign;
+  r = results(post(s2, other_token_));
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_APPLIED) << r.results(0).message();
+  EXPECT_EQ(db_.scalar("SELECT status FROM coupon WHERE coupon_id = '" + coupon + "'"), "used");
+
   auto v = envelope(4);
   auto* cancel = v.mutable_coupon_use_void();
   cancel->set_coupon_id(coupon);
