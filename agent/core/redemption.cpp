@@ -71,6 +71,7 @@ Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRe
   if (!sent.ParseFromString(row.envelope) || (!sent.has_redemption() && !sent.has_coupon_use())) {
     return fail(ErrorCode::kDataLoss, "an online redemption's record does not parse");
   }
+  ACCRUE_TRY(r.land_in_flight(row.event_id));
   if (sent.has_coupon_use()) {
     ACCRUE_TRY(void_online_coupon(r, sent, row.owner, adjustment_id, now));
   } else {
@@ -129,7 +130,8 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
 }
 
 Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at,
-                                                  bool online, bool decided_by_cloud) {
+                                                  bool online, bool decided_by_cloud,
+                                                  bool in_snapshot) {
   const Program& program = ctx.program();
   Member& m = plan.m;
   if (!m.customer) return fail(ErrorCode::kInternal, "redeem: the plan has no member");
@@ -148,7 +150,9 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
     }
   }
   const SpendPlan spend =
-      plan_spend(m.customer->confirmed_available - m.customer->local_debit, plan.lots, points, now);
+      in_snapshot ? SpendPlan{}
+                  : plan_spend(m.customer->confirmed_available - m.customer->local_debit, plan.lots,
+                               points, now);
   if (spend.uncovered > 0 && !decided_by_cloud) return std::unexpected(*spend.shortfall);
   for (const auto& dr : spend.draws) {
     auto it = std::ranges::find(plan.lots, dr.lot_id, &Lot::lot_id);
@@ -200,6 +204,7 @@ Result<void> AgentService::WriteTxn::prepare_online_redeem(const std::string& fi
   *red->mutable_value() = wire::money_to_proto(plan.value);
   ACCRUE_TRY(r.insert_online_redemption({req.till_id(), pos_tx_id, uuid_bytes(id), fingerprint,
                                          plan.m.owner, env->SerializeAsString(), now}));
+  ACCRUE_TRY(r.mark_in_flight(uuid_bytes(id)));
   ctx.online_event = std::move(env);
   return {};
 }
@@ -214,6 +219,10 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
   ACCRUE_TRY(r.delete_online_redemption(req.till_id(), pos_tx_id));
   ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(event.event_id(), "event_id"));
   const auto& sent = event.redemption();
+  // A snapshot of the member that came down while the till waited holds the redemption: the
+  // cloud applied it, whether or not its answer arrived.
+  ACCRUE_ASSIGN_OR_RETURN(auto holders, r.land_in_flight(intent->event_id));
+  const bool in_snapshot = holders.contains(sent.customer_id());
   ACCRUE_ASSIGN_OR_RETURN(auto value, wire::money_from_proto(sent.value()));
   auto refuse = [&](Error error) -> Result<void> {
     out = error_response(req.request_id(), std::move(error));
@@ -221,12 +230,13 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
     return {};
   };
   const auto status = outcome.result.status();
-  if (outcome.answered &&
-      (status == sync::EVENT_STATUS_APPLIED || status == sync::EVENT_STATUS_DUPLICATE)) {
+  if ((outcome.answered &&
+       (status == sync::EVENT_STATUS_APPLIED || status == sync::EVENT_STATUS_DUPLICATE)) ||
+      (!outcome.answered && in_snapshot)) {
     ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_redeem(false));
     plan.points = sent.points();
     plan.value = value;
-    return apply_redeem(plan, id, event.occurred_at_ms(), true, true);
+    return apply_redeem(plan, id, event.occurred_at_ms(), true, true, in_snapshot);
   }
   if (outcome.answered && outcome.result.reject_code() == "insufficient_points") {
     return refuse({ErrorCode::kInsufficientPoints,
@@ -290,6 +300,9 @@ Result<int> void_online_redemptions(
   auto count = std::make_shared<int>(0);
   WriteJob job;
   job.apply = [before, count, &void_one](Replica& r) -> Result<void> {
+    // At the start, nothing is in flight any more: what was is voided below, or was a return
+    // whose till heard nothing (it asks again).
+    if (!before) ACCRUE_TRY(r.clear_in_flight());
     ACCRUE_ASSIGN_OR_RETURN(auto rows, r.online_redemptions());
     for (const auto& row : rows) {
       if (before && row.created_at >= *before) continue;

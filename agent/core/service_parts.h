@@ -209,9 +209,12 @@ struct AgentService::WriteTxn {
   // cloud; offline it is recorded as pending.
   Result<void> return_elsewhere();
   // Records such a return with the cloud's answer (none: pending, nothing reversed here).
+  // `in_snapshot`: the member's confirmed balance already holds it (online_in_flight), so her
+  // balance here does not move again.
   Result<void> record_return_elsewhere(
       service_parts::sync::EventEnvelope env,
-      const std::optional<service_parts::sync::OnlineReturnResponse>& answer);
+      const std::optional<service_parts::sync::OnlineReturnResponse>& answer,
+      bool in_snapshot = false);
   // With the cloud's answer or its absence; a refusal is an answer (`refused`), not an error.
   Result<void> settle_online_return(const service_parts::sync::EventEnvelope& event,
                                     const OnlineCalls::ReturnOutcome& outcome);
@@ -251,9 +254,10 @@ struct AgentService::WriteTxn {
   // Records the planned redemption as event `id`. Offline, the programme's offline limits
   // decide first (a refusal writes nothing). `decided_by_cloud`: the cloud has applied it, so
   // what the replica does not cover becomes a debit on the confirmed balance instead of a
-  // refusal (the next snapshot settles it).
+  // refusal (the next snapshot settles it). `in_snapshot`: the member's confirmed balance
+  // already holds it (a snapshot that came down while the till waited), so it draws nothing here.
   Result<void> apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at, bool online,
-                            bool decided_by_cloud);
+                            bool decided_by_cloud, bool in_snapshot = false);
   // Decided here: offline (the programme's offline limits), or online without a cloud to ask.
   Result<void> redeem();
   // Online, step 1: the redemption is planned and its intent made durable before the cloud is

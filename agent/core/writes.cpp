@@ -283,6 +283,7 @@ Result<void> AgentService::WriteTxn::return_elsewhere() {
     rl->set_quantity_milli(l.quantity_milli());
   }
   if (service.calls_ && ctx.online()) {
+    ACCRUE_TRY(r.mark_in_flight(uuid_bytes(id)));
     ctx.online_event = std::move(env);  // no receipt yet: the cloud's answer settles it
     return {};
   }
@@ -291,7 +292,8 @@ Result<void> AgentService::WriteTxn::return_elsewhere() {
 
 // Records a return of another store's sale with what the cloud answered (nothing: pending).
 Result<void> AgentService::WriteTxn::record_return_elsewhere(
-    sync::EventEnvelope env, const std::optional<sync::OnlineReturnResponse>& answer) {
+    sync::EventEnvelope env, const std::optional<sync::OnlineReturnResponse>& answer,
+    bool in_snapshot) {
   const bool decided = answer && !answer->held_for_review();
   const int64_t points = decided ? answer->points_reversed() : 0;
   const int64_t refund = decided ? answer->points_refunded() : 0;
@@ -306,9 +308,9 @@ Result<void> AgentService::WriteTxn::record_return_elsewhere(
   ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_RETURN, owner, -points,
                                            std::nullopt, env.occurred_at_ms(), env));
   // The sale's lots are another store's: the reversal is a debit on her confirmed balance until
-  // the cloud's next snapshot of her.
-  if (customer && points > 0) ACCRUE_TRY(r.add_local_debit(owner, points));
-  if (customer && refund > 0) ACCRUE_TRY(credit_refund(seq, owner, refund));
+  // the cloud's next snapshot of her (unless the one applied while the till waited holds it).
+  if (customer && !in_snapshot && points > 0) ACCRUE_TRY(r.add_local_debit(owner, points));
+  if (customer && !in_snapshot && refund > 0) ACCRUE_TRY(credit_refund(seq, owner, refund));
   auto* res = out.mutable_return_();
   res->set_event_id(env.event_id());
   res->set_points_reversed(points);
@@ -321,11 +323,14 @@ Result<void> AgentService::WriteTxn::record_return_elsewhere(
 
 Result<void> AgentService::WriteTxn::settle_online_return(
     const sync::EventEnvelope& event, const OnlineCalls::ReturnOutcome& outcome) {
+  ACCRUE_ASSIGN_OR_RETURN(auto id, Uuid::parse(event.event_id(), "event_id"));
+  ACCRUE_ASSIGN_OR_RETURN(auto holders, r.land_in_flight(uuid_bytes(id)));
   if (!outcome.answered) return record_return_elsewhere(event, {});
   const auto& result = outcome.response.result();
   if (result.status() == sync::EVENT_STATUS_APPLIED ||
       result.status() == sync::EVENT_STATUS_DUPLICATE) {
-    return record_return_elsewhere(event, outcome.response);
+    return record_return_elsewhere(event, outcome.response,
+                                   holders.contains(outcome.response.customer_id()));
   }
   if (result.reject_code() != "bad_return") return record_return_elsewhere(event, {});
   // Refused by the cloud (more than the sale has left, a line it does not have): nothing is

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -274,6 +275,14 @@ class Replica {
   // When the oldest undecided online redemption was written, if any.
   Result<std::optional<int64_t>> oldest_online_redemption();
   Result<void> delete_online_redemption(std::string_view till_id, std::string_view pos_tx_id);
+  // Online decisions in flight, and the members whose confirmed balance already holds one
+  // (schema v9, online_in_flight).
+  Result<void> mark_in_flight(std::string_view event_id);
+  Result<std::set<std::string>> in_flight();
+  Result<void> held_in_snapshot(std::string_view event_id, std::string_view customer_id);
+  // Ends the flight of `event_id`: the members whose snapshot holds it.
+  Result<std::set<std::string>> land_in_flight(std::string_view event_id);
+  Result<void> clear_in_flight();
 
   // Runs one of the transaction-control statements (BEGIN IMMEDIATE, SAVEPOINT job, ...) from a
   // prepared statement kept for the connection: the writer runs several per request.

@@ -206,6 +206,43 @@ Result<void> Replica::delete_online_redemption(std::string_view till_id,
   return st.bind(1, till_id).bind(2, pos_tx_id).run();
 }
 
+Result<void> Replica::mark_in_flight(std::string_view event_id) {
+  ACCRUE_STMT(st, "INSERT OR IGNORE INTO online_in_flight (event_id, customer_id) VALUES (?, '')");
+  return st.bind_blob(1, event_id).run();
+}
+
+Result<std::set<std::string>> Replica::in_flight() {
+  ACCRUE_STMT(st, "SELECT event_id FROM online_in_flight WHERE customer_id = ''");
+  ACCRUE_ASSIGN_OR_RETURN(auto ids,
+                          st.all([](const sqlite::Stmt& s) { return std::string(s.blob(0)); }));
+  return std::set<std::string>(ids.begin(), ids.end());
+}
+
+Result<void> Replica::held_in_snapshot(std::string_view event_id, std::string_view customer_id) {
+  ACCRUE_STMT(st, "INSERT OR IGNORE INTO online_in_flight (event_id, customer_id) VALUES (?, ?)");
+  return st.bind_blob(1, event_id).bind(2, customer_id).run();
+}
+
+Result<std::set<std::string>> Replica::land_in_flight(std::string_view event_id) {
+  std::set<std::string> holders;
+  {
+    ACCRUE_STMT(
+        st, "SELECT customer_id FROM online_in_flight WHERE event_id = ? AND customer_id <> ''");
+    st.bind_blob(1, event_id);
+    ACCRUE_ASSIGN_OR_RETURN(auto ids,
+                            st.all([](const sqlite::Stmt& s) { return std::string(s.text(0)); }));
+    holders.insert(ids.begin(), ids.end());
+  }
+  ACCRUE_STMT(del, "DELETE FROM online_in_flight WHERE event_id = ?");
+  ACCRUE_TRY(del.bind_blob(1, event_id).run());
+  return holders;
+}
+
+Result<void> Replica::clear_in_flight() {
+  ACCRUE_STMT(st, "DELETE FROM online_in_flight");
+  return st.run();
+}
+
 Result<void> Replica::insert_sale_line(int64_t seq, const SaleLineRow& l) {
   ACCRUE_STMT(st,
               "INSERT INTO sale_line (seq, line_no, quantity_milli, points, amount_minor) "

@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 8> kMigrations = {
+inline constexpr std::array<std::string_view, 9> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -236,6 +236,19 @@ CREATE TABLE coupon_use (
   voided_seq INTEGER                    -- ledger seq of the CouponUseVoid, when voided
 );
 CREATE UNIQUE INDEX coupon_use_live ON coupon_use (coupon_id) WHERE voided_seq IS NULL;
+)sql",
+    // v9: online decisions the cloud's snapshots may hold before the till's wait ends.
+    R"sql(
+-- An online redemption or return between asking the cloud and recording the outcome: the row
+-- with customer_id '' says it is in flight; one per member whose snapshot from the cloud already
+-- holds it (the event was in ChangesPage.online_applied_event_ids when her snapshot was applied).
+-- The outcome is then recorded without touching her balance a second time (docs/architecture.md,
+-- invariant "local events stay on top"). Emptied at every start: what was in flight is voided.
+CREATE TABLE online_in_flight (
+  event_id    BLOB NOT NULL,
+  customer_id TEXT NOT NULL,
+  PRIMARY KEY (event_id, customer_id)
+) WITHOUT ROWID;
 )sql",
 };
 

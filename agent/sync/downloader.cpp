@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <future>
+#include <iterator>
 
 #include "accrue/pos/v1/pos.pb.h"
 #include "agent/store/programs.h"
@@ -102,6 +103,14 @@ Result<void> apply_changes(Replica& w,
     if (!u) return fail(ErrorCode::kInvalidArgument, "change feed: " + u.error().message);
     in_cloud.emplace(reinterpret_cast<const char*>(u->bytes().data()), u->bytes().size());
   }
+  // Of those, the ones whose outcome this agent has not recorded yet (the till still waits, or
+  // the answer was lost): the member's snapshot below holds them, so when the outcome is
+  // recorded it must not be counted against her balance again.
+  std::vector<std::string> in_flight;
+  if (!in_cloud.empty()) {
+    ACCRUE_ASSIGN_OR_RETURN(auto flying, w.in_flight());
+    std::ranges::set_intersection(in_cloud, flying, std::back_inserter(in_flight));
+  }
   for (const auto& ch : changes) {
     switch (ch.change_case()) {
       case sv1::Change::kProgram: {
@@ -144,6 +153,9 @@ Result<void> apply_changes(Replica& w,
         if (rebuild != 0) ACCRUE_TRY(w.mark_rebuilt(s.customer_id(), rebuild));
         ACCRUE_TRY(
             rebase_member(w, s.customer_id(), w_seq, w_seq == through ? &in_cloud : nullptr));
+        if (w_seq == through) {
+          for (const auto& id : in_flight) ACCRUE_TRY(w.held_in_snapshot(id, s.customer_id()));
+        }
         break;
       }
       case sv1::Change::kIdentifier: {

@@ -9,6 +9,9 @@
 //     passed on (longer than the agent's timeout: it gives up on a batch the cloud committed);
 //   - trickle(true): every byte both ways goes in 512-byte pieces, 2 ms apart;
 //   - lose_redeem_responses(n): the same as lose_upload_responses, for POST /v1/sync/redeem;
+//   - delay_online_responses(n, d): answers to POST /v1/sync/redeem and /v1/sync/return held
+//     for d, while other requests pass (the store downloads while its till waits; held longer
+//     than the agent waits, the till's answer is decided without it);
 //   - delay_lookup_responses(n, d): answers to GET /v1/sync/lookup held for d;
 //   - requests("GET /v1/sync/lookup"): how many requests started with that line so far;
 //   - set_down(true): every connection is cut and new ones are closed at once (a dead link);
@@ -72,6 +75,10 @@ class FaultProxy {
     lose_ = 0;
     lose_redeem_ = 0;
   }
+  void delay_online_responses(int n, std::chrono::milliseconds d) {
+    online_delay_ms_ = static_cast<int>(d.count());
+    online_delay_ += n;
+  }
   void delay_lookup_responses(int n, std::chrono::milliseconds d) {
     lookup_delay_ms_ = static_cast<int>(d.count());
     lookup_delay_ += n;
@@ -101,6 +108,7 @@ class FaultProxy {
     std::atomic<bool> upload_in_flight{false};
     std::atomic<bool> redeem_in_flight{false};
     std::atomic<bool> lookup_in_flight{false};
+    std::atomic<bool> online_in_flight{false};  // a redemption or a return
     std::atomic<bool> closed{false};
     void close_both() {
       if (closed.exchange(true)) return;
@@ -180,6 +188,8 @@ class FaultProxy {
         request_lines_.emplace_back(chunk.substr(0, chunk.find('\r')));
         l.redeem_in_flight = chunk.starts_with("POST /v1/sync/redeem");
         l.lookup_in_flight = chunk.starts_with("GET /v1/sync/lookup");
+        l.online_in_flight =
+            chunk.starts_with("POST /v1/sync/redeem") || chunk.starts_with("POST /v1/sync/return");
       }
       if (chunk.starts_with("POST /v1/sync/events")) {
         l.upload_in_flight = true;
@@ -213,6 +223,10 @@ class FaultProxy {
         ++lost_count_;
         break;
       }
+      if (l.online_in_flight && online_delay_ > 0) {
+        --online_delay_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(online_delay_ms_.load()));
+      }
       if (l.lookup_in_flight && lookup_delay_ > 0) {
         --lookup_delay_;
         std::this_thread::sleep_for(std::chrono::milliseconds(lookup_delay_ms_.load()));
@@ -233,6 +247,7 @@ class FaultProxy {
   std::atomic<bool> stop_{false};
   std::atomic<int> lose_{0}, reset_{0}, lost_count_{0}, reset_count_{0}, delay_{0}, delay_ms_{0};
   std::atomic<int> lose_redeem_{0}, lookup_delay_{0}, lookup_delay_ms_{0};
+  std::atomic<int> online_delay_{0}, online_delay_ms_{0};
   std::atomic<bool> trickle_{false};
   std::atomic<bool> down_{false};
   std::atomic<bool> stalled_{false};

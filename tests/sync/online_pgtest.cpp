@@ -210,6 +210,31 @@ TEST_F(OnlineTest, ASaleOfAnotherStoreIsReturnedHereDecidedByTheCloudOnce) {
   expect_ledger_sums_balances();
 }
 
+// The same race for a return decided online: its answer arrives late, after a snapshot of the
+// member that already holds the reversal has come down. The reversal counts once.
+TEST_F(OnlineTest, AReturnTheStoreSawInTheCloudsSnapshotBeforeItsAnswerCountsOnce) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  member_with_points(12, 1000);
+  const int64_t earned = sale_in_s2(12, "s2-late", 2);
+  ASSERT_GT(earned, 0);
+  ASSERT_TRUE(drained());
+  const auto before = validate_until(
+      12, [&](const pb::ValidateResult& v) { return v.pending_points() >= pending_ + earned; });
+  // Held for 1 s (the agent waits 2 s): downloads pass every 100 ms meanwhile.
+  proxy.delay_online_responses(1, std::chrono::milliseconds(1000));
+  auto r = return_from_s2("back-late", "s2-late", 1);
+  ASSERT_TRUE(r.has_return_()) << r.DebugString();
+  EXPECT_FALSE(r.return_().offline());
+  ASSERT_TRUE(drained());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // later pages change nothing
+  auto v = validate(12);
+  EXPECT_EQ(v.available_points(), before.available_points());
+  EXPECT_EQ(v.pending_points(), before.pending_points() - earned / 2)
+      << "the reversal counted twice in the store";
+  expect_ledger_sums_balances();
+}
+
 // The demo programme refunds redeemed points on returns: the cloud decides the refund with the
 // reversal, and the till shows both at once.
 TEST_F(OnlineTest, PointsRedeemedOnAnotherStoresSaleComeBackAtTheTillThatTookItBack) {
@@ -313,6 +338,27 @@ TEST_F(OnlineTest, ALostAnswerFallsBackToTheOfflineRulesWithTheSameEventId) {
   EXPECT_EQ(cloud_rows("event_id = '" + r.redeem().event_id() + "'"), 1)
       << "applied online, uploaded later as a duplicate: once";
   EXPECT_EQ(cloud_balance(6), 600);
+  expect_ledger_sums_balances();
+}
+
+// The race behind a lost answer: the cloud applies the redemption, its answer is late, and
+// before the till's wait ends the store downloads the member's new snapshot, which already holds
+// it. The redemption must count once in the store's view, not once in the snapshot and again
+// on top (the upload is a duplicate: no later snapshot would set it right).
+TEST_F(OnlineTest, ARedemptionTheStoreSawInTheCloudsSnapshotBeforeItsAnswerCountsOnce) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  member_with_points(8, 1000);
+  // Held past the agent's 2 s wait for the answer; downloads pass every 100 ms meanwhile.
+  proxy.delay_online_responses(1, std::chrono::milliseconds(3000));
+  auto r = redeem(8, 400, "late-1");
+  ASSERT_TRUE(r.has_redeem()) << r.DebugString();
+  EXPECT_EQ(r.redeem().available_points(), 600);
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_balance(8), 600);
+  EXPECT_EQ(cloud_rows("event_id = '" + r.redeem().event_id() + "'"), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // later pages change nothing
+  EXPECT_EQ(validate(8).available_points(), 600) << "the redemption counted twice in the store";
   expect_ledger_sums_balances();
 }
 
