@@ -174,6 +174,11 @@ void add_store_token(CLI::App& cli, Commands& out) {
          if (!valid_store_id(o->store_id)) {
            return die({ErrorCode::kInvalidArgument, "--store: 1 to 64 of A-Z a-z 0-9 _ -"});
          }
+         if (Ingest::is_virtual_store(o->store_id)) {
+           return die({ErrorCode::kInvalidArgument,
+                       "--store: " + o->store_id +
+                           " is the service's own (head office, web shop): no store runs there"});
+         }
          auto key = read_key_file(config->store_token_key_file, "auth.store_token_key_file");
          if (!key) return die(key.error());
          StoreTokens tokens(std::move(*key));

@@ -89,6 +89,8 @@ std::string_view to_string(Role r) {
       return "hq-support";
     case Role::kAnalyst:
       return "hq-analyst";
+    case Role::kWebShop:
+      return "web-shop";
   }
   return "";
 }
@@ -264,7 +266,7 @@ Result<JwtVerifier::Verified> JwtVerifier::verify_signed(std::string_view token)
   if (auto* roles = c.if_contains("roles"); roles && roles->is_array()) {
     for (const auto& r : roles->as_array()) {
       if (!r.is_string()) continue;
-      for (Role role : {Role::kAdmin, Role::kSupport, Role::kAnalyst}) {
+      for (Role role : {Role::kAdmin, Role::kSupport, Role::kAnalyst, Role::kWebShop}) {
         if (r.as_string() == to_string(role)) p.roles.insert(role);
       }
     }

@@ -23,8 +23,9 @@
 
 namespace accrue::cloud::auth {
 
-enum class Role { kAdmin, kSupport, kAnalyst };
-std::string_view to_string(Role r);  // "hq-admin", "hq-support", "hq-analyst"
+// kWebShop: the chain's web shop, a service that books orders and their returns.
+enum class Role { kAdmin, kSupport, kAnalyst, kWebShop };
+std::string_view to_string(Role r);  // "hq-admin", "hq-support", "hq-analyst", "web-shop"
 
 struct Principal {
   std::string subject;

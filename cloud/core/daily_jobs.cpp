@@ -6,6 +6,7 @@
 #include "cloud/core/customer_status.h"
 #include "cloud/core/expiry.h"
 #include "cloud/core/tiers.h"
+#include "cloud/core/webhooks.h"
 #include "cloud/hq/head_office_events.h"
 #include "common/civil_time.h"
 #include "common/engine/events.h"
@@ -168,6 +169,48 @@ Result<JobCounts> run_held_returns(JobRun& run, Ingest& ingest) {
   return JobCounts{{"applied", applied}, {"still_held", held}};
 }
 
+// Coupons that expired unused, each reported once (webhook coupon.expired) a day after its
+// expiry: a use made offline on the last day has had time to arrive. Batches of 500, each in a
+// transaction of its own with its webhooks.
+Result<JobCounts> run_coupon_expiry(JobRun& run) {
+  constexpr int kExpiryBatch = 500;
+  int64_t reported = 0;
+  for (;;) {
+    int rows = 0;
+    auto batch = pg::in_transaction(run.c, [&]() -> Result<void> {
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r,
+          run.c.query(
+              "UPDATE coupon k SET expiry_reported_at = now() FROM (SELECT coupon_id FROM coupon "
+              "WHERE status = 'issued' AND expiry_reported_at IS NULL AND expires_at < "
+              "to_timestamp($1::bigint / 1000.0) - interval '1 day' ORDER BY expires_at LIMIT "
+              "$2::int FOR UPDATE SKIP LOCKED) due WHERE k.coupon_id = due.coupon_id RETURNING "
+              "k.coupon_id::text, k.reward_id, k.customer_id, k.program_id, "
+              "(extract(epoch FROM k.expires_at)*1000)::bigint",
+              {pg::Param::text(std::to_string(run.now)),
+               pg::Param::text(std::to_string(kExpiryBatch))}));
+      rows = r.rows();
+      for (int i = 0; i < rows; ++i) {
+        boost::json::object data{
+            {"coupon_id", r.text(i, 0)},
+            {"reward_id", r.text(i, 1)},
+            {"customer_id",
+             r.is_null(i, 2) ? boost::json::value(nullptr) : boost::json::value(r.text(i, 2))},
+            {"program_id", r.text(i, 3)},
+            {"expires_at", format_utc_iso8601(r.int64(i, 4))}};
+        ACCRUE_TRY(
+            queue_webhook(run.c, "coupon.expired", r.text(i, 0), boost::json::serialize(data)));
+      }
+      return {};
+    });
+    if (!batch) return std::unexpected(batch.error());
+    reported += rows;
+    if (rows < kExpiryBatch) break;
+    ACCRUE_TRY(run.renew());
+  }
+  return JobCounts{{"reported", reported}};
+}
+
 }  // namespace
 
 std::vector<DailyJob> daily_jobs(DailyJobDeps deps) {
@@ -210,6 +253,7 @@ std::vector<DailyJob> daily_jobs(DailyJobDeps deps) {
                           {"placed", r.placed}};
        },
        false},
+      {"coupon_expiry", [](JobRun& run) { return run_coupon_expiry(run); }, false},
       {"birthday_bonus", [d](JobRun& run) { return run_bonus(run, BonusKind::kBirthday, *d); }},
       {"anniversary_bonus",
        [d](JobRun& run) { return run_bonus(run, BonusKind::kAnniversary, *d); }},

@@ -23,6 +23,7 @@ HqApi::HqApi(HqDeps deps)
       privacy_(shared_),
       stores_(shared_),
       returns_(shared_),
+      orders_(shared_),
       rewards_(shared_),
       programs_(shared_),
       segments_(shared_, customers_),
@@ -40,6 +41,7 @@ void HqApi::add_routes(http::Router& r) {
   privacy_.add_routes(gate_, r);
   stores_.add_routes(gate_, r);
   returns_.add_routes(gate_, r);
+  orders_.add_routes(gate_, r);
   rewards_.add_routes(gate_, r);
   programs_.add_routes(gate_, r);
   segments_.add_routes(gate_, r);

@@ -41,6 +41,7 @@ class HqApi {
   PrivacyApi privacy_;
   StoresApi stores_;
   ReturnsApi returns_;
+  OrdersApi orders_;
   RewardsApi rewards_;
   ProgramsApi programs_;
   SegmentsApi segments_;

@@ -32,6 +32,10 @@ inline constexpr std::array kEveryRole{auth::Role::kAdmin, auth::Role::kSupport,
 inline constexpr std::array kCustomerCare{auth::Role::kAdmin, auth::Role::kSupport};
 inline constexpr std::array kOperations{auth::Role::kAdmin, auth::Role::kAnalyst};
 inline constexpr std::array kAdminOnly{auth::Role::kAdmin};
+// The web shop's orders: booked by the shop (or an admin), read by head office too.
+inline constexpr std::array kWebShop{auth::Role::kAdmin, auth::Role::kWebShop};
+inline constexpr std::array kWebShopReaders{auth::Role::kAdmin, auth::Role::kSupport,
+                                            auth::Role::kAnalyst, auth::Role::kWebShop};
 
 class Gate {
  public:

@@ -4,10 +4,10 @@
 
 namespace accrue::cloud::hq {
 
-HeadOfficeBatch::HeadOfficeBatch(const PublishedProgram& program, TimestampMs now)
+HeadOfficeBatch::HeadOfficeBatch(const PublishedProgram& program, TimestampMs now, bool web_shop)
     : program_(program), now_(now) {
-  batch_.set_store_id(std::string(Ingest::kHeadOfficeStore));
-  batch_.set_agent_id(std::string(Ingest::kHeadOfficeAgent));
+  batch_.set_store_id(std::string(web_shop ? Ingest::kWebShopStore : Ingest::kHeadOfficeStore));
+  batch_.set_agent_id(std::string(web_shop ? Ingest::kWebShopAgent : Ingest::kHeadOfficeAgent));
 }
 
 sync::v1::EventEnvelope& HeadOfficeBatch::event(std::string event_id) {
@@ -56,6 +56,36 @@ sync::v1::EventEnvelope& HeadOfficeBatch::claim(std::string event_id,
   c->set_customer_id(customer_id);
   for (const auto& h : hashes) c->add_identifier_hashes(h);
   c->set_actor(actor);
+  return e;
+}
+
+sync::v1::EventEnvelope& HeadOfficeBatch::sale(std::string event_id, const std::string& customer_id,
+                                               const std::string& order_id, TimestampMs at,
+                                               const loyalty::v1::Basket& basket) {
+  auto& e = event(std::move(event_id));
+  e.set_occurred_at_ms(at);
+  auto* a = e.mutable_accrual();
+  a->set_customer_id(customer_id);
+  a->set_till_id("web");
+  a->set_pos_tx_id(order_id);
+  *a->mutable_basket() = basket;
+  a->mutable_basket()->set_occurred_at_ms(at);
+  return e;
+}
+
+sync::v1::EventEnvelope& HeadOfficeBatch::sale_return(
+    std::string event_id, const std::string& sale_event_id, const std::string& pos_tx_id,
+    const std::vector<std::pair<uint32_t, int64_t>>& lines) {
+  auto& e = event(std::move(event_id));
+  auto* r = e.mutable_return_();
+  r->set_till_id("web");
+  r->set_pos_tx_id(pos_tx_id);
+  r->set_original_event_id(sale_event_id);
+  for (const auto& [line_no, quantity] : lines) {
+    auto* l = r->add_lines();
+    l->set_line_no(line_no);
+    l->set_quantity_milli(quantity);
+  }
   return e;
 }
 

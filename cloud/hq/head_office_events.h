@@ -15,8 +15,9 @@ namespace accrue::cloud::hq {
 
 class HeadOfficeBatch {
  public:
-  // Events under `program` (the one in force), occurring `now`.
-  HeadOfficeBatch(const PublishedProgram& program, TimestampMs now);
+  // Events under `program` (the one in force), occurring `now`, from head office (store HQ) or,
+  // with `web_shop`, from the web shop (store WEB).
+  HeadOfficeBatch(const PublishedProgram& program, TimestampMs now, bool web_shop = false);
 
   // `points` (signed) for `customer_id`, by `actor` (a token's subject, or "job:<id>").
   sync::v1::EventEnvelope& adjustment(std::string event_id, const std::string& customer_id,
@@ -30,6 +31,17 @@ class HeadOfficeBatch {
   // the member's.
   sync::v1::EventEnvelope& claim(std::string event_id, const std::string& customer_id,
                                  const std::vector<std::string>& hashes, const std::string& actor);
+
+  // A web-shop order as a sale: till "web", the order id as its transaction, occurring `at`.
+  // Ingestion computes its points.
+  sync::v1::EventEnvelope& sale(std::string event_id, const std::string& customer_id,
+                                const std::string& order_id, TimestampMs at,
+                                const loyalty::v1::Basket& basket);
+  // A return of lines (line_no, quantity_milli) of the sale `sale_event_id`, as its own
+  // transaction `pos_tx_id` at till "web".
+  sync::v1::EventEnvelope& sale_return(std::string event_id, const std::string& sale_event_id,
+                                       const std::string& pos_tx_id,
+                                       const std::vector<std::pair<uint32_t, int64_t>>& lines);
 
   const sync::v1::EventBatch& batch() const { return batch_; }
   bool empty() const { return batch_.events_size() == 0; }

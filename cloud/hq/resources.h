@@ -99,6 +99,29 @@ class ReturnsApi : public Resource {
   http::Response dismiss(Call& call);
 };
 
+// The web shop's orders and their returns, booked through ingestion as sales of the virtual
+// store WEB, idempotent by the shop's order and return ids (orders_api.cpp, docs/orders.md).
+class OrdersApi : public Resource {
+ public:
+  explicit OrdersApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response create(Call& call);
+  http::Response get(Call& call);
+  http::Response create_return(Call& call);
+  // The order with its lines' figures and its returns; nullopt when there is none.
+  Result<std::optional<boost::json::object>> document(pg::Connection& c,
+                                                      const std::string& order_id);
+  // The order (with the member's status after it) as the answer.
+  http::Response answer(Call& call, const std::string& order_id, http::bhttp::status status);
+  http::Response answer_return(Call& call, const std::string& order_id,
+                               const std::string& return_id, http::bhttp::status status);
+  // A retry of an order booked already: answered as booked, or refused when it differs.
+  std::optional<http::Response> booked(Call& call, const std::string& order_id,
+                                       const boost::json::object& body);
+};
+
 // Rewards and coupons: the catalogue in force with its stock, a claim on a member's behalf, her
 // coupons, voiding one (rewards_api.cpp, docs/rewards.md).
 class RewardsApi : public Resource {

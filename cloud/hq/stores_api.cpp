@@ -247,8 +247,9 @@ http::Response StoresApi::agents(Call& call) {
   FieldErrors errors;
   const auto target = call.req.target();
   const int limit = page_limit(target, errors);
-  std::string where = "a.store_id <> $1";
-  std::vector<std::string> values{std::string(Ingest::kHeadOfficeStore)};
+  std::string where = "a.store_id <> $1 AND a.store_id <> $2";  // no agent runs in these
+  std::vector<std::string> values{std::string(Ingest::kHeadOfficeStore),
+                                  std::string(Ingest::kWebShopStore)};
   auto param = [&](std::string v) {
     values.push_back(std::move(v));
     return "$" + std::to_string(values.size());

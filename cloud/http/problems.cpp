@@ -13,7 +13,7 @@ constexpr int kFromCode = 0;
 
 // Status kFromCode: the ErrorCode's own (common/error.cpp). The refinements are the statuses
 // HTTP names for exactly that case.
-constexpr std::array<ProblemKind, 31> kKinds{{
+constexpr std::array<ProblemKind, 33> kKinds{{
     {P::kMalformedBody, "malformed-body", C::kInvalidArgument, kFromCode},
     {P::kUnsupportedMediaType, "unsupported-media-type", C::kInvalidArgument, 415},
     {P::kPayloadTooLarge, "payload-too-large", C::kOutOfRange, 413},
@@ -42,6 +42,8 @@ constexpr std::array<ProblemKind, 31> kKinds{{
     {P::kRewardRefused, "reward-refused", C::kFailedPrecondition, kFromCode},
     {P::kRewardOutOfStock, "reward-out-of-stock", C::kConflict, kFromCode},
     {P::kCouponNotVoidable, "coupon-not-voidable", C::kFailedPrecondition, kFromCode},
+    {P::kOrderConflict, "order-conflict", C::kConflict, kFromCode},
+    {P::kReturnRefused, "return-refused", C::kOutOfRange, 422},
     {P::kAuditUnavailable, "audit-unavailable", C::kUnavailable, kFromCode},
     {P::kSearchUnavailable, "search-unavailable", C::kUnavailable, kFromCode},
     {P::kDraining, "draining", C::kUnavailable, kFromCode},

@@ -47,6 +47,8 @@ enum class Problem {
   kRewardRefused,      // a claim the reward's rules refuse ("message_id" says which)
   kRewardOutOfStock,   // every coupon of the reward's stock is issued
   kCouponNotVoidable,  // used or voided already
+  kOrderConflict,      // the order id (or return id) was booked with other content
+  kReturnRefused,      // the return asks for more than the order has left, or a line it lacks
   // The service.
   kAuditUnavailable,
   kSearchUnavailable,

@@ -101,7 +101,7 @@ Result<sv1::EventBatchResult> Ingest::apply_head_office(
     const sv1::EventBatch& batch,
     std::function<Result<void>(pg::Connection&, const sv1::EventBatchResult&)> also,
     std::function<Result<void>(pg::Connection&)> prepare) {
-  return apply(batch, kHeadOfficeStore,
+  return apply(batch, batch.store_id() == kWebShopStore ? kWebShopStore : kHeadOfficeStore,
                Entry{ingest::Flow::kHeadOffice, nullptr, std::move(prepare), std::move(also)});
 }
 

@@ -90,8 +90,16 @@ class Ingest {
       const sync::v1::EventBatch& batch,
       std::function<Result<void>(pg::Connection&, const sync::v1::EventBatchResult&)> also = {},
       std::function<Result<void>(pg::Connection&)> prepare = {});
+  // The web shop's orders and returns (cloud/hq/orders_api.cpp) come the same way, as the
+  // virtual store kWebShopStore: a batch names which of the two it is.
   static constexpr std::string_view kHeadOfficeStore = "HQ";
   static constexpr std::string_view kHeadOfficeAgent = "HQ-api";
+  static constexpr std::string_view kWebShopStore = "WEB";
+  static constexpr std::string_view kWebShopAgent = "WEB-api";
+  // Stores no agent runs in: not in the fleet's views, never given a store token.
+  static bool is_virtual_store(std::string_view store_id) {
+    return store_id == kHeadOfficeStore || store_id == kWebShopStore;
+  }
 
   const IngestCounters& counters() const { return counters_; }
   // Runs after each committed batch, before apply() returns, with the customers it changed

@@ -187,7 +187,7 @@ std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& 
   const std::string currency(basket->currency.code());
 
   json::object row = ledger_row(e, LedgerKind::kAccrual, points);
-  if (points != a.points()) {
+  if (points != a.points() && ctx.flow != Flow::kHeadOffice) {  // the web shop computes none
     row["agent_points"] = a.points();
     ctx.count_mismatch();
   }
@@ -337,7 +337,9 @@ std::optional<Rejection> apply_return(BatchState& s, const sv1::EventEnvelope& e
     for (const auto& l : r.lines()) asked.push_back({l.line_no(), l.quantity_milli()});
     auto outcome = compute_return(*sale->lines, asked);
     if (!outcome) {
-      if (ctx.flow == Flow::kOnline) return Rejection{"bad_return", outcome.error().message};
+      if (ctx.flow == Flow::kOnline || ctx.flow == Flow::kHeadOffice) {
+        return Rejection{"bad_return", outcome.error().message};
+      }
       return hold_return(s, e, ctx, outcome.error().message);
     }
     after = *sale->lines;

@@ -38,7 +38,8 @@ namespace sv1 = accrue::sync::v1;
 enum class Flow {
   kStore,       // a store's upload: seq from 1, gaps recorded
   kOnline,      // one redemption decided by the cloud while the till waits: no seq yet
-  kHeadOffice,  // head office's adjustments and enrolment bonuses: no seq, deductions covered
+  kHeadOffice,  // head office and the web shop (HQ, WEB): no seq, deductions covered, a return
+                // asking for more than its sale has left refused ("bad_return"), not held
   kReview,      // a held return applied again once its sale is known: the agent's seq untouched
 };
 

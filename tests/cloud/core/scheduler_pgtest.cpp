@@ -91,7 +91,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto s = scheduler("replica-a");
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 6) << "each job's first run is today's";
+  EXPECT_EQ(*days, 7) << "each job's first run is today's";
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-tomorrow"), "");
   EXPECT_EQ(bonuses("enrolled-today"), "anniversary bonus 2027=500");
@@ -108,14 +108,14 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(
       c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1)).c_str()));
-  EXPECT_EQ(*s->run_due(), 6);
+  EXPECT_EQ(*s->run_due(), 7);
   EXPECT_EQ(job("birthday_bonus", "last_counts->>'already_awarded'"), "1");
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
 
   // The status the HQ API and `accrue-cloud jobs` show.
   auto status = job_status(*c, *catalog_->latest(*c, kAt).value(), 120);
   ASSERT_TRUE(status);
-  ASSERT_EQ(status->size(), 6u);
+  ASSERT_EQ(status->size(), 7u);
   const auto doc = jobs_json(*status, true, "02:00", "Europe/Warsaw");
   const auto& first = doc.at("jobs").as_array()[0].as_object();
   EXPECT_EQ(first.at("name").as_string(), "anniversary_bonus");
@@ -125,7 +125,7 @@ TEST_F(SchedulerTest, BirthdaysAndAnniversariesAreAwardedOnceOnTheirLocalDay) {
   auto res = get("/v1/scheduler/jobs", hq_token({"hq-analyst"}));
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   auto api = boost::json::parse(res.body());
-  EXPECT_EQ(api.at("jobs").as_array().size(), 6u);
+  EXPECT_EQ(api.at("jobs").as_array().size(), 7u);
   EXPECT_EQ(api.at("time_zone").as_string(), "Europe/Warsaw");
   EXPECT_EQ(api.at("enabled").as_bool(), false) << "the test's service runs no scheduler";
   EXPECT_EQ(get("/v1/scheduler/jobs", hq_token({"hq-support"})).result_int(), 403u);
@@ -153,8 +153,8 @@ TEST_F(SchedulerTest, AMissedWeekIsCaughtUpDayByDayInOrder) {
   clock_at_.set(kAt);
   auto days = s->run_due();
   ASSERT_TRUE(days) << days.error().message;
-  EXPECT_EQ(*days, 2 * 7 + 4)
-      << "each missed day's bonuses; the claims and returns sweeps, expiry and the tier pass once";
+  EXPECT_EQ(*days, 2 * 7 + 5) << "each missed day's bonuses; the claims and returns sweeps, "
+                                 "expiry, coupon expiry and the tier pass once";
   EXPECT_EQ(bonuses("born-5-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-2-days-ago"), "birthday bonus 2027=250");
   EXPECT_EQ(bonuses("born-8-days-ago"), "") << "before the first run";
@@ -175,7 +175,7 @@ TEST_F(SchedulerTest, TwoReplicasRacingRunEachDayOnce) {
   tb.join();
   ASSERT_TRUE(ra) << ra.error().message;
   ASSERT_TRUE(rb) << rb.error().message;
-  EXPECT_EQ(*ra + *rb, 6) << "each job's day ran on one replica";
+  EXPECT_EQ(*ra + *rb, 7) << "each job's day ran on one replica";
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE actor = 'scheduler'"), "40");
   EXPECT_EQ(job("birthday_bonus", "runs"), "1");
 }
@@ -276,12 +276,12 @@ TEST_F(SchedulerTest, ALeaseHeldByALiveReplicaIsLeftAloneAndAnExpiredOneIsTakenO
       "INSERT INTO scheduled_job (name, done_through_day, lease_owner, lease_until) SELECT n, " +
       std::to_string(kDay - 1) +
       ", 'replica-dead', now() + interval '1 hour' FROM unnest(ARRAY['claims', 'returns', "
-      "'expiry', 'tiers', 'birthday_bonus', 'anniversary_bonus']) n";
+      "'expiry', 'coupon_expiry', 'tiers', 'birthday_bonus', 'anniversary_bonus']) n";
   ASSERT_TRUE(c->exec(held.c_str()));
   EXPECT_EQ(*s->run_due(), 0) << "another replica is running them";
   // It died mid-run: its lease runs out, and the day runs again here.
   ASSERT_TRUE(c->exec("UPDATE scheduled_job SET lease_until = now() - interval '1 second'"));
-  EXPECT_EQ(*s->run_due(), 6);
+  EXPECT_EQ(*s->run_due(), 7);
   EXPECT_EQ(bonuses("born-today"), "birthday bonus 2027=250");
 }
 
@@ -321,6 +321,51 @@ TEST_F(SchedulerTest, TheDailyTierPassRunsAsAJob) {
   EXPECT_EQ(job("tiers", "last_counts->>'downgraded'"), "1");
   EXPECT_EQ(invalidated_, std::vector<std::string>{"gold-without-points"})
       << "the moved member leaves the cache";
+}
+
+TEST_F(SchedulerTest, CouponsThatExpiredUnusedAreReportedOnceADayAfterTheirExpiry) {
+  member("has-coupons", 7, 1);
+  auto c = db_.connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->exec(
+      "INSERT INTO webhook_subscription (subscription_id, url, event_types, secret, active, "
+      "created_by) VALUES (gen_random_uuid(), 'https://hooks.example.invalid/x', "
+      "'{coupon.expired}', 'secret', true, 'test')"));
+  // Expired two days ago unused (reported), an hour ago (a use may still arrive: not yet),
+  // two days ago but used, two days ago but voided, and a bearer coupon of a batch.
+  const std::string at = "to_timestamp(" + std::to_string(kAt) + " / 1000.0)";
+  auto coupon = [&](const std::string& id, const std::string& customer, const std::string& ago,
+                    const std::string& status) {
+    ASSERT_TRUE(c->exec(("INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, "
+                         "customer_id, key_id, code, status, issued_at, issued_by, expires_at) "
+                         "VALUES ('" +
+                         id + "', 'fashion-rewards', 3, 'five-off', " + customer +
+                         ", 1, 'code', '" + status + "', " + at +
+                         " - interval '30 days', 'test', " + at + " - interval '" + ago + "')")
+                            .c_str()));
+  };
+  coupon("00000000-0000-4000-8000-000000000001", "'has-coupons'", "2 days", "issued");
+  coupon("00000000-0000-4000-8000-000000000002", "'has-coupons'", "1 hour", "issued");
+  coupon("00000000-0000-4000-8000-000000000003", "'has-coupons'", "2 days", "used");
+  coupon("00000000-0000-4000-8000-000000000004", "'has-coupons'", "2 days", "voided");
+  coupon("00000000-0000-4000-8000-000000000005", "NULL", "3 days", "issued");
+  auto s = scheduler("replica-a");
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(job("coupon_expiry", "last_counts->>'reported'"), "2");
+  EXPECT_EQ(db_.scalar("SELECT string_agg(event_id, ',' ORDER BY event_id) FROM webhook_outbox "
+                       "WHERE event_type = 'coupon.expired'"),
+            "00000000-0000-4000-8000-000000000001,00000000-0000-4000-8000-000000000005");
+  EXPECT_EQ(db_.scalar("SELECT payload->>'customer_id' FROM webhook_outbox WHERE event_id = "
+                       "'00000000-0000-4000-8000-000000000001'"),
+            "has-coupons");
+  // The day run again: each coupon is reported once.
+  ASSERT_TRUE(c->exec(("UPDATE scheduled_job SET done_through_day = " + std::to_string(kDay - 1) +
+                       " WHERE name = 'coupon_expiry'")
+                          .c_str()));
+  ASSERT_TRUE(s->run_due());
+  EXPECT_EQ(job("coupon_expiry", "last_counts->>'reported'"), "0");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM webhook_outbox WHERE event_type = 'coupon.expired'"),
+            "2");
 }
 
 // A year of the programme on an injected clock, the scheduler running every day as the service

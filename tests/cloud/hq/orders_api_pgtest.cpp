@@ -1,0 +1,195 @@
+// The head-office API (tests/cloud/hq/hq_api_fixture.h). The web shop's orders: booked through
+// ingestion like a till's sale, once per order id; returns by order, once per return id; the
+// role that books them and nothing else.
+#include <thread>
+
+#include "tests/cloud/hq/hq_api_fixture.h"
+
+namespace accrue::cloud {
+namespace {
+
+class OrdersApiTest : public HqApiTest {
+ protected:
+  void SetUp() override {
+    HqApiTest::SetUp();
+    if (HasFatalFailure()) return;
+    shop_ = hq_token_for("web-shop-eu", {"web-shop"});
+    member_ = create(kAnna);
+  }
+  std::string order(const std::string& order_id, int64_t first_line_minor = 4000) {
+    return R"({"order_id": ")" + order_id + R"(", "customer_id": ")" + member_ +
+           R"(", "currency": "EUR", "lines": [{"line_no": 1, "sku": "TEE", "categories":
+           ["apparel"], "quantity_milli": 2000, "amount_minor": )" +
+           std::to_string(first_line_minor) +
+           R"(}, {"line_no": 2, "sku": "CAP", "quantity_milli": 1000, "amount_minor": 1500}]})";
+  }
+  int64_t ledger_rows(const std::string& event_id) {
+    return std::stoll(
+        db_.scalar("SELECT count(*) FROM ledger WHERE event_id = '" + event_id + "'"));
+  }
+  void expect_books_add_up() {
+    auto c = db_.connect();
+    ASSERT_TRUE(c);
+    auto report = cloud::audit(*c);
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->ok());
+  }
+
+  std::string shop_, member_;
+};
+
+TEST_F(OrdersApiTest, AnOrderEarnsLikeASaleOnceWhateverTheRetries) {
+  auto r = call(V::post, "/v1/orders", order("WEB-1"), shop_);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const auto& o = r.obj();
+  EXPECT_EQ(r.header(bhttp::field::location), "/v1/orders/WEB-1");
+  EXPECT_EQ(o.at("store_id"), "WEB");
+  EXPECT_EQ(o.at("amount_minor"), 5500);
+  EXPECT_EQ(o.at("points_earned"), 55) << "1 point per 1.00 EUR, as at a till";
+  const auto& lines = o.at("lines").as_array();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].at("points").to_number<int64_t>() + lines[1].at("points").to_number<int64_t>(),
+            55);
+  EXPECT_EQ(o.at("customer").at("points").at("pending").to_number<int64_t>() +
+                o.at("customer").at("points").at("available").to_number<int64_t>(),
+            55)
+      << "the member's balance holds it";
+  const std::string event_id(o.at("event_id").as_string());
+
+  // The same order again: answered as booked.
+  auto again = call(V::post, "/v1/orders", order("WEB-1"), shop_);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.obj().at("event_id").as_string(), event_id);
+  // Other content under the same id: refused, nothing booked.
+  auto other = call(V::post, "/v1/orders", order("WEB-1", 9000), shop_);
+  ASSERT_EQ(other.status, 409) << other.body;
+  EXPECT_EQ(other.obj().at("type"), "/problems/order-conflict");
+  EXPECT_EQ(ledger_rows(event_id), 1);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM receipt WHERE store_id = 'WEB'"), "1");
+
+  // Head office reads it; the member's transactions show it.
+  auto got = get("/v1/orders/WEB-1", analyst_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.obj().at("points_earned"), 55);
+  auto tx = get("/v1/customers/" + member_ + "/transactions", support_);
+  ASSERT_EQ(tx.status, 200) << tx.body;
+  EXPECT_EQ(tx.obj().at("items").as_array()[0].at("event_id").as_string(), event_id);
+  EXPECT_EQ(get("/v1/orders/WEB-404", shop_).status, 404);
+  expect_books_add_up();
+}
+
+TEST_F(OrdersApiTest, ConcurrentRetriesOfOneOrderBookItOnce) {
+  constexpr int kClients = 8;
+  std::vector<int> statuses(kClients);
+  std::vector<std::string> ids(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto r = call(V::post, "/v1/orders", order("WEB-RACE"), shop_);
+      statuses[i] = r.status;
+      if (r.doc.is_object()) ids[i] = std::string(r.obj().at("event_id").as_string());
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(std::ranges::count(statuses, 201), 1);
+  EXPECT_EQ(std::ranges::count(statuses, 200), kClients - 1);
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]) << "every answer names the one sale";
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM ledger WHERE till_id = 'web' AND pos_tx_id = "
+                       "'WEB-RACE'"),
+            "1");
+  EXPECT_EQ(get("/v1/customers/" + member_ + "/status", analyst_)
+                    .obj()
+                    .at("points")
+                    .at("pending")
+                    .to_number<int64_t>() +
+                get("/v1/customers/" + member_ + "/status", analyst_)
+                    .obj()
+                    .at("points")
+                    .at("available")
+                    .to_number<int64_t>(),
+            55);
+  expect_books_add_up();
+}
+
+TEST_F(OrdersApiTest, AReturnReversesItsLinesOnceAndNeverMoreThanTheOrderHasLeft) {
+  auto o = call(V::post, "/v1/orders", order("WEB-2"), shop_);
+  ASSERT_EQ(o.status, 201) << o.body;
+  const int64_t line1 = o.obj().at("lines").as_array()[0].at("points").to_number<int64_t>();
+  ASSERT_EQ(line1, 40);
+
+  const std::string half = R"({"return_id": "RMA-1", "lines": [{"line_no": 1,
+                              "quantity_milli": 1000}]})";
+  auto r = call(V::post, "/v1/orders/WEB-2/returns", half, shop_);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.obj().at("points_reversed"), line1 / 2);
+  EXPECT_EQ(r.obj().at("order_id"), "WEB-2");
+  const std::string return_event(r.obj().at("event_id").as_string());
+  auto again = call(V::post, "/v1/orders/WEB-2/returns", half, shop_);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.obj().at("event_id").as_string(), return_event);
+  auto other =
+      call(V::post, "/v1/orders/WEB-2/returns",
+           R"({"return_id": "RMA-1", "lines": [{"line_no": 2, "quantity_milli": 1000}]})", shop_);
+  EXPECT_EQ(other.status, 409) << other.body;
+
+  // Two more units of line 1: one is left.
+  auto over =
+      call(V::post, "/v1/orders/WEB-2/returns",
+           R"({"return_id": "RMA-2", "lines": [{"line_no": 1, "quantity_milli": 2000}]})", shop_);
+  ASSERT_EQ(over.status, 422) << over.body;
+  EXPECT_EQ(over.obj().at("type"), "/problems/return-refused");
+  auto no_line =
+      call(V::post, "/v1/orders/WEB-2/returns",
+           R"({"return_id": "RMA-3", "lines": [{"line_no": 9, "quantity_milli": 1}]})", shop_);
+  EXPECT_EQ(no_line.status, 422) << no_line.body;
+  EXPECT_EQ(call(V::post, "/v1/orders/WEB-404/returns", half, shop_).status, 404);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM web_order_return"), "1") << "refusals book nothing";
+
+  auto got = get("/v1/orders/WEB-2", shop_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.obj().at("points_reversed"), line1 / 2);
+  EXPECT_EQ(got.obj().at("returns").as_array().size(), 1u);
+  EXPECT_EQ(got.obj().at("lines").as_array()[0].at("returned_quantity_milli"), 1000);
+  EXPECT_EQ(ledger_rows(return_event), 1);
+  expect_books_add_up();
+}
+
+TEST_F(OrdersApiTest, BadOrdersAreRefusedFieldByFieldAndTheShopCanDoNothingElse) {
+  auto bad = call(V::post, "/v1/orders",
+                  R"({"order_id": "a/b", "customer_id": "x", "currency": "eur", "colour": 1,
+                      "occurred_at": "2099-01-01T00:00:00Z",
+                      "lines": [{"line_no": 1, "sku": "A", "quantity_milli": 0, "amount_minor": 1},
+                                {"line_no": 1, "sku": "B", "quantity_milli": 1, "amount_minor": 1}]})",
+                  shop_);
+  ASSERT_EQ(bad.status, 422) << bad.body;
+  std::set<std::string> fields;
+  for (const auto& e : bad.obj().at("errors").as_array()) {
+    fields.insert(std::string(e.at("field").as_string()));
+  }
+  for (const char* f : {"/order_id", "/currency", "/colour", "/occurred_at",
+                        "/lines/0/quantity_milli", "/lines/1/line_no"}) {
+    EXPECT_TRUE(fields.contains(f)) << f << " in " << bad.body;
+  }
+  auto nobody = call(V::post, "/v1/orders",
+                     R"({"order_id": "WEB-9", "customer_id": "nobody", "currency": "EUR",
+                         "lines": [{"line_no": 1, "sku": "A", "quantity_milli": 1000,
+                                    "amount_minor": 100}]})",
+                     shop_);
+  ASSERT_EQ(nobody.status, 422) << nobody.body;
+  EXPECT_EQ(nobody.obj().at("errors").as_array()[0].at("field"), "/customer_id");
+  EXPECT_EQ(call(V::post, "/v1/orders", "[1]", shop_).status, 400);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM web_order"), "0");
+
+  // Roles: an analyst reads orders but books none; the shop books orders and reads nothing else.
+  EXPECT_EQ(call(V::post, "/v1/orders", order("WEB-3"), analyst_).status, 403);
+  EXPECT_EQ(call(V::post, "/v1/orders", order("WEB-3"), support_).status, 403);
+  EXPECT_EQ(get("/v1/customers/" + member_ + "/status", shop_).status, 403);
+  EXPECT_EQ(call(V::post, "/v1/customers/" + member_ + "/adjustments",
+                 R"({"points": 5, "reason": "x"})", shop_)
+                .status,
+            403);
+  EXPECT_EQ(call(V::post, "/v1/orders", order("WEB-3"), admin_).status, 201);
+}
+
+}  // namespace
+}  // namespace accrue::cloud
