@@ -43,7 +43,7 @@ constexpr std::array<ProblemKind, 33> kKinds{{
     {P::kRewardOutOfStock, "reward-out-of-stock", C::kConflict, kFromCode},
     {P::kCouponNotVoidable, "coupon-not-voidable", C::kFailedPrecondition, kFromCode},
     {P::kOrderConflict, "order-conflict", C::kConflict, kFromCode},
-    {P::kReturnRefused, "return-refused", C::kOutOfRange, 422},
+    {P::kReturnRefused, "return-refused", C::kOutOfRange, kFromCode},
     {P::kAuditUnavailable, "audit-unavailable", C::kUnavailable, kFromCode},
     {P::kSearchUnavailable, "search-unavailable", C::kUnavailable, kFromCode},
     {P::kDraining, "draining", C::kUnavailable, kFromCode},
