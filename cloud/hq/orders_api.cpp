@@ -35,6 +35,23 @@ bool valid_ref(std::string_view id) {
 }
 constexpr const char* kRefRule = "1 to 64 characters of A-Z a-z 0-9 . _ : -";
 
+// Each object of a body's "lines" (at least one) read by `read`, with its JSON Pointer; a line
+// that is not an object is an error.
+template <class Read>
+void each_line(const json::array* lines, FieldErrors& errors, Read read) {
+  if (lines && lines->empty()) errors.add("/lines", "at least one line");
+  for (size_t i = 0; lines && i < lines->size(); ++i) {
+    const std::string at = "/lines/" + std::to_string(i);
+    if (!(*lines)[i].is_object()) {
+      errors.add(at, "an object");
+      continue;
+    }
+    ObjectReader line((*lines)[i].as_object(), errors, at);
+    read(line, at);
+    line.finish();
+  }
+}
+
 struct OrderInput {
   std::string order_id;
   std::string customer_id;
@@ -61,16 +78,9 @@ std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& error
   if (o.occurred_at && (*o.occurred_at > now + kMaxAheadMs || *o.occurred_at < now - kMaxAgeMs)) {
     errors.add("/occurred_at", "within the last 90 days and not in the future");
   }
-  if (lines && lines->empty()) errors.add("/lines", "at least one line");
   json::array body_lines;
   std::set<int64_t> line_nos;
-  for (size_t i = 0; lines && i < lines->size(); ++i) {
-    const std::string at = "/lines/" + std::to_string(i);
-    if (!(*lines)[i].is_object()) {
-      errors.add(at, "an object");
-      continue;
-    }
-    ObjectReader line((*lines)[i].as_object(), errors, at);
+  each_line(lines, errors, [&](ObjectReader& line, const std::string& at) {
     auto line_no = line.integer("line_no", {.required = true, .min = 1, .max = 65535});
     auto sku = line.string("sku", {.required = true, .min = 1, .max = 64});
     auto quantity =
@@ -78,7 +88,6 @@ std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& error
     auto amount =
         line.integer("amount_minor", {.required = true, .min = 0, .max = 1'000'000'000'000});
     const json::array* categories = line.array("categories", kMaxCategories);
-    line.finish();
     if (line_no && !line_nos.insert(*line_no).second) errors.add(at + "/line_no", "used twice");
     json::array cats;
     auto* pb = o.basket.add_lines();
@@ -91,7 +100,7 @@ std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& error
       cats.push_back(c);
       pb->add_categories(std::string(c.as_string()));
     }
-    if (!line_no || !sku || !quantity || !amount) continue;
+    if (!line_no || !sku || !quantity || !amount) return;
     pb->set_line_no(static_cast<uint32_t>(*line_no));
     pb->set_sku(*sku);
     pb->set_quantity_milli(*quantity);
@@ -101,7 +110,7 @@ std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& error
                                       {"categories", std::move(cats)},
                                       {"quantity_milli", *quantity},
                                       {"amount_minor", *amount}});
-  }
+  });
   if (!errors.empty()) return std::nullopt;
   o.order_id = *order_id;
   o.customer_id = *customer_id;
@@ -127,26 +136,18 @@ std::optional<ReturnInput> read_return(const json::object& doc, FieldErrors& err
   const json::array* lines = in.array("lines", kMaxLines, true);
   in.finish();
   if (return_id && !valid_ref(*return_id)) errors.add("/return_id", kRefRule);
-  if (lines && lines->empty()) errors.add("/lines", "at least one line");
   ReturnInput r;
   json::array body_lines;
   std::set<int64_t> seen;
-  for (size_t i = 0; lines && i < lines->size(); ++i) {
-    const std::string at = "/lines/" + std::to_string(i);
-    if (!(*lines)[i].is_object()) {
-      errors.add(at, "an object");
-      continue;
-    }
-    ObjectReader line((*lines)[i].as_object(), errors, at);
+  each_line(lines, errors, [&](ObjectReader& line, const std::string& at) {
     auto line_no = line.integer("line_no", {.required = true, .min = 1, .max = 65535});
     auto quantity =
         line.integer("quantity_milli", {.required = true, .min = 1, .max = 1'000'000'000});
-    line.finish();
-    if (!line_no || !quantity) continue;
+    if (!line_no || !quantity) return;
     if (!seen.insert(*line_no).second) errors.add(at + "/line_no", "used twice");
     r.lines.emplace_back(static_cast<uint32_t>(*line_no), *quantity);
     body_lines.push_back(json::object{{"line_no", *line_no}, {"quantity_milli", *quantity}});
-  }
+  });
   if (!errors.empty()) return std::nullopt;
   r.return_id = *return_id;
   r.body = json::object{{"lines", std::move(body_lines)}};
