@@ -144,6 +144,10 @@ struct OfflineLimits {
   // Coupons a store accepts without the cloud's word before its uploads confirm them (the bound
   // on double use while offline); 0 = no bound.
   uint32_t max_store_offline_coupons = 0;
+  // An overdraft (points two offline stores both honoured) is repaid by the member's next
+  // earnings, or waits for head office to write it off.
+  enum class Settlement { kRepayFromEarnings, kWriteOff };
+  Settlement overdraft_settlement = Settlement::kRepayFromEarnings;
 };
 
 struct EventRules {

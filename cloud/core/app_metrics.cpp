@@ -46,6 +46,15 @@ void write_ingest_metrics(std::string& out, const IngestCounters& ic) {
   metric_one(out, "accrue_ingest_tier_moves_total", "counter",
              "Members moved to another tier by the events they uploaded",
              static_cast<double>(ic.tier_moves.load()));
+  metric_one(out, "accrue_offline_overdrafts_total", "counter",
+             "Offline redemptions the member's points no longer covered when they arrived",
+             static_cast<double>(ic.overdrafts.load()));
+  metric_one(out, "accrue_offline_overdraft_points_total", "counter",
+             "Points honoured offline beyond what the member had (realized offline exposure)",
+             static_cast<double>(ic.overdraft_points.load()));
+  metric_one(out, "accrue_offline_coupon_double_uses_total", "counter",
+             "Coupon uses honoured offline for a coupon spent, voided or never issued",
+             static_cast<double>(ic.coupon_double_uses.load()));
   metric_one(out, "accrue_ingest_unreadable_contacts_total", "counter",
              "Enrolments whose sealed contact details this cloud's key could not open (kept "
              "sealed)",

@@ -41,8 +41,9 @@
 namespace accrue::cloud {
 
 inline constexpr const char* kWebhookEventTypes[] = {
-    "member.enrolled", "tier.changed",  "points.accrued",  "points.redeemed",   "points.adjusted",
-    "reward.claimed",  "coupon.voided", "coupon.redeemed", "coupon.double_use", "coupon.expired"};
+    "member.enrolled",   "tier.changed",   "points.accrued",  "points.redeemed",
+    "points.adjusted",   "reward.claimed", "coupon.voided",   "coupon.redeemed",
+    "coupon.double_use", "coupon.expired", "points.overdraft"};
 
 // Queues one event for every active subscription to its type, in `c`'s transaction. `payload`
 // is a JSON object (text).

@@ -24,6 +24,7 @@ HqApi::HqApi(HqDeps deps)
       stores_(shared_),
       returns_(shared_),
       orders_(shared_),
+      overdrafts_(shared_),
       rewards_(shared_),
       programs_(shared_),
       segments_(shared_, customers_),
@@ -42,6 +43,7 @@ void HqApi::add_routes(http::Router& r) {
   stores_.add_routes(gate_, r);
   returns_.add_routes(gate_, r);
   orders_.add_routes(gate_, r);
+  overdrafts_.add_routes(gate_, r);
   rewards_.add_routes(gate_, r);
   programs_.add_routes(gate_, r);
   segments_.add_routes(gate_, r);

@@ -42,6 +42,7 @@ class HqApi {
   StoresApi stores_;
   ReturnsApi returns_;
   OrdersApi orders_;
+  OverdraftsApi overdrafts_;
   RewardsApi rewards_;
   ProgramsApi programs_;
   SegmentsApi segments_;

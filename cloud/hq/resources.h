@@ -122,6 +122,19 @@ class OrdersApi : public Resource {
                                        const boost::json::object& body);
 };
 
+// Realized offline exposure: overdrafts (points two offline stores both honoured), their
+// write-off, and the report per store and day (overdrafts_api.cpp, docs/offline-exposure.md).
+class OverdraftsApi : public Resource {
+ public:
+  explicit OverdraftsApi(HqShared& shared) : Resource(shared) {}
+  void add_routes(Gate& gate, http::Router& router);
+
+ private:
+  http::Response list(Call& call);
+  http::Response write_off(Call& call);
+  http::Response exposure(Call& call);
+};
+
 // Rewards and coupons: the catalogue in force with its stock, a claim on a member's behalf, her
 // coupons, voiding one (rewards_api.cpp, docs/rewards.md).
 class RewardsApi : public Resource {

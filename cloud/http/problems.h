@@ -49,6 +49,7 @@ enum class Problem {
   kCouponNotVoidable,  // used or voided already
   kOrderConflict,      // the order id (or return id) was booked with other content
   kReturnRefused,      // the return asks for more than the order has left, or a line it lacks
+  kOverdraftSettled,   // nothing outstanding to write off (or it changed meanwhile)
   // The service.
   kAuditUnavailable,
   kSearchUnavailable,

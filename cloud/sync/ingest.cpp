@@ -222,7 +222,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
 
   ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
   pg::Connection& c = *lease;
-  uint64_t gaps = 0;
+  uint64_t gaps = 0, overdrafts = 0, overdraft_points = 0, double_uses = 0;
   std::vector<std::string> touched;
   auto result = pg::in_transaction(c, [&]() -> Result<sv1::EventBatchResult> {
     ACCRUE_ASSIGN_OR_RETURN(auto agent, ingest::lock_agent(c, batch, store_id));
@@ -246,14 +246,20 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
-    ACCRUE_ASSIGN_OR_RETURN(auto refused,
+    ACCRUE_ASSIGN_OR_RETURN(auto coupons,
                             ingest::write_coupon_events(c, state.out.coupon_events, entry.flow));
-    for (auto& [i, why] : refused) verdicts.reject(i, std::move(why));
+    for (auto& [i, why] : coupons.refused) verdicts.reject(i, std::move(why));
+    double_uses = coupons.double_uses;
     ACCRUE_TRY(promote(c, state.out, ctx.now_ms));
     ACCRUE_ASSIGN_OR_RETURN(
         auto g, ingest::track_agent_seq(c, batch, verdicts, entry.flow, agent.watermark));
     gaps = g;
     touched.assign(state.out.touched.begin(), state.out.touched.end());
+    overdrafts = state.out.overdrafts.size();
+    overdraft_points = 0;
+    for (const auto& o : state.out.overdrafts) {
+      overdraft_points += static_cast<uint64_t>(o.as_object().at("points").as_int64());
+    }
     sv1::EventBatchResult out = results_of(batch, verdicts);
     if (entry.also) ACCRUE_TRY(entry.also(c, out));
     return out;
@@ -267,6 +273,9 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     counter.fetch_add(1, std::memory_order_relaxed);
   }
   counters_.seq_gaps.fetch_add(gaps, std::memory_order_relaxed);
+  counters_.overdrafts.fetch_add(overdrafts, std::memory_order_relaxed);
+  counters_.overdraft_points.fetch_add(overdraft_points, std::memory_order_relaxed);
+  counters_.coupon_double_uses.fetch_add(double_uses, std::memory_order_relaxed);
   return result;
 }
 

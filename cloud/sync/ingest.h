@@ -38,6 +38,11 @@ struct IngestCounters {
   std::atomic<uint64_t> unreadable_contacts{0};
   std::atomic<uint64_t> seq_gaps{0};
   std::atomic<uint64_t> tier_moves{0};  // members the batches moved to another tier
+  // Offline redemptions the member's points no longer covered when they arrived, and their
+  // uncovered points (docs/offline-exposure.md).
+  std::atomic<uint64_t> overdrafts{0};
+  std::atomic<uint64_t> overdraft_points{0};
+  std::atomic<uint64_t> coupon_double_uses{0};  // uses of a coupon spent, voided or unknown
 };
 
 namespace ingest {

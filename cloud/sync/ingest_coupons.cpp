@@ -82,9 +82,12 @@ json::object webhook_data(const json::object& row) {
   return data;
 }
 
-// Whether the use was written; false only in the online flow, for a coupon spent already.
-Result<bool> write_use(pg::Connection& c, const json::object& row, const std::string& js,
-                       Flow flow) {
+enum class Use { kFirst, kDouble, kRefused };
+
+// How the use was written: the coupon's first use, a double use (written all the same: the
+// discount was given), or refused (only in the online flow, for a coupon spent already).
+Result<Use> write_use(pg::Connection& c, const json::object& row, const std::string& js,
+                      Flow flow) {
   const std::string coupon = text_of(row, "coupon_id");
   const std::string event = text_of(row, "event_id");
   ACCRUE_ASSIGN_OR_RETURN(
@@ -103,9 +106,9 @@ Result<bool> write_use(pg::Connection& c, const json::object& row, const std::st
     data["customer_id"] = customer.empty() ? json::value(nullptr) : json::value(customer);
     data["offline"] = row.at("offline");
     ACCRUE_TRY(queue_webhook(c, "coupon.redeemed", event, json::serialize(data)));
-    return true;
+    return Use::kFirst;
   }
-  if (flow == Flow::kOnline) return false;  // the till hears "spent" and gives no discount
+  if (flow == Flow::kOnline) return Use::kRefused;  // the till hears "spent" and gives no discount
   // Spent already, or never issued: the discount was given all the same.
   ACCRUE_ASSIGN_OR_RETURN(
       auto was,
@@ -120,7 +123,7 @@ Result<bool> write_use(pg::Connection& c, const json::object& row, const std::st
   json::object data = webhook_data(row);
   data["reason"] = was.rows() == 1 ? std::string(was.text(0, 0)) : "unknown";
   ACCRUE_TRY(queue_webhook(c, "coupon.double_use", event, json::serialize(data)));
-  return true;
+  return Use::kDouble;
 }
 
 Result<void> write_void(pg::Connection& c, const json::object& row, const std::string& js) {
@@ -141,17 +144,16 @@ Result<void> write_void(pg::Connection& c, const json::object& row, const std::s
 
 }  // namespace
 
-Result<std::vector<std::pair<int, Rejection>>> write_coupon_events(pg::Connection& c,
-                                                                   const json::array& rows,
-                                                                   Flow flow) {
-  std::vector<std::pair<int, Rejection>> refused;
+Result<CouponWrites> write_coupon_events(pg::Connection& c, const json::array& rows, Flow flow) {
+  CouponWrites out;
   for (const auto& v : rows) {
     const auto& row = v.as_object();
     const std::string js = json::serialize(row);
     if (text_of(row, "kind") == "use") {
-      ACCRUE_ASSIGN_OR_RETURN(auto written, write_use(c, row, js, flow));
-      if (!written) {
-        refused.emplace_back(
+      ACCRUE_ASSIGN_OR_RETURN(auto use, write_use(c, row, js, flow));
+      if (use == Use::kDouble) ++out.double_uses;
+      if (use == Use::kRefused) {
+        out.refused.emplace_back(
             static_cast<int>(row.at("index").as_int64()),
             Rejection{"coupon_spent", "the coupon was used or voided already, or never issued"});
         continue;
@@ -168,7 +170,7 @@ Result<std::vector<std::pair<int, Rejection>>> write_coupon_events(pg::Connectio
         "FROM " ACCRUE_COUPON_ROW,
         {pg::Param::text(js)}));
   }
-  return refused;
+  return out;
 }
 
 #undef ACCRUE_COUPON_ROW

@@ -61,6 +61,12 @@ json::object sale_return_row(const sv1::EventEnvelope& e, std::string_view statu
   return row;
 }
 
+// `amount` * `part` / `whole` (0 <= part <= whole), rounded down, without overflowing.
+int64_t pro_rata(int64_t amount, int64_t part, int64_t whole) {
+  if (whole <= 0) return 0;
+  return amount / whole * part + amount % whole * part / whole;
+}
+
 // Applies draws (lot id, points) to the customer's lots.
 void take(BatchState& s, const CustomerState& c, const std::vector<Draw>& draws) {
   for (const Draw& d : draws) {
@@ -80,13 +86,32 @@ void draw_available(BatchState& s, const CustomerState& c, int64_t points, Times
   take(s, c, plan_reversal(s.lots_of(c), "", points, at).draws);
 }
 
+// Whether the programme has a member's next earnings repay her overdraft.
+bool repays(const PublishedProgram& p) {
+  return p.program.offline_limits.overdraft_settlement ==
+         OfflineLimits::Settlement::kRepayFromEarnings;
+}
+
+// A lot for `points` the caller has already credited to the balance. With `repay`, what the
+// member owes (her balance below her lots: points two offline stores both honoured, or a return
+// of points she had spent) is paid from it first: the lot keeps the rest.
 void open_new_lot(BatchState& s, CustomerState& c, const LotPolicy& policy, const TimeZone& zone,
-                  const std::string& lot_id, TimestampMs at, int64_t points) {
+                  const std::string& lot_id, TimestampMs at, int64_t points, bool repay) {
   if (points <= 0) return;
   LotState l;
   l.customer_id = c.customer_id;
   l.lot = open_lot(policy, zone, lot_id, at, points);
   l.is_new = true;
+  if (repay) {
+    int64_t in_lots = points;
+    for (size_t i : c.lots) in_lots += s.lots[i].lot.remaining;
+    const int64_t owed = in_lots - (c.points + s.out.balances[c.customer_id].points);
+    if (owed > 0) {
+      const int64_t pay = std::min(owed, points);
+      l.lot.remaining -= pay;
+      s.out.repaid[c.customer_id] += pay;
+    }
+  }
   s.lots.push_back(std::move(l));
   c.lots.push_back(s.lots.size() - 1);
 }
@@ -96,7 +121,7 @@ void open_available_lot(BatchState& s, CustomerState& c, const PublishedProgram&
                         const std::string& lot_id, TimestampMs at, int64_t points) {
   LotPolicy immediate = p.program.lots;
   immediate.pending_days = 0;
-  open_new_lot(s, c, immediate, p.zone, lot_id, at, points);
+  open_new_lot(s, c, immediate, p.zone, lot_id, at, points, repays(p));
 }
 
 // Points that count as earned (the balance, lifetime earned, tier qualification on that day).
@@ -133,7 +158,7 @@ void claim_provisional(BatchState& s, const sv1::EventEnvelope& e, CustomerState
     row["seq"] = nullptr;
     s.out.ledger.push_back(std::move(row));
     credit_earned(s, cs.customer_id, p, at, points);
-    open_new_lot(s, cs, p.program.lots, p.zone, event_id, at, points);
+    open_new_lot(s, cs, p.program.lots, p.zone, event_id, at, points, repays(p));
     s.out.receipt_claims.push_back(
         json::object{{"event_id", event_id}, {"customer_id", cs.customer_id}});
     auto [sale, is_new] = s.sales.try_emplace(event_id);
@@ -207,7 +232,7 @@ std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& 
     dd.earned += points;
     dd.qualifying_points += points;
     dd.spend_minor += total;
-    open_new_lot(s, *cs, p.program.lots, p.zone, e.event_id(), at, points);
+    open_new_lot(s, *cs, p.program.lots, p.zone, e.event_id(), at, points, repays(p));
     feed_customer(s, cs->customer_id);
   } else {
     // Provisional: kept against the identifier hash until a member with it enrols.
@@ -252,6 +277,20 @@ std::optional<Rejection> apply_redemption(BatchState& s, const sv1::EventEnvelop
     if (available < r.points()) {
       if (ctx.available_after) *ctx.available_after = available;
       return not_enough_points(available, r.points(), "asked");
+    }
+  } else if (ctx.flow == Flow::kStore) {
+    // Decided by the store offline: what the member's points no longer cover (another store spent
+    // them meanwhile) is honoured, and recorded as realized offline exposure.
+    const int64_t uncovered = r.points() - std::max<int64_t>(0, s.available(*cs, ctx.now_ms));
+    if (uncovered > 0) {
+      json::object o{{"event_id", e.event_id()},
+                     {"customer_id", cs->customer_id},
+                     {"store_id", e.store_id()},
+                     {"points", uncovered},
+                     {"value_minor", pro_rata(r.value().minor_units(), uncovered, r.points())},
+                     {"currency", r.value().currency()},
+                     {"occurred_at_ms", e.occurred_at_ms()}};
+      s.out.overdrafts.push_back(std::move(o));
     }
   }
   json::object row = ledger_row(e, LedgerKind::kRedemption, -r.points());
@@ -418,6 +457,20 @@ std::optional<Rejection> apply_adjustment(BatchState& s, const sv1::EventEnvelop
   if (!cs) return unknown_customer(a.customer_id());
   if (a.reason().empty()) return Rejection{"bad_adjustment", "adjustment: a reason is required"};
   if (a.enrolment_bonus()) return apply_head_office_bonus(s, e, *cs, ctx);
+  if (!a.writes_off_overdraft().empty()) {
+    if (ctx.flow != Flow::kHeadOffice || a.points() <= 0) {
+      return Rejection{"bad_adjustment",
+                       "adjustment: an overdraft is written off by head office, with points > 0"};
+    }
+    json::object row = ledger_row(e, LedgerKind::kAdjustment, a.points());
+    row["customer_id"] = cs->customer_id;
+    row["reason"] = a.reason();
+    row["actor"] = a.actor();
+    s.out.ledger.push_back(std::move(row));
+    s.out.balances[cs->customer_id].points += a.points();  // no lot: the debt is what goes
+    feed_customer(s, cs->customer_id);
+    return std::nullopt;
+  }
   if (ctx.flow == Flow::kHeadOffice && a.points() < 0) {
     const int64_t available = s.available(*cs, ctx.now_ms);
     if (available < -a.points()) return not_enough_points(available, -a.points(), "to deduct");

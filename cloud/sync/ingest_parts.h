@@ -128,6 +128,10 @@ struct Writes {
   boost::json::array ledger, customers, pii, identifiers, receipts, receipt_reversals,
       receipt_claims, sale_returns, sale_redemptions, feed;
   boost::json::array coupon_events;  // uses and voids, written by write_coupon_events
+  // Offline redemptions the member's points no longer covered (overdraft table), and what later
+  // earnings of members in debt repaid (customer -> points).
+  boost::json::array overdrafts;
+  std::map<std::string, int64_t> repaid;
   std::map<std::string, BalanceDelta> balances;
   std::map<std::pair<std::string, int64_t>, DayDelta> day_deltas;  // (customer, local day)
   std::set<std::string> touched;  // customers the batch changed: the feed, the cache, the store
@@ -227,9 +231,12 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
 // In the online flow (the till waits for the cloud's word) a coupon spent already is refused
 // ("coupon_spent") and nothing of it is written: the answer lists those events by batch index.
 std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e, int index);
-Result<std::vector<std::pair<int, Rejection>>> write_coupon_events(pg::Connection& c,
-                                                                   const boost::json::array& rows,
-                                                                   Flow flow);
+struct CouponWrites {
+  std::vector<std::pair<int, Rejection>> refused;  // batch index, why
+  uint64_t double_uses = 0;                        // uses of a coupon spent, voided or unknown
+};
+Result<CouponWrites> write_coupon_events(pg::Connection& c, const boost::json::array& rows,
+                                         Flow flow);
 
 // Records jumps past the agent's watermark + 1 as gaps (store flow), the online decisions
 // beside the watermark (online flow), and the new watermark; nothing in the review flow.

@@ -364,6 +364,46 @@ Result<void> write_customer_days(pg::Connection& c, const Writes& w) {
 
 }  // namespace
 
+namespace {
+
+// Offline redemptions beyond the member's points (docs/offline-exposure.md), each with its
+// points.overdraft webhook; and what her later earnings repaid of her oldest open ones.
+Result<void> write_overdrafts(pg::Connection& c, const Writes& w) {
+  ACCRUE_TRY(run_all(
+      c,
+      "WITH o AS (INSERT INTO overdraft (event_id, customer_id, store_id, points, value_minor, "
+      "currency, occurred_at) SELECT x.event_id, x.customer_id, x.store_id, x.points, "
+      "x.value_minor, x.currency, to_timestamp(x.occurred_at_ms / 1000.0) FROM "
+      "jsonb_to_recordset($1::jsonb) AS x(event_id uuid, customer_id text, store_id text, points "
+      "bigint, value_minor bigint, currency text, occurred_at_ms bigint) ON CONFLICT DO NOTHING "
+      "RETURNING *) INSERT INTO webhook_outbox (subscription_id, event_type, event_id, payload) "
+      "SELECT s.subscription_id, 'points.overdraft', o.event_id::text, jsonb_build_object("
+      "'event_id', o.event_id, 'customer_id', o.customer_id, 'store_id', o.store_id, 'points', "
+      "o.points, 'value', jsonb_build_object('currency', o.currency, 'minor_units', "
+      "o.value_minor), 'occurred_at', to_char(o.occurred_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM o JOIN webhook_subscription s ON s.active "
+      "AND 'points.overdraft' = ANY(s.event_types)",
+      w.overdrafts));
+  if (w.repaid.empty()) return {};
+  json::array repaid;
+  for (const auto& [customer, points] : w.repaid) {
+    repaid.push_back(json::object{{"customer_id", customer}, {"points", points}});
+  }
+  // Oldest first: each open overdraft takes what is left of the repayment after the older ones.
+  ACCRUE_TRY(c.query(
+      "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(customer_id text, points "
+      "bigint)), open AS (SELECT o.event_id, o.points - o.repaid - o.written_off AS owed, "
+      "r.points AS paid, sum(o.points - o.repaid - o.written_off) OVER (PARTITION BY "
+      "o.customer_id ORDER BY o.occurred_at, o.event_id) AS through FROM overdraft o JOIN r USING "
+      "(customer_id) WHERE o.repaid + o.written_off < o.points) UPDATE overdraft d SET repaid = "
+      "d.repaid + least(open.owed, greatest(0, open.paid - (open.through - open.owed))) FROM open "
+      "WHERE d.event_id = open.event_id AND open.paid > open.through - open.owed",
+      {pg::Param::text(json::serialize(repaid))}));
+  return {};
+}
+
+}  // namespace
+
 Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view store_id) {
   const Writes& w = s.out;
   const LotRows lots = lot_rows(s);
@@ -381,6 +421,7 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
   // Webhooks for the points events and the new members, queued with them.
   ACCRUE_TRY(run_all(c, kQueueLedgerWebhooksSql, w.ledger));
   ACCRUE_TRY(run_all(c, kQueueEnrolmentWebhooksSql, w.customers));
+  ACCRUE_TRY(write_overdrafts(c, w));
   return run_all(c,
                  "INSERT INTO change_feed (kind, customer_id, store_id) SELECT x.kind, "
                  "x.customer_id, x.store_id FROM jsonb_to_recordset($1::jsonb) AS x(kind "

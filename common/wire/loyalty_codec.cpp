@@ -345,9 +345,14 @@ Result<Program> program_from_proto(const pb::Program& p) {
   out.redemption.refund_on_return = rp.refund_on_return();
 
   const auto& o = p.offline_limits();
-  out.offline_limits = {o.max_points_per_redemption(), o.max_points_per_customer_per_day(),
-                        o.max_store_outstanding_points(), o.max_hours_since_sync(),
-                        o.max_store_offline_coupons()};
+  out.offline_limits = {o.max_points_per_redemption(),
+                        o.max_points_per_customer_per_day(),
+                        o.max_store_outstanding_points(),
+                        o.max_hours_since_sync(),
+                        o.max_store_offline_coupons(),
+                        o.overdraft_settlement() == pb::OVERDRAFT_SETTLEMENT_WRITE_OFF
+                            ? OfflineLimits::Settlement::kWriteOff
+                            : OfflineLimits::Settlement::kRepayFromEarnings};
   out.daily_cap_points = p.daily_cap_points();
   out.event_rules = {p.event_rules().enrolment_bonus_points(),
                      p.event_rules().birthday_bonus_points(),
@@ -464,6 +469,10 @@ pb::Program program_to_proto(const Program& p) {
   o->set_max_store_outstanding_points(p.offline_limits.max_store_outstanding_points);
   o->set_max_hours_since_sync(p.offline_limits.max_hours_since_sync);
   o->set_max_store_offline_coupons(p.offline_limits.max_store_offline_coupons);
+  o->set_overdraft_settlement(
+      p.offline_limits.overdraft_settlement == OfflineLimits::Settlement::kWriteOff
+          ? pb::OVERDRAFT_SETTLEMENT_WRITE_OFF
+          : pb::OVERDRAFT_SETTLEMENT_UNSPECIFIED);  // the default: programmes encode as before
   out.set_daily_cap_points(p.daily_cap_points);
   out.mutable_event_rules()->set_enrolment_bonus_points(p.event_rules.enrolment_bonus_points);
   out.mutable_event_rules()->set_birthday_bonus_points(p.event_rules.birthday_bonus_points);

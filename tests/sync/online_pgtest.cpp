@@ -362,6 +362,55 @@ TEST_F(OnlineTest, ARedemptionTheStoreSawInTheCloudsSnapshotBeforeItsAnswerCount
   expect_ledger_sums_balances();
 }
 
+// Offline double spend of points: another store spends most of the member's points online
+// while this store, cut off, still sees them all and honours a redemption beyond what is left.
+// On upload the cloud applies it (the till was told yes), records the uncovered part as an
+// overdraft with its money value, the member's available points show the debt, in the cloud
+// and then in the store, and her next sale repays it first (docs/offline-exposure.md).
+TEST_F(OnlineTest, PointsSpentTwiceWhileOfflineAreAnOverdraftHerNextSaleRepays) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  member_with_points(9, 1000);
+  proxy.set_down(true);
+  ASSERT_EQ(spend_elsewhere(9, 700).result().status(), sync::v1::EVENT_STATUS_APPLIED);
+  auto r = redeem(9, 800, "overdraft-1");
+  ASSERT_TRUE(r.has_redeem()) << r.DebugString();
+  EXPECT_TRUE(r.redeem().offline());
+  EXPECT_EQ(r.redeem().available_points(), 200) << "the store's view: 1000 - 800";
+  const std::string& id = r.redeem().event_id();
+  proxy.set_down(false);
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("event_id = '" + id + "'"), 1) << "honoured: the till said yes";
+  EXPECT_EQ(cloud_balance(9), -500);
+  EXPECT_EQ(db_.scalar("SELECT store_id || ' ' || points || ' ' || repaid || ' ' || "
+                       "value_minor || ' ' || currency FROM overdraft WHERE event_id = '" +
+                       id + "'"),
+            std::string(kStore) + " 500 0 " +
+                std::to_string(r.redeem().discount().minor_units() * 500 / 800) + " " +
+                r.redeem().discount().currency());
+  EXPECT_EQ(
+      validate_until(9, [](const pb::ValidateResult& v) { return v.available_points() == -500; })
+          .available_points(),
+      -500)
+      << "the store sees the debt once the feed has it";
+
+  // Her next sale here: its points pay the debt first; what is left is hers.
+  auto sale = accrue(9, "repays-1");
+  ASSERT_TRUE(sale.has_accrue()) << sale.DebugString();
+  const int64_t earned = sale.accrue().points_earned();
+  ASSERT_GT(earned, 0);
+  ASSERT_TRUE(drained());
+  const int64_t repaid = std::min<int64_t>(earned, 500);
+  EXPECT_EQ(db_.scalar("SELECT repaid FROM overdraft WHERE event_id = '" + id + "'"),
+            std::to_string(repaid));
+  EXPECT_EQ(db_.scalar("SELECT remaining FROM points_lot WHERE lot_id = '" +
+                       sale.accrue().event_id() + "'"),
+            std::to_string(earned - repaid))
+      << "the lot keeps what the debt did not take";
+  EXPECT_EQ(cloud_balance(9), earned - 500);
+  expect_ledger_sums_balances();
+}
+
 TEST_F(OnlineTest, AnUnknownOutcomeBeyondTheOfflineLimitsIsVoidedAndNoPointIsLost) {
   testing::FaultProxy proxy(app_->port());
   start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
