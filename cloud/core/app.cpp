@@ -139,7 +139,6 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
       return fail(ErrorCode::kInvalidArgument, "auth.coupon_key_file: " + signer.error().message);
     }
     a->coupons_ = std::make_unique<CouponSigner>(std::move(*signer));
-    a->feed_->add_coupon_key(a->coupons_->key_id(), a->coupons_->public_key());
   }
   ACCRUE_ASSIGN_OR_RETURN(
       auto hq,
@@ -202,6 +201,7 @@ Result<void> CloudApp::start() {
                                                     ": run `accrue-cloud migrate` (or set "
                                                     "postgres.migrate_at_start)");
   }
+  if (coupons_) ACCRUE_TRY(register_coupon_key(*conn));
   ACCRUE_TRY(server_->start());
   webhooks_->start();
   hq_->start_background();
@@ -209,6 +209,30 @@ Result<void> CloudApp::start() {
   if (config_.scheduler_enabled) scheduler_->start();
   log(LogLevel::kInfo, "listening",
       {{"address", config_.listen_address}, {"port", std::to_string(server_->port())}});
+  return {};
+}
+
+// Every feed page carries the keys in coupon_key (migration 0025): this replica's joins them,
+// once; a key id already naming another key is refused (coupons signed under it would stop
+// verifying in the stores, or verify against the wrong key).
+Result<void> CloudApp::register_coupon_key(pg::Connection& c) {
+  const auto pub = coupons_->public_key();
+  const std::string key(pub.begin(), pub.end());
+  const std::string id = std::to_string(coupons_->key_id());
+  ACCRUE_TRY(
+      c.query("INSERT INTO coupon_key (key_id, public_key) VALUES ($1::bigint, $2) ON "
+              "CONFLICT (key_id) DO NOTHING",
+              {pg::Param::text(id), pg::Param::bytes(key)}));
+  ACCRUE_ASSIGN_OR_RETURN(auto same, c.query("SELECT public_key = $2 FROM coupon_key WHERE key_id "
+                                             "= $1::bigint",
+                                             {pg::Param::text(id), pg::Param::bytes(key)}));
+  if (same.rows() != 1 || same.text(0, 0) != "t") {
+    return fail(ErrorCode::kFailedPrecondition,
+                "auth.coupon_key_id " + id +
+                    " names another coupon key already (coupons signed with it are still in "
+                    "members' hands): give a new key a new id");
+  }
+  log(LogLevel::kInfo, "coupon_key_registered", {{"key_id", id}});
   return {};
 }
 

@@ -37,8 +37,9 @@ class CloudApp {
   static Result<std::unique_ptr<CloudApp>> create(CloudConfig config);
   ~CloudApp();
 
-  // Migrates when configured, then listens. kUnavailable when PostgreSQL or the port is not
-  // available.
+  // Migrates when configured, registers the coupon key, then listens. kUnavailable when
+  // PostgreSQL or the port is not available; kFailedPrecondition for a schema of another version
+  // or a coupon key id that names another key.
   Result<void> start();
   uint16_t port() const { return server_->port(); }
   // Readiness false, stop accepting, let in-flight requests finish (up to the configured grace).
@@ -64,6 +65,7 @@ class CloudApp {
  private:
   CloudApp() = default;
   void add_routes();
+  Result<void> register_coupon_key(pg::Connection& c);
   http::Response ready(const http::Request& req, http::RequestContext& ctx);
   http::Response metrics(const http::Request& req, http::RequestContext& ctx);
   // Every component's /metrics writer (app_metrics.h), the HTTP server's first.

@@ -9,6 +9,7 @@
 #include "cloud/core/tiers.h"
 #include "common/hex.h"
 #include "common/sys/log.h"
+#include "common/uuid.h"
 #include "common/wire/loyalty_codec.h"
 
 namespace accrue::cloud {
@@ -225,7 +226,6 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
   std::optional<Cursor> cur;
   sv1::ChangesPage out;
   if (!contact_key_.empty()) out.set_contact_key(contact_key_);
-  for (const auto& k : coupon_keys_) *out.add_coupon_keys() = k;
   if (!cursor.empty()) {
     cur = parse_cursor(cursor);
     if (!cur) return fail(ErrorCode::kInvalidArgument, "cursor: not one this service handed out");
@@ -248,6 +248,14 @@ Result<sv1::ChangesPage> ChangeFeed::page(const std::string& store_id, const std
     if (store.rows() == 1) {
       out.mutable_store()->set_country(std::string(store.text(0, 0)));
       out.mutable_store()->set_time_zone(std::string(store.text(0, 1)));
+    }
+    // Every coupon key the chain has used (a few rows), on every page.
+    ACCRUE_ASSIGN_OR_RETURN(auto keys,
+                            c.exec("SELECT key_id, public_key FROM coupon_key ORDER BY key_id"));
+    for (int i = 0; i < keys.rows(); ++i) {
+      auto* k = out.add_coupon_keys();
+      k->set_key_id(static_cast<uint32_t>(keys.int64(i, 0)));
+      k->set_public_key(pg::decode_bytea(keys.text(i, 1)).value_or(""));
     }
 
     // A cursor the pruning has overtaken has missed changes: start over, as on day one.

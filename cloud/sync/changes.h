@@ -21,7 +21,6 @@
 #include "cloud/core/programs.h"
 #include "cloud/pg/pool.h"
 #include "cloud/sync/feed.h"
-#include "common/coupon.h"
 #include "common/sealed_contact.h"
 
 namespace accrue::cloud {
@@ -33,14 +32,6 @@ class ChangeFeed {
 
   // The public key every page carries (ChangesPage.contact_key). Set once, before serving.
   void set_contact_key(const ContactPublicKey& key) { contact_key_.assign(key.begin(), key.end()); }
-  // The coupon verification key every page carries (ChangesPage.coupon_keys). Set once, before
-  // serving.
-  void add_coupon_key(uint32_t key_id, const CouponPublicKey& key) {
-    sync::v1::CouponKey k;
-    k.set_key_id(key_id);
-    k.set_public_key(std::string(key.begin(), key.end()));
-    coupon_keys_.push_back(std::move(k));
-  }
 
   // kInvalidArgument for a cursor that is not one of ours.
   // `agent_id` (optional, one of the store's agents) asks for agent_processed_seq: that
@@ -69,7 +60,6 @@ class ChangeFeed {
   const Clock& clock_;
   int scope_days_;
   std::string contact_key_;  // raw, or empty
-  std::vector<sync::v1::CouponKey> coupon_keys_;
 };
 
 }  // namespace accrue::cloud

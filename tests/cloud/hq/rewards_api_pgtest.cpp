@@ -2,6 +2,7 @@
 // issues a coupon any store can verify, the reward's rules refuse what they must, a stock of K
 // issues exactly K coupons under concurrent claims, and voiding gives the points back.
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -261,6 +262,57 @@ CouponFeed coupon_feed(uint16_t port, const std::string& token, std::string curs
     if (!p.has_more()) break;
   }
   return out;
+}
+
+// A key rotation: the replicas start with a new key under a new id. A store that bootstraps
+// afterwards is given every key the chain has used, so the coupons signed before the rotation
+// still verify there; a key id never names a second key.
+TEST_F(HqRewardsTest, AStoreBootstrappedAfterAKeyRotationVerifiesTheCouponsSignedBefore) {
+  const std::string id = member_with(1000);
+  auto before = claim(id, "five-off");
+  ASSERT_EQ(before.status, 201) << before.body;
+  const std::string rotated = key_file_path_ + ".rotated";
+  std::ofstream(rotated) << *make_coupon_key_pem();
+  restart_app({"auth.coupon_key_file=" + rotated, "auth.coupon_key_id=10"});
+  if (HasFatalFailure()) return;
+  auto after = claim(id, "five-off");
+  ASSERT_EQ(after.status, 201) << after.body;
+
+  auto fresh = coupon_feed(app_->port(), other_token_);  // store S2, from its first page
+  ASSERT_EQ(fresh.keys.size(), 2u);
+  CouponVerifier verifier;
+  for (const auto& k : fresh.keys) {
+    CouponPublicKey pub{};
+    ASSERT_EQ(k.public_key().size(), pub.size());
+    std::memcpy(pub.data(), k.public_key().data(), pub.size());
+    ASSERT_TRUE(verifier.add_key(k.key_id(), pub));
+  }
+  const TimestampMs now = SystemClock().now_ms();
+  auto old_one = verifier.verify(std::string(before.obj().at("code").as_string()), now);
+  ASSERT_TRUE(old_one) << old_one.error().message;
+  EXPECT_EQ(old_one->key_id, 9u);
+  auto new_one = verifier.verify(std::string(after.obj().at("code").as_string()), now);
+  ASSERT_TRUE(new_one) << new_one.error().message;
+  EXPECT_EQ(new_one->key_id, 10u);
+
+  // Another key under an id in use: the replica refuses to start, and the keys stay as they were.
+  const std::string impostor = key_file_path_ + ".impostor";
+  std::ofstream(impostor) << *make_coupon_key_pem();
+  app_.reset();
+  std::vector<std::string> settings = settings_;
+  settings.insert(settings.end(), {"auth.coupon_key_file=" + impostor, "auth.coupon_key_id=9"});
+  auto config = load_cloud_config(std::nullopt, {}, settings);
+  ASSERT_TRUE(config) << config.error().message;
+  auto app = CloudApp::create(*config);
+  ASSERT_TRUE(app) << app.error().message;
+  auto started = (*app)->start();
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().message.find("auth.coupon_key_id 9 names another coupon key"),
+            std::string::npos)
+      << started.error().message;
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_key"), "2");
+  std::filesystem::remove(rotated);
+  std::filesystem::remove(impostor);
 }
 
 TEST_F(HqRewardsTest, StoresUseCouponsAndTheCloudReconcilesEveryUseIncludingDoubleUse) {
