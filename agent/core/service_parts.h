@@ -203,6 +203,13 @@ struct AgentService::WriteTxn {
   Result<void> accrue(const Basket& basket);
   // The redemptions the accrual names as having paid for its basket (redemption_pos_tx_ids).
   Result<std::vector<LedgerRow>> redemptions_paying(const service_parts::Member& m);
+  // The points-multiplier coupon among those the accrual names (coupon_pos_tx_ids), if any.
+  struct CouponMultiplier {
+    int64_t use_seq = 0;
+    std::string use_event_id;  // 16 bytes
+    int64_t bp = 0;
+  };
+  Result<std::optional<CouponMultiplier>> coupon_multiplier(const service_parts::Member& m);
   Result<void> return_sale();
   Result<void> credit_refund(int64_t seq, const std::string& owner, int64_t points);
   // A return of a sale this replica does not hold: online, ctx.online_event carries it to the

@@ -75,6 +75,61 @@ Result<std::vector<LedgerRow>> AgentService::WriteTxn::redemptions_paying(const 
   return paying;
 }
 
+// The coupons the till names as applied to this basket: each a use on this till, live, not the
+// holder's of another member, not counted for another sale; among them at most one points
+// multiplier, whose factor this sale's points take.
+Result<std::optional<AgentService::WriteTxn::CouponMultiplier>>
+AgentService::WriteTxn::coupon_multiplier(const Member& m) {
+  const auto& named = req.accrue().coupon_pos_tx_ids();
+  std::optional<CouponMultiplier> found;
+  if (named.size() > kMaxRedemptionsPerSale) {
+    return fail(ErrorCode::kInvalidArgument, "coupon_pos_tx_ids: at most 8 coupons");
+  }
+  std::vector<int64_t> seen;
+  for (const auto& tx : named) {
+    ACCRUE_TRY(check_id("coupon_pos_tx_ids", tx, true));
+    ACCRUE_ASSIGN_OR_RETURN(auto w, r.till_write(req.till_id(), tx));
+    std::optional<CouponUseRow> use;
+    if (w && w->kind == pb::TRANSACTION_KIND_COUPON_USE && w->seq) {
+      ACCRUE_ASSIGN_OR_RETURN(use, r.coupon_use(*w->seq));
+    }
+    if (!use) {
+      return refusal(ErrorCode::kNotFound, "coupon.use_unknown", {{"pos_tx_id", tx}},
+                     "No coupon was applied as " + tx + " on this till.");
+    }
+    if (std::ranges::find(seen, use->seq) != seen.end()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "coupon_pos_tx_ids: coupon use " + tx + " is listed twice");
+    }
+    seen.push_back(use->seq);
+    if (use->voided_seq) {
+      return refusal(ErrorCode::kFailedPrecondition, "coupon.use_voided", {{"pos_tx_id", tx}},
+                     "The coupon applied as " + tx + " was voided already.");
+    }
+    ACCRUE_ASSIGN_OR_RETURN(auto entry, r.ledger_entry(use->seq));
+    if (!entry) return fail(ErrorCode::kInternal, "coupon use " + tx + ": its ledger row is gone");
+    if (!entry->owner.empty() && entry->owner != m.owner) {
+      return refusal(ErrorCode::kFailedPrecondition, "coupon.other_member", {{"pos_tx_id", tx}},
+                     "This coupon belongs to another member.");
+    }
+    pb::Response applied;
+    if (!applied.ParseFromString(w->response)) {
+      return fail(ErrorCode::kInternal, "coupon use " + tx + ": its answer is unreadable");
+    }
+    const int64_t bp = applied.apply_coupon().coupon().points_multiplier_bp();
+    if (bp == 0) continue;  // a discount: it changes no points
+    if (use->sale_seq) {
+      return refusal(ErrorCode::kFailedPrecondition, "sale.coupon_used", {{"pos_tx_id", tx}},
+                     "The coupon applied as " + tx + " already counted for another sale.");
+    }
+    if (found) {
+      return fail(ErrorCode::kInvalidArgument, "coupon_pos_tx_ids: one points multiplier per sale");
+    }
+    found = CouponMultiplier{use->seq, entry->event_id, bp};
+  }
+  return found;
+}
+
 Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   const Program& program = ctx.program();
   const auto& a = req.accrue();
@@ -85,11 +140,13 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
                    "This member is blocked: no points can be earned.");
   }
   ACCRUE_ASSIGN_OR_RETURN(auto paid_with, redemptions_paying(m));
+  ACCRUE_ASSIGN_OR_RETURN(auto multiplier, coupon_multiplier(m));
   const int64_t day = ctx.local_day(basket.occurred_at_ms);
   ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, day));
   const std::string tier = m.customer ? m.customer->tier_id : "";
-  ACCRUE_ASSIGN_OR_RETURN(
-      auto e, compute_earn(program, basket, {tier, d.first, &ctx.zone(), ctx.country()}));
+  ACCRUE_ASSIGN_OR_RETURN(auto e, compute_earn(program, basket,
+                                               {tier, d.first, &ctx.zone(), ctx.country(),
+                                                multiplier ? multiplier->bp : 0}));
   Uuid id = service.event_ids_.next();
   int64_t total = 0;
   for (const auto& l : basket.lines) total += l.amount_minor;
@@ -113,6 +170,10 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   for (const auto& rid : e.rules_fired) acc->add_rules_fired(rid);
   acc->set_provisional(!m.customer);
   for (const auto& p : paid_with) acc->add_redemption_event_ids(event_id_text(p.event_id));
+  if (multiplier) {
+    acc->set_multiplier_coupon_use_event_id(event_id_text(multiplier->use_event_id));
+    acc->set_points_multiplier_bp(multiplier->bp);
+  }
   ACCRUE_ASSIGN_OR_RETURN(auto seq,
                           record(id, pb::TRANSACTION_KIND_ACCRUAL, m.owner, e.points,
                                  Money(total, basket.currency), basket.occurred_at_ms, env));
@@ -126,6 +187,7 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
                                         e.lines[i].points, 0, 0, basket.lines[i].amount_minor}));
   }
   for (const auto& p : paid_with) ACCRUE_TRY(r.link_redemption(seq, p.seq, -p.points));
+  if (multiplier) ACCRUE_TRY(r.set_coupon_use_sale(multiplier->use_seq, seq));
   ACCRUE_TRY(r.add_daily(m.owner, day, e.points, 0));
   ACCRUE_ASSIGN_OR_RETURN(auto b, ctx.balance(r, m));
   const bool on = ctx.online();
@@ -137,6 +199,7 @@ Result<void> AgentService::WriteTxn::accrue(const Basket& basket) {
   res->set_offline(!on);
   res->set_provisional(!m.customer);
   res->set_program_version(program.version);
+  if (multiplier) res->set_points_multiplier_bp(multiplier->bp);
   ACCRUE_ASSIGN_OR_RETURN(auto view, ctx.tier_view(r, m));
   if (!view.reached_tier_id.empty()) {
     res->set_reached_tier_id(view.reached_tier_id);

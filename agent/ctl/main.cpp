@@ -197,6 +197,10 @@ void print_readable(const pb::Response& r) {
                 << (r.accrue().provisional() ? "  (provisional: unknown identifier)" : "")
                 << (r.accrue().replayed() ? "  (replayed)" : "") << "\nevent "
                 << r.accrue().event_id() << "\n";
+      if (r.accrue().points_multiplier_bp() != 0) {
+        std::cout << "points multiplied by a coupon: x"
+                  << static_cast<double>(r.accrue().points_multiplier_bp()) / 10000 << "\n";
+      }
       if (!r.accrue().reached_tier_id().empty()) {
         std::cout << "reached " << r.accrue().reached_tier_name() << " (confirmed when online)\n";
       }
@@ -365,6 +369,7 @@ void add_reads(CLI::App& app, Commands& out) {
 struct BasketOptions {
   std::string basket = "-", tx;
   std::vector<std::string> paid_with;  // redemptions that paid for the basket
+  std::vector<std::string> coupons;    // coupon uses applied to the basket
 };
 
 void add_basket_option(CLI::App* cmd, BasketOptions& o) {
@@ -390,6 +395,7 @@ void add_sales(CLI::App& app, Commands& out) {
         req.mutable_accrue()->set_pos_tx_id(o.tx);
         *req.mutable_accrue()->mutable_basket() = basket;
         for (const auto& p : o.paid_with) req.mutable_accrue()->add_redemption_pos_tx_ids(p);
+        for (const auto& c : o.coupons) req.mutable_accrue()->add_coupon_pos_tx_ids(c);
         return {};
       },
       [](CLI::App* cmd, BasketOptions& o) {
@@ -398,6 +404,9 @@ void add_sales(CLI::App& app, Commands& out) {
         cmd->add_option("--paid-with", o.paid_with,
                         "POS transaction id of a redemption that paid for this basket, "
                         "repeatable (a return then refunds its share)");
+        cmd->add_option("--coupon", o.coupons,
+                        "POS transaction id of a coupon applied to this basket, repeatable (a "
+                        "points multiplier multiplies its points)");
       });
 }
 

@@ -70,6 +70,7 @@ struct CouponUseRow {
   std::string coupon_id;  // 16 bytes
   TimestampMs expires_at = 0;
   std::optional<int64_t> voided_seq;
+  std::optional<int64_t> sale_seq;  // the sale whose points it multiplied
 };
 
 // An online redemption waiting for the cloud's answer (the online_redemption table).
@@ -265,6 +266,7 @@ class Replica {
   Result<void> clear_spent_coupons();
   Result<void> insert_coupon_use(int64_t seq, std::string_view coupon_id, TimestampMs expires_at);
   Result<void> void_coupon_use(int64_t seq, int64_t voided_seq);
+  Result<void> set_coupon_use_sale(int64_t seq, int64_t sale_seq);
   Result<void> add_offline_coupons(int64_t n);
 
   // Online redemptions in flight (the writer only).

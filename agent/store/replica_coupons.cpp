@@ -38,11 +38,13 @@ Result<std::optional<int64_t>> Replica::live_coupon_use(std::string_view coupon_
 }
 
 Result<std::optional<CouponUseRow>> Replica::coupon_use(int64_t seq) {
-  ACCRUE_STMT(st, "SELECT seq, coupon_id, expires_at, voided_seq FROM coupon_use WHERE seq = ?");
+  ACCRUE_STMT(st,
+              "SELECT seq, coupon_id, expires_at, voided_seq, sale_seq FROM coupon_use WHERE "
+              "seq = ?");
   st.bind(1, seq);
   return st.first([](const sqlite::Stmt& s) {
-    return CouponUseRow{s.int64(0), std::string(s.blob(1)), s.int64(2),
-                        s.is_null(3) ? std::nullopt : std::optional<int64_t>(s.int64(3))};
+    auto opt = [&s](int i) { return s.is_null(i) ? std::nullopt : std::optional(s.int64(i)); };
+    return CouponUseRow{s.int64(0), std::string(s.blob(1)), s.int64(2), opt(3), opt(4)};
   });
 }
 
@@ -85,6 +87,11 @@ Result<void> Replica::insert_coupon_use(int64_t seq, std::string_view coupon_id,
 Result<void> Replica::void_coupon_use(int64_t seq, int64_t voided_seq) {
   ACCRUE_STMT(st, "UPDATE coupon_use SET voided_seq = ? WHERE seq = ? AND voided_seq IS NULL");
   return st.bind(1, voided_seq).bind(2, seq).run();
+}
+
+Result<void> Replica::set_coupon_use_sale(int64_t seq, int64_t sale_seq) {
+  ACCRUE_STMT(st, "UPDATE coupon_use SET sale_seq = ? WHERE seq = ?");
+  return st.bind(1, sale_seq).bind(2, seq).run();
 }
 
 Result<void> Replica::add_offline_coupons(int64_t n) {

@@ -7,7 +7,7 @@
 
 namespace accrue::agent {
 
-inline constexpr std::array<std::string_view, 9> kMigrations = {
+inline constexpr std::array<std::string_view, 10> kMigrations = {
     // v1
     R"sql(
 -- Agent state: last_sync_ms, offline_outstanding (points redeemed offline, not yet confirmed).
@@ -249,6 +249,11 @@ CREATE TABLE online_in_flight (
   customer_id TEXT NOT NULL,
   PRIMARY KEY (event_id, customer_id)
 ) WITHOUT ROWID;
+)sql",
+    // v10: points-multiplier coupons counted for a sale (AccrueRequest.coupon_pos_tx_ids).
+    R"sql(
+-- The sale (its ledger seq) whose points a coupon use multiplied: a use counts for one sale.
+ALTER TABLE coupon_use ADD COLUMN sale_seq INTEGER;
 )sql",
 };
 

@@ -191,6 +191,36 @@ int64_t link_redemptions(BatchState& s, const sv1::EventEnvelope& e, const Custo
   return redeemed;
 }
 
+// The factor of the points-multiplier coupon an accrual names, when the cloud holds its use (in
+// an earlier batch or earlier in this one), in the same store, not voided, of a reward that is a
+// points multiplier with that factor in the accrual's programme; else 0 (the sale earns without
+// it, and a store that applied it is counted as a mismatch).
+int64_t coupon_multiplier(const BatchState& s, const sv1::EventEnvelope& e,
+                          const PublishedProgram& p) {
+  const auto& a = e.accrual();
+  if (a.points_multiplier_bp() == 0) return 0;
+  const std::string& id = a.multiplier_coupon_use_event_id();
+  std::optional<std::pair<std::string, std::string>> use;  // store, reward id
+  if (auto it = s.multiplier_uses.find(id); it != s.multiplier_uses.end()) use = it->second;
+  for (const auto& v : s.out.coupon_events) {
+    const auto& row = v.as_object();
+    const std::string kind(row.at("kind").as_string());
+    if (kind == "use" && row.at("event_id").as_string() == id) {
+      use = {std::string(row.at("store_id").as_string()),
+             std::string(row.at("reward_id").as_string())};
+    } else if (kind == "void" && row.at("use_event_id").as_string() == id) {
+      use.reset();
+    }
+  }
+  if (!use || use->first != e.store_id()) return 0;
+  const Reward* reward = p.program.reward(use->second);
+  if (!reward || reward->kind != RewardKind::kPointsMultiplier ||
+      reward->multiplier_bp != a.points_multiplier_bp()) {
+    return 0;
+  }
+  return a.points_multiplier_bp();
+}
+
 std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& e,
                                        const EventContext& ctx) {
   const auto& a = e.accrual();
@@ -203,8 +233,9 @@ std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& 
   const int64_t day = local_day(p, at);
   const int64_t today =
       cs && p.program.daily_cap_points > 0 ? s.earned_today(cs->customer_id, day) : 0;
-  auto earn =
-      compute_earn(p.program, *basket, {cs ? cs->tier_id : "", today, &p.zone, ctx.country});
+  auto earn = compute_earn(
+      p.program, *basket,
+      {cs ? cs->tier_id : "", today, &p.zone, ctx.country, coupon_multiplier(s, e, p)});
   if (!earn) return Rejection{"bad_basket", earn.error().message};
   const int64_t points = earn->points;
   int64_t total = 0;

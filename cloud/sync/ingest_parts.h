@@ -171,9 +171,13 @@ struct BatchState {
   std::map<std::string, std::string> hash_to_customer;  // identifier hash (raw) -> customer id
   // Provisional accruals not yet claimed, by identifier hash: (event id, points, occurred at).
   std::map<std::string, std::vector<std::tuple<std::string, int64_t, TimestampMs>>> unclaimed;
-  std::map<std::string, SaleState> sales;                            // by the sale's event id
-  std::map<SaleRef, std::string> sales_by_ref;                       // -> event id
-  std::map<std::string, RedemptionState> redemptions;                // by event id
+  std::map<std::string, SaleState> sales;              // by the sale's event id
+  std::map<SaleRef, std::string> sales_by_ref;         // -> event id
+  std::map<std::string, RedemptionState> redemptions;  // by event id
+  // Coupon uses new sales name as multiplying their points
+  // (Accrual.multiplier_coupon_use_event_id), as the cloud holds them from earlier batches: event
+  // id -> (store, reward id), live ones only.
+  std::map<std::string, std::pair<std::string, std::string>> multiplier_uses;
   std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
   Writes out;
 

@@ -50,6 +50,7 @@ struct References {
   std::vector<SaleRef> sale_refs;         // sales returns name without their event id
   std::vector<std::string> claim_hashes;  // identifiers an enrolment or a claim claims for
   std::vector<std::string> redemptions;   // that sales name as having paid for them
+  std::vector<std::string> coupon_uses;   // that sales name as multiplying their points
 };
 
 References references_of(const sv1::EventBatch& batch, Verdicts& v) {
@@ -74,6 +75,16 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
             v.reject(i, "bad_accrual", "accrual: redemption_event_ids must be event ids");
           } else {
             out.redemptions.push_back(id);
+          }
+        }
+        if (a.points_multiplier_bp() != 0 || !a.multiplier_coupon_use_event_id().empty()) {
+          if (!Uuid::parse(a.multiplier_coupon_use_event_id()) ||
+              a.points_multiplier_bp() < kOneX || a.points_multiplier_bp() > kMaxMultiplierBp) {
+            v.reject(i, "bad_accrual",
+                     "accrual: a points multiplier needs its coupon use's event id and a factor "
+                     "of 10000 (1x) to 10000000 basis points");
+          } else {
+            out.coupon_uses.push_back(a.multiplier_coupon_use_event_id());
           }
         }
         break;
@@ -247,6 +258,23 @@ Result<void> load_named_redemptions(pg::Connection& c, const References& refs, B
   for (int k = 0; k < r.rows(); ++k) {
     s.redemptions[std::string(r.text(k, 0))] = {
         std::string(r.text(k, 1)), std::string(r.text(k, 2)), r.int64(k, 3), r.text(k, 4) == "t"};
+  }
+  return {};
+}
+
+// The coupon uses new sales name as multiplying their points, uploaded in earlier batches (or
+// decided online) and not voided: where and of which reward.
+Result<void> load_multiplier_uses(pg::Connection& c, const References& refs, BatchState& s) {
+  if (refs.coupon_uses.empty()) return {};
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto r, c.query("SELECT u.event_id::text, u.store_id, coalesce(u.reward_id, '') FROM "
+                      "coupon_event u WHERE u.event_id = ANY($1::uuid[]) AND u.kind = 'use' AND "
+                      "NOT EXISTS (SELECT 1 FROM coupon_event v WHERE v.kind = 'void' AND "
+                      "v.use_event_id = u.event_id)",
+                      {pg::Param::text(pg::text_array(refs.coupon_uses))}));
+  for (int k = 0; k < r.rows(); ++k) {
+    s.multiplier_uses[std::string(r.text(k, 0))] = {std::string(r.text(k, 1)),
+                                                    std::string(r.text(k, 2))};
   }
   return {};
 }
@@ -519,6 +547,7 @@ Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::
   References r = references_of(batch, v);
   ACCRUE_TRY(load_original_sales(c, r, s));
   ACCRUE_TRY(load_named_redemptions(c, r, s));
+  ACCRUE_TRY(load_multiplier_uses(c, r, s));
   ACCRUE_TRY(load_customers(c, r.refs, s));
   ACCRUE_TRY(lock_claims(c, r.claim_hashes));
   ACCRUE_TRY(load_identifiers(c, r.hashes, s));

@@ -216,15 +216,23 @@ std::unexpected<Error> too_many_points() {
 // The base points of every eligible line: amount x rate x rule multipliers x tier multiplier,
 // rounded per line or per basket (then apportioned to the lines). Returns the basket's base.
 Result<int128> base_points(const Program& program, const EarnRate& rate, int64_t tier_bp,
-                           const EarnWork& w, std::pmr::vector<int64_t>& line_base) {
+                           int64_t coupon_bp, const EarnWork& w,
+                           std::pmr::vector<int64_t>& line_base) {
   // exact points of line i = num[i] / den
-  const int128 den = static_cast<int128>(rate.per_minor_units) * kOneX * kOneX;
+  int128 den = static_cast<int128>(rate.per_minor_units) * kOneX * kOneX;
+  if (coupon_bp != 0) den *= kOneX;
   std::pmr::vector<int128> num(w.n, 0, w.arena);
   int128 num_total = 0;
+  // Far beyond kMaxPoints for any rate, and with room for the sum over the lines.
+  constexpr int128 kNumMax = static_cast<int128>(1) << 112;
   for (size_t i = 0; i < w.n; ++i) {
     if (!w.is_eligible(i)) continue;
     num[i] =
         static_cast<int128>(w.basket.lines[i].amount_minor) * rate.points * w.factor[i] * tier_bp;
+    if (coupon_bp != 0) {
+      if (num[i] > kNumMax / coupon_bp) return too_many_points();
+      num[i] *= coupon_bp;
+    }
     num_total += num[i];
   }
   int128 base = 0;
@@ -262,6 +270,12 @@ void apply_daily_cap(const Program& program, const EarnContext& ctx, EarnWork& w
 Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
                                 const EarnContext& ctx) {
   ACCRUE_TRY(validate_basket(basket));
+  if (ctx.coupon_multiplier_bp != 0 &&
+      (ctx.coupon_multiplier_bp < kOneX || ctx.coupon_multiplier_bp > kMaxMultiplierBp)) {
+    return fail(ErrorCode::kInvalidArgument, "coupon multiplier: must be between 10000 (1x) and " +
+                                                 std::to_string(kMaxMultiplierBp) +
+                                                 " basis points");
+  }
   const EarnRate* rate = program.earn_rate(basket.currency, ctx.country);
   if (rate == nullptr) {
     return refusal(ErrorCode::kFailedPrecondition, "earn.no_rate",
@@ -299,7 +313,8 @@ Result<EarnResult> compute_earn(const Program& program, const Basket& basket,
     tier_bp = program.tiers.ladder[*idx].earn_multiplier_bp;
   }
   std::pmr::vector<int64_t> line_base(n, 0, &arena);
-  ACCRUE_ASSIGN_OR_RETURN(const int128 base, base_points(program, *rate, tier_bp, w, line_base));
+  ACCRUE_ASSIGN_OR_RETURN(const int128 base, base_points(program, *rate, tier_bp,
+                                                         ctx.coupon_multiplier_bp, w, line_base));
   if (base + w.bonus_total > kMaxPoints) return too_many_points();
   out.base_points = static_cast<Points>(base);
   out.bonus_points = static_cast<Points>(w.bonus_total);

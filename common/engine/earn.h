@@ -9,8 +9,9 @@
 //     sku/category filters. Exclude rules drop the matched lines; multiplier rules add
 //     (factor - 1x) to the matched lines (so 2x and 1.5x give 2.5x); bonus rules add fixed
 //     points once or per whole matched unit. A firing rule with stop_after ends the evaluation;
-//  4. base points per line = amount x rate x rule factor x tier factor, rounded per line or once
-//     per basket (floor or half-even), as the program says;
+//  4. base points per line = amount x rate x rule factor x tier factor x coupon factor (a
+//     points-multiplier coupon applied to this basket), rounded per line or once per basket
+//     (floor or half-even), as the program says; fixed bonuses are not multiplied;
 //  5. the per-customer daily cap trims the total.
 // Every point of the total is attributed to a line (largest remainder), so returns can reverse
 // exactly what each line earned: a once-per-basket bonus goes to the lines its rule matched, in
@@ -31,6 +32,9 @@ struct EarnContext {
   Points earned_today = 0;              // already earned today (store local day), for the daily cap
   const TimeZone* time_zone = nullptr;  // the store's zone; nullptr means UTC
   std::string_view country = {};        // the store's (ISO 3166-1 alpha-2), for per-country rates
+  // A points-multiplier coupon applied to this basket (docs/rewards.md): multiplies the base
+  // points, not fixed bonuses, before the daily cap. 0: none; else kOneX..kMaxMultiplierBp.
+  int64_t coupon_multiplier_bp = 0;
 };
 
 struct LinePoints {

@@ -45,7 +45,7 @@ loyalty::v1::Basket basket(int64_t shoes = 8999) {
   return b;
 }
 
-// The demo programme with a small catalogue and a bound of 12 coupons before uploads confirm.
+// The demo programme with a small catalogue and a bound of 30 coupons before uploads confirm.
 std::string write_program(const std::string& dir) {
   std::ifstream in("packaging/demo/program.json");
   auto p = boost::json::parse(std::string(std::istreambuf_iterator<char>(in), {})).as_object();
@@ -54,9 +54,10 @@ std::string write_program(const std::string& dir) {
      "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": "500"}]},
      "min_basket": [{"currency": "EUR", "minor_units": "2000"}]},
     {"reward_id": "free-tee", "name": "A tee on us", "free_item": {"skus": ["TEE"]}},
-    {"reward_id": "tote", "name": "A tote bag", "gift": {"description": "Canvas tote"}}
+    {"reward_id": "tote", "name": "A tote bag", "gift": {"description": "Canvas tote"}},
+    {"reward_id": "double", "name": "Double points", "points_multiplier": {"basis_points": "20000"}}
   ])");
-  p["offline_limits"].as_object()["max_store_offline_coupons"] = 12;
+  p["offline_limits"].as_object()["max_store_offline_coupons"] = 30;
   const std::string path = dir + "/program.json";
   std::ofstream(path) << boost::json::serialize(p);
   return path;
@@ -264,6 +265,58 @@ TEST_P(CouponsTest, ACouponIsUsedOnceUntilItsUseIsVoided) {
 }
 
 // accruectl's coupon commands, printing for people (the binary run) and as JSON (the other).
+// A points-multiplier coupon counts for the sale that names it (AccrueRequest.coupon_pos_tx_ids):
+// the sale's base points doubled, once; not for a second sale, nor once its use is voided.
+TEST_P(CouponsTest, APointsMultiplierCouponDoublesTheSaleThatNamesItOnce) {
+  auto accrue = [&](const std::string& pos_tx, std::vector<std::string> coupons) {
+    pb::Request req;
+    auto* a = req.mutable_accrue();
+    *a->mutable_identifier() = card(41);
+    a->set_pos_tx_id(pos_tx);
+    *a->mutable_basket() = basket(5000);  // below the 100 EUR of the fixed bonus
+    for (auto& c : coupons) a->add_coupon_pos_tx_ids(c);
+    return call(req);
+  };
+  const auto plain = accrue(tx("mult-plain"), {});
+  ASSERT_TRUE(plain.has_accrue()) << plain.ShortDebugString();
+  const int64_t base = plain.accrue().points_earned();
+  ASSERT_GT(base, 0);
+  EXPECT_EQ(plain.accrue().points_multiplier_bp(), 0);
+
+  auto check_only = check(coupon("double"), std::nullopt, basket());
+  ASSERT_TRUE(check_only.has_coupon_check()) << refusal(check_only);
+  EXPECT_EQ(check_only.coupon_check().points_multiplier_bp(), 20000);
+  ASSERT_TRUE(apply(coupon("double", 41), tx("mult-use"), card(41)).has_apply_coupon());
+  ASSERT_TRUE(apply(coupon("five-off"), tx("mult-five"), card(41)).has_apply_coupon());
+  const auto doubled = accrue(tx("mult-sale"), {tx("mult-five"), tx("mult-use")});
+  ASSERT_TRUE(doubled.has_accrue()) << doubled.ShortDebugString();
+  EXPECT_EQ(doubled.accrue().points_earned(), 2 * base) << "the discount coupon changes nothing";
+  EXPECT_EQ(doubled.accrue().points_multiplier_bp(), 20000);
+  EXPECT_TRUE(accrue(tx("mult-sale"), {tx("mult-five"), tx("mult-use")}).accrue().replayed());
+
+  EXPECT_EQ(refusal(accrue(tx("mult-again"), {tx("mult-use")})), "sale.coupon_used");
+  EXPECT_EQ(refusal(accrue(tx("mult-none"), {tx("no-such-use")})), "coupon.use_unknown");
+  ASSERT_TRUE(apply(coupon("double", 41), tx("mult-use-2"), card(41)).has_apply_coupon());
+  ASSERT_TRUE(apply(coupon("double", 41), tx("mult-use-3"), card(41)).has_apply_coupon());
+  auto two = accrue(tx("mult-two"), {tx("mult-use-2"), tx("mult-use-3")});
+  ASSERT_TRUE(two.has_error());
+  EXPECT_EQ(two.error().code(), pb::ERROR_CODE_INVALID_ARGUMENT) << two.ShortDebugString();
+  ASSERT_TRUE(void_use(tx("mult-void"), tx("mult-use-2")).has_void_coupon());
+  EXPECT_EQ(refusal(accrue(tx("mult-voided"), {tx("mult-use-2")})), "coupon.use_voided");
+  const auto other = [&] {
+    pb::Request req;
+    auto* a = req.mutable_accrue();
+    *a->mutable_identifier() = card(42);
+    a->set_pos_tx_id(tx("mult-other"));
+    *a->mutable_basket() = basket(5000);  // below the 100 EUR of the fixed bonus
+    a->add_coupon_pos_tx_ids(tx("mult-use-3"));
+    return call(req);
+  }();
+  EXPECT_EQ(refusal(other), "coupon.other_member");
+  auto three = accrue(tx("mult-three"), {tx("mult-use-3")});
+  EXPECT_EQ(three.accrue().points_earned(), 2 * base) << three.ShortDebugString();
+}
+
 TEST_P(CouponsTest, AccruectlChecksAppliesAndVoidsACoupon) {
   const bool json = GetParam() == Framing::kJsonLines;
   std::string basket_json;
@@ -307,7 +360,7 @@ TEST_P(CouponsTest, AccruectlChecksAppliesAndVoidsACoupon) {
 // the store decided without the cloud, in both framings.
 TEST_P(CouponsTest, ZTheStoreStopsAtItsBoundOfUnconfirmedCoupons) {
   std::string last;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 40; ++i) {
     auto r = apply(coupon("tote"), tx("bound-" + std::to_string(i)));
     if (r.has_error()) {
       last = refusal(r);
@@ -318,7 +371,7 @@ TEST_P(CouponsTest, ZTheStoreStopsAtItsBoundOfUnconfirmedCoupons) {
   auto r = apply(coupon("tote"), tx("bound-after"));
   ASSERT_TRUE(r.has_error());
   EXPECT_EQ(r.error().code(), pb::ERROR_CODE_REFUSED);
-  EXPECT_EQ(r.error().params().at("max"), "12");
+  EXPECT_EQ(r.error().params().at("max"), "30");
 }
 
 INSTANTIATE_TEST_SUITE_P(Framings, CouponsTest,

@@ -158,7 +158,9 @@ class Cluster {
     auto p = boost::json::parse(std::string(std::istreambuf_iterator<char>(in), {})).as_object();
     p["rewards"] = boost::json::parse(R"([
       {"reward_id": "five-off", "name": "5 EUR off", "cost_points": 500,
-       "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": "500"}]}}])");
+       "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": "500"}]}},
+      {"reward_id": "double-points", "name": "Double points", "cost_points": 200,
+       "points_multiplier": {"basis_points": "20000"}}])");
     std::ofstream(program()) << boost::json::serialize(p);
   }
   AgentProcess& agent(int s) { return *agents_[s]; }

@@ -105,7 +105,8 @@ TEST_F(SyncFaults, PostgresIsRestarted) {
 // tills busy throughout, then the same checks as every scenario.
 // A bearer coupon of the cloud's (signed with its key, its row in the database), as a campaign
 // would make one.
-std::string issue_coupon(Cluster& cluster, TestDatabase& db, std::string* id_out) {
+std::string issue_coupon(Cluster& cluster, TestDatabase& db, std::string* id_out,
+                         const std::string& reward = "five-off") {
   std::ifstream pem_file(cluster.dir() + "/coupon.pem");
   const std::string pem(std::istreambuf_iterator<char>(pem_file), {});
   auto signer = CouponSigner::from_pem(pem, 1);
@@ -115,14 +116,14 @@ std::string issue_coupon(Cluster& cluster, TestDatabase& db, std::string* id_out
   CouponClaims claims;
   claims.coupon_id = Uuid::random_v4(random);
   claims.expires_at_ms = SystemClock().now_ms() + 30LL * 24 * 3600 * 1000;
-  claims.reward_id = "five-off";
+  claims.reward_id = reward;
   auto code = signer->sign(claims);
   EXPECT_TRUE(code);
   *id_out = claims.coupon_id.to_string();
   db.scalar(
       "INSERT INTO coupon (coupon_id, program_id, program_version, reward_id, key_id, code, "
       "issued_at, issued_by, expires_at) VALUES ('" +
-      *id_out + "', 'fashion-rewards', 3, 'five-off', 1, '" + code.value_or("") +
+      *id_out + "', 'fashion-rewards', 3, '" + reward + "', 1, '" + code.value_or("") +
       "', now(), 'campaign', now() + interval '30 days') RETURNING 1");
   return code.value_or("");
 }
@@ -229,6 +230,50 @@ TEST_F(SyncFaults, ACouponUsedInTwoOfflineStoresIsHonouredTwiceAndReportedOnce) 
                                     }))
         << "store " << s << " was not told the coupon is spent";
   }
+}
+
+// A points-multiplier coupon, applied offline and named by the sale that follows: the till
+// doubles the sale's points, and the cloud, given the use and the sale on upload, books the same
+// figure (no mismatch).
+TEST_F(SyncFaults, APointsMultiplierCouponDoublesTheSaleAtTheTillAndInTheCloudAlike) {
+  std::string id;
+  const std::string code = issue_coupon(*cluster_, db_, &id, "double-points");
+  wait_for_keys(*cluster_, code);
+  auto sale = [&](const std::string& tx, const std::string& coupon_tx) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    req.set_request_id(tx);
+    auto* a = req.mutable_accrue();
+    a->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+    a->mutable_identifier()->set_value(Cluster::card(7));
+    a->set_pos_tx_id(tx);
+    if (!coupon_tx.empty()) a->add_coupon_pos_tx_ids(coupon_tx);
+    auto* b = a->mutable_basket();
+    b->set_currency("EUR");
+    b->set_occurred_at_ms(SystemClock().now_ms());
+    auto* l = b->add_lines();
+    l->set_line_no(1);
+    l->set_sku("TEE");
+    l->set_quantity_milli(1000);
+    l->set_amount_minor(2500);
+    return cluster_->ask(0, req);
+  };
+  cluster_->proxy().set_down(true);
+  auto plain = sale("mult-plain", "");
+  ASSERT_TRUE(plain && plain->has_accrue()) << (plain ? plain->ShortDebugString() : "no answer");
+  auto use = coupon_at(*cluster_, 0, code, "mult-coupon");
+  ASSERT_TRUE(use && use->has_apply_coupon()) << (use ? use->ShortDebugString() : "no answer");
+  EXPECT_EQ(use->apply_coupon().coupon().points_multiplier_bp(), 20000);
+  auto doubled = sale("mult-sale", "mult-coupon");
+  ASSERT_TRUE(doubled && doubled->has_accrue())
+      << (doubled ? doubled->ShortDebugString() : "no answer");
+  EXPECT_EQ(doubled->accrue().points_earned(), 2 * plain->accrue().points_earned());
+  cluster_->proxy().set_down(false);
+  cluster_->check_everything("a points multiplier used offline");
+  EXPECT_EQ(db_.scalar("SELECT points || ' ' || coalesce(agent_points::text, 'agreed') FROM "
+                       "ledger WHERE event_id = '" +
+                       doubled->accrue().event_id() + "'"),
+            std::to_string(doubled->accrue().points_earned()) + " agreed");
 }
 
 TEST_F(SyncFaults, SoakWithRandomisedFaults) {

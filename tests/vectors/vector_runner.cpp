@@ -77,8 +77,10 @@ void run_earn(const Program& p, const TimeZone& z, const tv::EarnCase& c, Check&
   }
   auto basket = wire::basket_from_proto(pb);
   Result<EarnResult> r =
-      basket ? compute_earn(p, *basket, {c.tier_id(), c.earned_today(), &z, c.country()})
-             : Result<EarnResult>(std::unexpected(basket.error()));
+      basket
+          ? compute_earn(p, *basket,
+                         {c.tier_id(), c.earned_today(), &z, c.country(), c.coupon_multiplier_bp()})
+          : Result<EarnResult>(std::unexpected(basket.error()));
   if (!ck.outcome(r, c.error_code())) return;
   ck.eq("points", r->points, c.points());
   ck.eq("base_points", r->base_points, c.base_points());
