@@ -3,6 +3,8 @@
 // up and join the replica, and an erasure reaches the store.
 #include "agent/sync/online_client.h"
 
+#include <boost/json.hpp>
+
 #include "tests/sync/fault_proxy.h"
 
 #include "tests/sync/sync_fixture.h"
@@ -207,6 +209,54 @@ TEST_F(OnlineTest, ASaleOfAnotherStoreIsReturnedHereDecidedByTheCloudOnce) {
   EXPECT_EQ(cloud_rows("kind = 3 AND customer_id = '" + agent::seed_customer_id(9) + "'"), 1)
       << "the return's upload is a duplicate of the online decision";
   EXPECT_EQ(cloud_balance(9), before - earned / 2);
+  expect_ledger_sums_balances();
+}
+
+// An order of the chain's web shop (POST /v1/orders, the virtual store WEB) brought back to a
+// till: named by its receipt id, decided by the cloud while the till waits, never beyond what
+// the order earned, once.
+TEST_F(OnlineTest, AWebShopOrderIsReturnedAtATillDecidedByTheCloud) {
+  start_agent(cloud_url());
+  const std::string member = agent::seed_customer_id(10);
+  HttpClient client(app_->port());
+  auto placed = client.request(
+      bhttp::verb::post, "/v1/orders",
+      R"({"order_id": "WEB-77", "customer_id": ")" + member +
+          R"(", "currency": "EUR", "lines": [{"line_no": 1, "sku": "TEE", "categories":
+          ["apparel"], "quantity_milli": 2000, "amount_minor": 4000}]})",
+      {{"Authorization", "Bearer " + hq_token_for("web-shop-eu", {"web-shop"})},
+       {"Content-Type", "application/json"}});
+  ASSERT_EQ(placed.result_int(), 201u) << placed.body();
+  const auto order = boost::json::parse(placed.body()).as_object();
+  const std::string receipt(order.at("event_id").as_string());
+  const int64_t earned = order.at("points_earned").to_number<int64_t>();
+  ASSERT_GT(earned, 0);  // 40 EUR, times her tier's multiplier
+  ASSERT_EQ(earned % 2, 0);
+
+  auto back = [&](const std::string& tx, int units) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    auto* r = req.mutable_return_();
+    r->set_pos_tx_id(tx);
+    r->set_receipt_id(receipt);
+    auto* l = r->add_lines();
+    l->set_line_no(1);
+    l->set_quantity_milli(1000 * units);
+    return call(req);
+  };
+  auto one = back("web-back-1", 1);
+  ASSERT_TRUE(one.has_return_()) << one.DebugString();
+  EXPECT_EQ(one.return_().points_reversed(), earned / 2);
+  EXPECT_FALSE(one.return_().pending());
+  EXPECT_FALSE(one.return_().offline());
+  auto too_many = back("web-back-2", 2);
+  ASSERT_TRUE(too_many.has_error()) << too_many.DebugString();
+  EXPECT_EQ(too_many.error().code(), pb::ERROR_CODE_OUT_OF_RANGE) << "one unit is left";
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_rows("kind = 3 AND customer_id = '" + member + "'"), 1)
+      << "the upload is a duplicate of the online decision";
+  EXPECT_EQ(db_.scalar("SELECT points_reversed FROM receipt WHERE event_id = '" + receipt + "'"),
+            std::to_string(earned / 2));
   expect_ledger_sums_balances();
 }
 
