@@ -52,6 +52,7 @@ class OverdraftsApiTest : public HqApiTest {
     r->mutable_value()->set_minor_units(points);
     auto res = results(post(batch_of({e}), token_));
     EXPECT_EQ(res.results(0).status(), sv1::EVENT_STATUS_APPLIED) << res.results(0).message();
+    last_ = e;
     return e.event_id();
   }
   std::string overdraft(const std::string& id, const std::string& column) {
@@ -71,6 +72,7 @@ class OverdraftsApiTest : public HqApiTest {
   }
 
   std::string member_;
+  sv1::EventEnvelope last_;  // the last offline redemption posted
   bool write_off_ = false;
   uint64_t seq_ = 0;
 };
@@ -93,6 +95,9 @@ TEST_F(OverdraftsApiTest, WhatHerPointsNoLongerCoverIsRecordedListedAndReported)
                        over + "'"),
             "300");
   // The same batch again: a duplicate, no second overdraft.
+  EXPECT_EQ(results(post(batch_of({last_}), token_)).results(0).status(),
+            sv1::EVENT_STATUS_DUPLICATE);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM overdraft"), "1");
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM webhook_outbox WHERE event_type = "
                        "'points.overdraft'"),
             "1");
