@@ -200,7 +200,9 @@ Result<void> AgentService::WriteTxn::apply_coupon() {
 }
 
 Result<void> AgentService::WriteTxn::prepare_online_coupon(const std::string& fingerprint) {
-  ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_coupon(false, false));
+  // The cloud decides whether it is spent, atomically, while the till waits: the feed's list
+  // may be a page behind (a use of this store voided a moment ago still on it).
+  ACCRUE_ASSIGN_OR_RETURN(auto plan, plan_coupon(false, true));
   auto env = std::make_shared<sync::EventEnvelope>(plan.env);
   ACCRUE_TRY(r.insert_online_redemption({req.till_id(), pos_tx_id, uuid_bytes(plan.id), fingerprint,
                                          plan.owner, env->SerializeAsString(), now}));
@@ -293,6 +295,9 @@ Result<void> AgentService::WriteTxn::void_coupon() {
   ACCRUE_ASSIGN_OR_RETURN(auto seq, record(id, pb::TRANSACTION_KIND_COUPON_VOID, entry->owner, 0,
                                            std::nullopt, now, env));
   ACCRUE_TRY(r.void_coupon_use(use->seq, seq));
+  // The feed's "spent" for this coupon most likely came from this very use: the coupon is usable
+  // here again at once. Had another store spent it too, the cloud's next page says so again.
+  ACCRUE_TRY(r.set_coupon_spent(use->coupon_id, 0, false));
   auto* res = out.mutable_void_coupon();
   res->set_event_id(id.to_string());
   res->set_coupon_id(coupon_id);

@@ -71,6 +71,13 @@ TillWindow::TillWindow(accrue::till::TillLoyaltyInterface* loyalty, QString till
                    SLOT(addLoyaltyDiscount(QString, qlonglong, QString, qlonglong)));
   QObject::connect(m_loyalty->signalSource(), SIGNAL(pointsAccrued(QString, qlonglong)), this,
                    SLOT(pointsAccrued(QString, qlonglong)));
+  QObject::connect(
+      m_loyalty->signalSource(),
+      SIGNAL(couponApplied(QString, QString, QString, qlonglong, QString, int, QString)), this,
+      SLOT(couponApplied(QString, QString, QString, qlonglong, QString, int, QString)));
+  QObject::connect(m_loyalty->signalSource(),
+                   SIGNAL(couponRemoved(QString, QString, qlonglong, QString)), this,
+                   SLOT(couponRemoved(QString, QString, qlonglong, QString)));
   newSale();
 }
 
@@ -98,6 +105,28 @@ void TillWindow::addLoyaltyDiscount(const QString& saleId, qlonglong discountMin
   refreshTotals();
 }
 
+void TillWindow::couponApplied(const QString& saleId, const QString& couponId,
+                               const QString& rewardName, qlonglong discountMinor, const QString&,
+                               int freeLineNo, const QString& gift) {
+  if (saleId != m_basket.saleId) return;
+  qint64 off = discountMinor;
+  for (const auto& l : m_basket.lines) {  // a free item: one unit of that line
+    if (l.lineNo == freeLineNo) off += l.amountMinor * 1000 / qMax<qint64>(1, l.quantityMilli);
+  }
+  m_couponDiscounts.insert(couponId, off);
+  m_discountMinor += off;
+  m_receipt->setText(gift.isEmpty() ? tr("Coupon: %1").arg(rewardName)
+                                    : tr("Coupon: %1 (hand over: %2)").arg(rewardName, gift));
+  refreshTotals();
+}
+
+void TillWindow::couponRemoved(const QString& saleId, const QString& couponId, qlonglong,
+                               const QString&) {
+  if (saleId != m_basket.saleId) return;
+  m_discountMinor -= m_couponDiscounts.take(couponId);
+  refreshTotals();
+}
+
 void TillWindow::pointsAccrued(const QString& saleId, qlonglong points) {
   m_receipt->setText(tr("Receipt %1: %2 points earned").arg(saleId).arg(points));
 }
@@ -118,6 +147,7 @@ void TillWindow::newSale() {
                         .arg(QDateTime::currentDateTime().toString("yyyyMMddhhmmss"))
                         .arg(m_saleNo);
   m_discountMinor = 0;
+  m_couponDiscounts.clear();
   m_lines->setRowCount(0);
   m_loyalty->clearBasket();
   refreshTotals();

@@ -2,6 +2,7 @@
 // panel beside them. Everything loyalty goes through TillLoyaltyInterface.
 #pragma once
 
+#include <QHash>
 #include <QMainWindow>
 
 #include "accrue/till/TillLoyaltyInterface.h"
@@ -22,6 +23,11 @@ class TillWindow : public QMainWindow {
   void addLoyaltyDiscount(const QString& saleId, qlonglong discountMinor, const QString& currency,
                           qlonglong points);
   void pointsAccrued(const QString& saleId, qlonglong points);
+  void couponApplied(const QString& saleId, const QString& couponId, const QString& rewardName,
+                     qlonglong discountMinor, const QString& currency, int freeLineNo,
+                     const QString& gift);
+  void couponRemoved(const QString& saleId, const QString& couponId, qlonglong discountMinor,
+                     const QString& currency);
 
  private:
   struct Item {
@@ -39,6 +45,7 @@ class TillWindow : public QMainWindow {
   QList<Item> m_catalogue;
   accrue::till::Basket m_basket;
   qint64 m_discountMinor = 0;
+  QHash<QString, qint64> m_couponDiscounts;  // by coupon id: what each took off this sale
   int m_saleNo = 0;
   QListWidget* m_catalogueList;
   QLineEdit* m_scan;

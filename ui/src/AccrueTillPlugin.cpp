@@ -20,6 +20,15 @@ AccrueTillPlugin::AccrueTillPlugin() : m_session(&m_connection) {
           [this](const QString& sale, qint64 pts, qint64 minor, const QString& currency) {
             emit redemptionApplied(sale, minor, currency, pts);
           });
+  connect(&m_session, &TillSession::couponApplied, this,
+          [this](const QString& sale, const AppliedCoupon& c) {
+            emit couponApplied(sale, c.couponId, c.rewardName, c.discountMinor, c.currency,
+                               c.freeLineNo, c.gift);
+          });
+  connect(&m_session, &TillSession::couponRemoved, this,
+          [this](const QString& sale, const AppliedCoupon& c) {
+            emit couponRemoved(sale, c.couponId, c.discountMinor, c.currency);
+          });
   connect(&m_session, &TillSession::returned, this,
           [this](const QString& id, qint64 pts) { emit pointsReversed(id, pts); });
   // A refused accrual is reported through errorOccurred too (TillSession::fail): once.
@@ -48,5 +57,6 @@ void AccrueTillPlugin::returnItems(const QString& returnId, const QString& origi
   m_session.returnItems(returnId, originalSaleId, lines);
 }
 void AccrueTillPlugin::clearCustomer() { m_session.clear(); }
+void AccrueTillPlugin::applyCoupon(const QString& code) { m_session.applyCoupon(code); }
 
 }  // namespace accrue::till

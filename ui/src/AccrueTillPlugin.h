@@ -32,6 +32,7 @@ class AccrueTillPlugin : public QObject, public TillLoyaltyInterface {
                    const QList<ReturnLine>& lines) override;
   void clearCustomer() override;
   QObject* signalSource() override { return this; }
+  void applyCoupon(const QString& code) override;
 
  signals:
   void customerIdentified(const QString& customerId, const QString& displayName);
@@ -39,6 +40,11 @@ class AccrueTillPlugin : public QObject, public TillLoyaltyInterface {
   void pointsAccrued(const QString& saleId, qlonglong points);
   void redemptionApplied(const QString& saleId, qlonglong discountMinor, const QString& currency,
                          qlonglong points);
+  void couponApplied(const QString& saleId, const QString& couponId, const QString& rewardName,
+                     qlonglong discountMinor, const QString& currency, int freeLineNo,
+                     const QString& gift);
+  void couponRemoved(const QString& saleId, const QString& couponId, qlonglong discountMinor,
+                     const QString& currency);
   void pointsReversed(const QString& returnId, qlonglong points);
   void errorOccurred(const QString& message);
 

@@ -4,10 +4,12 @@
 #include <QDateTime>
 #include <QDialogButtonBox>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QKeyEvent>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QLocale>
 #include <QPushButton>
 #include <QShortcut>
@@ -148,6 +150,94 @@ EnrollForm EnrollDialog::form() const {
                     m_smsOptIn->isChecked()};
 }
 
+QString couponText(const TillSession& session, const AppliedCoupon& c) {
+  const QString name = c.rewardName.isEmpty() ? c.couponId : c.rewardName;
+  if (c.discountMinor > 0) {
+    return LoyaltyPanel::tr("%1 (−%2)").arg(name, session.money(c.discountMinor, c.currency));
+  }
+  if (c.freeLineNo > 0) {
+    return LoyaltyPanel::tr("%1: one item of line %2 free").arg(name).arg(c.freeLineNo);
+  }
+  if (c.pointsMultiplierBp > 0) {
+    return LoyaltyPanel::tr("%1: points ×%2")
+        .arg(name, QLocale().toString(double(c.pointsMultiplierBp) / 10000.0, 'g', 6));
+  }
+  if (!c.gift.isEmpty()) return LoyaltyPanel::tr("%1: hand over %2").arg(name, c.gift);
+  return name;
+}
+
+CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
+    : QDialog(parent), m_session(session) {
+  setObjectName("accrueCouponDialog");
+  setWindowTitle(tr("Coupon"));
+  setMinimumWidth(420);
+  auto* layout = new QVBoxLayout(this);
+  m_code = new QLineEdit(this);
+  m_code->setObjectName("accrueCouponCode");
+  m_code->setPlaceholderText(tr("Scan the coupon, or type its code"));
+  m_code->setMinimumHeight(kRowHeight);
+  m_message = new QLabel(this);
+  m_message->setObjectName("accrueCouponMessage");
+  m_message->setWordWrap(true);
+  m_message->setMinimumHeight(kRowHeight);
+  m_message->setStyleSheet("color: #b00020; font-weight: bold;");
+  auto* onSale = new QLabel(tr("On this sale:"), this);
+  m_list = new QListWidget(this);
+  m_list->setObjectName("accrueCouponList");
+  m_list->setFixedHeight(3 * 36);
+  m_remove = new QPushButton(tr("Take off the sale"), this);
+  m_remove->setMinimumHeight(kRowHeight);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Close, this);
+  m_apply = buttons->button(QDialogButtonBox::Ok);
+  m_apply->setText(tr("Apply"));
+  m_apply->setMinimumHeight(kRowHeight);
+  buttons->button(QDialogButtonBox::Close)->setMinimumHeight(kRowHeight);
+  layout->addWidget(m_code);
+  layout->addWidget(m_message);
+  layout->addWidget(onSale);
+  layout->addWidget(m_list);
+  layout->addWidget(m_remove, 0, Qt::AlignLeft);
+  layout->addWidget(buttons);
+
+  auto apply = [this] {
+    m_message->clear();
+    m_session->applyCoupon(m_code->text());
+  };
+  // Enter (a scanner ends with it) and the button apply; the dialog stays open until it is.
+  connect(m_code, &QLineEdit::returnPressed, this, apply);
+  connect(buttons, &QDialogButtonBox::accepted, this, apply);
+  connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+  connect(m_remove, &QPushButton::clicked, this, [this] {
+    if (auto* item = m_list->currentItem())
+      m_session->removeCoupon(item->data(Qt::UserRole).toString());
+  });
+  connect(m_list, &QListWidget::currentRowChanged, this,
+          [this](int row) { m_remove->setEnabled(row >= 0); });
+  connect(m_session, &TillSession::couponRefused, this, [this](const QString& e) {
+    m_message->setText(e);
+    m_code->setFocus();
+    m_code->selectAll();
+  });
+  connect(m_session, &TillSession::couponApplied, this, [this] {
+    m_code->clear();
+    accept();
+  });
+  connect(m_session, &TillSession::couponsChanged, this, &CouponDialog::refreshList);
+  connect(m_session, &TillSession::busyChanged, this,
+          [this](bool busy) { m_apply->setEnabled(!busy); });
+  refreshList();
+  m_code->setFocus();
+}
+
+void CouponDialog::refreshList() {
+  m_list->clear();
+  for (const auto& c : m_session->coupons()) {
+    auto* item = new QListWidgetItem(couponText(*m_session, c), m_list);
+    item->setData(Qt::UserRole, c.posTxId);
+  }
+  m_remove->setEnabled(m_list->currentRow() >= 0);
+}
+
 LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
     : QWidget(parent),
       m_session(session),
@@ -189,8 +279,10 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
   m_pending = fixedLabel(this, 48, "accruePending");
   m_expiring = fixedLabel(this, 24, "accrueExpiring");
   m_earn = fixedLabel(this, 28, "accrueEarn");
+  m_coupons = fixedLabel(this, 48, "accrueCoupons");
   m_message = fixedLabel(this, 48, "accrueMessage");
   m_redeem = new QPushButton(tr("Redeem (F6)"), this);
+  m_coupon = new QPushButton(tr("Coupon (F8)"), this);
   m_enroll = new QPushButton(tr("Enroll (F7)"), this);
   m_clear = new QPushButton(tr("Clear (Esc)"), this);
 
@@ -209,10 +301,12 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
   layout->addWidget(m_pending);
   layout->addWidget(m_expiring);
   layout->addWidget(m_earn);
-  auto* actions = new QHBoxLayout;
-  actions->addWidget(m_redeem);
-  actions->addWidget(m_enroll);
-  actions->addWidget(m_clear);
+  layout->addWidget(m_coupons);
+  auto* actions = new QGridLayout;
+  actions->addWidget(m_redeem, 0, 0);
+  actions->addWidget(m_coupon, 0, 1);
+  actions->addWidget(m_enroll, 1, 0);
+  actions->addWidget(m_clear, 1, 1);
   layout->addLayout(actions);
   layout->addWidget(m_message);
   layout->addStretch(1);
@@ -228,11 +322,13 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
   });
   shortcut(QKeySequence(Qt::Key_F6), &LoyaltyPanel::openRedeem);
   shortcut(QKeySequence(Qt::Key_F7), &LoyaltyPanel::openEnroll);
+  shortcut(QKeySequence(Qt::Key_F8), &LoyaltyPanel::openCoupon);
   shortcut(QKeySequence(Qt::Key_Escape), [this] { m_session->clear(); });
 
   connect(identify, &QPushButton::clicked, this, [this] { submitInput(Entry::Keyed); });
   connect(m_redeem, &QPushButton::clicked, this, &LoyaltyPanel::openRedeem);
   connect(m_enroll, &QPushButton::clicked, this, &LoyaltyPanel::openEnroll);
+  connect(m_coupon, &QPushButton::clicked, this, &LoyaltyPanel::openCoupon);
   connect(m_clear, &QPushButton::clicked, this, [this] { m_session->clear(); });
 
   connect(m_session, &TillSession::stateChanged, this, [this] { refresh(); });
@@ -252,6 +348,15 @@ LoyaltyPanel::LoyaltyPanel(TillSession* session, QWidget* parent)
           [this](const QString& e) { showMessage(e, true); });
   connect(m_session, &TillSession::returnRefused, this,
           [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::couponRefused, this,
+          [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::couponsChanged, this, [this] { refresh(); });
+  connect(m_session, &TillSession::couponApplied, this,
+          [this](const QString&, const AppliedCoupon& c) {
+            showMessage(c.offline ? tr("Coupon applied (store offline: confirmed later).")
+                                  : tr("Coupon applied."),
+                        false);
+          });
   connect(m_session, &TillSession::redeemed, this,
           [this](const QString&, qint64 pts, qint64 minor, const QString& currency) {
             showMessage(tr("%1 points redeemed: %2 off this sale.", nullptr, plural(pts))
@@ -290,6 +395,12 @@ void LoyaltyPanel::submitInput(Entry entry) {
   const QString text = m_input->text().trimmed();
   if (text.isEmpty()) return;
   showMessage({}, false);
+  // A coupon scanned (or pasted) into the identify field is applied, not looked up.
+  if (looksLikeCoupon(text)) {
+    m_input->clear();
+    m_session->applyCoupon(text);
+    return;
+  }
   m_session->identify(guessIdentifier(text, entry));
   if (entry == Entry::Scanned) m_input->clear();  // ready for the next scan
 }
@@ -332,6 +443,15 @@ void LoyaltyPanel::openEnroll() {
   connect(m_enrollDialog, &QDialog::accepted, this,
           [this] { m_session->enroll(m_enrollDialog->form()); });
   m_enrollDialog->open();
+}
+
+void LoyaltyPanel::openCoupon() {
+  if (m_session->state() == TillSession::State::Blocked) {
+    return showMessage(tr("This member is blocked: coupons cannot be used."), true);
+  }
+  delete m_couponDialog;
+  m_couponDialog = new CouponDialog(m_session, this);
+  m_couponDialog->open();
 }
 
 void LoyaltyPanel::showMessage(const QString& text, bool error) {
@@ -408,6 +528,15 @@ void LoyaltyPanel::refresh() {
     m_earn->setText(tr("This sale earns %1 points", nullptr, plural(earn)).arg(pointsText(earn)));
   }
   m_redeem->setEnabled(member && !m_session->busy() && m.redeemable.maxPoints > 0);
+  m_coupon->setEnabled(state != TillSession::State::Blocked &&
+                       state != TillSession::State::Identifying);
+  const auto& coupons = m_session->coupons();
+  QStringList lines;
+  for (const auto& c : coupons) lines.append(couponText(*m_session, c));
+  // Two lines fit; more are summed up (the dialog lists them all).
+  m_coupons->setText(coupons.size() <= 2 ? lines.join("\n")
+                                         : tr("%n coupons on this sale (F8 lists them)", nullptr,
+                                              int(coupons.size())));
   m_enroll->setEnabled(state == TillSession::State::NoCustomer ||
                        state == TillSession::State::Unknown);
 }

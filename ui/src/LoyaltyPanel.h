@@ -1,9 +1,9 @@
 // The cashier's loyalty panel: shows a TillSession and forwards the cashier's input to it. No
 // business logic lives here.
 //
-// Keyboard first: F2 identify field, F6 redeem, F7 enroll, Esc clear. A scanner's keystrokes
-// are told from typing (ScanDetector) and identify at once. Sizes are for touch (48 px rows),
-// text is high-contrast, and every area keeps its size whatever it shows, so nothing jumps.
+// Keyboard first: F2 identify field, F6 redeem, F7 enroll, F8 coupon, Esc clear. A scanner's
+// keystrokes are told from typing (ScanDetector) and identify at once. Sizes are for touch (48 px
+// rows), text is high-contrast, and every area keeps its size whatever it shows, so nothing jumps.
 #pragma once
 
 #include <QDialog>
@@ -16,6 +16,7 @@
 class QCheckBox;
 class QLabel;
 class QLineEdit;
+class QListWidget;
 class QPushButton;
 class QSpinBox;
 
@@ -66,6 +67,33 @@ class EnrollDialog : public QDialog {
   QCheckBox* m_smsOptIn;
 };
 
+// Applies a coupon by its code, scanned or keyed, and lists the coupons on the sale with a way
+// to take one off. A refusal stays in the dialog, with its reason, for the cashier to tell the
+// customer; the dialog closes when the coupon is applied.
+class CouponDialog : public QDialog {
+  Q_OBJECT
+ public:
+  CouponDialog(TillSession* session, QWidget* parent);
+  QLineEdit* codeEdit() const { return m_code; }
+  QLabel* messageLabel() const { return m_message; }
+  QListWidget* couponList() const { return m_list; }
+  QPushButton* applyButton() const { return m_apply; }
+  QPushButton* removeButton() const { return m_remove; }
+
+ private:
+  void refreshList();
+
+  TillSession* m_session;
+  QLineEdit* m_code;
+  QLabel* m_message;
+  QListWidget* m_list;
+  QPushButton* m_apply;
+  QPushButton* m_remove;
+};
+
+// How an applied coupon reads on the panel and in the dialog: "5 EUR off (−€5.00)".
+QString couponText(const TillSession& session, const AppliedCoupon& c);
+
 class LoyaltyPanel : public QWidget {
   Q_OBJECT
 
@@ -81,6 +109,9 @@ class LoyaltyPanel : public QWidget {
   QLabel* earnLabel() const { return m_earn; }
   QPushButton* redeemButton() const { return m_redeem; }
   QPushButton* enrollButton() const { return m_enroll; }
+  QPushButton* couponButton() const { return m_coupon; }
+  QLabel* couponsLabel() const { return m_coupons; }
+  CouponDialog* couponDialog() const { return m_couponDialog; }
   RedeemDialog* redeemDialog() const { return m_redeemDialog; }
   EnrollDialog* enrollDialog() const { return m_enrollDialog; }
   // The clock the scanner detection reads (ms); tests replace it.
@@ -89,6 +120,7 @@ class LoyaltyPanel : public QWidget {
  public slots:
   void openRedeem();
   void openEnroll();
+  void openCoupon();
 
  protected:
   bool eventFilter(QObject* watched, QEvent* event) override;
@@ -109,12 +141,15 @@ class LoyaltyPanel : public QWidget {
   QLabel* m_pending;
   QLabel* m_expiring;
   QLabel* m_earn;
+  QLabel* m_coupons;
   QLabel* m_message;
   QPushButton* m_redeem;
   QPushButton* m_enroll;
+  QPushButton* m_coupon;
   QPushButton* m_clear;
   RedeemDialog* m_redeemDialog = nullptr;
   EnrollDialog* m_enrollDialog = nullptr;
+  CouponDialog* m_couponDialog = nullptr;
   ScanDetector m_scan;
   std::function<qint64()> m_clock;
 };

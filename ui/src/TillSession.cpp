@@ -140,6 +140,48 @@ QString refusalText(const QString& id, const QJsonObject& p) {
         .arg(p.value("line").toString(), localNumber(p, "quantity"), localNumber(p, "left"));
   }
   if (id == "return.refused") return TillSession::tr("This return cannot be made.");
+  if (id == "coupon.malformed") {
+    return TillSession::tr("This is not a coupon code; check it and try again.");
+  }
+  if (id == "coupon.unknown_key") {
+    return TillSession::tr(
+        "This coupon cannot be checked at this store yet; try again when online.");
+  }
+  if (id == "coupon.forged") return TillSession::tr("This coupon is not valid.");
+  if (id == "coupon.expired") {
+    const qint64 at = p.value("expires_at_ms").toString().toLongLong();
+    if (at <= 0) return TillSession::tr("This coupon has expired.");
+    return TillSession::tr("This coupon expired on %1.")
+        .arg(QLocale().toString(QDateTime::fromMSecsSinceEpoch(at).date(), QLocale::ShortFormat));
+  }
+  if (id == "coupon.spent") {
+    return TillSession::tr("This coupon has already been used or was cancelled.");
+  }
+  if (id == "coupon.used_here") {
+    return TillSession::tr("This coupon has already been used in this store.");
+  }
+  if (id == "coupon.reward_unknown") {
+    return TillSession::tr("This coupon's reward is not in the programme this store runs yet.");
+  }
+  if (id == "coupon.member_needed") {
+    return TillSession::tr("This coupon belongs to a member: identify the member first.");
+  }
+  if (id == "coupon.other_member") return TillSession::tr("This coupon belongs to another member.");
+  if (id == "coupon.member_blocked") {
+    return TillSession::tr("This member is blocked: coupons cannot be used.");
+  }
+  if (id == "coupon.currency") {
+    return TillSession::tr("This coupon cannot be used in %1.").arg(p.value("currency").toString());
+  }
+  if (id == "coupon.item_missing") {
+    return TillSession::tr("The basket has none of the items this coupon makes free.");
+  }
+  if (id == "coupon.use_voided") {
+    return TillSession::tr("This coupon was taken off the sale already.");
+  }
+  if (id == "offline.coupon_limit") {
+    return TillSession::tr("This store cannot accept more coupons until it is back online.");
+  }
   return {};
 }
 
@@ -163,6 +205,14 @@ QString formatMoney(qint64 minor, const QString& currency, int exponent, const Q
   // Display only: the integer minor units stay the amounts; a double holds every amount a till
   // shows (below 2^53 minor units) exactly enough to print.
   return locale.toCurrencyString(double(minor) / double(scale), currency, exponent);
+}
+
+bool looksLikeCoupon(const QString& text) {
+  QString code = text.trimmed().toUpper();
+  code.remove(QRegularExpression("[\\s\\-]"));
+  // A version 1 code holds at least 110 bytes (176 characters); its first byte is 0x01.
+  static const QRegularExpression base32("^[0O]4[0-9A-Z]{100,}$");  // O, I, L read as 0, 1, 1
+  return base32.match(code).hasMatch();
 }
 
 Identifier guessIdentifier(const QString& text, Entry entry) {
@@ -344,7 +394,10 @@ void TillSession::setBasket(const Basket& basket) {
 }
 
 void TillSession::clearBasket() {
+  releaseCoupons();
   m_basket = Basket{};
+  m_madeSaleId.clear();
+  m_couponCount = 0;
   ++m_previewEpoch;
   m_previewDebounce.stop();
   m_redeemCount = 0;
@@ -374,10 +427,23 @@ void TillSession::requestPreview() {
                      });
 }
 
+QString TillSession::saleId() {
+  if (!m_basket.saleId.isEmpty()) return m_basket.saleId;
+  if (m_madeSaleId.isEmpty()) m_madeSaleId = newTransactionId("sale-");
+  return m_madeSaleId;
+}
+
 bool TillSession::completeSale() {
+  // Paid: the coupons on it stay used, whether or not a member earns points on it.
+  QStringList couponTxs;
+  for (const auto& c : m_coupons) couponTxs.append(c.posTxId);
+  if (!m_coupons.isEmpty()) {
+    m_coupons.clear();
+    emit couponsChanged();
+  }
   if (m_state != State::Member || m_basket.lines.isEmpty()) return false;
   Accrual a;
-  a.saleId = m_basket.saleId.isEmpty() ? newTransactionId("sale-") : m_basket.saleId;
+  a.saleId = saleId();
   // Paying the same sale twice sends the first request again, byte for byte (its time
   // included), so the agent answers with what it recorded instead of a conflict.
   auto same = std::find_if(m_completed.cbegin(), m_completed.cend(),
@@ -385,9 +451,14 @@ bool TillSession::completeSale() {
   if (same != m_completed.cend()) {
     a.request = same->second;
   } else {
-    a.request = request("accrue", {{"identifier", identifierJson(m_identifier)},
-                                   {"pos_tx_id", a.saleId},
-                                   {"basket", basketJson(m_basket)}});
+    QJsonObject accrue{{"identifier", identifierJson(m_identifier)},
+                       {"pos_tx_id", a.saleId},
+                       {"basket", basketJson(m_basket)}};
+    // A points-multiplier coupon counts for the sale that names its use (discounts change no
+    // points, and the agent takes them too).
+    if (!couponTxs.isEmpty())
+      accrue.insert("coupon_pos_tx_ids", QJsonArray::fromStringList(couponTxs));
+    a.request = request("accrue", accrue);
     m_completed.append({a.saleId, a.request});
     if (m_completed.size() > kRememberedSales) m_completed.removeFirst();
   }
@@ -441,7 +512,7 @@ void TillSession::redeemPoints(qint64 points) {
     emit redeemRefused(tr("Enter the number of points to redeem."));
     return;
   }
-  const QString saleId = m_basket.saleId.isEmpty() ? newTransactionId("sale-") : m_basket.saleId;
+  const QString saleId = this->saleId();
   const QJsonObject req =
       request("redeem", {{"identifier", identifierJson(m_identifier)},
                          {"pos_tx_id", saleId + "/redeem-" + QString::number(++m_redeemCount)},
@@ -483,6 +554,109 @@ void TillSession::sendRedeem(const QJsonObject& req, const QString& saleId, int 
                        m_lastError = e;
                        emit redeemRefused(e);
                      });
+}
+
+void TillSession::applyCoupon(const QString& code) {
+  const QString trimmed = code.trimmed();
+  if (trimmed.isEmpty()) {
+    emit couponRefused(tr("Scan or type the coupon's code."));
+    return;
+  }
+  if (m_basket.lines.isEmpty()) {
+    emit couponRefused(tr("Scan the items first: a coupon applies to a basket."));
+    return;
+  }
+  if (m_state == State::Blocked) {
+    emit couponRefused(tr("This member is blocked: coupons cannot be used."));
+    return;
+  }
+  const QString sale = saleId();
+  QJsonObject body{{"pos_tx_id", sale + "/coupon-" + QString::number(++m_couponCount)},
+                   {"code", trimmed},
+                   {"basket", basketJson(m_basket)}};
+  // A member's coupon needs her at the till; a campaign's code needs nobody.
+  if (m_state == State::Member) body.insert("identifier", identifierJson(m_identifier));
+  setBusy(true);
+  sendApplyCoupon(request("apply_coupon", body), sale, 1);
+}
+
+void TillSession::sendApplyCoupon(const QJsonObject& req, const QString& sale, int attempt) {
+  m_connection->send(req, kRedeemTimeoutMs, [this, req, sale, attempt](const QJsonObject& r) {
+    if (r.contains("apply_coupon")) {
+      setBusy(false);
+      const QJsonObject a = r.value("apply_coupon").toObject();
+      const QJsonObject c = a.value("coupon").toObject();
+      AppliedCoupon applied;
+      applied.posTxId = req.value("apply_coupon").toObject().value("pos_tx_id").toString();
+      applied.couponId = c.value("coupon_id").toString();
+      applied.rewardName = c.value("reward_name").toString();
+      const QJsonObject d = c.value("discount").toObject();
+      applied.discountMinor = int64Of(d.value("minor_units"));
+      applied.currency = d.value("currency").toString();
+      applied.freeLineNo = c.value("free_line_no").toInt();
+      applied.pointsMultiplierBp = int64Of(c.value("points_multiplier_bp"));
+      applied.gift = c.value("gift").toString();
+      applied.offline = a.value("offline").toBool();
+      // The coupon is used whatever the screen shows now: if the sale moved on, give it back.
+      if (sale != saleId()) return sendVoidCoupon(applied, sale, 1);
+      m_coupons.append(applied);
+      emit couponsChanged();
+      emit couponApplied(sale, applied);
+      return;
+    }
+    if (isRetryable(r) && attempt < kMaxRedeemAttempts) {
+      // Same transaction id: an apply the agent decided answers with its result.
+      QTimer::singleShot(m_retryDelayMs, this,
+                         [this, req, sale, attempt] { sendApplyCoupon(req, sale, attempt + 1); });
+      return;
+    }
+    setBusy(false);
+    QString e = errorMessage(r);
+    const QJsonObject err = r.value("error").toObject();
+    if (err.value("message_id").toString() == "coupon.basket_below_minimum") {
+      const QJsonObject p = err.value("params").toObject();
+      e = tr("This coupon needs a basket of at least %1.")
+              .arg(money(p.value("min").toString().toLongLong(), p.value("currency").toString()));
+    }
+    m_lastError = e;
+    emit couponRefused(e);
+  });
+}
+
+void TillSession::removeCoupon(const QString& posTxId) {
+  auto it = std::find_if(m_coupons.begin(), m_coupons.end(),
+                         [&](const AppliedCoupon& c) { return c.posTxId == posTxId; });
+  if (it == m_coupons.end()) return;
+  const AppliedCoupon coupon = *it;
+  m_coupons.erase(it);
+  emit couponsChanged();
+  sendVoidCoupon(coupon, saleId(), 1);
+}
+
+void TillSession::sendVoidCoupon(const AppliedCoupon& coupon, const QString& sale, int attempt) {
+  const QJsonObject req = request("void_coupon", {{"pos_tx_id", coupon.posTxId + "/void"},
+                                                  {"applied_pos_tx_id", coupon.posTxId}});
+  m_connection->send(req, kWriteTimeoutMs, [this, coupon, sale, attempt](const QJsonObject& r) {
+    const QString id = r.value("error").toObject().value("message_id").toString();
+    if (r.contains("void_coupon") || id == "coupon.use_voided") {
+      emit couponRemoved(sale, coupon);
+      return;
+    }
+    // Idempotent by the void's own id: retried while the agent cannot be reached, so that a
+    // coupon is not left used by a sale that did not take it.
+    if (isRetryable(r) && attempt < kMaxAccrualAttempts) {
+      QTimer::singleShot(m_retryDelayMs, this, [this, coupon, sale, attempt] {
+        sendVoidCoupon(coupon, sale, attempt + 1);
+      });
+      return;
+    }
+    fail(errorMessage(r));
+  });
+}
+
+void TillSession::releaseCoupons() {
+  const QList<AppliedCoupon> left = m_coupons;
+  for (const auto& c : left) removeCoupon(c.posTxId);
 }
 
 void TillSession::enroll(const EnrollForm& form) {

@@ -64,6 +64,23 @@ struct Member {
   RedeemOffer redeemable;
 };
 
+// A coupon applied to the sale in progress: what the agent answered (ApplyCouponResult).
+struct AppliedCoupon {
+  QString posTxId;  // of the apply, on this till: what a void or the sale's accrual names
+  QString couponId;
+  QString rewardName;
+  qint64 discountMinor = 0;  // off the basket, in `currency`; 0 for a gift or a multiplier
+  QString currency;
+  int freeLineNo = 0;             // a free item: the line one unit of which is free
+  qint64 pointsMultiplierBp = 0;  // 20000: the sale's points doubled
+  QString gift;                   // what the cashier hands over
+  bool offline = false;           // decided by the store; the cloud reconciles on upload
+};
+
+// Whether scanned or typed text is a coupon's code rather than a customer's identifier: a long
+// run of Crockford base32 (dashes and spaces aside) that starts as every version 1 code does.
+bool looksLikeCoupon(const QString& text);
+
 struct EnrollForm {
   QString displayName;
   QString phone;
@@ -113,6 +130,8 @@ class TillSession : public QObject {
   // currency, or before the agent said).
   QString money(qint64 minor, const QString& currency) const;
   int pendingAccruals() const { return int(m_accruals.size()); }
+  // The coupons applied to the sale in progress, in the order applied.
+  const QList<AppliedCoupon>& coupons() const { return m_coupons; }
 
   // Timings, settable by tests.
   void setAgentPollInterval(int ms) { m_statusPoll.setInterval(ms); }
@@ -126,6 +145,12 @@ class TillSession : public QObject {
   // does nothing) without a member or without basket lines.
   bool completeSale();
   void redeemPoints(qint64 points);
+  // Uses a coupon on the sale in progress (its basket; the member's, when one is identified):
+  // couponApplied, or couponRefused with the reason. A coupon stays used when the sale is paid
+  // (completeSale); a sale cleared without being paid gives its coupons back (voided).
+  void applyCoupon(const QString& code);
+  // Takes an applied coupon off the sale (the agent voids its use): couponRemoved.
+  void removeCoupon(const QString& posTxId);
   void enroll(const EnrollForm& form);
   void returnItems(const QString& returnId, const QString& originalSaleId,
                    const QList<accrue::till::ReturnLine>& lines);
@@ -148,6 +173,10 @@ class TillSession : public QObject {
   void redeemRefused(const QString& message);
   void enrolled(const QString& customerId, bool provisional, qint64 bonusPoints);
   void enrollRefused(const QString& message);
+  void couponApplied(const QString& saleId, const accrue::till::AppliedCoupon& coupon);
+  void couponRefused(const QString& message);
+  void couponRemoved(const QString& saleId, const accrue::till::AppliedCoupon& coupon);
+  void couponsChanged();
   void returned(const QString& returnId, qint64 points);
   void returnRefused(const QString& message);
   // A failure the cashier should see (also in lastError()).
@@ -170,6 +199,12 @@ class TillSession : public QObject {
   void requestPreview();
   void sendAccrual(int index);
   void sendRedeem(const QJsonObject& req, const QString& saleId, int attempt);
+  void sendApplyCoupon(const QJsonObject& req, const QString& saleId, int attempt);
+  // The sale in progress's id: the basket's, else one made up now and kept for the sale.
+  QString saleId();
+  void sendVoidCoupon(const AppliedCoupon& coupon, const QString& saleId, int attempt);
+  // Voids the coupons of a sale that ends without being paid (nothing to wait for).
+  void releaseCoupons();
 
   AgentConnection* m_connection;
   QString m_tillId = "till";
@@ -181,10 +216,13 @@ class TillSession : public QObject {
   qint64 m_previewPoints = -1;
   QString m_lastError;
   int m_busy = 0;
-  quint64 m_epoch = 0;         // bumped by identify() and clear(): late answers are dropped
-  quint64 m_previewEpoch = 0;  // bumped by every basket change
-  int m_redeemCount = 0;       // redemptions in this sale (each its own transaction id)
-  QList<Accrual> m_accruals;   // paid sales whose accrual the agent has not answered yet
+  quint64 m_epoch = 0;             // bumped by identify() and clear(): late answers are dropped
+  quint64 m_previewEpoch = 0;      // bumped by every basket change
+  int m_redeemCount = 0;           // redemptions in this sale (each its own transaction id)
+  int m_couponCount = 0;           // coupons tried on this sale (each its own transaction id)
+  QList<AppliedCoupon> m_coupons;  // applied to the sale in progress
+  QString m_madeSaleId;            // the sale's id when the host's basket has none
+  QList<Accrual> m_accruals;       // paid sales whose accrual the agent has not answered yet
   QList<QPair<QString, QJsonObject>> m_completed;  // the last sales paid: id, request sent
   QTimer m_previewDebounce;
   QTimer m_statusPoll;
@@ -198,3 +236,4 @@ QString errorMessage(const QJsonObject& response);
 bool isRetryable(const QJsonObject& response);
 
 }  // namespace accrue::till
+Q_DECLARE_METATYPE(accrue::till::AppliedCoupon)

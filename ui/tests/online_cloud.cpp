@@ -1,11 +1,14 @@
 #include "online_cloud.h"
 
+#include <boost/json.hpp>
 #include <fstream>
 
+#include "cloud/auth/jwt.h"
 #include "cloud/core/app.h"
 #include "cloud/core/generate.h"
 #include "cloud/core/programs.h"
 #include "cloud/core/store_auth.h"
+#include "common/coupon.h"
 #include "common/sys/system.h"
 #include "tests/cloud/cloud_fixture.h"
 
@@ -14,6 +17,7 @@ namespace accrue::testing {
 struct OnlineCloud::State {
   TestDatabase db;
   std::unique_ptr<cloud::CloudApp> app;
+  std::string hq_private_pem;  // signs the head-office tokens of claim()
 };
 
 std::unique_ptr<OnlineCloud> OnlineCloud::start(const std::string& dir, const std::string& store_id,
@@ -50,10 +54,23 @@ std::unique_ptr<OnlineCloud> OnlineCloud::start(const std::string& dir, const st
   }
   const std::string key_file = dir + "/store-token.key";
   std::ofstream(key_file) << std::string(64, 'c') << "\n";
+  // Coupons: the cloud's signing key, and head office's token keys for claims.
+  auto coupon_key = make_coupon_key_pem();
+  auto hq_keys = cloud::auth::make_dev_keys("till-test");
+  if (!coupon_key || !hq_keys) {
+    why = "the test keys could not be made";
+    return nullptr;
+  }
+  std::ofstream(dir + "/coupon.pem") << *coupon_key;
+  std::ofstream(dir + "/jwks.json") << hq_keys->jwks_json;
+  c->state_->hq_private_pem = hq_keys->private_pem;
   auto config = cloud::load_cloud_config(
       std::nullopt, {},
       {"postgres.dsn=" + db.dsn(), "server.port=0", "server.listen_address=127.0.0.1",
-       "server.access_log=false", "auth.store_token_key_file=" + key_file, "log.level=warn"});
+       "server.access_log=false", "auth.store_token_key_file=" + key_file, "log.level=warn",
+       "auth.coupon_key_file=" + dir + "/coupon.pem", "auth.coupon_key_id=3",
+       "auth.jwks_file=" + dir + "/jwks.json", "auth.issuer=https://hq.test",
+       "auth.audience=accrue"});
   if (!config) {
     why = config.error().message;
     return nullptr;
@@ -72,6 +89,39 @@ std::unique_ptr<OnlineCloud> OnlineCloud::start(const std::string& dir, const st
                             << "\"\ntoken_file = \"" << dir << "/store.token\"\n"
                             << "download_interval_ms = 500\n";
   return c;
+}
+
+std::string OnlineCloud::claim(const std::string& customer_id, const std::string& reward_id,
+                               std::string& why) {
+  boost::json::object claims{{"iss", "https://hq.test"},
+                             {"aud", "accrue"},
+                             {"sub", "service-desk"},
+                             {"exp", SystemClock().now_ms() / 1000 + 600},
+                             {"roles", boost::json::array{"hq-support"}}};
+  auto token =
+      cloud::auth::sign_es256(state_->hq_private_pem, "till-test", boost::json::serialize(claims));
+  if (!token) {
+    why = token.error().message;
+    return {};
+  }
+  HttpClient client(state_->app->port());
+  const auto r =
+      client.request(boost::beast::http::verb::post,
+                     "/v1/customers/" + customer_id + "/rewards/" + reward_id + "/claims",
+                     R"({"reason": "asked at the service desk"})",
+                     {{"Authorization", "Bearer " + *token}, {"Content-Type", "application/json"}});
+  if (r.result_int() != 201) {
+    why = "claim: HTTP " + std::to_string(r.result_int()) + " " + r.body();
+    return {};
+  }
+  boost::system::error_code ec;
+  const auto body = boost::json::parse(r.body(), ec);
+  const auto* code = ec ? nullptr : body.as_object().if_contains("code");
+  if (!code || !code->is_string()) {
+    why = "claim: no code in " + r.body();
+    return {};
+  }
+  return std::string(code->as_string());
 }
 
 OnlineCloud::~OnlineCloud() {

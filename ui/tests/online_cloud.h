@@ -18,6 +18,10 @@ class OnlineCloud {
   ~OnlineCloud();
   // An agent TOML file pointing at this cloud, with a store token for `store_id`.
   const std::string& agent_config() const { return config_; }
+  // Head office claims `reward_id` (of the demo programme) for the customer, as the service
+  // desk would (POST /v1/customers/{id}/rewards/{reward_id}/claims): the coupon's code, or
+  // empty with `why` set.
+  std::string claim(const std::string& customer_id, const std::string& reward_id, std::string& why);
 
  private:
   OnlineCloud() = default;

@@ -56,6 +56,29 @@
     </message>
 </context>
 <context>
+    <name>accrue::till::CouponDialog</name>
+    <message>
+        <source>Coupon</source>
+        <translation>Gutschein</translation>
+    </message>
+    <message>
+        <source>Scan the coupon, or type its code</source>
+        <translation>Gutschein scannen oder Code eintippen</translation>
+    </message>
+    <message>
+        <source>On this sale:</source>
+        <translation>In diesem Verkauf:</translation>
+    </message>
+    <message>
+        <source>Take off the sale</source>
+        <translation>Aus dem Verkauf nehmen</translation>
+    </message>
+    <message>
+        <source>Apply</source>
+        <translation>Anwenden</translation>
+    </message>
+</context>
+<context>
     <name>accrue::till::EnrollDialog</name>
     <message>
         <source>Enroll a new member</source>
@@ -255,6 +278,45 @@
             <numerusform>%1 Vorgänge warten.</numerusform>
         </translation>
     </message>
+    <message>
+        <source>%1 (−%2)</source>
+        <translation>%1 (−%2)</translation>
+    </message>
+    <message>
+        <source>%1: one item of line %2 free</source>
+        <translation>%1: ein Artikel aus Position %2 gratis</translation>
+    </message>
+    <message>
+        <source>%1: points ×%2</source>
+        <translation>%1: Punkte ×%2</translation>
+    </message>
+    <message>
+        <source>%1: hand over %2</source>
+        <translation>%1: %2 aushändigen</translation>
+    </message>
+    <message>
+        <source>Coupon (F8)</source>
+        <translation>Gutschein (F8)</translation>
+    </message>
+    <message>
+        <source>Coupon applied (store offline: confirmed later).</source>
+        <translation>Gutschein angewendet (Filiale offline: wird später bestätigt).</translation>
+    </message>
+    <message>
+        <source>Coupon applied.</source>
+        <translation>Gutschein angewendet.</translation>
+    </message>
+    <message>
+        <source>This member is blocked: coupons cannot be used.</source>
+        <translation>Dieses Mitglied ist gesperrt: Gutscheine können nicht eingelöst werden.</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n coupons on this sale (F8 lists them)</source>
+        <translation>
+            <numerusform>%n Gutschein in diesem Verkauf (F8 zeigt ihn)</numerusform>
+            <numerusform>%n Gutscheine in diesem Verkauf (F8 zeigt sie)</numerusform>
+        </translation>
+    </message>
 </context>
 <context>
     <name>accrue::till::RedeemDialog</name>
@@ -411,6 +473,78 @@
     <message>
         <source>This return cannot be made.</source>
         <translation>Diese Rückgabe ist nicht möglich.</translation>
+    </message>
+    <message>
+        <source>This is not a coupon code; check it and try again.</source>
+        <translation>Das ist kein Gutscheincode; bitte prüfen und erneut versuchen.</translation>
+    </message>
+    <message>
+        <source>This coupon cannot be checked at this store yet; try again when online.</source>
+        <translation>Dieser Gutschein kann in dieser Filiale noch nicht geprüft werden; bitte erneut versuchen, wenn die Filiale online ist.</translation>
+    </message>
+    <message>
+        <source>This coupon is not valid.</source>
+        <translation>Dieser Gutschein ist nicht gültig.</translation>
+    </message>
+    <message>
+        <source>This coupon has expired.</source>
+        <translation>Dieser Gutschein ist abgelaufen.</translation>
+    </message>
+    <message>
+        <source>This coupon expired on %1.</source>
+        <translation>Dieser Gutschein ist am %1 abgelaufen.</translation>
+    </message>
+    <message>
+        <source>This coupon has already been used or was cancelled.</source>
+        <translation>Dieser Gutschein wurde bereits eingelöst oder storniert.</translation>
+    </message>
+    <message>
+        <source>This coupon has already been used in this store.</source>
+        <translation>Dieser Gutschein wurde in dieser Filiale bereits eingelöst.</translation>
+    </message>
+    <message>
+        <source>This coupon&apos;s reward is not in the programme this store runs yet.</source>
+        <translation>Die Prämie dieses Gutscheins ist im Programm dieser Filiale noch nicht enthalten.</translation>
+    </message>
+    <message>
+        <source>This coupon belongs to a member: identify the member first.</source>
+        <translation>Dieser Gutschein gehört einem Mitglied: zuerst das Mitglied identifizieren.</translation>
+    </message>
+    <message>
+        <source>This coupon belongs to another member.</source>
+        <translation>Dieser Gutschein gehört einem anderen Mitglied.</translation>
+    </message>
+    <message>
+        <source>This member is blocked: coupons cannot be used.</source>
+        <translation>Dieses Mitglied ist gesperrt: Gutscheine können nicht eingelöst werden.</translation>
+    </message>
+    <message>
+        <source>This coupon cannot be used in %1.</source>
+        <translation>Dieser Gutschein kann nicht in %1 eingelöst werden.</translation>
+    </message>
+    <message>
+        <source>The basket has none of the items this coupon makes free.</source>
+        <translation>Der Warenkorb enthält keinen der Artikel, die dieser Gutschein gratis macht.</translation>
+    </message>
+    <message>
+        <source>This coupon was taken off the sale already.</source>
+        <translation>Dieser Gutschein wurde bereits aus dem Verkauf genommen.</translation>
+    </message>
+    <message>
+        <source>This store cannot accept more coupons until it is back online.</source>
+        <translation>Diese Filiale kann keine weiteren Gutscheine annehmen, bis sie wieder online ist.</translation>
+    </message>
+    <message>
+        <source>Scan or type the coupon&apos;s code.</source>
+        <translation>Gutscheincode scannen oder eintippen.</translation>
+    </message>
+    <message>
+        <source>Scan the items first: a coupon applies to a basket.</source>
+        <translation>Zuerst die Artikel scannen: ein Gutschein gilt für einen Warenkorb.</translation>
+    </message>
+    <message>
+        <source>This coupon needs a basket of at least %1.</source>
+        <translation>Dieser Gutschein gilt ab einem Warenkorb von %1.</translation>
     </message>
 </context>
 </TS>

@@ -56,6 +56,29 @@
     </message>
 </context>
 <context>
+    <name>accrue::till::CouponDialog</name>
+    <message>
+        <source>Coupon</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Scan the coupon, or type its code</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>On this sale:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Take off the sale</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Apply</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>accrue::till::EnrollDialog</name>
     <message>
         <source>Enroll a new member</source>
@@ -255,6 +278,45 @@
             <numerusform>%1 events waiting.</numerusform>
         </translation>
     </message>
+    <message>
+        <source>%1 (−%2)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: one item of line %2 free</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: points ×%2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: hand over %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Coupon (F8)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Coupon applied (store offline: confirmed later).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Coupon applied.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This member is blocked: coupons cannot be used.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <source>%n coupons on this sale (F8 lists them)</source>
+        <translation>
+            <numerusform>%n coupon on this sale (F8 lists it)</numerusform>
+            <numerusform>%n coupons on this sale (F8 lists them)</numerusform>
+        </translation>
+    </message>
 </context>
 <context>
     <name>accrue::till::RedeemDialog</name>
@@ -410,6 +472,78 @@
     </message>
     <message>
         <source>This return cannot be made.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This is not a coupon code; check it and try again.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon cannot be checked at this store yet; try again when online.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon is not valid.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon has expired.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon expired on %1.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon has already been used or was cancelled.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon has already been used in this store.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon&apos;s reward is not in the programme this store runs yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon belongs to a member: identify the member first.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon belongs to another member.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This member is blocked: coupons cannot be used.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon cannot be used in %1.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The basket has none of the items this coupon makes free.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon was taken off the sale already.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This store cannot accept more coupons until it is back online.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Scan or type the coupon&apos;s code.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Scan the items first: a coupon applies to a basket.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This coupon needs a basket of at least %1.</source>
         <translation type="unfinished"></translation>
     </message>
 </context>

@@ -1,5 +1,7 @@
 // Accrue till loyalty: the interface a POS application compiles against to host the loyalty
-// panel. Version 1.0. This header needs Qt (Core, Widgets) and nothing else from Accrue.
+// panel. Version 1.1 (1.0 plus coupons: applyCoupon and the coupon signals, appended so that a
+// host built against 1.0 keeps working). This header needs Qt (Core, Widgets) and nothing else from
+// Accrue.
 //
 // The plugin (libaccrue_till.so) talks to the store's accrue-agent over its local socket; all
 // traffic is asynchronous, so no call below ever blocks the host's UI thread.
@@ -29,6 +31,15 @@
 //   redemptionApplied(QString saleId, qlonglong discountMinor, QString currency, qlonglong points)
 //       the member spent `points`: put a discount of `discountMinor` (minor units of
 //       `currency`) on the sale.
+//   couponApplied(QString saleId, QString couponId, QString rewardName, qlonglong discountMinor,
+//                 QString currency, int freeLineNo, QString gift)
+//       a coupon was used on the sale: put a discount of `discountMinor` on it (0 for a gift or
+//       a points multiplier), or make one unit of line `freeLineNo` free (0: none), or hand
+//       `gift` over (empty: none). A points multiplier needs nothing from the host: the
+//       plugin names it in the sale's accrual.
+//   couponRemoved(QString saleId, QString couponId, qlonglong discountMinor, QString currency)
+//       the cashier took the coupon off the sale, or the sale was cleared without being paid
+//       (the coupon is given back to its holder): remove what couponApplied added.
 //   pointsReversed(QString returnId, qlonglong points)
 //       a return took back the points its items had earned.
 //   errorOccurred(QString message)
@@ -77,17 +88,22 @@ class TillLoyaltyInterface {
   virtual void setBasket(const Basket& basket) = 0;
   virtual void clearBasket() = 0;
   // The sale is paid: its points are accrued for the identified member (pointsAccrued
-  // follows). While the agent cannot be reached the same request is retried, a second apart,
-  // for 300 attempts; then, or when the agent refuses the sale, errorOccurred. Without a
-  // member, nothing happens.
+  // follows), and the coupons applied to it stay used (with or without a member). While the agent
+  // cannot be reached the same request is retried, a second apart, for 300 attempts; then, or when
+  // the agent refuses the sale, errorOccurred. Without a member, nothing happens.
   virtual void completeSale() = 0;
   // A return of items from an earlier sale of this store.
   virtual void returnItems(const QString& returnId, const QString& originalSaleId,
                            const QList<ReturnLine>& lines) = 0;
-  // Forgets the customer and the basket: ready for the next one.
+  // Forgets the customer and the basket: ready for the next one. Coupons applied to a sale
+  // that was not paid are given back (couponRemoved).
   virtual void clearCustomer() = 0;
   // The QObject that emits the signals listed above.
   virtual QObject* signalSource() = 0;
+  // Since 1.1. A coupon's code the host's own scanner read (the panel reads the ones scanned
+  // into it itself): used on the sale as it stands, couponApplied follows, or the panel shows
+  // why not. clearBasket() without completeSale() gives it back.
+  virtual void applyCoupon(const QString& code) = 0;
 };
 
 }  // namespace accrue::till
