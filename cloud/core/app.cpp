@@ -139,6 +139,7 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
       return fail(ErrorCode::kInvalidArgument, "auth.coupon_key_file: " + signer.error().message);
     }
     a->coupons_ = std::make_unique<CouponSigner>(std::move(*signer));
+    a->ingest_->set_coupon_signer(a->coupons_.get());
   }
   ACCRUE_ASSIGN_OR_RETURN(
       auto hq,

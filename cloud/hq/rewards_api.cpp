@@ -7,6 +7,7 @@
 // stored. Concurrent claims queue on the stock row, so a stock of K issues exactly K coupons.
 #include <boost/json.hpp>
 
+#include "cloud/core/reward_rules.h"
 #include "cloud/core/webhooks.h"
 #include "cloud/hq/head_office_events.h"
 #include "cloud/hq/resources.h"
@@ -97,46 +98,6 @@ json::object reward_json(const Reward& r, int64_t issued) {
   out["claim_until"] = r.claim_until_ms == 0 ? json::value(nullptr)
                                              : json::value(format_utc_iso8601(r.claim_until_ms));
   return out;
-}
-
-// The reward's stock row, made when missing and locked for the transaction: coupons issued and
-// not voided. Every writer of a reward's coupons takes it, so they queue on it.
-Result<int64_t> lock_stock(pg::Connection& c, const std::string& program_id,
-                           const std::string& reward_id) {
-  ACCRUE_TRY(c.query(
-      "INSERT INTO reward_stock (program_id, reward_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-      {pg::Param::text(program_id), pg::Param::text(reward_id)}));
-  ACCRUE_ASSIGN_OR_RETURN(
-      auto r, c.query("SELECT issued FROM reward_stock WHERE program_id = $1 AND reward_id = $2 "
-                      "FOR UPDATE",
-                      {pg::Param::text(program_id), pg::Param::text(reward_id)}));
-  return r.int64(0, 0);
-}
-
-// Which of `segment_ids` (saved segments) the customer is in; one head office never defined
-// counts as none.
-Result<std::vector<std::string>> segments_of(pg::Connection& c, const std::string& customer_id,
-                                             const std::vector<std::string>& segment_ids) {
-  std::vector<std::string> in;
-  for (const auto& segment : segment_ids) {
-    std::vector<std::string> values;
-    auto sql = segment_sql(c, segment, values);
-    if (!sql) {
-      if (sql.error().code == ErrorCode::kNotFound) continue;
-      return std::unexpected(sql.error());
-    }
-    values.push_back(customer_id);
-    std::vector<pg::Param> params;
-    for (const auto& v : values) params.push_back(pg::Param::text(v));
-    ACCRUE_ASSIGN_OR_RETURN(
-        auto r, c.query(("SELECT 1 FROM customer c JOIN balance b USING (customer_id)" + sql->join +
-                         " WHERE (" + sql->where + ") AND c.customer_id = $" +
-                         std::to_string(values.size()))
-                            .c_str(),
-                        std::span<const pg::Param>(params)));
-    if (r.rows() > 0) in.push_back(segment);
-  }
-  return in;
 }
 
 std::string no_reward(const Program& p, const std::string& reward_id) {
@@ -247,35 +208,16 @@ http::Response RewardsApi::claim(Call& call) {
   };
   // Locks her row and the stock row and checks the reward's rules; her points are ingestion's.
   auto check = [&](pg::Connection& c) -> Result<void> {
-    ACCRUE_ASSIGN_OR_RETURN(
-        auto who, c.query("SELECT tier_id, status FROM customer WHERE customer_id = $1 FOR UPDATE",
-                          {pg::Param::text(id)}));
-    if (who.rows() == 0) return refuse(problem(call, Problem::kNotFound, "no customer " + id));
-    if (who.int64(0, 1) == 2) {
-      return refuse(problem(call, Problem::kRewardRefused,
-                            "the member is blocked: rewards cannot be claimed",
-                            {{"message_id", "reward.member_blocked"}}));
+    auto ok = check_reward_rules(c, program, *reward, id, now);
+    if (ok) return {};
+    const Error& e = ok.error();
+    if (e.code == ErrorCode::kNotFound) return refuse(problem(call, Problem::kNotFound, e.message));
+    if (e.message_id.empty()) return ok;  // the database failed
+    if (e.message_id == "reward.out_of_stock") {
+      return refuse(problem(call, Problem::kRewardOutOfStock, e.message));
     }
-    const std::string tier(who.text(0, 0));
-    ACCRUE_ASSIGN_OR_RETURN(auto issued, lock_stock(c, program.program_id, reward_id));
-    ACCRUE_ASSIGN_OR_RETURN(auto mine,
-                            c.query("SELECT count(*) FROM coupon WHERE customer_id = $1 AND "
-                                    "program_id = $2 AND reward_id = $3 AND status <> 'voided'",
-                                    {pg::Param::text(id), pg::Param::text(program.program_id),
-                                     pg::Param::text(reward_id)}));
-    ACCRUE_ASSIGN_OR_RETURN(auto segments, segments_of(c, id, reward->segments));
-    // Her points are checked by ingestion, which books the cost (or refuses it).
-    auto ok = check_claim(*reward, {tier, segments, now, std::numeric_limits<Points>::max(),
-                                    static_cast<uint32_t>(mine.int64(0, 0)), issued});
-    if (!ok) {
-      const Error& e = ok.error();
-      if (e.message_id == "reward.out_of_stock") {
-        return refuse(problem(call, Problem::kRewardOutOfStock, e.message));
-      }
-      return refuse(
-          problem(call, Problem::kRewardRefused, e.message, {{"message_id", e.message_id}}));
-    }
-    return {};
+    return refuse(
+        problem(call, Problem::kRewardRefused, e.message, {{"message_id", e.message_id}}));
   };
   std::string claim_event_id;
   auto store = [&](pg::Connection& c) -> Result<void> {
@@ -399,7 +341,7 @@ http::Response RewardsApi::void_coupon(Call& call) {
       ACCRUE_TRY(c.query("SELECT 1 FROM customer WHERE customer_id = $1 FOR UPDATE",
                          {pg::Param::text(customer)}));
     }
-    ACCRUE_TRY(lock_stock(c, program_id, reward_id));
+    ACCRUE_TRY(lock_reward_stock(c, program_id, reward_id));
     return {};
   };
   // Under the lock of the coupon's row: still issued, or someone else got there first.
@@ -505,7 +447,8 @@ http::Response RewardsApi::create_batch(Call& call) {
   if (!lease) return problem(call, lease.error());
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    ACCRUE_ASSIGN_OR_RETURN(const int64_t issued, lock_stock(c, program.program_id, reward_id));
+    ACCRUE_ASSIGN_OR_RETURN(const int64_t issued,
+                            lock_reward_stock(c, program.program_id, reward_id));
     if (reward->claim_until_ms != 0 && now >= reward->claim_until_ms) {
       refused = problem(call, Problem::kRewardRefused, "This reward can no longer be claimed.",
                         {{"message_id", "reward.ended"}});

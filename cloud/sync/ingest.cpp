@@ -1,6 +1,7 @@
 #include "cloud/sync/ingest.h"
 
 #include "cloud/core/balance.h"
+#include "cloud/core/reward_rules.h"
 #include "cloud/core/tiers.h"
 #include "cloud/sync/ingest_parts.h"
 #include "common/sys/log.h"
@@ -129,6 +130,91 @@ Result<sv1::OnlineRedeemResponse> Ingest::redeem_online(const sv1::OnlineRedeemR
   return out;
 }
 
+Result<sv1::OnlineClaimResponse> Ingest::claim_online(const sv1::OnlineClaimRequest& request,
+                                                      std::string_view store_id) {
+  const auto& e = request.event();
+  if (e.body_case() != sv1::EventEnvelope::kRewardClaim) {
+    return fail(ErrorCode::kInvalidArgument, "event: a reward claim is required");
+  }
+  ACCRUE_TRY(Uuid::parse(e.event_id(), "event_id"));
+  if (coupons_ == nullptr) {
+    return fail(ErrorCode::kUnavailable,
+                "rewards cannot be claimed: no coupon key is configured (auth.coupon_key_file)");
+  }
+  const auto& claim = e.reward_claim();
+  sv1::OnlineClaimResponse out;
+  auto fill_from_coupon = [&](pg::Connection& c) -> Result<bool> {
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto k, c.query("SELECT code, (extract(epoch FROM expires_at) * 1000)::bigint FROM coupon "
+                        "WHERE claim_event_id = $1::uuid",
+                        {pg::Param::text(e.event_id())}));
+    if (k.rows() == 0) return false;
+    out.set_code(std::string(k.text(0, 0)));
+    out.set_expires_at_ms(k.int64(0, 1));
+    return true;
+  };
+  // A claim decided already (the till's retry, the answer lost): its coupon, judged no further
+  // (her limit now counts that very coupon).
+  {
+    ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+    ACCRUE_ASSIGN_OR_RETURN(bool seen, fill_from_coupon(*lease));
+    if (seen) {
+      out.mutable_result()->set_event_id(e.event_id());
+      out.mutable_result()->set_status(sv1::EVENT_STATUS_DUPLICATE);
+      ACCRUE_ASSIGN_OR_RETURN(auto available, available_points(claim.customer_id()));
+      out.set_available_points(std::max<int64_t>(0, available));
+      return out;
+    }
+  }
+  // The reward's rules, judged with her row and the stock row locked for the transaction the
+  // claim is booked in.
+  std::optional<Error> refused;
+  auto rules = [&](pg::Connection& c) -> Result<void> {
+    ACCRUE_ASSIGN_OR_RETURN(auto published, programs_.get(c, e.program_id(), e.program_version()));
+    const Reward* reward = published->program.reward(claim.reward_id());
+    if (reward == nullptr) return {};  // rejected "bad_claim" by ingestion, with its reason
+    auto ok =
+        check_reward_rules(c, published->program, *reward, claim.customer_id(), clock_.now_ms());
+    if (ok) return {};
+    if (!ok.error().message_id.empty()) {
+      refused = ok.error();
+      return fail(ErrorCode::kFailedPrecondition, "claim refused");
+    }
+    // No such member: ingestion rejects the event ("unknown_customer").
+    if (ok.error().code == ErrorCode::kNotFound) return {};
+    return ok;
+  };
+  sv1::EventBatch batch;
+  batch.set_store_id(e.store_id());
+  batch.set_agent_id(e.agent_id());
+  *batch.add_events() = e;
+  int64_t available = -1;
+  auto r = apply(batch, store_id, Entry{ingest::Flow::kOnline, &available, rules, {}});
+  if (refused) {
+    out.mutable_result()->set_event_id(e.event_id());
+    out.mutable_result()->set_status(sv1::EVENT_STATUS_REJECTED);
+    out.mutable_result()->set_reject_code("reward_refused");
+    out.mutable_result()->set_message(refused->message);
+    out.set_message_id(refused->message_id);
+    return out;
+  }
+  if (!r) return std::unexpected(r.error());
+  *out.mutable_result() = r->results(0);
+  if (out.result().status() == sv1::EVENT_STATUS_REJECTED &&
+      out.result().reject_code() == "insufficient_points") {
+    out.set_message_id("points.insufficient");
+  }
+  if (out.result().status() != sv1::EVENT_STATUS_REJECTED) {
+    ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
+    ACCRUE_TRY(fill_from_coupon(*lease));
+  }
+  if (available < 0) {  // rejected before her balance was read
+    ACCRUE_ASSIGN_OR_RETURN(available, available_points(claim.customer_id()));
+  }
+  out.set_available_points(std::max<int64_t>(0, available));
+  return out;
+}
+
 Result<int64_t> Ingest::available_points(const std::string& customer_id) {
   ACCRUE_ASSIGN_OR_RETURN(auto lease, pool_.acquire());
   ACCRUE_ASSIGN_OR_RETURN(
@@ -249,6 +335,7 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
     ACCRUE_ASSIGN_OR_RETURN(auto coupons,
                             ingest::write_coupon_events(c, state.out.coupon_events, entry.flow));
     for (auto& [i, why] : coupons.refused) verdicts.reject(i, std::move(why));
+    ACCRUE_TRY(ingest::write_reward_claims(c, state.out.reward_claims, coupons_));
     double_uses = coupons.double_uses;
     ACCRUE_TRY(promote(c, state.out, ctx.now_ms));
     ACCRUE_ASSIGN_OR_RETURN(

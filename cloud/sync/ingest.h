@@ -24,6 +24,7 @@
 #include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
 #include "cloud/pg/pool.h"
+#include "common/coupon.h"
 #include "common/sealed_contact.h"
 #include "common/uuid.h"
 
@@ -71,6 +72,15 @@ class Ingest {
   Result<sync::v1::OnlineRedeemResponse> redeem_online(const sync::v1::OnlineRedeemRequest& request,
                                                        std::string_view store_id);
 
+  // POST /v1/sync/claim: a reward claimed at a till, decided by the cloud while the till waits:
+  // the reward's rules (window, tier, segments, her limit, the stock) with her row and the stock
+  // row locked, then her points, then the coupon signed and stored, in one transaction. A refusal
+  // is REJECTED with the till's message id ("reward_refused": reward.*; "insufficient_points":
+  // points.insufficient). Idempotent by event_id: a retry answers DUPLICATE with the same coupon.
+  // kUnavailable without a coupon key.
+  Result<sync::v1::OnlineClaimResponse> claim_online(const sync::v1::OnlineClaimRequest& request,
+                                                     std::string_view store_id);
+
   // POST /v1/sync/return: a return of a sale made in another store, decided by the cloud while
   // the till waits, from the sale's lines as recorded: never more than the sale has left across
   // all its returns chain-wide (an over-return is rejected "bad_return"). A return of a sale not
@@ -117,6 +127,9 @@ class Ingest {
   void set_contact_opener(ContactOpener opener) {
     contact_ = std::make_unique<ContactOpener>(std::move(opener));
   }
+  // Signs the coupons of rewards claimed at tills (auth.coupon_key_file); null: online claims
+  // are refused and an uploaded claim's coupon is stored without a code. Set once, before serving.
+  void set_coupon_signer(const CouponSigner* signer) { coupons_ = signer; }
 
  private:
   struct Entry;  // which of the three entry points, and what it adds to the transaction
@@ -138,6 +151,7 @@ class Ingest {
   IngestCounters counters_;
   std::function<void(const std::vector<std::string>&)> after_commit_;
   std::unique_ptr<ContactOpener> contact_;
+  const CouponSigner* coupons_ = nullptr;
 };
 
 }  // namespace accrue::cloud

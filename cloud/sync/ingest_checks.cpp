@@ -87,6 +87,18 @@ std::optional<std::string> field_problem(const sv1::EventEnvelope& e) {
       }
       break;
     }
+    case sv1::EventEnvelope::kRewardClaim: {
+      const auto& c = e.reward_claim();
+      if (too_long(c.customer_id(), 64) || too_long(c.till_id(), 64) ||
+          too_long(c.pos_tx_id(), 128) || too_long(c.reward_id(), 40)) {
+        return "reward_claim: field too long";
+      }
+      if (!Uuid::parse(c.coupon_id()) || c.till_id().empty() || c.pos_tx_id().empty()) {
+        return "reward_claim: a coupon_id (UUID), till_id and pos_tx_id are required";
+      }
+      if (c.cost_points() < 0) return "reward_claim: cost_points must not be negative";
+      break;
+    }
     case sv1::EventEnvelope::kCouponUseVoid: {
       const auto& v = e.coupon_use_void();
       if (too_long(v.till_id(), 64) || too_long(v.pos_tx_id(), 128)) {

@@ -23,6 +23,8 @@ Rejection unknown_customer(const std::string& id) {
   return {"unknown_customer", "customer " + id + " is not known"};
 }
 
+constexpr int64_t kDayMs = 86'400'000;
+
 Rejection not_enough_points(int64_t available, int64_t asked, std::string_view verb) {
   return {"insufficient_points", "Not enough points: " + std::to_string(available) +
                                      " available, " + std::to_string(asked) + " " +
@@ -296,52 +298,115 @@ std::optional<Rejection> apply_accrual(BatchState& s, const sv1::EventEnvelope& 
   return std::nullopt;
 }
 
+// Takes `points` off the member for event `e` (a redemption, or a reward claim's cost) at the
+// till `till_id`: the cloud decides online (refused when her available points do not cover it);
+// what a store decided offline is honoured, and the part her points no longer cover (another
+// store spent them meanwhile) is recorded as an overdraft, the realized offline exposure.
+std::optional<Rejection> deduct(BatchState& s, const sv1::EventEnvelope& e, CustomerState& cs,
+                                int64_t points, const loyalty::v1::Money* value,
+                                const std::string& till_id, const std::string& pos_tx_id,
+                                const EventContext& ctx) {
+  if (ctx.flow == Flow::kOnline) {
+    // Online: the cloud decides, atomically (the balance row is locked).
+    const int64_t available = s.available(cs, ctx.now_ms);
+    if (available < points) {
+      if (ctx.available_after) *ctx.available_after = available;
+      return not_enough_points(available, points, "asked");
+    }
+  } else if (ctx.flow == Flow::kStore) {
+    const int64_t uncovered = points - std::max<int64_t>(0, s.available(cs, ctx.now_ms));
+    if (uncovered > 0) {
+      json::object o{{"event_id", e.event_id()},
+                     {"customer_id", cs.customer_id},
+                     {"store_id", e.store_id()},
+                     {"points", uncovered},
+                     {"value_minor", value ? pro_rata(value->minor_units(), uncovered, points) : 0},
+                     {"currency", value ? value->currency() : std::string()},
+                     {"occurred_at_ms", e.occurred_at_ms()}};
+      s.out.overdrafts.push_back(std::move(o));
+    }
+  }
+  json::object row = ledger_row(e, LedgerKind::kRedemption, -points);
+  row["customer_id"] = cs.customer_id;
+  row["till_id"] = till_id;
+  row["pos_tx_id"] = pos_tx_id;
+  if (value) {
+    row["amount_minor"] = value->minor_units();
+    row["currency"] = value->currency();
+  }
+  s.out.ledger.push_back(std::move(row));
+  auto& d = s.out.balances[cs.customer_id];
+  d.points -= points;
+  d.redeemed += points;
+  draw_available(s, cs, points, e.occurred_at_ms());
+  if (ctx.available_after) *ctx.available_after = s.available(cs, ctx.now_ms);
+  feed_customer(s, cs.customer_id);
+  return std::nullopt;
+}
+
 std::optional<Rejection> apply_redemption(BatchState& s, const sv1::EventEnvelope& e,
                                           const EventContext& ctx) {
   const auto& r = e.redemption();
   CustomerState* cs = s.customer(r.customer_id());
   if (!cs) return unknown_customer(r.customer_id());
   if (r.points() <= 0) return Rejection{"bad_points", "redemption: points must be positive"};
-  if (ctx.flow == Flow::kOnline) {
-    // Online: the cloud decides, atomically (the balance row is locked).
-    const int64_t available = s.available(*cs, ctx.now_ms);
-    if (available < r.points()) {
-      if (ctx.available_after) *ctx.available_after = available;
-      return not_enough_points(available, r.points(), "asked");
-    }
-  } else if (ctx.flow == Flow::kStore) {
-    // Decided by the store offline: what the member's points no longer cover (another store spent
-    // them meanwhile) is honoured, and recorded as realized offline exposure.
-    const int64_t uncovered = r.points() - std::max<int64_t>(0, s.available(*cs, ctx.now_ms));
-    if (uncovered > 0) {
-      json::object o{{"event_id", e.event_id()},
-                     {"customer_id", cs->customer_id},
-                     {"store_id", e.store_id()},
-                     {"points", uncovered},
-                     {"value_minor", pro_rata(r.value().minor_units(), uncovered, r.points())},
-                     {"currency", r.value().currency()},
-                     {"occurred_at_ms", e.occurred_at_ms()}};
-      s.out.overdrafts.push_back(std::move(o));
-    }
+  if (auto refused = deduct(s, e, *cs, r.points(), r.has_value() ? &r.value() : nullptr,
+                            r.till_id(), r.pos_tx_id(), ctx)) {
+    return refused;
   }
-  json::object row = ledger_row(e, LedgerKind::kRedemption, -r.points());
-  row["customer_id"] = cs->customer_id;
-  row["till_id"] = r.till_id();
-  row["pos_tx_id"] = r.pos_tx_id();
-  if (r.has_value()) {
-    row["amount_minor"] = r.value().minor_units();
-    row["currency"] = r.value().currency();
-  }
-  s.out.ledger.push_back(std::move(row));
-  auto& d = s.out.balances[cs->customer_id];
-  d.points -= r.points();
-  d.redeemed += r.points();
-  draw_available(s, *cs, r.points(), e.occurred_at_ms());
   if (auto id = Uuid::parse(e.event_id())) {
     s.redemptions[id->to_string()] = {cs->customer_id, e.store_id(), r.points(), false};
   }
-  if (ctx.available_after) *ctx.available_after = s.available(*cs, ctx.now_ms);
-  feed_customer(s, cs->customer_id);
+  return std::nullopt;
+}
+
+// A reward claimed at a till (sync.proto, RewardClaim): its cost deducted like a redemption, and
+// the coupon gathered for write_reward_claims. The reward's rules are the online entry's
+// (Ingest::claim_online judges them before this runs); a claim decided offline is honoured.
+std::optional<Rejection> apply_reward_claim(BatchState& s, const sv1::EventEnvelope& e,
+                                            const EventContext& ctx, int index) {
+  const auto& c = e.reward_claim();
+  if (ctx.flow != Flow::kStore && ctx.flow != Flow::kOnline) {
+    return Rejection{"bad_claim", "reward_claim: only a store claims at its tills"};
+  }
+  CustomerState* cs = s.customer(c.customer_id());
+  if (!cs) return unknown_customer(c.customer_id());
+  const PublishedProgram& p = s.program_of(e);
+  const Reward* reward = p.program.reward(c.reward_id());
+  if (reward == nullptr) {
+    return Rejection{"bad_claim", "reward_claim: no reward " + c.reward_id() + " in programme " +
+                                      p.program.program_id + " v" +
+                                      std::to_string(p.program.version)};
+  }
+  if (c.cost_points() != reward->cost_points) {
+    return Rejection{"bad_claim", "reward_claim: the cost is " +
+                                      std::to_string(reward->cost_points) +
+                                      " points in this programme version, not " +
+                                      std::to_string(c.cost_points())};
+  }
+  if (reward->cost_points > 0) {
+    if (auto refused =
+            deduct(s, e, *cs, reward->cost_points, nullptr, c.till_id(), c.pos_tx_id(), ctx)) {
+      return refused;
+    }
+  }
+  s.out.reward_claims.push_back(json::object{
+      {"index", index},
+      {"event_id", e.event_id()},
+      {"store_id", e.store_id()},
+      {"customer_id", cs->customer_id},
+      {"reward_id", c.reward_id()},
+      {"coupon_id", c.coupon_id()},
+      {"till_id", c.till_id()},
+      {"pos_tx_id", c.pos_tx_id()},
+      {"cost_points", reward->cost_points},
+      {"program_id", p.program.program_id},
+      {"program_version", p.program.version},
+      {"offline", c.offline()},
+      {"stock", reward->stock},
+      {"occurred_at_ms", e.occurred_at_ms()},
+      {"expires_at_ms",
+       e.occurred_at_ms() + static_cast<int64_t>(reward->coupon_valid_days) * kDayMs}});
   return std::nullopt;
 }
 
@@ -667,6 +732,8 @@ std::optional<Rejection> apply_event(BatchState& s, const sv1::EventEnvelope& e,
     case sv1::EventEnvelope::kCouponUse:
     case sv1::EventEnvelope::kCouponUseVoid:
       return apply_coupon_event(s, e, index);
+    case sv1::EventEnvelope::kRewardClaim:
+      return apply_reward_claim(s, e, ctx, index);
     default:
       return Rejection{"no_body", "unknown event type"};
   }

@@ -24,6 +24,7 @@
 #include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
 #include "cloud/pg/pg.h"
+#include "common/coupon.h"
 #include "common/engine/lots.h"
 #include "common/engine/returns.h"
 #include "common/ledger.h"
@@ -128,6 +129,7 @@ struct Writes {
   boost::json::array ledger, customers, pii, identifiers, receipts, receipt_reversals,
       receipt_claims, sale_returns, sale_redemptions, feed;
   boost::json::array coupon_events;  // uses and voids, written by write_coupon_events
+  boost::json::array reward_claims;  // coupons claimed at tills, written by write_reward_claims
   // Offline redemptions the member's points no longer covered (overdraft table), and what later
   // earnings of members in debt repaid (customer -> points).
   boost::json::array overdrafts;
@@ -235,6 +237,13 @@ Result<void> write_batch(pg::Connection& c, BatchState& s, std::string_view stor
 // In the online flow (the till waits for the cloud's word) a coupon spent already is refused
 // ("coupon_spent") and nothing of it is written: the answer lists those events by batch index.
 std::optional<Rejection> apply_coupon_event(BatchState& s, const sv1::EventEnvelope& e, int index);
+// Rewards claimed at tills (ingest_rewards.cpp), after write_batch: each coupon signed with the
+// cloud's key and stored, the reward's stock counted (past its stock only for a claim a store
+// decided offline: noted in the webhook), `reward.claimed` queued. Without a coupon key the coupon
+// is stored with an empty code (head office sees it; the online entry refuses claims then).
+Result<void> write_reward_claims(pg::Connection& c, const boost::json::array& rows,
+                                 const CouponSigner* signer);
+
 struct CouponWrites {
   std::vector<std::pair<int, Rejection>> refused;  // batch index, why
   uint64_t double_uses = 0;                        // uses of a coupon spent, voided or unknown

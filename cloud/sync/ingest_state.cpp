@@ -92,6 +92,9 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
       case sv1::EventEnvelope::kRedemption:
         out.refs.push_back(e.redemption().customer_id());
         break;
+      case sv1::EventEnvelope::kRewardClaim:
+        out.refs.push_back(e.reward_claim().customer_id());
+        break;
       case sv1::EventEnvelope::kReturn: {
         const auto& r = e.return_();
         if (!r.customer_id().empty()) out.refs.push_back(r.customer_id());

@@ -37,6 +37,25 @@ Result<std::string> agent_param(const http::Request& req) {
   return agent;
 }
 
+// A call the till waits for (redeem, claim, return): one protobuf request, decided by `decide`,
+// its answer in protobuf.
+template <class Request, class Decide>
+http::Response online_call(const http::Request& req, http::RequestContext& ctx, Decide decide) {
+  if (!is_protobuf(req[bhttp::field::content_type])) {
+    return http::problem(
+        req, ctx, Problem::kUnsupportedMediaType,
+        "send the " + Request::descriptor()->name() + " as application/x-protobuf");
+  }
+  Request request;
+  if (!request.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
+    return http::problem(req, ctx, Problem::kMalformedBody,
+                         "the body is not a valid " + Request::descriptor()->full_name());
+  }
+  auto r = decide(request);
+  if (!r) return http::problem(req, ctx, r.error());
+  return protobuf(req, *r);
+}
+
 }  // namespace
 
 Result<std::string> inflate_body(std::string_view in, size_t limit) {
@@ -76,6 +95,7 @@ void SyncRoutes::add_routes(http::Router& r) {
   r.add(bhttp::verb::get, "/v1/sync/changes", "sync.changes", for_store(&SyncRoutes::changes));
   r.add(bhttp::verb::get, "/v1/sync/lookup", "sync.lookup", for_store(&SyncRoutes::lookup));
   r.add(bhttp::verb::post, "/v1/sync/redeem", "sync.redeem", for_store(&SyncRoutes::redeem));
+  r.add(bhttp::verb::post, "/v1/sync/claim", "sync.claim", for_store(&SyncRoutes::claim));
   r.add(bhttp::verb::post, "/v1/sync/return", "sync.return", for_store(&SyncRoutes::return_sale));
   r.add(bhttp::verb::post, "/v1/sync/events", "sync.events", for_store(&SyncRoutes::events));
 }
@@ -214,34 +234,20 @@ http::Response SyncRoutes::lookup(const http::Request& req, http::RequestContext
 
 http::Response SyncRoutes::redeem(const http::Request& req, http::RequestContext& ctx,
                                   const std::string& store) {
-  if (!is_protobuf(req[bhttp::field::content_type])) {
-    return http::problem(req, ctx, Problem::kUnsupportedMediaType,
-                         "send the OnlineRedeemRequest as application/x-protobuf");
-  }
-  sync::v1::OnlineRedeemRequest request;
-  if (!request.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
-    return http::problem(req, ctx, Problem::kMalformedBody,
-                         "the body is not a valid accrue.sync.v1.OnlineRedeemRequest");
-  }
-  auto r = d_.ingest.redeem_online(request, store);
-  if (!r) return http::problem(req, ctx, r.error());
-  return protobuf(req, *r);
+  return online_call<sync::v1::OnlineRedeemRequest>(
+      req, ctx, [&](const auto& request) { return d_.ingest.redeem_online(request, store); });
+}
+
+http::Response SyncRoutes::claim(const http::Request& req, http::RequestContext& ctx,
+                                 const std::string& store) {
+  return online_call<sync::v1::OnlineClaimRequest>(
+      req, ctx, [&](const auto& request) { return d_.ingest.claim_online(request, store); });
 }
 
 http::Response SyncRoutes::return_sale(const http::Request& req, http::RequestContext& ctx,
                                        const std::string& store) {
-  if (!is_protobuf(req[bhttp::field::content_type])) {
-    return http::problem(req, ctx, Problem::kUnsupportedMediaType,
-                         "send the OnlineReturnRequest as application/x-protobuf");
-  }
-  sync::v1::OnlineReturnRequest request;
-  if (!request.ParseFromArray(req.body().data(), static_cast<int>(req.body().size()))) {
-    return http::problem(req, ctx, Problem::kMalformedBody,
-                         "the body is not a valid accrue.sync.v1.OnlineReturnRequest");
-  }
-  auto r = d_.ingest.return_online(request, store);
-  if (!r) return http::problem(req, ctx, r.error());
-  return protobuf(req, *r);
+  return online_call<sync::v1::OnlineReturnRequest>(
+      req, ctx, [&](const auto& request) { return d_.ingest.return_online(request, store); });
 }
 
 http::Response SyncRoutes::events(const http::Request& req, http::RequestContext& ctx,

@@ -6,6 +6,8 @@
 //                            for head office, and a revoked agent is refused
 //   GET  /v1/sync/lookup     ?identifier=<64 hex>: LookupResponse, or 404
 //   POST /v1/sync/redeem     OnlineRedeemRequest -> OnlineRedeemResponse (atomic, idempotent)
+//   POST /v1/sync/claim      OnlineClaimRequest -> OnlineClaimResponse (a reward claimed at a
+//                            till; atomic, idempotent)
 //   POST /v1/sync/return     OnlineReturnRequest -> OnlineReturnResponse (another store's sale)
 #pragma once
 
@@ -52,6 +54,8 @@ class SyncRoutes {
                              const std::string& store);
   http::Response redeem(const http::Request& req, http::RequestContext& ctx,
                         const std::string& store);
+  http::Response claim(const http::Request& req, http::RequestContext& ctx,
+                       const std::string& store);
   // Keeps the agent's health report from the changes query; kPermissionDenied when head office
   // revoked the agent.
   Result<void> record_agent_report(const http::Request& req, const std::string& store,
