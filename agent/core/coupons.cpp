@@ -1,7 +1,8 @@
-// Coupons at the till (docs/rewards.md): check, apply and void. Decided here, without asking
-// anyone: the cloud's signature (keys from the change feed), the expiry, the coupons the feed
-// says were spent elsewhere, this store's own uses, and the programme's bound on uses the cloud
-// has not confirmed yet. The cloud reconciles every use on upload.
+// Coupons at the till (docs/rewards.md): check, apply and void, and the rewards a member may
+// claim. Coupons are decided here, without asking anyone: the cloud's signature (keys from the
+// change feed), the expiry, the coupons the feed says were spent elsewhere, this store's own uses,
+// and the programme's bound on uses the cloud has not confirmed yet. The cloud reconciles every use
+// on upload.
 #include "agent/core/service_parts.h"
 #include "common/engine/rewards.h"
 #include "common/sys/log.h"
@@ -134,6 +135,72 @@ Result<pb::CouponCheck> AgentService::Coupons::check(Context& ctx, Replica& r,
   if (!a.has_basket()) return describe(found, nullptr);
   ACCRUE_ASSIGN_OR_RETURN(auto basket, basket_of(a.basket()));
   return describe(found, &basket);
+}
+
+Result<pb::RewardList> AgentService::Coupons::rewards(Context& ctx, Replica& r,
+                                                      const pb::Request& request) {
+  const auto& identifier = request.list_rewards().identifier();
+  if (identifier.kind() == pb::IDENTIFIER_KIND_UNSPECIFIED) {
+    return fail(ErrorCode::kInvalidArgument, "identifier: give the member's identifier");
+  }
+  ACCRUE_ASSIGN_OR_RETURN(auto m, ctx.resolve(r, identifier));
+  if (!m.customer) {
+    return refusal(ErrorCode::kNotFound, "reward.member_unknown", {},
+                   "No member with this identifier: there are no rewards to show.");
+  }
+  if (m.customer->status == kStatusBlocked) {
+    return refusal(ErrorCode::kFailedPrecondition, "reward.member_blocked", {},
+                   "This member is blocked: rewards cannot be claimed.");
+  }
+  ACCRUE_ASSIGN_OR_RETURN(auto balance, ctx.balance(r, m));
+  ACCRUE_ASSIGN_OR_RETURN(auto currency, Currency::from_code(ctx.service.settings_.currency));
+  pb::RewardList list;
+  list.set_available_points(balance.available);
+  list.set_offline(!ctx.online());
+  for (const Reward& reward : ctx.program().rewards) {
+    auto* o = list.add_rewards();
+    o->set_reward_id(reward.reward_id);
+    o->set_name(reward.name);
+    o->set_cost_points(reward.cost_points);
+    o->set_claim_until_ms(reward.claim_until_ms);
+    o->set_offline_claimable(reward.offline_claimable);
+    switch (reward.kind) {
+      case RewardKind::kFixedDiscount:
+        o->set_kind(pb::REWARD_KIND_FIXED_DISCOUNT);
+        for (const auto& a : reward.amounts) {
+          if (a.currency == currency) {
+            *o->mutable_discount() = wire::money_to_proto(Money(a.minor_units, currency));
+          }
+        }
+        break;
+      case RewardKind::kPercentDiscount:
+        o->set_kind(pb::REWARD_KIND_PERCENT_DISCOUNT);
+        o->set_percent_bp(reward.percent_bp);
+        break;
+      case RewardKind::kFreeItem:
+        o->set_kind(pb::REWARD_KIND_FREE_ITEM);
+        break;
+      case RewardKind::kPointsMultiplier:
+        o->set_kind(pb::REWARD_KIND_POINTS_MULTIPLIER);
+        o->set_points_multiplier_bp(reward.multiplier_bp);
+        break;
+      case RewardKind::kGift:
+        o->set_kind(pb::REWARD_KIND_GIFT);
+        o->set_gift(reward.gift);
+        break;
+    }
+    // What this store knows: the window, her tier, her points. Her segments, her limit and the
+    // stock are judged by the cloud when she claims (given here as passing).
+    auto ok = check_claim(reward,
+                          {m.customer->tier_id, reward.segments, ctx.now, balance.available, 0, 0});
+    o->set_claimable(ok.has_value());
+    if (!ok) {
+      o->set_message_id(ok.error().message_id);
+      for (const auto& [k, v] : ok.error().params) (*o->mutable_params())[k] = v;
+      o->set_message(ok.error().message);
+    }
+  }
+  return list;
 }
 
 Result<AgentService::WriteTxn::CouponPlan> AgentService::WriteTxn::plan_coupon(

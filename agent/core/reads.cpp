@@ -60,6 +60,11 @@ Result<void> AgentService::Reads::run(Context& ctx, Replica& r, const pb::Reques
       *out.mutable_coupon_check() = std::move(check);
       return {};
     }
+    case pb::Request::kListRewards: {
+      ACCRUE_ASSIGN_OR_RETURN(auto list, Coupons::rewards(ctx, r, request));
+      *out.mutable_rewards() = std::move(list);
+      return {};
+    }
     default:
       return fail(ErrorCode::kUnimplemented, "operation not supported by this agent");
   }

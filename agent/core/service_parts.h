@@ -300,6 +300,10 @@ struct AgentService::Coupons {
   // CheckCoupon.
   static Result<service_parts::pb::CouponCheck> check(Context& ctx, Replica& r,
                                                       const service_parts::pb::Request& request);
+  // ListRewards: the catalogue in force as it stands for the member. Refusals:
+  // reward.member_unknown (kNotFound), reward.member_blocked.
+  static Result<service_parts::pb::RewardList> rewards(Context& ctx, Replica& r,
+                                                       const service_parts::pb::Request& request);
 };
 
 }  // namespace accrue::agent

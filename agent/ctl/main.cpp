@@ -281,6 +281,19 @@ void print_readable(const pb::Response& r) {
       std::cout << "use voided: coupon " << r.void_coupon().coupon_id() << " can be used again"
                 << (r.void_coupon().replayed() ? "  (replayed)" : "") << "\n";
       break;
+    case pb::Response::kRewards: {
+      const auto& l = r.rewards();
+      std::cout << "available  " << l.available_points() << " points"
+                << (l.offline() ? "  (store offline)" : "") << "\n";
+      for (const auto& o : l.rewards()) {
+        std::cout << (o.claimable() ? "  + " : "  - ") << o.reward_id() << "  " << o.name() << "  "
+                  << o.cost_points() << " points"
+                  << (o.offline_claimable() ? "  (offline too)" : "");
+        if (!o.claimable()) std::cout << "\n      " << o.message();
+        std::cout << "\n";
+      }
+      break;
+    }
     default:
       break;
   }
@@ -345,6 +358,12 @@ void add_reads(CLI::App& app, Commands& out) {
   add_call<NoOptions>(app, out, "profile", "Member profile: tier progress, expiring points", true,
                       [](const NoOptions&, const Who& who, pb::Request& req) -> Result<void> {
                         set_identifier(who, req.mutable_get_profile()->mutable_identifier());
+                        return {};
+                      });
+  add_call<NoOptions>(app, out, "rewards",
+                      "The rewards a member may claim, with their cost and why not", true,
+                      [](const NoOptions&, const Who& who, pb::Request& req) -> Result<void> {
+                        set_identifier(who, req.mutable_list_rewards()->mutable_identifier());
                         return {};
                       });
   struct Page {

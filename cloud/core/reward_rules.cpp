@@ -57,13 +57,12 @@ Result<void> check_reward_rules(pg::Connection& c, const Program& program, const
                                  {}});
   }
   const std::string tier(who.text(0, 0));
-  ACCRUE_ASSIGN_OR_RETURN(auto issued,
-                          lock_reward_stock(c, program.program_id, reward.reward_id));
-  ACCRUE_ASSIGN_OR_RETURN(auto mine,
-                          c.query("SELECT count(*) FROM coupon WHERE customer_id = $1 AND "
-                                  "program_id = $2 AND reward_id = $3 AND status <> 'voided'",
-                                  {pg::Param::text(customer_id), pg::Param::text(program.program_id),
-                                   pg::Param::text(reward.reward_id)}));
+  ACCRUE_ASSIGN_OR_RETURN(auto issued, lock_reward_stock(c, program.program_id, reward.reward_id));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto mine, c.query("SELECT count(*) FROM coupon WHERE customer_id = $1 AND "
+                         "program_id = $2 AND reward_id = $3 AND status <> 'voided'",
+                         {pg::Param::text(customer_id), pg::Param::text(program.program_id),
+                          pg::Param::text(reward.reward_id)}));
   ACCRUE_ASSIGN_OR_RETURN(auto segments, customer_segments(c, customer_id, reward.segments));
   return check_claim(reward, {tier, segments, now, std::numeric_limits<Points>::max(),
                               static_cast<uint32_t>(mine.int64(0, 0)), issued});

@@ -71,14 +71,11 @@ Result<void> write_reward_claims(pg::Connection& c, const json::array& rows,
         "UPDATE reward_stock SET issued = issued + 1 WHERE program_id = $1 AND reward_id = $2",
         {pg::Param::text(program_id), pg::Param::text(reward_id)}));
     const int64_t stock = int_of(row, "stock");
-    json::object data{{"coupon_id", coupon_id},
-                      {"reward_id", reward_id},
-                      {"customer_id", customer_id},
-                      {"cost_points", int_of(row, "cost_points")},
-                      {"store_id", store_id},
-                      {"till_id", till_id},
-                      {"offline", row.at("offline")},
-                      {"expires_at", format_utc_iso8601(expires_at)}};
+    json::object data{
+        {"coupon_id", coupon_id},       {"reward_id", reward_id},
+        {"customer_id", customer_id},   {"cost_points", int_of(row, "cost_points")},
+        {"store_id", store_id},         {"till_id", till_id},
+        {"offline", row.at("offline")}, {"expires_at", format_utc_iso8601(expires_at)}};
     // A store offline may pass the stock: the coupon is issued all the same (the member has it).
     if (stock > 0 && issued >= stock) data["beyond_stock"] = true;
     ACCRUE_TRY(queue_webhook(c, "reward.claimed", coupon_id, json::serialize(data)));

@@ -6,11 +6,13 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <map>
 
 #include <google/protobuf/util/json_util.h>
 
 #include "agent/store/seed.h"
 #include "common/coupon.h"
+#include "common/synthetic.h"
 #include "tests/agent/agent_process.h"
 
 namespace accrue::testing {
@@ -55,7 +57,13 @@ std::string write_program(const std::string& dir) {
      "min_basket": [{"currency": "EUR", "minor_units": "2000"}]},
     {"reward_id": "free-tee", "name": "A tee on us", "free_item": {"skus": ["TEE"]}},
     {"reward_id": "tote", "name": "A tote bag", "gift": {"description": "Canvas tote"}},
-    {"reward_id": "double", "name": "Double points", "points_multiplier": {"basis_points": "20000"}}
+    {"reward_id": "double", "name": "Double points", "points_multiplier": {"basis_points": "20000"}},
+    {"reward_id": "gold-lounge", "name": "Lounge pass", "cost_points": 10, "tiers": ["gold"],
+     "offline_claimable": true, "gift": {"description": "A lounge pass"}},
+    {"reward_id": "next-year", "name": "Not yet", "claim_from_ms": "4102444800000",
+     "gift": {"description": "Later"}},
+    {"reward_id": "last-year", "name": "Gone", "claim_until_ms": "1000",
+     "gift": {"description": "Earlier"}}
   ])");
   p["offline_limits"].as_object()["max_store_offline_coupons"] = 30;
   const std::string path = dir + "/program.json";
@@ -285,6 +293,74 @@ TEST_P(CouponsTest, ACouponIsUsedOnceUntilItsUseIsVoided) {
   auto again = apply(code, tx("sale-3"));
   ASSERT_TRUE(again.has_apply_coupon()) << refusal(again);
   EXPECT_NE(again.apply_coupon().event_id(), first.apply_coupon().event_id());
+}
+
+// The catalogue as it stands for the member at the till: what each reward costs and does, and
+// why she may not claim one now (by what the store knows: the window, her tier, her points).
+TEST_P(CouponsTest, TheRewardListShowsWhatSheMayClaimAndWhyNot) {
+  auto validate = [&](int64_t member) {
+    pb::Request req;
+    *req.mutable_validate()->mutable_identifier() = card(member);
+    return call(req).validate();
+  };
+  auto rewards = [&](const pb::Identifier& who) {
+    pb::Request req;
+    *req.mutable_list_rewards()->mutable_identifier() = who;
+    return call(req);
+  };
+  // A member who is not gold and has under 500 points, and one with 500 or more.
+  int64_t poor = 0, rich = 0;
+  for (int64_t i = 2; i < 200 && (poor == 0 || rich == 0); ++i) {
+    if (synthetic_blocked(i)) continue;
+    const auto v = validate(i);
+    if (v.available_points() < 500 && v.tier_id() != "gold" && poor == 0) poor = i;
+    if (v.available_points() >= 500 && rich == 0) rich = i;
+  }
+  ASSERT_NE(poor, 0);
+  ASSERT_NE(rich, 0);
+
+  const auto r = rewards(card(poor));
+  ASSERT_TRUE(r.has_rewards()) << refusal(r);
+  const auto& list = r.rewards();
+  EXPECT_EQ(list.available_points(), validate(poor).available_points());
+  EXPECT_TRUE(list.offline());
+  std::map<std::string, pb::RewardOffer> by_id;
+  std::vector<std::string> order;
+  for (const auto& o : list.rewards()) {
+    by_id[o.reward_id()] = o;
+    order.push_back(o.reward_id());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"double", "five-off", "free-tee", "gold-lounge",
+                                             "last-year", "next-year", "tote"}));
+  const auto& five = by_id["five-off"];
+  EXPECT_EQ(five.kind(), pb::REWARD_KIND_FIXED_DISCOUNT);
+  EXPECT_EQ(five.discount().minor_units(), 500);
+  EXPECT_EQ(five.discount().currency(), "EUR");
+  EXPECT_EQ(five.cost_points(), 500);
+  EXPECT_FALSE(five.claimable());
+  EXPECT_EQ(five.message_id(), "points.insufficient");
+  EXPECT_FALSE(five.message().empty());
+  EXPECT_TRUE(by_id["free-tee"].claimable());
+  EXPECT_EQ(by_id["free-tee"].kind(), pb::REWARD_KIND_FREE_ITEM);
+  EXPECT_EQ(by_id["double"].points_multiplier_bp(), 20000);
+  EXPECT_EQ(by_id["tote"].gift(), "Canvas tote");
+  EXPECT_EQ(by_id["gold-lounge"].message_id(), "reward.tier");
+  EXPECT_TRUE(by_id["gold-lounge"].offline_claimable());
+  EXPECT_EQ(by_id["next-year"].message_id(), "reward.not_yet");
+  EXPECT_EQ(by_id["last-year"].message_id(), "reward.ended");
+  EXPECT_EQ(by_id["last-year"].claim_until_ms(), 1000);
+
+  const auto well_off = rewards(card(rich));
+  ASSERT_TRUE(well_off.has_rewards()) << refusal(well_off);
+  EXPECT_TRUE(well_off.rewards().rewards(1).claimable());  // five-off
+
+  EXPECT_EQ(refusal(rewards(card(999999))), "reward.member_unknown");
+  int64_t blocked = 2;
+  while (!synthetic_blocked(blocked)) ++blocked;
+  EXPECT_EQ(refusal(rewards(card(blocked))), "reward.member_blocked");
+  const auto none = rewards(pb::Identifier{});
+  ASSERT_TRUE(none.has_error());
+  EXPECT_EQ(none.error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
 }
 
 // accruectl's coupon commands, printing for people (the binary run) and as JSON (the other).

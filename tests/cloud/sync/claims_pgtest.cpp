@@ -79,9 +79,9 @@ class RewardClaimsTest : public CloudAppTest {
     sv1::OnlineClaimRequest req;
     *req.mutable_event() = e;
     HttpClient client(app_->port());
-    auto res = client.request(bhttp::verb::post, "/v1/sync/claim", req.SerializeAsString(),
-                              {{"Authorization", "Bearer " + token_},
-                               {"Content-Type", "application/x-protobuf"}});
+    auto res = client.request(
+        bhttp::verb::post, "/v1/sync/claim", req.SerializeAsString(),
+        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/x-protobuf"}});
     EXPECT_EQ(res.result_int(), want) << res.body();
     sv1::OnlineClaimResponse out;
     if (res.result_int() == 200) {
@@ -117,12 +117,14 @@ TEST_F(RewardClaimsTest, AnOnlineClaimIssuesItsCouponOnceAndBooksItsCost) {
   EXPECT_EQ(claims->member_id->to_string(), ada);
   EXPECT_EQ(claims->reward_id, "five-off");
   EXPECT_EQ(claims->expires_at_ms, r.expires_at_ms());
-  EXPECT_EQ(coupons("claim_event_id = '" + e.event_id() + "' AND issued_by = 'store:S1/till-1' "
+  EXPECT_EQ(coupons("claim_event_id = '" + e.event_id() +
+                    "' AND issued_by = 'store:S1/till-1' "
                     "AND cost_points = 100 AND status = 'issued'"),
             "1");
   EXPECT_EQ(db_.scalar("SELECT issued FROM reward_stock WHERE reward_id = 'five-off'"), "1");
-  EXPECT_EQ(db_.scalar(("SELECT points FROM ledger WHERE event_id = '" + e.event_id() + "'").c_str()),
-            "-100");
+  EXPECT_EQ(
+      db_.scalar(("SELECT points FROM ledger WHERE event_id = '" + e.event_id() + "'").c_str()),
+      "-100");
   EXPECT_EQ(db_.scalar("SELECT payload->>'store_id' || '/' || (payload->>'offline') FROM "
                        "webhook_outbox WHERE event_type = 'reward.claimed'"),
             "S1/false");
