@@ -578,18 +578,10 @@ class TillSessionTest : public QObject {
   // and a points multiplier counted in the sale's points. Needs the test PostgreSQL.
   void aCouponIsAppliedRefusedAndGivenBack() {
     accrue::testing::AgentProcess agent(kMembers, "packaging/demo/program.json", "S-coupon");
-    QCOMPARE(agent.seed_status(), 0);
-    std::string why;
-    auto cloud = accrue::testing::OnlineCloud::start(agent.dir(), "S-coupon", kMembers, why);
-    if (!cloud) {
-      if (qEnvironmentVariableIsSet("ACCRUE_REQUIRE_SERVICES")) QFAIL(why.c_str());
-      QSKIP(why.c_str());
-    }
-    QVERIFY(agent.start({"--config", cloud->agent_config()}));
-    connectTo(QString::fromStdString(agent.socket()));
-    makePanel();
-    m_panel->resize(420, 560);
+    std::unique_ptr<accrue::testing::OnlineCloud> cloud;
+    if (!goOnline(agent, "S-coupon", cloud)) return;
     identifyMember(12);
+    std::string why;
     const std::string customer = m_session->member().customerId.toStdString();
     const QString fiveOff = QString::fromStdString(cloud->claim(customer, "five-off", why));
     QVERIFY2(!fiveOff.isEmpty(), why.c_str());
@@ -712,17 +704,8 @@ class TillSessionTest : public QObject {
   // test PostgreSQL; skipped without it).
   void screenshotsOfEachState() {
     accrue::testing::AgentProcess agent(kMembers, "packaging/demo/program.json", "S-online");
-    QCOMPARE(agent.seed_status(), 0);
-    std::string why;
-    auto cloud = accrue::testing::OnlineCloud::start(agent.dir(), "S-online", kMembers, why);
-    if (!cloud) {
-      if (qEnvironmentVariableIsSet("ACCRUE_REQUIRE_SERVICES")) QFAIL(why.c_str());
-      QSKIP(why.c_str());
-    }
-    QVERIFY(agent.start({"--config", cloud->agent_config()}));
-    connectTo(QString::fromStdString(agent.socket()));
-    makePanel();
-    m_panel->resize(420, 560);
+    std::unique_ptr<accrue::testing::OnlineCloud> cloud;
+    if (!goOnline(agent, "S-online", cloud)) return;
     QVERIFY(m_panel->bannerLabel()->text().isEmpty());
     shoot("idle");
     identifyMember(12);
@@ -754,6 +737,26 @@ class TillSessionTest : public QObject {
 
  private:
   QString socket() const { return QString::fromStdString(m_agent->socket()); }
+  // `agent` synced with a real accrue-cloud for `store` (needs the test PostgreSQL: skipped
+  // without it), a session on its socket once it is online, and the panel at 420x560. False when
+  // the test cannot go on (skipped or failed).
+  bool goOnline(accrue::testing::AgentProcess& agent, const char* store,
+                std::unique_ptr<accrue::testing::OnlineCloud>& cloud) {
+    [&] {
+      QCOMPARE(agent.seed_status(), 0);
+      std::string why;
+      cloud = accrue::testing::OnlineCloud::start(agent.dir(), store, kMembers, why);
+      if (!cloud) {
+        if (qEnvironmentVariableIsSet("ACCRUE_REQUIRE_SERVICES")) QFAIL(why.c_str());
+        QSKIP(why.c_str());
+      }
+      QVERIFY(agent.start({"--config", cloud->agent_config()}));
+      connectTo(QString::fromStdString(agent.socket()));
+      makePanel();
+      m_panel->resize(420, 560);
+    }();
+    return !QTest::currentTestFailed() && cloud && m_panel;
+  }
   // A new session on another agent's socket, once that agent is online.
   void connectTo(const QString& path) {
     m_panel.reset();
