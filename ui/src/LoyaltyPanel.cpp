@@ -1,6 +1,7 @@
 #include "LoyaltyPanel.h"
 
 #include <QCheckBox>
+#include <QColor>
 #include <QDateTime>
 #include <QDialogButtonBox>
 #include <QFormLayout>
@@ -181,6 +182,12 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
   m_message->setWordWrap(true);
   m_message->setMinimumHeight(kRowHeight);
   m_message->setStyleSheet("color: #b00020; font-weight: bold;");
+  auto* hers = new QLabel(tr("Her rewards:"), this);
+  m_rewards = new QListWidget(this);
+  m_rewards->setObjectName("accrueRewardList");
+  m_rewards->setFixedHeight(3 * 36);
+  m_rewards->setSelectionMode(QAbstractItemView::NoSelection);
+  m_rewards->setWordWrap(true);
   auto* onSale = new QLabel(tr("On this sale:"), this);
   m_list = new QListWidget(this);
   m_list->setObjectName("accrueCouponList");
@@ -194,6 +201,8 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
   buttons->button(QDialogButtonBox::Close)->setMinimumHeight(kRowHeight);
   layout->addWidget(m_code);
   layout->addWidget(m_message);
+  layout->addWidget(hers);
+  layout->addWidget(m_rewards);
   layout->addWidget(onSale);
   layout->addWidget(m_list);
   layout->addWidget(m_remove, 0, Qt::AlignLeft);
@@ -223,10 +232,31 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
     accept();
   });
   connect(m_session, &TillSession::couponsChanged, this, &CouponDialog::refreshList);
+  connect(m_session, &TillSession::rewardsChanged, this, &CouponDialog::refreshRewards);
+  refreshRewards();
   connect(m_session, &TillSession::busyChanged, this,
           [this](bool busy) { m_apply->setEnabled(!busy); });
   refreshList();
   m_code->setFocus();
+}
+
+void CouponDialog::refreshRewards() {
+  m_rewards->clear();
+  for (const auto& r : m_session->rewards()) {
+    QString text =
+        tr("%1: %2 points", nullptr, plural(r.costPoints)).arg(r.name, pointsText(r.costPoints));
+    if (!r.claimable) text += " — " + r.whyNot;
+    auto* item = new QListWidgetItem(text, m_rewards);
+    // What she cannot claim now is shown, dimmed, with the reason.
+    if (!r.claimable) item->setForeground(QColor(0x5c, 0x5c, 0x5c));
+  }
+  if (m_session->rewards().isEmpty()) {
+    auto* item = new QListWidgetItem(m_session->state() == TillSession::State::Member
+                                         ? tr("No rewards to show.")
+                                         : tr("Identify the member to see her rewards."),
+                                     m_rewards);
+    item->setForeground(QColor(0x5c, 0x5c, 0x5c));
+  }
 }
 
 void CouponDialog::refreshList() {

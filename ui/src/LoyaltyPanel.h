@@ -68,8 +68,9 @@ class EnrollDialog : public QDialog {
 };
 
 // Applies a coupon by its code, scanned or keyed, and lists the coupons on the sale with a way
-// to take one off. A refusal stays in the dialog, with its reason, for the cashier to tell the
-// customer; the dialog closes when the coupon is applied.
+// to take one off; shows the member's rewards, what each costs and why she cannot claim one yet. A
+// refusal stays in the dialog, with its reason, for the cashier to tell the customer; the dialog
+// closes when the coupon is applied.
 class CouponDialog : public QDialog {
   Q_OBJECT
  public:
@@ -77,13 +78,16 @@ class CouponDialog : public QDialog {
   QLineEdit* codeEdit() const { return m_code; }
   QLabel* messageLabel() const { return m_message; }
   QListWidget* couponList() const { return m_list; }
+  QListWidget* rewardList() const { return m_rewards; }
   QPushButton* applyButton() const { return m_apply; }
   QPushButton* removeButton() const { return m_remove; }
 
  private:
   void refreshList();
+  void refreshRewards();
 
   TillSession* m_session;
+  QListWidget* m_rewards;
   QLineEdit* m_code;
   QLabel* m_message;
   QListWidget* m_list;

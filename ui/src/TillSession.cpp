@@ -140,6 +140,21 @@ QString refusalText(const QString& id, const QJsonObject& p) {
         .arg(p.value("line").toString(), localNumber(p, "quantity"), localNumber(p, "left"));
   }
   if (id == "return.refused") return TillSession::tr("This return cannot be made.");
+  if (id == "reward.not_yet") return TillSession::tr("This reward cannot be claimed yet.");
+  if (id == "reward.ended") return TillSession::tr("This reward can no longer be claimed.");
+  if (id == "reward.tier") return TillSession::tr("This reward is for members of another tier.");
+  if (id == "reward.segment") return TillSession::tr("This reward is not offered to this member.");
+  if (id == "reward.member_limit") {
+    return TillSession::tr("This reward can be claimed %n time(s) per member.", nullptr,
+                           pluralOf(p, "limit"));
+  }
+  if (id == "reward.out_of_stock") return TillSession::tr("This reward is out of stock.");
+  if (id == "reward.member_unknown") {
+    return TillSession::tr("No member with this card: there are no rewards to show.");
+  }
+  if (id == "reward.member_blocked") {
+    return TillSession::tr("This member is blocked: rewards cannot be claimed.");
+  }
   if (id == "coupon.malformed") {
     return TillSession::tr("This is not a coupon code; check it and try again.");
   }
@@ -321,6 +336,10 @@ void TillSession::identify(const Identifier& identifier) {
   m_identifier = identifier;
   m_member = Member{};
   m_lastError.clear();
+  if (!m_rewards.isEmpty()) {
+    m_rewards.clear();
+    emit rewardsChanged();
+  }
   setState(State::Identifying);
   emit memberChanged();
   setBusy(true);
@@ -357,6 +376,7 @@ void TillSession::applyValidate(const QJsonObject& v) {
     setState(State::Member);
     emit identified(m_member.customerId, m_member.displayName);
     requestProfile();
+    requestRewards();
   } else {
     setState(State::Unknown);
   }
@@ -385,6 +405,31 @@ void TillSession::requestProfile() {
                        m_member.redeemable = offer;
                        emit memberChanged();
                      });
+}
+
+void TillSession::requestRewards() {
+  const quint64 epoch = m_epoch;
+  m_connection->send(
+      request("list_rewards", {{"identifier", identifierJson(m_identifier)}}), kReadTimeoutMs,
+      [this, epoch](const QJsonObject& r) {
+        if (epoch != m_epoch || !r.contains("rewards")) return;  // an older agent: none shown
+        m_rewards.clear();
+        for (const auto& v : r.value("rewards").toObject().value("rewards").toArray()) {
+          const QJsonObject o = v.toObject();
+          RewardOffer offer;
+          offer.rewardId = o.value("reward_id").toString();
+          offer.name = o.value("name").toString();
+          offer.costPoints = int64Of(o.value("cost_points"));
+          offer.claimable = o.value("claimable").toBool();
+          if (!offer.claimable) {
+            offer.whyNot =
+                refusalText(o.value("message_id").toString(), o.value("params").toObject());
+            if (offer.whyNot.isEmpty()) offer.whyNot = o.value("message").toString();
+          }
+          m_rewards.append(offer);
+        }
+        emit rewardsChanged();
+      });
 }
 
 void TillSession::setBasket(const Basket& basket) {
@@ -731,6 +776,10 @@ void TillSession::clear() {
   ++m_epoch;
   m_identifier = Identifier{};
   m_member = Member{};
+  if (!m_rewards.isEmpty()) {
+    m_rewards.clear();
+    emit rewardsChanged();
+  }
   m_lastError.clear();
   clearBasket();
   setState(State::NoCustomer);

@@ -77,6 +77,16 @@ struct AppliedCoupon {
   bool offline = false;           // decided by the store; the cloud reconciles on upload
 };
 
+// A reward of the catalogue as it stands for the member (the agent's RewardList): what it costs,
+// and why she may not claim it now (empty when she may, as far as the store can tell).
+struct RewardOffer {
+  QString rewardId;
+  QString name;
+  qint64 costPoints = 0;
+  bool claimable = false;
+  QString whyNot;  // in the till's language
+};
+
 // Whether scanned or typed text is a coupon's code rather than a customer's identifier: a long
 // run of Crockford base32 (dashes and spaces aside) that starts as every version 1 code does.
 bool looksLikeCoupon(const QString& text);
@@ -130,6 +140,8 @@ class TillSession : public QObject {
   // currency, or before the agent said).
   QString money(qint64 minor, const QString& currency) const;
   int pendingAccruals() const { return int(m_accruals.size()); }
+  // The identified member's rewards (asked for when she is identified), by reward id.
+  const QList<RewardOffer>& rewards() const { return m_rewards; }
   // The coupons applied to the sale in progress, in the order applied.
   const QList<AppliedCoupon>& coupons() const { return m_coupons; }
 
@@ -177,6 +189,7 @@ class TillSession : public QObject {
   void couponRefused(const QString& message);
   void couponRemoved(const QString& saleId, const accrue::till::AppliedCoupon& coupon);
   void couponsChanged();
+  void rewardsChanged();
   void returned(const QString& returnId, qint64 points);
   void returnRefused(const QString& message);
   // A failure the cashier should see (also in lastError()).
@@ -197,6 +210,7 @@ class TillSession : public QObject {
   void applyValidate(const QJsonObject& v);
   void requestProfile();
   void requestPreview();
+  void requestRewards();
   void sendAccrual(int index);
   void sendRedeem(const QJsonObject& req, const QString& saleId, int attempt);
   void sendApplyCoupon(const QJsonObject& req, const QString& saleId, int attempt);
@@ -222,6 +236,7 @@ class TillSession : public QObject {
   int m_couponCount = 0;           // coupons tried on this sale (each its own transaction id)
   QList<AppliedCoupon> m_coupons;  // applied to the sale in progress
   QString m_madeSaleId;            // the sale's id when the host's basket has none
+  QList<RewardOffer> m_rewards;    // the member's
   QList<Accrual> m_accruals;       // paid sales whose accrual the agent has not answered yet
   QList<QPair<QString, QJsonObject>> m_completed;  // the last sales paid: id, request sent
   QTimer m_previewDebounce;

@@ -6,6 +6,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QPluginLoader>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -569,6 +570,29 @@ class TillSessionTest : public QObject {
     QVERIFY(loader.instance());  // its resources hold the translation
     QVERIFY(de.load(QLocale(QLocale::German), "accrue_till", "_", ":/accrue/i18n"));
     QCOMPARE(de.translate("accrue::till::LoyaltyPanel", "No customer"), QString("Kein Kunde"));
+  }
+
+  // Her rewards, asked for when she is identified: each with its cost, and why she cannot claim
+  // it yet in the till's words (this store offline: by its replica's facts).
+  void herRewardsShowWhatSheMayClaimAndWhyNot() {
+    makePanel();
+    identifyMember(1);  // bronze, 37 points
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->rewards().size(), 3, 3000);
+    const auto& r = m_session->rewards();
+    QCOMPARE(r[0].rewardId, QString("double-points"));
+    QCOMPARE(r[1].rewardId, QString("five-off"));
+    QCOMPARE(r[1].costPoints, 100);
+    QVERIFY(!r[1].claimable);
+    QCOMPARE(r[1].whyNot, QString("Not enough points: %1 available.").arg(QLocale().toString(37)));
+    QCOMPARE(r[2].whyNot, QString("This reward is for members of another tier."));
+    m_panel->openCoupon();
+    QVERIFY(m_panel->couponDialog());
+    QCOMPARE(m_panel->couponDialog()->rewardList()->count(), 3);
+    QVERIFY(m_panel->couponDialog()->rewardList()->item(2)->text().contains("another tier"));
+    // Another customer: hers go, the next member's come.
+    m_session->clear();
+    QVERIFY(m_session->rewards().isEmpty());
+    QCOMPARE(m_panel->couponDialog()->rewardList()->count(), 1);  // "Identify the member..."
   }
 
   // Coupons against a store online with a real accrue-cloud, which issues them (head office

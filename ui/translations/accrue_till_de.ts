@@ -77,6 +77,25 @@
         <source>Apply</source>
         <translation>Anwenden</translation>
     </message>
+    <message>
+        <source>Her rewards:</source>
+        <translation>Ihre Prämien:</translation>
+    </message>
+    <message numerus="yes">
+        <source>%1: %2 points</source>
+        <translation>
+            <numerusform>%1: %2 Punkt</numerusform>
+            <numerusform>%1: %2 Punkte</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>No rewards to show.</source>
+        <translation>Keine Prämien vorhanden.</translation>
+    </message>
+    <message>
+        <source>Identify the member to see her rewards.</source>
+        <translation>Mitglied identifizieren, um die Prämien zu sehen.</translation>
+    </message>
 </context>
 <context>
     <name>accrue::till::EnrollDialog</name>
@@ -545,6 +564,41 @@
     <message>
         <source>This coupon needs a basket of at least %1.</source>
         <translation>Dieser Gutschein gilt ab einem Warenkorb von %1.</translation>
+    </message>
+    <message>
+        <source>This reward cannot be claimed yet.</source>
+        <translation>Diese Prämie kann noch nicht eingelöst werden.</translation>
+    </message>
+    <message>
+        <source>This reward can no longer be claimed.</source>
+        <translation>Diese Prämie kann nicht mehr eingelöst werden.</translation>
+    </message>
+    <message>
+        <source>This reward is for members of another tier.</source>
+        <translation>Diese Prämie gilt für Mitglieder einer anderen Stufe.</translation>
+    </message>
+    <message>
+        <source>This reward is not offered to this member.</source>
+        <translation>Diese Prämie wird diesem Mitglied nicht angeboten.</translation>
+    </message>
+    <message numerus="yes">
+        <source>This reward can be claimed %n time(s) per member.</source>
+        <translation>
+            <numerusform>Diese Prämie kann %n Mal pro Mitglied eingelöst werden.</numerusform>
+            <numerusform>Diese Prämie kann %n Mal pro Mitglied eingelöst werden.</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>This reward is out of stock.</source>
+        <translation>Diese Prämie ist vergriffen.</translation>
+    </message>
+    <message>
+        <source>No member with this card: there are no rewards to show.</source>
+        <translation>Kein Mitglied mit dieser Karte: keine Prämien vorhanden.</translation>
+    </message>
+    <message>
+        <source>This member is blocked: rewards cannot be claimed.</source>
+        <translation>Dieses Mitglied ist gesperrt: Prämien können nicht eingelöst werden.</translation>
     </message>
 </context>
 </TS>

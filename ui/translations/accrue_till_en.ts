@@ -77,6 +77,25 @@
         <source>Apply</source>
         <translation type="unfinished"></translation>
     </message>
+    <message>
+        <source>Her rewards:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <source>%1: %2 points</source>
+        <translation>
+            <numerusform>%1: %2 point</numerusform>
+            <numerusform>%1: %2 points</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>No rewards to show.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Identify the member to see her rewards.</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>accrue::till::EnrollDialog</name>
@@ -544,6 +563,41 @@
     </message>
     <message>
         <source>This coupon needs a basket of at least %1.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This reward cannot be claimed yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This reward can no longer be claimed.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This reward is for members of another tier.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This reward is not offered to this member.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <source>This reward can be claimed %n time(s) per member.</source>
+        <translation>
+            <numerusform>This reward can be claimed %n time per member.</numerusform>
+            <numerusform>This reward can be claimed %n times per member.</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>This reward is out of stock.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No member with this card: there are no rewards to show.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This member is blocked: rewards cannot be claimed.</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
