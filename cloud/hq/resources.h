@@ -151,6 +151,8 @@ class RewardsApi : public Resource {
       const std::function<Result<void>(pg::Connection&)>& before,
       const std::function<Result<void>(pg::Connection&, const sync::v1::EventResult*)>& after);
   http::Response list(Call& call);
+  // The catalogue as it stands for one member, judged on everything the cloud holds.
+  http::Response for_customer(Call& call);
   http::Response claim(Call& call);
   http::Response coupons(Call& call);
   http::Response void_coupon(Call& call);

@@ -6,6 +6,7 @@
 // adjustment (ingestion refuses it when her points do not cover it), and the signed coupon is
 // stored. Concurrent claims queue on the stock row, so a stock of K issues exactly K coupons.
 #include <boost/json.hpp>
+#include <map>
 
 #include "cloud/core/reward_rules.h"
 #include "cloud/core/webhooks.h"
@@ -111,6 +112,8 @@ void RewardsApi::add_routes(Gate& gate, http::Router& r) {
   using V = bhttp::verb;
   gate.add(r, V::get, "/v1/rewards", "rewards.list", kEveryRole,
            [this](Call& c) { return list(c); });
+  gate.add(r, V::get, "/v1/customers/{id}/rewards", "rewards.for_customer", kEveryRole,
+           [this](Call& c) { return for_customer(c); });
   gate.add(r, V::post, "/v1/customers/{id}/rewards/{reward_id}/claims", "rewards.claim",
            kCustomerCare, [this](Call& c) { return claim(c); });
   gate.add(r, V::get, "/v1/customers/{id}/coupons", "coupons.list", kEveryRole,
@@ -166,6 +169,58 @@ http::Response RewardsApi::list(Call& call) {
   }
   json::object out{
       {"program_id", p.program_id}, {"program_version", p.version}, {"items", std::move(items)}};
+  return http::json(call.req, json::serialize(out));
+}
+
+http::Response RewardsApi::for_customer(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  auto status = d_.reads.status(id);
+  if (!status) return problem(call, status.error());
+  const auto doc = json::parse(status->json).as_object();
+  const std::string tier(doc.at("tier").at("id").as_string());
+  const int64_t available = doc.at("points").at("available").to_number<int64_t>();
+  const bool blocked = doc.at("status").as_string() == "blocked";
+  auto program = program_in_force();
+  if (!program) return problem(call, program.error());
+  const Program& p = (*program)->program;
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  auto counts = (*lease)->query(
+      "SELECT s.reward_id, s.issued, coalesce(m.held, 0) FROM reward_stock s LEFT JOIN (SELECT "
+      "reward_id, count(*) AS held FROM coupon WHERE customer_id = $2 AND program_id = $1 AND "
+      "status <> 'voided' GROUP BY reward_id) m USING (reward_id) WHERE s.program_id = $1",
+      {pg::Param::text(p.program_id), pg::Param::text(id)});
+  if (!counts) return problem(call, counts.error());
+  std::map<std::string, std::pair<int64_t, int64_t>, std::less<>> by_reward;  // issued, hers
+  for (int i = 0; i < counts->rows(); ++i) {
+    by_reward[std::string(counts->text(i, 0))] = {counts->int64(i, 1), counts->int64(i, 2)};
+  }
+  json::array items;
+  for (const auto& reward : p.rewards) {
+    const auto it = by_reward.find(reward.reward_id);
+    const auto [issued, hers] =
+        it == by_reward.end() ? std::pair<int64_t, int64_t>{0, 0} : it->second;
+    auto segments = customer_segments(**lease, id, reward.segments);
+    if (!segments) return problem(call, segments.error());
+    json::object item{{"reward", reward_json(reward, issued)}, {"coupons_held", hers}};
+    auto ok = blocked ? Result<void>(std::unexpected(Error{ErrorCode::kFailedPrecondition,
+                                                           "the member is blocked",
+                                                           "reward.member_blocked",
+                                                           {}}))
+                      : check_claim(reward, {tier, *segments, d_.clock.now_ms(), available,
+                                             static_cast<uint32_t>(hers), issued});
+    item["claimable"] = ok.has_value();
+    if (!ok) {
+      item["refusal"] =
+          json::object{{"message_id", ok.error().message_id}, {"message", ok.error().message}};
+    }
+    items.push_back(std::move(item));
+  }
+  json::object out{{"customer_id", id},
+                   {"available_points", available},
+                   {"program_id", p.program_id},
+                   {"program_version", p.version},
+                   {"items", std::move(items)}};
   return http::json(call.req, json::serialize(out));
 }
 

@@ -139,6 +139,42 @@ TEST_F(HqRewardsTest, TheRewardsRulesRefuseAndRefusalsChangeNothing) {
 }
 
 // Twenty claims at once for a stock of five: exactly five coupons, five costs booked.
+// What she may claim, as the cloud judges it: the same rules and message ids as a claim, with her
+// coupons and the stock counted.
+TEST_F(HqRewardsTest, HerRewardsSayWhatSheMayClaimAndWhyNot) {
+  const std::string id = member_with(600);
+  ASSERT_EQ(claim(id, "tote").status, 201);
+  auto r = get("/v1/customers/" + id + "/rewards", analyst_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.obj().at("available_points").as_int64(), 600);
+  std::map<std::string, json::object> by_id;
+  for (const auto& item : r.obj().at("items").as_array()) {
+    by_id[std::string(item.at("reward").at("reward_id").as_string())] = item.as_object();
+  }
+  ASSERT_EQ(by_id.size(), 5u);
+  EXPECT_TRUE(by_id["five-off"].at("claimable").as_bool());
+  EXPECT_FALSE(by_id["five-off"].contains("refusal"));
+  auto why = [&](const std::string& reward) {
+    const auto* refusal = by_id[reward].if_contains("refusal");
+    return refusal ? std::string(refusal->at("message_id").as_string()) : std::string("(none)");
+  };
+  EXPECT_EQ(why("gold-lounge"), "reward.tier");
+  EXPECT_EQ(why("vip-only"), "reward.segment");
+  EXPECT_EQ(why("tote"), "reward.member_limit");
+  EXPECT_EQ(by_id["tote"].at("coupons_held").as_int64(), 1);
+  EXPECT_EQ(by_id["tote"].at("reward").at("issued").as_int64(), 1);
+  EXPECT_TRUE(by_id["scarce"].at("claimable").as_bool());
+  // Spent down: the cost decides.
+  ASSERT_EQ(claim(id, "five-off").status, 201);
+  r = get("/v1/customers/" + id + "/rewards", analyst_);
+  for (const auto& item : r.obj().at("items").as_array()) {
+    if (item.at("reward").at("reward_id").as_string() == "five-off") {
+      EXPECT_EQ(item.at("refusal").at("message_id").as_string(), "points.insufficient");
+    }
+  }
+  EXPECT_EQ(get("/v1/customers/no-such-member/rewards", analyst_).status, 404);
+}
+
 TEST_F(HqRewardsTest, AStockOfFiveIssuesExactlyFiveCouponsToTwentyConcurrentClaims) {
   const std::string id = member_with(1000);
   std::atomic<int> issued{0}, out_of_stock{0}, other{0};
