@@ -217,6 +217,7 @@ TEST_F(OnlineTest, ASaleOfAnotherStoreIsReturnedHereDecidedByTheCloudOnce) {
 // the order earned, once.
 TEST_F(OnlineTest, AWebShopOrderIsReturnedAtATillDecidedByTheCloud) {
   start_agent(cloud_url());
+  ASSERT_TRUE(online()) << "the return must be decided online";
   const std::string member = agent::seed_customer_id(10);
   HttpClient client(app_->port());
   auto placed = client.request(
@@ -604,11 +605,7 @@ TEST_F(OnlineTest, AMemberTheStoreHasNeverSeenIsLookedUpAndJoinsTheReplica) {
   forget_locally(9);
   testing::FaultProxy proxy(app_->port());
   start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
-  // Wait until the agent is online (its first round trip).
-  for (int i = 0; i < 200 && !status().online(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(status().online());
+  ASSERT_TRUE(online());  // its first round trip
   auto v = validate(9);
   EXPECT_EQ(v.status(), pb::MEMBER_STATUS_ACTIVE);
   EXPECT_EQ(v.customer_id(), agent::seed_customer_id(9));
@@ -630,10 +627,7 @@ TEST_F(OnlineTest, AMemberTheStoreHasNeverSeenIsLookedUpAndJoinsTheReplica) {
 TEST_F(OnlineTest, ASaleForAMemberTheStoreHasNeverSeenIsCreditedToTheMember) {
   forget_locally(10);
   start_agent(cloud_url());
-  for (int i = 0; i < 200 && !status().online(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(status().online());
+  ASSERT_TRUE(online());
   auto sale = accrue(10, "new-1");
   ASSERT_TRUE(sale.has_accrue()) << sale.DebugString();
   EXPECT_FALSE(sale.accrue().provisional()) << "looked up first";
@@ -647,10 +641,7 @@ TEST_F(OnlineTest, ASaleForAMemberTheStoreHasNeverSeenIsCreditedToTheMember) {
 // member and their identifiers through the change feed, and the card is unknown at the till.
 TEST_F(OnlineTest, AnErasureInTheCloudReachesTheStoreReplica) {
   start_agent(cloud_url());
-  for (int i = 0; i < 200 && !status().online(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(status().online());
+  ASSERT_TRUE(online());
   // A sale puts member 12 in the store's scope in the cloud, as the store has seen them.
   ASSERT_TRUE(accrue(12, "gdpr-1").has_accrue());
   ASSERT_TRUE(drained());

@@ -160,6 +160,16 @@ class UploadTest : public CloudAppTest {
     req.mutable_get_agent_status();
     return call(req).agent_status();
   }
+  // Waits (bounded) until the agent's last round trip to the cloud succeeded (after its start:
+  // the first one), so that what follows is decided online.
+  bool online(std::chrono::seconds within = std::chrono::seconds(15)) {
+    const auto until = Steady::now() + within;
+    while (Steady::now() < until) {
+      if (status().online()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
   // Waits (bounded) until the agent's outbox is empty.
   bool drained(std::chrono::seconds within = std::chrono::seconds(15)) {
     const auto until = Steady::now() + within;
