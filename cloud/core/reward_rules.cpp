@@ -45,11 +45,15 @@ Result<std::vector<std::string>> customer_segments(pg::Connection& c,
 }
 
 Result<void> check_reward_rules(pg::Connection& c, const Program& program, const Reward& reward,
-                                const std::string& customer_id, TimestampMs now) {
+                                const std::string& ref, TimestampMs now) {
+  // By her id, or by the temporary id a store gave her at enrolment (as ingestion resolves it).
   ACCRUE_ASSIGN_OR_RETURN(
-      auto who, c.query("SELECT tier_id, status FROM customer WHERE customer_id = $1 FOR UPDATE",
-                        {pg::Param::text(customer_id)}));
-  if (who.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + customer_id);
+      auto who,
+      c.query("SELECT tier_id, status, customer_id FROM customer WHERE customer_id = $1 "
+              "OR temp_customer_id = $1 ORDER BY customer_id = $1 DESC LIMIT 1 FOR UPDATE",
+              {pg::Param::text(ref)}));
+  if (who.rows() == 0) return fail(ErrorCode::kNotFound, "no customer " + ref);
+  const std::string customer_id(who.text(0, 2));
   if (who.int64(0, 1) == 2) {
     return std::unexpected(Error{ErrorCode::kFailedPrecondition,
                                  "the member is blocked: rewards cannot be claimed",

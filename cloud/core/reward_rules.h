@@ -26,10 +26,11 @@ Result<std::vector<std::string>> customer_segments(pg::Connection& c,
                                                    const std::string& customer_id,
                                                    const std::vector<std::string>& segment_ids);
 
-// Locks and judges as above. kNotFound: no such customer. A refusal: kFailedPrecondition with
+// Locks and judges as above, for the customer `ref` names (her id, or a store's temporary id of
+// hers). kNotFound: no such customer. A refusal: kFailedPrecondition with
 // its message id (reward.member_blocked, reward.not_yet, reward.ended, reward.tier,
 // reward.segment, reward.member_limit, reward.out_of_stock) and the English text.
 Result<void> check_reward_rules(pg::Connection& c, const Program& program, const Reward& reward,
-                                const std::string& customer_id, TimestampMs now);
+                                const std::string& ref, TimestampMs now);
 
 }  // namespace accrue::cloud

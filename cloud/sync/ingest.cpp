@@ -170,11 +170,15 @@ Result<sv1::OnlineClaimResponse> Ingest::claim_online(const sv1::OnlineClaimRequ
   // claim is booked in.
   std::optional<Error> refused;
   auto rules = [&](pg::Connection& c) -> Result<void> {
-    ACCRUE_ASSIGN_OR_RETURN(auto published, programs_.get(c, e.program_id(), e.program_version()));
-    const Reward* reward = published->program.reward(claim.reward_id());
-    if (reward == nullptr) return {};  // rejected "bad_claim" by ingestion, with its reason
+    auto published = programs_.get(c, e.program_id(), e.program_version());
+    // A version never published, or no such reward in it: ingestion rejects the event with its
+    // reason ("program_version", "bad_claim").
+    if (!published && published.error().code == ErrorCode::kNotFound) return {};
+    if (!published) return std::unexpected(published.error());
+    const Reward* reward = (*published)->program.reward(claim.reward_id());
+    if (reward == nullptr) return {};
     auto ok =
-        check_reward_rules(c, published->program, *reward, claim.customer_id(), clock_.now_ms());
+        check_reward_rules(c, (*published)->program, *reward, claim.customer_id(), clock_.now_ms());
     if (ok) return {};
     if (!ok.error().message_id.empty()) {
       refused = ok.error();

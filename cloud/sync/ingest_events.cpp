@@ -378,6 +378,20 @@ std::optional<Rejection> apply_reward_claim(BatchState& s, const sv1::EventEnvel
                                       p.program.program_id + " v" +
                                       std::to_string(p.program.version)};
   }
+  if (ctx.flow == Flow::kStore && !reward->offline_claimable) {
+    // Claimed online, its upload is a duplicate; a store may decide only these offline.
+    return Rejection{"bad_claim", "reward_claim: reward " + c.reward_id() +
+                                      " may not be claimed while the store is offline"};
+  }
+  const auto member = Uuid::parse(cs->customer_id);
+  if (!member) {
+    return Rejection{"bad_claim", "reward_claim: customer " + cs->customer_id +
+                                      " has no UUID id, which a coupon names its holder by"};
+  }
+  const std::string coupon_id = Uuid::parse(c.coupon_id())->to_string();  // checked as a UUID
+  if (!s.taken_coupon_ids.insert(coupon_id).second) {
+    return Rejection{"bad_claim", "reward_claim: coupon id " + coupon_id + " is taken"};
+  }
   if (c.cost_points() != reward->cost_points) {
     return Rejection{"bad_claim", "reward_claim: the cost is " +
                                       std::to_string(reward->cost_points) +
@@ -396,7 +410,7 @@ std::optional<Rejection> apply_reward_claim(BatchState& s, const sv1::EventEnvel
       {"store_id", e.store_id()},
       {"customer_id", cs->customer_id},
       {"reward_id", c.reward_id()},
-      {"coupon_id", c.coupon_id()},
+      {"coupon_id", coupon_id},
       {"till_id", c.till_id()},
       {"pos_tx_id", c.pos_tx_id()},
       {"cost_points", reward->cost_points},

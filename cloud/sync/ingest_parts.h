@@ -180,6 +180,9 @@ struct BatchState {
   // (Accrual.multiplier_coupon_use_event_id), as the cloud holds them from earlier batches: event
   // id -> (store, reward id), live ones only.
   std::map<std::string, std::pair<std::string, std::string>> multiplier_uses;
+  // Coupon ids that new reward claims name and a coupon holds already (lower-case UUID text);
+  // the batch's own claims are added as they are applied.
+  std::set<std::string> taken_coupon_ids;
   std::map<std::pair<std::string, int64_t>, int64_t> earned_on_day;  // (customer, day) -> points
   Writes out;
 

@@ -47,10 +47,11 @@ SaleRef sale_ref_of(const sv1::EventEnvelope& e) {
 // the sales that returns name.
 struct References {
   std::vector<std::string> refs, hashes, originals;
-  std::vector<SaleRef> sale_refs;         // sales returns name without their event id
-  std::vector<std::string> claim_hashes;  // identifiers an enrolment or a claim claims for
-  std::vector<std::string> redemptions;   // that sales name as having paid for them
-  std::vector<std::string> coupon_uses;   // that sales name as multiplying their points
+  std::vector<SaleRef> sale_refs;          // sales returns name without their event id
+  std::vector<std::string> claim_hashes;   // identifiers an enrolment or a claim claims for
+  std::vector<std::string> redemptions;    // that sales name as having paid for them
+  std::vector<std::string> coupon_uses;    // that sales name as multiplying their points
+  std::vector<std::string> claim_coupons;  // the coupon ids reward claims would issue
 };
 
 References references_of(const sv1::EventBatch& batch, Verdicts& v) {
@@ -94,6 +95,7 @@ References references_of(const sv1::EventBatch& batch, Verdicts& v) {
         break;
       case sv1::EventEnvelope::kRewardClaim:
         out.refs.push_back(e.reward_claim().customer_id());
+        out.claim_coupons.push_back(e.reward_claim().coupon_id());
         break;
       case sv1::EventEnvelope::kReturn: {
         const auto& r = e.return_();
@@ -544,6 +546,17 @@ Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
   return {};
 }
 
+// Which coupon ids new reward claims name are held by a coupon already (a claim must issue a
+// coupon of its own).
+Result<void> load_taken_coupon_ids(pg::Connection& c, const References& refs, BatchState& s) {
+  if (refs.claim_coupons.empty()) return {};
+  ACCRUE_ASSIGN_OR_RETURN(auto r, c.query("SELECT coupon_id::text FROM coupon WHERE coupon_id = "
+                                          "ANY($1::uuid[])",
+                                          {pg::Param::text(pg::text_array(refs.claim_coupons))}));
+  for (int k = 0; k < r.rows(); ++k) s.taken_coupon_ids.insert(std::string(r.text(k, 0)));
+  return {};
+}
+
 Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::EventBatch& batch,
                         const std::string& store_zone, Verdicts& v, BatchState& s) {
   ACCRUE_TRY(load_programs(c, programs, batch, store_zone, v, s));
@@ -551,6 +564,7 @@ Result<void> load_state(pg::Connection& c, ProgramCatalog& programs, const sv1::
   ACCRUE_TRY(load_original_sales(c, r, s));
   ACCRUE_TRY(load_named_redemptions(c, r, s));
   ACCRUE_TRY(load_multiplier_uses(c, r, s));
+  ACCRUE_TRY(load_taken_coupon_ids(c, r, s));
   ACCRUE_TRY(load_customers(c, r.refs, s));
   ACCRUE_TRY(lock_claims(c, r.claim_hashes));
   ACCRUE_TRY(load_identifiers(c, r.hashes, s));

@@ -643,7 +643,8 @@ void TillSession::sendApplyCoupon(const QJsonObject& req, const QString& sale, i
       applied.gift = c.value("gift").toString();
       applied.offline = a.value("offline").toBool();
       // The coupon is used whatever the screen shows now: if the sale moved on, give it back.
-      if (sale != saleId()) return sendVoidCoupon(applied, sale, 1);
+      const QString current = m_basket.saleId.isEmpty() ? m_madeSaleId : m_basket.saleId;
+      if (sale != current) return sendVoidCoupon(applied, sale, 1);
       m_coupons.append(applied);
       emit couponsChanged();
       emit couponApplied(sale, applied);

@@ -164,6 +164,9 @@ TEST_F(RewardClaimsTest, ARefusalCarriesTheTillsMessageIdAndChangesNothing) {
   EXPECT_EQ(unknown.result().reject_code(), "bad_claim");
   auto cheap = claim(claim_event(bea, "five-off", 1));
   EXPECT_EQ(cheap.result().reject_code(), "bad_claim");
+  auto unpublished = claim_event(bea, "five-off", 100);
+  unpublished.set_program_version(999);
+  EXPECT_EQ(claim(unpublished).result().reject_code(), "program_version");
   EXPECT_EQ(coupons("customer_id = '" + bea + "'"), "1");
   EXPECT_EQ(db_.scalar(("SELECT points FROM balance WHERE customer_id = '" + bea + "'").c_str()),
             "50");
@@ -216,6 +219,20 @@ TEST_F(RewardClaimsTest, AClaimDecidedOfflineIsHonouredOnUploadPastTheStockAndHe
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM webhook_outbox WHERE event_type = 'reward.claimed' "
                        "AND payload->>'beyond_stock' = 'true' AND payload->>'offline' = 'true'"),
             "1");
+  // What a store may not decide offline, and a coupon id another coupon holds: rejected, and
+  // nothing of them booked.
+  auto not_offline = claim_event(cleo, "five-off", 100, true, ++seq_);
+  auto taken = claim_event(cleo, "scarce", 10, true, ++seq_);
+  taken.mutable_reward_claim()->set_coupon_id(offline.reward_claim().coupon_id());
+  const auto rejected = results(post(batch_of({not_offline, taken}), token_));
+  ASSERT_EQ(rejected.results_size(), 2);
+  for (const auto& r : rejected.results()) {
+    EXPECT_EQ(r.status(), sv1::EVENT_STATUS_REJECTED);
+    EXPECT_EQ(r.reject_code(), "bad_claim") << r.message();
+  }
+  EXPECT_EQ(coupons("customer_id = '" + cleo + "'"), "1");
+  EXPECT_EQ(db_.scalar(("SELECT points FROM balance WHERE customer_id = '" + cleo + "'").c_str()),
+            "-6");
 }
 
 }  // namespace
