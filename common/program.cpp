@@ -305,6 +305,8 @@ Result<void> validate_and_normalize(Program& p) {
       check_range("offline_limits.max_hours_since_sync", o.max_hours_since_sync, 0, 24 * 366));
   ACCRUE_TRY(check_range("offline_limits.max_store_offline_coupons", o.max_store_offline_coupons, 0,
                          1'000'000));
+  ACCRUE_TRY(check_range("offline_limits.max_store_offline_claims", o.max_store_offline_claims, 0,
+                         1'000'000));
   ACCRUE_TRY(check_range("daily_cap_points", p.daily_cap_points, 0, kMaxPoints));
   ACCRUE_TRY(check_range("event_rules.enrolment_bonus_points", p.event_rules.enrolment_bonus_points,
                          0, 1'000'000'000));

@@ -144,6 +144,9 @@ struct OfflineLimits {
   // Coupons a store accepts without the cloud's word before its uploads confirm them (the bound
   // on double use while offline); 0 = no bound.
   uint32_t max_store_offline_coupons = 0;
+  // Offline-claimable rewards a store issues without the cloud's word before its uploads confirm
+  // them (the bound on claims past the stock or a member's limit); 0 = no bound.
+  uint32_t max_store_offline_claims = 0;
   // An overdraft (points two offline stores both honoured) is repaid by the member's next
   // earnings, or waits for head office to write it off.
   enum class Settlement { kRepayFromEarnings, kWriteOff };

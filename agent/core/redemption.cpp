@@ -68,11 +68,14 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
 Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
                          const Uuid& adjustment_id, TimestampMs now, std::string_view why) {
   sync::EventEnvelope sent;
-  if (!sent.ParseFromString(row.envelope) || (!sent.has_redemption() && !sent.has_coupon_use())) {
+  if (!sent.ParseFromString(row.envelope) ||
+      (!sent.has_redemption() && !sent.has_coupon_use() && !sent.has_reward_claim())) {
     return fail(ErrorCode::kDataLoss, "an online redemption's record does not parse");
   }
   ACCRUE_TRY(r.land_in_flight(row.event_id));
-  if (sent.has_coupon_use()) {
+  if (sent.has_reward_claim()) {
+    ACCRUE_TRY(abandon_online_claim(r, sent, row.owner, now));
+  } else if (sent.has_coupon_use()) {
     ACCRUE_TRY(void_online_coupon(r, sent, row.owner, adjustment_id, now));
   } else {
     ACCRUE_TRY(void_online_redemption(r, agent_id, sent, row.owner, adjustment_id, now, why));
@@ -132,35 +135,11 @@ Result<AgentService::WriteTxn::RedeemPlan> AgentService::WriteTxn::plan_redeem(
 Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& id, TimestampMs at,
                                                   bool online, bool decided_by_cloud,
                                                   bool in_snapshot) {
-  const Program& program = ctx.program();
   Member& m = plan.m;
   if (!m.customer) return fail(ErrorCode::kInternal, "redeem: the plan has no member");
   const int64_t points = plan.points;
-  const int64_t day = ctx.local_day(now);
-  if (!online) {
-    ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(m.owner, day));
-    ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
-    std::optional<TimestampMs> last_sync;
-    if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
-    auto decision = decide_offline_redemption(program.offline_limits,
-                                              {points, d.second, outstanding, last_sync, now});
-    if (!decision.allowed) {
-      return refusal(ErrorCode::kRefused, "offline." + std::string(to_string(decision.refusal)),
-                     std::move(decision.params), std::move(decision.message));
-    }
-  }
-  const SpendPlan spend =
-      in_snapshot ? SpendPlan{}
-                  : plan_spend(m.customer->confirmed_available - m.customer->local_debit, plan.lots,
-                               points, now);
-  if (spend.uncovered > 0 && !decided_by_cloud) return std::unexpected(*spend.shortfall);
-  for (const auto& dr : spend.draws) {
-    auto it = std::ranges::find(plan.lots, dr.lot_id, &Lot::lot_id);
-    ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
-  }
-  // Beyond what this replica knows (decided by the cloud): the cloud's figure rules.
-  const int64_t from_confirmed = spend.from_confirmed + spend.uncovered;
-  if (from_confirmed > 0) ACCRUE_TRY(r.add_local_debit(m.owner, from_confirmed));
+  if (!online) ACCRUE_TRY(offline_points_allowed(m.owner, points));
+  ACCRUE_TRY(spend(*m.customer, plan.lots, points, decided_by_cloud, in_snapshot));
   auto env = ctx.envelope(id, at);
   auto* red = env.mutable_redemption();
   red->set_customer_id(m.customer->customer_id);
@@ -170,10 +149,7 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
   *red->mutable_value() = wire::money_to_proto(plan.value);
   red->set_offline(!online);
   ACCRUE_TRY(record(id, pb::TRANSACTION_KIND_REDEMPTION, m.owner, -points, plan.value, at, env));
-  if (!online) {
-    ACCRUE_TRY(r.add_daily(m.owner, day, 0, points));
-    ACCRUE_TRY(r.add_offline_outstanding(points));
-  }
+  if (!online) ACCRUE_TRY(count_offline_points(m.owner, points));
   ACCRUE_ASSIGN_OR_RETURN(auto updated, r.customer(m.owner));
   ACCRUE_ASSIGN_OR_RETURN(auto after,
                           ctx.balance(r, Member{std::move(updated), m.owner, m.hash, m.kind}));
@@ -183,6 +159,43 @@ Result<void> AgentService::WriteTxn::apply_redeem(RedeemPlan& plan, const Uuid& 
   *res->mutable_discount() = wire::money_to_proto(plan.value);
   res->set_available_points(after.available);
   res->set_offline(!online);
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::offline_points_allowed(const std::string& owner,
+                                                            int64_t points) {
+  ACCRUE_ASSIGN_OR_RETURN(auto d, r.daily(owner, ctx.local_day(now)));
+  ACCRUE_ASSIGN_OR_RETURN(auto outstanding, r.offline_outstanding());
+  std::optional<TimestampMs> last_sync;
+  if (TimestampMs synced = service.last_sync_ms_.load(); synced != 0) last_sync = synced;
+  auto decision = decide_offline_redemption(program().offline_limits,
+                                            {points, d.second, outstanding, last_sync, now});
+  if (!decision.allowed) {
+    return refusal(ErrorCode::kRefused, "offline." + std::string(to_string(decision.refusal)),
+                   std::move(decision.params), std::move(decision.message));
+  }
+  return {};
+}
+
+Result<void> AgentService::WriteTxn::count_offline_points(const std::string& owner,
+                                                          int64_t points) {
+  ACCRUE_TRY(r.add_daily(owner, ctx.local_day(now), 0, points));
+  return r.add_offline_outstanding(points);
+}
+
+Result<void> AgentService::WriteTxn::spend(const CustomerRow& c, const std::vector<Lot>& lots,
+                                           int64_t points, bool decided_by_cloud,
+                                           bool in_snapshot) {
+  if (in_snapshot || points <= 0) return {};
+  const SpendPlan plan = plan_spend(c.confirmed_available - c.local_debit, lots, points, now);
+  if (plan.uncovered > 0 && !decided_by_cloud) return std::unexpected(*plan.shortfall);
+  for (const auto& dr : plan.draws) {
+    auto it = std::ranges::find(lots, dr.lot_id, &Lot::lot_id);
+    ACCRUE_TRY(r.set_lot_remaining(std::stoll(dr.lot_id), it->remaining - dr.points));
+  }
+  // Beyond what this replica knows (decided by the cloud): the cloud's figure rules.
+  const int64_t from_confirmed = plan.from_confirmed + plan.uncovered;
+  if (from_confirmed > 0) ACCRUE_TRY(r.add_local_debit(c.customer_id, from_confirmed));
   return {};
 }
 

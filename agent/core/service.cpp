@@ -198,6 +198,7 @@ void AgentService::handle(const pb::Request& request, Reply reply_to_till, Calle
     case pb::Request::kEnroll:
     case pb::Request::kApplyCoupon:
     case pb::Request::kVoidCoupon:
+    case pb::Request::kClaimReward:
       return handle_write(request, reply);
     case pb::Request::OP_NOT_SET:
       return bad(invalid("request: no operation set (validate, accrue, ...)"));

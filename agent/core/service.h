@@ -12,6 +12,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "accrue/pos/v1/pos.pb.h"
@@ -83,6 +84,12 @@ class OnlineCalls {
     std::string why;  // when not answered
   };
 
+  struct ClaimOutcome {
+    bool answered = false;  // the cloud decided: `response` is its answer
+    sync::v1::OnlineClaimResponse response;
+    std::string why;  // when not answered
+  };
+
   // Whether to ask about `hash` now (false when the cloud said "unknown" a moment ago).
   virtual bool worth_asking(const IdentifierHash& hash) = 0;
   virtual bool lookup(const IdentifierHash& hash, std::function<void(LookupOutcome)> done) = 0;
@@ -91,6 +98,9 @@ class OnlineCalls {
   // A return of another store's sale (POST /v1/sync/return).
   virtual bool return_sale(const sync::v1::EventEnvelope& event,
                            std::function<void(ReturnOutcome)> done) = 0;
+  // A reward claimed at a till (POST /v1/sync/claim).
+  virtual bool claim(const sync::v1::EventEnvelope& event,
+                     std::function<void(ClaimOutcome)> done) = 0;
 };
 
 class AgentService {
@@ -148,6 +158,10 @@ class AgentService {
   void coupon_online(const pos::v1::Request& request, const Reply& reply,
                      const std::shared_ptr<sync::v1::EventEnvelope>& event,
                      const service_parts::Fingerprint& print);
+  // A reward claimed at the till, after its intent is durable: ask the cloud, then settle.
+  void claim_online(const pos::v1::Request& request, const Reply& reply,
+                    const std::shared_ptr<sync::v1::EventEnvelope>& event,
+                    const service_parts::Fingerprint& print);
   // A return of another store's sale: ask the cloud, then record it with the cloud's answer (or
   // as pending when there is none).
   void return_online(const pos::v1::Request& request, const Reply& reply,
@@ -171,6 +185,9 @@ class AgentService {
   const Clock& clock_;
   Random& random_;
   UuidV7Generator event_ids_;  // used on the writer thread only
+  // The reward claims asked of the cloud whose answer is not settled yet (event ids; writer
+  // thread only): a retry of one waits, a retry after "no answer" asks again.
+  std::set<std::string> claims_asked_;
   std::atomic<std::shared_ptr<const ActiveProgram>> program_;
   OnlineCalls* calls_ = nullptr;
   std::atomic<bool> online_{false};

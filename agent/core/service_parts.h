@@ -7,6 +7,7 @@
 //   redemption.cpp  redemption: the offline limits, online redemption (intent, ask, settle)
 //                   and the voids of redemptions whose outcome is unknown
 //   coupons.cpp     coupons: check, apply, void
+//   claims.cpp      rewards claimed at the till
 //   quarantine.cpp  the operator's quarantine commands
 // Internal to agent/core.
 #pragma once
@@ -110,8 +111,12 @@ Result<void> void_online_redemption(Replica& r, const std::string& agent_id,
 // as sent, then a CouponUseVoid of it (the coupon ends usable either way; coupons.cpp).
 Result<void> void_online_coupon(Replica& r, const sync::EventEnvelope& sent,
                                 const std::string& owner, const Uuid& void_id, TimestampMs now);
-// The same for an intent the replica kept (online_redemption: a redemption or a coupon use),
-// which it then removes.
+// Gives up on an online reward claim whose answer never reached the till: the claim is uploaded
+// marked abandoned (the cloud keeps it if it booked it, else books nothing; claims.cpp).
+Result<void> abandon_online_claim(Replica& r, const sync::EventEnvelope& sent,
+                                  const std::string& owner, TimestampMs now);
+// The same for an intent the replica kept (online_redemption: a redemption, a coupon use or a
+// reward claim), which it then removes.
 Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRedemptionRow& row,
                          const Uuid& adjustment_id, TimestampMs now, std::string_view why);
 
@@ -247,6 +252,40 @@ struct AgentService::WriteTxn {
   // `contact` sealed to the cloud's key (meta contact_key, from the change feed); nullopt when
   // there is nothing to seal or the cloud has given no key yet.
   Result<std::optional<std::string>> seal_for_cloud(const ContactDetails& contact);
+
+  // Rewards claimed at the till (claims.cpp): planned (the checks, the coupon, the event), then
+  // recorded: decided here (`offline`: an offline-claimable reward within the store's budget),
+  // or by the cloud while the till waits (intent, ask, settle). A gift is handed over at once:
+  // the claim records a use of its coupon.
+  struct ClaimPlan {
+    service_parts::Member m;
+    const Reward* reward = nullptr;
+    std::vector<Lot> lots;
+    Uuid id;
+    service_parts::sync::EventEnvelope env;  // body: reward_claim
+  };
+  // `decided_by_cloud`: the cloud has booked it, so nothing is judged here again.
+  Result<ClaimPlan> plan_claim(bool offline, bool decided_by_cloud);
+  // `answer`: the cloud's (none: decided here). `in_snapshot` as for apply_redeem.
+  Result<void> record_claim(ClaimPlan& plan, const service_parts::sync::OnlineClaimResponse* answer,
+                            bool in_snapshot);
+  Result<void> claim_reward();  // decided here: offline, or without a cloud to ask
+  // ClaimReward. `online`: step 1, the intent made durable and ctx.online_event set (or, for a
+  // retry after "no answer", the same claim asked again). Offline, such a retry is decided by
+  // the offline rules under the claim's event id, or waits for the cloud.
+  Result<void> claim(const std::string& fingerprint, bool online);
+  Result<void> settle_online_claim(const service_parts::sync::EventEnvelope& event,
+                                   const OnlineCalls::ClaimOutcome& outcome);
+
+  // Points spent offline (a redemption, a claim's cost): the programme's offline limits decide
+  // first, then the spend counts against them.
+  Result<void> offline_points_allowed(const std::string& owner, int64_t points);
+  Result<void> count_offline_points(const std::string& owner, int64_t points);
+  // Spends `points` of hers: the confirmed (older) points first, then her lots here first in,
+  // first out. `decided_by_cloud`: what this replica does not cover becomes a debit on her
+  // confirmed balance instead of a refusal. `in_snapshot`: her confirmed balance holds it already.
+  Result<void> spend(const CustomerRow& c, const std::vector<Lot>& lots, int64_t points,
+                     bool decided_by_cloud, bool in_snapshot);
 
   // A redemption decided, before anything is written: who, how many points, for what value.
   struct RedeemPlan {

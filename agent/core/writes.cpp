@@ -598,6 +598,11 @@ Result<WriteRequest> check_write(const pb::Request& request, TimestampMs receive
       w.pos_tx_id = request.void_coupon().pos_tx_id();
       w.kind = pb::TRANSACTION_KIND_COUPON_VOID;
       break;
+    case pb::Request::kClaimReward:
+      op = &request.claim_reward();
+      w.pos_tx_id = request.claim_reward().pos_tx_id();
+      w.kind = pb::TRANSACTION_KIND_REWARD_CLAIM;
+      break;
     default:
       return std::unexpected(invalid("not a write operation"));
   }
@@ -637,6 +642,9 @@ Result<bool> replay(Replica& r, const pb::Request& req, const WriteRequest& w, p
       break;
     case pb::Response::kVoidCoupon:
       out.mutable_void_coupon()->set_replayed(true);
+      break;
+    case pb::Response::kClaimReward:
+      out.mutable_claim_reward()->set_replayed(true);
       break;
     default:
       break;
@@ -709,6 +717,11 @@ Result<void> AgentService::apply_write(Replica& r, Context& ctx, const pb::Reque
     case pb::Request::kVoidCoupon:
       applied = txn.void_coupon();
       break;
+    case pb::Request::kClaimReward:
+      // Decided by the cloud while the till waits, or here offline (offline-claimable rewards).
+      applied = txn.claim(w.print.current, calls_ && online_.load());
+      if (applied && (ctx.online_event || txn.refused)) return {};  // no receipt (yet)
+      break;
     default:
       return fail(ErrorCode::kInternal, "not a write operation");
   }
@@ -747,6 +760,9 @@ void AgentService::handle_write(const pb::Request& request, const Reply& reply, 
     }
     if (ctx->online_event && request.op_case() == pb::Request::kApplyCoupon) {
       return coupon_online(request, reply, ctx->online_event, w->print);
+    }
+    if (ctx->online_event && request.op_case() == pb::Request::kClaimReward) {
+      return claim_online(request, reply, ctx->online_event, w->print);
     }
     if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, w->print);
     reply(std::move(*out));

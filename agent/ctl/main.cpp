@@ -281,6 +281,18 @@ void print_readable(const pb::Response& r) {
       std::cout << "use voided: coupon " << r.void_coupon().coupon_id() << " can be used again"
                 << (r.void_coupon().replayed() ? "  (replayed)" : "") << "\n";
       break;
+    case pb::Response::kClaimReward: {
+      const auto& c = r.claim_reward();
+      std::cout << "claimed    " << c.reward_id() << "  " << c.reward_name() << "  "
+                << c.cost_points() << " points" << (c.replayed() ? "  (replayed)" : "") << "\n"
+                << "coupon     " << c.coupon_id() << "  until "
+                << format_utc_iso8601(c.expires_at_ms()) << "\n";
+      if (!c.code().empty()) std::cout << "code       " << c.code() << "\n";
+      if (c.offline()) std::cout << "offline    the coupon is issued when the store uploads\n";
+      if (!c.gift().empty()) std::cout << "hand over  " << c.gift() << "\n";
+      std::cout << "available  " << c.available_points() << " points\n";
+      break;
+    }
     case pb::Response::kRewards: {
       const auto& l = r.rewards();
       std::cout << "available  " << l.available_points() << " points"
@@ -593,6 +605,26 @@ void add_coupons(CLI::App& app, Commands& out) {
       });
 }
 
+void add_claim(CLI::App& app, Commands& out) {
+  struct Options {
+    std::string reward, tx;
+  };
+  add_call<Options>(
+      app, out, "claim", "Claim a reward for a member: its cost in points, a coupon issued", true,
+      [](const Options& o, const Who& who, pb::Request& req) -> Result<void> {
+        auto* c = req.mutable_claim_reward();
+        c->set_pos_tx_id(o.tx);
+        c->set_reward_id(o.reward);
+        set_identifier(who, c->mutable_identifier());
+        return {};
+      },
+      [](CLI::App* cmd, Options& o) {
+        cmd->add_option("--reward", o.reward, "The reward's id (accruectl rewards lists them)")
+            ->required();
+        cmd->add_option("--tx", o.tx, "POS transaction id of the claim")->required();
+      });
+}
+
 void add_agent_state(CLI::App& app, Commands& out) {
   out.push_back({app.add_subcommand("status", "The agent's state: online, queue, program"),
                  [](const Common& c) {
@@ -781,7 +813,7 @@ int run(int argc, char** argv) {
   app.add_flag("--json", c.json, "Print the response as JSON");
   app.add_option("--timeout-ms", c.timeout_ms, "Per-call timeout")->capture_default_str();
   Commands commands;
-  for (auto add : {add_reads, add_sales, add_redeem, add_return, add_enroll, add_coupons,
+  for (auto add : {add_reads, add_sales, add_redeem, add_return, add_enroll, add_coupons, add_claim,
                    add_agent_state, add_quarantine, add_programme_tools, add_conformance}) {
     add(app, commands);
   }

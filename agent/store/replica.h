@@ -253,12 +253,14 @@ class Replica {
 
   // Coupons (replica_coupons.cpp). Reads: the cloud's verification keys; whether the change feed
   // said a coupon (16 bytes) was spent elsewhere; its live use here; a use by its ledger seq;
-  // how many uses this store decided without the cloud that uploads have not confirmed yet.
+  // how many uses (and reward claims) this store decided without the cloud that uploads have not
+  // confirmed yet.
   Result<std::vector<std::pair<uint32_t, CouponPublicKey>>> coupon_keys();
   Result<bool> coupon_spent(std::string_view coupon_id);
   Result<std::optional<int64_t>> live_coupon_use(std::string_view coupon_id);
   Result<std::optional<CouponUseRow>> coupon_use(int64_t seq);
   Result<int64_t> offline_coupons();
+  Result<int64_t> offline_claims();
   // Writes (the writer only).
   Result<void> put_coupon_key(uint32_t key_id, const CouponPublicKey& key);
   Result<void> set_coupon_spent(std::string_view coupon_id, TimestampMs expires_at, bool spent);
@@ -268,6 +270,7 @@ class Replica {
   Result<void> void_coupon_use(int64_t seq, int64_t voided_seq);
   Result<void> set_coupon_use_sale(int64_t seq, int64_t sale_seq);
   Result<void> add_offline_coupons(int64_t n);
+  Result<void> add_offline_claims(int64_t n);
 
   // Online redemptions in flight (the writer only).
   Result<void> insert_online_redemption(const OnlineRedemptionRow& row);

@@ -53,6 +53,11 @@ Result<int64_t> Replica::offline_coupons() {
   return v.value_or(0);
 }
 
+Result<int64_t> Replica::offline_claims() {
+  ACCRUE_ASSIGN_OR_RETURN(auto v, meta_int("offline_claims"));
+  return v.value_or(0);
+}
+
 Result<void> Replica::put_coupon_key(uint32_t key_id, const CouponPublicKey& key) {
   ACCRUE_STMT(st, "INSERT OR REPLACE INTO coupon_key (key_id, public_key) VALUES (?, ?)");
   return st.bind(1, static_cast<int64_t>(key_id)).bind_blob(2, std::span<const uint8_t>(key)).run();
@@ -97,6 +102,13 @@ Result<void> Replica::set_coupon_use_sale(int64_t seq, int64_t sale_seq) {
 Result<void> Replica::add_offline_coupons(int64_t n) {
   ACCRUE_STMT(st,
               "INSERT INTO meta (key, value) VALUES ('offline_coupons', ?1) "
+              "ON CONFLICT (key) DO UPDATE SET value = MAX(0, CAST(value AS INTEGER) + ?1)");
+  return st.bind(1, n).run();
+}
+
+Result<void> Replica::add_offline_claims(int64_t n) {
+  ACCRUE_STMT(st,
+              "INSERT INTO meta (key, value) VALUES ('offline_claims', ?1) "
               "ON CONFLICT (key) DO UPDATE SET value = MAX(0, CAST(value AS INTEGER) + ?1)");
   return st.bind(1, n).run();
 }

@@ -63,7 +63,7 @@ Result<void> rebase_member(Replica& w, const std::string& customer_id, int64_t w
       ACCRUE_TRY(w.remove_lot(e.seq, customer_id));
       continue;
     }
-    if (e.kind == pb::TRANSACTION_KIND_REDEMPTION) {
+    if (e.kind == pb::TRANSACTION_KIND_REDEMPTION || e.kind == pb::TRANSACTION_KIND_REWARD_CLAIM) {
       ACCRUE_ASSIGN_OR_RETURN(auto lots, w.lots(customer_id));
       const SpendPlan spend = plan_spend(confirmed - debit, lots, -e.points, e.occurred_at);
       ACCRUE_TRY(apply_draws(w, lots, spend.draws));

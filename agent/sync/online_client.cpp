@@ -80,6 +80,13 @@ bool OnlineClient::return_sale(const sv1::EventEnvelope& event,
   return enqueue(std::move(call));
 }
 
+bool OnlineClient::claim(const sv1::EventEnvelope& event, std::function<void(ClaimOutcome)> done) {
+  Call call;
+  call.event = event;
+  call.claimed = std::move(done);
+  return enqueue(std::move(call));
+}
+
 bool OnlineClient::enqueue(Call call) {
   {
     std::lock_guard lock(mu_);
@@ -108,6 +115,8 @@ void OnlineClient::run(std::stop_token stop) {
       do_lookup(*call);
     } else if (call && call->returned) {
       do_return(*call);
+    } else if (call && call->claimed) {
+      do_claim(*call);
     } else if (call) {
       do_redeem(*call);
     }
@@ -207,6 +216,29 @@ void OnlineClient::do_return(Call& call) {
   outcome.answered = true;
   outcome.response = std::move(answer);
   call.returned(std::move(outcome));
+}
+
+void OnlineClient::do_claim(Call& call) {
+  ClaimOutcome outcome;
+  sv1::OnlineClaimRequest request;
+  *request.mutable_event() = call.event;
+  auto reply = client_->post("/v1/sync/claim", request.SerializeAsString(),
+                             "application/x-protobuf", options_.redeem_timeout);
+  if (!reply) {
+    unreachable(reply.error().message);
+    outcome.why = reply.error().message;
+    return call.claimed(std::move(outcome));
+  }
+  sv1::OnlineClaimResponse answer;
+  if (reply->status != 200 || !answer.ParseFromString(reply->body) ||
+      answer.result().event_id() != call.event.event_id()) {
+    outcome.why = "HTTP " + std::to_string(reply->status);
+    log(LogLevel::kWarn, "online_claim_failed", {{"status", std::to_string(reply->status)}});
+    return call.claimed(std::move(outcome));
+  }
+  outcome.answered = true;
+  outcome.response = std::move(answer);
+  call.claimed(std::move(outcome));
 }
 
 }  // namespace accrue::agent

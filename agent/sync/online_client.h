@@ -1,6 +1,7 @@
 // The calls to accrue-cloud that a till is waiting for: the lookup of an identifier the replica
-// does not know (GET /v1/sync/lookup), the online redemption (POST /v1/sync/redeem) and the
-// return of another store's sale (POST /v1/sync/return).
+// does not know (GET /v1/sync/lookup), the online redemption and coupon use (POST
+// /v1/sync/redeem), the return of another store's sale (POST /v1/sync/return) and the reward
+// claimed at a till (POST /v1/sync/claim).
 //
 // They never share the uploader's connection: a 1 MiB batch in flight must not hold a cashier
 // up. One thread and one keep-alive connection of their own, a bounded queue, and short
@@ -54,20 +55,23 @@ class OnlineClient final : public OnlineCalls {
               std::function<void(RedeemOutcome)> done) override;
   bool return_sale(const sync::v1::EventEnvelope& event,
                    std::function<void(ReturnOutcome)> done) override;
+  bool claim(const sync::v1::EventEnvelope& event, std::function<void(ClaimOutcome)> done) override;
 
  private:
   struct Call {
     std::optional<IdentifierHash> hash;  // a lookup
-    sync::v1::EventEnvelope event;       // or a redemption, or a return
+    sync::v1::EventEnvelope event;       // or a redemption, a return, a claim
     std::function<void(LookupOutcome)> looked_up;
     std::function<void(RedeemOutcome)> redeemed;
     std::function<void(ReturnOutcome)> returned;
+    std::function<void(ClaimOutcome)> claimed;
   };
   bool enqueue(Call call);
   void run(std::stop_token stop);
   void do_lookup(Call& call);
   void do_redeem(Call& call);
   void do_return(Call& call);
+  void do_claim(Call& call);
   void unreachable(const std::string& why);
 
   OnlineClientOptions options_;

@@ -259,6 +259,7 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
     std::string code, message;
     int64_t offline_redeemed = 0;  // points of an offline redemption the cloud now holds
     int64_t offline_coupons = 0;   // a coupon use the store decided, which the cloud now holds
+    int64_t offline_claims = 0;    // likewise a reward claim
   };
   std::vector<Outcome> outcomes;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
@@ -280,6 +281,11 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
         r.status() != sv1::EVENT_STATUS_REJECTED) {
       o.offline_coupons = 1;
     }
+    if (e.has_reward_claim() && e.reward_claim().offline() &&
+        r.status() != sv1::EVENT_STATUS_REJECTED) {
+      o.offline_claims = 1;
+      o.offline_redeemed = e.reward_claim().cost_points();  // spent like offline redeemed points
+    }
     outcomes.push_back(std::move(o));
   }
   const TimestampMs now = clock_.now_ms();
@@ -289,6 +295,7 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
   job.apply = [&outcomes, now](Replica& w) -> Result<void> {
     int64_t released = 0;
     int64_t coupons = 0;
+    int64_t claims = 0;
     for (const auto& o : outcomes) {
       if (o.status == sv1::EVENT_STATUS_REJECTED) {
         ACCRUE_TRY(w.quarantine_event(o.seq, o.code.empty() ? "rejected" : o.code, o.message, now));
@@ -297,8 +304,10 @@ Result<void> Uploader::settle(const Batch& batch, const sv1::EventBatchResult& r
       ACCRUE_ASSIGN_OR_RETURN(auto confirmed, w.confirm_uploaded(o.seq));
       if (confirmed) released += o.offline_redeemed;
       if (confirmed) coupons += o.offline_coupons;
+      if (confirmed) claims += o.offline_claims;
     }
     if (coupons > 0) ACCRUE_TRY(w.add_offline_coupons(-coupons));
+    if (claims > 0) ACCRUE_TRY(w.add_offline_claims(-claims));
     // The store's outstanding offline liability shrinks by what the cloud now holds.
     if (released > 0) ACCRUE_TRY(w.add_offline_outstanding(-released));
     return w.set_meta("last_sync_ms", std::to_string(now));

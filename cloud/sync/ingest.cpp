@@ -137,6 +137,9 @@ Result<sv1::OnlineClaimResponse> Ingest::claim_online(const sv1::OnlineClaimRequ
     return fail(ErrorCode::kInvalidArgument, "event: a reward claim is required");
   }
   ACCRUE_TRY(Uuid::parse(e.event_id(), "event_id"));
+  if (e.reward_claim().abandoned()) {
+    return fail(ErrorCode::kInvalidArgument, "event: an abandoned claim is uploaded, not asked");
+  }
   if (coupons_ == nullptr) {
     return fail(ErrorCode::kUnavailable,
                 "rewards cannot be claimed: no coupon key is configured (auth.coupon_key_file)");
@@ -336,10 +339,11 @@ Result<sv1::EventBatchResult> Ingest::apply(const sv1::EventBatch& batch, std::s
       }
     }
     ACCRUE_TRY(ingest::write_batch(c, state, store_id));
+    // Claims before uses: a gift claimed at a till is used by the claim's next event.
+    ACCRUE_TRY(ingest::write_reward_claims(c, state.out.reward_claims, coupons_));
     ACCRUE_ASSIGN_OR_RETURN(auto coupons,
                             ingest::write_coupon_events(c, state.out.coupon_events, entry.flow));
     for (auto& [i, why] : coupons.refused) verdicts.reject(i, std::move(why));
-    ACCRUE_TRY(ingest::write_reward_claims(c, state.out.reward_claims, coupons_));
     double_uses = coupons.double_uses;
     ACCRUE_TRY(promote(c, state.out, ctx.now_ms));
     ACCRUE_ASSIGN_OR_RETURN(

@@ -369,6 +369,14 @@ std::optional<Rejection> apply_reward_claim(BatchState& s, const sv1::EventEnvel
   if (ctx.flow != Flow::kStore && ctx.flow != Flow::kOnline) {
     return Rejection{"bad_claim", "reward_claim: only a store claims at its tills"};
   }
+  if (c.abandoned()) {
+    // The store gave up on an online claim whose answer never reached the till: had the cloud
+    // booked it, this upload would be a duplicate (mark_duplicates); it did not, so nothing is.
+    if (ctx.flow != Flow::kStore) {
+      return Rejection{"bad_claim", "reward_claim: only a store's upload abandons a claim"};
+    }
+    return std::nullopt;
+  }
   CustomerState* cs = s.customer(c.customer_id());
   if (!cs) return unknown_customer(c.customer_id());
   const PublishedProgram& p = s.program_of(e);

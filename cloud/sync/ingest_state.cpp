@@ -506,7 +506,8 @@ Result<void> mark_duplicates(pg::Connection& c, const sv1::EventBatch& batch,
   ACCRUE_ASSIGN_OR_RETURN(
       auto dup, c.query("SELECT event_id::text FROM ledger WHERE event_id = ANY($1::uuid[]) "
                         "UNION ALL SELECT event_id::text FROM coupon_event WHERE event_id = "
-                        "ANY($1::uuid[])",
+                        "ANY($1::uuid[]) UNION ALL SELECT claim_event_id::text FROM coupon "
+                        "WHERE claim_event_id = ANY($1::uuid[])",
                         {pg::Param::text(pg::text_array(ids))}));
   std::set<std::string, std::less<>> known;
   for (int r = 0; r < dup.rows(); ++r) known.emplace(dup.text(r, 0));

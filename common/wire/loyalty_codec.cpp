@@ -350,6 +350,7 @@ Result<Program> program_from_proto(const pb::Program& p) {
                         o.max_store_outstanding_points(),
                         o.max_hours_since_sync(),
                         o.max_store_offline_coupons(),
+                        o.max_store_offline_claims(),
                         o.overdraft_settlement() == pb::OVERDRAFT_SETTLEMENT_WRITE_OFF
                             ? OfflineLimits::Settlement::kWriteOff
                             : OfflineLimits::Settlement::kRepayFromEarnings};
@@ -469,6 +470,7 @@ pb::Program program_to_proto(const Program& p) {
   o->set_max_store_outstanding_points(p.offline_limits.max_store_outstanding_points);
   o->set_max_hours_since_sync(p.offline_limits.max_hours_since_sync);
   o->set_max_store_offline_coupons(p.offline_limits.max_store_offline_coupons);
+  o->set_max_store_offline_claims(p.offline_limits.max_store_offline_claims);
   o->set_overdraft_settlement(
       p.offline_limits.overdraft_settlement == OfflineLimits::Settlement::kWriteOff
           ? pb::OVERDRAFT_SETTLEMENT_WRITE_OFF

@@ -47,7 +47,8 @@ loyalty::v1::Basket basket(int64_t shoes = 8999) {
   return b;
 }
 
-// The demo programme with a small catalogue and a bound of 30 coupons before uploads confirm.
+// The demo programme with a small catalogue, a bound of 30 coupons and 10 claims before uploads
+// confirm.
 std::string write_program(const std::string& dir) {
   std::ifstream in("packaging/demo/program.json");
   auto p = boost::json::parse(std::string(std::istreambuf_iterator<char>(in), {})).as_object();
@@ -63,9 +64,14 @@ std::string write_program(const std::string& dir) {
     {"reward_id": "next-year", "name": "Not yet", "claim_from_ms": "4102444800000",
      "gift": {"description": "Later"}},
     {"reward_id": "last-year", "name": "Gone", "claim_until_ms": "1000",
-     "gift": {"description": "Earlier"}}
+     "gift": {"description": "Earlier"}},
+    {"reward_id": "spot-ten", "name": "10% off", "cost_points": 100, "offline_claimable": true,
+     "percent_discount": {"basis_points": "1000"}},
+    {"reward_id": "spot-gift", "name": "An umbrella", "offline_claimable": true,
+     "gift": {"description": "Umbrella"}}
   ])");
   p["offline_limits"].as_object()["max_store_offline_coupons"] = 30;
+  p["offline_limits"].as_object()["max_store_offline_claims"] = 10;
   const std::string path = dir + "/program.json";
   std::ofstream(path) << boost::json::serialize(p);
   return path;
@@ -152,6 +158,27 @@ class CouponsTest : public ::testing::TestWithParam<Framing> {
     if (who) *a->mutable_identifier() = *who;
     *a->mutable_basket() = b;
     return call(req);
+  }
+  pb::Response claim(const std::string& reward, const std::string& pos_tx,
+                     const pb::Identifier& who) {
+    pb::Request req;
+    auto* c = req.mutable_claim_reward();
+    c->set_reward_id(reward);
+    c->set_pos_tx_id(pos_tx);
+    *c->mutable_identifier() = who;
+    return call(req);
+  }
+  pb::ValidateResult validate(int64_t member) {
+    pb::Request req;
+    *req.mutable_validate()->mutable_identifier() = card(member);
+    return call(req).validate();
+  }
+  // A member who is not blocked and has at least `points` here.
+  int64_t member_with(int64_t points) {
+    for (int64_t i = 2; i < 400; ++i) {
+      if (!synthetic_blocked(i) && validate(i).available_points() >= points) return i;
+    }
+    return 0;
   }
   pb::Response void_use(const std::string& pos_tx, const std::string& applied) {
     pb::Request req;
@@ -298,11 +325,6 @@ TEST_P(CouponsTest, ACouponIsUsedOnceUntilItsUseIsVoided) {
 // The catalogue as it stands for the member at the till: what each reward costs and does, and
 // why she may not claim one now (by what the store knows: the window, her tier, her points).
 TEST_P(CouponsTest, TheRewardListShowsWhatSheMayClaimAndWhyNot) {
-  auto validate = [&](int64_t member) {
-    pb::Request req;
-    *req.mutable_validate()->mutable_identifier() = card(member);
-    return call(req).validate();
-  };
   auto rewards = [&](const pb::Identifier& who) {
     pb::Request req;
     *req.mutable_list_rewards()->mutable_identifier() = who;
@@ -330,8 +352,9 @@ TEST_P(CouponsTest, TheRewardListShowsWhatSheMayClaimAndWhyNot) {
     by_id[o.reward_id()] = o;
     order.push_back(o.reward_id());
   }
-  EXPECT_EQ(order, (std::vector<std::string>{"double", "five-off", "free-tee", "gold-lounge",
-                                             "last-year", "next-year", "tote"}));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"double", "five-off", "free-tee", "gold-lounge", "last-year",
+                                      "next-year", "spot-gift", "spot-ten", "tote"}));
   const auto& five = by_id["five-off"];
   EXPECT_EQ(five.kind(), pb::REWARD_KIND_FIXED_DISCOUNT);
   EXPECT_EQ(five.discount().minor_units(), 500);
@@ -453,6 +476,87 @@ TEST_P(CouponsTest, AccruectlChecksAppliesAndVoidsACoupon) {
   std::tie(rc, text) = ctl({"coupon", "void", "--tx", sale + "-void", "--applied-tx", sale});
   EXPECT_EQ(rc, 0) << text;
   EXPECT_NE(text.find(json ? "\"void_coupon\"" : "can be used again"), std::string::npos) << text;
+  // A reward claimed for a member (offline here: a gift, handed over).
+  std::tie(rc, text) = ctl({"claim", "--card", agent::seed_card_number(member_with(0)), "--reward",
+                            "spot-gift", "--tx", tx("ctl-claim")});
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find(json ? "\"claim_reward\"" : "hand over  Umbrella"), std::string::npos)
+      << text;
+}
+
+// Offline (this agent has no cloud) the store decides only offline-claimable rewards: their cost
+// comes off her points here and the coupon is issued when the claim uploads (no code yet); a gift
+// is handed over at once, its coupon used by the claim.
+TEST_P(CouponsTest, OfflineOnlyOfflineClaimableRewardsAreClaimed) {
+  const int64_t m = member_with(600);
+  ASSERT_NE(m, 0);
+  const int64_t before = validate(m).available_points();
+  auto online_only = claim("five-off", tx("claim-five"), card(m));
+  ASSERT_TRUE(online_only.has_error());
+  EXPECT_EQ(online_only.error().code(), pb::ERROR_CODE_REFUSED);
+  EXPECT_EQ(refusal(online_only), "offline.claim_not_allowed");
+  EXPECT_EQ(validate(m).available_points(), before) << "a refusal spends nothing";
+
+  auto ten = claim("spot-ten", tx("claim-ten"), card(m));
+  ASSERT_TRUE(ten.has_claim_reward()) << ten.ShortDebugString();
+  const auto& c = ten.claim_reward();
+  EXPECT_TRUE(c.offline());
+  EXPECT_TRUE(c.code().empty()) << "a store cannot sign: the cloud issues it on upload";
+  EXPECT_TRUE(Uuid::parse(c.coupon_id()).has_value());
+  EXPECT_EQ(c.cost_points(), 100);
+  EXPECT_EQ(c.reward_name(), "10% off");
+  EXPECT_EQ(c.available_points(), before - 100);
+  EXPECT_GT(c.expires_at_ms(), 0);
+  EXPECT_EQ(validate(m).available_points(), before - 100);
+  // The same claim again: replayed, the same coupon, nothing spent twice.
+  auto again = claim("spot-ten", tx("claim-ten"), card(m));
+  ASSERT_TRUE(again.has_claim_reward());
+  EXPECT_TRUE(again.claim_reward().replayed());
+  EXPECT_EQ(again.claim_reward().coupon_id(), c.coupon_id());
+  EXPECT_EQ(validate(m).available_points(), before - 100);
+  auto other = claim("spot-gift", tx("claim-ten"), card(m));
+  ASSERT_TRUE(other.has_error());
+  EXPECT_EQ(other.error().code(), pb::ERROR_CODE_CONFLICT);
+
+  auto gift = claim("spot-gift", tx("claim-gift"), card(m));
+  ASSERT_TRUE(gift.has_claim_reward()) << gift.ShortDebugString();
+  EXPECT_EQ(gift.claim_reward().gift(), "Umbrella");
+  EXPECT_EQ(gift.claim_reward().cost_points(), 0);
+  // Her history: the claim's cost, and the gift's claim and its use.
+  pb::Request history;
+  *history.mutable_list_transactions()->mutable_identifier() = card(m);
+  history.mutable_list_transactions()->set_limit(10);
+  const auto list = call(history);
+  ASSERT_TRUE(list.has_transactions()) << list.ShortDebugString();
+  int claims = 0, uses = 0;
+  for (const auto& t : list.transactions().transactions()) {
+    if (t.kind() == pb::TRANSACTION_KIND_REWARD_CLAIM) ++claims;
+    if (t.kind() == pb::TRANSACTION_KIND_COUPON_USE) ++uses;
+    if (t.kind() == pb::TRANSACTION_KIND_REWARD_CLAIM && t.points() != 0) {
+      EXPECT_EQ(t.points(), -100);
+    }
+  }
+  EXPECT_EQ(claims, 2);
+  EXPECT_EQ(uses, 1);
+
+  // What the store can judge, it refuses with the till's message id.
+  int64_t poor = 2;
+  while (synthetic_blocked(poor) || validate(poor).available_points() >= 100 ||
+         validate(poor).tier_id() == "gold") {
+    ++poor;
+  }
+  EXPECT_EQ(refusal(claim("spot-ten", tx("claim-poor"), card(poor))), "points.insufficient");
+  EXPECT_EQ(refusal(claim("gold-lounge", tx("claim-lounge"), card(poor))), "reward.tier");
+  EXPECT_EQ(refusal(claim("no-such", tx("claim-none"), card(m))), "reward.unknown");
+  EXPECT_EQ(refusal(claim("spot-gift", tx("claim-stranger"), card(999999))),
+            "reward.member_unknown");
+  int64_t blocked = 2;
+  while (!synthetic_blocked(blocked)) ++blocked;
+  EXPECT_EQ(refusal(claim("spot-gift", tx("claim-blocked"), card(blocked))),
+            "reward.member_blocked");
+  auto no_reward = claim("", tx("claim-empty"), card(m));
+  ASSERT_TRUE(no_reward.has_error());
+  EXPECT_EQ(no_reward.error().code(), pb::ERROR_CODE_INVALID_ARGUMENT);
 }
 
 // Runs after the others (gtest runs tests in order of definition): the bound counts every use
@@ -471,6 +575,24 @@ TEST_P(CouponsTest, ZTheStoreStopsAtItsBoundOfUnconfirmedCoupons) {
   ASSERT_TRUE(r.has_error());
   EXPECT_EQ(r.error().code(), pb::ERROR_CODE_REFUSED);
   EXPECT_EQ(r.error().params().at("max"), "30");
+}
+
+// Likewise the budget of claims the store decided without the cloud.
+TEST_P(CouponsTest, ZTheStoreStopsAtItsBudgetOfUnconfirmedClaims) {
+  const int64_t m = member_with(0);
+  std::string last;
+  for (int i = 0; i < 20; ++i) {
+    auto r = claim("spot-gift", tx("budget-" + std::to_string(i)), card(m));
+    if (r.has_error()) {
+      last = refusal(r);
+      break;
+    }
+  }
+  EXPECT_EQ(last, "offline.claim_limit");
+  auto r = claim("spot-gift", tx("budget-after"), card(m));
+  ASSERT_TRUE(r.has_error());
+  EXPECT_EQ(r.error().code(), pb::ERROR_CODE_REFUSED);
+  EXPECT_EQ(r.error().params().at("max"), "10");
 }
 
 INSTANTIATE_TEST_SUITE_P(Framings, CouponsTest,

@@ -8,7 +8,8 @@
 //   - delay_upload_responses(n, d): the next n answers to uploads are held for d before they are
 //     passed on (longer than the agent's timeout: it gives up on a batch the cloud committed);
 //   - trickle(true): every byte both ways goes in 512-byte pieces, 2 ms apart;
-//   - lose_redeem_responses(n): the same as lose_upload_responses, for POST /v1/sync/redeem;
+//   - lose_redeem_responses(n): the same as lose_upload_responses, for POST /v1/sync/redeem and
+//     POST /v1/sync/claim;
 //   - delay_online_responses(n, d): answers to POST /v1/sync/redeem and /v1/sync/return held
 //     for d, while other requests pass (the store downloads while its till waits; held longer
 //     than the agent waits, the till's answer is decided without it);
@@ -186,7 +187,8 @@ class FaultProxy {
       if (chunk.starts_with("GET ") || chunk.starts_with("POST ")) {
         std::lock_guard lock(mu_);
         request_lines_.emplace_back(chunk.substr(0, chunk.find('\r')));
-        l.redeem_in_flight = chunk.starts_with("POST /v1/sync/redeem");
+        l.redeem_in_flight =
+            chunk.starts_with("POST /v1/sync/redeem") || chunk.starts_with("POST /v1/sync/claim");
         l.lookup_in_flight = chunk.starts_with("GET /v1/sync/lookup");
         l.online_in_flight =
             chunk.starts_with("POST /v1/sync/redeem") || chunk.starts_with("POST /v1/sync/return");

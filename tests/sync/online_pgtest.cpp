@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/coupon.h"
+#include "common/synthetic.h"
 #include "tests/sync/fault_proxy.h"
 
 #include "tests/sync/sync_fixture.h"
@@ -689,6 +691,154 @@ TEST_F(OnlineTest, ASlowLookupGivesUpInTimeAndTheTillGoesOn) {
   EXPECT_EQ(v.status(), pb::MEMBER_STATUS_UNKNOWN);
   EXPECT_LT(took.count(), 1000) << "the lookup gives up after 300 ms";
   EXPECT_TRUE(v.offline()) << "a failed round trip: offline until the next success";
+}
+
+// Rewards claimed at the till (docs/rewards.md, "Claims at the till"): the cloud decides while
+// the till waits and signs the coupon; a lost answer is asked about again, never booked twice.
+class ClaimsOnlineTest : public OnlineTest {
+ protected:
+  std::vector<std::string> extra_settings() override {
+    key_pem_ = *make_coupon_key_pem();
+    std::ofstream((dir_ / "coupon.pem").string()) << key_pem_;
+    return {"auth.coupon_key_file=" + (dir_ / "coupon.pem").string(), "auth.coupon_key_id=7"};
+  }
+  std::string program_json() override {
+    auto p = boost::json::parse(CloudAppTest::program_json()).as_object();
+    p["rewards"] = boost::json::parse(R"([
+      {"reward_id": "five-off", "name": "5 EUR off", "cost_points": 100,
+       "fixed_discount": {"amounts": [{"currency": "EUR", "minor_units": 500}]}},
+      {"reward_id": "tote", "name": "Tote bag", "per_member_limit": 1,
+       "gift": {"description": "A tote bag"}}
+    ])");
+    return boost::json::serialize(p);
+  }
+  pb::Response claim(int64_t member, const std::string& reward, const std::string& tx) {
+    pb::Request req;
+    req.set_till_id("till-1");
+    auto* c = req.mutable_claim_reward();
+    c->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_CARD);
+    c->mutable_identifier()->set_value(agent::seed_card_number(member));
+    c->set_reward_id(reward);
+    c->set_pos_tx_id(tx);
+    return call(req);
+  }
+  // The coupon a code names, verified with the cloud's key.
+  std::optional<CouponClaims> verify(const std::string& code) {
+    CouponVerifier v;
+    auto signer = CouponSigner::from_pem(key_pem_, 7);
+    if (!signer || !v.add_key(7, signer->public_key())) return std::nullopt;
+    auto claims = v.verify(code, SystemClock().now_ms());
+    if (!claims) return std::nullopt;
+    return *claims;
+  }
+  std::string coupons(int64_t m, const std::string& where = "true") {
+    return db_.scalar("SELECT count(*) FROM coupon WHERE customer_id = '" +
+                      agent::seed_customer_id(m) + "' AND " + where);
+  }
+  std::string key_pem_;
+};
+
+TEST_F(ClaimsOnlineTest, TheCloudDecidesAClaimAtTheTillAndSignsItsCoupon) {
+  start_agent(cloud_url());
+  ASSERT_TRUE(online());
+  ASSERT_FALSE(synthetic_blocked(21));
+  member_with_points(21, 300);
+  auto r = claim(21, "five-off", "claim-1");
+  ASSERT_TRUE(r.has_claim_reward()) << r.DebugString();
+  const auto& c = r.claim_reward();
+  EXPECT_FALSE(c.offline());
+  EXPECT_EQ(c.cost_points(), 100);
+  EXPECT_EQ(c.available_points(), 200);
+  auto coupon = verify(c.code());
+  ASSERT_TRUE(coupon) << "a code the cloud signed: " << c.code();
+  EXPECT_EQ(coupon->coupon_id.to_string(), c.coupon_id());
+  EXPECT_EQ(coupon->member_id->to_string(), agent::seed_customer_id(21));
+  EXPECT_EQ(coupon->reward_id, "five-off");
+  EXPECT_EQ(validate(21).available_points(), 200);
+  // The till asks again (its answer lost on the way to the cashier): the same coupon.
+  auto again = claim(21, "five-off", "claim-1");
+  ASSERT_TRUE(again.has_claim_reward()) << again.DebugString();
+  EXPECT_TRUE(again.claim_reward().replayed());
+  EXPECT_EQ(again.claim_reward().code(), c.code());
+  // A gift is handed over at once; her limit is one, which the cloud judges.
+  auto gift = claim(21, "tote", "claim-2");
+  ASSERT_TRUE(gift.has_claim_reward()) << gift.DebugString();
+  EXPECT_EQ(gift.claim_reward().gift(), "A tote bag");
+  auto second = claim(21, "tote", "claim-3");
+  ASSERT_TRUE(second.has_error()) << second.DebugString();
+  EXPECT_EQ(second.error().message_id(), "reward.member_limit");
+  EXPECT_EQ(second.error().code(), pb::ERROR_CODE_FAILED_PRECONDITION);
+
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(cloud_balance(21), 200) << "the claim's upload is a duplicate: booked once";
+  EXPECT_EQ(coupons(21), "2");
+  EXPECT_EQ(coupons(21, "reward_id = 'tote' AND status = 'used'"), "1") << "handed over";
+  EXPECT_EQ(coupons(21, "reward_id = 'five-off' AND status = 'issued'"), "1");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_double_use"), "0");
+  EXPECT_EQ(
+      validate_until(21, [](const pb::ValidateResult& v) { return v.available_points() == 200; })
+          .available_points(),
+      200);
+  expect_ledger_sums_balances();
+}
+
+TEST_F(ClaimsOnlineTest, AClaimWhoseAnswerIsLostIsAskedAgainAndBookedOnce) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_TRUE(online());
+  ASSERT_FALSE(synthetic_blocked(22));
+  member_with_points(22, 300);
+  proxy.lose_redeem_responses(2);  // and libcurl's own retry on a fresh connection
+  auto lost = claim(22, "five-off", "lost-claim");
+  proxy.stop_losing();
+  ASSERT_TRUE(lost.has_error()) << lost.DebugString();
+  EXPECT_EQ(lost.error().message_id(), "reward.no_answer") << "not claimable offline";
+  EXPECT_EQ(lost.error().code(), pb::ERROR_CODE_UNAVAILABLE);
+  EXPECT_EQ(coupons(22), "1") << "the cloud booked it; only its answer was lost";
+  ASSERT_TRUE(online());
+  auto asked = claim(22, "five-off", "lost-claim");
+  ASSERT_TRUE(asked.has_claim_reward()) << asked.DebugString();
+  EXPECT_FALSE(asked.claim_reward().code().empty()) << "the same claim: its coupon's code";
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(coupons(22), "1");
+  EXPECT_EQ(cloud_balance(22), 200);
+  EXPECT_EQ(
+      validate_until(22, [](const pb::ValidateResult& v) { return v.available_points() == 200; })
+          .available_points(),
+      200)
+      << "spent once in the store's view too";
+  expect_ledger_sums_balances();
+}
+
+// A claim the till never asks about again is abandoned at the next start: uploaded marked so,
+// it stays booked if the cloud booked it, and nothing is booked twice.
+TEST_F(ClaimsOnlineTest, AnUnansweredClaimLeftByAStopIsAbandonedAndCountsOnce) {
+  testing::FaultProxy proxy(app_->port());
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_TRUE(online());
+  ASSERT_FALSE(synthetic_blocked(23));
+  member_with_points(23, 300);
+  proxy.lose_redeem_responses(2);
+  auto lost = claim(23, "five-off", "cut-claim");
+  proxy.stop_losing();
+  ASSERT_TRUE(lost.has_error()) << lost.DebugString();
+  agent_->stop();
+  agent_.reset();
+  start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(coupons(23), "1") << "what the cloud booked stays: the coupon is in her app";
+  EXPECT_EQ(cloud_balance(23), 200);
+  EXPECT_EQ(
+      validate_until(23, [](const pb::ValidateResult& v) { return v.available_points() == 200; })
+          .available_points(),
+      200);
+  // The till's late retry is a new claim, decided online.
+  auto retry = claim(23, "five-off", "cut-claim");
+  ASSERT_TRUE(retry.has_claim_reward()) << retry.DebugString();
+  ASSERT_TRUE(drained());
+  EXPECT_EQ(coupons(23), "2");
+  EXPECT_EQ(cloud_balance(23), 100);
+  expect_ledger_sums_balances();
 }
 
 }  // namespace

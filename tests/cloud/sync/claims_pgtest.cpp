@@ -235,5 +235,68 @@ TEST_F(RewardClaimsTest, AClaimDecidedOfflineIsHonouredOnUploadPastTheStockAndHe
             "-6");
 }
 
+// A gift costs nothing, so no ledger row holds its claim: its upload is still a duplicate (the
+// coupon names the claim's event). A gift claimed at a till is handed over there: the claim and a
+// use of its coupon arrive in one batch, and the use finds the coupon the claim issued.
+TEST_F(RewardClaimsTest, AGiftClaimedAtATillIsUploadedOnceAndUsedByItsNextEvent) {
+  const std::string dora = member(0);
+  auto online = claim_event(dora, "tote", 0);
+  ASSERT_EQ(claim(online).result().status(), sv1::EVENT_STATUS_APPLIED);
+  online.set_seq(++seq_);
+  auto use = envelope(++seq_);
+  auto* u = use.mutable_coupon_use();
+  u->set_coupon_id(online.reward_claim().coupon_id());
+  u->set_reward_id("tote");
+  u->set_customer_id(dora);
+  u->set_till_id("till-1");
+  u->set_pos_tx_id(online.reward_claim().pos_tx_id() + ":gift");
+  const auto r = results(post(batch_of({online, use}), token_));
+  ASSERT_EQ(r.results_size(), 2);
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_DUPLICATE) << r.DebugString();
+  EXPECT_EQ(r.results(1).status(), sv1::EVENT_STATUS_APPLIED) << r.DebugString();
+  EXPECT_EQ(coupons("customer_id = '" + dora + "' AND status = 'used'"), "1");
+
+  // Decided offline: the claim issues the coupon, the use in the same batch spends it.
+  const std::string eli = member(20);
+  auto offline = claim_event(eli, "scarce", 10, true, ++seq_);
+  auto hand_over = use;
+  hand_over.set_event_id(ids_.next().to_string());
+  hand_over.set_seq(++seq_);
+  hand_over.mutable_coupon_use()->set_coupon_id(offline.reward_claim().coupon_id());
+  hand_over.mutable_coupon_use()->set_reward_id("scarce");
+  hand_over.mutable_coupon_use()->set_customer_id(eli);
+  const auto both = results(post(batch_of({offline, hand_over}), token_));
+  for (const auto& one : both.results()) {
+    EXPECT_EQ(one.status(), sv1::EVENT_STATUS_APPLIED) << both.DebugString();
+  }
+  EXPECT_EQ(coupons("customer_id = '" + eli + "' AND status = 'used'"), "1");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM coupon_double_use"), "0");
+}
+
+// A store that never heard the answer to an online claim, and whose till did not ask again,
+// uploads it marked abandoned: what the cloud booked stays booked (a duplicate), what it did not
+// book is not booked now.
+TEST_F(RewardClaimsTest, AnAbandonedClaimKeepsWhatTheCloudBookedAndBooksNothingElse) {
+  const std::string fay = member(300);
+  auto booked = claim_event(fay, "five-off", 100);
+  ASSERT_EQ(claim(booked).result().status(), sv1::EVENT_STATUS_APPLIED);
+  auto never = claim_event(fay, "five-off", 100);
+  for (auto* e : {&booked, &never}) {
+    e->set_seq(++seq_);
+    e->mutable_reward_claim()->set_abandoned(true);
+  }
+  const auto r = results(post(batch_of({booked, never}), token_));
+  ASSERT_EQ(r.results_size(), 2);
+  EXPECT_EQ(r.results(0).status(), sv1::EVENT_STATUS_DUPLICATE) << r.DebugString();
+  EXPECT_EQ(r.results(1).status(), sv1::EVENT_STATUS_APPLIED) << r.DebugString();
+  EXPECT_EQ(coupons("customer_id = '" + fay + "'"), "1");
+  EXPECT_EQ(db_.scalar(("SELECT points FROM balance WHERE customer_id = '" + fay + "'").c_str()),
+            "200");
+  // Only an upload abandons: the online route refuses it.
+  auto asked = claim_event(fay, "five-off", 100);
+  asked.mutable_reward_claim()->set_abandoned(true);
+  claim(asked, 400);
+}
+
 }  // namespace
 }  // namespace accrue::cloud
