@@ -117,9 +117,9 @@ Result<void> AgentService::WriteTxn::record_claim(ClaimPlan& plan,
       answer && answer->expires_at_ms() > 0
           ? answer->expires_at_ms()
           : plan.env.occurred_at_ms() + static_cast<int64_t>(reward.coupon_valid_days) * kMsPerDay;
-  ACCRUE_ASSIGN_OR_RETURN(auto claim_seq, record(plan.id, pb::TRANSACTION_KIND_REWARD_CLAIM,
-                                                 m.owner, -cost, std::nullopt,
-                                                 plan.env.occurred_at_ms(), plan.env));
+  ACCRUE_ASSIGN_OR_RETURN(auto claim_seq,
+                          record(plan.id, pb::TRANSACTION_KIND_REWARD_CLAIM, m.owner, -cost,
+                                 std::nullopt, plan.env.occurred_at_ms(), plan.env));
   if (offline) {
     ACCRUE_TRY(r.add_offline_claims(1));
     if (cost > 0) ACCRUE_TRY(count_offline_points(m.owner, cost));
