@@ -281,17 +281,4 @@ Result<void> AgentService::WriteTxn::settle_online_claim(const sync::EventEnvelo
                  {}});
 }
 
-void AgentService::claim_online(const pb::Request& request, const Reply& reply,
-                                const std::shared_ptr<sync::EventEnvelope>& event,
-                                const Fingerprint& print) {
-  auto settle = [this, request, reply, event, print](OnlineCalls::ClaimOutcome outcome) {
-    settle_online(request, reply, pb::TRANSACTION_KIND_REWARD_CLAIM,
-                  request.claim_reward().pos_tx_id(), print,
-                  [event, outcome = std::move(outcome)](WriteTxn& txn) {
-                    return txn.settle_online_claim(*event, outcome);
-                  });
-  };
-  if (!calls_->claim(*event, settle)) settle({false, {}, "the online queue is full"});
-}
-
 }  // namespace accrue::agent

@@ -372,17 +372,4 @@ Result<void> AgentService::WriteTxn::void_coupon() {
   return {};
 }
 
-void AgentService::coupon_online(const pb::Request& request, const Reply& reply,
-                                 const std::shared_ptr<sync::EventEnvelope>& event,
-                                 const Fingerprint& print) {
-  auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
-    settle_online(request, reply, pb::TRANSACTION_KIND_COUPON_USE,
-                  request.apply_coupon().pos_tx_id(), print,
-                  [event, outcome = std::move(outcome)](WriteTxn& txn) {
-                    return txn.settle_online_coupon(*event, outcome);
-                  });
-  };
-  if (!calls_->redeem(*event, settle)) settle({false, {}, 0, "the online queue is full"});
-}
-
 }  // namespace accrue::agent

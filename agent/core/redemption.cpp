@@ -289,18 +289,6 @@ Result<void> AgentService::WriteTxn::settle_online_redeem(
                  {}});
 }
 
-void AgentService::redeem_online(const pb::Request& request, const Reply& reply,
-                                 const std::shared_ptr<sync::EventEnvelope>& event,
-                                 const Fingerprint& print) {
-  auto settle = [this, request, reply, event, print](OnlineCalls::RedeemOutcome outcome) {
-    settle_online(request, reply, pb::TRANSACTION_KIND_REDEMPTION, request.redeem().pos_tx_id(),
-                  print, [event, outcome = std::move(outcome)](WriteTxn& txn) {
-                    return txn.settle_online_redeem(*event, outcome);
-                  });
-  };
-  if (!calls_->redeem(*event, settle)) settle({false, {}, 0, "the online queue is full"});
-}
-
 namespace {
 
 // Voids, in one writer job, the undecided online redemptions written before `before` (all of

@@ -150,23 +150,15 @@ class AgentService {
   Result<void> settle_pending_intent(Replica& r, const pos::v1::Request& req,
                                      const std::string& pos_tx_id,
                                      const service_parts::Fingerprint& print, TimestampMs now);
-  // Online redemption, after its intent is durable: ask the cloud, then settle.
-  void redeem_online(const pos::v1::Request& request, const Reply& reply,
-                     const std::shared_ptr<sync::v1::EventEnvelope>& event,
-                     const service_parts::Fingerprint& print);
-  // A coupon use decided by the cloud (POST /v1/sync/redeem), after its intent is durable.
-  void coupon_online(const pos::v1::Request& request, const Reply& reply,
-                     const std::shared_ptr<sync::v1::EventEnvelope>& event,
-                     const service_parts::Fingerprint& print);
-  // A reward claimed at the till, after its intent is durable: ask the cloud, then settle.
-  void claim_online(const pos::v1::Request& request, const Reply& reply,
-                    const std::shared_ptr<sync::v1::EventEnvelope>& event,
-                    const service_parts::Fingerprint& print);
-  // A return of another store's sale: ask the cloud, then record it with the cloud's answer (or
-  // as pending when there is none).
-  void return_online(const pos::v1::Request& request, const Reply& reply,
-                     const std::shared_ptr<sync::v1::EventEnvelope>& event,
-                     const service_parts::Fingerprint& print);
+  // An online write (redemption, coupon use, another store's return, reward claim), after its
+  // intent is durable: `ask` puts it to the cloud, then `settle` records the answer (or its
+  // absence) in a writer job (settle_online). writes.cpp.
+  template <typename Outcome>
+  void online_write(
+      const pos::v1::Request& request, const Reply& reply, const service_parts::WriteRequest& w,
+      const std::shared_ptr<sync::v1::EventEnvelope>& event,
+      bool (OnlineCalls::*ask)(const sync::v1::EventEnvelope&, std::function<void(Outcome)>),
+      Result<void> (WriteTxn::*settle)(const sync::v1::EventEnvelope&, const Outcome&));
   // Step 2 of an online write, with the cloud's answer in `settle`: in a writer job, unless a
   // retry was answered meanwhile (that answer stands); then the till write is recorded (not
   // for a refusal) and `reply` called.

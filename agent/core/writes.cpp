@@ -406,16 +406,24 @@ Result<void> AgentService::WriteTxn::settle_online_return(
   return {};
 }
 
-void AgentService::return_online(const pb::Request& request, const Reply& reply,
-                                 const std::shared_ptr<sync::EventEnvelope>& event,
-                                 const Fingerprint& print) {
-  auto settle = [this, request, reply, event, print](OnlineCalls::ReturnOutcome outcome) {
-    settle_online(request, reply, pb::TRANSACTION_KIND_RETURN, request.return_().pos_tx_id(), print,
-                  [event, outcome = std::move(outcome)](WriteTxn& txn) {
-                    return txn.settle_online_return(*event, outcome);
+template <typename Outcome>
+void AgentService::online_write(
+    const pb::Request& request, const Reply& reply, const WriteRequest& w,
+    const std::shared_ptr<sync::EventEnvelope>& event,
+    bool (OnlineCalls::*ask)(const sync::EventEnvelope&, std::function<void(Outcome)>),
+    Result<void> (WriteTxn::*settle)(const sync::EventEnvelope&, const Outcome&)) {
+  auto answered = [this, request, reply, kind = w.kind, pos_tx_id = w.pos_tx_id, print = w.print,
+                   event, settle](Outcome outcome) {
+    settle_online(request, reply, kind, pos_tx_id, print,
+                  [event, settle, outcome = std::move(outcome)](WriteTxn& txn) {
+                    return (txn.*settle)(*event, outcome);
                   });
   };
-  if (!calls_->return_sale(*event, settle)) settle({false, {}, "the online queue is full"});
+  if (!(calls_->*ask)(*event, answered)) {
+    Outcome none;
+    none.why = "the online queue is full";
+    answered(std::move(none));
+  }
 }
 
 void AgentService::settle_online(const pb::Request& request, const Reply& reply, int kind,
@@ -755,16 +763,22 @@ void AgentService::handle_write(const pb::Request& request, const Reply& reply, 
       return;
     }
     if (!result) return reply(error_response(request.request_id(), result.error()));
-    if (ctx->online_event && request.op_case() == pb::Request::kReturn) {
-      return return_online(request, reply, ctx->online_event, w->print);
+    if (const auto& e = ctx->online_event) {
+      switch (request.op_case()) {
+        case pb::Request::kReturn:
+          return online_write(request, reply, *w, e, &OnlineCalls::return_sale,
+                              &WriteTxn::settle_online_return);
+        case pb::Request::kApplyCoupon:
+          return online_write(request, reply, *w, e, &OnlineCalls::redeem,
+                              &WriteTxn::settle_online_coupon);
+        case pb::Request::kClaimReward:
+          return online_write(request, reply, *w, e, &OnlineCalls::claim,
+                              &WriteTxn::settle_online_claim);
+        default:
+          return online_write(request, reply, *w, e, &OnlineCalls::redeem,
+                              &WriteTxn::settle_online_redeem);
+      }
     }
-    if (ctx->online_event && request.op_case() == pb::Request::kApplyCoupon) {
-      return coupon_online(request, reply, ctx->online_event, w->print);
-    }
-    if (ctx->online_event && request.op_case() == pb::Request::kClaimReward) {
-      return claim_online(request, reply, ctx->online_event, w->print);
-    }
-    if (ctx->online_event) return redeem_online(request, reply, ctx->online_event, w->print);
     reply(std::move(*out));
   };
   if (!writer_.submit(std::move(job))) {

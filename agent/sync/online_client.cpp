@@ -171,73 +171,59 @@ void OnlineClient::do_lookup(Call& call) {
   if (!writer_.submit(std::move(job))) (*done)(LookupOutcome::kUnavailable);
 }
 
-void OnlineClient::do_redeem(Call& call) {
-  RedeemOutcome outcome;
-  sv1::OnlineRedeemRequest request;
-  *request.mutable_event() = call.event;
-  auto reply = client_->post("/v1/sync/redeem", request.SerializeAsString(),
-                             "application/x-protobuf", options_.redeem_timeout);
+template <typename Request, typename Answer>
+std::optional<Answer> OnlineClient::post_event(const char* path, const char* failure,
+                                               const sv1::EventEnvelope& event, std::string& why) {
+  Request request;
+  *request.mutable_event() = event;
+  auto reply = client_->post(path, request.SerializeAsString(), "application/x-protobuf",
+                             options_.redeem_timeout);
   if (!reply) {
     unreachable(reply.error().message);
-    outcome.why = reply.error().message;
-    return call.redeemed(std::move(outcome));
+    why = reply.error().message;
+    return std::nullopt;
   }
-  sv1::OnlineRedeemResponse answer;
+  Answer answer;
   if (reply->status != 200 || !answer.ParseFromString(reply->body) ||
-      answer.result().event_id() != call.event.event_id()) {
-    outcome.why = "HTTP " + std::to_string(reply->status);
-    log(LogLevel::kWarn, "online_redeem_failed", {{"status", std::to_string(reply->status)}});
-    return call.redeemed(std::move(outcome));
+      answer.result().event_id() != event.event_id()) {
+    why = "HTTP " + std::to_string(reply->status);
+    log(LogLevel::kWarn, failure, {{"status", std::to_string(reply->status)}});
+    return std::nullopt;
   }
-  outcome.answered = true;
-  outcome.result = answer.result();
-  outcome.available_points = answer.available_points();
+  return answer;
+}
+
+void OnlineClient::do_redeem(Call& call) {
+  RedeemOutcome outcome;
+  auto answer = post_event<sv1::OnlineRedeemRequest, sv1::OnlineRedeemResponse>(
+      "/v1/sync/redeem", "online_redeem_failed", call.event, outcome.why);
+  if (answer) {
+    outcome.answered = true;
+    outcome.result = answer->result();
+    outcome.available_points = answer->available_points();
+  }
   call.redeemed(std::move(outcome));
 }
 
 void OnlineClient::do_return(Call& call) {
   ReturnOutcome outcome;
-  sv1::OnlineReturnRequest request;
-  *request.mutable_event() = call.event;
-  auto reply = client_->post("/v1/sync/return", request.SerializeAsString(),
-                             "application/x-protobuf", options_.redeem_timeout);
-  if (!reply) {
-    unreachable(reply.error().message);
-    outcome.why = reply.error().message;
-    return call.returned(std::move(outcome));
+  auto answer = post_event<sv1::OnlineReturnRequest, sv1::OnlineReturnResponse>(
+      "/v1/sync/return", "online_return_failed", call.event, outcome.why);
+  if (answer) {
+    outcome.answered = true;
+    outcome.response = std::move(*answer);
   }
-  sv1::OnlineReturnResponse answer;
-  if (reply->status != 200 || !answer.ParseFromString(reply->body) ||
-      answer.result().event_id() != call.event.event_id()) {
-    outcome.why = "HTTP " + std::to_string(reply->status);
-    log(LogLevel::kWarn, "online_return_failed", {{"status", std::to_string(reply->status)}});
-    return call.returned(std::move(outcome));
-  }
-  outcome.answered = true;
-  outcome.response = std::move(answer);
   call.returned(std::move(outcome));
 }
 
 void OnlineClient::do_claim(Call& call) {
   ClaimOutcome outcome;
-  sv1::OnlineClaimRequest request;
-  *request.mutable_event() = call.event;
-  auto reply = client_->post("/v1/sync/claim", request.SerializeAsString(),
-                             "application/x-protobuf", options_.redeem_timeout);
-  if (!reply) {
-    unreachable(reply.error().message);
-    outcome.why = reply.error().message;
-    return call.claimed(std::move(outcome));
+  auto answer = post_event<sv1::OnlineClaimRequest, sv1::OnlineClaimResponse>(
+      "/v1/sync/claim", "online_claim_failed", call.event, outcome.why);
+  if (answer) {
+    outcome.answered = true;
+    outcome.response = std::move(*answer);
   }
-  sv1::OnlineClaimResponse answer;
-  if (reply->status != 200 || !answer.ParseFromString(reply->body) ||
-      answer.result().event_id() != call.event.event_id()) {
-    outcome.why = "HTTP " + std::to_string(reply->status);
-    log(LogLevel::kWarn, "online_claim_failed", {{"status", std::to_string(reply->status)}});
-    return call.claimed(std::move(outcome));
-  }
-  outcome.answered = true;
-  outcome.response = std::move(answer);
   call.claimed(std::move(outcome));
 }
 

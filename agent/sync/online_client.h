@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 #include <unordered_map>
@@ -72,6 +73,11 @@ class OnlineClient final : public OnlineCalls {
   void do_redeem(Call& call);
   void do_return(Call& call);
   void do_claim(Call& call);
+  // POSTs `event` (as a `Request`) to `path` and reads the cloud's `Answer` to it; nullopt, with
+  // `why`, when there is none (unreachable, an HTTP error, an answer about another event).
+  template <typename Request, typename Answer>
+  std::optional<Answer> post_event(const char* path, const char* failure,
+                                   const sync::v1::EventEnvelope& event, std::string& why);
   void unreachable(const std::string& why);
 
   OnlineClientOptions options_;
