@@ -186,8 +186,12 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
   m_rewards = new QListWidget(this);
   m_rewards->setObjectName("accrueRewardList");
   m_rewards->setFixedHeight(3 * 36);
-  m_rewards->setSelectionMode(QAbstractItemView::NoSelection);
+  m_rewards->setSelectionMode(QAbstractItemView::SingleSelection);
   m_rewards->setWordWrap(true);
+  m_claim = new QPushButton(tr("Claim for her"), this);
+  m_claim->setObjectName("accrueClaimReward");
+  m_claim->setMinimumHeight(kRowHeight);
+  m_claim->setEnabled(false);
   auto* onSale = new QLabel(tr("On this sale:"), this);
   m_list = new QListWidget(this);
   m_list->setObjectName("accrueCouponList");
@@ -203,6 +207,7 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
   layout->addWidget(m_message);
   layout->addWidget(hers);
   layout->addWidget(m_rewards);
+  layout->addWidget(m_claim, 0, Qt::AlignLeft);
   layout->addWidget(onSale);
   layout->addWidget(m_list);
   layout->addWidget(m_remove, 0, Qt::AlignLeft);
@@ -223,9 +228,37 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
   connect(m_list, &QListWidget::currentRowChanged, this,
           [this](int row) { m_remove->setEnabled(row >= 0); });
   connect(m_session, &TillSession::couponRefused, this, [this](const QString& e) {
-    m_message->setText(e);
+    showMessage(e, true);
     m_code->setFocus();
     m_code->selectAll();
+  });
+  // A claimable reward of hers, claimed: its coupon goes on the sale (the dialog closes as a
+  // coupon applied does), a gift is handed over, and one claimed offline reaches her app later.
+  auto selectedReward = [this] {
+    auto* item = m_rewards->currentItem();
+    return item ? item->data(Qt::UserRole).toString() : QString();
+  };
+  connect(m_rewards, &QListWidget::currentRowChanged, this, [this, selectedReward] {
+    m_claim->setEnabled(!selectedReward().isEmpty() && !m_session->busy());
+  });
+  connect(m_claim, &QPushButton::clicked, this, [this, selectedReward] {
+    const QString reward = selectedReward();
+    if (reward.isEmpty()) return;
+    m_message->clear();
+    m_session->claimReward(reward);
+  });
+  connect(m_session, &TillSession::claimRefused, this,
+          [this](const QString& e) { showMessage(e, true); });
+  connect(m_session, &TillSession::rewardClaimed, this, [this](const ClaimedReward& c) {
+    if (!c.gift.isEmpty()) {
+      showMessage(tr("Claimed: hand over %1.").arg(c.gift), false);
+    } else if (c.code.isEmpty()) {
+      showMessage(tr("Claimed: %1. Her coupon reaches her app when the store is back online.")
+                      .arg(c.rewardName),
+                  false);
+    } else if (m_session->basket().lines.isEmpty()) {
+      showMessage(tr("Claimed: %1. Coupon code %2").arg(c.rewardName, c.code), false);
+    }
   });
   connect(m_session, &TillSession::couponApplied, this, [this] {
     m_code->clear();
@@ -234,8 +267,10 @@ CouponDialog::CouponDialog(TillSession* session, QWidget* parent)
   connect(m_session, &TillSession::couponsChanged, this, &CouponDialog::refreshList);
   connect(m_session, &TillSession::rewardsChanged, this, &CouponDialog::refreshRewards);
   refreshRewards();
-  connect(m_session, &TillSession::busyChanged, this,
-          [this](bool busy) { m_apply->setEnabled(!busy); });
+  connect(m_session, &TillSession::busyChanged, this, [this, selectedReward](bool busy) {
+    m_apply->setEnabled(!busy);
+    m_claim->setEnabled(!busy && !selectedReward().isEmpty());
+  });
   refreshList();
   m_code->setFocus();
 }
@@ -247,9 +282,15 @@ void CouponDialog::refreshRewards() {
         tr("%1: %2 points", nullptr, plural(r.costPoints)).arg(r.name, pointsText(r.costPoints));
     if (!r.claimable) text += " — " + r.whyNot;
     auto* item = new QListWidgetItem(text, m_rewards);
-    // What she cannot claim now is shown, dimmed, with the reason.
-    if (!r.claimable) item->setForeground(QColor(0x5c, 0x5c, 0x5c));
+    // What she cannot claim now is shown, dimmed, with the reason, and cannot be picked.
+    if (r.claimable) {
+      item->setData(Qt::UserRole, r.rewardId);
+    } else {
+      item->setForeground(QColor(0x5c, 0x5c, 0x5c));
+      item->setFlags(item->flags() & ~Qt::ItemIsSelectable);
+    }
   }
+  m_claim->setEnabled(false);
   if (m_session->rewards().isEmpty()) {
     auto* item = new QListWidgetItem(m_session->state() == TillSession::State::Member
                                          ? tr("No rewards to show.")
@@ -257,6 +298,12 @@ void CouponDialog::refreshRewards() {
                                      m_rewards);
     item->setForeground(QColor(0x5c, 0x5c, 0x5c));
   }
+}
+
+void CouponDialog::showMessage(const QString& text, bool refusal) {
+  m_message->setStyleSheet(refusal ? "color: #b00020; font-weight: bold;"
+                                   : "color: #0b6e2e; font-weight: bold;");
+  m_message->setText(text);
 }
 
 void CouponDialog::refreshList() {

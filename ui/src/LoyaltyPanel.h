@@ -81,6 +81,7 @@ class CouponDialog : public QDialog {
   QListWidget* rewardList() const { return m_rewards; }
   QPushButton* applyButton() const { return m_apply; }
   QPushButton* removeButton() const { return m_remove; }
+  QPushButton* claimButton() const { return m_claim; }
 
  private:
   void refreshList();
@@ -93,6 +94,9 @@ class CouponDialog : public QDialog {
   QListWidget* m_list;
   QPushButton* m_apply;
   QPushButton* m_remove;
+  QPushButton* m_claim;
+  // The message line shows a refusal (red) or what a claim gave her (green).
+  void showMessage(const QString& text, bool refusal);
 };
 
 // How an applied coupon reads on the panel and in the dialog: "5 EUR off (−€5.00)".

@@ -149,6 +149,20 @@ QString refusalText(const QString& id, const QJsonObject& p) {
                            pluralOf(p, "limit"));
   }
   if (id == "reward.out_of_stock") return TillSession::tr("This reward is out of stock.");
+  if (id == "reward.unknown") {
+    return TillSession::tr("This reward is not in the programme this store runs.");
+  }
+  if (id == "reward.no_answer") {
+    return TillSession::tr(
+        "The loyalty service did not answer. Claim it again: nothing is "
+        "claimed twice.");
+  }
+  if (id == "offline.claim_not_allowed") {
+    return TillSession::tr("This reward can be claimed only while the store is online.");
+  }
+  if (id == "offline.claim_limit") {
+    return TillSession::tr("This store cannot issue more rewards until it is back online.");
+  }
   if (id == "reward.member_unknown") {
     return TillSession::tr("No member with this card: there are no rewards to show.");
   }
@@ -443,6 +457,7 @@ void TillSession::clearBasket() {
   m_basket = Basket{};
   m_madeSaleId.clear();
   m_couponCount = 0;
+  m_claimCount = 0;
   ++m_previewEpoch;
   m_previewDebounce.stop();
   m_redeemCount = 0;
@@ -599,6 +614,62 @@ void TillSession::sendRedeem(const QJsonObject& req, const QString& saleId, int 
                        m_lastError = e;
                        emit redeemRefused(e);
                      });
+}
+
+void TillSession::claimReward(const QString& rewardId) {
+  if (m_state != State::Member) {
+    emit claimRefused(tr("Identify the member first: a reward is claimed for her."));
+    return;
+  }
+  // Its own transaction id, kept for its retries: a claim asked again is never booked twice.
+  const QString tx = saleId() + "/claim-" + QString::number(++m_claimCount);
+  setBusy(true);
+  sendClaim(request("claim_reward", {{"pos_tx_id", tx},
+                                     {"identifier", identifierJson(m_identifier)},
+                                     {"reward_id", rewardId}}),
+            1);
+}
+
+void TillSession::sendClaim(const QJsonObject& req, int attempt) {
+  const quint64 epoch = m_epoch;
+  m_connection->send(req, kRedeemTimeoutMs, [this, req, attempt, epoch](const QJsonObject& r) {
+    if (r.contains("claim_reward")) {
+      setBusy(false);
+      const QJsonObject c = r.value("claim_reward").toObject();
+      ClaimedReward claimed;
+      claimed.rewardId = c.value("reward_id").toString();
+      claimed.rewardName = c.value("reward_name").toString();
+      claimed.couponId = c.value("coupon_id").toString();
+      claimed.code = c.value("code").toString();
+      claimed.costPoints = int64Of(c.value("cost_points"));
+      claimed.gift = c.value("gift").toString();
+      claimed.offline = c.value("offline").toBool();
+      const bool same = epoch == m_epoch && m_state == State::Member;
+      if (same) {
+        m_member.availablePoints = int64Of(c.value("available_points"));
+        emit memberChanged();
+        requestProfile();
+        requestRewards();
+      }
+      // Emitted even when the screen moved on: she has her reward.
+      emit rewardClaimed(claimed);
+      // Claimed at the till to be used now: on the sale in progress (a gift is handed over).
+      if (same && !claimed.code.isEmpty() && claimed.gift.isEmpty() && !m_basket.lines.isEmpty()) {
+        applyCoupon(claimed.code);
+      }
+      return;
+    }
+    if (isRetryable(r) && attempt < kMaxRedeemAttempts) {
+      // Same transaction id: the agent asks the cloud about the same claim.
+      QTimer::singleShot(m_retryDelayMs, this,
+                         [this, req, attempt] { sendClaim(req, attempt + 1); });
+      return;
+    }
+    setBusy(false);
+    const QString e = errorMessage(r);
+    m_lastError = e;
+    emit claimRefused(e);
+  });
 }
 
 void TillSession::applyCoupon(const QString& code) {

@@ -87,6 +87,17 @@ struct RewardOffer {
   QString whyNot;  // in the till's language
 };
 
+// A reward claimed for the member at the till (the agent's ClaimRewardResult).
+struct ClaimedReward {
+  QString rewardId;
+  QString rewardName;
+  QString couponId;
+  QString code;  // the coupon's code; empty when the store claimed it offline (her app gets it)
+  qint64 costPoints = 0;
+  QString gift;  // a gift: what the cashier hands over now
+  bool offline = false;
+};
+
 // Whether scanned or typed text is a coupon's code rather than a customer's identifier: a long
 // run of Crockford base32 (dashes and spaces aside) that starts as every version 1 code does.
 bool looksLikeCoupon(const QString& text);
@@ -161,6 +172,10 @@ class TillSession : public QObject {
   // couponApplied, or couponRefused with the reason. A coupon stays used when the sale is paid
   // (completeSale); a sale cleared without being paid gives its coupons back (voided).
   void applyCoupon(const QString& code);
+  // Claims a reward of her catalogue (rewards()) for the identified member: rewardClaimed, or
+  // claimRefused with the reason. A coupon the claim issues is applied to the sale in progress
+  // when there is one (applyCoupon); a gift is handed over.
+  void claimReward(const QString& rewardId);
   // Takes an applied coupon off the sale (the agent voids its use): couponRemoved.
   void removeCoupon(const QString& posTxId);
   void enroll(const EnrollForm& form);
@@ -190,6 +205,8 @@ class TillSession : public QObject {
   void couponRemoved(const QString& saleId, const accrue::till::AppliedCoupon& coupon);
   void couponsChanged();
   void rewardsChanged();
+  void rewardClaimed(const accrue::till::ClaimedReward& claim);
+  void claimRefused(const QString& message);
   void returned(const QString& returnId, qint64 points);
   void returnRefused(const QString& message);
   // A failure the cashier should see (also in lastError()).
@@ -214,6 +231,7 @@ class TillSession : public QObject {
   void sendAccrual(int index);
   void sendRedeem(const QJsonObject& req, const QString& saleId, int attempt);
   void sendApplyCoupon(const QJsonObject& req, const QString& saleId, int attempt);
+  void sendClaim(const QJsonObject& req, int attempt);
   // The sale in progress's id: the basket's, else one made up now and kept for the sale.
   QString saleId();
   void sendVoidCoupon(const AppliedCoupon& coupon, const QString& saleId, int attempt);
@@ -234,6 +252,7 @@ class TillSession : public QObject {
   quint64 m_previewEpoch = 0;      // bumped by every basket change
   int m_redeemCount = 0;           // redemptions in this sale (each its own transaction id)
   int m_couponCount = 0;           // coupons tried on this sale (each its own transaction id)
+  int m_claimCount = 0;            // rewards claimed in this sale (likewise)
   QList<AppliedCoupon> m_coupons;  // applied to the sale in progress
   QString m_madeSaleId;            // the sale's id when the host's basket has none
   QList<RewardOffer> m_rewards;    // the member's
@@ -252,3 +271,4 @@ bool isRetryable(const QJsonObject& response);
 
 }  // namespace accrue::till
 Q_DECLARE_METATYPE(accrue::till::AppliedCoupon)
+Q_DECLARE_METATYPE(accrue::till::ClaimedReward)

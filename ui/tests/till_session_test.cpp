@@ -714,6 +714,62 @@ class TillSessionTest : public QObject {
     m_connection.reset();
   }
 
+  // A reward claimed at the till from the coupon dialog, against a store online with a real
+  // accrue-cloud: the cloud books its cost and signs the coupon, which goes on the sale; a claim
+  // refused says why in the dialog. Needs the test PostgreSQL.
+  void aRewardIsClaimedAtTheTillAndItsCouponGoesOnTheSale() {
+    accrue::testing::AgentProcess agent(kMembers, "packaging/demo/program.json", "S-claim");
+    std::unique_ptr<accrue::testing::OnlineCloud> cloud;
+    if (!goOnline(agent, "S-claim", cloud)) return;
+    identifyMember(12);
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->rewards().size(), 3, 3000);
+    const qint64 before = m_session->member().availablePoints;
+    QVERIFY2(before >= 100, qPrintable(QString::number(before)));
+    m_session->setBasket(basket("sale-claim-1", 10000));
+    m_panel->openCoupon();
+    auto* dialog = m_panel->couponDialog();
+    QVERIFY(dialog);
+    QVERIFY(!dialog->claimButton()->isEnabled());  // nothing picked yet
+    int row = -1;
+    for (int i = 0; i < dialog->rewardList()->count(); ++i) {
+      if (dialog->rewardList()->item(i)->data(Qt::UserRole).toString() == "five-off") row = i;
+    }
+    QVERIFY(row >= 0);
+    dialog->rewardList()->setCurrentRow(row);
+    QVERIFY(dialog->claimButton()->isEnabled());
+    shoot("claim", dialog);
+    QSignalSpy claimed(m_session.get(), &TillSession::rewardClaimed);
+    QSignalSpy applied(m_session.get(), &TillSession::couponApplied);
+    QTest::mouseClick(dialog->claimButton(), Qt::LeftButton);
+    QVERIFY(claimed.wait(8000));
+    const auto claim = claimed.first().at(0).value<ClaimedReward>();
+    QCOMPARE(claim.rewardId, QString("five-off"));
+    QCOMPARE(claim.costPoints, 100);
+    QVERIFY(!claim.offline);
+    QVERIFY(looksLikeCoupon(claim.code));
+    // Its coupon goes on the sale in progress: 5.00 EUR off, and the dialog closes.
+    QVERIFY(applied.count() == 1 || applied.wait(8000));
+    QCOMPARE(m_session->coupons().size(), 1);
+    QCOMPARE(m_session->coupons().first().couponId, claim.couponId);
+    QCOMPARE(m_session->coupons().first().discountMinor, 500);
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isVisible(), 2000);
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->member().availablePoints, before - 100, 3000);
+
+    // A reward the store's programme does not have (a host's stale list): the till's reason, in
+    // the dialog.
+    m_panel->openCoupon();
+    dialog = m_panel->couponDialog();
+    QSignalSpy refused(m_session.get(), &TillSession::claimRefused);
+    m_session->claimReward("no-such-reward");
+    QVERIFY(refused.wait(8000));
+    QCOMPARE(refused.first().at(0).toString(),
+             QString("This reward is not in the programme this store runs."));
+    QCOMPARE(dialog->messageLabel()->text(), refused.first().at(0).toString());
+    m_panel.reset();
+    m_session.reset();
+    m_connection.reset();
+  }
+
   // The offline look: this agent has no cloud.
   void screenshotOffline() {
     makePanel();

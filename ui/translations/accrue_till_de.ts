@@ -96,6 +96,22 @@
         <source>Identify the member to see her rewards.</source>
         <translation>Mitglied identifizieren, um die Prämien zu sehen.</translation>
     </message>
+    <message>
+        <source>Claim for her</source>
+        <translation>Für sie einlösen</translation>
+    </message>
+    <message>
+        <source>Claimed: hand over %1.</source>
+        <translation>Eingelöst: %1 aushändigen.</translation>
+    </message>
+    <message>
+        <source>Claimed: %1. Her coupon reaches her app when the store is back online.</source>
+        <translation>Eingelöst: %1. Ihr Gutschein erscheint in ihrer App, sobald die Filiale wieder online ist.</translation>
+    </message>
+    <message>
+        <source>Claimed: %1. Coupon code %2</source>
+        <translation>Eingelöst: %1. Gutscheincode %2</translation>
+    </message>
 </context>
 <context>
     <name>accrue::till::EnrollDialog</name>
@@ -599,6 +615,26 @@
     <message>
         <source>This member is blocked: rewards cannot be claimed.</source>
         <translation>Dieses Mitglied ist gesperrt: Prämien können nicht eingelöst werden.</translation>
+    </message>
+    <message>
+        <source>This reward is not in the programme this store runs.</source>
+        <translation>Diese Prämie gibt es im Programm dieser Filiale nicht.</translation>
+    </message>
+    <message>
+        <source>The loyalty service did not answer. Claim it again: nothing is claimed twice.</source>
+        <translation>Der Treuedienst hat nicht geantwortet. Bitte erneut einlösen: nichts wird doppelt eingelöst.</translation>
+    </message>
+    <message>
+        <source>This reward can be claimed only while the store is online.</source>
+        <translation>Diese Prämie kann nur eingelöst werden, solange die Filiale online ist.</translation>
+    </message>
+    <message>
+        <source>This store cannot issue more rewards until it is back online.</source>
+        <translation>Diese Filiale kann keine weiteren Prämien ausgeben, bis sie wieder online ist.</translation>
+    </message>
+    <message>
+        <source>Identify the member first: a reward is claimed for her.</source>
+        <translation>Zuerst das Mitglied erkennen: Eine Prämie wird für sie eingelöst.</translation>
     </message>
 </context>
 </TS>

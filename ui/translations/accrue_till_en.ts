@@ -96,6 +96,22 @@
         <source>Identify the member to see her rewards.</source>
         <translation type="unfinished"></translation>
     </message>
+    <message>
+        <source>Claim for her</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Claimed: hand over %1.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Claimed: %1. Her coupon reaches her app when the store is back online.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Claimed: %1. Coupon code %2</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>accrue::till::EnrollDialog</name>
@@ -598,6 +614,26 @@
     </message>
     <message>
         <source>This member is blocked: rewards cannot be claimed.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This reward is not in the programme this store runs.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The loyalty service did not answer. Claim it again: nothing is claimed twice.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This reward can be claimed only while the store is online.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This store cannot issue more rewards until it is back online.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Identify the member first: a reward is claimed for her.</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
