@@ -108,8 +108,13 @@ Result<JwtVerifier> JwtVerifier::load(const std::string& jwks_path, std::string 
   if (!in) return fail(ErrorCode::kNotFound, "auth.jwks_file: cannot read " + jwks_path);
   std::stringstream ss;
   ss << in.rdbuf();
+  return from_jwks(ss.str(), jwks_path, std::move(issuer), std::move(audience));
+}
+
+Result<JwtVerifier> JwtVerifier::from_jwks(std::string_view text, const std::string& jwks_path,
+                                           std::string issuer, std::string audience) {
   boost::system::error_code ec;
-  json::value doc = json::parse(ss.str(), ec);
+  json::value doc = json::parse(text, ec);
   if (ec || !doc.is_object() || !doc.as_object().contains("keys") ||
       !doc.as_object().at("keys").is_array()) {
     return fail(ErrorCode::kInvalidArgument,
@@ -220,7 +225,7 @@ Result<JwtVerifier::Verified> JwtVerifier::verify_signed(std::string_view token)
     return std::unexpected(unauthenticated("algorithm not accepted"));
   }
   auto k = keys_.find(kid);
-  if (k == keys_.end()) return std::unexpected(unauthenticated("unknown signing key"));
+  if (k == keys_.end()) return std::unexpected(unauthenticated(std::string(kUnknownKey)));
   if (k->second.alg != alg) {
     return std::unexpected(unauthenticated("algorithm does not match the key"));
   }

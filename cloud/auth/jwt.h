@@ -38,6 +38,12 @@ class JwtVerifier {
   // Reads the JWKS file. kNotFound / kInvalidArgument (naming the key that is wrong).
   static Result<JwtVerifier> load(const std::string& jwks_path, std::string issuer,
                                   std::string audience);
+  // The same from a JWKS document's text; `where` names it in errors (a path, a URL).
+  static Result<JwtVerifier> from_jwks(std::string_view text, const std::string& where,
+                                       std::string issuer, std::string audience);
+  // The reason verify() gives for a token signed with a key the JWKS does not hold (a provider
+  // that rotated its keys: fetch them again).
+  static constexpr std::string_view kUnknownKey = "unknown signing key";
 
   // kUnauthenticated with a short reason for anything short of a valid token.
   // A token that verified once is remembered (by its exact bytes, up to kRememberedTokens of

@@ -123,6 +123,23 @@ const std::vector<Key>& keys() {
       {"auth.coupon_key_id", UInt{&CloudConfig::coupon_key_id, 1, 4'294'967'295},
        "the coupon key's id in the rotation: a new key gets a new id, and coupons signed with "
        "an older key still verify where that key is known"},
+      {"member_auth.issuer", Str{&CloudConfig::member_issuer},
+       "the chain's OpenID Connect issuer (https://...) whose tokens members sign in with; its "
+       "discovery document names the keys; without it the member API answers 401"},
+      {"member_auth.audience", Str{&CloudConfig::member_audience},
+       "the aud members' tokens must carry (the member API's resource or the app's client id)"},
+      {"member_auth.jwks_refresh_s", UInt{&CloudConfig::member_jwks_refresh_s, 60, 86'400},
+       "how often the issuer's keys are fetched again"},
+      {"member_auth.jwks_min_refresh_s", UInt{&CloudConfig::member_jwks_min_refresh_s, 0, 3600},
+       "a token signed with a key not held yet (a rotation) fetches the keys at once, but not "
+       "sooner than this after the last fetch (a forged key id cannot make the service hammer "
+       "the provider)"},
+      {"member_auth.rate_limit_per_minute",
+       UInt{&CloudConfig::member_rate_limit_per_minute, 1, 1'000'000},
+       "member API requests one member may make per minute across all replicas; beyond: 429"},
+      {"member_auth.write_rate_limit_per_minute",
+       UInt{&CloudConfig::member_write_rate_limit_per_minute, 1, 1'000'000},
+       "of which changes (claims, preferences)"},
       {"hq.rate_limit_per_minute", UInt{&CloudConfig::hq_rate_limit_per_minute, 1, 100'000'000},
        "head-office requests one client (token subject) may make per minute across all "
        "replicas; beyond: 429 + Retry-After"},
@@ -275,6 +292,16 @@ Result<void> validate(const CloudConfig& c) {
     return std::unexpected(bad("auth.issuer", "required",
                                "set it together with auth.jwks_file (tokens are checked against "
                                "it)"));
+  }
+  if (c.member_issuer.empty() != c.member_audience.empty()) {
+    return std::unexpected(bad("member_auth.audience", "required",
+                               "set member_auth.issuer and member_auth.audience together"));
+  }
+  if (!c.member_issuer.empty() && !c.member_issuer.starts_with("https://") &&
+      !c.member_issuer.starts_with("http://127.0.0.1") &&
+      !c.member_issuer.starts_with("http://localhost")) {
+    return std::unexpected(bad("member_auth.issuer", "value",
+                               "an https:// URL (http only for a provider on this machine)"));
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return std::unexpected(

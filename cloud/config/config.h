@@ -63,6 +63,13 @@ struct CloudConfig {
   std::string contact_key_file;
   std::string coupon_key_file;
   uint64_t coupon_key_id = 1;
+  // [member_auth]: members signing in with the chain's OpenID Connect provider (member API)
+  std::string member_issuer;
+  std::string member_audience;
+  uint64_t member_jwks_refresh_s = 3600;
+  uint64_t member_jwks_min_refresh_s = 30;
+  uint64_t member_rate_limit_per_minute = 120;
+  uint64_t member_write_rate_limit_per_minute = 20;
   // [hq]
   uint64_t hq_rate_limit_per_minute = 60'000;
   uint64_t hq_write_rate_limit_per_minute = 6'000;

@@ -54,6 +54,15 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
                             auth::JwtVerifier::load(c.jwks_file, c.jwt_issuer, c.jwt_audience));
     a->jwt_ = std::make_unique<auth::JwtVerifier>(std::move(v));
   }
+  if (!c.member_issuer.empty()) {
+    // The provider's keys are fetched at the first member's token (the service starts without
+    // the provider), then kept fresh.
+    a->members_ = std::make_unique<auth::OidcVerifier>(
+        auth::OidcVerifier::Options{c.member_issuer, c.member_audience,
+                                    std::chrono::seconds(c.member_jwks_refresh_s),
+                                    std::chrono::seconds(c.member_jwks_min_refresh_s)},
+        auth::OidcVerifier::http_get(std::chrono::milliseconds(5000)), a->clock_);
+  }
   pg::PoolOptions po;
   po.dsn = c.pg_dsn;
   po.size = c.pg_pool_size;
@@ -142,10 +151,10 @@ Result<std::unique_ptr<CloudApp>> CloudApp::create(CloudConfig config) {
     a->ingest_->set_coupon_signer(a->coupons_.get());
   }
   ACCRUE_ASSIGN_OR_RETURN(
-      auto hq,
-      hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_, *a->reads_,
-                                   *a->redis_, *a->cache_, a->jwt_.get(), a->clock_, a->random_,
-                                   a->zones_, a->webhooks_.get(), *a->search_, a->coupons_.get()}));
+      auto hq, hq::HqApi::create(hq::HqDeps{a->config_, *a->pool_, *a->programs_, *a->ingest_,
+                                            *a->reads_, *a->redis_, *a->cache_, a->jwt_.get(),
+                                            a->clock_, a->random_, a->zones_, a->webhooks_.get(),
+                                            *a->search_, a->coupons_.get(), a->members_.get()}));
   a->hq_ = std::move(hq);
   a->sync_ = std::make_unique<SyncRoutes>(
       SyncDeps{a->config_, *a->pool_, *a->ingest_, *a->feed_, a->store_tokens_.get(), a->clock_});

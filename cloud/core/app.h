@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cloud/auth/jwt.h"
+#include "cloud/auth/oidc.h"
 #include "cloud/cache/customer_cache.h"
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
@@ -81,6 +82,7 @@ class CloudApp {
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<StoreTokens> store_tokens_;
   std::unique_ptr<auth::JwtVerifier> jwt_;
+  std::unique_ptr<auth::OidcVerifier> members_;
   std::unique_ptr<hq::CustomerReads> reads_;
   std::unique_ptr<cache::Redis> redis_;
   std::unique_ptr<cache::CustomerCache> cache_;

@@ -30,7 +30,8 @@ HqApi::HqApi(HqDeps deps)
       segments_(shared_, customers_),
       webhooks_(shared_),
       jobs_(shared_),
-      audit_(shared_) {}
+      audit_(shared_),
+      members_(shared_, customers_, rewards_) {}
 
 void HqApi::add_routes(http::Router& r) {
   r.add(http::bhttp::verb::get, "/v1/openapi.yaml", "openapi",
@@ -50,6 +51,7 @@ void HqApi::add_routes(http::Router& r) {
   webhooks_.add_routes(gate_, r);
   jobs_.add_routes(gate_, r);
   audit_.add_routes(gate_, r);
+  members_.add_routes(gate_, r);
 }
 
 }  // namespace accrue::cloud::hq

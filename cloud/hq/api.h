@@ -13,6 +13,7 @@
 
 #include "cloud/hq/deps.h"
 #include "cloud/hq/gate.h"
+#include "cloud/hq/member_api.h"
 #include "cloud/hq/resources.h"
 
 namespace accrue::cloud::hq {
@@ -49,6 +50,7 @@ class HqApi {
   WebhooksApi webhooks_;
   JobsApi jobs_;
   AuditApi audit_;
+  MemberApi members_;  // after customers_ and rewards_, whose handlers it serves to members
 };
 
 }  // namespace accrue::cloud::hq

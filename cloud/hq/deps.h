@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cloud/auth/jwt.h"
+#include "cloud/auth/oidc.h"
 #include "cloud/cache/customer_cache.h"
 #include "cloud/config/config.h"
 #include "cloud/core/programs.h"
@@ -31,6 +32,7 @@ struct HqDeps {
   WebhookDispatcher* webhooks;     // woken on redelivery; may be null
   search::CustomerSearch& search;  // the configured read model (segments always use PostgreSQL)
   const CouponSigner* coupons;     // null: no coupon key configured (claims answer 503)
+  auth::OidcVerifier* members;     // null: member sign-in not configured (the member API: 401)
 };
 
 }  // namespace accrue::cloud::hq

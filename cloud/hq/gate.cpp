@@ -19,7 +19,9 @@ std::string sha256_hex(std::string_view s) {
   return to_hex(std::span<const uint8_t>(md, sizeof md));
 }
 
-bool is_write(bhttp::verb v) {
+}  // namespace
+
+bool is_change(bhttp::verb v) {
   return v == bhttp::verb::post || v == bhttp::verb::put || v == bhttp::verb::patch ||
          v == bhttp::verb::delete_;
 }
@@ -31,7 +33,7 @@ http::Response unauthenticated(const http::Request& req, const http::RequestCont
   return res;
 }
 
-http::Response limited(Call& call, const RateLimiter::Decision& d) {
+http::Response rate_limited(Call& call, const RateLimiter::Decision& d) {
   auto res =
       http::problem(call.req, call.ctx, Problem::kRateLimited,
                     "more than " + std::to_string(d.limit) + " requests a minute from this client");
@@ -40,8 +42,6 @@ http::Response limited(Call& call, const RateLimiter::Decision& d) {
   res.set("RateLimit-Remaining", "0");
   return res;
 }
-
-}  // namespace
 
 Gate::Gate(const HqDeps& deps)
     : d_(deps),
@@ -86,21 +86,24 @@ http::Response Gate::pass(const http::Request& req, http::RequestContext& ctx, R
   const std::string& client = call.who.subject;
   auto all =
       limiter_->admit(client, "all", static_cast<int64_t>(d_.config.hq_rate_limit_per_minute));
-  if (!all.allowed) return limited(call, all);
-  if (is_write(req.method())) {
+  if (!all.allowed) return rate_limited(call, all);
+  if (is_change(req.method())) {
     auto w = limiter_->admit(client, "write",
                              static_cast<int64_t>(d_.config.hq_write_rate_limit_per_minute));
     if (!w.allowed) {
       limiter_->refund(client, "all");
-      return limited(call, w);
+      return rate_limited(call, w);
     }
   }
   std::string key(req["Idempotency-Key"]);
-  if (req.method() == bhttp::verb::post && !key.empty()) return once(call, key, handler);
+  if (req.method() == bhttp::verb::post && !key.empty()) {
+    return run_once(*idempotency_, call, key, handler);
+  }
   return handler(call);
 }
 
-http::Response Gate::once(Call& call, const std::string& key, const Handler& handler) {
+http::Response run_once(IdempotencyStore& store, Call& call, const std::string& key,
+                        const std::function<http::Response(Call&)>& handler) {
   const auto& req = call.req;
   const std::string& client = call.who.subject;
   if (!IdempotencyStore::valid_key(key)) {
@@ -108,7 +111,7 @@ http::Response Gate::once(Call& call, const std::string& key, const Handler& han
                          "Idempotency-Key: 1 to 255 printable ASCII characters");
   }
   const std::string fingerprint = sha256_hex(std::string(req.target()) + "\n" + req.body());
-  auto claim = idempotency_->claim(client, key, fingerprint);
+  auto claim = store.claim(client, key, fingerprint);
   if (!claim) return http::problem(req, call.ctx, claim.error());
   switch (claim->claim) {
     case IdempotencyStore::Claim::kClaimed:
@@ -129,9 +132,9 @@ http::Response Gate::once(Call& call, const std::string& key, const Handler& han
   }
   http::Response res = handler(call);
   if (res.result_int() >= 500) {
-    idempotency_->release(client, key);
+    store.release(client, key);
   } else {
-    idempotency_->complete(
+    store.complete(
         client, key, fingerprint,
         {static_cast<int>(res.result_int()), std::string(res[bhttp::field::content_type]),
          std::string(res[bhttp::field::location]), res.body()});

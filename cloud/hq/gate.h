@@ -37,6 +37,17 @@ inline constexpr std::array kWebShop{auth::Role::kAdmin, auth::Role::kWebShop};
 inline constexpr std::array kWebShopReaders{auth::Role::kAdmin, auth::Role::kSupport,
                                             auth::Role::kAnalyst, auth::Role::kWebShop};
 
+// What every gate answers the same way (gate.cpp): 401 with WWW-Authenticate, 429 with
+// Retry-After, and a POST with an Idempotency-Key run once and replayed after (guards.h), keyed
+// by the caller (`call.who.subject`).
+// POST, PUT, PATCH, DELETE: counted against the write limit too.
+bool is_change(http::bhttp::verb v);
+http::Response unauthenticated(const http::Request& req, const http::RequestContext& ctx,
+                               std::string_view why);
+http::Response rate_limited(Call& call, const RateLimiter::Decision& d);
+http::Response run_once(IdempotencyStore& store, Call& call, const std::string& key,
+                        const std::function<http::Response(Call&)>& handler);
+
 class Gate {
  public:
   using Handler = std::function<http::Response(Call&)>;
@@ -52,8 +63,6 @@ class Gate {
  private:
   http::Response pass(const http::Request& req, http::RequestContext& ctx, Roles roles,
                       const Handler& handler);
-  // The call with its idempotency key honoured: claimed, run and stored, or replayed.
-  http::Response once(Call& call, const std::string& key, const Handler& handler);
 
   const HqDeps& d_;
   std::unique_ptr<RateLimiter> limiter_;

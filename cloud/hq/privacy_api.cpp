@@ -59,6 +59,7 @@ http::Response PrivacyApi::erase(Call& call) {
     already = row.int64(0, 0) == to_int(CustomerStatus::kErased);
     if (already) return {};
     ACCRUE_TRY(c.query("DELETE FROM customer_pii WHERE customer_id = $1", {pg::Param::text(id)}));
+    ACCRUE_TRY(c.query("DELETE FROM member_login WHERE customer_id = $1", {pg::Param::text(id)}));
     ACCRUE_ASSIGN_OR_RETURN(
         auto ids, c.query("DELETE FROM identifier WHERE customer_id = $1", {pg::Param::text(id)}));
     identifiers = ids.affected();
@@ -262,6 +263,13 @@ http::Response PrivacyApi::merge(Call& call) {
         "customer_id) DO UPDATE SET last_seen_at = greatest(store_customer.last_seen_at, "
         "excluded.last_seen_at)",
         {S, X}));
+    // Her app's sign-in follows her, unless the survivor has one with that provider already.
+    ACCRUE_TRY(
+        c.query("UPDATE member_login l SET customer_id = $1 WHERE customer_id = $2 AND NOT "
+                "EXISTS (SELECT 1 FROM member_login s WHERE s.customer_id = $1 AND "
+                "s.issuer = l.issuer)",
+                {S, X}));
+    ACCRUE_TRY(c.query("DELETE FROM member_login WHERE customer_id = $1", {X}));
     // Earlier merges into the merged member now point at the survivor.
     ACCRUE_TRY(c.query("UPDATE customer SET merged_into = $1 WHERE merged_into = $2", {S, X}));
     ACCRUE_TRY(

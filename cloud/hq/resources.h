@@ -15,6 +15,8 @@
 
 namespace accrue::cloud::hq {
 
+class MemberApi;  // serves some of these handlers to the member herself (member_api.h)
+
 // /v1/customers: the three hot reads, search, create, details (personal data), update, block,
 // tier floor (customers_api.cpp, customer_search.cpp).
 class CustomersApi : public Resource {
@@ -25,6 +27,7 @@ class CustomersApi : public Resource {
   http::Response search(Call& call, const std::string* segment = nullptr);
 
  private:
+  friend class MemberApi;
   enum class Read { kStatus, kProfile, kTransactions };
   http::Response read(Call& call, Read what);
   http::Response create(Call& call);
@@ -143,6 +146,7 @@ class RewardsApi : public Resource {
   void add_routes(Gate& gate, http::Router& router);
 
  private:
+  friend class MemberApi;
   Result<std::shared_ptr<const PublishedProgram>> program_in_force();
   // `before`, then `batch` booked through ingestion when there is one, then `after` with the
   // result of its one event (nullptr without a batch): one transaction, all or nothing.
@@ -153,7 +157,8 @@ class RewardsApi : public Resource {
   http::Response list(Call& call);
   // The catalogue as it stands for one member, judged on everything the cloud holds.
   http::Response for_customer(Call& call);
-  http::Response claim(Call& call);
+  // `by_member`: the member claims it herself (member API): no reason is asked for.
+  http::Response claim(Call& call, bool by_member = false);
   http::Response coupons(Call& call);
   http::Response void_coupon(Call& call);
   http::Response create_batch(Call& call);

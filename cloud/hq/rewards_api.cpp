@@ -224,11 +224,13 @@ http::Response RewardsApi::for_customer(Call& call) {
   return http::json(call.req, json::serialize(out));
 }
 
-http::Response RewardsApi::claim(Call& call) {
+http::Response RewardsApi::claim(Call& call, bool by_member) {
   const std::string& id = call.ctx.params.at(0);
   const std::string& reward_id = call.ctx.params.at(1);
   http::Response bad;
-  auto reason = reason_body(call, bad);
+  // Head office says why; a member claiming her own reward needs no reason.
+  auto reason =
+      by_member ? std::optional<std::string>("claimed by the member") : reason_body(call, bad);
   if (!reason) return bad;
   if (d_.coupons == nullptr) {
     return problem(call, Error{ErrorCode::kUnavailable,
@@ -334,7 +336,8 @@ http::Response RewardsApi::claim(Call& call) {
       {pg::Param::text(coupon_id)});
   if (!row) return problem(call, row.error());
   auto res = http::json(call.req, json::serialize(coupon_json(*row, 0)), bhttp::status::created);
-  res.set(bhttp::field::location, "/v1/customers/" + id + "/coupons");
+  res.set(bhttp::field::location,
+          by_member ? "/v1/me/coupons" : "/v1/customers/" + id + "/coupons");
   return res;
 }
 

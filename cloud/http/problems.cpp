@@ -13,7 +13,7 @@ constexpr int kFromCode = 0;
 
 // Status kFromCode: the ErrorCode's own (common/error.cpp). The refinements are the statuses
 // HTTP names for exactly that case.
-constexpr std::array<ProblemKind, 34> kKinds{{
+constexpr std::array<ProblemKind, 35> kKinds{{
     {P::kMalformedBody, "malformed-body", C::kInvalidArgument, kFromCode},
     {P::kUnsupportedMediaType, "unsupported-media-type", C::kInvalidArgument, 415},
     {P::kPayloadTooLarge, "payload-too-large", C::kOutOfRange, 413},
@@ -45,6 +45,7 @@ constexpr std::array<ProblemKind, 34> kKinds{{
     {P::kOrderConflict, "order-conflict", C::kConflict, kFromCode},
     {P::kReturnRefused, "return-refused", C::kOutOfRange, kFromCode},
     {P::kOverdraftSettled, "overdraft-settled", C::kFailedPrecondition, kFromCode},
+    {P::kLoginTaken, "login-taken", C::kAlreadyExists, kFromCode},
     {P::kAuditUnavailable, "audit-unavailable", C::kUnavailable, kFromCode},
     {P::kSearchUnavailable, "search-unavailable", C::kUnavailable, kFromCode},
     {P::kDraining, "draining", C::kUnavailable, kFromCode},

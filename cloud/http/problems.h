@@ -50,6 +50,7 @@ enum class Problem {
   kOrderConflict,      // the order id (or return id) was booked with other content
   kReturnRefused,      // the return asks for more than the order has left, or a line it lacks
   kOverdraftSettled,   // nothing outstanding to write off (or it changed meanwhile)
+  kLoginTaken,         // the sign-in is linked to another member
   // The service.
   kAuditUnavailable,
   kSearchUnavailable,

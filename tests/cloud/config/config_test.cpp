@@ -63,6 +63,20 @@ TEST_F(CloudConfigTest, BadKeysAndValuesAreNamedWithWhereTheyCameFrom) {
   ASSERT_FALSE(half_tls);
   EXPECT_NE(half_tls.error().message.find("tls."), std::string::npos);
 
+  // Member sign-in: issuer and audience together, and an https issuer (http only on loopback).
+  auto lone_issuer =
+      load_cloud_config(std::nullopt, {}, {"postgres.dsn=x", "member_auth.issuer=https://id.test"});
+  ASSERT_FALSE(lone_issuer);
+  EXPECT_NE(lone_issuer.error().message.find("member_auth.audience"), std::string::npos);
+  auto plain = load_cloud_config(
+      std::nullopt, {},
+      {"postgres.dsn=x", "member_auth.issuer=http://id.example", "member_auth.audience=app"});
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find("member_auth.issuer"), std::string::npos);
+  EXPECT_TRUE(load_cloud_config(
+      std::nullopt, {},
+      {"postgres.dsn=x", "member_auth.issuer=http://127.0.0.1:9999", "member_auth.audience=app"}));
+
   auto syntax = load_cloud_config(file("[server\nport = 1\n"), {}, {});
   ASSERT_FALSE(syntax);
   EXPECT_NE(syntax.error().message.find(":1"), std::string::npos) << syntax.error().message;

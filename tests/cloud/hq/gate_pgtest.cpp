@@ -107,7 +107,9 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       // Redelivering takes no body: it queues the delivery again (202).
       // The expiry run takes an optional body: it runs (200).
       // Retrying a held return takes no body: it stays held (200).
-      const int through = op.path.ends_with("/publish")       ? 422
+      // Her sign-in: none is linked (404); linking and unlinking take a body (415).
+      const int through = op.path.ends_with("/login")         ? (write ? 415 : 404)
+                          : op.path.ends_with("/publish")     ? 422
                           : op.path.ends_with("/expiry-runs") ? 200
                           : op.path.ends_with("/retry")       ? 200
                           : del                               ? 204
