@@ -43,8 +43,8 @@ Result<void> OidcVerifier::refresh() {
   }
   ACCRUE_ASSIGN_OR_RETURN(auto jwks, fetch_(jwks_uri));
   // Tokens carry the issuer as the provider writes it (some with a trailing slash).
-  ACCRUE_ASSIGN_OR_RETURN(auto verifier, JwtVerifier::from_jwks(jwks, jwks_uri, text("issuer"),
-                                                                options_.audience));
+  ACCRUE_ASSIGN_OR_RETURN(
+      auto verifier, JwtVerifier::from_jwks(jwks, jwks_uri, text("issuer"), options_.audience));
   keys_.store(std::make_shared<const JwtVerifier>(std::move(verifier)));
   held_since_.store(clock_.now_ms());
   return {};

@@ -83,21 +83,26 @@ http::Response Gate::pass(const http::Request& req, http::RequestContext& ctx, R
     }
   }
   Call call{req, ctx, std::move(*who)};
+  return admitted(*limiter_, *idempotency_, call,
+                  {d_.config.hq_rate_limit_per_minute, d_.config.hq_write_rate_limit_per_minute},
+                  handler);
+}
+
+http::Response admitted(RateLimiter& limiter, IdempotencyStore& idempotency, Call& call,
+                        Limits limits, const std::function<http::Response(Call&)>& handler) {
   const std::string& client = call.who.subject;
-  auto all =
-      limiter_->admit(client, "all", static_cast<int64_t>(d_.config.hq_rate_limit_per_minute));
+  auto all = limiter.admit(client, "all", static_cast<int64_t>(limits.per_minute));
   if (!all.allowed) return rate_limited(call, all);
-  if (is_change(req.method())) {
-    auto w = limiter_->admit(client, "write",
-                             static_cast<int64_t>(d_.config.hq_write_rate_limit_per_minute));
+  if (is_change(call.req.method())) {
+    auto w = limiter.admit(client, "write", static_cast<int64_t>(limits.changes_per_minute));
     if (!w.allowed) {
-      limiter_->refund(client, "all");
+      limiter.refund(client, "all");
       return rate_limited(call, w);
     }
   }
-  std::string key(req["Idempotency-Key"]);
-  if (req.method() == bhttp::verb::post && !key.empty()) {
-    return run_once(*idempotency_, call, key, handler);
+  std::string key(call.req["Idempotency-Key"]);
+  if (call.req.method() == bhttp::verb::post && !key.empty()) {
+    return run_once(idempotency, call, key, handler);
   }
   return handler(call);
 }

@@ -47,6 +47,15 @@ http::Response unauthenticated(const http::Request& req, const http::RequestCont
 http::Response rate_limited(Call& call, const RateLimiter::Decision& d);
 http::Response run_once(IdempotencyStore& store, Call& call, const std::string& key,
                         const std::function<http::Response(Call&)>& handler);
+// A caller's rate limits per minute: all requests, and of them changes.
+struct Limits {
+  uint64_t per_minute = 0;
+  uint64_t changes_per_minute = 0;
+};
+// Steps 4 and 5 of a gate: the caller's rate limits, then the handler (once, for a POST with an
+// Idempotency-Key).
+http::Response admitted(RateLimiter& limiter, IdempotencyStore& idempotency, Call& call,
+                        Limits limits, const std::function<http::Response(Call&)>& handler);
 
 class Gate {
  public:

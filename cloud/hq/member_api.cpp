@@ -12,8 +12,8 @@ using http::Problem;
 
 MemberGate::MemberGate(const HqDeps& deps)
     : d_(deps),
-      limiter_(std::make_unique<RateLimiter>(deps.redis, deps.config.cache_key_prefix + "member:",
-                                             deps.clock)),
+      limiter_(std::make_unique<RateLimiter>(deps.redis,
+                                             deps.config.cache_key_prefix + "member:", deps.clock)),
       idempotency_(std::make_unique<IdempotencyStore>(
           deps.redis, deps.config.cache_key_prefix + "member:",
           std::chrono::seconds(deps.config.hq_idempotency_ttl_s))) {}
@@ -22,11 +22,11 @@ MemberGate::~MemberGate() = default;
 
 void MemberGate::add(http::Router& router, bhttp::verb method, std::string pattern,
                      std::string name, Handler handler) {
-  router.add(method, std::move(pattern), std::move(name),
-             [this, handler = std::move(handler)](const http::Request& req,
-                                                  http::RequestContext& ctx) {
-               return pass(req, ctx, handler);
-             });
+  router.add(
+      method, std::move(pattern), std::move(name),
+      [this, handler = std::move(handler)](const http::Request& req, http::RequestContext& ctx) {
+        return pass(req, ctx, handler);
+      });
 }
 
 http::Response MemberGate::pass(const http::Request& req, http::RequestContext& ctx,
@@ -38,7 +38,8 @@ http::Response MemberGate::pass(const http::Request& req, http::RequestContext& 
   if (!h.starts_with("Bearer ")) return unauthenticated(req, ctx, "a bearer token is required");
   auto token = d_.members->verify(h.substr(7));
   if (!token) {
-    if (token.error().code == ErrorCode::kUnavailable) return http::problem(req, ctx, token.error());
+    if (token.error().code == ErrorCode::kUnavailable)
+      return http::problem(req, ctx, token.error());
     return unauthenticated(req, ctx, token.error().message);
   }
   if (token->subject.empty() || token->subject.size() > 255) {
@@ -56,26 +57,13 @@ http::Response MemberGate::pass(const http::Request& req, http::RequestContext& 
                          "this sign-in is not linked to a member of the programme");
   }
   const std::string customer_id(linked->text(0, 0));
-  Call call{req, ctx, auth::Principal{"member:" + customer_id, {}}};
-  const std::string& client = call.who.subject;
-  auto all = limiter_->admit(client, "all",
-                             static_cast<int64_t>(d_.config.member_rate_limit_per_minute));
-  if (!all.allowed) return rate_limited(call, all);
-  if (is_change(req.method())) {
-    auto w = limiter_->admit(client, "write",
-                             static_cast<int64_t>(d_.config.member_write_rate_limit_per_minute));
-    if (!w.allowed) {
-      limiter_->refund(client, "all");
-      return rate_limited(call, w);
-    }
-  }
   // Her id first, as head office's routes have it in their path: the request names nobody.
   ctx.params.insert(ctx.params.begin(), customer_id);
-  std::string key(req["Idempotency-Key"]);
-  if (req.method() == bhttp::verb::post && !key.empty()) {
-    return run_once(*idempotency_, call, key, handler);
-  }
-  return handler(call);
+  Call call{req, ctx, auth::Principal{"member:" + customer_id, {}}};
+  return admitted(
+      *limiter_, *idempotency_, call,
+      {d_.config.member_rate_limit_per_minute, d_.config.member_write_rate_limit_per_minute},
+      handler);
 }
 
 void MemberApi::add_routes(Gate& hq, http::Router& r) {
@@ -143,9 +131,9 @@ http::Response MemberApi::link(Call& call) {
   std::optional<http::Response> refused;
   pg::Connection& c = **lease;
   auto done = pg::in_transaction(c, [&]() -> Result<void> {
-    ACCRUE_ASSIGN_OR_RETURN(
-        auto member, c.query("SELECT status FROM customer WHERE customer_id = $1 FOR UPDATE",
-                             {pg::Param::text(id)}));
+    ACCRUE_ASSIGN_OR_RETURN(auto member,
+                            c.query("SELECT status FROM customer WHERE customer_id = $1 FOR UPDATE",
+                                    {pg::Param::text(id)}));
     if (member.rows() == 0) {
       refused = problem(call, Problem::kNotFound, "no customer " + id);
       return fail(ErrorCode::kNotFound, "no customer");
@@ -164,8 +152,8 @@ http::Response MemberApi::link(Call& call) {
         "INSERT INTO member_login (issuer, subject, customer_id, linked_by) VALUES ($1, $2, $3, "
         "$4) ON CONFLICT (customer_id, issuer) DO UPDATE SET subject = excluded.subject, "
         "linked_at = now(), linked_by = excluded.linked_by",
-        {pg::Param::text(d_.config.member_issuer), pg::Param::text(*subject),
-         pg::Param::text(id), pg::Param::text(call.who.subject)}));
+        {pg::Param::text(d_.config.member_issuer), pg::Param::text(*subject), pg::Param::text(id),
+         pg::Param::text(call.who.subject)}));
     return audit_change(c, call, "customers.link_login", "customer:" + id,
                         {{"issuer", d_.config.member_issuer}, {"reason", *reason}});
   });
@@ -189,8 +177,7 @@ http::Response MemberApi::unlink(Call& call) {
                                     {pg::Param::text(id)}));
     gone = removed.rows() > 0;
     if (!gone) return {};
-    return audit_change(c, call, "customers.unlink_login", "customer:" + id,
-                        {{"reason", *reason}});
+    return audit_change(c, call, "customers.unlink_login", "customer:" + id, {{"reason", *reason}});
   });
   if (!done) return problem(call, done.error());
   if (!gone) return problem(call, Problem::kNotFound, "no sign-in linked to customer " + id);

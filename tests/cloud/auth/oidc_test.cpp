@@ -32,22 +32,21 @@ class OidcTest : public ::testing::Test {
     pages_["https://id.example/jwks"] = keys_.jwks_json;
   }
   std::string token(const std::string& sub = "member-1", const std::string& aud = "app") {
-    json::object c{{"iss", kIssuer},
-                   {"aud", aud},
-                   {"sub", sub},
-                   {"exp", clock_.now_ms() / 1000 + 600}};
+    json::object c{
+        {"iss", kIssuer}, {"aud", aud}, {"sub", sub}, {"exp", clock_.now_ms() / 1000 + 600}};
     return *sign_es256(keys_.private_pem, kid_, json::serialize(c));
   }
   OidcVerifier verifier(std::chrono::seconds min_refresh = std::chrono::seconds(30)) {
-    return OidcVerifier({kIssuer, "app", std::chrono::seconds(3600), min_refresh},
-                        [this](const std::string& url) -> Result<std::string> {
-                          ++asked_[url];
-                          if (down_) return fail(ErrorCode::kUnavailable, url + ": down");
-                          auto it = pages_.find(url);
-                          if (it == pages_.end()) return fail(ErrorCode::kUnavailable, "404");
-                          return it->second;
-                        },
-                        clock_);
+    return OidcVerifier(
+        {kIssuer, "app", std::chrono::seconds(3600), min_refresh},
+        [this](const std::string& url) -> Result<std::string> {
+          ++asked_[url];
+          if (down_) return fail(ErrorCode::kUnavailable, url + ": down");
+          auto it = pages_.find(url);
+          if (it == pages_.end()) return fail(ErrorCode::kUnavailable, "404");
+          return it->second;
+        },
+        clock_);
   }
 
   testing::FakeClock clock_;

@@ -24,8 +24,8 @@ class OidcProvider {
   std::string start(const std::string& dir, const std::string& kid, uint16_t port = 0) {
     out_ = dir + "/oidc-" + kid + ".out";
     pid_ = ::accrue::testing::start_child(
-        ::accrue::testing::ChildSpec({"node", "tests/oidc/provider.mjs", std::to_string(port), kid,
-                            kAudience})
+        ::accrue::testing::ChildSpec(
+            {"node", "tests/oidc/provider.mjs", std::to_string(port), kid, kAudience})
             .stdout_to(out_)
             .stderr_to(dir + "/oidc.err"));
     if (pid_ <= 0) return "node is not installed";
@@ -73,7 +73,8 @@ class MemberApiTest : public HqApiTest {
                        ("accrue-oidc-" + std::to_string(::getpid()) + "-" + std::to_string(++n_));
     std::filesystem::create_directories(dir_of_provider_);
     if (!std::filesystem::exists("tests/oidc/node_modules/oidc-provider")) {
-      if (::accrue::testing::services_required()) FAIL() << "tests/oidc: run packaging/dev/bootstrap";
+      if (::accrue::testing::services_required())
+        FAIL() << "tests/oidc: run packaging/dev/bootstrap";
       GTEST_SKIP() << "tests/oidc has no npm packages; run packaging/dev/bootstrap";
     }
     const std::string why = provider_.start(dir_of_provider_.string(), "k1");
@@ -113,9 +114,9 @@ class MemberApiTest : public HqApiTest {
                     .status,
                 201);
     }
-    auto r = call(V::put, "/v1/customers/" + id + "/login",
-                  R"({"subject": ")" + subject + R"(", "reason": "signed up in the app"})",
-                  support_);
+    auto r =
+        call(V::put, "/v1/customers/" + id + "/login",
+             R"({"subject": ")" + subject + R"(", "reason": "signed up in the app"})", support_);
     EXPECT_EQ(r.status, 200) << r.body;
     return id;
   }
@@ -171,10 +172,10 @@ TEST_F(MemberApiTest, AMemberReadsAndClaimsHerOwnWithHerProvidersToken) {
 
   // Unlinked by customer care: her token reaches nothing any more.
   EXPECT_EQ(call(V::get, "/v1/customers/" + anna + "/login", "", support_).status, 200);
-  EXPECT_EQ(call(V::delete_, "/v1/customers/" + anna + "/login", R"({"reason": "lost phone"})",
-                 support_)
-                .status,
-            204);
+  EXPECT_EQ(
+      call(V::delete_, "/v1/customers/" + anna + "/login", R"({"reason": "lost phone"})", support_)
+          .status,
+      204);
   EXPECT_EQ(call(V::get, "/v1/me", "", as_anna).status, 403);
   // A sign-in linked to one member cannot be linked to another.
   auto taken = call(V::put, "/v1/customers/" + anna + "/login",
