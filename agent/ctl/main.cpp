@@ -153,6 +153,39 @@ void print_coupon(const pb::CouponCheck& c) {
   if (!c.gift().empty()) std::cout << "gift       " << c.gift() << "\n";
 }
 
+// The rewards a member may claim, and a claim's outcome.
+void print_rewards(const pb::Response& r) {
+  switch (r.result_case()) {
+    case pb::Response::kClaimReward: {
+      const auto& c = r.claim_reward();
+      std::cout << "claimed    " << c.reward_id() << "  " << c.reward_name() << "  "
+                << c.cost_points() << " points" << (c.replayed() ? "  (replayed)" : "") << "\n"
+                << "coupon     " << c.coupon_id() << "  until "
+                << format_utc_iso8601(c.expires_at_ms()) << "\n";
+      if (!c.code().empty()) std::cout << "code       " << c.code() << "\n";
+      if (c.offline()) std::cout << "offline    the coupon is issued when the store uploads\n";
+      if (!c.gift().empty()) std::cout << "hand over  " << c.gift() << "\n";
+      std::cout << "available  " << c.available_points() << " points\n";
+      break;
+    }
+    case pb::Response::kRewards: {
+      const auto& l = r.rewards();
+      std::cout << "available  " << l.available_points() << " points"
+                << (l.offline() ? "  (store offline)" : "") << "\n";
+      for (const auto& o : l.rewards()) {
+        std::cout << (o.claimable() ? "  + " : "  - ") << o.reward_id() << "  " << o.name() << "  "
+                  << o.cost_points() << " points"
+                  << (o.offline_claimable() ? "  (offline too)" : "");
+        if (!o.claimable()) std::cout << "\n      " << o.message();
+        std::cout << "\n";
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 void print_readable(const pb::Response& r) {
   switch (r.result_case()) {
     case pb::Response::kValidate:
@@ -281,31 +314,10 @@ void print_readable(const pb::Response& r) {
       std::cout << "use voided: coupon " << r.void_coupon().coupon_id() << " can be used again"
                 << (r.void_coupon().replayed() ? "  (replayed)" : "") << "\n";
       break;
-    case pb::Response::kClaimReward: {
-      const auto& c = r.claim_reward();
-      std::cout << "claimed    " << c.reward_id() << "  " << c.reward_name() << "  "
-                << c.cost_points() << " points" << (c.replayed() ? "  (replayed)" : "") << "\n"
-                << "coupon     " << c.coupon_id() << "  until "
-                << format_utc_iso8601(c.expires_at_ms()) << "\n";
-      if (!c.code().empty()) std::cout << "code       " << c.code() << "\n";
-      if (c.offline()) std::cout << "offline    the coupon is issued when the store uploads\n";
-      if (!c.gift().empty()) std::cout << "hand over  " << c.gift() << "\n";
-      std::cout << "available  " << c.available_points() << " points\n";
+    case pb::Response::kClaimReward:
+    case pb::Response::kRewards:
+      print_rewards(r);
       break;
-    }
-    case pb::Response::kRewards: {
-      const auto& l = r.rewards();
-      std::cout << "available  " << l.available_points() << " points"
-                << (l.offline() ? "  (store offline)" : "") << "\n";
-      for (const auto& o : l.rewards()) {
-        std::cout << (o.claimable() ? "  + " : "  - ") << o.reward_id() << "  " << o.name() << "  "
-                  << o.cost_points() << " points"
-                  << (o.offline_claimable() ? "  (offline too)" : "");
-        if (!o.claimable()) std::cout << "\n      " << o.message();
-        std::cout << "\n";
-      }
-      break;
-    }
     default:
       break;
   }

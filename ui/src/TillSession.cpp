@@ -56,6 +56,40 @@ int pluralOf(const QJsonObject& params, const char* name) {
   return int(std::clamp<qlonglong>(params.value(name).toString().toLongLong(), 0, 1'000'000'000));
 }
 
+// The till's words for a claim's refusals (reward.*, offline.claim_*); empty when unknown.
+QString rewardRefusalText(const QString& id, const QJsonObject& p) {
+  if (id == "reward.not_yet") return TillSession::tr("This reward cannot be claimed yet.");
+  if (id == "reward.ended") return TillSession::tr("This reward can no longer be claimed.");
+  if (id == "reward.tier") return TillSession::tr("This reward is for members of another tier.");
+  if (id == "reward.segment") return TillSession::tr("This reward is not offered to this member.");
+  if (id == "reward.member_limit") {
+    return TillSession::tr("This reward can be claimed %n time(s) per member.", nullptr,
+                           pluralOf(p, "limit"));
+  }
+  if (id == "reward.out_of_stock") return TillSession::tr("This reward is out of stock.");
+  if (id == "reward.unknown") {
+    return TillSession::tr("This reward is not in the programme this store runs.");
+  }
+  if (id == "reward.no_answer") {
+    return TillSession::tr(
+        "The loyalty service did not answer. Claim it again: nothing is "
+        "claimed twice.");
+  }
+  if (id == "offline.claim_not_allowed") {
+    return TillSession::tr("This reward can be claimed only while the store is online.");
+  }
+  if (id == "offline.claim_limit") {
+    return TillSession::tr("This store cannot issue more rewards until it is back online.");
+  }
+  if (id == "reward.member_unknown") {
+    return TillSession::tr("No member with this card: there are no rewards to show.");
+  }
+  if (id == "reward.member_blocked") {
+    return TillSession::tr("This member is blocked: rewards cannot be claimed.");
+  }
+  return {};
+}
+
 // The till's words for the agent's refusals (proto/README.md, "Refusals"); empty for an id this
 // till does not know.
 QString refusalText(const QString& id, const QJsonObject& p) {
@@ -140,35 +174,7 @@ QString refusalText(const QString& id, const QJsonObject& p) {
         .arg(p.value("line").toString(), localNumber(p, "quantity"), localNumber(p, "left"));
   }
   if (id == "return.refused") return TillSession::tr("This return cannot be made.");
-  if (id == "reward.not_yet") return TillSession::tr("This reward cannot be claimed yet.");
-  if (id == "reward.ended") return TillSession::tr("This reward can no longer be claimed.");
-  if (id == "reward.tier") return TillSession::tr("This reward is for members of another tier.");
-  if (id == "reward.segment") return TillSession::tr("This reward is not offered to this member.");
-  if (id == "reward.member_limit") {
-    return TillSession::tr("This reward can be claimed %n time(s) per member.", nullptr,
-                           pluralOf(p, "limit"));
-  }
-  if (id == "reward.out_of_stock") return TillSession::tr("This reward is out of stock.");
-  if (id == "reward.unknown") {
-    return TillSession::tr("This reward is not in the programme this store runs.");
-  }
-  if (id == "reward.no_answer") {
-    return TillSession::tr(
-        "The loyalty service did not answer. Claim it again: nothing is "
-        "claimed twice.");
-  }
-  if (id == "offline.claim_not_allowed") {
-    return TillSession::tr("This reward can be claimed only while the store is online.");
-  }
-  if (id == "offline.claim_limit") {
-    return TillSession::tr("This store cannot issue more rewards until it is back online.");
-  }
-  if (id == "reward.member_unknown") {
-    return TillSession::tr("No member with this card: there are no rewards to show.");
-  }
-  if (id == "reward.member_blocked") {
-    return TillSession::tr("This member is blocked: rewards cannot be claimed.");
-  }
+  if (id.startsWith("reward.") || id.startsWith("offline.claim")) return rewardRefusalText(id, p);
   if (id == "coupon.malformed") {
     return TillSession::tr("This is not a coupon code; check it and try again.");
   }
