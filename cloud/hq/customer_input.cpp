@@ -1,6 +1,7 @@
 #include "cloud/hq/customer_input.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "common/civil_time.h"
 
@@ -10,6 +11,21 @@ namespace {
 
 bool upper_letters(const std::string& s, size_t n) {
   return s.size() == n && std::ranges::all_of(s, [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+// A BCP 47 language tag as apps send them: a 2-3 letter language in lower case, then subtags of
+// 1-8 letters or digits ("de", "pt-BR", "zh-Hant-TW", "es-419").
+bool language_tag(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && s[i] >= 'a' && s[i] <= 'z') ++i;
+  if (i < 2 || i > 3) return false;
+  while (i < s.size()) {
+    if (s[i++] != '-') return false;
+    const size_t start = i;
+    while (i < s.size() && std::isalnum(static_cast<unsigned char>(s[i])) != 0) ++i;
+    if (i == start || i - start > 8) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -58,6 +74,15 @@ ProfileInput read_profile(ObjectReader& in, const std::optional<std::string>& de
     }
   }
   null_or("email", p.pii, "email", email);
+  std::optional<std::string> language;
+  if (auto v = in.string("language", {.min = 2, .max = 35, .nullable = true})) {
+    if (language_tag(*v)) {
+      language = *v;
+    } else {
+      in.errors().add("/language", "must be a BCP 47 language tag, e.g. de or pt-BR");
+    }
+  }
+  null_or("language", p.pii, "language", language);
   std::optional<std::string> country;
   if (auto v = in.string("country", {.min = 2, .max = 2})) {
     if (upper_letters(*v, 2)) {

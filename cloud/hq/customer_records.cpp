@@ -21,8 +21,8 @@ constexpr const char* kSelectDetails =
     "'kind', i.kind, 'masked', i.masked) ORDER BY i.created_at), '[]') FROM identifier i "
     "WHERE i.customer_id = c.customer_id), (extract(epoch FROM p.consent_terms_at)*1000)::bigint, "
     "(extract(epoch FROM p.consent_marketing_email_at)*1000)::bigint, "
-    "(extract(epoch FROM p.consent_marketing_sms_at)*1000)::bigint FROM customer c LEFT JOIN "
-    "customer_pii p USING (customer_id) WHERE c.customer_id = $1";
+    "(extract(epoch FROM p.consent_marketing_sms_at)*1000)::bigint, p.language FROM customer c "
+    "LEFT JOIN customer_pii p USING (customer_id) WHERE c.customer_id = $1";
 
 constexpr const char* kLockCustomer =
     "SELECT status, revision, country, tier_id FROM customer WHERE customer_id = $1 FOR UPDATE";
@@ -117,6 +117,7 @@ Result<std::pair<json::object, int64_t>> customer_details(pg::Connection& c,
   o["display_name"] = std::string(r.text(0, 10));
   o["email"] = text_or_null(r, 11);
   o["phone"] = text_or_null(r, 12);
+  o["language"] = text_or_null(r, 22);
   if (r.is_null(0, 13)) {
     o["birthday"] = nullptr;
   } else {

@@ -22,7 +22,8 @@ namespace {
 
 // What the search text `q` looks like decides where it is looked for: an e-mail address, a phone
 // or card number (by its keyed hash, as the stores know it, and the contact phone), or a name
-// (substring); a customer id always. Answers which of these it was, for the audit trail.
+// (substring) or QR token (her app's card; by its hash); a customer id always. Answers which of
+// these it was, for the audit trail.
 std::string read_search_text(const std::string& text, const std::optional<IdentifierHasher>& hasher,
                              search::SearchQuery& q, FieldErrors& errors) {
   std::string kind;
@@ -53,6 +54,8 @@ std::string read_search_text(const std::string& text, const std::optional<Identi
     } else {
       kind = "name";
       q.name_contains = text;
+      // Or the code of her app's card, or another QR token she shows at the counter.
+      if (auto token = normalize_qr_token(text)) hash_of(IdentifierKind::kQrToken, *token);
     }
     q.customer_id = text;
   }

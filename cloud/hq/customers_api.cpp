@@ -277,7 +277,29 @@ http::Response CustomersApi::add_identifier(Call& call) {
 
 // --- update ----------------------------------------------------------------------------------
 
-http::Response CustomersApi::patch(Call& call) {
+namespace {
+
+// What a member may not change herself: her country and currency (they decide her earning), and
+// a birthday once one is recorded (it decides a bonus); customer care does those.
+Result<void> member_may_change(pg::Connection& c, const std::string& id, const ProfileInput& p,
+                               FieldErrors& errors) {
+  for (const auto& f : p.fields) {
+    if (f == "country" || f == "currency") {
+      errors.add("/" + f, "customer care changes this; a member cannot");
+    } else if (f == "birthday") {
+      ACCRUE_ASSIGN_OR_RETURN(
+          auto r, c.query("SELECT 1 FROM customer_pii WHERE customer_id = $1 AND birthday_month "
+                          "IS NOT NULL",
+                          {pg::Param::text(id)}));
+      if (r.rows() > 0) errors.add("/birthday", "is recorded already; customer care corrects it");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+http::Response CustomersApi::patch(Call& call, By by) {
   const std::string& id = call.ctx.params.at(0);
   http::Response bad;
   auto body = json_body(call, bad);
@@ -294,6 +316,7 @@ http::Response CustomersApi::patch(Call& call) {
     ProfileInput p = read_profile(in, row.country);
     in.finish();
     if (p.fields.empty() && errors.empty()) errors.add("", "no field to change");
+    if (by == By::kMember) ACCRUE_TRY(member_may_change(c, id, p, errors));
     if (p.home_store && errors.empty()) {
       ACCRUE_ASSIGN_OR_RETURN(auto exists, store_exists(c, *p.home_store));
       if (!exists) errors.add("/home_store_id", "no such store");

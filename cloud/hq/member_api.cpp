@@ -81,6 +81,15 @@ void MemberApi::add_routes(Gate& hq, http::Router& r) {
             [this](Call& c) { return rewards_.claim(c, true); });
   gate_.add(r, V::get, "/v1/me/coupons", "me.coupons",
             [this](Call& c) { return rewards_.coupons(c); });
+  gate_.add(r, V::get, "/v1/me/details", "me.details",
+            [this](Call& c) { return customers_.details(c); });
+  gate_.add(r, V::patch, "/v1/me/details", "me.patch",
+            [this](Call& c) { return customers_.patch(c, CustomersApi::By::kMember); });
+  gate_.add(r, V::get, "/v1/me/card", "me.card", [this](Call& c) { return card(c, false); });
+  gate_.add(r, V::post, "/v1/me/card/renewal", "me.renew_card",
+            [this](Call& c) { return card(c, true); });
+  gate_.add(r, V::get, "/v1/me/card/{symbology}", "me.card_image",
+            [this](Call& c) { return card_image(c); });
   hq.add(r, V::get, "/v1/customers/{id}/login", "customers.login", kCustomerCare,
          [this](Call& c) { return login(c); });
   hq.add(r, V::put, "/v1/customers/{id}/login", "customers.link_login", kCustomerCare,

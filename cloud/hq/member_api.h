@@ -53,6 +53,17 @@ class MemberApi : public Resource {
   http::Response unlink(Call& call);
   http::Response login(Call& call);
 
+  // Her digital card (member_card.cpp): issued at the first ask, kept until she renews it.
+  struct IssuedCard {
+    std::string code;
+    int64_t issued_at_ms = 0;
+    bool issued = false;  // by this call
+  };
+  Result<IssuedCard> card_of(Call& call, const std::string& id, bool renew,
+                             std::optional<http::Response>& refused);
+  http::Response card(Call& call, bool renew);
+  http::Response card_image(Call& call);
+
   MemberGate gate_;
   CustomersApi& customers_;
   RewardsApi& rewards_;

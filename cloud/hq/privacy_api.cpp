@@ -270,6 +270,12 @@ http::Response PrivacyApi::merge(Call& call) {
                 "s.issuer = l.issuer)",
                 {S, X}));
     ACCRUE_TRY(c.query("DELETE FROM member_login WHERE customer_id = $1", {X}));
+    // So does her app's card; beside the survivor's own, it is dropped (its code finds nobody).
+    ACCRUE_TRY(c.query(
+        "DELETE FROM identifier WHERE hash = (SELECT hash FROM digital_card WHERE customer_id = "
+        "$2) AND EXISTS (SELECT 1 FROM digital_card WHERE customer_id = $1)",
+        {S, X}));
+    ACCRUE_TRY(c.query("UPDATE digital_card SET customer_id = $1 WHERE customer_id = $2", {S, X}));
     // Earlier merges into the merged member now point at the survivor.
     ACCRUE_TRY(c.query("UPDATE customer SET merged_into = $1 WHERE merged_into = $2", {S, X}));
     ACCRUE_TRY(

@@ -32,7 +32,10 @@ class CustomersApi : public Resource {
   http::Response read(Call& call, Read what);
   http::Response create(Call& call);
   http::Response details(Call& call);
-  http::Response patch(Call& call);
+  // Who changes the details: head office any field; the member (her own, through the member
+  // API) neither country nor currency, and her birthday only while none is recorded.
+  enum class By { kHeadOffice, kMember };
+  http::Response patch(Call& call, By by = By::kHeadOffice);
   http::Response block(Call& call, bool block);
   http::Response tier_floor(Call& call);
   http::Response tier_history(Call& call);

@@ -196,19 +196,161 @@ TEST_F(MemberApiTest, EveryMemberRouteRefusesATokenItCannotTrustOrLinkedToNobody
     if (auto at = target.find("{reward_id}"); at != std::string::npos) {
       target.replace(at, 11, "five-off");
     }
-    const V verb = op.method == "post" ? V::post : V::get;
+    if (auto at = target.find("{symbology}"); at != std::string::npos) target.replace(at, 12, "qr");
+    const V verb = op.method == "post" ? V::post : op.method == "patch" ? V::patch : V::get;
+    const std::string body = verb == V::patch ? R"({"language": "de"})" : "";
     // No token, a forged one, and head office's (another issuer): 401, told how to sign in.
     for (const auto& bad : {std::string(), forged, admin_}) {
-      auto r = call(verb, target, "", bad);
+      auto r = call(verb, target, body, bad);
       EXPECT_EQ(r.status, 401) << op.method << " " << op.path;
       EXPECT_FALSE(r.header(bhttp::field::www_authenticate).empty());
       ++checked;
     }
     // A valid token of the provider that no member is linked to: 403.
-    EXPECT_EQ(call(verb, target, "", stranger).status, 403) << op.method << " " << op.path;
+    EXPECT_EQ(call(verb, target, body, stranger).status, 403) << op.method << " " << op.path;
     ++checked;
   }
-  EXPECT_EQ(checked, 6 * 4);
+  EXPECT_EQ(checked, 11 * 4);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM digital_card"), "0") << "nobody was issued a card";
+}
+
+TEST_F(MemberApiTest, HerDigitalCardIsIssuedOnceDrawnRenewedAndFindsHer) {
+  const std::string gus = member("gus-sub", 0);
+  const std::string hana = member("hana-sub", 0);
+  const std::string as_gus = provider_.token("gus-sub");
+  auto card = call(V::get, "/v1/me/card", "", as_gus);
+  ASSERT_EQ(card.status, 200) << card.body;
+  EXPECT_EQ(card.header(bhttp::field::cache_control), "no-store");
+  const std::string code = text(card, "code");
+  ASSERT_EQ(code.size(), 18u);
+  EXPECT_TRUE(code.starts_with("AC"));
+  EXPECT_EQ(text(card, "identifier_kind"), "qr");
+  EXPECT_EQ(text(call(V::get, "/v1/me/card", "", as_gus), "code"), code) << "issued once";
+  const std::string hanas =
+      text(call(V::get, "/v1/me/card", "", provider_.token("hana-sub")), "code");
+  EXPECT_NE(hanas, code);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM audit_log WHERE action = 'customer.issue_card' AND "
+                       "actor = 'member:" +
+                       gus + "'"),
+            "1");
+
+  // Drawn as QR and Code 128, in SVG and PNG; never kept by a cache on the way.
+  auto svg = call(V::get, "/v1/me/card/qr", "", as_gus);
+  ASSERT_EQ(svg.status, 200) << svg.body;
+  EXPECT_EQ(svg.header(bhttp::field::content_type), "image/svg+xml");
+  EXPECT_TRUE(svg.body.starts_with("<?xml"));
+  EXPECT_EQ(svg.header(bhttp::field::cache_control), "no-store");
+  auto png = call(V::get, "/v1/me/card/code128?format=png&scale=2", "", as_gus);
+  ASSERT_EQ(png.status, 200) << png.body;
+  EXPECT_EQ(png.header(bhttp::field::content_type), "image/png");
+  EXPECT_TRUE(png.body.starts_with("\x89PNG"));
+  EXPECT_EQ(call(V::get, "/v1/me/card/qr?format=gif", "", as_gus).status, 422);
+  EXPECT_EQ(call(V::get, "/v1/me/card/qr?scale=0", "", as_gus).status, 422);
+  EXPECT_EQ(call(V::get, "/v1/me/card/ean13", "", as_gus).status, 404);
+
+  // The code is one of her identifiers: customer care finds her by it, and the stores are sent
+  // its keyed hash with her next feed row.
+  auto found = call(V::get, "/v1/customers?q=" + code, "", support_);
+  ASSERT_EQ(found.status, 200) << found.body;
+  ASSERT_EQ(found.obj().at("items").as_array().size(), 1u);
+  EXPECT_EQ(found.obj().at("items").as_array()[0].at("customer_id").as_string(), gus);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM identifier WHERE customer_id = '" + gus +
+                       "' AND kind = 'qr'"),
+            "1");
+  const std::string feed_rows =
+      "SELECT count(*) FROM change_feed WHERE customer_id = '" + gus + "'";
+  const std::string fed = db_.scalar(feed_rows);
+
+  // Renewed (a screenshot went round): a new code, the old one finds nobody any more.
+  auto renewed = call(V::post, "/v1/me/card/renewal", "", as_gus);
+  ASSERT_EQ(renewed.status, 201) << renewed.body;
+  const std::string fresh = text(renewed, "code");
+  EXPECT_NE(fresh, code);
+  EXPECT_EQ(std::stoi(db_.scalar(feed_rows)), std::stoi(fed) + 1) << "the stores are told";
+  EXPECT_EQ(
+      call(V::get, "/v1/customers?q=" + code, "", support_).obj().at("items").as_array().size(),
+      0u);
+  EXPECT_EQ(
+      call(V::get, "/v1/customers?q=" + fresh, "", support_).obj().at("items").as_array().size(),
+      1u);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM identifier WHERE customer_id = '" + gus +
+                       "' AND kind = 'qr'"),
+            "1");
+
+  // Erased: her card goes with her identifiers.
+  ASSERT_EQ(
+      call(V::post, "/v1/customers/" + gus + "/erase", R"({"reason": "her request"})", support_)
+          .status,
+      200);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM digital_card WHERE customer_id = '" + gus + "'"), "0");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM digital_card WHERE customer_id = '" + hana + "'"),
+            "1");
+}
+
+TEST_F(MemberApiTest, AMergeKeepsOneCardAndItsCode) {
+  const std::string jo = member("jo-sub", 0), kim = member("kim-sub", 0),
+                    lea = member("lea-sub", 0);
+  const std::string jos = text(call(V::get, "/v1/me/card", "", provider_.token("jo-sub")), "code");
+  const std::string kims =
+      text(call(V::get, "/v1/me/card", "", provider_.token("kim-sub")), "code");
+  auto merge = [&](const std::string& into, const std::string& from) {
+    auto r = call(V::post, "/v1/customers/" + into + "/merge",
+                  R"({"merged_customer_id": ")" + from + R"(", "reason": "one person"})", support_);
+    EXPECT_EQ(r.status, 200) << r.body;
+  };
+  auto finds = [&](const std::string& code) {
+    auto items = call(V::get, "/v1/customers?q=" + code, "", support_).obj().at("items").as_array();
+    return items.empty() ? std::string() : std::string(items[0].at("customer_id").as_string());
+  };
+  // Lea has no card: Jo's comes with Jo, and still finds her.
+  merge(lea, jo);
+  EXPECT_EQ(finds(jos), lea);
+  EXPECT_EQ(text(call(V::get, "/v1/me/card", "", provider_.token("lea-sub")), "code"), jos);
+  // Kim has one: Lea's (Jo's) is dropped beside it.
+  merge(kim, lea);
+  EXPECT_EQ(finds(jos), "");
+  EXPECT_EQ(finds(kims), kim);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM digital_card"), "1");
+}
+
+TEST_F(MemberApiTest, SheChangesHerPreferencesAndConsentsButNotWhatCustomerCareKeeps) {
+  const std::string ida = member("ida-sub", 0);
+  const std::string as_ida = provider_.token("ida-sub");
+  auto mine = call(V::get, "/v1/me/details", "", as_ida);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_EQ(text(mine, "customer_id"), ida);
+  EXPECT_TRUE(mine.obj().at("language").is_null());
+
+  auto changed = call(V::patch, "/v1/me/details",
+                      R"({"display_name": "Ida", "language": "pt-BR",
+                          "consents": {"marketing_email": true, "marketing_sms": false},
+                          "birthday": {"month": 2, "day": 29}})",
+                      as_ida);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  EXPECT_EQ(text(changed, "language"), "pt-BR");
+  const auto& consents = changed.obj().at("consents").as_object();
+  EXPECT_TRUE(consents.at("marketing_email").as_bool());
+  EXPECT_TRUE(consents.at("marketing_email_at").is_string());
+  EXPECT_EQ(db_.scalar("SELECT actor FROM audit_log WHERE action = 'customer.update' AND "
+                       "subject = 'customer:" +
+                       ida + "'"),
+            "member:" + ida);
+
+  // Her country and currency decide her earning, her birthday a bonus: customer care's.
+  for (const char* body :
+       {R"({"country": "PL"})", R"({"currency": "PLN"})", R"({"birthday": {"month": 3, "day": 1}})",
+        R"({"birthday": null})", R"({"language": "Deutsch"})", R"({"tier_id": "gold"})", "{}"}) {
+    auto refused = call(V::patch, "/v1/me/details", body, as_ida);
+    EXPECT_EQ(refused.status, 422) << body << ": " << refused.body;
+  }
+  auto after = call(V::get, "/v1/me/details", "", as_ida);
+  EXPECT_EQ(after.obj().at("birthday").at("month").as_int64(), 2);
+  EXPECT_EQ(text(after, "country"), text(mine, "country"));
+  // Customer care may.
+  EXPECT_EQ(call(V::patch, "/v1/customers/" + ida + "/details",
+                 R"({"birthday": {"month": 3, "day": 1}, "language": "de"})", support_)
+                .status,
+            200);
 }
 
 TEST_F(MemberApiTest, ARotatedKeyIsFetchedAtOnceAndTheOldOneSignsInNoMore) {
