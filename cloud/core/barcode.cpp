@@ -83,8 +83,8 @@ void put_chunk(std::string& out, const char* type, const std::string& data) {
 
 Result<std::vector<int>> code128_values(std::string_view text) {
   if (text.empty() || text.size() > kMaxBarcodeText) {
-    return fail(ErrorCode::kInvalidArgument, "a bar code holds 1 to " +
-                                                 std::to_string(kMaxBarcodeText) + " characters");
+    return fail(ErrorCode::kInvalidArgument,
+                "a bar code holds 1 to " + std::to_string(kMaxBarcodeText) + " characters");
   }
   std::vector<int> values{kStartB};
   int check = kStartB;
@@ -106,9 +106,9 @@ Result<Barcode> encode_barcode(Symbology symbology, std::string_view text) {
   if (symbology == Symbology::kCode128) return code128(text);
   if (text.empty() || text.size() > kMaxBarcodeText ||
       !std::ranges::all_of(text, [](char c) { return c >= 32 && c <= 126; })) {
-    return fail(ErrorCode::kInvalidArgument,
-                "a QR code here holds 1 to " + std::to_string(kMaxBarcodeText) +
-                    " printable ASCII characters");
+    return fail(ErrorCode::kInvalidArgument, "a QR code here holds 1 to " +
+                                                 std::to_string(kMaxBarcodeText) +
+                                                 " printable ASCII characters");
   }
   return qr(text);
 }

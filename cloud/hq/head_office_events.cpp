@@ -89,4 +89,48 @@ sync::v1::EventEnvelope& HeadOfficeBatch::sale_return(
   return e;
 }
 
+namespace {
+
+loyalty::v1::Money money(const std::string& currency, int64_t minor) {
+  loyalty::v1::Money m;
+  m.set_currency(currency);
+  m.set_minor_units(minor);
+  return m;
+}
+
+}  // namespace
+
+sync::v1::EventEnvelope& HeadOfficeBatch::coupon_use(
+    std::string event_id, const std::string& customer_id, const std::string& order_id,
+    const CouponClaims& coupon, const std::string& currency, int64_t discount_minor,
+    int64_t basket_total_minor) {
+  auto& e = event(std::move(event_id));
+  auto* u = e.mutable_coupon_use();
+  u->set_coupon_id(coupon.coupon_id.to_string());
+  u->set_reward_id(coupon.reward_id);
+  u->set_customer_id(customer_id);
+  u->set_till_id("web");
+  u->set_pos_tx_id(order_id);
+  if (discount_minor > 0) *u->mutable_discount() = money(currency, discount_minor);
+  u->set_key_id(coupon.key_id);
+  u->set_expires_at_ms(coupon.expires_at_ms);
+  *u->mutable_basket_total() = money(currency, basket_total_minor);
+  return e;
+}
+
+sync::v1::EventEnvelope& HeadOfficeBatch::redemption(std::string event_id,
+                                                     const std::string& customer_id,
+                                                     const std::string& order_id, int64_t points,
+                                                     const std::string& currency,
+                                                     int64_t value_minor) {
+  auto& e = event(std::move(event_id));
+  auto* r = e.mutable_redemption();
+  r->set_customer_id(customer_id);
+  r->set_till_id("web");
+  r->set_pos_tx_id(order_id);
+  r->set_points(points);
+  *r->mutable_value() = money(currency, value_minor);
+  return e;
+}
+
 }  // namespace accrue::cloud::hq

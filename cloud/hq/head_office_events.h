@@ -10,6 +10,7 @@
 #include "accrue/sync/v1/sync.pb.h"
 #include "cloud/core/programs.h"
 #include "common/clock.h"
+#include "common/coupon.h"
 
 namespace accrue::cloud::hq {
 
@@ -42,6 +43,16 @@ class HeadOfficeBatch {
   sync::v1::EventEnvelope& sale_return(std::string event_id, const std::string& sale_event_id,
                                        const std::string& pos_tx_id,
                                        const std::vector<std::pair<uint32_t, int64_t>>& lines);
+
+  // A coupon used on web order `order_id` (till "web"), taking `discount_minor` off it.
+  sync::v1::EventEnvelope& coupon_use(std::string event_id, const std::string& customer_id,
+                                      const std::string& order_id, const CouponClaims& coupon,
+                                      const std::string& currency, int64_t discount_minor,
+                                      int64_t basket_total_minor);
+  // Points redeemed on web order `order_id`, worth `value_minor` of `currency`.
+  sync::v1::EventEnvelope& redemption(std::string event_id, const std::string& customer_id,
+                                      const std::string& order_id, int64_t points,
+                                      const std::string& currency, int64_t value_minor);
 
   const sync::v1::EventBatch& batch() const { return batch_; }
   bool empty() const { return batch_.events_size() == 0; }

@@ -34,11 +34,11 @@ struct Card {
 };
 
 json::object card_json(const Card& card) {
-  return json::object{{"code", card.code},
-                      {"identifier_kind", "qr"},
-                      {"issued_at", format_utc_iso8601(card.issued_at_ms)},
-                      {"images",
-                       json::object{{"qr", "/v1/me/card/qr"}, {"code128", "/v1/me/card/code128"}}}};
+  return json::object{
+      {"code", card.code},
+      {"identifier_kind", "qr"},
+      {"issued_at", format_utc_iso8601(card.issued_at_ms)},
+      {"images", json::object{{"qr", "/v1/me/card/qr"}, {"code128", "/v1/me/card/code128"}}}};
 }
 
 // A card is a credential at every till: nobody between her and us may keep a copy.
@@ -70,14 +70,15 @@ Result<MemberApi::IssuedCard> MemberApi::card_of(Call& call, const std::string& 
     }
     // A renewal forgets the old code: its identifier goes (and the card row with it), and the
     // stores drop it with the member's next feed row.
-    ACCRUE_TRY(c.query(
-        "DELETE FROM identifier WHERE hash = (SELECT hash FROM digital_card WHERE customer_id = $1)",
-        {pg::Param::text(id)}));
+    ACCRUE_TRY(
+        c.query("DELETE FROM identifier WHERE hash = (SELECT hash FROM digital_card WHERE "
+                "customer_id = $1)",
+                {pg::Param::text(id)}));
     std::array<uint8_t, kCardRandomBytes> random{};
     d_.random.fill(random);
-    const std::string code =
-        std::string(kCardPrefix) +
-        base32_encode(std::string_view(reinterpret_cast<const char*>(random.data()), random.size()));
+    const std::string code = std::string(kCardPrefix) +
+                             base32_encode(std::string_view(
+                                 reinterpret_cast<const char*>(random.data()), random.size()));
     const NewIdentifier x{IdentifierKind::kQrToken, masked(IdentifierKind::kQrToken, code),
                           hasher_->hash({IdentifierKind::kQrToken, code})};
     ACCRUE_TRY(insert_identifier(c, id, x));

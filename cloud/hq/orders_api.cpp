@@ -57,21 +57,36 @@ struct OrderInput {
   std::string customer_id;
   std::optional<TimestampMs> occurred_at;  // absent: now
   loyalty::v1::Basket basket;
+  std::vector<std::string> coupons;  // codes
+  int64_t redeem_points = 0;
   json::object body;  // what is stored and compared on a retry
 };
 
-// The order in the request body, or nullopt with `errors` filled.
-std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& errors,
-                                     TimestampMs now) {
+// The order in the request body, or nullopt with `errors` filled. A quote needs no order id.
+std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& errors, TimestampMs now,
+                                     bool quote = false) {
   ObjectReader in(doc, errors);
   OrderInput o;
-  auto order_id = in.string("order_id", {.required = true, .min = 1, .max = 64});
+  auto order_id = in.string("order_id", {.required = !quote, .min = 1, .max = 64});
   auto customer_id = in.string("customer_id", {.required = true, .min = 1, .max = 64});
   auto currency = in.string("currency", {.required = true, .min = 3, .max = 3});
   o.occurred_at = in.timestamp("occurred_at");
   const json::array* lines = in.array("lines", kMaxLines, true);
+  const json::array* coupons = in.array("coupons", kMaxOrderCoupons);
+  auto redeem = in.integer("redeem_points", {.min = 1, .max = 1'000'000'000});
   in.finish();
   if (order_id && !valid_ref(*order_id)) errors.add("/order_id", kRefRule);
+  json::array codes;
+  for (size_t k = 0; coupons && k < coupons->size(); ++k) {
+    const auto& c = (*coupons)[k];
+    if (!c.is_string() || c.as_string().empty() || c.as_string().size() > kMaxCouponCodeChars) {
+      errors.add("/coupons/" + std::to_string(k), "a coupon code");
+      continue;
+    }
+    o.coupons.emplace_back(c.as_string());
+    codes.push_back(c);
+  }
+  if (redeem) o.redeem_points = *redeem;
   if (currency && !std::ranges::all_of(*currency, [](char ch) { return ch >= 'A' && ch <= 'Z'; })) {
     errors.add("/currency", "an ISO 4217 code in capitals (EUR)");
   }
@@ -112,7 +127,7 @@ std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& error
                                       {"amount_minor", *amount}});
   });
   if (!errors.empty()) return std::nullopt;
-  o.order_id = *order_id;
+  o.order_id = order_id.value_or("");
   o.customer_id = *customer_id;
   o.basket.set_currency(*currency);
   o.body =
@@ -121,6 +136,9 @@ std::optional<OrderInput> read_order(const json::object& doc, FieldErrors& error
                    {"occurred_at", o.occurred_at ? json::value(format_utc_iso8601(*o.occurred_at))
                                                  : json::value(nullptr)},
                    {"lines", std::move(body_lines)}};
+  // Only when given, so that an order booked before these existed compares as it did.
+  if (!codes.empty()) o.body["coupons"] = std::move(codes);
+  if (o.redeem_points > 0) o.body["redeem_points"] = o.redeem_points;
   return o;
 }
 
@@ -154,6 +172,10 @@ std::optional<ReturnInput> read_return(const json::object& doc, FieldErrors& err
   return r;
 }
 
+OrderAsk ask_of(const OrderInput& o) {
+  return {o.customer_id, o.basket, o.coupons, o.redeem_points};
+}
+
 // Set by `also` when another request booked the same id first: everything rolls back and the
 // caller answers from what that one booked.
 constexpr std::string_view kRaced = "booked by a concurrent request";
@@ -164,6 +186,8 @@ void OrdersApi::add_routes(Gate& gate, http::Router& r) {
   using V = bhttp::verb;
   gate.add(r, V::post, "/v1/orders", "orders.create", kWebShop,
            [this](Call& c) { return create(c); });
+  gate.add(r, V::post, "/v1/orders/quote", "orders.quote", kWebShop,
+           [this](Call& c) { return quote(c); });
   gate.add(r, V::get, "/v1/orders/{order_id}", "orders.get", kWebShopReaders,
            [this](Call& c) { return get(c); });
   gate.add(r, V::post, "/v1/orders/{order_id}/returns", "orders.return", kWebShop,
@@ -177,7 +201,8 @@ Result<std::optional<json::object>> OrdersApi::document(pg::Connection& c,
       c.query("SELECT o.order_id, o.event_id::text, o.customer_id, o.body::text, "
               "(extract(epoch FROM o.created_at)*1000)::bigint, "
               "(extract(epoch FROM r.occurred_at)*1000)::bigint, r.amount_minor, r.currency, "
-              "r.points_earned, r.points_reversed, coalesce(r.lines::text, '[]') FROM web_order o "
+              "r.points_earned, r.points_reversed, coalesce(r.lines::text, '[]'), o.pricing::text "
+              "FROM web_order o "
               "JOIN receipt r ON r.event_id = o.event_id WHERE o.order_id = $1",
               {pg::Param::text(order_id)}));
   if (o.rows() == 0) return std::nullopt;
@@ -218,18 +243,20 @@ Result<std::optional<json::object>> OrdersApi::document(pg::Connection& c,
                                    {"points_refunded", rs.int64(i, 5)},
                                    {"created_at", format_utc_iso8601(rs.int64(i, 3))}});
   }
-  return json::object{{"order_id", o.text(0, 0)},
-                      {"event_id", o.text(0, 1)},
-                      {"customer_id", o.text(0, 2)},
-                      {"store_id", Ingest::kWebShopStore},
-                      {"occurred_at", format_utc_iso8601(o.int64(0, 5))},
-                      {"currency", o.text(0, 7)},
-                      {"amount_minor", o.int64(0, 6)},
-                      {"points_earned", o.int64(0, 8)},
-                      {"points_reversed", o.int64(0, 9)},
-                      {"lines", std::move(lines)},
-                      {"returns", std::move(returns)},
-                      {"created_at", format_utc_iso8601(o.int64(0, 4))}};
+  return json::object{
+      {"order_id", o.text(0, 0)},
+      {"event_id", o.text(0, 1)},
+      {"customer_id", o.text(0, 2)},
+      {"store_id", Ingest::kWebShopStore},
+      {"occurred_at", format_utc_iso8601(o.int64(0, 5))},
+      {"currency", o.text(0, 7)},
+      {"amount_minor", o.int64(0, 6)},
+      {"points_earned", o.int64(0, 8)},
+      {"points_reversed", o.int64(0, 9)},
+      {"lines", std::move(lines)},
+      {"returns", std::move(returns)},
+      {"loyalty", o.is_null(0, 11) ? json::value(nullptr) : json::parse(o.text(0, 11))},
+      {"created_at", format_utc_iso8601(o.int64(0, 4))}};
 }
 
 http::Response OrdersApi::answer(Call& call, const std::string& order_id, bhttp::status status) {
@@ -270,6 +297,56 @@ std::optional<http::Response> OrdersApi::booked(Call& call, const std::string& o
   return answer(call, order_id, bhttp::status::ok);
 }
 
+Result<std::pair<std::shared_ptr<const PublishedProgram>, std::optional<OrderPricing>>>
+OrdersApi::price(const OrderAsk& order, TimestampMs now, FieldErrors& errors) {
+  // The connection is released before ingestion takes one of its own.
+  ACCRUE_ASSIGN_OR_RETURN(auto lease, d_.pool.acquire());
+  ACCRUE_ASSIGN_OR_RETURN(auto program, d_.programs.latest(*lease, now));
+  ACCRUE_ASSIGN_OR_RETURN(auto priced, price_order(*lease, program->program, order, now, errors));
+  return std::make_pair(std::move(program), std::move(priced));
+}
+
+http::Response OrdersApi::quote(Call& call) {
+  http::Response bad;
+  auto doc = json_body(call, bad);
+  if (!doc) return bad;
+  FieldErrors errors;
+  const TimestampMs now = d_.clock.now_ms();
+  auto order = read_order(*doc, errors, now, true);
+  if (!order) return invalid(call, errors);
+  auto priced = price(ask_of(*order), now, errors);
+  if (!priced) return problem(call, priced.error());
+  if (!priced->second) return invalid(call, errors);
+  json::object out = priced->second->to_json();
+  out["customer_id"] = order->customer_id;
+  return http::json(call.req, json::serialize(out));
+}
+
+namespace {
+
+// Why ingestion refused one of an order's events, at the field that asked for it.
+FieldErrors refusal_of(const sync::v1::EventResult& r, const OrderPricing& p, int index,
+                       const std::string& customer_id) {
+  FieldErrors e;
+  const int coupons = static_cast<int>(p.coupons.size());
+  if (index < coupons) {
+    e.add("/coupons/" + std::to_string(index), r.reject_code() == "coupon_spent"
+                                                   ? "this coupon was used or voided meanwhile"
+                                                   : r.message());
+  } else if (index == coupons && p.redeem_points > 0) {
+    e.add("/redeem_points", r.reject_code() == "insufficient_points"
+                                ? "her points were spent meanwhile: " + r.message()
+                                : r.message());
+  } else if (r.reject_code() == "unknown_customer") {
+    e.add("/customer_id", "no member " + customer_id);
+  } else {
+    e.add(r.reject_code() == "bad_basket" ? "/lines" : "", r.message());
+  }
+  return e;
+}
+
+}  // namespace
+
 http::Response OrdersApi::create(Call& call) {
   http::Response bad;
   auto doc = json_body(call, bad);
@@ -280,46 +357,69 @@ http::Response OrdersApi::create(Call& call) {
   if (!order) return invalid(call, errors);
   if (auto replay = booked(call, order->order_id, order->body)) return std::move(*replay);
 
-  std::shared_ptr<const PublishedProgram> program;
-  {
-    auto lease = d_.pool.acquire();  // released before ingestion takes a connection of its own
-    if (!lease) return problem(call, lease.error());
-    auto latest = d_.programs.latest(**lease, now);
-    if (!latest) return problem(call, latest.error());
-    program = *latest;
+  auto priced = price(ask_of(*order), now, errors);
+  if (!priced) return problem(call, priced.error());
+  if (!priced->second) return invalid(call, errors);
+  const OrderPricing& p = *priced->second;
+  // Her coupons and points first, then the sale of what she pays: the sale never pays for its
+  // own discount, and a multiplier coupon names its use.
+  HeadOfficeBatch batch(*priced->first, now, true);
+  std::string multiplier_use;
+  for (size_t i = 0; i < p.coupons.size(); ++i) {
+    const auto& k = p.coupons[i];
+    auto& e = batch.coupon_use(new_id(), order->customer_id, order->order_id, k.claims, p.currency,
+                               k.effect.discount.minor_units(), p.gross);
+    if (p.multiplier == i) multiplier_use = e.event_id();
   }
-  HeadOfficeBatch batch(*program, now, true);
-  batch.sale(new_id(), order->customer_id, order->order_id, order->occurred_at.value_or(now),
-             order->basket);
+  std::string redemption;
+  if (p.redeem_points > 0) {
+    redemption = batch
+                     .redemption(new_id(), order->customer_id, order->order_id, p.redeem_points,
+                                 p.currency, p.redeem_value)
+                     .event_id();
+  }
+  auto& sale = batch.sale(new_id(), order->customer_id, order->order_id,
+                          order->occurred_at.value_or(now), p.net);
+  // Named, so that a return of the order gives her points back (refund_on_return).
+  if (!redemption.empty()) sale.mutable_accrual()->add_redemption_event_ids(redemption);
+  if (p.multiplier) {
+    sale.mutable_accrual()->set_points_multiplier_bp(
+        p.coupons[*p.multiplier].effect.points_multiplier_bp);
+    sale.mutable_accrual()->set_multiplier_coupon_use_event_id(multiplier_use);
+  }
   const std::string body = json::serialize(order->body);
+  const bool discounted = p.discount > 0 || !p.coupons.empty();
+  const std::string pricing = discounted ? json::serialize(p.to_json()) : std::string();
+  std::optional<std::pair<int, sync::v1::EventResult>> refused;
   auto result = d_.ingest.apply_head_office(
       batch.batch(), [&](pg::Connection& c, const sync::v1::EventBatchResult& r) -> Result<void> {
-        if (r.results(0).status() != sync::v1::EVENT_STATUS_APPLIED) return {};
+        // All or nothing: one refused event (a coupon spent, points gone meanwhile) refuses the
+        // order, and the events applied beside it roll back.
+        for (int i = 0; i < r.results_size(); ++i) {
+          if (r.results(i).status() != sync::v1::EVENT_STATUS_APPLIED) {
+            refused = std::make_pair(i, r.results(i));
+            return fail(ErrorCode::kFailedPrecondition, "the order was refused");
+          }
+        }
+        const auto& sale_result = r.results(r.results_size() - 1);
         ACCRUE_ASSIGN_OR_RETURN(
             auto ins,
             c.query("INSERT INTO web_order (order_id, event_id, customer_id, body, "
-                    "created_by) VALUES ($1, $2::uuid, $3, $4::jsonb, $5) ON CONFLICT "
-                    "DO NOTHING RETURNING 1",
-                    {pg::Param::text(order->order_id), pg::Param::text(r.results(0).event_id()),
+                    "created_by, pricing) VALUES ($1, $2::uuid, $3, $4::jsonb, $5, "
+                    "nullif($6, '')::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
+                    {pg::Param::text(order->order_id), pg::Param::text(sale_result.event_id()),
                      pg::Param::text(order->customer_id), pg::Param::text(body),
-                     pg::Param::text(call.who.subject)}));
+                     pg::Param::text(call.who.subject), pg::Param::text(pricing)}));
         if (ins.rows() == 0) return fail(ErrorCode::kAlreadyExists, std::string(kRaced));
         return {};
       });
   if (!result && result.error().message == kRaced) {
     if (auto replay = booked(call, order->order_id, order->body)) return std::move(*replay);
   }
-  if (!result) return problem(call, result.error());
-  const auto& r = result->results(0);
-  if (r.status() == sync::v1::EVENT_STATUS_REJECTED) {
-    FieldErrors e;
-    if (r.reject_code() == "unknown_customer") {
-      e.add("/customer_id", "no member " + order->customer_id);
-    } else {
-      e.add(r.reject_code() == "bad_basket" ? "/lines" : "", r.message());
-    }
-    return invalid(call, e);
+  if (refused) {
+    return invalid(call, refusal_of(refused->second, p, refused->first, order->customer_id));
   }
+  if (!result) return problem(call, result.error());
   return answer(call, order->order_id, bhttp::status::created);
 }
 

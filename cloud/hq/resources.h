@@ -10,6 +10,7 @@
 
 #include "cloud/hq/customer_records.h"
 #include "cloud/hq/head_office_events.h"
+#include "cloud/hq/order_pricing.h"
 #include "cloud/hq/resource.h"
 #include "cloud/sync/ingest.h"
 
@@ -114,8 +115,12 @@ class OrdersApi : public Resource {
 
  private:
   http::Response create(Call& call);
+  http::Response quote(Call& call);
   http::Response get(Call& call);
   http::Response create_return(Call& call);
+  // The programme in force and what it takes off `order` (nullopt: refused, see `errors`).
+  Result<std::pair<std::shared_ptr<const PublishedProgram>, std::optional<OrderPricing>>> price(
+      const OrderAsk& order, TimestampMs now, FieldErrors& errors);
   // The order with its lines' figures and its returns; nullopt when there is none.
   Result<std::optional<boost::json::object>> document(pg::Connection& c,
                                                       const std::string& order_id);

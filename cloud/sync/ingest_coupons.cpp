@@ -85,7 +85,8 @@ json::object webhook_data(const json::object& row) {
 enum class Use { kFirst, kDouble, kRefused };
 
 // How the use was written: the coupon's first use, a double use (written all the same: the
-// discount was given), or refused (only in the online flow, for a coupon spent already).
+// discount was given), or refused (only when the cloud decides while the buyer waits: a till's
+// online use, a web order; for a coupon spent already).
 Result<Use> write_use(pg::Connection& c, const json::object& row, const std::string& js,
                       Flow flow) {
   const std::string coupon = text_of(row, "coupon_id");
@@ -108,7 +109,8 @@ Result<Use> write_use(pg::Connection& c, const json::object& row, const std::str
     ACCRUE_TRY(queue_webhook(c, "coupon.redeemed", event, json::serialize(data)));
     return Use::kFirst;
   }
-  if (flow == Flow::kOnline) return Use::kRefused;  // the till hears "spent" and gives no discount
+  // The till hears "spent" and gives no discount; a web order is refused whole.
+  if (flow == Flow::kOnline || flow == Flow::kHeadOffice) return Use::kRefused;
   // Spent already, or never issued: the discount was given all the same.
   ACCRUE_ASSIGN_OR_RETURN(
       auto was,

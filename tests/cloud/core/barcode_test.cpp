@@ -27,8 +27,8 @@ TEST(Code128Test, ModulesAreStartBTheCharactersTheCheckAndStop) {
   auto b = encode_barcode(Symbology::kCode128, "A");
   ASSERT_TRUE(b);
   // Start B, 'A' (33), check (104 + 33) % 103 = 34 ('B', 131123), stop.
-  EXPECT_EQ(row_of(*b), std::string("11010010000") + "10100011000" + "10001011000" +
-                            "1100011101011");
+  EXPECT_EQ(row_of(*b),
+            std::string("11010010000") + "10100011000" + "10001011000" + "1100011101011");
   EXPECT_EQ(b->height, 1);
   EXPECT_EQ(b->quiet, 10);
   EXPECT_GE(b->row_height, 10);
@@ -85,8 +85,7 @@ TEST(BarcodeSvgTest, DrawsOneRectanglePerRunInsideItsQuietZone) {
             std::string::npos);
   EXPECT_NE(svg.find("width=\"" + std::to_string(2 * w) + "\""), std::string::npos);
   // The start symbol's first bar: two modules wide, from x = 10 (the quiet zone).
-  EXPECT_NE(svg.find("d=\"M10,10h2v" + std::to_string(b->row_height) + "h-2z"),
-            std::string::npos);
+  EXPECT_NE(svg.find("d=\"M10,10h2v" + std::to_string(b->row_height) + "h-2z"), std::string::npos);
 }
 
 uint32_t be32(const std::string& s, size_t at) {
@@ -112,8 +111,7 @@ TEST(BarcodePngTest, IsAValidOneBitImageOfTheModules) {
     const std::string type = png->substr(at + 4, 4);
     const std::string data = png->substr(at + 8, len);
     const uint32_t crc = be32(*png, at + 8 + len);
-    EXPECT_EQ(crc, crc32(0, reinterpret_cast<const Bytef*>(png->data() + at + 4), len + 4))
-        << type;
+    EXPECT_EQ(crc, crc32(0, reinterpret_cast<const Bytef*>(png->data() + at + 4), len + 4)) << type;
     if (type == "IHDR") {
       width = be32(data, 0);
       height = be32(data, 4);
