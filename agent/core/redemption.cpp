@@ -75,6 +75,16 @@ Result<void> void_intent(Replica& r, const std::string& agent_id, const OnlineRe
   ACCRUE_TRY(r.land_in_flight(row.event_id));
   if (sent.has_reward_claim()) {
     ACCRUE_TRY(abandon_online_claim(r, sent, row.owner, now));
+    // The till's transaction is answered from now on, so that a late retry cannot claim a
+    // second time what the cloud may have booked (her app shows it if it did).
+    const auto answer = AgentService::error_response(
+        "", refusal(ErrorCode::kFailedPrecondition, "reward.abandoned", {},
+                    "This claim was given up when the loyalty service did not answer. If it was "
+                    "booked, the coupon is in her app; to claim again, start a new transaction.")
+                .error());
+    ACCRUE_TRY(r.insert_till_write(row.till_id, row.pos_tx_id,
+                                   pos::v1::TRANSACTION_KIND_REWARD_CLAIM, row.fingerprint,
+                                   answer.SerializeAsString(), std::nullopt, now));
   } else if (sent.has_coupon_use()) {
     ACCRUE_TRY(void_online_coupon(r, sent, row.owner, adjustment_id, now));
   } else {

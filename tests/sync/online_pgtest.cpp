@@ -811,7 +811,8 @@ TEST_F(ClaimsOnlineTest, AClaimWhoseAnswerIsLostIsAskedAgainAndBookedOnce) {
 }
 
 // A claim the till never asks about again is abandoned at the next start: uploaded marked so,
-// it stays booked if the cloud booked it, and nothing is booked twice.
+// it stays booked if the cloud booked it, and nothing is booked twice, not even by the till's
+// late retry of the same transaction.
 TEST_F(ClaimsOnlineTest, AnUnansweredClaimLeftByAStopIsAbandonedAndCountsOnce) {
   testing::FaultProxy proxy(app_->port());
   start_agent("http://127.0.0.1:" + std::to_string(proxy.port()));
@@ -832,9 +833,14 @@ TEST_F(ClaimsOnlineTest, AnUnansweredClaimLeftByAStopIsAbandonedAndCountsOnce) {
       validate_until(23, [](const pb::ValidateResult& v) { return v.available_points() == 200; })
           .available_points(),
       200);
-  // The till's late retry is a new claim, decided online.
+  // The till's late retry claims nothing a second time: it hears the claim was given up.
   auto retry = claim(23, "five-off", "cut-claim");
-  ASSERT_TRUE(retry.has_claim_reward()) << retry.DebugString();
+  ASSERT_TRUE(retry.has_error()) << retry.DebugString();
+  EXPECT_EQ(retry.error().message_id(), "reward.abandoned");
+  EXPECT_EQ(retry.error().code(), pb::ERROR_CODE_FAILED_PRECONDITION);
+  // A new transaction is a new claim, decided online.
+  auto fresh = claim(23, "five-off", "cut-claim-2");
+  ASSERT_TRUE(fresh.has_claim_reward()) << fresh.DebugString();
   ASSERT_TRUE(drained());
   EXPECT_EQ(coupons(23), "2");
   EXPECT_EQ(cloud_balance(23), 100);

@@ -75,6 +75,11 @@ QString rewardRefusalText(const QString& id, const QJsonObject& p) {
         "The loyalty service did not answer. Claim it again: nothing is "
         "claimed twice.");
   }
+  if (id == "reward.abandoned") {
+    return TillSession::tr(
+        "This claim was given up when the loyalty service did not answer. If it was booked, "
+        "the coupon is in her app; claim again to try anew.");
+  }
   if (id == "offline.claim_not_allowed") {
     return TillSession::tr("This reward can be claimed only while the store is online.");
   }

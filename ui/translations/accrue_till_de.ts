@@ -636,5 +636,9 @@
         <source>Identify the member first: a reward is claimed for her.</source>
         <translation>Zuerst das Mitglied erkennen: Eine Prämie wird für sie eingelöst.</translation>
     </message>
+    <message>
+        <source>This claim was given up when the loyalty service did not answer. If it was booked, the coupon is in her app; claim again to try anew.</source>
+        <translation>Diese Einlösung wurde aufgegeben, weil der Treuedienst nicht antwortete. Falls sie gebucht wurde, ist der Gutschein in ihrer App; für einen neuen Versuch erneut einlösen.</translation>
+    </message>
 </context>
 </TS>

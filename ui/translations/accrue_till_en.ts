@@ -636,5 +636,9 @@
         <source>Identify the member first: a reward is claimed for her.</source>
         <translation type="unfinished"></translation>
     </message>
+    <message>
+        <source>This claim was given up when the loyalty service did not answer. If it was booked, the coupon is in her app; claim again to try anew.</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 </TS>
