@@ -237,6 +237,9 @@ class Replica {
   // their full points, for the later events to draw from again.
   Result<void> rebase_lots(std::string_view owner, int64_t seq);
   Result<void> remove_customer(std::string_view customer_id);
+  // Unlinks every identifier of `customer_id` whose hash (32 raw bytes) is not in `hashes`.
+  Result<void> keep_only_identifiers(std::string_view customer_id,
+                                     const std::set<std::string>& hashes);
   // A rebuild (the cloud's reset): members confirmed in rebuild `generation` are marked; the
   // sweep removes the others, except members enrolled here and not yet confirmed (provisional)
   // and members with local events the cloud has not confirmed. Returns how many went.

@@ -359,6 +359,20 @@ Result<void> Replica::remove_customer(std::string_view customer_id) {
   return st.bind(1, customer_id).run();
 }
 
+Result<void> Replica::keep_only_identifiers(std::string_view customer_id,
+                                            const std::set<std::string>& hashes) {
+  ACCRUE_STMT(ids, "SELECT hash FROM identifier WHERE customer_id = ?");
+  ids.bind(1, customer_id);
+  ACCRUE_ASSIGN_OR_RETURN(auto held,
+                          ids.all([](const sqlite::Stmt& s) { return std::string(s.blob(0)); }));
+  ACCRUE_STMT(drop, "DELETE FROM identifier WHERE hash = ? AND customer_id = ?");
+  for (const auto& h : held) {
+    if (hashes.contains(h)) continue;
+    ACCRUE_TRY(drop.bind_blob(1, h).bind(2, customer_id).run());
+  }
+  return {};
+}
+
 Result<void> Replica::mark_rebuilt(std::string_view customer_id, int64_t generation) {
   ACCRUE_STMT(st, "UPDATE customer SET rebuild_mark = ? WHERE customer_id = ?");
   return st.bind(1, generation).bind(2, customer_id).run();

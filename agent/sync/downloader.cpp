@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <future>
 #include <iterator>
+#include <map>
+#include <set>
 
 #include "accrue/pos/v1/pos.pb.h"
 #include "agent/store/programs.h"
@@ -111,6 +113,8 @@ Result<void> apply_changes(Replica& w,
     ACCRUE_ASSIGN_OR_RETURN(auto flying, w.in_flight());
     std::ranges::set_intersection(in_cloud, flying, std::back_inserter(in_flight));
   }
+  // Members whose whole set of identifiers follows their snapshot, and that set as it comes.
+  std::map<std::string, std::set<std::string>> complete_sets;
   for (const auto& ch : changes) {
     switch (ch.change_case()) {
       case sv1::Change::kProgram: {
@@ -145,6 +149,7 @@ Result<void> apply_changes(Replica& w,
         row.qualifying_value = s.qualifying_value();
         row.local_debit = 0;  // rebuilt below
         ACCRUE_TRY(w.upsert_customer(row));
+        if (s.identifiers_follow()) complete_sets[s.customer_id()].clear();
         // A snapshot read before this agent's later events: never move W backwards.
         ACCRUE_ASSIGN_OR_RETURN(
             auto before, existing.has_value() ? w.watermark(s.customer_id()) : Result<int64_t>(0));
@@ -167,6 +172,9 @@ Result<void> apply_changes(Replica& w,
         }
         IdentifierHash hash{};
         std::copy(link.identifier().hash().begin(), link.identifier().hash().end(), hash.begin());
+        if (auto set = complete_sets.find(link.customer_id()); set != complete_sets.end()) {
+          set->second.insert(link.identifier().hash());
+        }
         ACCRUE_ASSIGN_OR_RETURN(auto owner, w.customer_for_hash(hash));
         if (owner && *owner == link.customer_id()) break;
         if (!owner) {
@@ -213,6 +221,10 @@ Result<void> apply_changes(Replica& w,
       default:
         break;
     }
+  }
+  // What the cloud no longer links to her stops finding her here.
+  for (const auto& [customer_id, hashes] : complete_sets) {
+    ACCRUE_TRY(w.keep_only_identifiers(customer_id, hashes));
   }
   return {};
 }

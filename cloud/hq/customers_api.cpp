@@ -1,6 +1,8 @@
 // /v1/customers: the hot reads, create, details (personal data), update, block, tier floor.
 // Search is in customer_search.cpp; the rows are written through customer_records.h.
 #include <boost/json.hpp>
+
+#include <algorithm>
 #include <charconv>
 
 #include "cloud/core/tiers.h"
@@ -62,6 +64,9 @@ void CustomersApi::add_routes(Gate& gate, http::Router& r) {
            [this](Call& c) { return tier_history(c); });
   gate.add(r, V::post, "/v1/customers/{id}/identifiers", "customers.add_identifier", kCustomerCare,
            [this](Call& c) { return add_identifier(c); });
+  gate.add(r, V::delete_, "/v1/customers/{id}/identifiers/{identifier_id}",
+           "customers.remove_identifier", kCustomerCare,
+           [this](Call& c) { return remove_identifier(c); });
 }
 
 // --- the three hot reads -------------------------------------------------------------------
@@ -271,8 +276,47 @@ http::Response CustomersApi::add_identifier(Call& call) {
   json::object out{{"customer_id", id},
                    {"kind", to_string(x->kind)},
                    {"masked", x->masked},
-                   {"claimed_points", claimed}};
+                   {"claimed_points", claimed},
+                   {"identifier_id", to_hex(std::span<const uint8_t>(x->hash.data(), 8))}};
   return http::json(call.req, json::serialize(out), bhttp::status::created);
+}
+
+// A lost card, a phone number she gave up: unlinked here, and at the stores with her next feed
+// row (the snapshot says all of her identifiers follow it). Points already earned stay hers.
+http::Response CustomersApi::remove_identifier(Call& call) {
+  const std::string& id = call.ctx.params.at(0);
+  const std::string& ref = call.ctx.params.at(1);
+  http::Response bad;
+  auto reason = reason_body(call, bad);
+  if (!reason) return bad;
+  const bool well_formed = ref.size() == 16 && std::ranges::all_of(ref, [](char ch) {
+                             return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+                           });
+  auto none = [&] {
+    return problem(call, Problem::kNotFound, "customer " + id + " has no identifier " + ref);
+  };
+  if (!well_formed) return none();
+  auto lease = d_.pool.acquire();
+  if (!lease) return problem(call, lease.error());
+  pg::Connection& c = **lease;
+  std::optional<http::Response> refused;
+  auto done = pg::in_transaction(c, [&]() -> Result<void> {
+    ACCRUE_TRY(lock_open(c, call, id, refused));
+    ACCRUE_ASSIGN_OR_RETURN(
+        auto gone, c.query("DELETE FROM identifier WHERE customer_id = $1 AND substring(hash FROM "
+                           "1 FOR 8) = decode($2, 'hex') RETURNING kind, masked",
+                           {pg::Param::text(id), pg::Param::text(ref)}));
+    if (gone.rows() == 0) return refuse(refused, none());
+    ACCRUE_TRY(feed_customer_changed(c, id));
+    return audit_change(c, call, "customer.remove_identifier", "customer:" + id,
+                        {{"kind", std::string(gone.text(0, 0))},
+                         {"masked", std::string(gone.text(0, 1))},
+                         {"reason", *reason}});
+  });
+  if (refused) return std::move(*refused);
+  if (!done) return problem(call, done.error());
+  after_change(id);
+  return no_content(call);
 }
 
 // --- update ----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class CustomersApi : public Resource {
   http::Response tier_floor(Call& call);
   http::Response tier_history(Call& call);
   http::Response add_identifier(Call& call);
+  http::Response remove_identifier(Call& call);
   // Locks the customer for a change in `c`'s transaction; a closed (erased or merged) one is
   // answered 410 through `refused`.
   Result<LockedCustomer> lock_open(pg::Connection& c, Call& call, const std::string& id,

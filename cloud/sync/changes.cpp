@@ -189,6 +189,7 @@ Result<void> append_customers(pg::Connection& c, const std::vector<std::string>&
     s->set_birthday_day(static_cast<uint32_t>(snap.int64(i, 7)));
     s->set_qualifying_value(snap.int64(i, 10));
     if (identifiers_of.contains(id) || mappings_of.contains(id)) {
+      s->set_identifiers_follow(true);  // all of hers, read with the snapshot
       auto [lo, hi] = links.equal_range(id);
       for (auto l = lo; l != hi; ++l) {
         auto* link = out.add_changes()->mutable_identifier();

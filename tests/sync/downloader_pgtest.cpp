@@ -359,5 +359,43 @@ TEST_F(RebaseTest, AProvisionalSaleTheCloudCreditedIsNotCountedTwiceOnceTheCardI
   EXPECT_EQ(v.pending_points(), earned) << "the cloud's figure, not it plus the local lot";
 }
 
+TEST_F(RebaseTest, AnIdentifierTheCloudNoLongerLinksStopsFindingTheMember) {
+  ASSERT_EQ(validate(21).status(), pb::MEMBER_STATUS_ACTIVE) << "her card, seeded";
+  auto key = read_key_file(agent_dir_ + "/program.key", "program key");
+  ASSERT_TRUE(key);
+  auto hasher = IdentifierHasher::create(*key);
+  ASSERT_TRUE(hasher);
+  const std::string code = "AC0123456789ABCDEF";  // her app's card, say
+  auto qr = hasher->hash({IdentifierKind::kQrToken, code});
+  auto by_code = [&] {
+    pb::Request req;
+    req.set_till_id("till-1");
+    req.mutable_validate()->mutable_identifier()->set_kind(pb::IDENTIFIER_KIND_QR_TOKEN);
+    req.mutable_validate()->mutable_identifier()->set_value(code);
+    return call(req).validate().status();
+  };
+  // A snapshot that does not say its identifiers follow (an older cloud) removes nothing.
+  auto older = snapshot(21, 100, 0, 0);
+  auto* link = older.add_changes()->mutable_identifier();
+  link->mutable_identifier()->set_kind("qr");
+  link->mutable_identifier()->set_hash(std::string(qr.begin(), qr.end()));
+  link->set_customer_id(agent::seed_customer_id(21));
+  apply(older);
+  EXPECT_EQ(validate(21).status(), pb::MEMBER_STATUS_ACTIVE);
+  EXPECT_EQ(by_code(), pb::MEMBER_STATUS_ACTIVE);
+  // Her card was removed in the cloud: the snapshot and all of her links now, the code only.
+  auto page = snapshot(21, 100, 0, 0);
+  page.mutable_changes(0)->mutable_customer()->set_identifiers_follow(true);
+  *page.add_changes() = older.changes(1);
+  apply(page);
+  EXPECT_EQ(validate(21).status(), pb::MEMBER_STATUS_UNKNOWN) << "the card finds nobody";
+  EXPECT_EQ(by_code(), pb::MEMBER_STATUS_ACTIVE);
+  // And a snapshot with no identifier at all leaves her none.
+  auto none = snapshot(21, 100, 0, 0);
+  none.mutable_changes(0)->mutable_customer()->set_identifiers_follow(true);
+  apply(none);
+  EXPECT_EQ(by_code(), pb::MEMBER_STATUS_UNKNOWN);
+}
+
 }  // namespace
 }  // namespace accrue::sync_testing

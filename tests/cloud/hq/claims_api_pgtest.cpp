@@ -127,5 +127,49 @@ TEST_F(HqClaimTest, AnErasedMemberTakesNoNewIdentifier) {
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM identifier WHERE customer_id = '" + id + "'"), "0");
 }
 
+TEST_F(HqClaimTest, ALostCardIsRemovedWithAReasonAndFindsNobodyAfter) {
+  const std::string id = create(R"({"display_name": "Ed", "country": "DE"})");
+  auto added = call(V::post, "/v1/customers/" + id + "/identifiers",
+                    R"({"kind": "card", "value": "4000 0000 0000 0028"})", support_);
+  ASSERT_EQ(added.status, 201) << added.body;
+  const std::string ref(added.obj().at("identifier_id").as_string());
+  const auto listed = get("/v1/customers/" + id + "/details", support_).obj().at("identifiers");
+  ASSERT_EQ(listed.as_array().size(), 1u);
+  EXPECT_EQ(listed.as_array()[0].at("identifier_id").as_string(), ref);
+  ASSERT_EQ(get("/v1/customers?q=4000000000000028", support_).obj().at("items").as_array().size(),
+            1u);
+  const std::string feed = "SELECT count(*) FROM change_feed WHERE customer_id = '" + id + "'";
+  const std::string fed = db_.scalar(feed);
+
+  const std::string target = "/v1/customers/" + id + "/identifiers/" + ref;
+  EXPECT_EQ(call(V::delete_, target, R"({"reason": "lost"})", analyst_).status, 403);
+  EXPECT_EQ(call(V::delete_, target, "", support_).status, 415) << "a reason is required";
+  EXPECT_EQ(call(V::delete_, "/v1/customers/" + id + "/identifiers/0123456789abcdef",
+                 R"({"reason": "lost"})", support_)
+                .status,
+            404);
+  EXPECT_EQ(call(V::delete_, "/v1/customers/" + id + "/identifiers/not-one",
+                 R"({"reason": "lost"})", support_)
+                .status,
+            404);
+  EXPECT_EQ(call(V::delete_, target, R"({"reason": "reported lost at the desk"})", support_).status,
+            204);
+  EXPECT_EQ(call(V::delete_, target, R"({"reason": "again"})", support_).status, 404);
+  EXPECT_TRUE(
+      get("/v1/customers/" + id + "/details", support_).obj().at("identifiers").as_array().empty());
+  EXPECT_TRUE(
+      get("/v1/customers?q=4000000000000028", support_).obj().at("items").as_array().empty());
+  EXPECT_EQ(std::stoi(db_.scalar(feed)), std::stoi(fed) + 1) << "the stores are told";
+  EXPECT_EQ(db_.scalar("SELECT detail->>'reason' FROM audit_log WHERE action = "
+                       "'customer.remove_identifier'"),
+            "reported lost at the desk");
+  // The card is free again: a new member may have it.
+  const std::string next = create(R"({"display_name": "Flo", "country": "DE"})");
+  EXPECT_EQ(call(V::post, "/v1/customers/" + next + "/identifiers",
+                 R"({"kind": "card", "value": "4000 0000 0000 0028"})", support_)
+                .status,
+            201);
+}
+
 }  // namespace
 }  // namespace accrue::cloud

@@ -82,6 +82,7 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
                 : target.starts_with("/v1/coupon-batches")      ? batch
                                                                 : id);
     put("{order_id}", "matrix-order");
+    put("{identifier_id}", "0123456789abcdef");
     put("{program_id}", program_.program_id);
     put("{version}", std::to_string(program_.version));
     put("{draft_id}", draft);
@@ -108,14 +109,16 @@ TEST_F(HqApiTest, EveryRouteAnswersEveryRoleAndEveryBadTokenWithTheExactStatus) 
       // The expiry run takes an optional body: it runs (200).
       // Retrying a held return takes no body: it stays held (200).
       // Her sign-in: none is linked (404); linking and unlinking take a body (415).
-      const int through = op.path.ends_with("/login")         ? (write ? 415 : 404)
-                          : op.path.ends_with("/publish")     ? 422
-                          : op.path.ends_with("/expiry-runs") ? 200
-                          : op.path.ends_with("/retry")       ? 200
-                          : del                               ? 204
-                          : op.path.ends_with("/redeliver")   ? 202
-                          : write                             ? 415
-                                                              : 200;
+      // Removing an identifier takes a reason (415 without one).
+      const int through = op.path.ends_with("/login")                          ? (write ? 415 : 404)
+                          : op.path.ends_with("}/identifiers/{identifier_id}") ? 415
+                          : op.path.ends_with("/publish")                      ? 422
+                          : op.path.ends_with("/expiry-runs")                  ? 200
+                          : op.path.ends_with("/retry")                        ? 200
+                          : del                                                ? 204
+                          : op.path.ends_with("/redeliver")                    ? 202
+                          : write                                              ? 415
+                                                                               : 200;
       auto r = call(verb, target, "", token);
       EXPECT_EQ(r.status, allowed ? through : 403)
           << op.method << " " << op.path << " as " << role << ": " << r.body;
