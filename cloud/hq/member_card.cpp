@@ -28,16 +28,11 @@ constexpr const char* kSelectCard =
     "SELECT code, (extract(epoch FROM issued_at)*1000)::bigint FROM digital_card WHERE "
     "customer_id = $1";
 
-struct Card {
-  std::string code;
-  int64_t issued_at_ms = 0;
-};
-
-json::object card_json(const Card& card) {
+json::object card_json(const std::string& code, int64_t issued_at_ms) {
   return json::object{
-      {"code", card.code},
+      {"code", code},
       {"identifier_kind", "qr"},
-      {"issued_at", format_utc_iso8601(card.issued_at_ms)},
+      {"issued_at", format_utc_iso8601(issued_at_ms)},
       {"images", json::object{{"qr", "/v1/me/card/qr"}, {"code128", "/v1/me/card/code128"}}}};
 }
 
@@ -109,12 +104,15 @@ http::Response MemberApi::card(Call& call, bool renew) {
   if (!card) return problem(call, card.error());
   const auto status = renew ? bhttp::status::created : bhttp::status::ok;
   return private_answer(
-      http::json(call.req, json::serialize(card_json({card->code, card->issued_at_ms})), status));
+      http::json(call.req, json::serialize(card_json(card->code, card->issued_at_ms)), status));
 }
 
 http::Response MemberApi::card_image(Call& call) {
   const std::string& id = call.ctx.params.at(0);
   const std::string& name = call.ctx.params.at(1);
+  if (name != "qr" && name != "code128") {
+    return problem(call, Problem::kNotFound, "no card image " + name + " (qr or code128)");
+  }
   const auto target = call.req.target();
   FieldErrors errors;
   const std::string format = http::query_param(target, "format").value_or("svg");
@@ -126,9 +124,6 @@ http::Response MemberApi::card_image(Call& call) {
     if (ec != std::errc() || p != s->data() + s->size() || scale < 1 || scale > 32) {
       errors.add("/scale", "must be from 1 to 32 pixels per module");
     }
-  }
-  if (name != "qr" && name != "code128") {
-    return problem(call, Problem::kNotFound, "no card image " + name + " (qr or code128)");
   }
   if (!errors.empty()) return invalid(call, errors);
   std::optional<http::Response> refused;
